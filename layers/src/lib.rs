@@ -1,0 +1,1 @@
+//! hoist-layers: placeholder, being written.
