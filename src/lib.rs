@@ -1,1 +1,26 @@
-//! hoist: placeholder, being written.
+//! hoist: a daemonless, rootless OCI image assembler.
+//!
+//! Data flows one way: **inputs → layers → image → sink**.
+//!
+//! - [`config`] reads `hoist.toml`; [`plan`] folds it with flags and the environment
+//!   into a validated [`plan::Plan`].
+//! - [`hoist_layers`] (a separate crate) turns directories into compressed,
+//!   content-addressed layer blobs, deterministically.
+//! - [`assemble`] puts base + layers + config edits together into an
+//!   [`assemble::Image`]: one manifest per platform under an index.
+//! - [`publish`] writes an image to a sink: an OCI layout, an `oci-archive` or a
+//!   `docker-archive`.
+//! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
+//!   and layout reading; [`inspect`] renders images for people.
+
+#![deny(missing_docs)]
+
+pub mod assemble;
+pub mod config;
+pub mod error;
+pub mod inspect;
+pub mod oci;
+pub mod plan;
+pub mod publish;
+
+pub use error::{Error, Result};

@@ -1,1 +1,19 @@
-fn main() {}
+//! The `hoist` command: parse flags, run, map the outcome to an exit code
+//! (0 success, 1 failure, 2 bad usage; see docs/cli.md).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", cli::describe_error(&error));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `hoist build`: resolve the plan, assemble, write to the output, report.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use hoist::assemble::{Image, assemble};
+use hoist::config::ConfigFile;
+use hoist::oci::location::Location;
+use hoist::plan::{Overrides, resolve};
+use hoist::publish::sink_for;
+use hoist_layers::{BlobStore, BuildOptions};
+use serde_json::json;
+
+use super::BuildArgs;
+
+pub fn run(args: &BuildArgs) -> Result<()> {
+    let file = ConfigFile::load(&args.config)?;
+    let overrides = Overrides {
+        base: args.base.clone(),
+        platforms: args.platform.clone(),
+        labels: args.label.clone(),
+        env: args.env.clone(),
+        tags: args.tag.clone(),
+        format: args.format.clone(),
+        compression: args.compression.clone(),
+        compression_level: args.compression_level,
+    };
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let plan = resolve(&args.config, &file, &overrides, epoch.as_deref())?;
+    // Parse the output before building: a typo must not cost a full build.
+    let sink = args
+        .output
+        .as_deref()
+        .map(|output| Location::parse(output).and_then(|l| sink_for(&l)))
+        .transpose()?;
+
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let store = BlobStore::open(&cache_dir)
+        .with_context(|| format!("opening the cache directory {}", cache_dir.display()))?;
+    let options = BuildOptions {
+        threads: args.jobs.unwrap_or(0),
+        use_cache: !args.no_cache,
+    };
+    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+    let observer = super::progress::observer();
+    let image = assemble(&plan, &store, &options, scratch.path(), observer.as_ref())?;
+
+    let report = match &sink {
+        Some(sink) => Some(sink.write(&image, &plan.tags)?),
+        None => None,
+    };
+    if let Some(path) = &args.digest_file {
+        hoist::publish::write_atomically(
+            path,
+            format!("{}\n", image.descriptor.digest).as_bytes(),
+        )?;
+    }
+    match &report {
+        Some(report) => eprintln!(
+            "wrote {} ({} new)",
+            report.target,
+            hoist::inspect::human_bytes(report.bytes_written)
+        ),
+        None => eprintln!(
+            "no --output given: the image was built into {} only",
+            cache_dir.display()
+        ),
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary(&image))?);
+    } else {
+        println!("{}", image.descriptor.digest);
+    }
+    Ok(())
+}
+
+/// The `--json` summary (documented in docs/cli.md).
+fn summary(image: &Image) -> serde_json::Value {
+    json!({
+        "digest": image.descriptor.digest,
+        "media_type": image.descriptor.media_type,
+        "platforms": image.platforms.iter().map(|p| json!({
+            "platform": p.platform.to_string(),
+            "digest": p.descriptor.digest,
+            "layers": p.layers,
+        })).collect::<Vec<_>>(),
+        "bytes": image.total_bytes(),
+    })
+}
+
+/// `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`, else a directory under the system
+/// temp dir (a CI runner with no home still gets a cache for this run).
+fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("hoist");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".cache").join("hoist");
+    }
+    std::env::temp_dir().join("hoist-cache")
+}

@@ -1,0 +1,127 @@
+//! Command-line interface: clap definitions (raw flags) and the commands that turn
+//! them into library calls. Settings are resolved in `hoist::plan`, not here.
+
+mod build;
+mod progress;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+/// Daemonless, rootless OCI image assembler.
+#[derive(Debug, Parser)]
+#[command(name = "hoist", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build an image (one manifest per platform under an index) from hoist.toml.
+    Build(BuildArgs),
+    /// Show an image in an OCI layout or archive.
+    Inspect(InspectArgs),
+}
+
+/// `hoist build` flags.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Config file.
+    #[arg(long, short = 'c', default_value = "hoist.toml", value_name = "FILE")]
+    config: PathBuf,
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or
+    /// docker-archive:FILE[:NAME:TAG]. Without it the image is built into the cache
+    /// and only its digest is printed.
+    #[arg(long, short = 'o', value_name = "LOCATION")]
+    output: Option<String>,
+    /// Base image, overriding [image].base (relative paths from the working directory).
+    #[arg(long, value_name = "LOCATION")]
+    base: Option<String>,
+    /// Platforms to build (os/arch[/variant]); repeat or separate with commas.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Vec<String>,
+    /// Set a label (KEY=VALUE), overriding [config].labels.
+    #[arg(long, value_name = "KEY=VALUE")]
+    label: Vec<String>,
+    /// Set an environment variable (KEY=VALUE), overriding [config].env.
+    #[arg(long, value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Tag the image in outputs that hold tags (repeatable).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// Manifest flavour: keep the base's, or convert to oci.
+    #[arg(long, value_name = "keep|oci")]
+    format: Option<String>,
+    /// Layer compression: gzip or zstd.
+    #[arg(long, value_name = "gzip|zstd")]
+    compression: Option<String>,
+    /// Compression level (gzip 1-9, zstd 1-22).
+    #[arg(long, value_name = "N")]
+    compression_level: Option<i32>,
+    /// Threads for compression (default: every core). Never changes the output.
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Where layers and the layer cache are kept [default: $XDG_CACHE_HOME/hoist].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Rebuild every layer instead of reusing unchanged ones.
+    #[arg(long)]
+    no_cache: bool,
+    /// Also write the index digest to this file.
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<PathBuf>,
+    /// Print a JSON summary on stdout instead of the digest.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `hoist inspect` flags.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// oci:DIR[:TAG|@DIGEST] or oci-archive:FILE[:TAG].
+    #[arg(value_name = "LOCATION")]
+    location: String,
+    /// Print the raw documents as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Build(args) => build::run(&args),
+        Command::Inspect(args) => inspect(&args),
+    }
+}
+
+fn inspect(args: &InspectArgs) -> Result<()> {
+    let location = hoist::oci::location::Location::parse(&args.location)?;
+    let scratch = tempfile::tempdir()?;
+    let image = hoist::inspect::load(&location, scratch.path())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&hoist::inspect::to_json(&location, &image))?
+        );
+    } else {
+        print!("{}", hoist::inspect::render(&location, &image));
+    }
+    Ok(())
+}
+
+/// `error: …` followed by each cause not already contained in the message above it
+/// (library errors often include their source in their own text).
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let mut text = format!("error: {error}");
+    let mut previous = error.to_string();
+    for cause in error.chain().skip(1) {
+        let message = cause.to_string();
+        if !previous.contains(&message) {
+            text.push_str(&format!("\n  caused by: {message}"));
+        }
+        previous = message;
+    }
+    text
+}

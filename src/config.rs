@@ -1,0 +1,209 @@
+//! `hoist.toml`: the raw file as the user wrote it. Unknown keys are rejected (with the
+//! key and line) rather than ignored: a typo such as `entrypiont` must not build an
+//! image that silently lacks its entrypoint. Resolution into settings is in `plan`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[image]`: what to build on and for.
+    #[serde(default)]
+    pub image: ImageSection,
+    /// `[[layer]]`: the new layers, in order.
+    #[serde(default, rename = "layer")]
+    pub layers: Vec<LayerSection>,
+    /// `[config]`: edits merged over the base image's config.
+    #[serde(default)]
+    pub config: ConfigSection,
+    /// `[annotations]`: put on every manifest and on the index.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// `[image]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    /// Repository the image is for, e.g. `ghcr.io/acme/dashboard`.
+    pub name: Option<String>,
+    /// Base image location, relative to the config file.
+    pub base: Option<String>,
+    /// Platforms to build; default: every platform the base has.
+    pub platforms: Option<Vec<String>>,
+    /// `gzip` (default) or `zstd`.
+    pub compression: Option<String>,
+    /// Compression level (gzip 1–9, default 6; zstd 1–22, default 3).
+    pub compression_level: Option<i32>,
+    /// `keep` (the base's manifest flavour, default) or `oci`.
+    pub format: Option<String>,
+    /// Tags given to the image in outputs that hold tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// One `[[layer]]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSection {
+    /// Source directory, relative to the config file.
+    pub from: Option<String>,
+    /// Absolute destination directory in the image.
+    pub to: Option<String>,
+    /// gitignore-style patterns, relative to `from`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// `uid:gid` or `uid` for every entry; default `0:0`.
+    pub owner: Option<String>,
+    /// `keep` (default) or `normalize` (0755 dirs and executables, 0644 files).
+    pub modes: Option<String>,
+    /// Absolute paths to delete from the image below (OCI whiteouts).
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Only in these platforms' images.
+    pub platform: Option<OneOrMany>,
+}
+
+/// A string or a list of strings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Several values.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values as a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        }
+    }
+}
+
+/// `[config]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSection {
+    /// Replaces the entrypoint (and, as in a Dockerfile, clears an inherited cmd).
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the cmd.
+    pub cmd: Option<Vec<String>>,
+    /// Merged into the base `Env` by name.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// `user`, `uid`, `user:group` or `uid:gid`.
+    pub user: Option<String>,
+    /// Added to the exposed ports (`80`, `80/tcp`, `53/udp`).
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Added to the volumes.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Merged into the labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Signal that stops the container.
+    pub stop_signal: Option<String>,
+    /// Docker health check.
+    pub healthcheck: Option<HealthcheckSection>,
+}
+
+/// `[config.healthcheck]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckSection {
+    /// `["CMD", …]`, `["CMD-SHELL", "…"]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Between checks, e.g. `30s`.
+    pub interval: Option<String>,
+    /// Before a check counts as failed.
+    pub timeout: Option<String>,
+    /// Grace period after start.
+    pub start_period: Option<String>,
+    /// Between checks during the start period.
+    pub start_interval: Option<String>,
+    /// Consecutive failures before unhealthy.
+    pub retries: Option<u32>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        })?;
+        ConfigFile::parse(&text).map_err(|message| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses config text; the error message carries line, column and key.
+    pub fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let file = ConfigFile::parse(
+            r#"
+            [image]
+            name = "ghcr.io/acme/dashboard"
+            base = "oci:testdata/base:1.0"
+            platforms = ["linux/amd64", "linux/arm64"]
+            [[layer]]
+            from = "frontend/dist"
+            to = "/usr/share/nginx/html"
+            exclude = ["*.map", "node_modules/"]
+            [[layer]]
+            from = "backend"
+            to = "/app"
+            owner = "1000:1000"
+            platform = "linux/amd64"
+            [config]
+            entrypoint = ["python"]
+            env = { PORT = "8080" }
+            healthcheck = { test = ["CMD", "true"], interval = "30s", retries = 3 }
+            [annotations]
+            "org.opencontainers.image.vendor" = "acme"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.layers.len(), 2);
+        assert_eq!(
+            file.layers[1].platform,
+            Some(OneOrMany::One("linux/amd64".into()))
+        );
+        assert_eq!(file.config.env["PORT"], "8080");
+        assert_eq!(file.config.healthcheck.unwrap().retries, Some(3));
+        assert_eq!(file.annotations["org.opencontainers.image.vendor"], "acme");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name_and_line() {
+        let err =
+            ConfigFile::parse("[image]\nbase = \"scratch\"\n\n[config]\nentrypiont = [\"x\"]\n")
+                .unwrap_err();
+        assert!(err.contains("entrypiont"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        let err = ConfigFile::parse("[imgae]\n").unwrap_err();
+        assert!(err.contains("imgae"), "{err}");
+    }
+}

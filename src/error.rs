@@ -1,0 +1,108 @@
+//! The library's error type. Every variant a user can hit names the path, reference
+//! or field at fault; the binary prints the whole cause chain.
+
+use std::io;
+use std::path::PathBuf;
+
+use hoist_layers::Digest;
+
+use crate::oci::platform::PlatformError;
+
+/// What can go wrong in hoist's library code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The config file is unreadable or invalid.
+    #[error("config {}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, with the key and line where known.
+        message: String,
+    },
+    /// A setting (from the config file or a flag) has a bad value.
+    #[error("invalid {field}: {message}")]
+    InvalidValue {
+        /// The key or flag, e.g. `layer[1].to` or `--label`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A platform string is malformed or unknown.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// An image location (`oci:DIR:TAG`, …) cannot be parsed or is not supported.
+    #[error("invalid image location `{input}`: {reason}")]
+    Location {
+        /// The location as given.
+        input: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An OCI image layout is missing, malformed or lacks what was asked for.
+    #[error("OCI layout {}: {reason}", path.display())]
+    Layout {
+        /// The layout directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The base image has no manifest for a requested platform.
+    #[error("base image {base} has no image for platform {platform} (it has: {available})")]
+    PlatformMissing {
+        /// The base image reference.
+        base: String,
+        /// The platform asked for.
+        platform: String,
+        /// The platforms it has.
+        available: String,
+    },
+    /// A JSON document (manifest, index, config) is malformed.
+    #[error("{what} {digest} in {}: {source}", path.display())]
+    Json {
+        /// Which kind of document.
+        what: &'static str,
+        /// Its digest.
+        digest: Digest,
+        /// Where it was read.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// The output location cannot be written as asked.
+    #[error("output {}: {reason}", path.display())]
+    Output {
+        /// The output path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Building or storing a layer failed.
+    #[error(transparent)]
+    Layer(#[from] hoist_layers::Error),
+}
+
+/// Result alias for the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a path to an `io::Error`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

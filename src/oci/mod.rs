@@ -1,0 +1,9 @@
+//! The OCI data model: media types, platforms, descriptors, manifests, indexes,
+//! canonical JSON, image locations and image layouts.
+
+pub mod canonical;
+pub mod layout;
+pub mod location;
+pub mod media;
+pub mod model;
+pub mod platform;

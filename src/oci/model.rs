@@ -1,0 +1,115 @@
+//! Descriptors, manifests and indexes as they travel on the wire.
+//!
+//! Fields we do not model are kept in `extra` so that a base manifest read and
+//! written again loses nothing (a registry-specific field, a `data` payload).
+
+use std::collections::BTreeMap;
+
+use hoist_layers::Digest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::platform::Platform;
+
+/// Annotation maps are sorted so that the JSON we write is canonical.
+pub type Annotations = BTreeMap<String, String>;
+
+/// A content descriptor: what a blob is, where to find it, how big it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    pub media_type: String,
+    /// Digest of the referenced content.
+    pub digest: Digest,
+    /// Size in bytes of the referenced content.
+    pub size: u64,
+    /// Platform, on index entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Fields we carry along without interpreting.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Descriptor {
+    /// A plain descriptor with no platform or annotations.
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            platform: None,
+            annotations: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// One annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+}
+
+/// The annotation that names a tag inside an OCI image layout's `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Annotation: the reference of the image this one was built on.
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// Annotation: the digest of the image this one was built on.
+pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// An image manifest (OCI or Docker schema 2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// Media type; optional in OCI, required by Docker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The image config.
+    pub config: Descriptor,
+    /// Layers, base first.
+    pub layers: Vec<Descriptor>,
+    /// Annotations (OCI only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Fields we carry along without interpreting (`subject`, `artifactType`, …).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// An image index (OCI) or manifest list (Docker).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// Media type; optional in OCI (and absent from layout `index.json` files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The entries.
+    pub manifests: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Fields we carry along without interpreting.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Index {
+    /// An empty index of the given media type.
+    pub fn new(media_type: Option<&str>) -> Index {
+        Index {
+            schema_version: 2,
+            media_type: media_type.map(str::to_string),
+            manifests: Vec::new(),
+            annotations: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Resolved build settings: the config file, command-line overrides and the
+//! environment folded into one value, validated, with every path made absolute-or-
+//! relative-to-the-config and every error naming the key or flag it came from.
+//!
+//! Resolution is pure (no I/O beyond checking that layer sources exist), so every rule
+//! here is unit-tested.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy};
+
+use crate::assemble::config_edit::ConfigEdits;
+use crate::config::ConfigFile;
+use crate::error::{Error, Result};
+use crate::oci::location::{Location, is_valid_tag};
+use crate::oci::platform::Platform;
+
+/// Values given on the command line; each wins over the config file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--base`, relative to the working directory.
+    pub base: Option<String>,
+    /// `--platform` values (each may be comma-separated).
+    pub platforms: Vec<String>,
+    /// `--label k=v`.
+    pub labels: Vec<String>,
+    /// `--env K=V`.
+    pub env: Vec<String>,
+    /// `--tag`.
+    pub tags: Vec<String>,
+    /// `--format`.
+    pub format: Option<String>,
+    /// `--compression`.
+    pub compression: Option<String>,
+    /// `--compression-level`.
+    pub compression_level: Option<i32>,
+}
+
+/// Whether to keep the base's manifest flavour or convert to OCI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Keep the base's flavour (scratch is OCI).
+    Keep,
+    /// Always write OCI media types.
+    Oci,
+}
+
+/// One new layer, ready to build.
+#[derive(Clone, Debug)]
+pub struct PlannedLayer {
+    /// How the layer is named in history and progress (`from` as written).
+    pub label: String,
+    /// What to build.
+    pub spec: LayerSpec,
+    /// Only in these platforms' images; `None` = all.
+    pub platforms: Option<Vec<Platform>>,
+}
+
+/// Everything a build needs to know, resolved.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Repository the image is for.
+    pub name: Option<String>,
+    /// Base image, paths resolved.
+    pub base: Location,
+    /// The base as the user wrote it (recorded in annotations: must not depend on the
+    /// checkout path, or two checkouts would build different digests).
+    pub base_name: String,
+    /// Platforms to build; `None` = every platform the base has.
+    pub platforms: Option<Vec<Platform>>,
+    /// New layers in order.
+    pub layers: Vec<PlannedLayer>,
+    /// Edits to each platform's config.
+    pub config_edits: ConfigEdits,
+    /// Annotations for manifests and the index.
+    pub annotations: BTreeMap<String, String>,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Output manifest flavour.
+    pub format: Format,
+    /// Seconds since the epoch for file mtimes, `created` and history.
+    pub epoch: u64,
+    /// Tags for outputs that hold tags.
+    pub tags: Vec<String>,
+}
+
+/// Resolves a config file (at `config_path`) with overrides. `source_date_epoch` is
+/// the `SOURCE_DATE_EPOCH` environment variable, if set.
+pub fn resolve(
+    config_path: &Path,
+    file: &ConfigFile,
+    overrides: &Overrides,
+    source_date_epoch: Option<&str>,
+) -> Result<Plan> {
+    let config_dir = config_path.parent().unwrap_or(Path::new("."));
+    let (base_name, base) = match (&overrides.base, &file.image.base) {
+        (Some(flag), _) => (flag.clone(), Location::parse(flag)?),
+        (None, Some(base)) => (base.clone(), Location::parse(base)?.relative_to(config_dir)),
+        (None, None) => {
+            return Err(invalid(
+                "image.base",
+                "missing: name a base image (oci:DIR:TAG) or \"scratch\"",
+            ));
+        }
+    };
+    if matches!(base, Location::DockerArchive { .. }) {
+        return Err(invalid(
+            "image.base",
+            "docker-archive: is an output only; use oci: or oci-archive:",
+        ));
+    }
+
+    let platforms = if overrides.platforms.is_empty() {
+        file.image
+            .platforms
+            .as_ref()
+            .map(|list| parse_platforms(list.iter().map(String::as_str), "image.platforms"))
+            .transpose()?
+    } else {
+        Some(parse_platforms(
+            overrides
+                .platforms
+                .iter()
+                .flat_map(|p| p.split(','))
+                .map(str::trim),
+            "--platform",
+        )?)
+    };
+
+    let compression = resolve_compression(
+        overrides
+            .compression
+            .as_deref()
+            .or(file.image.compression.as_deref()),
+        overrides.compression_level.or(file.image.compression_level),
+    )?;
+    let format = match overrides.format.as_deref().or(file.image.format.as_deref()) {
+        None | Some("keep") => Format::Keep,
+        Some("oci") => Format::Oci,
+        Some(other) => {
+            return Err(invalid(
+                "format",
+                &format!("`{other}`: expected keep or oci"),
+            ));
+        }
+    };
+    let epoch = match source_date_epoch {
+        None | Some("") => DEFAULT_EPOCH,
+        Some(text) => text.trim().parse::<u64>().map_err(|_| {
+            invalid(
+                "SOURCE_DATE_EPOCH",
+                &format!("`{text}` is not a whole number of seconds"),
+            )
+        })?,
+    };
+
+    let layers = file
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            let field = |key: &str| format!("layer[{}].{key}", i + 1);
+            let to = layer.to.as_deref().ok_or_else(|| {
+                invalid(
+                    &field("to"),
+                    "missing: the absolute destination in the image",
+                )
+            })?;
+            check_image_path(to).map_err(|m| invalid(&field("to"), &m))?;
+            for (j, path) in layer.remove.iter().enumerate() {
+                check_image_path(path)
+                    .map_err(|m| invalid(&format!("{}[{j}]", field("remove")), &m))?;
+                if path == "/" {
+                    return Err(invalid(&field("remove"), "cannot remove /"));
+                }
+            }
+            let source = match &layer.from {
+                Some(from) => {
+                    let path = config_dir.join(from);
+                    if !path.is_dir() {
+                        let what = if path.exists() {
+                            "is not a directory"
+                        } else {
+                            "does not exist"
+                        };
+                        return Err(invalid(
+                            &field("from"),
+                            &format!("{} {what}", path.display()),
+                        ));
+                    }
+                    Some(path)
+                }
+                None if layer.remove.is_empty() => {
+                    return Err(invalid(
+                        &field("from"),
+                        "missing: a source directory (or give only `remove`)",
+                    ));
+                }
+                None => None,
+            };
+            let (uid, gid) = match &layer.owner {
+                None => (0, 0),
+                Some(owner) => parse_owner(owner).map_err(|m| invalid(&field("owner"), &m))?,
+            };
+            let modes = match layer.modes.as_deref() {
+                None | Some("keep") => ModePolicy::Keep,
+                Some("normalize" | "normalise") => ModePolicy::Normalize,
+                Some(other) => {
+                    return Err(invalid(
+                        &field("modes"),
+                        &format!("`{other}`: expected keep or normalize"),
+                    ));
+                }
+            };
+            let platforms = layer
+                .platform
+                .as_ref()
+                .map(|p| parse_platforms(p.to_vec().iter().map(String::as_str), &field("platform")))
+                .transpose()?;
+            Ok(PlannedLayer {
+                label: layer.from.clone().unwrap_or_else(|| "(whiteouts)".into()),
+                spec: LayerSpec {
+                    source,
+                    dest: to.to_string(),
+                    excludes: layer.exclude.clone(),
+                    uid,
+                    gid,
+                    modes,
+                    remove: layer.remove.clone(),
+                    mtime: epoch,
+                    compression,
+                },
+                platforms,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut section = file.config.clone();
+    for (flag, target) in [("--env", &overrides.env), ("--label", &overrides.labels)] {
+        for pair in target {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(flag, &format!("`{pair}`: expected KEY=VALUE")))?;
+            let map = if flag == "--env" {
+                &mut section.env
+            } else {
+                &mut section.labels
+            };
+            map.insert(key.to_string(), value.to_string());
+        }
+    }
+    let config_edits = ConfigEdits::from_section(&section)?;
+
+    let mut tags: Vec<String> = file.image.tags.clone().unwrap_or_default();
+    tags.extend(overrides.tags.iter().cloned());
+    for tag in &tags {
+        if !is_valid_tag(tag) {
+            return Err(invalid("tag", &format!("`{tag}` is not a valid tag")));
+        }
+    }
+    let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        if !unique.contains(&tag) {
+            unique.push(tag);
+        }
+    }
+    let tags = unique;
+
+    Ok(Plan {
+        name: file.image.name.clone(),
+        base,
+        base_name,
+        platforms,
+        layers,
+        config_edits,
+        annotations: file.annotations.clone(),
+        compression,
+        format,
+        epoch,
+        tags,
+    })
+}
+
+fn invalid(field: &str, message: &str) -> Error {
+    Error::InvalidValue {
+        field: field.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn parse_platforms<'a>(
+    values: impl Iterator<Item = &'a str>,
+    field: &str,
+) -> Result<Vec<Platform>> {
+    let mut platforms: Vec<Platform> = Vec::new();
+    for value in values {
+        let platform: Platform = value
+            .parse()
+            .map_err(|e: crate::oci::platform::PlatformError| invalid(field, &e.to_string()))?;
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
+        }
+    }
+    if platforms.is_empty() {
+        return Err(invalid(field, "the list is empty"));
+    }
+    Ok(platforms)
+}
+
+/// An absolute path inside the image with no `..` (which could climb out of a layer).
+fn check_image_path(path: &str) -> std::result::Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` is not an absolute path"));
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(format!("`{path}` contains `..`"));
+    }
+    Ok(())
+}
+
+/// `uid:gid` or `uid` (then gid = uid, as Docker's `--chown` does). Names would need
+/// the image's /etc/passwd, so only numbers are accepted.
+fn parse_owner(owner: &str) -> std::result::Result<(u32, u32), String> {
+    let number = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| format!("`{owner}`: expected numeric uid:gid, e.g. 1000:1000"))
+    };
+    match owner.split_once(':') {
+        Some((uid, gid)) => Ok((number(uid)?, number(gid)?)),
+        None => {
+            let uid = number(owner)?;
+            Ok((uid, uid))
+        }
+    }
+}
+
+fn resolve_compression(kind: Option<&str>, level: Option<i32>) -> Result<Compression> {
+    match kind.unwrap_or("gzip") {
+        "gzip" => {
+            let level = level.unwrap_or(6);
+            if !(1..=9).contains(&level) {
+                return Err(invalid(
+                    "compression_level",
+                    &format!("{level}: gzip levels are 1 to 9"),
+                ));
+            }
+            Ok(Compression::Gzip {
+                level: level as u32,
+            })
+        }
+        "zstd" => {
+            let level = level.unwrap_or(3);
+            if !(1..=22).contains(&level) {
+                return Err(invalid(
+                    "compression_level",
+                    &format!("{level}: zstd levels are 1 to 22"),
+                ));
+            }
+            Ok(Compression::Zstd { level })
+        }
+        other => Err(invalid(
+            "compression",
+            &format!("`{other}`: expected gzip or zstd"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(toml: &str, overrides: &Overrides, epoch: Option<&str>) -> Result<Plan> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        let file = ConfigFile::parse(toml).unwrap();
+        resolve(&dir.path().join("hoist.toml"), &file, overrides, epoch)
+    }
+
+    #[test]
+    fn resolves_defaults_and_relative_paths() {
+        let p = plan(
+            "[image]\nbase = \"oci:base:1.0\"\n[[layer]]\nfrom = \"dist\"\nto = \"/srv\"\n",
+            &Overrides::default(),
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(&p.base, Location::OciLayout { path, .. } if path.ends_with("base") && path.is_absolute())
+        );
+        assert_eq!(p.base_name, "oci:base:1.0");
+        assert_eq!(p.platforms, None);
+        assert_eq!(p.compression, Compression::Gzip { level: 6 });
+        assert_eq!(p.epoch, DEFAULT_EPOCH);
+        assert_eq!(p.layers[0].spec.uid, 0);
+        assert_eq!(p.layers[0].label, "dist");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let overrides = Overrides {
+            base: Some("scratch".into()),
+            platforms: vec!["linux/arm64,linux/amd64".into()],
+            labels: vec!["a=b".into()],
+            env: vec!["PORT=1".into()],
+            compression: Some("zstd".into()),
+            ..Overrides::default()
+        };
+        let p = plan(
+            "[image]\nbase = \"oci:base\"\nplatforms = [\"linux/s390x\"]\n[config]\nenv = { PORT = \"2\" }\n",
+            &overrides,
+            Some("1700000000"),
+        )
+        .unwrap();
+        assert_eq!(p.base, Location::Scratch);
+        assert_eq!(
+            p.platforms
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["linux/arm64/v8", "linux/amd64"]
+        );
+        assert_eq!(p.config_edits.env["PORT"], "1");
+        assert_eq!(p.config_edits.labels["a"], "b");
+        assert_eq!(p.compression, Compression::Zstd { level: 3 });
+        assert_eq!(p.epoch, 1_700_000_000);
+    }
+
+    #[test]
+    fn bad_settings_name_their_field() {
+        let cases = [
+            ("[image]\n", "image.base"),
+            (
+                "[image]\nbase = \"scratch\"\nplatforms = [\"linux/z80\"]\n",
+                "image.platforms",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"srv\"\n",
+                "layer[1].to",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"/a/../b\"\n",
+                "layer[1].to",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"nope\"\nto = \"/a\"\n",
+                "layer[1].from",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"file\"\nto = \"/a\"\n",
+                "layer[1].from",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"/a\"\nowner = \"app\"\n",
+                "layer[1].owner",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"/a\"\nplatform = \"linux/z80\"\n",
+                "layer[1].platform",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\n[[layer]]\nto = \"/a\"\nremove = [\"etc\"]\n",
+                "layer[1].remove[0]",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\ncompression = \"lz4\"\n",
+                "compression",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\ncompression_level = 12\n",
+                "compression_level",
+            ),
+            (
+                "[image]\nbase = \"scratch\"\nformat = \"docker\"\n",
+                "format",
+            ),
+            ("[image]\nbase = \"scratch\"\ntags = [\"-x\"]\n", "tag"),
+        ];
+        for (toml, field) in cases {
+            let err = plan(toml, &Overrides::default(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "expected {field} in: {err}");
+        }
+        let err = plan(
+            "[image]\nbase = \"scratch\"\n",
+            &Overrides::default(),
+            Some("yesterday"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SOURCE_DATE_EPOCH"), "{err}");
+        let bad_label = Overrides {
+            labels: vec!["novalue".into()],
+            ..Overrides::default()
+        };
+        let err = plan("[image]\nbase = \"scratch\"\n", &bad_label, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--label"), "{err}");
+    }
+
+    #[test]
+    fn owner_defaults_gid_to_uid() {
+        assert_eq!(parse_owner("1000"), Ok((1000, 1000)));
+        assert_eq!(parse_owner("1000:50"), Ok((1000, 50)));
+        assert!(parse_owner("app:app").is_err());
+    }
+}

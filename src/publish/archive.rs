@@ -1,0 +1,300 @@
+//! Archive sinks: `oci-archive:FILE` (a tar of an OCI image layout) and
+//! `docker-archive:FILE[:NAME:TAG]` (the `docker save` format, one platform, loadable
+//! by `docker load` and `podman load`), plus safe unpacking of layout archives.
+//!
+//! Archives are written to a temporary file beside the target and renamed into place,
+//! with fixed tar metadata so the same image gives the same archive bytes.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use hoist_layers::{Digest, HashingReader};
+use serde_json::json;
+
+use super::{WriteReport, effective_tags};
+use crate::assemble::{Blob, BlobSource, Image};
+use crate::error::{Error, IoContext, Result};
+use crate::oci::layout::OCI_LAYOUT_FILE;
+use crate::oci::model::{Index, REF_NAME};
+
+/// Writes a tar of an OCI image layout.
+pub struct OciArchiveSink {
+    /// The archive file.
+    pub path: PathBuf,
+    /// The tag from the location, if any.
+    pub tag: Option<String>,
+}
+
+/// Writes a `docker save` style archive.
+pub struct DockerArchiveSink {
+    /// The archive file.
+    pub path: PathBuf,
+    /// `name:tag` for `RepoTags`.
+    pub reference: Option<String>,
+}
+
+impl super::Sink for OciArchiveSink {
+    fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
+        let tags = effective_tags(self.tag.as_deref(), tags);
+        let mut index = Index::new(None);
+        for tag in &tags {
+            let mut entry = image.descriptor.clone();
+            entry
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(REF_NAME.into(), tag.clone());
+            index.manifests.push(entry);
+        }
+        let index_json = crate::oci::canonical::to_canonical(&index)
+            .map_err(|e| output_error(&self.path, &format!("cannot serialise index.json: {e}")))?
+            .bytes;
+        let digests = image.blob_order();
+        write_archive(&self.path, |tar| {
+            tar.file("oci-layout", OCI_LAYOUT_FILE.as_bytes())?;
+            tar.dir("blobs/")?;
+            tar.dir("blobs/sha256/")?;
+            let mut bytes = 0;
+            for digest in &digests {
+                bytes += tar.blob(digest, &image.blobs[*digest])?;
+            }
+            // index.json last: a reader streaming the archive sees blobs before the
+            // document that names them.
+            tar.file("index.json", &index_json)?;
+            Ok(bytes)
+        })
+        .map(|bytes_written| WriteReport {
+            bytes_written,
+            target: format!("oci-archive:{}", self.path.display()),
+        })
+    }
+}
+
+impl super::Sink for DockerArchiveSink {
+    fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
+        let [platform] = image.platforms.as_slice() else {
+            return Err(output_error(
+                &self.path,
+                &format!(
+                    "a docker archive holds one platform and this build has {}: choose one with --platform",
+                    image.platforms.len()
+                ),
+            ));
+        };
+        let repo_tags: Vec<String> = match (&self.reference, &image.name) {
+            (Some(reference), _) => vec![reference.clone()],
+            (None, Some(name)) => effective_tags(None, tags)
+                .into_iter()
+                .map(|tag| format!("{name}:{tag}"))
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        let manifest = &platform.manifest;
+        let blob_path = |digest: &Digest| format!("blobs/{}/{}", digest.algorithm(), digest.hex());
+        let mut layers = Vec::new();
+        for layer in &manifest.layers {
+            if !image.blobs.contains_key(&layer.digest) {
+                return Err(output_error(
+                    &self.path,
+                    &format!(
+                        "layer {} is a foreign layer, which docker archives cannot hold",
+                        layer.digest
+                    ),
+                ));
+            }
+            layers.push(blob_path(&layer.digest));
+        }
+        let manifest_json = serde_json::to_vec(&json!([{
+            "Config": blob_path(&manifest.config.digest),
+            "RepoTags": repo_tags,
+            "Layers": layers,
+        }]))
+        .expect("plain JSON serialises");
+        write_archive(&self.path, |tar| {
+            tar.dir("blobs/")?;
+            tar.dir("blobs/sha256/")?;
+            let mut bytes = 0;
+            let mut seen: Vec<&Digest> = Vec::new();
+            for digest in manifest
+                .layers
+                .iter()
+                .map(|l| &l.digest)
+                .chain(std::iter::once(&manifest.config.digest))
+            {
+                if !seen.contains(&digest) {
+                    seen.push(digest);
+                    bytes += tar.blob(digest, &image.blobs[digest])?;
+                }
+            }
+            tar.file("manifest.json", &manifest_json)?;
+            Ok(bytes)
+        })
+        .map(|bytes_written| WriteReport {
+            bytes_written,
+            target: format!("docker-archive:{}", self.path.display()),
+        })
+    }
+}
+
+fn output_error(path: &Path, reason: &str) -> Error {
+    Error::Output {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A tar being written with fixed metadata (uid/gid 0, mtime 0, 0644/0755).
+struct ArchiveWriter<W: Write> {
+    builder: tar::Builder<W>,
+    path: PathBuf,
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    fn header(kind: tar::EntryType, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_size(size);
+        header.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header
+    }
+
+    fn dir(&mut self, name: &str) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Directory, 0);
+        self.builder
+            .append_data(&mut header, name, io::empty())
+            .at(&self.path)
+    }
+
+    fn file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Regular, bytes.len() as u64);
+        self.builder
+            .append_data(&mut header, name, bytes)
+            .at(&self.path)
+    }
+
+    /// Appends a blob, verifying content that did not come from our own store.
+    fn blob(&mut self, digest: &Digest, blob: &Blob) -> Result<u64> {
+        let name = format!("blobs/{}/{}", digest.algorithm(), digest.hex());
+        let mut header = Self::header(tar::EntryType::Regular, blob.size);
+        match &blob.source {
+            BlobSource::Bytes(bytes) => self
+                .builder
+                .append_data(&mut header, &name, bytes.as_slice())
+                .at(&self.path)?,
+            BlobSource::Trusted(source) => {
+                let file = File::open(source).at(source)?;
+                self.builder
+                    .append_data(&mut header, &name, file.take(blob.size))
+                    .at(source)?;
+            }
+            BlobSource::Unverified(source) => {
+                let file = File::open(source).at(source)?;
+                let mut reader = HashingReader::new(file.take(blob.size));
+                self.builder
+                    .append_data(&mut header, &name, &mut reader)
+                    .at(source)?;
+                let (_, found, count) = reader.finish();
+                if &found != digest || count != blob.size {
+                    return Err(output_error(
+                        &self.path,
+                        &format!(
+                            "base blob {} does not match its digest {digest} (content hashes to {found}, {count} bytes)",
+                            source.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(blob.size)
+    }
+}
+
+/// Writes an archive through a temporary file beside `path`, renamed on success.
+fn write_archive(
+    path: &Path,
+    fill: impl FnOnce(&mut ArchiveWriter<BufWriter<&File>>) -> Result<u64>,
+) -> Result<u64> {
+    if path.is_dir() {
+        return Err(output_error(
+            path,
+            "is a directory; an archive output must be a file path",
+        ));
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(output_error(
+            path,
+            &format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    let temp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
+    let bytes = {
+        let mut writer = ArchiveWriter {
+            builder: tar::Builder::new(BufWriter::new(temp.as_file())),
+            path: path.to_path_buf(),
+        };
+        let bytes = fill(&mut writer)?;
+        let mut inner = writer.builder.into_inner().at(path)?;
+        inner.flush().at(path)?;
+        bytes
+    };
+    temp.as_file().sync_all().at(path)?;
+    temp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(bytes)
+}
+
+/// Unpacks an OCI layout archive into `dir`, accepting only plain files and
+/// directories with relative paths that stay inside it.
+pub fn unpack_layout_archive(archive: &Path, dir: &Path) -> Result<()> {
+    let file = File::open(archive).at(archive)?;
+    let fail = |reason: String| Error::Layout {
+        path: archive.to_path_buf(),
+        reason,
+    };
+    fs::create_dir_all(dir).at(dir)?;
+    let mut tar = tar::Archive::new(file);
+    for entry in tar.entries().at(archive)? {
+        let mut entry = entry.at(archive)?;
+        let name = entry.path().at(archive)?.into_owned();
+        if name
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(fail(format!(
+                "entry {} escapes the archive (absolute or ..)",
+                name.display()
+            )));
+        }
+        let target = dir.join(&name);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => fs::create_dir_all(&target).at(&target)?,
+            tar::EntryType::Regular => {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).at(parent)?;
+                }
+                let mut out = File::create(&target).at(&target)?;
+                io::copy(&mut entry, &mut out).at(&target)?;
+            }
+            other => {
+                return Err(fail(format!(
+                    "entry {} is a {other:?}, not a file or directory",
+                    name.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
