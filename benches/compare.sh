@@ -17,9 +17,8 @@
 #   HOIST=/path/to/hoist NO_BUILD=1 benches/compare.sh   # time another binary
 #   RUNS=10 WARMUP=2 RESULTS_DIR=/some/dir benches/compare.sh
 #
-# hoist is expected to compress at its default gzip level, which is 6 like the
-# peers; if that default ever changes, pass the level with HOIST_EXTRA_ARGS so
-# the comparison stays at level 6.
+# hoist gets `--compression gzip --compression-level 6` explicitly (6 is also
+# its default), so the three commands always compress at the same level.
 #
 # Results (hyperfine JSON, the table) go to RESULTS_DIR (default
 # target/bench-compare/), everything else to a temp dir removed on exit.
@@ -167,8 +166,9 @@ gzip_cmd="$tar_cmd | gzip -6 -n | sha256sum"
 pigz_cmd="$tar_cmd | pigz -6 -n | sha256sum"
 
 # hoist: scratch base, the tree as one layer. --no-cache so every run really
-# builds the layer; the output layout is removed before each run (--prepare)
-# so no run can skip writing a blob that already exists.
+# builds the layer; --cache-dir inside the temp dir so the benchmark never
+# fills (or reads) the user's cache; output layout and cache are removed
+# before each run (--prepare) so no run can skip writing an existing blob.
 cat >"$tmp/hoist.toml" <<EOF
 [image]
 name = "bench/compare"
@@ -179,7 +179,7 @@ platforms = ["linux/amd64"]
 from = "$tree"
 to = "/data"
 EOF
-hoist_cmd="'$HOIST' build --config '$tmp/hoist.toml' --output 'oci:$tmp/out' --no-cache $HOIST_EXTRA_ARGS"
+hoist_cmd="'$HOIST' build --config '$tmp/hoist.toml' --output 'oci:$tmp/out' --cache-dir '$tmp/cache' --no-cache --compression gzip --compression-level 6 $HOIST_EXTRA_ARGS"
 
 # ---------------------------------------------------------------------------
 # One checked run of each first: fail early with the real error message (which
@@ -208,10 +208,10 @@ for peer in gzip pigz; do
 done
 
 if [ "$PEERS_ONLY" != 1 ]; then
-    rm -rf "$tmp/out"
+    rm -rf "$tmp/out" "$tmp/cache"
     # shellcheck disable=SC2086 # HOIST_EXTRA_ARGS is a list of flags
     if ! $T -v -o "$tmp/rss.hoist" "$HOIST" build --config "$tmp/hoist.toml" --output "oci:$tmp/out" \
-        --no-cache $HOIST_EXTRA_ARGS >"$tmp/hoist.log" 2>&1; then
+        --cache-dir "$tmp/cache" --no-cache --compression gzip --compression-level 6 $HOIST_EXTRA_ARGS >"$tmp/hoist.log" 2>&1; then
         cat "$tmp/hoist.log" >&2
         die "hoist build failed (output above)"
     fi
@@ -242,9 +242,9 @@ fi
 json=$RESULTS_DIR/hyperfine-${SIZE_MB}MiB.json
 hf=(hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$json" --style basic)
 if [ "$PEERS_ONLY" != 1 ]; then
-    hf+=(--prepare "rm -rf '$tmp/out'" -n hoist "$hoist_cmd")
-    # --prepare applies to every command; the peers do not write $tmp/out, so
-    # removing it before them is a no-op.
+    hf+=(--prepare "rm -rf '$tmp/out' '$tmp/cache'" -n hoist "$hoist_cmd")
+    # --prepare applies to every command; the peers write neither directory,
+    # so for them it is a no-op.
 fi
 hf+=(-n "tar|gzip -6" "$gzip_cmd" -n "tar|pigz -6" "$pigz_cmd")
 note "hyperfine (${RUNS} runs, ${WARMUP} warmup)"

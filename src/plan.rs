@@ -326,12 +326,11 @@ fn parse_owner(owner: &str) -> std::result::Result<(u32, u32), String> {
         s.parse::<u32>()
             .map_err(|_| format!("`{owner}`: expected numeric uid:gid, e.g. 1000:1000"))
     };
-    match owner.split_once(':') {
-        Some((uid, gid)) => Ok((number(uid)?, number(gid)?)),
-        None => {
-            let uid = number(owner)?;
-            Ok((uid, uid))
-        }
+    if let Some((uid, gid)) = owner.split_once(':') {
+        Ok((number(uid)?, number(gid)?))
+    } else {
+        let uid = number(owner)?;
+        Ok((uid, uid))
     }
 }
 

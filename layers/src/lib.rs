@@ -1,1 +1,45 @@
-//! hoist-layers: placeholder, being written.
+//! hoist-layers: the deterministic, synchronous core that turns directories into OCI
+//! image layers.
+//!
+//! [`build_layer`] takes a [`LayerSpec`] (source directory, destination in the image,
+//! excludes, owner, [`ModePolicy`], whiteouts, mtime, [`Compression`]) and, in one
+//! streaming pass with bounded memory, walks the source, writes a tar with normalised
+//! headers, hashes it (the diff_id), compresses it, hashes the result (the digest) and
+//! stores the blob in a [`BlobStore`], returning a [`BuiltLayer`]. A layer cache in the
+//! store answers unchanged inputs without re-archiving.
+//!
+//! ```text
+//! walk (sorted, filtered) → tar → HashingWriter (diff_id) → gzip/zstd → BlobWriter (digest) → rename
+//! ```
+//!
+//! The same inputs give byte-identical layers on any machine and with any thread count:
+//! entries are sorted bytewise by archive path; headers carry only path, type, mode,
+//! uid/gid, size, link target and the spec's mtime; gzip is compressed in fixed-size
+//! blocks whose bytes do not depend on scheduling. [`Digest`], [`HashingWriter`] and
+//! [`HashingReader`] are the hashing building blocks; [`Error`] is the one error type.
+//!
+//! The crate never reads the environment (callers map `SOURCE_DATE_EPOCH` to
+//! [`LayerSpec::mtime`]) and does no network I/O.
+
+#![deny(missing_docs)]
+
+mod blob;
+mod cache;
+mod compress;
+mod error;
+mod hash;
+mod layer;
+mod tar;
+mod walk;
+
+pub use blob::{BlobStore, BlobWriter};
+pub use compress::GZIP_BLOCK_SIZE;
+pub use error::Error;
+pub use hash::{Digest, HashingReader, HashingWriter};
+pub use layer::{
+    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy, NoProgress,
+    PARENT_DIR_MODE, Progress, WHITEOUT_MODE, build_layer,
+};
+
+#[cfg(test)]
+mod testutil;

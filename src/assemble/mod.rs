@@ -402,7 +402,7 @@ fn insert_bytes(blobs: &mut BTreeMap<Digest, Blob>, blob: JsonBlob) {
 
 /// Seconds since the epoch as an RFC 3339 UTC timestamp (`1970-01-01T00:00:00Z`).
 pub fn rfc3339(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
     let rem = seconds % 86_400;
     // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;

@@ -4,6 +4,7 @@
 mod build;
 mod progress;
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -20,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Build an image (one manifest per platform under an index) from hoist.toml.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Show an image in an OCI layout or archive.
     Inspect(InspectArgs),
 }
@@ -119,7 +120,7 @@ pub fn describe_error(error: &anyhow::Error) -> String {
     for cause in error.chain().skip(1) {
         let message = cause.to_string();
         if !previous.contains(&message) {
-            text.push_str(&format!("\n  caused by: {message}"));
+            let _ = write!(text, "\n  caused by: {message}");
         }
         previous = message;
     }
