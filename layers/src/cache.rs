@@ -1,0 +1,320 @@
+//! The layer cache: finished layers recorded under a hash of everything that shapes
+//! their bytes, so an unchanged input is answered without archiving or compressing.
+//!
+//! The key covers every archive entry (path, kind, mode after policy, owner, link
+//! target, size, and the sha256 of file *content*: timestamps and sizes are never
+//! trusted to mean "unchanged"), the layer mtime, dest, removals, compression and level,
+//! the gzip block size, this crate's version and [`CACHE_FORMAT`]. Records live at
+//! `<store root>/layer-cache/<key hex>.json`; a record only counts while its blob is
+//! still in the store with the recorded size. Unreadable or stale records are misses.
+
+use std::fs;
+use std::io::Write;
+
+use sha2::Digest as _;
+use sha2::Sha256;
+
+use crate::blob::BlobStore;
+use crate::compress::GZIP_BLOCK_SIZE;
+use crate::error::Error;
+use crate::hash::Digest;
+use crate::layer::{BuiltLayer, Compression, LayerSpec};
+use crate::walk::{self, Entry, Kind};
+
+/// Bump when the bytes produced for the same key would change, e.g. a new header rule.
+const CACHE_FORMAT: &str = "hoist-layers layer cache v1";
+
+const CACHE_DIR: &str = "layer-cache";
+
+/// The sha256 of each regular file's content, in entry order (hard links excluded).
+pub(crate) fn content_hashes(entries: &[Entry]) -> Result<Vec<[u8; 32]>, Error> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut hashes = Vec::new();
+    for entry in entries {
+        if let Kind::File(info) = &entry.kind {
+            let mut hasher = Sha256::new();
+            walk::read_file(info, &mut buf, |chunk| {
+                hasher.update(chunk);
+                Ok(())
+            })?;
+            hashes.push(hasher.finalize().into());
+        }
+    }
+    Ok(hashes)
+}
+
+/// Feeds an unambiguous encoding of fields to sha256: strings are length-prefixed and
+/// every field is tagged, so no two different descriptions share a byte stream.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn text(&mut self, tag: &str, value: &str) {
+        self.bytes(tag, value.as_bytes());
+    }
+
+    fn bytes(&mut self, tag: &str, value: &[u8]) {
+        self.0.update((tag.len() as u64).to_le_bytes());
+        self.0.update(tag.as_bytes());
+        self.0.update((value.len() as u64).to_le_bytes());
+        self.0.update(value);
+    }
+
+    fn number(&mut self, tag: &str, value: i128) {
+        self.bytes(tag, &value.to_le_bytes());
+    }
+}
+
+/// The cache key of a layer whose file contents hash to `hashes` (from
+/// [`content_hashes`] or from archiving, same order).
+pub(crate) fn key(spec: &LayerSpec, entries: &[Entry], hashes: &[[u8; 32]]) -> Digest {
+    let mut key = KeyHasher(Sha256::new());
+    key.text("format", CACHE_FORMAT);
+    key.text("crate-version", env!("CARGO_PKG_VERSION"));
+    key.text("dest", &spec.dest);
+    for removal in &spec.remove {
+        key.text("remove", removal);
+    }
+    key.number("mtime", spec.mtime.into());
+    match spec.compression {
+        Compression::Gzip { level } => {
+            key.text("compression", "gzip");
+            key.number("level", level.into());
+            key.number("block-size", GZIP_BLOCK_SIZE as i128);
+        }
+        Compression::Zstd { level } => {
+            key.text("compression", "zstd");
+            key.number("level", level.into());
+        }
+    }
+    let mut hashes = hashes.iter();
+    key.number("entries", entries.len() as i128);
+    for entry in entries {
+        key.text("path", &entry.path);
+        key.number("mode", entry.mode.into());
+        key.number("uid", entry.uid.into());
+        key.number("gid", entry.gid.into());
+        match &entry.kind {
+            Kind::Directory => key.text("kind", "dir"),
+            Kind::Whiteout => key.text("kind", "whiteout"),
+            Kind::Symlink { target } => {
+                key.text("kind", "symlink");
+                key.text("target", target);
+            }
+            Kind::HardLink { target } => {
+                key.text("kind", "hardlink");
+                key.text("target", target);
+            }
+            Kind::File(info) => {
+                key.text("kind", "file");
+                key.number("size", info.size.into());
+                let hash = hashes.next().expect("one content hash per regular file");
+                key.bytes("sha256", hash);
+            }
+        }
+    }
+    Digest::from_hasher(key.0)
+}
+
+/// The record stored per key: exactly the fields of [`BuiltLayer`] that describe bytes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    digest: Digest,
+    diff_id: Digest,
+    size: u64,
+    media_type: String,
+}
+
+/// The recorded layer for `key`, if the record is readable and its blob still stored.
+pub(crate) fn lookup(
+    store: &BlobStore,
+    key: &Digest,
+    compression: Compression,
+) -> Option<BuiltLayer> {
+    let path = store
+        .root()
+        .join(CACHE_DIR)
+        .join(format!("{}.json", key.hex()));
+    let record: Record = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    let stored_size = fs::metadata(store.path(&record.digest)).ok()?.len();
+    if stored_size != record.size || record.media_type != compression.media_type() {
+        return None;
+    }
+    Some(BuiltLayer {
+        digest: record.digest,
+        diff_id: record.diff_id,
+        size: record.size,
+        media_type: record.media_type,
+        from_cache: true,
+    })
+}
+
+/// Records `built` under `key`, atomically (temp file + rename) so concurrent builds
+/// never read half a record.
+pub(crate) fn record(store: &BlobStore, key: &Digest, built: &BuiltLayer) -> Result<(), Error> {
+    let dir = store.root().join(CACHE_DIR);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let record = Record {
+        digest: built.digest.clone(),
+        diff_id: built.diff_id.clone(),
+        size: built.size,
+        media_type: built.media_type.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&record).expect("a record always serialises");
+    let mut file = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(&dir, e))?;
+    file.write_all(&json)
+        .map_err(|e| Error::io(file.path(), e))?;
+    let path = dir.join(format!("{}.json", key.hex()));
+    file.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::testutil::Tree;
+    use crate::{
+        BlobStore, BuildOptions, BuiltLayer, Compression, LayerSpec, NoProgress, build_layer,
+    };
+
+    const CACHED: BuildOptions = BuildOptions {
+        threads: 1,
+        use_cache: true,
+    };
+
+    fn build(spec: &LayerSpec, store: &BlobStore) -> BuiltLayer {
+        build_layer(spec, store, &CACHED, &NoProgress).unwrap()
+    }
+
+    fn setup() -> (Tree, tempfile::TempDir, BlobStore, LayerSpec) {
+        let tree = Tree::new();
+        tree.file("app.js", b"console.log(1)", 0o644);
+        tree.file("lib/util.js", b"export {}", 0o644);
+        tree.touch("app.js", 1_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let spec = LayerSpec::new(tree.root(), "/app");
+        (tree, dir, store, spec)
+    }
+
+    #[test]
+    fn unchanged_input_is_a_hit() {
+        let (_tree, _dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        assert!(!first.from_cache);
+        let second = build(&spec, &store);
+        assert!(second.from_cache);
+        assert_eq!(
+            BuiltLayer {
+                from_cache: false,
+                ..second
+            },
+            first
+        );
+        let records = std::fs::read_dir(store.root().join("layer-cache"))
+            .unwrap()
+            .count();
+        assert_eq!(records, 1);
+    }
+
+    #[test]
+    fn content_change_with_same_size_and_mtime_rebuilds() {
+        let (tree, _dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        tree.file("app.js", b"console.log(2)", 0o644);
+        tree.touch("app.js", 1_000_000);
+        let second = build(&spec, &store);
+        assert!(!second.from_cache);
+        assert_ne!(second.digest, first.digest);
+        // And the changed content is itself cached from then on.
+        assert_eq!(
+            build(&spec, &store),
+            BuiltLayer {
+                from_cache: true,
+                ..second
+            }
+        );
+    }
+
+    #[test]
+    fn mode_change_rebuilds() {
+        let (tree, _dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        let path = tree.root().join("lib/util.js");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let second = build(&spec, &store);
+        assert!(!second.from_cache);
+        assert_ne!(second.diff_id, first.diff_id);
+    }
+
+    #[test]
+    fn spec_changes_rebuild() {
+        let (_tree, _dir, store, spec) = setup();
+        build(&spec, &store);
+        let variants = [
+            LayerSpec {
+                uid: 1,
+                ..spec.clone()
+            },
+            LayerSpec {
+                mtime: 1,
+                ..spec.clone()
+            },
+            LayerSpec {
+                dest: "/srv".into(),
+                ..spec.clone()
+            },
+            LayerSpec {
+                remove: vec!["/tmp/x".into()],
+                ..spec.clone()
+            },
+            LayerSpec {
+                compression: Compression::Gzip { level: 1 },
+                ..spec.clone()
+            },
+            LayerSpec {
+                compression: Compression::Zstd { level: 3 },
+                ..spec.clone()
+            },
+        ];
+        for variant in variants {
+            assert!(!build(&variant, &store).from_cache, "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn missing_blob_or_broken_record_is_a_miss() {
+        let (_tree, _dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        std::fs::remove_file(store.path(&first.digest)).unwrap();
+        let rebuilt = build(&spec, &store);
+        assert!(!rebuilt.from_cache);
+        assert!(store.contains(&rebuilt.digest));
+
+        for record in std::fs::read_dir(store.root().join("layer-cache")).unwrap() {
+            std::fs::write(record.unwrap().path(), b"{ not json").unwrap();
+        }
+        assert!(!build(&spec, &store).from_cache);
+        assert!(build(&spec, &store).from_cache);
+    }
+
+    #[test]
+    fn disabled_cache_neither_reads_nor_writes() {
+        let (_tree, _dir, store, spec) = setup();
+        let options = BuildOptions {
+            threads: 1,
+            use_cache: false,
+        };
+        build_layer(&spec, &store, &options, &NoProgress).unwrap();
+        assert!(!store.root().join("layer-cache").exists());
+        build(&spec, &store);
+        assert!(
+            !build_layer(&spec, &store, &options, &NoProgress)
+                .unwrap()
+                .from_cache
+        );
+    }
+}

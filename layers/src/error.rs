@@ -1,0 +1,138 @@
+//! The one error type of this crate.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::hash::Digest;
+
+/// Everything that can go wrong while building layers or using the blob store.
+///
+/// Every variant a user can cause names the path, pattern or field involved, so the
+/// binary can print it without extra context.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing `path` failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// A string is not a digest of the form `sha256:<64 lowercase hex>`.
+    #[error("invalid digest {value:?}: {reason}")]
+    InvalidDigest {
+        /// The rejected text.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// Content did not hash to the digest it was announced under.
+    #[error("digest mismatch: expected {expected}, found {found}")]
+    DigestMismatch {
+        /// The digest the content should have had.
+        expected: Digest,
+        /// The digest the content actually has.
+        found: Digest,
+    },
+
+    /// A blob is not in the store.
+    #[error("blob {digest} is missing from the store (expected at {path})")]
+    BlobMissing {
+        /// The digest that was looked up.
+        digest: Digest,
+        /// Where the blob would have been.
+        path: PathBuf,
+    },
+
+    /// `LayerSpec::dest` is not a usable absolute image path.
+    #[error("invalid layer destination {dest:?}: {reason}")]
+    InvalidDest {
+        /// The rejected destination.
+        dest: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// An entry of `LayerSpec::remove` is not a usable absolute image path.
+    #[error("invalid path to remove {path:?}: {reason}")]
+    InvalidRemove {
+        /// The rejected path.
+        path: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// An entry of `LayerSpec::excludes` is not a valid gitignore pattern.
+    #[error("invalid exclude pattern {pattern:?}: {reason}")]
+    InvalidExclude {
+        /// The rejected pattern.
+        pattern: String,
+        /// The matcher's explanation.
+        reason: String,
+    },
+
+    /// The compression level is outside the range the algorithm accepts.
+    #[error("invalid {algorithm} compression level {level}: must be in {min}..={max}")]
+    InvalidCompressionLevel {
+        /// `"gzip"` or `"zstd"`.
+        algorithm: &'static str,
+        /// The rejected level.
+        level: i64,
+        /// Lowest accepted level.
+        min: i64,
+        /// Highest accepted level.
+        max: i64,
+    },
+
+    /// The layer source exists but is not a directory.
+    #[error("layer source {path} is not a directory")]
+    SourceNotDirectory {
+        /// The source path as given.
+        path: PathBuf,
+    },
+
+    /// The source tree contains a socket, FIFO or device node, which a layer cannot carry.
+    #[error("{path}: cannot put a {kind} in a layer")]
+    SpecialFile {
+        /// The offending file.
+        path: PathBuf,
+        /// `"socket"`, `"FIFO"`, `"block device"` or `"character device"`.
+        kind: &'static str,
+    },
+
+    /// A file name (or symlink target) is not valid UTF-8.
+    #[error("{path}: name or symlink target is not valid UTF-8")]
+    NonUtf8Path {
+        /// The offending file.
+        path: PathBuf,
+    },
+
+    /// A source file's name starts with `.wh.`, which every layer consumer reads as a whiteout.
+    #[error("{path}: names starting with \".wh.\" are reserved for whiteouts in OCI layers")]
+    ReservedName {
+        /// The offending file.
+        path: PathBuf,
+    },
+
+    /// A file was modified while the layer was being built, so its bytes are unreliable.
+    #[error("{path} changed while the layer was being built: {reason}")]
+    FileChanged {
+        /// The file that changed.
+        path: PathBuf,
+        /// What was noticed.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

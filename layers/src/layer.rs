@@ -1,0 +1,992 @@
+//! Building one layer: the spec, the options and [`build_layer`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use sha2::Digest as _;
+use sha2::Sha256;
+
+use crate::blob::BlobStore;
+use crate::cache;
+use crate::compress::Encoder;
+use crate::error::Error;
+use crate::hash::{Digest, HashingWriter};
+use crate::tar::{EntryType, Header, TarWriter};
+use crate::walk::{self, Entry, Kind, WHITEOUT_PREFIX};
+
+/// The mtime given to every entry when the caller has no `SOURCE_DATE_EPOCH`.
+///
+/// This crate never reads the environment: the caller resolves `SOURCE_DATE_EPOCH` (or
+/// a flag) and puts the result in [`LayerSpec::mtime`], falling back to this value, the
+/// Unix epoch. A fixed value is what makes rebuilds byte-identical.
+pub const DEFAULT_EPOCH: u64 = 0;
+
+/// Mode bits given to whiteout files. Runtimes only look at the name, so any fixed value
+/// works; 0644 is what an ordinary empty file would have.
+pub const WHITEOUT_MODE: u32 = 0o644;
+
+/// Mode bits of the directories above `dest` that the layer creates.
+pub const PARENT_DIR_MODE: u32 = 0o755;
+
+/// How much file data is read (and handed to the tar) at a time.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// What goes into one layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// Directory whose *contents* go under `dest`; `None` makes a layer of whiteouts only.
+    pub source: Option<PathBuf>,
+    /// Absolute path in the image (`"/app"`, `"/"`); may not contain `.` or `..`.
+    pub dest: String,
+    /// gitignore-style patterns relative to `source` (`"*.map"`, `"node_modules/"`,
+    /// `"/build"`, `"!keep.map"`). Excluded directories are not descended into, so, as
+    /// in git, a negation cannot re-include a file below an excluded directory.
+    pub excludes: Vec<String>,
+    /// Owner of every entry from `source` and of `dest` itself.
+    pub uid: u32,
+    /// Group of every entry from `source` and of `dest` itself.
+    pub gid: u32,
+    /// How permission bits are taken from the source tree.
+    pub modes: ModePolicy,
+    /// Absolute image paths to delete from lower layers, written as OCI whiteouts: empty
+    /// regular files `<dir>/.wh.<name>`, mode [`WHITEOUT_MODE`], owned by 0:0.
+    pub remove: Vec<String>,
+    /// The mtime of every entry (seconds since the Unix epoch); see [`DEFAULT_EPOCH`].
+    pub mtime: u64,
+    /// How the tar is compressed.
+    pub compression: Compression,
+}
+
+impl LayerSpec {
+    /// A spec copying `source` to `dest` with the defaults: no excludes or removals, owned
+    /// by 0:0, modes kept, mtime [`DEFAULT_EPOCH`], gzip level 6.
+    pub fn new(source: impl Into<PathBuf>, dest: impl Into<String>) -> Self {
+        LayerSpec {
+            source: Some(source.into()),
+            dest: dest.into(),
+            excludes: Vec::new(),
+            uid: 0,
+            gid: 0,
+            modes: ModePolicy::default(),
+            remove: Vec::new(),
+            mtime: DEFAULT_EPOCH,
+            compression: Compression::default(),
+        }
+    }
+}
+
+/// How permission bits are taken from the source tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ModePolicy {
+    /// `st_mode & 0o7777` as on disk, setuid/setgid/sticky included.
+    #[default]
+    Keep,
+    /// Directories 0755; files 0755 if any execute bit is set, else 0644; setuid, setgid
+    /// and sticky bits kept. Makes layers independent of the builder's umask.
+    Normalize,
+}
+
+impl ModePolicy {
+    pub(crate) fn apply(self, st_mode: u32, is_dir: bool) -> u32 {
+        let special = st_mode & 0o7000;
+        match self {
+            ModePolicy::Keep => st_mode & 0o7777,
+            ModePolicy::Normalize if is_dir => 0o755 | special,
+            ModePolicy::Normalize if st_mode & 0o111 != 0 => 0o755 | special,
+            ModePolicy::Normalize => 0o644 | special,
+        }
+    }
+}
+
+/// Layer compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// gzip, `level` 0–9, compressed in parallel blocks (see [`GZIP_BLOCK_SIZE`]).
+    ///
+    /// [`GZIP_BLOCK_SIZE`]: crate::GZIP_BLOCK_SIZE
+    Gzip {
+        /// 0 (store) to 9 (best).
+        level: u32,
+    },
+    /// zstd with a content checksum, `level` in zstd's range (1–22; negative levels are
+    /// the fast modes, 0 means zstd's default, 3).
+    Zstd {
+        /// Compression level.
+        level: i32,
+    },
+}
+
+impl Default for Compression {
+    /// gzip level 6: the level docker and most image tools use, readable by every runtime.
+    fn default() -> Self {
+        Compression::Gzip { level: 6 }
+    }
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way.
+    pub fn media_type(&self) -> &'static str {
+        match self {
+            Compression::Gzip { .. } => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd { .. } => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    /// Checks the level against the algorithm's range.
+    pub fn validate(&self) -> Result<(), Error> {
+        match *self {
+            Compression::Gzip { level } if level > 9 => Err(Error::InvalidCompressionLevel {
+                algorithm: "gzip",
+                level: level.into(),
+                min: 0,
+                max: 9,
+            }),
+            Compression::Zstd { level } if !zstd::compression_level_range().contains(&level) => {
+                let range = zstd::compression_level_range();
+                Err(Error::InvalidCompressionLevel {
+                    algorithm: "zstd",
+                    level: level.into(),
+                    min: (*range.start()).into(),
+                    max: (*range.end()).into(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How to run a build; none of this changes the output bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Compression threads; 0 means one per core. With 1 everything runs on the calling
+    /// thread. Otherwise gzip uses this many workers and zstd one thread of its own.
+    pub threads: usize,
+    /// Look up and record finished layers in `<store root>/layer-cache/`.
+    pub use_cache: bool,
+}
+
+impl Default for BuildOptions {
+    /// All cores, cache on.
+    fn default() -> Self {
+        BuildOptions {
+            threads: 0,
+            use_cache: true,
+        }
+    }
+}
+
+/// Receives progress as file content is archived. Called from the building thread only.
+pub trait Progress: Sync {
+    /// The layer's total regular-file bytes, before any are read.
+    fn start(&self, _total_bytes: u64) {}
+    /// `bytes` more of file content were archived. A cache hit reports the whole total
+    /// in one call.
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// A finished layer: what a manifest and an image config need to reference it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BuiltLayer {
+    /// Digest of the compressed blob, which is in the store under this digest.
+    pub digest: Digest,
+    /// Digest of the uncompressed tar (the image config's `rootfs.diff_ids`).
+    pub diff_id: Digest,
+    /// Size of the compressed blob in bytes.
+    pub size: u64,
+    /// OCI media type, from [`Compression::media_type`].
+    pub media_type: String,
+    /// Whether the result came from the layer cache without re-archiving.
+    pub from_cache: bool,
+}
+
+/// Builds a layer from `spec` into `store`.
+///
+/// Walks the source, writes a tar with normalised headers in bytewise-sorted path order,
+/// hashes it (diff_id), compresses it, hashes the compressed bytes (digest) and stores
+/// the blob, in one streaming pass. The same spec over the same tree content gives the
+/// same bytes on any machine with any thread count; file timestamps, creation order and
+/// user names on disk do not matter.
+pub fn build_layer(
+    spec: &LayerSpec,
+    store: &BlobStore,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuiltLayer, Error> {
+    spec.compression.validate()?;
+    let entries = plan_entries(spec)?;
+    let total_bytes = entries
+        .iter()
+        .map(|entry| match &entry.kind {
+            Kind::File(info) => info.size,
+            _ => 0,
+        })
+        .sum();
+
+    if options.use_cache {
+        let hashes = cache::content_hashes(&entries)?;
+        let key = cache::key(spec, &entries, &hashes);
+        if let Some(hit) = cache::lookup(store, &key, spec.compression) {
+            progress.start(total_bytes);
+            progress.advance(total_bytes);
+            return Ok(hit);
+        }
+    }
+
+    progress.start(total_bytes);
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
+    };
+    let (built, hashes) = write_layer(spec, &entries, store, threads, progress, options.use_cache)?;
+    if options.use_cache {
+        // Keyed by the content as it was archived: if a file changed since the look-up,
+        // the record still describes exactly the bytes that were written.
+        let key = cache::key(spec, &entries, &hashes);
+        cache::record(store, &key, &built)?;
+    }
+    Ok(built)
+}
+
+/// Every entry of the layer, sorted, with hard links resolved.
+fn plan_entries(spec: &LayerSpec) -> Result<Vec<Entry>, Error> {
+    let dest = dest_components(&spec.dest)?;
+    let removals = spec
+        .remove
+        .iter()
+        .map(|path| whiteout_path(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let excludes = walk::compile_excludes(&spec.excludes)?;
+
+    let mut entries = Vec::new();
+    if let Some(source) = &spec.source {
+        let mut prefix = String::new();
+        for component in &dest {
+            if !prefix.is_empty() {
+                entries.push(directory(&prefix, PARENT_DIR_MODE, 0, 0));
+            }
+            prefix.push_str(component);
+            prefix.push('/');
+        }
+        let (root_mode, walked) =
+            walk::walk_source(source, &prefix, &excludes, spec.modes, spec.uid, spec.gid)?;
+        if !prefix.is_empty() {
+            entries.push(directory(&prefix, root_mode, spec.uid, spec.gid));
+        }
+        entries.extend(walked);
+    }
+    entries.extend(removals.into_iter().map(|path| Entry {
+        path,
+        kind: Kind::Whiteout,
+        mode: WHITEOUT_MODE,
+        uid: 0,
+        gid: 0,
+    }));
+
+    // One global bytewise order, so parents precede children ("a/" < "a/x") and siblings
+    // compare the way every platform does ("a-b" < "a/" since '-' < '/'), independent of
+    // directory-listing order.
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    entries.dedup_by(|later, earlier| {
+        later.kind == Kind::Whiteout && earlier.kind == Kind::Whiteout && later.path == earlier.path
+    });
+    // Sources cannot hold `.wh.` names and whiteouts can only be `.wh.` names, so paths
+    // are unique by construction.
+    debug_assert!(entries.windows(2).all(|pair| pair[0].path != pair[1].path));
+    resolve_hard_links(&mut entries);
+    Ok(entries)
+}
+
+fn directory(path: &str, mode: u32, uid: u32, gid: u32) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        kind: Kind::Directory,
+        mode,
+        uid,
+        gid,
+    }
+}
+
+/// The first name of a multiply-linked file (in archive order) carries its content; the
+/// others become hard-link entries pointing at it, as tar readers expect.
+fn resolve_hard_links(entries: &mut [Entry]) {
+    let mut first_names: HashMap<(u64, u64), String> = HashMap::new();
+    for entry in entries {
+        let Kind::File(info) = &entry.kind else {
+            continue;
+        };
+        if info.nlink < 2 {
+            continue;
+        }
+        match first_names.get(&(info.dev, info.ino)) {
+            Some(target) => {
+                entry.kind = Kind::HardLink {
+                    target: target.clone(),
+                };
+            }
+            None => {
+                first_names.insert((info.dev, info.ino), entry.path.clone());
+            }
+        }
+    }
+}
+
+/// The components of an absolute image path; empty for `/`.
+fn image_path_components(path: &str) -> Result<Vec<&str>, &'static str> {
+    if !path.starts_with('/') {
+        return Err("must be an absolute path (start with /)");
+    }
+    if path.contains('\0') {
+        return Err("must not contain a NUL byte");
+    }
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    for component in &components {
+        match *component {
+            ".." => return Err("must not contain .."),
+            "." => return Err("must not contain . components"),
+            c if c.starts_with(WHITEOUT_PREFIX) => {
+                return Err("must not contain names starting with .wh. (reserved for whiteouts)");
+            }
+            _ => {}
+        }
+    }
+    Ok(components)
+}
+
+fn dest_components(dest: &str) -> Result<Vec<&str>, Error> {
+    image_path_components(dest).map_err(|reason| Error::InvalidDest {
+        dest: dest.to_owned(),
+        reason,
+    })
+}
+
+/// `/etc/foo` → `etc/.wh.foo`.
+fn whiteout_path(path: &str) -> Result<String, Error> {
+    let invalid = |reason| Error::InvalidRemove {
+        path: path.to_owned(),
+        reason,
+    };
+    let components = image_path_components(path).map_err(invalid)?;
+    let Some((name, parents)) = components.split_last() else {
+        return Err(invalid("cannot remove the root directory"));
+    };
+    let mut whiteout = String::new();
+    for parent in parents {
+        whiteout.push_str(parent);
+        whiteout.push('/');
+    }
+    whiteout.push_str(WHITEOUT_PREFIX);
+    whiteout.push_str(name);
+    Ok(whiteout)
+}
+
+/// Streams the entries through tar → sha256 → compressor → blob store.
+///
+/// Returns the layer and, when `hash_contents`, the sha256 of each regular file's content
+/// as archived (in entry order), for the cache key.
+fn write_layer(
+    spec: &LayerSpec,
+    entries: &[Entry],
+    store: &BlobStore,
+    threads: usize,
+    progress: &dyn Progress,
+    hash_contents: bool,
+) -> Result<(BuiltLayer, Vec<[u8; 32]>), Error> {
+    let blob = store.writer()?;
+    let out_path = blob.temp_path().to_path_buf();
+    let output_error = |e| Error::io(&out_path, e);
+    let encoder = Encoder::new(blob, spec.compression, threads).map_err(output_error)?;
+    let mut tar = TarWriter::new(HashingWriter::new(encoder));
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut hashes = Vec::new();
+
+    for entry in entries {
+        let (entry_type, size, link) = match &entry.kind {
+            Kind::Directory => (EntryType::Directory, 0, ""),
+            Kind::File(info) => (EntryType::Regular, info.size, ""),
+            Kind::Symlink { target } => (EntryType::Symlink, 0, target.as_str()),
+            Kind::HardLink { target } => (EntryType::HardLink, 0, target.as_str()),
+            Kind::Whiteout => (EntryType::Regular, 0, ""),
+        };
+        tar.write_header(&Header {
+            path: &entry.path,
+            entry_type,
+            mode: entry.mode,
+            uid: entry.uid,
+            gid: entry.gid,
+            size,
+            mtime: spec.mtime,
+            link,
+        })
+        .map_err(output_error)?;
+
+        if let Kind::File(info) = &entry.kind {
+            let mut hasher = hash_contents.then(Sha256::new);
+            walk::read_file(info, &mut buf, |chunk| {
+                tar.write_data(chunk).map_err(output_error)?;
+                if let Some(hasher) = &mut hasher {
+                    hasher.update(chunk);
+                }
+                progress.advance(chunk.len() as u64);
+                Ok(())
+            })?;
+            tar.end_data(info.size).map_err(output_error)?;
+            if let Some(hasher) = hasher {
+                hashes.push(hasher.finalize().into());
+            }
+        }
+    }
+
+    let (encoder, diff_id, _) = tar.finish().map_err(output_error)?.finish();
+    let blob = encoder.finish().map_err(output_error)?;
+    let (digest, size) = blob.commit()?;
+    let built = BuiltLayer {
+        digest,
+        diff_id,
+        size,
+        media_type: spec.compression.media_type().to_owned(),
+        from_cache: false,
+    };
+    Ok((built, hashes))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tar::EntryType as T;
+
+    use super::*;
+    use crate::testutil::{ReadEntry, Tree, read_layer};
+
+    fn store() -> (tempfile::TempDir, BlobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    const NO_CACHE: BuildOptions = BuildOptions {
+        threads: 1,
+        use_cache: false,
+    };
+
+    fn build(spec: &LayerSpec, store: &BlobStore) -> Result<BuiltLayer, Error> {
+        build_layer(spec, store, &NO_CACHE, &NoProgress)
+    }
+
+    fn paths(entries: &[ReadEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    fn find<'a>(entries: &'a [ReadEntry], path: &str) -> &'a ReadEntry {
+        entries
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("{path} not in {:?}", paths(entries)))
+    }
+
+    #[test]
+    fn archive_is_sorted_by_full_path() {
+        let tree = Tree::new();
+        tree.file("a/x", b"x", 0o644);
+        tree.file("a-b", b"ab", 0o644);
+        tree.file("a.c", b"ac", 0o644);
+        tree.file("B", b"B", 0o644);
+        let (_dir, store) = store();
+        let built = build(&LayerSpec::new(tree.root(), "/"), &store).unwrap();
+        let entries = read_layer(&store, &built);
+        // Bytewise: 'B' < 'a'; '-' (0x2d) < '.' (0x2e) < '/' (0x2f).
+        assert_eq!(paths(&entries), ["B", "a-b", "a.c", "a/", "a/x"]);
+    }
+
+    #[test]
+    fn headers_carry_modes_owners_links_and_mtime() {
+        let tree = Tree::new();
+        tree.dir("bin", 0o755);
+        tree.file("bin/tool", b"#!/bin/sh\n", 0o4755);
+        tree.file("etc/conf", b"key=value\n", 0o640);
+        tree.dir("shared", 0o2775);
+        tree.dir("tmp", 0o1777);
+        tree.symlink("bin/link", "../etc/conf");
+        tree.symlink("dangling", "/does/not/exist");
+        tree.file("data/original", b"same inode", 0o600);
+        tree.hard_link("data/original", "data/copy");
+        tree.hard_link("data/original", "a-first");
+        fs_chmod(tree.root(), 0o750);
+
+        let (_dir, store) = store();
+        let mut spec = LayerSpec::new(tree.root(), "/opt/app");
+        spec.uid = 1000;
+        spec.gid = 2000;
+        spec.mtime = 1_700_000_000;
+        let built = build(&spec, &store).unwrap();
+        assert_eq!(
+            built.media_type,
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        assert!(!built.from_cache);
+        let entries = read_layer(&store, &built);
+
+        assert_eq!(
+            paths(&entries),
+            [
+                "opt/",
+                "opt/app/",
+                "opt/app/a-first",
+                "opt/app/bin/",
+                "opt/app/bin/link",
+                "opt/app/bin/tool",
+                "opt/app/dangling",
+                "opt/app/data/",
+                "opt/app/data/copy",
+                "opt/app/data/original",
+                "opt/app/etc/",
+                "opt/app/etc/conf",
+                "opt/app/shared/",
+                "opt/app/tmp/",
+            ]
+        );
+        assert!(entries.iter().all(|e| e.mtime == 1_700_000_000));
+
+        let parent = find(&entries, "opt/");
+        assert_eq!(
+            (parent.kind, parent.mode, parent.uid, parent.gid),
+            (T::Directory, 0o755, 0, 0)
+        );
+        let dest = find(&entries, "opt/app/");
+        assert_eq!(
+            (dest.kind, dest.mode, dest.uid, dest.gid),
+            (T::Directory, 0o750, 1000, 2000)
+        );
+
+        let tool = find(&entries, "opt/app/bin/tool");
+        assert_eq!(
+            (tool.kind, tool.mode, tool.uid, tool.gid),
+            (T::Regular, 0o4755, 1000, 2000)
+        );
+        assert_eq!(tool.data, b"#!/bin/sh\n");
+        assert_eq!(find(&entries, "opt/app/etc/conf").mode, 0o640);
+        assert_eq!(find(&entries, "opt/app/shared/").mode, 0o2775);
+        assert_eq!(find(&entries, "opt/app/tmp/").mode, 0o1777);
+
+        let link = find(&entries, "opt/app/bin/link");
+        assert_eq!((link.kind, link.mode), (T::Symlink, 0o777));
+        assert_eq!(link.link.as_deref(), Some("../etc/conf"));
+        assert_eq!(
+            find(&entries, "opt/app/dangling").link.as_deref(),
+            Some("/does/not/exist")
+        );
+
+        // The first name in archive order carries the content.
+        let first = find(&entries, "opt/app/a-first");
+        assert_eq!((first.kind, first.mode), (T::Regular, 0o600));
+        assert_eq!(first.data, b"same inode");
+        for other in ["opt/app/data/copy", "opt/app/data/original"] {
+            let entry = find(&entries, other);
+            assert_eq!(entry.kind, T::Link, "{other}");
+            assert_eq!(entry.link.as_deref(), Some("opt/app/a-first"));
+            assert!(entry.data.is_empty());
+        }
+    }
+
+    fn fs_chmod(path: &std::path::Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn normalize_policy_ignores_umask_bits_but_keeps_special_bits() {
+        let tree = Tree::new();
+        tree.file("plain", b"", 0o600);
+        tree.file("script", b"", 0o700);
+        tree.file("suid", b"", 0o4700);
+        tree.dir("private", 0o700);
+        tree.dir("sticky", 0o1770);
+        let (_dir, store) = store();
+        let mut spec = LayerSpec::new(tree.root(), "/");
+        spec.modes = ModePolicy::Normalize;
+        let entries = read_layer(&store, &build(&spec, &store).unwrap());
+        let modes: Vec<(&str, u32)> = entries.iter().map(|e| (e.path.as_str(), e.mode)).collect();
+        assert_eq!(
+            modes,
+            [
+                ("plain", 0o644),
+                ("private/", 0o755),
+                ("script", 0o755),
+                ("sticky/", 0o1755),
+                ("suid", 0o4755),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_paths_and_link_targets_use_pax() {
+        let tree = Tree::new();
+        // 300 bytes in the archive: more than ustar's 100 + 155 can hold.
+        let long_dir = format!("{}/{}", "d".repeat(120), "e".repeat(120));
+        let long_file = format!("{long_dir}/{}", "f".repeat(300 - 4 - long_dir.len() - 1));
+        tree.file(&long_file, b"deep", 0o644);
+        let long_target = format!("../{}", "t".repeat(200));
+        tree.symlink("link", &long_target);
+        tree.file("caf\u{e9}.txt", b"unicode", 0o644);
+        let (_dir, store) = store();
+        let entries = read_layer(
+            &store,
+            &build(&LayerSpec::new(tree.root(), "/app"), &store).unwrap(),
+        );
+
+        let archived = format!("app/{long_file}");
+        assert_eq!(archived.len(), 300);
+        assert_eq!(find(&entries, &archived).data, b"deep");
+        assert!(entries.iter().any(|e| e.path == format!("app/{long_dir}/")));
+        assert_eq!(
+            find(&entries, "app/link").link.as_deref(),
+            Some(long_target.as_str())
+        );
+        assert_eq!(find(&entries, "app/caf\u{e9}.txt").data, b"unicode");
+        assert!(entries.iter().all(|e| !e.path.contains("PaxHeaders")));
+    }
+
+    #[test]
+    fn whiteouts_and_dest_variants() {
+        let tree = Tree::new();
+        tree.file("index.html", b"<p>", 0o644);
+        let (_dir, store) = store();
+
+        let mut spec = LayerSpec::new(tree.root(), "/");
+        spec.remove = vec![
+            "/etc/old.conf".into(),
+            "/stale".into(),
+            "/etc//old.conf".into(),
+        ];
+        spec.mtime = 42;
+        let entries = read_layer(&store, &build(&spec, &store).unwrap());
+        // No dest entry for "/", duplicate removals collapse.
+        assert_eq!(
+            paths(&entries),
+            [".wh.stale", "etc/.wh.old.conf", "index.html"]
+        );
+        let whiteout = find(&entries, "etc/.wh.old.conf");
+        assert_eq!(
+            (
+                whiteout.kind,
+                whiteout.mode,
+                whiteout.uid,
+                whiteout.gid,
+                whiteout.mtime
+            ),
+            (T::Regular, WHITEOUT_MODE, 0, 0, 42)
+        );
+        assert!(whiteout.data.is_empty());
+
+        let whiteouts_only = LayerSpec {
+            source: None,
+            remove: vec!["/usr/share/doc".into()],
+            ..LayerSpec::new("", "/usr/share/nginx/html")
+        };
+        let entries = read_layer(&store, &build(&whiteouts_only, &store).unwrap());
+        assert_eq!(paths(&entries), ["usr/share/.wh.doc"]);
+    }
+
+    #[test]
+    fn invalid_dest_and_remove_paths_are_named() {
+        let tree = Tree::new();
+        let (_dir, store) = store();
+        for dest in ["app", "/a/../b", "/a/./b", "/a/.wh.b", ""] {
+            match build(&LayerSpec::new(tree.root(), dest), &store) {
+                Err(Error::InvalidDest { dest: named, .. }) => assert_eq!(named, dest),
+                other => panic!("{dest:?}: {other:?}"),
+            }
+        }
+        for remove in ["/", "relative", "/x/.."] {
+            let mut spec = LayerSpec::new(tree.root(), "/");
+            spec.remove = vec![remove.into()];
+            match build(&spec, &store) {
+                Err(Error::InvalidRemove { path, .. }) => assert_eq!(path, remove),
+                other => panic!("{remove:?}: {other:?}"),
+            }
+        }
+        let mut spec = LayerSpec::new(tree.root(), "/");
+        spec.compression = Compression::Gzip { level: 10 };
+        assert!(matches!(
+            build(&spec, &store),
+            Err(Error::InvalidCompressionLevel {
+                algorithm: "gzip",
+                level: 10,
+                ..
+            })
+        ));
+        spec.compression = Compression::Zstd { level: 99 };
+        assert!(matches!(
+            build(&spec, &store),
+            Err(Error::InvalidCompressionLevel {
+                algorithm: "zstd",
+                level: 99,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn excludes_filter_files_dirs_and_negations() {
+        let tree = Tree::new();
+        tree.file("app.js", b"", 0o644);
+        tree.file("app.js.map", b"", 0o644);
+        tree.file("keep.map", b"", 0o644);
+        tree.file("node_modules/dep/index.js", b"", 0o644);
+        tree.file("build/out.o", b"", 0o644);
+        tree.file("src/build/generated.rs", b"", 0o644);
+        tree.file("src/lib.js.map", b"", 0o644);
+        // Proof that excluded directories are not descended into: reaching this socket
+        // would be an error.
+        let _socket =
+            std::os::unix::net::UnixListener::bind(tree.root().join("node_modules/dep/sock"))
+                .unwrap();
+        let (_dir, store) = store();
+        let mut spec = LayerSpec::new(tree.root(), "/");
+        spec.excludes = [
+            "*.map",
+            "node_modules/",
+            "/build",
+            "!keep.map",
+            "# a comment",
+            "",
+        ]
+        .map(String::from)
+        .to_vec();
+        let entries = read_layer(&store, &build(&spec, &store).unwrap());
+        assert_eq!(
+            paths(&entries),
+            [
+                "app.js",
+                "keep.map",
+                "src/",
+                "src/build/",
+                "src/build/generated.rs"
+            ]
+        );
+    }
+
+    #[test]
+    fn excludes_match_relative_to_the_source_even_when_names_repeat() {
+        // The source directory's own name appearing again inside it must not confuse
+        // anchored patterns.
+        let outer = Tree::new();
+        outer.file("app/app/main.js", b"", 0o644);
+        outer.file("app/main.js", b"", 0o644);
+        let (_dir, store) = store();
+        let mut spec = LayerSpec::new(outer.root().join("app"), "/");
+        spec.excludes = vec!["/main.js".into()];
+        let entries = read_layer(&store, &build(&spec, &store).unwrap());
+        assert_eq!(paths(&entries), ["app/", "app/main.js"]);
+    }
+
+    #[test]
+    fn bad_exclude_pattern_is_named() {
+        let tree = Tree::new();
+        let (_dir, store) = store();
+        let mut spec = LayerSpec::new(tree.root(), "/");
+        spec.excludes = vec!["ok/".into(), "{unclosed".into(), "[z-a]".into()];
+        match build(&spec, &store) {
+            Err(Error::InvalidExclude { pattern, reason }) => {
+                assert_eq!(pattern, "{unclosed");
+                assert!(reason.contains("unclosed alternate group"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn special_files_are_rejected_with_their_path() {
+        let tree = Tree::new();
+        let socket = tree.root().join("control.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let (_dir, store) = store();
+        match build(&LayerSpec::new(tree.root(), "/"), &store) {
+            Err(Error::SpecialFile { path, kind }) => {
+                assert_eq!((path, kind), (socket, "socket"));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let tree = Tree::new();
+        let fifo = tree.root().join("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        match build(&LayerSpec::new(tree.root(), "/"), &store) {
+            Err(Error::SpecialFile { path, kind }) => assert_eq!((path, kind), (fifo, "FIFO")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_sources_are_named() {
+        let tree = Tree::new();
+        let file = tree.file("file", b"", 0o644);
+        let (_dir, store) = store();
+        match build(&LayerSpec::new(&file, "/"), &store) {
+            Err(Error::SourceNotDirectory { path }) => assert_eq!(path, file),
+            other => panic!("{other:?}"),
+        }
+        let missing = tree.root().join("missing");
+        match build(&LayerSpec::new(&missing, "/"), &store) {
+            Err(Error::Io { path, source }) => {
+                assert_eq!(path, missing);
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("{other:?}"),
+        }
+        tree.file("sub/.wh.sneaky", b"", 0o644);
+        match build(&LayerSpec::new(tree.root(), "/"), &store) {
+            Err(Error::ReservedName { path }) => {
+                assert_eq!(path, tree.root().join("sub/.wh.sneaky"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Builds the same logical tree twice, in a different creation order and with
+    /// different timestamps on disk.
+    fn twin_trees() -> (Tree, Tree) {
+        let files: [(&str, &[u8], u32); 5] = [
+            ("bin/run", b"#!/bin/sh\nexec app\n", 0o755),
+            ("lib/a.txt", b"alpha", 0o644),
+            ("lib/b.txt", b"beta", 0o600),
+            ("lib/nested/c.txt", b"gamma", 0o644),
+            ("z", b"last", 0o644),
+        ];
+        let first = Tree::new();
+        for (path, contents, mode) in files {
+            first.file(path, contents, mode);
+            first.touch(path, 1_000);
+        }
+        first.symlink("current", "lib");
+        let second = Tree::new();
+        for (path, contents, mode) in files.iter().rev() {
+            second.file(path, contents, *mode);
+            second.touch(path, 2_000_000_000);
+        }
+        second.symlink("current", "lib");
+        second.touch("lib", 12_345);
+        (first, second)
+    }
+
+    #[test]
+    fn same_content_gives_same_digests_regardless_of_disk_metadata() {
+        let (first, second) = twin_trees();
+        let (_dir, store) = store();
+        for compression in [
+            Compression::Gzip { level: 6 },
+            Compression::Zstd { level: 3 },
+        ] {
+            let mut spec = LayerSpec::new(first.root(), "/app");
+            spec.compression = compression;
+            let one = build(&spec, &store).unwrap();
+            spec.source = Some(second.root().to_path_buf());
+            let two = build(&spec, &store).unwrap();
+            assert_eq!(one, two, "{compression:?}");
+        }
+    }
+
+    #[test]
+    fn output_is_identical_for_every_thread_count() {
+        let tree = Tree::new();
+        // Enough data for several gzip blocks, partly incompressible.
+        let mut noise = Vec::with_capacity(600_000);
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        while noise.len() < 600_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            noise.extend_from_slice(&state.to_le_bytes());
+        }
+        tree.file("noise.bin", &noise, 0o644);
+        tree.file(
+            "text.txt",
+            "all work and no play ".repeat(20_000).as_bytes(),
+            0o644,
+        );
+        let (_dir, store) = store();
+        for compression in [
+            Compression::Gzip { level: 6 },
+            Compression::Zstd { level: 3 },
+        ] {
+            let mut spec = LayerSpec::new(tree.root(), "/");
+            spec.compression = compression;
+            let results: Vec<BuiltLayer> = [1, 2, 3, 8]
+                .into_iter()
+                .map(|threads| {
+                    let options = BuildOptions {
+                        threads,
+                        use_cache: false,
+                    };
+                    build_layer(&spec, &store, &options, &NoProgress).unwrap()
+                })
+                .collect();
+            assert!(
+                results.windows(2).all(|w| w[0] == w[1]),
+                "{compression:?}: {results:?}"
+            );
+            assert_eq!(store.verify(&results[0].digest).unwrap(), results[0].size);
+            assert_eq!(
+                find(&read_layer(&store, &results[0]), "noise.bin").data,
+                noise
+            );
+        }
+    }
+
+    #[test]
+    fn diff_id_is_the_digest_of_the_uncompressed_tar() {
+        let tree = Tree::new();
+        tree.file("f", b"content", 0o644);
+        let (_dir, store) = store();
+        let built = build(&LayerSpec::new(tree.root(), "/x"), &store).unwrap();
+        let tar = crate::testutil::layer_tar(&store, &built);
+        assert_eq!(built.diff_id, Digest::sha256_of(&tar));
+        assert_eq!(tar.len() % 512, 0);
+        assert_eq!(
+            built.size,
+            std::fs::metadata(store.path(&built.digest)).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn progress_reports_file_bytes() {
+        #[derive(Default)]
+        struct Counter {
+            total: AtomicU64,
+            done: AtomicU64,
+        }
+        impl Progress for Counter {
+            fn start(&self, total_bytes: u64) {
+                self.total.store(total_bytes, Ordering::Relaxed);
+            }
+            fn advance(&self, bytes: u64) {
+                self.done.fetch_add(bytes, Ordering::Relaxed);
+            }
+        }
+        let tree = Tree::new();
+        tree.file("a", &[1; 1000], 0o644);
+        tree.file("b", &vec![2; 300_000], 0o644);
+        tree.hard_link("b", "c");
+        let (_dir, store) = store();
+        let counter = Counter::default();
+        build_layer(
+            &LayerSpec::new(tree.root(), "/"),
+            &store,
+            &NO_CACHE,
+            &counter,
+        )
+        .unwrap();
+        assert_eq!(counter.total.load(Ordering::Relaxed), 301_000);
+        assert_eq!(counter.done.load(Ordering::Relaxed), 301_000);
+    }
+}
