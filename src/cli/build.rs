@@ -33,6 +33,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         .as_deref()
         .map(|output| Location::parse(output).and_then(|l| sink_for(&l)))
         .transpose()?;
+    if let Some(sink) = &sink {
+        sink.preflight()?;
+    }
 
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let store = BlobStore::open(&cache_dir)

@@ -16,6 +16,7 @@ use super::{WriteReport, effective_tags};
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::OCI_LAYOUT_FILE;
+use crate::oci::media;
 use crate::oci::model::{Index, REF_NAME};
 
 /// Writes a tar of an OCI image layout.
@@ -35,9 +36,13 @@ pub struct DockerArchiveSink {
 }
 
 impl super::Sink for OciArchiveSink {
+    fn preflight(&self) -> Result<()> {
+        check_archive_path(&self.path).map(|_| ())
+    }
+
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
         let tags = effective_tags(self.tag.as_deref(), tags);
-        let mut index = Index::new(None);
+        let mut index = Index::new(Some(media::OCI_INDEX));
         for tag in &tags {
             let mut entry = image.descriptor.clone();
             entry
@@ -71,6 +76,10 @@ impl super::Sink for OciArchiveSink {
 }
 
 impl super::Sink for DockerArchiveSink {
+    fn preflight(&self) -> Result<()> {
+        check_archive_path(&self.path).map(|_| ())
+    }
+
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
         let [platform] = image.platforms.as_slice() else {
             return Err(output_error(
@@ -254,6 +263,28 @@ fn write_archive(
         source: e.error,
     })?;
     Ok(bytes)
+}
+
+/// Checks an archive output path: a file path whose directory exists. Returns the
+/// directory (where the temporary file goes).
+fn check_archive_path(path: &Path) -> Result<&Path> {
+    if path.is_dir() {
+        return Err(output_error(
+            path,
+            "is a directory; an archive output must be a file path",
+        ));
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(output_error(
+            path,
+            &format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    Ok(dir)
 }
 
 /// Unpacks an OCI layout archive into `dir`, accepting only plain files and

@@ -10,6 +10,7 @@ use super::{Sink, WriteReport, effective_tags, store_blob, write_atomically};
 use crate::assemble::Image;
 use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::{Layout, OCI_LAYOUT_FILE};
+use crate::oci::media;
 use crate::oci::model::{Index, REF_NAME};
 
 /// Writes into an OCI image layout directory.
@@ -21,8 +22,19 @@ pub struct LayoutSink {
 }
 
 impl Sink for LayoutSink {
+    fn preflight(&self) -> Result<()> {
+        target_state(&self.path).map(|_| ())
+    }
+
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
-        let (existing, created) = prepare(&self.path)?;
+        let (existing, created) = match target_state(&self.path)? {
+            Target::Absent => {
+                fs::create_dir_all(&self.path).at(&self.path)?;
+                (None, true)
+            }
+            Target::Empty => (None, false),
+            Target::Layout(index) => (index, false),
+        };
         let result = write_into(
             &self.path,
             existing,
@@ -38,14 +50,21 @@ impl Sink for LayoutSink {
     }
 }
 
-/// Checks the output path: absent (created), an empty directory, or a layout. Returns
-/// the existing index (if any) and whether we created the directory.
-fn prepare(path: &Path) -> Result<(Option<Index>, bool)> {
+/// What is at the output path.
+enum Target {
+    /// Nothing: the layout will be created.
+    Absent,
+    /// An empty directory.
+    Empty,
+    /// A layout, with its index if it has one.
+    Layout(Option<Index>),
+}
+
+/// Refuses anything that is not absent, an empty directory or a layout: writing blobs
+/// into an arbitrary directory would mix our files with the user's.
+fn target_state(path: &Path) -> Result<Target> {
     match fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).at(path)?;
-            Ok((None, true))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Target::Absent),
         Err(e) => Err(Error::Io {
             path: path.to_path_buf(),
             source: e,
@@ -61,7 +80,7 @@ fn prepare(path: &Path) -> Result<(Option<Index>, bool)> {
             } else {
                 None
             };
-            Ok((index, false))
+            Ok(Target::Layout(index))
         }
         Ok(_) => {
             let mut entries = fs::read_dir(path).at(path)?;
@@ -71,7 +90,7 @@ fn prepare(path: &Path) -> Result<(Option<Index>, bool)> {
                     reason: "exists, is not empty and is not an OCI image layout (no oci-layout file); refusing to write into it".into(),
                 });
             }
-            Ok((None, false))
+            Ok(Target::Empty)
         }
     }
 }
@@ -91,7 +110,7 @@ fn write_into(
     if !marker.exists() {
         write_atomically(&marker, OCI_LAYOUT_FILE.as_bytes())?;
     }
-    let mut index = existing.unwrap_or_else(|| Index::new(None));
+    let mut index = existing.unwrap_or_else(|| Index::new(Some(media::OCI_INDEX)));
     index.manifests.retain(|entry| {
         entry
             .annotation(REF_NAME)

@@ -29,6 +29,9 @@ pub struct WriteReport {
 
 /// A destination for built images.
 pub trait Sink {
+    /// Checks, before anything is built, that the output can be written (a path that
+    /// is not a layout, a missing parent directory); writes nothing.
+    fn preflight(&self) -> Result<()>;
     /// Writes `image`, naming it with `tags` where the output holds tags.
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport>;
 }
