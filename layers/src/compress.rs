@@ -27,10 +27,13 @@ use flate2::{Compress, FlushCompress, Status};
 
 /// Input bytes per independently compressed gzip block.
 ///
-/// pigz's default. Measured here on a mixed text/random tree at level 6: 64 KiB costs
-/// 0.3% more output than 128 KiB, 1 MiB saves 0.05%; 128 KiB keeps per-job memory and the
-/// pipeline's start-up latency small.
-pub const GZIP_BLOCK_SIZE: usize = 128 * 1024;
+/// pigz uses 128 KiB. Each block pays for hashing its 32 KiB dictionary, so larger blocks
+/// are cheaper per byte; measured single-threaded on a 64 MiB tar of Rust crate sources,
+/// 256 KiB ran 3–8% faster than 128 KiB at levels 1 and 6 with output sizes within 0.1%
+/// (either way within 0.15% of one unbroken deflate stream), while 512 KiB and 1 MiB
+/// gained little more at level 6 and double the memory each worker holds. Changing this
+/// value changes every gzip layer digest.
+pub const GZIP_BLOCK_SIZE: usize = 256 * 1024;
 
 /// Deflate's window: the most a back-reference can reach, so all a block needs to see of
 /// its predecessor.
