@@ -853,6 +853,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn non_utf8_names_are_rejected_with_their_path() {
+        use std::os::unix::ffi::OsStrExt;
+        let tree = Tree::new();
+        let bad = tree
+            .root()
+            .join(std::ffi::OsStr::from_bytes(b"latin1-\xe9.txt"));
+        std::fs::write(&bad, b"").unwrap();
+        let (_dir, store) = store();
+        match build(&LayerSpec::new(tree.root(), "/"), &store) {
+            Err(Error::NonUtf8Path { path }) => assert_eq!(path, bad),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_symlinked_source_root_is_followed() {
+        let tree = Tree::new();
+        tree.file("real/file", b"via link", 0o644);
+        tree.symlink("alias", "real");
+        let (_dir, store) = store();
+        let built = build(&LayerSpec::new(tree.root().join("alias"), "/srv"), &store).unwrap();
+        let entries = read_layer(&store, &built);
+        assert_eq!(paths(&entries), ["srv/", "srv/file"]);
+        assert_eq!(find(&entries, "srv/file").data, b"via link");
+    }
+
     /// Builds the same logical tree twice, in a different creation order and with
     /// different timestamps on disk.
     fn twin_trees() -> (Tree, Tree) {

@@ -281,6 +281,55 @@ mod tests {
     }
 
     #[test]
+    fn numbers_too_large_for_ustar_are_read_back_from_pax() {
+        let mut tar = TarWriter::new(Vec::new());
+        let path = format!("{}/big.img", "d".repeat(200));
+        tar.write_header(&Header {
+            path: &path,
+            entry_type: EntryType::Regular,
+            mode: 0o644,
+            uid: 3_000_000,
+            gid: 4_000_000,
+            size: (8 << 30) + 1,
+            mtime: 1 << 40,
+            link: "",
+        })
+        .unwrap();
+        // Only the headers: the reader is not asked for the 8 GiB of data.
+        let bytes = tar.out;
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.path_bytes().as_ref(), path.as_bytes());
+        assert_eq!(entry.size(), (8 << 30) + 1);
+        let records: Vec<(String, String)> = entry
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|record| {
+                let record = record.unwrap();
+                (
+                    record.key().unwrap().to_owned(),
+                    record.value().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("path", path.as_str()),
+            ("size", "8589934593"),
+            ("uid", "3000000"),
+            ("gid", "4000000"),
+            ("mtime", "1099511627776"),
+        ];
+        assert_eq!(
+            records,
+            expected.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+        let header = entry.header();
+        assert_eq!(header.as_ustar().map(|h| h.magic), Some(*b"ustar\0"));
+        assert_eq!(header.mode().unwrap(), 0o644);
+    }
+
+    #[test]
     fn octal_fields_and_overflow() {
         let mut field = [0xffu8; 8];
         write_octal(&mut field, 0o4755);
