@@ -110,7 +110,10 @@ fn generate_tree(root: &std::path::Path, total: u64) -> u64 {
             (format!("asset{index}.bin"), noise(&mut rng, len))
         } else {
             let len = 1024 + rng.below(511 << 10) as usize;
-            (format!("module{index}.js"), text(&mut rng, &vocabulary, len))
+            (
+                format!("module{index}.js"),
+                text(&mut rng, &vocabulary, len),
+            )
         };
         fs::write(dir.join(name), &contents).expect("write file");
         written += contents.len() as u64;

@@ -970,6 +970,48 @@ mod tests {
         }
     }
 
+    /// Pins the exact bytes: a change in header rules, sort order, gzip framing, block
+    /// size or the deflate/zstd implementation shows up here before it silently changes
+    /// every user's layer digests.
+    #[test]
+    fn golden_digests() {
+        let tree = Tree::new();
+        tree.file("bin/app", b"#!/bin/sh\necho hoist\n", 0o4755);
+        tree.file(
+            "etc/app.conf",
+            "listen = 8080\n".repeat(50).as_bytes(),
+            0o640,
+        );
+        tree.file(
+            &format!("deep/{}/{}", "d".repeat(90), "f".repeat(90)),
+            b"pax",
+            0o644,
+        );
+        tree.hard_link("bin/app", "bin/app-alias");
+        tree.symlink("current", "etc");
+        tree.dir("var/tmp", 0o1777);
+        let (_dir, store) = store();
+        let mut spec = LayerSpec::new(tree.root(), "/opt/hoist");
+        spec.uid = 1000;
+        spec.gid = 1000;
+        spec.remove = vec!["/etc/legacy".into()];
+        spec.mtime = 1_700_000_000;
+        let gzip = build(&spec, &store).unwrap();
+        spec.compression = Compression::Zstd { level: 3 };
+        let zstd = build(&spec, &store).unwrap();
+        let diff_id = "sha256:30d58bd2b6307d4f8e8ab71c26472e1015c8d59ed4ae39a57f011bd88ecba76f";
+        assert_eq!(gzip.diff_id.as_str(), diff_id);
+        assert_eq!(zstd.diff_id.as_str(), diff_id);
+        assert_eq!(
+            gzip.digest.as_str(),
+            "sha256:b50d640d785d3a0a08312ace35e462dce4747f3bc05354c44336777995974fa5"
+        );
+        assert_eq!(
+            zstd.digest.as_str(),
+            "sha256:70b298d232b2b3a462653773bc2227ddc63154377fcdbe692920475d2acd0870"
+        );
+    }
+
     #[test]
     fn diff_id_is_the_digest_of_the_uncompressed_tar() {
         let tree = Tree::new();
