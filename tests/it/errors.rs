@@ -1,0 +1,265 @@
+//! Bad input: every failure exits non-zero, names the path, field or reference at
+//! fault, and leaves nothing at the output path.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::{
+    BASE_AMD64_CONFIG, BASE_AMD64_LAYER, Sandbox, base_layout, copy_tree, example_config, failure,
+    files_under,
+};
+
+/// A sandbox with `src/hello.txt` and `hoist.toml` = `[image]` on the committed base
+/// plus `extra` (layers, config).
+fn project(extra: &str) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    sandbox.write("src/hello.txt", "hello\n");
+    let config = sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"oci:{}:1.0\"\n\n{extra}",
+            base_layout().display()
+        ),
+    );
+    (sandbox, config)
+}
+
+const ONE_LAYER: &str = "[[layer]]\nfrom = \"src\"\nto = \"/srv\"\n";
+
+/// Runs `hoist build --config CONFIG --output oci:<sandbox>/out EXTRA…`, asserts it
+/// fails and that `out` was not created; returns stderr.
+fn build_fails(sandbox: &Sandbox, config: &std::path::Path, extra: &[&str]) -> String {
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--output")
+        .arg(sandbox.oci("out"))
+        .args(extra);
+    let err = failure(&mut command);
+    assert!(
+        !sandbox.path("out").exists(),
+        "a failed build must leave nothing at the output path; stderr:\n{err}"
+    );
+    err
+}
+
+fn assert_mentions(err: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "stderr should mention {needle:?}:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.path("nope/hoist.toml");
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &[config.to_str().unwrap()]);
+}
+
+#[test]
+fn unknown_config_key() {
+    let (sandbox, config) = project(&format!(
+        "{ONE_LAYER}\n[config]\nentrypiont = [\"python3\"]\n"
+    ));
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &["entrypiont", "line"]);
+}
+
+// Layers are numbered from 1 in messages, as a person counts the [[layer]] tables.
+
+#[test]
+fn layer_from_missing() {
+    let (sandbox, config) = project("[[layer]]\nfrom = \"nowhere\"\nto = \"/x\"\n");
+    let err = build_fails(&sandbox, &config, &[]);
+    let missing = sandbox.path("nowhere");
+    assert_mentions(&err, &["layer[1].from", missing.to_str().unwrap()]);
+}
+
+#[test]
+fn layer_to_relative() {
+    let (sandbox, config) = project("[[layer]]\nfrom = \"src\"\nto = \"srv\"\n");
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &["layer[1].to"]);
+}
+
+#[test]
+fn layer_to_with_dot_dot() {
+    let (sandbox, config) = project("[[layer]]\nfrom = \"src\"\nto = \"/srv/../etc\"\n");
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &["layer[1].to", ".."]);
+}
+
+#[test]
+fn unknown_platform_string() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let err = build_fails(&sandbox, &config, &["--platform", "banana"]);
+    assert_mentions(&err, &["banana"]);
+}
+
+#[test]
+fn platform_the_base_lacks() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let err = build_fails(&sandbox, &config, &["--platform", "linux/s390x"]);
+    assert_mentions(&err, &["linux/s390x", "linux/amd64", "linux/arm64"]);
+}
+
+#[test]
+fn fifo_in_a_source_tree() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let fifo = sandbox.path("src/pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &[fifo.to_str().unwrap()]);
+}
+
+/// A copy of `testdata/base` in the sandbox and a config using it.
+fn project_with_base_copy() -> (Sandbox, PathBuf, PathBuf) {
+    let sandbox = Sandbox::new();
+    sandbox.write("src/hello.txt", "hello\n");
+    let base = sandbox.path("base");
+    copy_tree(&base_layout(), &base);
+    let config = sandbox.write(
+        "hoist.toml",
+        &format!("[image]\nbase = \"oci:base:1.0\"\n\n{ONE_LAYER}"),
+    );
+    (sandbox, config, base)
+}
+
+fn blob(base: &std::path::Path, digest: &str) -> PathBuf {
+    base.join("blobs/sha256").join(&digest[7..])
+}
+
+fn flip_a_byte(path: &std::path::Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0x01;
+    fs::write(path, bytes).unwrap();
+}
+
+/// The message says the content does not match its digest.
+fn assert_digest_mismatch(err: &str) {
+    let lower = err.to_lowercase();
+    assert!(
+        lower.contains("mismatch") || lower.contains("does not match"),
+        "a digest mismatch:\n{err}"
+    );
+}
+
+#[test]
+fn base_with_a_missing_blob() {
+    let (sandbox, config, base) = project_with_base_copy();
+    fs::remove_file(blob(&base, BASE_AMD64_LAYER)).unwrap();
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &[BASE_AMD64_LAYER]);
+}
+
+#[test]
+fn base_with_a_corrupted_config() {
+    let (sandbox, config, base) = project_with_base_copy();
+    flip_a_byte(&blob(&base, BASE_AMD64_CONFIG), 100);
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &[BASE_AMD64_CONFIG]);
+    assert_digest_mismatch(&err);
+}
+
+#[test]
+fn base_with_a_corrupted_layer() {
+    let (sandbox, config, base) = project_with_base_copy();
+    let layer = blob(&base, BASE_AMD64_LAYER);
+    let size = fs::metadata(&layer).unwrap().len();
+    flip_a_byte(&layer, 500_000);
+    assert_eq!(fs::metadata(&layer).unwrap().len(), size);
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &[BASE_AMD64_LAYER]);
+    assert_digest_mismatch(&err);
+}
+
+#[test]
+fn output_dir_that_is_not_a_layout() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let out = sandbox.path("out");
+    sandbox.write("out/notes.txt", "mine\n");
+    sandbox.write("out/sub/more.txt", "also mine\n");
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--output")
+        .arg(sandbox.oci("out"));
+    let err = failure(&mut command);
+    assert_mentions(&err, &[out.to_str().unwrap()]);
+    assert_eq!(
+        files_under(&out),
+        [PathBuf::from("notes.txt"), PathBuf::from("sub/more.txt")],
+        "the directory's contents are untouched"
+    );
+    assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine\n");
+}
+
+#[test]
+fn output_path_that_is_a_file() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let out = sandbox.write("out", "a file\n");
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--output")
+        .arg(sandbox.oci("out"));
+    let err = failure(&mut command);
+    assert_mentions(&err, &[out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&out).unwrap(), "a file\n");
+}
+
+#[test]
+fn docker_archive_as_base() {
+    let (sandbox, config) = project(ONE_LAYER);
+    sandbox.write("img.tar", "not really\n");
+    let err = build_fails(&sandbox, &config, &["--base", "docker-archive:img.tar"]);
+    assert_mentions(&err, &["docker-archive"]);
+}
+
+#[test]
+fn label_without_value() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let err = build_fails(&sandbox, &config, &["--label", "novalue"]);
+    assert_mentions(&err, &["--label", "novalue"]);
+}
+
+#[test]
+fn bad_source_date_epoch() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let mut command = sandbox.build();
+    command
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .arg("--config")
+        .arg(&config)
+        .arg("--output")
+        .arg(sandbox.oci("out"));
+    let err = failure(&mut command);
+    assert_mentions(&err, &["SOURCE_DATE_EPOCH"]);
+    assert!(!sandbox.path("out").exists());
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(example_config())
+        .arg("--frobnicate")
+        .arg("--output")
+        .arg(sandbox.oci("out"));
+    let output = command.assert().code(2).get_output().clone();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--frobnicate"));
+    assert!(!sandbox.path("out").exists());
+}

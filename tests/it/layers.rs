@@ -1,0 +1,123 @@
+//! What is inside the new layers of the dashboard example: entries, owners, modes,
+//! mtimes, order, whiteouts, and both digests of each layer.
+
+use std::fs;
+
+use crate::common::{
+    Layout, Sandbox, TarEntry, digest_of, example_dir, gunzip, str_at, tar_entries, tar_map,
+};
+
+fn assert_dir(entry: Option<&TarEntry>, path: &str, uid: u64) {
+    let entry = entry.unwrap_or_else(|| panic!("{path} missing from the layer"));
+    assert_eq!(
+        entry.kind,
+        tar::EntryType::Directory,
+        "{path} is a directory"
+    );
+    assert_eq!(entry.mode & 0o7777, 0o755, "{path} mode");
+    assert_eq!((entry.uid, entry.gid), (uid, uid), "{path} owner");
+}
+
+#[test]
+fn example_layers_hold_the_right_entries() {
+    let sandbox = Sandbox::new();
+    sandbox.build_example(&sandbox.oci("out"), &[]);
+    let layout = Layout::open(sandbox.path("out"));
+    let images = layout.platforms("latest");
+    let amd64 = &images[0];
+    let diff_ids = amd64.config["rootfs"]["diff_ids"].as_array().unwrap();
+    let layers = amd64.manifest["layers"].as_array().unwrap();
+
+    let mut contents = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(diff_ids).skip(1) {
+        let digest = str_at(layer, "/digest");
+        // Layout::blob checks sha256(blob) == digest.
+        let blob = layout.blob(digest);
+        let tar = gunzip(&blob);
+        assert_eq!(
+            digest_of(&tar),
+            diff_id.as_str().unwrap(),
+            "sha256 of the uncompressed tar is the config's diff_id"
+        );
+        let entries = tar_entries(&tar);
+        let paths: Vec<_> = entries.iter().map(|e| e.path.as_bytes()).collect();
+        let mut sorted = paths.clone();
+        sorted.sort_unstable();
+        assert_eq!(paths, sorted, "entries sorted bytewise");
+        for entry in &entries {
+            assert_eq!(entry.mtime, 0, "{}: mtime 0", entry.path);
+            assert!(!entry.path.starts_with('/') && !entry.path.starts_with("./"));
+        }
+        contents.push(entries);
+    }
+
+    // Frontend: parents of `to` as 0755 root dirs, the dist files, no source maps,
+    // and the whiteout for `remove`.
+    let frontend = tar_map(&contents[0]);
+    for dir in [
+        "usr/",
+        "usr/share/",
+        "usr/share/nginx/",
+        "usr/share/nginx/html/",
+        "usr/share/nginx/html/assets/",
+    ] {
+        assert_dir(frontend.get(dir), dir, 0);
+    }
+    let dist = example_dir().join("frontend/dist");
+    for file in [
+        "index.html",
+        "favicon.svg",
+        "assets/style.css",
+        "assets/app.1476bccc.js",
+    ] {
+        let path = format!("usr/share/nginx/html/{file}");
+        let entry = frontend
+            .get(&path)
+            .unwrap_or_else(|| panic!("{path} missing"));
+        assert_eq!(entry.kind, tar::EntryType::Regular);
+        assert_eq!(entry.data, fs::read(dist.join(file)).unwrap(), "{path}");
+        assert_eq!((entry.uid, entry.gid), (0, 0));
+        assert_eq!(entry.mode & 0o7777, 0o644, "{path} mode as on disk");
+    }
+    assert!(
+        !frontend.keys().any(|p| std::path::Path::new(p)
+            .extension()
+            .is_some_and(|e| e == "map")),
+        "*.map excluded: {:?}",
+        frontend.keys()
+    );
+    let whiteout = frontend
+        .get("etc/nginx/conf.d/.wh.default.conf")
+        .expect("whiteout for /etc/nginx/conf.d/default.conf");
+    assert_eq!(whiteout.kind, tar::EntryType::Regular);
+    assert!(whiteout.data.is_empty());
+    for path in frontend.keys() {
+        assert!(
+            path.starts_with("usr/")
+                || ["etc/", "etc/nginx/", "etc/nginx/conf.d/"].contains(&path.as_str())
+                || path == "etc/nginx/conf.d/.wh.default.conf",
+            "unexpected entry {path} in the frontend layer"
+        );
+    }
+    assert_eq!(
+        frontend.keys().filter(|p| p.starts_with("usr/")).count(),
+        9,
+        "5 dirs + 4 files under usr/: {:?}",
+        frontend.keys()
+    );
+
+    // Backend: /app and its files owned by 1000:1000.
+    let backend = tar_map(&contents[1]);
+    assert_dir(backend.get("app/"), "app/", 1000);
+    let main = backend.get("app/main.py").expect("app/main.py");
+    assert_eq!(
+        main.data,
+        fs::read(example_dir().join("backend/main.py")).unwrap()
+    );
+    assert_eq!((main.uid, main.gid), (1000, 1000));
+    let requirements = backend
+        .get("app/requirements.txt")
+        .expect("app/requirements.txt");
+    assert_eq!((requirements.uid, requirements.gid), (1000, 1000));
+    assert_eq!(backend.len(), 3, "{:?}", backend.keys());
+}

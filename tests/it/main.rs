@@ -1,0 +1,19 @@
+//! Integration tests: run the real `hoist` binary against the committed fixtures
+//! (`testdata/base`, `testdata/base-docker`, `examples/dashboard`) and judge what it
+//! writes by reading the blobs ourselves and with third-party tools (skopeo, umoci,
+//! oci-image-tool, zstd).
+//!
+//! Every test works in its own temporary directory, with its own `--cache-dir` and
+//! `CI=true`; none touches the user's cache or the repository. The third-party tools
+//! are required: `.ci/run` installs them, and a missing one fails the test loudly.
+
+mod build;
+mod common;
+mod errors;
+mod features;
+mod flavours;
+mod inspect;
+mod judges;
+mod layers;
+mod outputs;
+mod reproducible;
