@@ -263,3 +263,102 @@ fn unknown_flag_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--frobnicate"));
     assert!(!sandbox.path("out").exists());
 }
+
+#[test]
+fn invalid_config_values_name_their_field() {
+    let cases = [
+        ("[config]\nworkdir = \"rel\"\n", "config.workdir"),
+        ("[config]\nvolumes = [\"data\"]\n", "config.volumes"),
+        ("[config]\nports = [\"80/foo\"]\n", "config.ports"),
+        (
+            "[config]\nhealthcheck = { test = [\"CMD\", \"true\"], interval = \"5 minutes\" }\n",
+            "config.healthcheck.interval",
+        ),
+        (
+            "[[layer]]\nfrom = \"src\"\nto = \"/srv\"\nowner = \"app\"\n",
+            "layer[1].owner",
+        ),
+        (
+            "[[layer]]\nfrom = \"src\"\nto = \"/srv\"\nmodes = \"weird\"\n",
+            "layer[1].modes",
+        ),
+        ("[[layer]]\nremove = [\"/etc/passwd\"]\n", "layer[1].to"),
+    ];
+    for (extra, field) in cases {
+        let (sandbox, config) = project(extra);
+        let err = build_fails(&sandbox, &config, &[]);
+        assert_mentions(&err, &[field]);
+    }
+    for (flags, needle) in [
+        (&["--compression-level", "10"][..], "compression_level"),
+        (
+            &["--compression", "zstd", "--compression-level", "23"],
+            "compression_level",
+        ),
+        (&["--compression", "brotli"], "brotli"),
+        (&["--format", "docker"], "docker"),
+        (&["--env", "NOVALUE"], "--env"),
+    ] {
+        let (sandbox, config) = project(ONE_LAYER);
+        let err = build_fails(&sandbox, &config, flags);
+        assert_mentions(&err, &[needle]);
+    }
+}
+
+#[test]
+fn base_flag_errors_name_the_flag() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let err = build_fails(&sandbox, &config, &["--base", "docker-archive:img.tar"]);
+    assert_mentions(&err, &["--base", "docker-archive:img.tar"]);
+
+    // The same base in the file names the key.
+    let (sandbox, config) = project(ONE_LAYER);
+    fs::write(
+        &config,
+        format!("[image]\nbase = \"docker-archive:img.tar\"\n\n{ONE_LAYER}"),
+    )
+    .unwrap();
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &["image.base", "docker-archive:img.tar"]);
+}
+
+#[test]
+fn failed_build_leaves_an_existing_layout_and_digest_file_alone() {
+    let (sandbox, config, base) = project_with_base_copy();
+    // An image that does not share the base's blobs (a copy of a blob the layout
+    // already holds is skipped, so it would not be read).
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--base", "scratch", "--platform", "linux/amd64"])
+        .arg("--output")
+        .arg(sandbox.oci("out:good"));
+    crate::common::success(&mut command);
+    let index_before = fs::read(sandbox.path("out/index.json")).unwrap();
+
+    flip_a_byte(&blob(&base, BASE_AMD64_LAYER), 500_000);
+    let digest_file = sandbox.path("digest.txt");
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--no-cache")
+        .arg("--label")
+        .arg("other=1")
+        .arg("--digest-file")
+        .arg(&digest_file)
+        .arg("--output")
+        .arg(sandbox.oci("out:bad"));
+    let err = failure(&mut command);
+    assert_digest_mismatch(&err);
+    assert_eq!(
+        fs::read(sandbox.path("out/index.json")).unwrap(),
+        index_before,
+        "index.json untouched by the failed build"
+    );
+    assert!(!digest_file.exists(), "no digest file for a failed build");
+    let layout = crate::common::Layout::open(sandbox.path("out"));
+    assert_eq!(layout.ref_names(), ["good"]);
+    assert_eq!(layout.platforms("good").len(), 1, "the good image is whole");
+}

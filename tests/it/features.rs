@@ -313,3 +313,165 @@ fn inspect_by_digest_and_source_date_epoch_zero() {
     assert_eq!(json["descriptor"]["digest"], plain.as_str());
     assert_eq!(json["manifests"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn healthcheck_durations_and_values_containing_equals() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            r#"[image]
+base = "{}"
+platforms = ["linux/amd64"]
+
+[config]
+healthcheck = {{ test = ["CMD-SHELL", "true"], interval = "1m30s", timeout = "500ms", start_period = "2s", start_interval = "1s", retries = 2 }}
+"#,
+            base()
+        ),
+    );
+    let layout = build(&sandbox, &["--env", "A=b=c", "--label", "k=v=w"]);
+    let c = &layout.platforms("latest")[0].config["config"];
+    assert_eq!(
+        c["Healthcheck"],
+        json!({
+            "Test": ["CMD-SHELL", "true"],
+            "Interval": 90_000_000_000_u64,
+            "Timeout": 500_000_000_u64,
+            "StartPeriod": 2_000_000_000_u64,
+            "StartInterval": 1_000_000_000_u64,
+            "Retries": 2
+        })
+    );
+    assert_eq!(c["Cmd"], json!(["sh"]), "the base's Cmd kept");
+    assert_eq!(
+        c["Env"].as_array().unwrap().last().unwrap(),
+        "A=b=c",
+        "split at the first ="
+    );
+    assert_eq!(c["Labels"]["k"], "v=w");
+}
+
+#[test]
+fn image_tags_then_tag_flags() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"{}\"\nplatforms = [\"linux/amd64\"]\ntags = [\"t1\", \"t2\"]\n",
+            base()
+        ),
+    );
+    let layout = build(&sandbox, &["--tag", "t3"]);
+    assert_eq!(layout.ref_names(), ["t1", "t2", "t3"]);
+}
+
+#[test]
+fn remove_only_layer_and_single_owner_id() {
+    let sandbox = Sandbox::new();
+    sandbox.write("src/a.txt", "a\n");
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            r#"[image]
+base = "{}"
+platforms = ["linux/amd64"]
+
+[[layer]]
+to = "/"
+remove = ["/etc/passwd", "/tmp"]
+
+[[layer]]
+from = "src"
+to = "/opt/app"
+owner = "7"
+"#,
+            base()
+        ),
+    );
+    let layout = build(&sandbox, &[]);
+    let image = &layout.platforms("latest")[0];
+    let digests = image.layer_digests();
+    assert_eq!(digests.len(), 3);
+    let whiteouts = tar_map(&tar_entries(&gunzip(&layout.blob(&digests[1]))));
+    for path in ["etc/.wh.passwd", ".wh.tmp"] {
+        let entry = whiteouts
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing: {:?}", whiteouts.keys()));
+        assert_eq!(entry.kind, tar::EntryType::Regular);
+        assert!(entry.data.is_empty());
+    }
+    let files = tar_map(&tar_entries(&gunzip(&layout.blob(&digests[2]))));
+    assert_eq!(
+        (files["opt/"].uid, files["opt/"].gid),
+        (0, 0),
+        "parents root"
+    );
+    let app = &files["opt/app/"];
+    assert_eq!(
+        (app.uid, app.gid),
+        (7, 7),
+        "`to` itself owned, uid means uid:uid"
+    );
+    let a = &files["opt/app/a.txt"];
+    assert_eq!((a.uid, a.gid), (7, 7));
+}
+
+#[test]
+fn base_without_tag_by_digest_and_from_an_archive() {
+    let sandbox = Sandbox::new();
+    sandbox.write("src/a.txt", "a\n");
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\n\n[[layer]]\nfrom = \"src\"\nto = \"/srv\"\n",
+    );
+    let base_dir = base_layout();
+    // The layout holds one image: no tag needed. By digest: the index.json entry.
+    for base in [
+        format!("oci:{}", base_dir.display()),
+        format!("oci:{}@{}", base_dir.display(), crate::common::BASE_INDEX),
+    ] {
+        let layout = build(&sandbox, &["--base", &base]);
+        let index = layout.json(str_at(&layout.entry("latest"), "/digest"));
+        assert_eq!(
+            index["annotations"]["org.opencontainers.image.base.digest"],
+            crate::common::BASE_INDEX,
+            "{base}"
+        );
+        assert_eq!(
+            index["annotations"]["org.opencontainers.image.base.name"],
+            base.as_str()
+        );
+        let images = layout.platforms("latest");
+        assert_eq!(images.len(), 2, "{base}: every platform of the base");
+        assert_eq!(images[0].layer_digests().len(), 2);
+        fs::remove_dir_all(sandbox.path("out")).unwrap();
+    }
+
+    // An oci-archive written by hoist is a base for the next build.
+    let archive = sandbox.path("first.tar");
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(sandbox.path("hoist.toml"))
+        .args(["--base", &format!("oci:{}:1.0", base_dir.display())])
+        .arg("--output")
+        .arg(format!("oci-archive:{}", archive.display()));
+    let first = last_line(&stdout(&success(&mut command))).to_owned();
+    let layout = build(
+        &sandbox,
+        &["--base", &format!("oci-archive:{}", archive.display())],
+    );
+    let index = layout.json(str_at(&layout.entry("latest"), "/digest"));
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.base.digest"],
+        first.as_str()
+    );
+    for image in layout.platforms("latest") {
+        assert_eq!(image.layer_digests().len(), 3, "busybox + srv + srv again");
+        assert_eq!(
+            image.config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+            3
+        );
+    }
+}

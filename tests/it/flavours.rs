@@ -113,6 +113,30 @@ fn zstd_on_a_docker_base_needs_format_oci() {
     let err = failure(&mut command);
     assert!(err.contains("--format oci"), "stderr:\n{err}");
     assert!(!sandbox.path("out").exists());
+
+    // As the message says: with --format oci it builds, with zstd layers.
+    sandbox.build_example(
+        &sandbox.oci("out"),
+        &[
+            "--base",
+            &docker_base(),
+            "--compression",
+            "zstd",
+            "--format",
+            "oci",
+        ],
+    );
+    let layout = Layout::open(sandbox.path("out"));
+    for image in layout.platforms("latest") {
+        assert_eq!(image.manifest["mediaType"], OCI_MANIFEST);
+        let layers = image.manifest["layers"].as_array().unwrap();
+        assert_eq!(
+            layers[0]["mediaType"], OCI_LAYER_GZIP,
+            "base layer as it was"
+        );
+        assert_eq!(layers[1]["mediaType"], OCI_LAYER_ZSTD);
+        assert_eq!(layers[2]["mediaType"], OCI_LAYER_ZSTD);
+    }
 }
 
 #[test]

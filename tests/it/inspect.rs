@@ -73,3 +73,19 @@ fn inspect_unknown_tag_lists_the_tags() {
         );
     }
 }
+
+#[test]
+fn inspect_without_tag_on_two_images_asks_for_one() {
+    let sandbox = Sandbox::new();
+    sandbox.build_example(&sandbox.oci("out:one"), &[]);
+    sandbox.build_example(&sandbox.oci("out:two"), &["--label", "x=y"]);
+    let mut command = sandbox.hoist();
+    command.arg("inspect").arg(sandbox.oci("out"));
+    let err = failure(&mut command);
+    for needle in ["one", "two"] {
+        assert!(
+            err.contains(needle),
+            "stderr should mention {needle:?}:\n{err}"
+        );
+    }
+}

@@ -181,3 +181,66 @@ fn tag_flags_give_one_ref_each() {
     );
     assert_eq!(layout.entry("1.2.3")["digest"], digest.as_str());
 }
+
+/// Output files get the permissions any other tool gives them under the caller's
+/// umask (skopeo writes index.json 0644 under umask 022), not a temp file's 0600.
+#[test]
+fn outputs_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    let mode = |relative: &str| {
+        fs::metadata(sandbox.path(relative))
+            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for (output, extra) in [
+        (sandbox.oci("layout"), &["--digest-file", "digest.txt"][..]),
+        (
+            format!("oci-archive:{}", sandbox.path("img.tar").display()),
+            &[],
+        ),
+        (
+            format!("docker-archive:{}", sandbox.path("d.tar").display()),
+            &["--platform", "linux/amd64"],
+        ),
+    ] {
+        // std::process::Command cannot set a umask without unsafe code: let sh do it.
+        let mut command = assert_cmd::Command::new("sh");
+        command
+            .current_dir(sandbox.root())
+            .env("CI", "true")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .arg("-c")
+            .arg("umask 022 && exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_hoist"))
+            .arg("build")
+            .arg("--cache-dir")
+            .arg(sandbox.cache())
+            .arg("--config")
+            .arg(example_config())
+            .arg("--output")
+            .arg(&output)
+            .args(extra);
+        success(&mut command);
+    }
+    for file in [
+        "layout/index.json",
+        "layout/oci-layout",
+        "digest.txt",
+        "img.tar",
+        "d.tar",
+    ] {
+        assert_eq!(mode(file), 0o644, "{file} mode under umask 022");
+    }
+    let layout = Layout::open(sandbox.path("layout"));
+    let digest = str_at(&layout.entry("latest"), "/digest").to_owned();
+    let index = layout.blob_path(&digest);
+    assert_eq!(
+        fs::metadata(index).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "blobs"
+    );
+}
