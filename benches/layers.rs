@@ -2,8 +2,9 @@
 //!
 //! The tree (64 MiB by default; `HOIST_BENCH_MIB` overrides) mixes prose-like text
 //! files of many sizes with incompressible random files, about 2:1 by bytes, like an
-//! application directory with a few binary assets. Throughput is reported in bytes of
-//! file content archived per second. Run with `cargo bench --bench layers`.
+//! application directory with a few binary assets. `HOIST_BENCH_SOURCE=<dir>` benches
+//! an existing directory instead. Throughput is reported in bytes of file content
+//! archived per second. Run with `cargo bench --bench layers`.
 
 use std::fmt;
 use std::fs;
@@ -27,13 +28,20 @@ struct Fixture {
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let mib: u64 = std::env::var("HOIST_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
     let dir = tempfile::tempdir().expect("temp dir");
-    let source = dir.path().join("src");
-    let bytes = generate_tree(&source, mib << 20);
+    let (source, bytes) = if let Some(source) = std::env::var_os("HOIST_BENCH_SOURCE") {
+        let source = PathBuf::from(source);
+        let bytes = file_bytes(&source);
+        (source, bytes)
+    } else {
+        let mib: u64 = std::env::var("HOIST_BENCH_MIB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64);
+        let source = dir.path().join("src");
+        let bytes = generate_tree(&source, mib << 20);
+        (source, bytes)
+    };
     let store = BlobStore::open(dir.path().join("store")).expect("blob store");
     Fixture {
         _dir: dir,
@@ -42,6 +50,24 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         bytes,
     }
 });
+
+/// Total size of the regular files under `dir` (symlinks not followed).
+fn file_bytes(dir: &std::path::Path) -> u64 {
+    fs::read_dir(dir)
+        .expect("read bench source")
+        .map(|entry| {
+            let entry = entry.expect("read bench source");
+            let file_type = entry.file_type().expect("stat bench source");
+            if file_type.is_dir() {
+                file_bytes(&entry.path())
+            } else if file_type.is_file() {
+                entry.metadata().expect("stat bench source").len()
+            } else {
+                0
+            }
+        })
+        .sum()
+}
 
 /// xorshift64: deterministic, dependency-free noise.
 struct Rng(u64);
