@@ -107,6 +107,8 @@ fn layer_contents_excludes_links_modes_and_long_names() {
     chmod(&sandbox.path("src/sub"), 0o775);
     std::os::unix::fs::symlink("keep.txt", sandbox.path("src/link")).unwrap();
     fs::hard_link(sandbox.path("src/keep.txt"), sandbox.path("src/hard.txt")).unwrap();
+    // A hard link whose other name is excluded (and sorts first) must carry its data.
+    fs::hard_link(sandbox.path("src/keep.txt"), sandbox.path("src/a.map")).unwrap();
     sandbox.write(
         "hoist.toml",
         r#"[image]
@@ -149,7 +151,12 @@ exclude = ["*.map", "!keep.map", "/build", "node_modules/"]
     ] {
         assert!(keep.contains_key(present), "{present} missing: {names:#?}");
     }
-    for absent in ["srv/app.js.map", "srv/build/", "srv/build/out.txt"] {
+    for absent in [
+        "srv/a.map",
+        "srv/app.js.map",
+        "srv/build/",
+        "srv/build/out.txt",
+    ] {
         assert!(!keep.contains_key(absent), "{absent} not excluded");
     }
     assert!(

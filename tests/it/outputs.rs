@@ -106,6 +106,36 @@ fn docker_archive_for_one_platform() {
             "{layer} listed but not in the archive"
         );
     }
+
+    // What `docker load` would get: copy it out and unpack it.
+    let copy = sandbox.path("from-archive");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            &format!("docker-archive:{}", archive.display()),
+            &format!("oci:{}:1", copy.display()),
+        ],
+    );
+    let bundle = sandbox.path("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:1", copy.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        fs::read(rootfs.join("app/main.py")).unwrap(),
+        fs::read(crate::common::example_dir().join("backend/main.py")).unwrap()
+    );
+    assert!(!rootfs.join("etc/nginx/conf.d/default.conf").exists());
+    assert!(rootfs.join("bin/busybox").is_file());
 }
 
 #[test]
@@ -242,5 +272,49 @@ fn outputs_follow_the_umask() {
         fs::metadata(index).unwrap().permissions().mode() & 0o777,
         0o644,
         "blobs"
+    );
+}
+
+/// A layout written by another tool: hoist adds its image beside the existing one,
+/// which stays readable.
+#[test]
+fn build_into_a_layout_written_by_skopeo() {
+    let sandbox = Sandbox::new();
+    let base = format!("oci:{}:1.0", crate::common::base_layout().display());
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--override-arch",
+            "arm64",
+            &base,
+            &sandbox.oci("out:theirs"),
+        ],
+    );
+    let theirs = Layout::open(sandbox.path("out")).entry("theirs");
+    let digest = build_tagged(&sandbox, &sandbox.oci("out:ours"), &[]);
+    let layout = Layout::open(sandbox.path("out"));
+    let mut refs = layout.ref_names();
+    refs.sort();
+    assert_eq!(refs, ["ours", "theirs"]);
+    assert_eq!(layout.entry("theirs"), theirs, "their entry kept as it was");
+    assert_eq!(layout.entry("ours")["digest"], digest.as_str());
+    let inspected = parse_json(&tool("skopeo", &["inspect", &sandbox.oci("out:theirs")]));
+    assert_eq!(inspected["Architecture"], "arm64");
+    let raw = tool("skopeo", &["inspect", "--raw", &sandbox.oci("out:ours")]);
+    assert_eq!(raw.as_bytes(), layout.blob(&digest));
+}
+
+#[test]
+fn build_into_an_empty_existing_dir() {
+    let sandbox = Sandbox::new();
+    fs::create_dir(sandbox.path("out")).unwrap();
+    let digest = build_tagged(&sandbox, &sandbox.oci("out"), &[]);
+    let layout = Layout::open(sandbox.path("out"));
+    assert_eq!(layout.entry("latest")["digest"], digest.as_str());
+    assert_eq!(
+        fs::read_to_string(sandbox.path("out/oci-layout")).unwrap(),
+        r#"{"imageLayoutVersion":"1.0.0"}"#
     );
 }

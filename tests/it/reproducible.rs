@@ -211,7 +211,10 @@ fn thread_count_does_not_change_a_multi_block_layer() {
     fs::create_dir_all(sandbox.path("data")).unwrap();
     fs::write(sandbox.path("data/big.txt"), multi_block_text(3 << 20)).unwrap();
     let mut results = Vec::new();
-    for (run, jobs) in ["1", "2", "4", "2", "4", "2"].into_iter().enumerate() {
+    for (run, jobs) in ["1", "2", "4", "2", "4", "2", "4", "1"]
+        .into_iter()
+        .enumerate()
+    {
         let summary = build_json(
             &sandbox,
             sandbox.root(),
@@ -292,6 +295,10 @@ fn layer_cache_reuses_unchanged_layers_and_sees_content_changes() {
         [true, false],
         "frontend reused, backend rebuilt"
     );
+    let fourth = build_json(&sandbox, &tree, "out4", &[("--no-cache", "")]);
+    assert_eq!(cached_flags(&fourth), [false, false], "--no-cache");
+    assert_eq!(digest(&fourth), digest(&third));
+
     let layout = Layout::open(sandbox.path("out3"));
     let backend = &layout.platforms("latest")[0].layer_digests()[2];
     let entries = tar_entries(&gunzip(&layout.blob(backend)));
