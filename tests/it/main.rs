@@ -13,6 +13,7 @@ mod errors;
 mod features;
 mod flavours;
 mod inspect;
+mod interop;
 mod judges;
 mod layers;
 mod outputs;

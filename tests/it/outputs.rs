@@ -31,6 +31,7 @@ fn archive_members(path: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 fn oci_archive_is_read_by_skopeo_and_hoist_inspect() {
     let sandbox = Sandbox::new();
     let archive = sandbox.path("img.tar");
+    fs::write(&archive, "an older file, replaced whole\n").unwrap();
     let out = sandbox.build_example(&format!("oci-archive:{}", archive.display()), &[]);
     let digest = last_line(&out);
 
@@ -210,6 +211,21 @@ fn tag_flags_give_one_ref_each() {
         "the location's tag first, then --tag"
     );
     assert_eq!(layout.entry("1.2.3")["digest"], digest.as_str());
+
+    let archive = sandbox.path("img.tar");
+    build_tagged(
+        &sandbox,
+        &format!("oci-archive:{}:v1", archive.display()),
+        &["--tag", "v1-extra"],
+    );
+    let index = parse_json(std::str::from_utf8(&archive_members(&archive)["index.json"]).unwrap());
+    let refs: Vec<_> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| str_at(m, "/annotations/org.opencontainers.image.ref.name"))
+        .collect();
+    assert_eq!(refs, ["v1", "v1-extra"], "archive tags as for a layout");
 }
 
 /// Output files get the permissions any other tool gives them under the caller's
