@@ -94,9 +94,13 @@ pub fn resolve(
     source_date_epoch: Option<&str>,
 ) -> Result<Plan> {
     let config_dir = config_path.parent().unwrap_or(Path::new("."));
-    let (base_name, base) = match (&overrides.base, &file.image.base) {
-        (Some(flag), _) => (flag.clone(), Location::parse(flag)?),
-        (None, Some(base)) => (base.clone(), Location::parse(base)?.relative_to(config_dir)),
+    let (base_field, base_name, base) = match (&overrides.base, &file.image.base) {
+        (Some(flag), _) => ("--base", flag.clone(), Location::parse(flag)),
+        (None, Some(base)) => (
+            "image.base",
+            base.clone(),
+            Location::parse(base).map(|l| l.relative_to(config_dir)),
+        ),
         (None, None) => {
             return Err(invalid(
                 "image.base",
@@ -104,10 +108,11 @@ pub fn resolve(
             ));
         }
     };
+    let base = base.map_err(|e| invalid(base_field, &e.to_string()))?;
     if matches!(base, Location::DockerArchive { .. }) {
         return Err(invalid(
-            "image.base",
-            "docker-archive: is an output only; use oci: or oci-archive:",
+            base_field,
+            &format!("`{base_name}`: docker-archive: is an output only; use oci: or oci-archive:"),
         ));
     }
 
@@ -161,12 +166,17 @@ pub fn resolve(
         .enumerate()
         .map(|(i, layer)| {
             let field = |key: &str| format!("layer[{}].{key}", i + 1);
-            let to = layer.to.as_deref().ok_or_else(|| {
-                invalid(
-                    &field("to"),
-                    "missing: the absolute destination in the image",
-                )
-            })?;
+            // A layer of only whiteouts has no destination of its own.
+            let to = match (layer.to.as_deref(), &layer.from) {
+                (Some(to), _) => to,
+                (None, None) => "/",
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        &field("to"),
+                        "missing: the absolute destination in the image",
+                    ));
+                }
+            };
             check_image_path(to).map_err(|m| invalid(&field("to"), &m))?;
             for (j, path) in layer.remove.iter().enumerate() {
                 check_image_path(path)
@@ -499,6 +509,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--label"), "{err}");
+    }
+
+    #[test]
+    fn base_errors_name_where_the_base_came_from() {
+        let flag = Overrides {
+            base: Some("docker-archive:x.tar".into()),
+            ..Overrides::default()
+        };
+        let err = plan("[image]\nbase = \"scratch\"\n", &flag, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--base"), "{err}");
+        let flag = Overrides {
+            base: Some("nonsense".into()),
+            ..Overrides::default()
+        };
+        let err = plan("[image]\nbase = \"scratch\"\n", &flag, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--base") && err.contains("nonsense"), "{err}");
+        let err = plan(
+            "[image]\nbase = \"nonsense\"\n",
+            &Overrides::default(),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("image.base"), "{err}");
+    }
+
+    #[test]
+    fn whiteout_only_layers_need_no_destination() {
+        let p = plan(
+            "[image]\nbase = \"scratch\"\n[[layer]]\nremove = [\"/etc/motd\"]\n",
+            &Overrides::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.layers[0].spec.dest, "/");
+        assert_eq!(p.layers[0].spec.source, None);
     }
 
     #[test]

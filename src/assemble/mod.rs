@@ -165,6 +165,8 @@ pub fn assemble(
         });
     }
 
+    check_layer_platforms(plan, &base)?;
+
     // Build each layer once, and only if some selected platform uses it.
     let uses = |layer: &crate::plan::PlannedLayer, platform: &Platform| {
         layer
@@ -370,6 +372,35 @@ fn platform_image(
         manifest,
         layers: reports,
     })
+}
+
+/// A layer limited to a platform the base does not have is a typo that would silently
+/// build a different image. (Against the base, not the platforms being built: narrowing
+/// a build with `--platform` legitimately leaves some layers unused. Scratch has no
+/// platform list to check against.)
+fn check_layer_platforms(plan: &Plan, base: &BaseImage) -> Result<()> {
+    if base.layout.is_none() {
+        return Ok(());
+    }
+    for (i, layer) in plan.layers.iter().enumerate() {
+        for wanted in layer.platforms.iter().flatten() {
+            if !base.platforms.iter().any(|p| p.platform.satisfies(wanted)) {
+                return Err(Error::InvalidValue {
+                    field: format!("layer[{}].platform", i + 1),
+                    message: format!(
+                        "the base {} has no platform {wanted} (it has: {})",
+                        plan.base_name,
+                        base.platforms
+                            .iter()
+                            .map(|p| p.platform.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The user's annotations plus the base image's name and digest (a scratch image has

@@ -36,6 +36,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     if let Some(sink) = &sink {
         sink.preflight()?;
     }
+    if let Some(path) = &args.digest_file {
+        hoist::publish::check_file_target(path).with_context(|| "--digest-file".to_string())?;
+    }
 
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let store = BlobStore::open(&cache_dir)

@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use hoist_layers::{Digest, HashingReader};
 use serde_json::json;
 
-use super::{WriteReport, effective_tags};
+use super::{WriteReport, check_file_target, effective_tags, parent_dir, temp_file_in};
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::OCI_LAYOUT_FILE;
@@ -37,7 +37,7 @@ pub struct DockerArchiveSink {
 
 impl super::Sink for OciArchiveSink {
     fn preflight(&self) -> Result<()> {
-        check_archive_path(&self.path).map(|_| ())
+        check_file_target(&self.path)
     }
 
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
@@ -77,7 +77,7 @@ impl super::Sink for OciArchiveSink {
 
 impl super::Sink for DockerArchiveSink {
     fn preflight(&self) -> Result<()> {
-        check_archive_path(&self.path).map(|_| ())
+        check_file_target(&self.path)
     }
 
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
@@ -230,23 +230,8 @@ fn write_archive(
     path: &Path,
     fill: impl FnOnce(&mut ArchiveWriter<BufWriter<&File>>) -> Result<u64>,
 ) -> Result<u64> {
-    if path.is_dir() {
-        return Err(output_error(
-            path,
-            "is a directory; an archive output must be a file path",
-        ));
-    }
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(output_error(
-            path,
-            &format!("directory {} does not exist", dir.display()),
-        ));
-    }
-    let temp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
+    check_file_target(path)?;
+    let temp = temp_file_in(parent_dir(path))?;
     let bytes = {
         let mut writer = ArchiveWriter {
             builder: tar::Builder::new(BufWriter::new(temp.as_file())),
@@ -263,28 +248,6 @@ fn write_archive(
         source: e.error,
     })?;
     Ok(bytes)
-}
-
-/// Checks an archive output path: a file path whose directory exists. Returns the
-/// directory (where the temporary file goes).
-fn check_archive_path(path: &Path) -> Result<&Path> {
-    if path.is_dir() {
-        return Err(output_error(
-            path,
-            "is a directory; an archive output must be a file path",
-        ));
-    }
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(output_error(
-            path,
-            &format!("directory {} does not exist", dir.display()),
-        ));
-    }
-    Ok(dir)
 }
 
 /// Unpacks an OCI layout archive into `dir`, accepting only plain files and

@@ -282,7 +282,8 @@ fn invalid_config_values_name_their_field() {
             "[[layer]]\nfrom = \"src\"\nto = \"/srv\"\nmodes = \"weird\"\n",
             "layer[1].modes",
         ),
-        ("[[layer]]\nremove = [\"/etc/passwd\"]\n", "layer[1].to"),
+        // A layer with a source needs a destination (a whiteout-only layer does not).
+        ("[[layer]]\nfrom = \"src\"\n", "layer[1].to"),
     ];
     for (extra, field) in cases {
         let (sandbox, config) = project(extra);
@@ -361,4 +362,36 @@ fn failed_build_leaves_an_existing_layout_and_digest_file_alone() {
     let layout = crate::common::Layout::open(sandbox.path("out"));
     assert_eq!(layout.ref_names(), ["good"]);
     assert_eq!(layout.platforms("good").len(), 1, "the good image is whole");
+}
+
+#[test]
+fn layer_platform_the_base_lacks() {
+    // A typo in a per-layer platform must not silently drop the layer.
+    let (sandbox, config) = project(&format!("{ONE_LAYER}platform = \"linux/s390x\"\n"));
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(
+        &err,
+        &[
+            "layer[1].platform",
+            "linux/s390x",
+            "linux/amd64",
+            "linux/arm64",
+        ],
+    );
+}
+
+#[test]
+fn digest_file_in_a_missing_directory_fails_before_building() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let digest_file = sandbox.path("no/such/dir/digest");
+    let err = build_fails(
+        &sandbox,
+        &config,
+        &["--digest-file", digest_file.to_str().unwrap()],
+    );
+    assert_mentions(&err, &["--digest-file", "no/such/dir", "does not exist"]);
+    assert!(
+        !err.contains(".tmp"),
+        "no temporary path in the message:\n{err}"
+    );
 }
