@@ -12,12 +12,15 @@ use std::path::{Component, Path, PathBuf};
 use hoist_layers::{Digest, HashingReader};
 use serde_json::json;
 
-use super::{WriteReport, check_file_target, effective_tags, parent_dir, temp_file_in};
+use super::{
+    WriteReport, check_file_target, effective_tags, index_json, parent_dir, tagged_entries,
+    temp_file_in,
+};
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::OCI_LAYOUT_FILE;
 use crate::oci::media;
-use crate::oci::model::{Index, REF_NAME};
+use crate::oci::model::Index;
 
 /// Writes a tar of an OCI image layout.
 pub struct OciArchiveSink {
@@ -43,17 +46,8 @@ impl super::Sink for OciArchiveSink {
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
         let tags = effective_tags(self.tag.as_deref(), tags);
         let mut index = Index::new(Some(media::OCI_INDEX));
-        for tag in &tags {
-            let mut entry = image.descriptor.clone();
-            entry
-                .annotations
-                .get_or_insert_with(Default::default)
-                .insert(REF_NAME.into(), tag.clone());
-            index.manifests.push(entry);
-        }
-        let index_json = crate::oci::canonical::to_canonical(&index)
-            .map_err(|e| output_error(&self.path, &format!("cannot serialise index.json: {e}")))?
-            .bytes;
+        index.manifests = tagged_entries(image, &tags);
+        let index_json = index_json(&index, &self.path)?;
         let digests = image.blob_order();
         write_archive(&self.path, |tar| {
             tar.file("oci-layout", OCI_LAYOUT_FILE.as_bytes())?;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use hoist_layers::BlobStore;
 
-use super::{Sink, WriteReport, effective_tags, store_blob, write_atomically};
+use super::{
+    Sink, WriteReport, effective_tags, index_json, store_blob, tagged_entries, write_atomically,
+};
 use crate::assemble::Image;
 use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::{Layout, OCI_LAYOUT_FILE};
@@ -116,20 +118,8 @@ fn write_into(
             .annotation(REF_NAME)
             .is_none_or(|name| !tags.iter().any(|t| t == name))
     });
-    for tag in tags {
-        let mut entry = image.descriptor.clone();
-        entry
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(REF_NAME.into(), tag.clone());
-        index.manifests.push(entry);
-    }
-    let bytes = crate::oci::canonical::to_canonical(&index)
-        .map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            reason: format!("cannot serialise index.json: {e}"),
-        })?
-        .bytes;
+    index.manifests.extend(tagged_entries(image, tags));
+    let bytes = index_json(&index, path)?;
     write_atomically(&path.join("index.json"), &bytes)?;
     Ok(WriteReport {
         bytes_written,

@@ -16,7 +16,9 @@ use hoist_layers::{BlobStore, Digest};
 
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, IoContext, Result};
+use crate::oci::canonical::to_canonical;
 use crate::oci::location::{Location, Selector};
+use crate::oci::model::{Descriptor, Index, REF_NAME};
 
 /// What a sink did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,6 +85,30 @@ pub fn effective_tags(own: Option<&str>, plan_tags: &[String]) -> Vec<String> {
         tags.push("latest".into());
     }
     tags
+}
+
+/// The `index.json` entries naming `image` once per tag (`org.opencontainers.image.ref.name`).
+pub(crate) fn tagged_entries(image: &Image, tags: &[String]) -> Vec<Descriptor> {
+    tags.iter()
+        .map(|tag| {
+            let mut entry = image.descriptor.clone();
+            entry
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(REF_NAME.into(), tag.clone());
+            entry
+        })
+        .collect()
+}
+
+/// A layout's `index.json` bytes, canonical like every document we write.
+pub(crate) fn index_json(index: &Index, output: &Path) -> Result<Vec<u8>> {
+    to_canonical(index)
+        .map(|blob| blob.bytes)
+        .map_err(|e| Error::Output {
+            path: output.to_path_buf(),
+            reason: format!("cannot serialise index.json: {e}"),
+        })
 }
 
 /// Puts one blob into a store: hard link when we wrote it ourselves (a 1 GiB layer

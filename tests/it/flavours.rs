@@ -5,6 +5,7 @@ use std::fs;
 
 use serde_json::Value;
 
+use crate::common::umoci_unpack;
 use crate::common::{
     BASE_AMD64_CONFIG, BASE_AMD64_LAYER, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST, DOCKER_MANIFEST,
     Layout, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Sandbox,
@@ -212,16 +213,7 @@ fn zstd_layers_are_read_by_zstd_skopeo_and_umoci() {
         ],
     );
     let bundle = sandbox.path("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:1", copy.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    umoci_unpack(&copy, "1", &bundle);
     assert_eq!(
         fs::read(bundle.join("rootfs/app/main.py")).unwrap(),
         fs::read(crate::common::example_dir().join("backend/main.py")).unwrap()

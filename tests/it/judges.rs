@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::common::umoci_unpack;
 use crate::common::{Layout, REF_NAME, Sandbox, copy_tree, example_dir, str_at, tool, tool_output};
 
 #[test]
@@ -40,16 +41,7 @@ fn unpack_and_check(sandbox: &Sandbox, arch: &str) {
         ],
     );
     let bundle = sandbox.path(&format!("bundle-{arch}"));
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:1", copy.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    umoci_unpack(&copy, "1", &bundle);
     let rootfs = bundle.join("rootfs");
     assert_eq!(
         fs::read(rootfs.join("app/main.py")).unwrap(),

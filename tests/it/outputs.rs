@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read as _;
 
+use crate::common::umoci_unpack;
 use crate::common::{
     Layout, Sandbox, example_config, failure, last_line, parse_json, stdout, str_at, success, tool,
 };
@@ -120,16 +121,7 @@ fn docker_archive_for_one_platform() {
         ],
     );
     let bundle = sandbox.path("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:1", copy.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    umoci_unpack(&copy, "1", &bundle);
     let rootfs = bundle.join("rootfs");
     assert_eq!(
         fs::read(rootfs.join("app/main.py")).unwrap(),
