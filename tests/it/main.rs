@@ -17,4 +17,5 @@ mod interop;
 mod judges;
 mod layers;
 mod outputs;
+mod registry;
 mod reproducible;
