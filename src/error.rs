@@ -85,6 +85,22 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A registry reference cannot be parsed.
+    #[error("invalid reference `{input}`: {reason}")]
+    Reference {
+        /// The reference as given.
+        input: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Talking to a registry failed.
+    #[error("registry {registry}: {message}")]
+    Registry {
+        /// The registry host.
+        registry: String,
+        /// What failed, with the repository or digest involved.
+        message: String,
+    },
     /// Building or storing a layer failed.
     #[error(transparent)]
     Layer(#[from] hoist_layers::Error),

@@ -30,7 +30,7 @@ pub fn to_json(location: &Location, image: &BaseImage) -> Value {
         "index": image.index,
         "manifests": image.platforms.iter().map(|p| json!({
             "platform": p.platform,
-            "digest": p.manifest_digest,
+            "digest": p.descriptor.digest,
             "manifest": p.manifest,
             "config": p.config,
         })).collect::<Vec<_>>(),
@@ -64,7 +64,7 @@ pub fn render(location: &Location, image: &BaseImage) -> String {
     for p in &image.platforms {
         let config = &p.config;
         let _ = writeln!(out, "\n  platform {}", p.platform);
-        let _ = writeln!(out, "    manifest  {}", p.manifest_digest);
+        let _ = writeln!(out, "    manifest  {}", p.descriptor.digest);
         for (key, value) in p.manifest.annotations.iter().flatten() {
             let _ = writeln!(out, "      {key}: {value}");
         }

@@ -9,7 +9,7 @@
 //! - [`assemble`] puts base + layers + config edits together into an
 //!   [`assemble::Image`]: one manifest per platform under an index.
 //! - [`publish`] writes an image to a sink: an OCI layout, an `oci-archive` or a
-//!   `docker-archive`.
+//!   `docker-archive`; [`registry`] pushes it to a registry.
 //! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
 //!   and layout reading; [`inspect`] renders images for people.
 
@@ -22,5 +22,6 @@ pub mod inspect;
 pub mod oci;
 pub mod plan;
 pub mod publish;
+pub mod registry;
 
 pub use error::{Error, Result};

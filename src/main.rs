@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // reqwest is built without a default TLS provider (aws-lc-rs costs minutes of C
+    // build); ring is ours. Installing fails only if one is already set, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

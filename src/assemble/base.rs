@@ -18,8 +18,8 @@ use crate::oci::platform::Platform;
 pub struct BasePlatform {
     /// The platform as the base's index entry gives it (kept verbatim in our index).
     pub platform: Platform,
-    /// Digest of the base manifest for this platform.
-    pub manifest_digest: Digest,
+    /// Descriptor of the manifest for this platform (its index entry).
+    pub descriptor: Descriptor,
     /// The manifest.
     pub manifest: Manifest,
     /// The config document.
@@ -117,7 +117,7 @@ fn scratch_platform(platform: Platform) -> BasePlatform {
     }
     BasePlatform {
         platform,
-        manifest_digest: Digest::sha256_of(b""),
+        descriptor: Descriptor::new(media::OCI_MANIFEST, Digest::sha256_of(b""), 0),
         manifest: Manifest {
             schema_version: 2,
             media_type: Some(media::OCI_MANIFEST.into()),
@@ -203,7 +203,7 @@ fn load_platform(
     };
     Ok(BasePlatform {
         platform,
-        manifest_digest: entry.digest.clone(),
+        descriptor: entry.clone(),
         manifest,
         config,
     })

@@ -79,8 +79,9 @@ pub struct Image {
     pub flavour: Flavour,
     /// Descriptor of the index.
     pub descriptor: Descriptor,
-    /// The index document.
-    pub index: Index,
+    /// The index document; `None` when the image is a single manifest (`hoist push`
+    /// of a layout whose tag names one manifest).
+    pub index: Option<Index>,
     /// One entry per platform, in index order.
     pub platforms: Vec<PlatformImage>,
     /// Every blob the index reaches (layers, configs, manifests, the index itself),
@@ -226,11 +227,98 @@ pub fn assemble(
     Ok(Image {
         flavour,
         descriptor,
-        index,
+        index: Some(index),
         platforms,
         blobs,
         name: plan.name.clone(),
     })
+}
+
+impl Image {
+    /// An image read from an OCI layout, every blob to be verified when copied or
+    /// pushed (the registry checks each digest it receives).
+    pub fn from_layout(source: &BaseImage) -> Result<Image> {
+        let (Some(layout), Some(top)) = (&source.layout, &source.top) else {
+            return Err(Error::Location {
+                input: "scratch".into(),
+                reason: "scratch is a base, not an image to push".into(),
+            });
+        };
+        if let Some(index) = &source.index
+            && index.manifests.len() != source.platforms.len()
+        {
+            return Err(Error::Layout {
+                path: layout.root().to_path_buf(),
+                reason: format!(
+                    "index {} lists {} entries, of which {} are platform images; attestations and nested indexes cannot be pushed yet",
+                    top.digest,
+                    index.manifests.len(),
+                    source.platforms.len()
+                ),
+            });
+        }
+        let unverified = |descriptor: &Descriptor| Blob {
+            size: descriptor.size,
+            source: BlobSource::Unverified(layout.blob_path(&descriptor.digest)),
+        };
+        let mut blobs = BTreeMap::new();
+        let mut platforms = Vec::with_capacity(source.platforms.len());
+        for platform in &source.platforms {
+            let manifest = &platform.manifest;
+            for layer in &manifest.layers {
+                if layer.media_type != media::DOCKER_FOREIGN_LAYER_GZIP {
+                    blobs.insert(layer.digest.clone(), unverified(layer));
+                }
+            }
+            blobs.insert(manifest.config.digest.clone(), unverified(&manifest.config));
+            blobs.insert(
+                platform.descriptor.digest.clone(),
+                unverified(&platform.descriptor),
+            );
+            let mut descriptor = platform.descriptor.clone();
+            descriptor.platform = Some(platform.platform.clone());
+            platforms.push(PlatformImage {
+                platform: platform.platform.clone(),
+                descriptor,
+                manifest: manifest.clone(),
+                layers: layer_reports(manifest, &platform.config, "base"),
+            });
+        }
+        blobs.insert(top.digest.clone(), unverified(top));
+        Ok(Image {
+            flavour: source.flavour,
+            descriptor: Descriptor::new(top.media_type.clone(), top.digest.clone(), top.size),
+            index: source.index.clone(),
+            platforms,
+            blobs,
+            name: None,
+        })
+    }
+}
+
+/// Reports for a manifest's layers, diff_ids taken from its config.
+fn layer_reports(manifest: &Manifest, config: &Value, origin: &str) -> Vec<LayerReport> {
+    let diff_ids = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    manifest
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| LayerReport {
+            digest: layer.digest.clone(),
+            diff_id: diff_ids
+                .get(i)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok()),
+            size: layer.size,
+            media_type: layer.media_type.clone(),
+            origin: origin.to_string(),
+            cached: false,
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -246,15 +334,6 @@ fn platform_image(
 ) -> Result<PlatformImage> {
     let mut config = base_platform.config.clone();
     plan.config_edits.apply(&mut config);
-    let base_diff_ids: Vec<Option<Digest>> = config
-        .pointer("/rootfs/diff_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .map(|v| v.as_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default();
     {
         let root = config.as_object_mut().ok_or_else(|| Error::Layout {
             path: base
@@ -264,7 +343,7 @@ fn platform_image(
                 .unwrap_or_default(),
             reason: format!(
                 "config of {} is not a JSON object",
-                base_platform.manifest_digest
+                base_platform.descriptor.digest
             ),
         })?;
         root.insert("created".into(), json!(created));
@@ -292,11 +371,12 @@ fn platform_image(
     let config_blob = json_blob(&config, "config")?;
 
     let mut layers = Vec::new();
-    let mut reports = Vec::new();
-    for (i, layer) in base_platform.manifest.layers.iter().enumerate() {
+    let mut reports = layer_reports(&base_platform.manifest, &base_platform.config, "base");
+    for (layer, report) in base_platform.manifest.layers.iter().zip(&mut reports) {
         let mut descriptor = layer.clone();
         if flavour == Flavour::Oci {
             descriptor.media_type = media::to_oci(&layer.media_type).to_string();
+            report.media_type.clone_from(&descriptor.media_type);
         }
         if layer.media_type != media::DOCKER_FOREIGN_LAYER_GZIP
             && let Some(path) = base::base_blob_path(base, &layer.digest)
@@ -306,14 +386,6 @@ fn platform_image(
                 source: BlobSource::Unverified(path),
             });
         }
-        reports.push(LayerReport {
-            digest: layer.digest.clone(),
-            diff_id: base_diff_ids.get(i).cloned().flatten(),
-            size: layer.size,
-            media_type: descriptor.media_type.clone(),
-            origin: "base".into(),
-            cached: false,
-        });
         layers.push(descriptor);
     }
     for (layer, built) in new_layers {
@@ -350,7 +422,10 @@ fn platform_image(
         ),
         layers,
         annotations: if flavour == Flavour::Oci {
-            let base_digest = base.digest.as_ref().map(|_| &base_platform.manifest_digest);
+            let base_digest = base
+                .digest
+                .as_ref()
+                .map(|_| &base_platform.descriptor.digest);
             annotations(plan, base_digest)
         } else {
             None

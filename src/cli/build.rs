@@ -6,9 +6,13 @@ use anyhow::{Context, Result};
 use hoist::assemble::{Image, assemble};
 use hoist::config::ConfigFile;
 use hoist::oci::location::Location;
-use hoist::plan::{Overrides, resolve};
-use hoist::publish::sink_for;
+use hoist::plan::{Overrides, Plan, resolve};
+use hoist::publish::{effective_tags, sink_for};
+use hoist::registry::client::RegistryOptions;
+use hoist::registry::push::push;
+use hoist::registry::{block_on, reference};
 use hoist_layers::{BlobStore, BuildOptions};
+use oci_client::Reference;
 use serde_json::json;
 
 use super::BuildArgs;
@@ -39,6 +43,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     if let Some(path) = &args.digest_file {
         hoist::publish::check_file_target(path).with_context(|| "--digest-file".to_string())?;
     }
+    let push_target = push_target(args, &plan)?;
 
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let store = BlobStore::open(&cache_dir)
@@ -55,6 +60,25 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         Some(sink) => Some(sink.write(&image, &plan.tags)?),
         None => None,
     };
+    let pushed = match &push_target {
+        Some((target, tags)) => {
+            let options = RegistryOptions {
+                insecure: args.registry.insecure_registry.clone(),
+                jobs: 0,
+            };
+            let report = block_on(push(&image, target, tags, &options))?;
+            eprintln!(
+                "pushed {} as {} ({} blobs uploaded, {} already there, {})",
+                report.reference,
+                report.tags.join(", "),
+                report.blobs_uploaded,
+                report.blobs_skipped,
+                hoist::inspect::human_bytes(report.bytes_uploaded)
+            );
+            Some(report)
+        }
+        None => None,
+    };
     if let Some(path) = &args.digest_file {
         hoist::publish::write_atomically(
             path,
@@ -67,17 +91,48 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             report.target,
             hoist::inspect::human_bytes(report.bytes_written)
         ),
-        None => eprintln!(
+        None if pushed.is_none() => eprintln!(
             "no --output given: the image was built into {} only",
             cache_dir.display()
         ),
+        None => {}
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary(&image))?);
+        let mut json = summary(&image);
+        if let Some(report) = &pushed {
+            for key in [
+                "reference",
+                "tags",
+                "blobs_uploaded",
+                "blobs_mounted",
+                "blobs_skipped",
+                "bytes_uploaded",
+            ] {
+                json[key] = serde_json::to_value(report)?[key].take();
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("{}", image.descriptor.digest);
     }
     Ok(())
+}
+
+/// Where `--push` / `--push-to` sends the image, and with which tags; checked before
+/// building so a bad reference does not cost a build.
+fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<(Reference, Vec<String>)>> {
+    let input = match (&args.push_to, args.push, &plan.name) {
+        (Some(to), _, _) => to.clone(),
+        (None, true, Some(name)) => name.clone(),
+        (None, true, None) => anyhow::bail!(
+            "--push needs a repository: set image.name in {} or pass --push-to",
+            args.config.display()
+        ),
+        (None, false, _) => return Ok(None),
+    };
+    let target = reference::parse(&input)?;
+    let tags = effective_tags(reference::explicit_tag(&input), &plan.tags);
+    Ok(Some((target, tags)))
 }
 
 /// The `--json` summary (documented in docs/cli.md).

@@ -24,6 +24,35 @@ enum Command {
     Build(Box<BuildArgs>),
     /// Show an image in an OCI layout or archive.
     Inspect(InspectArgs),
+    /// Push an image from an OCI layout or archive to a registry.
+    Push(PushArgs),
+}
+
+/// Registry flags shared by `build --push` and `push`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this registry host (loopback hosts always are).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+}
+
+/// `hoist push` flags.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// oci:DIR[:TAG|@DIGEST] or oci-archive:FILE[:TAG].
+    #[arg(value_name = "SOURCE")]
+    source: String,
+    /// HOST[:PORT]/REPO[:TAG]; without a tag, `latest`.
+    #[arg(value_name = "DESTINATION")]
+    destination: String,
+    /// Concurrent blob uploads.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
+    jobs: usize,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print a JSON report on stdout instead of the pushed reference.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `hoist build` flags.
@@ -76,6 +105,14 @@ pub struct BuildArgs {
     /// Print a JSON summary on stdout instead of the digest.
     #[arg(long)]
     json: bool,
+    /// Push the image to [image].name, with every tag (default `latest`).
+    #[arg(long)]
+    push: bool,
+    /// Push to this repository instead of [image].name (implies --push).
+    #[arg(long, value_name = "REFERENCE")]
+    push_to: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// `hoist inspect` flags.
@@ -94,7 +131,41 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Build(args) => build::run(&args),
         Command::Inspect(args) => inspect(&args),
+        Command::Push(args) => push(&args),
     }
+}
+
+fn push(args: &PushArgs) -> Result<()> {
+    use hoist::registry::{block_on, reference};
+    let location = hoist::oci::location::Location::parse(&args.source)?;
+    let target = reference::parse(&args.destination)?;
+    let scratch = tempfile::tempdir()?;
+    let source = hoist::inspect::load(&location, scratch.path())?;
+    let image = hoist::assemble::Image::from_layout(&source)?;
+    let tags: Vec<String> = match (target.digest(), reference::explicit_tag(&args.destination)) {
+        (Some(_), None) => Vec::new(),
+        (_, tag) => vec![tag.unwrap_or("latest").to_string()],
+    };
+    let options = hoist::registry::client::RegistryOptions {
+        insecure: args.registry.insecure_registry.clone(),
+        jobs: args.jobs,
+    };
+    let report = block_on(hoist::registry::push::push(
+        &image, &target, &tags, &options,
+    ))?;
+    eprintln!(
+        "pushed {} ({} blobs uploaded, {} already there, {})",
+        report.reference,
+        report.blobs_uploaded,
+        report.blobs_skipped,
+        hoist::inspect::human_bytes(report.bytes_uploaded)
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.reference);
+    }
+    Ok(())
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {

@@ -1,0 +1,26 @@
+//! The registry edge: references, a client configured for the registry at hand, and
+//! pushing images with content-addressed dedup. Async (tokio, via oci-client) lives
+//! here and nowhere else; callers cross in with [`block_on`].
+//!
+//! Pushing follows go-containerregistry's `remote.Write`: every blob once (HEAD first,
+//! upload only what is missing), layers before configs, children before the index,
+//! and tags last, so that no tag ever points at an incomplete image.
+
+pub mod client;
+pub mod push;
+pub mod reference;
+
+use crate::error::{Error, Result};
+
+/// Runs a future to completion on a runtime made for it (the CLI is synchronous).
+pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Registry {
+            registry: String::new(),
+            message: format!("cannot start the I/O runtime: {e}"),
+        })?;
+    runtime.block_on(future)
+}

@@ -1,0 +1,231 @@
+//! Pushing an [`Image`] to a repository: each blob once (HEAD, then a streamed upload
+//! only when the registry lacks it), bounded concurrency, layers before configs,
+//! manifests by digest with children before the index, tags last.
+
+use std::collections::BTreeSet;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use hoist_layers::Digest;
+use oci_client::errors::OciDistributionError;
+use oci_client::{Client, Reference};
+use serde::Serialize;
+use tokio_util::io::ReaderStream;
+
+use super::client::{RegistryOptions, client_for};
+use super::reference::{with_digest, with_tag};
+use crate::assemble::{Blob, BlobSource, Image};
+use crate::error::{Error, Result};
+
+/// What a push did (the `--json` fields of `hoist push` and `hoist build --push`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PushReport {
+    /// Digest of the pushed index (or manifest).
+    pub digest: String,
+    /// `REGISTRY/REPO@DIGEST`.
+    pub reference: String,
+    /// Tags pointed at it.
+    pub tags: Vec<String>,
+    /// Platforms it holds.
+    pub platforms: Vec<String>,
+    /// Blobs uploaded.
+    pub blobs_uploaded: u64,
+    /// Blobs mounted from another repository (not yet attempted: always 0).
+    pub blobs_mounted: u64,
+    /// Blobs the registry already had.
+    pub blobs_skipped: u64,
+    /// Bytes of blobs uploaded.
+    pub bytes_uploaded: u64,
+}
+
+enum Outcome {
+    Skipped,
+    Uploaded(u64),
+}
+
+/// Pushes `image` to `target`'s repository and tags it with `tags`.
+pub async fn push(
+    image: &Image,
+    target: &Reference,
+    tags: &[String],
+    options: &RegistryOptions,
+) -> Result<PushReport> {
+    let client = client_for(target, options).await;
+    let registry = target.resolve_registry().to_string();
+
+    let mut report = PushReport {
+        digest: image.descriptor.digest.to_string(),
+        reference: format!(
+            "{}/{}@{}",
+            target.registry(),
+            target.repository(),
+            image.descriptor.digest
+        ),
+        tags: tags.to_vec(),
+        platforms: image
+            .platforms
+            .iter()
+            .map(|p| p.platform.to_string())
+            .collect(),
+        ..PushReport::default()
+    };
+
+    // Layers first, then configs: a registry may check that a config's layers exist.
+    let layers = unique(
+        image
+            .platforms
+            .iter()
+            .flat_map(|p| p.manifest.layers.iter().map(|l| &l.digest)),
+    )
+    .into_iter()
+    .filter(|d| image.blobs.contains_key(d))
+    .collect::<Vec<_>>();
+    let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
+    for phase in [layers, configs] {
+        let outcomes: Vec<Outcome> = stream::iter(phase)
+            .map(|digest| upload_blob(&client, target, &registry, digest, &image.blobs[digest]))
+            .buffer_unordered(options.jobs())
+            .try_collect()
+            .await?;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Skipped => report.blobs_skipped += 1,
+                Outcome::Uploaded(bytes) => {
+                    report.blobs_uploaded += 1;
+                    report.bytes_uploaded += bytes;
+                }
+            }
+        }
+    }
+
+    // Children by digest before the index that names them.
+    for platform in &image.platforms {
+        let descriptor = &platform.descriptor;
+        if descriptor.digest != image.descriptor.digest {
+            let bytes = document_bytes(image, &descriptor.digest)?;
+            put_manifest(
+                &client,
+                &with_digest(target, descriptor.digest.as_str()),
+                &registry,
+                bytes,
+                &descriptor.media_type,
+            )
+            .await?;
+        }
+    }
+    let top = document_bytes(image, &image.descriptor.digest)?;
+    put_manifest(
+        &client,
+        &with_digest(target, image.descriptor.digest.as_str()),
+        &registry,
+        top.clone(),
+        &image.descriptor.media_type,
+    )
+    .await?;
+    // Tags last: until here, nothing a user pulls by tag has changed.
+    for tag in tags {
+        put_manifest(
+            &client,
+            &with_tag(target, tag),
+            &registry,
+            top.clone(),
+            &image.descriptor.media_type,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+/// Digests in first-seen order, each once: a layer shared by platforms goes up once.
+fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<&'a Digest> {
+    let mut seen = BTreeSet::new();
+    digests.filter(|d| seen.insert(*d)).collect()
+}
+
+async fn upload_blob(
+    client: &Client,
+    target: &Reference,
+    registry: &str,
+    digest: &Digest,
+    blob: &Blob,
+) -> Result<Outcome> {
+    let fail = |e: OciDistributionError| Error::Registry {
+        registry: registry.to_string(),
+        message: format!("uploading blob {digest} to {}: {e}", target.repository()),
+    };
+    if client
+        .blob_exists(target, digest.as_str())
+        .await
+        .map_err(fail)?
+    {
+        return Ok(Outcome::Skipped);
+    }
+    match &blob.source {
+        BlobSource::Bytes(bytes) => {
+            client
+                .push_blob(target, bytes.clone(), digest.as_str())
+                .await
+                .map_err(fail)?;
+        }
+        // Streamed from the file, never held in memory; the registry checks the digest
+        // of what it receives against the one we name.
+        BlobSource::Trusted(path) | BlobSource::Unverified(path) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            let stream =
+                ReaderStream::with_capacity(file, 1 << 20).map_err(OciDistributionError::from);
+            client
+                .push_blob_stream(target, stream, digest.as_str(), Some(blob.size))
+                .await
+                .map_err(fail)?;
+        }
+    }
+    Ok(Outcome::Uploaded(blob.size))
+}
+
+async fn put_manifest(
+    client: &Client,
+    reference: &Reference,
+    registry: &str,
+    bytes: Vec<u8>,
+    media_type: &str,
+) -> Result<()> {
+    let fail = |message: String| Error::Registry {
+        registry: registry.to_string(),
+        message,
+    };
+    let content_type = http::HeaderValue::from_str(media_type)
+        .map_err(|e| fail(format!("media type {media_type}: {e}")))?;
+    client
+        .push_manifest_raw(reference, bytes, content_type)
+        .await
+        .map_err(|e| fail(format!("putting manifest {}: {e}", reference.whole())))?;
+    Ok(())
+}
+
+/// A manifest's or index's exact bytes (pushed as they are: their digest is their name).
+fn document_bytes(image: &Image, digest: &Digest) -> Result<Vec<u8>> {
+    let blob = &image.blobs[digest];
+    match &blob.source {
+        BlobSource::Bytes(bytes) => Ok(bytes.clone()),
+        BlobSource::Trusted(path) | BlobSource::Unverified(path) => {
+            let bytes = std::fs::read(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let found = Digest::sha256_of(&bytes);
+            if &found != digest {
+                return Err(Error::Layout {
+                    path: path.clone(),
+                    reason: format!(
+                        "manifest {digest} does not match its digest (content hashes to {found})"
+                    ),
+                });
+            }
+            Ok(bytes)
+        }
+    }
+}
