@@ -14,10 +14,56 @@ pub fn parse(input: &str) -> Result<Reference> {
             reason: "empty, or surrounded by white space".into(),
         });
     }
-    input.parse::<Reference>().map_err(|e| Error::Reference {
+    let reference = input.parse::<Reference>().map_err(|e| Error::Reference {
         input: input.to_string(),
         reason: e.to_string(),
-    })
+    })?;
+    if let Some(component) = reference
+        .repository()
+        .split('/')
+        .find(|c| !is_path_component(c))
+    {
+        return Err(Error::Reference {
+            input: input.to_string(),
+            reason: format!(
+                "repository component `{component}` must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+            ),
+        });
+    }
+    Ok(reference)
+}
+
+/// A repository path component as the distribution spec defines it:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. (oci-spec accepts upper case; registries don't.)
+fn is_path_component(component: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut chars = component.chars().peekable();
+    let mut previous_was_alnum = false;
+    while let Some(c) = chars.next() {
+        if alnum(c) {
+            previous_was_alnum = true;
+            continue;
+        }
+        if !previous_was_alnum {
+            return false;
+        }
+        match c {
+            '.' => {}
+            '_' => {
+                if chars.peek() == Some(&'_') {
+                    chars.next();
+                }
+            }
+            '-' => {
+                while chars.peek() == Some(&'-') {
+                    chars.next();
+                }
+            }
+            _ => return false,
+        }
+        previous_was_alnum = false;
+    }
+    previous_was_alnum
 }
 
 /// The tag written in a reference, if any: oci-spec fills in `latest` when none is
@@ -95,6 +141,18 @@ mod tests {
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("`{bad}`")), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn repository_components_follow_the_distribution_spec() {
+        for good in [
+            "a", "app", "my-app", "my--app", "my_app", "my__app", "v1.2", "a0",
+        ] {
+            assert!(is_path_component(good), "{good}");
+        }
+        for bad in ["", "App", "-a", "a-", "a___b", "a..b", "a_", ".a", "a b"] {
+            assert!(!is_path_component(bad), "{bad}");
         }
     }
 
