@@ -17,5 +17,6 @@ mod interop;
 mod judges;
 mod layers;
 mod outputs;
+mod push;
 mod registry;
 mod reproducible;

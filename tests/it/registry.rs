@@ -11,6 +11,7 @@
 //! 127.0.0.1 - - [23/Nov/2026:12:38:13 +0000] "PUT /v2/acme/x/blobs/uploads/f868…?_state=…&digest=sha256%3A2c33… HTTP/1.1" 201 0 "" "skopeo/1.9.3"
 //! ```
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -113,6 +114,15 @@ impl Request {
     }
 }
 
+/// An HTTP response from [`Registry::http_get`].
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
 /// A running `docker-registry serve`, killed when dropped.
 pub struct Registry {
     child: Child,
@@ -202,10 +212,10 @@ impl Registry {
     pub fn requests(&self) -> Vec<Request> {
         let n = self.syncs.fetch_add(1, Ordering::Relaxed);
         let marker = format!("/v2/?{SYNC_QUERY}{n}");
-        let (status, _, _) = self
+        let response = self
             .http_get(&marker, &[])
             .unwrap_or_else(|e| panic!("GET {marker} on {}: {e}", self.host()));
-        assert_eq!(status, 200, "GET {marker}:\n{}", self.log_tail());
+        assert_eq!(response.status, 200, "GET {marker}:\n{}", self.log_tail());
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let requests = parse_access_log(&self.log());
@@ -224,13 +234,8 @@ impl Registry {
         }
     }
 
-    /// A plain HTTP/1.0 GET of `path` on the registry: (status, headers, body). Header
-    /// names are lower-cased.
-    pub fn http_get(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    /// A plain HTTP/1.0 GET of `path` on the registry.
+    pub fn http_get(&self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
         http_get(self.port, path, headers)
     }
 
@@ -244,17 +249,17 @@ impl Registry {
         ]
         .join(", ");
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let (status, _, body) = self
+        let response = self
             .http_get(&path, &[("Accept", &accept)])
             .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.host()));
         assert_eq!(
-            status,
+            response.status,
             200,
             "GET {path}: {}\n{}",
-            String::from_utf8_lossy(&body),
+            String::from_utf8_lossy(&response.body),
             self.log_tail()
         );
-        body
+        response.body
     }
 
     fn stop(&mut self) {
@@ -289,7 +294,7 @@ fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
             }
             Err(e) => return Err(format!("{}\n(polling docker-registry: {e})", read_log())),
         }
-        if matches!(http_get(port, "/v2/", &[]), Ok((200, _, _))) {
+        if http_get(port, "/v2/", &[]).is_ok_and(|r| r.status == 200) {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -358,18 +363,14 @@ pub fn free_port() -> u16 {
 }
 
 /// A plain HTTP/1.0 GET on 127.0.0.1:`port`, with short timeouts.
-fn http_get(
-    port: u16,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(request, "{name}: {value}\r\n");
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes())?;
@@ -393,7 +394,11 @@ fn http_get(
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    Ok((status, headers, body))
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// The access lines of a registry log:
@@ -460,20 +465,21 @@ fn tail(text: &str, lines: usize) -> String {
 #[test]
 fn registry_harness_serves_v2() {
     let registry = Registry::start();
-    let (status, headers, body) = registry.http_get("/v2/", &[]).expect("GET /v2/");
-    assert_eq!(status, 200, "{}", registry.log_tail());
-    assert_eq!(body, b"{}");
+    let response = registry.http_get("/v2/", &[]).expect("GET /v2/");
+    assert_eq!(response.status, 200, "{}", registry.log_tail());
+    assert_eq!(response.body, b"{}");
     assert!(
-        headers
+        response
+            .headers
             .iter()
             .any(|(name, value)| name == "docker-distribution-api-version"
                 && value == "registry/2.0"),
-        "{headers:?}"
+        "{response:?}"
     );
-    let (status, _, _) = registry
+    let response = registry
         .http_get("/v2/acme/app/manifests/latest", &[])
         .expect("GET of a missing manifest");
-    assert_eq!(status, 404);
+    assert_eq!(response.status, 404);
 
     let requests = registry.requests();
     let gets: Vec<_> = requests

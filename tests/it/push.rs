@@ -1,0 +1,521 @@
+//! `hoist push` and `hoist build --push` against a real registry (`docker-registry`,
+//! see `registry.rs`), judged by skopeo, umoci and the registry's own access log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::{
+    BASE_INDEX, Layout, OCI_INDEX, Sandbox, base_layout, digest_of, example_config, example_dir,
+    last_line, parse_json, stderr, stdout, str_at, tool, umoci_unpack,
+};
+use crate::registry::{Registry, Request, free_port};
+
+/// The longest any push in these tests may take (they move ~2 MiB over loopback).
+const PUSH_LIMIT: Duration = Duration::from_mins(2);
+/// How long a push to a dead registry may take to give up.
+const DEAD_LIMIT: Duration = Duration::from_mins(1);
+/// Distinct blobs of the dashboard example: 2 base layers, 2 new layers (shared by
+/// both platforms), 2 configs.
+const EXAMPLE_BLOBS: usize = 6;
+
+/// Runs `command` with a time limit; panics if it had to be killed.
+fn run(command: &mut Command, limit: Duration) -> Output {
+    let started = Instant::now();
+    let output = command
+        .timeout(limit)
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let took = started.elapsed();
+    assert!(
+        took < limit && output.status.signal().is_none(),
+        "{command:?} did not finish within {limit:?} (killed: {}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+/// Runs `command` (bounded), asserting exit 0; the registry log's tail is in the message.
+fn ok(command: &mut Command, registry: &Registry) -> Output {
+    let output = run(command, PUSH_LIMIT);
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\nstdout:\n{}\nstderr:\n{}\nregistry log:\n{}",
+        output.status,
+        stdout(&output),
+        stderr(&output),
+        registry.log_tail()
+    );
+    output
+}
+
+/// Runs `command` (bounded by `limit`), asserting a non-zero exit with an error
+/// message; returns stderr.
+fn fails(command: &mut Command, limit: Duration) -> String {
+    let output = run(command, limit);
+    let err = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "{command:?} should fail, it succeeded:\nstdout:\n{}\nstderr:\n{err}",
+        stdout(&output)
+    );
+    assert!(
+        err.contains("error"),
+        "a failure should print an error message, got stderr:\n{err}"
+    );
+    err
+}
+
+/// `hoist build` of the dashboard example, pushed to `<registry>/<repo>` with `tags`;
+/// returns the `--json` report.
+fn build_and_push(sandbox: &Sandbox, registry: &Registry, repo: &str, tags: &[&str]) -> Value {
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(example_config())
+        .arg("--push")
+        .arg("--push-to")
+        .arg(registry.reference(repo))
+        .arg("--json");
+    for tag in tags {
+        command.args(["--tag", tag]);
+    }
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
+/// `hoist push SOURCE DEST [extra…]`; returns stdout.
+fn push(
+    sandbox: &Sandbox,
+    registry: &Registry,
+    source: &str,
+    dest: &str,
+    extra: &[&str],
+) -> String {
+    let mut command = sandbox.hoist();
+    command.arg("push").arg(source).arg(dest).args(extra);
+    stdout(&ok(&mut command, registry))
+}
+
+/// The digest in the `HOST/REPO@sha256:…` line `hoist push` prints last.
+fn pushed_digest(out: &str, registry: &Registry, repo: &str) -> String {
+    let line = last_line(out);
+    let digest = line
+        .strip_prefix(&format!("{}@", registry.reference(repo)))
+        .unwrap_or_else(|| {
+            panic!(
+                "expected {}@sha256:… as the last line, got {line:?}",
+                registry.reference(repo)
+            )
+        });
+    crate::common::assert_digest(digest);
+    digest.to_owned()
+}
+
+/// `skopeo inspect --raw` of `<repo>:<tag>` (or `@digest`) on the registry.
+fn skopeo_raw(registry: &Registry, reference: &str) -> Vec<u8> {
+    tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &registry.docker(reference),
+        ],
+    )
+    .into_bytes()
+}
+
+/// Every blob the index `index_digest` in `repo` references (configs and layers of
+/// every platform), with its size, read back from the registry.
+fn blobs_of(registry: &Registry, repo: &str, index_digest: &str) -> BTreeMap<String, u64> {
+    let index = parse_json(
+        std::str::from_utf8(&registry.manifest(repo, index_digest)).expect("UTF-8 index"),
+    );
+    let mut blobs = BTreeMap::new();
+    for child in index["manifests"].as_array().expect("index manifests") {
+        let bytes = registry.manifest(repo, str_at(child, "/digest"));
+        assert_eq!(digest_of(&bytes), str_at(child, "/digest"));
+        let manifest = parse_json(std::str::from_utf8(&bytes).expect("UTF-8 manifest"));
+        let layers = manifest["layers"].as_array().expect("manifest layers");
+        for descriptor in std::iter::once(&manifest["config"]).chain(layers) {
+            let size = descriptor["size"].as_u64().expect("descriptor size");
+            blobs.insert(str_at(descriptor, "/digest").to_owned(), size);
+        }
+    }
+    blobs
+}
+
+/// The digests of the blob uploads the registry completed, in order.
+fn uploads(requests: &[Request]) -> Vec<String> {
+    requests.iter().filter_map(Request::uploaded_blob).collect()
+}
+
+fn count(value: &Value, key: &str) -> u64 {
+    value[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count {key:?} in {value:#}"))
+}
+
+#[test]
+fn build_push_to_registry() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let report = build_and_push(&sandbox, &registry, "acme/dashboard", &["1.0.0", "latest"]);
+    let digest = str_at(&report, "/digest");
+    crate::common::assert_digest(digest);
+    assert_eq!(
+        str_at(&report, "/reference"),
+        format!("{}@{digest}", registry.reference("acme/dashboard")),
+        "{report:#}"
+    );
+    let tags: BTreeSet<_> = report["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t.as_str().expect("tag"))
+        .collect();
+    assert_eq!(tags, BTreeSet::from(["1.0.0", "latest"]), "{report:#}");
+    assert_eq!(report["platforms"].as_array().map(Vec::len), Some(2));
+
+    // What the registry serves at the tag is the image hoist reported.
+    let raw = skopeo_raw(&registry, "acme/dashboard:1.0.0");
+    assert_eq!(digest_of(&raw), digest);
+    let index = parse_json(std::str::from_utf8(&raw).unwrap());
+    assert_eq!(index["mediaType"], OCI_INDEX, "{index:#}");
+    let architectures: BTreeSet<_> = index["manifests"]
+        .as_array()
+        .expect("index manifests")
+        .iter()
+        .map(|m| str_at(m, "/platform/architecture").to_owned())
+        .collect();
+    assert_eq!(
+        architectures,
+        BTreeSet::from(["amd64".to_owned(), "arm64".to_owned()])
+    );
+    assert_eq!(
+        digest_of(&skopeo_raw(&registry, "acme/dashboard:latest")),
+        digest,
+        "latest names the same index"
+    );
+
+    // skopeo pulls the arm64 image; umoci unpacks it to the example's files.
+    let pulled = sandbox.path("pulled");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--override-arch",
+            "arm64",
+            &registry.docker("acme/dashboard:1.0.0"),
+            &format!("oci:{}:1", pulled.display()),
+        ],
+    );
+    let rootfs = umoci_unpack(&pulled, "1", &sandbox.path("bundle"));
+    assert_eq!(
+        fs::read(rootfs.join("app/main.py")).expect("rootfs/app/main.py"),
+        fs::read(example_dir().join("backend/main.py")).unwrap()
+    );
+    assert!(rootfs.join("bin/busybox").is_file(), "rootfs/bin/busybox");
+    assert!(
+        !rootfs.join("etc/nginx/conf.d/default.conf").exists(),
+        "the example removes etc/nginx/conf.d/default.conf"
+    );
+}
+
+#[test]
+fn push_uploads_each_blob_once_and_skips_present_ones() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = "acme/dashboard";
+    let first = build_and_push(&sandbox, &registry, repo, &["1.0.0", "latest"]);
+    let digest = str_at(&first, "/digest");
+    let blobs = blobs_of(&registry, repo, digest);
+    assert_eq!(blobs.len(), EXAMPLE_BLOBS, "{blobs:#?}");
+
+    let requests = registry.requests();
+    let uploaded = uploads(&requests);
+    let distinct: BTreeSet<_> = uploaded.iter().cloned().collect();
+    assert_eq!(
+        distinct.len(),
+        uploaded.len(),
+        "a blob was uploaded twice: {uploaded:#?}"
+    );
+    assert_eq!(
+        distinct,
+        blobs.keys().cloned().collect::<BTreeSet<_>>(),
+        "the uploads are exactly the image's blobs"
+    );
+    // HEAD first: every upload follows a HEAD of that blob.
+    for digest in &uploaded {
+        let head = requests
+            .iter()
+            .position(|r| r.blob_head() == Some(digest.as_str()));
+        let put = requests
+            .iter()
+            .position(|r| r.uploaded_blob().as_deref() == Some(digest.as_str()));
+        assert!(
+            head.is_some() && head < put,
+            "no HEAD of {digest} before its upload: {requests:#?}"
+        );
+    }
+    assert_eq!(
+        count(&first, "blobs_uploaded"),
+        EXAMPLE_BLOBS as u64,
+        "{first:#}"
+    );
+    assert_eq!(count(&first, "blobs_mounted"), 0, "{first:#}");
+    assert_eq!(count(&first, "blobs_skipped"), 0, "{first:#}");
+    assert_eq!(
+        count(&first, "bytes_uploaded"),
+        blobs.values().sum::<u64>(),
+        "{first:#}"
+    );
+
+    // The same push again finds every blob there and uploads nothing.
+    let second = build_and_push(&sandbox, &registry, repo, &["1.0.0", "latest"]);
+    assert_eq!(str_at(&second, "/digest"), digest);
+    assert_eq!(count(&second, "blobs_uploaded"), 0, "{second:#}");
+    assert_eq!(count(&second, "bytes_uploaded"), 0, "{second:#}");
+    assert_eq!(count(&second, "blobs_mounted"), 0, "{second:#}");
+    assert_eq!(
+        count(&second, "blobs_skipped"),
+        EXAMPLE_BLOBS as u64,
+        "{second:#}"
+    );
+    let again = registry.requests();
+    let new = &again[requests.len()..];
+    assert!(
+        !new.iter().any(Request::is_upload_traffic),
+        "the second push started uploads: {new:#?}"
+    );
+    assert_eq!(uploads(&again), uploaded);
+}
+
+#[test]
+fn push_tags_last() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let report = build_and_push(&sandbox, &registry, "acme/dashboard", &["1.0.0", "latest"]);
+    let digest = str_at(&report, "/digest");
+    let requests = registry.requests();
+    let manifest_puts: Vec<(usize, &str)> = requests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.manifest_put().map(|reference| (i, reference)))
+        .collect();
+    for (i, _) in &manifest_puts {
+        assert_eq!(requests[*i].status, 201, "{:?}", requests[*i]);
+    }
+    let (by_digest, by_tag): (Vec<_>, Vec<_>) = manifest_puts
+        .iter()
+        .partition(|(_, reference)| reference.starts_with("sha256:"));
+    let tags: BTreeSet<_> = by_tag.iter().map(|(_, tag)| *tag).collect();
+    assert_eq!(
+        tags,
+        BTreeSet::from(["1.0.0", "latest"]),
+        "{manifest_puts:#?}"
+    );
+    assert_eq!(by_tag.len(), 2, "each tag is put once: {manifest_puts:#?}");
+
+    // The two platform manifests, then the index, by digest.
+    let index =
+        parse_json(std::str::from_utf8(&registry.manifest("acme/dashboard", digest)).unwrap());
+    let children: BTreeSet<_> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| str_at(m, "/digest"))
+        .collect();
+    let put_digests: BTreeSet<_> = by_digest.iter().map(|(_, d)| *d).collect();
+    let mut expected = children.clone();
+    expected.insert(digest);
+    assert_eq!(put_digests, expected, "{manifest_puts:#?}");
+    let index_put = by_digest
+        .iter()
+        .find(|(_, d)| *d == digest)
+        .map(|(i, _)| *i)
+        .unwrap();
+    for (i, child) in by_digest.iter().filter(|(_, d)| children.contains(d)) {
+        assert!(
+            *i < index_put,
+            "{child} was put after the index: {requests:#?}"
+        );
+    }
+
+    let first_tag = by_tag.iter().map(|(i, _)| *i).min().unwrap();
+    let last_upload = requests
+        .iter()
+        .rposition(|r| r.uploaded_blob().is_some())
+        .expect("blob uploads");
+    let last_by_digest = by_digest.iter().map(|(i, _)| *i).max().unwrap();
+    assert!(
+        last_upload < first_tag && last_by_digest < first_tag,
+        "a tag was put before the blobs and manifests it names: {requests:#?}"
+    );
+}
+
+#[test]
+fn push_layout_and_archive() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    sandbox.build_example(&sandbox.oci("out"), &[]);
+    let layout = Layout::open(sandbox.path("out"));
+    let index_digest = str_at(&layout.entry("latest"), "/digest").to_owned();
+
+    let out = push(
+        &sandbox,
+        &registry,
+        &format!("{}:latest", sandbox.oci("out")),
+        &registry.reference("other/repo:v1"),
+        &[],
+    );
+    assert_eq!(pushed_digest(&out, &registry, "other/repo"), index_digest);
+    assert_eq!(
+        skopeo_raw(&registry, "other/repo:v1"),
+        layout.blob(&index_digest),
+        "the registry serves the layout's index bytes"
+    );
+
+    // An archive, to a destination without a tag: that is `latest`.
+    let archive = sandbox.path("image.tar");
+    sandbox.build_example(&format!("oci-archive:{}", archive.display()), &[]);
+    let report = parse_json(&push(
+        &sandbox,
+        &registry,
+        &format!("oci-archive:{}", archive.display()),
+        &registry.reference("other/archived"),
+        &["--json"],
+    ));
+    assert_eq!(str_at(&report, "/digest"), index_digest, "{report:#}");
+    assert_eq!(
+        str_at(&report, "/reference"),
+        format!("{}@{index_digest}", registry.reference("other/archived")),
+        "{report:#}"
+    );
+    assert_eq!(report["tags"], serde_json::json!(["latest"]), "{report:#}");
+    assert_eq!(
+        report["platforms"].as_array().map(Vec::len),
+        Some(2),
+        "{report:#}"
+    );
+    assert_eq!(
+        skopeo_raw(&registry, "other/archived:latest"),
+        layout.blob(&index_digest)
+    );
+}
+
+#[test]
+fn push_jobs_do_not_change_the_digest() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    sandbox.build_example(&sandbox.oci("out"), &[]);
+    let source = format!("{}:latest", sandbox.oci("out"));
+    let expected = str_at(
+        &Layout::open(sandbox.path("out")).entry("latest"),
+        "/digest",
+    )
+    .to_owned();
+    for (jobs, repo) in [("1", "jobs/one"), ("8", "jobs/eight")] {
+        let out = push(
+            &sandbox,
+            &registry,
+            &source,
+            &registry.reference(&format!("{repo}:1")),
+            &["--jobs", jobs],
+        );
+        assert_eq!(
+            pushed_digest(&out, &registry, repo),
+            expected,
+            "--jobs {jobs}"
+        );
+        assert_eq!(
+            digest_of(&registry.manifest(repo, "1")),
+            expected,
+            "--jobs {jobs}"
+        );
+    }
+}
+
+#[test]
+fn push_rejects_a_bad_reference() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.hoist();
+    command
+        .arg("push")
+        .arg(format!("oci:{}:1.0", base_layout().display()))
+        .arg("not a ref");
+    let err = fails(&mut command, PUSH_LIMIT);
+    assert!(err.contains("not a ref"), "{err}");
+}
+
+#[test]
+fn push_names_a_missing_source() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let mut command = sandbox.hoist();
+    command
+        .arg("push")
+        .arg("oci:/nonexistent")
+        .arg(registry.reference("a/b"));
+    let err = fails(&mut command, PUSH_LIMIT);
+    assert!(err.contains("/nonexistent"), "{err}");
+    assert!(
+        !registry.requests().iter().any(|r| r.method != "GET"),
+        "nothing was written to the registry"
+    );
+}
+
+#[test]
+fn push_to_a_dead_registry_fails_in_bounded_time() {
+    let sandbox = Sandbox::new();
+    let host = format!("127.0.0.1:{}", free_port());
+    let mut command = sandbox.hoist();
+    command
+        .arg("push")
+        .arg(format!("oci:{}:1.0", base_layout().display()))
+        .arg(format!("{host}/a/b:1"));
+    let err = fails(&mut command, DEAD_LIMIT);
+    assert!(err.contains(&host), "the error should name {host}:\n{err}");
+}
+
+#[test]
+fn build_push_needs_a_name() {
+    let sandbox = Sandbox::new();
+    sandbox.write("src/a.txt", "a\n");
+    let config = sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\n\n[[layer]]\nfrom = \"src\"\nto = \"/srv\"\n",
+    );
+    let mut command = sandbox.build();
+    command.arg("--config").arg(config).arg("--push");
+    let err = fails(&mut command, PUSH_LIMIT);
+    assert!(err.contains("image.name"), "{err}");
+}
+
+#[test]
+fn push_fixture_by_tag() {
+    // The committed base fixture, pushed as is: its index digest is pinned.
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let out = push(
+        &sandbox,
+        &registry,
+        &format!("oci:{}:1.0", base_layout().display()),
+        &registry.reference("fixtures/base:1.0"),
+        &[],
+    );
+    assert_eq!(pushed_digest(&out, &registry, "fixtures/base"), BASE_INDEX);
+    assert_eq!(
+        digest_of(&skopeo_raw(&registry, "fixtures/base:1.0")),
+        BASE_INDEX
+    );
+}
