@@ -502,20 +502,39 @@ fn build_push_needs_a_name() {
 }
 
 #[test]
-fn push_fixture_by_tag() {
-    // The committed base fixture, pushed as is: its index digest is pinned.
+fn push_fixture_to_loopback_hosts() {
+    // The committed base fixture, pushed as is: its index digest is pinned. Loopback
+    // registries speak plain HTTP without --insecure-registry, by address or by name.
     let sandbox = Sandbox::new();
     let registry = Registry::start();
+    let source = format!("oci:{}:1.0", base_layout().display());
     let out = push(
         &sandbox,
         &registry,
-        &format!("oci:{}:1.0", base_layout().display()),
+        &source,
         &registry.reference("fixtures/base:1.0"),
         &[],
     );
     assert_eq!(pushed_digest(&out, &registry, "fixtures/base"), BASE_INDEX);
     assert_eq!(
         digest_of(&skopeo_raw(&registry, "fixtures/base:1.0")),
+        BASE_INDEX
+    );
+
+    let by_name = registry.host().replace("127.0.0.1", "localhost");
+    let out = push(
+        &sandbox,
+        &registry,
+        &source,
+        &format!("{by_name}/fixtures/named"),
+        &[],
+    );
+    assert_eq!(
+        last_line(&out),
+        format!("{by_name}/fixtures/named@{BASE_INDEX}")
+    );
+    assert_eq!(
+        digest_of(&registry.manifest("fixtures/named", "latest")),
         BASE_INDEX
     );
 }
