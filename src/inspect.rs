@@ -13,7 +13,7 @@ use crate::oci::location::Location;
 pub fn load(location: &Location, scratch_dir: &std::path::Path) -> Result<BaseImage> {
     match location {
         Location::OciLayout { .. } | Location::OciArchive { .. } => {
-            BaseImage::load(location, scratch_dir)
+            BaseImage::load(location, scratch_dir, None)
         }
         _ => Err(Error::Location {
             input: location.to_string(),

@@ -522,15 +522,15 @@ mod tests {
             .to_string();
         assert!(err.contains("--base"), "{err}");
         let flag = Overrides {
-            base: Some("nonsense".into()),
+            base: Some("Not A Ref".into()),
             ..Overrides::default()
         };
         let err = plan("[image]\nbase = \"scratch\"\n", &flag, None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--base") && err.contains("nonsense"), "{err}");
+        assert!(err.contains("--base") && err.contains("Not A Ref"), "{err}");
         let err = plan(
-            "[image]\nbase = \"nonsense\"\n",
+            "[image]\nbase = \"Not A Ref\"\n",
             &Overrides::default(),
             None,
         )

@@ -13,6 +13,16 @@ use crate::oci::media::{self, Flavour};
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::oci::platform::Platform;
 
+/// What loading a base from a registry needs.
+pub struct Fetch<'a> {
+    /// Where fetched blobs go (the layer cache).
+    pub store: &'a hoist_layers::BlobStore,
+    /// How to reach registries.
+    pub options: &'a crate::registry::client::RegistryOptions,
+    /// The platforms to fetch; `None` = all.
+    pub platforms: Option<&'a [Platform]>,
+}
+
 /// One platform's image inside the base.
 #[derive(Clone, Debug)]
 pub struct BasePlatform {
@@ -41,12 +51,36 @@ pub struct BaseImage {
     pub top: Option<Descriptor>,
     /// The index, when the reference names one.
     pub index: Option<Index>,
+    /// The registry repository the base came from: its blobs can be mounted, not
+    /// uploaded, when pushing to another repository of the same registry.
+    pub repository: Option<oci_client::Reference>,
 }
 
 impl BaseImage {
-    /// Loads the base image a location names. Archives are unpacked into `scratch_dir`.
-    pub fn load(location: &Location, scratch_dir: &std::path::Path) -> Result<BaseImage> {
+    /// Loads the base image a location names. Archives are unpacked into `scratch_dir`;
+    /// registry images are fetched (only `fetch.platforms`) into `fetch.store`, and
+    /// refused when `fetch` is `None`.
+    pub fn load(
+        location: &Location,
+        scratch_dir: &std::path::Path,
+        fetch: Option<&Fetch>,
+    ) -> Result<BaseImage> {
         match location {
+            Location::Registry { reference } => {
+                let fetch = fetch.ok_or_else(|| Error::Location {
+                    input: location.to_string(),
+                    reason:
+                        "reading images from registries is only supported as a build base so far"
+                            .into(),
+                })?;
+                let reference = crate::registry::reference::parse(reference)?;
+                crate::registry::block_on(crate::registry::pull::load_base(
+                    &reference,
+                    fetch.platforms,
+                    fetch.store,
+                    fetch.options,
+                ))
+            }
             Location::Scratch => Ok(BaseImage {
                 flavour: Flavour::Oci,
                 digest: None,
@@ -54,6 +88,7 @@ impl BaseImage {
                 layout: None,
                 top: None,
                 index: None,
+                repository: None,
             }),
             Location::OciLayout { path, selector } => load_layout(Layout::open(path)?, selector),
             Location::OciArchive { path, selector } => {
@@ -178,6 +213,7 @@ fn load_layout(layout: Layout, selector: &Selector) -> Result<BaseImage> {
         layout: Some(layout),
         top: Some(top),
         index: top_index,
+        repository: None,
     })
 }
 
@@ -209,7 +245,8 @@ fn load_platform(
     })
 }
 
-fn platform_of_config(config: &Value) -> Option<Platform> {
+/// The platform a config describes (for bases whose reference names one manifest).
+pub fn platform_of_config(config: &Value) -> Option<Platform> {
     let text = |key: &str| config.get(key).and_then(Value::as_str);
     let mut platform = Platform::new(text("os")?, text("architecture")?, text("variant"));
     platform.os_version = text("os.version").map(str::to_string);

@@ -8,7 +8,7 @@
 pub mod base;
 pub mod config_edit;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use hoist_layers::{BlobStore, BuildOptions, BuiltLayer, Digest, Progress};
@@ -89,6 +89,9 @@ pub struct Image {
     pub blobs: BTreeMap<Digest, Blob>,
     /// Repository name from the plan.
     pub name: Option<String>,
+    /// The registry repository the base came from, and the base blobs it holds: a
+    /// push to another repository of that registry mounts them instead of uploading.
+    pub mount_source: Option<(oci_client::Reference, BTreeSet<Digest>)>,
 }
 
 impl Image {
@@ -146,10 +149,16 @@ pub fn assemble(
     plan: &Plan,
     store: &BlobStore,
     options: &BuildOptions,
+    registry: &crate::registry::client::RegistryOptions,
     scratch_dir: &Path,
     observer: &dyn Observer,
 ) -> Result<Image> {
-    let base = BaseImage::load(&plan.base, scratch_dir)?;
+    let fetch = base::Fetch {
+        store,
+        options: registry,
+        platforms: plan.platforms.as_deref(),
+    };
+    let base = BaseImage::load(&plan.base, scratch_dir, Some(&fetch))?;
     let selected = base.select(plan.platforms.as_deref(), &plan.base_name)?;
     let flavour = match plan.format {
         Format::Keep => base.flavour,
@@ -224,6 +233,13 @@ pub fn assemble(
         index_blob.size(),
     );
     insert_bytes(&mut blobs, index_blob);
+    let mount_source = base.repository.clone().map(|repository| {
+        let base_blobs = selected
+            .iter()
+            .flat_map(|p| p.manifest.layers.iter().map(|l| l.digest.clone()))
+            .collect();
+        (repository, base_blobs)
+    });
     Ok(Image {
         flavour,
         descriptor,
@@ -231,6 +247,7 @@ pub fn assemble(
         platforms,
         blobs,
         name: plan.name.clone(),
+        mount_source,
     })
 }
 
@@ -292,6 +309,7 @@ impl Image {
             platforms,
             blobs,
             name: None,
+            mount_source: None,
         })
     }
 }

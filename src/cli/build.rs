@@ -54,7 +54,18 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     };
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let observer = super::progress::observer();
-    let image = assemble(&plan, &store, &options, scratch.path(), observer.as_ref())?;
+    let registry = RegistryOptions {
+        insecure: args.registry.insecure_registry.clone(),
+        jobs: 0,
+    };
+    let image = assemble(
+        &plan,
+        &store,
+        &options,
+        &registry,
+        scratch.path(),
+        observer.as_ref(),
+    )?;
 
     let report = match &sink {
         Some(sink) => Some(sink.write(&image, &plan.tags)?),
@@ -62,16 +73,13 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     };
     let pushed = match &push_target {
         Some((target, tags)) => {
-            let options = RegistryOptions {
-                insecure: args.registry.insecure_registry.clone(),
-                jobs: 0,
-            };
-            let report = block_on(push(&image, target, tags, &options))?;
+            let report = block_on(push(&image, target, tags, &registry))?;
             eprintln!(
-                "pushed {} as {} ({} blobs uploaded, {} already there, {})",
+                "pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
                 report.reference,
                 report.tags.join(", "),
                 report.blobs_uploaded,
+                report.blobs_mounted,
                 report.blobs_skipped,
                 hoist::inspect::human_bytes(report.bytes_uploaded)
             );

@@ -154,9 +154,10 @@ fn push(args: &PushArgs) -> Result<()> {
         &image, &target, &tags, &options,
     ))?;
     eprintln!(
-        "pushed {} ({} blobs uploaded, {} already there, {})",
+        "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
         report.reference,
         report.blobs_uploaded,
+        report.blobs_mounted,
         report.blobs_skipped,
         hoist::inspect::human_bytes(report.bytes_uploaded)
     );

@@ -47,6 +47,12 @@ impl Layout {
         }
     }
 
+    /// A blob tree that is not a full layout (the layer cache, which holds bases
+    /// fetched from registries): only [`Layout::blob_path`] is meaningful.
+    pub fn over_blobs(root: impl Into<PathBuf>) -> Layout {
+        Layout { root: root.into() }
+    }
+
     /// The layout directory.
     pub fn root(&self) -> &Path {
         &self.root

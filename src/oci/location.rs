@@ -41,6 +41,11 @@ pub enum Location {
         /// Which image in it.
         selector: Selector,
     },
+    /// An image in a registry (`HOST[:PORT]/REPO[:TAG][@DIGEST]`, docker-normalised).
+    Registry {
+        /// The reference as written (normalised when parsed for use).
+        reference: String,
+    },
     /// A `docker save` style archive (`manifest.json`), loadable by `docker load`.
     DockerArchive {
         /// The archive file.
@@ -61,16 +66,9 @@ impl Location {
         if input == "scratch" {
             return Ok(Location::Scratch);
         }
-        let Some((transport, rest)) = input.split_once(':') else {
-            return Err(fail(
-                "expected scratch, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]",
-            ));
-        };
-        if rest.is_empty() {
-            return Err(fail("the path is empty"));
-        }
-        match transport {
-            "oci" | "oci-archive" => {
+        match input.split_once(':') {
+            Some(("oci" | "oci-archive" | "docker-archive", "")) => Err(fail("the path is empty")),
+            Some((transport @ ("oci" | "oci-archive"), rest)) => {
                 let (path, selector) = split_selector(rest).map_err(|r| fail(&r))?;
                 Ok(if transport == "oci" {
                     Location::OciLayout { path, selector }
@@ -78,7 +76,7 @@ impl Location {
                     Location::OciArchive { path, selector }
                 })
             }
-            "docker-archive" => {
+            Some(("docker-archive", rest)) => {
                 let (path, reference) = match rest.split_once(':') {
                     Some((path, reference)) if !reference.is_empty() => {
                         if !reference.contains(':') || reference.contains('@') {
@@ -97,14 +95,20 @@ impl Location {
                     reference,
                 })
             }
-            _ if transport.contains('.') || transport == "localhost" || rest.contains('/') => {
-                Err(fail(
-                    "registry references are not supported yet; mirror the image into a layout and use oci:DIR[:TAG]",
-                ))
+            // Anything else is a registry reference, as docker reads it (`python`,
+            // `ghcr.io/acme/app:1.0`); skopeo's `docker://` prefix is accepted too.
+            _ => {
+                let reference = input.strip_prefix("docker://").unwrap_or(input);
+                crate::registry::reference::parse(reference).map_err(|e| Error::Location {
+                    input: input.to_string(),
+                    reason: format!(
+                        "not scratch, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], nor a registry reference ({e})"
+                    ),
+                })?;
+                Ok(Location::Registry {
+                    reference: reference.to_string(),
+                })
             }
-            _ => Err(fail(&format!(
-                "unknown transport `{transport}`; expected oci:, oci-archive: or docker-archive:"
-            ))),
         }
     }
 
@@ -120,6 +124,7 @@ impl Location {
         };
         match self {
             Location::Scratch => Location::Scratch,
+            Location::Registry { reference } => Location::Registry { reference },
             Location::OciLayout { path, selector } => Location::OciLayout {
                 path: join(path),
                 selector,
@@ -182,6 +187,7 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Scratch => f.write_str("scratch"),
+            Location::Registry { reference } => f.write_str(reference),
             Location::OciLayout { path, selector } => write!(f, "oci:{}{selector}", path.display()),
             Location::OciArchive { path, selector } => {
                 write!(f, "oci-archive:{}{selector}", path.display())
@@ -233,6 +239,18 @@ mod tests {
             }
         );
         assert_eq!(Location::parse("scratch").unwrap(), Location::Scratch);
+        assert_eq!(
+            Location::parse("docker://127.0.0.1:5000/acme/base:1.0").unwrap(),
+            Location::Registry {
+                reference: "127.0.0.1:5000/acme/base:1.0".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("python").unwrap(),
+            Location::Registry {
+                reference: "python".into()
+            }
+        );
     }
 
     #[test]
@@ -242,9 +260,8 @@ mod tests {
             ("oci:dir:", "tag after"),
             ("oci:dir:-bad", "not a valid tag"),
             ("oci:dir@sha256:xyz", "bad digest"),
-            ("docker.io/library/python:3.11", "registry references"),
-            ("ftp:thing", "unknown transport"),
-            ("justaword", "expected scratch"),
+            ("/tmp/out", "registry reference"),
+            ("Not A Reference", "registry reference"),
             ("docker-archive:x.tar:notag", "NAME:TAG"),
         ] {
             let err = Location::parse(input).unwrap_err().to_string();

@@ -53,6 +53,10 @@ pub fn sink_for(location: &Location) -> Result<Box<dyn Sink>> {
             path: path.clone(),
             reference: reference.clone(),
         })),
+        Location::Registry { .. } => Err(Error::Location {
+            input: location.to_string(),
+            reason: "registries are not an --output; use --push-to (or hoist push)".into(),
+        }),
         Location::Scratch => Err(Error::Location {
             input: location.to_string(),
             reason: "scratch is a base, not an output".into(),

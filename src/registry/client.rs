@@ -44,15 +44,13 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Cli
         use_monolithic_push: true,
         ..ClientConfig::default()
     });
-    client
-        .store_auth_if_needed(&registry, &auth_from_env())
-        .await;
+    client.store_auth_if_needed(&registry, &credentials()).await;
     client
 }
 
 /// `HOIST_REGISTRY_USERNAME` / `HOIST_REGISTRY_PASSWORD`, else anonymous. (Docker
 /// config files and credential helpers come with the auth work.)
-fn auth_from_env() -> RegistryAuth {
+pub fn credentials() -> RegistryAuth {
     match (
         std::env::var("HOIST_REGISTRY_USERNAME"),
         std::env::var("HOIST_REGISTRY_PASSWORD"),

@@ -7,6 +7,7 @@
 //! and tags last, so that no tag ever points at an incomplete image.
 
 pub mod client;
+pub mod pull;
 pub mod push;
 pub mod reference;
 

@@ -29,7 +29,7 @@ pub struct PushReport {
     pub platforms: Vec<String>,
     /// Blobs uploaded.
     pub blobs_uploaded: u64,
-    /// Blobs mounted from another repository (not yet attempted: always 0).
+    /// Blobs mounted from another repository of the same registry (the base's).
     pub blobs_mounted: u64,
     /// Blobs the registry already had.
     pub blobs_skipped: u64,
@@ -39,6 +39,7 @@ pub struct PushReport {
 
 enum Outcome {
     Skipped,
+    Mounted,
     Uploaded(u64),
 }
 
@@ -82,13 +83,24 @@ pub async fn push(
     let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
     for phase in [layers, configs] {
         let outcomes: Vec<Outcome> = stream::iter(phase)
-            .map(|digest| upload_blob(&client, target, &registry, digest, &image.blobs[digest]))
+            .map(|digest| {
+                let mount_from = mount_source_for(image, target, digest);
+                upload_blob(
+                    &client,
+                    target,
+                    &registry,
+                    digest,
+                    &image.blobs[digest],
+                    mount_from,
+                )
+            })
             .buffer_unordered(options.jobs())
             .try_collect()
             .await?;
         for outcome in outcomes {
             match outcome {
                 Outcome::Skipped => report.blobs_skipped += 1,
+                Outcome::Mounted => report.blobs_mounted += 1,
                 Outcome::Uploaded(bytes) => {
                     report.blobs_uploaded += 1;
                     report.bytes_uploaded += bytes;
@@ -141,12 +153,27 @@ fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<&'a Digest> {
     digests.filter(|d| seen.insert(*d)).collect()
 }
 
+/// The repository a blob can be mounted from: the base's, when it holds the blob and is
+/// another repository of the target's registry.
+fn mount_source_for<'a>(
+    image: &'a Image,
+    target: &Reference,
+    digest: &Digest,
+) -> Option<&'a Reference> {
+    let (source, blobs) = image.mount_source.as_ref()?;
+    (blobs.contains(digest)
+        && source.resolve_registry() == target.resolve_registry()
+        && source.repository() != target.repository())
+    .then_some(source)
+}
+
 async fn upload_blob(
     client: &Client,
     target: &Reference,
     registry: &str,
     digest: &Digest,
     blob: &Blob,
+    mount_from: Option<&Reference>,
 ) -> Result<Outcome> {
     let fail = |e: OciDistributionError| Error::Registry {
         registry: registry.to_string(),
@@ -158,6 +185,17 @@ async fn upload_blob(
         .map_err(fail)?
     {
         return Ok(Outcome::Skipped);
+    }
+    // A 201 mounts the blob without moving a byte. oci-client reports the other answer
+    // (202: the registry declined and opened an upload session instead) as an error;
+    // either way the blob is then uploaded normally.
+    if let Some(source) = mount_from
+        && client
+            .mount_blob(target, source, digest.as_str())
+            .await
+            .is_ok()
+    {
+        return Ok(Outcome::Mounted);
     }
     match &blob.source {
         BlobSource::Bytes(bytes) => {

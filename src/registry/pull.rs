@@ -1,0 +1,258 @@
+//! Base images from registries: the reference resolved to an index or manifest, only
+//! the requested platforms' manifests, configs and layers fetched, every document and
+//! blob verified against its digest, blobs streamed into the content-addressed cache
+//! (so a repeat build downloads nothing it already has).
+
+use std::io::Write;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use hoist_layers::{BlobStore, Digest};
+use oci_client::errors::OciDistributionError;
+use oci_client::{Client, Reference};
+use serde_json::Value;
+
+use super::client::{RegistryOptions, client_for, credentials};
+use super::reference::with_digest;
+use crate::assemble::base::{BaseImage, BasePlatform};
+use crate::error::{Error, Result};
+use crate::oci::layout::Layout;
+use crate::oci::media::{self, Flavour};
+use crate::oci::model::{Descriptor, Index, Manifest};
+use crate::oci::platform::Platform;
+
+/// Manifest types we can build on, in the Accept header.
+const ACCEPTED: &[&str] = &[
+    media::OCI_INDEX,
+    media::DOCKER_INDEX,
+    media::OCI_MANIFEST,
+    media::DOCKER_MANIFEST,
+];
+
+/// Resolves `reference` to a base image holding the `wanted` platforms (all when
+/// `None`), fetching what the cache lacks into `store`.
+pub async fn load_base(
+    reference: &Reference,
+    wanted: Option<&[Platform]>,
+    store: &BlobStore,
+    options: &RegistryOptions,
+) -> Result<BaseImage> {
+    let client = client_for(reference, options).await;
+    let remote = Remote {
+        client: &client,
+        reference,
+        registry: reference.resolve_registry().to_string(),
+    };
+    let (top, bytes) = remote.manifest(reference, reference.digest()).await?;
+    let mut platforms = Vec::new();
+    let mut index = None;
+    if media::is_index(&top.media_type) {
+        let parsed: Index = remote.parse(&bytes, "index", &top.digest)?;
+        let entries: Vec<(&Descriptor, &Platform)> = parsed
+            .manifests
+            .iter()
+            .filter(|d| media::is_manifest(&d.media_type))
+            .filter_map(|d| d.platform.as_ref().map(|p| (d, p)))
+            .filter(|(_, p)| p.os != "unknown" && p.architecture != "unknown")
+            .collect();
+        let chosen: Vec<&Descriptor> = match wanted {
+            None => entries.iter().map(|(d, _)| *d).collect(),
+            Some(wanted) => wanted
+                .iter()
+                .map(|want| {
+                    entries
+                        .iter()
+                        .find(|(_, p)| p.satisfies(want))
+                        .map(|(d, _)| *d)
+                        .ok_or_else(|| Error::PlatformMissing {
+                            base: reference.whole(),
+                            platform: want.to_string(),
+                            available: entries
+                                .iter()
+                                .map(|(_, p)| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        })
+                })
+                .collect::<Result<_>>()?,
+        };
+        for entry in chosen {
+            let (_, bytes) = remote
+                .manifest(
+                    &with_digest(reference, entry.digest.as_str()),
+                    Some(entry.digest.as_str()),
+                )
+                .await?;
+            let platform = entry.platform.clone().expect("filtered on platform");
+            platforms.push(
+                remote
+                    .platform(entry.clone(), &bytes, Some(platform), store, options)
+                    .await?,
+            );
+        }
+        index = Some(parsed);
+    } else {
+        platforms.push(
+            remote
+                .platform(top.clone(), &bytes, None, store, options)
+                .await?,
+        );
+    }
+    Ok(BaseImage {
+        flavour: Flavour::of(&top.media_type).unwrap_or(Flavour::Oci),
+        digest: Some(top.digest.clone()),
+        platforms,
+        layout: Some(Layout::over_blobs(store.root())),
+        top: Some(top),
+        index,
+        repository: Some(reference.clone()),
+    })
+}
+
+struct Remote<'a> {
+    client: &'a Client,
+    reference: &'a Reference,
+    registry: String,
+}
+
+impl Remote<'_> {
+    fn error(&self, message: String) -> Error {
+        Error::Registry {
+            registry: self.registry.clone(),
+            message,
+        }
+    }
+
+    /// A manifest or index, its digest computed from the bytes received (and checked
+    /// against `expected` when the reference pins one).
+    async fn manifest(
+        &self,
+        reference: &Reference,
+        expected: Option<&str>,
+    ) -> Result<(Descriptor, Vec<u8>)> {
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(reference, &credentials(), ACCEPTED)
+            .await
+            .map_err(|e| self.error(format!("fetching manifest {}: {e}", reference.whole())))?;
+        let digest = Digest::sha256_of(&bytes);
+        if let Some(expected) = expected
+            && expected != digest.as_str()
+        {
+            return Err(self.error(format!(
+                "manifest {} does not match its digest {expected} (content hashes to {digest})",
+                reference.whole()
+            )));
+        }
+        let json: Value = self.parse(&bytes, "manifest", &digest)?;
+        let media_type = match json.get("mediaType").and_then(Value::as_str) {
+            Some(t) => t.to_string(),
+            // OCI makes mediaType optional: tell an index from a manifest by shape.
+            None if json.get("manifests").is_some() => media::OCI_INDEX.to_string(),
+            None => media::OCI_MANIFEST.to_string(),
+        };
+        if !media::is_index(&media_type) && !media::is_manifest(&media_type) {
+            return Err(self.error(format!(
+                "{} is a {media_type}, not an image index or manifest",
+                reference.whole()
+            )));
+        }
+        Ok((
+            Descriptor::new(media_type, digest, bytes.len() as u64),
+            bytes.to_vec(),
+        ))
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+        what: &str,
+        digest: &Digest,
+    ) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            self.error(format!(
+                "{what} {digest} from {} is malformed: {e}",
+                self.reference.repository()
+            ))
+        })
+    }
+
+    /// One platform's manifest, with its config read and its layers in the store.
+    async fn platform(
+        &self,
+        descriptor: Descriptor,
+        bytes: &[u8],
+        platform: Option<Platform>,
+        store: &BlobStore,
+        options: &RegistryOptions,
+    ) -> Result<BasePlatform> {
+        let manifest: Manifest = self.parse(bytes, "manifest", &descriptor.digest)?;
+        self.fetch(&manifest.config, store).await?;
+        let config_path = store.path(&manifest.config.digest);
+        let config_bytes = std::fs::read(&config_path).map_err(|source| Error::Io {
+            path: config_path,
+            source,
+        })?;
+        let config: Value = self.parse(&config_bytes, "config", &manifest.config.digest)?;
+        let layers = manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP);
+        stream::iter(layers)
+            .map(|layer| self.fetch(layer, store))
+            .buffer_unordered(options.jobs())
+            .try_collect::<Vec<()>>()
+            .await?;
+        let platform = match platform {
+            Some(platform) => platform,
+            None => crate::assemble::base::platform_of_config(&config).ok_or_else(|| {
+                self.error(format!(
+                    "config {} names no os/architecture",
+                    manifest.config.digest
+                ))
+            })?,
+        };
+        Ok(BasePlatform {
+            platform,
+            descriptor,
+            manifest,
+            config,
+        })
+    }
+
+    /// Streams a blob into the store unless it is there, verifying digest and size.
+    async fn fetch(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<()> {
+        if store.contains(&descriptor.digest) {
+            return Ok(());
+        }
+        let what = || {
+            format!(
+                "blob {} from {}",
+                descriptor.digest,
+                self.reference.repository()
+            )
+        };
+        let fail = |e: OciDistributionError| self.error(format!("fetching {}: {e}", what()));
+        let mut sized = self
+            .client
+            .pull_blob_stream(self.reference, descriptor.digest.as_str())
+            .await
+            .map_err(fail)?;
+        let mut writer = store.writer()?;
+        while let Some(chunk) = sized.stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(format!("fetching {}: {e}", what())))?;
+            writer.write_all(&chunk).map_err(|source| Error::Io {
+                path: store.root().to_path_buf(),
+                source,
+            })?;
+        }
+        let (found, size) = writer.commit()?;
+        if found != descriptor.digest || size != descriptor.size {
+            return Err(self.error(format!(
+                "{} does not match its descriptor: content hashes to {found}, {size} bytes (expected {} bytes)",
+                what(),
+                descriptor.size
+            )));
+        }
+        Ok(())
+    }
+}
