@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::oci::canonical::{JsonBlob, to_canonical};
+use crate::oci::layout::Layout;
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{Annotations, BASE_DIGEST, BASE_NAME, Descriptor, Index, Manifest};
 use crate::oci::platform::Platform;
@@ -254,16 +255,25 @@ pub fn assemble(
 impl Image {
     /// An image read from an OCI layout, every blob to be verified when copied or
     /// pushed (the registry checks each digest it receives).
-    pub fn from_layout(source: &BaseImage) -> Result<Image> {
+    ///
+    /// When the source holds only some of its index's platforms (`hoist pull
+    /// --platform`), `subset` allows writing a new index over those; otherwise that is
+    /// an error, so a push never silently drops attestations or nested indexes.
+    pub fn from_layout(source: &BaseImage, subset: bool) -> Result<Image> {
         let (Some(layout), Some(top)) = (&source.layout, &source.top) else {
             return Err(Error::Location {
                 input: "scratch".into(),
                 reason: "scratch is a base, not an image to push".into(),
             });
         };
-        if let Some(index) = &source.index
-            && index.manifests.len() != source.platforms.len()
-        {
+        let partial = source
+            .index
+            .as_ref()
+            .is_some_and(|index| index.manifests.len() != source.platforms.len());
+        if partial && subset {
+            return Ok(Image::subset_of(source, layout));
+        }
+        if let Some(index) = source.index.as_ref().filter(|_| partial) {
             return Err(Error::Layout {
                 path: layout.root().to_path_buf(),
                 reason: format!(
@@ -274,6 +284,16 @@ impl Image {
                 ),
             });
         }
+        Ok(Image::from_layout_entries(source, layout))
+    }
+
+    /// Every platform of `source` with its blobs in `layout`, under `source`'s own top
+    /// descriptor.
+    fn from_layout_entries(source: &BaseImage, layout: &Layout) -> Image {
+        let top = source
+            .top
+            .as_ref()
+            .expect("a layout image has a top descriptor");
         let unverified = |descriptor: &Descriptor| Blob {
             size: descriptor.size,
             source: BlobSource::Unverified(layout.blob_path(&descriptor.digest)),
@@ -302,7 +322,7 @@ impl Image {
             });
         }
         blobs.insert(top.digest.clone(), unverified(top));
-        Ok(Image {
+        Image {
             flavour: source.flavour,
             descriptor: Descriptor::new(top.media_type.clone(), top.digest.clone(), top.size),
             index: source.index.clone(),
@@ -310,7 +330,37 @@ impl Image {
             blobs,
             name: None,
             mount_source: None,
-        })
+        }
+    }
+}
+
+impl Image {
+    /// The platforms `source` holds under a new index of the same flavour (its
+    /// annotations kept): the digest differs from the source's full index.
+    fn subset_of(source: &BaseImage, layout: &Layout) -> Image {
+        let mut index = source.index.clone().expect("only called for indexes");
+        index.manifests = source
+            .platforms
+            .iter()
+            .map(|p| p.descriptor.clone())
+            .collect();
+        let blob = to_canonical(&index).expect("an index read as JSON serialises");
+        let media_type = source
+            .top
+            .as_ref()
+            .map_or(media::OCI_INDEX, |t| t.media_type.as_str());
+        let mut full = Image::from_layout_entries(source, layout);
+        full.blobs.remove(&full.descriptor.digest);
+        full.descriptor = Descriptor::new(media_type, blob.digest.clone(), blob.size());
+        full.blobs.insert(
+            blob.digest.clone(),
+            Blob {
+                size: blob.size(),
+                source: BlobSource::Bytes(blob.bytes),
+            },
+        );
+        full.index = Some(index);
+        full
     }
 }
 

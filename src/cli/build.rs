@@ -1,7 +1,5 @@
 //! `hoist build`: resolve the plan, assemble, write to the output, report.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use hoist::assemble::{Image, assemble};
 use hoist::config::ConfigFile;
@@ -45,7 +43,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     let push_target = push_target(args, &plan)?;
 
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(super::default_cache_dir);
     let store = BlobStore::open(&cache_dir)
         .with_context(|| format!("opening the cache directory {}", cache_dir.display()))?;
     let options = BuildOptions {
@@ -155,16 +156,4 @@ fn summary(image: &Image) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "bytes": image.total_bytes(),
     })
-}
-
-/// `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`, else a directory under the system
-/// temp dir (a CI runner with no home still gets a cache for this run).
-fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("hoist");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home).join(".cache").join("hoist");
-    }
-    std::env::temp_dir().join("hoist-cache")
 }

@@ -3,6 +3,7 @@
 
 mod build;
 mod progress;
+mod registry;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -26,6 +27,49 @@ enum Command {
     Inspect(InspectArgs),
     /// Push an image from an OCI layout or archive to a registry.
     Push(PushArgs),
+    /// Mirror an image (chosen platforms, or all) from a registry into a layout.
+    Pull(PullArgs),
+    /// Point a tag at an existing image (retag, rollback) without re-uploading.
+    Tag(TagArgs),
+}
+
+/// `hoist pull` flags.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// HOST[:PORT]/REPO[:TAG][@DIGEST] (docker normalisation: `python` works).
+    #[arg(value_name = "REFERENCE")]
+    reference: String,
+    /// Where to write: oci:DIR[:TAG] or oci-archive:FILE[:TAG].
+    #[arg(long, short = 'o', value_name = "LOCATION")]
+    output: String,
+    /// Platforms to mirror (os/arch[/variant]); repeat or separate with commas.
+    /// Default: all. A subset gets a new index over those platforms.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Vec<String>,
+    /// Concurrent blob downloads.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
+    jobs: usize,
+    /// Where fetched blobs are cached [default: $XDG_CACHE_HOME/hoist].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `hoist tag` flags.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image: HOST/REPO:TAG or HOST/REPO@DIGEST.
+    #[arg(value_name = "SOURCE")]
+    source: String,
+    /// The new name: HOST/REPO:TAG on the same registry (`latest` if no tag).
+    #[arg(value_name = "DESTINATION")]
+    destination: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Registry flags shared by `build --push` and `push`.
@@ -131,42 +175,10 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Build(args) => build::run(&args),
         Command::Inspect(args) => inspect(&args),
-        Command::Push(args) => push(&args),
+        Command::Push(args) => registry::push(&args),
+        Command::Pull(args) => registry::pull(&args),
+        Command::Tag(args) => registry::tag(&args),
     }
-}
-
-fn push(args: &PushArgs) -> Result<()> {
-    use hoist::registry::{block_on, reference};
-    let location = hoist::oci::location::Location::parse(&args.source)?;
-    let target = reference::parse(&args.destination)?;
-    let scratch = tempfile::tempdir()?;
-    let source = hoist::inspect::load(&location, scratch.path())?;
-    let image = hoist::assemble::Image::from_layout(&source)?;
-    let tags: Vec<String> = match (target.digest(), reference::explicit_tag(&args.destination)) {
-        (Some(_), None) => Vec::new(),
-        (_, tag) => vec![tag.unwrap_or("latest").to_string()],
-    };
-    let options = hoist::registry::client::RegistryOptions {
-        insecure: args.registry.insecure_registry.clone(),
-        jobs: args.jobs,
-    };
-    let report = block_on(hoist::registry::push::push(
-        &image, &target, &tags, &options,
-    ))?;
-    eprintln!(
-        "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
-        report.reference,
-        report.blobs_uploaded,
-        report.blobs_mounted,
-        report.blobs_skipped,
-        hoist::inspect::human_bytes(report.bytes_uploaded)
-    );
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", report.reference);
-    }
-    Ok(())
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
@@ -182,6 +194,18 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         print!("{}", hoist::inspect::render(&location, &image));
     }
     Ok(())
+}
+
+/// `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`, else a directory under the system
+/// temp dir (a CI runner with no home still gets a cache for this run).
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("hoist");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".cache").join("hoist");
+    }
+    std::env::temp_dir().join("hoist-cache")
 }
 
 /// `error: …` followed by each cause not already contained in the message above it

@@ -7,9 +7,11 @@
 //! and tags last, so that no tag ever points at an incomplete image.
 
 pub mod client;
+pub mod manifest;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod tag;
 
 use crate::error::{Error, Result};
 

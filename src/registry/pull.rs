@@ -11,7 +11,8 @@ use oci_client::errors::OciDistributionError;
 use oci_client::{Client, Reference};
 use serde_json::Value;
 
-use super::client::{RegistryOptions, client_for, credentials};
+use super::client::{RegistryOptions, client_for};
+use super::manifest::fetch_manifest;
 use super::reference::with_digest;
 use crate::assemble::base::{BaseImage, BasePlatform};
 use crate::error::{Error, Result};
@@ -19,14 +20,6 @@ use crate::oci::layout::Layout;
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::oci::platform::Platform;
-
-/// Manifest types we can build on, in the Accept header.
-const ACCEPTED: &[&str] = &[
-    media::OCI_INDEX,
-    media::DOCKER_INDEX,
-    media::OCI_MANIFEST,
-    media::DOCKER_MANIFEST,
-];
 
 /// Resolves `reference` to a base image holding the `wanted` platforms (all when
 /// `None`), fetching what the cache lacks into `store`.
@@ -41,6 +34,7 @@ pub async fn load_base(
         client: &client,
         reference,
         registry: reference.resolve_registry().to_string(),
+        store,
     };
     let (top, bytes) = remote.manifest(reference, reference.digest()).await?;
     let mut platforms = Vec::new();
@@ -112,6 +106,7 @@ struct Remote<'a> {
     client: &'a Client,
     reference: &'a Reference,
     registry: String,
+    store: &'a BlobStore,
 }
 
 impl Remote<'_> {
@@ -122,44 +117,16 @@ impl Remote<'_> {
         }
     }
 
-    /// A manifest or index, its digest computed from the bytes received (and checked
-    /// against `expected` when the reference pins one).
+    /// A manifest or index, verified; its bytes are kept in the content-addressed
+    /// cache beside the blobs (a layout written from this base needs them).
     async fn manifest(
         &self,
         reference: &Reference,
         expected: Option<&str>,
     ) -> Result<(Descriptor, Vec<u8>)> {
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(reference, &credentials(), ACCEPTED)
-            .await
-            .map_err(|e| self.error(format!("fetching manifest {}: {e}", reference.whole())))?;
-        let digest = Digest::sha256_of(&bytes);
-        if let Some(expected) = expected
-            && expected != digest.as_str()
-        {
-            return Err(self.error(format!(
-                "manifest {} does not match its digest {expected} (content hashes to {digest})",
-                reference.whole()
-            )));
-        }
-        let json: Value = self.parse(&bytes, "manifest", &digest)?;
-        let media_type = match json.get("mediaType").and_then(Value::as_str) {
-            Some(t) => t.to_string(),
-            // OCI makes mediaType optional: tell an index from a manifest by shape.
-            None if json.get("manifests").is_some() => media::OCI_INDEX.to_string(),
-            None => media::OCI_MANIFEST.to_string(),
-        };
-        if !media::is_index(&media_type) && !media::is_manifest(&media_type) {
-            return Err(self.error(format!(
-                "{} is a {media_type}, not an image index or manifest",
-                reference.whole()
-            )));
-        }
-        Ok((
-            Descriptor::new(media_type, digest, bytes.len() as u64),
-            bytes.to_vec(),
-        ))
+        let (descriptor, bytes) = fetch_manifest(self.client, reference, expected).await?;
+        self.store.put(&bytes)?;
+        Ok((descriptor, bytes))
     }
 
     fn parse<T: serde::de::DeserializeOwned>(

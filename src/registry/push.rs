@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio_util::io::ReaderStream;
 
 use super::client::{RegistryOptions, client_for};
+use super::manifest::put_manifest;
 use super::reference::{with_digest, with_tag};
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, Result};
@@ -117,7 +118,6 @@ pub async fn push(
             put_manifest(
                 &client,
                 &with_digest(target, descriptor.digest.as_str()),
-                &registry,
                 bytes,
                 &descriptor.media_type,
             )
@@ -128,7 +128,6 @@ pub async fn push(
     put_manifest(
         &client,
         &with_digest(target, image.descriptor.digest.as_str()),
-        &registry,
         top.clone(),
         &image.descriptor.media_type,
     )
@@ -138,7 +137,6 @@ pub async fn push(
         put_manifest(
             &client,
             &with_tag(target, tag),
-            &registry,
             top.clone(),
             &image.descriptor.media_type,
         )
@@ -222,26 +220,6 @@ async fn upload_blob(
         }
     }
     Ok(Outcome::Uploaded(blob.size))
-}
-
-async fn put_manifest(
-    client: &Client,
-    reference: &Reference,
-    registry: &str,
-    bytes: Vec<u8>,
-    media_type: &str,
-) -> Result<()> {
-    let fail = |message: String| Error::Registry {
-        registry: registry.to_string(),
-        message,
-    };
-    let content_type = http::HeaderValue::from_str(media_type)
-        .map_err(|e| fail(format!("media type {media_type}: {e}")))?;
-    client
-        .push_manifest_raw(reference, bytes, content_type)
-        .await
-        .map_err(|e| fail(format!("putting manifest {}: {e}", reference.whole())))?;
-    Ok(())
 }
 
 /// A manifest's or index's exact bytes (pushed as they are: their digest is their name).

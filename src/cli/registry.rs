@@ -1,0 +1,125 @@
+//! `hoist push`, `hoist pull` and `hoist tag`: registry commands over the library's
+//! `registry` module.
+
+use anyhow::Result;
+use hoist::assemble::Image;
+use hoist::inspect::human_bytes;
+use hoist::oci::location::Location;
+use hoist::registry::client::RegistryOptions;
+use hoist::registry::{block_on, reference};
+use hoist_layers::BlobStore;
+
+use super::{PullArgs, PushArgs, TagArgs};
+
+pub fn push(args: &PushArgs) -> Result<()> {
+    let location = Location::parse(&args.source)?;
+    let target = reference::parse(&args.destination)?;
+    let scratch = tempfile::tempdir()?;
+    let source = hoist::inspect::load(&location, scratch.path())?;
+    let image = Image::from_layout(&source, false)?;
+    let tags: Vec<String> = match (target.digest(), reference::explicit_tag(&args.destination)) {
+        (Some(_), None) => Vec::new(),
+        (_, tag) => vec![tag.unwrap_or("latest").to_string()],
+    };
+    let options = RegistryOptions {
+        insecure: args.registry.insecure_registry.clone(),
+        jobs: args.jobs,
+    };
+    let report = block_on(hoist::registry::push::push(
+        &image, &target, &tags, &options,
+    ))?;
+    eprintln!(
+        "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
+        report.reference,
+        report.blobs_uploaded,
+        report.blobs_mounted,
+        report.blobs_skipped,
+        human_bytes(report.bytes_uploaded)
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.reference);
+    }
+    Ok(())
+}
+
+pub fn pull(args: &PullArgs) -> Result<()> {
+    let source = reference::parse(&args.reference)?;
+    let output = Location::parse(&args.output)?;
+    if !matches!(
+        output,
+        Location::OciLayout { .. } | Location::OciArchive { .. }
+    ) {
+        anyhow::bail!("hoist pull writes oci:DIR[:TAG] or oci-archive:FILE[:TAG], not {output}");
+    }
+    let sink = hoist::publish::sink_for(&output)?;
+    sink.preflight()?;
+    let platforms = if args.platform.is_empty() {
+        None
+    } else {
+        let mut list = Vec::new();
+        for value in args.platform.iter().flat_map(|p| p.split(',')) {
+            list.push(value.trim().parse::<hoist::oci::platform::Platform>()?);
+        }
+        Some(list)
+    };
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(super::default_cache_dir);
+    let store = BlobStore::open(&cache_dir)?;
+    let options = RegistryOptions {
+        insecure: args.registry.insecure_registry.clone(),
+        jobs: args.jobs,
+    };
+    let base = block_on(hoist::registry::pull::load_base(
+        &source,
+        platforms.as_deref(),
+        &store,
+        &options,
+    ))?;
+    let image = Image::from_layout(&base, true)?;
+    // The tag in the output location, else the source's tag.
+    let tags: Vec<String> = reference::explicit_tag(&args.reference)
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    let report = sink.write(&image, &tags)?;
+    eprintln!(
+        "pulled {} ({} platform{}) into {} ({} new)",
+        source.whole(),
+        image.platforms.len(),
+        if image.platforms.len() == 1 { "" } else { "s" },
+        report.target,
+        human_bytes(report.bytes_written)
+    );
+    println!("{}", image.descriptor.digest);
+    Ok(())
+}
+
+pub fn tag(args: &TagArgs) -> Result<()> {
+    let source = reference::parse(&args.source)?;
+    let destination = reference::parse(&args.destination)?;
+    let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");
+    let options = RegistryOptions {
+        insecure: args.registry.insecure_registry.clone(),
+        jobs: 0,
+    };
+    let report = block_on(hoist::registry::tag::retag(
+        &source,
+        &destination,
+        tag,
+        &options,
+    ))?;
+    eprintln!(
+        "tagged {} as {} ({} blobs mounted, {} already there)",
+        report.digest, report.reference, report.blobs_mounted, report.blobs_skipped
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}@{}", report.reference, report.digest);
+    }
+    Ok(())
+}

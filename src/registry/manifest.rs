@@ -1,0 +1,84 @@
+//! Fetching and putting manifests and indexes: the exact bytes, verified against
+//! their digest, shared by pull, push and tag.
+
+use hoist_layers::Digest;
+use oci_client::{Client, Reference};
+use serde_json::Value;
+
+use super::client::credentials;
+use crate::error::{Error, Result};
+use crate::oci::media;
+use crate::oci::model::Descriptor;
+
+/// Manifest types we read, in the Accept header.
+const ACCEPTED: &[&str] = &[
+    media::OCI_INDEX,
+    media::DOCKER_INDEX,
+    media::OCI_MANIFEST,
+    media::DOCKER_MANIFEST,
+];
+
+fn registry_error(reference: &Reference, message: String) -> Error {
+    Error::Registry {
+        registry: reference.resolve_registry().to_string(),
+        message,
+    }
+}
+
+/// A manifest or index: its descriptor (digest computed from the bytes received and
+/// checked against `expected` when given; media type from the document) and bytes.
+pub async fn fetch_manifest(
+    client: &Client,
+    reference: &Reference,
+    expected: Option<&str>,
+) -> Result<(Descriptor, Vec<u8>)> {
+    let fail = |message: String| registry_error(reference, message);
+    let (bytes, _) = client
+        .pull_manifest_raw(reference, &credentials(), ACCEPTED)
+        .await
+        .map_err(|e| fail(format!("fetching manifest {}: {e}", reference.whole())))?;
+    let digest = Digest::sha256_of(&bytes);
+    if let Some(expected) = expected
+        && expected != digest.as_str()
+    {
+        return Err(fail(format!(
+            "manifest {} does not match its digest {expected} (content hashes to {digest})",
+            reference.whole()
+        )));
+    }
+    let json: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| fail(format!("manifest {} is malformed: {e}", reference.whole())))?;
+    let media_type = match json.get("mediaType").and_then(Value::as_str) {
+        Some(t) => t.to_string(),
+        // OCI makes mediaType optional: tell an index from a manifest by shape.
+        None if json.get("manifests").is_some() => media::OCI_INDEX.to_string(),
+        None => media::OCI_MANIFEST.to_string(),
+    };
+    if !media::is_index(&media_type) && !media::is_manifest(&media_type) {
+        return Err(fail(format!(
+            "{} is a {media_type}, not an image index or manifest",
+            reference.whole()
+        )));
+    }
+    Ok((
+        Descriptor::new(media_type, digest, bytes.len() as u64),
+        bytes.to_vec(),
+    ))
+}
+
+/// Puts a manifest or index, as these exact bytes, at `reference` (a tag or digest).
+pub async fn put_manifest(
+    client: &Client,
+    reference: &Reference,
+    bytes: Vec<u8>,
+    media_type: &str,
+) -> Result<()> {
+    let fail = |message: String| registry_error(reference, message);
+    let content_type = http::HeaderValue::from_str(media_type)
+        .map_err(|e| fail(format!("media type {media_type}: {e}")))?;
+    client
+        .push_manifest_raw(reference, bytes, content_type)
+        .await
+        .map_err(|e| fail(format!("putting manifest {}: {e}", reference.whole())))?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Retagging without re-uploading (`hoist tag`, and rollback: point a tag back at an
+//! earlier digest). Within one repository it is a single manifest PUT; into another
+//! repository of the same registry every blob is mounted, not downloaded, and children
+//! go up before the index, the tag last.
+
+use oci_client::Reference;
+use serde::Serialize;
+
+use super::client::{RegistryOptions, client_for};
+use super::manifest::{fetch_manifest, put_manifest};
+use super::reference::{with_digest, with_tag};
+use crate::error::{Error, Result};
+use crate::oci::media;
+use crate::oci::model::{Index, Manifest};
+
+/// What a retag did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TagReport {
+    /// The digest the tag now names.
+    pub digest: String,
+    /// `REGISTRY/REPO:TAG`.
+    pub reference: String,
+    /// Blobs mounted into the destination repository.
+    pub blobs_mounted: u64,
+    /// Blobs the destination already had.
+    pub blobs_skipped: u64,
+}
+
+/// Points `destination`'s tag at what `source` names.
+pub async fn retag(
+    source: &Reference,
+    destination: &Reference,
+    tag: &str,
+    options: &RegistryOptions,
+) -> Result<TagReport> {
+    let registry = source.resolve_registry().to_string();
+    if destination.resolve_registry() != registry {
+        return Err(Error::Reference {
+            input: destination.whole(),
+            reason: format!(
+                "is on another registry than {}; copy across registries with hoist pull and hoist push",
+                source.whole()
+            ),
+        });
+    }
+    let client = client_for(source, options).await;
+    let fail = |message: String| Error::Registry {
+        registry: registry.clone(),
+        message,
+    };
+    let (top_descriptor, top) = fetch_manifest(&client, source, source.digest()).await?;
+    let digest = top_descriptor.digest;
+    let media_type = top_descriptor.media_type;
+    let mut report = TagReport {
+        digest: digest.to_string(),
+        reference: with_tag(destination, tag).whole(),
+        ..TagReport::default()
+    };
+    if destination.repository() != source.repository() {
+        let mut children = Vec::new();
+        if media::is_index(&media_type) {
+            let index: Index = serde_json::from_slice(&top)
+                .map_err(|e| fail(format!("index {digest} is malformed: {e}")))?;
+            for entry in &index.manifests {
+                let child = with_digest(source, entry.digest.as_str());
+                let (descriptor, bytes) =
+                    fetch_manifest(&client, &child, Some(entry.digest.as_str())).await?;
+                children.push((entry.digest.clone(), bytes, descriptor.media_type));
+            }
+        } else {
+            children.push((digest.clone(), top.clone(), media_type.clone()));
+        }
+        for (child_digest, bytes, _) in &children {
+            let manifest: Manifest = serde_json::from_slice(bytes)
+                .map_err(|e| fail(format!("manifest {child_digest} is malformed: {e}")))?;
+            for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                if blob.media_type == media::DOCKER_FOREIGN_LAYER_GZIP {
+                    continue;
+                }
+                let present = client
+                    .blob_exists(destination, blob.digest.as_str())
+                    .await
+                    .map_err(|e| fail(format!("checking blob {}: {e}", blob.digest)))?;
+                if present {
+                    report.blobs_skipped += 1;
+                    continue;
+                }
+                client
+                    .mount_blob(destination, source, blob.digest.as_str())
+                    .await
+                    .map_err(|e| {
+                        fail(format!(
+                            "mounting blob {} from {} into {}: {e}",
+                            blob.digest,
+                            source.repository(),
+                            destination.repository()
+                        ))
+                    })?;
+                report.blobs_mounted += 1;
+            }
+        }
+        for (child_digest, bytes, child_type) in children.iter().filter(|c| c.0 != digest) {
+            put_manifest(
+                &client,
+                &with_digest(destination, child_digest.as_str()),
+                bytes.clone(),
+                child_type,
+            )
+            .await?;
+        }
+        put_manifest(
+            &client,
+            &with_digest(destination, digest.as_str()),
+            top.clone(),
+            &media_type,
+        )
+        .await?;
+    }
+    put_manifest(&client, &with_tag(destination, tag), top, &media_type).await?;
+    Ok(report)
+}
