@@ -6,6 +6,7 @@ use oci_client::{Client, Reference};
 use serde_json::Value;
 
 use super::client::credentials;
+use super::retry::retrying;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::Descriptor;
@@ -33,8 +34,8 @@ pub async fn fetch_manifest(
     expected: Option<&str>,
 ) -> Result<(Descriptor, Vec<u8>)> {
     let fail = |message: String| registry_error(reference, message);
-    let (bytes, _) = client
-        .pull_manifest_raw(reference, &credentials(), ACCEPTED)
+    let auth = credentials();
+    let (bytes, _) = retrying(|| client.pull_manifest_raw(reference, &auth, ACCEPTED))
         .await
         .map_err(|e| fail(format!("fetching manifest {}: {e}", reference.whole())))?;
     let digest = Digest::sha256_of(&bytes);
@@ -76,8 +77,7 @@ pub async fn put_manifest(
     let fail = |message: String| registry_error(reference, message);
     let content_type = http::HeaderValue::from_str(media_type)
         .map_err(|e| fail(format!("media type {media_type}: {e}")))?;
-    client
-        .push_manifest_raw(reference, bytes, content_type)
+    retrying(|| client.push_manifest_raw(reference, bytes.clone(), content_type.clone()))
         .await
         .map_err(|e| fail(format!("putting manifest {}: {e}", reference.whole())))?;
     Ok(())

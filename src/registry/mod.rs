@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod retry;
 pub mod tag;
 
 use crate::error::{Error, Result};

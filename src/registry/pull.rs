@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::client::{RegistryOptions, client_for};
 use super::manifest::fetch_manifest;
 use super::reference::with_digest;
+use super::retry::{is_transient, retrying_when};
 use crate::assemble::base::{BaseImage, BasePlatform};
 use crate::error::{Error, Result};
 use crate::oci::layout::Layout;
@@ -186,40 +187,72 @@ impl Remote<'_> {
         })
     }
 
-    /// Streams a blob into the store unless it is there, verifying digest and size.
+    /// Streams a blob into the store unless it is there, verifying digest and size;
+    /// a dropped connection or a transient answer restarts the download.
     async fn fetch(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<()> {
         if store.contains(&descriptor.digest) {
             return Ok(());
         }
-        let what = || {
-            format!(
-                "blob {} from {}",
-                descriptor.digest,
-                self.reference.repository()
-            )
-        };
-        let fail = |e: OciDistributionError| self.error(format!("fetching {}: {e}", what()));
-        let mut sized = self
-            .client
-            .pull_blob_stream(self.reference, descriptor.digest.as_str())
-            .await
-            .map_err(fail)?;
-        let mut writer = store.writer()?;
-        while let Some(chunk) = sized.stream.next().await {
-            let chunk = chunk.map_err(|e| self.error(format!("fetching {}: {e}", what())))?;
-            writer.write_all(&chunk).map_err(|source| Error::Io {
-                path: store.root().to_path_buf(),
-                source,
-            })?;
-        }
-        let (found, size) = writer.commit()?;
+        let what = format!(
+            "blob {} from {}",
+            descriptor.digest,
+            self.reference.repository()
+        );
+        let (found, size) = retrying_when(
+            || self.download(descriptor, store),
+            |e: &Download| match e {
+                Download::Registry(e) => is_transient(e),
+                Download::Stream(_) => true,
+                Download::Store(_) => false,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            Download::Registry(e) => self.error(format!("fetching {what}: {e}")),
+            Download::Stream(e) => self.error(format!("fetching {what}: {e}")),
+            Download::Store(e) => e,
+        })?;
         if found != descriptor.digest || size != descriptor.size {
             return Err(self.error(format!(
-                "{} does not match its descriptor: content hashes to {found}, {size} bytes (expected {} bytes)",
-                what(),
+                "{what} does not match its descriptor: content hashes to {found}, {size} bytes (expected {} bytes)",
                 descriptor.size
             )));
         }
         Ok(())
     }
+
+    /// One download attempt into a fresh temporary blob.
+    async fn download(
+        &self,
+        descriptor: &Descriptor,
+        store: &BlobStore,
+    ) -> std::result::Result<(Digest, u64), Download> {
+        let mut sized = self
+            .client
+            .pull_blob_stream(self.reference, descriptor.digest.as_str())
+            .await
+            .map_err(Download::Registry)?;
+        let mut writer = store.writer().map_err(|e| Download::Store(e.into()))?;
+        while let Some(chunk) = sized.stream.next().await {
+            writer
+                .write_all(&chunk.map_err(Download::Stream)?)
+                .map_err(|source| {
+                    Download::Store(Error::Io {
+                        path: store.root().to_path_buf(),
+                        source,
+                    })
+                })?;
+        }
+        writer.commit().map_err(|e| Download::Store(e.into()))
+    }
+}
+
+/// How a download attempt failed.
+enum Download {
+    /// The registry answered with an error (or the request failed).
+    Registry(OciDistributionError),
+    /// The body stream broke off.
+    Stream(std::io::Error),
+    /// Writing to the local store failed: not worth retrying.
+    Store(Error),
 }

@@ -14,6 +14,7 @@ use tokio_util::io::ReaderStream;
 use super::client::{RegistryOptions, client_for};
 use super::manifest::put_manifest;
 use super::reference::{with_digest, with_tag};
+use super::retry::retrying;
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, Result};
 
@@ -177,11 +178,10 @@ async fn upload_blob(
         registry: registry.to_string(),
         message: format!("uploading blob {digest} to {}: {e}", target.repository()),
     };
-    if client
-        .blob_exists(target, digest.as_str())
+    let exists = retrying(|| client.blob_exists(target, digest.as_str()))
         .await
-        .map_err(fail)?
-    {
+        .map_err(fail)?;
+    if exists {
         return Ok(Outcome::Skipped);
     }
     // A 201 mounts the blob without moving a byte. oci-client reports the other answer
@@ -197,26 +197,28 @@ async fn upload_blob(
     }
     match &blob.source {
         BlobSource::Bytes(bytes) => {
-            client
-                .push_blob(target, bytes.clone(), digest.as_str())
+            retrying(|| client.push_blob(target, bytes.clone(), digest.as_str()))
                 .await
                 .map_err(fail)?;
         }
         // Streamed from the file, never held in memory; the registry checks the digest
-        // of what it receives against the one we name.
+        // of what it receives against the one we name. Each attempt reopens the file
+        // and starts a new upload session.
         BlobSource::Trusted(path) | BlobSource::Unverified(path) => {
-            let file = tokio::fs::File::open(path)
-                .await
-                .map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-            let stream =
-                ReaderStream::with_capacity(file, 1 << 20).map_err(OciDistributionError::from);
-            client
-                .push_blob_stream(target, stream, digest.as_str(), Some(blob.size))
-                .await
-                .map_err(fail)?;
+            std::fs::metadata(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            retrying(|| async {
+                let file = tokio::fs::File::open(path).await?;
+                let stream =
+                    ReaderStream::with_capacity(file, 1 << 20).map_err(OciDistributionError::from);
+                client
+                    .push_blob_stream(target, stream, digest.as_str(), Some(blob.size))
+                    .await
+            })
+            .await
+            .map_err(fail)?;
         }
     }
     Ok(Outcome::Uploaded(blob.size))

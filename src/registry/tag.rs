@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::client::{RegistryOptions, client_for};
 use super::manifest::{fetch_manifest, put_manifest};
 use super::reference::{with_digest, with_tag};
+use super::retry::retrying;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::{Index, Manifest};
@@ -77,16 +78,14 @@ pub async fn retag(
                 if blob.media_type == media::DOCKER_FOREIGN_LAYER_GZIP {
                     continue;
                 }
-                let present = client
-                    .blob_exists(destination, blob.digest.as_str())
+                let present = retrying(|| client.blob_exists(destination, blob.digest.as_str()))
                     .await
                     .map_err(|e| fail(format!("checking blob {}: {e}", blob.digest)))?;
                 if present {
                     report.blobs_skipped += 1;
                     continue;
                 }
-                client
-                    .mount_blob(destination, source, blob.digest.as_str())
+                retrying(|| client.mount_blob(destination, source, blob.digest.as_str()))
                     .await
                     .map_err(|e| {
                         fail(format!(
