@@ -6,7 +6,6 @@ use hoist::config::ConfigFile;
 use hoist::oci::location::Location;
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
-use hoist::registry::client::RegistryOptions;
 use hoist::registry::push::push;
 use hoist::registry::{block_on, reference};
 use hoist_layers::{BlobStore, BuildOptions};
@@ -55,10 +54,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     };
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let observer = super::progress::observer();
-    let registry = RegistryOptions {
-        insecure: args.registry.insecure_registry.clone(),
-        jobs: 0,
-    };
+    let registry = args.registry.options(0)?;
     let image = assemble(
         &plan,
         &store,

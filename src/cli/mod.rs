@@ -72,12 +72,47 @@ pub struct TagArgs {
     json: bool,
 }
 
-/// Registry flags shared by `build --push` and `push`.
+/// Registry flags shared by every command that talks to registries.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
     /// Speak plain HTTP to this registry host (loopback hosts always are).
     #[arg(long, value_name = "HOST[:PORT]")]
     insecure_registry: Vec<String>,
+    /// Registry user name (with --password-stdin); wins over stored credentials.
+    #[arg(long, short = 'u', value_name = "USER", requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password or token from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+}
+
+impl RegistryArgs {
+    /// The resolved options; reads the password from stdin when asked to.
+    pub fn options(&self, jobs: usize) -> Result<hoist::registry::client::RegistryOptions> {
+        let credentials = match &self.username {
+            Some(username) => {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .map_err(|e| anyhow::anyhow!("reading the password from stdin: {e}"))?;
+                let password = password.trim_end_matches(['\r', '\n']).to_string();
+                anyhow::ensure!(
+                    !password.is_empty(),
+                    "--password-stdin: standard input held no password"
+                );
+                Some(hoist::registry::auth::ExplicitCredentials {
+                    username: username.clone(),
+                    password,
+                })
+            }
+            None => None,
+        };
+        Ok(hoist::registry::client::RegistryOptions {
+            insecure: self.insecure_registry.clone(),
+            jobs,
+            credentials,
+        })
+    }
 }
 
 /// `hoist push` flags.

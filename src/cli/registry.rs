@@ -4,8 +4,7 @@
 use anyhow::Result;
 use hoist::assemble::Image;
 use hoist::inspect::human_bytes;
-use hoist::oci::location::Location;
-use hoist::registry::client::RegistryOptions;
+use hoist::oci::location::{Location, Selector};
 use hoist::registry::{block_on, reference};
 use hoist_layers::BlobStore;
 
@@ -21,10 +20,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
         (Some(_), None) => Vec::new(),
         (_, tag) => vec![tag.unwrap_or("latest").to_string()],
     };
-    let options = RegistryOptions {
-        insecure: args.registry.insecure_registry.clone(),
-        jobs: args.jobs,
-    };
+    let options = args.registry.options(args.jobs)?;
     let report = block_on(hoist::registry::push::push(
         &image, &target, &tags, &options,
     ))?;
@@ -69,10 +65,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(super::default_cache_dir);
     let store = BlobStore::open(&cache_dir)?;
-    let options = RegistryOptions {
-        insecure: args.registry.insecure_registry.clone(),
-        jobs: args.jobs,
-    };
+    let options = args.registry.options(args.jobs)?;
     let base = block_on(hoist::registry::pull::load_base(
         &source,
         platforms.as_deref(),
@@ -80,11 +73,25 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         &options,
     ))?;
     let image = Image::from_layout(&base, true)?;
-    // The tag in the output location, else the source's tag.
-    let tags: Vec<String> = reference::explicit_tag(&args.reference)
-        .map(str::to_string)
-        .into_iter()
-        .collect();
+    // The tag in the output location (the sink adds it), else the source's tag.
+    let output_has_tag = matches!(
+        &output,
+        Location::OciLayout {
+            selector: Selector::Tag(_),
+            ..
+        } | Location::OciArchive {
+            selector: Selector::Tag(_),
+            ..
+        }
+    );
+    let tags: Vec<String> = if output_has_tag {
+        Vec::new()
+    } else {
+        reference::explicit_tag(&args.reference)
+            .map(str::to_string)
+            .into_iter()
+            .collect()
+    };
     let report = sink.write(&image, &tags)?;
     eprintln!(
         "pulled {} ({} platform{}) into {} ({} new)",
@@ -102,10 +109,7 @@ pub fn tag(args: &TagArgs) -> Result<()> {
     let source = reference::parse(&args.source)?;
     let destination = reference::parse(&args.destination)?;
     let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");
-    let options = RegistryOptions {
-        insecure: args.registry.insecure_registry.clone(),
-        jobs: 0,
-    };
+    let options = args.registry.options(0)?;
     let report = block_on(hoist::registry::tag::retag(
         &source,
         &destination,

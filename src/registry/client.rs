@@ -1,11 +1,13 @@
 //! A registry client for one registry: plain HTTP where allowed (loopback, or hosts the
-//! user names with `--insecure-registry`), credentials from the environment for now.
+//! user names with `--insecure-registry`), credentials from [`super::auth`].
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use super::auth::{ExplicitCredentials, resolve};
 use super::reference::is_loopback;
+use crate::error::{Error, Result};
 
 /// How to reach registries.
 #[derive(Clone, Debug, Default)]
@@ -14,6 +16,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Concurrent blob uploads.
     pub jobs: usize,
+    /// `--username` / `--password-stdin`, which win over stored credentials.
+    pub credentials: Option<ExplicitCredentials>,
 }
 
 /// Default concurrent uploads, as go-containerregistry's `remote.Write`.
@@ -31,10 +35,21 @@ impl RegistryOptions {
 }
 
 /// A client for the registry `reference` lives on, with its credentials stored.
-pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Client {
+pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Result<Client> {
     let registry = reference.resolve_registry().to_string();
+    let loopback = is_loopback(&registry);
+    let plain = loopback || options.insecure.iter().any(|host| host == &registry);
+    let (auth, source) = resolve(&registry, options.credentials.as_ref())?;
+    if plain && !loopback && auth != RegistryAuth::Anonymous {
+        return Err(Error::Registry {
+            registry,
+            message: format!(
+                "refusing to send credentials (from {source}) over plain HTTP to a host that is not this machine; use TLS (--ca-file for a private CA) or drop --insecure-registry"
+            ),
+        });
+    }
     let mut plain_http: Vec<String> = options.insecure.clone();
-    if is_loopback(&registry) {
+    if loopback {
         plain_http.push(registry.clone());
     }
     let client = Client::new(ClientConfig {
@@ -44,18 +59,6 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Cli
         use_monolithic_push: true,
         ..ClientConfig::default()
     });
-    client.store_auth_if_needed(&registry, &credentials()).await;
-    client
-}
-
-/// `HOIST_REGISTRY_USERNAME` / `HOIST_REGISTRY_PASSWORD`, else anonymous. (Docker
-/// config files and credential helpers come with the auth work.)
-pub fn credentials() -> RegistryAuth {
-    match (
-        std::env::var("HOIST_REGISTRY_USERNAME"),
-        std::env::var("HOIST_REGISTRY_PASSWORD"),
-    ) {
-        (Ok(user), Ok(password)) if !user.is_empty() => RegistryAuth::Basic(user, password),
-        _ => RegistryAuth::Anonymous,
-    }
+    client.store_auth_if_needed(&registry, &auth).await;
+    Ok(client)
 }

@@ -5,11 +5,11 @@ use hoist_layers::Digest;
 use oci_client::{Client, Reference};
 use serde_json::Value;
 
-use super::client::credentials;
 use super::retry::retrying;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::Descriptor;
+use oci_client::secrets::RegistryAuth;
 
 /// Manifest types we read, in the Accept header.
 const ACCEPTED: &[&str] = &[
@@ -34,7 +34,9 @@ pub async fn fetch_manifest(
     expected: Option<&str>,
 ) -> Result<(Descriptor, Vec<u8>)> {
     let fail = |message: String| registry_error(reference, message);
-    let auth = credentials();
+    // The client already holds this registry's credentials (client_for stored them);
+    // oci-client only uses this argument when none are stored.
+    let auth = RegistryAuth::Anonymous;
     let (bytes, _) = retrying(|| client.pull_manifest_raw(reference, &auth, ACCEPTED))
         .await
         .map_err(|e| fail(format!("fetching manifest {}: {e}", reference.whole())))?;

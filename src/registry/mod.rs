@@ -6,6 +6,7 @@
 //! upload only what is missing), layers before configs, children before the index,
 //! and tags last, so that no tag ever points at an incomplete image.
 
+pub mod auth;
 pub mod client;
 pub mod manifest;
 pub mod pull;

@@ -30,7 +30,7 @@ pub async fn load_base(
     store: &BlobStore,
     options: &RegistryOptions,
 ) -> Result<BaseImage> {
-    let client = client_for(reference, options).await;
+    let client = client_for(reference, options).await?;
     let remote = Remote {
         client: &client,
         reference,

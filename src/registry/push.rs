@@ -52,7 +52,7 @@ pub async fn push(
     tags: &[String],
     options: &RegistryOptions,
 ) -> Result<PushReport> {
-    let client = client_for(target, options).await;
+    let client = client_for(target, options).await?;
     let registry = target.resolve_registry().to_string();
 
     let mut report = PushReport {

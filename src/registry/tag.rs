@@ -44,7 +44,7 @@ pub async fn retag(
             ),
         });
     }
-    let client = client_for(source, options).await;
+    let client = client_for(source, options).await?;
     let fail = |message: String| Error::Registry {
         registry: registry.clone(),
         message,
