@@ -102,6 +102,35 @@ pub fn tool<S: AsRef<OsStr>>(name: &str, args: &[S]) -> String {
     String::from_utf8(output.stdout).expect("tool output is UTF-8")
 }
 
+/// Runs a third-party tool under a time limit, asserting it finished in time and
+/// succeeded; returns its stdout.
+pub fn tool_within<S: AsRef<OsStr>>(limit: std::time::Duration, name: &str, args: &[S]) -> String {
+    require_tool(name);
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    let started = std::time::Instant::now();
+    let output = Command::new(name)
+        .args(args)
+        .timeout(limit)
+        .output()
+        .unwrap_or_else(|e| panic!("running {name}: {e}"));
+    assert!(
+        started.elapsed() < limit
+            && std::os::unix::process::ExitStatusExt::signal(&output.status).is_none(),
+        "{name} {} did not finish within {limit:?} ({})",
+        shown.join(" "),
+        output.status
+    );
+    assert!(
+        output.status.success(),
+        "{name} {} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        shown.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("tool output is UTF-8")
+}
+
 /// A temporary directory for one test: outputs, cache and inputs all live in it.
 pub struct Sandbox {
     dir: TempDir,

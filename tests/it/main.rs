@@ -17,6 +17,7 @@ mod interop;
 mod judges;
 mod layers;
 mod outputs;
+mod pull_tag;
 mod push;
 mod registry;
 mod reproducible;

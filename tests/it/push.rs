@@ -3,75 +3,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::os::unix::process::ExitStatusExt as _;
-use std::process::Output;
-use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::common::{
     BASE_INDEX, Layout, OCI_INDEX, Sandbox, base_layout, digest_of, example_config, example_dir,
-    last_line, parse_json, stderr, stdout, str_at, tool, umoci_unpack,
+    last_line, parse_json, stdout, str_at, tool, umoci_unpack,
 };
-use crate::registry::{Registry, Request, free_port};
+use crate::registry::{
+    DEAD_LIMIT, HOIST_LIMIT as PUSH_LIMIT, Registry, Request, fails, free_port, ok, skopeo_raw,
+};
 
-/// The longest any push in these tests may take (they move ~2 MiB over loopback).
-const PUSH_LIMIT: Duration = Duration::from_mins(2);
-/// How long a push to a dead registry may take to give up.
-const DEAD_LIMIT: Duration = Duration::from_mins(1);
 /// Distinct blobs of the dashboard example: 2 base layers, 2 new layers (shared by
 /// both platforms), 2 configs.
 const EXAMPLE_BLOBS: usize = 6;
-
-/// Runs `command` with a time limit; panics if it had to be killed.
-fn run(command: &mut Command, limit: Duration) -> Output {
-    let started = Instant::now();
-    let output = command
-        .timeout(limit)
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
-    let took = started.elapsed();
-    assert!(
-        took < limit && output.status.signal().is_none(),
-        "{command:?} did not finish within {limit:?} (killed: {}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        stdout(&output),
-        stderr(&output)
-    );
-    output
-}
-
-/// Runs `command` (bounded), asserting exit 0; the registry log's tail is in the message.
-fn ok(command: &mut Command, registry: &Registry) -> Output {
-    let output = run(command, PUSH_LIMIT);
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\nstdout:\n{}\nstderr:\n{}\nregistry log:\n{}",
-        output.status,
-        stdout(&output),
-        stderr(&output),
-        registry.log_tail()
-    );
-    output
-}
-
-/// Runs `command` (bounded by `limit`), asserting a non-zero exit with an error
-/// message; returns stderr.
-fn fails(command: &mut Command, limit: Duration) -> String {
-    let output = run(command, limit);
-    let err = stderr(&output);
-    assert!(
-        !output.status.success(),
-        "{command:?} should fail, it succeeded:\nstdout:\n{}\nstderr:\n{err}",
-        stdout(&output)
-    );
-    assert!(
-        err.contains("error"),
-        "a failure should print an error message, got stderr:\n{err}"
-    );
-    err
-}
 
 /// `hoist build` of the dashboard example, pushed to `<registry>/<repo>` with `tags`;
 /// returns the `--json` report.
@@ -116,20 +61,6 @@ fn pushed_digest(out: &str, registry: &Registry, repo: &str) -> String {
         });
     crate::common::assert_digest(digest);
     digest.to_owned()
-}
-
-/// `skopeo inspect --raw` of `<repo>:<tag>` (or `@digest`) on the registry.
-fn skopeo_raw(registry: &Registry, reference: &str) -> Vec<u8> {
-    tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &registry.docker(reference),
-        ],
-    )
-    .into_bytes()
 }
 
 /// Every blob the index `index_digest` in `repo` references (configs and layers of

@@ -15,14 +15,16 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use assert_cmd::Command;
 use tempfile::TempDir;
 
-use crate::common::require_tool;
+use crate::common::{require_tool, stderr, stdout, tool_within};
 
 /// How long a registry may take to answer `GET /v2/` after it was started.
 const START_LIMIT: Duration = Duration::from_secs(10);
@@ -112,6 +114,96 @@ impl Request {
         let (_, digest) = self.route().rsplit_once("/blobs/")?;
         (!digest.contains('/')).then_some(digest)
     }
+
+    /// `Some(digest)` for a blob download: `GET /v2/<repo>/blobs/<digest>`, whatever
+    /// the answer.
+    pub fn blob_get(&self) -> Option<&str> {
+        if self.method != "GET" {
+            return None;
+        }
+        let (_, digest) = self.route().rsplit_once("/blobs/")?;
+        (!digest.contains('/')).then_some(digest)
+    }
+
+    /// The repository a `/v2/<repo>/(blobs|manifests)/…` request is about.
+    pub fn repository(&self) -> Option<&str> {
+        let rest = self.route().strip_prefix("/v2/")?;
+        ["/blobs/", "/manifests/"]
+            .iter()
+            .filter_map(|kind| rest.rsplit_once(kind).map(|(repo, _)| repo))
+            .min_by_key(|repo| repo.len())
+    }
+}
+
+/// The longest any registry command in the tests may take (they move ~2 MiB over
+/// loopback).
+pub const HOIST_LIMIT: Duration = Duration::from_mins(2);
+/// How long a command aimed at a dead registry may take to give up.
+pub const DEAD_LIMIT: Duration = Duration::from_mins(1);
+
+/// Runs `command` with a time limit; panics if it had to be killed.
+pub fn run(command: &mut Command, limit: Duration) -> Output {
+    let started = Instant::now();
+    let output = command
+        .timeout(limit)
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let took = started.elapsed();
+    assert!(
+        took < limit && output.status.signal().is_none(),
+        "{command:?} did not finish within {limit:?} (killed: {}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+/// Runs `command` (bounded by [`HOIST_LIMIT`]), asserting exit 0; the registry log's
+/// tail is in the message.
+pub fn ok(command: &mut Command, registry: &Registry) -> Output {
+    let output = run(command, HOIST_LIMIT);
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\nstdout:\n{}\nstderr:\n{}\nregistry log:\n{}",
+        output.status,
+        stdout(&output),
+        stderr(&output),
+        registry.log_tail()
+    );
+    output
+}
+
+/// Runs `command` (bounded by `limit`), asserting a non-zero exit with an error
+/// message; returns stderr.
+pub fn fails(command: &mut Command, limit: Duration) -> String {
+    let output = run(command, limit);
+    let err = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "{command:?} should fail, it succeeded:\nstdout:\n{}\nstderr:\n{err}",
+        stdout(&output)
+    );
+    assert!(
+        err.contains("error"),
+        "a failure should print an error message, got stderr:\n{err}"
+    );
+    err
+}
+
+/// `skopeo inspect --raw` of `<repo>:<tag>` (or `@digest`) on the registry (bounded).
+pub fn skopeo_raw(registry: &Registry, reference: &str) -> Vec<u8> {
+    tool_within(
+        HOIST_LIMIT,
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &registry.docker(reference),
+        ],
+    )
+    .into_bytes()
 }
 
 /// An HTTP response from [`Registry::http_get`].
