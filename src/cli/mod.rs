@@ -84,6 +84,10 @@ pub struct RegistryArgs {
     /// Read the registry password or token from standard input.
     #[arg(long, requires = "username")]
     password_stdin: bool,
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    /// (repeatable; SSL_CERT_FILE is also read).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Vec<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -107,10 +111,15 @@ impl RegistryArgs {
             }
             None => None,
         };
+        let mut ca_files = self.ca_file.clone();
+        if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+            ca_files.push(PathBuf::from(file));
+        }
         Ok(hoist::registry::client::RegistryOptions {
             insecure: self.insecure_registry.clone(),
             jobs,
             credentials,
+            ca_files,
         })
     }
 }

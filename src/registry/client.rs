@@ -1,7 +1,7 @@
 //! A registry client for one registry: plain HTTP where allowed (loopback, or hosts the
 //! user names with `--insecure-registry`), credentials from [`super::auth`].
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -18,6 +18,8 @@ pub struct RegistryOptions {
     pub jobs: usize,
     /// `--username` / `--password-stdin`, which win over stored credentials.
     pub credentials: Option<ExplicitCredentials>,
+    /// Extra trusted CA certificates (PEM files): `--ca-file`, and `SSL_CERT_FILE`.
+    pub ca_files: Vec<std::path::PathBuf>,
 }
 
 /// Default concurrent uploads, as go-containerregistry's `remote.Write`.
@@ -52,8 +54,26 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Res
     if loopback {
         plain_http.push(registry.clone());
     }
+    let mut extra_root_certificates = Vec::new();
+    for path in &options.ca_files {
+        let data = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::InvalidValue {
+                field: "--ca-file".into(),
+                message: format!("{} holds no PEM certificate", path.display()),
+            });
+        }
+        extra_root_certificates.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        });
+    }
     let client = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(plain_http),
+        extra_root_certificates,
         // One streamed PUT with Content-Length per blob: the fastest path measured
         // against distribution (chunked mode is fixed 4 MiB sequential PATCHes).
         use_monolithic_push: true,

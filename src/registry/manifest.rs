@@ -5,6 +5,7 @@ use hoist_layers::Digest;
 use oci_client::{Client, Reference};
 use serde_json::Value;
 
+use super::describe;
 use super::retry::retrying;
 use crate::error::{Error, Result};
 use crate::oci::media;
@@ -39,7 +40,13 @@ pub async fn fetch_manifest(
     let auth = RegistryAuth::Anonymous;
     let (bytes, _) = retrying(|| client.pull_manifest_raw(reference, &auth, ACCEPTED))
         .await
-        .map_err(|e| fail(format!("fetching manifest {}: {e}", reference.whole())))?;
+        .map_err(|e| {
+            fail(format!(
+                "fetching manifest {}: {}",
+                reference.whole(),
+                describe(&e)
+            ))
+        })?;
     let digest = Digest::sha256_of(&bytes);
     if let Some(expected) = expected
         && expected != digest.as_str()
@@ -81,6 +88,12 @@ pub async fn put_manifest(
         .map_err(|e| fail(format!("media type {media_type}: {e}")))?;
     retrying(|| client.push_manifest_raw(reference, bytes.clone(), content_type.clone()))
         .await
-        .map_err(|e| fail(format!("putting manifest {}: {e}", reference.whole())))?;
+        .map_err(|e| {
+            fail(format!(
+                "putting manifest {}: {}",
+                reference.whole(),
+                describe(&e)
+            ))
+        })?;
     Ok(())
 }

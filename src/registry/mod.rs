@@ -17,6 +17,23 @@ pub mod tag;
 
 use crate::error::{Error, Result};
 
+/// An error with its causes (`error sending request: … : invalid peer certificate:
+/// UnknownIssuer`): reqwest keeps the useful part of a TLS or connection failure in
+/// the source chain, which `Display` alone drops.
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Runs a future to completion on a runtime made for it (the CLI is synchronous).
 pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread()

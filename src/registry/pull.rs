@@ -12,6 +12,7 @@ use oci_client::{Client, Reference};
 use serde_json::Value;
 
 use super::client::{RegistryOptions, client_for};
+use super::describe;
 use super::manifest::fetch_manifest;
 use super::reference::with_digest;
 use super::retry::{is_transient, retrying_when};
@@ -208,8 +209,8 @@ impl Remote<'_> {
         )
         .await
         .map_err(|e| match e {
-            Download::Registry(e) => self.error(format!("fetching {what}: {e}")),
-            Download::Stream(e) => self.error(format!("fetching {what}: {e}")),
+            Download::Registry(e) => self.error(format!("fetching {what}: {}", describe(&e))),
+            Download::Stream(e) => self.error(format!("fetching {what}: {}", describe(&e))),
             Download::Store(e) => e,
         })?;
         if found != descriptor.digest || size != descriptor.size {

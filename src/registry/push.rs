@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio_util::io::ReaderStream;
 
 use super::client::{RegistryOptions, client_for};
+use super::describe;
 use super::manifest::put_manifest;
 use super::reference::{with_digest, with_tag};
 use super::retry::retrying;
@@ -176,7 +177,11 @@ async fn upload_blob(
 ) -> Result<Outcome> {
     let fail = |e: OciDistributionError| Error::Registry {
         registry: registry.to_string(),
-        message: format!("uploading blob {digest} to {}: {e}", target.repository()),
+        message: format!(
+            "uploading blob {digest} to {}: {}",
+            target.repository(),
+            describe(&e)
+        ),
     };
     let exists = retrying(|| client.blob_exists(target, digest.as_str()))
         .await

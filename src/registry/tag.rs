@@ -7,6 +7,7 @@ use oci_client::Reference;
 use serde::Serialize;
 
 use super::client::{RegistryOptions, client_for};
+use super::describe;
 use super::manifest::{fetch_manifest, put_manifest};
 use super::reference::{with_digest, with_tag};
 use super::retry::retrying;
@@ -80,7 +81,9 @@ pub async fn retag(
                 }
                 let present = retrying(|| client.blob_exists(destination, blob.digest.as_str()))
                     .await
-                    .map_err(|e| fail(format!("checking blob {}: {e}", blob.digest)))?;
+                    .map_err(|e| {
+                        fail(format!("checking blob {}: {}", blob.digest, describe(&e)))
+                    })?;
                 if present {
                     report.blobs_skipped += 1;
                     continue;
@@ -89,10 +92,11 @@ pub async fn retag(
                     .await
                     .map_err(|e| {
                         fail(format!(
-                            "mounting blob {} from {} into {}: {e}",
+                            "mounting blob {} from {} into {}: {}",
                             blob.digest,
                             source.repository(),
-                            destination.repository()
+                            destination.repository(),
+                            describe(&e)
                         ))
                     })?;
                 report.blobs_mounted += 1;
