@@ -135,6 +135,10 @@ fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<(Reference, Vec<S
         ),
         (None, false, _) => return Ok(None),
     };
+    anyhow::ensure!(
+        !args.registry.offline,
+        "--offline and --push cannot go together: pushing needs the network"
+    );
     let target = reference::parse(&input)?;
     let tags = effective_tags(reference::explicit_tag(&input), &plan.tags);
     Ok(Some((target, tags)))

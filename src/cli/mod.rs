@@ -88,6 +88,10 @@ pub struct RegistryArgs {
     /// (repeatable; SSL_CERT_FILE is also read).
     #[arg(long, value_name = "FILE")]
     ca_file: Vec<PathBuf>,
+    /// Never touch the network: registry images come from the cache (a tag resolves
+    /// to what it resolved to when last online); fail naming what is missing.
+    #[arg(long)]
+    offline: bool,
 }
 
 impl RegistryArgs {
@@ -120,6 +124,7 @@ impl RegistryArgs {
             jobs,
             credentials,
             ca_files,
+            offline: self.offline,
         })
     }
 }

@@ -11,6 +11,10 @@ use hoist_layers::BlobStore;
 use super::{PullArgs, PushArgs, TagArgs};
 
 pub fn push(args: &PushArgs) -> Result<()> {
+    anyhow::ensure!(
+        !args.registry.offline,
+        "--offline: hoist push needs the network"
+    );
     let location = Location::parse(&args.source)?;
     let target = reference::parse(&args.destination)?;
     let scratch = tempfile::tempdir()?;
@@ -106,6 +110,10 @@ pub fn pull(args: &PullArgs) -> Result<()> {
 }
 
 pub fn tag(args: &TagArgs) -> Result<()> {
+    anyhow::ensure!(
+        !args.registry.offline,
+        "--offline: hoist tag needs the network"
+    );
     let source = reference::parse(&args.source)?;
     let destination = reference::parse(&args.destination)?;
     let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");

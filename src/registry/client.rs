@@ -20,6 +20,8 @@ pub struct RegistryOptions {
     pub credentials: Option<ExplicitCredentials>,
     /// Extra trusted CA certificates (PEM files): `--ca-file`, and `SSL_CERT_FILE`.
     pub ca_files: Vec<std::path::PathBuf>,
+    /// Use only the cache and local layouts: never open a connection (`--offline`).
+    pub offline: bool,
 }
 
 /// Default concurrent uploads, as go-containerregistry's `remote.Write`.

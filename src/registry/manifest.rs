@@ -56,24 +56,32 @@ pub async fn fetch_manifest(
             reference.whole()
         )));
     }
-    let json: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| fail(format!("manifest {} is malformed: {e}", reference.whole())))?;
+    let descriptor = describe_document(&bytes, expected_media_type_error(reference))?;
+    Ok((descriptor, bytes.to_vec()))
+}
+
+fn expected_media_type_error(reference: &Reference) -> impl Fn(String) -> Error + '_ {
+    move |message| registry_error(reference, format!("{}: {message}", reference.whole()))
+}
+
+/// The descriptor of a manifest or index document: its digest, size and media type
+/// (from the document; OCI makes `mediaType` optional, so an index is told from a
+/// manifest by shape). Anything else is refused through `fail`.
+pub fn describe_document(bytes: &[u8], fail: impl Fn(String) -> Error) -> Result<Descriptor> {
+    let digest = Digest::sha256_of(bytes);
+    let json: Value =
+        serde_json::from_slice(bytes).map_err(|e| fail(format!("malformed manifest: {e}")))?;
     let media_type = match json.get("mediaType").and_then(Value::as_str) {
         Some(t) => t.to_string(),
-        // OCI makes mediaType optional: tell an index from a manifest by shape.
         None if json.get("manifests").is_some() => media::OCI_INDEX.to_string(),
         None => media::OCI_MANIFEST.to_string(),
     };
     if !media::is_index(&media_type) && !media::is_manifest(&media_type) {
         return Err(fail(format!(
-            "{} is a {media_type}, not an image index or manifest",
-            reference.whole()
+            "a {media_type}, not an image index or manifest"
         )));
     }
-    Ok((
-        Descriptor::new(media_type, digest, bytes.len() as u64),
-        bytes.to_vec(),
-    ))
+    Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
 }
 
 /// Puts a manifest or index, as these exact bytes, at `reference` (a tag or digest).

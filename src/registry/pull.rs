@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::client::{RegistryOptions, client_for};
 use super::describe;
-use super::manifest::fetch_manifest;
+use super::manifest::{describe_document, fetch_manifest};
 use super::reference::with_digest;
 use super::retry::{is_transient, retrying_when};
 use crate::assemble::base::{BaseImage, BasePlatform};
@@ -31,14 +31,33 @@ pub async fn load_base(
     store: &BlobStore,
     options: &RegistryOptions,
 ) -> Result<BaseImage> {
-    let client = client_for(reference, options).await?;
+    let client = if options.offline {
+        None
+    } else {
+        Some(client_for(reference, options).await?)
+    };
     let remote = Remote {
-        client: &client,
+        client: client.as_ref(),
         reference,
         registry: reference.resolve_registry().to_string(),
         store,
     };
-    let (top, bytes) = remote.manifest(reference, reference.digest()).await?;
+    let top_digest = match (reference.digest(), &client) {
+        (Some(digest), _) => Some(digest.to_string()),
+        // Offline, a tag resolves through what the last online resolution recorded.
+        (None, None) => Some(cached_tag(store, reference).ok_or_else(|| {
+            remote.error(format!(
+                "offline: {} was never resolved on this machine (no record in {}); run once online or hoist pull it",
+                reference.whole(),
+                store.root().display()
+            ))
+        })?),
+        (None, Some(_)) => None,
+    };
+    let (top, bytes) = remote.manifest(reference, top_digest.as_deref()).await?;
+    if client.is_some() && reference.digest().is_none() {
+        record_tag(store, reference, &top.digest)?;
+    }
     let mut platforms = Vec::new();
     let mut index = None;
     if media::is_index(&top.media_type) {
@@ -105,7 +124,8 @@ pub async fn load_base(
 }
 
 struct Remote<'a> {
-    client: &'a Client,
+    /// `None` offline: everything comes from the store or fails naming what is missing.
+    client: Option<&'a Client>,
     reference: &'a Reference,
     registry: String,
     store: &'a BlobStore,
@@ -126,8 +146,39 @@ impl Remote<'_> {
         reference: &Reference,
         expected: Option<&str>,
     ) -> Result<(Descriptor, Vec<u8>)> {
-        let (descriptor, bytes) = fetch_manifest(self.client, reference, expected).await?;
+        let Some(client) = self.client else {
+            return self.cached_manifest(reference, expected);
+        };
+        let (descriptor, bytes) = fetch_manifest(client, reference, expected).await?;
         self.store.put(&bytes)?;
+        Ok((descriptor, bytes))
+    }
+
+    /// A manifest from the store (offline), verified like a fetched one.
+    fn cached_manifest(
+        &self,
+        reference: &Reference,
+        expected: Option<&str>,
+    ) -> Result<(Descriptor, Vec<u8>)> {
+        let missing = || {
+            self.error(format!(
+                "offline: manifest {} of {} is not in the cache {}",
+                expected.unwrap_or("?"),
+                reference.whole(),
+                self.store.root().display()
+            ))
+        };
+        let digest: Digest = expected.and_then(|d| d.parse().ok()).ok_or_else(missing)?;
+        let bytes = std::fs::read(self.store.path(&digest)).map_err(|_| missing())?;
+        let descriptor = describe_document(&bytes, |m| {
+            self.error(format!("{}: {m}", reference.whole()))
+        })?;
+        if descriptor.digest != digest {
+            return Err(self.error(format!(
+                "cached manifest {digest} is corrupt (content hashes to {})",
+                descriptor.digest
+            )));
+        }
         Ok((descriptor, bytes))
     }
 
@@ -194,6 +245,14 @@ impl Remote<'_> {
         if store.contains(&descriptor.digest) {
             return Ok(());
         }
+        if self.client.is_none() {
+            return Err(self.error(format!(
+                "offline: blob {} of {} is not in the cache {}",
+                descriptor.digest,
+                self.reference.whole(),
+                store.root().display()
+            )));
+        }
         let what = format!(
             "blob {} from {}",
             descriptor.digest,
@@ -228,8 +287,10 @@ impl Remote<'_> {
         descriptor: &Descriptor,
         store: &BlobStore,
     ) -> std::result::Result<(Digest, u64), Download> {
-        let mut sized = self
+        let client = self
             .client
+            .expect("offline fetches return before downloading");
+        let mut sized = client
             .pull_blob_stream(self.reference, descriptor.digest.as_str())
             .await
             .map_err(Download::Registry)?;
@@ -256,4 +317,36 @@ enum Download {
     Stream(std::io::Error),
     /// Writing to the local store failed: not worth retrying.
     Store(Error),
+}
+
+/// Where the digest a tag last resolved to is recorded:
+/// `<cache>/refs/<registry>/<repository>/<tag>`.
+fn tag_record(store: &BlobStore, reference: &Reference) -> Option<std::path::PathBuf> {
+    let tag = reference.tag()?;
+    let mut path = store
+        .root()
+        .join("refs")
+        .join(reference.resolve_registry().replace(':', "_"));
+    for part in reference.repository().split('/') {
+        path.push(part);
+    }
+    Some(path.join(tag))
+}
+
+fn record_tag(store: &BlobStore, reference: &Reference, digest: &Digest) -> Result<()> {
+    let Some(path) = tag_record(store, reference) else {
+        return Ok(());
+    };
+    let dir = path.parent().expect("a record has a parent");
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    crate::publish::write_atomically(&path, format!("{digest}\n").as_bytes())
+}
+
+fn cached_tag(store: &BlobStore, reference: &Reference) -> Option<String> {
+    let text = std::fs::read_to_string(tag_record(store, reference)?).ok()?;
+    let digest: Digest = text.trim().parse().ok()?;
+    Some(digest.to_string())
 }
