@@ -1073,3 +1073,53 @@ fn tag_across_registries_is_refused() {
     );
     assert_eq!(digest_of(&registry.manifest("acme/app", "1")), digest);
 }
+
+#[test]
+fn offline_builds_from_the_cache_alone_and_names_what_is_missing() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let base = seed_base(&registry);
+    let offline_build = |output: &str| {
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(example_config())
+            .arg("--base")
+            .arg(&base)
+            .arg("--offline")
+            .arg("--output")
+            .arg(sandbox.oci(output));
+        command
+    };
+
+    // Never resolved on this machine: refused before any request, naming the base.
+    let before = registry.requests().len();
+    let err = fails(&mut offline_build("never"), HOIST_LIMIT);
+    assert!(
+        err.contains("offline") && err.contains(&base),
+        "the error names the base: {err}"
+    );
+    assert_eq!(registry.requests().len(), before, "--offline made requests");
+
+    // Once online, then offline: the same digest, and the registry hears nothing.
+    let online = build_on(
+        &sandbox,
+        &registry,
+        &base,
+        &["--output", &sandbox.oci("online")],
+    );
+    let seen = registry.requests().len();
+    let offline = stdout(&ok(&mut offline_build("offline"), &registry));
+    assert_eq!(last_line(&offline), last_line(&online));
+    assert_eq!(registry.requests().len(), seen, "--offline made requests");
+
+    // A base layer gone from the cache is named, not fetched.
+    let hex = BASE_AMD64_LAYER.trim_start_matches("sha256:");
+    fs::remove_file(sandbox.cache().join("blobs/sha256").join(hex)).unwrap();
+    let err = fails(&mut offline_build("missing"), HOIST_LIMIT);
+    assert!(
+        err.contains(BASE_AMD64_LAYER) && err.contains("not in the cache"),
+        "the error names the missing blob: {err}"
+    );
+    assert_eq!(registry.requests().len(), seen, "--offline made requests");
+}
