@@ -10,6 +10,7 @@
 mod build;
 mod common;
 mod errors;
+mod faults;
 mod features;
 mod flavours;
 mod inspect;
@@ -17,6 +18,7 @@ mod interop;
 mod judges;
 mod layers;
 mod outputs;
+mod proxy;
 mod pull_tag;
 mod push;
 mod registry;

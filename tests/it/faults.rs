@@ -1,0 +1,625 @@
+//! Registry faults: `hoist` pushing and pulling through [`FaultProxy`] (see
+//! `proxy.rs`) in front of a real registry. Transient faults (connections reset
+//! mid-upload, 5xx with or without a distribution error envelope, 429, a download cut
+//! short) are retried until the push or pull succeeds, and what lands in the registry
+//! is checked straight at the registry, bypassing the proxy. Persistent and final
+//! faults fail in bounded time and leave no tag behind.
+//!
+//! What `hoist` retries (src/registry/retry.rs): connection errors, 408, 429, 5xx and
+//! the TOOMANYREQUESTS/UNAVAILABLE/UNKNOWN envelopes, [`ATTEMPTS`] attempts with waits
+//! of 250 ms doubling, capped at 8 s, jittered to [half, whole].
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::{
+    Layout, Sandbox, assert_digest, digest_of, example_config, example_dir, parse_json, stderr,
+    stdout, str_at, tool_within, umoci_unpack,
+};
+use crate::proxy::{Exchange, Fault, FaultPlan, FaultProxy, Outcome};
+use crate::registry::{HOIST_LIMIT, Registry, skopeo_raw};
+
+/// The longest any hoist or skopeo run here may take: a couple of MiB over loopback,
+/// plus a few seconds of backoff.
+const LIMIT: Duration = HOIST_LIMIT;
+/// A push that cannot succeed must give up within this: 6 attempts with waits of at
+/// most 0.25 + 0.5 + 1 + 2 + 4 s, plus building the image.
+const GIVE_UP_LIMIT: Duration = Duration::from_secs(90);
+/// hoist's attempts per operation (`retry::ATTEMPTS`).
+const ATTEMPTS: usize = 6;
+/// hoist's first wait and its cap (`retry.rs`).
+const FIRST_WAIT: Duration = Duration::from_millis(250);
+const LONGEST_WAIT: Duration = Duration::from_secs(8);
+/// How long a stalled request is held unanswered, and how long a push with one may
+/// take: a request timeout well under a minute, then a retry.
+const STALL_HOLD: Duration = Duration::from_secs(100);
+const STALL_LIMIT: Duration = Duration::from_mins(1);
+/// Where uploads and downloads are cut (at most half-way through the body).
+const CUT_AFTER: usize = 1024;
+/// Where the faulted pushes go.
+const REPO: &str = "acme/app";
+const TAG: &str = "1";
+
+/// Runs `command` under `limit` (panics if it had to be killed); returns the output
+/// and when it finished.
+fn run(command: &mut Command, limit: Duration) -> (Output, Instant) {
+    let output = crate::registry::run(command, limit);
+    (output, Instant::now())
+}
+
+/// What a failed assertion about a faulted run should show: the command's output,
+/// what the proxy did and the registry's log.
+fn context(output: &Output, proxy: &FaultProxy, registry: &Registry) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}\nproxy log:\n{}\nregistry log:\n{}",
+        output.status,
+        stdout(output),
+        stderr(output),
+        proxy.log_text(),
+        registry.log_tail()
+    )
+}
+
+/// Runs `command` (bounded), asserting success.
+fn succeeds(command: &mut Command, proxy: &FaultProxy, registry: &Registry) -> Output {
+    let (output, _) = run(command, LIMIT);
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}",
+        context(&output, proxy, registry)
+    );
+    output
+}
+
+/// Runs `command` under `limit`, asserting a non-zero exit with an error message.
+/// Returns stderr, when it finished and how long it ran.
+fn fails_within(
+    command: &mut Command,
+    limit: Duration,
+    proxy: &FaultProxy,
+    registry: &Registry,
+) -> (String, Instant, Duration) {
+    let started = Instant::now();
+    let (output, finished) = run(command, limit);
+    assert!(
+        !output.status.success(),
+        "{command:?} should have failed:\n{}",
+        context(&output, proxy, registry)
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("error"),
+        "a failure should print an error message:\n{}",
+        context(&output, proxy, registry)
+    );
+    (err, finished, finished - started)
+}
+
+fn upstream(registry: &Registry) -> SocketAddr {
+    registry.host().parse().expect("the registry's address")
+}
+
+/// `hoist build` of the dashboard example pushed to `<host>/acme/app:1`, `--json`.
+fn build_push(sandbox: &Sandbox, host: &str) -> Command {
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(example_config())
+        .arg("--push-to")
+        .arg(format!("{host}/{REPO}:{TAG}"))
+        .arg("--json");
+    command
+}
+
+/// The digest in a `--json` push report.
+fn reported_digest(output: &Output) -> String {
+    let report: Value = parse_json(&stdout(output));
+    let digest = str_at(&report, "/digest").to_owned();
+    assert_digest(&digest);
+    digest
+}
+
+/// The registry itself (not the proxy) serves `acme/app:1` as exactly the image
+/// `digest` names, and skopeo + umoci make the example's files of it.
+fn assert_pushed_intact(sandbox: &Sandbox, registry: &Registry, digest: &str) {
+    let raw = skopeo_raw(registry, &format!("{REPO}:{TAG}"));
+    assert_eq!(
+        digest_of(&raw),
+        digest,
+        "the registry's {REPO}:{TAG} is not the image hoist reported:\n{}",
+        String::from_utf8_lossy(&raw)
+    );
+    let pulled = sandbox.path("pulled");
+    tool_within(
+        LIMIT,
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--override-arch",
+            "arm64",
+            &registry.docker(&format!("{REPO}:{TAG}")),
+            &format!("oci:{}:{TAG}", pulled.display()),
+        ],
+    );
+    let rootfs = umoci_unpack(&pulled, TAG, &sandbox.path("bundle"));
+    assert_eq!(
+        fs::read(rootfs.join("app/main.py")).expect("rootfs/app/main.py"),
+        fs::read(example_dir().join("backend/main.py")).unwrap(),
+        "app/main.py of the pushed arm64 image"
+    );
+}
+
+/// The registry has no tag `tag` in `repo`: the manifest GET is a 404 and the tags
+/// list (if the repository has one at all) does not name it.
+fn assert_no_tag(registry: &Registry, repo: &str, tag: &str) {
+    let path = format!("/v2/{repo}/manifests/{tag}");
+    let response = registry.http_get(&path, &[]).expect("GET of the tag");
+    assert_eq!(
+        response.status,
+        404,
+        "GET {path}: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let path = format!("/v2/{repo}/tags/list");
+    let response = registry.http_get(&path, &[]).expect("GET of the tags list");
+    match response.status {
+        404 => {}
+        200 => {
+            let list = parse_json(&String::from_utf8_lossy(&response.body));
+            let tags: Vec<&str> = list["tags"]
+                .as_array()
+                .map(|tags| tags.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            assert!(!tags.contains(&tag), "{path} names {tag}: {list}");
+        }
+        other => panic!(
+            "GET {path}: {other} {}",
+            String::from_utf8_lossy(&response.body)
+        ),
+    }
+    crate::common::require_tool("skopeo");
+    let mut skopeo = Command::new("skopeo");
+    skopeo.args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &registry.docker(&format!("{repo}:{tag}")),
+    ]);
+    let inspect = crate::registry::run(&mut skopeo, LIMIT);
+    assert!(
+        !inspect.status.success(),
+        "skopeo found {repo}:{tag}:\n{}",
+        String::from_utf8_lossy(&inspect.stdout)
+    );
+}
+
+fn is_manifest_put(e: &Exchange) -> bool {
+    e.method == "PUT" && e.route().contains("/manifests/")
+}
+
+fn is_upload_put(e: &Exchange) -> bool {
+    e.method == "PUT" && e.route().contains("/blobs/uploads/")
+}
+
+fn is_upload_post(e: &Exchange) -> bool {
+    e.method == "POST" && e.route().contains("/blobs/uploads/")
+}
+
+/// The wait hoist makes before attempt `attempt + 2` is within
+/// [ceiling / 2, ceiling] for this ceiling.
+fn backoff_ceiling(attempt: u32) -> Duration {
+    FIRST_WAIT.saturating_mul(1 << attempt).min(LONGEST_WAIT)
+}
+
+#[test]
+fn push_survives_connections_reset_mid_upload() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    // Blob uploads are one PUT each (monolithic, with Content-Length): the first two
+    // are torn down after 1 KiB of body (at most half of it).
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().first(
+            2,
+            "PUT",
+            "/blobs/uploads/",
+            Fault::ResetRequestBody { after: CUT_AFTER },
+        ),
+    );
+    let output = succeeds(&mut build_push(&sandbox, &proxy.host()), &proxy, &registry);
+    let digest = reported_digest(&output);
+    let log = proxy.exchanges();
+    let why = context(&output, &proxy, &registry);
+    assert_eq!(proxy.rule_hits(0), 2, "{why}");
+    assert_eq!(proxy.faults_injected(), 2, "{why}");
+    for reset in log.iter().filter(|e| e.faulted()) {
+        match reset.outcome {
+            Some(Outcome::Reset { body_bytes, .. }) => {
+                let declared = reset.content_length.expect("an upload PUT has a length");
+                assert!(
+                    body_bytes == CUT_AFTER.min(declared / 2) && body_bytes > 0,
+                    "not cut after min({CUT_AFTER}, half) body bytes: {reset}\n{why}"
+                );
+            }
+            ref other => panic!("{other:?}\n{why}"),
+        }
+    }
+
+    // Each retry opened a new upload session: every upload PUT names a session of
+    // its own, and there is one session (POST) per PUT.
+    let puts: Vec<&Exchange> = log.iter().filter(|e| is_upload_put(e)).collect();
+    let sessions: BTreeSet<&str> = puts.iter().map(|e| e.route()).collect();
+    assert_eq!(
+        sessions.len(),
+        puts.len(),
+        "an upload session was reused:\n{why}"
+    );
+    assert_eq!(
+        log.iter().filter(|e| is_upload_post(e)).count(),
+        puts.len(),
+        "{why}"
+    );
+    // Every blob the registry stored was completed once; the cut PUTs never reached it.
+    let completed: Vec<String> = registry
+        .requests()
+        .iter()
+        .filter_map(crate::registry::Request::uploaded_blob)
+        .collect();
+    let distinct: BTreeSet<&String> = completed.iter().collect();
+    assert_eq!(distinct.len(), completed.len(), "{completed:#?}\n{why}");
+    assert_eq!(completed.len() + 2, puts.len(), "{completed:#?}\n{why}");
+
+    assert_pushed_intact(&sandbox, &registry, &digest);
+}
+
+#[test]
+fn push_survives_server_errors_on_manifests_and_heads() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new()
+            .first(2, "PUT", "/manifests/", Fault::envelope(500, "UNKNOWN"))
+            .first(3, "HEAD", "/blobs/", Fault::status(503)),
+    );
+    let output = succeeds(&mut build_push(&sandbox, &proxy.host()), &proxy, &registry);
+    let digest = reported_digest(&output);
+    let why = context(&output, &proxy, &registry);
+    assert_eq!(proxy.rule_hits(0), 2, "{why}");
+    assert_eq!(proxy.rule_hits(1), 3, "{why}");
+
+    // Each blob whose HEAD got a 503 was asked about again, and the registry's answer
+    // (404: not there yet) then led to its upload.
+    let log = proxy.exchanges();
+    for refused in log.iter().filter(|e| e.method == "HEAD" && e.faulted()) {
+        assert!(
+            log.iter().any(|e| e.method == "HEAD"
+                && e.path == refused.path
+                && e.outcome == Some(Outcome::Forwarded(404))),
+            "{} was not retried:\n{why}",
+            refused.path
+        );
+    }
+
+    // The two failed manifest PUTs were both the first manifest, retried until it
+    // went in; every manifest then went in once.
+    let puts: Vec<&Exchange> = log.iter().filter(|e| is_manifest_put(e)).collect();
+    assert!(puts.len() >= 3, "{why}");
+    assert!(puts[0].faulted() && puts[1].faulted(), "{why}");
+    assert!(
+        puts[0].path == puts[1].path && puts[1].path == puts[2].path,
+        "the failed manifest PUT was not retried first:\n{why}"
+    );
+    assert_eq!(puts[2].outcome, Some(Outcome::Forwarded(201)), "{why}");
+    let stored: Vec<&str> = puts[2..].iter().map(|e| e.route()).collect();
+    let distinct: BTreeSet<&&str> = stored.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        stored.len(),
+        "a manifest was put twice:\n{why}"
+    );
+    assert!(
+        stored
+            .last()
+            .is_some_and(|r| r.ends_with(&format!("/manifests/{TAG}"))),
+        "the tag was not put last:\n{why}"
+    );
+
+    assert_pushed_intact(&sandbox, &registry, &digest);
+}
+
+#[test]
+fn push_survives_rate_limiting_of_upload_sessions() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().first(
+            2,
+            "POST",
+            "/blobs/uploads/",
+            Fault::envelope(429, "TOOMANYREQUESTS").with_header("Retry-After", "1"),
+        ),
+    );
+    let output = succeeds(&mut build_push(&sandbox, &proxy.host()), &proxy, &registry);
+    let digest = reported_digest(&output);
+    let why = context(&output, &proxy, &registry);
+    assert_eq!(proxy.rule_hits(0), 2, "{why}");
+    let log = proxy.exchanges();
+    let posts = log.iter().filter(|e| is_upload_post(e)).count();
+    let puts = log.iter().filter(|e| is_upload_put(e)).count();
+    assert_eq!(
+        posts,
+        puts + 2,
+        "each refused session should be asked for again, once:\n{why}"
+    );
+    assert_pushed_intact(&sandbox, &registry, &digest);
+}
+
+#[test]
+fn push_gives_up_on_persistent_server_errors_and_leaves_no_tag() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().always("PUT", "/manifests/", Fault::envelope(500, "UNKNOWN")),
+    );
+    let (err, _, took) = fails_within(
+        &mut build_push(&sandbox, &proxy.host()),
+        GIVE_UP_LIMIT,
+        &proxy,
+        &registry,
+    );
+    let why = format!("stderr:\n{err}\nproxy log:\n{}", proxy.log_text());
+    assert!(
+        err.contains(&proxy.host()),
+        "the error should name the registry {}:\n{why}",
+        proxy.host()
+    );
+
+    // The first manifest (a platform manifest, by digest) was tried ATTEMPTS times;
+    // nothing after it, least of all the tag, was put.
+    let puts: Vec<Exchange> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(is_manifest_put)
+        .collect();
+    assert_eq!(puts.len(), ATTEMPTS, "took {took:?}\n{why}");
+    assert!(
+        puts.iter().all(|e| e.path == puts[0].path),
+        "only the first manifest should have been tried:\n{why}"
+    );
+    assert!(puts[0].route().contains("/manifests/sha256:"), "{why}");
+    assert!(
+        puts.iter().all(|e| e.outcome
+            == Some(Outcome::Injected {
+                rule: 0,
+                status: 500
+            })),
+        "{why}"
+    );
+    // The waits between attempts follow the backoff: each at least half its ceiling,
+    // and all of them not (much) more than the ceilings add up to.
+    let mut total = Duration::ZERO;
+    for (attempt, pair) in puts.windows(2).enumerate() {
+        let answered = pair[0].done.expect("answered");
+        let gap = pair[1].at.saturating_duration_since(answered);
+        let ceiling = backoff_ceiling(attempt as u32);
+        assert!(
+            gap >= ceiling / 2,
+            "retry {} came {gap:?} after the 500, before the backoff's minimum {:?}:\n{why}",
+            attempt + 1,
+            ceiling / 2
+        );
+        total += ceiling;
+    }
+    let span = puts[ATTEMPTS - 1].at - puts[0].at;
+    assert!(
+        span <= total + Duration::from_secs(10),
+        "the {ATTEMPTS} attempts took {span:?}, the backoff allows {total:?}:\n{why}"
+    );
+
+    assert_no_tag(&registry, REPO, TAG);
+    assert!(
+        !registry
+            .requests()
+            .iter()
+            .any(|r| r.manifest_put().is_some()),
+        "no manifest should have reached the registry:\n{}",
+        registry.log_tail()
+    );
+}
+
+#[test]
+fn push_does_not_retry_a_final_error() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().always("PUT", "/manifests/", Fault::envelope(404, "NAME_UNKNOWN")),
+    );
+    let (err, finished, _) = fails_within(
+        &mut build_push(&sandbox, &proxy.host()),
+        GIVE_UP_LIMIT,
+        &proxy,
+        &registry,
+    );
+    let why = format!("stderr:\n{err}\nproxy log:\n{}", proxy.log_text());
+    let puts: Vec<Exchange> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(is_manifest_put)
+        .collect();
+    assert_eq!(puts.len(), 1, "a 404 was retried:\n{why}");
+    assert_eq!(
+        puts[0].outcome,
+        Some(Outcome::Injected {
+            rule: 0,
+            status: 404
+        }),
+        "{why}"
+    );
+    // No backoff after the 404: hoist exits straight away (a retry series would
+    // sleep at least 125 ms + 250 ms + … = 3.9 s).
+    let after = finished.saturating_duration_since(puts[0].done.expect("answered"));
+    assert!(
+        after < Duration::from_secs(3),
+        "hoist took {after:?} to give up after the 404:\n{why}"
+    );
+    assert!(err.contains(&proxy.host()), "{why}");
+    assert_no_tag(&registry, REPO, TAG);
+}
+
+#[test]
+fn pull_survives_a_cut_download_and_a_503() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    // The image goes in straight, no proxy.
+    let mut push = build_push(&sandbox, &registry.host());
+    let (output, _) = run(&mut push, LIMIT);
+    assert!(
+        output.status.success(),
+        "{push:?}:\n{}\n{}",
+        stderr(&output),
+        registry.log_tail()
+    );
+    let digest = reported_digest(&output);
+
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new()
+            .first(
+                1,
+                "GET",
+                "/blobs/sha256:",
+                Fault::CutResponseBody { after: CUT_AFTER },
+            )
+            .first(1, "GET", "/manifests/", Fault::status(503)),
+    );
+    let mut pull = sandbox.hoist();
+    pull.arg("pull")
+        .arg(proxy.reference(&format!("{REPO}:{TAG}")))
+        .arg("--output")
+        .arg(sandbox.oci("m"))
+        .arg("--cache-dir")
+        .arg(sandbox.path("c"));
+    let output = succeeds(&mut pull, &proxy, &registry);
+    let why = context(&output, &proxy, &registry);
+    assert_eq!(proxy.rule_hits(0), 1, "{why}");
+    assert_eq!(proxy.rule_hits(1), 1, "{why}");
+
+    // The cut blob was fetched again, whole; the manifest after the 503.
+    let log = proxy.exchanges();
+    let cut = log
+        .iter()
+        .find(|e| matches!(e.outcome, Some(Outcome::Cut { .. })))
+        .unwrap_or_else(|| panic!("no cut download:\n{why}"));
+    assert!(
+        matches!(cut.outcome, Some(Outcome::Cut { status: 200, body_bytes, .. }) if body_bytes > 0),
+        "{why}"
+    );
+    assert!(
+        log.iter().any(|e| e.method == "GET"
+            && e.path == cut.path
+            && e.outcome == Some(Outcome::Forwarded(200))),
+        "the cut blob was not downloaded again:\n{why}"
+    );
+    let first_manifest = log
+        .iter()
+        .find(|e| e.method == "GET" && e.path.contains("/manifests/"))
+        .expect("a manifest GET");
+    assert_eq!(
+        first_manifest.outcome,
+        Some(Outcome::Injected {
+            rule: 1,
+            status: 503
+        }),
+        "{why}"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e.path == first_manifest.path && e.outcome == Some(Outcome::Forwarded(200))),
+        "the manifest was not fetched again:\n{why}"
+    );
+
+    // The layout holds the registry's index, byte for byte, under the tag.
+    let registry_index = registry.manifest(REPO, TAG);
+    assert_eq!(digest_of(&registry_index), digest);
+    let layout = Layout::open(sandbox.path("m"));
+    assert_eq!(str_at(&layout.entry(TAG), "/digest"), digest, "{why}");
+    assert_eq!(layout.blob(&digest), registry_index);
+    // And every blob of every platform is there and intact.
+    for platform in layout.platforms(TAG) {
+        for layer in platform.layer_digests() {
+            layout.blob(&layer);
+        }
+    }
+    assert_eq!(
+        stdout(&output).trim(),
+        digest,
+        "hoist pull prints the index digest"
+    );
+    // The cut attempt left no partial blob behind in the cache.
+    let leftovers: Vec<String> = fs::read_dir(sandbox.path("c"))
+        .expect("the pull's cache")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".hoist-tmp-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary blobs left in the cache: {leftovers:?}"
+    );
+}
+
+#[test]
+#[ignore = "hoist sets no request timeout (oci-client's ClientConfig::read_timeout is None): \
+            a registry that stops answering hangs a push until the connection dies"]
+fn push_recovers_from_a_stalled_registry() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    // The first manifest PUT is read and never answered (for longer than the push may
+    // take): only a request timeout, and then a retry, gets the push through.
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().first(1, "PUT", "/manifests/", Fault::Stall { hold: STALL_HOLD }),
+    );
+    let mut command = build_push(&sandbox, &proxy.host());
+    let started = Instant::now();
+    let output = command
+        .timeout(STALL_LIMIT)
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let took = started.elapsed();
+    assert!(
+        output.status.success(),
+        "a push with one stalled request should retry it and succeed within \
+         {STALL_LIMIT:?}; it ran {took:?} ({}):\n{}",
+        if output.status.signal().is_some() {
+            "killed"
+        } else {
+            "failed"
+        },
+        context(&output, &proxy, &registry)
+    );
+    let why = context(&output, &proxy, &registry);
+    assert!(
+        proxy.exchanges().iter().any(|e| matches!(
+            e.outcome,
+            Some(Outcome::Stalled {
+                client_gone: true,
+                ..
+            })
+        )),
+        "{why}"
+    );
+    assert_pushed_intact(&sandbox, &registry, &reported_digest(&output));
+}
