@@ -24,6 +24,20 @@ pub struct RegistryOptions {
     pub offline: bool,
 }
 
+/// How long to wait for a TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a response may go silent before the request counts as failed, unless
+/// `HOIST_REGISTRY_TIMEOUT` (seconds) says otherwise.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn read_timeout() -> std::time::Duration {
+    std::env::var("HOIST_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&seconds| seconds > 0)
+        .map_or(READ_TIMEOUT, std::time::Duration::from_secs)
+}
+
 /// Default concurrent uploads, as go-containerregistry's `remote.Write`.
 pub const DEFAULT_JOBS: usize = 4;
 
@@ -79,6 +93,10 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Res
         // One streamed PUT with Content-Length per blob: the fastest path measured
         // against distribution (chunked mode is fixed 4 MiB sequential PATCHes).
         use_monolithic_push: true,
+        // A registry that stops answering must become an error (which is retried),
+        // not a hang. The read timeout is between reads, so long uploads are fine.
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(read_timeout()),
         ..ClientConfig::default()
     });
     client.store_auth_if_needed(&registry, &auth).await;

@@ -581,8 +581,6 @@ fn pull_survives_a_cut_download_and_a_503() {
 }
 
 #[test]
-#[ignore = "hoist sets no request timeout (oci-client's ClientConfig::read_timeout is None): \
-            a registry that stops answering hangs a push until the connection dies"]
 fn push_recovers_from_a_stalled_registry() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
@@ -593,6 +591,8 @@ fn push_recovers_from_a_stalled_registry() {
         FaultPlan::new().first(1, "PUT", "/manifests/", Fault::Stall { hold: STALL_HOLD }),
     );
     let mut command = build_push(&sandbox, &proxy.host());
+    // The silence allowed before a request fails (30 s by default), short for the test.
+    command.env("HOIST_REGISTRY_TIMEOUT", "2");
     let started = Instant::now();
     let output = command
         .timeout(STALL_LIMIT)
