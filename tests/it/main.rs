@@ -23,3 +23,4 @@ mod pull_tag;
 mod push;
 mod registry;
 mod reproducible;
+mod token_auth;

@@ -221,12 +221,21 @@ pub struct Registry {
     port: u16,
     dir: TempDir,
     syncs: AtomicU32,
+    /// An `auth:` section is configured: unauthenticated requests get 401.
+    auth: bool,
 }
 
 impl Registry {
     /// Starts a registry on a free loopback port and waits until `GET /v2/` answers
     /// 200. Panics (with the log's tail) if it does not within 10 s.
     pub fn start() -> Registry {
+        Registry::start_with_auth(None)
+    }
+
+    /// Like [`Registry::start`], with `auth` (a top-level `auth:` YAML section, e.g. a
+    /// `token:` block) appended to the config. With auth, the start-up wait takes the
+    /// registry's 401 on `GET /v2/` as ready.
+    pub fn start_with_auth(auth: Option<&str>) -> Registry {
         require_tool("docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("hoist-registry-")
@@ -235,14 +244,15 @@ impl Registry {
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            let mut child = spawn(dir.path(), port);
-            match wait_ready(&mut child, port, &dir.path().join(LOG)) {
+            let mut child = spawn(dir.path(), port, auth);
+            match wait_ready(&mut child, port, &dir.path().join(LOG), auth.is_some()) {
                 Ok(()) => {
                     return Registry {
                         child,
                         port,
                         dir,
                         syncs: AtomicU32::new(0),
+                        auth: auth.is_some(),
                     };
                 }
                 Err(log) => {
@@ -307,7 +317,13 @@ impl Registry {
         let response = self
             .http_get(&marker, &[])
             .unwrap_or_else(|e| panic!("GET {marker} on {}: {e}", self.host()));
-        assert_eq!(response.status, 200, "GET {marker}:\n{}", self.log_tail());
+        let expected = if self.auth { 401 } else { 200 };
+        assert_eq!(
+            response.status,
+            expected,
+            "GET {marker}:\n{}",
+            self.log_tail()
+        );
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let requests = parse_access_log(&self.log());
@@ -366,8 +382,10 @@ impl Drop for Registry {
     }
 }
 
-/// Polls `GET /v2/` until it answers 200; on failure returns the log and why.
-fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
+/// Polls `GET /v2/` until it answers 200 (401 with `auth`); on failure returns the log
+/// and why.
+fn wait_ready(child: &mut Child, port: u16, log: &Path, auth: bool) -> Result<(), String> {
+    let ready = if auth { 401 } else { 200 };
     let read_log = || {
         fs::read(log)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
@@ -386,7 +404,7 @@ fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
             }
             Err(e) => return Err(format!("{}\n(polling docker-registry: {e})", read_log())),
         }
-        if http_get(port, "/v2/", &[]).is_ok_and(|r| r.status == 200) {
+        if http_get(port, "/v2/", &[]).is_ok_and(|r| r.status == ready) {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -395,14 +413,14 @@ fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
         std::thread::sleep(POLL);
     }
     Err(format!(
-        "{}\n(no 200 from GET /v2/ within {START_LIMIT:?})",
+        "{}\n(no {ready} from GET /v2/ within {START_LIMIT:?})",
         read_log()
     ))
 }
 
 /// Writes the config for `port` into `root` and starts the registry on it, its stdout
-/// and stderr written to `root/registry.log` (a fresh one).
-fn spawn(root: &Path, port: u16) -> Child {
+/// and stderr written to `root/registry.log` (a fresh one); `auth`, if any, is appended.
+fn spawn(root: &Path, port: u16, auth: Option<&str>) -> Child {
     let config = root.join("config.yml");
     fs::write(
         &config,
@@ -423,8 +441,10 @@ fn spawn(root: &Path, port: u16) -> Child {
              \x20     enabled: false\n\
              http:\n\
              \x20 addr: 127.0.0.1:{port}\n\
-             \x20 secret: hoist-integration-tests\n",
-            root.join("storage").display()
+             \x20 secret: hoist-integration-tests\n\
+             {}",
+            root.join("storage").display(),
+            auth.unwrap_or("")
         ),
     )
     .expect("writing the registry config");
