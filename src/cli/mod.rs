@@ -269,5 +269,24 @@ pub fn describe_error(error: &anyhow::Error) -> String {
         }
         previous = message;
     }
+    if refused_credentials(error) {
+        text.push_str(
+            "\n  hint: the registry refused the credentials, or wants some: hoist uses \
+             --username with --password-stdin, else HOIST_REGISTRY_USERNAME and \
+             HOIST_REGISTRY_PASSWORD, else podman's auth.json, else docker's config.json \
+             (see docs/cli.md, Registry credentials)",
+        );
+    }
     text
+}
+
+/// Whether a registry answered 401 somewhere in the chain: the one failure whose cure
+/// (where hoist looks for credentials) is not in the registry's own message.
+fn refused_credentials(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let message = cause.to_string();
+        message.contains("401")
+            || message.contains("UNAUTHORIZED")
+            || message.contains("Not authorized")
+    })
 }

@@ -674,6 +674,10 @@ fn token_auth_wrong_password_fails_without_printing_it() {
         "the password is in the output:\n{text}"
     );
     assert_no_secret(&text);
+    assert!(
+        text.contains("credentials") && text.contains("HOIST_REGISTRY_USERNAME"),
+        "the error should say where hoist looks for credentials:\n{text}"
+    );
 
     let requests = fixture.tokens.requests();
     assert!(
