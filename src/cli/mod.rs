@@ -2,6 +2,7 @@
 //! them into library calls. Settings are resolved in `hoist::plan`, not here.
 
 mod build;
+mod login;
 mod progress;
 mod registry;
 
@@ -31,6 +32,28 @@ enum Command {
     Pull(PullArgs),
     /// Point a tag at an existing image (retag, rollback) without re-uploading.
     Tag(TagArgs),
+    /// Check credentials against a registry and store them in docker's config.json.
+    Login(LoginArgs),
+    /// Remove a registry's stored credentials.
+    Logout(LogoutArgs),
+}
+
+/// `hoist login` flags.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT] (an https:// URL or a path after the host is ignored).
+    #[arg(value_name = "REGISTRY", default_value = "docker.io")]
+    registry: String,
+    #[command(flatten)]
+    registry_flags: RegistryArgs,
+}
+
+/// `hoist logout` flags.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT].
+    #[arg(value_name = "REGISTRY", default_value = "docker.io")]
+    registry: String,
 }
 
 /// `hoist pull` flags.
@@ -227,6 +250,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),
         Command::Tag(args) => registry::tag(&args),
+        Command::Login(args) => login::login(&args),
+        Command::Logout(args) => login::logout(&args),
     }
 }
 
@@ -273,8 +298,8 @@ pub fn describe_error(error: &anyhow::Error) -> String {
         text.push_str(
             "\n  hint: the registry refused the credentials, or wants some: hoist uses \
              --username with --password-stdin, else HOIST_REGISTRY_USERNAME and \
-             HOIST_REGISTRY_PASSWORD, else podman's auth.json, else docker's config.json \
-             (see docs/cli.md, Registry credentials)",
+             HOIST_REGISTRY_PASSWORD, else podman's auth.json, else docker's config.json, \
+             where `hoist login` stores them (see docs/cli.md, Registry credentials)",
         );
     }
     text

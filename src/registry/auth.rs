@@ -73,7 +73,7 @@ pub fn resolve(
 
 /// The keys a registry's credentials may be stored under: Docker Hub's are kept
 /// under its legacy index URL.
-fn config_keys(registry: &str) -> Vec<String> {
+pub(crate) fn config_keys(registry: &str) -> Vec<String> {
     match registry {
         "docker.io" | "index.docker.io" | "registry-1.docker.io" => vec![
             "https://index.docker.io/v1/".into(),

@@ -30,7 +30,7 @@ pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// `HOIST_REGISTRY_TIMEOUT` (seconds) says otherwise.
 pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn read_timeout() -> std::time::Duration {
+pub(crate) fn read_timeout() -> std::time::Duration {
     std::env::var("HOIST_REGISTRY_TIMEOUT")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -52,11 +52,40 @@ impl RegistryOptions {
     }
 }
 
+/// Whether `registry` is spoken to over plain HTTP: loopback hosts, and hosts named
+/// with `--insecure-registry`.
+pub fn speaks_plain_http(registry: &str, options: &RegistryOptions) -> bool {
+    is_loopback(registry) || options.insecure.iter().any(|host| host == registry)
+}
+
+/// The PEM contents of `--ca-file`s (and `SSL_CERT_FILE`), each checked to hold a
+/// certificate so a wrong path fails here, naming the file, not at the TLS handshake.
+pub fn extra_root_certificates(options: &RegistryOptions) -> Result<Vec<Vec<u8>>> {
+    options
+        .ca_files
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+                Ok(data)
+            } else {
+                Err(Error::InvalidValue {
+                    field: "--ca-file".into(),
+                    message: format!("{} holds no PEM certificate", path.display()),
+                })
+            }
+        })
+        .collect()
+}
+
 /// A client for the registry `reference` lives on, with its credentials stored.
 pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Result<Client> {
     let registry = reference.resolve_registry().to_string();
     let loopback = is_loopback(&registry);
-    let plain = loopback || options.insecure.iter().any(|host| host == &registry);
+    let plain = speaks_plain_http(&registry, options);
     let (auth, source) = resolve(&registry, options.credentials.as_ref())?;
     if plain && !loopback && auth != RegistryAuth::Anonymous {
         return Err(Error::Registry {
@@ -70,23 +99,13 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Res
     if loopback {
         plain_http.push(registry.clone());
     }
-    let mut extra_root_certificates = Vec::new();
-    for path in &options.ca_files {
-        let data = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
-            return Err(Error::InvalidValue {
-                field: "--ca-file".into(),
-                message: format!("{} holds no PEM certificate", path.display()),
-            });
-        }
-        extra_root_certificates.push(Certificate {
+    let extra_root_certificates = extra_root_certificates(options)?
+        .into_iter()
+        .map(|data| Certificate {
             encoding: CertificateEncoding::Pem,
             data,
-        });
-    }
+        })
+        .collect();
     let client = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(plain_http),
         extra_root_certificates,

@@ -8,6 +8,8 @@
 
 pub mod auth;
 pub mod client;
+pub mod credential_store;
+pub mod login;
 pub mod manifest;
 pub mod pull;
 pub mod push;

@@ -17,6 +17,7 @@ mod inspect;
 mod interop;
 mod judges;
 mod layers;
+mod login;
 mod outputs;
 mod proxy;
 mod pull_tag;

@@ -27,8 +27,8 @@ use crate::common::{
 };
 use crate::registry::{HOIST_LIMIT, Registry, fails, ok, run};
 
-const USER: &str = "ci";
-const PASSWORD: &str = "s3cret";
+pub(crate) const USER: &str = "ci";
+pub(crate) const PASSWORD: &str = "s3cret";
 const SERVICE: &str = "hoist-test-registry";
 const ISSUER: &str = "hoist-test-issuer";
 /// The longest the token server lives (its accept loop ends then even if not dropped).
@@ -36,16 +36,16 @@ const SERVER_LIFETIME: Duration = Duration::from_mins(10);
 
 /// One request the token server answered.
 #[derive(Debug, Clone)]
-struct TokenRequest {
+pub(crate) struct TokenRequest {
     /// The Basic user, if the request carried credentials.
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Whether the credentials were `ci:s3cret`.
-    authenticated: bool,
-    service: Option<String>,
-    account: Option<String>,
+    pub(crate) authenticated: bool,
+    pub(crate) service: Option<String>,
+    pub(crate) account: Option<String>,
     /// `scope=` values, percent-decoded, in order.
-    scopes: Vec<String>,
-    status: u16,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) status: u16,
 }
 
 /// What every connection handler shares.
@@ -58,7 +58,7 @@ struct State {
 
 /// A token server on 127.0.0.1 with its signing key and certificate in a temp dir;
 /// stopped when dropped.
-struct TokenServer {
+pub(crate) struct TokenServer {
     port: u16,
     dir: tempfile::TempDir,
     state: Arc<State>,
@@ -183,7 +183,7 @@ impl TokenServer {
         )
     }
 
-    fn requests(&self) -> Vec<TokenRequest> {
+    pub(crate) fn requests(&self) -> Vec<TokenRequest> {
         self.state.requests.lock().expect("token log lock").clone()
     }
 }
@@ -380,10 +380,11 @@ fn token_body(state: &State, subject: &str, scopes: &[String], allowed: &[&str])
     .to_string()
 }
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(crate) const STANDARD: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+pub(crate) fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = (u32::from(chunk[0]) << 16)
@@ -468,14 +469,14 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// A token server and a registry that trusts it.
-struct Fixture {
+pub(crate) struct Fixture {
     // Dropped in this order: the registry first, then its token server.
-    registry: Registry,
-    tokens: TokenServer,
+    pub(crate) registry: Registry,
+    pub(crate) tokens: TokenServer,
 }
 
 impl Fixture {
-    fn start() -> Fixture {
+    pub(crate) fn start() -> Fixture {
         let tokens = TokenServer::start();
         let registry = Registry::start_with_auth(Some(&tokens.registry_auth()));
         Fixture { registry, tokens }
@@ -485,7 +486,7 @@ impl Fixture {
 /// `hoist` with no credentials from the environment: no `HOIST_REGISTRY_*`, and
 /// docker's and podman's files pointed into the sandbox (where there are none unless a
 /// test writes one).
-fn hoist(sandbox: &Sandbox) -> Command {
+pub(crate) fn hoist(sandbox: &Sandbox) -> Command {
     let mut command = sandbox.hoist();
     command
         .env_remove("HOIST_REGISTRY_USERNAME")
@@ -505,14 +506,14 @@ fn build(sandbox: &Sandbox) -> Command {
 }
 
 /// `-u ci --password-stdin`, the password on stdin.
-fn with_password(command: &mut Command) -> &mut Command {
+pub(crate) fn with_password(command: &mut Command) -> &mut Command {
     command
         .args(["-u", USER, "--password-stdin"])
         .write_stdin(format!("{PASSWORD}\n"))
 }
 
 /// Neither the password nor the Basic header value ever appears in `text`.
-fn assert_no_secret(text: &str) {
+pub(crate) fn assert_no_secret(text: &str) {
     let basic = base64(format!("{USER}:{PASSWORD}").as_bytes(), STANDARD, true);
     assert!(
         !text.contains(PASSWORD) && !text.contains(&basic),
@@ -520,7 +521,7 @@ fn assert_no_secret(text: &str) {
     );
 }
 
-fn output_text(output: &std::process::Output) -> String {
+pub(crate) fn output_text(output: &std::process::Output) -> String {
     format!("{}\n{}", stdout(output), stderr(output))
 }
 
@@ -559,7 +560,7 @@ fn skopeo_raw_with_creds(registry: &Registry, reference: &str) -> Vec<u8> {
 }
 
 /// Builds the dashboard example into `<sandbox>/layout` (no registry involved).
-fn build_layout(sandbox: &Sandbox) -> String {
+pub(crate) fn build_layout(sandbox: &Sandbox) -> String {
     let mut command = build(sandbox);
     command
         .arg("--config")
