@@ -32,6 +32,23 @@ pub enum BlobSource {
     Unverified(PathBuf),
     /// A document held in memory (configs, manifests, the index).
     Bytes(Vec<u8>),
+    /// A base layer left in its registry (see
+    /// [`RegistryOptions::base_layers_on_demand`](crate::registry::client::RegistryOptions)):
+    /// fetched into the cache at this path from [`Image::base_origin`] only if a push
+    /// must upload it.
+    OnDemand(PathBuf),
+}
+
+/// Where a registry base came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseOrigin {
+    /// The base's repository (and reference).
+    pub repository: oci_client::Reference,
+    /// The base's layers in the image: a push to another repository of the same
+    /// registry mounts them instead of uploading.
+    pub layers: BTreeSet<Digest>,
+    /// The cache its blobs are fetched into.
+    pub cache: PathBuf,
 }
 
 /// One blob of the image.
@@ -90,9 +107,8 @@ pub struct Image {
     pub blobs: BTreeMap<Digest, Blob>,
     /// Repository name from the plan.
     pub name: Option<String>,
-    /// The registry repository the base came from, and the base blobs it holds: a
-    /// push to another repository of that registry mounts them instead of uploading.
-    pub mount_source: Option<(oci_client::Reference, BTreeSet<Digest>)>,
+    /// The registry base this image is built on, if any.
+    pub base_origin: Option<BaseOrigin>,
 }
 
 impl Image {
@@ -234,12 +250,13 @@ pub fn assemble(
         index_blob.size(),
     );
     insert_bytes(&mut blobs, index_blob);
-    let mount_source = base.repository.clone().map(|repository| {
-        let base_blobs = selected
+    let base_origin = base.repository.clone().map(|repository| BaseOrigin {
+        repository,
+        layers: selected
             .iter()
             .flat_map(|p| p.manifest.layers.iter().map(|l| l.digest.clone()))
-            .collect();
-        (repository, base_blobs)
+            .collect(),
+        cache: store.root().to_path_buf(),
     });
     Ok(Image {
         flavour,
@@ -248,7 +265,7 @@ pub fn assemble(
         platforms,
         blobs,
         name: plan.name.clone(),
-        mount_source,
+        base_origin,
     })
 }
 
@@ -329,7 +346,7 @@ impl Image {
             platforms,
             blobs,
             name: None,
-            mount_source: None,
+            base_origin: None,
         }
     }
 }
@@ -449,9 +466,16 @@ fn platform_image(
         if layer.media_type != media::DOCKER_FOREIGN_LAYER_GZIP
             && let Some(path) = base::base_blob_path(base, &layer.digest)
         {
+            // Not in the cache of a registry base: left in the registry, fetched
+            // only if a push has to upload it.
+            let source = if base.repository.is_some() && !path.exists() {
+                BlobSource::OnDemand(path)
+            } else {
+                BlobSource::Unverified(path)
+            };
             blobs.entry(layer.digest.clone()).or_insert(Blob {
                 size: layer.size,
-                source: BlobSource::Unverified(path),
+                source,
             });
         }
         layers.push(descriptor);

@@ -54,7 +54,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     };
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let observer = super::progress::observer();
-    let registry = args.registry.options(0)?;
+    let mut registry = args.registry.options(0)?;
+    // Without an output, nothing needs a base layer's bytes unless the push target
+    // lacks the layer and cannot mount it: leave them in the registry until then.
+    registry.base_layers_on_demand = sink.is_none();
     let image = assemble(
         &plan,
         &store,
@@ -112,6 +115,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
                 "blobs_mounted",
                 "blobs_skipped",
                 "bytes_uploaded",
+                "base_blobs_fetched",
             ] {
                 json[key] = serde_json::to_value(report)?[key].take();
             }

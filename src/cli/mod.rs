@@ -148,6 +148,7 @@ impl RegistryArgs {
             credentials,
             ca_files,
             offline: self.offline,
+            base_layers_on_demand: false,
         })
     }
 }

@@ -197,7 +197,7 @@ impl<W: Write> ArchiveWriter<W> {
                     .append_data(&mut header, &name, file.take(blob.size))
                     .at(source)?;
             }
-            BlobSource::Unverified(source) => {
+            BlobSource::Unverified(source) | BlobSource::OnDemand(source) => {
                 let file = File::open(source).at(source)?;
                 let mut reader = HashingReader::new(file.take(blob.size));
                 self.builder

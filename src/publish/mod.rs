@@ -131,7 +131,9 @@ pub(crate) fn store_blob(store: &BlobStore, digest: &Digest, blob: &Blob) -> Res
                 store.import(file, digest)?;
             }
         }
-        BlobSource::Unverified(path) => {
+        // OnDemand never reaches a sink (builds with an output fetch every base layer);
+        // if it did, the missing file is named.
+        BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
             let file = File::open(path).at(path)?;
             store.import(file, digest).map_err(|e| Error::Output {
                 path: store.root().to_path_buf(),

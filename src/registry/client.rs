@@ -22,6 +22,10 @@ pub struct RegistryOptions {
     pub ca_files: Vec<std::path::PathBuf>,
     /// Use only the cache and local layouts: never open a connection (`--offline`).
     pub offline: bool,
+    /// Leave a registry base's layers where they are until their bytes are needed: a
+    /// push that finds them at the target, or mounts them, never downloads them. Only
+    /// for builds whose sole output is a push (sinks need every byte).
+    pub base_layers_on_demand: bool,
 }
 
 /// How long to wait for a TCP (and TLS) connection.

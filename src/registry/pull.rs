@@ -213,10 +213,13 @@ impl Remote<'_> {
             source,
         })?;
         let config: Value = self.parse(&config_bytes, "config", &manifest.config.digest)?;
+        // Offline, every layer must be in the cache now: there is no later.
+        let on_demand = options.base_layers_on_demand && self.client.is_some();
         let layers = manifest
             .layers
             .iter()
-            .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP);
+            .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP)
+            .filter(|_| !on_demand);
         stream::iter(layers)
             .map(|layer| self.fetch(layer, store))
             .buffer_unordered(options.jobs())
@@ -306,6 +309,42 @@ impl Remote<'_> {
                 })?;
         }
         writer.commit().map_err(|e| Download::Store(e.into()))
+    }
+}
+
+/// Fetches a registry base's blobs into the cache when a push finds that the target
+/// neither has them nor can mount them.
+pub struct BlobFetcher {
+    client: Client,
+    reference: Reference,
+    store: BlobStore,
+}
+
+impl BlobFetcher {
+    /// A fetcher from `reference`'s repository into the cache at `cache`.
+    pub async fn new(
+        reference: &Reference,
+        cache: &std::path::Path,
+        options: &RegistryOptions,
+    ) -> Result<BlobFetcher> {
+        Ok(BlobFetcher {
+            client: client_for(reference, options).await?,
+            reference: reference.clone(),
+            store: BlobStore::open(cache)?,
+        })
+    }
+
+    /// Streams the blob into the cache (verified against digest and size) unless it is
+    /// there already.
+    pub async fn fetch(&self, digest: &Digest, size: u64) -> Result<()> {
+        let remote = Remote {
+            client: Some(&self.client),
+            reference: &self.reference,
+            registry: self.reference.resolve_registry().to_string(),
+            store: &self.store,
+        };
+        let descriptor = Descriptor::new(media::OCI_LAYER_GZIP, digest.clone(), size);
+        remote.fetch(&descriptor, &self.store).await
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::io::ReaderStream;
 use super::client::{RegistryOptions, client_for};
 use super::describe;
 use super::manifest::put_manifest;
+use super::pull::BlobFetcher;
 use super::reference::{with_digest, with_tag};
 use super::retry::retrying;
 use crate::assemble::{Blob, BlobSource, Image};
@@ -38,12 +39,15 @@ pub struct PushReport {
     pub blobs_skipped: u64,
     /// Bytes of blobs uploaded.
     pub bytes_uploaded: u64,
+    /// Base layers downloaded from the base's registry during the push, because the
+    /// target neither had them nor could mount them.
+    pub base_blobs_fetched: u64,
 }
 
 enum Outcome {
     Skipped,
     Mounted,
-    Uploaded(u64),
+    Uploaded { bytes: u64, fetched: bool },
 }
 
 /// Pushes `image` to `target`'s repository and tags it with `tags`.
@@ -55,6 +59,17 @@ pub async fn push(
 ) -> Result<PushReport> {
     let client = client_for(target, options).await?;
     let registry = target.resolve_registry().to_string();
+    let fetcher = match &image.base_origin {
+        Some(origin)
+            if image
+                .blobs
+                .values()
+                .any(|b| matches!(b.source, BlobSource::OnDemand(_))) =>
+        {
+            Some(BlobFetcher::new(&origin.repository, &origin.cache, options).await?)
+        }
+        _ => None,
+    };
 
     let mut report = PushReport {
         digest: image.descriptor.digest.to_string(),
@@ -95,6 +110,7 @@ pub async fn push(
                     digest,
                     &image.blobs[digest],
                     mount_from,
+                    fetcher.as_ref(),
                 )
             })
             .buffer_unordered(options.jobs())
@@ -104,9 +120,10 @@ pub async fn push(
             match outcome {
                 Outcome::Skipped => report.blobs_skipped += 1,
                 Outcome::Mounted => report.blobs_mounted += 1,
-                Outcome::Uploaded(bytes) => {
+                Outcome::Uploaded { bytes, fetched } => {
                     report.blobs_uploaded += 1;
                     report.bytes_uploaded += bytes;
+                    report.base_blobs_fetched += u64::from(fetched);
                 }
             }
         }
@@ -160,8 +177,9 @@ fn mount_source_for<'a>(
     target: &Reference,
     digest: &Digest,
 ) -> Option<&'a Reference> {
-    let (source, blobs) = image.mount_source.as_ref()?;
-    (blobs.contains(digest)
+    let origin = image.base_origin.as_ref()?;
+    let source = &origin.repository;
+    (origin.layers.contains(digest)
         && source.resolve_registry() == target.resolve_registry()
         && source.repository() != target.repository())
     .then_some(source)
@@ -174,6 +192,7 @@ async fn upload_blob(
     digest: &Digest,
     blob: &Blob,
     mount_from: Option<&Reference>,
+    fetcher: Option<&BlobFetcher>,
 ) -> Result<Outcome> {
     let fail = |e: OciDistributionError| Error::Registry {
         registry: registry.to_string(),
@@ -200,6 +219,14 @@ async fn upload_blob(
     {
         return Ok(Outcome::Mounted);
     }
+    let mut fetched = false;
+    if let BlobSource::OnDemand(_) = &blob.source {
+        // The one case a base layer's bytes are needed: fetch it into the cache, then
+        // upload it from there like any other.
+        let fetcher = fetcher.expect("a fetcher exists when a blob is on demand");
+        fetcher.fetch(digest, blob.size).await?;
+        fetched = true;
+    }
     match &blob.source {
         BlobSource::Bytes(bytes) => {
             retrying(|| client.push_blob(target, bytes.clone(), digest.as_str()))
@@ -209,7 +236,7 @@ async fn upload_blob(
         // Streamed from the file, never held in memory; the registry checks the digest
         // of what it receives against the one we name. Each attempt reopens the file
         // and starts a new upload session.
-        BlobSource::Trusted(path) | BlobSource::Unverified(path) => {
+        BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
             std::fs::metadata(path).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
@@ -226,7 +253,10 @@ async fn upload_blob(
             .map_err(fail)?;
         }
     }
-    Ok(Outcome::Uploaded(blob.size))
+    Ok(Outcome::Uploaded {
+        bytes: blob.size,
+        fetched,
+    })
 }
 
 /// A manifest's or index's exact bytes (pushed as they are: their digest is their name).
@@ -234,7 +264,8 @@ fn document_bytes(image: &Image, digest: &Digest) -> Result<Vec<u8>> {
     let blob = &image.blobs[digest];
     match &blob.source {
         BlobSource::Bytes(bytes) => Ok(bytes.clone()),
-        BlobSource::Trusted(path) | BlobSource::Unverified(path) => {
+        // Documents are always local; only base layers are ever on demand.
+        BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
             let bytes = std::fs::read(path).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,

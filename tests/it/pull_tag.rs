@@ -566,11 +566,25 @@ fn build_push_mounts_the_base_layers() {
     assert_eq!(count(&report, "blobs_mounted"), 2, "{report:#}");
     assert_eq!(count(&report, "blobs_uploaded"), 4, "{report:#}");
     assert_eq!(count(&report, "blobs_skipped"), 0, "{report:#}");
+    assert_eq!(count(&report, "base_blobs_fetched"), 0, "{report:#}");
     let digest = str_at(&report, "/digest");
 
     let requests = registry.requests();
     let new = &requests[before..];
     let base_layers = BTreeSet::from([BASE_AMD64_LAYER.to_owned(), BASE_ARM64_LAYER.to_owned()]);
+    // Mountable base layers are never downloaded, nor kept in the cache.
+    let fetched = blob_gets(new);
+    assert!(
+        base_layers.iter().all(|layer| !fetched.contains(layer)),
+        "a mountable base layer was downloaded: {fetched:#?}"
+    );
+    for layer in &base_layers {
+        let hex = layer.trim_start_matches("sha256:");
+        assert!(
+            !sandbox.cache().join("blobs/sha256").join(hex).exists(),
+            "{layer} is in the cache"
+        );
+    }
     let mounted = mounts(new);
     assert_eq!(
         mounted
@@ -629,6 +643,16 @@ fn build_push_to_another_registry_uploads() {
         EXAMPLE_BLOBS,
         "{report:#}"
     );
+    // The two base layers had to move: fetched from A (during the push), once each.
+    assert_eq!(count(&report, "base_blobs_fetched"), 2, "{report:#}");
+    let fetched = blob_gets(&source.requests()[before..]);
+    for layer in [BASE_AMD64_LAYER, BASE_ARM64_LAYER] {
+        assert_eq!(
+            fetched.iter().filter(|d| d.as_str() == layer).count(),
+            1,
+            "{layer} fetched once: {fetched:#?}"
+        );
+    }
     let on_dest = dest.requests();
     assert!(mounts(&on_dest).is_empty(), "{on_dest:#?}");
     let uploaded: BTreeSet<_> = uploads(&on_dest).into_iter().collect();
@@ -646,6 +670,26 @@ fn build_push_to_another_registry_uploads() {
     assert_eq!(
         digest_of(&skopeo_raw(&dest, "acme/app:1")),
         str_at(&report, "/digest")
+    );
+
+    // Another machine (an empty cache) rebuilding the same image: B has every layer,
+    // so no base layer is downloaded from A and nothing is uploaded.
+    let fresh = Sandbox::new();
+    let before = source.requests().len();
+    let again = parse_json(&build_on(
+        &fresh,
+        &dest,
+        &base,
+        &["--push-to", &dest.reference("acme/app:1"), "--json"],
+    ));
+    assert_eq!(str_at(&again, "/digest"), str_at(&report, "/digest"));
+    assert_eq!(count(&again, "blobs_uploaded"), 0, "{again:#}");
+    assert_eq!(count(&again, "base_blobs_fetched"), 0, "{again:#}");
+    let fetched = blob_gets(&source.requests()[before..]);
+    assert!(
+        !fetched.contains(&BASE_AMD64_LAYER.to_owned())
+            && !fetched.contains(&BASE_ARM64_LAYER.to_owned()),
+        "{fetched:#?}"
     );
 }
 
