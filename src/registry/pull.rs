@@ -31,6 +31,28 @@ pub async fn load_base(
     store: &BlobStore,
     options: &RegistryOptions,
 ) -> Result<BaseImage> {
+    load(reference, wanted, store, options, true).await
+}
+
+/// Resolves `reference` to its index, manifests and configs (all platforms) without
+/// fetching any layer: `hoist diff` fetches a layer with [`fetch_blob`] only when the
+/// other side has a different one.
+pub async fn load_documents(
+    reference: &Reference,
+    store: &BlobStore,
+    options: &RegistryOptions,
+) -> Result<BaseImage> {
+    load(reference, None, store, options, false).await
+}
+
+/// Streams one blob of `reference`'s repository into `store` (unless it is there),
+/// verified against its descriptor.
+pub async fn fetch_blob(
+    reference: &Reference,
+    descriptor: &Descriptor,
+    store: &BlobStore,
+    options: &RegistryOptions,
+) -> Result<()> {
     let client = if options.offline {
         None
     } else {
@@ -41,6 +63,29 @@ pub async fn load_base(
         reference,
         registry: reference.resolve_registry().to_string(),
         store,
+        fetch_layers: true,
+    };
+    remote.fetch(descriptor, store).await
+}
+
+async fn load(
+    reference: &Reference,
+    wanted: Option<&[Platform]>,
+    store: &BlobStore,
+    options: &RegistryOptions,
+    fetch_layers: bool,
+) -> Result<BaseImage> {
+    let client = if options.offline {
+        None
+    } else {
+        Some(client_for(reference, options).await?)
+    };
+    let remote = Remote {
+        client: client.as_ref(),
+        reference,
+        registry: reference.resolve_registry().to_string(),
+        store,
+        fetch_layers,
     };
     let top_digest = match (reference.digest(), &client) {
         (Some(digest), _) => Some(digest.to_string()),
@@ -129,6 +174,8 @@ struct Remote<'a> {
     reference: &'a Reference,
     registry: String,
     store: &'a BlobStore,
+    /// Whether layers are fetched with their manifests (a base) or left for later (diff).
+    fetch_layers: bool,
 }
 
 impl Remote<'_> {
@@ -216,6 +263,7 @@ impl Remote<'_> {
         let layers = manifest
             .layers
             .iter()
+            .filter(|_| self.fetch_layers)
             .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP);
         stream::iter(layers)
             .map(|layer| self.fetch(layer, store))

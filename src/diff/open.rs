@@ -1,0 +1,147 @@
+//! Opening an image to compare: its documents now, its layers only when asked.
+
+use std::io;
+
+use hoist_layers::{BlobStore, HashingReader};
+use oci_client::Reference;
+
+use super::layer::{LayerListing, list_layer};
+use crate::assemble::base::{BaseImage, BasePlatform};
+use crate::error::{Error, IoContext, Result};
+use crate::oci::layout::Layout;
+use crate::oci::location::Location;
+use crate::oci::model::{Annotations, Descriptor, Index};
+use crate::registry::client::RegistryOptions;
+
+/// An image opened for comparison: index, manifests and configs read and verified;
+/// layers read on demand.
+pub struct OpenedImage {
+    /// The image as named by the user.
+    pub name: String,
+    /// The descriptor of the top-level document (index or manifest).
+    pub top: Descriptor,
+    /// The index, when the image has one.
+    pub index: Option<Index>,
+    /// Every platform image.
+    pub platforms: Vec<BasePlatform>,
+    blobs: Blobs,
+}
+
+/// Where layer blobs come from.
+enum Blobs {
+    /// A local layout (or an unpacked archive): verified while read.
+    Layout(Layout),
+    /// A registry: fetched into the cache (verified) the first time they are needed.
+    Registry {
+        reference: Reference,
+        store: BlobStore,
+        options: RegistryOptions,
+    },
+}
+
+impl OpenedImage {
+    /// Opens `location` (named `name` in reports). Archives are unpacked into
+    /// `scratch_dir`; registry documents are fetched into `store`, layers later.
+    pub fn open(
+        name: &str,
+        location: &Location,
+        scratch_dir: &std::path::Path,
+        store: &BlobStore,
+        options: &RegistryOptions,
+    ) -> Result<OpenedImage> {
+        match location {
+            Location::OciLayout { .. } | Location::OciArchive { .. } => {
+                let image = BaseImage::load(location, scratch_dir, None)?;
+                let layout = image.layout.clone().expect("a layout image has a layout");
+                Ok(OpenedImage::from_base(name, image, Blobs::Layout(layout)))
+            }
+            Location::Registry { reference } => {
+                let reference = crate::registry::reference::parse(reference)?;
+                let image = crate::registry::block_on(crate::registry::pull::load_documents(
+                    &reference, store, options,
+                ))?;
+                Ok(OpenedImage::from_base(
+                    name,
+                    image,
+                    Blobs::Registry {
+                        reference,
+                        store: store.clone(),
+                        options: options.clone(),
+                    },
+                ))
+            }
+            Location::Scratch | Location::DockerArchive { .. } => Err(Error::Location {
+                input: location.to_string(),
+                reason: "diff reads oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] and registry references"
+                    .into(),
+            }),
+        }
+    }
+
+    fn from_base(name: &str, image: BaseImage, blobs: Blobs) -> OpenedImage {
+        OpenedImage {
+            name: name.to_string(),
+            top: image.top.expect("a loaded image has a top descriptor"),
+            index: image.index,
+            platforms: image.platforms,
+            blobs,
+        }
+    }
+
+    /// The index's annotations (none for a single-manifest image).
+    pub fn index_annotations(&self) -> Option<&Annotations> {
+        self.index.as_ref().and_then(|i| i.annotations.as_ref())
+    }
+
+    /// One annotation, from the index or else from the first manifest.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.index_annotations()
+            .and_then(|a| a.get(key))
+            .or_else(|| {
+                self.platforms
+                    .first()
+                    .and_then(|p| p.manifest.annotations.as_ref())
+                    .and_then(|a| a.get(key))
+            })
+            .map(String::as_str)
+    }
+
+    /// Streams one layer and lists its entries, verifying the blob's digest.
+    pub fn list_layer(&self, layer: &Descriptor) -> Result<LayerListing> {
+        let path = match &self.blobs {
+            Blobs::Layout(layout) => layout.blob_path(&layer.digest),
+            Blobs::Registry {
+                reference,
+                store,
+                options,
+            } => {
+                crate::registry::block_on(crate::registry::pull::fetch_blob(
+                    reference, layer, store, options,
+                ))?;
+                store.path(&layer.digest)
+            }
+        };
+        let file = std::fs::File::open(&path).at(&path)?;
+        let mut reader = HashingReader::new(file);
+        let listing = list_layer(&mut reader, &layer.digest)?;
+        // The tar reader stops at the end-of-archive blocks: hash any padding after them.
+        io::copy(&mut reader, &mut io::sink()).at(&path)?;
+        let (_, found, _) = reader.finish();
+        if found != layer.digest {
+            return Err(Error::LayerRead {
+                layer: layer.digest.clone(),
+                message: format!("{} hashes to {found}: the blob is corrupt", path.display()),
+            });
+        }
+        Ok(listing)
+    }
+}
+
+impl std::fmt::Debug for OpenedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedImage")
+            .field("name", &self.name)
+            .field("top", &self.top.digest)
+            .finish_non_exhaustive()
+    }
+}
