@@ -513,11 +513,7 @@ pub fn config_changes(a: &Value, b: &Value) -> Vec<FieldChange> {
             })
             .collect::<Vec<_>>()
     };
-    out.extend(by_position(
-        "history",
-        a.get("history"),
-        b.get("history"),
-    ));
+    out.extend(by_position("history", a.get("history"), b.get("history")));
     out.extend(by_position(
         "rootfs.diff_ids",
         a.pointer("/rootfs/diff_ids"),
@@ -650,7 +646,11 @@ mod tests {
             summary,
             [
                 ("/app/gone".into(), Status::Removed, vec![]),
-                ("/app/link".into(), Status::Changed, vec!["link target".into()]),
+                (
+                    "/app/link".into(),
+                    Status::Changed,
+                    vec!["link target".into()]
+                ),
                 ("/app/new".into(), Status::Added, vec![]),
                 ("/app/run.sh".into(), Status::Changed, vec!["mode".into()]),
             ]

@@ -88,9 +88,8 @@ fn render_platform(out: &mut String, platform: &PlatformDiff) {
 }
 
 fn render_layer(out: &mut String, layer: &LayerDiff) {
-    let digest = |d: &Option<hoist_layers::Digest>| {
-        d.as_ref().map(ToString::to_string).unwrap_or_default()
-    };
+    let digest =
+        |d: &Option<hoist_layers::Digest>| d.as_ref().map(ToString::to_string).unwrap_or_default();
     match layer.status {
         Status::Added => {
             let _ = writeln!(
@@ -152,7 +151,12 @@ fn file_line(file: &FileDiff) -> String {
                     } else {
                         plain
                     };
-                    format!("{} {} → {}", c.field, show(c.a.as_ref()), show(c.b.as_ref()))
+                    format!(
+                        "{} {} → {}",
+                        c.field,
+                        show(c.a.as_ref()),
+                        show(c.b.as_ref())
+                    )
                 })
                 .collect();
             format!("{}: {}", file.path, changes.join("; "))
