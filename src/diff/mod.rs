@@ -473,7 +473,7 @@ pub fn config_changes(a: &Value, b: &Value) -> Vec<FieldChange> {
     for (key, name) in [("ExposedPorts", "exposed port"), ("Volumes", "volume")] {
         let (left, right) = (key_set(inner_a.get(key)), key_set(inner_b.get(key)));
         for item in left.symmetric_difference(&right) {
-            let present = |set: &BTreeSet<String>| set.contains(item).then(|| Value::Bool(true));
+            let present = |set: &BTreeSet<String>| set.contains(item).then_some(Value::Bool(true));
             out.push(FieldChange::new(
                 format!("{name} {item}"),
                 present(&left),

@@ -32,11 +32,13 @@ enum Blobs {
     /// A local layout (or an unpacked archive): verified while read.
     Layout(Layout),
     /// A registry: fetched into the cache (verified) the first time they are needed.
-    Registry {
-        reference: Reference,
-        store: BlobStore,
-        options: RegistryOptions,
-    },
+    Registry(Box<RegistryBlobs>),
+}
+
+struct RegistryBlobs {
+    reference: Reference,
+    store: BlobStore,
+    options: RegistryOptions,
 }
 
 impl OpenedImage {
@@ -63,11 +65,11 @@ impl OpenedImage {
                 Ok(OpenedImage::from_base(
                     name,
                     image,
-                    Blobs::Registry {
+                    Blobs::Registry(Box::new(RegistryBlobs {
                         reference,
                         store: store.clone(),
                         options: options.clone(),
-                    },
+                    })),
                 ))
             }
             Location::Scratch | Location::DockerArchive { .. } => Err(Error::Location {
@@ -110,15 +112,14 @@ impl OpenedImage {
     pub fn list_layer(&self, layer: &Descriptor) -> Result<LayerListing> {
         let path = match &self.blobs {
             Blobs::Layout(layout) => layout.blob_path(&layer.digest),
-            Blobs::Registry {
-                reference,
-                store,
-                options,
-            } => {
+            Blobs::Registry(remote) => {
                 crate::registry::block_on(crate::registry::pull::fetch_blob(
-                    reference, layer, store, options,
+                    &remote.reference,
+                    layer,
+                    &remote.store,
+                    &remote.options,
                 ))?;
-                store.path(&layer.digest)
+                remote.store.path(&layer.digest)
             }
         };
         let file = std::fs::File::open(&path).at(&path)?;
