@@ -14,7 +14,8 @@ use crate::common::{
     Sandbox, base_layout, copy_tree, digest_of, example_dir, files_under, last_line,
     normalise_modes, parse_json, stdout, success,
 };
-use crate::registry::{Registry, ok};
+use crate::common::tool_within;
+use crate::registry::{HOIST_LIMIT, Registry, ok};
 
 /// The dashboard example with modes normalised (so a checkout's umask does not
 /// matter), the base at a path inside the tree, and a symlink in the backend.
@@ -419,12 +420,42 @@ fn verify_honours_the_recorded_epoch_and_compression() {
     assert_eq!(json["inputs"]["source_date_epoch"], "1700000000");
 }
 
+/// `skopeo copy --all` between two references of `registry`.
+fn skopeo_copy(source: &str, destination: &str) {
+    tool_within(
+        HOIST_LIMIT,
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            source,
+            destination,
+        ],
+    );
+}
+
+/// The app built on a registry base and pushed with `hoist build --push-to`, then
+/// verified from another machine's cache, against the registry image. The base's tag
+/// is moved before verifying: verify must rebuild on the recorded base digest.
 #[test]
 fn verify_an_image_pushed_by_build_push() {
     let registry = Registry::start();
     let sandbox = Sandbox::new();
+    skopeo_copy(
+        &format!("oci:{}:1.0", base_layout().display()),
+        &registry.docker("library/busybase:1.0"),
+    );
     let tree = sandbox.path("tree");
     app_tree(&tree, PLAIN);
+    let base = registry.reference("library/busybase:1.0");
+    edit_toml(
+        &tree,
+        r#"base = "oci:base:1.0""#,
+        &format!(r#"base = "{base}""#),
+    );
     let mut command = sandbox.build();
     command
         .arg("--config")
@@ -432,6 +463,11 @@ fn verify_an_image_pushed_by_build_push() {
         .arg("--push-to")
         .arg(registry.reference("acme/app:1.0"));
     let pushed = last_line(&stdout(&ok(&mut command, &registry))).to_string();
+    // The base tag now names another image (the app itself).
+    skopeo_copy(
+        &registry.docker("acme/app:1.0"),
+        &registry.docker("library/busybase:1.0"),
+    );
     let puts_before = manifest_puts(&registry);
 
     // A fresh cache: everything the verifier knows comes from the registry.
