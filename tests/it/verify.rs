@@ -10,11 +10,11 @@ use std::process::Output;
 use assert_cmd::Command;
 use filetime::FileTime;
 
+use crate::common::tool_within;
 use crate::common::{
     Sandbox, base_layout, copy_tree, digest_of, example_dir, files_under, last_line,
     normalise_modes, parse_json, stdout, success,
 };
-use crate::common::tool_within;
 use crate::registry::{HOIST_LIMIT, Registry, ok};
 
 /// The dashboard example with modes normalised (so a checkout's umask does not
@@ -520,4 +520,59 @@ pub fn app(sandbox: &Sandbox, name: &str) -> PathBuf {
     let tree = sandbox.path(name);
     app_tree(&tree, PLAIN);
     tree
+}
+
+/// An image whose index says another hoist built it: verify says so on stderr, and its
+/// diff names the version annotation and shows everything below the index equal.
+#[test]
+fn another_hoist_version_is_named() {
+    let sandbox = Sandbox::new();
+    let tree = app(&sandbox, "tree");
+    let built = build(&sandbox, &tree, &sandbox.oci("image"));
+    let layout = sandbox.path("image");
+    let blob = |digest: &str| layout.join("blobs/sha256").join(&digest["sha256:".len()..]);
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(blob(&built)).unwrap()).unwrap();
+    index["annotations"]["io.hoist.version"] = "0.0.1".into();
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let older = digest_of(&bytes);
+    fs::write(blob(&older), &bytes).unwrap();
+    let index_json = fs::read_to_string(layout.join("index.json")).unwrap();
+    fs::write(
+        layout.join("index.json"),
+        index_json.replace(&built, &older),
+    )
+    .unwrap();
+
+    let output = verify(&sandbox, &tree, &sandbox.oci("image"), &[]);
+    assert_eq!(code(&output), 1, "{}", describe(&output));
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        err.contains(&format!(
+            "was built by hoist 0.0.1, this is hoist {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{err}"
+    );
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().skip(3).collect();
+    assert_eq!(
+        lines,
+        [
+            "index:".to_string(),
+            format!(
+                "  annotation io.hoist.version: \"0.0.1\" → \"{}\"",
+                env!("CARGO_PKG_VERSION")
+            ),
+            format!(
+                "platform linux/amd64: equal ({})",
+                index["manifests"][0]["digest"].as_str().unwrap()
+            ),
+            format!(
+                "platform linux/arm64/v8: equal ({})",
+                index["manifests"][1]["digest"].as_str().unwrap()
+            ),
+        ],
+        "{text}"
+    );
 }
