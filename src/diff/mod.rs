@@ -311,9 +311,19 @@ fn compare_layer(
         result.note = Some("foreign layer (not stored in images): compared by digest only".into());
         return Ok(result);
     }
-    let left_listing = a.list_layer(left)?;
-    let right_listing = b.list_layer(right)?;
-    result.files = file_changes(&left_listing, &right_listing);
+    // Sorted layers (hoist's) are merged as they stream; others are listed whole
+    // (a summary per entry, never contents) and compared as maps.
+    let (mut left_blob, mut right_blob) = (a.open_layer(left)?, b.open_layer(right)?);
+    let merged =
+        layer::compare_sorted(&mut left_blob, &left.digest, &mut right_blob, &right.digest)?;
+    result.files = match merged {
+        Some(pairs) => {
+            left_blob.finish()?;
+            right_blob.finish()?;
+            file_diffs(pairs)
+        }
+        None => file_changes(&a.list_layer(left)?, &b.list_layer(right)?),
+    };
     if result.files.is_empty() {
         result.note = Some(
             "same entries with the same content and attributes; the compressed bytes differ (compression kind or level, or tar header details)"
@@ -326,36 +336,40 @@ fn compare_layer(
 /// Entry-by-entry differences between two layer listings.
 pub fn file_changes(a: &LayerListing, b: &LayerListing) -> Vec<FileDiff> {
     let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let mut out = Vec::new();
-    for path in paths {
-        let display = format!("/{path}");
-        match (a.get(path), b.get(path)) {
-            (Some(left), Some(right)) if left == right => {}
-            (Some(left), Some(right)) => out.push(FileDiff {
-                path: display,
-                status: Status::Changed,
-                changes: entry_changes(left, right),
-                a: Some(left.clone()),
-                b: Some(right.clone()),
-            }),
-            (Some(left), None) => out.push(FileDiff {
-                path: display,
-                status: Status::Removed,
-                changes: Vec::new(),
-                a: Some(left.clone()),
-                b: None,
-            }),
-            (None, Some(right)) => out.push(FileDiff {
-                path: display,
-                status: Status::Added,
-                changes: Vec::new(),
-                a: None,
-                b: Some(right.clone()),
-            }),
-            (None, None) => unreachable!("the path came from one of the listings"),
-        }
-    }
-    out
+    file_diffs(
+        paths
+            .into_iter()
+            .map(|path| (path.clone(), a.get(path).cloned(), b.get(path).cloned()))
+            .filter(|(_, left, right)| left != right)
+            .collect(),
+    )
+}
+
+/// The differing entry pairs as reported.
+fn file_diffs(pairs: Vec<layer::EntryPair>) -> Vec<FileDiff> {
+    pairs
+        .into_iter()
+        .filter_map(|(path, a, b)| {
+            let status = match (&a, &b) {
+                (Some(left), Some(right)) if left == right => return None,
+                (Some(_), Some(_)) => Status::Changed,
+                (Some(_), None) => Status::Removed,
+                (None, Some(_)) => Status::Added,
+                (None, None) => return None,
+            };
+            let changes = match (&a, &b) {
+                (Some(left), Some(right)) => entry_changes(left, right),
+                _ => Vec::new(),
+            };
+            Some(FileDiff {
+                path: format!("/{path}"),
+                status,
+                changes,
+                a,
+                b,
+            })
+        })
+        .collect()
 }
 
 fn entry_changes(a: &EntrySummary, b: &EntrySummary) -> Vec<FieldChange> {

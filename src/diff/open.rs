@@ -1,8 +1,9 @@
 //! Opening an image to compare: its documents now, its layers only when asked.
 
-use std::io;
+use std::io::{self, Read};
+use std::path::PathBuf;
 
-use hoist_layers::{BlobStore, HashingReader};
+use hoist_layers::{BlobStore, Digest, HashingReader};
 use oci_client::Reference;
 
 use super::layer::{LayerListing, list_layer};
@@ -110,6 +111,14 @@ impl OpenedImage {
 
     /// Streams one layer and lists its entries, verifying the blob's digest.
     pub fn list_layer(&self, layer: &Descriptor) -> Result<LayerListing> {
+        let mut blob = self.open_layer(layer)?;
+        let listing = list_layer(&mut blob, &layer.digest)?;
+        blob.finish()?;
+        Ok(listing)
+    }
+
+    /// A layer blob to stream: fetched first from a registry, read from a layout.
+    pub fn open_layer(&self, layer: &Descriptor) -> Result<LayerBlob> {
         let path = match &self.blobs {
             Blobs::Layout(layout) => layout.blob_path(&layer.digest),
             Blobs::Registry(remote) => {
@@ -123,18 +132,44 @@ impl OpenedImage {
             }
         };
         let file = std::fs::File::open(&path).at(&path)?;
-        let mut reader = HashingReader::new(file);
-        let listing = list_layer(&mut reader, &layer.digest)?;
-        // The tar reader stops at the end-of-archive blocks: hash any padding after them.
-        io::copy(&mut reader, &mut io::sink()).at(&path)?;
-        let (_, found, _) = reader.finish();
-        if found != layer.digest {
+        Ok(LayerBlob {
+            reader: HashingReader::new(file),
+            path,
+            digest: layer.digest.clone(),
+        })
+    }
+}
+
+/// A layer blob being read, hashed on the way: [`LayerBlob::finish`] checks that what
+/// was read is what the descriptor promised (a corrupt layout is named, not diffed).
+pub struct LayerBlob {
+    reader: HashingReader<std::fs::File>,
+    path: PathBuf,
+    digest: Digest,
+}
+
+impl Read for LayerBlob {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl LayerBlob {
+    /// Reads what the tar reader left (it stops at the end-of-archive blocks) and
+    /// checks the digest.
+    pub fn finish(mut self) -> Result<()> {
+        io::copy(&mut self.reader, &mut io::sink()).at(&self.path)?;
+        let (_, found, _) = self.reader.finish();
+        if found != self.digest {
             return Err(Error::LayerRead {
-                layer: layer.digest.clone(),
-                message: format!("{} hashes to {found}: the blob is corrupt", path.display()),
+                layer: self.digest,
+                message: format!(
+                    "{} hashes to {found}: the blob is corrupt",
+                    self.path.display()
+                ),
             });
         }
-        Ok(listing)
+        Ok(())
     }
 }
 
