@@ -345,6 +345,23 @@ mod tests {
     }
 
     #[test]
+    fn refuses_hard_links_out_of_the_root() {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_path("app/link").unwrap();
+        header.as_mut_bytes()[157..165].copy_from_slice(b"../../x\0");
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        tar.extend_from_slice(&[0; 1024]);
+        let error = list_layer(&tar[..], &digest()).unwrap_err();
+        assert!(
+            error.to_string().contains("`../../x` has a `..` component"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn refuses_absolute_paths() {
         let error = list_layer(&raw_tar("/etc/passwd")[..], &digest()).unwrap_err();
         assert!(
