@@ -53,6 +53,10 @@ pub async fn fetch_blob(
     store: &BlobStore,
     options: &RegistryOptions,
 ) -> Result<()> {
+    // Cached blobs need no connection (nor, behind token auth, a token).
+    if store.contains(&descriptor.digest) {
+        return Ok(());
+    }
     let client = if options.offline {
         None
     } else {
