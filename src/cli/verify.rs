@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hoist::assemble::{Silent, assemble};
+use hoist::assemble::assemble;
 use hoist::config::ConfigFile;
 use hoist::diff::{ImageDiff, OpenedImage, compare};
 use hoist::oci::location::{Location, Selector};
@@ -172,12 +172,32 @@ fn verify(args: &VerifyArgs) -> Result<Outcome> {
     }
 
     let plan = rebuild_plan(args, &inputs)?;
+    eprintln!(
+        "rebuilding {} from {}: base {}, SOURCE_DATE_EPOCH {}, {}, platforms {}",
+        args.image,
+        args.config.display(),
+        plan.base,
+        plan.epoch,
+        match plan.compression {
+            hoist_layers::Compression::Gzip { level } => format!("gzip level {level}"),
+            hoist_layers::Compression::Zstd { level } => format!("zstd level {level}"),
+        },
+        inputs.platforms.join(", ")
+    );
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,
     };
-    let rebuilt = assemble(&plan, &store, &options, &registry, &dir("build")?, &Silent)
-        .with_context(|| format!("rebuilding from {}", args.config.display()))?;
+    let observer = super::progress::observer();
+    let rebuilt = assemble(
+        &plan,
+        &store,
+        &options,
+        &registry,
+        &dir("build")?,
+        observer.as_ref(),
+    )
+    .with_context(|| format!("rebuilding from {}", args.config.display()))?;
 
     let verified = rebuilt.descriptor.digest == published.top.digest;
     let diff = if verified {
