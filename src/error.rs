@@ -101,6 +101,34 @@ pub enum Error {
         /// What failed, with the repository or digest involved.
         message: String,
     },
+    /// A layer tar cannot be read while comparing images.
+    #[error("layer {layer}: {message}")]
+    LayerRead {
+        /// The layer's (compressed) digest.
+        layer: Digest,
+        /// What failed, with the entry where known.
+        message: String,
+    },
+    /// A layer holds an entry that would land outside the root (tar-slip): an absolute
+    /// path or a `..` component. Refused rather than skipped: such a layer is hostile.
+    #[error("layer {layer}: entry `{entry}` {reason}")]
+    UnsafeLayerEntry {
+        /// The layer's (compressed) digest.
+        layer: Digest,
+        /// The entry's path as written in the tar.
+        entry: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// `hoist verify` cannot rebuild an image: a rebuild input is not recorded or
+    /// cannot be honoured.
+    #[error("cannot verify {image}: {reason}")]
+    Verify {
+        /// The image being verified.
+        image: String,
+        /// What is missing or inconsistent, naming the annotation.
+        reason: String,
+    },
     /// Building or storing a layer failed.
     #[error(transparent)]
     Layer(#[from] hoist_layers::Error),

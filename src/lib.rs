@@ -11,12 +11,14 @@
 //! - [`publish`] writes an image to a sink: an OCI layout, an `oci-archive` or a
 //!   `docker-archive`; [`registry`] pushes it to a registry.
 //! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
-//!   and layout reading; [`inspect`] renders images for people.
+//!   and layout reading; [`inspect`] renders images for people; [`diff`] compares two
+//!   images down to the files (`hoist diff`, `hoist verify`).
 
 #![deny(missing_docs)]
 
 pub mod assemble;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod inspect;
 pub mod oci;

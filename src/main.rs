@@ -1,5 +1,6 @@
 //! The `hoist` command: parse flags, run, map the outcome to an exit code
-//! (0 success, 1 failure, 2 bad usage; see docs/cli.md).
+//! (0 success, 1 failure, 2 bad usage; `diff` and `verify`: 0 same, 1 different,
+//! 2 error; see docs/cli.md).
 
 mod cli;
 
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("{}", cli::describe_error(&error));
             ExitCode::from(1)

@@ -18,7 +18,10 @@ use crate::error::{Error, Result};
 use crate::oci::canonical::{JsonBlob, to_canonical};
 use crate::oci::layout::Layout;
 use crate::oci::media::{self, Flavour};
-use crate::oci::model::{Annotations, BASE_DIGEST, BASE_NAME, Descriptor, Index, Manifest};
+use crate::oci::model::{
+    Annotations, BASE_DIGEST, BASE_NAME, Descriptor, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL,
+    HOIST_SOURCE_DATE_EPOCH, HOIST_VERSION, Index, Manifest,
+};
 use crate::oci::platform::Platform;
 use crate::plan::{Format, Plan};
 use base::{BaseImage, BasePlatform};
@@ -241,7 +244,7 @@ pub fn assemble(
     let mut index = Index::new(Some(flavour.index()));
     index.manifests = platforms.iter().map(|p| p.descriptor.clone()).collect();
     if flavour == Flavour::Oci {
-        index.annotations = annotations(plan, base.digest.as_ref());
+        index.annotations = Some(annotations(plan, base.digest.as_ref()));
     }
     let index_blob = json_blob(&index, "index")?;
     let descriptor = Descriptor::new(
@@ -518,7 +521,7 @@ fn platform_image(
                 .digest
                 .as_ref()
                 .map(|_| &base_platform.descriptor.digest);
-            annotations(plan, base_digest)
+            Some(annotations(plan, base_digest))
         } else {
             None
         },
@@ -571,8 +574,13 @@ fn check_layer_platforms(plan: &Plan, base: &BaseImage) -> Result<()> {
 }
 
 /// The user's annotations plus the base image's name and digest (a scratch image has
-/// no base to name).
-fn annotations(plan: &Plan, base_digest: Option<&Digest>) -> Option<Annotations> {
+/// no base to name), plus every other input `hoist verify` needs to rebuild the image
+/// (docs/reproducibility.md): hoist's version, the compression and the epoch.
+///
+/// Recording the version makes the digest change with every hoist release, even when
+/// the bytes of layers and configs do not: deliberate, since a verifier must know which
+/// hoist to rebuild with.
+fn annotations(plan: &Plan, base_digest: Option<&Digest>) -> Annotations {
     let mut map: Annotations = plan.annotations.clone();
     if let Some(digest) = base_digest {
         map.entry(BASE_NAME.into())
@@ -580,7 +588,19 @@ fn annotations(plan: &Plan, base_digest: Option<&Digest>) -> Option<Annotations>
         map.entry(BASE_DIGEST.into())
             .or_insert_with(|| digest.to_string());
     }
-    (!map.is_empty()).then_some(map)
+    let (kind, level) = match plan.compression {
+        hoist_layers::Compression::Gzip { level } => ("gzip", i64::from(level)),
+        hoist_layers::Compression::Zstd { level } => ("zstd", i64::from(level)),
+    };
+    for (key, value) in [
+        (HOIST_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+        (HOIST_COMPRESSION, kind.to_string()),
+        (HOIST_COMPRESSION_LEVEL, level.to_string()),
+        (HOIST_SOURCE_DATE_EPOCH, plan.epoch.to_string()),
+    ] {
+        map.entry(key.into()).or_insert(value);
+    }
+    map
 }
 
 fn json_blob<T: serde::Serialize>(value: &T, what: &str) -> Result<JsonBlob> {

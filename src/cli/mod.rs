@@ -2,12 +2,15 @@
 //! them into library calls. Settings are resolved in `hoist::plan`, not here.
 
 mod build;
+mod diff;
 mod login;
 mod progress;
 mod registry;
+mod verify;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +39,12 @@ enum Command {
     Login(LoginArgs),
     /// Remove a registry's stored credentials.
     Logout(LogoutArgs),
+    /// Compare two images: index, manifests, configs, layers, files.
+    /// Exit 0 when identical, 1 when they differ, 2 on errors.
+    Diff(diff::DiffArgs),
+    /// Rebuild an image from local sources with its recorded inputs and compare.
+    /// Exit 0 when the digest matches, 1 when it does not, 2 on errors.
+    Verify(verify::VerifyArgs),
 }
 
 /// `hoist login` flags.
@@ -243,8 +252,9 @@ pub struct InspectArgs {
     json: bool,
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs a parsed command line. Comparing commands answer with their own exit code
+/// (0 same, 1 different, 2 trouble, as diff(1) does); the others succeed or fail.
+pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(&args),
         Command::Inspect(args) => inspect(&args),
@@ -253,7 +263,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tag(args) => registry::tag(&args),
         Command::Login(args) => login::login(&args),
         Command::Logout(args) => login::logout(&args),
+        Command::Diff(args) => return Ok(diff::run(&args)),
+        Command::Verify(args) => return Ok(verify::run(&args)),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {

@@ -61,6 +61,17 @@ pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
 /// Annotation: the digest of the image this one was built on.
 pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
+/// Annotation: the hoist version that built the image (a rebuild with another version
+/// may legitimately differ, so `hoist verify` reports it first).
+pub const HOIST_VERSION: &str = "io.hoist.version";
+/// Annotation: the layer compression, `gzip` or `zstd`.
+pub const HOIST_COMPRESSION: &str = "io.hoist.compression";
+/// Annotation: the compression level, as a decimal number.
+pub const HOIST_COMPRESSION_LEVEL: &str = "io.hoist.compression.level";
+/// Annotation: the `SOURCE_DATE_EPOCH` the image was built with (seconds; `0` when
+/// unset), which fixes file mtimes, `created` and history dates.
+pub const HOIST_SOURCE_DATE_EPOCH: &str = "io.hoist.source-date-epoch";
+
 /// An image manifest (OCI or Docker schema 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -31,6 +31,58 @@ pub async fn load_base(
     store: &BlobStore,
     options: &RegistryOptions,
 ) -> Result<BaseImage> {
+    // Offline, every layer must be in the cache now: there is no later.
+    let fetch_layers = !options.base_layers_on_demand || options.offline;
+    load(reference, wanted, store, options, fetch_layers).await
+}
+
+/// Resolves `reference` to its index, manifests and configs (all platforms) without
+/// fetching any layer: `hoist diff` fetches a layer with [`fetch_blob`] only when the
+/// other side has a different one.
+pub async fn load_documents(
+    reference: &Reference,
+    store: &BlobStore,
+    options: &RegistryOptions,
+) -> Result<BaseImage> {
+    load(reference, None, store, options, false).await
+}
+
+/// Streams one blob of `reference`'s repository into `store` (unless it is there),
+/// verified against its descriptor.
+pub async fn fetch_blob(
+    reference: &Reference,
+    descriptor: &Descriptor,
+    store: &BlobStore,
+    options: &RegistryOptions,
+) -> Result<()> {
+    // Cached blobs need no connection (nor, behind token auth, a token).
+    if store.contains(&descriptor.digest) {
+        return Ok(());
+    }
+    if options.offline {
+        let remote = Remote {
+            client: None,
+            reference,
+            registry: reference.resolve_registry().to_string(),
+            store,
+            fetch_layers: true,
+        };
+        // Names the missing blob and the cache.
+        return remote.fetch(descriptor, store).await;
+    }
+    BlobFetcher::new(reference, store.root(), options)
+        .await?
+        .fetch(&descriptor.digest, descriptor.size)
+        .await
+}
+
+async fn load(
+    reference: &Reference,
+    wanted: Option<&[Platform]>,
+    store: &BlobStore,
+    options: &RegistryOptions,
+    fetch_layers: bool,
+) -> Result<BaseImage> {
     let client = if options.offline {
         None
     } else {
@@ -41,6 +93,7 @@ pub async fn load_base(
         reference,
         registry: reference.resolve_registry().to_string(),
         store,
+        fetch_layers,
     };
     let top_digest = match (reference.digest(), &client) {
         (Some(digest), _) => Some(digest.to_string()),
@@ -129,6 +182,8 @@ struct Remote<'a> {
     reference: &'a Reference,
     registry: String,
     store: &'a BlobStore,
+    /// Whether layers are fetched with their manifests (a base) or left for later (diff).
+    fetch_layers: bool,
 }
 
 impl Remote<'_> {
@@ -213,13 +268,11 @@ impl Remote<'_> {
             source,
         })?;
         let config: Value = self.parse(&config_bytes, "config", &manifest.config.digest)?;
-        // Offline, every layer must be in the cache now: there is no later.
-        let on_demand = options.base_layers_on_demand && self.client.is_some();
         let layers = manifest
             .layers
             .iter()
-            .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP)
-            .filter(|_| !on_demand);
+            .filter(|_| self.fetch_layers)
+            .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP);
         stream::iter(layers)
             .map(|layer| self.fetch(layer, store))
             .buffer_unordered(options.jobs())
@@ -342,6 +395,7 @@ impl BlobFetcher {
             reference: &self.reference,
             registry: self.reference.resolve_registry().to_string(),
             store: &self.store,
+            fetch_layers: true,
         };
         let descriptor = Descriptor::new(media::OCI_LAYER_GZIP, digest.clone(), size);
         remote.fetch(&descriptor, &self.store).await

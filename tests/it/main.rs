@@ -9,6 +9,7 @@
 
 mod build;
 mod common;
+mod diff;
 mod errors;
 mod faults;
 mod features;
@@ -25,3 +26,4 @@ mod push;
 mod registry;
 mod reproducible;
 mod token_auth;
+mod verify;

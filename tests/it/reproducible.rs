@@ -16,12 +16,14 @@ use crate::common::{
 /// `SOURCE_DATE_EPOCH`. Pinned: it must be the same on every machine and every run.
 ///
 /// It changes only when the image format changes deliberately (tar headers, gzip
-/// encoder, canonical JSON, config edits, annotations), or when the fixtures change
-/// (`testdata/base`, `examples/dashboard/frontend/dist`, `examples/dashboard/backend`).
+/// encoder, canonical JSON, config edits, annotations), when the fixtures change
+/// (`testdata/base`, `examples/dashboard/frontend/dist`, `examples/dashboard/backend`),
+/// or when hoist's version changes: the version is recorded in the `io.hoist.version`
+/// annotation (docs/reproducibility.md), so every version bump moves this digest.
 /// Then update it in the same commit, after checking the change is intended: run
 /// `cargo test --test it golden` and paste the digest the failure message shows.
 const GOLDEN_DIGEST: &str =
-    "sha256:7c180abd3c25db5e435bcf1e112aec7d3f60a95456e2dce7ae987857462aa842";
+    "sha256:244e5c04573bd8716ecc8b238eb822ca2e3bf748a5b9797b726b47ed0cc04c0e";
 
 /// The dashboard example's hoist.toml, with the base at a path that is the same on
 /// every machine (base.name is recorded in the annotations).
@@ -155,6 +157,14 @@ fn golden_digest() {
         index["annotations"]["org.opencontainers.image.base.name"],
         "oci:base:1.0"
     );
+    // The rebuild inputs `hoist verify` reads back.
+    assert_eq!(
+        index["annotations"]["io.hoist.version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(index["annotations"]["io.hoist.compression"], "gzip");
+    assert_eq!(index["annotations"]["io.hoist.compression.level"], "6");
+    assert_eq!(index["annotations"]["io.hoist.source-date-epoch"], "0");
 }
 
 #[test]

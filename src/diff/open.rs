@@ -1,0 +1,183 @@
+//! Opening an image to compare: its documents now, its layers only when asked.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use hoist_layers::{BlobStore, Digest, HashingReader};
+use oci_client::Reference;
+
+use super::layer::{LayerListing, list_layer};
+use crate::assemble::base::{BaseImage, BasePlatform};
+use crate::error::{Error, IoContext, Result};
+use crate::oci::layout::Layout;
+use crate::oci::location::Location;
+use crate::oci::model::{Annotations, Descriptor, Index};
+use crate::registry::client::RegistryOptions;
+
+/// An image opened for comparison: index, manifests and configs read and verified;
+/// layers read on demand.
+pub struct OpenedImage {
+    /// The image as named by the user.
+    pub name: String,
+    /// The descriptor of the top-level document (index or manifest).
+    pub top: Descriptor,
+    /// The index, when the image has one.
+    pub index: Option<Index>,
+    /// Every platform image.
+    pub platforms: Vec<BasePlatform>,
+    blobs: Blobs,
+}
+
+/// Where layer blobs come from.
+enum Blobs {
+    /// A local layout (or an unpacked archive): verified while read.
+    Layout(Layout),
+    /// A registry: fetched into the cache (verified) the first time they are needed.
+    Registry(Box<RegistryBlobs>),
+}
+
+struct RegistryBlobs {
+    reference: Reference,
+    store: BlobStore,
+    options: RegistryOptions,
+}
+
+impl OpenedImage {
+    /// Opens `location` (named `name` in reports). Archives are unpacked into
+    /// `scratch_dir`; registry documents are fetched into `store`, layers later.
+    pub fn open(
+        name: &str,
+        location: &Location,
+        scratch_dir: &std::path::Path,
+        store: &BlobStore,
+        options: &RegistryOptions,
+    ) -> Result<OpenedImage> {
+        match location {
+            Location::OciLayout { .. } | Location::OciArchive { .. } => {
+                let image = BaseImage::load(location, scratch_dir, None)?;
+                let layout = image.layout.clone().expect("a layout image has a layout");
+                Ok(OpenedImage::from_base(name, image, Blobs::Layout(layout)))
+            }
+            Location::Registry { reference } => {
+                let reference = crate::registry::reference::parse(reference)?;
+                let image = crate::registry::block_on(crate::registry::pull::load_documents(
+                    &reference, store, options,
+                ))?;
+                Ok(OpenedImage::from_base(
+                    name,
+                    image,
+                    Blobs::Registry(Box::new(RegistryBlobs {
+                        reference,
+                        store: store.clone(),
+                        options: options.clone(),
+                    })),
+                ))
+            }
+            Location::Scratch | Location::DockerArchive { .. } => Err(Error::Location {
+                input: location.to_string(),
+                reason: "diff reads oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] and registry references"
+                    .into(),
+            }),
+        }
+    }
+
+    fn from_base(name: &str, image: BaseImage, blobs: Blobs) -> OpenedImage {
+        OpenedImage {
+            name: name.to_string(),
+            top: image.top.expect("a loaded image has a top descriptor"),
+            index: image.index,
+            platforms: image.platforms,
+            blobs,
+        }
+    }
+
+    /// The index's annotations (none for a single-manifest image).
+    pub fn index_annotations(&self) -> Option<&Annotations> {
+        self.index.as_ref().and_then(|i| i.annotations.as_ref())
+    }
+
+    /// One annotation, from the index or else from the first manifest.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.index_annotations()
+            .and_then(|a| a.get(key))
+            .or_else(|| {
+                self.platforms
+                    .first()
+                    .and_then(|p| p.manifest.annotations.as_ref())
+                    .and_then(|a| a.get(key))
+            })
+            .map(String::as_str)
+    }
+
+    /// Streams one layer and lists its entries, verifying the blob's digest.
+    pub fn list_layer(&self, layer: &Descriptor) -> Result<LayerListing> {
+        let mut blob = self.open_layer(layer)?;
+        let listing = list_layer(&mut blob, &layer.digest)?;
+        blob.finish()?;
+        Ok(listing)
+    }
+
+    /// A layer blob to stream: fetched first from a registry, read from a layout.
+    pub fn open_layer(&self, layer: &Descriptor) -> Result<LayerBlob> {
+        let path = match &self.blobs {
+            Blobs::Layout(layout) => layout.blob_path(&layer.digest),
+            Blobs::Registry(remote) => {
+                crate::registry::block_on(crate::registry::pull::fetch_blob(
+                    &remote.reference,
+                    layer,
+                    &remote.store,
+                    &remote.options,
+                ))?;
+                remote.store.path(&layer.digest)
+            }
+        };
+        let file = std::fs::File::open(&path).at(&path)?;
+        Ok(LayerBlob {
+            reader: HashingReader::new(file),
+            path,
+            digest: layer.digest.clone(),
+        })
+    }
+}
+
+/// A layer blob being read, hashed on the way: [`LayerBlob::finish`] checks that what
+/// was read is what the descriptor promised (a corrupt layout is named, not diffed).
+pub struct LayerBlob {
+    reader: HashingReader<std::fs::File>,
+    path: PathBuf,
+    digest: Digest,
+}
+
+impl Read for LayerBlob {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl LayerBlob {
+    /// Reads what the tar reader left (it stops at the end-of-archive blocks) and
+    /// checks the digest.
+    pub fn finish(mut self) -> Result<()> {
+        io::copy(&mut self.reader, &mut io::sink()).at(&self.path)?;
+        let (_, found, _) = self.reader.finish();
+        if found != self.digest {
+            return Err(Error::LayerRead {
+                layer: self.digest,
+                message: format!(
+                    "{} hashes to {found}: the blob is corrupt",
+                    self.path.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for OpenedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedImage")
+            .field("name", &self.name)
+            .field("top", &self.top.digest)
+            .finish_non_exhaustive()
+    }
+}

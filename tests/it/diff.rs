@@ -1,0 +1,302 @@
+//! `hoist diff A B`: exit codes, the text and JSON forms, registry images whose equal
+//! layers are never fetched, and layer tars that try to escape the root (tar-slip).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::common::{Sandbox, digest_of, last_line, parse_json, sha256_hex, stdout, success};
+use crate::registry::{Registry, ok};
+use crate::verify::app;
+
+fn diff(sandbox: &Sandbox, a: &str, b: &str, extra: &[&str]) -> Output {
+    let mut command = sandbox.hoist();
+    command
+        .arg("diff")
+        .arg("--cache-dir")
+        .arg(sandbox.cache())
+        .arg(a)
+        .arg(b)
+        .args(extra);
+    command.output().unwrap()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn build(sandbox: &Sandbox, tree: &Path, out: &str, extra: &[&str]) -> String {
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(tree.join("hoist.toml"))
+        .arg("--output")
+        .arg(out)
+        .args(extra);
+    last_line(&stdout(&success(&mut command))).to_string()
+}
+
+#[test]
+fn identical_images_exit_0() {
+    let sandbox = Sandbox::new();
+    let tree = app(&sandbox, "tree");
+    let digest = build(&sandbox, &tree, &sandbox.oci("one"), &[]);
+    let archive = format!("oci-archive:{}", sandbox.path("two.tar").display());
+    build(&sandbox, &tree, &archive, &[]);
+    let output = diff(&sandbox, &sandbox.oci("one"), &archive, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "identical: {} and {archive} are both {digest}\n",
+            sandbox.oci("one"),
+        )
+    );
+}
+
+#[test]
+fn different_images_exit_1_with_each_level_named() {
+    let sandbox = Sandbox::new();
+    let tree = app(&sandbox, "tree");
+    let a = build(&sandbox, &tree, &sandbox.oci("one"), &[]);
+    fs::write(tree.join("backend/new.txt"), "new\n").unwrap();
+    let b = build(
+        &sandbox,
+        &tree,
+        &sandbox.oci("two"),
+        &["--env", "MODE=prod", "--platform", "linux/amd64"],
+    );
+
+    let output = diff(&sandbox, &sandbox.oci("one"), &sandbox.oci("two"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("a: {} {a}", sandbox.oci("one")));
+    assert_eq!(lines[1], format!("b: {} {b}", sandbox.oci("two")));
+    for expected in [
+        "    env MODE: added \"prod\"",
+        &format!(
+            "    /app/new.txt: added (file, mode 0644, owner 1000:1000, {} (4 bytes))",
+            digest_of(b"new\n")
+        ),
+        "  layers 1, 2: equal",
+        "platform linux/arm64/v8: only in a",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{text}"
+        );
+    }
+
+    let output = diff(
+        &sandbox,
+        &sandbox.oci("one"),
+        &sandbox.oci("two"),
+        &["--json"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let json = parse_json(&stdout(&output));
+    assert_eq!(json["identical"], false);
+    let amd64 = &json["platforms"][0];
+    assert_eq!(amd64["platform"], "linux/amd64");
+    assert_eq!(amd64["status"], "changed");
+    let statuses: Vec<&Value> = amd64["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["status"])
+        .collect();
+    assert_eq!(
+        statuses,
+        [&json!("equal"), &json!("equal"), &json!("changed")]
+    );
+    assert_eq!(
+        amd64["layers"][2]["files"],
+        json!([{
+            "path": "/app/new.txt",
+            "status": "added",
+            "changes": [],
+            "b": {"kind": "file", "mode": 0o644, "uid": 1000, "gid": 1000, "size": 4,
+                  "sha256": digest_of(b"new\n"), "mtime": 0},
+        }])
+    );
+    assert!(
+        amd64["config"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"field": "env MODE", "a": null, "b": "prod"})),
+        "{amd64:#}"
+    );
+    assert_eq!(json["platforms"][1]["status"], "removed");
+}
+
+/// Two images in one registry repository that share every layer but the backend: the
+/// diff fetches the two backend layers and nothing else of the layers.
+#[test]
+fn registry_diff_never_fetches_equal_layers() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let tree = app(&sandbox, "tree");
+    let push = |tag: &str| {
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(tree.join("hoist.toml"))
+            .arg("--push-to")
+            .arg(registry.reference(&format!("acme/app:{tag}")))
+            .arg("--json");
+        parse_json(&stdout(&ok(&mut command, &registry)))
+    };
+    let one = push("one");
+    fs::write(tree.join("backend/requirements.txt"), "flask\n").unwrap();
+    let two = push("two");
+    let backend = |summary: &Value| summary["platforms"][0]["layers"][2]["digest"].clone();
+    let changed = [backend(&one), backend(&two)];
+    let all_layers: Vec<Value> = [&one, &two]
+        .iter()
+        .flat_map(|s| s["platforms"].as_array().unwrap().clone())
+        .flat_map(|p| p["layers"].as_array().unwrap().clone())
+        .map(|l| l["digest"].clone())
+        .collect();
+    let before = registry.requests().len();
+
+    let differ = Sandbox::new();
+    let output = diff(
+        &differ,
+        &registry.reference("acme/app:one"),
+        &registry.reference("acme/app:two"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("    /app/requirements.txt: content "),
+        "{}",
+        describe(&output)
+    );
+    let fetched: Vec<String> = registry.requests()[before..]
+        .iter()
+        .filter_map(|r| r.blob_get().map(str::to_string))
+        .collect();
+    let fetched_layers: std::collections::BTreeSet<&String> = fetched
+        .iter()
+        .filter(|d| all_layers.contains(&json!(d)))
+        .collect();
+    let expected: std::collections::BTreeSet<String> = changed
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        fetched_layers,
+        expected.iter().collect(),
+        "only the changed layers are fetched (all blob GETs: {fetched:?})"
+    );
+}
+
+/// A one-platform OCI layout at `dir` whose only layer is `layer` (gzip), returned as
+/// `oci:DIR`, with the layer digest.
+fn layout_with_layer(dir: &Path, layer: &[u8]) -> (String, String) {
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let hex = sha256_hex(bytes);
+        fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(layer).unwrap();
+    let gz = gz.finish().unwrap();
+    let (layer_digest, layer_size) = put(&gz);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+    }))
+    .unwrap();
+    let (config_digest, config_size) = put(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": layer_size}],
+    }))
+    .unwrap();
+    let (manifest_digest, manifest_size) = put(&manifest);
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }]}))
+        .unwrap(),
+    )
+    .unwrap();
+    (format!("oci:{}", dir.display()), layer_digest)
+}
+
+/// A tar of one regular file whose name is written raw into the header (the tar
+/// crate refuses `..` when building, which is the point).
+fn tar_with_entry(name: &str) -> Vec<u8> {
+    let mut header = tar::Header::new_ustar();
+    header.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(b"evil");
+    out.resize(1024, 0);
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+#[test]
+fn layers_escaping_the_root_are_refused_with_exit_2() {
+    let sandbox = Sandbox::new();
+    let (good, _) = layout_with_layer(&sandbox.path("good"), &tar_with_entry("app/ok"));
+    for (name, entry, reason) in [
+        ("parent", "app/../../x", "has a `..` component"),
+        ("absolute", "/etc/cron.d/x", "has an absolute path"),
+    ] {
+        let (bad, layer) = layout_with_layer(&sandbox.path(name), &tar_with_entry(entry));
+        let output = diff(&sandbox, &good, &bad, &[]);
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(
+            err.trim_end(),
+            format!("error: layer {layer}: entry `{entry}` {reason}"),
+            "{}",
+            describe(&output)
+        );
+        // Nothing was extracted anywhere: the only files are the two layouts.
+        assert!(!sandbox.path("x").exists() && !sandbox.root().join("../x").exists());
+    }
+}
+
+#[test]
+fn a_missing_image_is_an_error_with_exit_2() {
+    let sandbox = Sandbox::new();
+    let output = diff(
+        &sandbox,
+        &sandbox.oci("nowhere"),
+        &sandbox.oci("nowhere-else"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains(&sandbox.path("nowhere").display().to_string()),
+        "{}",
+        describe(&output)
+    );
+}
