@@ -12,6 +12,8 @@
 //!   `docker-archive`; [`registry`] pushes it to a registry.
 //! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
 //!   and layout reading; [`inspect`] renders images for people.
+//! - [`release`] reads and bumps project versions, computes image tags from them and
+//!   keeps moving tags (`latest`, `1`) from going backwards.
 
 #![deny(missing_docs)]
 
@@ -23,5 +25,6 @@ pub mod oci;
 pub mod plan;
 pub mod publish;
 pub mod registry;
+pub mod release;
 
 pub use error::{Error, Result};
