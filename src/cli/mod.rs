@@ -4,6 +4,7 @@
 mod build;
 mod progress;
 mod registry;
+mod release;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -31,6 +32,12 @@ enum Command {
     Pull(PullArgs),
     /// Point a tag at an existing image (retag, rollback) without re-uploading.
     Tag(TagArgs),
+    /// Print, check, bump or set the project's version ([version] in hoist.toml).
+    Version(release::VersionArgs),
+    /// Print the image tags the current version and git state yield ([tags]).
+    Tags(release::TagsArgs),
+    /// Bump, commit, tag, build and push every computed tag, in one step.
+    Release(Box<release::ReleaseArgs>),
 }
 
 /// `hoist pull` flags.
@@ -227,6 +234,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),
         Command::Tag(args) => registry::tag(&args),
+        Command::Version(args) => release::version(&args),
+        Command::Tags(args) => release::tags(&args),
+        Command::Release(args) => release::release(&args),
     }
 }
 
