@@ -138,7 +138,8 @@ pub struct ReleaseArgs {
     /// Skip the commit and the tag.
     #[arg(long)]
     no_git: bool,
-    /// Move latest, {major} and {major}.{minor} even to a lower version.
+    /// Move latest, {major} and {major}.{minor} even when they name a higher version
+    /// (by default such a tag is kept where it is).
     #[arg(long)]
     force_tags: bool,
     /// Allow releasing from a branch other than the default one.
@@ -653,16 +654,25 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
             repository_name(&target)
         )
     })?;
+    // Tags only move forward: one that names a higher version stays where it is.
+    let mut push_tags = release_tags.clone();
+    let mut kept = Vec::new();
     if !args.force_tags {
-        let unknown = check_forward(target.repository(), &states, &new)
-            .with_context(|| format!("nothing was pushed; {resume_hint}"))?;
-        for tag in unknown {
+        let check = check_forward(&states, &new);
+        for tag in &check.unknown {
             eprintln!(
-                "warning: the image tag {tag} names an image with no version label; moving it to {new}"
+                "warning: the image tag {tag} names an image whose version cannot be told; moving it to {new}"
             );
         }
+        for (tag, current) in &check.kept {
+            eprintln!(
+                "kept tag {tag} on {current}: {new} is lower and tags only move forward (--force-tags moves it)"
+            );
+            push_tags.retain(|t| t != tag);
+        }
+        kept = check.kept;
     }
-    let report = block_on(push(&image, &target, &release_tags, &registry)).with_context(|| {
+    let report = block_on(push(&image, &target, &push_tags, &registry)).with_context(|| {
         format!(
             "pushing v{new} to {} failed; {resume_hint}",
             repository_name(&target)
@@ -682,6 +692,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
                 "digest": report.digest,
                 "reference": report.reference,
                 "tags": report.tags,
+                "kept": kept.iter().map(|(tag, version)| json!({"tag": tag, "version": version.to_string()})).collect::<Vec<_>>(),
             }))?
         );
     } else {

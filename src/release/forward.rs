@@ -1,7 +1,9 @@
 //! Tags only move forward: before a release pushes `latest`, `1` or `1.2`, the
 //! repository's tags are listed and each of those that exists is resolved to the
 //! version it names now. Moving it to a lower version (a backport `1.1.5` after `1.2.0`
-//! must not take `latest` or `1`) is refused unless forced.
+//! must not take `latest` or `1`) is refused unless forced: such a tag stays where it
+//! is and the rest of the release goes on, so a backport publishes `1.1.5` and `1.1`
+//! and leaves `1` and `latest` on `1.2.0`.
 //!
 //! The version a tag names is read from the image itself, in order: the
 //! `org.opencontainers.image.version` annotation of the index or manifest (hoist puts
@@ -9,6 +11,7 @@
 //! it there), else the highest SemVer tag of the repository naming the same digest.
 //! A tag whose version cannot be told is moved, with a warning in the result.
 
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use semver::Version;
@@ -38,12 +41,17 @@ pub struct TagState {
 pub async fn list_tags(client: &Client, target: &Reference) -> Result<Vec<String>> {
     match retrying(|| client.list_tags(target, &RegistryAuth::Anonymous, None, None)).await {
         Ok(page) => Ok(page.tags),
+        // A repository nobody pushed to yet: distribution answers NAME_UNKNOWN.
+        Err(OciDistributionError::RegistryError { envelope, .. })
+            if envelope
+                .errors
+                .iter()
+                .any(|e| e.code == OciErrorCode::NameUnknown) =>
+        {
+            Ok(Vec::new())
+        }
         Err(e) => {
             let text = describe(&e);
-            // A repository nobody pushed to yet: distribution answers NAME_UNKNOWN.
-            if text.contains("NAME_UNKNOWN") || text.contains("404") {
-                return Ok(Vec::new());
-            }
             Err(registry_error(
                 target,
                 format!("listing the tags of {}: {text}", target.repository()),
@@ -86,26 +94,29 @@ pub async fn tag_states(
     Ok(states)
 }
 
-/// Refuses when a tag would move backwards; returns the tags whose version is unknown
-/// (moved anyway: the caller warns).
-pub fn check_forward(repository: &str, states: &[TagState], new: &Version) -> Result<Vec<String>> {
-    let mut unknown = Vec::new();
+/// What the forward-only rule decides for the moving tags of one push.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForwardCheck {
+    /// Tags that name a higher version now, with that version: they are not moved.
+    pub kept: Vec<(String, Version)>,
+    /// Tags whose version cannot be told: moved (the caller warns).
+    pub unknown: Vec<String>,
+}
+
+/// Sorts out which moving tags would go backwards if `new` were pushed to them.
+pub fn check_forward(states: &[TagState], new: &Version) -> ForwardCheck {
+    let mut check = ForwardCheck::default();
     for state in states {
         match (&state.digest, &state.version) {
             (None, _) => {}
-            (Some(_), None) => unknown.push(state.tag.clone()),
+            (Some(_), None) => check.unknown.push(state.tag.clone()),
             (Some(_), Some(current)) if cmp_precedence(current, new).is_gt() => {
-                return Err(ReleaseError::TagBackwards {
-                    tag: state.tag.clone(),
-                    repository: repository.to_string(),
-                    current: current.to_string(),
-                    new: new.to_string(),
-                });
+                check.kept.push((state.tag.clone(), current.clone()));
             }
             (Some(_), Some(_)) => {}
         }
     }
-    Ok(unknown)
+    check
 }
 
 /// SemVer precedence (build metadata ignored, as SemVer says).
@@ -212,34 +223,34 @@ mod tests {
     #[test]
     fn tags_only_move_forward() {
         let new = Version::parse("1.1.5").unwrap();
-        let err = check_forward(
-            "acme/app",
-            &[state("1.1", Some("1.1.4")), state("latest", Some("1.2.0"))],
-            &new,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("`latest`")
-                && err.contains("1.2.0")
-                && err.contains("1.1.5")
-                && err.contains("--force-tags"),
-            "{err}"
-        );
-        // Same version (a resumed push), an older one, a missing tag: fine.
-        let fine = [
-            state("1.1", Some("1.1.5")),
-            state("1", Some("1.0.9")),
+        let states = [
+            state("1.1", Some("1.1.4")),
+            state("1", Some("1.2.0")),
+            state("latest", Some("1.2.0")),
+            // Same version (a resumed push) and a missing tag move.
+            state("1.1.5", Some("1.1.5")),
             TagState {
-                tag: "latest".into(),
+                tag: "edge".into(),
                 digest: None,
                 version: None,
             },
-            state("edge", None),
+            state("stable", None),
         ];
-        assert_eq!(check_forward("acme/app", &fine, &new).unwrap(), ["edge"]);
-        // A release is ahead of its own pre-releases.
-        let rc = [state("latest", Some("1.1.5-rc.1"))];
-        assert!(check_forward("acme/app", &rc, &new).is_ok());
+        let check = check_forward(&states, &new);
+        let v120 = Version::parse("1.2.0").unwrap();
+        assert_eq!(
+            check.kept,
+            [
+                ("1".to_string(), v120.clone()),
+                ("latest".to_string(), v120)
+            ]
+        );
+        assert_eq!(check.unknown, ["stable"]);
+        // A release is ahead of its own pre-releases; build metadata does not count.
+        let rc = [
+            state("latest", Some("1.1.5-rc.1")),
+            state("1", Some("1.1.5+b2")),
+        ];
+        assert_eq!(check_forward(&rc, &new), ForwardCheck::default());
     }
 }

@@ -147,7 +147,7 @@ impl Git {
     }
 }
 
-/// Runs `git -C dir ARGS`; its trimmed stdout, or an error with its stderr.
+/// Runs `git -C dir ARGS`; its stdout without trailing whitespace, or an error with its stderr.
 fn run(dir: &Path, args: &[&str]) -> Result<String> {
     let output = Command::new("git")
         .arg("-C")
@@ -169,7 +169,10 @@ fn run(dir: &Path, args: &[&str]) -> Result<String> {
             },
         });
     }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    // Only the end: `status --porcelain` lines start with a meaningful space.
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_string())
 }
 
 /// A remote URL as a browsable `https://` URL with credentials and `.git` removed:

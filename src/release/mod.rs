@@ -109,20 +109,6 @@ pub enum ReleaseError {
         /// What is wrong.
         message: String,
     },
-    /// Pushing would move a tag to a lower version than the one it names.
-    #[error(
-        "tag `{tag}` of {repository} holds version {current}; moving it to {new} would go backwards (pass --force-tags to move it anyway)"
-    )]
-    TagBackwards {
-        /// The tag.
-        tag: String,
-        /// The repository.
-        repository: String,
-        /// The version the tag names now.
-        current: String,
-        /// The version being pushed.
-        new: String,
-    },
     /// Talking to the registry failed.
     #[error(transparent)]
     Registry(#[from] crate::Error),

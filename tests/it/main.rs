@@ -22,5 +22,6 @@ mod proxy;
 mod pull_tag;
 mod push;
 mod registry;
+mod release;
 mod reproducible;
 mod token_auth;
