@@ -94,9 +94,8 @@ pub fn bump(version: &Version, bump: Bump) -> Result<Version> {
         Bump::Major => core(next(major)?, 0, 0),
         Bump::Minor if is_pre && patch == 0 => core(major, minor, 0),
         Bump::Minor => core(major, next(minor)?, 0),
-        Bump::Patch if is_pre => core(major, minor, patch),
+        Bump::Patch | Bump::Release if is_pre => core(major, minor, patch),
         Bump::Patch => core(major, minor, next(patch)?),
-        Bump::Release if is_pre => core(major, minor, patch),
         Bump::Release => {
             return Err(fail(
                 "it is already a release; `release` finishes a pre-release".into(),

@@ -108,12 +108,12 @@ pub fn check_forward(states: &[TagState], new: &Version) -> ForwardCheck {
     let mut check = ForwardCheck::default();
     for state in states {
         match (&state.digest, &state.version) {
-            (None, _) => {}
             (Some(_), None) => check.unknown.push(state.tag.clone()),
             (Some(_), Some(current)) if cmp_precedence(current, new).is_gt() => {
                 check.kept.push((state.tag.clone(), current.clone()));
             }
-            (Some(_), Some(_)) => {}
+            // A new tag, or one at this version or lower: it moves.
+            _ => {}
         }
     }
     check
@@ -130,8 +130,7 @@ pub fn tag_states_blocking(
     moving: &[String],
     options: &RegistryOptions,
 ) -> Result<Vec<TagState>> {
-    let result = block_on(async { Ok(tag_states(target, moving, options).await) })?;
-    result
+    block_on(async { Ok(tag_states(target, moving, options).await) })?
 }
 
 /// The version annotation of the document, else the label in its (first platform's)

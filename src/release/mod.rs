@@ -119,9 +119,5 @@ pub type Result<T, E = ReleaseError> = std::result::Result<T, E>;
 
 /// The 1-based line of byte `offset` in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }

@@ -218,12 +218,21 @@ mod tests {
         list.iter().map(ToString::to_string).collect()
     }
 
+    /// version, branch, rules (empty: the defaults), latest policy, expected tags.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a [&'a str],
+        Latest,
+        &'a [&'a str],
+    );
+
     /// As metadata-action's tests: each case an event (version, branch), the rules
     /// and the tags expected.
     #[test]
     fn tag_rules_table() {
         let default = rules(DEFAULT_RULES);
-        let cases: &[(&str, Option<&str>, &[&str], Latest, &[&str])] = &[
+        let cases: &[Case] = &[
             // Stable, from the default branch.
             (
                 "1.2.3",

@@ -43,10 +43,10 @@ impl FileKind {
         Ok(match name {
             "pyproject.toml" => FileKind::Pyproject,
             "Cargo.toml" => FileKind::Cargo,
-            _ if name.ends_with(".json") => FileKind::Json,
+            _ if has_extension(name, "json") => FileKind::Json,
             // Another TOML file has no known place for a version: refusing beats
             // treating its whole text as a version.
-            _ if name.ends_with(".toml") || name.is_empty() => {
+            _ if has_extension(name, "toml") || name.is_empty() => {
                 return Err(ReleaseError::UnknownKind {
                     path: path.to_path_buf(),
                 });
@@ -54,6 +54,12 @@ impl FileKind {
             _ => FileKind::Plain,
         })
     }
+}
+
+fn has_extension(name: &str, extension: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
 }
 
 /// Project metadata some version files carry (for the OCI labels).
@@ -219,13 +225,11 @@ fn toml_version_span(path: &Path, text: &str, paths: &[&[&str]]) -> Result<Range
         let mut item = document.as_item();
         let mut found = true;
         for key in *keys {
-            match item.get(key) {
-                Some(next) => item = next,
-                None => {
-                    found = false;
-                    break;
-                }
-            }
+            let Some(next) = item.get(key) else {
+                found = false;
+                break;
+            };
+            item = next;
         }
         if !found {
             continue;
