@@ -670,6 +670,37 @@ mod tests {
         );
     }
 
+    /// testdata/release/before/* bumped to 1.3.0 must equal testdata/release/after/*
+    /// byte for byte: comments, key order, indentation, quoting and the other
+    /// `version` keys all kept.
+    #[test]
+    fn golden_files_change_only_their_version() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/release");
+        let files = [
+            "pyproject.toml",
+            "poetry/pyproject.toml",
+            "package.json",
+            "workspace/Cargo.toml",
+            "VERSION",
+        ];
+        for name in files {
+            let file = VersionFile::read(&root.join("before").join(name))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(file.version, v("1.2.3"), "{name}");
+            let bumped =
+                super::super::bump::bump(&file.version, super::super::bump::Bump::Minor).unwrap();
+            let expected = std::fs::read_to_string(root.join("after").join(name)).unwrap();
+            assert_eq!(file.render(&bumped), expected, "{name}");
+            let changed = file
+                .text
+                .lines()
+                .zip(expected.lines())
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(changed, 1, "{name}: exactly the version line changes");
+        }
+    }
+
     #[test]
     fn a_failed_write_changes_no_file() {
         let dir = tempfile::tempdir().unwrap();
