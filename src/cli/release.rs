@@ -92,8 +92,8 @@ struct WriteArgs {
     /// Commit the version files as "Release v{version}".
     #[arg(long)]
     commit: bool,
-    /// Add the annotated tag v{version} (on the release commit with --commit).
-    #[arg(long)]
+    /// Add the annotated tag v{version} on the release commit (needs --commit).
+    #[arg(long, requires = "commit")]
     git_tag: bool,
     /// Allow --commit / --git-tag on a branch other than the default one.
     #[arg(long)]
