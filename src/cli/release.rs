@@ -647,17 +647,17 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         return Ok(());
     };
 
-    let moving = tags::moving_tags(&project.settings.rules, project.settings.latest, &context)?;
-    let states = tag_states_blocking(&target, &moving, &registry).with_context(|| {
-        format!(
-            "checking the tags of {}; {resume_hint}",
-            repository_name(&target)
-        )
-    })?;
     // Tags only move forward: one that names a higher version stays where it is.
     let mut push_tags = release_tags.clone();
     let mut kept = Vec::new();
     if !args.force_tags {
+        let moving = tags::moving_tags(&project.settings.rules, project.settings.latest, &context)?;
+        let states = tag_states_blocking(&target, &moving, &registry).with_context(|| {
+            format!(
+                "checking the tags of {}; {resume_hint}",
+                repository_name(&target)
+            )
+        })?;
         let check = check_forward(&states, &new);
         for tag in &check.unknown {
             eprintln!(

@@ -417,6 +417,18 @@ fn release_pushes_every_tag_and_tags_only_move_forward() {
         tags,
         ["0", "0.1", "0.1.1", "0.1.2-rc.1", "0.2", "0.2.0", "latest"]
     );
+    // --force-tags moves them anyway (here without git: the files just change).
+    let report = release(&repo, &registry, &["0.1.3", "--no-git", "--force-tags"]);
+    let forced = report["digest"].as_str().unwrap();
+    assert_eq!(report["kept"], serde_json::json!([]), "{report:#}");
+    assert_eq!(digest_at(&registry, "acme/dashboard:latest"), forced);
+    assert_eq!(digest_at(&registry, "acme/dashboard:0"), forced);
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s"]),
+        "Release v0.1.2-rc.1",
+        "no commit"
+    );
+    assert_eq!(repo.read("VERSION"), "0.1.3\n");
 }
 
 #[test]
