@@ -547,7 +547,13 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
     } else if resumable && let Some(target) = &target {
         // Resumed only when the registry lacks the version's tag; after a complete
         // release a new bump is what the user asks for.
-        let client_states = tag_states_blocking(target, &[current.to_string()], &registry)?;
+        let client_states = tag_states_blocking(target, &[current.to_string()], &registry)
+            .with_context(|| {
+                format!(
+                    "HEAD is the release commit of v{current}: checking whether {} has its tag {current}",
+                    repository_name(target)
+                )
+            })?;
         client_states.iter().any(|s| s.digest.is_none())
     } else {
         false
@@ -562,7 +568,8 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
                 let kind = BumpKind::from_str(wanted, true).map_err(|e| anyhow::anyhow!(e))?;
                 bump(&current, bump_of(kind, args.pre.as_deref(), &current)?)?
             }
-            _ => parse_version(wanted, "hoist release")?,
+            _ => parse_version(wanted, "hoist release")
+                .context("expected patch, minor, major, pre, release or a version such as 1.2.3")?,
         }
     };
     let changes_files = new != current;
