@@ -72,20 +72,21 @@ impl Git {
 
     /// Paths (relative to the root) with changes, staged or not, and untracked files.
     pub fn dirty_files(&self) -> Result<Vec<String>> {
-        let status = self.git(&["status", "--porcelain=v1", "--untracked-files=all"])?;
-        Ok(status
-            .lines()
-            .filter(|l| l.len() > 3)
-            .map(|l| {
-                let path = &l[3..];
-                // A rename shows `old -> new`: the new path is what is in the tree.
-                path.rsplit(" -> ")
-                    .next()
-                    .unwrap_or(path)
-                    .trim_matches('"')
-                    .to_string()
-            })
-            .collect())
+        // -z: paths unquoted (non-ASCII names stay readable), NUL-separated; a rename
+        // or copy is followed by its source path, which is skipped.
+        let status = self.git(&["status", "--porcelain=v1", "-z", "--untracked-files=all"])?;
+        let mut entries = status.split('\0').filter(|e| !e.is_empty());
+        let mut paths = Vec::new();
+        while let Some(entry) = entries.next() {
+            let (code, path) = (entry.get(..2).unwrap_or(""), entry.get(3..).unwrap_or(""));
+            if code.contains(['R', 'C']) {
+                entries.next();
+            }
+            if !path.is_empty() {
+                paths.push(path.to_string());
+            }
+        }
+        Ok(paths)
     }
 
     /// The HEAD commit's committer time, seconds since the epoch.
@@ -219,6 +220,71 @@ pub fn https_url(remote: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `git ARGS` in `dir` with the host's configuration kept out.
+    fn git(dir: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn reads_the_state_of_a_checkout() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "--quiet", "--initial-branch=trunk"]);
+        std::fs::write(root.join("a.txt"), "a").unwrap();
+        git(root, &["add", "a.txt"]);
+        git(root, &["commit", "--quiet", "-m", "first"]);
+        let repo = Git::discover(root).unwrap();
+        assert_eq!(repo.branch().unwrap().as_deref(), Some("trunk"));
+        assert_eq!(repo.head_time().unwrap(), 1_714_564_800);
+        assert_eq!(repo.head_subject().unwrap(), "first");
+        // No origin/HEAD, no main/master: the default branch is not known…
+        assert_eq!(repo.default_branch(), None);
+        // …until init.defaultBranch names an existing branch.
+        git(root, &["config", "init.defaultBranch", "trunk"]);
+        assert_eq!(repo.default_branch().as_deref(), Some("trunk"));
+        assert_eq!(repo.dirty_files().unwrap(), Vec::<String>::new());
+
+        std::fs::write(root.join("b c.txt"), "new").unwrap();
+        std::fs::write(root.join("é.txt"), "new").unwrap();
+        git(root, &["mv", "a.txt", "moved.txt"]);
+        let mut dirty = repo.dirty_files().unwrap();
+        dirty.sort();
+        assert_eq!(dirty, ["b c.txt", "moved.txt", "é.txt"]);
+
+        git(root, &["commit", "--quiet", "-m", "second"]);
+        // (Tagged through the helper: an annotated tag needs the identity it sets.)
+        git(
+            root,
+            &["tag", "--annotate", "v1.0.0", "-m", "Release v1.0.0"],
+        );
+        assert_eq!(repo.tag_commit("v1.0.0"), Some(repo.head_sha().unwrap()));
+        assert_eq!(repo.tag_commit("v2.0.0"), None);
+        git(root, &["checkout", "--quiet", "--detach"]);
+        assert_eq!(repo.branch().unwrap(), None);
+        assert_eq!(repo.remote_url(), None);
+        git(
+            root,
+            &["remote", "add", "upstream", "git@example.invalid:a/b.git"],
+        );
+        assert_eq!(
+            repo.remote_url().as_deref(),
+            Some("git@example.invalid:a/b.git")
+        );
+    }
 
     #[test]
     fn remotes_become_https_without_credentials() {
