@@ -515,3 +515,59 @@ fn build_of_a_versioned_project_is_labelled_and_reproducible() {
         "https://git.example/acme/dashboard"
     );
 }
+
+/// Images pushed by other means carry their version as a config label only, or not
+/// at all: the forward-only check reads the label, else the highest SemVer tag that
+/// names the same digest.
+#[test]
+fn the_version_behind_a_tag_comes_from_its_label_or_its_semver_tags() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, &registry.reference("acme/unused"));
+    let push_example = |repository: &str, args: &[&str]| {
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(crate::common::example_config())
+            .arg("--push-to")
+            .arg(registry.reference(repository))
+            .args(args);
+        ok(&mut command, &registry);
+    };
+    // A label (in the config, no annotation) says 0.9.0.
+    push_example(
+        "acme/labelled",
+        &[
+            "--tag",
+            "latest",
+            "--label",
+            "org.opencontainers.image.version=0.9.0",
+        ],
+    );
+    // No label; the image is also tagged 0.7.0 (and 0.3.0 names something else).
+    push_example("acme/tagged", &["--tag", "0.3.0", "--env", "X=1"]);
+    push_example("acme/tagged", &["--tag", "latest", "--tag", "0.7.0"]);
+
+    for (repository, holds) in [("acme/labelled", "0.9.0"), ("acme/tagged", "0.7.0")] {
+        let before = digest_at(&registry, &format!("{repository}:latest"));
+        let target = registry.reference(repository);
+        let report = release(
+            &repo,
+            &registry,
+            &["0.2.0", "--no-git", "--push-to", &target],
+        );
+        assert_eq!(
+            report["kept"],
+            serde_json::json!([{"tag": "latest", "version": holds}]),
+            "{repository}: {report:#}"
+        );
+        assert_eq!(
+            digest_at(&registry, &format!("{repository}:latest")),
+            before
+        );
+        assert_eq!(
+            digest_at(&registry, &format!("{repository}:0.2.0")),
+            report["digest"].as_str().unwrap()
+        );
+    }
+}
