@@ -192,11 +192,7 @@ pub fn moving_tags(rules: &[String], latest: Latest, context: &TagContext) -> Re
         .filter(|r| is_moving_rule(r))
         .cloned()
         .collect();
-    let mut tags = compute(&moving, latest, context)?;
-    if latest == Latest::Never {
-        tags.retain(|t| t != "latest");
-    }
-    Ok(tags)
+    compute(&moving, latest, context)
 }
 
 #[cfg(test)]
