@@ -25,6 +25,42 @@ pub struct ConfigFile {
     /// `[annotations]`: put on every manifest and on the index.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// `[version]`: where the project keeps its version (releases).
+    pub version: Option<VersionSection>,
+    /// `[tags]`: which tags a version yields (releases).
+    pub tags: Option<TagsSection>,
+}
+
+/// `[version]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSection {
+    /// The file the version is read from (`pyproject.toml`, `package.json`,
+    /// `Cargo.toml`, `VERSION`), relative to the config file.
+    pub source: String,
+    /// Files that carry the same version, written on every bump or set.
+    #[serde(default)]
+    pub sync: Vec<String>,
+}
+
+/// `[tags]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TagsSection {
+    /// Tag templates (`{version}`, `{major}.{minor}`, `sha-{sha7}`, `latest`, …).
+    pub rules: Option<Vec<String>>,
+    /// `"auto"`, `true` or `false`: when `latest` is given.
+    pub latest: Option<LatestSetting>,
+}
+
+/// `latest = "auto" | true | false`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum LatestSetting {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A word (only `auto` is valid; checked when resolved).
+    Word(String),
 }
 
 /// `[image]`.

@@ -13,6 +13,8 @@
 //! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
 //!   and layout reading; [`inspect`] renders images for people; [`diff`] compares two
 //!   images down to the files (`hoist diff`, `hoist verify`).
+//! - [`release`] reads and bumps project versions, computes image tags from them and
+//!   keeps moving tags (`latest`, `1`) from going backwards.
 
 #![deny(missing_docs)]
 
@@ -25,5 +27,6 @@ pub mod oci;
 pub mod plan;
 pub mod publish;
 pub mod registry;
+pub mod release;
 
 pub use error::{Error, Result};

@@ -27,7 +27,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         compression_level: args.compression_level,
     };
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let plan = resolve(&args.config, &file, &overrides, epoch.as_deref())?;
+    let mut plan = resolve(&args.config, &file, &overrides, epoch.as_deref())?;
+    // A versioned project's images carry org.opencontainers.image.version & co.
+    super::release::add_release_labels(&args.config, &file, &mut plan, None)?;
     // Parse the output before building: a typo must not cost a full build.
     let sink = args
         .output

@@ -6,6 +6,7 @@ mod diff;
 mod login;
 mod progress;
 mod registry;
+mod release;
 mod verify;
 
 use std::fmt::Write as _;
@@ -45,6 +46,12 @@ enum Command {
     /// Rebuild an image from local sources with its recorded inputs and compare.
     /// Exit 0 when the digest matches, 1 when it does not, 2 on errors.
     Verify(verify::VerifyArgs),
+    /// Print, check, bump or set the project's version ([version] in hoist.toml).
+    Version(release::VersionArgs),
+    /// Print the image tags the current version and git state yield ([tags]).
+    Tags(release::TagsArgs),
+    /// Bump, commit, tag, build and push every computed tag, in one step.
+    Release(Box<release::ReleaseArgs>),
 }
 
 /// `hoist login` flags.
@@ -265,6 +272,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logout(args) => login::logout(&args),
         Command::Diff(args) => return Ok(diff::run(&args)),
         Command::Verify(args) => return Ok(verify::run(&args)),
+        Command::Version(args) => release::version(&args),
+        Command::Tags(args) => release::tags(&args),
+        Command::Release(args) => release::release(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -24,6 +24,7 @@ mod proxy;
 mod pull_tag;
 mod push;
 mod registry;
+mod release;
 mod reproducible;
 mod token_auth;
 mod verify;

@@ -1,0 +1,169 @@
+//! The `org.opencontainers.image.*` labels and annotations a build of a versioned
+//! project gets: `version`, `revision` (the HEAD commit), `created`, `source` (the git
+//! remote as https, credentials stripped), and `title`, `description`, `licenses`,
+//! `url` from the version source's metadata. The user's own labels and annotations
+//! win over every one of them.
+//!
+//! `created` is `SOURCE_DATE_EPOCH` when set, else the HEAD commit's time, never the
+//! clock: two builds of one commit must give one digest.
+
+use std::collections::BTreeMap;
+
+use semver::Version;
+
+use super::Result;
+use super::git::{Git, https_url};
+use super::settings::ReleaseSettings;
+use super::version_file::{Metadata, VersionFile};
+use crate::assemble::rfc3339;
+use crate::plan::Plan;
+
+/// `org.opencontainers.image.version`: read back from images to keep tags moving
+/// forward.
+pub const VERSION: &str = "org.opencontainers.image.version";
+
+/// What the labels are made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The version.
+    pub version: Option<Version>,
+    /// The commit built.
+    pub revision: Option<String>,
+    /// Seconds since the epoch.
+    pub created: Option<u64>,
+    /// The source repository URL.
+    pub source: Option<String>,
+    /// From the version file.
+    pub metadata: Metadata,
+}
+
+/// The labels `info` yields (only those it has a value for).
+pub fn oci_labels(info: &BuildInfo) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            labels.insert(format!("org.opencontainers.image.{key}"), value);
+        }
+    };
+    put("version", info.version.as_ref().map(ToString::to_string));
+    put("revision", info.revision.clone());
+    put("created", info.created.map(rfc3339));
+    put("source", info.source.clone());
+    put("title", info.metadata.name.clone());
+    put("description", info.metadata.description.clone());
+    put("licenses", info.metadata.license.clone());
+    put("url", info.metadata.url.clone());
+    labels
+}
+
+/// Gathers [`BuildInfo`] for the checkout the config lives in: the version file
+/// (`version` overrides what it says, for a release about to write it), and git
+/// when the directory is a git checkout (outside one, only version and metadata).
+pub fn gather(
+    settings: &ReleaseSettings,
+    version: Option<&Version>,
+    source_date_epoch: Option<u64>,
+) -> Result<BuildInfo> {
+    let file = VersionFile::read(settings.source()?)?;
+    let dir = file
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let git = Git::discover(dir).ok();
+    let revision = git.as_ref().and_then(|g| g.head_sha().ok());
+    let head_time = git.as_ref().and_then(|g| g.head_time().ok());
+    let source = git
+        .as_ref()
+        .and_then(Git::remote_url)
+        .and_then(|u| https_url(&u));
+    Ok(BuildInfo {
+        version: Some(version.cloned().unwrap_or_else(|| file.version.clone())),
+        revision,
+        created: source_date_epoch.or(head_time),
+        source,
+        metadata: file.metadata(),
+    })
+}
+
+/// Adds `labels` to the plan's config labels and annotations where the user set no
+/// value of their own.
+pub fn apply(plan: &mut Plan, labels: &BTreeMap<String, String>) {
+    for (key, value) in labels {
+        plan.config_edits
+            .labels
+            .entry(key.clone())
+            .or_insert_with(|| value.clone());
+        plan.annotations
+            .entry(key.clone())
+            .or_insert_with(|| value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_from_build_info() {
+        let info = BuildInfo {
+            version: Some(Version::parse("1.2.3").unwrap()),
+            revision: Some("abc".into()),
+            created: Some(1_700_000_000),
+            source: Some("https://github.com/a/b".into()),
+            metadata: Metadata {
+                name: Some("dash".into()),
+                description: None,
+                license: Some("MIT".into()),
+                url: Some(String::new()),
+            },
+        };
+        let labels = oci_labels(&info);
+        let keys: Vec<_> = labels.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "org.opencontainers.image.created",
+                "org.opencontainers.image.licenses",
+                "org.opencontainers.image.revision",
+                "org.opencontainers.image.source",
+                "org.opencontainers.image.title",
+                "org.opencontainers.image.version",
+            ]
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.created"],
+            "2023-11-14T22:13:20Z"
+        );
+    }
+
+    #[test]
+    fn user_values_win() {
+        let file = crate::config::ConfigFile::parse(
+            "[image]\nbase = \"scratch\"\n[config]\nlabels = { \"org.opencontainers.image.title\" = \"mine\" }\n[annotations]\n\"org.opencontainers.image.version\" = \"custom\"\n",
+        )
+        .unwrap();
+        let mut plan = crate::plan::resolve(
+            std::path::Path::new("hoist.toml"),
+            &file,
+            &crate::plan::Overrides::default(),
+            None,
+        )
+        .unwrap();
+        let labels = BTreeMap::from([
+            (VERSION.to_string(), "1.0.0".to_string()),
+            (
+                "org.opencontainers.image.title".to_string(),
+                "auto".to_string(),
+            ),
+        ]);
+        apply(&mut plan, &labels);
+        assert_eq!(
+            plan.config_edits.labels["org.opencontainers.image.title"],
+            "mine"
+        );
+        assert_eq!(plan.config_edits.labels[VERSION], "1.0.0");
+        assert_eq!(plan.annotations[VERSION], "custom");
+        assert_eq!(plan.annotations["org.opencontainers.image.title"], "auto");
+    }
+}

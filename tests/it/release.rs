@@ -1,0 +1,573 @@
+//! `hoist version`, `hoist tags` and `hoist release` in a temporary git repository
+//! holding the dashboard example, against a real registry (`docker-registry`).
+//!
+//! git runs with `GIT_CONFIG_GLOBAL=/dev/null` and `GIT_CONFIG_NOSYSTEM`, and a fixed
+//! author and committer, so the host's git configuration (signing, hooks, default
+//! branch) cannot leak into the tests.
+
+use std::fs;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::{
+    Sandbox, base_layout, copy_tree, digest_of, example_dir, failure, parse_json, stdout, success,
+};
+use crate::registry::{HOIST_LIMIT, Registry, fails, free_port, ok, skopeo_raw};
+
+/// The environment git (and hoist's own git calls) get.
+fn git_env(command: &mut Command) -> &mut Command {
+    command
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Release Test")
+        .env("GIT_AUTHOR_EMAIL", "release@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Release Test")
+        .env("GIT_COMMITTER_EMAIL", "release@example.invalid")
+        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+}
+
+/// A git repository in the sandbox's `repo/`.
+struct Repo<'a> {
+    sandbox: &'a Sandbox,
+}
+
+impl Repo<'_> {
+    fn dir(&self) -> std::path::PathBuf {
+        self.sandbox.path("repo")
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let mut command = Command::new("git");
+        git_env(&mut command).current_dir(self.dir()).args(args);
+        stdout(&success(&mut command)).trim().to_string()
+    }
+
+    /// `hoist ARGS` run in the repository, with the sandbox's cache.
+    fn hoist(&self, args: &[&str]) -> Command {
+        let mut command = self.sandbox.hoist();
+        git_env(&mut command).current_dir(self.dir()).args(args);
+        command
+    }
+
+    fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.dir().join(relative)).unwrap()
+    }
+
+    fn write(&self, relative: &str, text: &str) {
+        fs::write(self.dir().join(relative), text).unwrap();
+    }
+}
+
+/// A repository on `main` with the dashboard example, its version 0.1.0 in
+/// `frontend/package.json` (the source) and `VERSION` (synced), one commit.
+fn example_repo<'a>(sandbox: &'a Sandbox, image_name: &str) -> Repo<'a> {
+    let repo = Repo { sandbox };
+    let dir = repo.dir();
+    for part in ["frontend", "backend"] {
+        copy_tree(&example_dir().join(part), &dir.join(part));
+    }
+    fs::write(dir.join("VERSION"), "0.1.0\n").unwrap();
+    fs::write(
+        dir.join("hoist.toml"),
+        format!(
+            r#"# The dashboard, released with hoist.
+[image]
+name = "{image_name}"
+base = "oci:{base}:1.0"
+platforms = ["linux/amd64", "linux/arm64"]
+
+[[layer]]
+from = "frontend/dist"
+to = "/usr/share/nginx/html"
+
+[[layer]]
+from = "backend"
+to = "/app"
+owner = "1000:1000"
+exclude = ["__pycache__/", "*.pyc"]
+
+[config]
+labels = {{ "org.opencontainers.image.vendor" = "acme" }}
+
+[version]
+source = "frontend/package.json"
+sync = ["VERSION"]
+"#,
+            base = base_layout().display()
+        ),
+    )
+    .unwrap();
+    repo.git(&["init", "--quiet", "--initial-branch=main"]);
+    repo.git(&["add", "--all"]);
+    repo.git(&["commit", "--quiet", "-m", "Dashboard"]);
+    repo
+}
+
+#[test]
+fn version_prints_checks_bumps_and_sets() {
+    let sandbox = Sandbox::new();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    assert_eq!(
+        stdout(&success(&mut repo.hoist(&["version"]))).trim(),
+        "0.1.0"
+    );
+    let json = parse_json(&stdout(&success(&mut repo.hoist(&["version", "--json"]))));
+    assert_eq!(json["version"], "0.1.0");
+    assert_eq!(json["files"][0]["line"], 3, "{json:#}");
+    success(&mut repo.hoist(&["version", "check", "--tag", "v0.1.0"]));
+    success(&mut repo.hoist(&["version", "check", "--tag", "refs/tags/v0.1.0"]));
+
+    // A sync file that disagrees is named with its line and value.
+    repo.write("VERSION", "0.0.9\n");
+    let err = failure(&mut repo.hoist(&["version", "check"]));
+    assert!(
+        err.contains("VERSION:1 has 0.0.9") && err.contains("package.json:3 has 0.1.0"),
+        "{err}"
+    );
+    repo.write("VERSION", "0.1.0\n");
+    let err = failure(&mut repo.hoist(&["version", "check", "--tag", "v0.2.0"]));
+    assert!(err.contains("v0.2.0") && err.contains("0.1.0"), "{err}");
+
+    // --dry-run shows the diff and writes nothing.
+    let before = repo.read("frontend/package.json");
+    let diff = stdout(&success(&mut repo.hoist(&[
+        "version",
+        "bump",
+        "minor",
+        "--dry-run",
+    ])));
+    assert!(
+        diff.contains("-  \"version\": \"0.1.0\",\n+  \"version\": \"0.2.0\","),
+        "{diff}"
+    );
+    assert!(diff.contains("-0.1.0\n+0.2.0"), "{diff}");
+    assert_eq!(repo.read("frontend/package.json"), before);
+
+    // The pre-release sequence, written to both files; only the version line changes.
+    let steps: &[(&[&str], &str)] = &[
+        (&["pre"], "0.1.1-alpha.1"),
+        (&["pre"], "0.1.1-alpha.2"),
+        (&["pre", "--pre", "rc"], "0.1.1-rc.1"),
+    ];
+    for (args, expected) in steps {
+        let mut command = repo.hoist(&["version", "bump"]);
+        command.args(*args);
+        assert_eq!(stdout(&success(&mut command)).trim(), *expected);
+        assert_eq!(repo.read("VERSION"), format!("{expected}\n"));
+    }
+    let err = failure(&mut repo.hoist(&["version", "bump", "pre", "--pre", "alpha"]));
+    assert!(
+        err.contains("alpha comes before rc") && err.contains("0.1.1-rc.1"),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&success(&mut repo.hoist(&["version", "bump", "release"]))).trim(),
+        "0.1.1"
+    );
+    let after = repo.read("frontend/package.json");
+    let changed: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        [("  \"version\": \"0.1.0\",", "  \"version\": \"0.1.1\",")]
+    );
+    assert_eq!(before.lines().count(), after.lines().count());
+    let err = failure(&mut repo.hoist(&["version", "set", "2.0"]));
+    assert!(err.contains("`2.0`") && err.contains("SemVer"), "{err}");
+
+    // --commit and --git-tag refuse a dirty tree (besides the version files)…
+    repo.write("backend/extra.py", "print('x')\n");
+    let err = failure(&mut repo.hoist(&["version", "set", "2.0.0-rc.1", "--commit"]));
+    assert!(err.contains("backend/extra.py"), "{err}");
+    fs::remove_file(repo.dir().join("backend/extra.py")).unwrap();
+    // …and a branch other than the default one unless allowed.
+    repo.git(&["checkout", "--quiet", "-b", "feature/x"]);
+    let err = failure(&mut repo.hoist(&["version", "set", "2.0.0-rc.1", "--commit"]));
+    assert!(
+        err.contains("feature/x") && err.contains("--allow-branch"),
+        "{err}"
+    );
+    repo.git(&["checkout", "--quiet", "main"]);
+    success(&mut repo.hoist(&["version", "set", "v2.0.0-rc.1", "--commit", "--git-tag"]));
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s"]),
+        "Release v2.0.0-rc.1"
+    );
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    assert_eq!(
+        repo.git(&["rev-parse", "v2.0.0-rc.1^{commit}"]),
+        repo.git(&["rev-parse", "HEAD"])
+    );
+    assert_eq!(
+        repo.git(&["cat-file", "-t", "v2.0.0-rc.1"]),
+        "tag",
+        "an annotated tag"
+    );
+    assert_eq!(repo.read("VERSION"), "2.0.0-rc.1\n");
+}
+
+#[test]
+fn a_malformed_version_file_is_named_with_its_line() {
+    let sandbox = Sandbox::new();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    let json = repo.read("frontend/package.json");
+    repo.write(
+        "frontend/package.json",
+        &json.replace("\"0.1.0\"", "\"0.1\""),
+    );
+    let err = failure(&mut repo.hoist(&["version"]));
+    assert!(
+        err.contains("frontend/package.json:3") && err.contains("`0.1`"),
+        "{err}"
+    );
+    repo.write(
+        "frontend/package.json",
+        &json.replace("\"private\": true,", "\"private\": true,,"),
+    );
+    let err = failure(&mut repo.hoist(&["version", "bump", "patch"]));
+    assert!(err.contains("frontend/package.json:4"), "{err}");
+    // Nothing was written to the other file.
+    assert_eq!(repo.read("VERSION"), "0.1.0\n");
+}
+
+#[test]
+fn tags_follow_version_branch_and_sha() {
+    let sandbox = Sandbox::new();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    let lines = |args: &[&str]| -> Vec<String> {
+        stdout(&success(&mut repo.hoist(args)))
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(lines(&["tags"]), ["0.1.0", "0.1", "0", "latest"]);
+    // Off the default branch: no latest.
+    assert_eq!(
+        lines(&["tags", "--branch", "release/0.1"]),
+        ["0.1.0", "0.1", "0"]
+    );
+    let config = repo.read("hoist.toml");
+    repo.write(
+        "hoist.toml",
+        &format!("{config}\n[tags]\nrules = [\"{{version}}\", \"{{branch}}-{{sha7}}\", \"edge\", \"latest\"]\n"),
+    );
+    let sha = repo.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        lines(&["tags"]),
+        [
+            "0.1.0".to_string(),
+            format!("main-{}", &sha[..7]),
+            "edge".into(),
+            "latest".into()
+        ]
+    );
+    let json = parse_json(&stdout(&success(&mut repo.hoist(&[
+        "tags",
+        "--json",
+        "--sha",
+        "0123456789abcdef",
+        "--branch",
+        "feature/Login",
+    ]))));
+    assert_eq!(
+        json["tags"],
+        serde_json::json!(["0.1.0", "feature-Login-0123456", "edge"]),
+        "{json:#}"
+    );
+    assert_eq!(json["default_branch"], "main");
+    // A pre-release gets only its own tag (and the sha/branch rules).
+    repo.write("hoist.toml", &config);
+    success(&mut repo.hoist(&["version", "set", "0.2.0-beta.1"]));
+    assert_eq!(lines(&["tags"]), ["0.2.0-beta.1"]);
+}
+
+/// The index digest a tag names in the registry.
+fn digest_at(registry: &Registry, reference: &str) -> String {
+    digest_of(&skopeo_raw(registry, reference))
+}
+
+/// The labels of the first platform's config of the index at `reference`.
+fn labels_at(registry: &Registry, repo: &str, digest: &str) -> Value {
+    let index = parse_json(std::str::from_utf8(&registry.manifest(repo, digest)).unwrap());
+    let child = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest = parse_json(std::str::from_utf8(&registry.manifest(repo, &child)).unwrap());
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let response = registry
+        .http_get(&format!("/v2/{repo}/blobs/{config_digest}"), &[])
+        .unwrap();
+    assert_eq!(response.status, 200);
+    let config = parse_json(std::str::from_utf8(&response.body).unwrap());
+    config["config"]["Labels"].clone()
+}
+
+fn release(repo: &Repo, registry: &Registry, args: &[&str]) -> Value {
+    let mut command = repo.hoist(&["release", "--json", "--cache-dir"]);
+    command.arg(repo.sandbox.cache()).args(args);
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
+#[test]
+fn release_pushes_every_tag_and_tags_only_move_forward() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/dashboard");
+    let repo = example_repo(&sandbox, &name);
+
+    // --dry-run prints the plan and changes nothing.
+    let mut command = repo.hoist(&["release", "minor", "--dry-run"]);
+    let plan = stdout(&success(&mut command));
+    for line in [
+        "version: 0.1.0 → 0.2.0",
+        "frontend/package.json:3  0.1.0 → 0.2.0",
+        "tags: 0.2.0, 0.2, 0, latest",
+        "platforms: linux/amd64, linux/arm64",
+        &format!("target: {name}"),
+    ] {
+        assert!(plan.contains(line), "expected {line:?} in:\n{plan}");
+    }
+    assert_eq!(repo.read("VERSION"), "0.1.0\n");
+    assert_eq!(repo.git(&["tag"]), "");
+
+    // A dirty tree is refused before anything changes.
+    repo.write("backend/scratch.txt", "x");
+    let err = failure(&mut repo.hoist(&["release", "minor", "--build-only"]));
+    assert!(err.contains("backend/scratch.txt"), "{err}");
+    fs::remove_file(repo.dir().join("backend/scratch.txt")).unwrap();
+
+    let report = release(&repo, &registry, &["minor"]);
+    assert_eq!(report["version"], "0.2.0", "{report:#}");
+    let digest = report["digest"].as_str().unwrap().to_string();
+    for tag in ["0.2.0", "0.2", "0", "latest"] {
+        assert_eq!(
+            digest_at(&registry, &format!("acme/dashboard:{tag}")),
+            digest,
+            "tag {tag}"
+        );
+    }
+    assert_eq!(repo.git(&["log", "-1", "--format=%s"]), "Release v0.2.0");
+    assert_eq!(repo.git(&["describe", "--exact-match"]), "v0.2.0");
+    assert_eq!(repo.read("VERSION"), "0.2.0\n");
+    let labels = labels_at(&registry, "acme/dashboard", &digest);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        labels["org.opencontainers.image.version"], "0.2.0",
+        "{labels:#}"
+    );
+    assert_eq!(labels["org.opencontainers.image.revision"], head.as_str());
+    // The commit time (GIT_COMMITTER_DATE), not the clock: builds stay reproducible.
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2024-05-01T12:00:00Z"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.title"],
+        "dashboard-frontend"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.vendor"], "acme",
+        "the user's labels stay"
+    );
+    let index =
+        parse_json(std::str::from_utf8(&registry.manifest("acme/dashboard", &digest)).unwrap());
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.version"],
+        "0.2.0"
+    );
+
+    // A backport: 0.1.1 gets its own tags, but `0` and `latest` stay on 0.2.0.
+    let report = release(&repo, &registry, &["0.1.1"]);
+    let backport = report["digest"].as_str().unwrap().to_string();
+    assert_ne!(backport, digest);
+    assert_eq!(digest_at(&registry, "acme/dashboard:0.1.1"), backport);
+    assert_eq!(digest_at(&registry, "acme/dashboard:0.1"), backport);
+    assert_eq!(digest_at(&registry, "acme/dashboard:latest"), digest);
+    assert_eq!(digest_at(&registry, "acme/dashboard:0"), digest);
+    let kept: Vec<_> = report["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["0", "latest"], "{report:#}");
+
+    // A pre-release pushes only its own tag.
+    let report = release(&repo, &registry, &["pre", "--pre", "rc"]);
+    assert_eq!(report["version"], "0.1.2-rc.1");
+    assert_eq!(report["tags"], serde_json::json!(["0.1.2-rc.1"]));
+    assert_eq!(digest_at(&registry, "acme/dashboard:latest"), digest);
+    let list = registry
+        .http_get("/v2/acme/dashboard/tags/list", &[])
+        .unwrap();
+    let mut tags: Vec<String> = parse_json(std::str::from_utf8(&list.body).unwrap())["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        ["0", "0.1", "0.1.1", "0.1.2-rc.1", "0.2", "0.2.0", "latest"]
+    );
+    // --force-tags moves them anyway (here without git: the files just change).
+    let report = release(&repo, &registry, &["0.1.3", "--no-git", "--force-tags"]);
+    let forced = report["digest"].as_str().unwrap();
+    assert_eq!(report["kept"], serde_json::json!([]), "{report:#}");
+    assert_eq!(digest_at(&registry, "acme/dashboard:latest"), forced);
+    assert_eq!(digest_at(&registry, "acme/dashboard:0"), forced);
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s"]),
+        "Release v0.1.2-rc.1",
+        "no commit"
+    );
+    assert_eq!(repo.read("VERSION"), "0.1.3\n");
+}
+
+#[test]
+fn a_failed_push_is_resumed_not_bumped_again() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, &registry.reference("acme/app"));
+    let dead = format!("127.0.0.1:{}/acme/app", free_port());
+
+    let mut command = repo.hoist(&["release", "patch", "--push-to", &dead, "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("hoist release --resume"),
+        "the error says how to resume:\n{err}"
+    );
+    assert_eq!(repo.read("VERSION"), "0.1.1\n");
+    assert_eq!(repo.git(&["describe", "--exact-match"]), "v0.1.1");
+
+    // The same command again, now reaching the registry: resumes 0.1.1.
+    let report = release(&repo, &registry, &["patch"]);
+    assert_eq!(report["resumed"], true, "{report:#}");
+    assert_eq!(report["version"], "0.1.1");
+    assert_eq!(repo.read("VERSION"), "0.1.1\n");
+    assert_eq!(
+        repo.git(&["log", "--format=%s"]).lines().count(),
+        2,
+        "no second release commit"
+    );
+    let digest = report["digest"].as_str().unwrap();
+    for tag in ["0.1.1", "0.1", "0", "latest"] {
+        assert_eq!(
+            digest_at(&registry, &format!("acme/app:{tag}")),
+            digest,
+            "tag {tag}"
+        );
+    }
+    // Once complete, a new release bumps again.
+    let report = release(&repo, &registry, &["patch"]);
+    assert_eq!(report["resumed"], false);
+    assert_eq!(report["version"], "0.1.2");
+}
+
+#[test]
+fn build_of_a_versioned_project_is_labelled_and_reproducible() {
+    let sandbox = Sandbox::new();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    let build = |out: &str| {
+        let mut command = repo.hoist(&["build", "--cache-dir"]);
+        command
+            .arg(sandbox.cache())
+            .args(["--output", &sandbox.oci(out)]);
+        crate::common::last_line(&stdout(&success(&mut command))).to_string()
+    };
+    let first = build("one");
+    assert_eq!(build("two"), first, "same commit, same digest");
+    let layout = crate::common::Layout::open(sandbox.path("one"));
+    let platforms = layout.platforms("latest");
+    let labels = &platforms[0].config["config"]["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.version"], "0.1.0",
+        "{labels:#}"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2024-05-01T12:00:00Z"
+    );
+    assert!(
+        labels.get("org.opencontainers.image.source").is_none(),
+        "no remote, no source"
+    );
+    // A remote with credentials is recorded as https without them.
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://bot:s3cret@git.example/acme/dashboard.git",
+    ]);
+    build("three");
+    let layout = crate::common::Layout::open(sandbox.path("three"));
+    let labels = layout.platforms("latest")[0].config["config"]["Labels"].clone();
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://git.example/acme/dashboard"
+    );
+}
+
+/// Images pushed by other means carry their version as a config label only, or not
+/// at all: the forward-only check reads the label, else the highest SemVer tag that
+/// names the same digest.
+#[test]
+fn the_version_behind_a_tag_comes_from_its_label_or_its_semver_tags() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, &registry.reference("acme/unused"));
+    let push_example = |repository: &str, args: &[&str]| {
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(crate::common::example_config())
+            .arg("--push-to")
+            .arg(registry.reference(repository))
+            .args(args);
+        ok(&mut command, &registry);
+    };
+    // A label (in the config, no annotation) says 0.9.0.
+    push_example(
+        "acme/labelled",
+        &[
+            "--tag",
+            "latest",
+            "--label",
+            "org.opencontainers.image.version=0.9.0",
+        ],
+    );
+    // No label; the image is also tagged 0.7.0 (and 0.3.0 names something else).
+    push_example("acme/tagged", &["--tag", "0.3.0", "--env", "X=1"]);
+    push_example("acme/tagged", &["--tag", "latest", "--tag", "0.7.0"]);
+
+    for (repository, holds) in [("acme/labelled", "0.9.0"), ("acme/tagged", "0.7.0")] {
+        let before = digest_at(&registry, &format!("{repository}:latest"));
+        let target = registry.reference(repository);
+        let report = release(
+            &repo,
+            &registry,
+            &["0.2.0", "--no-git", "--push-to", &target],
+        );
+        assert_eq!(
+            report["kept"],
+            serde_json::json!([{"tag": "latest", "version": holds}]),
+            "{repository}: {report:#}"
+        );
+        assert_eq!(
+            digest_at(&registry, &format!("{repository}:latest")),
+            before
+        );
+        assert_eq!(
+            digest_at(&registry, &format!("{repository}:0.2.0")),
+            report["digest"].as_str().unwrap()
+        );
+    }
+}
