@@ -78,7 +78,7 @@ if [ "$EXTRA_MB" -gt 0 ]; then
     note "generating a ${EXTRA_MB} MiB tree as a third layer"
     python3 "$repo/benches/gen_tree.py" "$app/data" "$EXTRA_MB"
     printf '\n[[layer]]\nfrom = "data"\nto = "/data"\n' >>"$app/hoist.toml"
-    extra_copy="&& \$B copy \$c '$app/data' /data >/dev/null"
+    extra_copy="&& \\\$B copy \\\$c '$app/data' /data >/dev/null"
 fi
 
 reg_dir=$tmp/registry
@@ -93,7 +93,7 @@ note "registry at http://$reg_host/"
 
 cache=$tmp/cache
 hoist_cmd="'$HOIST' build --config '$app/hoist.toml' --cache-dir '$cache' --push-to '$reg_host/bench/hoist:1'"
-B="buildah --root '$tmp/buildah/root' --runroot '$tmp/buildah/run' --storage-driver vfs"
+B="buildah --root $tmp/buildah/root --runroot $tmp/buildah/run --storage-driver vfs"  # no quotes: expanded unquoted inside bash -c (mktemp paths have no spaces)
 buildah_clean="rm -rf '$tmp/buildah'"
 buildah_cmd="bash -c \"set -e; B=\\\"$B\\\"; c=\\\$(\\\$B from --quiet --pull-never --platform linux/amd64 oci:$repo/testdata/base:1.0) \
 && \\\$B copy \\\$c '$app/frontend/dist' /usr/share/nginx/html >/dev/null \
@@ -120,6 +120,7 @@ print(a["digest"], a["blobs_uploaded"], b["blobs_uploaded"])' "$tmp/hoist.json" 
 eval "$buildah_clean"
 /usr/bin/time -v -o "$tmp/rss.buildah" bash -c "$buildah_cmd" >"$tmp/buildah.log" 2>&1 ||
     { cat "$tmp/buildah.log" >&2; die "buildah failed (output above)"; }
+[ -d "$tmp/buildah/root" ] || die "buildah did not keep its storage in $tmp/buildah/root (quoting?)"
 buildah_digest=$(registry_digest buildah) || die "buildah pushed nothing to bench/buildah:1"
 [ -n "$buildah_digest" ] || die "buildah pushed nothing to bench/buildah:1"
 

@@ -122,6 +122,13 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Res
         read_timeout: Some(read_timeout()),
         ..ClientConfig::default()
     });
-    client.store_auth_if_needed(&registry, &auth).await;
+    // Anonymous on an open registry: no auth stored, so no request is preceded by an
+    // authentication probe (see `login::is_open`).
+    if auth != RegistryAuth::Anonymous
+        || options.offline
+        || !super::login::is_open(&registry, options).await
+    {
+        client.store_auth_if_needed(&registry, &auth).await;
+    }
     Ok(client)
 }
