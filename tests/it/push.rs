@@ -229,6 +229,12 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
         "the second push started uploads: {new:#?}"
     );
     assert_eq!(uploads(&again), uploaded);
+    // An open registry is probed once (`GET /v2/`), not before every request: the
+    // unchanged push is a HEAD per blob and a PUT per manifest and tag.
+    let probes = new.iter().filter(|r| r.route() == "/v2/").count();
+    assert!(probes <= 1, "{probes} probes of /v2/: {new:#?}");
+    let heads = new.iter().filter(|r| r.method == "HEAD").count();
+    assert_eq!(heads, EXAMPLE_BLOBS as usize, "{new:#?}");
 }
 
 #[test]
