@@ -8,7 +8,7 @@ use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
 use hoist::registry::push::push;
 use hoist::registry::{block_on, reference};
-use hoist_layers::{BlobStore, BuildOptions};
+use hoist_layers::BuildOptions;
 use oci_client::Reference;
 use serde_json::json;
 
@@ -44,12 +44,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     let push_target = push_target(args, &plan)?;
 
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(super::default_cache_dir);
-    let store = BlobStore::open(&cache_dir)
-        .with_context(|| format!("opening the cache directory {}", cache_dir.display()))?;
+    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: !args.no_cache,

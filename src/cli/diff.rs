@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use hoist::diff::{ImageDiff, OpenedImage, compare};
 use hoist::oci::location::Location;
-use hoist_layers::BlobStore;
 
 use super::RegistryArgs;
 
@@ -60,12 +59,7 @@ pub fn trouble(error: &anyhow::Error) -> ExitCode {
 }
 
 fn compare_images(args: &DiffArgs) -> Result<ImageDiff> {
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(super::default_cache_dir);
-    let store = BlobStore::open(&cache_dir)
-        .with_context(|| format!("opening the cache directory {}", cache_dir.display()))?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = args.registry.options(0)?;
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let open = |input: &str, dir: &str| -> Result<OpenedImage> {

@@ -294,6 +294,19 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     Ok(())
 }
 
+/// The cache directory given (`--cache-dir`), else the default one, opened as a blob
+/// store.
+pub fn open_cache(given: Option<&PathBuf>) -> Result<(PathBuf, hoist_layers::BlobStore)> {
+    let cache_dir = given.cloned().unwrap_or_else(default_cache_dir);
+    let store = hoist_layers::BlobStore::open(&cache_dir).map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "opening the cache directory {}",
+            cache_dir.display()
+        ))
+    })?;
+    Ok((cache_dir, store))
+}
+
 /// `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`, else a directory under the system
 /// temp dir (a CI runner with no home still gets a cache for this run).
 pub fn default_cache_dir() -> PathBuf {

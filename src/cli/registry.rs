@@ -6,7 +6,6 @@ use hoist::assemble::Image;
 use hoist::inspect::human_bytes;
 use hoist::oci::location::{Location, Selector};
 use hoist::registry::{block_on, reference};
-use hoist_layers::BlobStore;
 
 use super::{PullArgs, PushArgs, TagArgs};
 
@@ -64,11 +63,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         }
         Some(list)
     };
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(super::default_cache_dir);
-    let store = BlobStore::open(&cache_dir)?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = args.registry.options(args.jobs)?;
     let base = block_on(hoist::registry::pull::load_base(
         &source,

@@ -19,7 +19,7 @@ use hoist::release::labels::{self, oci_labels};
 use hoist::release::settings::{ReleaseSettings, VersionFiles};
 use hoist::release::tags::{self, TagContext};
 use hoist::release::version_file::VersionFile;
-use hoist_layers::{BlobStore, BuildOptions};
+use hoist_layers::BuildOptions;
 use semver::Version;
 use serde_json::json;
 
@@ -745,12 +745,7 @@ fn push_target(args: &ReleaseArgs, project: &Project) -> Result<oci_client::Refe
 }
 
 fn build(args: &ReleaseArgs, plan: &Plan) -> Result<Image> {
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(super::default_cache_dir);
-    let store = BlobStore::open(&cache_dir)
-        .with_context(|| format!("opening the cache directory {}", cache_dir.display()))?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,

@@ -17,7 +17,7 @@ use hoist::oci::model::{
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::Sink as _;
 use hoist::publish::layout::LayoutSink;
-use hoist_layers::{BlobStore, BuildOptions, Digest};
+use hoist_layers::{BuildOptions, Digest};
 use serde::Serialize;
 
 use super::RegistryArgs;
@@ -138,12 +138,7 @@ fn verified_name(image: &str, digest: &Digest) -> String {
 }
 
 fn verify(args: &VerifyArgs) -> Result<Outcome> {
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(super::default_cache_dir);
-    let store = BlobStore::open(&cache_dir)
-        .with_context(|| format!("opening the cache directory {}", cache_dir.display()))?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let registry = args.registry.options(0)?;
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let dir = |name: &str| -> Result<PathBuf> {
