@@ -496,10 +496,10 @@ pub fn add_release_labels(
         return Ok(());
     }
     let settings = ReleaseSettings::resolve(config, file)?;
-    // plan::resolve already validated it.
-    let epoch = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|e| e.trim().parse::<u64>().ok());
+    // The plan's epoch is SOURCE_DATE_EPOCH, or 0 when unset, which means: date the
+    // image by its commit instead. Taken from the plan, not the environment, so that
+    // `hoist verify` (which replays the recorded epoch) labels the rebuild the same.
+    let epoch = (plan.epoch != 0).then_some(plan.epoch);
     let info = labels::gather(&settings, version, epoch)?;
     labels::apply(plan, &oci_labels(&info));
     Ok(())

@@ -268,6 +268,9 @@ fn rebuild_plan(args: &VerifyArgs, inputs: &Inputs) -> Result<Plan> {
     let env_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let epoch = inputs.source_date_epoch.as_deref().or(env_epoch.as_deref());
     let mut plan = resolve(&args.config, &file, &overrides, epoch)?;
+    // A versioned project's build labels its image (version, revision, created…):
+    // the rebuild must too, from the checkout being verified.
+    super::release::add_release_labels(&args.config, &file, &mut plan, None)?;
 
     if let (Some(name), Some(digest)) = (&inputs.base, &inputs.base_digest) {
         let digest: Digest = digest.parse().map_err(|e| hoist::Error::Verify {

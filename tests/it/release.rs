@@ -485,6 +485,30 @@ fn build_of_a_versioned_project_is_labelled_and_reproducible() {
     };
     let first = build("one");
     assert_eq!(build("two"), first, "same commit, same digest");
+    // `hoist verify` rebuilds it, labels included, from the same checkout.
+    let mut verify = repo.hoist(&["verify", &sandbox.oci("one"), "--cache-dir"]);
+    verify.arg(sandbox.cache());
+    let out = stdout(&success(&mut verify));
+    assert!(
+        out.contains(&format!("verified {}", sandbox.oci("one"))),
+        "{out}"
+    );
+    assert!(out.contains(&first), "{out}");
+    // With SOURCE_DATE_EPOCH the label follows it, and verify replays it.
+    let mut dated = repo.hoist(&["build", "--cache-dir"]);
+    dated
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg(sandbox.cache())
+        .args(["--output", &sandbox.oci("dated")]);
+    success(&mut dated);
+    let dated_layout = crate::common::Layout::open(sandbox.path("dated"));
+    assert_eq!(
+        dated_layout.platforms("latest")[0].config["config"]["Labels"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    let mut verify = repo.hoist(&["verify", &sandbox.oci("dated"), "--cache-dir"]);
+    verify.arg(sandbox.cache());
+    success(&mut verify);
     let layout = crate::common::Layout::open(sandbox.path("one"));
     let platforms = layout.platforms("latest");
     let labels = &platforms[0].config["config"]["Labels"];
