@@ -145,6 +145,10 @@ pub struct ReleaseArgs {
     /// Allow releasing from a branch other than the default one.
     #[arg(long)]
     allow_branch: bool,
+    /// The branch, instead of git's: CI checks out a detached HEAD (e.g.
+    /// `--branch "$GITHUB_REF_NAME"`); used for the default-branch check and tag rules.
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
     /// Finish a release whose push failed: HEAD must be its release commit.
     #[arg(long)]
     resume: bool,
@@ -339,7 +343,7 @@ fn change_version(
     let rendered = files.render(new);
     let git = if write.commit || write.git_tag {
         let git = project.git()?;
-        check_git(&git, files, write.allow_branch, &format!("v{new}"))?;
+        check_git(&git, files, write.allow_branch, None, &format!("v{new}"))?;
         Some(git)
     } else {
         None
@@ -392,6 +396,7 @@ fn check_git(
     git: &Git,
     files: &VersionFiles,
     allow_branch: bool,
+    branch: Option<&str>,
     tag: &str,
 ) -> Result<Option<String>> {
     let version_paths: Vec<PathBuf> = files
@@ -413,7 +418,10 @@ fn check_git(
             dirty.join(", ")
         );
     }
-    let branch = git.branch()?;
+    let branch = match branch {
+        Some(given) => Some(given.to_string()),
+        None => git.branch()?,
+    };
     if !allow_branch {
         let default = git.default_branch();
         if branch.is_none() || branch != default {
@@ -582,7 +590,13 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
                 "the version is {current} already; to push it again after a failed release, run `hoist release --resume` on its release commit (or `hoist release {current} --no-git`)"
             );
         }
-        check_git(git, &files, args.allow_branch, &format!("v{new}"))?;
+        check_git(
+            git,
+            &files,
+            args.allow_branch,
+            args.branch.as_deref(),
+            &format!("v{new}"),
+        )?;
     }
 
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
@@ -591,7 +605,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         ..Overrides::default()
     };
     let mut plan = resolve(&project.config, &project.file, &overrides, epoch.as_deref())?;
-    let context_now = tag_context(git.as_ref(), Some(new.clone()), None, None)?;
+    let context_now = tag_context(git.as_ref(), Some(new.clone()), None, args.branch.clone())?;
     let release_tags = tags::compute(
         &project.settings.rules,
         project.settings.latest,
@@ -635,7 +649,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         }
     }
     // The commit just made is what {sha} rules and the revision label name.
-    let context = tag_context(git.as_ref(), Some(new.clone()), None, None)?;
+    let context = tag_context(git.as_ref(), Some(new.clone()), None, args.branch.clone())?;
     let release_tags = tags::compute(&project.settings.rules, project.settings.latest, &context)?;
     add_release_labels(&project.config, &project.file, &mut plan, Some(&new))?;
 

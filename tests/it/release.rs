@@ -595,3 +595,32 @@ fn the_version_behind_a_tag_comes_from_its_label_or_its_semver_tags() {
         );
     }
 }
+
+/// CI checks out a detached HEAD: a release there is refused as "not the default
+/// branch" unless `--branch` says which branch it is.
+#[test]
+fn release_on_a_detached_head_takes_the_branch_from_the_flag() {
+    let sandbox = Sandbox::new();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["checkout", "--quiet", "--detach", &head]);
+
+    let refused = failure(&mut repo.hoist(&["release", "minor", "--dry-run"]));
+    assert!(refused.contains("detached HEAD"), "{refused}");
+    assert!(refused.contains("--allow-branch"), "{refused}");
+
+    let plan = stdout(&success(&mut repo.hoist(&[
+        "release",
+        "minor",
+        "--dry-run",
+        "--branch",
+        "main",
+    ])));
+    assert!(plan.contains("0.1.0 → 0.2.0"), "{plan}");
+    assert!(
+        plan.contains("latest"),
+        "the default branch gets latest: {plan}"
+    );
+    // Nothing changed.
+    assert_eq!(repo.read("VERSION"), "0.1.0\n");
+}
