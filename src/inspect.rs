@@ -9,15 +9,16 @@ use crate::assemble::base::BaseImage;
 use crate::error::{Error, Result};
 use crate::oci::location::Location;
 
-/// Loads the image at `location` (an `oci:` layout or `oci-archive:`).
+/// Loads the image at `location` (an `oci:` layout, `oci-archive:` or
+/// `docker-archive:`).
 pub fn load(location: &Location, scratch_dir: &std::path::Path) -> Result<BaseImage> {
     match location {
-        Location::OciLayout { .. } | Location::OciArchive { .. } => {
-            BaseImage::load(location, scratch_dir, None)
-        }
+        Location::OciLayout { .. }
+        | Location::OciArchive { .. }
+        | Location::DockerArchive { .. } => BaseImage::load(location, scratch_dir, None),
         _ => Err(Error::Location {
             input: location.to_string(),
-            reason: "inspect reads oci:DIR[:TAG] and oci-archive:FILE[:TAG]".into(),
+            reason: "inspect reads oci:DIR[:TAG], oci-archive:FILE[:TAG] and docker-archive:FILE[:NAME:TAG]".into(),
         }),
     }
 }

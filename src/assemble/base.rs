@@ -96,10 +96,20 @@ impl BaseImage {
                 crate::publish::archive::unpack_layout_archive(path, &dir)?;
                 load_layout(Layout::open(dir)?, selector)
             }
-            Location::DockerArchive { .. } => Err(Error::Location {
-                input: location.to_string(),
-                reason: "docker-archive: is an output only".into(),
-            }),
+            Location::DockerArchive { path, reference } => {
+                let unpacked = scratch_dir.join("docker-archive");
+                let mut links = std::collections::BTreeMap::new();
+                crate::publish::archive::unpack_archive(path, &unpacked, Some(&mut links))?;
+                let dir = scratch_dir.join("docker-archive-layout");
+                crate::oci::docker_archive::to_layout(
+                    path,
+                    &unpacked,
+                    &links,
+                    reference.as_deref(),
+                    &dir,
+                )?;
+                load_layout(Layout::open(dir)?, &Selector::Default)
+            }
         }
     }
 

@@ -18,8 +18,8 @@ pub const TROUBLE: u8 = 2;
 /// `hoist diff` flags.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The first image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or a registry
-    /// reference.
+    /// The first image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE[:NAME:TAG] or a registry reference.
     #[arg(value_name = "A")]
     a: String,
     /// The second image, in the same forms.

@@ -172,7 +172,7 @@ impl RegistryArgs {
 /// `hoist push` flags.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// oci:DIR[:TAG|@DIGEST] or oci-archive:FILE[:TAG].
+    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
     #[arg(value_name = "SOURCE")]
     source: String,
     /// HOST[:PORT]/REPO[:TAG]; without a tag, `latest`.
@@ -251,7 +251,7 @@ pub struct BuildArgs {
 /// `hoist inspect` flags.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// oci:DIR[:TAG|@DIGEST] or oci-archive:FILE[:TAG].
+    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
     #[arg(value_name = "LOCATION")]
     location: String,
     /// Print the raw documents as JSON.

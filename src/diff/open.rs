@@ -53,7 +53,9 @@ impl OpenedImage {
         options: &RegistryOptions,
     ) -> Result<OpenedImage> {
         match location {
-            Location::OciLayout { .. } | Location::OciArchive { .. } => {
+            Location::OciLayout { .. }
+            | Location::OciArchive { .. }
+            | Location::DockerArchive { .. } => {
                 let image = BaseImage::load(location, scratch_dir, None)?;
                 let layout = image.layout.clone().expect("a layout image has a layout");
                 Ok(OpenedImage::from_base(name, image, Blobs::Layout(layout)))
@@ -73,9 +75,9 @@ impl OpenedImage {
                     })),
                 ))
             }
-            Location::Scratch | Location::DockerArchive { .. } => Err(Error::Location {
+            Location::Scratch => Err(Error::Location {
                 input: location.to_string(),
-                reason: "diff reads oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] and registry references"
+                reason: "diff reads oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] and registry references"
                     .into(),
             }),
         }

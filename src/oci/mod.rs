@@ -2,6 +2,7 @@
 //! canonical JSON, image locations and image layouts.
 
 pub mod canonical;
+pub mod docker_archive;
 pub mod layout;
 pub mod location;
 pub mod media;

@@ -247,6 +247,17 @@ fn write_archive(
 /// Unpacks an OCI layout archive into `dir`, accepting only plain files and
 /// directories with relative paths that stay inside it.
 pub fn unpack_layout_archive(archive: &Path, dir: &Path) -> Result<()> {
+    unpack_archive(archive, dir, None)
+}
+
+/// Unpacks a tar archive into `dir` as [`unpack_layout_archive`] does; with `links`,
+/// symbolic links are recorded there (link path → target, as written) instead of
+/// refused, and never created on disk: `docker save`'s legacy form links layers.
+pub fn unpack_archive(
+    archive: &Path,
+    dir: &Path,
+    mut links: Option<&mut std::collections::BTreeMap<PathBuf, PathBuf>>,
+) -> Result<()> {
     let file = File::open(archive).at(archive)?;
     let fail = |reason: String| Error::Layout {
         path: archive.to_path_buf(),
@@ -275,6 +286,16 @@ pub fn unpack_layout_archive(archive: &Path, dir: &Path) -> Result<()> {
                 }
                 let mut out = File::create(&target).at(&target)?;
                 io::copy(&mut entry, &mut out).at(&target)?;
+            }
+            tar::EntryType::Symlink if links.is_some() => {
+                let target = entry
+                    .link_name()
+                    .at(archive)?
+                    .ok_or_else(|| fail(format!("link {} has no target", name.display())))?
+                    .into_owned();
+                if let Some(links) = links.as_deref_mut() {
+                    links.insert(name, target);
+                }
             }
             other => {
                 return Err(fail(format!(

@@ -300,3 +300,105 @@ fn a_missing_image_is_an_error_with_exit_2() {
         describe(&output)
     );
 }
+
+/// `docker-archive:` on either side: hoist's own archives (blob form) and skopeo's
+/// (docker's legacy `ID/layer.tar` form, whose layers are symbolic links to
+/// uncompressed tars). The config keeps its digest; layers compare by their files.
+#[test]
+fn docker_archives_are_read_in_both_forms() {
+    let sandbox = Sandbox::new();
+    let tree = app(&sandbox, "tree");
+    let platform = ["--platform", "linux/arm64"];
+    build(&sandbox, &tree, &sandbox.oci("one"), &platform);
+    let ours = format!(
+        "docker-archive:{}:acme/app:1",
+        sandbox.path("ours.tar").display()
+    );
+    build(&sandbox, &tree, &ours, &platform);
+
+    // hoist's archive: the same config and layer blobs (only the OCI annotations,
+    // which a docker archive cannot hold, differ).
+    let output = diff(&sandbox, &ours, &sandbox.oci("one"), &[]);
+    let text = describe(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("layers 1, 2, 3: equal"), "{text}");
+    assert!(
+        !text.contains("config:"),
+        "the config is the same blob: {text}"
+    );
+
+    // skopeo's legacy archive: uncompressed layers, the same files.
+    let legacy = sandbox.path("skopeo.tar");
+    sandbox.write(
+        "policy.json",
+        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    );
+    crate::common::tool(
+        "skopeo",
+        &[
+            "--policy",
+            &sandbox.path("policy.json").display().to_string(),
+            "--override-arch",
+            "arm64",
+            "copy",
+            &format!("{}:latest", sandbox.oci("one")),
+            &format!("docker-archive:{}:acme/app:1", legacy.display()),
+        ],
+    );
+    let legacy = format!("docker-archive:{}", legacy.display());
+    let output = diff(&sandbox, &legacy, &sandbox.oci("one"), &["--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = parse_json(&stdout(&output));
+    let platform = &report["platforms"][0];
+    assert_eq!(platform["config"], json!([]), "{report:#}");
+    let layers = platform["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{report:#}");
+    for layer in layers {
+        assert_eq!(layer["files"], json!([]), "no file differs: {report:#}");
+        assert!(
+            layer["note"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("same entries"),
+            "{report:#}"
+        );
+    }
+
+    // inspect reads it too, naming the platform.
+    let mut inspect = sandbox.hoist();
+    inspect.arg("inspect").arg(&legacy);
+    assert!(stdout(&success(&mut inspect)).contains("platform linux/arm64"));
+
+    // push takes it to a registry, where it is the same image.
+    let registry = Registry::start();
+    let mut push = sandbox.hoist();
+    push.arg("push")
+        .arg(&legacy)
+        .arg(registry.reference("acme/legacy:1"));
+    ok(&mut push, &registry);
+    let output = diff(&sandbox, &registry.reference("acme/legacy:1"), &legacy, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    // An archive whose manifest.json points outside it is refused, naming the path.
+    let evil = sandbox.path("evil.tar");
+    let mut builder = tar::Builder::new(fs::File::create(&evil).unwrap());
+    let manifest = br#"[{"Config":"../../etc/passwd","RepoTags":[],"Layers":[]}]"#;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(manifest.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "manifest.json", &manifest[..])
+        .unwrap();
+    builder.finish().unwrap();
+    drop(builder);
+    let output = diff(
+        &sandbox,
+        &format!("docker-archive:{}", evil.display()),
+        &sandbox.oci("one"),
+        &[],
+    );
+    let text = describe(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("outside the archive"), "{text}");
+}
