@@ -124,7 +124,7 @@ pub fn to_layout(
         config,
         layers,
         annotations: None,
-        extra: Default::default(),
+        extra: BTreeMap::default(),
     };
     let manifest_blob =
         to_canonical(&manifest).map_err(|e| fail(format!("cannot serialise the manifest: {e}")))?;
