@@ -85,8 +85,60 @@ pub fn extra_root_certificates(options: &RegistryOptions) -> Result<Vec<Vec<u8>>
         .collect()
 }
 
+/// An HTTP client of our own for `registry` (oci-client's is not reachable from
+/// outside): same timeouts and trusted certificates; redirects are not followed.
+pub(crate) fn http_client(
+    registry: &str,
+    options: &RegistryOptions,
+    plain: bool,
+) -> Result<reqwest::Client> {
+    let fail = |message: String| Error::Registry {
+        registry: registry.to_string(),
+        message,
+    };
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(read_timeout())
+        // reqwest drops Authorization on a redirect to another host; a probe has no
+        // reason to follow one at all.
+        .redirect(reqwest::redirect::Policy::none());
+    if plain {
+        // No TLS: skip loading the system's CA certificates.
+        builder = builder.tls_certs_only([]);
+    } else {
+        let roots = extra_root_certificates(options)?
+            .iter()
+            .map(|pem| reqwest::Certificate::from_pem(pem))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| fail(format!("--ca-file: {e}")))?;
+        builder = builder.tls_certs_merge(roots);
+    }
+    builder
+        .build()
+        .map_err(|e| fail(format!("cannot set up HTTP: {}", super::describe(&e))))
+}
+
+/// `GET` here answers whether a registry is there and how it authenticates.
+pub(crate) fn version_url(host: &str, plain: bool) -> String {
+    let scheme = if plain { "http" } else { "https" };
+    format!("{scheme}://{host}/v2/")
+}
+
 /// A client for the registry `reference` lives on, with its credentials stored.
 pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Result<Client> {
+    Ok(connect(reference, options).await?.client)
+}
+
+/// An oci-client for a registry and the credentials it was given.
+pub struct Connection {
+    /// The client, credentials stored.
+    pub client: Client,
+    /// The credentials (anonymous, Basic or a token).
+    pub auth: RegistryAuth,
+}
+
+/// [`client_for`], keeping the credentials (for requests made without oci-client).
+pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result<Connection> {
     let registry = reference.resolve_registry().to_string();
     let loopback = is_loopback(&registry);
     let plain = speaks_plain_http(&registry, options);
@@ -130,5 +182,5 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Res
     {
         client.store_auth_if_needed(&registry, &auth).await;
     }
-    Ok(client)
+    Ok(Connection { client, auth })
 }

@@ -10,7 +10,7 @@
 use reqwest::StatusCode;
 
 use super::auth::ExplicitCredentials;
-use super::client::{RegistryOptions, extra_root_certificates, speaks_plain_http};
+use super::client::{RegistryOptions, http_client, speaks_plain_http, version_url};
 use super::reference::is_loopback;
 use crate::error::{Error, Result};
 
@@ -120,39 +120,6 @@ pub async fn verify(
         ))),
         status => Err(fail(format!("GET {url} answered {status}"))),
     }
-}
-
-/// An HTTP client for probing `registry` (oci-client's is not reachable from outside).
-fn http_client(registry: &str, options: &RegistryOptions, plain: bool) -> Result<reqwest::Client> {
-    let fail = |message: String| Error::Registry {
-        registry: registry.to_string(),
-        message,
-    };
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(super::client::CONNECT_TIMEOUT)
-        .read_timeout(super::client::read_timeout())
-        // reqwest drops Authorization on a redirect to another host; a probe has no
-        // reason to follow one at all.
-        .redirect(reqwest::redirect::Policy::none());
-    if plain {
-        // No TLS: skip loading the system's CA certificates.
-        builder = builder.tls_certs_only([]);
-    } else {
-        let roots = extra_root_certificates(options)?
-            .iter()
-            .map(|pem| reqwest::Certificate::from_pem(pem))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| fail(format!("--ca-file: {e}")))?;
-        builder = builder.tls_certs_merge(roots);
-    }
-    builder
-        .build()
-        .map_err(|e| fail(format!("cannot set up HTTP: {}", super::describe(&e))))
-}
-
-fn version_url(host: &str, plain: bool) -> String {
-    let scheme = if plain { "http" } else { "https" };
-    format!("{scheme}://{host}/v2/")
 }
 
 /// Whether `registry` answers `GET /v2/` without credentials: an open registry, where

@@ -7,6 +7,7 @@
 //! and tags last, so that no tag ever points at an incomplete image.
 
 pub mod auth;
+pub mod blob_client;
 pub mod client;
 pub mod credential_store;
 pub mod login;

@@ -6,17 +6,14 @@ use std::collections::BTreeSet;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use hoist_layers::Digest;
-use oci_client::errors::OciDistributionError;
-use oci_client::{Client, Reference};
+use oci_client::Reference;
 use serde::Serialize;
-use tokio_util::io::ReaderStream;
 
-use super::client::{RegistryOptions, client_for};
-use super::describe;
+use super::blob_client::{BlobBody, BlobClient, Mount};
+use super::client::{RegistryOptions, connect};
 use super::manifest::put_manifest;
 use super::pull::BlobFetcher;
 use super::reference::{with_digest, with_tag};
-use super::retry::retrying;
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, Result};
 
@@ -57,8 +54,9 @@ pub async fn push(
     tags: &[String],
     options: &RegistryOptions,
 ) -> Result<PushReport> {
-    let client = client_for(target, options).await?;
-    let registry = target.resolve_registry().to_string();
+    let connection = connect(target, options).await?;
+    let client = &connection.client;
+    let blobs = BlobClient::new(&connection, target, options)?;
     let fetcher = match &image.base_origin {
         Some(origin)
             if image
@@ -104,9 +102,7 @@ pub async fn push(
             .map(|digest| {
                 let mount_from = mount_source_for(image, target, digest);
                 upload_blob(
-                    &client,
-                    target,
-                    &registry,
+                    &blobs,
                     digest,
                     &image.blobs[digest],
                     mount_from,
@@ -135,7 +131,7 @@ pub async fn push(
         if descriptor.digest != image.descriptor.digest {
             let bytes = document_bytes(image, &descriptor.digest)?;
             put_manifest(
-                &client,
+                client,
                 &with_digest(target, descriptor.digest.as_str()),
                 bytes,
                 &descriptor.media_type,
@@ -145,7 +141,7 @@ pub async fn push(
     }
     let top = document_bytes(image, &image.descriptor.digest)?;
     put_manifest(
-        &client,
+        client,
         &with_digest(target, image.descriptor.digest.as_str()),
         top.clone(),
         &image.descriptor.media_type,
@@ -154,7 +150,7 @@ pub async fn push(
     // Tags last: until here, nothing a user pulls by tag has changed.
     for tag in tags {
         put_manifest(
-            &client,
+            client,
             &with_tag(target, tag),
             top.clone(),
             &image.descriptor.media_type,
@@ -186,36 +182,18 @@ fn mount_source_for<'a>(
 }
 
 async fn upload_blob(
-    client: &Client,
-    target: &Reference,
-    registry: &str,
+    blobs: &BlobClient<'_>,
     digest: &Digest,
     blob: &Blob,
     mount_from: Option<&Reference>,
     fetcher: Option<&BlobFetcher>,
 ) -> Result<Outcome> {
-    let fail = |e: OciDistributionError| Error::Registry {
-        registry: registry.to_string(),
-        message: format!(
-            "uploading blob {digest} to {}: {}",
-            target.repository(),
-            describe(&e)
-        ),
-    };
-    let exists = retrying(|| client.blob_exists(target, digest.as_str()))
-        .await
-        .map_err(fail)?;
-    if exists {
+    if blobs.exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
-    // A 201 mounts the blob without moving a byte. oci-client reports the other answer
-    // (202: the registry declined and opened an upload session instead) as an error;
-    // either way the blob is then uploaded normally.
+    // A 201 mounts the blob without moving a byte; any other answer means upload it.
     if let Some(source) = mount_from
-        && client
-            .mount_blob(target, source, digest.as_str())
-            .await
-            .is_ok()
+        && let Mount::Mounted = blobs.mount(digest, source).await
     {
         return Ok(Outcome::Mounted);
     }
@@ -227,32 +205,19 @@ async fn upload_blob(
         fetcher.fetch(digest, blob.size).await?;
         fetched = true;
     }
-    match &blob.source {
-        BlobSource::Bytes(bytes) => {
-            retrying(|| client.push_blob(target, bytes.clone(), digest.as_str()))
-                .await
-                .map_err(fail)?;
-        }
+    let body = match &blob.source {
+        BlobSource::Bytes(bytes) => BlobBody::Bytes(bytes),
         // Streamed from the file, never held in memory; the registry checks the digest
-        // of what it receives against the one we name. Each attempt reopens the file
-        // and starts a new upload session.
+        // of what it receives against the one we name.
         BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
             std::fs::metadata(path).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
             })?;
-            retrying(|| async {
-                let file = tokio::fs::File::open(path).await?;
-                let stream =
-                    ReaderStream::with_capacity(file, 1 << 20).map_err(OciDistributionError::from);
-                client
-                    .push_blob_stream(target, stream, digest.as_str(), Some(blob.size))
-                    .await
-            })
-            .await
-            .map_err(fail)?;
+            BlobBody::File(path)
         }
-    }
+    };
+    blobs.upload(digest, blob.size, &body).await?;
     Ok(Outcome::Uploaded {
         bytes: blob.size,
         fetched,

@@ -3,8 +3,9 @@
 //! registry error codes that mean the same). A retried operation starts over cleanly
 //! (an upload reopens its file and opens a new upload session).
 //!
-//! oci-client does not expose response headers on errors, so `Retry-After` cannot be
-//! honoured; the backoff (up to 8 s a wait, 6 attempts) covers typical rate limits.
+//! oci-client does not expose response headers on errors, so requests made through it
+//! cannot honour `Retry-After`; the backoff (up to 8 s a wait, 6 attempts) covers
+//! typical rate limits. Blob requests, made by [`super::blob_client`], do honour it.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;

@@ -365,6 +365,43 @@ fn push_survives_rate_limiting_of_upload_sessions() {
     assert_pushed_intact(&sandbox, &registry, &digest);
 }
 
+/// A 429's `Retry-After` is waited for: the same request (a blob `HEAD`, which names
+/// its blob) comes again only after the second it asks for, where the backoff alone
+/// would wait a quarter of one.
+#[test]
+fn push_waits_as_long_as_retry_after_says() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().first(
+            1,
+            "HEAD",
+            "/blobs/sha256:",
+            Fault::envelope(429, "TOOMANYREQUESTS").with_header("Retry-After", "1"),
+        ),
+    );
+    let output = succeeds(&mut build_push(&sandbox, &proxy.host()), &proxy, &registry);
+    let digest = reported_digest(&output);
+    let why = context(&output, &proxy, &registry);
+    let log = proxy.exchanges();
+    let refused = log
+        .iter()
+        .find(|e| e.faulted())
+        .unwrap_or_else(|| panic!("no 429 was injected:\n{why}"));
+    let done = refused.done.expect("answered");
+    let again = log
+        .iter()
+        .find(|e| e.method == "HEAD" && e.path == refused.path && e.at > done)
+        .unwrap_or_else(|| panic!("the refused HEAD was not asked again:\n{why}"));
+    assert!(
+        again.at - done >= Duration::from_millis(950),
+        "asked again after {:?}, not after the second Retry-After asks for:\n{why}",
+        again.at - done
+    );
+    assert_pushed_intact(&sandbox, &registry, &digest);
+}
+
 #[test]
 fn push_gives_up_on_persistent_server_errors_and_leaves_no_tag() {
     let sandbox = Sandbox::new();

@@ -807,3 +807,69 @@ fn token_auth_registry_base_with_password_stdin() {
         "{requests:#?}"
     );
 }
+
+/// A token that expires mid-push: the registry answers a blob upload with 401 (here a
+/// proxy in front of it does, once, as an expired token would get), and hoist fetches
+/// a new token and makes the request again instead of failing the push.
+#[test]
+fn token_auth_renews_a_token_that_expires_mid_push() {
+    use crate::proxy::{Fault, FaultPlan, FaultProxy};
+    let sandbox = Sandbox::new();
+    let fixture = Fixture::start();
+    build_layout(&sandbox);
+    let challenge = format!(
+        "Bearer realm=\"http://127.0.0.1:{}/token\",service=\"{SERVICE}\",scope=\"repository:acme/app:pull,push\"",
+        fixture.tokens.port
+    );
+    let proxy = FaultProxy::start(
+        fixture
+            .registry
+            .host()
+            .parse()
+            .expect("the registry's address"),
+        FaultPlan::new().first(
+            1,
+            "PUT",
+            "/blobs/uploads/",
+            Fault::envelope(401, "UNAUTHORIZED").with_header("WWW-Authenticate", &challenge),
+        ),
+    );
+    let mut command = hoist(&sandbox);
+    command
+        .arg("push")
+        .arg(sandbox.oci("layout:2"))
+        .arg(proxy.reference("acme/app:renewed"));
+    with_password(&mut command);
+    let output = run(&mut command, HOIST_LIMIT);
+    let text = output_text(&output);
+    assert!(output.status.success(), "{text}\n{}", proxy.log_text());
+    assert_eq!(proxy.faults_injected(), 1, "{}", proxy.log_text());
+    let push_tokens = fixture
+        .tokens
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.authenticated
+                && r.scopes
+                    .iter()
+                    .any(|s| s == "repository:acme/app:pull,push")
+        })
+        .count();
+    assert!(
+        push_tokens >= 2,
+        "a new token should have been fetched after the 401: {:#?}",
+        fixture.tokens.requests()
+    );
+    let digest = last_line(&stdout(&output))
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        digest_of(&skopeo_raw_with_creds(
+            &fixture.registry,
+            "acme/app:renewed"
+        )),
+        digest
+    );
+}

@@ -1,0 +1,372 @@
+//! The blob half of a push, spoken directly (reqwest, as oci-client does) for what
+//! oci-client hides: a `Retry-After` on a 429 or 503 is waited for, and a token that
+//! expires mid-push (a 401 after it worked) is renewed and the request made again.
+//! Tokens still come from oci-client's `auth` (the Bearer flow of Docker Hub, GHCR…).
+//!
+//! Per blob, one straight line as go-containerregistry's `uploadOne`: `HEAD` → present:
+//! done; else `POST …/uploads/?mount=&from=` when another repository of the registry
+//! holds it (201: done); else `POST …/uploads/` for a session and one streamed `PUT`
+//! with `Content-Length` and `?digest=` (the registry checks the digest). Each retry
+//! of an upload opens a new session and reads the file again.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hoist_layers::Digest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use reqwest::{StatusCode, header};
+use tokio::sync::RwLock;
+use tokio_util::io::ReaderStream;
+
+use super::client::{Connection, RegistryOptions, http_client, speaks_plain_http};
+use super::retry::{ATTEMPTS, backoff};
+use crate::error::{Error, Result};
+
+/// The longest `Retry-After` honoured: a registry asking for more is asked again sooner
+/// rather than left to stall the push.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_mins(1);
+
+/// What a blob's bytes are read from.
+pub enum BlobBody<'a> {
+    /// In memory (configs).
+    Bytes(&'a [u8]),
+    /// A file, streamed.
+    File(&'a Path),
+}
+
+/// Blob requests to one repository.
+pub struct BlobClient<'a> {
+    oci: &'a Client,
+    credentials: RegistryAuth,
+    target: Reference,
+    registry: String,
+    http: reqwest::Client,
+    /// `SCHEME://HOST/v2/REPO`.
+    repository_url: String,
+    /// The `Authorization` value in use; `None` until a registry asks for one.
+    authorization: RwLock<Option<String>>,
+}
+
+/// How one request went wrong.
+#[derive(Debug)]
+enum Failure {
+    /// The registry answered with an error status.
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// No answer: connection refused or reset, timeout, a body cut off.
+    Transport(String),
+    /// Something local (reading the blob's file).
+    Local(Error),
+}
+
+impl Failure {
+    fn is_transient(&self) -> bool {
+        match self {
+            Failure::Status { status, .. } => {
+                *status == StatusCode::REQUEST_TIMEOUT
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+                    || status.is_server_error()
+            }
+            Failure::Transport(_) => true,
+            Failure::Local(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status {
+                status, message, ..
+            } => write!(f, "{status}: {message}"),
+            Failure::Transport(message) => f.write_str(message),
+            Failure::Local(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// What a mount request achieved.
+pub enum Mount {
+    /// The blob is in the repository now.
+    Mounted,
+    /// The registry declined (or could not: no access to the source); upload it.
+    Declined,
+}
+
+impl<'a> BlobClient<'a> {
+    /// Blob requests to `target`'s repository over `connection`.
+    pub fn new(
+        connection: &'a Connection,
+        target: &Reference,
+        options: &RegistryOptions,
+    ) -> Result<BlobClient<'a>> {
+        let registry = target.resolve_registry().to_string();
+        let plain = speaks_plain_http(&registry, options);
+        let scheme = if plain { "http" } else { "https" };
+        Ok(BlobClient {
+            oci: &connection.client,
+            credentials: connection.auth.clone(),
+            repository_url: format!("{scheme}://{registry}/v2/{}", target.repository()),
+            http: http_client(&registry, options, plain)?,
+            target: target.clone(),
+            registry,
+            authorization: RwLock::new(None),
+        })
+    }
+
+    fn error(&self, what: &str, failure: &Failure) -> Error {
+        Error::Registry {
+            registry: self.registry.clone(),
+            message: format!("{what} ({}): {failure}", self.target.repository()),
+        }
+    }
+
+    /// Whether the repository holds the blob (`HEAD`).
+    pub async fn exists(&self, digest: &Digest) -> Result<bool> {
+        let url = format!("{}/blobs/{digest}", self.repository_url);
+        self.retrying(|| async {
+            let response = self.send(|| self.http.head(&url)).await?;
+            match response.status() {
+                StatusCode::OK => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(failure_of(response).await),
+            }
+        })
+        .await
+        .map_err(|f| self.error(&format!("HEAD of blob {digest}"), &f))
+    }
+
+    /// Asks the registry to mount the blob from another repository of its own.
+    pub async fn mount(&self, digest: &Digest, from: &Reference) -> Mount {
+        let url = format!("{}/blobs/uploads/", self.repository_url);
+        let query = [("mount", digest.as_str()), ("from", from.repository())];
+        let outcome = self
+            .retrying(|| async {
+                let response = self.send(|| self.http.post(&url).query(&query)).await?;
+                match response.status() {
+                    StatusCode::CREATED => Ok(Mount::Mounted),
+                    // 202: it opened an upload session instead (no access to the
+                    // source, or mounting disabled); the session is left to expire.
+                    status if status.is_success() => Ok(Mount::Declined),
+                    _ => Err(failure_of(response).await),
+                }
+            })
+            .await;
+        outcome.unwrap_or(Mount::Declined)
+    }
+
+    /// Uploads the blob: a new session, then one streamed `PUT`.
+    pub async fn upload(&self, digest: &Digest, size: u64, body: &BlobBody<'_>) -> Result<()> {
+        let start = format!("{}/blobs/uploads/", self.repository_url);
+        self.retrying(|| async {
+            let response = self.send(|| self.http.post(&start)).await?;
+            if response.status() != StatusCode::ACCEPTED {
+                return Err(failure_of(response).await);
+            }
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| Failure::Transport("202 without a Location".into()))?;
+            let mut url = response
+                .url()
+                .join(location)
+                .map_err(|e| Failure::Transport(format!("bad Location `{location}`: {e}")))?;
+            url.query_pairs_mut().append_pair("digest", digest.as_str());
+            let request = || -> std::result::Result<reqwest::RequestBuilder, Failure> {
+                let put = self
+                    .http
+                    .put(url.clone())
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, size);
+                Ok(match body {
+                    BlobBody::Bytes(bytes) => put.body(bytes.to_vec()),
+                    BlobBody::File(path) => {
+                        let file = std::fs::File::open(path).map_err(|source| {
+                            Failure::Local(Error::Io {
+                                path: path.to_path_buf(),
+                                source,
+                            })
+                        })?;
+                        let stream =
+                            ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20);
+                        put.body(reqwest::Body::wrap_stream(stream))
+                    }
+                })
+            };
+            let response = self.send_fallible(request).await?;
+            if response.status() == StatusCode::CREATED {
+                Ok(())
+            } else {
+                Err(failure_of(response).await)
+            }
+        })
+        .await
+        .map_err(|f| self.error(&format!("uploading blob {digest}"), &f))
+    }
+
+    /// `operation` until it succeeds, fails for good, or has had [`ATTEMPTS`]; waits
+    /// as long as the registry's `Retry-After` says, else backs off.
+    async fn retrying<T, F, Fut>(&self, mut operation: F) -> std::result::Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, Failure>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match operation().await {
+                Err(failure) if attempt + 1 < ATTEMPTS && failure.is_transient() => {
+                    let wait = match &failure {
+                        Failure::Status {
+                            retry_after: Some(wait),
+                            ..
+                        } => (*wait).min(LONGEST_RETRY_AFTER),
+                        _ => backoff(attempt),
+                    };
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> std::result::Result<reqwest::Response, Failure> {
+        self.send_fallible(|| Ok(request())).await
+    }
+
+    /// Sends with the current credentials; a 401 gets fresh ones (a first token, or a
+    /// renewed one when it expired mid-push) and one more try.
+    async fn send_fallible(
+        &self,
+        request: impl Fn() -> std::result::Result<reqwest::RequestBuilder, Failure>,
+    ) -> std::result::Result<reqwest::Response, Failure> {
+        let current = self.authorization.read().await.clone();
+        let response = with_authorization(request()?, current.as_deref())
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let renewed = self.authenticate().await?;
+        if renewed.is_none() {
+            return Ok(response);
+        }
+        with_authorization(request()?, renewed.as_deref())
+            .send()
+            .await
+            .map_err(|e| transport(&e))
+    }
+
+    /// New credentials for a push to the repository: a Bearer token when the registry
+    /// uses the token flow, else Basic. `None` when there are none to give.
+    async fn authenticate(&self) -> std::result::Result<Option<String>, Failure> {
+        let token = self
+            .oci
+            .auth(&self.target, &self.credentials, RegistryOperation::Push)
+            .await
+            .map_err(|e| Failure::Status {
+                status: StatusCode::UNAUTHORIZED,
+                retry_after: None,
+                message: format!("authentication failed: {}", super::describe(&e)),
+            })?;
+        let value = match (token, &self.credentials) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, RegistryAuth::Basic(user, password)) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            )),
+            (None, RegistryAuth::Bearer(token)) => Some(format!("Bearer {token}")),
+            (None, RegistryAuth::Anonymous) => None,
+        };
+        value.clone_into(&mut *self.authorization.write().await);
+        Ok(value)
+    }
+}
+
+fn with_authorization(
+    request: reqwest::RequestBuilder,
+    authorization: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match authorization {
+        Some(value) => request.header(header::AUTHORIZATION, value),
+        None => request,
+    }
+}
+
+fn transport(error: &reqwest::Error) -> Failure {
+    Failure::Transport(super::describe(error))
+}
+
+/// An error answer: its status, `Retry-After` (seconds) and the registry's message.
+async fn failure_of(response: reqwest::Response) -> Failure {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v["errors"].as_array().map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e["code"].as_str().unwrap_or_default(),
+                            e["message"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    Failure::Status {
+        status,
+        retry_after,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Failure {
+        Failure::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn transient_answers_are_told_from_final_ones() {
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert!(status(code).is_transient(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 405] {
+            assert!(!status(code).is_transient(), "{code}");
+        }
+        assert!(Failure::Transport("connection reset".into()).is_transient());
+        let local = Failure::Local(Error::InvalidValue {
+            field: "x".into(),
+            message: "y".into(),
+        });
+        assert!(!local.is_transient());
+    }
+}
