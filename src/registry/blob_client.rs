@@ -6,10 +6,13 @@
 //! Per blob, one straight line as go-containerregistry's `uploadOne`: `HEAD` → present:
 //! done; else `POST …/uploads/?mount=&from=` when another repository of the registry
 //! holds it (201: done); else `POST …/uploads/` for a session and one streamed `PUT`
-//! with `Content-Length` and `?digest=` (the registry checks the digest). Each retry
-//! of an upload opens a new session and reads the file again.
+//! with `Content-Length` and `?digest=` (the registry checks the digest). A registry
+//! that caps a request's size (GHCR, or any that answers a whole blob with 413) gets
+//! `PATCH`es of 4 MiB (or its `OCI-Chunk-Min-Length`, if larger) and a closing `PUT`.
+//! Each retry of an upload opens a new session and reads the file again.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,6 +20,7 @@ use hoist_layers::Digest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use reqwest::{StatusCode, header};
+use tokio::io::AsyncReadExt as _;
 use tokio::sync::RwLock;
 use tokio_util::io::ReaderStream;
 
@@ -47,6 +51,44 @@ pub struct BlobClient<'a> {
     repository_url: String,
     /// The `Authorization` value in use; `None` until a registry asks for one.
     authorization: RwLock<Option<String>>,
+    /// Upload in chunks rather than one `PUT`: GHCR from the start (it caps a request
+    /// body), any registry once it has answered a whole blob with 413.
+    chunked: AtomicBool,
+}
+
+/// An open upload session.
+struct Session {
+    /// Where the next request of the upload goes.
+    url: reqwest::Url,
+    /// `OCI-Chunk-Min-Length`: the smallest chunk the registry takes (0: any).
+    min_chunk: u64,
+}
+
+/// The chunk size: 4 MiB (GHCR's cap on a request body), or the registry's minimum
+/// when that is larger.
+fn chunk_size(min_chunk: u64) -> u64 {
+    const CHUNK: u64 = 4 << 20;
+    CHUNK.max(min_chunk)
+}
+
+/// The `Location` an upload answer names, resolved against the request's URL.
+fn next_location(response: &reqwest::Response) -> std::result::Result<reqwest::Url, Failure> {
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| Failure::Transport(format!("{} without a Location", response.status())))?;
+    response
+        .url()
+        .join(location)
+        .map_err(|e| Failure::Transport(format!("bad Location `{location}`: {e}")))
+}
+
+fn local(path: &Path, source: std::io::Error) -> Failure {
+    Failure::Local(Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// How one request went wrong.
@@ -62,6 +104,8 @@ enum Failure {
     Transport(String),
     /// Something local (reading the blob's file).
     Local(Error),
+    /// The registry refused the blob in one request (413): try again in chunks.
+    SwitchToChunks,
 }
 
 impl Failure {
@@ -72,7 +116,7 @@ impl Failure {
                     || *status == StatusCode::TOO_MANY_REQUESTS
                     || status.is_server_error()
             }
-            Failure::Transport(_) => true,
+            Failure::Transport(_) | Failure::SwitchToChunks => true,
             Failure::Local(_) => false,
         }
     }
@@ -86,6 +130,7 @@ impl std::fmt::Display for Failure {
             } => write!(f, "{status}: {message}"),
             Failure::Transport(message) => f.write_str(message),
             Failure::Local(error) => write!(f, "{error}"),
+            Failure::SwitchToChunks => f.write_str("413: the blob is too large for one request"),
         }
     }
 }
@@ -114,6 +159,8 @@ impl<'a> BlobClient<'a> {
             repository_url: format!("{scheme}://{registry}/v2/{}", target.repository()),
             http: http_client(&registry, options, plain)?,
             target: target.clone(),
+            // GHCR caps the size of one request: chunks from the start.
+            chunked: AtomicBool::new(registry == "ghcr.io"),
             registry,
             authorization: RwLock::new(None),
         })
@@ -160,54 +207,142 @@ impl<'a> BlobClient<'a> {
         outcome.unwrap_or(Mount::Declined)
     }
 
-    /// Uploads the blob: a new session, then one streamed `PUT`.
+    /// Uploads the blob: a new session, then one streamed `PUT` (or, for a registry
+    /// that needs it, `PATCH`es of a bounded size and a closing `PUT`).
     pub async fn upload(&self, digest: &Digest, size: u64, body: &BlobBody<'_>) -> Result<()> {
-        let start = format!("{}/blobs/uploads/", self.repository_url);
         self.retrying(|| async {
-            let response = self.send(|| self.http.post(&start)).await?;
-            if response.status() != StatusCode::ACCEPTED {
-                return Err(failure_of(response).await);
-            }
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .ok_or_else(|| Failure::Transport("202 without a Location".into()))?;
-            let mut url = response
-                .url()
-                .join(location)
-                .map_err(|e| Failure::Transport(format!("bad Location `{location}`: {e}")))?;
-            url.query_pairs_mut().append_pair("digest", digest.as_str());
-            let request = || -> std::result::Result<reqwest::RequestBuilder, Failure> {
-                let put = self
-                    .http
-                    .put(url.clone())
-                    .header(header::CONTENT_TYPE, "application/octet-stream")
-                    .header(header::CONTENT_LENGTH, size);
-                Ok(match body {
-                    BlobBody::Bytes(bytes) => put.body(bytes.to_vec()),
-                    BlobBody::File(path) => {
-                        let file = std::fs::File::open(path).map_err(|source| {
-                            Failure::Local(Error::Io {
-                                path: path.to_path_buf(),
-                                source,
-                            })
-                        })?;
-                        let stream =
-                            ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20);
-                        put.body(reqwest::Body::wrap_stream(stream))
-                    }
-                })
-            };
-            let response = self.send_fallible(request).await?;
-            if response.status() == StatusCode::CREATED {
-                Ok(())
+            let session = self.start_session().await?;
+            if self.chunked.load(Ordering::Relaxed) {
+                self.put_chunks(digest, size, body, session).await
             } else {
-                Err(failure_of(response).await)
+                self.put_whole(digest, size, body, session).await
             }
         })
         .await
         .map_err(|f| self.error(&format!("uploading blob {digest}"), &f))
+    }
+
+    /// `POST …/blobs/uploads/`: the session's URL and the registry's smallest chunk.
+    async fn start_session(&self) -> std::result::Result<Session, Failure> {
+        let start = format!("{}/blobs/uploads/", self.repository_url);
+        let response = self.send(|| self.http.post(&start)).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(failure_of(response).await);
+        }
+        let min_chunk = response
+            .headers()
+            .get("OCI-Chunk-Min-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok(Session {
+            url: next_location(&response)?,
+            min_chunk,
+        })
+    }
+
+    /// One `PUT ?digest=` with the whole blob, streamed.
+    async fn put_whole(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: &BlobBody<'_>,
+        session: Session,
+    ) -> std::result::Result<(), Failure> {
+        let mut url = session.url;
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let request = || -> std::result::Result<reqwest::RequestBuilder, Failure> {
+            let put = self
+                .http
+                .put(url.clone())
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_LENGTH, size);
+            Ok(match body {
+                BlobBody::Bytes(bytes) => put.body(bytes.to_vec()),
+                BlobBody::File(path) => {
+                    let file = std::fs::File::open(path).map_err(|e| local(path, e))?;
+                    let stream =
+                        ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20);
+                    put.body(reqwest::Body::wrap_stream(stream))
+                }
+            })
+        };
+        let response = self.send_fallible(request).await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(()),
+            // The registry will not take the blob in one request: from now on it gets
+            // chunks (a fresh session; the retry comes at once).
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                self.chunked.store(true, Ordering::Relaxed);
+                Err(Failure::SwitchToChunks)
+            }
+            _ => Err(failure_of(response).await),
+        }
+    }
+
+    /// `PATCH`es of [`chunk_size`] bytes with `Content-Range`, each to the location the
+    /// previous answer gave, then `PUT ?digest=` with no body.
+    async fn put_chunks(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: &BlobBody<'_>,
+        session: Session,
+    ) -> std::result::Result<(), Failure> {
+        let chunk = chunk_size(session.min_chunk);
+        let mut url = session.url;
+        let mut file = match body {
+            BlobBody::File(path) => Some((
+                tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| local(path, e))?,
+                *path,
+            )),
+            BlobBody::Bytes(_) => None,
+        };
+        let mut offset = 0u64;
+        while offset < size {
+            let length = chunk.min(size - offset);
+            let bytes = match (&mut file, body) {
+                (Some((file, path)), _) => {
+                    let mut buffer = vec![0u8; usize::try_from(length).unwrap_or(usize::MAX)];
+                    file.read_exact(&mut buffer)
+                        .await
+                        .map_err(|e| local(path, e))?;
+                    buffer
+                }
+                (None, BlobBody::Bytes(bytes)) => bytes
+                    [usize::try_from(offset).unwrap_or(usize::MAX)..]
+                    [..usize::try_from(length).unwrap_or(usize::MAX)]
+                    .to_vec(),
+                (None, BlobBody::File(_)) => unreachable!("a file body has its file"),
+            };
+            let range = format!("{offset}-{}", offset + length - 1);
+            let response = self
+                .send(|| {
+                    self.http
+                        .patch(url.clone())
+                        .header(header::CONTENT_TYPE, "application/octet-stream")
+                        .header(header::CONTENT_RANGE, range.as_str())
+                        .header(header::CONTENT_LENGTH, length)
+                        .body(bytes.clone())
+                })
+                .await?;
+            if response.status() != StatusCode::ACCEPTED {
+                return Err(failure_of(response).await);
+            }
+            url = next_location(&response)?;
+            offset += length;
+        }
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let response = self
+            .send(|| self.http.put(url.clone()).header(header::CONTENT_LENGTH, 0))
+            .await?;
+        if response.status() == StatusCode::CREATED {
+            Ok(())
+        } else {
+            Err(failure_of(response).await)
+        }
     }
 
     /// `operation` until it succeeds, fails for good, or has had [`ATTEMPTS`]; waits
@@ -226,6 +361,7 @@ impl<'a> BlobClient<'a> {
                             retry_after: Some(wait),
                             ..
                         } => (*wait).min(LONGEST_RETRY_AFTER),
+                        Failure::SwitchToChunks => Duration::ZERO,
                         _ => backoff(attempt),
                     };
                     tokio::time::sleep(wait).await;
@@ -352,6 +488,13 @@ mod tests {
             retry_after: None,
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn chunks_are_4_mib_unless_the_registry_wants_more() {
+        assert_eq!(chunk_size(0), 4 << 20);
+        assert_eq!(chunk_size(1 << 20), 4 << 20);
+        assert_eq!(chunk_size(10 << 20), 10 << 20);
     }
 
     #[test]

@@ -402,6 +402,47 @@ fn push_waits_as_long_as_retry_after_says() {
     assert_pushed_intact(&sandbox, &registry, &digest);
 }
 
+/// A registry that refuses a blob in one request (413, as registries with a cap on a
+/// request's size answer) gets it in `PATCH`ed chunks and a closing `PUT` instead.
+#[test]
+fn push_falls_back_to_chunks_when_a_whole_blob_is_too_large() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().first(
+            1,
+            "PUT",
+            "/blobs/uploads/",
+            Fault::envelope(413, "SIZE_INVALID"),
+        ),
+    );
+    let output = succeeds(&mut build_push(&sandbox, &proxy.host()), &proxy, &registry);
+    let digest = reported_digest(&output);
+    let why = context(&output, &proxy, &registry);
+    assert_eq!(proxy.faults_injected(), 1, "{why}");
+    let log = proxy.exchanges();
+    let patches: Vec<&Exchange> = log
+        .iter()
+        .filter(|e| e.method == "PATCH" && e.route().contains("/blobs/uploads/"))
+        .collect();
+    assert!(!patches.is_empty(), "no chunk was sent:\n{why}");
+    for patch in &patches {
+        let length = patch.content_length.unwrap_or(usize::MAX);
+        assert!(
+            length > 0 && length <= 4 << 20,
+            "a chunk of {length} bytes:\n{why}"
+        );
+    }
+    // Each chunked upload ends with a PUT ?digest= that carries no body.
+    assert!(
+        log.iter()
+            .any(|e| is_upload_put(e) && e.content_length == Some(0)),
+        "no closing PUT:\n{why}"
+    );
+    assert_pushed_intact(&sandbox, &registry, &digest);
+}
+
 #[test]
 fn push_gives_up_on_persistent_server_errors_and_leaves_no_tag() {
     let sandbox = Sandbox::new();
