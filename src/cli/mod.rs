@@ -165,6 +165,7 @@ impl RegistryArgs {
             ca_files,
             offline: self.offline,
             base_layers_on_demand: false,
+            try_tls_on_loopback: !self.ca_file.is_empty(),
         })
     }
 }

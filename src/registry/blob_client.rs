@@ -24,7 +24,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::RwLock;
 use tokio_util::io::ReaderStream;
 
-use super::client::{Connection, RegistryOptions, http_client, speaks_plain_http};
+use super::client::{Connection, RegistryOptions, http_client};
 use super::retry::{ATTEMPTS, backoff};
 use crate::error::{Error, Result};
 
@@ -151,7 +151,7 @@ impl<'a> BlobClient<'a> {
         options: &RegistryOptions,
     ) -> Result<BlobClient<'a>> {
         let registry = target.resolve_registry().to_string();
-        let plain = speaks_plain_http(&registry, options);
+        let plain = connection.plain;
         let scheme = if plain { "http" } else { "https" };
         Ok(BlobClient {
             oci: &connection.client,

@@ -1,6 +1,8 @@
 //! A registry client for one registry: plain HTTP where allowed (loopback, or hosts the
 //! user names with `--insecure-registry`), credentials from [`super::auth`].
 
+use std::collections::BTreeMap;
+
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -22,6 +24,8 @@ pub struct RegistryOptions {
     pub ca_files: Vec<std::path::PathBuf>,
     /// Use only the cache and local layouts: never open a connection (`--offline`).
     pub offline: bool,
+    /// Try TLS before plain HTTP with loopback registries (`--ca-file` was given).
+    pub try_tls_on_loopback: bool,
     /// Leave a registry base's layers where they are until their bytes are needed: a
     /// push that finds them at the target, or mounts them, never downloads them. Only
     /// for builds whose sole output is a push (sinks need every byte).
@@ -56,10 +60,41 @@ impl RegistryOptions {
     }
 }
 
-/// Whether `registry` is spoken to over plain HTTP: loopback hosts, and hosts named
-/// with `--insecure-registry`.
-pub fn speaks_plain_http(registry: &str, options: &RegistryOptions) -> bool {
-    is_loopback(registry) || options.insecure.iter().any(|host| host == registry)
+/// Whether `registry` is spoken to over plain HTTP: hosts named with
+/// `--insecure-registry`, and loopback hosts. With `--ca-file`, a loopback registry is
+/// first tried over TLS (a local registry behind a private CA), as docker tries HTTPS
+/// first for the registries it may speak plain HTTP to; the answer is kept for the
+/// rest of the run.
+pub async fn speaks_plain_http(registry: &str, options: &RegistryOptions) -> bool {
+    static PROBED: std::sync::OnceLock<std::sync::Mutex<BTreeMap<String, bool>>> =
+        std::sync::OnceLock::new();
+    if options.insecure.iter().any(|host| host == registry) {
+        return true;
+    }
+    if !is_loopback(registry) {
+        return false;
+    }
+    if !options.try_tls_on_loopback {
+        return true;
+    }
+    let probed = PROBED.get_or_init(Default::default);
+    if let Some(&plain) = probed.lock().expect("probe cache").get(registry) {
+        return plain;
+    }
+    let answers_tls = match http_client(registry, options, false) {
+        Ok(http) => http
+            .get(version_url(registry, false))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    probed
+        .lock()
+        .expect("probe cache")
+        .insert(registry.to_string(), !answers_tls);
+    !answers_tls
 }
 
 /// The PEM contents of `--ca-file`s (and `SSL_CERT_FILE`), each checked to hold a
@@ -135,13 +170,15 @@ pub struct Connection {
     pub client: Client,
     /// The credentials (anonymous, Basic or a token).
     pub auth: RegistryAuth,
+    /// Whether the registry is spoken to over plain HTTP.
+    pub plain: bool,
 }
 
 /// [`client_for`], keeping the credentials (for requests made without oci-client).
 pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result<Connection> {
     let registry = reference.resolve_registry().to_string();
     let loopback = is_loopback(&registry);
-    let plain = speaks_plain_http(&registry, options);
+    let plain = speaks_plain_http(&registry, options).await;
     let (auth, source) = resolve(&registry, options.credentials.as_ref())?;
     if plain && !loopback && auth != RegistryAuth::Anonymous {
         return Err(Error::Registry {
@@ -152,7 +189,7 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
         });
     }
     let mut plain_http: Vec<String> = options.insecure.clone();
-    if loopback {
+    if plain {
         plain_http.push(registry.clone());
     }
     let extra_root_certificates = extra_root_certificates(options)?
@@ -182,5 +219,9 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
     {
         client.store_auth_if_needed(&registry, &auth).await;
     }
-    Ok(Connection { client, auth })
+    Ok(Connection {
+        client,
+        auth,
+        plain,
+    })
 }

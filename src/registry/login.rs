@@ -44,7 +44,7 @@ pub async fn verify(
         registry: registry.to_string(),
         message,
     };
-    let plain = speaks_plain_http(host, options);
+    let plain = speaks_plain_http(host, options).await;
     if plain && !is_loopback(host) {
         return Err(fail(
             "refusing to send credentials over plain HTTP to a host that is not this machine; use TLS (--ca-file for a private CA) or drop --insecure-registry".into(),
@@ -131,7 +131,7 @@ pub async fn verify(
 /// gives one: 20-odd extra round trips per push.
 pub(crate) async fn is_open(registry: &str, options: &RegistryOptions) -> bool {
     let host = api_host(registry);
-    let plain = speaks_plain_http(host, options);
+    let plain = speaks_plain_http(host, options).await;
     let Ok(http) = http_client(registry, options, plain) else {
         return false;
     };

@@ -26,5 +26,6 @@ mod push;
 mod registry;
 mod release;
 mod reproducible;
+mod tls;
 mod token_auth;
 mod verify;

@@ -236,6 +236,16 @@ impl Registry {
     /// `token:` block) appended to the config. With auth, the start-up wait takes the
     /// registry's 401 on `GET /v2/` as ready.
     pub fn start_with_auth(auth: Option<&str>) -> Registry {
+        let ready = if auth.is_some() { 401 } else { 200 };
+        Registry::start_with_config(auth, ready)
+    }
+
+    /// Like [`Registry::start`], with `extra` appended to the config right after the
+    /// `http:` section's keys (so it may continue it, e.g. with an indented `tls:`
+    /// block, then add top-level sections such as `auth:`); ready when a plain
+    /// `GET /v2/` answers `ready` (400 for a registry that speaks TLS).
+    pub fn start_with_config(extra: Option<&str>, ready: u16) -> Registry {
+        let auth = extra;
         require_tool("docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("hoist-registry-")
@@ -245,7 +255,7 @@ impl Registry {
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let mut child = spawn(dir.path(), port, auth);
-            match wait_ready(&mut child, port, &dir.path().join(LOG), auth.is_some()) {
+            match wait_ready(&mut child, port, &dir.path().join(LOG), ready) {
                 Ok(()) => {
                     return Registry {
                         child,
@@ -384,8 +394,7 @@ impl Drop for Registry {
 
 /// Polls `GET /v2/` until it answers 200 (401 with `auth`); on failure returns the log
 /// and why.
-fn wait_ready(child: &mut Child, port: u16, log: &Path, auth: bool) -> Result<(), String> {
-    let ready = if auth { 401 } else { 200 };
+fn wait_ready(child: &mut Child, port: u16, log: &Path, ready: u16) -> Result<(), String> {
     let read_log = || {
         fs::read(log)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
