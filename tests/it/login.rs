@@ -14,7 +14,8 @@ use crate::token_auth::{
 };
 
 /// bcrypt (cost 4, as distribution's htpasswd wants) of [`PASSWORD`].
-const HTPASSWD_HASH: &str = "$2b$04$/v3Av56ZxLd7OHKgtrHdd.FpJle79BYuQLhg6pXYK8ad6mPiqpOZC";
+pub(crate) const HTPASSWD_HASH: &str =
+    "$2b$04$/v3Av56ZxLd7OHKgtrHdd.FpJle79BYuQLhg6pXYK8ad6mPiqpOZC";
 
 /// What a user already had in config.json: hoist must keep it.
 const EXISTING_CONFIG: &str = "{\n\t\"auths\": {\n\t\t\"other.example\": {\n\t\t\t\"auth\": \"eDp5\"\n\t\t}\n\t},\n\t\"experimental\": \"enabled\"\n}\n";

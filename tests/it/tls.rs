@@ -7,11 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use crate::common::{Sandbox, last_line, stdout, tool};
+use crate::login::HTPASSWD_HASH;
 use crate::registry::{HOIST_LIMIT, Registry, run};
-use crate::token_auth::{PASSWORD, USER, build_layout, hoist, output_text, with_password};
-
-/// bcrypt (cost 4) of [`PASSWORD`], as in `login.rs`.
-const HTPASSWD_HASH: &str = "$2b$04$/v3Av56ZxLd7OHKgtrHdd.FpJle79BYuQLhg6pXYK8ad6mPiqpOZC";
+use crate::token_auth::{USER, build_layout, hoist, output_text, with_password};
 
 /// A CA, and a certificate for 127.0.0.1 it signed, in `dir`: `ca.pem`,
 /// `server.pem`, `server.key`.
