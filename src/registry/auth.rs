@@ -31,14 +31,36 @@ impl std::fmt::Debug for ExplicitCredentials {
     }
 }
 
+/// Credentials as found.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Usable as they are: anonymous, Basic.
+    Auth(RegistryAuth),
+    /// A docker identity token (an OAuth2 refresh token, as `az acr login` and docker's
+    /// browser login store): exchanged at the registry's token endpoint before use.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Auth(auth) => write!(f, "{auth:?}"),
+            Found::IdentityToken(_) => f.write_str("IdentityToken(***)"),
+        }
+    }
+}
+
 /// The credentials for `registry`, and where they came from (for messages).
 pub fn resolve(
     registry: &str,
     explicit: Option<&ExplicitCredentials>,
-) -> Result<(RegistryAuth, &'static str)> {
+) -> Result<(Found, &'static str)> {
     if let Some(given) = explicit {
         return Ok((
-            RegistryAuth::Basic(given.username.clone(), given.password.clone()),
+            Found::Auth(RegistryAuth::Basic(
+                given.username.clone(),
+                given.password.clone(),
+            )),
             "--username",
         ));
     }
@@ -48,7 +70,7 @@ pub fn resolve(
     ) && !user.is_empty()
     {
         return Ok((
-            RegistryAuth::Basic(user, password),
+            Found::Auth(RegistryAuth::Basic(user, password)),
             "HOIST_REGISTRY_USERNAME",
         ));
     }
@@ -68,7 +90,7 @@ pub fn resolve(
             return Ok((auth, "docker config.json"));
         }
     }
-    Ok((RegistryAuth::Anonymous, "anonymous"))
+    Ok((Found::Auth(RegistryAuth::Anonymous), "anonymous"))
 }
 
 /// The keys a registry's credentials may be stored under: Docker Hub's are kept
@@ -88,17 +110,16 @@ fn from_file(
     registry: &str,
     source: &str,
     found: std::result::Result<DockerCredential, CredentialRetrievalError>,
-) -> Result<Option<RegistryAuth>> {
+) -> Result<Option<Found>> {
     let fail = |what: String| Error::Registry {
         registry: registry.to_string(),
         message: format!("credentials from {source}: {what}"),
     };
     match found {
-        Ok(DockerCredential::UsernamePassword(user, password)) => Ok(Some(RegistryAuth::Basic(user, password))),
-        // A refresh token for docker's OAuth flow, which oci-client cannot use.
-        Ok(DockerCredential::IdentityToken(_)) => Err(fail(
-            "an identity token is stored; log in with a username and password or access token instead".into(),
-        )),
+        Ok(DockerCredential::UsernamePassword(user, password)) => {
+            Ok(Some(Found::Auth(RegistryAuth::Basic(user, password))))
+        }
+        Ok(DockerCredential::IdentityToken(token)) => Ok(Some(Found::IdentityToken(token))),
         // No file (docker_credential reports a missing file as a read error), or
         // nothing for this registry in it: look further.
         Err(
@@ -150,7 +171,9 @@ mod tests {
         };
         let (auth, source) = resolve("registry.example", Some(&given)).unwrap();
         assert_eq!(source, "--username");
-        assert!(matches!(auth, RegistryAuth::Basic(u, p) if u == "ci" && p == "s3cret"));
+        assert!(
+            matches!(auth, Found::Auth(RegistryAuth::Basic(u, p)) if u == "ci" && p == "s3cret")
+        );
         assert!(!format!("{given:?}").contains("s3cret"));
     }
 }

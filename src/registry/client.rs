@@ -7,7 +7,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::auth::{ExplicitCredentials, resolve};
+use super::auth::{ExplicitCredentials, Found, resolve};
 use super::reference::is_loopback;
 use crate::error::{Error, Result};
 
@@ -179,8 +179,8 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
     let registry = reference.resolve_registry().to_string();
     let loopback = is_loopback(&registry);
     let plain = speaks_plain_http(&registry, options).await;
-    let (auth, source) = resolve(&registry, options.credentials.as_ref())?;
-    if plain && !loopback && auth != RegistryAuth::Anonymous {
+    let (found, source) = resolve(&registry, options.credentials.as_ref())?;
+    if plain && !loopback && found != Found::Auth(RegistryAuth::Anonymous) {
         return Err(Error::Registry {
             registry,
             message: format!(
@@ -188,6 +188,20 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
             ),
         });
     }
+    let auth = match found {
+        Found::Auth(auth) => auth,
+        // oci-client cannot use a refresh token: trade it for an access token to this
+        // repository (pull and push) and hand that over as a Bearer token.
+        Found::IdentityToken(token) => RegistryAuth::Bearer(
+            super::login::exchange_identity_token(
+                &registry,
+                reference.repository(),
+                &token,
+                options,
+            )
+            .await?,
+        ),
+    };
     let mut plain_http: Vec<String> = options.insecure.clone();
     if plain {
         plain_http.push(registry.clone());

@@ -122,6 +122,85 @@ pub async fn verify(
     }
 }
 
+/// Trades a docker identity token (an OAuth2 refresh token) for an access token to
+/// `repository` (pull and push), at the token endpoint the registry's challenge
+/// names, as distribution's OAuth2 token spec describes:
+/// `POST realm` with `grant_type=refresh_token`, `refresh_token`, `service`, `scope`
+/// and `client_id`. Errors name the registry, never the token.
+pub(crate) async fn exchange_identity_token(
+    registry: &str,
+    repository: &str,
+    identity_token: &str,
+    options: &RegistryOptions,
+) -> Result<String> {
+    let fail = |message: String| Error::Registry {
+        registry: registry.to_string(),
+        message: format!("using the stored identity token: {message}"),
+    };
+    let host = api_host(registry);
+    let plain = speaks_plain_http(host, options).await;
+    let http = http_client(registry, options, plain)?;
+    let version_url = version_url(host, plain);
+    let probe = http
+        .get(&version_url)
+        .send()
+        .await
+        .map_err(|e| fail(format!("GET {version_url}: {}", super::describe(&e))))?;
+    let challenge = probe
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|value| value.to_str().ok())
+        .map(Challenge::parse);
+    let Some(Challenge::Bearer { realm, service }) = challenge else {
+        return Err(fail(
+            "the registry does not use the Bearer token flow, which identity tokens need; log in with a username and password".into(),
+        ));
+    };
+    let realm_url = reqwest::Url::parse(&realm)
+        .map_err(|e| fail(format!("the token realm `{realm}` is not a URL: {e}")))?;
+    if realm_url.scheme() != "https" && !is_loopback(realm_url.host_str().unwrap_or_default()) {
+        return Err(fail(format!(
+            "refusing to send it to the plain-HTTP token server {realm}"
+        )));
+    }
+    let scope = format!("repository:{repository}:pull,push");
+    let mut form = reqwest::Url::parse("http://form.invalid/").expect("a valid URL");
+    {
+        let mut pairs = form.query_pairs_mut();
+        pairs
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", identity_token)
+            .append_pair("scope", &scope)
+            .append_pair("client_id", "hoist");
+        if let Some(service) = &service {
+            pairs.append_pair("service", service);
+        }
+    }
+    let answer = http
+        .post(realm_url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form.query().unwrap_or_default().to_string())
+        .send()
+        .await
+        .map_err(|e| fail(format!("POST {realm}: {}", super::describe(&e))))?;
+    let status = answer.status();
+    if !status.is_success() {
+        return Err(fail(format!("{realm} refused it ({status}); log in again")));
+    }
+    let body: serde_json::Value = answer
+        .json()
+        .await
+        .map_err(|e| fail(format!("{realm} answered something unreadable: {e}")))?;
+    body["access_token"]
+        .as_str()
+        .or_else(|| body["token"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| fail(format!("{realm} answered no access_token")))
+}
+
 /// Whether `registry` answers `GET /v2/` without credentials: an open registry, where
 /// no request needs authentication. `false` when it asks for some, or when the probe
 /// fails (the real request then reports the failure).

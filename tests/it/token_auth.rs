@@ -29,6 +29,8 @@ use crate::registry::{HOIST_LIMIT, Registry, fails, ok, run};
 
 pub(crate) const USER: &str = "ci";
 pub(crate) const PASSWORD: &str = "s3cret";
+/// The identity token (OAuth2 refresh token) the token server accepts for [`USER`].
+const IDENTITY_TOKEN: &str = "refresh-0123456789";
 const SERVICE: &str = "hoist-test-registry";
 const ISSUER: &str = "hoist-test-issuer";
 /// The longest the token server lives (its accept loop ends then even if not dropped).
@@ -46,6 +48,8 @@ pub(crate) struct TokenRequest {
     /// `scope=` values, percent-decoded, in order.
     pub(crate) scopes: Vec<String>,
     pub(crate) status: u16,
+    /// `grant_type` of a POST (the OAuth2 refresh-token grant).
+    pub(crate) grant: Option<String>,
 }
 
 /// What every connection handler shares.
@@ -211,6 +215,7 @@ fn serve(state: &State, stream: TcpStream) {
         return;
     }
     let mut authorization = None;
+    let mut content_length = 0usize;
     for _ in 0..100 {
         let mut line = String::new();
         match reader.read_line(&mut line) {
@@ -221,16 +226,26 @@ fn serve(state: &State, stream: TcpStream) {
         if line.is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_owned());
+        if let Some((name, value)) = line.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_owned());
+            } else if name.trim().eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
         }
     }
+    // A POST (the OAuth2 refresh-token grant) carries its parameters as a form body.
+    let mut body = vec![0; content_length.min(64 * 1024)];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        return;
+    }
+    let form = String::from_utf8_lossy(&body).into_owned();
+    let post = request_line.starts_with("POST ");
     let target = request_line.split(' ').nth(1).unwrap_or("");
     let (route, query) = target.split_once('?').unwrap_or((target, ""));
     let params: Vec<(String, String)> = query
         .split('&')
+        .chain(form.split('&'))
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -264,8 +279,19 @@ fn serve(state: &State, stream: TcpStream) {
         account: param("account"),
         scopes: scopes.clone(),
         status: 200,
+        grant: None,
     };
 
+    let refresh_token = param("refresh_token");
+    if post {
+        record.grant = param("grant_type");
+        if record.grant.as_deref() == Some("refresh_token")
+            && refresh_token.as_deref() == Some(IDENTITY_TOKEN)
+        {
+            record.user = Some(USER.to_owned());
+            record.authenticated = true;
+        }
+    }
     let response = if route != "/token" {
         record.status = 404;
         http_response(
@@ -274,7 +300,7 @@ fn serve(state: &State, stream: TcpStream) {
             &[],
             "{\"errors\":[{\"code\":\"NOT_FOUND\"}]}",
         )
-    } else if authorization.is_some() && !record.authenticated {
+    } else if (authorization.is_some() || post) && !record.authenticated {
         // Wrong or unreadable credentials: refused, as Docker Hub and GHCR do.
         record.status = 401;
         http_response(
@@ -871,5 +897,68 @@ fn token_auth_renews_a_token_that_expires_mid_push() {
             "acme/app:renewed"
         )),
         digest
+    );
+}
+
+/// A docker config holding an identity token (as `az acr login` or docker's browser
+/// login leave): hoist trades it for an access token (the OAuth2 refresh-token grant)
+/// and pushes with that; a token the server does not know fails, naming the registry.
+#[test]
+fn token_auth_identity_token_from_docker_config() {
+    let sandbox = Sandbox::new();
+    let fixture = Fixture::start();
+    let digest = build_layout(&sandbox);
+    let host = fixture.registry.host();
+    let config = |token: &str| {
+        let auth = base64(b"<token>:", STANDARD, true);
+        sandbox.write(
+            "docker/config.json",
+            &format!(
+                "{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\",\"identitytoken\":\"{token}\"}}}}}}"
+            ),
+        );
+    };
+    config(IDENTITY_TOKEN);
+    let mut command = hoist(&sandbox);
+    command
+        .env("DOCKER_CONFIG", sandbox.path("docker"))
+        .arg("push")
+        .arg(sandbox.oci("layout:2"))
+        .arg(fixture.registry.reference("acme/app:identity"));
+    let output = ok(&mut command, &fixture.registry);
+    let text = output_text(&output);
+    assert!(!text.contains(IDENTITY_TOKEN), "the token leaked:\n{text}");
+    assert_eq!(
+        digest_of(&skopeo_raw_with_creds(
+            &fixture.registry,
+            "acme/app:identity"
+        )),
+        digest
+    );
+    let requests = fixture.tokens.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.grant.as_deref() == Some("refresh_token")
+                && r.authenticated
+                && r.scopes
+                    .iter()
+                    .any(|s| s == "repository:acme/app:pull,push")),
+        "no refresh-token grant for the repository: {requests:#?}"
+    );
+
+    config("refresh-unknown");
+    let mut command = hoist(&sandbox);
+    command
+        .env("DOCKER_CONFIG", sandbox.path("docker"))
+        .arg("push")
+        .arg(sandbox.oci("layout:2"))
+        .arg(fixture.registry.reference("acme/app:identity2"));
+    let text = fails(&mut command, HOIST_LIMIT);
+    assert!(text.contains("identity token"), "{text}");
+    assert!(text.contains(&host), "{text}");
+    assert!(
+        !text.contains("refresh-unknown"),
+        "the token leaked:\n{text}"
     );
 }
