@@ -658,6 +658,79 @@ fn pull_survives_a_cut_download_and_a_503() {
     );
 }
 
+/// A registry that serves wrong bytes: a platform manifest fetched by digest whose
+/// content hashes to something else, a blob whose bytes are not its digest's, an
+/// index that is not JSON. Each pull fails, names the document or blob and the
+/// registry, and writes no output.
+#[test]
+fn pull_refuses_tampered_documents_and_blobs() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let mut push = build_push(&sandbox, &registry.host());
+    let (output, _) = run(&mut push, LIMIT);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let tampered = |rule: FaultPlan, name: &str, expect: &[&str]| {
+        let proxy = FaultProxy::start(upstream(&registry), rule);
+        let mut pull = sandbox.hoist();
+        pull.arg("pull")
+            .arg(proxy.reference(&format!("{REPO}:{TAG}")))
+            .arg("--output")
+            .arg(sandbox.oci(name))
+            .arg("--cache-dir")
+            .arg(sandbox.path(&format!("cache-{name}")));
+        let (err, _, _) = fails_within(&mut pull, LIMIT, &proxy, &registry);
+        let why = format!("stderr:\n{err}\nproxy log:\n{}", proxy.log_text());
+        assert!(proxy.faults_injected() >= 1, "{why}");
+        assert!(
+            err.contains(&proxy.host()),
+            "the registry is not named:\n{why}"
+        );
+        for word in expect {
+            assert!(err.contains(word), "`{word}` missing:\n{why}");
+        }
+        assert!(!sandbox.path(name).exists(), "output written:\n{why}");
+    };
+    let respond = |content_type: &str, body: &[u8]| Fault::Respond {
+        status: 200,
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body: body.to_vec(),
+    };
+    tampered(
+        FaultPlan::new().always(
+            "GET",
+            "/manifests/sha256:",
+            respond(
+                "application/vnd.oci.image.manifest.v1+json",
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#,
+            ),
+        ),
+        "manifest",
+        &["sha256:"],
+    );
+    tampered(
+        FaultPlan::new().always(
+            "GET",
+            "/blobs/sha256:",
+            respond("application/octet-stream", b"not the blob you asked for"),
+        ),
+        "blob",
+        &["blob sha256:", "digest"],
+    );
+    tampered(
+        FaultPlan::new().always(
+            "GET",
+            &format!("/manifests/{TAG}"),
+            respond(
+                "application/vnd.oci.image.index.v1+json",
+                b"{ this is not json",
+            ),
+        ),
+        "index",
+        &[REPO],
+    );
+}
+
 #[test]
 fn push_recovers_from_a_stalled_registry() {
     let sandbox = Sandbox::new();
