@@ -83,25 +83,3 @@ pub fn describe_document(bytes: &[u8], fail: impl Fn(String) -> Error) -> Result
     }
     Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
 }
-
-/// Puts a manifest or index, as these exact bytes, at `reference` (a tag or digest).
-pub async fn put_manifest(
-    client: &Client,
-    reference: &Reference,
-    bytes: Vec<u8>,
-    media_type: &str,
-) -> Result<()> {
-    let fail = |message: String| registry_error(reference, message);
-    let content_type = http::HeaderValue::from_str(media_type)
-        .map_err(|e| fail(format!("media type {media_type}: {e}")))?;
-    retrying(|| client.push_manifest_raw(reference, bytes.clone(), content_type.clone()))
-        .await
-        .map_err(|e| {
-            fail(format!(
-                "putting manifest {}: {}",
-                reference.whole(),
-                describe(&e)
-            ))
-        })?;
-    Ok(())
-}

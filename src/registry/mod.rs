@@ -7,13 +7,13 @@
 //! and tags last, so that no tag ever points at an incomplete image.
 
 pub mod auth;
-pub mod blob_client;
 pub mod client;
 pub mod credential_store;
 pub mod login;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+pub mod push_client;
 pub mod reference;
 pub mod retry;
 pub mod tag;

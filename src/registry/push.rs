@@ -9,11 +9,9 @@ use hoist_layers::Digest;
 use oci_client::Reference;
 use serde::Serialize;
 
-use super::blob_client::{BlobBody, BlobClient, Mount};
 use super::client::{RegistryOptions, connect};
-use super::manifest::put_manifest;
 use super::pull::BlobFetcher;
-use super::reference::{with_digest, with_tag};
+use super::push_client::{BlobBody, Mount, PushClient};
 use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, Result};
 
@@ -55,8 +53,7 @@ pub async fn push(
     options: &RegistryOptions,
 ) -> Result<PushReport> {
     let connection = connect(target, options).await?;
-    let client = &connection.client;
-    let blobs = BlobClient::new(&connection, target, options)?;
+    let blobs = PushClient::new(&connection, target, options)?;
     let fetcher = match &image.base_origin {
         Some(origin)
             if image
@@ -130,32 +127,24 @@ pub async fn push(
         let descriptor = &platform.descriptor;
         if descriptor.digest != image.descriptor.digest {
             let bytes = document_bytes(image, &descriptor.digest)?;
-            put_manifest(
-                client,
-                &with_digest(target, descriptor.digest.as_str()),
-                bytes,
-                &descriptor.media_type,
-            )
-            .await?;
+            blobs
+                .put_manifest(descriptor.digest.as_str(), &descriptor.media_type, &bytes)
+                .await?;
         }
     }
     let top = document_bytes(image, &image.descriptor.digest)?;
-    put_manifest(
-        client,
-        &with_digest(target, image.descriptor.digest.as_str()),
-        top.clone(),
-        &image.descriptor.media_type,
-    )
-    .await?;
-    // Tags last: until here, nothing a user pulls by tag has changed.
-    for tag in tags {
-        put_manifest(
-            client,
-            &with_tag(target, tag),
-            top.clone(),
+    blobs
+        .put_manifest(
+            image.descriptor.digest.as_str(),
             &image.descriptor.media_type,
+            &top,
         )
         .await?;
+    // Tags last: until here, nothing a user pulls by tag has changed.
+    for tag in tags {
+        blobs
+            .put_manifest(tag, &image.descriptor.media_type, &top)
+            .await?;
     }
     Ok(report)
 }
@@ -182,7 +171,7 @@ fn mount_source_for<'a>(
 }
 
 async fn upload_blob(
-    blobs: &BlobClient<'_>,
+    blobs: &PushClient<'_>,
     digest: &Digest,
     blob: &Blob,
     mount_from: Option<&Reference>,

@@ -5,7 +5,7 @@
 //!
 //! oci-client does not expose response headers on errors, so requests made through it
 //! cannot honour `Retry-After`; the backoff (up to 8 s a wait, 6 attempts) covers
-//! typical rate limits. Blob requests, made by [`super::blob_client`], do honour it.
+//! typical rate limits. Push requests, made by [`super::push_client`], do honour it.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;

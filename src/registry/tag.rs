@@ -6,11 +6,10 @@
 use oci_client::Reference;
 use serde::Serialize;
 
-use super::client::{RegistryOptions, client_for};
-use super::describe;
-use super::manifest::{fetch_manifest, put_manifest};
+use super::client::{RegistryOptions, connect};
+use super::manifest::fetch_manifest;
+use super::push_client::{Mount, PushClient};
 use super::reference::{with_digest, with_tag};
-use super::retry::retrying;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::{Index, Manifest};
@@ -45,12 +44,14 @@ pub async fn retag(
             ),
         });
     }
-    let client = client_for(source, options).await?;
+    let connection = connect(destination, options).await?;
+    let client = &connection.client;
+    let requests = PushClient::new(&connection, destination, options)?;
     let fail = |message: String| Error::Registry {
         registry: registry.clone(),
         message,
     };
-    let (top_descriptor, top) = fetch_manifest(&client, source, source.digest()).await?;
+    let (top_descriptor, top) = fetch_manifest(client, source, source.digest()).await?;
     let digest = top_descriptor.digest;
     let media_type = top_descriptor.media_type;
     let mut report = TagReport {
@@ -66,7 +67,7 @@ pub async fn retag(
             for entry in &index.manifests {
                 let child = with_digest(source, entry.digest.as_str());
                 let (descriptor, bytes) =
-                    fetch_manifest(&client, &child, Some(entry.digest.as_str())).await?;
+                    fetch_manifest(client, &child, Some(entry.digest.as_str())).await?;
                 children.push((entry.digest.clone(), bytes, descriptor.media_type));
             }
         } else {
@@ -79,46 +80,31 @@ pub async fn retag(
                 if blob.media_type == media::DOCKER_FOREIGN_LAYER_GZIP {
                     continue;
                 }
-                let present = retrying(|| client.blob_exists(destination, blob.digest.as_str()))
-                    .await
-                    .map_err(|e| {
-                        fail(format!("checking blob {}: {}", blob.digest, describe(&e)))
-                    })?;
-                if present {
+                if requests.exists(&blob.digest).await? {
                     report.blobs_skipped += 1;
                     continue;
                 }
-                retrying(|| client.mount_blob(destination, source, blob.digest.as_str()))
-                    .await
-                    .map_err(|e| {
-                        fail(format!(
-                            "mounting blob {} from {} into {}: {}",
-                            blob.digest,
-                            source.repository(),
-                            destination.repository(),
-                            describe(&e)
-                        ))
-                    })?;
+                // No bytes here to upload instead: the mount must succeed.
+                if let Mount::Declined = requests.mount(&blob.digest, source).await {
+                    return Err(fail(format!(
+                        "the registry would not mount blob {} from {} into {}",
+                        blob.digest,
+                        source.repository(),
+                        destination.repository()
+                    )));
+                }
                 report.blobs_mounted += 1;
             }
         }
         for (child_digest, bytes, child_type) in children.iter().filter(|c| c.0 != digest) {
-            put_manifest(
-                &client,
-                &with_digest(destination, child_digest.as_str()),
-                bytes.clone(),
-                child_type,
-            )
-            .await?;
+            requests
+                .put_manifest(child_digest.as_str(), child_type, bytes)
+                .await?;
         }
-        put_manifest(
-            &client,
-            &with_digest(destination, digest.as_str()),
-            top.clone(),
-            &media_type,
-        )
-        .await?;
+        requests
+            .put_manifest(digest.as_str(), &media_type, &top)
+            .await?;
     }
-    put_manifest(&client, &with_tag(destination, tag), top, &media_type).await?;
+    requests.put_manifest(tag, &media_type, &top).await?;
     Ok(report)
 }

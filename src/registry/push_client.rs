@@ -1,4 +1,5 @@
-//! The blob half of a push, spoken directly (reqwest, as oci-client does) for what
+//! The requests of a push (blobs, then manifests and tags), spoken directly (reqwest,
+//! as oci-client does) for what
 //! oci-client hides: a `Retry-After` on a 429 or 503 is waited for, and a token that
 //! expires mid-push (a 401 after it worked) is renewed and the request made again.
 //! Tokens still come from oci-client's `auth` (the Bearer flow of Docker Hub, GHCR…).
@@ -41,7 +42,7 @@ pub enum BlobBody<'a> {
 }
 
 /// Blob requests to one repository.
-pub struct BlobClient<'a> {
+pub struct PushClient<'a> {
     oci: &'a Client,
     credentials: RegistryAuth,
     target: Reference,
@@ -143,17 +144,17 @@ pub enum Mount {
     Declined,
 }
 
-impl<'a> BlobClient<'a> {
+impl<'a> PushClient<'a> {
     /// Blob requests to `target`'s repository over `connection`.
     pub fn new(
         connection: &'a Connection,
         target: &Reference,
         options: &RegistryOptions,
-    ) -> Result<BlobClient<'a>> {
+    ) -> Result<PushClient<'a>> {
         let registry = target.resolve_registry().to_string();
         let plain = connection.plain;
         let scheme = if plain { "http" } else { "https" };
-        Ok(BlobClient {
+        Ok(PushClient {
             oci: &connection.client,
             credentials: connection.auth.clone(),
             repository_url: format!("{scheme}://{registry}/v2/{}", target.repository()),
@@ -343,6 +344,34 @@ impl<'a> BlobClient<'a> {
         } else {
             Err(failure_of(response).await)
         }
+    }
+
+    /// `PUT …/manifests/REFERENCE` (a digest or a tag) of a manifest or index's exact
+    /// bytes.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let url = format!("{}/manifests/{reference}", self.repository_url);
+        self.retrying(|| async {
+            let response = self
+                .send(|| {
+                    self.http
+                        .put(&url)
+                        .header(header::CONTENT_TYPE, media_type)
+                        .body(bytes.to_vec())
+                })
+                .await?;
+            if response.status() == StatusCode::CREATED {
+                Ok(())
+            } else {
+                Err(failure_of(response).await)
+            }
+        })
+        .await
+        .map_err(|f| self.error(&format!("putting manifest {reference}"), &f))
     }
 
     /// `operation` until it succeeds, fails for good, or has had [`ATTEMPTS`]; waits
