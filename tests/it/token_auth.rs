@@ -962,3 +962,99 @@ fn token_auth_identity_token_from_docker_config() {
         "the token leaked:\n{text}"
     );
 }
+
+/// Registries redirect blob downloads to storage elsewhere (S3, a CDN): the token goes
+/// to the registry, never to the storage host. Here a proxy redirects every blob
+/// `GET` to a recording server on another port, which answers 404 (the pull fails;
+/// what matters is what the storage server was sent).
+#[test]
+fn token_auth_credentials_do_not_follow_a_redirect_to_another_host() {
+    use crate::proxy::{Fault, FaultPlan, FaultProxy};
+    let sandbox = Sandbox::new();
+    let fixture = Fixture::start();
+    push_app_1(&sandbox, &fixture);
+
+    let storage = TcpListener::bind("127.0.0.1:0").expect("binding the storage server");
+    let storage_port = storage.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorded = Arc::clone(&seen);
+    let server = std::thread::spawn(move || {
+        storage.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while Instant::now() < deadline {
+            match storage.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    for _ in 0..100 {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    recorded.lock().unwrap().push(head);
+                    let mut stream = stream;
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if !recorded.lock().unwrap().is_empty() {
+                        // Let a retry or two arrive, then stop.
+                        std::thread::sleep(Duration::from_millis(500));
+                        if let Ok((mut stream, _)) = storage.accept() {
+                            let _ = stream.write_all(
+                                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            );
+                        }
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    let proxy = FaultProxy::start(
+        fixture
+            .registry
+            .host()
+            .parse()
+            .expect("the registry's address"),
+        FaultPlan::new().always(
+            "GET",
+            "/blobs/sha256:",
+            Fault::status(307).with_header(
+                "Location",
+                &format!("http://127.0.0.1:{storage_port}/storage/blob"),
+            ),
+        ),
+    );
+    let mut pull = hoist(&sandbox);
+    pull.arg("pull")
+        .arg(proxy.reference("acme/app:1"))
+        .arg("--output")
+        .arg(sandbox.oci("pulled"))
+        .arg("--cache-dir")
+        .arg(sandbox.path("pull-cache"));
+    with_password(&mut pull);
+    let output = run(&mut pull, HOIST_LIMIT);
+    server.join().unwrap();
+    assert!(!output.status.success(), "{}", output_text(&output));
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        !heads.is_empty(),
+        "the redirect was not followed: {}",
+        proxy.log_text()
+    );
+    for head in &heads {
+        assert!(head.starts_with("GET /storage/blob"), "{head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization:"),
+            "credentials went to the storage host:\n{head}"
+        );
+    }
+}
