@@ -226,10 +226,11 @@ impl<'a> PushClient<'a> {
     /// `POST …/blobs/uploads/`: the session's URL and the registry's smallest chunk.
     async fn start_session(&self) -> std::result::Result<Session, Failure> {
         let start = format!("{}/blobs/uploads/", self.repository_url);
-        let response = self.send(|| self.http.post(&start)).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(failure_of(response).await);
-        }
+        let response = expect(
+            self.send(|| self.http.post(&start)).await?,
+            StatusCode::ACCEPTED,
+        )
+        .await?;
         let min_chunk = response
             .headers()
             .get("OCI-Chunk-Min-Length")
@@ -329,9 +330,7 @@ impl<'a> PushClient<'a> {
                         .body(bytes.clone())
                 })
                 .await?;
-            if response.status() != StatusCode::ACCEPTED {
-                return Err(failure_of(response).await);
-            }
+            let response = expect(response, StatusCode::ACCEPTED).await?;
             url = next_location(&response)?;
             offset += length;
         }
@@ -339,11 +338,7 @@ impl<'a> PushClient<'a> {
         let response = self
             .send(|| self.http.put(url.clone()).header(header::CONTENT_LENGTH, 0))
             .await?;
-        if response.status() == StatusCode::CREATED {
-            Ok(())
-        } else {
-            Err(failure_of(response).await)
-        }
+        expect(response, StatusCode::CREATED).await.map(drop)
     }
 
     /// `PUT …/manifests/REFERENCE` (a digest or a tag) of a manifest or index's exact
@@ -364,11 +359,7 @@ impl<'a> PushClient<'a> {
                         .body(bytes.to_vec())
                 })
                 .await?;
-            if response.status() == StatusCode::CREATED {
-                Ok(())
-            } else {
-                Err(failure_of(response).await)
-            }
+            expect(response, StatusCode::CREATED).await.map(drop)
         })
         .await
         .map_err(|f| self.error(&format!("putting manifest {reference}"), &f))
@@ -470,6 +461,18 @@ fn with_authorization(
 
 fn transport(error: &reqwest::Error) -> Failure {
     Failure::Transport(super::describe(error))
+}
+
+/// `response` if it has the status a successful step answers, else its failure.
+async fn expect(
+    response: reqwest::Response,
+    status: StatusCode,
+) -> std::result::Result<reqwest::Response, Failure> {
+    if response.status() == status {
+        Ok(response)
+    } else {
+        Err(failure_of(response).await)
+    }
 }
 
 /// An error answer: its status, `Retry-After` (seconds) and the registry's message.
