@@ -220,9 +220,59 @@ pub(crate) async fn is_open(registry: &str, options: &RegistryOptions) -> bool {
         .is_ok_and(|answer| answer.status().is_success())
 }
 
+/// A Bearer token from the token endpoint `realm` for `scopes`
+/// (`repository:NAME:ACTIONS`), asked with HTTP Basic credentials when there are some
+/// (anonymous otherwise, as for public images). Errors never hold the credentials.
+pub(crate) async fn bearer_token(
+    http: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    basic: Option<(&str, &str)>,
+) -> std::result::Result<String, String> {
+    let url = reqwest::Url::parse(realm)
+        .map_err(|e| format!("the token realm `{realm}` is not a URL: {e}"))?;
+    if basic.is_some()
+        && url.scheme() != "https"
+        && !is_loopback(url.host_str().unwrap_or_default())
+    {
+        return Err(format!(
+            "refusing to send credentials to the plain-HTTP token server {realm}"
+        ));
+    }
+    let mut query: Vec<(&str, &str)> = scopes.iter().map(|s| ("scope", s.as_str())).collect();
+    if let Some(service) = service {
+        query.push(("service", service));
+    }
+    if let Some((user, _)) = basic {
+        query.push(("account", user));
+    }
+    let mut request = http.get(url).query(&query);
+    if let Some((user, password)) = basic {
+        request = request.basic_auth(user, Some(password));
+    }
+    let answer = request
+        .send()
+        .await
+        .map_err(|e| format!("GET {realm}: {}", super::describe(&e)))?;
+    let status = answer.status();
+    if !status.is_success() {
+        return Err(format!("the token server {realm} answered {status}"));
+    }
+    let body: serde_json::Value = answer
+        .json()
+        .await
+        .map_err(|e| format!("the token server {realm} answered something unreadable: {e}"))?;
+    body["token"]
+        .as_str()
+        .or_else(|| body["access_token"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| format!("the token server {realm} answered no token"))
+}
+
 /// A parsed `WWW-Authenticate` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Challenge {
+pub(crate) enum Challenge {
     /// HTTP Basic.
     Basic,
     /// The distribution token flow.
@@ -239,7 +289,7 @@ enum Challenge {
 impl Challenge {
     /// Parses `Scheme key="value", key=value…` (RFC 7235; one challenge, as registries
     /// send).
-    fn parse(header: &str) -> Self {
+    pub(crate) fn parse(header: &str) -> Self {
         let header = header.trim();
         let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
         let parameters = parameters(rest);

@@ -53,7 +53,13 @@ pub async fn push(
     options: &RegistryOptions,
 ) -> Result<PushReport> {
     let connection = connect(target, options).await?;
-    let blobs = PushClient::new(&connection, target, options)?;
+    let mount_sources: Vec<&str> = image
+        .base_origin
+        .iter()
+        .filter(|origin| origin.repository.resolve_registry() == target.resolve_registry())
+        .map(|origin| origin.repository.repository())
+        .collect();
+    let blobs = PushClient::new(&connection, target, &mount_sources, options)?;
     let fetcher = match &image.base_origin {
         Some(origin)
             if image
@@ -171,7 +177,7 @@ fn mount_source_for<'a>(
 }
 
 async fn upload_blob(
-    blobs: &PushClient<'_>,
+    blobs: &PushClient,
     digest: &Digest,
     blob: &Blob,
     mount_from: Option<&Reference>,

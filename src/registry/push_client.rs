@@ -18,14 +18,15 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hoist_layers::Digest;
+use oci_client::Reference;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
 use reqwest::{StatusCode, header};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::RwLock;
 use tokio_util::io::ReaderStream;
 
 use super::client::{Connection, RegistryOptions, http_client};
+use super::login::{Challenge, bearer_token};
 use super::retry::{ATTEMPTS, backoff};
 use crate::error::{Error, Result};
 
@@ -41,10 +42,11 @@ pub enum BlobBody<'a> {
     File(&'a Path),
 }
 
-/// Blob requests to one repository.
-pub struct PushClient<'a> {
-    oci: &'a Client,
+/// The requests of a push to one repository.
+pub struct PushClient {
     credentials: RegistryAuth,
+    /// What a token is asked for: push to the target, pull from mount sources.
+    scopes: Vec<String>,
     target: Reference,
     registry: String,
     http: reqwest::Client,
@@ -144,19 +146,28 @@ pub enum Mount {
     Declined,
 }
 
-impl<'a> PushClient<'a> {
-    /// Blob requests to `target`'s repository over `connection`.
+impl PushClient {
+    /// Requests to `target`'s repository with `connection`'s credentials, which may
+    /// mount blobs from the repositories `mount_sources` (of the same registry).
     pub fn new(
-        connection: &'a Connection,
+        connection: &Connection,
         target: &Reference,
+        mount_sources: &[&str],
         options: &RegistryOptions,
-    ) -> Result<PushClient<'a>> {
+    ) -> Result<PushClient> {
         let registry = target.resolve_registry().to_string();
         let plain = connection.plain;
         let scheme = if plain { "http" } else { "https" };
         Ok(PushClient {
-            oci: &connection.client,
             credentials: connection.auth.clone(),
+            scopes: std::iter::once(format!("repository:{}:pull,push", target.repository()))
+                .chain(
+                    mount_sources
+                        .iter()
+                        .filter(|source| **source != target.repository())
+                        .map(|source| format!("repository:{source}:pull")),
+                )
+                .collect(),
             repository_url: format!("{scheme}://{registry}/v2/{}", target.repository()),
             http: http_client(&registry, options, plain)?,
             target: target.clone(),
@@ -413,7 +424,12 @@ impl<'a> PushClient<'a> {
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        let renewed = self.authenticate().await?;
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(Challenge::parse);
+        let renewed = self.authenticate(challenge).await?;
         if renewed.is_none() {
             return Ok(response);
         }
@@ -423,26 +439,38 @@ impl<'a> PushClient<'a> {
             .map_err(|e| transport(&e))
     }
 
-    /// New credentials for a push to the repository: a Bearer token when the registry
-    /// uses the token flow, else Basic. `None` when there are none to give.
-    async fn authenticate(&self) -> std::result::Result<Option<String>, Failure> {
-        let token = self
-            .oci
-            .auth(&self.target, &self.credentials, RegistryOperation::Push)
-            .await
-            .map_err(|e| Failure::Status {
-                status: StatusCode::UNAUTHORIZED,
-                retry_after: None,
-                message: format!("authentication failed: {}", super::describe(&e)),
-            })?;
-        let value = match (token, &self.credentials) {
-            (Some(token), _) => Some(format!("Bearer {token}")),
-            (None, RegistryAuth::Basic(user, password)) => Some(format!(
+    /// New credentials for what the registry's challenge asks: for the Bearer flow, a
+    /// token for pushing to the repository and pulling from the repositories blobs may
+    /// be mounted from (a mount needs both, as go-containerregistry asks); for Basic,
+    /// the user and password. `None` when there are none to give.
+    async fn authenticate(
+        &self,
+        challenge: Option<Challenge>,
+    ) -> std::result::Result<Option<String>, Failure> {
+        let refused = |message: String| Failure::Status {
+            status: StatusCode::UNAUTHORIZED,
+            retry_after: None,
+            message: format!("authentication failed: {message}"),
+        };
+        let value = match (challenge, &self.credentials) {
+            // An access token traded for an identity token: the one we have.
+            (_, RegistryAuth::Bearer(token)) => Some(format!("Bearer {token}")),
+            (Some(Challenge::Bearer { realm, service }), credentials) => {
+                let basic = match credentials {
+                    RegistryAuth::Basic(user, password) => Some((user.as_str(), password.as_str())),
+                    _ => None,
+                };
+                let token =
+                    bearer_token(&self.http, &realm, service.as_deref(), &self.scopes, basic)
+                        .await
+                        .map_err(refused)?;
+                Some(format!("Bearer {token}"))
+            }
+            (_, RegistryAuth::Basic(user, password)) => Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
             )),
-            (None, RegistryAuth::Bearer(token)) => Some(format!("Bearer {token}")),
-            (None, RegistryAuth::Anonymous) => None,
+            (_, RegistryAuth::Anonymous) => None,
         };
         value.clone_into(&mut *self.authorization.write().await);
         Ok(value)

@@ -1058,3 +1058,38 @@ fn token_auth_credentials_do_not_follow_a_redirect_to_another_host() {
         );
     }
 }
+
+/// A mount needs pull rights on the source repository as well as push rights on the
+/// target: behind token auth hoist asks for both in one token, so a build on a base
+/// from another repository of the registry mounts every base layer.
+#[test]
+fn token_auth_mounts_base_layers_from_another_repository() {
+    let sandbox = Sandbox::new();
+    let fixture = Fixture::start();
+    push_app_1(&sandbox, &fixture);
+    let mut command = build(&sandbox);
+    command
+        .arg("--config")
+        .arg(example_config())
+        .arg("--base")
+        .arg(fixture.registry.reference("acme/app:1"))
+        .arg("--push-to")
+        .arg(fixture.registry.reference("acme/other:1"))
+        .arg("--json");
+    with_password(&mut command);
+    let output = ok(&mut command, &fixture.registry);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // The base (the app image) has 4 distinct layers: one base layer per platform and
+    // the two app layers both platforms share; all are mounted, none uploaded.
+    assert_eq!(report["blobs_mounted"], 4, "{report:#}");
+    assert_eq!(report["base_blobs_fetched"], 0, "{report:#}");
+    let requests = fixture.tokens.requests();
+    assert!(
+        requests.iter().any(|r| r.authenticated
+            && r.scopes
+                .iter()
+                .any(|s| s == "repository:acme/other:pull,push")
+            && r.scopes.iter().any(|s| s == "repository:acme/app:pull")),
+        "no token asked for both repositories: {requests:#?}"
+    );
+}
