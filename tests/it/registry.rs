@@ -550,7 +550,9 @@ fn parse_access_line(line: &str) -> Option<Request> {
     })
 }
 
-fn percent_decode(text: &str) -> String {
+/// `%XX` escapes and `+` (form encoding) decoded; shared by the access-log parser and
+/// the token server.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

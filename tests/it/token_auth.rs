@@ -25,7 +25,7 @@ use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use crate::common::{
     Sandbox, assert_digest, digest_of, example_config, last_line, stderr, stdout, tool, tool_within,
 };
-use crate::registry::{HOIST_LIMIT, Registry, fails, ok, run};
+use crate::registry::{HOIST_LIMIT, Registry, fails, ok, percent_decode, run};
 
 pub(crate) const USER: &str = "ci";
 pub(crate) const PASSWORD: &str = "s3cret";
@@ -465,33 +465,6 @@ fn rfc3339(secs: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A token server and a registry that trusts it.
