@@ -164,18 +164,25 @@ pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Res
     Ok(connect(reference, options).await?.client)
 }
 
-/// An oci-client for a registry and the credentials it was given.
-pub struct Connection {
-    /// The client, credentials stored.
-    pub client: Client,
-    /// The credentials (anonymous, Basic or a token).
+/// How to talk to a registry: the credentials to use and the scheme.
+pub struct Credentials {
+    /// Anonymous, Basic, or a Bearer token (traded for a stored identity token).
     pub auth: RegistryAuth,
     /// Whether the registry is spoken to over plain HTTP.
     pub plain: bool,
 }
 
-/// [`client_for`], keeping the credentials (for requests made without oci-client).
-pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result<Connection> {
+/// An oci-client for a registry and the credentials it was given.
+pub struct Connection {
+    /// The client, credentials stored.
+    pub client: Client,
+    /// What it was given (for requests made without oci-client).
+    pub credentials: Credentials,
+}
+
+/// The credentials for the registry `reference` lives on, and its scheme; refuses to
+/// send credentials over plain HTTP to another machine.
+pub async fn credentials(reference: &Reference, options: &RegistryOptions) -> Result<Credentials> {
     let registry = reference.resolve_registry().to_string();
     let loopback = is_loopback(&registry);
     let plain = speaks_plain_http(&registry, options).await;
@@ -202,8 +209,15 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
             .await?,
         ),
     };
+    Ok(Credentials { auth, plain })
+}
+
+/// [`client_for`], keeping the credentials (for requests made without oci-client).
+pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result<Connection> {
+    let registry = reference.resolve_registry().to_string();
+    let credentials = credentials(reference, options).await?;
     let mut plain_http: Vec<String> = options.insecure.clone();
-    if plain {
+    if credentials.plain {
         plain_http.push(registry.clone());
     }
     let extra_root_certificates = extra_root_certificates(options)?
@@ -216,9 +230,6 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
     let client = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(plain_http),
         extra_root_certificates,
-        // One streamed PUT with Content-Length per blob: the fastest path measured
-        // against distribution (chunked mode is fixed 4 MiB sequential PATCHes).
-        use_monolithic_push: true,
         // A registry that stops answering must become an error (which is retried),
         // not a hang. The read timeout is between reads, so long uploads are fine.
         connect_timeout: Some(CONNECT_TIMEOUT),
@@ -227,15 +238,16 @@ pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result
     });
     // Anonymous on an open registry: no auth stored, so no request is preceded by an
     // authentication probe (see `login::is_open`).
-    if auth != RegistryAuth::Anonymous
+    if credentials.auth != RegistryAuth::Anonymous
         || options.offline
         || !super::login::is_open(&registry, options).await
     {
-        client.store_auth_if_needed(&registry, &auth).await;
+        client
+            .store_auth_if_needed(&registry, &credentials.auth)
+            .await;
     }
     Ok(Connection {
         client,
-        auth,
-        plain,
+        credentials,
     })
 }

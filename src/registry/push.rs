@@ -9,7 +9,7 @@ use hoist_layers::Digest;
 use oci_client::Reference;
 use serde::Serialize;
 
-use super::client::{RegistryOptions, connect};
+use super::client::{RegistryOptions, credentials};
 use super::pull::BlobFetcher;
 use super::push_client::{BlobBody, Mount, PushClient};
 use crate::assemble::{Blob, BlobSource, Image};
@@ -52,14 +52,16 @@ pub async fn push(
     tags: &[String],
     options: &RegistryOptions,
 ) -> Result<PushReport> {
-    let connection = connect(target, options).await?;
+    // Every request of a push is the push client's: no oci-client (and none of its
+    // probes) needed.
+    let credentials = credentials(target, options).await?;
     let mount_sources: Vec<&str> = image
         .base_origin
         .iter()
         .filter(|origin| origin.repository.resolve_registry() == target.resolve_registry())
         .map(|origin| origin.repository.repository())
         .collect();
-    let blobs = PushClient::new(&connection, target, &mount_sources, options)?;
+    let blobs = PushClient::new(&credentials, target, &mount_sources, options)?;
     let fetcher = match &image.base_origin {
         Some(origin)
             if image

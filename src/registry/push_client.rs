@@ -25,7 +25,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::RwLock;
 use tokio_util::io::ReaderStream;
 
-use super::client::{Connection, RegistryOptions, http_client};
+use super::client::{Credentials, RegistryOptions, http_client};
 use super::login::{Challenge, bearer_token};
 use super::retry::{ATTEMPTS, backoff};
 use crate::error::{Error, Result};
@@ -147,19 +147,19 @@ pub enum Mount {
 }
 
 impl PushClient {
-    /// Requests to `target`'s repository with `connection`'s credentials, which may
+    /// Requests to `target`'s repository with `credentials`, which may
     /// mount blobs from the repositories `mount_sources` (of the same registry).
     pub fn new(
-        connection: &Connection,
+        credentials: &Credentials,
         target: &Reference,
         mount_sources: &[&str],
         options: &RegistryOptions,
     ) -> Result<PushClient> {
         let registry = target.resolve_registry().to_string();
-        let plain = connection.plain;
+        let plain = credentials.plain;
         let scheme = if plain { "http" } else { "https" };
         Ok(PushClient {
-            credentials: connection.auth.clone(),
+            credentials: credentials.auth.clone(),
             scopes: std::iter::once(format!("repository:{}:pull,push", target.repository()))
                 .chain(
                     mount_sources

@@ -46,7 +46,12 @@ pub async fn retag(
     }
     let connection = connect(destination, options).await?;
     let client = &connection.client;
-    let requests = PushClient::new(&connection, destination, &[source.repository()], options)?;
+    let requests = PushClient::new(
+        &connection.credentials,
+        destination,
+        &[source.repository()],
+        options,
+    )?;
     let fail = |message: String| Error::Registry {
         registry: registry.clone(),
         message,
