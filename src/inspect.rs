@@ -1,27 +1,12 @@
-//! `hoist inspect`: an image in a layout or archive, rendered for people (or as the raw
+//! `hoist inspect`: an image (opened with [`crate::open::open`]) rendered for people (or as the raw
 //! documents with `--json`).
 
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::assemble::base::BaseImage;
-use crate::error::{Error, Result};
 use crate::oci::location::Location;
-
-/// Loads the image at `location` (an `oci:` layout, `oci-archive:` or
-/// `docker-archive:`).
-pub fn load(location: &Location, scratch_dir: &std::path::Path) -> Result<BaseImage> {
-    match location {
-        Location::OciLayout { .. }
-        | Location::OciArchive { .. }
-        | Location::DockerArchive { .. } => BaseImage::load(location, scratch_dir, None),
-        _ => Err(Error::Location {
-            input: location.to_string(),
-            reason: "inspect reads oci:DIR[:TAG], oci-archive:FILE[:TAG] and docker-archive:FILE[:NAME:TAG]".into(),
-        }),
-    }
-}
+use crate::oci::source::BaseImage;
 
 /// The raw documents as one JSON value.
 pub fn to_json(location: &Location, image: &BaseImage) -> Value {

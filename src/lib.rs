@@ -7,7 +7,7 @@
 //! - [`hoist_layers`] (a separate crate) turns directories into compressed,
 //!   content-addressed layer blobs, deterministically.
 //! - [`assemble`] puts base + layers + config edits together into an
-//!   [`assemble::Image`]: one manifest per platform under an index.
+//!   [`oci::image::Image`]: one manifest per platform under an index.
 //! - [`publish`] writes an image to a sink: an OCI layout, an `oci-archive` or a
 //!   `docker-archive`; [`registry`] pushes it to a registry.
 //! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
@@ -22,8 +22,11 @@ pub mod assemble;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod fsutil;
 pub mod inspect;
 pub mod oci;
+pub mod open;
+pub mod pipeline;
 pub mod plan;
 pub mod publish;
 pub mod registry;

@@ -1,15 +1,16 @@
 //! `hoist build`: resolve the plan, assemble, write to the output, report.
 
 use anyhow::{Context, Result};
-use hoist::assemble::{Image, assemble};
 use hoist::config::ConfigFile;
+use hoist::inspect::human_bytes;
+use hoist::oci::image::Image;
 use hoist::oci::location::Location;
+use hoist::oci::reference;
+use hoist::pipeline::{Builder, Outputs, PushTarget};
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
-use hoist::registry::push::push;
-use hoist::registry::{block_on, reference};
+use hoist::release::labels::label_plan;
 use hoist_layers::BuildOptions;
-use oci_client::Reference;
 use serde_json::json;
 
 use super::BuildArgs;
@@ -29,74 +30,52 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let mut plan = resolve(&args.config, &file, &overrides, epoch.as_deref())?;
     // A versioned project's images carry org.opencontainers.image.version & co.
-    super::release::add_release_labels(&args.config, &file, &mut plan, None)?;
-    // Parse the output before building: a typo must not cost a full build.
+    label_plan(&args.config, &file, &mut plan, None)?;
+    // Parse the outputs before building: a typo must not cost a full build.
     let sink = args
         .output
         .as_deref()
         .map(|output| Location::parse(output).and_then(|l| sink_for(&l)))
         .transpose()?;
-    if let Some(sink) = &sink {
-        sink.preflight()?;
-    }
+    let outputs = Outputs {
+        sink: sink.map(|sink| (sink, plan.tags.clone())),
+        push: push_target(args, &plan)?,
+    };
     if let Some(path) = &args.digest_file {
-        hoist::publish::check_file_target(path).with_context(|| "--digest-file".to_string())?;
+        hoist::fsutil::check_file_target(path).with_context(|| "--digest-file".to_string())?;
     }
-    let push_target = push_target(args, &plan)?;
 
     let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: !args.no_cache,
     };
-    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let observer = super::progress::observer();
-    let mut registry = args.registry.options(0)?;
-    // Without an output, nothing needs a base layer's bytes unless the push target
-    // lacks the layer and cannot mount it: leave them in the registry until then.
-    registry.base_layers_on_demand = sink.is_none();
-    let image = assemble(
-        &plan,
-        &store,
-        &options,
-        &registry,
-        scratch.path(),
-        observer.as_ref(),
-    )?;
+    let registry = args.registry.options(0)?;
+    let builder = Builder::new(&store, options, &registry, observer.as_ref())?;
+    let (image, published) = builder.run(&plan, &outputs)?;
 
-    let report = match &sink {
-        Some(sink) => Some(sink.write(&image, &plan.tags)?),
-        None => None,
-    };
-    let pushed = match &push_target {
-        Some((target, tags)) => {
-            let report = block_on(push(&image, target, tags, &registry))?;
-            eprintln!(
-                "pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
-                report.reference,
-                report.tags.join(", "),
-                report.blobs_uploaded,
-                report.blobs_mounted,
-                report.blobs_skipped,
-                hoist::inspect::human_bytes(report.bytes_uploaded)
-            );
-            Some(report)
-        }
-        None => None,
-    };
-    if let Some(path) = &args.digest_file {
-        hoist::publish::write_atomically(
-            path,
-            format!("{}\n", image.descriptor.digest).as_bytes(),
-        )?;
+    if let Some(report) = &published.pushed {
+        eprintln!(
+            "pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
+            report.reference,
+            report.tags.join(", "),
+            report.blobs_uploaded,
+            report.blobs_mounted,
+            report.blobs_skipped,
+            human_bytes(report.bytes_uploaded)
+        );
     }
-    match &report {
+    if let Some(path) = &args.digest_file {
+        hoist::fsutil::write_atomically(path, format!("{}\n", image.descriptor.digest).as_bytes())?;
+    }
+    match &published.written {
         Some(report) => eprintln!(
             "wrote {} ({} new)",
             report.target,
-            hoist::inspect::human_bytes(report.bytes_written)
+            human_bytes(report.bytes_written)
         ),
-        None if pushed.is_none() => eprintln!(
+        None if published.pushed.is_none() => eprintln!(
             "no --output given: the image was built into {} only",
             cache_dir.display()
         ),
@@ -104,7 +83,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     if args.json {
         let mut json = summary(&image);
-        if let Some(report) = &pushed {
+        if let Some(report) = &published.pushed {
             for key in [
                 "reference",
                 "tags",
@@ -126,7 +105,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
 /// Where `--push` / `--push-to` sends the image, and with which tags; checked before
 /// building so a bad reference does not cost a build.
-fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<(Reference, Vec<String>)>> {
+fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<PushTarget>> {
     let input = match (&args.push_to, args.push, &plan.name) {
         (Some(to), _, _) => to.clone(),
         (None, true, Some(name)) => name.clone(),
@@ -140,9 +119,9 @@ fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<(Reference, Vec<S
         !args.registry.offline,
         "--offline and --push cannot go together: pushing needs the network"
     );
-    let target = reference::parse(&input)?;
+    let reference = reference::parse(&input)?;
     let tags = effective_tags(reference::explicit_tag(&input), &plan.tags);
-    Ok(Some((target, tags)))
+    Ok(Some(PushTarget { reference, tags }))
 }
 
 /// The `--json` summary (documented in docs/cli.md).

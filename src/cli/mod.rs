@@ -28,9 +28,9 @@ pub struct Cli {
 enum Command {
     /// Build an image (one manifest per platform under an index) from hoist.toml.
     Build(Box<BuildArgs>),
-    /// Show an image in an OCI layout or archive.
+    /// Show an image in an OCI layout, an archive or a registry.
     Inspect(InspectArgs),
-    /// Push an image from an OCI layout or archive to a registry.
+    /// Push an image from an OCI layout, an archive or another registry to a registry.
     Push(PushArgs),
     /// Mirror an image (chosen platforms, or all) from a registry into a layout.
     Pull(PullArgs),
@@ -173,7 +173,8 @@ impl RegistryArgs {
 /// `hoist push` flags.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or a
+    /// registry reference (copied through the cache).
     #[arg(value_name = "SOURCE")]
     source: String,
     /// HOST[:PORT]/REPO[:TAG]; without a tag, `latest`.
@@ -182,6 +183,9 @@ pub struct PushArgs {
     /// Concurrent blob uploads.
     #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
+    /// Where blobs of a registry source are cached [default: $XDG_CACHE_HOME/hoist].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout instead of the pushed reference.
@@ -252,12 +256,18 @@ pub struct BuildArgs {
 /// `hoist inspect` flags.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
-    #[arg(value_name = "LOCATION")]
+    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or a
+    /// registry reference (HOST[:PORT]/REPO[:TAG][@DIGEST]).
+    #[arg(value_name = "IMAGE")]
     location: String,
     /// Print the raw documents as JSON.
     #[arg(long)]
     json: bool,
+    /// Where documents fetched from a registry are cached [default: $XDG_CACHE_HOME/hoist].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// Runs a parsed command line. Comparing commands answer with their own exit code
@@ -282,8 +292,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     let location = hoist::oci::location::Location::parse(&args.location)?;
+    anyhow::ensure!(
+        location != hoist::oci::location::Location::Scratch,
+        "scratch is an empty base, not an image to inspect"
+    );
     let scratch = tempfile::tempdir()?;
-    let image = hoist::inspect::load(&location, scratch.path())?;
+    let (_, store) = open_cache(args.cache_dir.as_ref())?;
+    let mut registry = args.registry.options(0)?;
+    // Inspecting reads documents only: no layer is fetched.
+    registry.base_layers_on_demand = true;
+    let options = hoist::open::OpenOptions {
+        scratch_dir: scratch.path(),
+        store: &store,
+        registry: &registry,
+        platforms: None,
+    };
+    let image = hoist::open::open(&location, &options)?;
     if args.json {
         println!(
             "{}",

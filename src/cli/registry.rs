@@ -2,10 +2,12 @@
 //! `registry` module.
 
 use anyhow::Result;
-use hoist::assemble::Image;
 use hoist::inspect::human_bytes;
+use hoist::oci::image::Image;
 use hoist::oci::location::{Location, Selector};
-use hoist::registry::{block_on, reference};
+use hoist::oci::reference;
+use hoist::open::{OpenOptions, open};
+use hoist::registry::block_on;
 
 use super::{PullArgs, PushArgs, TagArgs};
 
@@ -17,13 +19,20 @@ pub fn push(args: &PushArgs) -> Result<()> {
     let location = Location::parse(&args.source)?;
     let target = reference::parse(&args.destination)?;
     let scratch = tempfile::tempdir()?;
-    let source = hoist::inspect::load(&location, scratch.path())?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let options = args.registry.options(args.jobs)?;
+    let open_options = OpenOptions {
+        scratch_dir: scratch.path(),
+        store: &store,
+        registry: &options,
+        platforms: None,
+    };
+    let source = open(&location, &open_options)?;
     let image = Image::from_layout(&source, false)?;
     let tags: Vec<String> = match (target.digest(), reference::explicit_tag(&args.destination)) {
         (Some(_), None) => Vec::new(),
         (_, tag) => vec![tag.unwrap_or("latest").to_string()],
     };
-    let options = args.registry.options(args.jobs)?;
     let report = block_on(hoist::registry::push::push(
         &image, &target, &tags, &options,
     ))?;
@@ -45,6 +54,9 @@ pub fn push(args: &PushArgs) -> Result<()> {
 
 pub fn pull(args: &PullArgs) -> Result<()> {
     let source = reference::parse(&args.reference)?;
+    let source_location = Location::Registry {
+        reference: args.reference.clone(),
+    };
     let output = Location::parse(&args.output)?;
     if !matches!(
         output,
@@ -65,12 +77,14 @@ pub fn pull(args: &PullArgs) -> Result<()> {
     };
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = args.registry.options(args.jobs)?;
-    let base = block_on(hoist::registry::pull::load_base(
-        &source,
-        platforms.as_deref(),
-        &store,
-        &options,
-    ))?;
+    let scratch = tempfile::tempdir()?;
+    let open_options = OpenOptions {
+        scratch_dir: scratch.path(),
+        store: &store,
+        registry: &options,
+        platforms: platforms.as_deref(),
+    };
+    let base = open(&source_location, &open_options)?;
     let image = Image::from_layout(&base, true)?;
     // The tag in the output location (the sink adds it), else the source's tag.
     let output_has_tag = matches!(

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hoist::assemble::assemble;
 use hoist::config::ConfigFile;
 use hoist::diff::{ImageDiff, OpenedImage, compare};
 use hoist::oci::location::{Location, Selector};
@@ -14,9 +13,11 @@ use hoist::oci::model::{
     BASE_DIGEST, BASE_NAME, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL, HOIST_SOURCE_DATE_EPOCH,
     HOIST_VERSION,
 };
+use hoist::pipeline::Builder;
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::Sink as _;
 use hoist::publish::layout::LayoutSink;
+use hoist::release::labels::label_plan;
 use hoist_layers::{BuildOptions, Digest};
 use serde::Serialize;
 
@@ -184,15 +185,13 @@ fn verify(args: &VerifyArgs) -> Result<Outcome> {
         use_cache: true,
     };
     let observer = super::progress::observer();
-    let rebuilt = assemble(
-        &plan,
-        &store,
-        &options,
-        &registry,
-        &dir("build")?,
-        observer.as_ref(),
-    )
-    .with_context(|| format!("rebuilding from {}", args.config.display()))?;
+    // Every base layer is fetched: a rebuild that differs is written to a layout to
+    // be compared file by file.
+    // The builder outlives the rebuild: an archive base's blobs are in its scratch dir.
+    let builder = Builder::new(&store, options, &registry, observer.as_ref())?;
+    let rebuilt = builder
+        .build(&plan, false)
+        .with_context(|| format!("rebuilding from {}", args.config.display()))?;
 
     let verified = rebuilt.descriptor.digest == published.top.digest;
     let diff = if verified {
@@ -270,7 +269,7 @@ fn rebuild_plan(args: &VerifyArgs, inputs: &Inputs) -> Result<Plan> {
     let mut plan = resolve(&args.config, &file, &overrides, epoch)?;
     // A versioned project's build labels its image (version, revision, created…):
     // the rebuild must too, from the checkout being verified.
-    super::release::add_release_labels(&args.config, &file, &mut plan, None)?;
+    label_plan(&args.config, &file, &mut plan, None)?;
 
     if let (Some(name), Some(digest)) = (&inputs.base, &inputs.base_digest) {
         let digest: Digest = digest.parse().map_err(|e| hoist::Error::Verify {

@@ -205,9 +205,9 @@ pub fn compare(a: &OpenedImage, b: &OpenedImage) -> Result<ImageDiff> {
 fn compare_platform(
     key: &str,
     a: &OpenedImage,
-    left: Option<&crate::assemble::base::BasePlatform>,
+    left: Option<&crate::oci::source::BasePlatform>,
     b: &OpenedImage,
-    right: Option<&crate::assemble::base::BasePlatform>,
+    right: Option<&crate::oci::source::BasePlatform>,
 ) -> Result<PlatformDiff> {
     let mut result = PlatformDiff {
         platform: key.to_string(),

@@ -7,11 +7,12 @@ use hoist_layers::{BlobStore, Digest, HashingReader};
 use oci_client::Reference;
 
 use super::layer::{LayerListing, list_layer};
-use crate::assemble::base::{BaseImage, BasePlatform};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::Layout;
 use crate::oci::location::Location;
 use crate::oci::model::{Annotations, Descriptor, Index};
+use crate::oci::source::{BaseImage, BasePlatform};
+use crate::open::{OpenOptions, open};
 use crate::registry::client::RegistryOptions;
 
 /// An image opened for comparison: index, manifests and configs read and verified;
@@ -52,35 +53,34 @@ impl OpenedImage {
         store: &BlobStore,
         options: &RegistryOptions,
     ) -> Result<OpenedImage> {
-        match location {
-            Location::OciLayout { .. }
-            | Location::OciArchive { .. }
-            | Location::DockerArchive { .. } => {
-                let image = BaseImage::load(location, scratch_dir, None)?;
-                let layout = image.layout.clone().expect("a layout image has a layout");
-                Ok(OpenedImage::from_base(name, image, Blobs::Layout(layout)))
-            }
-            Location::Registry { reference } => {
-                let reference = crate::registry::reference::parse(reference)?;
-                let image = crate::registry::block_on(crate::registry::pull::load_documents(
-                    &reference, store, options,
-                ))?;
-                Ok(OpenedImage::from_base(
-                    name,
-                    image,
-                    Blobs::Registry(Box::new(RegistryBlobs {
-                        reference,
-                        store: store.clone(),
-                        options: options.clone(),
-                    })),
-                ))
-            }
-            Location::Scratch => Err(Error::Location {
+        if *location == Location::Scratch {
+            return Err(Error::Location {
                 input: location.to_string(),
                 reason: "diff reads oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] and registry references"
                     .into(),
-            }),
+            });
         }
+        // Layers are read only where the two sides differ: leave them where they are.
+        let registry = RegistryOptions {
+            base_layers_on_demand: true,
+            ..options.clone()
+        };
+        let open_options = OpenOptions {
+            scratch_dir,
+            store,
+            registry: &registry,
+            platforms: None,
+        };
+        let image = open(location, &open_options)?;
+        let blobs = match &image.repository {
+            Some(reference) => Blobs::Registry(Box::new(RegistryBlobs {
+                reference: reference.clone(),
+                store: store.clone(),
+                options: options.clone(),
+            })),
+            None => Blobs::Layout(image.layout.clone().expect("an opened image has a layout")),
+        };
+        Ok(OpenedImage::from_base(name, image, blobs))
     }
 
     fn from_base(name: &str, image: BaseImage, blobs: Blobs) -> OpenedImage {

@@ -130,7 +130,7 @@ pub fn to_layout(
         to_canonical(&manifest).map_err(|e| fail(format!("cannot serialise the manifest: {e}")))?;
     let (digest, size) = store.put(&manifest_blob.bytes)?;
     let mut entry_descriptor = Descriptor::new(media::OCI_MANIFEST, digest, size);
-    entry_descriptor.platform = crate::assemble::base::platform_of_config(&config_json);
+    entry_descriptor.platform = crate::oci::platform::platform_of_config(&config_json);
     entry_descriptor.annotations = Some(
         [(super::model::REF_NAME.to_string(), "latest".to_string())]
             .into_iter()

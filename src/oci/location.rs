@@ -99,7 +99,7 @@ impl Location {
             // `ghcr.io/acme/app:1.0`); skopeo's `docker://` prefix is accepted too.
             _ => {
                 let reference = input.strip_prefix("docker://").unwrap_or(input);
-                crate::registry::reference::parse(reference).map_err(|e| Error::Location {
+                crate::oci::reference::parse(reference).map_err(|e| Error::Location {
                     input: input.to_string(),
                     reason: format!(
                         "not scratch, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], nor a registry reference ({e})"

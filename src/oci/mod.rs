@@ -3,8 +3,11 @@
 
 pub mod canonical;
 pub mod docker_archive;
+pub mod image;
 pub mod layout;
 pub mod location;
 pub mod media;
 pub mod model;
 pub mod platform;
+pub mod reference;
+pub mod source;

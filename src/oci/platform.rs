@@ -174,6 +174,14 @@ impl fmt::Display for Platform {
     }
 }
 
+/// The platform a config describes (for bases whose reference names one manifest).
+pub fn platform_of_config(config: &serde_json::Value) -> Option<Platform> {
+    let text = |key: &str| config.get(key).and_then(serde_json::Value::as_str);
+    let mut platform = Platform::new(text("os")?, text("architecture")?, text("variant"));
+    platform.os_version = text("os.version").map(str::to_string);
+    Some(platform)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,12 +12,10 @@ use std::path::{Component, Path, PathBuf};
 use hoist_layers::{Digest, HashingReader};
 use serde_json::json;
 
-use super::{
-    WriteReport, check_file_target, effective_tags, index_json, parent_dir, tagged_entries,
-    temp_file_in,
-};
-use crate::assemble::{Blob, BlobSource, Image};
+use super::{WriteReport, effective_tags, index_json, tagged_entries};
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{check_file_target, parent_dir, temp_file_in};
+use crate::oci::image::{Blob, BlobSource, Image};
 use crate::oci::layout::OCI_LAYOUT_FILE;
 use crate::oci::media;
 use crate::oci::model::Index;

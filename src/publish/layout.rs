@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use hoist_layers::BlobStore;
 
-use super::{
-    Sink, WriteReport, effective_tags, index_json, store_blob, tagged_entries, write_atomically,
-};
-use crate::assemble::Image;
+use super::{Sink, WriteReport, effective_tags, index_json, store_blob, tagged_entries};
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_atomically;
+use crate::oci::image::Image;
 use crate::oci::layout::{Layout, OCI_LAYOUT_FILE};
 use crate::oci::media;
 use crate::oci::model::{Index, REF_NAME};

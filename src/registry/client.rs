@@ -8,8 +8,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::auth::{ExplicitCredentials, Found, resolve};
-use super::reference::is_loopback;
 use crate::error::{Error, Result};
+use crate::oci::reference::is_loopback;
 
 /// How to reach registries.
 #[derive(Clone, Debug, Default)]

@@ -11,8 +11,8 @@ use reqwest::StatusCode;
 
 use super::auth::ExplicitCredentials;
 use super::client::{RegistryOptions, http_client, speaks_plain_http, version_url};
-use super::reference::is_loopback;
 use crate::error::{Error, Result};
+use crate::oci::reference::is_loopback;
 
 /// What the registry said of the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,6 @@ pub mod manifest;
 pub mod pull;
 pub mod push;
 pub mod push_client;
-pub mod reference;
 pub mod retry;
 pub mod tag;
 

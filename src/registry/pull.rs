@@ -14,14 +14,14 @@ use serde_json::Value;
 use super::client::{RegistryOptions, client_for};
 use super::describe;
 use super::manifest::{describe_document, fetch_manifest};
-use super::reference::with_digest;
 use super::retry::{is_transient, retrying_when};
-use crate::assemble::base::{BaseImage, BasePlatform};
 use crate::error::{Error, Result};
 use crate::oci::layout::Layout;
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::oci::platform::Platform;
+use crate::oci::reference::with_digest;
+use crate::oci::source::{BaseImage, BasePlatform};
 
 /// Resolves `reference` to a base image holding the `wanted` platforms (all when
 /// `None`), fetching what the cache lacks into `store`.
@@ -280,7 +280,7 @@ impl Remote<'_> {
             .await?;
         let platform = match platform {
             Some(platform) => platform,
-            None => crate::assemble::base::platform_of_config(&config).ok_or_else(|| {
+            None => crate::oci::platform::platform_of_config(&config).ok_or_else(|| {
                 self.error(format!(
                     "config {} names no os/architecture",
                     manifest.config.digest
@@ -435,7 +435,7 @@ fn record_tag(store: &BlobStore, reference: &Reference, digest: &Digest) -> Resu
         path: dir.to_path_buf(),
         source,
     })?;
-    crate::publish::write_atomically(&path, format!("{digest}\n").as_bytes())
+    crate::fsutil::write_atomically(&path, format!("{digest}\n").as_bytes())
 }
 
 fn cached_tag(store: &BlobStore, reference: &Reference) -> Option<String> {

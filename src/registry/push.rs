@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::client::{RegistryOptions, credentials};
 use super::pull::BlobFetcher;
 use super::push_client::{BlobBody, Mount, PushClient};
-use crate::assemble::{Blob, BlobSource, Image};
 use crate::error::{Error, Result};
+use crate::oci::image::{Blob, BlobSource, Image};
 
 /// What a push did (the `--json` fields of `hoist push` and `hoist build --push`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

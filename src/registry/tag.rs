@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::client::{RegistryOptions, connect};
 use super::manifest::fetch_manifest;
 use super::push_client::{Mount, PushClient};
-use super::reference::{with_digest, with_tag};
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::{Index, Manifest};
+use crate::oci::reference::{with_digest, with_tag};
 
 /// What a retag did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

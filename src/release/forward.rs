@@ -19,9 +19,9 @@ use serde_json::Value;
 
 use super::labels::VERSION;
 use super::{ReleaseError, Result};
+use crate::oci::reference::{with_digest, with_tag};
 use crate::registry::client::{RegistryOptions, client_for};
 use crate::registry::manifest::fetch_manifest;
-use crate::registry::reference::{with_digest, with_tag};
 use crate::registry::retry::retrying;
 use crate::registry::{block_on, describe};
 

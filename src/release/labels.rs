@@ -8,6 +8,7 @@
 //! clock: two builds of one commit must give one digest.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use semver::Version;
 
@@ -15,7 +16,8 @@ use super::Result;
 use super::git::{Git, https_url};
 use super::settings::ReleaseSettings;
 use super::version_file::{Metadata, VersionFile};
-use crate::assemble::rfc3339;
+use crate::config::ConfigFile;
+use crate::oci::canonical::rfc3339;
 use crate::plan::Plan;
 
 /// `org.opencontainers.image.version`: read back from images to keep tags moving
@@ -84,6 +86,28 @@ pub fn gather(
         source,
         metadata: file.metadata(),
     })
+}
+
+/// The OCI labels and annotations of a versioned build (`hoist build`, `hoist
+/// release`, and `hoist verify`'s rebuild), added to the plan where the user set none;
+/// a no-op without `[version]`.
+pub fn label_plan(
+    config: &Path,
+    file: &ConfigFile,
+    plan: &mut Plan,
+    version: Option<&Version>,
+) -> Result<()> {
+    if file.version.is_none() {
+        return Ok(());
+    }
+    let settings = ReleaseSettings::resolve(config, file)?;
+    // The plan's epoch is SOURCE_DATE_EPOCH, or 0 when unset, which means: date the
+    // image by its commit instead. Taken from the plan, not the environment, so that
+    // `hoist verify` (which replays the recorded epoch) labels the rebuild the same.
+    let epoch = (plan.epoch != 0).then_some(plan.epoch);
+    let info = gather(&settings, version, epoch)?;
+    apply(plan, &oci_labels(&info));
+    Ok(())
 }
 
 /// Adds `labels` to the plan's config labels and annotations where the user set no

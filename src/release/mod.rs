@@ -12,6 +12,8 @@
 //! - [`forward`] keeps moving tags (`latest`, `1`, `1.2`) from going backwards in a
 //!   registry.
 //! - [`settings`] resolves the `[version]` and `[tags]` sections of `hoist.toml`.
+//! - [`workflow`] is `hoist release`: the steps above, then the build pipeline and the
+//!   push.
 //!
 //! Everything here but `git`, `forward` and the file writes is pure and unit-tested.
 
@@ -22,6 +24,7 @@ pub mod labels;
 pub mod settings;
 pub mod tags;
 pub mod version_file;
+pub mod workflow;
 
 use std::path::PathBuf;
 
@@ -109,9 +112,20 @@ pub enum ReleaseError {
         /// What is wrong.
         message: String,
     },
-    /// Talking to the registry failed.
+    /// Talking to the registry, or building, failed.
     #[error(transparent)]
     Registry(#[from] crate::Error),
+    /// The project's state does not allow the step; says what to fix.
+    #[error("{0}")]
+    Refused(String),
+    /// A step failed: what was being done, and how to go on.
+    #[error("{context}")]
+    Step {
+        /// What was being done, and how to go on.
+        context: String,
+        /// What went wrong.
+        source: Box<ReleaseError>,
+    },
 }
 
 /// Result alias for release steps.

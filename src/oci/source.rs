@@ -1,27 +1,19 @@
-//! The base image: resolved from a local OCI layout (or archive) to one manifest and
-//! config per platform, every document verified against its digest; or `scratch`.
+//! An image as read from a transport: the documents (index or manifest, each
+//! platform's manifest and config), every one verified against its digest, and where
+//! the blobs are (a layout's `blobs/`, or a registry with a cache). `scratch` is an
+//! image with no platforms: [`BaseImage::select`] makes an empty one per platform.
 
 use std::path::PathBuf;
 
 use hoist_layers::Digest;
 use serde_json::{Value, json};
 
+use super::layout::Layout;
+use super::location::Selector;
+use super::media::{self, Flavour};
+use super::model::{Descriptor, Index, Manifest};
+use super::platform::{Platform, platform_of_config};
 use crate::error::{Error, Result};
-use crate::oci::layout::Layout;
-use crate::oci::location::{Location, Selector};
-use crate::oci::media::{self, Flavour};
-use crate::oci::model::{Descriptor, Index, Manifest};
-use crate::oci::platform::Platform;
-
-/// What loading a base from a registry needs.
-pub struct Fetch<'a> {
-    /// Where fetched blobs go (the layer cache).
-    pub store: &'a hoist_layers::BlobStore,
-    /// How to reach registries.
-    pub options: &'a crate::registry::client::RegistryOptions,
-    /// The platforms to fetch; `None` = all.
-    pub platforms: Option<&'a [Platform]>,
-}
 
 /// One platform's image inside the base.
 #[derive(Clone, Debug)]
@@ -57,59 +49,16 @@ pub struct BaseImage {
 }
 
 impl BaseImage {
-    /// Loads the base image a location names. Archives are unpacked into `scratch_dir`;
-    /// registry images are fetched (only `fetch.platforms`) into `fetch.store`, and
-    /// refused when `fetch` is `None`.
-    pub fn load(
-        location: &Location,
-        scratch_dir: &std::path::Path,
-        fetch: Option<&Fetch>,
-    ) -> Result<BaseImage> {
-        match location {
-            Location::Registry { reference } => {
-                let fetch = fetch.ok_or_else(|| Error::Location {
-                    input: location.to_string(),
-                    reason:
-                        "reading images from registries is only supported as a build base so far"
-                            .into(),
-                })?;
-                let reference = crate::registry::reference::parse(reference)?;
-                crate::registry::block_on(crate::registry::pull::load_base(
-                    &reference,
-                    fetch.platforms,
-                    fetch.store,
-                    fetch.options,
-                ))
-            }
-            Location::Scratch => Ok(BaseImage {
-                flavour: Flavour::Oci,
-                digest: None,
-                platforms: Vec::new(),
-                layout: None,
-                top: None,
-                index: None,
-                repository: None,
-            }),
-            Location::OciLayout { path, selector } => load_layout(Layout::open(path)?, selector),
-            Location::OciArchive { path, selector } => {
-                let dir = scratch_dir.join("base-archive");
-                crate::publish::archive::unpack_layout_archive(path, &dir)?;
-                load_layout(Layout::open(dir)?, selector)
-            }
-            Location::DockerArchive { path, reference } => {
-                let unpacked = scratch_dir.join("docker-archive");
-                let mut links = std::collections::BTreeMap::new();
-                crate::publish::archive::unpack_archive(path, &unpacked, Some(&mut links))?;
-                let dir = scratch_dir.join("docker-archive-layout");
-                crate::oci::docker_archive::to_layout(
-                    path,
-                    &unpacked,
-                    &links,
-                    reference.as_deref(),
-                    &dir,
-                )?;
-                load_layout(Layout::open(dir)?, &Selector::Default)
-            }
+    /// The scratch image: no platforms until [`BaseImage::select`] makes them.
+    pub fn scratch() -> BaseImage {
+        BaseImage {
+            flavour: Flavour::Oci,
+            digest: None,
+            platforms: Vec::new(),
+            layout: None,
+            top: None,
+            index: None,
+            repository: None,
         }
     }
 
@@ -175,7 +124,8 @@ fn scratch_platform(platform: Platform) -> BasePlatform {
     }
 }
 
-fn load_layout(layout: Layout, selector: &Selector) -> Result<BaseImage> {
+/// The image `selector` names in `layout`, every document read verified.
+pub fn load_layout(layout: Layout, selector: &Selector) -> Result<BaseImage> {
     let top = layout.resolve(selector)?;
     let fail = |reason: String| Error::Layout {
         path: layout.root().to_path_buf(),
@@ -253,14 +203,6 @@ fn load_platform(
         manifest,
         config,
     })
-}
-
-/// The platform a config describes (for bases whose reference names one manifest).
-pub fn platform_of_config(config: &Value) -> Option<Platform> {
-    let text = |key: &str| config.get(key).and_then(Value::as_str);
-    let mut platform = Platform::new(text("os")?, text("architecture")?, text("variant"));
-    platform.os_version = text("os.version").map(str::to_string);
-    Some(platform)
 }
 
 /// Where a base layer's blob is, for sinks to copy (and verify) it.

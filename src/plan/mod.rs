@@ -5,12 +5,15 @@
 //! Resolution is pure (no I/O beyond checking that layer sources exist), so every rule
 //! here is unit-tested.
 
+pub mod config_edit;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy};
 
-use crate::assemble::config_edit::ConfigEdits;
+pub use config_edit::ConfigEdits;
+
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
 use crate::oci::location::{Location, is_valid_tag};

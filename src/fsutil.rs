@@ -1,0 +1,59 @@
+//! Small file-system helpers every writer shares: atomic writes through a temporary
+//! file in the target's directory, and checks that an output path can be written.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, IoContext, Result};
+
+/// A temporary file in `dir` (same filesystem as its final name, so the rename is
+/// atomic) created with mode 0666 less the umask, as any file the user creates:
+/// tempfile's default 0600 would survive the rename and lock other users out.
+pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(".hoist-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .at(dir)
+}
+
+/// The directory a file path lives in (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks that a file can be created at `path`: its directory exists and the path is
+/// not a directory. Run before building, so a typo does not cost a build.
+pub fn check_file_target(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Output {
+            path: path.to_path_buf(),
+            reason: "is a directory; expected a file path".into(),
+        });
+    }
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(Error::Output {
+            path: path.to_path_buf(),
+            reason: format!("directory {} does not exist", dir.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a file through a temporary file in the same directory and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    let mut temp = temp_file_in(dir)?;
+    temp.write_all(bytes).at(temp.path())?;
+    temp.as_file().sync_all().at(temp.path())?;
+    temp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
