@@ -395,3 +395,19 @@ fn digest_file_in_a_missing_directory_fails_before_building() {
         "no temporary path in the message:\n{err}"
     );
 }
+
+#[test]
+fn layer_platform_not_built_on_scratch() {
+    // Scratch has every platform: a layer limited to one not being built is a typo
+    // that would silently drop it.
+    let sandbox = Sandbox::new();
+    sandbox.write("src/hello.txt", "hello\n");
+    let config = sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\n\n{ONE_LAYER}platform = \"linux/arm64\"\n"
+        ),
+    );
+    let err = build_fails(&sandbox, &config, &[]);
+    assert_mentions(&err, &["layer[1].platform", "linux/arm64", "linux/amd64"]);
+}

@@ -475,3 +475,58 @@ fn push_fixture_to_loopback_hosts() {
         BASE_INDEX
     );
 }
+
+#[test]
+fn inspect_and_push_read_registry_references() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let report = build_and_push(&sandbox, &registry, "acme/inspected", &["1.0"]);
+    let digest = str_at(&report, "/digest").to_string();
+
+    let mut command = sandbox.hoist();
+    command
+        .arg("inspect")
+        .arg("--json")
+        .arg(registry.reference("acme/inspected:1.0"));
+    let json = parse_json(&stdout(&ok(&mut command, &registry)));
+    assert_eq!(str_at(&json, "/descriptor/digest"), digest);
+    let manifests = json["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2, "both platforms listed: {json}");
+    assert_eq!(manifests[1]["platform"]["architecture"], "arm64");
+    // Inspecting reads documents only: no layer blob was downloaded.
+    let layer_gets = registry
+        .requests()
+        .iter()
+        .filter(|r| r.blob_get().is_some() && r.repository() == Some("acme/inspected"))
+        .filter_map(|r| r.blob_get().map(str::to_string))
+        .filter(|digest| {
+            manifests.iter().any(|m| {
+                m["manifest"]["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l["digest"] == digest.as_str())
+            })
+        })
+        .count();
+    assert_eq!(
+        layer_gets,
+        0,
+        "inspect fetched layers:\n{}",
+        registry.log_tail()
+    );
+
+    // A registry image is a push source too: copied to another repository.
+    let mut command = sandbox.hoist();
+    command
+        .arg("push")
+        .arg(registry.reference("acme/inspected:1.0"))
+        .arg(registry.reference("acme/copied:2.0"))
+        .arg("--cache-dir")
+        .arg(sandbox.cache());
+    let pushed = stdout(&ok(&mut command, &registry));
+    assert!(pushed.contains(&digest), "{pushed}");
+    let copied: Value = serde_json::from_slice(&registry.manifest("acme/copied", "2.0")).unwrap();
+    assert_eq!(digest_of(&registry.manifest("acme/copied", "2.0")), digest);
+    assert_eq!(copied["manifests"].as_array().unwrap().len(), 2);
+}
