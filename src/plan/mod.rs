@@ -14,7 +14,7 @@ use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy};
 
 pub use config_edit::ConfigEdits;
 
-use crate::config::ConfigFile;
+use crate::config::{ConfigFile, LayerSection};
 use crate::error::{Error, Result};
 use crate::oci::location::{Location, is_valid_tag};
 use crate::oci::platform::Platform;
@@ -97,45 +97,8 @@ pub fn resolve(
     source_date_epoch: Option<&str>,
 ) -> Result<Plan> {
     let config_dir = config_path.parent().unwrap_or(Path::new("."));
-    let (base_field, base_name, base) = match (&overrides.base, &file.image.base) {
-        (Some(flag), _) => ("--base", flag.clone(), Location::parse(flag)),
-        (None, Some(base)) => (
-            "image.base",
-            base.clone(),
-            Location::parse(base).map(|l| l.relative_to(config_dir)),
-        ),
-        (None, None) => {
-            return Err(invalid(
-                "image.base",
-                "missing: name a base image (oci:DIR:TAG) or \"scratch\"",
-            ));
-        }
-    };
-    let base = base.map_err(|e| invalid(base_field, &e.to_string()))?;
-    if matches!(base, Location::DockerArchive { .. }) {
-        return Err(invalid(
-            base_field,
-            &format!("`{base_name}`: docker-archive: is an output only; use oci: or oci-archive:"),
-        ));
-    }
-
-    let platforms = if overrides.platforms.is_empty() {
-        file.image
-            .platforms
-            .as_ref()
-            .map(|list| parse_platforms(list.iter().map(String::as_str), "image.platforms"))
-            .transpose()?
-    } else {
-        Some(parse_platforms(
-            overrides
-                .platforms
-                .iter()
-                .flat_map(|p| p.split(','))
-                .map(str::trim),
-            "--platform",
-        )?)
-    };
-
+    let (base_name, base) = resolve_base(file, overrides, config_dir)?;
+    let platforms = resolve_platforms(file, overrides)?;
     let compression = resolve_compression(
         overrides
             .compression
@@ -167,118 +130,10 @@ pub fn resolve(
         .layers
         .iter()
         .enumerate()
-        .map(|(i, layer)| {
-            let field = |key: &str| format!("layer[{}].{key}", i + 1);
-            // A layer of only whiteouts has no destination of its own.
-            let to = match (layer.to.as_deref(), &layer.from) {
-                (Some(to), _) => to,
-                (None, None) => "/",
-                (None, Some(_)) => {
-                    return Err(invalid(
-                        &field("to"),
-                        "missing: the absolute destination in the image",
-                    ));
-                }
-            };
-            check_image_path(to).map_err(|m| invalid(&field("to"), &m))?;
-            for (j, path) in layer.remove.iter().enumerate() {
-                check_image_path(path)
-                    .map_err(|m| invalid(&format!("{}[{j}]", field("remove")), &m))?;
-                if path == "/" {
-                    return Err(invalid(&field("remove"), "cannot remove /"));
-                }
-            }
-            let source = match &layer.from {
-                Some(from) => {
-                    let path = config_dir.join(from);
-                    if !path.is_dir() {
-                        let what = if path.exists() {
-                            "is not a directory"
-                        } else {
-                            "does not exist"
-                        };
-                        return Err(invalid(
-                            &field("from"),
-                            &format!("{} {what}", path.display()),
-                        ));
-                    }
-                    Some(path)
-                }
-                None if layer.remove.is_empty() => {
-                    return Err(invalid(
-                        &field("from"),
-                        "missing: a source directory (or give only `remove`)",
-                    ));
-                }
-                None => None,
-            };
-            let (uid, gid) = match &layer.owner {
-                None => (0, 0),
-                Some(owner) => parse_owner(owner).map_err(|m| invalid(&field("owner"), &m))?,
-            };
-            let modes = match layer.modes.as_deref() {
-                None | Some("keep") => ModePolicy::Keep,
-                Some("normalize" | "normalise") => ModePolicy::Normalize,
-                Some(other) => {
-                    return Err(invalid(
-                        &field("modes"),
-                        &format!("`{other}`: expected keep or normalize"),
-                    ));
-                }
-            };
-            let platforms = layer
-                .platform
-                .as_ref()
-                .map(|p| parse_platforms(p.to_vec().iter().map(String::as_str), &field("platform")))
-                .transpose()?;
-            Ok(PlannedLayer {
-                label: layer.from.clone().unwrap_or_else(|| "(whiteouts)".into()),
-                spec: LayerSpec {
-                    source,
-                    dest: to.to_string(),
-                    excludes: layer.exclude.clone(),
-                    uid,
-                    gid,
-                    modes,
-                    remove: layer.remove.clone(),
-                    mtime: epoch,
-                    compression,
-                },
-                platforms,
-            })
-        })
+        .map(|(i, layer)| plan_layer(i, layer, config_dir, epoch, compression))
         .collect::<Result<Vec<_>>>()?;
-
-    let mut section = file.config.clone();
-    for (flag, target) in [("--env", &overrides.env), ("--label", &overrides.labels)] {
-        for pair in target {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| invalid(flag, &format!("`{pair}`: expected KEY=VALUE")))?;
-            let map = if flag == "--env" {
-                &mut section.env
-            } else {
-                &mut section.labels
-            };
-            map.insert(key.to_string(), value.to_string());
-        }
-    }
-    let config_edits = ConfigEdits::from_section(&section)?;
-
-    let mut tags: Vec<String> = file.image.tags.clone().unwrap_or_default();
-    tags.extend(overrides.tags.iter().cloned());
-    for tag in &tags {
-        if !is_valid_tag(tag) {
-            return Err(invalid("tag", &format!("`{tag}` is not a valid tag")));
-        }
-    }
-    let mut unique: Vec<String> = Vec::with_capacity(tags.len());
-    for tag in tags {
-        if !unique.contains(&tag) {
-            unique.push(tag);
-        }
-    }
-    let tags = unique;
+    let config_edits = config_edits(file, overrides)?;
+    let tags = resolve_tags(file, overrides)?;
 
     Ok(Plan {
         name: file.image.name.clone(),
@@ -293,6 +148,184 @@ pub fn resolve(
         epoch,
         tags,
     })
+}
+
+/// The base location and its name as written: `--base` (relative to the working
+/// directory) or `image.base` (relative to the config file).
+fn resolve_base(
+    file: &ConfigFile,
+    overrides: &Overrides,
+    config_dir: &Path,
+) -> Result<(String, Location)> {
+    let (base_field, base_name, base) = match (&overrides.base, &file.image.base) {
+        (Some(flag), _) => ("--base", flag.clone(), Location::parse(flag)),
+        (None, Some(base)) => (
+            "image.base",
+            base.clone(),
+            Location::parse(base).map(|l| l.relative_to(config_dir)),
+        ),
+        (None, None) => {
+            return Err(invalid(
+                "image.base",
+                "missing: name a base image (oci:DIR:TAG) or \"scratch\"",
+            ));
+        }
+    };
+    let base = base.map_err(|e| invalid(base_field, &e.to_string()))?;
+    if matches!(base, Location::DockerArchive { .. }) {
+        return Err(invalid(
+            base_field,
+            &format!("`{base_name}`: docker-archive: is an output only; use oci: or oci-archive:"),
+        ));
+    }
+
+    Ok((base_name, base))
+}
+
+/// `--platform` (comma-separated, repeatable), else `image.platforms`.
+fn resolve_platforms(file: &ConfigFile, overrides: &Overrides) -> Result<Option<Vec<Platform>>> {
+    let platforms = if overrides.platforms.is_empty() {
+        file.image
+            .platforms
+            .as_ref()
+            .map(|list| parse_platforms(list.iter().map(String::as_str), "image.platforms"))
+            .transpose()?
+    } else {
+        Some(parse_platforms(
+            overrides
+                .platforms
+                .iter()
+                .flat_map(|p| p.split(','))
+                .map(str::trim),
+            "--platform",
+        )?)
+    };
+
+    Ok(platforms)
+}
+
+/// One `[[layer]]`, checked, as the layers crate builds it.
+fn plan_layer(
+    i: usize,
+    layer: &LayerSection,
+    config_dir: &Path,
+    epoch: u64,
+    compression: Compression,
+) -> Result<PlannedLayer> {
+    let field = |key: &str| format!("layer[{}].{key}", i + 1);
+    // A layer of only whiteouts has no destination of its own.
+    let to = match (layer.to.as_deref(), &layer.from) {
+        (Some(to), _) => to,
+        (None, None) => "/",
+        (None, Some(_)) => {
+            return Err(invalid(
+                &field("to"),
+                "missing: the absolute destination in the image",
+            ));
+        }
+    };
+    check_image_path(to).map_err(|m| invalid(&field("to"), &m))?;
+    for (j, path) in layer.remove.iter().enumerate() {
+        check_image_path(path).map_err(|m| invalid(&format!("{}[{j}]", field("remove")), &m))?;
+        if path == "/" {
+            return Err(invalid(&field("remove"), "cannot remove /"));
+        }
+    }
+    let source = match &layer.from {
+        Some(from) => {
+            let path = config_dir.join(from);
+            if !path.is_dir() {
+                let what = if path.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                };
+                return Err(invalid(
+                    &field("from"),
+                    &format!("{} {what}", path.display()),
+                ));
+            }
+            Some(path)
+        }
+        None if layer.remove.is_empty() => {
+            return Err(invalid(
+                &field("from"),
+                "missing: a source directory (or give only `remove`)",
+            ));
+        }
+        None => None,
+    };
+    let (uid, gid) = match &layer.owner {
+        None => (0, 0),
+        Some(owner) => parse_owner(owner).map_err(|m| invalid(&field("owner"), &m))?,
+    };
+    let modes = match layer.modes.as_deref() {
+        None | Some("keep") => ModePolicy::Keep,
+        Some("normalize" | "normalise") => ModePolicy::Normalize,
+        Some(other) => {
+            return Err(invalid(
+                &field("modes"),
+                &format!("`{other}`: expected keep or normalize"),
+            ));
+        }
+    };
+    let platforms = layer
+        .platform
+        .as_ref()
+        .map(|p| parse_platforms(p.to_vec().iter().map(String::as_str), &field("platform")))
+        .transpose()?;
+    Ok(PlannedLayer {
+        label: layer.from.clone().unwrap_or_else(|| "(whiteouts)".into()),
+        spec: LayerSpec {
+            source,
+            dest: to.to_string(),
+            excludes: layer.exclude.clone(),
+            uid,
+            gid,
+            modes,
+            remove: layer.remove.clone(),
+            mtime: epoch,
+            compression,
+        },
+        platforms,
+    })
+}
+
+/// `[config]` with `--env` and `--label` merged in.
+fn config_edits(file: &ConfigFile, overrides: &Overrides) -> Result<ConfigEdits> {
+    let mut section = file.config.clone();
+    for (flag, target) in [("--env", &overrides.env), ("--label", &overrides.labels)] {
+        for pair in target {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(flag, &format!("`{pair}`: expected KEY=VALUE")))?;
+            let map = if flag == "--env" {
+                &mut section.env
+            } else {
+                &mut section.labels
+            };
+            map.insert(key.to_string(), value.to_string());
+        }
+    }
+    ConfigEdits::from_section(&section)
+}
+
+/// `image.tags` then `--tag`, each valid, without repeats.
+fn resolve_tags(file: &ConfigFile, overrides: &Overrides) -> Result<Vec<String>> {
+    let mut tags: Vec<String> = file.image.tags.clone().unwrap_or_default();
+    tags.extend(overrides.tags.iter().cloned());
+    for tag in &tags {
+        if !is_valid_tag(tag) {
+            return Err(invalid("tag", &format!("`{tag}` is not a valid tag")));
+        }
+    }
+    let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        if !unique.contains(&tag) {
+            unique.push(tag);
+        }
+    }
+    Ok(unique)
 }
 
 fn invalid(field: &str, message: &str) -> Error {

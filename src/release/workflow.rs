@@ -302,26 +302,15 @@ pub fn release(
             )
         })?
     };
-    let outputs = Outputs {
-        sink: None,
-        push: Some(PushTarget {
-            reference: target.clone(),
-            tags: push_tags,
-        }),
-    };
-    let report = builder
-        .publish(&image, &outputs)
-        .map_err(|e| {
-            step(
-                format!(
-                    "pushing v{new} to {} failed; {resume_hint}",
-                    repository_name(&target)
-                ),
-                e,
-            )
-        })?
-        .pushed
-        .expect("a push was asked for");
+    let report = push_image(builder, &image, &target, push_tags).map_err(|e| {
+        step(
+            format!(
+                "pushing v{new} to {} failed; {resume_hint}",
+                repository_name(&target)
+            ),
+            e,
+        )
+    })?;
     Ok(Outcome::Released(Box::new(Released {
         previous: current,
         version: new,
@@ -330,6 +319,24 @@ pub fn release(
         repository: repository_name(&target),
         kept,
     })))
+}
+
+/// Pushes the release image with its tags.
+fn push_image(
+    builder: &Builder,
+    image: &crate::oci::image::Image,
+    target: &Reference,
+    tags: Vec<String>,
+) -> crate::Result<PushReport> {
+    let outputs = Outputs {
+        sink: None,
+        push: Some(PushTarget {
+            reference: target.clone(),
+            tags,
+        }),
+    };
+    let published = builder.publish(image, &outputs)?;
+    Ok(published.pushed.expect("a push was asked for"))
 }
 
 fn refuse_disagreeing(files: &VersionFiles) -> Result<()> {
