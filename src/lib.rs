@@ -1,20 +1,23 @@
 //! hoist: a daemonless, rootless OCI image assembler.
 //!
-//! Data flows one way: **inputs → layers → image → sink**.
+//! Data flow goes one way: **inputs → layers → image → sinks**.
 //!
 //! - [`config`] reads `hoist.toml`; [`plan`] folds it with flags and the environment
 //!   into a validated [`plan::Plan`].
 //! - [`hoist_layers`] (a separate crate) turns directories into compressed,
 //!   content-addressed layer blobs, deterministically.
+//! - [`open`] reads an image from any location (layout, archive, registry, scratch)
+//!   into the model in [`oci`] ([`oci::source::BaseImage`], [`oci::image::Image`]).
 //! - [`assemble`] puts base + layers + config edits together into an
 //!   [`oci::image::Image`]: one manifest per platform under an index.
-//! - [`publish`] writes an image to a sink: an OCI layout, an `oci-archive` or a
-//!   `docker-archive`; [`registry`] pushes it to a registry.
-//! - [`oci`] holds the data model (descriptors, manifests, platforms, canonical JSON)
-//!   and layout reading; [`inspect`] renders images for people; [`diff`] compares two
-//!   images down to the files (`hoist diff`, `hoist verify`).
-//! - [`release`] reads and bumps project versions, computes image tags from them and
-//!   keeps moving tags (`latest`, `1`) from going backwards.
+//! - [`publish`] writes an image to an OCI layout, an `oci-archive` or a
+//!   `docker-archive`; [`registry`] is the registry transport (pulls and pushes).
+//! - [`pipeline`] is the one build pipeline (plan → base → layers → assemble →
+//!   outputs) that `build`, [`release`] and [`verify`] use.
+//! - [`inspect`] renders images for people; [`diff`] compares two images down to the
+//!   files; [`verify`] rebuilds a published image and compares.
+//! - [`release`] reads and bumps project versions, computes image tags, keeps moving
+//!   tags (`latest`, `1`) from going backwards, and runs `hoist release`.
 
 #![deny(missing_docs)]
 
@@ -31,5 +34,6 @@ pub mod plan;
 pub mod publish;
 pub mod registry;
 pub mod release;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -4,22 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use hoist::config::ConfigFile;
-use hoist::diff::{ImageDiff, OpenedImage, compare};
-use hoist::oci::location::{Location, Selector};
-use hoist::oci::model::{
-    BASE_DIGEST, BASE_NAME, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL, HOIST_SOURCE_DATE_EPOCH,
-    HOIST_VERSION,
-};
-use hoist::pipeline::Builder;
-use hoist::plan::{Overrides, Plan, resolve};
-use hoist::publish::Sink as _;
-use hoist::publish::layout::LayoutSink;
-use hoist::release::labels::label_plan;
+use hoist::oci::location::Location;
+use hoist::verify::{Outcome, Request};
 use hoist_layers::{BuildOptions, Digest};
-use serde::Serialize;
 
 use super::RegistryArgs;
 use super::diff::{DIFFERENT, trouble};
@@ -45,36 +34,6 @@ pub struct VerifyArgs {
     json: bool,
     #[command(flatten)]
     registry: RegistryArgs,
-}
-
-/// What `--json` prints.
-#[derive(Serialize)]
-struct Outcome {
-    /// Whether the rebuild has the published digest.
-    verified: bool,
-    /// The image as given.
-    image: String,
-    /// The published index (or manifest) digest.
-    published: Digest,
-    /// The rebuild's digest.
-    rebuilt: Digest,
-    /// The inputs the rebuild used.
-    inputs: Inputs,
-    /// What differs, when something does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diff: Option<ImageDiff>,
-}
-
-/// The recorded rebuild inputs, as read from the image.
-#[derive(Clone, Debug, Default, Serialize)]
-struct Inputs {
-    base: Option<String>,
-    base_digest: Option<String>,
-    hoist_version: Option<String>,
-    compression: Option<String>,
-    compression_level: Option<i32>,
-    source_date_epoch: Option<String>,
-    platforms: Vec<String>,
 }
 
 /// Runs `hoist verify`: exit 0 verified, 1 different, 2 when it could not tell.
@@ -141,175 +100,21 @@ fn verified_name(image: &str, digest: &Digest) -> String {
 fn verify(args: &VerifyArgs) -> Result<Outcome> {
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let registry = args.registry.options(0)?;
-    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
-    let dir = |name: &str| -> Result<PathBuf> {
-        let path = scratch.path().join(name);
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(path)
-    };
-
-    let location = Location::parse(&args.image)?;
-    let published = OpenedImage::open(
-        &args.image,
-        &location,
-        &dir("published")?,
-        &store,
-        &registry,
-    )?;
-    let inputs = recorded_inputs(&published)?;
-    if let Some(version) = &inputs.hoist_version
-        && version != env!("CARGO_PKG_VERSION")
-    {
-        eprintln!(
-            "note: {} was built by hoist {version}, this is hoist {}: the version is recorded in the image, so the digests cannot match; the differences below show whether anything else differs",
-            args.image,
-            env!("CARGO_PKG_VERSION")
-        );
-    }
-
-    let plan = rebuild_plan(args, &inputs)?;
-    eprintln!(
-        "rebuilding {} from {}: base {}, SOURCE_DATE_EPOCH {}, {}, platforms {}",
-        args.image,
-        args.config.display(),
-        plan.base,
-        plan.epoch,
-        match plan.compression {
-            hoist_layers::Compression::Gzip { level } => format!("gzip level {level}"),
-            hoist_layers::Compression::Zstd { level } => format!("zstd level {level}"),
-        },
-        inputs.platforms.join(", ")
-    );
-    let options = BuildOptions {
-        threads: args.jobs.unwrap_or(0),
-        use_cache: true,
-    };
     let observer = super::progress::observer();
-    // Every base layer is fetched: a rebuild that differs is written to a layout to
-    // be compared file by file.
-    // The builder outlives the rebuild: an archive base's blobs are in its scratch dir.
-    let builder = Builder::new(&store, options, &registry, observer.as_ref())?;
-    let rebuilt = builder
-        .build(&plan, false)
-        .with_context(|| format!("rebuilding from {}", args.config.display()))?;
-
-    let verified = rebuilt.descriptor.digest == published.top.digest;
-    let diff = if verified {
-        None
-    } else {
-        // The rebuild goes to a private layout (never pushed) so the diff engine reads
-        // both sides the same way.
-        let layout = scratch.path().join("rebuild");
-        LayoutSink {
-            path: layout.clone(),
-            tag: Some("rebuild".into()),
-        }
-        .write(&rebuilt, &[])?;
-        let rebuilt_image = OpenedImage::open(
-            "rebuild",
-            &Location::OciLayout {
-                path: layout,
-                selector: Selector::Tag("rebuild".into()),
-            },
-            &dir("rebuilt")?,
-            &store,
-            &registry,
-        )?;
-        Some(compare(&published, &rebuilt_image)?)
-    };
-    Ok(Outcome {
-        verified,
-        image: args.image.clone(),
-        published: published.top.digest.clone(),
-        rebuilt: rebuilt.descriptor.digest,
-        inputs,
-        diff,
-    })
-}
-
-fn recorded_inputs(image: &OpenedImage) -> Result<Inputs> {
-    let text = |key: &str| image.annotation(key).map(str::to_string);
-    let compression_level = text(HOIST_COMPRESSION_LEVEL)
-        .map(|level| {
-            level.parse::<i32>().map_err(|_| hoist::Error::Verify {
-                image: image.name.clone(),
-                reason: format!("annotation {HOIST_COMPRESSION_LEVEL} = `{level}` is not a number"),
-            })
-        })
-        .transpose()?;
-    Ok(Inputs {
-        base: text(BASE_NAME),
-        base_digest: text(BASE_DIGEST),
-        hoist_version: text(HOIST_VERSION),
-        compression: text(HOIST_COMPRESSION),
-        compression_level,
-        source_date_epoch: text(HOIST_SOURCE_DATE_EPOCH),
-        platforms: image
-            .platforms
-            .iter()
-            .map(|p| p.platform.to_string())
-            .collect(),
-    })
-}
-
-/// The plan from the config file, with every recorded input put back: the recorded
-/// base pinned to its recorded digest, the epoch, compression and platforms. Inputs the
-/// image does not record (an image from an older hoist, or a Docker-flavoured one,
-/// which has no annotations) fall back to the config file and the environment.
-fn rebuild_plan(args: &VerifyArgs, inputs: &Inputs) -> Result<Plan> {
-    let file = ConfigFile::load(&args.config)?;
-    let overrides = Overrides {
-        platforms: inputs.platforms.clone(),
-        compression: inputs.compression.clone(),
-        compression_level: inputs.compression_level,
-        ..Overrides::default()
-    };
-    let env_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let epoch = inputs.source_date_epoch.as_deref().or(env_epoch.as_deref());
-    let mut plan = resolve(&args.config, &file, &overrides, epoch)?;
-    // A versioned project's build labels its image (version, revision, created…):
-    // the rebuild must too, from the checkout being verified.
-    label_plan(&args.config, &file, &mut plan, None)?;
-
-    if let (Some(name), Some(digest)) = (&inputs.base, &inputs.base_digest) {
-        let digest: Digest = digest.parse().map_err(|e| hoist::Error::Verify {
-            image: args.image.clone(),
-            reason: format!("annotation {BASE_DIGEST} = `{digest}`: {e}"),
-        })?;
-        let config_dir = args.config.parent().unwrap_or(std::path::Path::new("."));
-        let recorded = Location::parse(name)
-            .map_err(|e| hoist::Error::Verify {
-                image: args.image.clone(),
-                reason: format!("annotation {BASE_NAME} = `{name}`: {e}"),
-            })?
-            .relative_to(config_dir);
-        plan.base = pinned(recorded, &digest);
-        plan.base_name.clone_from(name);
-    }
-    Ok(plan)
-}
-
-/// A base location naming exactly `digest`: a registry reference by digest, a layout
-/// entry by digest (an updated layout that no longer holds it is an error, not a
-/// silently different base).
-fn pinned(location: Location, digest: &Digest) -> Location {
-    match location {
-        Location::Registry { reference } => {
-            let repository = reference.split('@').next().unwrap_or(&reference);
-            Location::Registry {
-                reference: format!("{repository}@{digest}"),
-            }
-        }
-        Location::OciLayout { path, .. } => Location::OciLayout {
-            path,
-            selector: Selector::Digest(digest.clone()),
+    let request = Request {
+        image: &args.image,
+        config: &args.config,
+        store: &store,
+        options: BuildOptions {
+            threads: args.jobs.unwrap_or(0),
+            use_cache: true,
         },
-        Location::OciArchive { path, .. } => Location::OciArchive {
-            path,
-            selector: Selector::Digest(digest.clone()),
-        },
-        other => other,
-    }
+        registry: &registry,
+        observer: observer.as_ref(),
+    };
+    Ok(hoist::verify::verify(&request, &mut |note| {
+        eprintln!("{note}")
+    })?)
 }
 
 #[cfg(test)]

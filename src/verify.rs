@@ -1,0 +1,278 @@
+//! `hoist verify IMAGE`: rebuild an image from the local sources with the inputs it
+//! records (base digest, epoch, compression, platforms, hoist version) through the one
+//! build pipeline, never push, and compare; a mismatch is explained by [`crate::diff`].
+
+use std::path::{Path, PathBuf};
+
+use hoist_layers::{BlobStore, BuildOptions, Digest};
+use serde::Serialize;
+
+use crate::assemble::Observer;
+use crate::config::ConfigFile;
+use crate::diff::{ImageDiff, OpenedImage, compare};
+use crate::error::Error;
+use crate::oci::location::{Location, Selector};
+use crate::oci::model::{
+    BASE_DIGEST, BASE_NAME, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL, HOIST_SOURCE_DATE_EPOCH,
+    HOIST_VERSION,
+};
+use crate::pipeline::Builder;
+use crate::plan::{Overrides, Plan, resolve};
+use crate::publish::Sink as _;
+use crate::publish::layout::LayoutSink;
+use crate::registry::client::RegistryOptions;
+use crate::release::ReleaseError;
+use crate::release::labels::label_plan;
+
+/// What can keep a verification from reaching a verdict.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Opening, reading or comparing an image failed.
+    #[error(transparent)]
+    Hoist(#[from] Error),
+    /// Labelling a versioned project's rebuild failed.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// The rebuild failed.
+    #[error("rebuilding from {}", config.display())]
+    Rebuild {
+        /// The config file rebuilt from.
+        config: PathBuf,
+        /// Why.
+        source: Error,
+    },
+}
+
+type Result<T, E = VerifyError> = std::result::Result<T, E>;
+
+/// What to verify, and with what.
+pub struct Request<'a> {
+    /// The published image, as the user named it.
+    pub image: &'a str,
+    /// The config file to rebuild from.
+    pub config: &'a Path,
+    /// The cache.
+    pub store: &'a BlobStore,
+    /// Build settings (threads; never the output).
+    pub options: BuildOptions,
+    /// How to reach registries.
+    pub registry: &'a RegistryOptions,
+    /// Layer progress.
+    pub observer: &'a dyn Observer,
+}
+
+/// What a verification found (what `hoist verify --json` prints).
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// Whether the rebuild has the published digest.
+    pub verified: bool,
+    /// The image as given.
+    pub image: String,
+    /// The published index (or manifest) digest.
+    pub published: Digest,
+    /// The rebuild's digest.
+    pub rebuilt: Digest,
+    /// The inputs the rebuild used.
+    pub inputs: Inputs,
+    /// What differs, when something does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<ImageDiff>,
+}
+
+/// The recorded rebuild inputs, as read from the image.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Inputs {
+    /// `org.opencontainers.image.base.name`.
+    pub base: Option<String>,
+    /// `org.opencontainers.image.base.digest`.
+    pub base_digest: Option<String>,
+    /// The hoist version that built it.
+    pub hoist_version: Option<String>,
+    /// `gzip` or `zstd`.
+    pub compression: Option<String>,
+    /// The compression level.
+    pub compression_level: Option<i32>,
+    /// The epoch its mtimes and `created` come from.
+    pub source_date_epoch: Option<String>,
+    /// Its platforms, in index order.
+    pub platforms: Vec<String>,
+}
+
+/// Rebuilds `request.image` and compares; `note` hears what is rebuilt with.
+pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome> {
+    let (store, registry) = (request.store, request.registry);
+    let scratch = tempfile::tempdir().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let dir = |name: &str| -> Result<PathBuf> {
+        let path = scratch.path().join(name);
+        std::fs::create_dir_all(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    };
+
+    let location = Location::parse(request.image)?;
+    let published = OpenedImage::open(
+        request.image,
+        &location,
+        &dir("published")?,
+        store,
+        registry,
+    )?;
+    let inputs = recorded_inputs(&published)?;
+    if let Some(version) = &inputs.hoist_version
+        && version != env!("CARGO_PKG_VERSION")
+    {
+        note(format!(
+            "note: {} was built by hoist {version}, this is hoist {}: the version is recorded in the image, so the digests cannot match; the differences below show whether anything else differs",
+            request.image,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+
+    let plan = rebuild_plan(request, &inputs)?;
+    note(format!(
+        "rebuilding {} from {}: base {}, SOURCE_DATE_EPOCH {}, {}, platforms {}",
+        request.image,
+        request.config.display(),
+        plan.base,
+        plan.epoch,
+        match plan.compression {
+            hoist_layers::Compression::Gzip { level } => format!("gzip level {level}"),
+            hoist_layers::Compression::Zstd { level } => format!("zstd level {level}"),
+        },
+        inputs.platforms.join(", ")
+    ));
+    // Every base layer is fetched: a rebuild that differs is written to a layout to
+    // be compared file by file.
+    // The builder outlives the rebuild: an archive base's blobs are in its scratch dir.
+    let builder = Builder::new(store, request.options, registry, request.observer)?;
+    let rebuilt = builder
+        .build(&plan, false)
+        .map_err(|source| VerifyError::Rebuild {
+            config: request.config.to_path_buf(),
+            source,
+        })?;
+
+    let verified = rebuilt.descriptor.digest == published.top.digest;
+    let diff = if verified {
+        None
+    } else {
+        // The rebuild goes to a private layout (never pushed) so the diff engine reads
+        // both sides the same way.
+        let layout = scratch.path().join("rebuild");
+        LayoutSink {
+            path: layout.clone(),
+            tag: Some("rebuild".into()),
+        }
+        .write(&rebuilt, &[])?;
+        let rebuilt_image = OpenedImage::open(
+            "rebuild",
+            &Location::OciLayout {
+                path: layout,
+                selector: Selector::Tag("rebuild".into()),
+            },
+            &dir("rebuilt")?,
+            store,
+            registry,
+        )?;
+        Some(compare(&published, &rebuilt_image)?)
+    };
+    Ok(Outcome {
+        verified,
+        image: request.image.to_string(),
+        published: published.top.digest.clone(),
+        rebuilt: rebuilt.descriptor.digest,
+        inputs,
+        diff,
+    })
+}
+
+fn recorded_inputs(image: &OpenedImage) -> Result<Inputs> {
+    let text = |key: &str| image.annotation(key).map(str::to_string);
+    let compression_level = text(HOIST_COMPRESSION_LEVEL)
+        .map(|level| {
+            level.parse::<i32>().map_err(|_| Error::Verify {
+                image: image.name.clone(),
+                reason: format!("annotation {HOIST_COMPRESSION_LEVEL} = `{level}` is not a number"),
+            })
+        })
+        .transpose()?;
+    Ok(Inputs {
+        base: text(BASE_NAME),
+        base_digest: text(BASE_DIGEST),
+        hoist_version: text(HOIST_VERSION),
+        compression: text(HOIST_COMPRESSION),
+        compression_level,
+        source_date_epoch: text(HOIST_SOURCE_DATE_EPOCH),
+        platforms: image
+            .platforms
+            .iter()
+            .map(|p| p.platform.to_string())
+            .collect(),
+    })
+}
+
+/// The plan from the config file, with every recorded input put back: the recorded
+/// base pinned to its recorded digest, the epoch, compression and platforms. Inputs the
+/// image does not record (an image from an older hoist, or a Docker-flavoured one,
+/// which has no annotations) fall back to the config file and the environment.
+fn rebuild_plan(request: &Request, inputs: &Inputs) -> Result<Plan> {
+    let file = ConfigFile::load(request.config)?;
+    let overrides = Overrides {
+        platforms: inputs.platforms.clone(),
+        compression: inputs.compression.clone(),
+        compression_level: inputs.compression_level,
+        ..Overrides::default()
+    };
+    let env_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let epoch = inputs.source_date_epoch.as_deref().or(env_epoch.as_deref());
+    let mut plan = resolve(request.config, &file, &overrides, epoch)?;
+    // A versioned project's build labels its image (version, revision, created…):
+    // the rebuild must too, from the checkout being verified.
+    label_plan(request.config, &file, &mut plan, None)?;
+
+    if let (Some(name), Some(digest)) = (&inputs.base, &inputs.base_digest) {
+        let digest: Digest = digest.parse().map_err(|e| Error::Verify {
+            image: request.image.to_string(),
+            reason: format!("annotation {BASE_DIGEST} = `{digest}`: {e}"),
+        })?;
+        let config_dir = request.config.parent().unwrap_or(std::path::Path::new("."));
+        let recorded = Location::parse(name)
+            .map_err(|e| Error::Verify {
+                image: request.image.to_string(),
+                reason: format!("annotation {BASE_NAME} = `{name}`: {e}"),
+            })?
+            .relative_to(config_dir);
+        plan.base = pinned(recorded, &digest);
+        plan.base_name.clone_from(name);
+    }
+    Ok(plan)
+}
+
+/// A base location naming exactly `digest`: a registry reference by digest, a layout
+/// entry by digest (an updated layout that no longer holds it is an error, not a
+/// silently different base).
+fn pinned(location: Location, digest: &Digest) -> Location {
+    match location {
+        Location::Registry { reference } => {
+            let repository = reference.split('@').next().unwrap_or(&reference);
+            Location::Registry {
+                reference: format!("{repository}@{digest}"),
+            }
+        }
+        Location::OciLayout { path, .. } => Location::OciLayout {
+            path,
+            selector: Selector::Digest(digest.clone()),
+        },
+        Location::OciArchive { path, .. } => Location::OciArchive {
+            path,
+            selector: Selector::Digest(digest.clone()),
+        },
+        other => other,
+    }
+}
