@@ -113,7 +113,7 @@ fn verify(args: &VerifyArgs) -> Result<Outcome> {
         observer: observer.as_ref(),
     };
     Ok(hoist::verify::verify(&request, &mut |note| {
-        eprintln!("{note}")
+        eprintln!("{note}");
     })?)
 }
 

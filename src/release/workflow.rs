@@ -216,7 +216,8 @@ pub fn release(
         ..Overrides::default()
     };
     let mut plan = resolve(&project.config, &project.file, &overrides, epoch.as_deref())?;
-    if request.dry_run {
+    // The tags as of now; after the release commit, {sha} names that commit.
+    let tags_now = || -> Result<(TagContext, Vec<String>)> {
         let context = tag_context(
             git.as_ref(),
             Some(new.clone()),
@@ -224,6 +225,10 @@ pub fn release(
             request.branch.clone(),
         )?;
         let tags = tags::compute(&project.settings.rules, project.settings.latest, &context)?;
+        Ok((context, tags))
+    };
+    if request.dry_run {
+        let (context, tags) = tags_now()?;
         return Ok(Outcome::DryRun(Box::new(DryRun {
             files,
             old: current,
@@ -254,13 +259,7 @@ pub fn release(
         )?;
     }
     // The commit just made is what {sha} rules and the revision label name.
-    let context = tag_context(
-        git.as_ref(),
-        Some(new.clone()),
-        None,
-        request.branch.clone(),
-    )?;
-    let release_tags = tags::compute(&project.settings.rules, project.settings.latest, &context)?;
+    let (context, release_tags) = tags_now()?;
     label_plan(&project.config, &project.file, &mut plan, Some(&new))?;
 
     let resume_hint = if request.no_git {
