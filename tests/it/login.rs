@@ -39,7 +39,7 @@ fn config_json(sandbox: &Sandbox) -> Value {
     parse_json(&std::fs::read_to_string(&path).unwrap())
 }
 
-fn htpasswd_registry(sandbox: &Sandbox) -> Registry {
+pub(crate) fn htpasswd_registry(sandbox: &Sandbox) -> Registry {
     let htpasswd = sandbox.write("htpasswd", &format!("{USER}:{HTPASSWD_HASH}\n"));
     Registry::start_with_auth(Some(&format!(
         "auth:\n  htpasswd:\n    realm: hoist-test\n    path: \"{}\"\n",
