@@ -37,11 +37,14 @@ pub fn login(args: &LoginArgs) -> Result<()> {
             "hoist login needs credentials: --username USER --password-stdin, or HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD"
         );
     };
+    // Read before anything is checked or stored: a malformed auth.json stops the login
+    // with nothing changed.
+    let podman_file = credential_store::podman_file_naming(&registry)?;
     let verdict = block_on(verify(&registry, &credentials, &options))
         .with_context(|| format!("logging in to {registry}"))?;
     let stored = credential_store::store(&registry, &credentials)
         .with_context(|| format!("storing the credentials for {registry}"))?;
-    if let Some(podman) = credential_store::podman_file_naming(&registry)? {
+    if let Some(podman) = podman_file {
         eprintln!(
             "note: {} also holds credentials for {registry}, and hoist reads it first (`hoist logout {registry}` removes both)",
             podman.display()

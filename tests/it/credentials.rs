@@ -331,6 +331,20 @@ fn podman_auth_json_wins_over_docker_config_json() {
     world.write_json("xdg-config/containers/auth.json", &wrong(&host));
     world.docker_config(&right(&host));
     world.refused(&mut world.push("podman-wrong"));
+
+    // `hoist login` writes config.json, and says that podman's file will win.
+    let mut login = world.hoist(&["login", &host]);
+    let output = run(with_flags(&mut login, USER, PASSWORD), HOIST_LIMIT);
+    let text = output_text(&output);
+    assert!(output.status.success(), "{text}");
+    let podman_file = world.sandbox.path("xdg-config/containers/auth.json");
+    assert!(
+        text.contains(&format!(
+            "note: {} also holds credentials for {host}",
+            podman_file.display()
+        )),
+        "{text}"
+    );
 }
 
 #[test]
