@@ -1,6 +1,7 @@
 //! `hoist login` and `hoist logout`.
 
 use anyhow::{Context as _, Result};
+use hoist::registry::auth;
 use hoist::registry::block_on;
 use hoist::registry::credential_store;
 use hoist::registry::login::{Verdict, verify};
@@ -31,27 +32,22 @@ pub fn login(args: &LoginArgs) -> Result<()> {
     );
     let registry = registry_name(&args.registry)?;
     let mut options = args.registry_flags.options(1)?;
-    let credentials = match options.credentials.take() {
-        Some(given) => given,
-        None => match (
-            std::env::var("HOIST_REGISTRY_USERNAME"),
-            std::env::var("HOIST_REGISTRY_PASSWORD"),
-        ) {
-            (Ok(username), Ok(password)) if !username.is_empty() && !password.is_empty() => {
-                hoist::registry::auth::ExplicitCredentials { username, password }
-            }
-            _ => anyhow::bail!(
-                "hoist login needs credentials: --username USER --password-stdin, or HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD"
-            ),
-        },
+    let Some((credentials, _)) = auth::given_credentials(options.credentials.take())? else {
+        anyhow::bail!(
+            "hoist login needs credentials: --username USER --password-stdin, or HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD"
+        );
     };
+    // Read before anything is checked or stored: a malformed auth.json stops the login
+    // with nothing changed.
+    let podman_file = credential_store::podman_file_naming(&registry)?;
     let verdict = block_on(verify(&registry, &credentials, &options))
         .with_context(|| format!("logging in to {registry}"))?;
     let stored = credential_store::store(&registry, &credentials)
         .with_context(|| format!("storing the credentials for {registry}"))?;
-    if docker_credential::get_podman_credential(&registry).is_ok() {
+    if let Some(podman) = podman_file {
         eprintln!(
-            "note: podman's auth.json also holds credentials for {registry}; hoist reads it first"
+            "note: {} also holds credentials for {registry}, and hoist reads it first (`hoist logout {registry}` removes both)",
+            podman.display()
         );
     }
     if verdict == Verdict::NotRequired {
@@ -66,15 +62,24 @@ pub fn login(args: &LoginArgs) -> Result<()> {
 
 pub fn logout(args: &LogoutArgs) -> Result<()> {
     let registry = registry_name(&args.registry)?;
-    match credential_store::erase(&registry)
-        .with_context(|| format!("removing the credentials for {registry}"))?
-    {
-        Some(store) => eprintln!("logged out of {registry} (removed from {store})"),
-        None => eprintln!(
-            "not logged in to {registry} (nothing stored in {})",
-            credential_store::config_path()?.display()
-        ),
+    let removals = credential_store::erase(&registry)
+        .with_context(|| format!("removing the credentials for {registry}"))?;
+    if removals.is_empty() {
+        let searched: Vec<String> = credential_store::searched_files()
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        eprintln!(
+            "not logged in to {registry} (nothing stored for it in {}, nor in a credential helper they name)",
+            searched.join(", ")
+        );
+        return Ok(());
     }
+    for removal in &removals {
+        let keys: Vec<String> = removal.keys.iter().map(|key| format!("`{key}`")).collect();
+        eprintln!("removed {} from {}", keys.join(", "), removal.from);
+    }
+    eprintln!("logged out of {registry}");
     Ok(())
 }
 

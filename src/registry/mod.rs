@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod client;
+pub(crate) mod credential_helper;
 pub mod credential_store;
 pub mod login;
 pub mod manifest;

@@ -172,6 +172,13 @@ impl Sandbox {
             .env("CI", "true")
             // Belt and braces: even a forgotten --cache-dir stays in the sandbox.
             .env("XDG_CACHE_HOME", self.path("xdg-cache"))
+            // No credentials but the test's own: the user's docker and podman logins
+            // stay out (REGISTRY_AUTH_FILE set: podman's other auth.json files are
+            // not read either).
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env("REGISTRY_AUTH_FILE", self.path("containers/auth.json"))
+            .env_remove("HOIST_REGISTRY_USERNAME")
+            .env_remove("HOIST_REGISTRY_PASSWORD")
             .env_remove("SOURCE_DATE_EPOCH");
         command
     }

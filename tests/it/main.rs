@@ -9,6 +9,7 @@
 
 mod build;
 mod common;
+mod credentials;
 mod diff;
 mod errors;
 mod faults;
