@@ -17,8 +17,8 @@ use crate::oci::platform::Platform;
 pub struct Fetch<'a> {
     /// Where fetched blobs go (the layer cache).
     pub store: &'a hoist_layers::BlobStore,
-    /// How to reach registries.
-    pub options: &'a crate::registry::client::RegistryOptions,
+    /// The command's registry transport.
+    pub transport: &'a crate::registry::transport::Transport,
     /// The platforms to fetch; `None` = all.
     pub platforms: Option<&'a [Platform]>,
 }
@@ -53,7 +53,7 @@ pub struct BaseImage {
     pub index: Option<Index>,
     /// The registry repository the base came from: its blobs can be mounted, not
     /// uploaded, when pushing to another repository of the same registry.
-    pub repository: Option<oci_client::Reference>,
+    pub repository: Option<oci_spec::distribution::Reference>,
 }
 
 impl BaseImage {
@@ -78,7 +78,7 @@ impl BaseImage {
                     &reference,
                     fetch.platforms,
                     fetch.store,
-                    fetch.options,
+                    fetch.transport,
                 ))
             }
             Location::Scratch => Ok(BaseImage {

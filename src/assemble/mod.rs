@@ -46,7 +46,7 @@ pub enum BlobSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseOrigin {
     /// The base's repository (and reference).
-    pub repository: oci_client::Reference,
+    pub repository: oci_spec::distribution::Reference,
     /// The base's layers in the image: a push to another repository of the same
     /// registry mounts them instead of uploading.
     pub layers: BTreeSet<Digest>,
@@ -169,13 +169,13 @@ pub fn assemble(
     plan: &Plan,
     store: &BlobStore,
     options: &BuildOptions,
-    registry: &crate::registry::client::RegistryOptions,
+    registry: &crate::registry::transport::Transport,
     scratch_dir: &Path,
     observer: &dyn Observer,
 ) -> Result<Image> {
     let fetch = base::Fetch {
         store,
-        options: registry,
+        transport: registry,
         platforms: plan.platforms.as_deref(),
     };
     let base = BaseImage::load(&plan.base, scratch_dir, Some(&fetch))?;

@@ -9,7 +9,7 @@ use hoist::publish::{effective_tags, sink_for};
 use hoist::registry::push::push;
 use hoist::registry::{block_on, reference};
 use hoist_layers::BuildOptions;
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use serde_json::json;
 
 use super::BuildArgs;
@@ -55,6 +55,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     // Without an output, nothing needs a base layer's bytes unless the push target
     // lacks the layer and cannot mount it: leave them in the registry until then.
     registry.base_layers_on_demand = sink.is_none();
+    // One transport for the base's fetches and the push: one probe of each registry,
+    // one token per scope set.
+    let registry = hoist::registry::transport::Transport::new(registry);
     let image = assemble(
         &plan,
         &store,

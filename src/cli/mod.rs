@@ -332,24 +332,34 @@ pub fn describe_error(error: &anyhow::Error) -> String {
         }
         previous = message;
     }
-    if refused_credentials(error) {
-        text.push_str(
+    if let Some(answer) = refused_credentials(error) {
+        let _ = write!(
+            text,
             "\n  hint: the registry refused the credentials, or wants some: hoist uses \
              --username with --password-stdin, else HOIST_REGISTRY_USERNAME and \
              HOIST_REGISTRY_PASSWORD, else podman's auth.json, else docker's config.json, \
-             where `hoist login` stores them (see docs/cli.md, Registry credentials)",
+             where `hoist login {}` stores them (see docs/cli.md, Registry credentials)",
+            answer.registry
         );
     }
     text
 }
 
-/// Whether a registry answered 401 somewhere in the chain: the one failure whose cure
-/// (where hoist looks for credentials) is not in the registry's own message.
-fn refused_credentials(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        let message = cause.to_string();
-        message.contains("401")
-            || message.contains("UNAUTHORIZED")
-            || message.contains("Not authorized")
+/// The registry's 401 or 403 answer somewhere in the chain: the failures whose cure
+/// (where hoist looks for credentials) is not in the registry's own message. Decided
+/// on the typed answer, never on the text.
+fn refused_credentials(error: &anyhow::Error) -> Option<&hoist::registry::answer::RegistryAnswer> {
+    use hoist::registry::answer::Meaning;
+    error.chain().find_map(|cause| {
+        let library =
+            cause.downcast_ref::<hoist::Error>().or_else(|| match cause
+                .downcast_ref::<hoist::release::ReleaseError>()
+            {
+                Some(hoist::release::ReleaseError::Registry(inner)) => Some(inner),
+                _ => None,
+            })?;
+        library
+            .registry_answer()
+            .filter(|answer| matches!(answer.meaning(), Meaning::Unauthorized | Meaning::Denied))
     })
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use hoist::assemble::Image;
 use hoist::inspect::human_bytes;
 use hoist::oci::location::{Location, Selector};
+use hoist::registry::transport::Transport;
 use hoist::registry::{block_on, reference};
 
 use super::{PullArgs, PushArgs, TagArgs};
@@ -23,9 +24,9 @@ pub fn push(args: &PushArgs) -> Result<()> {
         (Some(_), None) => Vec::new(),
         (_, tag) => vec![tag.unwrap_or("latest").to_string()],
     };
-    let options = args.registry.options(args.jobs)?;
+    let transport = Transport::new(args.registry.options(args.jobs)?);
     let report = block_on(hoist::registry::push::push(
-        &image, &target, &tags, &options,
+        &image, &target, &tags, &transport,
     ))?;
     eprintln!(
         "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
@@ -64,12 +65,12 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         Some(list)
     };
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let options = args.registry.options(args.jobs)?;
+    let transport = Transport::new(args.registry.options(args.jobs)?);
     let base = block_on(hoist::registry::pull::load_base(
         &source,
         platforms.as_deref(),
         &store,
-        &options,
+        &transport,
     ))?;
     let image = Image::from_layout(&base, true)?;
     // The tag in the output location (the sink adds it), else the source's tag.
@@ -112,12 +113,12 @@ pub fn tag(args: &TagArgs) -> Result<()> {
     let source = reference::parse(&args.source)?;
     let destination = reference::parse(&args.destination)?;
     let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");
-    let options = args.registry.options(0)?;
+    let transport = Transport::new(args.registry.options(0)?);
     let report = block_on(hoist::registry::tag::retag(
         &source,
         &destination,
         tag,
-        &options,
+        &transport,
     ))?;
     eprintln!(
         "tagged {} as {} ({} blobs mounted, {} already there)",

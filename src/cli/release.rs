@@ -533,7 +533,9 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         Some(project.git()?)
     };
     let current = files.version().clone();
-    let registry = args.registry.options(args.jobs.unwrap_or(0))?;
+    // One transport for the tag lookups, the build's base and the push.
+    let registry =
+        hoist::registry::transport::Transport::new(args.registry.options(args.jobs.unwrap_or(0))?);
     let target = if args.build_only {
         None
     } else {
@@ -660,8 +662,8 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
             "the release commit and tag v{new} are made; run `hoist release --resume` (or the same `hoist release` command) to build and push what is missing"
         )
     };
-    let image =
-        build(args, &plan).with_context(|| format!("building v{new} failed; {resume_hint}"))?;
+    let image = build(args, &plan, &registry)
+        .with_context(|| format!("building v{new} failed; {resume_hint}"))?;
     let Some(target) = target else {
         eprintln!("built v{new}; --build-only: not pushed");
         println!("{}", image.descriptor.digest);
@@ -726,7 +728,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
 }
 
 /// `HOST/REPO`, as the user wrote it (no `:latest`).
-fn repository_name(target: &oci_client::Reference) -> String {
+fn repository_name(target: &oci_spec::distribution::Reference) -> String {
     format!("{}/{}", target.registry(), target.repository())
 }
 
@@ -739,7 +741,7 @@ fn is_release_head(git: &Git, current: &Version) -> Result<bool> {
     )
 }
 
-fn push_target(args: &ReleaseArgs, project: &Project) -> Result<oci_client::Reference> {
+fn push_target(args: &ReleaseArgs, project: &Project) -> Result<oci_spec::distribution::Reference> {
     let input = match (&args.push_to, &project.file.image.name) {
         (Some(to), _) => to.clone(),
         (None, Some(name)) => name.clone(),
@@ -758,7 +760,11 @@ fn push_target(args: &ReleaseArgs, project: &Project) -> Result<oci_client::Refe
     Ok(reference::parse(&input)?)
 }
 
-fn build(args: &ReleaseArgs, plan: &Plan) -> Result<Image> {
+fn build(
+    args: &ReleaseArgs,
+    plan: &Plan,
+    registry: &hoist::registry::transport::Transport,
+) -> Result<Image> {
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
@@ -766,12 +772,11 @@ fn build(args: &ReleaseArgs, plan: &Plan) -> Result<Image> {
     };
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let observer = super::progress::observer();
-    let registry = args.registry.options(0)?;
     Ok(assemble(
         plan,
         &store,
         &options,
-        &registry,
+        registry,
         scratch.path(),
         observer.as_ref(),
     )?)

@@ -139,7 +139,8 @@ fn verified_name(image: &str, digest: &Digest) -> String {
 
 fn verify(args: &VerifyArgs) -> Result<Outcome> {
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let registry = args.registry.options(0)?;
+    // One transport for the published image's fetches and the rebuild's base.
+    let registry = hoist::registry::transport::Transport::new(args.registry.options(0)?);
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let dir = |name: &str| -> Result<PathBuf> {
         let path = scratch.path().join(name);

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use hoist_layers::{BlobStore, Digest, HashingReader};
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 
 use super::layer::{LayerListing, list_layer};
 use crate::assemble::base::{BaseImage, BasePlatform};
@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::oci::layout::Layout;
 use crate::oci::location::Location;
 use crate::oci::model::{Annotations, Descriptor, Index};
-use crate::registry::client::RegistryOptions;
+use crate::registry::transport::Transport;
 
 /// An image opened for comparison: index, manifests and configs read and verified;
 /// layers read on demand.
@@ -39,7 +39,7 @@ enum Blobs {
 struct RegistryBlobs {
     reference: Reference,
     store: BlobStore,
-    options: RegistryOptions,
+    transport: Transport,
 }
 
 impl OpenedImage {
@@ -50,7 +50,7 @@ impl OpenedImage {
         location: &Location,
         scratch_dir: &std::path::Path,
         store: &BlobStore,
-        options: &RegistryOptions,
+        transport: &Transport,
     ) -> Result<OpenedImage> {
         match location {
             Location::OciLayout { .. }
@@ -63,7 +63,7 @@ impl OpenedImage {
             Location::Registry { reference } => {
                 let reference = crate::registry::reference::parse(reference)?;
                 let image = crate::registry::block_on(crate::registry::pull::load_documents(
-                    &reference, store, options,
+                    &reference, store, transport,
                 ))?;
                 Ok(OpenedImage::from_base(
                     name,
@@ -71,7 +71,7 @@ impl OpenedImage {
                     Blobs::Registry(Box::new(RegistryBlobs {
                         reference,
                         store: store.clone(),
-                        options: options.clone(),
+                        transport: transport.clone(),
                     })),
                 ))
             }
@@ -128,7 +128,7 @@ impl OpenedImage {
                     &remote.reference,
                     layer,
                     &remote.store,
-                    &remote.options,
+                    &remote.transport,
                 ))?;
                 remote.store.path(&layer.digest)
             }

@@ -12,9 +12,26 @@
 //! helper, not what they hold.
 
 use docker_credential::{CredentialRetrievalError, DockerCredential};
-use oci_client::secrets::RegistryAuth;
 
 use crate::error::{Error, Result};
+
+/// Credentials to present to a registry as they are.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    /// None: public images, open registries.
+    Anonymous,
+    /// HTTP Basic user and password (sent to the registry, or to its token server).
+    Basic(String, String),
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::Anonymous => f.write_str("Anonymous"),
+            RegistryAuth::Basic(user, _) => write!(f, "Basic({user}, ***)"),
+        }
+    }
+}
 
 /// Username and password given on the command line.
 #[derive(Clone, Default, PartialEq, Eq)]
