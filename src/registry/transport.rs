@@ -221,6 +221,15 @@ impl Registry {
         }
         match self.challenge() {
             None | Some(Challenge::Other(_)) => Ok(None),
+            Some(Challenge::Basic) if matches!(self.credentials, Found::IdentityToken(_)) => {
+                Err(Failure::Local(Error::Registry {
+                    registry: self.name.clone(),
+                    message: format!(
+                        "the registry asks for Basic credentials; the stored identity token works only with the Bearer token flow: log in with a username and password (hoist login {})",
+                        self.name
+                    ),
+                }))
+            }
             // The same Basic credentials again would get the same answer.
             Some(Challenge::Basic) => Ok(self.basic().filter(|basic| Some(basic.as_str()) != sent)),
             Some(Challenge::Bearer { realm, service }) => {
