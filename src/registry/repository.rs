@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use futures_util::StreamExt as _;
 use hoist_layers::{BlobStore, Digest};
-use oci_spec::distribution::{Reference, TagList};
+use oci_spec::distribution::TagList;
 use reqwest::{StatusCode, header};
 
 use super::answer::Lookup;
@@ -424,11 +424,6 @@ fn next_page(link: &str) -> Option<String> {
                     .to_string()
             })
     })
-}
-
-/// The repository a reference names, as `REGISTRY/REPO` (for messages).
-pub fn repository_of(reference: &Reference) -> String {
-    format!("{}/{}", reference.registry(), reference.repository())
 }
 
 #[cfg(test)]
