@@ -93,7 +93,8 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Talking to a registry failed.
+    /// Talking to a registry failed: no answer (after every retry), or what it sent
+    /// is refused (a digest that does not match).
     #[error("registry {registry}: {message}")]
     Registry {
         /// The registry host.
@@ -101,6 +102,10 @@ pub enum Error {
         /// What failed, with the repository or digest involved.
         message: String,
     },
+    /// A registry answered with an error status: the status, its error codes, worded
+    /// for the reference the request was about (`HOST/REPO:TAG: no such tag`).
+    #[error(transparent)]
+    RegistryAnswer(Box<crate::registry::answer::RegistryAnswer>),
     /// A layer tar cannot be read while comparing images.
     #[error("layer {layer}: {message}")]
     LayerRead {
@@ -132,6 +137,16 @@ pub enum Error {
     /// Building or storing a layer failed.
     #[error(transparent)]
     Layer(#[from] hoist_layers::Error),
+}
+
+impl Error {
+    /// The registry's answer, when this is one.
+    pub fn registry_answer(&self) -> Option<&crate::registry::answer::RegistryAnswer> {
+        match self {
+            Error::RegistryAnswer(answer) => Some(answer),
+            _ => None,
+        }
+    }
 }
 
 /// Result alias for the library.

@@ -17,7 +17,7 @@ use crate::oci::platform::Platform;
 use crate::oci::reference;
 use crate::oci::source::{BaseImage, load_layout};
 use crate::publish::archive::{unpack_archive, unpack_layout_archive};
-use crate::registry::client::RegistryOptions;
+use crate::registry::transport::Transport;
 
 /// What opening an image needs besides its location.
 #[derive(Clone, Copy)]
@@ -26,9 +26,11 @@ pub struct OpenOptions<'a> {
     pub scratch_dir: &'a Path,
     /// The blob cache: registry documents (and layers, when fetched) go into it.
     pub store: &'a BlobStore,
-    /// How to reach registries. With `base_layers_on_demand`, a registry image's layers
-    /// stay in the registry; otherwise the selected platforms' layers are fetched now.
-    pub registry: &'a RegistryOptions,
+    /// The command's registry transport.
+    pub transport: &'a Transport,
+    /// Fetch a registry image's layers (of the wanted platforms) now; otherwise they
+    /// stay in the registry until their bytes are needed.
+    pub fetch_layers: bool,
     /// The platforms wanted from a registry image (`None`: all). Local images are read
     /// whole: they cost nothing to list.
     pub platforms: Option<&'a [Platform]>,
@@ -58,7 +60,8 @@ pub fn open(location: &Location, options: &OpenOptions) -> Result<BaseImage> {
                 &reference,
                 options.platforms,
                 options.store,
-                options.registry,
+                options.transport,
+                options.fetch_layers,
             ))
         }
     }

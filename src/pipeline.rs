@@ -5,7 +5,7 @@
 //! made exactly as the build it checks.
 
 use hoist_layers::{BlobStore, BuildOptions};
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
 use crate::assemble::{Observer, assemble};
@@ -14,8 +14,8 @@ use crate::oci::image::Image;
 use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
-use crate::registry::client::RegistryOptions;
 use crate::registry::push::{PushReport, push};
+use crate::registry::transport::Transport;
 
 /// Where a built image goes besides the cache.
 #[derive(Default)]
@@ -59,7 +59,7 @@ pub struct Published {
 pub struct Builder<'a> {
     store: &'a BlobStore,
     options: BuildOptions,
-    registry: &'a RegistryOptions,
+    transport: &'a Transport,
     observer: &'a dyn Observer,
     scratch: TempDir,
 }
@@ -69,7 +69,7 @@ impl<'a> Builder<'a> {
     pub fn new(
         store: &'a BlobStore,
         options: BuildOptions,
-        registry: &'a RegistryOptions,
+        transport: &'a Transport,
         observer: &'a dyn Observer,
     ) -> Result<Builder<'a>> {
         let scratch = tempfile::tempdir().map_err(|source| Error::Io {
@@ -79,7 +79,7 @@ impl<'a> Builder<'a> {
         Ok(Builder {
             store,
             options,
-            registry,
+            transport,
             observer,
             scratch,
         })
@@ -89,15 +89,13 @@ impl<'a> Builder<'a> {
     /// registry base's layers stay in the registry until a push needs their bytes (only
     /// for builds whose outputs are pushes: sinks need every byte).
     pub fn build(&self, plan: &Plan, layers_on_demand: bool) -> Result<Image> {
-        let registry = RegistryOptions {
-            base_layers_on_demand: layers_on_demand,
-            ..self.registry.clone()
-        };
         let options = OpenOptions {
             scratch_dir: self.scratch.path(),
             store: self.store,
-            registry: &registry,
+            transport: self.transport,
             platforms: plan.platforms.as_deref(),
+            // Offline, every layer must be in the cache now: there is no later.
+            fetch_layers: !layers_on_demand || self.transport.options().offline,
         };
         let base = open(&plan.base, &options)?;
         assemble(plan, &base, self.store, &self.options, self.observer)
@@ -114,7 +112,7 @@ impl<'a> Builder<'a> {
                 image,
                 &target.reference,
                 &target.tags,
-                self.registry,
+                self.transport,
             ))?),
             None => None,
         };

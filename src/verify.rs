@@ -20,7 +20,7 @@ use crate::pipeline::Builder;
 use crate::plan::{Overrides, Plan, resolve};
 use crate::publish::Sink as _;
 use crate::publish::layout::LayoutSink;
-use crate::registry::client::RegistryOptions;
+use crate::registry::transport::Transport;
 use crate::release::ReleaseError;
 use crate::release::labels::label_plan;
 
@@ -56,8 +56,8 @@ pub struct Request<'a> {
     pub store: &'a BlobStore,
     /// Build settings (threads; never the output).
     pub options: BuildOptions,
-    /// How to reach registries.
-    pub registry: &'a RegistryOptions,
+    /// The command's registry transport.
+    pub transport: &'a Transport,
     /// Layer progress.
     pub observer: &'a dyn Observer,
 }
@@ -101,7 +101,7 @@ pub struct Inputs {
 
 /// Rebuilds `request.image` and compares; `note` hears what is rebuilt with.
 pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome> {
-    let (store, registry) = (request.store, request.registry);
+    let (store, transport) = (request.store, request.transport);
     let scratch = tempfile::tempdir().map_err(|source| Error::Io {
         path: std::env::temp_dir(),
         source,
@@ -121,7 +121,7 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
         &location,
         &dir("published")?,
         store,
-        registry,
+        transport,
     )?;
     let inputs = recorded_inputs(&published)?;
     if let Some(version) = &inputs.hoist_version
@@ -150,7 +150,7 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
     // Every base layer is fetched: a rebuild that differs is written to a layout to
     // be compared file by file.
     // The builder outlives the rebuild: an archive base's blobs are in its scratch dir.
-    let builder = Builder::new(store, request.options, registry, request.observer)?;
+    let builder = Builder::new(store, request.options, transport, request.observer)?;
     let rebuilt = builder
         .build(&plan, false)
         .map_err(|source| VerifyError::Rebuild {
@@ -178,7 +178,7 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
             },
             &dir("rebuilt")?,
             store,
-            registry,
+            transport,
         )?;
         Some(compare(&published, &rebuilt_image)?)
     };

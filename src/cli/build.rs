@@ -51,8 +51,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         use_cache: !args.no_cache,
     };
     let observer = super::progress::observer();
-    let registry = args.registry.options(0)?;
-    let builder = Builder::new(&store, options, &registry, observer.as_ref())?;
+    let transport = args.registry.transport(0)?;
+    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let (image, published) = builder.run(&plan, &outputs)?;
 
     if let Some(report) = &published.pushed {

@@ -60,7 +60,7 @@ pub fn trouble(error: &anyhow::Error) -> ExitCode {
 
 fn compare_images(args: &DiffArgs) -> Result<ImageDiff> {
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let options = args.registry.options(0)?;
+    let transport = hoist::registry::transport::Transport::new(args.registry.options(0)?);
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let open = |input: &str, dir: &str| -> Result<OpenedImage> {
         let location = Location::parse(input)?;
@@ -72,7 +72,7 @@ fn compare_images(args: &DiffArgs) -> Result<ImageDiff> {
             &location,
             &scratch_dir,
             &store,
-            &options,
+            &transport,
         )?)
     };
     let a = open(&args.a, "a")?;

@@ -134,6 +134,14 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// The command's one registry transport (reads the password from stdin when asked
+    /// to): every registry request of the command goes through it.
+    pub fn transport(&self, jobs: usize) -> Result<hoist::registry::transport::Transport> {
+        Ok(hoist::registry::transport::Transport::new(
+            self.options(jobs)?,
+        ))
+    }
+
     /// The resolved options; reads the password from stdin when asked to.
     pub fn options(&self, jobs: usize) -> Result<hoist::registry::client::RegistryOptions> {
         let credentials = match &self.username {
@@ -164,7 +172,6 @@ impl RegistryArgs {
             credentials,
             ca_files,
             offline: self.offline,
-            base_layers_on_demand: false,
             try_tls_on_loopback: !self.ca_file.is_empty(),
         })
     }
@@ -298,14 +305,14 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     );
     let scratch = tempfile::tempdir()?;
     let (_, store) = open_cache(args.cache_dir.as_ref())?;
-    let mut registry = args.registry.options(0)?;
-    // Inspecting reads documents only: no layer is fetched.
-    registry.base_layers_on_demand = true;
+    let transport = args.registry.transport(0)?;
     let options = hoist::open::OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,
-        registry: &registry,
+        transport: &transport,
         platforms: None,
+        // Inspecting reads documents only: no layer is fetched.
+        fetch_layers: false,
     };
     let image = hoist::open::open(&location, &options)?;
     if args.json {
@@ -356,24 +363,34 @@ pub fn describe_error(error: &anyhow::Error) -> String {
         }
         previous = message;
     }
-    if refused_credentials(error) {
-        text.push_str(
+    if let Some(answer) = refused_credentials(error) {
+        let _ = write!(
+            text,
             "\n  hint: the registry refused the credentials, or wants some: hoist uses \
              --username with --password-stdin, else HOIST_REGISTRY_USERNAME and \
              HOIST_REGISTRY_PASSWORD, else podman's auth.json, else docker's config.json, \
-             where `hoist login` stores them (see docs/cli.md, Registry credentials)",
+             where `hoist login {}` stores them (see docs/cli.md, Registry credentials)",
+            answer.registry
         );
     }
     text
 }
 
-/// Whether a registry answered 401 somewhere in the chain: the one failure whose cure
-/// (where hoist looks for credentials) is not in the registry's own message.
-fn refused_credentials(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        let message = cause.to_string();
-        message.contains("401")
-            || message.contains("UNAUTHORIZED")
-            || message.contains("Not authorized")
+/// The registry's 401 or 403 answer somewhere in the chain: the failures whose cure
+/// (where hoist looks for credentials) is not in the registry's own message. Decided
+/// on the typed answer, never on the text.
+fn refused_credentials(error: &anyhow::Error) -> Option<&hoist::registry::answer::RegistryAnswer> {
+    use hoist::registry::answer::Meaning;
+    error.chain().find_map(|cause| {
+        let library =
+            cause.downcast_ref::<hoist::Error>().or_else(|| match cause
+                .downcast_ref::<hoist::release::ReleaseError>()
+            {
+                Some(hoist::release::ReleaseError::Registry(inner)) => Some(inner),
+                _ => None,
+            })?;
+        library
+            .registry_answer()
+            .filter(|answer| matches!(answer.meaning(), Meaning::Unauthorized | Meaning::Denied))
     })
 }

@@ -20,12 +20,14 @@ pub fn push(args: &PushArgs) -> Result<()> {
     let target = reference::parse(&args.destination)?;
     let scratch = tempfile::tempdir()?;
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let options = args.registry.options(args.jobs)?;
+    let transport = args.registry.transport(args.jobs)?;
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,
-        registry: &options,
+        transport: &transport,
         platforms: None,
+        // Every blob of a registry source is fetched (verified) before the push.
+        fetch_layers: true,
     };
     let source = open(&location, &open_options)?;
     let image = Image::from_layout(&source, false)?;
@@ -34,7 +36,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
         (_, tag) => vec![tag.unwrap_or("latest").to_string()],
     };
     let report = block_on(hoist::registry::push::push(
-        &image, &target, &tags, &options,
+        &image, &target, &tags, &transport,
     ))?;
     eprintln!(
         "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
@@ -76,13 +78,14 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         Some(list)
     };
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let options = args.registry.options(args.jobs)?;
+    let transport = args.registry.transport(args.jobs)?;
     let scratch = tempfile::tempdir()?;
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,
-        registry: &options,
+        transport: &transport,
         platforms: platforms.as_deref(),
+        fetch_layers: true,
     };
     let base = open(&source_location, &open_options)?;
     let image = Image::from_layout(&base, true)?;
@@ -126,12 +129,12 @@ pub fn tag(args: &TagArgs) -> Result<()> {
     let source = reference::parse(&args.source)?;
     let destination = reference::parse(&args.destination)?;
     let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");
-    let options = args.registry.options(0)?;
+    let transport = args.registry.transport(0)?;
     let report = block_on(hoist::registry::tag::retag(
         &source,
         &destination,
         tag,
-        &options,
+        &transport,
     ))?;
     eprintln!(
         "tagged {} as {} ({} blobs mounted, {} already there)",

@@ -377,10 +377,10 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,
     };
-    let registry = args.registry.options(args.jobs.unwrap_or(0))?;
+    let transport = args.registry.transport(args.jobs.unwrap_or(0))?;
     let observer = super::progress::observer();
-    let builder = Builder::new(&store, options, &registry, observer.as_ref())?;
-    let outcome = workflow::release(&request, &builder, &registry, &mut |note| {
+    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    let outcome = workflow::release(&request, &builder, &transport, &mut |note| {
         eprintln!("{note}");
     })?;
     match outcome {

@@ -99,7 +99,7 @@ fn verified_name(image: &str, digest: &Digest) -> String {
 
 fn verify(args: &VerifyArgs) -> Result<Outcome> {
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let registry = args.registry.options(0)?;
+    let transport = args.registry.transport(0)?;
     let observer = super::progress::observer();
     let request = Request {
         image: &args.image,
@@ -109,7 +109,7 @@ fn verify(args: &VerifyArgs) -> Result<Outcome> {
             threads: args.jobs.unwrap_or(0),
             use_cache: true,
         },
-        registry: &registry,
+        transport: &transport,
         observer: observer.as_ref(),
     };
     Ok(hoist::verify::verify(&request, &mut |note| {

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use hoist_layers::{BlobStore, Digest, HashingReader};
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 
 use super::layer::{LayerListing, list_layer};
 use crate::error::{Error, IoContext, Result};
@@ -13,7 +13,7 @@ use crate::oci::location::Location;
 use crate::oci::model::{Annotations, Descriptor, Index};
 use crate::oci::source::{BaseImage, BasePlatform};
 use crate::open::{OpenOptions, open};
-use crate::registry::client::RegistryOptions;
+use crate::registry::transport::Transport;
 
 /// An image opened for comparison: index, manifests and configs read and verified;
 /// layers read on demand.
@@ -40,7 +40,7 @@ enum Blobs {
 struct RegistryBlobs {
     reference: Reference,
     store: BlobStore,
-    options: RegistryOptions,
+    transport: Transport,
 }
 
 impl OpenedImage {
@@ -51,7 +51,7 @@ impl OpenedImage {
         location: &Location,
         scratch_dir: &std::path::Path,
         store: &BlobStore,
-        options: &RegistryOptions,
+        transport: &Transport,
     ) -> Result<OpenedImage> {
         if *location == Location::Scratch {
             return Err(Error::Location {
@@ -60,23 +60,20 @@ impl OpenedImage {
                     .into(),
             });
         }
-        // Layers are read only where the two sides differ: leave them where they are.
-        let registry = RegistryOptions {
-            base_layers_on_demand: true,
-            ..options.clone()
-        };
         let open_options = OpenOptions {
             scratch_dir,
             store,
-            registry: &registry,
+            transport,
             platforms: None,
+            // Layers are read only where the two sides differ: leave them where they are.
+            fetch_layers: false,
         };
         let image = open(location, &open_options)?;
         let blobs = match &image.repository {
             Some(reference) => Blobs::Registry(Box::new(RegistryBlobs {
                 reference: reference.clone(),
                 store: store.clone(),
-                options: options.clone(),
+                transport: transport.clone(),
             })),
             None => Blobs::Layout(image.layout.clone().expect("an opened image has a layout")),
         };
@@ -128,7 +125,7 @@ impl OpenedImage {
                     &remote.reference,
                     layer,
                     &remote.store,
-                    &remote.options,
+                    &remote.transport,
                 ))?;
                 remote.store.path(&layer.digest)
             }

@@ -27,10 +27,9 @@ pub enum BlobSource {
     Unverified(PathBuf),
     /// A document held in memory (configs, manifests, the index).
     Bytes(Vec<u8>),
-    /// A base layer left in its registry (see
-    /// `RegistryOptions::base_layers_on_demand` in the registry module):
-    /// fetched into the cache at this path from [`Image::base_origin`] only if a push
-    /// must upload it.
+    /// A base layer left in its registry (opened without `fetch_layers`, as builds whose
+    /// only output is a push are): fetched into the cache at this path from
+    /// [`Image::base_origin`] only if a push must upload it.
     OnDemand(PathBuf),
 }
 
@@ -38,7 +37,7 @@ pub enum BlobSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseOrigin {
     /// The base's repository (and reference).
-    pub repository: oci_client::Reference,
+    pub repository: oci_spec::distribution::Reference,
     /// The base's layers in the image: a push to another repository of the same
     /// registry mounts them instead of uploading.
     pub layers: BTreeSet<Digest>,

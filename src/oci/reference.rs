@@ -6,7 +6,7 @@
 //! with oci-spec's `Reference::from_str`: that compiles a Unicode-aware regex of the
 //! whole grammar on first use, which cost ~70 ms and ~20 MiB of every `hoist push`.
 
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 
 use crate::error::{Error, Result};
 
@@ -73,6 +73,18 @@ pub fn parse(input: &str) -> Result<Reference> {
     if !is_host(registry) {
         return Err(bad(format!(
             "`{registry}` is not a registry host (HOST[:PORT], letters, digits, `-` and `.`)"
+        )));
+    }
+    if let Some(port) = port_of(registry)
+        && !matches!(port.parse::<u32>(), Ok(1..=65535))
+    {
+        return Err(bad(format!("port {port} is not in the range 1-65535")));
+    }
+    // What every request will be sent to must be a URL: a host the URL parser refuses
+    // (`999.1.1.1` is read as a bad IPv4 address) is refused now, not after a build.
+    if let Err(e) = reqwest::Url::parse(&format!("https://{registry}/v2/")) {
+        return Err(bad(format!(
+            "`{registry}` cannot be reached as a host: {e}"
         )));
     }
     if let Some(component) = repository.split('/').find(|c| !is_path_component(c)) {
@@ -157,6 +169,14 @@ fn is_host(registry: &str) -> bool {
     !port.is_empty()
         && port.chars().all(|c| c.is_ascii_digit())
         && (registry.starts_with('[') || host.split('.').all(label))
+}
+
+/// The port a registry host names, as written (`[::1]:5000`, `host:5000`).
+fn port_of(registry: &str) -> Option<&str> {
+    match registry.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:").map(|(_, port)| port),
+        None => registry.split_once(':').map(|(_, port)| port),
+    }
 }
 
 /// A repository path component as the distribution spec defines it:
@@ -286,6 +306,14 @@ mod tests {
                 false,
             ),
             ("[::1]:5000/a/b:1", "[::1]:5000", "a/b", Some("1"), false),
+            (
+                "127.0.0.1:65535/a",
+                "127.0.0.1:65535",
+                "a",
+                Some("latest"),
+                false,
+            ),
+            ("127.0.0.1:1/a", "127.0.0.1:1", "a", Some("latest"), false),
             ("Host.Example/a", "Host.Example", "a", Some("latest"), false),
         ] {
             let r = parse(input).unwrap();
@@ -305,6 +333,14 @@ mod tests {
             ("-bad.host:5000/a", "registry host"),
             ("host.io:port/a", "registry host"),
             ("ghcr.io/a//b", "component ``"),
+            (
+                "127.0.0.1:99999/x",
+                "port 99999 is not in the range 1-65535",
+            ),
+            ("127.0.0.1:0/x", "port 0"),
+            ("[::1]:65536/x", "port 65536"),
+            ("localhost:/x", "registry host"),
+            ("999.1.1.1:5000/x", "cannot be reached"),
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");

@@ -45,7 +45,7 @@ pub struct BaseImage {
     pub index: Option<Index>,
     /// The registry repository the base came from: its blobs can be mounted, not
     /// uploaded, when pushing to another repository of the same registry.
-    pub repository: Option<oci_client::Reference>,
+    pub repository: Option<oci_spec::distribution::Reference>,
 }
 
 impl BaseImage {

@@ -27,11 +27,28 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
 use serde_json::{Map, Value};
 
 use super::credential_helper::{self, HelperCredential};
 use crate::error::{Error, Result};
+
+/// Credentials to present to a registry as they are.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    /// None: public images, open registries.
+    Anonymous,
+    /// HTTP Basic user and password (sent to the registry, or to its token server).
+    Basic(String, String),
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::Anonymous => f.write_str("Anonymous"),
+            RegistryAuth::Basic(user, _) => write!(f, "Basic({user}, ***)"),
+        }
+    }
+}
 
 /// Username and password given on the command line or in the environment.
 #[derive(Clone, Default, PartialEq, Eq)]

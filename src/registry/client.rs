@@ -1,13 +1,10 @@
-//! A registry client for one registry: plain HTTP where allowed (loopback, or hosts the
-//! user names with `--insecure-registry`), credentials from [`super::auth`].
+//! How registries are reached: [`RegistryOptions`] (the flags), plain HTTP where
+//! allowed (loopback, or hosts the user names with `--insecure-registry`), and the
+//! HTTP client every request of [`super::transport`] goes through.
 
 use std::collections::BTreeMap;
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
-
-use super::auth::{ExplicitCredentials, Found, resolve};
+use super::auth::ExplicitCredentials;
 use crate::error::{Error, Result};
 use crate::oci::reference::is_loopback;
 
@@ -26,10 +23,6 @@ pub struct RegistryOptions {
     pub offline: bool,
     /// Try TLS before plain HTTP with loopback registries (`--ca-file` was given).
     pub try_tls_on_loopback: bool,
-    /// Leave a registry base's layers where they are until their bytes are needed: a
-    /// push that finds them at the target, or mounts them, never downloads them. Only
-    /// for builds whose sole output is a push (sinks need every byte).
-    pub base_layers_on_demand: bool,
 }
 
 /// How long to wait for a TCP (and TLS) connection.
@@ -120,8 +113,10 @@ pub fn extra_root_certificates(options: &RegistryOptions) -> Result<Vec<Vec<u8>>
         .collect()
 }
 
-/// An HTTP client of our own for `registry` (oci-client's is not reachable from
-/// outside): same timeouts and trusted certificates; redirects are not followed.
+/// The HTTP client for `registry`: timeouts (a registry that stops answering becomes
+/// an error, which is retried; the read timeout is between reads, so long uploads are
+/// fine), the trusted certificates; redirects are not followed (the transport follows
+/// those of blob downloads itself, without credentials to other hosts).
 pub(crate) fn http_client(
     registry: &str,
     options: &RegistryOptions,
@@ -157,97 +152,4 @@ pub(crate) fn http_client(
 pub(crate) fn version_url(host: &str, plain: bool) -> String {
     let scheme = if plain { "http" } else { "https" };
     format!("{scheme}://{host}/v2/")
-}
-
-/// A client for the registry `reference` lives on, with its credentials stored.
-pub async fn client_for(reference: &Reference, options: &RegistryOptions) -> Result<Client> {
-    Ok(connect(reference, options).await?.client)
-}
-
-/// How to talk to a registry: the credentials to use and the scheme.
-pub struct Credentials {
-    /// Anonymous, Basic, or a Bearer token (traded for a stored identity token).
-    pub auth: RegistryAuth,
-    /// Whether the registry is spoken to over plain HTTP.
-    pub plain: bool,
-}
-
-/// An oci-client for a registry and the credentials it was given.
-pub struct Connection {
-    /// The client, credentials stored.
-    pub client: Client,
-    /// What it was given (for requests made without oci-client).
-    pub credentials: Credentials,
-}
-
-/// The credentials for the registry `reference` lives on, and its scheme; refuses to
-/// send credentials over plain HTTP to another machine.
-pub async fn credentials(reference: &Reference, options: &RegistryOptions) -> Result<Credentials> {
-    let registry = reference.resolve_registry().to_string();
-    let loopback = is_loopback(&registry);
-    let plain = speaks_plain_http(&registry, options).await;
-    let (found, source) = resolve(&registry, options.credentials.as_ref())?;
-    if plain && !loopback && found != Found::Auth(RegistryAuth::Anonymous) {
-        return Err(Error::Registry {
-            registry,
-            message: format!(
-                "refusing to send credentials (from {source}) over plain HTTP to a host that is not this machine; use TLS (--ca-file for a private CA) or drop --insecure-registry"
-            ),
-        });
-    }
-    let auth = match found {
-        Found::Auth(auth) => auth,
-        // oci-client cannot use a refresh token: trade it for an access token to this
-        // repository (pull and push) and hand that over as a Bearer token.
-        Found::IdentityToken(token) => RegistryAuth::Bearer(
-            super::login::exchange_identity_token(
-                &registry,
-                reference.repository(),
-                &token,
-                options,
-            )
-            .await?,
-        ),
-    };
-    Ok(Credentials { auth, plain })
-}
-
-/// [`client_for`], keeping the credentials (for requests made without oci-client).
-pub async fn connect(reference: &Reference, options: &RegistryOptions) -> Result<Connection> {
-    let registry = reference.resolve_registry().to_string();
-    let credentials = credentials(reference, options).await?;
-    let mut plain_http: Vec<String> = options.insecure.clone();
-    if credentials.plain {
-        plain_http.push(registry.clone());
-    }
-    let extra_root_certificates = extra_root_certificates(options)?
-        .into_iter()
-        .map(|data| Certificate {
-            encoding: CertificateEncoding::Pem,
-            data,
-        })
-        .collect();
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(plain_http),
-        extra_root_certificates,
-        // A registry that stops answering must become an error (which is retried),
-        // not a hang. The read timeout is between reads, so long uploads are fine.
-        connect_timeout: Some(CONNECT_TIMEOUT),
-        read_timeout: Some(read_timeout()),
-        ..ClientConfig::default()
-    });
-    // Anonymous on an open registry: no auth stored, so no request is preceded by an
-    // authentication probe (see `login::is_open`).
-    if credentials.auth != RegistryAuth::Anonymous
-        || options.offline
-        || !super::login::is_open(&registry, options).await
-    {
-        client
-            .store_auth_if_needed(&registry, &credentials.auth)
-            .await;
-    }
-    Ok(Connection {
-        client,
-        credentials,
-    })
 }

@@ -1,52 +1,37 @@
-//! Fetching and putting manifests and indexes: the exact bytes, verified against
-//! their digest, shared by pull, push and tag.
+//! Fetching manifests and indexes: the exact bytes, verified against their digest,
+//! shared by pull, tag and release's tag lookups.
 
 use hoist_layers::Digest;
-use oci_client::{Client, Reference};
+use oci_spec::distribution::Reference;
 use serde_json::Value;
 
-use super::describe;
-use super::retry::retrying;
+use super::transport::Repository;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::Descriptor;
-use oci_client::secrets::RegistryAuth;
-
-/// Manifest types we read, in the Accept header.
-const ACCEPTED: &[&str] = &[
-    media::OCI_INDEX,
-    media::DOCKER_INDEX,
-    media::OCI_MANIFEST,
-    media::DOCKER_MANIFEST,
-];
 
 fn registry_error(reference: &Reference, message: String) -> Error {
     Error::Registry {
-        registry: reference.resolve_registry().to_string(),
+        registry: reference.registry().to_string(),
         message,
     }
 }
 
-/// A manifest or index: its descriptor (digest computed from the bytes received and
-/// checked against `expected` when given; media type from the document) and bytes.
+/// What a reference names a manifest by: its digest when it has one, else its tag.
+pub fn manifest_reference(reference: &Reference) -> &str {
+    reference.digest().or(reference.tag()).unwrap_or("latest")
+}
+
+/// A manifest or index of `repository`: its descriptor (digest computed from the
+/// bytes received and checked against `expected` when given; media type from the
+/// document) and bytes.
 pub async fn fetch_manifest(
-    client: &Client,
+    repository: &Repository,
     reference: &Reference,
     expected: Option<&str>,
 ) -> Result<(Descriptor, Vec<u8>)> {
     let fail = |message: String| registry_error(reference, message);
-    // The client already holds this registry's credentials (client_for stored them);
-    // oci-client only uses this argument when none are stored.
-    let auth = RegistryAuth::Anonymous;
-    let (bytes, _) = retrying(|| client.pull_manifest_raw(reference, &auth, ACCEPTED))
-        .await
-        .map_err(|e| {
-            fail(format!(
-                "fetching manifest {}: {}",
-                reference.whole(),
-                describe(&e)
-            ))
-        })?;
+    let bytes = repository.manifest(manifest_reference(reference)).await?;
     let digest = Digest::sha256_of(&bytes);
     if let Some(expected) = expected
         && expected != digest.as_str()
@@ -56,12 +41,10 @@ pub async fn fetch_manifest(
             reference.whole()
         )));
     }
-    let descriptor = describe_document(&bytes, expected_media_type_error(reference))?;
-    Ok((descriptor, bytes.to_vec()))
-}
-
-fn expected_media_type_error(reference: &Reference) -> impl Fn(String) -> Error + '_ {
-    move |message| registry_error(reference, format!("{}: {message}", reference.whole()))
+    let descriptor = describe_document(&bytes, |message| {
+        fail(format!("{}: {message}", reference.whole()))
+    })?;
+    Ok((descriptor, bytes))
 }
 
 /// The descriptor of a manifest or index document: its digest, size and media type

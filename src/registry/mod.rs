@@ -1,11 +1,13 @@
-//! The registry edge: references, a client configured for the registry at hand, and
-//! pushing images with content-addressed dedup. Async (tokio, via oci-client) lives
-//! here and nowhere else; callers cross in with [`block_on`].
+//! The registry edge: references, the one [`transport::Transport`] every registry
+//! request of a command goes through, and the registry as a source (pull, base
+//! images) and a sink (push with content-addressed dedup, tag). Async (tokio,
+//! reqwest) lives here and nowhere else; callers cross in with [`block_on`].
 //!
 //! Pushing follows go-containerregistry's `remote.Write`: every blob once (HEAD first,
 //! upload only what is missing), layers before configs, children before the index,
 //! and tags last, so that no tag ever points at an incomplete image.
 
+pub mod answer;
 pub mod auth;
 pub mod client;
 pub(crate) mod credential_helper;
@@ -14,9 +16,12 @@ pub mod login;
 pub mod manifest;
 pub mod pull;
 pub mod push;
-pub mod push_client;
+pub mod repository;
 pub mod retry;
 pub mod tag;
+mod token;
+pub mod transport;
+pub mod upload;
 
 use crate::error::{Error, Result};
 
@@ -37,15 +42,25 @@ pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs a future to completion on a runtime made for it (the CLI is synchronous).
+/// Runs a future to completion on the process's I/O runtime (the CLI is
+/// synchronous). One runtime for the whole process, not one per call: the connections
+/// a [`transport::Transport`] keeps open belong to the runtime that opened them, and
+/// one transport serves every call of a command.
 pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Registry {
-            registry: String::new(),
-            message: format!("cannot start the I/O runtime: {e}"),
-        })?;
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let runtime = if let Some(runtime) = RUNTIME.get() {
+        runtime
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Registry {
+                registry: String::new(),
+                message: format!("cannot start the I/O runtime: {e}"),
+            })?;
+        // Two threads racing here build two; one is kept, the other dropped.
+        RUNTIME.get_or_init(|| runtime)
+    };
     runtime.block_on(future)
 }

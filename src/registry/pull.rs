@@ -3,18 +3,13 @@
 //! blob verified against its digest, blobs streamed into the content-addressed cache
 //! (so a repeat build downloads nothing it already has).
 
-use std::io::Write;
-
 use futures_util::{StreamExt, TryStreamExt, stream};
 use hoist_layers::{BlobStore, Digest};
-use oci_client::errors::OciDistributionError;
-use oci_client::{Client, Reference};
+use oci_spec::distribution::Reference;
 use serde_json::Value;
 
-use super::client::{RegistryOptions, client_for};
-use super::describe;
 use super::manifest::{describe_document, fetch_manifest};
-use super::retry::{is_transient, retrying_when};
+use super::transport::{Access, Repository, Transport};
 use crate::error::{Error, Result};
 use crate::oci::layout::Layout;
 use crate::oci::media::{self, Flavour};
@@ -23,28 +18,19 @@ use crate::oci::platform::Platform;
 use crate::oci::reference::with_digest;
 use crate::oci::source::{BaseImage, BasePlatform};
 
-/// Resolves `reference` to a base image holding the `wanted` platforms (all when
-/// `None`), fetching what the cache lacks into `store`.
+/// Resolves `reference` to an image holding the `wanted` platforms (all when `None`):
+/// its index, manifests and configs fetched (what the cache lacks) into `store`, and
+/// with `fetch_layers` their layers too. Without, layers stay in the registry: a push
+/// fetches one only when its target lacks it ([`BlobFetcher`]), `hoist diff` only when
+/// the other side has a different one ([`fetch_blob`]).
 pub async fn load_base(
     reference: &Reference,
     wanted: Option<&[Platform]>,
     store: &BlobStore,
-    options: &RegistryOptions,
+    transport: &Transport,
+    fetch_layers: bool,
 ) -> Result<BaseImage> {
-    // Offline, every layer must be in the cache now: there is no later.
-    let fetch_layers = !options.base_layers_on_demand || options.offline;
-    load(reference, wanted, store, options, fetch_layers).await
-}
-
-/// Resolves `reference` to its index, manifests and configs (all platforms) without
-/// fetching any layer: `hoist diff` fetches a layer with [`fetch_blob`] only when the
-/// other side has a different one.
-pub async fn load_documents(
-    reference: &Reference,
-    store: &BlobStore,
-    options: &RegistryOptions,
-) -> Result<BaseImage> {
-    load(reference, None, store, options, false).await
+    load(reference, wanted, store, transport, fetch_layers).await
 }
 
 /// Streams one blob of `reference`'s repository into `store` (unless it is there),
@@ -53,49 +39,49 @@ pub async fn fetch_blob(
     reference: &Reference,
     descriptor: &Descriptor,
     store: &BlobStore,
-    options: &RegistryOptions,
+    transport: &Transport,
 ) -> Result<()> {
     // Cached blobs need no connection (nor, behind token auth, a token).
     if store.contains(&descriptor.digest) {
         return Ok(());
     }
-    if options.offline {
-        let remote = Remote {
-            client: None,
-            reference,
-            registry: reference.resolve_registry().to_string(),
-            store,
-            fetch_layers: true,
-        };
-        // Names the missing blob and the cache.
-        return remote.fetch(descriptor, store).await;
-    }
-    BlobFetcher::new(reference, store.root(), options)
-        .await?
-        .fetch(&descriptor.digest, descriptor.size)
-        .await
+    let repository = if transport.options().offline {
+        None
+    } else {
+        Some(transport.repository(reference, Access::Pull).await?)
+    };
+    let remote = Remote {
+        repository: repository.as_ref(),
+        reference,
+        registry: reference.registry().to_string(),
+        store,
+        fetch_layers: true,
+    };
+    // Offline, this names the missing blob and the cache.
+    remote.fetch(descriptor, store).await
 }
 
 async fn load(
     reference: &Reference,
     wanted: Option<&[Platform]>,
     store: &BlobStore,
-    options: &RegistryOptions,
+    transport: &Transport,
     fetch_layers: bool,
 ) -> Result<BaseImage> {
-    let client = if options.offline {
+    let options = transport.options();
+    let repository = if options.offline {
         None
     } else {
-        Some(client_for(reference, options).await?)
+        Some(transport.repository(reference, Access::Pull).await?)
     };
     let remote = Remote {
-        client: client.as_ref(),
+        repository: repository.as_ref(),
         reference,
-        registry: reference.resolve_registry().to_string(),
+        registry: reference.registry().to_string(),
         store,
         fetch_layers,
     };
-    let top_digest = match (reference.digest(), &client) {
+    let top_digest = match (reference.digest(), &repository) {
         (Some(digest), _) => Some(digest.to_string()),
         // Offline, a tag resolves through what the last online resolution recorded.
         (None, None) => Some(cached_tag(store, reference).ok_or_else(|| {
@@ -108,7 +94,7 @@ async fn load(
         (None, Some(_)) => None,
     };
     let (top, bytes) = remote.manifest(reference, top_digest.as_deref()).await?;
-    if client.is_some() && reference.digest().is_none() {
+    if repository.is_some() && reference.digest().is_none() {
         record_tag(store, reference, &top.digest)?;
     }
     let mut platforms = Vec::new();
@@ -153,7 +139,7 @@ async fn load(
             let platform = entry.platform.clone().expect("filtered on platform");
             platforms.push(
                 remote
-                    .platform(entry.clone(), &bytes, Some(platform), store, options)
+                    .platform(entry.clone(), &bytes, Some(platform), store, options.jobs())
                     .await?,
             );
         }
@@ -161,7 +147,7 @@ async fn load(
     } else {
         platforms.push(
             remote
-                .platform(top.clone(), &bytes, None, store, options)
+                .platform(top.clone(), &bytes, None, store, options.jobs())
                 .await?,
         );
     }
@@ -178,7 +164,7 @@ async fn load(
 
 struct Remote<'a> {
     /// `None` offline: everything comes from the store or fails naming what is missing.
-    client: Option<&'a Client>,
+    repository: Option<&'a Repository>,
     reference: &'a Reference,
     registry: String,
     store: &'a BlobStore,
@@ -201,10 +187,10 @@ impl Remote<'_> {
         reference: &Reference,
         expected: Option<&str>,
     ) -> Result<(Descriptor, Vec<u8>)> {
-        let Some(client) = self.client else {
+        let Some(repository) = self.repository else {
             return self.cached_manifest(reference, expected);
         };
-        let (descriptor, bytes) = fetch_manifest(client, reference, expected).await?;
+        let (descriptor, bytes) = fetch_manifest(repository, reference, expected).await?;
         self.store.put(&bytes)?;
         Ok((descriptor, bytes))
     }
@@ -258,7 +244,7 @@ impl Remote<'_> {
         bytes: &[u8],
         platform: Option<Platform>,
         store: &BlobStore,
-        options: &RegistryOptions,
+        jobs: usize,
     ) -> Result<BasePlatform> {
         let manifest: Manifest = self.parse(bytes, "manifest", &descriptor.digest)?;
         self.fetch(&manifest.config, store).await?;
@@ -275,7 +261,7 @@ impl Remote<'_> {
             .filter(|l| l.media_type != media::DOCKER_FOREIGN_LAYER_GZIP);
         stream::iter(layers)
             .map(|layer| self.fetch(layer, store))
-            .buffer_unordered(options.jobs())
+            .buffer_unordered(jobs)
             .try_collect::<Vec<()>>()
             .await?;
         let platform = match platform {
@@ -295,81 +281,27 @@ impl Remote<'_> {
         })
     }
 
-    /// Streams a blob into the store unless it is there, verifying digest and size;
-    /// a dropped connection or a transient answer restarts the download.
+    /// Streams a blob into the store unless it is there, verifying digest and size.
     async fn fetch(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<()> {
         if store.contains(&descriptor.digest) {
             return Ok(());
         }
-        if self.client.is_none() {
+        let Some(repository) = self.repository else {
             return Err(self.error(format!(
                 "offline: blob {} of {} is not in the cache {}",
                 descriptor.digest,
                 self.reference.whole(),
                 store.root().display()
             )));
-        }
-        let what = format!(
-            "blob {} from {}",
-            descriptor.digest,
-            self.reference.repository()
-        );
-        let (found, size) = retrying_when(
-            || self.download(descriptor, store),
-            |e: &Download| match e {
-                Download::Registry(e) => is_transient(e),
-                Download::Stream(_) => true,
-                Download::Store(_) => false,
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            Download::Registry(e) => self.error(format!("fetching {what}: {}", describe(&e))),
-            Download::Stream(e) => self.error(format!("fetching {what}: {}", describe(&e))),
-            Download::Store(e) => e,
-        })?;
-        if found != descriptor.digest || size != descriptor.size {
-            return Err(self.error(format!(
-                "{what} does not match its descriptor: content hashes to {found}, {size} bytes (expected {} bytes)",
-                descriptor.size
-            )));
-        }
-        Ok(())
-    }
-
-    /// One download attempt into a fresh temporary blob.
-    async fn download(
-        &self,
-        descriptor: &Descriptor,
-        store: &BlobStore,
-    ) -> std::result::Result<(Digest, u64), Download> {
-        let client = self
-            .client
-            .expect("offline fetches return before downloading");
-        let mut sized = client
-            .pull_blob_stream(self.reference, descriptor.digest.as_str())
-            .await
-            .map_err(Download::Registry)?;
-        let mut writer = store.writer().map_err(|e| Download::Store(e.into()))?;
-        while let Some(chunk) = sized.stream.next().await {
-            writer
-                .write_all(&chunk.map_err(Download::Stream)?)
-                .map_err(|source| {
-                    Download::Store(Error::Io {
-                        path: store.root().to_path_buf(),
-                        source,
-                    })
-                })?;
-        }
-        writer.commit().map_err(|e| Download::Store(e.into()))
+        };
+        repository.fetch_blob(descriptor, store).await
     }
 }
 
 /// Fetches a registry base's blobs into the cache when a push finds that the target
 /// neither has them nor can mount them.
 pub struct BlobFetcher {
-    client: Client,
-    reference: Reference,
+    repository: Repository,
     store: BlobStore,
 }
 
@@ -378,11 +310,10 @@ impl BlobFetcher {
     pub async fn new(
         reference: &Reference,
         cache: &std::path::Path,
-        options: &RegistryOptions,
+        transport: &Transport,
     ) -> Result<BlobFetcher> {
         Ok(BlobFetcher {
-            client: client_for(reference, options).await?,
-            reference: reference.clone(),
+            repository: transport.repository(reference, Access::Pull).await?,
             store: BlobStore::open(cache)?,
         })
     }
@@ -390,26 +321,12 @@ impl BlobFetcher {
     /// Streams the blob into the cache (verified against digest and size) unless it is
     /// there already.
     pub async fn fetch(&self, digest: &Digest, size: u64) -> Result<()> {
-        let remote = Remote {
-            client: Some(&self.client),
-            reference: &self.reference,
-            registry: self.reference.resolve_registry().to_string(),
-            store: &self.store,
-            fetch_layers: true,
-        };
+        if self.store.contains(digest) {
+            return Ok(());
+        }
         let descriptor = Descriptor::new(media::OCI_LAYER_GZIP, digest.clone(), size);
-        remote.fetch(&descriptor, &self.store).await
+        self.repository.fetch_blob(&descriptor, &self.store).await
     }
-}
-
-/// How a download attempt failed.
-enum Download {
-    /// The registry answered with an error (or the request failed).
-    Registry(OciDistributionError),
-    /// The body stream broke off.
-    Stream(std::io::Error),
-    /// Writing to the local store failed: not worth retrying.
-    Store(Error),
 }
 
 /// Where the digest a tag last resolved to is recorded:

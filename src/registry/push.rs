@@ -1,17 +1,20 @@
 //! Pushing an [`Image`] to a repository: each blob once (HEAD, then a streamed upload
 //! only when the registry lacks it), bounded concurrency, layers before configs,
-//! manifests by digest with children before the index, tags last.
+//! manifests by digest with children before the index, tags last. A manifest or tag
+//! the registry already holds at that digest is not PUT again (HEAD first), so an
+//! unchanged re-push PUTs nothing.
 
 use std::collections::BTreeSet;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use hoist_layers::Digest;
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use serde::Serialize;
 
-use super::client::{RegistryOptions, credentials};
 use super::pull::BlobFetcher;
-use super::push_client::{BlobBody, Mount, PushClient};
+use super::repository::Mount;
+use super::transport::{Access, Repository, Transport};
+use super::upload::BlobBody;
 use crate::error::{Error, Result};
 use crate::oci::image::{Blob, BlobSource, Image};
 
@@ -50,18 +53,23 @@ pub async fn push(
     image: &Image,
     target: &Reference,
     tags: &[String],
-    options: &RegistryOptions,
+    transport: &Transport,
 ) -> Result<PushReport> {
-    // Every request of a push is the push client's: no oci-client (and none of its
-    // probes) needed.
-    let credentials = credentials(target, options).await?;
+    let options = transport.options();
     let mount_sources: Vec<&str> = image
         .base_origin
         .iter()
-        .filter(|origin| origin.repository.resolve_registry() == target.resolve_registry())
+        .filter(|origin| origin.repository.registry() == target.registry())
         .map(|origin| origin.repository.repository())
         .collect();
-    let blobs = PushClient::new(&credentials, target, &mount_sources, options)?;
+    let blobs = transport
+        .repository(
+            target,
+            Access::Push {
+                mount_from: &mount_sources,
+            },
+        )
+        .await?;
     let fetcher = match &image.base_origin {
         Some(origin)
             if image
@@ -69,7 +77,7 @@ pub async fn push(
                 .values()
                 .any(|b| matches!(b.source, BlobSource::OnDemand(_))) =>
         {
-            Some(BlobFetcher::new(&origin.repository, &origin.cache, options).await?)
+            Some(BlobFetcher::new(&origin.repository, &origin.cache, transport).await?)
         }
         _ => None,
     };
@@ -130,31 +138,45 @@ pub async fn push(
         }
     }
 
-    // Children by digest before the index that names them.
+    put_manifests(&blobs, image, tags).await?;
+    Ok(report)
+}
+
+/// Children by digest before the index that names them, tags last (until then,
+/// nothing a user pulls by tag has changed); each unless the registry holds it at that
+/// digest already.
+async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Result<()> {
     for platform in &image.platforms {
         let descriptor = &platform.descriptor;
         if descriptor.digest != image.descriptor.digest {
             let bytes = document_bytes(image, &descriptor.digest)?;
             blobs
-                .put_manifest(descriptor.digest.as_str(), &descriptor.media_type, &bytes)
+                .put_manifest_unless_there(
+                    descriptor.digest.as_str(),
+                    &descriptor.digest,
+                    &descriptor.media_type,
+                    &bytes,
+                )
                 .await?;
         }
     }
     let top = document_bytes(image, &image.descriptor.digest)?;
-    blobs
-        .put_manifest(
-            image.descriptor.digest.as_str(),
-            &image.descriptor.media_type,
-            &top,
-        )
+    let digest = &image.descriptor.digest;
+    let media_type = &image.descriptor.media_type;
+    let top_was_new = blobs
+        .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
         .await?;
-    // Tags last: until here, nothing a user pulls by tag has changed.
     for tag in tags {
-        blobs
-            .put_manifest(tag, &image.descriptor.media_type, &top)
-            .await?;
+        // A registry that lacked the image by digest cannot have had a tag on it.
+        if top_was_new {
+            blobs.put_manifest(tag, media_type, &top).await?;
+        } else {
+            blobs
+                .put_manifest_unless_there(tag, digest, media_type, &top)
+                .await?;
+        }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Digests in first-seen order, each once: a layer shared by platforms goes up once.
@@ -173,24 +195,24 @@ fn mount_source_for<'a>(
     let origin = image.base_origin.as_ref()?;
     let source = &origin.repository;
     (origin.layers.contains(digest)
-        && source.resolve_registry() == target.resolve_registry()
+        && source.registry() == target.registry()
         && source.repository() != target.repository())
     .then_some(source)
 }
 
 async fn upload_blob(
-    blobs: &PushClient,
+    blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
     mount_from: Option<&Reference>,
     fetcher: Option<&BlobFetcher>,
 ) -> Result<Outcome> {
-    if blobs.exists(digest).await? {
+    if blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
     // A 201 mounts the blob without moving a byte; any other answer means upload it.
     if let Some(source) = mount_from
-        && let Mount::Mounted = blobs.mount(digest, source).await
+        && let Mount::Mounted = blobs.mount(digest, source.repository()).await
     {
         return Ok(Outcome::Mounted);
     }

@@ -1,38 +1,34 @@
-//! Retrying transient registry failures with exponential backoff and jitter, as
-//! go-containerregistry's transport does: connection errors, 408, 429 and 5xx (and the
-//! registry error codes that mean the same). A retried operation starts over cleanly
-//! (an upload reopens its file and opens a new upload session).
-//!
-//! oci-client does not expose response headers on errors, so requests made through it
-//! cannot honour `Retry-After`; the backoff (up to 8 s a wait, 6 attempts) covers
-//! typical rate limits. Push requests, made by [`super::push_client`], do honour it.
+//! The one retry policy of every registry request (see [`super::transport`]), as
+//! go-containerregistry's transport has it: connection errors, 408, 429 and 5xx are
+//! tried again, up to [`ATTEMPTS`] attempts. The wait before the next attempt is what
+//! the registry's `Retry-After` asks (delta seconds or an HTTP date), capped at
+//! [`LONGEST_RETRY_AFTER`]; without one, exponential backoff with jitter. A retried
+//! operation starts over cleanly (an upload reopens its file and a new session).
 
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
-
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use std::time::{Duration, SystemTime};
 
 /// Attempts per operation, the first included.
 pub const ATTEMPTS: u32 = 6;
 const FIRST_WAIT: Duration = Duration::from_millis(250);
 const LONGEST_WAIT: Duration = Duration::from_secs(8);
+/// The longest `Retry-After` honoured: a registry asking for more is asked again
+/// sooner rather than left to stall the command for minutes.
+pub const LONGEST_RETRY_AFTER: Duration = Duration::from_mins(1);
 
-/// Whether an error is worth another attempt.
-pub fn is_transient(error: &OciDistributionError) -> bool {
-    match error {
-        OciDistributionError::RequestError(e) => {
-            e.status().map_or(!e.is_builder(), |s| is_transient_status(s.as_u16()))
-        }
-        OciDistributionError::ServerError { code, .. } => is_transient_status(*code),
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(&e.code, OciErrorCode::Toomanyrequests)
-                || matches!(&e.code, OciErrorCode::Other(code) if matches!(code.as_str(), "UNAVAILABLE" | "UNKNOWN"))
-        }),
-        _ => false,
-    }
+/// What the policy says of a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Again {
+    /// Final: give up.
+    Never,
+    /// Worth another attempt after the backoff.
+    Backoff,
+    /// Worth another attempt after this wait (`Retry-After`; capped).
+    After(Duration),
 }
 
-fn is_transient_status(status: u16) -> bool {
+/// Whether an HTTP status is worth another attempt.
+pub fn is_transient_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)
 }
 
@@ -48,22 +44,61 @@ pub fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64(fraction)
 }
 
-/// Runs `operation` until it succeeds, fails with a non-transient error, or has used
-/// [`ATTEMPTS`] attempts.
-pub async fn retrying<T, F, Fut>(operation: F) -> Result<T, OciDistributionError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, OciDistributionError>>,
-{
-    retrying_when(operation, is_transient).await
+/// What a `Retry-After` header asks for, from `now`: delta seconds (`120`) or an
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's preferred form; a date
+/// already past means at once). `None` for anything else (the backoff then applies).
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(http_date_seconds(value)?);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// [`retrying`] with the caller's notion of a transient error (a download also retries
-/// a connection that drops mid-stream, which surfaces as an I/O error).
-pub async fn retrying_when<T, E, F, Fut>(
-    mut operation: F,
-    transient: impl Fn(&E) -> bool,
-) -> Result<T, E>
+/// Seconds since the epoch of an IMF-fixdate.
+fn http_date_seconds(value: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let (_, rest) = value.split_once(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
+    let day: u64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let year: u64 = year.parse().ok().filter(|y| *y >= 1970)?;
+    let clock: Vec<u64> = time
+        .split(':')
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
+    let [hours, minutes, seconds] = clock.as_slice() else {
+        return None;
+    };
+    if *hours > 23 || *minutes > 59 || *seconds > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hours * 3600 + minutes * 60 + seconds)
+}
+
+/// Days from 1970-01-01 to a (proleptic Gregorian) date on or after it (Howard
+/// Hinnant's `days_from_civil`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Runs `operation` until it succeeds, fails for good, or has had [`ATTEMPTS`]
+/// attempts. `again` says, of a failure, whether it is worth another attempt and how
+/// long to wait first.
+pub async fn retrying<T, E, F, Fut>(mut operation: F, again: impl Fn(&E) -> Again) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -71,8 +106,13 @@ where
     let mut attempt = 0;
     loop {
         match operation().await {
-            Err(error) if attempt + 1 < ATTEMPTS && transient(&error) => {
-                tokio::time::sleep(backoff(attempt)).await;
+            Err(error) if attempt + 1 < ATTEMPTS => {
+                let pause = match again(&error) {
+                    Again::Never => return Err(error),
+                    Again::Backoff => backoff(attempt),
+                    Again::After(asked) => asked.min(LONGEST_RETRY_AFTER),
+                };
+                tokio::time::sleep(pause).await;
                 attempt += 1;
             }
             result => return result,
@@ -84,34 +124,14 @@ where
 mod tests {
     use super::*;
 
-    fn server(code: u16) -> OciDistributionError {
-        OciDistributionError::ServerError {
-            code,
-            url: "http://127.0.0.1/v2/".into(),
-            message: String::new(),
-        }
-    }
-
     #[test]
-    fn transient_failures_are_told_from_final_ones() {
+    fn transient_statuses_are_told_from_final_ones() {
         for code in [408, 429, 500, 502, 503, 504] {
-            assert!(is_transient(&server(code)), "{code}");
+            assert!(is_transient_status(code), "{code}");
         }
-        for code in [400, 401, 403, 404, 405] {
-            assert!(!is_transient(&server(code)), "{code}");
+        for code in [400, 401, 403, 404, 405, 413] {
+            assert!(!is_transient_status(code), "{code}");
         }
-        let envelope = |code: &str| OciDistributionError::RegistryError {
-            envelope: serde_json::from_str(&format!(
-                r#"{{"errors":[{{"code":"{code}","message":""}}]}}"#
-            ))
-            .unwrap(),
-            url: String::new(),
-        };
-        assert!(is_transient(&envelope("TOOMANYREQUESTS")));
-        assert!(is_transient(&envelope("UNKNOWN")));
-        assert!(!is_transient(&envelope("MANIFEST_INVALID")));
-        assert!(!is_transient(&envelope("DENIED")));
-        assert!(!is_transient(&OciDistributionError::PushNoDataError));
     }
 
     #[test]
@@ -128,37 +148,109 @@ mod tests {
         }
     }
 
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        // 1994-11-06T08:49:37Z is 784111777 s after the epoch.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_mins(2)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:40 GMT", now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means at once"
+        );
+        assert_eq!(http_date_seconds("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date_seconds("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        for bad in [
+            "",
+            "soon",
+            "-1",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+        ] {
+            assert_eq!(retry_after(bad, now), None, "{bad}");
+        }
+    }
+
     #[tokio::test(flavor = "current_thread", start_paused = true)]
-    async fn retries_transient_errors_then_gives_up() {
+    async fn retries_what_the_policy_says_then_gives_up() {
+        let transient = |e: &u16| {
+            if is_transient_status(*e) {
+                Again::Backoff
+            } else {
+                Again::Never
+            }
+        };
         let mut calls = 0;
-        let result: Result<(), _> = retrying(|| {
-            calls += 1;
-            async { Err(server(503)) }
-        })
+        let result: Result<(), u16> = retrying(
+            || {
+                calls += 1;
+                async { Err(503) }
+            },
+            transient,
+        )
         .await;
-        assert!(result.is_err());
+        assert_eq!(result, Err(503));
         assert_eq!(calls, ATTEMPTS);
 
         let mut calls = 0;
-        let result = retrying(|| {
-            calls += 1;
-            let outcome = if calls < 3 {
-                Err(server(429))
-            } else {
-                Ok(calls)
-            };
-            async move { outcome }
-        })
+        let result = retrying(
+            || {
+                calls += 1;
+                let outcome = if calls < 3 { Err(429) } else { Ok(calls) };
+                async move { outcome }
+            },
+            transient,
+        )
         .await;
-        assert_eq!(result.unwrap(), 3);
+        assert_eq!(result, Ok(3));
 
         let mut calls = 0;
-        let result: Result<(), _> = retrying(|| {
-            calls += 1;
-            async { Err(server(404)) }
-        })
+        let result: Result<(), u16> = retrying(
+            || {
+                calls += 1;
+                async { Err(404) }
+            },
+            transient,
+        )
         .await;
-        assert!(result.is_err());
+        assert_eq!(result, Err(404));
         assert_eq!(calls, 1, "a final error is not retried");
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn an_asked_wait_is_honoured_and_capped() {
+        let started = tokio::time::Instant::now();
+        let mut calls = 0;
+        let _: Result<(), u16> = retrying(
+            || {
+                calls += 1;
+                let outcome = if calls < 2 { Err(429) } else { Ok(()) };
+                async move { outcome }
+            },
+            |_| Again::After(Duration::from_secs(2)),
+        )
+        .await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let started = tokio::time::Instant::now();
+        let mut calls = 0;
+        let _: Result<(), u16> = retrying(
+            || {
+                calls += 1;
+                let outcome = if calls < 2 { Err(429) } else { Ok(()) };
+                async move { outcome }
+            },
+            |_| Again::After(Duration::from_hours(1)),
+        )
+        .await;
+        assert_eq!(started.elapsed(), LONGEST_RETRY_AFTER);
     }
 }

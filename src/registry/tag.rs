@@ -3,12 +3,12 @@
 //! repository of the same registry every blob is mounted, not downloaded, and children
 //! go up before the index, the tag last.
 
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use serde::Serialize;
 
-use super::client::{RegistryOptions, connect};
 use super::manifest::fetch_manifest;
-use super::push_client::{Mount, PushClient};
+use super::repository::Mount;
+use super::transport::{Access, Transport};
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::{Index, Manifest};
@@ -32,10 +32,10 @@ pub async fn retag(
     source: &Reference,
     destination: &Reference,
     tag: &str,
-    options: &RegistryOptions,
+    transport: &Transport,
 ) -> Result<TagReport> {
-    let registry = source.resolve_registry().to_string();
-    if destination.resolve_registry() != registry {
+    let registry = source.registry().to_string();
+    if destination.registry() != registry {
         return Err(Error::Reference {
             input: destination.whole(),
             reason: format!(
@@ -44,19 +44,23 @@ pub async fn retag(
             ),
         });
     }
-    let connection = connect(destination, options).await?;
-    let client = &connection.client;
-    let requests = PushClient::new(
-        &connection.credentials,
-        destination,
-        &[source.repository()],
-        options,
-    )?;
+    // Pull on the source is in the destination's scopes (mounts need it): the
+    // source's manifests are read under the same token.
+    let requests = transport
+        .repository(
+            destination,
+            Access::Push {
+                mount_from: &[source.repository()],
+            },
+        )
+        .await?;
+    let reader = requests.sibling(source.repository());
+    let reader = &reader;
     let fail = |message: String| Error::Registry {
         registry: registry.clone(),
         message,
     };
-    let (top_descriptor, top) = fetch_manifest(client, source, source.digest()).await?;
+    let (top_descriptor, top) = fetch_manifest(reader, source, source.digest()).await?;
     let digest = top_descriptor.digest;
     let media_type = top_descriptor.media_type;
     let mut report = TagReport {
@@ -72,7 +76,7 @@ pub async fn retag(
             for entry in &index.manifests {
                 let child = with_digest(source, entry.digest.as_str());
                 let (descriptor, bytes) =
-                    fetch_manifest(client, &child, Some(entry.digest.as_str())).await?;
+                    fetch_manifest(reader, &child, Some(entry.digest.as_str())).await?;
                 children.push((entry.digest.clone(), bytes, descriptor.media_type));
             }
         } else {
@@ -85,12 +89,12 @@ pub async fn retag(
                 if blob.media_type == media::DOCKER_FOREIGN_LAYER_GZIP {
                     continue;
                 }
-                if requests.exists(&blob.digest).await? {
+                if requests.blob_exists(&blob.digest).await? {
                     report.blobs_skipped += 1;
                     continue;
                 }
                 // No bytes here to upload instead: the mount must succeed.
-                if let Mount::Declined = requests.mount(&blob.digest, source).await {
+                if let Mount::Declined = requests.mount(&blob.digest, source.repository()).await {
                     return Err(fail(format!(
                         "the registry would not mount blob {} from {} into {}",
                         blob.digest,
@@ -103,13 +107,15 @@ pub async fn retag(
         }
         for (child_digest, bytes, child_type) in children.iter().filter(|c| c.0 != digest) {
             requests
-                .put_manifest(child_digest.as_str(), child_type, bytes)
+                .put_manifest_unless_there(child_digest.as_str(), child_digest, child_type, bytes)
                 .await?;
         }
         requests
-            .put_manifest(digest.as_str(), &media_type, &top)
+            .put_manifest_unless_there(digest.as_str(), &digest, &media_type, &top)
             .await?;
     }
-    requests.put_manifest(tag, &media_type, &top).await?;
+    requests
+        .put_manifest_unless_there(tag, &digest, &media_type, &top)
+        .await?;
     Ok(report)
 }

@@ -11,19 +11,20 @@
 //! it there), else the highest SemVer tag of the repository naming the same digest.
 //! A tag whose version cannot be told is moved, with a warning in the result.
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use hoist_layers::Digest;
+use oci_spec::distribution::Reference;
 use semver::Version;
 use serde_json::Value;
 
+use super::Result;
 use super::labels::VERSION;
-use super::{ReleaseError, Result};
 use crate::oci::reference::{with_digest, with_tag};
-use crate::registry::client::{RegistryOptions, client_for};
+use crate::registry::block_on;
 use crate::registry::manifest::fetch_manifest;
-use crate::registry::retry::retrying;
-use crate::registry::{block_on, describe};
+use crate::registry::transport::{Access, Repository, Transport};
+
+/// The largest config read to find a version label.
+const CONFIG_LIMIT: usize = 4 << 20;
 
 /// What a moving tag names before the push.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,39 +37,16 @@ pub struct TagState {
     pub version: Option<Version>,
 }
 
-/// Every tag of `target`'s repository (none when the repository does not exist yet).
-/// distribution answers every tag when no page size is asked for.
-pub async fn list_tags(client: &Client, target: &Reference) -> Result<Vec<String>> {
-    match retrying(|| client.list_tags(target, &RegistryAuth::Anonymous, None, None)).await {
-        Ok(page) => Ok(page.tags),
-        // A repository nobody pushed to yet: distribution answers NAME_UNKNOWN.
-        Err(OciDistributionError::RegistryError { envelope, .. })
-            if envelope
-                .errors
-                .iter()
-                .any(|e| e.code == OciErrorCode::NameUnknown) =>
-        {
-            Ok(Vec::new())
-        }
-        Err(e) => {
-            let text = describe(&e);
-            Err(registry_error(
-                target,
-                format!("listing the tags of {}: {text}", target.repository()),
-            ))
-        }
-    }
-}
-
 /// The state of each of `moving` (tags that move between releases) in `target`'s
 /// repository.
 pub async fn tag_states(
     target: &Reference,
     moving: &[String],
-    options: &RegistryOptions,
+    transport: &Transport,
 ) -> Result<Vec<TagState>> {
-    let client = client_for(target, options).await?;
-    let existing = list_tags(&client, target).await?;
+    let repository = transport.repository(target, Access::Pull).await?;
+    // A repository nobody pushed to yet has no tags.
+    let existing = repository.tags().await?;
     let mut states = Vec::new();
     for tag in moving {
         if !existing.contains(tag) {
@@ -79,11 +57,11 @@ pub async fn tag_states(
             });
             continue;
         }
-        let (descriptor, bytes) = fetch_manifest(&client, &with_tag(target, tag), None).await?;
+        let (descriptor, bytes) = fetch_manifest(&repository, &with_tag(target, tag), None).await?;
         let digest = descriptor.digest.to_string();
-        let mut version = version_in_document(&client, target, &bytes).await;
+        let mut version = version_in_document(&repository, target, &bytes).await;
         if version.is_none() {
-            version = highest_semver_tag_at(&client, target, &existing, &digest).await;
+            version = highest_semver_tag_at(&repository, &existing, &digest).await;
         }
         states.push(TagState {
             tag: tag.clone(),
@@ -128,14 +106,18 @@ fn cmp_precedence(a: &Version, b: &Version) -> std::cmp::Ordering {
 pub fn tag_states_blocking(
     target: &Reference,
     moving: &[String],
-    options: &RegistryOptions,
+    transport: &Transport,
 ) -> Result<Vec<TagState>> {
-    block_on(async { Ok(tag_states(target, moving, options).await) })?
+    block_on(async { Ok(tag_states(target, moving, transport).await) })?
 }
 
 /// The version annotation of the document, else the label in its (first platform's)
 /// config.
-async fn version_in_document(client: &Client, target: &Reference, bytes: &[u8]) -> Option<Version> {
+async fn version_in_document(
+    repository: &Repository,
+    target: &Reference,
+    bytes: &[u8],
+) -> Option<Version> {
     let document: Value = serde_json::from_slice(bytes).ok()?;
     if let Some(version) = annotation_version(&document) {
         return Some(version);
@@ -143,7 +125,7 @@ async fn version_in_document(client: &Client, target: &Reference, bytes: &[u8]) 
     let manifest = match document.get("manifests").and_then(Value::as_array) {
         Some(children) => {
             let child = children.first()?.get("digest")?.as_str()?;
-            let (_, bytes) = fetch_manifest(client, &with_digest(target, child), Some(child))
+            let (_, bytes) = fetch_manifest(repository, &with_digest(target, child), Some(child))
                 .await
                 .ok()?;
             let manifest: Value = serde_json::from_slice(&bytes).ok()?;
@@ -154,14 +136,11 @@ async fn version_in_document(client: &Client, target: &Reference, bytes: &[u8]) 
         }
         None => document,
     };
-    let config_digest = manifest.pointer("/config/digest")?.as_str()?;
-    let config = retrying(|| async {
-        let mut config = Vec::new();
-        client.pull_blob(target, config_digest, &mut config).await?;
-        Ok(config)
-    })
-    .await
-    .ok()?;
+    let config_digest: Digest = manifest.pointer("/config/digest")?.as_str()?.parse().ok()?;
+    let config = repository
+        .blob_bytes(&config_digest, CONFIG_LIMIT)
+        .await
+        .ok()?;
     let config: Value = serde_json::from_slice(&config).ok()?;
     let label = config.pointer("/config/Labels")?.get(VERSION)?.as_str()?;
     Version::parse(label.trim_start_matches('v')).ok()
@@ -174,8 +153,7 @@ fn annotation_version(document: &Value) -> Option<Version> {
 
 /// The highest tag that parses as SemVer (`1.2.3`, `v1.2.3`) and names `digest`.
 async fn highest_semver_tag_at(
-    client: &Client,
-    target: &Reference,
+    repository: &Repository,
     tags: &[String],
     digest: &str,
 ) -> Option<Version> {
@@ -189,22 +167,12 @@ async fn highest_semver_tag_at(
         .collect();
     versions.sort_by(|a, b| cmp_precedence(&b.0, &a.0));
     for (version, tag) in versions {
-        let reference = with_tag(target, tag);
-        let named = retrying(|| client.fetch_manifest_digest(&reference, &RegistryAuth::Anonymous))
-            .await
-            .ok()?;
-        if named == digest {
+        let named = repository.manifest_digest(tag).await.ok()??;
+        if named.as_str() == digest {
             return Some(version);
         }
     }
     None
-}
-
-fn registry_error(target: &Reference, message: String) -> ReleaseError {
-    ReleaseError::Registry(crate::Error::Registry {
-        registry: target.resolve_registry().to_string(),
-        message,
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use semver::Version;
 
 use super::bump::{Bump, PreLabel, bump};
@@ -20,8 +20,8 @@ use crate::oci::platform::Platform;
 use crate::oci::reference;
 use crate::pipeline::{Builder, Outputs, PushTarget};
 use crate::plan::{Overrides, resolve};
-use crate::registry::client::RegistryOptions;
 use crate::registry::push::PushReport;
+use crate::registry::transport::Transport;
 
 /// What `hoist release` was asked to do.
 #[derive(Clone, Debug, Default)]
@@ -167,7 +167,7 @@ fn step(context: String, source: impl Into<ReleaseError>) -> ReleaseError {
 pub fn release(
     request: &Request,
     builder: &Builder,
-    registry: &RegistryOptions,
+    transport: &Transport,
     note: &mut dyn FnMut(String),
 ) -> Result<Outcome> {
     let project = Project::load(&request.config)?;
@@ -182,9 +182,9 @@ pub fn release(
     let target = if request.build_only {
         None
     } else {
-        Some(push_target(request, &project, registry)?)
+        Some(push_target(request, &project, transport)?)
     };
-    let resume = should_resume(request, git.as_ref(), &current, target.as_ref(), registry)?;
+    let resume = should_resume(request, git.as_ref(), &current, target.as_ref(), transport)?;
     let new = if resume {
         current.clone()
     } else {
@@ -288,7 +288,7 @@ pub fn release(
             &target,
             &new,
             release_tags,
-            registry,
+            transport,
             note,
         )
         .map_err(|e| {
@@ -360,7 +360,7 @@ fn should_resume(
     git: Option<&Git>,
     current: &Version,
     target: Option<&Reference>,
-    registry: &RegistryOptions,
+    transport: &Transport,
 ) -> Result<bool> {
     let resumable =
         !request.no_git && git.is_some_and(|g| is_release_head(g, current).unwrap_or(false));
@@ -377,7 +377,7 @@ fn should_resume(
     };
     // Resumed only when the registry lacks the version's tag; after a complete release
     // a new bump is what the user asks for.
-    let states = tag_states_blocking(target, &[current.to_string()], registry).map_err(|e| {
+    let states = tag_states_blocking(target, &[current.to_string()], transport).map_err(|e| {
         step(
             format!(
                 "HEAD is the release commit of v{current}: checking whether {} has its tag {current}",
@@ -426,11 +426,11 @@ fn forward_tags(
     target: &Reference,
     new: &Version,
     mut push_tags: Vec<String>,
-    registry: &RegistryOptions,
+    transport: &Transport,
     note: &mut dyn FnMut(String),
 ) -> Result<(Vec<String>, KeptTags)> {
     let moving = tags::moving_tags(&project.settings.rules, project.settings.latest, context)?;
-    let states = tag_states_blocking(target, &moving, registry)?;
+    let states = tag_states_blocking(target, &moving, transport)?;
     let check = check_forward(&states, new);
     for tag in &check.unknown {
         note(format!(
@@ -460,11 +460,7 @@ fn is_release_head(git: &Git, current: &Version) -> Result<bool> {
     )
 }
 
-fn push_target(
-    request: &Request,
-    project: &Project,
-    registry: &RegistryOptions,
-) -> Result<Reference> {
+fn push_target(request: &Request, project: &Project, transport: &Transport) -> Result<Reference> {
     let input = match (&request.push_to, &project.file.image.name) {
         (Some(to), _) => to.clone(),
         (None, Some(name)) => name.clone(),
@@ -475,7 +471,7 @@ fn push_target(
             )));
         }
     };
-    if registry.offline {
+    if transport.options().offline {
         return Err(refused(
             "--offline and hoist release cannot go together: pushing needs the network (use --build-only)".into(),
         ));

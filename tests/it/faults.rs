@@ -11,8 +11,8 @@
 //! [`LIMIT`] only keeps a hung run from hanging the suite.
 //!
 //! What `hoist` retries (src/registry/retry.rs): connection errors, 408, 429, 5xx and
-//! the TOOMANYREQUESTS/UNAVAILABLE/UNKNOWN envelopes, [`ATTEMPTS`] attempts with waits
-//! of 250 ms doubling, capped at 8 s, jittered to [half, whole].
+//! the TOOMANYREQUESTS code, [`ATTEMPTS`] attempts with waits of 250 ms doubling,
+//! capped at 8 s, jittered to [half, whole], or what `Retry-After` asks (at most 60 s).
 
 use std::collections::BTreeSet;
 use std::fs;

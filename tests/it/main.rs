@@ -29,4 +29,5 @@ mod release;
 mod reproducible;
 mod tls;
 mod token_auth;
+mod transport;
 mod verify;

@@ -1,0 +1,441 @@
+//! The requests of a [`Repository`] handle other than uploads: blob `HEAD`s, mounts
+//! and downloads, manifest `HEAD`s, `GET`s and `PUT`s, and the tag list. Each goes
+//! through the transport's credentials and retry policy (`transport.rs`).
+
+use std::io::Write as _;
+
+use futures_util::StreamExt as _;
+use hoist_layers::{BlobStore, Digest};
+use oci_spec::distribution::TagList;
+use reqwest::{StatusCode, header};
+
+use super::answer::Lookup;
+use super::transport::{Answered, Failure, Repository, read_limited, transport_failure};
+use crate::error::{Error, Result};
+use crate::oci::media;
+use crate::oci::model::Descriptor;
+
+/// Manifest types we read, in the Accept header (without it, distribution 2 answers
+/// Docker manifests converted to schema 1, under another digest).
+const ACCEPTED: &[&str] = &[
+    media::OCI_INDEX,
+    media::DOCKER_INDEX,
+    media::OCI_MANIFEST,
+    media::DOCKER_MANIFEST,
+];
+/// The largest manifest read, as containerd and distribution cap them: a registry
+/// cannot make us hold more than this in memory.
+const MANIFEST_LIMIT: usize = 4 << 20;
+/// Redirects followed for a blob download (registries send them to storage).
+const REDIRECTS: usize = 5;
+/// Tag list pages followed (`Link: <…>; rel="next"`).
+const TAG_PAGES: usize = 1000;
+
+/// What a mount request achieved.
+pub enum Mount {
+    /// The blob is in the repository now.
+    Mounted,
+    /// The registry declined (or could not: no access to the source); upload it.
+    Declined,
+}
+
+impl Repository {
+    /// `REGISTRY/REPO:TAG` or `REGISTRY/REPO@DIGEST` for a manifest reference.
+    fn manifest_subject(&self, reference: &str) -> String {
+        let separator = if reference.contains(':') { '@' } else { ':' };
+        format!("{}{separator}{reference}", self.display())
+    }
+
+    fn blob_subject(&self, digest: &Digest) -> String {
+        format!("{}@{digest}", self.display())
+    }
+
+    /// Whether the repository holds the blob (`HEAD`).
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool> {
+        let url = format!("{}/blobs/{digest}", self.url);
+        self.retrying(|| async {
+            let answered = self.send_simple(|| self.http().head(&url)).await?;
+            match answered.status() {
+                StatusCode::OK => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(answered.failure().await),
+            }
+        })
+        .await
+        .map_err(|f| {
+            let subject = self.blob_subject(digest);
+            self.error(subject, format!("HEAD of blob {digest}"), None, f)
+        })
+    }
+
+    /// Asks the registry to mount the blob from another repository of its own.
+    pub async fn mount(&self, digest: &Digest, from: &str) -> Mount {
+        let url = format!("{}/blobs/uploads/", self.url);
+        let query = [("mount", digest.as_str()), ("from", from)];
+        let outcome = self
+            .retrying(|| async {
+                let answered = self
+                    .send_simple(|| self.http().post(&url).query(&query))
+                    .await?;
+                match answered.status() {
+                    StatusCode::CREATED => Ok(Mount::Mounted),
+                    // 202: it opened an upload session instead (no access to the
+                    // source, or mounting disabled); the session is left to expire.
+                    status if status.is_success() => Ok(Mount::Declined),
+                    _ => Err(answered.failure().await),
+                }
+            })
+            .await;
+        outcome.unwrap_or(Mount::Declined)
+    }
+
+    /// The digest the registry holds under a manifest reference (tag or digest), from
+    /// `HEAD`'s `Docker-Content-Digest`; `None` when it holds nothing there (or does
+    /// not say: then the caller cannot tell, and acts as if absent).
+    pub async fn manifest_digest(&self, reference: &str) -> Result<Option<Digest>> {
+        let url = format!("{}/manifests/{reference}", self.url);
+        let accept = ACCEPTED.join(", ");
+        self.retrying(|| async {
+            let answered = self
+                .send_simple(|| self.http().head(&url).header(header::ACCEPT, &accept))
+                .await?;
+            match answered.status() {
+                StatusCode::OK => Ok(answered
+                    .response
+                    .headers()
+                    .get("Docker-Content-Digest")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())),
+                StatusCode::NOT_FOUND => Ok(None),
+                _ => Err(answered.failure().await),
+            }
+        })
+        .await
+        .map_err(|f| {
+            let subject = self.manifest_subject(reference);
+            self.error(
+                subject,
+                format!("HEAD of manifest {reference}"),
+                Some(Lookup::Manifest),
+                f,
+            )
+        })
+    }
+
+    /// A manifest or index's bytes as the registry holds them under `reference` (a
+    /// tag or digest); the caller checks them against their digest.
+    pub async fn manifest(&self, reference: &str) -> Result<Vec<u8>> {
+        let url = format!("{}/manifests/{reference}", self.url);
+        let accept = ACCEPTED.join(", ");
+        self.retrying(|| async {
+            let answered = self
+                .send_simple(|| self.http().get(&url).header(header::ACCEPT, &accept))
+                .await?;
+            if answered.status() != StatusCode::OK {
+                return Err(answered.failure().await);
+            }
+            read_limited(answered.response, MANIFEST_LIMIT)
+                .await
+                .ok_or_else(|| {
+                    Failure::Transport(format!(
+                        "the answer broke off, or is larger than a manifest may be ({} MiB)",
+                        MANIFEST_LIMIT >> 20
+                    ))
+                })
+        })
+        .await
+        .map_err(|f| {
+            let subject = self.manifest_subject(reference);
+            self.error(
+                subject,
+                format!("fetching manifest {reference}"),
+                Some(Lookup::Manifest),
+                f,
+            )
+        })
+    }
+
+    /// `PUT …/manifests/REFERENCE` (a digest or a tag) of a manifest or index's exact
+    /// bytes.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let url = format!("{}/manifests/{reference}", self.url);
+        self.retrying(|| async {
+            let answered = self
+                .send_simple(|| {
+                    self.http()
+                        .put(&url)
+                        .header(header::CONTENT_TYPE, media_type)
+                        .body(bytes.to_vec())
+                })
+                .await?;
+            if answered.status() == StatusCode::CREATED {
+                Ok(())
+            } else {
+                Err(answered.failure().await)
+            }
+        })
+        .await
+        .map_err(|f| {
+            let subject = self.manifest_subject(reference);
+            self.error(subject, format!("putting manifest {reference}"), None, f)
+        })
+    }
+
+    /// [`Self::put_manifest`] unless the registry already holds `digest` under
+    /// `reference` (`HEAD` first): an unchanged re-push PUTs nothing. Answers whether
+    /// it PUT.
+    pub async fn put_manifest_unless_there(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<bool> {
+        if self.manifest_digest(reference).await?.as_ref() == Some(digest) {
+            return Ok(false);
+        }
+        self.put_manifest(reference, media_type, bytes).await?;
+        Ok(true)
+    }
+
+    /// Streams a blob into `store`, hashed while written, and refuses it unless it is
+    /// the descriptor's digest and size. A dropped connection or a transient answer
+    /// starts the download over.
+    pub async fn fetch_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<()> {
+        let digest = &descriptor.digest;
+        let (found, size) = self
+            .retrying(|| self.download(descriptor, store))
+            .await
+            .map_err(|f| {
+                let subject = self.blob_subject(digest);
+                self.error(
+                    subject,
+                    format!("fetching blob {digest}"),
+                    Some(Lookup::Blob),
+                    f,
+                )
+            })?;
+        if &found != digest || size != descriptor.size {
+            return Err(Error::Registry {
+                registry: self.registry.name.clone(),
+                message: format!(
+                    "blob {digest} from {} does not match its digest: content hashes to {found}, {size} bytes (expected {} bytes)",
+                    self.name, descriptor.size
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// A small blob's bytes (a config), verified against `digest`.
+    pub async fn blob_bytes(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>> {
+        let url = format!("{}/blobs/{digest}", self.url);
+        let bytes = self
+            .retrying(|| async {
+                let answered = self.get_following_redirects(&url).await?;
+                if answered.status() != StatusCode::OK {
+                    return Err(answered.failure().await);
+                }
+                read_limited(answered.response, limit).await.ok_or_else(|| {
+                    Failure::Transport(format!("the answer broke off or is over {limit} bytes"))
+                })
+            })
+            .await
+            .map_err(|f| {
+                let subject = self.blob_subject(digest);
+                self.error(
+                    subject,
+                    format!("fetching blob {digest}"),
+                    Some(Lookup::Blob),
+                    f,
+                )
+            })?;
+        let found = Digest::sha256_of(&bytes);
+        if &found != digest {
+            return Err(Error::Registry {
+                registry: self.registry.name.clone(),
+                message: format!(
+                    "blob {digest} from {} does not match its digest: content hashes to {found}",
+                    self.name
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// One download attempt into a fresh temporary blob; never more bytes than the
+    /// descriptor says.
+    async fn download(
+        &self,
+        descriptor: &Descriptor,
+        store: &BlobStore,
+    ) -> std::result::Result<(Digest, u64), Failure> {
+        let url = format!("{}/blobs/{}", self.url, descriptor.digest);
+        let answered = self.get_following_redirects(&url).await?;
+        if answered.status() != StatusCode::OK {
+            return Err(answered.failure().await);
+        }
+        let store_error = |e: hoist_layers::Error| Failure::Local(e.into());
+        let mut writer = store.writer().map_err(store_error)?;
+        let mut written = 0u64;
+        let mut stream = answered.response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| transport_failure(&e))?;
+            written += chunk.len() as u64;
+            if written > descriptor.size {
+                return Err(Failure::Local(Error::Registry {
+                    registry: self.registry.name.clone(),
+                    message: format!(
+                        "blob {} from {} does not match its digest: the registry sends more than its {} bytes",
+                        descriptor.digest, self.name, descriptor.size
+                    ),
+                }));
+            }
+            writer.write_all(&chunk).map_err(|source| {
+                Failure::Local(Error::Io {
+                    path: store.root().to_path_buf(),
+                    source,
+                })
+            })?;
+        }
+        writer.commit().map_err(store_error)
+    }
+
+    /// `GET url`, following the redirects registries send blob downloads to storage
+    /// elsewhere (S3, a CDN) with: credentials go to the registry's own origin only,
+    /// never to the storage host (its URL is pre-signed).
+    async fn get_following_redirects(&self, url: &str) -> std::result::Result<Answered, Failure> {
+        let mut answered = self.send_simple(|| self.http().get(url)).await?;
+        for _ in 0..REDIRECTS {
+            if !answered.status().is_redirection() {
+                return Ok(answered);
+            }
+            let next = super::upload::next_location(&answered.response)?;
+            answered = if next.origin() == answered.response.url().origin() {
+                self.send_simple(|| self.http().get(next.clone())).await?
+            } else {
+                let response = self
+                    .http()
+                    .get(next)
+                    .send()
+                    .await
+                    .map_err(|e| transport_failure(&e))?;
+                Answered {
+                    response,
+                    authenticated: false,
+                }
+            };
+        }
+        Err(Failure::Transport(format!(
+            "more than {REDIRECTS} redirects"
+        )))
+    }
+
+    /// Every tag of the repository (none when nobody pushed to it yet), following
+    /// `Link` pages when the registry splits the list.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        let mut tags = Vec::new();
+        let mut url = reqwest::Url::parse(&format!("{}/tags/list", self.url)).map_err(|e| {
+            Error::Registry {
+                registry: self.registry.name.clone(),
+                message: format!("{}: {e}", self.display()),
+            }
+        })?;
+        for _ in 0..TAG_PAGES {
+            let page = self.retrying(|| self.tag_page(&url)).await.map_err(|f| {
+                self.error(
+                    self.display(),
+                    "listing the tags".into(),
+                    Some(Lookup::Tags),
+                    f,
+                )
+            })?;
+            let Some((list, next)) = page else {
+                return Ok(tags);
+            };
+            tags.extend(list);
+            match next {
+                Some(next) => url = next,
+                None => return Ok(tags),
+            }
+        }
+        Ok(tags)
+    }
+
+    /// One page of the tag list and the next page's URL; `None` for a repository the
+    /// registry does not know (404, `NAME_UNKNOWN`).
+    async fn tag_page(
+        &self,
+        url: &reqwest::Url,
+    ) -> std::result::Result<Option<(Vec<String>, Option<reqwest::Url>)>, Failure> {
+        let answered = self.send_simple(|| self.http().get(url.clone())).await?;
+        match answered.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(answered.failure().await),
+        }
+        let next = answered
+            .response
+            .headers()
+            .get(header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_page)
+            .and_then(|link| answered.response.url().join(&link).ok());
+        let body = read_limited(answered.response, MANIFEST_LIMIT)
+            .await
+            .ok_or_else(|| Failure::Transport("the tag list broke off or is too large".into()))?;
+        let tags = match serde_json::from_slice::<TagList>(&body) {
+            Ok(list) => list.tags().clone(),
+            // distribution answers `"tags": null` for a repository whose tags were all
+            // deleted.
+            Err(_)
+                if serde_json::from_slice::<serde_json::Value>(&body)
+                    .is_ok_and(|v| v.get("tags").is_some_and(serde_json::Value::is_null)) =>
+            {
+                Vec::new()
+            }
+            Err(e) => {
+                return Err(Failure::Transport(format!(
+                    "the tag list is malformed: {e}"
+                )));
+            }
+        };
+        Ok(Some((tags, next)))
+    }
+}
+
+/// The target of a `Link: <URL>; rel="next"` header.
+fn next_page(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"")
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_give_the_next_page() {
+        assert_eq!(
+            next_page(r#"</v2/acme/app/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/acme/app/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_page(r#"</x>; rel="prev""#), None);
+    }
+}
