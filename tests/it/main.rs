@@ -21,6 +21,7 @@ mod layers;
 mod login;
 mod outputs;
 mod podman;
+mod props;
 mod proxy;
 mod pull_tag;
 mod push;
