@@ -93,6 +93,39 @@ pub struct Manifest {
     pub extra: BTreeMap<String, Value>,
 }
 
+impl Manifest {
+    /// Checks the media types against the descriptor the manifest was reached by: its
+    /// own `mediaType`, if given, is that one (the image spec's rule), the config is an
+    /// image config and every layer a layer. An artifact (a Helm chart, a signature)
+    /// parses as a manifest too, and building on it would make an image of junk.
+    pub fn check_media_types(&self, descriptor_media_type: &str) -> Result<(), String> {
+        if let Some(own) = &self.media_type
+            && own != descriptor_media_type
+        {
+            return Err(format!(
+                "its mediaType {own} differs from its descriptor's {descriptor_media_type}"
+            ));
+        }
+        if !super::media::is_config(&self.config.media_type) {
+            return Err(format!(
+                "its config {} is a {:?}, not an image config",
+                self.config.digest, self.config.media_type
+            ));
+        }
+        match self
+            .layers
+            .iter()
+            .find(|l| !super::media::is_layer(&l.media_type))
+        {
+            Some(layer) => Err(format!(
+                "its layer {} is a {:?}, not a layer",
+                layer.digest, layer.media_type
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An image index (OCI) or manifest list (Docker).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +146,16 @@ pub struct Index {
 }
 
 impl Index {
+    /// Checks the index's own `mediaType`, if given, against its descriptor's.
+    pub fn check_media_type(&self, descriptor_media_type: &str) -> Result<(), String> {
+        match &self.media_type {
+            Some(own) if own != descriptor_media_type => Err(format!(
+                "its mediaType {own} differs from its descriptor's {descriptor_media_type}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// An empty index of the given media type.
     pub fn new(media_type: Option<&str>) -> Index {
         Index {
@@ -122,5 +165,57 @@ impl Index {
             annotations: None,
             extra: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by tests/it/props/base_documents.rs: a manifest whose config was a Helm
+    /// chart's, whose layer was `text/plain`, or whose own mediaType contradicted its
+    /// descriptor's, loaded as a base.
+    #[test]
+    fn manifests_are_checked_against_their_media_types() {
+        use super::super::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
+        let digest = Digest::sha256_of(b"x");
+        let manifest = |own: Option<&str>, config: &str, layer: &str| Manifest {
+            schema_version: 2,
+            media_type: own.map(str::to_string),
+            config: Descriptor::new(config, digest.clone(), 1),
+            layers: vec![Descriptor::new(layer, digest.clone(), 1)],
+            annotations: None,
+            extra: BTreeMap::new(),
+        };
+        let good = manifest(Some(OCI_MANIFEST), OCI_CONFIG, OCI_LAYER_GZIP);
+        assert_eq!(good.check_media_types(OCI_MANIFEST), Ok(()));
+        assert_eq!(
+            manifest(None, OCI_CONFIG, OCI_LAYER_GZIP).check_media_types(OCI_MANIFEST),
+            Ok(())
+        );
+        for (bad, descriptor, why) in [
+            (&good, OCI_INDEX, "differs"),
+            (
+                &manifest(
+                    None,
+                    "application/vnd.cncf.helm.config.v1+json",
+                    OCI_LAYER_GZIP,
+                ),
+                OCI_MANIFEST,
+                "not an image config",
+            ),
+            (
+                &manifest(None, OCI_CONFIG, "text/plain"),
+                OCI_MANIFEST,
+                "not a layer",
+            ),
+        ] {
+            let err = bad.check_media_types(descriptor).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let mut index = Index::new(Some(OCI_MANIFEST));
+        assert!(index.check_media_type(OCI_INDEX).is_err());
+        index.media_type = None;
+        assert_eq!(index.check_media_type(OCI_INDEX), Ok(()));
     }
 }
