@@ -22,7 +22,8 @@ pub struct Descriptor {
     pub media_type: String,
     /// Digest of the referenced content.
     pub digest: Digest,
-    /// Size in bytes of the referenced content.
+    /// Size in bytes of the referenced content (an int64 in the spec; larger is refused).
+    #[serde(deserialize_with = "int64_size")]
     pub size: u64,
     /// Platform, on index entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +53,19 @@ impl Descriptor {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.as_ref()?.get(key).map(String::as_str)
     }
+}
+
+/// Sizes are int64 in the image spec, and in the Go clients and registries that read
+/// what we write: a larger number is no size anything can hold, so it is refused here
+/// rather than carried along into a manifest of ours.
+fn int64_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let size = u64::deserialize(deserializer)?;
+    if i64::try_from(size).is_err() {
+        return Err(serde::de::Error::custom(format!(
+            "size {size} is larger than an int64"
+        )));
+    }
+    Ok(size)
 }
 
 /// The annotation that names a tag inside an OCI image layout's `index.json`.
@@ -171,6 +185,35 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn descriptor(size: &str) -> String {
+        format!(
+            r#"{{"mediaType":"{}","digest":"{}","size":{size}}}"#,
+            super::super::media::OCI_LAYER_GZIP,
+            Digest::sha256_of(b"x")
+        )
+    }
+
+    /// Found by tests/it/props/base_documents.rs: sizes up to u64::MAX were accepted.
+    #[test]
+    fn sizes_past_an_int64_are_refused() {
+        let max = serde_json::from_str::<Descriptor>(&descriptor(&i64::MAX.to_string()));
+        assert_eq!(max.unwrap().size, i64::MAX as u64);
+        for bad in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+            "1e3",
+        ] {
+            let err = serde_json::from_str::<Descriptor>(&descriptor(bad));
+            assert!(err.is_err(), "{bad}: {err:?}");
+        }
+        let err = serde_json::from_str::<Descriptor>(&descriptor("9223372036854775808"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than an int64"), "{err}");
+    }
 
     /// Found by tests/it/props/base_documents.rs: a manifest whose config was a Helm
     /// chart's, whose layer was `text/plain`, or whose own mediaType contradicted its
