@@ -8,7 +8,7 @@
 //! its seed saved under tests/proptest-regressions/props/ (commit it: it is replayed
 //! first on every later run).
 
-//mod base_documents;
+mod base_documents;
 mod config_plan;
 mod layer_tars;
 mod reference;
