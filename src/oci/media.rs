@@ -83,6 +83,27 @@ impl Flavour {
     }
 }
 
+/// Whether a media type names an image config (OCI or Docker).
+pub fn is_config(media_type: &str) -> bool {
+    matches!(media_type, OCI_CONFIG | DOCKER_CONFIG)
+}
+
+/// Whether a media type names an image layer: OCI (plain, gzip, zstd, and the
+/// deprecated non-distributable forms) or Docker (gzip, foreign).
+pub fn is_layer(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        OCI_LAYER_TAR
+            | OCI_LAYER_GZIP
+            | OCI_LAYER_ZSTD
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+            | DOCKER_LAYER_GZIP
+            | DOCKER_FOREIGN_LAYER_GZIP
+    )
+}
+
 /// Whether a media type names an index (OCI or Docker).
 pub fn is_index(media_type: &str) -> bool {
     matches!(media_type, OCI_INDEX | DOCKER_INDEX)

@@ -22,7 +22,8 @@ pub struct Descriptor {
     pub media_type: String,
     /// Digest of the referenced content.
     pub digest: Digest,
-    /// Size in bytes of the referenced content.
+    /// Size in bytes of the referenced content (an int64 in the spec; larger is refused).
+    #[serde(deserialize_with = "int64_size")]
     pub size: u64,
     /// Platform, on index entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +53,19 @@ impl Descriptor {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.as_ref()?.get(key).map(String::as_str)
     }
+}
+
+/// Sizes are int64 in the image spec, and in the Go clients and registries that read
+/// what we write: a larger number is no size anything can hold, so it is refused here
+/// rather than carried along into a manifest of ours.
+fn int64_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let size = u64::deserialize(deserializer)?;
+    if i64::try_from(size).is_err() {
+        return Err(serde::de::Error::custom(format!(
+            "size {size} is larger than an int64"
+        )));
+    }
+    Ok(size)
 }
 
 /// The annotation that names a tag inside an OCI image layout's `index.json`.
@@ -93,6 +107,39 @@ pub struct Manifest {
     pub extra: BTreeMap<String, Value>,
 }
 
+impl Manifest {
+    /// Checks the media types against the descriptor the manifest was reached by: its
+    /// own `mediaType`, if given, is that one (the image spec's rule), the config is an
+    /// image config and every layer a layer. An artifact (a Helm chart, a signature)
+    /// parses as a manifest too, and building on it would make an image of junk.
+    pub fn check_media_types(&self, descriptor_media_type: &str) -> Result<(), String> {
+        if let Some(own) = &self.media_type
+            && own != descriptor_media_type
+        {
+            return Err(format!(
+                "its mediaType {own} differs from its descriptor's {descriptor_media_type}"
+            ));
+        }
+        if !super::media::is_config(&self.config.media_type) {
+            return Err(format!(
+                "its config {} is a {:?}, not an image config",
+                self.config.digest, self.config.media_type
+            ));
+        }
+        match self
+            .layers
+            .iter()
+            .find(|l| !super::media::is_layer(&l.media_type))
+        {
+            Some(layer) => Err(format!(
+                "its layer {} is a {:?}, not a layer",
+                layer.digest, layer.media_type
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An image index (OCI) or manifest list (Docker).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +160,16 @@ pub struct Index {
 }
 
 impl Index {
+    /// Checks the index's own `mediaType`, if given, against its descriptor's.
+    pub fn check_media_type(&self, descriptor_media_type: &str) -> Result<(), String> {
+        match &self.media_type {
+            Some(own) if own != descriptor_media_type => Err(format!(
+                "its mediaType {own} differs from its descriptor's {descriptor_media_type}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// An empty index of the given media type.
     pub fn new(media_type: Option<&str>) -> Index {
         Index {
@@ -122,5 +179,86 @@ impl Index {
             annotations: None,
             extra: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(size: &str) -> String {
+        format!(
+            r#"{{"mediaType":"{}","digest":"{}","size":{size}}}"#,
+            super::super::media::OCI_LAYER_GZIP,
+            Digest::sha256_of(b"x")
+        )
+    }
+
+    /// Found by tests/it/props/base_documents.rs: sizes up to u64::MAX were accepted.
+    #[test]
+    fn sizes_past_an_int64_are_refused() {
+        let max = serde_json::from_str::<Descriptor>(&descriptor(&i64::MAX.to_string()));
+        assert_eq!(max.unwrap().size, i64::MAX as u64);
+        for bad in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+            "1e3",
+        ] {
+            let err = serde_json::from_str::<Descriptor>(&descriptor(bad));
+            assert!(err.is_err(), "{bad}: {err:?}");
+        }
+        let err = serde_json::from_str::<Descriptor>(&descriptor("9223372036854775808"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than an int64"), "{err}");
+    }
+
+    /// Found by tests/it/props/base_documents.rs: a manifest whose config was a Helm
+    /// chart's, whose layer was `text/plain`, or whose own mediaType contradicted its
+    /// descriptor's, loaded as a base.
+    #[test]
+    fn manifests_are_checked_against_their_media_types() {
+        use super::super::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
+        let digest = Digest::sha256_of(b"x");
+        let manifest = |own: Option<&str>, config: &str, layer: &str| Manifest {
+            schema_version: 2,
+            media_type: own.map(str::to_string),
+            config: Descriptor::new(config, digest.clone(), 1),
+            layers: vec![Descriptor::new(layer, digest.clone(), 1)],
+            annotations: None,
+            extra: BTreeMap::new(),
+        };
+        let good = manifest(Some(OCI_MANIFEST), OCI_CONFIG, OCI_LAYER_GZIP);
+        assert_eq!(good.check_media_types(OCI_MANIFEST), Ok(()));
+        assert_eq!(
+            manifest(None, OCI_CONFIG, OCI_LAYER_GZIP).check_media_types(OCI_MANIFEST),
+            Ok(())
+        );
+        for (bad, descriptor, why) in [
+            (&good, OCI_INDEX, "differs"),
+            (
+                &manifest(
+                    None,
+                    "application/vnd.cncf.helm.config.v1+json",
+                    OCI_LAYER_GZIP,
+                ),
+                OCI_MANIFEST,
+                "not an image config",
+            ),
+            (
+                &manifest(None, OCI_CONFIG, "text/plain"),
+                OCI_MANIFEST,
+                "not a layer",
+            ),
+        ] {
+            let err = bad.check_media_types(descriptor).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let mut index = Index::new(Some(OCI_MANIFEST));
+        assert!(index.check_media_type(OCI_INDEX).is_err());
+        index.media_type = None;
+        assert_eq!(index.check_media_type(OCI_INDEX), Ok(()));
     }
 }

@@ -136,6 +136,9 @@ pub fn load_layout(layout: Layout, selector: &Selector) -> Result<BaseImage> {
     let mut top_index = None;
     if media::is_index(&top.media_type) {
         let index: Index = layout.read_json(&top, "index")?;
+        index
+            .check_media_type(&top.media_type)
+            .map_err(|reason| fail(format!("index {}: {reason}", top.digest)))?;
         flavour = Flavour::of(&top.media_type).unwrap_or(Flavour::Oci);
         for entry in &index.manifests {
             if !media::is_manifest(&entry.media_type) {
@@ -183,6 +186,12 @@ fn load_platform(
     platform: Option<Platform>,
 ) -> Result<BasePlatform> {
     let manifest: Manifest = layout.read_json(entry, "manifest")?;
+    manifest
+        .check_media_types(&entry.media_type)
+        .map_err(|reason| Error::Layout {
+            path: layout.root().to_path_buf(),
+            reason: format!("manifest {}: {reason}", entry.digest),
+        })?;
     let config: Value = layout.read_json(&manifest.config, "config")?;
     for layer in &manifest.layers {
         // Foreign layers (Windows bases) are fetched from their URLs by runtimes, not stored.

@@ -272,6 +272,13 @@ pub fn parse_duration(text: &str) -> std::result::Result<u64, String> {
         total += number * scale;
         rest = &rest[unit_end..];
     }
+    // Docker stores durations as Go's int64 nanoseconds: a longer one (about 292 years)
+    // would saturate to a number no runtime can read back.
+    if total.round() >= i64::MAX as f64 {
+        return Err(format!(
+            "`{text}` is longer than a duration can be (about 292 years)"
+        ));
+    }
     Ok(total.round() as u64)
 }
 
@@ -427,6 +434,20 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(7_200_000_000_000));
         for bad in ["", "30", "s", "1x", "1..5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Found by tests/it/props/config_plan.rs: `99999999999h` was written as
+    /// 18446744073709551615 (the saturated u64), which Go's int64 cannot read.
+    #[test]
+    fn durations_past_an_int64_of_nanoseconds_are_refused() {
+        assert_eq!(
+            parse_duration("2562047h"),
+            Ok(2_562_047 * 3_600_000_000_000)
+        );
+        for bad in ["2562048h", "99999999999h", "9223372036854775808ns"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(bad) && err.contains("292 years"), "{err}");
         }
     }
 }

@@ -99,19 +99,36 @@ pub fn resolve(
     let config_dir = config_path.parent().unwrap_or(Path::new("."));
     let (base_name, base) = resolve_base(file, overrides, config_dir)?;
     let platforms = resolve_platforms(file, overrides)?;
+
+    // Errors name where a value came from: the flag, or the key in hoist.toml.
+    let origin = |flag: &'static str, key: &'static str, from_flag: bool| {
+        if from_flag { flag } else { key }
+    };
     let compression = resolve_compression(
         overrides
             .compression
             .as_deref()
             .or(file.image.compression.as_deref()),
         overrides.compression_level.or(file.image.compression_level),
+        [
+            origin(
+                "--compression",
+                "image.compression",
+                overrides.compression.is_some(),
+            ),
+            origin(
+                "--compression-level",
+                "image.compression_level",
+                overrides.compression_level.is_some(),
+            ),
+        ],
     )?;
     let format = match overrides.format.as_deref().or(file.image.format.as_deref()) {
         None | Some("keep") => Format::Keep,
         Some("oci") => Format::Oci,
         Some(other) => {
             return Err(invalid(
-                "format",
+                origin("--format", "image.format", overrides.format.is_some()),
                 &format!("`{other}`: expected keep or oci"),
             ));
         }
@@ -313,10 +330,16 @@ fn config_edits(file: &ConfigFile, overrides: &Overrides) -> Result<ConfigEdits>
 /// `image.tags` then `--tag`, each valid, without repeats.
 fn resolve_tags(file: &ConfigFile, overrides: &Overrides) -> Result<Vec<String>> {
     let mut tags: Vec<String> = file.image.tags.clone().unwrap_or_default();
+    let from_file = tags.len();
     tags.extend(overrides.tags.iter().cloned());
-    for tag in &tags {
+    for (i, tag) in tags.iter().enumerate() {
         if !is_valid_tag(tag) {
-            return Err(invalid("tag", &format!("`{tag}` is not a valid tag")));
+            let field = if i < from_file {
+                format!("image.tags[{i}]")
+            } else {
+                "--tag".to_string()
+            };
+            return Err(invalid(&field, &format!("`{tag}` is not a valid tag")));
         }
     }
     let mut unique: Vec<String> = Vec::with_capacity(tags.len());
@@ -380,13 +403,18 @@ fn parse_owner(owner: &str) -> std::result::Result<(u32, u32), String> {
     }
 }
 
-fn resolve_compression(kind: Option<&str>, level: Option<i32>) -> Result<Compression> {
+/// `fields` name the kind's and the level's origin (flag or key) in errors.
+fn resolve_compression(
+    kind: Option<&str>,
+    level: Option<i32>,
+    [kind_field, level_field]: [&str; 2],
+) -> Result<Compression> {
     match kind.unwrap_or("gzip") {
         "gzip" => {
             let level = level.unwrap_or(6);
             if !(1..=9).contains(&level) {
                 return Err(invalid(
-                    "compression_level",
+                    level_field,
                     &format!("{level}: gzip levels are 1 to 9"),
                 ));
             }
@@ -398,14 +426,14 @@ fn resolve_compression(kind: Option<&str>, level: Option<i32>) -> Result<Compres
             let level = level.unwrap_or(3);
             if !(1..=22).contains(&level) {
                 return Err(invalid(
-                    "compression_level",
+                    level_field,
                     &format!("{level}: zstd levels are 1 to 22"),
                 ));
             }
             Ok(Compression::Zstd { level })
         }
         other => Err(invalid(
-            "compression",
+            kind_field,
             &format!("`{other}`: expected gzip or zstd"),
         )),
     }
@@ -511,17 +539,20 @@ mod tests {
             ),
             (
                 "[image]\nbase = \"scratch\"\ncompression = \"lz4\"\n",
-                "compression",
+                "image.compression",
             ),
             (
                 "[image]\nbase = \"scratch\"\ncompression_level = 12\n",
-                "compression_level",
+                "image.compression_level",
             ),
             (
                 "[image]\nbase = \"scratch\"\nformat = \"docker\"\n",
-                "format",
+                "image.format",
             ),
-            ("[image]\nbase = \"scratch\"\ntags = [\"-x\"]\n", "tag"),
+            (
+                "[image]\nbase = \"scratch\"\ntags = [\"1\", \"-x\"]\n",
+                "image.tags[1]",
+            ),
         ];
         for (toml, field) in cases {
             let err = plan(toml, &Overrides::default(), None)
@@ -537,6 +568,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("SOURCE_DATE_EPOCH"), "{err}");
+        // Found by tests/it/props/config_plan.rs: these named `compression`, `format`
+        // and `tag` whether the value came from hoist.toml or from a flag.
+        let flags = Overrides {
+            compression: Some("zstd".into()),
+            compression_level: Some(30),
+            ..Overrides::default()
+        };
+        let err = plan("[image]\nbase = \"scratch\"\n", &flags, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid --compression-level:"), "{err}");
+        let flags = Overrides {
+            format: Some("docker".into()),
+            tags: vec!["-x".into()],
+            ..Overrides::default()
+        };
+        let err = plan("[image]\nbase = \"scratch\"\n", &flags, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid --format:"), "{err}");
+        let tag_only = Overrides {
+            tags: vec!["-x".into()],
+            ..Overrides::default()
+        };
+        let err = plan(
+            "[image]\nbase = \"scratch\"\ntags = [\"1\"]\n",
+            &tag_only,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("invalid --tag:"), "{err}");
         let bad_label = Overrides {
             labels: vec!["novalue".into()],
             ..Overrides::default()

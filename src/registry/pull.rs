@@ -247,6 +247,9 @@ impl Remote<'_> {
         jobs: usize,
     ) -> Result<BasePlatform> {
         let manifest: Manifest = self.parse(bytes, "manifest", &descriptor.digest)?;
+        manifest
+            .check_media_types(&descriptor.media_type)
+            .map_err(|reason| self.error(format!("manifest {}: {reason}", descriptor.digest)))?;
         self.fetch(&manifest.config, store).await?;
         let config_path = store.path(&manifest.config.digest);
         let config_bytes = std::fs::read(&config_path).map_err(|source| Error::Io {

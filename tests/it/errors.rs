@@ -291,13 +291,13 @@ fn invalid_config_values_name_their_field() {
         assert_mentions(&err, &[field]);
     }
     for (flags, needle) in [
-        (&["--compression-level", "10"][..], "compression_level"),
+        (&["--compression-level", "10"][..], "--compression-level"),
         (
             &["--compression", "zstd", "--compression-level", "23"],
-            "compression_level",
+            "--compression-level",
         ),
-        (&["--compression", "brotli"], "brotli"),
-        (&["--format", "docker"], "docker"),
+        (&["--compression", "brotli"], "--compression"),
+        (&["--format", "docker"], "--format"),
         (&["--env", "NOVALUE"], "--env"),
     ] {
         let (sandbox, config) = project(ONE_LAYER);

@@ -1,7 +1,7 @@
 //! Integration tests: run the real `hoist` binary against the committed fixtures
 //! (`testdata/base`, `testdata/base-docker`, `examples/dashboard`) and judge what it
 //! writes by reading the blobs ourselves and with third-party tools (skopeo, umoci,
-//! oci-image-tool, zstd).
+//! oci-image-tool, podman, zstd).
 //!
 //! Every test works in its own temporary directory, with its own `--cache-dir` and
 //! `CI=true`; none touches the user's cache or the repository. The third-party tools
@@ -21,6 +21,8 @@ mod judges;
 mod layers;
 mod login;
 mod outputs;
+mod podman;
+mod props;
 mod proxy;
 mod pull_tag;
 mod push;
