@@ -8,7 +8,6 @@
 pub mod archive;
 pub mod layout;
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
@@ -115,30 +114,47 @@ pub(crate) fn index_json(index: &Index, output: &Path) -> Result<Vec<u8>> {
         })
 }
 
-/// Puts one blob into a store: hard link when we wrote it ourselves (a 1 GiB layer
-/// must not be copied again), verified copy when it came from elsewhere.
+/// Puts one blob into a store (an output layout), never leaving bad bytes under its
+/// name: a blob already there is kept only if it checks out (a layout written earlier
+/// may hard-link a cache file later found corrupt); our own layers are hard-linked (a
+/// 1 GiB layer must not be copied again), verified before that (free when this run
+/// built or checked it); blobs from elsewhere are copied with their digest checked on
+/// the way, so a mismatch never reaches the blob's name.
 pub(crate) fn store_blob(store: &BlobStore, digest: &Digest, blob: &Blob) -> Result<u64> {
-    if store.contains(digest) {
-        return Ok(0);
-    }
+    let target = store.path(digest);
+    let in_the_way = match store.check(digest, blob.size) {
+        Ok(()) => return Ok(0),
+        Err(hoist_layers::Error::BlobMissing { .. }) => false,
+        // Replaced below, by a rename over it.
+        Err(_) => true,
+    };
     match &blob.source {
         BlobSource::Bytes(bytes) => {
-            store.put(bytes)?;
+            let (found, _) = store.put(bytes)?;
+            if &found != digest {
+                return Err(Error::Output {
+                    path: store.root().to_path_buf(),
+                    reason: format!("document {digest} hashes to {found}: not written"),
+                });
+            }
         }
         BlobSource::Trusted(path) => {
-            if std::fs::hard_link(path, store.path(digest)).is_err() {
-                let file = File::open(path).at(path)?;
-                store.import(file, digest)?;
+            crate::oci::layout::verify_blob_file(path, digest, blob.size)?;
+            // A link needs the name free; a bad file in the way is replaced by a
+            // verified copy instead (rare: a repair), as is a link across filesystems.
+            if in_the_way || std::fs::hard_link(path, &target).is_err() {
+                store.import_file(path, digest, blob.size)?;
             }
         }
         // OnDemand never reaches a sink (builds with an output fetch every base layer);
         // if it did, the missing file is named.
         BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
-            let file = File::open(path).at(path)?;
-            store.import(file, digest).map_err(|e| Error::Output {
-                path: store.root().to_path_buf(),
-                reason: format!("copying base blob {}: {e}", path.display()),
-            })?;
+            store
+                .import_file(path, digest, blob.size)
+                .map_err(|e| Error::Output {
+                    path: store.root().to_path_buf(),
+                    reason: format!("copying base blob {}: {e}", path.display()),
+                })?;
         }
     }
     Ok(blob.size)
@@ -146,14 +162,10 @@ pub(crate) fn store_blob(store: &BlobStore, digest: &Digest, blob: &Blob) -> Res
 
 /// A temporary file in `dir` (same filesystem as its final name, so the rename is
 /// atomic) created with mode 0666 less the umask, as any file the user creates:
-/// tempfile's default 0600 would survive the rename and lock other users out.
+/// tempfile's default 0600 would survive the rename and lock other users out. It is
+/// locked while open, so a later run can sweep it if this one is killed.
 pub(crate) fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    use std::os::unix::fs::PermissionsExt;
-    tempfile::Builder::new()
-        .prefix(".hoist-")
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .at(dir)
+    Ok(hoist_layers::create_temp_file(dir, 0o666)?)
 }
 
 /// The directory a file path lives in (`.` for a bare name).
