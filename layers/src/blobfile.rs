@@ -90,6 +90,9 @@ pub struct BlobFile {
     digest: Digest,
     size: u64,
     verified: bool,
+    /// The file's mtime when opened: a success is only remembered if it still holds
+    /// after the read, so bytes changed under the hash are never vouched for.
+    opened_mtime: (i64, i64),
 }
 
 /// Opens the blob `digest` at `path`, which is `<root>/blobs/<algorithm>/<hex>`.
@@ -142,6 +145,7 @@ pub fn open_blob(path: &Path, digest: &Digest, size: u64) -> Result<BlobFile, Er
     }
     Ok(BlobFile {
         verified: known(&opened, digest),
+        opened_mtime: (opened.mtime(), opened.mtime_nsec()),
         file,
         path: path.to_path_buf(),
         digest: digest.clone(),
@@ -184,7 +188,6 @@ impl BlobFile {
         BlobReader {
             hasher: (!self.verified).then(Sha256::new),
             count: 0,
-            limit: self.size,
             blob: self,
         }
     }
@@ -205,7 +208,12 @@ impl BlobFile {
                 found: found.clone(),
             });
         }
-        remember(&self.file, &self.digest);
+        let unchanged = self.file.metadata().is_ok_and(|now| {
+            (now.mtime(), now.mtime_nsec()) == self.opened_mtime && now.len() == self.size
+        });
+        if unchanged {
+            remember(&self.file, &self.digest);
+        }
         Ok(())
     }
 }
@@ -215,7 +223,6 @@ pub struct BlobReader {
     blob: BlobFile,
     hasher: Option<Sha256>,
     count: u64,
-    limit: u64,
 }
 
 impl BlobReader {
@@ -240,7 +247,8 @@ impl BlobReader {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let room = usize::try_from(self.limit - self.count).unwrap_or(usize::MAX);
+        // Never past the size checked at open: a file growing meanwhile adds nothing.
+        let room = usize::try_from(self.blob.size - self.count).unwrap_or(usize::MAX);
         let wanted = buf.len().min(room);
         let read = self.blob.file.read(&mut buf[..wanted])?;
         if let Some(hasher) = &mut self.hasher {
