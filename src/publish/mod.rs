@@ -153,7 +153,7 @@ pub(crate) fn store_blob(store: &BlobStore, digest: &Digest, blob: &Blob) -> Res
                 .import_file(path, digest, blob.size)
                 .map_err(|e| Error::Output {
                     path: store.root().to_path_buf(),
-                    reason: format!("copying base blob {}: {e}", path.display()),
+                    reason: format!("copying a base blob: {e}"),
                 })?;
         }
     }
