@@ -8,14 +8,10 @@ use crate::error::{Error, IoContext, Result};
 
 /// A temporary file in `dir` (same filesystem as its final name, so the rename is
 /// atomic) created with mode 0666 less the umask, as any file the user creates:
-/// tempfile's default 0600 would survive the rename and lock other users out.
+/// tempfile's default 0600 would survive the rename and lock other users out. It is
+/// locked while open, so a later run can sweep it if this one is killed.
 pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    use std::os::unix::fs::PermissionsExt;
-    tempfile::Builder::new()
-        .prefix(".hoist-")
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .at(dir)
+    Ok(hoist_layers::create_temp_file(dir, 0o666)?)
 }
 
 /// The directory a file path lives in (`.` for a bare name).

@@ -1,18 +1,15 @@
 //! A content-addressed blob store laid out like an OCI image layout's `blobs/` tree.
 
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
+use crate::blobfile::{self, open_blob};
 use crate::error::Error;
 use crate::hash::{Digest, HashingWriter};
-
-/// Temp files sit at the store root rather than in `blobs/sha256/`, so that directory
-/// only ever holds complete blobs named by their digest.
-const TEMP_PREFIX: &str = ".hoist-tmp-";
+use crate::temp::{create_temp_file, sweep_temp_files};
 
 /// A directory of blobs stored at `<root>/blobs/sha256/<hex>`.
 ///
@@ -21,18 +18,24 @@ const TEMP_PREFIX: &str = ".hoist-tmp-";
 /// atomically: content is written to a temp file in the root (same filesystem) and
 /// renamed to its digest once complete, so a reader never sees a partial blob under a
 /// digest name. Files are not fsynced; [`BlobStore::verify`] re-checks a blob after a
-/// crash if that matters.
+/// crash if that matters. Temp files sit at the store root rather than in
+/// `blobs/sha256/`, so that directory only ever holds complete blobs named by their
+/// digest; those a killed run left behind are swept when a store is opened (see
+/// [`sweep_temp_files`]).
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
 }
 
 impl BlobStore {
-    /// Opens the store at `root`, creating `root/blobs/sha256` if missing.
+    /// Opens the store at `root`, creating `root/blobs/sha256` if missing, and deletes
+    /// the temp files that runs killed while writing into it left behind.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
         let sha_dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&sha_dir).map_err(|e| Error::io(&sha_dir, e))?;
+        sweep_temp_files(&root);
+        sweep_temp_files(&root.join(crate::cache::CACHE_DIR));
         Ok(BlobStore { root })
     }
 
@@ -65,13 +68,9 @@ impl BlobStore {
 
     /// A writer for a blob whose digest is known only once it is complete.
     pub fn writer(&self) -> Result<BlobWriter, Error> {
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            // tempfile's default is 0600; blobs are content-addressed public data, and the
-            // umask still applies.
-            .permissions(Permissions::from_mode(0o644))
-            .tempfile_in(&self.root)
-            .map_err(|e| Error::io(&self.root, e))?;
+        // tempfile's default is 0600; blobs are content-addressed public data, and the
+        // umask still applies.
+        let file = create_temp_file(&self.root, 0o644)?;
         let temp_path = file.path().to_path_buf();
         Ok(BlobWriter {
             store: self.clone(),
@@ -96,8 +95,48 @@ impl BlobStore {
                 found,
             });
         }
-        self.persist(file, &found)?;
+        self.persist(file, &found, size)?;
         Ok(size)
+    }
+
+    /// Copies the blob file at `source` (`<root>/blobs/<alg>/<hex>` of a layout or
+    /// store) into this store, refusing links (see [`open_blob`]) and checking size and
+    /// digest on the way; the source counts as verified for the rest of the run.
+    pub fn import_file(&self, source: &Path, digest: &Digest, size: u64) -> Result<u64, Error> {
+        let mut reader = open_blob(source, digest, size)?.reader();
+        let mut writer = self.writer()?;
+        io::copy(&mut reader, &mut writer).map_err(|e| Error::io(source, e))?;
+        reader.finish()?;
+        let (file, found, written) = writer.finish_writing()?;
+        if &found != digest {
+            // The source changed between the hash and the copy's own count: keep nothing.
+            return Err(Error::CorruptBlob {
+                path: source.to_path_buf(),
+                expected: digest.clone(),
+                found,
+            });
+        }
+        self.persist(file, &found, written)?;
+        Ok(written)
+    }
+
+    /// Checks that the stored blob is `size` bytes hashing to `digest`, hashing it only
+    /// if this run has not already (see [`open_blob`]).
+    pub fn check(&self, digest: &Digest, size: u64) -> Result<(), Error> {
+        open_blob(&self.path(digest), digest, size)?
+            .verify()
+            .map(drop)
+    }
+
+    /// Deletes the stored blob (one that failed [`BlobStore::check`]), so that it is
+    /// rebuilt or fetched again instead of used. Missing is fine.
+    pub fn evict(&self, digest: &Digest) -> Result<(), Error> {
+        let path = self.path(digest);
+        blobfile::forget(&path);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(path, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Re-hashes the stored blob and returns its length.
@@ -128,15 +167,24 @@ impl BlobStore {
         Ok(size)
     }
 
-    fn persist(&self, file: NamedTempFile, digest: &Digest) -> Result<(), Error> {
+    /// Renames the temp file `file` (which hashed to `digest`) to the blob's name.
+    fn persist(&self, file: NamedTempFile, digest: &Digest, size: u64) -> Result<(), Error> {
         let target = self.path(digest);
-        if target.is_file() {
-            // Same digest, same bytes: keep the existing file so concurrent readers of
-            // it are not disturbed. Dropping the temp file deletes it.
+        if open_blob(&target, digest, size)
+            .and_then(blobfile::BlobFile::verify)
+            .is_ok()
+        {
+            // The same bytes are there already: keep that file, so the layouts that
+            // hard-link it keep sharing it. Dropping the temp file deletes it.
             return Ok(());
         }
-        file.persist(&target)
+        // Missing, or bad (a flipped byte, a link, a directory in the way): our bytes
+        // replace it in one rename. A directory there makes the rename fail, named.
+        blobfile::forget(&target);
+        let file = file
+            .persist(&target)
             .map_err(|e| Error::io(&target, e.error))?;
+        blobfile::remember(&file, digest);
         Ok(())
     }
 }
@@ -156,7 +204,7 @@ impl BlobWriter {
     pub fn commit(self) -> Result<(Digest, u64), Error> {
         let store = self.store.clone();
         let (file, digest, size) = self.finish_writing()?;
-        store.persist(file, &digest)?;
+        store.persist(file, &digest, size)?;
         Ok((digest, size))
     }
 
@@ -206,7 +254,7 @@ mod tests {
                 p.file_name()
                     .unwrap()
                     .to_string_lossy()
-                    .starts_with(TEMP_PREFIX)
+                    .starts_with(crate::temp::TEMP_PREFIX)
             })
             .collect()
     }
@@ -274,6 +322,98 @@ mod tests {
         assert!(!store.contains(&claimed));
         assert!(!store.contains(&Digest::sha256_of(b"tampered")));
         assert!(temp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn writing_over_a_bad_blob_replaces_it_and_a_good_one_is_kept() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, store) = temp_store();
+        let (digest, _) = store.put(b"good bytes").unwrap();
+        let path = store.path(&digest);
+        let good_inode = fs::metadata(&path).unwrap().ino();
+        store.put(b"good bytes").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().ino(), good_inode, "kept");
+
+        fs::write(&path, b"good bytez").unwrap();
+        let file = File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        store.put(b"good bytes").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"good bytes");
+        assert!(temp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn import_file_checks_and_refuses_links() {
+        let (dir, store) = temp_store();
+        let source = BlobStore::open(dir.path().join("source")).unwrap();
+        let (digest, size) = source.put(b"base layer").unwrap();
+        assert_eq!(
+            store
+                .import_file(&source.path(&digest), &digest, size)
+                .unwrap(),
+            10
+        );
+        assert_eq!(fs::read(store.path(&digest)).unwrap(), b"base layer");
+
+        let secret = dir.path().join("secret");
+        fs::write(&secret, b"password").unwrap();
+        let claimed = Digest::sha256_of(b"password");
+        let link = source.path(&claimed);
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        match store.import_file(&link, &claimed, 8) {
+            Err(Error::UnsafeBlob { path, .. }) => assert_eq!(path, link),
+            other => panic!("{other:?}"),
+        }
+        assert!(!store.contains(&claimed));
+
+        let wrong = Digest::sha256_of(b"something else");
+        fs::write(source.path(&wrong), b"base layez").unwrap();
+        assert!(matches!(
+            store.import_file(&source.path(&wrong), &wrong, 10),
+            Err(Error::CorruptBlob { .. })
+        ));
+        assert!(!store.contains(&wrong));
+        assert!(temp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn evict_and_check() {
+        let (_dir, store) = temp_store();
+        let (digest, size) = store.put(b"evict me").unwrap();
+        store.check(&digest, size).unwrap();
+        assert!(matches!(
+            store.check(&digest, size + 1),
+            Err(Error::BlobSize { .. })
+        ));
+        store.evict(&digest).unwrap();
+        assert!(!store.contains(&digest));
+        store.evict(&digest).unwrap();
+    }
+
+    #[test]
+    fn opening_a_store_sweeps_abandoned_temp_files_only() {
+        let (dir, store) = temp_store();
+        let live = store.writer().unwrap();
+        let abandoned = store.root().join(".hoist-tmp-k1LLed");
+        fs::write(&abandoned, b"half a layer").unwrap();
+        let file = File::options().write(true).open(&abandoned).unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let record_dir = store.root().join("layer-cache");
+        fs::create_dir_all(&record_dir).unwrap();
+        fs::copy(&abandoned, record_dir.join(".hoist-tmp-rec0rd")).unwrap();
+        File::options()
+            .write(true)
+            .open(record_dir.join(".hoist-tmp-rec0rd"))
+            .unwrap()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+
+        BlobStore::open(dir.path().join("store")).unwrap();
+        assert!(!abandoned.exists());
+        assert!(!record_dir.join(".hoist-tmp-rec0rd").exists());
+        assert_eq!(temp_files(&store), [live.temp_path().to_path_buf()]);
     }
 
     #[test]

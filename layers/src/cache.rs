@@ -6,7 +6,9 @@
 //! trusted to mean "unchanged"), the layer mtime, dest, removals, compression and level,
 //! the gzip block size, this crate's version and [`CACHE_FORMAT`]. Records live at
 //! `<store root>/layer-cache/<key hex>.json`; a record only counts while its blob is
-//! still in the store with the recorded size. Unreadable or stale records are misses.
+//! still in the store with the recorded size and digest: a hit hashes the blob (once
+//! per run, see [`crate::open_blob`]) before anything uses it, and a blob that fails
+//! is deleted, so the layer is rebuilt. Unreadable or stale records are misses.
 
 use std::fs;
 use std::io::Write;
@@ -18,13 +20,15 @@ use crate::blob::BlobStore;
 use crate::compress::GZIP_BLOCK_SIZE;
 use crate::error::Error;
 use crate::hash::Digest;
-use crate::layer::{BuiltLayer, Compression, LayerSpec};
+use crate::layer::{BuiltLayer, Compression, LayerSpec, Progress};
+use crate::temp::create_temp_file;
 use crate::walk::{self, Entry, Kind};
 
 /// Bump when the bytes produced for the same key would change, e.g. a new header rule.
 const CACHE_FORMAT: &str = "hoist-layers layer cache v1";
 
-const CACHE_DIR: &str = "layer-cache";
+/// The records' directory under the store root.
+pub(crate) const CACHE_DIR: &str = "layer-cache";
 
 /// The sha256 of each regular file's content, in entry order (hard links excluded).
 pub(crate) fn content_hashes(entries: &[Entry]) -> Result<Vec<[u8; 32]>, Error> {
@@ -124,20 +128,33 @@ struct Record {
     media_type: String,
 }
 
-/// The recorded layer for `key`, if the record is readable and its blob still stored.
+/// The recorded layer for `key`, if the record is readable and its blob is stored
+/// intact. A blob that is there but wrong (altered bytes, wrong size, a link) is
+/// deleted and reported to `progress`: the caller rebuilds it.
 pub(crate) fn lookup(
     store: &BlobStore,
     key: &Digest,
     compression: Compression,
+    progress: &dyn Progress,
 ) -> Option<BuiltLayer> {
     let path = store
         .root()
         .join(CACHE_DIR)
         .join(format!("{}.json", key.hex()));
     let record: Record = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
-    let stored_size = fs::metadata(store.path(&record.digest)).ok()?.len();
-    if stored_size != record.size || record.media_type != compression.media_type() {
+    if record.media_type != compression.media_type() {
         return None;
+    }
+    match store.check(&record.digest, record.size) {
+        Ok(()) => {}
+        Err(Error::BlobMissing { .. }) => return None,
+        Err(rejected) => {
+            // Deleting it (not just rebuilding beside it) is what keeps the bad bytes
+            // from ever being linked into an output again.
+            let _ = store.evict(&record.digest);
+            progress.cached_blob_rejected(&rejected);
+            return None;
+        }
     }
     Some(BuiltLayer {
         digest: record.digest,
@@ -160,10 +177,7 @@ pub(crate) fn record(store: &BlobStore, key: &Digest, built: &BuiltLayer) -> Res
         media_type: built.media_type.clone(),
     };
     let json = serde_json::to_vec_pretty(&record).expect("a record always serialises");
-    let mut file = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
+    let mut file = create_temp_file(&dir, 0o644)?;
     file.write_all(&json)
         .map_err(|e| Error::io(file.path(), e))?;
     let path = dir.join(format!("{}.json", key.hex()));
@@ -177,7 +191,8 @@ mod tests {
 
     use crate::testutil::Tree;
     use crate::{
-        BlobStore, BuildOptions, BuiltLayer, Compression, LayerSpec, NoProgress, build_layer,
+        BlobStore, BuildOptions, BuiltLayer, Compression, Error, LayerSpec, NoProgress, Progress,
+        build_layer,
     };
 
     const CACHED: BuildOptions = BuildOptions {
@@ -299,6 +314,101 @@ mod tests {
         }
         assert!(!build(&spec, &store).from_cache);
         assert!(build(&spec, &store).from_cache);
+    }
+
+    /// Flips one byte of a stored blob in place (same inode, same size), as a disk or
+    /// an editor would. The mtime is moved explicitly: file timestamps are coarse, and
+    /// within one process an edit in the same tick as the write would look unchanged.
+    fn flip_a_byte(path: &std::path::Path) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        std::io::Write::write_all(&mut &file, &bytes).unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_cached_blob_is_deleted_reported_and_rebuilt() {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::Mutex;
+
+        #[derive(Default)]
+        struct Rejections(Mutex<Vec<String>>);
+        impl Progress for Rejections {
+            fn cached_blob_rejected(&self, error: &Error) {
+                self.0.lock().unwrap().push(error.to_string());
+            }
+        }
+
+        let (_tree, dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        let path = store.path(&first.digest);
+        // A layout written earlier hard-links the cached blob.
+        let earlier_layout = dir.path().join("earlier-layout-blob");
+        std::fs::hard_link(&path, &earlier_layout).unwrap();
+        flip_a_byte(&path);
+        let bad_inode = std::fs::metadata(&path).unwrap().ino();
+
+        let rejections = Rejections::default();
+        let rebuilt = build_layer(&spec, &store, &CACHED, &rejections).unwrap();
+        assert!(!rebuilt.from_cache);
+        assert_eq!(
+            BuiltLayer {
+                from_cache: true,
+                ..rebuilt.clone()
+            },
+            BuiltLayer {
+                from_cache: true,
+                ..first.clone()
+            }
+        );
+        let messages = rejections.0.into_inner().unwrap();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains(first.digest.as_str())
+                && messages[0].contains("does not match its digest"),
+            "{messages:?}"
+        );
+        // The store holds the right bytes again, in a new file: the earlier layout's
+        // link still has the bad ones (the sinks check what they find in a layout).
+        store.verify(&first.digest).unwrap();
+        assert_ne!(std::fs::metadata(&path).unwrap().ino(), bad_inode);
+        assert_eq!(std::fs::metadata(&earlier_layout).unwrap().ino(), bad_inode);
+        assert!(build(&spec, &store).from_cache);
+    }
+
+    #[test]
+    fn a_cached_blob_of_the_wrong_size_or_a_link_is_rebuilt() {
+        let (_tree, dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        let path = store.path(&first.digest);
+        std::fs::write(&path, b"short").unwrap();
+        assert!(!build(&spec, &store).from_cache);
+        store.verify(&first.digest).unwrap();
+
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::copy(&path, &elsewhere).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(!build(&spec, &store).from_cache);
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        store.verify(&first.digest).unwrap();
+    }
+
+    #[test]
+    fn a_rebuild_without_the_cache_replaces_a_bad_blob() {
+        let (_tree, _dir, store, spec) = setup();
+        let first = build(&spec, &store);
+        flip_a_byte(&store.path(&first.digest));
+        let options = BuildOptions {
+            threads: 1,
+            use_cache: false,
+        };
+        let rebuilt = build_layer(&spec, &store, &options, &NoProgress).unwrap();
+        assert_eq!(rebuilt.digest, first.digest);
+        store.verify(&first.digest).unwrap();
     }
 
     #[test]

@@ -39,13 +39,50 @@ pub enum Error {
         found: Digest,
     },
 
-    /// A blob is not in the store.
-    #[error("blob {digest} is missing from the store (expected at {path})")]
+    /// A blob is not in the store or layout.
+    #[error("blob {digest} is missing (expected at {path})")]
     BlobMissing {
         /// The digest that was looked up.
         digest: Digest,
         /// Where the blob would have been.
         path: PathBuf,
+    },
+
+    /// A blob file is not something hoist reads blobs from: a symbolic link (which could
+    /// lead anywhere, e.g. to `/etc/passwd`), a directory or device, or a file that was
+    /// swapped while it was being opened.
+    #[error("blob {digest} at {path} {reason}")]
+    UnsafeBlob {
+        /// The blob's digest.
+        digest: Digest,
+        /// The offending path (the blob file or a directory above it).
+        path: PathBuf,
+        /// What it is.
+        reason: &'static str,
+    },
+
+    /// A blob file's size is not the size its descriptor gives.
+    #[error("blob {digest} at {path} is {found} bytes, its descriptor says {expected}")]
+    BlobSize {
+        /// The blob's digest.
+        digest: Digest,
+        /// The blob file.
+        path: PathBuf,
+        /// The descriptor's size.
+        expected: u64,
+        /// The file's size.
+        found: u64,
+    },
+
+    /// A blob file's content does not hash to the digest it is stored under.
+    #[error("blob {expected} at {path} does not match its digest: its content hashes to {found}")]
+    CorruptBlob {
+        /// The blob file.
+        path: PathBuf,
+        /// The digest it is stored under.
+        expected: Digest,
+        /// What its content hashes to.
+        found: Digest,
     },
 
     /// `LayerSpec::dest` is not a usable absolute image path.

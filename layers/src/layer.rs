@@ -182,6 +182,9 @@ pub trait Progress: Sync {
     /// `bytes` more of file content were archived. A cache hit reports the whole total
     /// in one call.
     fn advance(&self, _bytes: u64) {}
+    /// The layer cache had this layer, but its stored blob failed its check (`error`
+    /// names it); the blob was deleted and the layer is being rebuilt.
+    fn cached_blob_rejected(&self, _error: &Error) {}
 }
 
 /// A [`Progress`] that ignores everything.
@@ -231,7 +234,7 @@ pub fn build_layer(
     if options.use_cache {
         let hashes = cache::content_hashes(&entries)?;
         let key = cache::key(spec, &entries, &hashes);
-        if let Some(hit) = cache::lookup(store, &key, spec.compression) {
+        if let Some(hit) = cache::lookup(store, &key, spec.compression, progress) {
             progress.start(total_bytes);
             progress.advance(total_bytes);
             return Ok(hit);

@@ -18,21 +18,30 @@
 //! blocks whose bytes do not depend on scheduling. [`Digest`], [`HashingWriter`] and
 //! [`HashingReader`] are the hashing building blocks; [`Error`] is the one error type.
 //!
+//! Nothing read back from disk is trusted unhashed: [`open_blob`] opens a blob of a
+//! store, layout or unpacked archive without following links and checks its digest
+//! (once per run) before it is copied or sent, and a layer-cache hit checks its blob
+//! the same way. Temp files are locked while written, so [`sweep_temp_files`] can
+//! delete those of killed runs without touching a live run's.
+//!
 //! The crate never reads the environment (callers map `SOURCE_DATE_EPOCH` to
 //! [`LayerSpec::mtime`]) and does no network I/O.
 
 #![deny(missing_docs)]
 
 mod blob;
+mod blobfile;
 mod cache;
 mod compress;
 mod error;
 mod hash;
 mod layer;
 mod tar;
+mod temp;
 mod walk;
 
 pub use blob::{BlobStore, BlobWriter};
+pub use blobfile::{BlobFile, BlobReader, open_blob};
 pub use compress::GZIP_BLOCK_SIZE;
 pub use error::Error;
 pub use hash::{Digest, HashingReader, HashingWriter};
@@ -40,6 +49,7 @@ pub use layer::{
     BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy, NoProgress,
     PARENT_DIR_MODE, Progress, WHITEOUT_MODE, build_layer,
 };
+pub use temp::{create_temp_file, sweep_temp_files};
 
 #[cfg(test)]
 mod testutil;

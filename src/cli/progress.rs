@@ -22,7 +22,7 @@ struct Lines;
 
 impl Observer for Lines {
     fn layer_started(&self, _label: &str) -> Box<dyn Progress + '_> {
-        Box::new(hoist_layers::NoProgress)
+        Box::new(Warnings)
     }
 
     fn layer_finished(&self, label: &str, layer: &BuiltLayer) {
@@ -39,6 +39,19 @@ fn finished_line(label: &str, layer: &BuiltLayer) -> String {
     )
 }
 
+/// Only says what the user must know: a cached blob failed its check.
+struct Warnings;
+
+impl Progress for Warnings {
+    fn cached_blob_rejected(&self, error: &hoist_layers::Error) {
+        warn_rejected(error);
+    }
+}
+
+fn warn_rejected(error: &hoist_layers::Error) {
+    eprintln!("warning: the layer cache held a bad blob, deleted and rebuilt: {error}");
+}
+
 struct Bars;
 
 struct Bar(ProgressBar);
@@ -49,6 +62,9 @@ impl Progress for Bar {
     }
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
+    }
+    fn cached_blob_rejected(&self, error: &hoist_layers::Error) {
+        self.0.suspend(|| warn_rejected(error));
     }
 }
 

@@ -1,10 +1,17 @@
 //! Reading OCI image layouts (image-layout spec 1.0): `oci-layout`, `index.json` and
 //! content-addressed blobs, every blob checked against its descriptor when read.
+//!
+//! Blobs are opened with [`hoist_layers::open_blob`]: a blob (or the `blobs/` or
+//! `blobs/<alg>/` directory above it) that is a symbolic link is refused, naming it,
+//! even when it points at another blob of the same layout. The spec stores blobs as
+//! files, and refusing every link is the rule that needs no path resolution to be
+//! sure nothing outside the layout (an `/etc/passwd` with a matching size) is read.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use hoist_layers::Digest;
+use hoist_layers::{Digest, open_blob};
 use serde::de::DeserializeOwned;
 
 use super::location::Selector;
@@ -136,24 +143,7 @@ impl Layout {
                 descriptor.media_type, descriptor.digest, descriptor.size
             )));
         }
-        let bytes = fs::read(&path)
-            .map_err(|e| fail(format!("blob {} is missing: {e}", descriptor.digest)))?;
-        let found = Digest::sha256_of(&bytes);
-        if found != descriptor.digest {
-            return Err(fail(format!(
-                "blob {} does not match its digest (content hashes to {found})",
-                descriptor.digest
-            )));
-        }
-        if bytes.len() as u64 != descriptor.size {
-            return Err(fail(format!(
-                "blob {} is {} bytes, its descriptor says {}",
-                descriptor.digest,
-                bytes.len(),
-                descriptor.size
-            )));
-        }
-        Ok(bytes)
+        read_blob_file(&path, &descriptor.digest, descriptor.size).map_err(|e| fail(e.to_string()))
     }
 
     /// Reads, verifies and parses a JSON blob.
@@ -171,25 +161,37 @@ impl Layout {
         })
     }
 
-    /// Checks that a blob (a layer we will not read now) is present with the size its
-    /// descriptor gives; its digest is checked when it is copied.
+    /// Checks that a blob (a layer we will not read now) is present as a regular file
+    /// (no link) with the size its descriptor gives; its digest is checked before it
+    /// is copied or sent.
     pub fn check_present(&self, descriptor: &Descriptor) -> Result<()> {
         let path = self.blob_path(&descriptor.digest);
-        match fs::metadata(&path) {
-            Ok(meta) if meta.len() == descriptor.size => Ok(()),
-            Ok(meta) => Err(Error::Layout {
+        open_blob(&path, &descriptor.digest, descriptor.size)
+            .map(drop)
+            .map_err(|e| Error::Layout {
                 path: self.root.clone(),
-                reason: format!(
-                    "blob {} is {} bytes, its descriptor says {}",
-                    descriptor.digest,
-                    meta.len(),
-                    descriptor.size
-                ),
-            }),
-            Err(e) => Err(Error::Layout {
-                path: self.root.clone(),
-                reason: format!("blob {} is missing: {e}", descriptor.digest),
-            }),
-        }
+                reason: e.to_string(),
+            })
     }
+}
+
+/// Checks a blob file (`<root>/blobs/<alg>/<hex>` of a layout, an unpacked archive or
+/// the cache) before its bytes leave hoist: no link, `size` bytes, hashing to `digest`.
+/// Hashes it unless this run already has (a layer hoist just built or found intact in
+/// the cache costs nothing here). Blocking: hashing a layer takes a while.
+pub fn verify_blob_file(path: &Path, digest: &Digest, size: u64) -> Result<()> {
+    open_blob(path, digest, size)?.verify()?;
+    Ok(())
+}
+
+/// Reads a small blob file whole, checked as [`verify_blob_file`] does.
+pub fn read_blob_file(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>> {
+    let mut reader = open_blob(path, digest, size)?.reader();
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    reader.read_to_end(&mut bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    reader.finish()?;
+    Ok(bytes)
 }

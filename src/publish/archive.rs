@@ -6,10 +6,10 @@
 //! with fixed tar metadata so the same image gives the same archive bytes.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 
-use hoist_layers::{Digest, HashingReader};
+use hoist_layers::{Digest, open_blob, sweep_temp_files};
 use serde_json::json;
 
 use super::{WriteReport, effective_tags, index_json, tagged_entries};
@@ -180,7 +180,10 @@ impl<W: Write> ArchiveWriter<W> {
             .at(&self.path)
     }
 
-    /// Appends a blob, verifying content that did not come from our own store.
+    /// Appends a blob, its bytes checked against its digest as they are copied
+    /// (without hashing again what this run has already checked). A mismatch fails
+    /// the whole archive, which is still a temp file then: nothing bad is renamed
+    /// into place.
     fn blob(&mut self, digest: &Digest, blob: &Blob) -> Result<u64> {
         let name = format!("blobs/{}/{}", digest.algorithm(), digest.hex());
         let mut header = Self::header(tar::EntryType::Regular, blob.size);
@@ -189,28 +192,16 @@ impl<W: Write> ArchiveWriter<W> {
                 .builder
                 .append_data(&mut header, &name, bytes.as_slice())
                 .at(&self.path)?,
-            BlobSource::Trusted(source) => {
-                let file = File::open(source).at(source)?;
-                self.builder
-                    .append_data(&mut header, &name, file.take(blob.size))
-                    .at(source)?;
-            }
-            BlobSource::Unverified(source) | BlobSource::OnDemand(source) => {
-                let file = File::open(source).at(source)?;
-                let mut reader = HashingReader::new(file.take(blob.size));
+            BlobSource::Trusted(source)
+            | BlobSource::Unverified(source)
+            | BlobSource::OnDemand(source) => {
+                let mut reader = open_blob(source, digest, blob.size)?.reader();
                 self.builder
                     .append_data(&mut header, &name, &mut reader)
                     .at(source)?;
-                let (_, found, count) = reader.finish();
-                if &found != digest || count != blob.size {
-                    return Err(output_error(
-                        &self.path,
-                        &format!(
-                            "base blob {} does not match its digest {digest} (content hashes to {found}, {count} bytes)",
-                            source.display()
-                        ),
-                    ));
-                }
+                reader.finish().map_err(|e| {
+                    output_error(&self.path, &format!("not written, blob {digest}: {e}"))
+                })?;
             }
         }
         Ok(blob.size)
@@ -223,6 +214,8 @@ fn write_archive(
     fill: impl FnOnce(&mut ArchiveWriter<BufWriter<&File>>) -> Result<u64>,
 ) -> Result<u64> {
     check_file_target(path)?;
+    // An archive run killed mid-write left its temp file here: hundreds of MB.
+    sweep_temp_files(parent_dir(path));
     let temp = temp_file_in(parent_dir(path))?;
     let bytes = {
         let mut writer = ArchiveWriter {

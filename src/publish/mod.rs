@@ -8,13 +8,11 @@
 pub mod archive;
 pub mod layout;
 
-use std::fs::File;
-
 use std::path::Path;
 
 use hoist_layers::{BlobStore, Digest};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::oci::canonical::to_canonical;
 use crate::oci::image::{Blob, BlobSource, Image};
 use crate::oci::location::{Location, Selector};
@@ -115,30 +113,47 @@ pub(crate) fn index_json(index: &Index, output: &Path) -> Result<Vec<u8>> {
         })
 }
 
-/// Puts one blob into a store: hard link when we wrote it ourselves (a 1 GiB layer
-/// must not be copied again), verified copy when it came from elsewhere.
+/// Puts one blob into a store (an output layout), never leaving bad bytes under its
+/// name: a blob already there is kept only if it checks out (a layout written earlier
+/// may hard-link a cache file later found corrupt); our own layers are hard-linked (a
+/// 1 GiB layer must not be copied again), verified before that (free when this run
+/// built or checked it); blobs from elsewhere are copied with their digest checked on
+/// the way, so a mismatch never reaches the blob's name.
 pub(crate) fn store_blob(store: &BlobStore, digest: &Digest, blob: &Blob) -> Result<u64> {
-    if store.contains(digest) {
-        return Ok(0);
-    }
+    let target = store.path(digest);
+    let in_the_way = match store.check(digest, blob.size) {
+        Ok(()) => return Ok(0),
+        Err(hoist_layers::Error::BlobMissing { .. }) => false,
+        // Replaced below, by a rename over it.
+        Err(_) => true,
+    };
     match &blob.source {
         BlobSource::Bytes(bytes) => {
-            store.put(bytes)?;
+            let (found, _) = store.put(bytes)?;
+            if &found != digest {
+                return Err(Error::Output {
+                    path: store.root().to_path_buf(),
+                    reason: format!("document {digest} hashes to {found}: not written"),
+                });
+            }
         }
         BlobSource::Trusted(path) => {
-            if std::fs::hard_link(path, store.path(digest)).is_err() {
-                let file = File::open(path).at(path)?;
-                store.import(file, digest)?;
+            crate::oci::layout::verify_blob_file(path, digest, blob.size)?;
+            // A link needs the name free; a bad file in the way is replaced by a
+            // verified copy instead (rare: a repair), as is a link across filesystems.
+            if in_the_way || std::fs::hard_link(path, &target).is_err() {
+                store.import_file(path, digest, blob.size)?;
             }
         }
         // OnDemand never reaches a sink (builds with an output fetch every base layer);
         // if it did, the missing file is named.
         BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
-            let file = File::open(path).at(path)?;
-            store.import(file, digest).map_err(|e| Error::Output {
-                path: store.root().to_path_buf(),
-                reason: format!("copying base blob {}: {e}", path.display()),
-            })?;
+            store
+                .import_file(path, digest, blob.size)
+                .map_err(|e| Error::Output {
+                    path: store.root().to_path_buf(),
+                    reason: format!("copying a base blob: {e}"),
+                })?;
         }
     }
     Ok(blob.size)

@@ -17,6 +17,7 @@ use super::transport::{Access, Repository, Transport};
 use super::upload::BlobBody;
 use crate::error::{Error, Result};
 use crate::oci::image::{Blob, BlobSource, Image};
+use crate::oci::layout::{read_blob_file, verify_blob_file};
 
 /// What a push did (the `--json` fields of `hoist push` and `hoist build --push`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -226,13 +227,17 @@ async fn upload_blob(
     }
     let body = match &blob.source {
         BlobSource::Bytes(bytes) => BlobBody::Bytes(bytes),
-        // Streamed from the file, never held in memory; the registry checks the digest
-        // of what it receives against the one we name.
+        // Streamed from the file, never held in memory, and only once it is known to
+        // be the blob's bytes (no link out of its layout, its digest checked): not
+        // one byte of anything else is sent.
         BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
-            std::fs::metadata(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let (checked, digest, size) = (path.clone(), digest.clone(), blob.size);
+            tokio::task::spawn_blocking(move || verify_blob_file(&checked, &digest, size))
+                .await
+                .map_err(|e| Error::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(e),
+                })??;
             BlobBody::File(path)
         }
     };
@@ -250,20 +255,7 @@ fn document_bytes(image: &Image, digest: &Digest) -> Result<Vec<u8>> {
         BlobSource::Bytes(bytes) => Ok(bytes.clone()),
         // Documents are always local; only base layers are ever on demand.
         BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
-            let bytes = std::fs::read(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let found = Digest::sha256_of(&bytes);
-            if &found != digest {
-                return Err(Error::Layout {
-                    path: path.clone(),
-                    reason: format!(
-                        "manifest {digest} does not match its digest (content hashes to {found})"
-                    ),
-                });
-            }
-            Ok(bytes)
+            read_blob_file(path, digest, blob.size)
         }
     }
 }

@@ -16,6 +16,7 @@ mod faults;
 mod features;
 mod flavours;
 mod inspect;
+mod integrity;
 mod interop;
 mod judges;
 mod layers;
