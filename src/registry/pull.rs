@@ -42,7 +42,7 @@ pub async fn fetch_blob(
     transport: &Transport,
 ) -> Result<()> {
     // Cached blobs need no connection (nor, behind token auth, a token).
-    if store.contains(&descriptor.digest) {
+    if cached_intact(store, descriptor)? {
         return Ok(());
     }
     let repository = if transport.options().offline {
@@ -286,7 +286,7 @@ impl Remote<'_> {
 
     /// Streams a blob into the store unless it is there, verifying digest and size.
     async fn fetch(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<()> {
-        if store.contains(&descriptor.digest) {
+        if cached_intact(store, descriptor)? {
             return Ok(());
         }
         let Some(repository) = self.repository else {
@@ -299,6 +299,20 @@ impl Remote<'_> {
         };
         repository.fetch_blob(descriptor, store).await
     }
+}
+
+/// Whether the cache holds `descriptor`'s blob intact. A cached blob is trusted only
+/// once hashed (once per run); one that fails is deleted, so it is fetched again
+/// instead of built on or sent.
+fn cached_intact(store: &BlobStore, descriptor: &Descriptor) -> Result<bool> {
+    if !store.contains(&descriptor.digest) {
+        return Ok(false);
+    }
+    if store.check(&descriptor.digest, descriptor.size).is_ok() {
+        return Ok(true);
+    }
+    store.evict(&descriptor.digest)?;
+    Ok(false)
 }
 
 /// Fetches a registry base's blobs into the cache when a push finds that the target

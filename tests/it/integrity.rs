@@ -81,7 +81,7 @@ fn holds(path: &Path, digest: &str) -> bool {
 
 /// Flips one bit of the byte in the middle of `path`, in place: same inode, same size,
 /// as a failing disk or a stray editor would.
-fn flip_a_byte(path: &Path) {
+pub(crate) fn flip_a_byte(path: &Path) {
     let before = fs::metadata(path).unwrap();
     let mut file = fs::File::options()
         .read(true)

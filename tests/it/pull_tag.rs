@@ -1167,3 +1167,48 @@ fn offline_builds_from_the_cache_alone_and_names_what_is_missing() {
     );
     assert_eq!(registry.requests().len(), seen, "--offline made requests");
 }
+
+#[test]
+fn registry_base_corrupt_in_the_cache_is_fetched_again() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let base = seed_base(&registry);
+    let first = build_on(
+        &sandbox,
+        &registry,
+        &base,
+        &["--output", &sandbox.oci("one")],
+    );
+    let cached = sandbox
+        .cache()
+        .join("blobs/sha256")
+        .join(&BASE_AMD64_LAYER["sha256:".len()..]);
+    crate::integrity::flip_a_byte(&cached);
+
+    let before = registry.requests().len();
+    let second = build_on(
+        &sandbox,
+        &registry,
+        &base,
+        &["--output", &sandbox.oci("two")],
+    );
+    assert_eq!(last_line(&second), last_line(&first), "same image");
+    let new = registry.requests();
+    assert_eq!(
+        blob_gets(&new[before..]),
+        [BASE_AMD64_LAYER],
+        "only the corrupt base layer is fetched again"
+    );
+    assert_eq!(
+        digest_of(&std::fs::read(&cached).unwrap()),
+        BASE_AMD64_LAYER,
+        "the cache holds the right bytes again"
+    );
+    let written = sandbox
+        .path("two/blobs/sha256")
+        .join(&BASE_AMD64_LAYER["sha256:".len()..]);
+    assert_eq!(
+        digest_of(&std::fs::read(written).unwrap()),
+        BASE_AMD64_LAYER
+    );
+}
