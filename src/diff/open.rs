@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use hoist_layers::{BlobStore, Digest, HashingReader};
+use hoist_layers::BlobStore;
 use oci_spec::distribution::Reference;
 
 use super::layer::{LayerListing, list_layer};
@@ -130,21 +130,18 @@ impl OpenedImage {
                 remote.store.path(&layer.digest)
             }
         };
-        let file = std::fs::File::open(&path).at(&path)?;
-        Ok(LayerBlob {
-            reader: HashingReader::new(file),
-            path,
-            digest: layer.digest.clone(),
-        })
+        // The rules every blob read obeys: a regular file inside its layout (no link
+        // out of it), of the descriptor's size, hashed as it is read.
+        let reader = hoist_layers::open_blob(&path, &layer.digest, layer.size)?.reader();
+        Ok(LayerBlob { reader, path })
     }
 }
 
 /// A layer blob being read, hashed on the way: [`LayerBlob::finish`] checks that what
 /// was read is what the descriptor promised (a corrupt layout is named, not diffed).
 pub struct LayerBlob {
-    reader: HashingReader<std::fs::File>,
+    reader: hoist_layers::BlobReader,
     path: PathBuf,
-    digest: Digest,
 }
 
 impl Read for LayerBlob {
@@ -158,16 +155,7 @@ impl LayerBlob {
     /// checks the digest.
     pub fn finish(mut self) -> Result<()> {
         io::copy(&mut self.reader, &mut io::sink()).at(&self.path)?;
-        let (_, found, _) = self.reader.finish();
-        if found != self.digest {
-            return Err(Error::LayerRead {
-                layer: self.digest,
-                message: format!(
-                    "{} hashes to {found}: the blob is corrupt",
-                    self.path.display()
-                ),
-            });
-        }
+        self.reader.finish()?;
         Ok(())
     }
 }

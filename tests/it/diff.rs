@@ -402,3 +402,25 @@ fn docker_archives_are_read_in_both_forms() {
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(text.contains("outside the archive"), "{text}");
 }
+
+#[test]
+fn a_layer_blob_linked_out_of_its_layout_is_refused_with_exit_2() {
+    let sandbox = Sandbox::new();
+    let (good, _) = layout_with_layer(&sandbox.path("good"), &tar_with_entry("app/ok"));
+    let (linked, layer) = layout_with_layer(&sandbox.path("linked"), &tar_with_entry("app/no"));
+    // The same bytes, outside the layout, reached through a link: still refused.
+    let blob = sandbox
+        .path("linked/blobs/sha256")
+        .join(&layer["sha256:".len()..]);
+    let outside = sandbox.path("outside.tar.gz");
+    fs::rename(&blob, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &blob).unwrap();
+    let output = diff(&sandbox, &good, &linked, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&layer["sha256:".len()..]) && err.contains("symbolic link"),
+        "{}",
+        describe(&output)
+    );
+}
