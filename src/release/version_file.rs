@@ -458,10 +458,10 @@ pub fn write_all(files: &[(PathBuf, String)]) -> Result<()> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let mut temp = tempfile::Builder::new()
-            .prefix(".hoist-version-")
-            .tempfile_in(dir)
-            .map_err(io(path))?;
+        // Locked while open, like every temporary file hoist makes: one a killed run
+        // left beside a version file is swept by the next run.
+        hoist_layers::sweep_temp_files(dir);
+        let mut temp = crate::fsutil::temp_file_in(dir)?;
         temp.write_all(text.as_bytes()).map_err(io(path))?;
         temp.as_file().sync_all().map_err(io(path))?;
         if let Ok(meta) = std::fs::metadata(path) {
