@@ -178,10 +178,11 @@ impl Layout {
 /// Checks a blob file (`<root>/blobs/<alg>/<hex>` of a layout, an unpacked archive or
 /// the cache) before its bytes leave hoist: no link, `size` bytes, hashing to `digest`.
 /// Hashes it unless this run already has (a layer hoist just built or found intact in
-/// the cache costs nothing here). Blocking: hashing a layer takes a while.
-pub fn verify_blob_file(path: &Path, digest: &Digest, size: u64) -> Result<()> {
-    open_blob(path, digest, size)?.verify()?;
-    Ok(())
+/// the cache costs nothing here). Returns the file checked, at its start: what is sent
+/// is read from this handle, never from the path again (a link swapped in after the
+/// check is not followed). Blocking: hashing a layer takes a while.
+pub fn verify_blob_file(path: &Path, digest: &Digest, size: u64) -> Result<std::fs::File> {
+    Ok(open_blob(path, digest, size)?.verify()?)
 }
 
 /// Reads a small blob file whole, checked as [`verify_blob_file`] does.

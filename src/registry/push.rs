@@ -232,13 +232,14 @@ async fn upload_blob(
         // one byte of anything else is sent.
         BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
             let (checked, digest, size) = (path.clone(), digest.clone(), blob.size);
-            tokio::task::spawn_blocking(move || verify_blob_file(&checked, &digest, size))
-                .await
-                .map_err(|e| Error::Io {
-                    path: path.clone(),
-                    source: std::io::Error::other(e),
-                })??;
-            BlobBody::File(path)
+            let file =
+                tokio::task::spawn_blocking(move || verify_blob_file(&checked, &digest, size))
+                    .await
+                    .map_err(|e| Error::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(e),
+                    })??;
+            BlobBody::File { file, path }
         }
     };
     blobs.upload(digest, blob.size, &body).await?;

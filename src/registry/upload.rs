@@ -21,8 +21,14 @@ use crate::error::{Error, Result};
 pub enum BlobBody<'a> {
     /// In memory (configs).
     Bytes(&'a [u8]),
-    /// A file, streamed.
-    File(&'a Path),
+    /// A file, streamed from this handle (the one verified; each attempt reads it
+    /// from its start), named by `path` in errors.
+    File {
+        /// The open, verified file.
+        file: std::fs::File,
+        /// Where it is, for messages.
+        path: &'a Path,
+    },
 }
 
 /// An open upload session.
@@ -53,6 +59,15 @@ pub(super) fn next_location(
         .url()
         .join(location)
         .map_err(|e| Failure::Transport(format!("bad Location `{location}`: {e}")))
+}
+
+/// A handle on `file` positioned at its start, for one more attempt at sending it.
+/// (Clones share the offset; attempts are made one after another.)
+fn rewound(file: &std::fs::File, path: &Path) -> std::result::Result<std::fs::File, Failure> {
+    use std::io::Seek as _;
+    let mut clone = file.try_clone().map_err(|e| local(path, e))?;
+    clone.rewind().map_err(|e| local(path, e))?;
+    Ok(clone)
 }
 
 fn local(path: &Path, source: std::io::Error) -> Failure {
@@ -129,8 +144,8 @@ impl Repository {
                 .header(header::CONTENT_LENGTH, size);
             Ok(match body {
                 BlobBody::Bytes(bytes) => put.body(bytes.to_vec()),
-                BlobBody::File(path) => {
-                    let file = std::fs::File::open(path).map_err(|e| local(path, e))?;
+                BlobBody::File { file, path } => {
+                    let file = rewound(file, path)?;
                     let stream =
                         ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20);
                     put.body(reqwest::Body::wrap_stream(stream))
@@ -162,12 +177,9 @@ impl Repository {
         let chunk = chunk_size(session.min_chunk);
         let mut url = session.url;
         let mut file = match body {
-            BlobBody::File(path) => Some((
-                tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| local(path, e))?,
-                *path,
-            )),
+            BlobBody::File { file, path } => {
+                Some((tokio::fs::File::from_std(rewound(file, path)?), *path))
+            }
             BlobBody::Bytes(_) => None,
         };
         let mut offset = 0u64;
@@ -185,7 +197,7 @@ impl Repository {
                     [usize::try_from(offset).unwrap_or(usize::MAX)..]
                     [..usize::try_from(length).unwrap_or(usize::MAX)]
                     .to_vec(),
-                (None, BlobBody::File(_)) => unreachable!("a file body has its file"),
+                (None, BlobBody::File { .. }) => unreachable!("a file body has its file"),
             };
             let range = format!("{offset}-{}", offset + length - 1);
             let answered = self
