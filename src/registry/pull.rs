@@ -45,11 +45,7 @@ pub async fn fetch_blob(
     if cached_intact(store, descriptor)? {
         return Ok(());
     }
-    let repository = if transport.options().offline {
-        None
-    } else {
-        Some(transport.repository(reference, Access::Pull).await?)
-    };
+    let repository = pull_handle(reference, transport).await?;
     let remote = Remote {
         repository: repository.as_ref(),
         reference,
@@ -61,6 +57,14 @@ pub async fn fetch_blob(
     remote.fetch(descriptor, store).await
 }
 
+/// A handle for reading `reference`'s repository; `None` offline (the cache alone).
+async fn pull_handle(reference: &Reference, transport: &Transport) -> Result<Option<Repository>> {
+    if transport.options().offline {
+        return Ok(None);
+    }
+    Ok(Some(transport.repository(reference, Access::Pull).await?))
+}
+
 async fn load(
     reference: &Reference,
     wanted: Option<&[Platform]>,
@@ -69,11 +73,7 @@ async fn load(
     fetch_layers: bool,
 ) -> Result<BaseImage> {
     let options = transport.options();
-    let repository = if options.offline {
-        None
-    } else {
-        Some(transport.repository(reference, Access::Pull).await?)
-    };
+    let repository = pull_handle(reference, transport).await?;
     let remote = Remote {
         repository: repository.as_ref(),
         reference,

@@ -50,6 +50,17 @@ impl Repository {
         format!("{}@{digest}", self.display())
     }
 
+    /// The error of a blob download that failed.
+    fn fetch_error(&self, digest: &Digest, failure: Failure) -> Error {
+        let subject = self.blob_subject(digest);
+        self.error(
+            subject,
+            format!("fetching blob {digest}"),
+            Some(Lookup::Blob),
+            failure,
+        )
+    }
+
     /// Whether the repository holds the blob (`HEAD`).
     pub async fn blob_exists(&self, digest: &Digest) -> Result<bool> {
         let url = format!("{}/blobs/{digest}", self.url);
@@ -211,15 +222,7 @@ impl Repository {
         let (found, size) = self
             .retrying(|| self.download(descriptor, store))
             .await
-            .map_err(|f| {
-                let subject = self.blob_subject(digest);
-                self.error(
-                    subject,
-                    format!("fetching blob {digest}"),
-                    Some(Lookup::Blob),
-                    f,
-                )
-            })?;
+            .map_err(|f| self.fetch_error(digest, f))?;
         if &found != digest || size != descriptor.size {
             return Err(Error::Registry {
                 registry: self.registry.name.clone(),
@@ -246,15 +249,7 @@ impl Repository {
                 })
             })
             .await
-            .map_err(|f| {
-                let subject = self.blob_subject(digest);
-                self.error(
-                    subject,
-                    format!("fetching blob {digest}"),
-                    Some(Lookup::Blob),
-                    f,
-                )
-            })?;
+            .map_err(|f| self.fetch_error(digest, f))?;
         let found = Digest::sha256_of(&bytes);
         if &found != digest {
             return Err(Error::Registry {
