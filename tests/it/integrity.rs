@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::{
-    BASE_AMD64_LAYER, REF_NAME, Sandbox, base_layout, copy_tree, digest_of, last_line, parse_json,
-    stderr, stdout, str_at, success, tool_output,
+    BASE_AMD64_LAYER, Sandbox, base_layout, copy_tree, digest_of, last_line, parse_json, stderr,
+    stdout, str_at, success, tool_output,
 };
+use crate::judges::oci_image_tool_validates;
 use crate::registry::{HOIST_LIMIT, Registry, Request, fails, ok};
 
 /// A project on the committed two-platform base with one layer of `src/`: the new
@@ -122,71 +123,6 @@ fn skopeo_copy(sandbox: &Sandbox, layout: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-/// oci-image-tool validates every platform image of the layout's `latest`, blobs
-/// included. It skips a tag that names an index, so each platform manifest is listed
-/// directly in a copy's index.json.
-fn oci_image_tool_validates(sandbox: &Sandbox, layout: &Path) {
-    let flat = sandbox.path(&format!(
-        "flat-{}",
-        layout.file_name().unwrap().to_string_lossy()
-    ));
-    let _ = fs::remove_dir_all(&flat);
-    copy_tree(layout, &flat);
-    let index_json = parse_json(&fs::read_to_string(layout.join("index.json")).unwrap());
-    let latest = index_json["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"][REF_NAME] == "latest")
-        .expect("a latest entry");
-    let index =
-        parse_json(&fs::read_to_string(blob_path(layout, str_at(latest, "/digest"))).unwrap());
-    let mut names = Vec::new();
-    let manifests: Vec<Value> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|descriptor| {
-            let name = str_at(descriptor, "/platform/architecture").to_owned();
-            names.push(name.clone());
-            json!({
-                "mediaType": descriptor["mediaType"],
-                "digest": descriptor["digest"],
-                "size": descriptor["size"],
-                "annotations": { REF_NAME: name },
-            })
-        })
-        .collect();
-    fs::write(
-        flat.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": manifests})).unwrap(),
-    )
-    .unwrap();
-    for name in names {
-        let output = tool_output(
-            "oci-image-tool",
-            &[
-                "validate",
-                "--type",
-                "image",
-                "--ref",
-                &format!("name={name}"),
-                flat.to_str().unwrap(),
-            ],
-        );
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            output.status.success() && text.contains("Validation succeeded"),
-            "oci-image-tool validate --type image --ref name={name} {}: {text}",
-            layout.display()
-        );
     }
 }
 

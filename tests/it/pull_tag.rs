@@ -25,7 +25,7 @@ use crate::registry::{
 };
 
 /// Where [`seed_base`] puts the base in the registry.
-const BASE_REPO: &str = "library/busybase";
+pub(crate) const BASE_REPO: &str = "library/busybase";
 const BASE_NAME: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 /// Distinct blobs of the dashboard example: 2 base layers, 2 new layers (shared by
@@ -34,7 +34,7 @@ const EXAMPLE_BLOBS: u64 = 6;
 
 /// Copies `testdata/base:1.0` (both platforms) into `registry` as
 /// `library/busybase:1.0` with skopeo; returns `HOST/library/busybase:1.0`.
-fn seed_base(registry: &Registry) -> String {
+pub(crate) fn seed_base(registry: &Registry) -> String {
     tool_within(
         HOIST_LIMIT,
         "skopeo",

@@ -8,34 +8,12 @@
 use std::time::Duration;
 
 use crate::common::{
-    BASE_INDEX, Sandbox, base_layout, digest_of, example_config, parse_json, stderr, stdout,
-    str_at, tool_within,
+    Sandbox, base_layout, digest_of, example_config, parse_json, stderr, stdout, str_at,
 };
 use crate::proxy::{Fault, FaultPlan, FaultProxy, Outcome};
+use crate::pull_tag::{BASE_REPO, seed_base};
 use crate::registry::{HOIST_LIMIT, Registry, Request, ok, run};
 use crate::token_auth::{Fixture, hoist};
-
-/// Where [`seed_base`] puts the committed base in the registry.
-const BASE_REPO: &str = "library/busybase";
-
-/// Copies `testdata/base:1.0` into `registry` as `library/busybase:1.0` with skopeo
-/// (not hoist); returns `HOST/library/busybase:1.0`.
-fn seed_base(registry: &Registry) -> String {
-    tool_within(
-        HOIST_LIMIT,
-        "skopeo",
-        &[
-            "copy".to_owned(),
-            "--all".to_owned(),
-            "--quiet".to_owned(),
-            "--dest-tls-verify=false".to_owned(),
-            format!("oci:{}:1.0", base_layout().display()),
-            registry.docker(&format!("{BASE_REPO}:1.0")),
-        ],
-    );
-    assert_eq!(digest_of(&registry.manifest(BASE_REPO, "1.0")), BASE_INDEX);
-    registry.reference(&format!("{BASE_REPO}:1.0"))
-}
 
 /// `GET /v2/` requests among `requests`.
 fn probes(requests: &[Request]) -> usize {
