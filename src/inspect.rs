@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::oci::image::Image;
 use crate::oci::location::Location;
-use crate::oci::source::BaseImage;
 
 /// The raw documents as one JSON value.
-pub fn to_json(location: &Location, image: &BaseImage) -> Value {
+pub fn to_json(location: &Location, image: &Image) -> Value {
     json!({
         "reference": location.to_string(),
-        "descriptor": image.top,
+        "descriptor": image.descriptor,
         "index": image.index,
         "manifests": image.platforms.iter().map(|p| json!({
             "platform": p.platform,
@@ -24,12 +24,9 @@ pub fn to_json(location: &Location, image: &BaseImage) -> Value {
 }
 
 /// A readable description.
-pub fn render(location: &Location, image: &BaseImage) -> String {
+pub fn render(location: &Location, image: &Image) -> String {
     let mut out = String::new();
-    let top = image
-        .top
-        .as_ref()
-        .expect("a layout image has a top descriptor");
+    let top = &image.descriptor;
     let kind = if image.index.is_some() {
         "index"
     } else {

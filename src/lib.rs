@@ -7,7 +7,7 @@
 //! - [`hoist_layers`] (a separate crate) turns directories into compressed,
 //!   content-addressed layer blobs, deterministically.
 //! - [`open`] reads an image from any location (layout, archive, registry, scratch)
-//!   into the model in [`oci`] ([`oci::source::BaseImage`], [`oci::image::Image`]).
+//!   into the one image value of [`oci`] ([`oci::image::Image`]).
 //! - [`assemble`] puts base + layers + config edits together into an
 //!   [`oci::image::Image`]: one manifest per platform under an index.
 //! - [`publish`] writes an image to an OCI layout, an `oci-archive` or a

@@ -1,7 +1,7 @@
 //! One way to open an image: [`open`] reads whatever a [`Location`] names — an `oci:`
-//! layout, an `oci-archive:`, a `docker-archive:`, a registry reference or `scratch` —
-//! into the same [`BaseImage`] value (documents verified against their digests, blobs
-//! left where they are). Build bases, `inspect`, `diff`, `verify`, `pull` and `push`
+//! layout, an `oci-archive:`, a `docker-archive:` or a registry reference — into the
+//! one [`Image`] value (documents verified against their digests, blobs left where
+//! they are). `scratch` names no image to read: a build starts from nothing instead. Build bases, `inspect`, `diff`, `verify`, `pull` and `push`
 //! all come through here, so a location means the same thing to every command.
 
 use std::collections::BTreeMap;
@@ -9,13 +9,14 @@ use std::path::Path;
 
 use hoist_layers::BlobStore;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::oci::docker_archive;
+use crate::oci::image::Image;
 use crate::oci::layout::Layout;
 use crate::oci::location::{Location, Selector};
 use crate::oci::platform::Platform;
 use crate::oci::reference;
-use crate::oci::source::{BaseImage, load_layout};
+use crate::oci::source::load_layout;
 use crate::publish::archive::{unpack_archive, unpack_layout_archive};
 use crate::registry::transport::Transport;
 
@@ -37,14 +38,17 @@ pub struct OpenOptions<'a> {
 }
 
 /// Opens the image `location` names.
-pub fn open(location: &Location, options: &OpenOptions) -> Result<BaseImage> {
+pub fn open(location: &Location, options: &OpenOptions) -> Result<Image> {
     match location {
-        Location::Scratch => Ok(BaseImage::scratch()),
-        Location::OciLayout { path, selector } => load_layout(Layout::open(path)?, selector),
+        Location::Scratch => Err(Error::Location {
+            input: location.to_string(),
+            reason: "scratch is an empty base, not an image to read".into(),
+        }),
+        Location::OciLayout { path, selector } => load_layout(&Layout::open(path)?, selector),
         Location::OciArchive { path, selector } => {
             let dir = options.scratch_dir.join("oci-archive");
             unpack_layout_archive(path, &dir)?;
-            load_layout(Layout::open(dir)?, selector)
+            load_layout(&Layout::open(dir)?, selector)
         }
         Location::DockerArchive { path, reference } => {
             let unpacked = options.scratch_dir.join("docker-archive");
@@ -52,7 +56,7 @@ pub fn open(location: &Location, options: &OpenOptions) -> Result<BaseImage> {
             unpack_archive(path, &unpacked, Some(&mut links))?;
             let dir = options.scratch_dir.join("docker-archive-layout");
             docker_archive::to_layout(path, &unpacked, &links, reference.as_deref(), &dir)?;
-            load_layout(Layout::open(dir)?, &Selector::Default)
+            load_layout(&Layout::open(dir)?, &Selector::Default)
         }
         Location::Registry { reference } => {
             let reference = reference::parse(reference)?;

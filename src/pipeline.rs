@@ -11,6 +11,7 @@ use tempfile::TempDir;
 use crate::assemble::{Observer, assemble};
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
+use crate::oci::location::Location;
 use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
@@ -97,8 +98,17 @@ impl<'a> Builder<'a> {
             // Offline, every layer must be in the cache now: there is no later.
             fetch_layers: !layers_on_demand || self.transport.options().offline,
         };
-        let base = open(&plan.base, &options)?;
-        assemble(plan, &base, self.store, &self.options, self.observer)
+        let base = match &plan.base {
+            Location::Scratch => None,
+            location => Some(open(location, &options)?),
+        };
+        assemble(
+            plan,
+            base.as_ref(),
+            self.store,
+            &self.options,
+            self.observer,
+        )
     }
 
     /// Writes `image` to every output: the sink first, then the push.

@@ -12,16 +12,14 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::oci::canonical::{JsonBlob, rfc3339, to_canonical};
-use crate::oci::image::{
-    BaseOrigin, Blob, BlobSource, Image, LayerReport, PlatformImage, layer_reports,
-};
+use crate::oci::image::{BaseOrigin, Blob, BlobSource, Image, LayerReport, PlatformImage};
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{
     Annotations, BASE_DIGEST, BASE_NAME, Descriptor, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL,
     HOIST_SOURCE_DATE_EPOCH, HOIST_VERSION, Index, Manifest,
 };
 use crate::oci::platform::Platform;
-use crate::oci::source::{BaseImage, BasePlatform};
+use crate::oci::source::select_platforms;
 use crate::plan::{Format, Plan, PlannedLayer};
 /// Reports assembly progress to the user interface.
 pub trait Observer: Sync {
@@ -45,14 +43,14 @@ impl Observer for Silent {
 /// [`crate::open::open`]). New layers go into `store`.
 pub fn assemble(
     plan: &Plan,
-    base: &BaseImage,
+    base: Option<&Image>,
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
 ) -> Result<Image> {
-    let selected = base.select(plan.platforms.as_deref(), &plan.base_name)?;
+    let selected = select_platforms(base, plan.platforms.as_deref(), &plan.base_name)?;
     let flavour = match plan.format {
-        Format::Keep => base.flavour,
+        Format::Keep => base.map_or(Flavour::Oci, |b| b.flavour),
         Format::Oci => Flavour::Oci,
     };
     if flavour.layer(plan.compression.media_type()).is_none() {
@@ -89,7 +87,7 @@ pub fn assemble(
         };
         platforms.push(target.platform_image(base_platform, &new_layers, &mut blobs)?);
     }
-    index_image(plan, base, &selected, flavour, platforms, blobs, store)
+    index_image(plan, base, &selected, flavour, platforms, blobs)
 }
 
 /// Whether a layer goes into a platform's image (`platform = [...]` limits it).
@@ -104,7 +102,7 @@ fn uses(layer: &PlannedLayer, platform: &Platform) -> bool {
 /// layer no selected platform takes.
 fn build_layers(
     plan: &Plan,
-    selected: &[BasePlatform],
+    selected: &[PlatformImage],
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
@@ -127,17 +125,16 @@ fn build_layers(
 /// The index over the platform images, and the image value naming every blob.
 fn index_image(
     plan: &Plan,
-    base: &BaseImage,
-    selected: &[BasePlatform],
+    base: Option<&Image>,
+    selected: &[PlatformImage],
     flavour: Flavour,
     platforms: Vec<PlatformImage>,
     mut blobs: BTreeMap<Digest, Blob>,
-    store: &BlobStore,
 ) -> Result<Image> {
     let mut index = Index::new(Some(flavour.index()));
     index.manifests = platforms.iter().map(|p| p.descriptor.clone()).collect();
     if flavour == Flavour::Oci {
-        index.annotations = Some(annotations(plan, base.digest.as_ref()));
+        index.annotations = Some(annotations(plan, base.map(|b| &b.descriptor.digest)));
     }
     let index_blob = json_blob(&index, "index")?;
     let descriptor = Descriptor::new(
@@ -146,14 +143,17 @@ fn index_image(
         index_blob.size(),
     );
     insert_bytes(&mut blobs, index_blob);
-    let base_origin = base.repository.clone().map(|repository| BaseOrigin {
-        repository,
-        layers: selected
-            .iter()
-            .flat_map(|p| p.manifest.layers.iter().map(|l| l.digest.clone()))
-            .collect(),
-        cache: store.root().to_path_buf(),
-    });
+    // The layers of the selected platforms are what a push may mount from the base.
+    let base_origin = base
+        .and_then(|b| b.base_origin.as_ref())
+        .map(|origin| BaseOrigin {
+            repository: origin.repository.clone(),
+            layers: selected
+                .iter()
+                .flat_map(|p| p.manifest.layers.iter().map(|l| l.digest.clone()))
+                .collect(),
+            cache: origin.cache.clone(),
+        });
     Ok(Image {
         flavour,
         descriptor,
@@ -168,7 +168,7 @@ fn index_image(
 /// What every platform image of one build shares.
 struct Target<'a> {
     plan: &'a Plan,
-    base: &'a BaseImage,
+    base: Option<&'a Image>,
     flavour: Flavour,
     created: &'a str,
     store: &'a BlobStore,
@@ -179,7 +179,7 @@ impl Target<'_> {
     /// config; every blob it names is added to `blobs`.
     fn platform_image(
         &self,
-        base_platform: &BasePlatform,
+        base_platform: &PlatformImage,
         new_layers: &[(&PlannedLayer, &BuiltLayer)],
         blobs: &mut BTreeMap<Digest, Blob>,
     ) -> Result<PlatformImage> {
@@ -197,11 +197,7 @@ impl Target<'_> {
             ),
             layers,
             annotations: if flavour == Flavour::Oci {
-                let base_digest = self
-                    .base
-                    .digest
-                    .as_ref()
-                    .map(|_| &base_platform.descriptor.digest);
+                let base_digest = self.base.map(|_| &base_platform.descriptor.digest);
                 Some(annotations(self.plan, base_digest))
             } else {
                 None
@@ -221,6 +217,7 @@ impl Target<'_> {
             platform: base_platform.platform.clone(),
             descriptor,
             manifest,
+            config,
             layers: reports,
         })
     }
@@ -229,21 +226,16 @@ impl Target<'_> {
     /// diff_ids and history entries.
     fn edited_config(
         &self,
-        base_platform: &BasePlatform,
+        base_platform: &PlatformImage,
         new_layers: &[(&PlannedLayer, &BuiltLayer)],
     ) -> Result<Value> {
         let created = self.created;
         let mut config = base_platform.config.clone();
         self.plan.config_edits.apply(&mut config);
-        let root = config.as_object_mut().ok_or_else(|| Error::Layout {
-            path: self
-                .base
-                .layout
-                .as_ref()
-                .map(|l| l.root().to_path_buf())
-                .unwrap_or_default(),
+        let root = config.as_object_mut().ok_or_else(|| Error::Location {
+            input: self.plan.base_name.clone(),
             reason: format!(
-                "config of {} is not a JSON object",
+                "the config of {} is not a JSON object",
                 base_platform.descriptor.digest
             ),
         })?;
@@ -275,34 +267,23 @@ impl Target<'_> {
     /// when converting), then the new ones; each blob recorded in `blobs`.
     fn layers(
         &self,
-        base_platform: &BasePlatform,
+        base_platform: &PlatformImage,
         new_layers: &[(&PlannedLayer, &BuiltLayer)],
         blobs: &mut BTreeMap<Digest, Blob>,
     ) -> (Vec<Descriptor>, Vec<LayerReport>) {
-        let base = self.base;
         let mut layers = Vec::new();
-        let mut reports = layer_reports(&base_platform.manifest, &base_platform.config, "base");
+        let mut reports = base_platform.layers.clone();
         for (layer, report) in base_platform.manifest.layers.iter().zip(&mut reports) {
             let mut descriptor = layer.clone();
             if self.flavour == Flavour::Oci {
                 descriptor.media_type = media::to_oci(&layer.media_type).to_string();
                 report.media_type.clone_from(&descriptor.media_type);
             }
-            if layer.media_type != media::DOCKER_FOREIGN_LAYER_GZIP
-                && let Some(layout) = &base.layout
-            {
-                let path = layout.blob_path(&layer.digest);
-                // Not in the cache of a registry base: left in the registry, fetched
-                // only if a push has to upload it.
-                let source = if base.repository.is_some() && !path.exists() {
-                    BlobSource::OnDemand(path)
-                } else {
-                    BlobSource::Unverified(path)
-                };
-                blobs.entry(layer.digest.clone()).or_insert(Blob {
-                    size: layer.size,
-                    source,
-                });
+            // The blob where the base has it (foreign layers have none).
+            if let Some(blob) = self.base.and_then(|b| b.blobs.get(&layer.digest)) {
+                blobs
+                    .entry(layer.digest.clone())
+                    .or_insert_with(|| blob.clone());
             }
             layers.push(descriptor);
         }
@@ -338,11 +319,14 @@ impl Target<'_> {
 /// build a different image. (Against the base, not the platforms being built: narrowing
 /// a build with `--platform` legitimately leaves some layers unused.) Scratch has every
 /// platform, so there the check is against the platforms being built.
-fn check_layer_platforms(plan: &Plan, base: &BaseImage, selected: &[BasePlatform]) -> Result<()> {
-    let (known, what) = if base.layout.is_none() {
-        (selected, "is built for")
-    } else {
-        (base.platforms.as_slice(), "has")
+fn check_layer_platforms(
+    plan: &Plan,
+    base: Option<&Image>,
+    selected: &[PlatformImage],
+) -> Result<()> {
+    let (known, what) = match base {
+        None => (selected, "is built for"),
+        Some(base) => (base.platforms.as_slice(), "has"),
     };
     for (i, layer) in plan.layers.iter().enumerate() {
         for wanted in layer.platforms.iter().flatten() {

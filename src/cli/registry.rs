@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use hoist::inspect::human_bytes;
-use hoist::oci::image::Image;
 use hoist::oci::location::{Location, Selector};
 use hoist::oci::reference;
 use hoist::open::{OpenOptions, open};
@@ -30,7 +29,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
         fetch_layers: true,
     };
     let source = open(&location, &open_options)?;
-    let image = Image::from_layout(&source, false)?;
+    let image = source.for_copy(&args.source, false)?;
     let tags: Vec<String> = match (target.digest(), reference::explicit_tag(&args.destination)) {
         (Some(_), None) => Vec::new(),
         (_, tag) => vec![tag.unwrap_or("latest").to_string()],
@@ -88,7 +87,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         fetch_layers: true,
     };
     let base = open(&source_location, &open_options)?;
-    let image = Image::from_layout(&base, true)?;
+    let image = base.for_copy(&args.reference, true)?;
     // The tag in the output location (the sink adds it), else the source's tag.
     let output_has_tag = matches!(
         &output,

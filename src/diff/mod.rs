@@ -205,9 +205,9 @@ pub fn compare(a: &OpenedImage, b: &OpenedImage) -> Result<ImageDiff> {
 fn compare_platform(
     key: &str,
     a: &OpenedImage,
-    left: Option<&crate::oci::source::BasePlatform>,
+    left: Option<&crate::oci::image::PlatformImage>,
     b: &OpenedImage,
-    right: Option<&crate::oci::source::BasePlatform>,
+    right: Option<&crate::oci::image::PlatformImage>,
 ) -> Result<PlatformDiff> {
     let mut result = PlatformDiff {
         platform: key.to_string(),

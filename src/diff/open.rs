@@ -1,17 +1,17 @@
 //! Opening an image to compare: its documents now, its layers only when asked.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use hoist_layers::BlobStore;
+use hoist_layers::{BlobStore, Digest};
 use oci_spec::distribution::Reference;
 
 use super::layer::{LayerListing, list_layer};
 use crate::error::{Error, IoContext, Result};
-use crate::oci::layout::Layout;
+use crate::oci::image::{Blob, BlobSource, PlatformImage};
 use crate::oci::location::Location;
 use crate::oci::model::{Annotations, Descriptor, Index};
-use crate::oci::source::{BaseImage, BasePlatform};
 use crate::open::{OpenOptions, open};
 use crate::registry::transport::Transport;
 
@@ -25,16 +25,11 @@ pub struct OpenedImage {
     /// The index, when the image has one.
     pub index: Option<Index>,
     /// Every platform image.
-    pub platforms: Vec<BasePlatform>,
-    blobs: Blobs,
-}
-
-/// Where layer blobs come from.
-enum Blobs {
-    /// A local layout (or an unpacked archive): verified while read.
-    Layout(Layout),
-    /// A registry: fetched into the cache (verified) the first time they are needed.
-    Registry(Box<RegistryBlobs>),
+    pub platforms: Vec<PlatformImage>,
+    /// Where each blob is (a layout's file, the cache's, or left in the registry).
+    blobs: BTreeMap<Digest, Blob>,
+    /// For blobs left in a registry: where to fetch them from, and into which cache.
+    remote: Option<Box<RegistryBlobs>>,
 }
 
 struct RegistryBlobs {
@@ -69,25 +64,21 @@ impl OpenedImage {
             fetch_layers: false,
         };
         let image = open(location, &open_options)?;
-        let blobs = match &image.repository {
-            Some(reference) => Blobs::Registry(Box::new(RegistryBlobs {
-                reference: reference.clone(),
+        let remote = image.base_origin.as_ref().map(|origin| {
+            Box::new(RegistryBlobs {
+                reference: origin.repository.clone(),
                 store: store.clone(),
                 transport: transport.clone(),
-            })),
-            None => Blobs::Layout(image.layout.clone().expect("an opened image has a layout")),
-        };
-        Ok(OpenedImage::from_base(name, image, blobs))
-    }
-
-    fn from_base(name: &str, image: BaseImage, blobs: Blobs) -> OpenedImage {
-        OpenedImage {
+            })
+        });
+        Ok(OpenedImage {
             name: name.to_string(),
-            top: image.top.expect("a loaded image has a top descriptor"),
+            top: image.descriptor,
             index: image.index,
             platforms: image.platforms,
-            blobs,
-        }
+            blobs: image.blobs,
+            remote,
+        })
     }
 
     /// The index's annotations (none for a single-manifest image).
@@ -118,17 +109,23 @@ impl OpenedImage {
 
     /// A layer blob to stream: fetched first from a registry, read from a layout.
     pub fn open_layer(&self, layer: &Descriptor) -> Result<LayerBlob> {
-        let path = match &self.blobs {
-            Blobs::Layout(layout) => layout.blob_path(&layer.digest),
-            Blobs::Registry(remote) => {
+        let not_here = || Error::LayerRead {
+            layer: layer.digest.clone(),
+            message: format!("{} holds no blob for this layer", self.name),
+        };
+        let path = match self.blobs.get(&layer.digest).map(|b| &b.source) {
+            Some(BlobSource::Unverified(path) | BlobSource::Trusted(path)) => path.clone(),
+            Some(BlobSource::OnDemand(path)) => {
+                let remote = self.remote.as_ref().ok_or_else(not_here)?;
                 crate::registry::block_on(crate::registry::pull::fetch_blob(
                     &remote.reference,
                     layer,
                     &remote.store,
                     &remote.transport,
                 ))?;
-                remote.store.path(&layer.digest)
+                path.clone()
             }
+            Some(BlobSource::Bytes(_)) | None => return Err(not_here()),
         };
         // The rules every blob read obeys: a regular file inside its layout (no link
         // out of it), of the descriptor's size, hashed as it is read.

@@ -1,8 +1,8 @@
 //! The image value every transport reads and writes: an index (or one manifest), each
-//! platform's manifest, and where every blob's bytes are ([`BlobSource`]). Assembly
-//! produces one; layouts, archives and registries are opened into one
-//! ([`Image::from_layout`]) and sinks consume one, so a build, a pull and a push all
-//! move the same value (go-containerregistry's shape).
+//! platform's manifest and config, and where every blob's bytes are ([`BlobSource`]).
+//! Layouts, archives and registries are opened into one (the `open` module), assembly
+//! makes one from a base, and sinks and the registry push consume one, so a build, a
+//! pull and a push all move the same value (go-containerregistry's shape).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -11,11 +11,9 @@ use hoist_layers::Digest;
 use serde_json::Value;
 
 use super::canonical::to_canonical;
-use super::layout::Layout;
 use super::media::{self, Flavour};
 use super::model::{Descriptor, Index, Manifest};
 use super::platform::Platform;
-use super::source::BaseImage;
 use crate::error::{Error, Result};
 
 /// Where a blob's bytes are.
@@ -71,37 +69,60 @@ pub struct LayerReport {
     pub cached: bool,
 }
 
-/// One platform's manifest in the built image.
+/// One platform's image: its manifest and config.
 #[derive(Clone, Debug)]
 pub struct PlatformImage {
-    /// The platform.
+    /// The platform (as the index entry gives it, kept verbatim in ours).
     pub platform: Platform,
     /// The index entry pointing at the manifest.
     pub descriptor: Descriptor,
     /// The manifest.
     pub manifest: Manifest,
+    /// The config document.
+    pub config: Value,
     /// Its layers, base first.
     pub layers: Vec<LayerReport>,
 }
 
-/// A built image: an index, its manifests, and where every blob is.
+impl PlatformImage {
+    /// A platform image as read: its layers reported as `base`.
+    pub fn read(
+        platform: Platform,
+        descriptor: Descriptor,
+        manifest: Manifest,
+        config: Value,
+    ) -> PlatformImage {
+        let layers = layer_reports(&manifest, &config, "base");
+        PlatformImage {
+            platform,
+            descriptor,
+            manifest,
+            config,
+            layers,
+        }
+    }
+}
+
+/// An image: an index (or one manifest), its platforms, and where every blob is.
 #[derive(Clone, Debug)]
 pub struct Image {
     /// Manifest flavour.
     pub flavour: Flavour,
-    /// Descriptor of the index.
+    /// Descriptor of the index (or of the one manifest).
     pub descriptor: Descriptor,
     /// The index document; `None` when the image is a single manifest (`hoist push`
     /// of a layout whose tag names one manifest).
     pub index: Option<Index>,
-    /// One entry per platform, in index order.
+    /// One entry per platform image, in index order (an index's attestations and
+    /// nested indexes are not platforms).
     pub platforms: Vec<PlatformImage>,
     /// Every blob the index reaches (layers, configs, manifests, the index itself),
     /// keyed by digest; sinks write them in [`Image::blob_order`].
     pub blobs: BTreeMap<Digest, Blob>,
     /// Repository name from the plan.
     pub name: Option<String>,
-    /// The registry base this image is built on, if any.
+    /// The registry repository the image (or, for a build, its base) came from: its
+    /// blobs are mounted from there, and `OnDemand` ones fetched from there.
     pub base_origin: Option<BaseOrigin>,
 }
 
@@ -137,114 +158,106 @@ impl Image {
 }
 
 impl Image {
-    /// An image read from an OCI layout, every blob to be verified when copied or
-    /// pushed (the registry checks each digest it receives).
-    ///
-    /// When the source holds only some of its index's platforms (`hoist pull
-    /// --platform`), `subset` allows writing a new index over those; otherwise that is
-    /// an error, so a push never silently drops attestations or nested indexes.
-    pub fn from_layout(source: &BaseImage, subset: bool) -> Result<Image> {
-        let (Some(layout), Some(top)) = (&source.layout, &source.top) else {
-            return Err(Error::Location {
-                input: "scratch".into(),
-                reason: "scratch is a base, not an image to push".into(),
-            });
-        };
-        let partial = source
-            .index
-            .as_ref()
-            .is_some_and(|index| index.manifests.len() != source.platforms.len());
-        if partial && subset {
-            return Ok(Image::subset_of(source, layout));
-        }
-        if let Some(index) = source.index.as_ref().filter(|_| partial) {
-            return Err(Error::Layout {
-                path: layout.root().to_path_buf(),
-                reason: format!(
-                    "index {} lists {} entries, of which {} are platform images; attestations and nested indexes cannot be pushed yet",
-                    top.digest,
-                    index.manifests.len(),
-                    source.platforms.len()
-                ),
-            });
-        }
-        Ok(Image::from_layout_entries(source, layout))
-    }
-
-    /// Every platform of `source` with its blobs in `layout`, under `source`'s own top
-    /// descriptor.
-    fn from_layout_entries(source: &BaseImage, layout: &Layout) -> Image {
-        let top = source
-            .top
-            .as_ref()
-            .expect("a layout image has a top descriptor");
-        let unverified = |descriptor: &Descriptor| Blob {
-            size: descriptor.size,
-            source: BlobSource::Unverified(layout.blob_path(&descriptor.digest)),
-        };
+    /// An image as a transport read it: `top` (an index or manifest) and its platform
+    /// images, every blob where `locate` says (a layout's file, the cache's, or left
+    /// in the registry). Foreign layers have no blob.
+    pub fn read(
+        flavour: Flavour,
+        top: Descriptor,
+        index: Option<Index>,
+        platforms: Vec<PlatformImage>,
+        locate: impl Fn(&Digest) -> BlobSource,
+        base_origin: Option<BaseOrigin>,
+    ) -> Image {
         let mut blobs = BTreeMap::new();
-        let mut platforms = Vec::with_capacity(source.platforms.len());
-        for platform in &source.platforms {
+        let mut put = |descriptor: &Descriptor| {
+            blobs
+                .entry(descriptor.digest.clone())
+                .or_insert_with(|| Blob {
+                    size: descriptor.size,
+                    source: locate(&descriptor.digest),
+                });
+        };
+        for platform in &platforms {
             let manifest = &platform.manifest;
             for layer in &manifest.layers {
                 if layer.media_type != media::DOCKER_FOREIGN_LAYER_GZIP {
-                    blobs.insert(layer.digest.clone(), unverified(layer));
+                    put(layer);
                 }
             }
-            blobs.insert(manifest.config.digest.clone(), unverified(&manifest.config));
-            blobs.insert(
-                platform.descriptor.digest.clone(),
-                unverified(&platform.descriptor),
-            );
-            let mut descriptor = platform.descriptor.clone();
-            descriptor.platform = Some(platform.platform.clone());
-            platforms.push(PlatformImage {
-                platform: platform.platform.clone(),
-                descriptor,
-                manifest: manifest.clone(),
-                layers: layer_reports(manifest, &platform.config, "base"),
-            });
+            put(&manifest.config);
+            put(&platform.descriptor);
         }
-        blobs.insert(top.digest.clone(), unverified(top));
+        put(&top);
         Image {
-            flavour: source.flavour,
-            descriptor: Descriptor::new(top.media_type.clone(), top.digest.clone(), top.size),
-            index: source.index.clone(),
+            flavour,
+            descriptor: top,
+            index,
             platforms,
             blobs,
             name: None,
-            base_origin: None,
+            base_origin,
         }
     }
-}
 
-impl Image {
-    /// The platforms `source` holds under a new index of the same flavour (its
-    /// annotations kept): the digest differs from the source's full index.
-    fn subset_of(source: &BaseImage, layout: &Layout) -> Image {
-        let mut index = source.index.clone().expect("only called for indexes");
-        index.manifests = source
+    /// The image as a copy of it is written (`hoist push`, `hoist pull`): under its own
+    /// digest, each platform's entry naming its platform. When it holds only some of
+    /// its index's entries (`hoist pull --platform`), `subset` allows a new index over
+    /// those; otherwise that is an error naming `source`, so a push never silently
+    /// drops attestations or nested indexes.
+    pub fn for_copy(&self, source: &str, subset: bool) -> Result<Image> {
+        let mut copy = self.clone();
+        copy.name = None;
+        copy.descriptor = Descriptor::new(
+            self.descriptor.media_type.clone(),
+            self.descriptor.digest.clone(),
+            self.descriptor.size,
+        );
+        for platform in &mut copy.platforms {
+            platform.descriptor.platform = Some(platform.platform.clone());
+        }
+        let partial = self
+            .index
+            .as_ref()
+            .is_some_and(|index| index.manifests.len() != self.platforms.len());
+        if !partial {
+            return Ok(copy);
+        }
+        if !subset {
+            return Err(Error::Location {
+                input: source.to_string(),
+                reason: format!(
+                    "index {} lists {} entries, of which {} are platform images; attestations and nested indexes cannot be pushed yet",
+                    self.descriptor.digest,
+                    self.index.as_ref().map_or(0, |i| i.manifests.len()),
+                    self.platforms.len()
+                ),
+            });
+        }
+        // The platforms held, under a new index of the same flavour (its annotations
+        // kept): the digest differs from the source's full index.
+        let mut index = self.index.clone().expect("partial means an index");
+        index.manifests = self
             .platforms
             .iter()
             .map(|p| p.descriptor.clone())
             .collect();
         let blob = to_canonical(&index).expect("an index read as JSON serialises");
-        let media_type = source
-            .top
-            .as_ref()
-            .map_or(media::OCI_INDEX, |t| t.media_type.as_str());
-        let mut full = Image::from_layout_entries(source, layout);
-        full.blobs.remove(&full.descriptor.digest);
-        full.descriptor = Descriptor::new(media_type, blob.digest.clone(), blob.size());
-        full.blobs.insert(
+        copy.blobs.remove(&copy.descriptor.digest);
+        copy.descriptor = Descriptor::new(
+            self.descriptor.media_type.clone(),
+            blob.digest.clone(),
+            blob.size(),
+        );
+        copy.blobs.insert(
             blob.digest.clone(),
             Blob {
                 size: blob.size(),
                 source: BlobSource::Bytes(blob.bytes),
             },
         );
-        full.index = Some(index);
-        full
+        copy.index = Some(index);
+        Ok(copy)
     }
 }
 

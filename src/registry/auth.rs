@@ -17,7 +17,7 @@
 //! dropped. In auth.json podman reads `HOST/PATH` without a scheme as credentials for
 //! the repositories under PATH only (hoist does not use those); with a scheme, the path
 //! is dropped. Docker Hub's names (`docker.io`, `index.docker.io`,
-//! `registry-1.docker.io`) are one registry. [`places`] lists every place of one file
+//! `registry-1.docker.io`) are one registry. `places` lists every place of one file
 //! the lookup consults, in order, and `hoist logout` removes from exactly those
 //! (`credential_store::erase`), so nothing the lookup would find survives a logout.
 //!

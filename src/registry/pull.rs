@@ -11,12 +11,12 @@ use serde_json::Value;
 use super::manifest::{describe_document, fetch_manifest};
 use super::transport::{Access, Repository, Transport};
 use crate::error::{Error, Result};
+use crate::oci::image::{BaseOrigin, BlobSource, Image, PlatformImage};
 use crate::oci::layout::Layout;
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::oci::platform::Platform;
 use crate::oci::reference::with_digest;
-use crate::oci::source::{BaseImage, BasePlatform};
 
 /// Resolves `reference` to an image holding the `wanted` platforms (all when `None`):
 /// its index, manifests and configs fetched (what the cache lacks) into `store`, and
@@ -29,7 +29,7 @@ pub async fn load_base(
     store: &BlobStore,
     transport: &Transport,
     fetch_layers: bool,
-) -> Result<BaseImage> {
+) -> Result<Image> {
     load(reference, wanted, store, transport, fetch_layers).await
 }
 
@@ -71,7 +71,7 @@ async fn load(
     store: &BlobStore,
     transport: &Transport,
     fetch_layers: bool,
-) -> Result<BaseImage> {
+) -> Result<Image> {
     let options = transport.options();
     let repository = pull_handle(reference, transport).await?;
     let remote = Remote {
@@ -151,15 +151,34 @@ async fn load(
                 .await?,
         );
     }
-    Ok(BaseImage {
-        flavour: Flavour::of(&top.media_type).unwrap_or(Flavour::Oci),
-        digest: Some(top.digest.clone()),
-        platforms,
-        layout: Some(Layout::over_blobs(store.root())),
-        top: Some(top),
+    // Documents (and fetched layers) are in the cache; a layer it lacks was left in
+    // the registry, fetched only if a push must upload it.
+    let cache = Layout::over_blobs(store.root());
+    let locate = |digest: &Digest| {
+        let path = cache.blob_path(digest);
+        if path.exists() {
+            BlobSource::Unverified(path)
+        } else {
+            BlobSource::OnDemand(path)
+        }
+    };
+    let origin = BaseOrigin {
+        repository: reference.clone(),
+        layers: platforms
+            .iter()
+            .flat_map(|p| p.manifest.layers.iter().map(|l| l.digest.clone()))
+            .collect(),
+        cache: store.root().to_path_buf(),
+    };
+    let flavour = Flavour::of(&top.media_type).unwrap_or(Flavour::Oci);
+    Ok(Image::read(
+        flavour,
+        top,
         index,
-        repository: Some(reference.clone()),
-    })
+        platforms,
+        locate,
+        Some(origin),
+    ))
 }
 
 struct Remote<'a> {
@@ -245,7 +264,7 @@ impl Remote<'_> {
         platform: Option<Platform>,
         store: &BlobStore,
         jobs: usize,
-    ) -> Result<BasePlatform> {
+    ) -> Result<PlatformImage> {
         let manifest: Manifest = self.parse(bytes, "manifest", &descriptor.digest)?;
         manifest
             .check_media_types(&descriptor.media_type)
@@ -276,12 +295,7 @@ impl Remote<'_> {
                 ))
             })?,
         };
-        Ok(BasePlatform {
-            platform,
-            descriptor,
-            manifest,
-            config,
-        })
+        Ok(PlatformImage::read(platform, descriptor, manifest, config))
     }
 
     /// Streams a blob into the store unless it is there, verifying digest and size.

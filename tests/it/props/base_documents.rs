@@ -338,7 +338,7 @@ proptest! {
         let dir = tempfile::Builder::new().prefix("hoist-props-base-").tempdir().unwrap();
         let root = dir.path().join("layout");
         let layer_digests = write_layout(&root, &fault, &layers, arch);
-        let loaded = Layout::open(&root).and_then(|layout| load_layout(layout, &Selector::Tag("1.0".into())));
+        let loaded = Layout::open(&root).and_then(|layout| load_layout(&layout, &Selector::Tag("1.0".into())));
         match (is_fault(&fault), loaded) {
             (false, Ok(base)) => {
                 prop_assert_eq!(base.platforms.len(), 1);
