@@ -4,6 +4,8 @@
 //! release` and `hoist verify` all build through [`Builder`], so a verify rebuild is
 //! made exactly as the build it checks.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use hoist_layers::{BlobStore, BuildOptions};
 use oci_spec::distribution::Reference;
 use tempfile::TempDir;
@@ -63,6 +65,8 @@ pub struct Builder<'a> {
     transport: &'a Transport,
     observer: &'a dyn Observer,
     scratch: TempDir,
+    /// Builds so far: each unpacks its base into a directory of its own.
+    builds: AtomicUsize,
 }
 
 impl<'a> Builder<'a> {
@@ -83,6 +87,7 @@ impl<'a> Builder<'a> {
             transport,
             observer,
             scratch,
+            builds: AtomicUsize::new(0),
         })
     }
 
@@ -90,8 +95,16 @@ impl<'a> Builder<'a> {
     /// registry base's layers stay in the registry until a push needs their bytes (only
     /// for builds whose outputs are pushes: sinks need every byte).
     pub fn build(&self, plan: &Plan, layers_on_demand: bool) -> Result<Image> {
+        // Images built earlier may point into their base's directory: each build unpacks
+        // into one of its own rather than into a mix of several archives' files.
+        let n = self.builds.fetch_add(1, Ordering::Relaxed);
+        let scratch_dir = self.scratch.path().join(format!("base-{n}"));
+        std::fs::create_dir(&scratch_dir).map_err(|source| Error::Io {
+            path: scratch_dir.clone(),
+            source,
+        })?;
         let options = OpenOptions {
-            scratch_dir: self.scratch.path(),
+            scratch_dir: &scratch_dir,
             store: self.store,
             transport: self.transport,
             platforms: plan.platforms.as_deref(),
@@ -136,5 +149,73 @@ impl<'a> Builder<'a> {
         let image = self.build(plan, outputs.sink.is_none())?;
         let published = self.publish(&image, outputs)?;
         Ok((image, published))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::assemble::Silent;
+    use crate::config::ConfigFile;
+    use crate::oci::location::Selector;
+    use crate::plan::{Overrides, resolve};
+    use crate::publish::archive::OciArchiveSink;
+    use crate::registry::client::RegistryOptions;
+
+    /// One builder builds several images (a workspace's members): two builds on an
+    /// archive base give the same image, and the first image's blobs are still where
+    /// it says they are after the second build unpacked its base.
+    #[test]
+    fn one_builder_builds_twice_on_an_archive_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("cache")).unwrap();
+        let transport = Transport::new(RegistryOptions::default());
+        let builder = Builder::new(&store, BuildOptions::default(), &transport, &Silent).unwrap();
+
+        let committed = Location::OciLayout {
+            path: Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/base"),
+            selector: Selector::Tag("1.0".into()),
+        };
+        let open_options = OpenOptions {
+            scratch_dir: dir.path(),
+            store: &store,
+            transport: &transport,
+            platforms: None,
+            fetch_layers: true,
+        };
+        let base = open(&committed, &open_options).unwrap();
+        let archive = dir.path().join("base.tar");
+        let sink = OciArchiveSink {
+            path: archive.clone(),
+            tag: Some("1.0".into()),
+        };
+        sink.write(&base.for_copy("base", false).unwrap(), &[])
+            .unwrap();
+
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/hello.txt"), "hello\n").unwrap();
+        let config = dir.path().join("hoist.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[image]\nbase = \"oci-archive:{}:1.0\"\n\n[[layer]]\nfrom = \"src\"\nto = \"/srv\"\n",
+                archive.display()
+            ),
+        )
+        .unwrap();
+        let file = ConfigFile::load(&config).unwrap();
+        let plan = resolve(&config, &file, &Overrides::default(), None).unwrap();
+
+        let first = builder.build(&plan, false).unwrap();
+        let second = builder.build(&plan, false).unwrap();
+        assert_eq!(first.descriptor.digest, second.descriptor.digest);
+        // Every blob of the first image is still readable where it says it is.
+        for blob in first.blobs.values() {
+            if let crate::oci::image::BlobSource::Unverified(path) = &blob.source {
+                assert!(path.is_file(), "{} is gone", path.display());
+            }
+        }
     }
 }
