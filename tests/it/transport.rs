@@ -12,7 +12,7 @@ use crate::common::{
 };
 use crate::proxy::{Fault, FaultPlan, FaultProxy, Outcome};
 use crate::pull_tag::{BASE_REPO, seed_base};
-use crate::registry::{HOIST_LIMIT, Registry, Request, ok, run};
+use crate::registry::{HOIST_LIMIT, Registry, Request, fails, ok, run};
 use crate::token_auth::{Fixture, hoist};
 
 /// `GET /v2/` requests among `requests`.
@@ -175,9 +175,7 @@ fn a_missing_tag_is_named_with_exit_code_1() {
         .arg(sandbox.oci("pulled"))
         .arg("--cache-dir")
         .arg(sandbox.path("pull-cache"));
-    let output = run(&mut pull, HOIST_LIMIT);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = fails(&mut pull, HOIST_LIMIT);
     assert!(
         err.contains(&format!("{missing}: no such tag")),
         "the error should read `{missing}: no such tag`:\n{err}"
@@ -194,9 +192,7 @@ fn a_missing_tag_is_named_with_exit_code_1() {
         .arg(&missing)
         .arg("--output")
         .arg(sandbox.oci("out"));
-    let output = run(&mut build, HOIST_LIMIT);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = fails(&mut build, HOIST_LIMIT);
     assert!(err.contains(&format!("{missing}: no such tag")), "{err}");
 
     // A repository nobody pushed to.
@@ -208,9 +204,7 @@ fn a_missing_tag_is_named_with_exit_code_1() {
         .arg(sandbox.oci("pulled"))
         .arg("--cache-dir")
         .arg(sandbox.path("pull-cache"));
-    let output = run(&mut pull, HOIST_LIMIT);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = fails(&mut pull, HOIST_LIMIT);
     assert!(err.contains(&format!("{nowhere}: no such")), "{err}");
 }
 
@@ -235,9 +229,7 @@ fn a_401_without_credentials_says_to_run_hoist_login() {
     push.arg("push")
         .arg(format!("oci:{}:1.0", base_layout().display()))
         .arg(registry.reference("acme/app:1"));
-    let output = run(&mut push, HOIST_LIMIT);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = fails(&mut push, HOIST_LIMIT);
     assert!(err.contains(&format!("hoist login {host}")), "{err}");
     assert!(err.contains(&registry.reference("acme/app")), "{err}");
 
@@ -248,9 +240,7 @@ fn a_401_without_credentials_says_to_run_hoist_login() {
     push.arg("push")
         .arg(format!("oci:{}:1.0", base_layout().display()))
         .arg(fixture.registry.reference("acme/app:1"));
-    let output = run(&mut push, HOIST_LIMIT);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = fails(&mut push, HOIST_LIMIT);
     assert!(err.contains(&format!("hoist login {host}")), "{err}");
 }
 
@@ -309,9 +299,7 @@ fn a_push_target_with_a_bad_port_fails_before_building() {
         .arg(example_config())
         .arg("--push-to")
         .arg("127.0.0.1:99999/x");
-    let output = run(&mut build, HOIST_LIMIT);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = fails(&mut build, HOIST_LIMIT);
     assert!(err.contains("`127.0.0.1:99999/x`"), "{err}");
     assert!(err.contains("99999"), "{err}");
     assert!(err.contains("port"), "{err}");
@@ -329,9 +317,7 @@ fn a_push_target_with_a_bad_port_fails_before_building() {
             .arg(example_config())
             .arg("--push-to")
             .arg(bad);
-        let output = run(&mut build, HOIST_LIMIT);
-        let err = stderr(&output);
-        assert_eq!(output.status.code(), Some(1), "{err}");
+        let err = fails(&mut build, HOIST_LIMIT);
         assert!(err.contains(&format!("`{bad}`")), "{err}");
     }
     assert!(walk(&sandbox.cache()).is_empty());
