@@ -29,6 +29,38 @@ pub struct ConfigFile {
     pub version: Option<VersionSection>,
     /// `[tags]`: which tags a version yields (releases).
     pub tags: Option<TagsSection>,
+    /// `[workspace]`: this file is a workspace root listing member configs.
+    pub workspace: Option<WorkspaceSection>,
+    /// Not in the file: what a workspace member takes from its root (set by
+    /// [`crate::workspace`] when it loads a member).
+    #[serde(skip)]
+    pub inherited: Inherited,
+}
+
+/// `[workspace]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceSection {
+    /// Member directories (each holding a `hoist.toml`), relative to the root; globs.
+    pub members: Vec<String>,
+    /// Directories left out (paths or globs), relative to the root.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// `[workspace.image]`: defaults for every member's `[image]`.
+    #[serde(default)]
+    pub image: ImageSection,
+}
+
+/// What a workspace member's config takes from its workspace root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inherited {
+    /// The member's name (its directory's): the default image title.
+    pub member: Option<String>,
+    /// The workspace root's directory: `[version]` paths, and an inherited
+    /// `image.base`, are relative to it.
+    pub root_dir: Option<std::path::PathBuf>,
+    /// Whether `image.base` came from `[workspace.image]`.
+    pub base_from_root: bool,
 }
 
 /// `[version]`.
@@ -67,8 +99,9 @@ pub enum LatestSetting {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSection {
-    /// Repository the image is for, e.g. `ghcr.io/acme/dashboard`.
-    pub name: Option<String>,
+    /// Repository the image is for, e.g. `ghcr.io/acme/dashboard`, or several (one
+    /// build, pushed to each).
+    pub name: Option<OneOrMany>,
     /// Base image location, relative to the config file.
     pub base: Option<String>,
     /// Platforms to build; default: every platform the base has.
@@ -174,6 +207,15 @@ pub struct HealthcheckSection {
 }
 
 impl ConfigFile {
+    /// The directory `image.base` is relative to: the workspace root's for a base
+    /// inherited from `[workspace.image]`, else the config file's (at `config`).
+    pub fn base_dir<'a>(&'a self, config: &'a Path) -> &'a Path {
+        match &self.inherited.root_dir {
+            Some(root) if self.inherited.base_from_root => root,
+            _ => config.parent().unwrap_or(Path::new(".")),
+        }
+    }
+
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
@@ -215,6 +257,7 @@ fn readable(message: &str) -> String {
         .replace("expected struct HealthcheckSection", "expected a table")
         .replace("expected struct VersionSection", "expected a table")
         .replace("expected struct TagsSection", "expected a table")
+        .replace("expected struct WorkspaceSection", "expected a table")
 }
 
 /// The key path (`config.env.PORT`, `layer[2].platform`, `config.cmd[1]`) of what is at

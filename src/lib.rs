@@ -2,7 +2,8 @@
 //!
 //! Data flow goes one way: **inputs → layers → image → sinks**.
 //!
-//! - [`config`] reads `hoist.toml`; [`plan`] folds it with flags and the environment
+//! - [`config`] reads `hoist.toml`; [`workspace`] finds the images of a project (a
+//!   workspace's members, or one image); [`plan`] folds it with flags and the environment
 //!   into a validated [`plan::Plan`].
 //! - [`hoist_layers`] (a separate crate) turns directories into compressed,
 //!   content-addressed layer blobs, deterministically.
@@ -35,5 +36,6 @@ pub mod publish;
 pub mod registry;
 pub mod release;
 pub mod verify;
+pub mod workspace;
 
 pub use error::{Error, Result};

@@ -25,8 +25,9 @@ use crate::registry::transport::Transport;
 pub struct Outputs {
     /// `--output`: a layout or archive, with the tags it names the image by.
     pub sink: Option<(Box<dyn Sink>, Vec<String>)>,
-    /// `--push`: a repository and the tags pushed there.
-    pub push: Option<PushTarget>,
+    /// `--push`: the repositories pushed to (one build, the same digest in each), with
+    /// the tags pushed there.
+    pub pushes: Vec<PushTarget>,
 }
 
 /// A repository to push to, and its tags.
@@ -53,8 +54,8 @@ impl Outputs {
 pub struct Published {
     /// The sink's report, when there was one.
     pub written: Option<WriteReport>,
-    /// The push's report, when there was one.
-    pub pushed: Option<PushReport>,
+    /// One report per push, in the order of [`Outputs::pushes`].
+    pub pushed: Vec<PushReport>,
 }
 
 /// Builds images into one cache. Archive bases are unpacked into a private temporary
@@ -124,21 +125,21 @@ impl<'a> Builder<'a> {
         )
     }
 
-    /// Writes `image` to every output: the sink first, then the push.
+    /// Writes `image` to every output: the sink first, then each push in turn.
     pub fn publish(&self, image: &Image, outputs: &Outputs) -> Result<Published> {
         let written = match &outputs.sink {
             Some((sink, tags)) => Some(sink.write(image, tags)?),
             None => None,
         };
-        let pushed = match &outputs.push {
-            Some(target) => Some(crate::registry::block_on(push(
+        let mut pushed = Vec::new();
+        for target in &outputs.pushes {
+            pushed.push(crate::registry::block_on(push(
                 image,
                 &target.reference,
                 &target.tags,
                 self.transport,
-            ))?),
-            None => None,
-        };
+            ))?);
+        }
         Ok(Published { written, pushed })
     }
 

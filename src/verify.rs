@@ -52,6 +52,8 @@ pub struct Request<'a> {
     pub image: &'a str,
     /// The config file to rebuild from.
     pub config: &'a Path,
+    /// Its contents (a workspace member's with what it takes from its root).
+    pub file: &'a ConfigFile,
     /// The cache.
     pub store: &'a BlobStore,
     /// Build settings (threads; never the output).
@@ -222,7 +224,7 @@ fn recorded_inputs(image: &OpenedImage) -> Result<Inputs> {
 /// image does not record (an image from an older hoist, or a Docker-flavoured one,
 /// which has no annotations) fall back to the config file and the environment.
 fn rebuild_plan(request: &Request, inputs: &Inputs) -> Result<Plan> {
-    let file = ConfigFile::load(request.config)?;
+    let file = request.file;
     let overrides = Overrides {
         platforms: inputs.platforms.clone(),
         compression: inputs.compression.clone(),
@@ -231,17 +233,17 @@ fn rebuild_plan(request: &Request, inputs: &Inputs) -> Result<Plan> {
     };
     let env_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let epoch = inputs.source_date_epoch.as_deref().or(env_epoch.as_deref());
-    let mut plan = resolve(request.config, &file, &overrides, epoch)?;
+    let mut plan = resolve(request.config, file, &overrides, epoch)?;
     // A versioned project's build labels its image (version, revision, created…):
     // the rebuild must too, from the checkout being verified.
-    label_plan(request.config, &file, &mut plan, None)?;
+    label_plan(request.config, file, &mut plan, None)?;
 
     if let (Some(name), Some(digest)) = (&inputs.base, &inputs.base_digest) {
         let digest: Digest = digest.parse().map_err(|e| Error::Verify {
             image: request.image.to_string(),
             reason: format!("annotation {BASE_DIGEST} = `{digest}`: {e}"),
         })?;
-        let config_dir = request.config.parent().unwrap_or(std::path::Path::new("."));
+        let config_dir = file.base_dir(request.config);
         let recorded = Location::parse(name)
             .map_err(|e| Error::Verify {
                 image: request.image.to_string(),

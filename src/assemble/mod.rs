@@ -160,7 +160,7 @@ fn index_image(
         index: Some(index),
         platforms,
         blobs,
-        name: plan.name.clone(),
+        name: plan.names.first().cloned(),
         base_origin,
     })
 }

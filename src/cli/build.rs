@@ -1,22 +1,103 @@
-//! `hoist build`: resolve the plan, assemble, write to the output, report.
+//! `hoist build`: resolve each image's plan (every member of a workspace, or the one
+//! image), build them through one builder and one cache, write to the outputs, report.
 
 use anyhow::{Context, Result};
-use hoist::config::ConfigFile;
 use hoist::inspect::human_bytes;
 use hoist::oci::image::Image;
 use hoist::oci::location::Location;
 use hoist::oci::reference;
-use hoist::pipeline::{Builder, Outputs, PushTarget};
+use hoist::pipeline::{Builder, Outputs, Published, PushTarget};
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
 use hoist::release::labels::label_plan;
+use hoist::workspace::{self, Member};
 use hoist_layers::BuildOptions;
 use serde_json::json;
 
 use super::BuildArgs;
 
 pub fn run(args: &BuildArgs) -> Result<()> {
-    let file = ConfigFile::load(&args.config)?;
+    let project = workspace::load(&args.config, &args.package)?;
+    let several = project.members.len() > 1;
+    for (given, flag) in [
+        (args.output.is_some(), "--output"),
+        (!args.push_to.is_empty(), "--push-to"),
+    ] {
+        anyhow::ensure!(
+            !(given && several),
+            "{flag} names where one image goes, but {} are built ({}): pick one with -p/--package",
+            project.members.len(),
+            workspace::names(&project.members)
+        );
+    }
+    // Every plan and output is checked before anything is built: a typo in the last
+    // member must not cost the builds of the others.
+    let mut jobs = Vec::new();
+    for member in &project.members {
+        let plan = plan_for(args, member)?;
+        let outputs = outputs_for(args, member, &plan)?;
+        outputs.preflight()?;
+        jobs.push((member, plan, outputs));
+    }
+    for path in [&args.digest_file, &args.metadata_file]
+        .into_iter()
+        .flatten()
+    {
+        hoist::fsutil::check_file_target(path)
+            .with_context(|| format!("--digest-file/--metadata-file {}", path.display()))?;
+    }
+
+    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let options = BuildOptions {
+        threads: args.jobs.unwrap_or(0),
+        use_cache: !args.no_cache,
+    };
+    let observer = super::progress::observer();
+    let transport = args.registry.transport(0)?;
+    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    let mut built = Vec::new();
+    for (member, plan, outputs) in &jobs {
+        let (image, published) = builder.run(plan, outputs)?;
+        report(&member.name, several, &image, &published, &cache_dir);
+        built.push((member.name.clone(), image, published));
+    }
+
+    if let Some(path) = &args.digest_file {
+        let digests: Vec<(String, String)> = built
+            .iter()
+            .map(|(name, image, _)| (name.clone(), image.descriptor.digest.to_string()))
+            .collect();
+        super::write_digest_file(path, &digests)?;
+    }
+    let document = if project.is_workspace {
+        serde_json::Value::Array(
+            built
+                .iter()
+                .map(|(name, image, published)| {
+                    let mut entry = summary(image, published);
+                    entry["name"] = json!(name);
+                    entry
+                })
+                .collect(),
+        )
+    } else {
+        summary(&built[0].1, &built[0].2)
+    };
+    super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
+    if !args.json {
+        for (name, image, _) in &built {
+            if project.is_workspace {
+                println!("{name} {}", image.descriptor.digest);
+            } else {
+                println!("{}", image.descriptor.digest);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One image's plan: hoist.toml (with the workspace's defaults) and the flags.
+fn plan_for(args: &BuildArgs, member: &Member) -> Result<Plan> {
     let overrides = Overrides {
         base: args.base.clone(),
         platforms: args.platform.clone(),
@@ -28,36 +109,67 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         compression_level: args.compression_level,
     };
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let mut plan = resolve(&args.config, &file, &overrides, epoch.as_deref())?;
+    let mut plan = resolve(&member.config, &member.file, &overrides, epoch.as_deref())?;
     // A versioned project's images carry org.opencontainers.image.version & co.
-    label_plan(&args.config, &file, &mut plan, None)?;
-    // Parse the outputs before building: a typo must not cost a full build.
+    label_plan(&member.config, &member.file, &mut plan, None)?;
+    Ok(plan)
+}
+
+/// Where one image goes: `--output`, and `--push`/`--push-to`; parsed before building
+/// so a typo does not cost a build.
+fn outputs_for(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Outputs> {
     let sink = args
         .output
         .as_deref()
         .map(|output| Location::parse(output).and_then(|l| sink_for(&l)))
         .transpose()?;
-    let outputs = Outputs {
+    Ok(Outputs {
         sink: sink.map(|sink| (sink, plan.tags.clone())),
-        push: push_target(args, &plan)?,
-    };
-    if let Some(path) = &args.digest_file {
-        hoist::fsutil::check_file_target(path).with_context(|| "--digest-file".to_string())?;
-    }
+        pushes: push_targets(args, member, plan)?,
+    })
+}
 
-    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let options = BuildOptions {
-        threads: args.jobs.unwrap_or(0),
-        use_cache: !args.no_cache,
+/// The repositories `--push` / `--push-to` sends the image to, each with its tags.
+fn push_targets(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Vec<PushTarget>> {
+    let inputs = match (args.push_to.is_empty(), args.push) {
+        (false, _) => args.push_to.clone(),
+        (true, true) if !plan.names.is_empty() => plan.names.clone(),
+        (true, true) => anyhow::bail!(
+            "--push needs a repository: set image.name in {} or pass --push-to",
+            member.config.display()
+        ),
+        (true, false) => return Ok(Vec::new()),
     };
-    let observer = super::progress::observer();
-    let transport = args.registry.transport(0)?;
-    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
-    let (image, published) = builder.run(&plan, &outputs)?;
+    anyhow::ensure!(
+        !args.registry.offline,
+        "--offline and --push cannot go together: pushing needs the network"
+    );
+    inputs
+        .iter()
+        .map(|input| {
+            let reference = reference::parse(input)?;
+            let tags = effective_tags(reference::explicit_tag(input), &plan.tags);
+            Ok(PushTarget { reference, tags })
+        })
+        .collect()
+}
 
-    if let Some(report) = &published.pushed {
+/// What was built and where it went, on stderr.
+fn report(
+    name: &str,
+    several: bool,
+    image: &Image,
+    published: &Published,
+    cache_dir: &std::path::Path,
+) {
+    let prefix = if several {
+        format!("{name}: ")
+    } else {
+        String::new()
+    };
+    for report in &published.pushed {
         eprintln!(
-            "pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
+            "{prefix}pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
             report.reference,
             report.tags.join(", "),
             report.blobs_uploaded,
@@ -66,67 +178,25 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             human_bytes(report.bytes_uploaded)
         );
     }
-    if let Some(path) = &args.digest_file {
-        hoist::fsutil::write_atomically(path, format!("{}\n", image.descriptor.digest).as_bytes())?;
-    }
     match &published.written {
         Some(report) => eprintln!(
-            "wrote {} ({} new)",
+            "{prefix}wrote {} ({} new)",
             report.target,
             human_bytes(report.bytes_written)
         ),
-        None if published.pushed.is_none() => eprintln!(
-            "no --output given: the image was built into {} only",
+        None if published.pushed.is_empty() => eprintln!(
+            "{prefix}no --output given: {} was built into {} only",
+            image.descriptor.digest,
             cache_dir.display()
         ),
         None => {}
     }
-    if args.json {
-        let mut json = summary(&image);
-        if let Some(report) = &published.pushed {
-            for key in [
-                "reference",
-                "tags",
-                "blobs_uploaded",
-                "blobs_mounted",
-                "blobs_skipped",
-                "bytes_uploaded",
-                "base_blobs_fetched",
-            ] {
-                json[key] = serde_json::to_value(report)?[key].take();
-            }
-        }
-        println!("{}", serde_json::to_string_pretty(&json)?);
-    } else {
-        println!("{}", image.descriptor.digest);
-    }
-    Ok(())
 }
 
-/// Where `--push` / `--push-to` sends the image, and with which tags; checked before
-/// building so a bad reference does not cost a build.
-fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<PushTarget>> {
-    let input = match (&args.push_to, args.push, &plan.name) {
-        (Some(to), _, _) => to.clone(),
-        (None, true, Some(name)) => name.clone(),
-        (None, true, None) => anyhow::bail!(
-            "--push needs a repository: set image.name in {} or pass --push-to",
-            args.config.display()
-        ),
-        (None, false, _) => return Ok(None),
-    };
-    anyhow::ensure!(
-        !args.registry.offline,
-        "--offline and --push cannot go together: pushing needs the network"
-    );
-    let reference = reference::parse(&input)?;
-    let tags = effective_tags(reference::explicit_tag(&input), &plan.tags);
-    Ok(Some(PushTarget { reference, tags }))
-}
-
-/// The `--json` summary (documented in docs/cli.md).
-fn summary(image: &Image) -> serde_json::Value {
-    json!({
+/// One image's `--json` summary (documented in docs/cli.md): the first push's fields
+/// at the top (as before several registries), every push under `pushes`.
+fn summary(image: &Image, published: &Published) -> serde_json::Value {
+    let mut json = json!({
         "digest": image.descriptor.digest,
         "media_type": image.descriptor.media_type,
         "platforms": image.platforms.iter().map(|p| json!({
@@ -135,5 +205,21 @@ fn summary(image: &Image) -> serde_json::Value {
             "layers": p.layers,
         })).collect::<Vec<_>>(),
         "bytes": image.total_bytes(),
-    })
+    });
+    if let Some(first) = published.pushed.first() {
+        let first = serde_json::to_value(first).expect("a push report serialises");
+        for key in [
+            "reference",
+            "tags",
+            "blobs_uploaded",
+            "blobs_mounted",
+            "blobs_skipped",
+            "bytes_uploaded",
+            "base_blobs_fetched",
+        ] {
+            json[key] = first[key].clone();
+        }
+        json["pushes"] = serde_json::to_value(&published.pushed).expect("push reports serialise");
+    }
+    json
 }

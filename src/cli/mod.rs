@@ -101,7 +101,8 @@ pub struct TagArgs {
     /// The image: HOST/REPO:TAG or HOST/REPO@DIGEST.
     #[arg(value_name = "SOURCE")]
     source: String,
-    /// The new name: HOST/REPO:TAG on the same registry (`latest` if no tag).
+    /// The new name: HOST/REPO:TAG on the same registry (`latest` if no tag), or a
+    /// bare TAG: a tag in the source's repository (`hoist tag HOST/REPO:1.2.3 prod`).
     #[arg(value_name = "DESTINATION")]
     destination: String,
     #[command(flatten)]
@@ -184,9 +185,16 @@ pub struct PushArgs {
     /// registry reference (copied through the cache).
     #[arg(value_name = "SOURCE")]
     source: String,
-    /// HOST[:PORT]/REPO[:TAG]; without a tag, `latest`.
-    #[arg(value_name = "DESTINATION")]
-    destination: String,
+    /// HOST[:PORT]/REPO[:TAG], one or several (the same image pushed to each); without
+    /// a tag (and no --tag), `latest`.
+    #[arg(value_name = "DESTINATION", required = true, num_args = 1..)]
+    destinations: Vec<String>,
+    /// Also point this tag at the image in every destination (repeatable).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// Also write the --json document to this file (for later CI steps).
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
     /// Concurrent blob uploads.
     #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
@@ -253,9 +261,16 @@ pub struct BuildArgs {
     /// Push the image to [image].name, with every tag (default `latest`).
     #[arg(long)]
     push: bool,
-    /// Push to this repository instead of [image].name (implies --push).
+    /// Push to this repository instead of [image].name (implies --push; repeat to push
+    /// the one build to several registries).
     #[arg(long, value_name = "REFERENCE")]
-    push_to: Option<String>,
+    push_to: Vec<String>,
+    /// Build only this workspace member (repeatable; default: every member).
+    #[arg(long, short = 'p', value_name = "NAME")]
+    package: Vec<String>,
+    /// Also write the --json document to this file (for later CI steps).
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -324,6 +339,39 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         print!("{}", hoist::inspect::render(&location, &image));
     }
     Ok(())
+}
+
+/// Prints `document` on stdout when `--json` is given, and writes it to
+/// `--metadata-file` (through a temp file) when one is: a later CI step reads it there.
+pub fn emit_json(
+    document: &serde_json::Value,
+    json: bool,
+    metadata_file: Option<&std::path::Path>,
+) -> Result<()> {
+    let text = serde_json::to_string_pretty(document)?;
+    if let Some(path) = metadata_file {
+        hoist::fsutil::write_atomically(path, format!("{text}\n").as_bytes())
+            .map_err(|e| anyhow::Error::new(e).context("--metadata-file"))?;
+    }
+    if json {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// Writes `--digest-file`: the digest, or one `NAME DIGEST` line per image when there
+/// are several.
+pub fn write_digest_file(path: &std::path::Path, images: &[(String, String)]) -> Result<()> {
+    let mut text = String::new();
+    for (name, digest) in images {
+        if images.len() > 1 {
+            let _ = writeln!(text, "{name} {digest}");
+        } else {
+            let _ = writeln!(text, "{digest}");
+        }
+    }
+    hoist::fsutil::write_atomically(path, text.as_bytes())
+        .map_err(|e| anyhow::Error::new(e).context("--digest-file"))
 }
 
 /// The cache directory given (`--cache-dir`), else the default one, opened as a blob

@@ -16,7 +16,17 @@ pub fn push(args: &PushArgs) -> Result<()> {
         "--offline: hoist push needs the network"
     );
     let location = Location::parse(&args.source)?;
-    let target = reference::parse(&args.destination)?;
+    // Every destination and tag is checked before a blob moves.
+    let mut targets = Vec::new();
+    for destination in &args.destinations {
+        let target = reference::parse(destination)?;
+        let tags = destination_tags(&target, destination, &args.tag)?;
+        targets.push((target, tags));
+    }
+    if let Some(path) = &args.metadata_file {
+        hoist::fsutil::check_file_target(path)
+            .map_err(|e| anyhow::Error::new(e).context("--metadata-file"))?;
+    }
     let scratch = tempfile::tempdir()?;
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let transport = args.registry.transport(args.jobs)?;
@@ -30,27 +40,61 @@ pub fn push(args: &PushArgs) -> Result<()> {
     };
     let source = open(&location, &open_options)?;
     let image = source.for_copy(&args.source, false)?;
-    let tags: Vec<String> = match (target.digest(), reference::explicit_tag(&args.destination)) {
-        (Some(_), None) => Vec::new(),
-        (_, tag) => vec![tag.unwrap_or("latest").to_string()],
-    };
-    let report = block_on(hoist::registry::push::push(
-        &image, &target, &tags, &transport,
-    ))?;
-    eprintln!(
-        "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
-        report.reference,
-        report.blobs_uploaded,
-        report.blobs_mounted,
-        report.blobs_skipped,
-        human_bytes(report.bytes_uploaded)
-    );
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", report.reference);
+    let mut reports = Vec::new();
+    for (target, tags) in &targets {
+        let report = block_on(hoist::registry::push::push(
+            &image, target, tags, &transport,
+        ))?;
+        eprintln!(
+            "pushed {}{} ({} blobs uploaded, {} mounted, {} already there, {})",
+            report.reference,
+            if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" as {}", tags.join(", "))
+            },
+            report.blobs_uploaded,
+            report.blobs_mounted,
+            report.blobs_skipped,
+            human_bytes(report.bytes_uploaded)
+        );
+        if !args.json {
+            println!("{}", report.reference);
+        }
+        reports.push(report);
     }
-    Ok(())
+    // One destination: the report itself (as before several); else one per destination.
+    let document = match reports.as_slice() {
+        [one] => serde_json::to_value(one)?,
+        _ => serde_json::to_value(&reports)?,
+    };
+    super::emit_json(&document, args.json, args.metadata_file.as_deref())
+}
+
+/// The tags a push gives the image in one destination: its own tag and every `--tag`;
+/// `latest` when there are none, nothing for a destination named by digest.
+fn destination_tags(
+    target: &oci_spec::distribution::Reference,
+    destination: &str,
+    extra: &[String],
+) -> Result<Vec<String>> {
+    let mut tags: Vec<String> = reference::explicit_tag(destination)
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    for tag in extra {
+        anyhow::ensure!(
+            hoist::oci::location::is_valid_tag(tag),
+            "--tag `{tag}`: not a valid tag (letters, digits, `_`, `.`, `-`; up to 128; not starting with `.` or `-`)"
+        );
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    if tags.is_empty() && target.digest().is_none() {
+        tags.push("latest".to_string());
+    }
+    Ok(tags)
 }
 
 pub fn pull(args: &PullArgs) -> Result<()> {
@@ -126,13 +170,29 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         "--offline: hoist tag needs the network"
     );
     let source = reference::parse(&args.source)?;
-    let destination = reference::parse(&args.destination)?;
-    let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");
+    // A bare tag (no `/`, no `:`) names a tag in the source's repository, as crane's
+    // `crane tag IMAGE TAG` does; docker.io/library/NAME is spelt out when meant.
+    let bare = args
+        .destination
+        .strip_prefix(':')
+        .unwrap_or(&args.destination);
+    let (destination, tag) = if bare.contains(['/', ':', '@']) {
+        let destination = reference::parse(&args.destination)?;
+        let tag = reference::explicit_tag(&args.destination).unwrap_or("latest");
+        (destination, tag.to_string())
+    } else {
+        anyhow::ensure!(
+            hoist::oci::location::is_valid_tag(bare),
+            "`{}`: not a valid tag (letters, digits, `_`, `.`, `-`; up to 128; not starting with `.` or `-`)",
+            args.destination
+        );
+        (source.clone(), bare.to_string())
+    };
     let transport = args.registry.transport(0)?;
     let report = block_on(hoist::registry::tag::retag(
         &source,
         &destination,
-        tag,
+        &tag,
         &transport,
     ))?;
     eprintln!(

@@ -112,6 +112,9 @@ pub struct TagsArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// List only this workspace member's tags (repeatable).
+    #[arg(long, short = 'p', value_name = "NAME")]
+    package: Vec<String>,
 }
 
 /// `hoist release` flags.
@@ -152,9 +155,20 @@ pub struct ReleaseArgs {
     /// Config file.
     #[arg(long, short = 'c', default_value = "hoist.toml", value_name = "FILE")]
     config: PathBuf,
-    /// Push to this repository instead of [image].name.
+    /// Push to this repository instead of [image].name (repeatable: several
+    /// registries; one image only).
     #[arg(long, value_name = "REPOSITORY")]
-    push_to: Option<String>,
+    push_to: Vec<String>,
+    /// Release only this workspace member (repeatable; default: every member).
+    #[arg(long, short = 'p', value_name = "NAME")]
+    package: Vec<String>,
+    /// Also write the --json document to this file (for later CI steps).
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
+    /// Write the released index digest to this file (`NAME DIGEST` lines for a
+    /// workspace).
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<PathBuf>,
     /// Platforms to build, overriding [image].platforms.
     #[arg(long, value_name = "PLATFORM")]
     platform: Vec<String>,
@@ -172,7 +186,7 @@ pub struct ReleaseArgs {
 }
 
 pub fn version(args: &VersionArgs) -> Result<()> {
-    let project = Project::load(&args.config)?;
+    let project = Project::load(&args.config, &[])?;
     let files = project.settings.read()?;
     match &args.action {
         None => {
@@ -329,25 +343,49 @@ fn change_version(
 }
 
 pub fn tags(args: &TagsArgs) -> Result<()> {
-    let project = Project::load(&args.config)?;
+    let project = Project::load(&args.config, &args.package)?;
     let version = match &project.settings.source {
         Some(_) => Some(project.settings.read()?.version().clone()),
         None => None,
     };
     let git = Git::discover(&project.dir).ok();
     let context = tag_context(git.as_ref(), version, args.sha.clone(), args.branch.clone())?;
-    let tags = tags::compute(&project.settings.rules, project.settings.latest, &context)?;
+    let settings = &project.settings;
+    let tags = tags::compute(&settings.rules, settings.latest, &context)?;
+    if tags::latest_left_out(&settings.rules, settings.latest, &context) {
+        eprintln!("{}", tags::LATEST_LEFT_OUT);
+    }
+    let workspace = &project.workspace;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "version": context.version.as_ref().map(ToString::to_string),
-                "sha": context.sha,
-                "branch": context.branch,
-                "default_branch": context.default_branch,
-                "tags": tags,
-            }))?
-        );
+        let mut document = json!({
+            "version": context.version.as_ref().map(ToString::to_string),
+            "sha": context.sha,
+            "branch": context.branch,
+            "default_branch": context.default_branch,
+            "tags": tags,
+        });
+        if workspace.is_workspace {
+            document["members"] = workspace
+                .members
+                .iter()
+                .map(|m| json!({"name": m.name, "repositories": repositories(m), "tags": tags}))
+                .collect();
+        }
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else if workspace.is_workspace {
+        // One line per member and tag: `NAME REPOSITORY:TAG` (the name alone without
+        // a repository), ready for a loop in a CI script.
+        for member in &workspace.members {
+            let repositories = repositories(member);
+            for tag in &tags {
+                if repositories.is_empty() {
+                    println!("{} {tag}", member.name);
+                }
+                for repository in &repositories {
+                    println!("{} {repository}:{tag}", member.name);
+                }
+            }
+        }
     } else {
         for tag in &tags {
             println!("{tag}");
@@ -356,9 +394,20 @@ pub fn tags(args: &TagsArgs) -> Result<()> {
     Ok(())
 }
 
+fn repositories(member: &hoist::workspace::Member) -> Vec<String> {
+    member
+        .file
+        .image
+        .name
+        .as_ref()
+        .map(hoist::config::OneOrMany::to_vec)
+        .unwrap_or_default()
+}
+
 pub fn release(args: &ReleaseArgs) -> Result<()> {
     let request = Request {
         config: args.config.clone(),
+        packages: args.package.clone(),
         target: args.target.clone(),
         pre: args.pre.clone(),
         message: args.message.clone(),
@@ -372,6 +421,13 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         push_to: args.push_to.clone(),
         platforms: args.platform.clone(),
     };
+    for path in [&args.digest_file, &args.metadata_file]
+        .into_iter()
+        .flatten()
+    {
+        hoist::fsutil::check_file_target(path)
+            .map_err(|e| anyhow::Error::new(e).context("--digest-file/--metadata-file"))?;
+    }
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
@@ -383,43 +439,95 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
     let outcome = workflow::release(&request, &builder, &transport, &mut |note| {
         eprintln!("{note}");
     })?;
-    match outcome {
-        Outcome::DryRun(plan) => print_plan(&plan),
-        Outcome::Built { version, digest } => {
-            eprintln!("built v{version}; --build-only: not pushed");
-            println!("{digest}");
+    let (document, digests) = match outcome {
+        Outcome::DryRun(plan) => {
+            if plan.latest_left_out {
+                eprintln!("{}", tags::LATEST_LEFT_OUT);
+            }
+            if !args.json {
+                print_plan(&plan);
+            }
+            (serde_json::to_value(&*plan)?, Vec::new())
         }
-        Outcome::Released(released) => print_released(&released, args.json)?,
+        Outcome::Built { version, images } => {
+            eprintln!("built v{version}; --build-only: not pushed");
+            if !args.json {
+                for (name, digest) in &images {
+                    println!("{}", one_line(name, digest, images.len()));
+                }
+            }
+            let document = json!({
+                "version": version.to_string(),
+                "images": images.iter().map(|(name, digest)| json!({"name": name, "digest": digest})).collect::<Vec<_>>(),
+            });
+            (document, images)
+        }
+        Outcome::Released(released) => {
+            if !args.json {
+                print_released(&released);
+            }
+            let digests = released
+                .images
+                .iter()
+                .map(|i| (i.name.clone(), i.digest.clone()))
+                .collect();
+            (released_json(&released), digests)
+        }
+    };
+    super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
+    if let Some(path) = &args.digest_file {
+        super::write_digest_file(path, &digests)?;
     }
     Ok(())
 }
 
-fn print_released(released: &Released, json: bool) -> Result<()> {
-    let report = &released.report;
-    eprintln!(
-        "released v{}: {} blobs uploaded, {} already there",
-        released.version, report.blobs_uploaded, report.blobs_skipped
-    );
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "previous": released.previous.to_string(),
-                "version": released.version.to_string(),
-                "resumed": released.resumed,
-                "digest": report.digest,
-                "reference": report.reference,
-                "tags": report.tags,
-                "kept": released.kept.iter().map(|(tag, version)| json!({"tag": tag, "version": version.to_string()})).collect::<Vec<_>>(),
-            }))?
-        );
+/// A digest, with its image's name when there are several.
+fn one_line(name: &str, digest: &str, images: usize) -> String {
+    if images > 1 {
+        format!("{name} {digest}")
     } else {
-        println!("{}", report.reference);
-        for tag in &report.tags {
-            println!("{}:{tag}", released.repository);
+        digest.to_string()
+    }
+}
+
+fn released_json(released: &Released) -> serde_json::Value {
+    let mut document = json!({
+        "previous": released.previous.to_string(),
+        "version": released.version.to_string(),
+        "resumed": released.resumed,
+        "images": released.images,
+    });
+    // One image in one repository: its fields at the top, as before workspaces.
+    if let [image] = released.images.as_slice()
+        && let Some(push) = image.pushes.first()
+    {
+        document["digest"] = json!(image.digest);
+        document["reference"] = json!(push.report.reference);
+        document["tags"] = json!(push.report.tags);
+        document["kept"] = push.kept_json();
+    }
+    document
+}
+
+fn print_released(released: &Released) {
+    for image in &released.images {
+        for push in &image.pushes {
+            let report = &push.report;
+            eprintln!(
+                "released v{} of {} to {}: {} blobs uploaded, {} mounted, {} already there",
+                released.version,
+                image.name,
+                push.repository,
+                report.blobs_uploaded,
+                report.blobs_mounted,
+                report.blobs_skipped
+            );
+            println!("{}", report.reference);
+            for tag in &report.tags {
+                println!("{}:{tag}", push.repository);
+            }
         }
     }
-    Ok(())
 }
 
 fn print_plan(view: &DryRun) {
@@ -455,21 +563,19 @@ fn print_plan(view: &DryRun) {
         view.branch.as_deref().unwrap_or("(detached)")
     );
     let _ = writeln!(out, "tags: {}", view.tags.join(", "));
-    let platforms = view.platforms.as_ref().map_or_else(
-        || "every platform of the base".to_string(),
-        |p| {
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
-    let _ = writeln!(out, "platforms: {platforms}");
-    let _ = writeln!(
-        out,
-        "target: {}",
-        view.target.as_deref().unwrap_or("(build only)")
-    );
+    out.push_str("images:\n");
+    for image in &view.images {
+        let platforms = image.platforms.as_ref().map_or_else(
+            || "every platform of the base".to_string(),
+            |p| p.join(", "),
+        );
+        let target = if image.repositories.is_empty() {
+            "(build only)".to_string()
+        } else {
+            image.repositories.join(", ")
+        };
+        let _ = writeln!(out, "  {}: {target} [{platforms}]", image.name);
+    }
     out.push_str("dry run: nothing changed\n");
     print!("{out}");
 }

@@ -14,7 +14,7 @@ use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy};
 
 pub use config_edit::ConfigEdits;
 
-use crate::config::{ConfigFile, LayerSection};
+use crate::config::{ConfigFile, LayerSection, OneOrMany};
 use crate::error::{Error, Result};
 use crate::oci::location::{Location, is_valid_tag};
 use crate::oci::platform::Platform;
@@ -63,8 +63,8 @@ pub struct PlannedLayer {
 /// Everything a build needs to know, resolved.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Repository the image is for.
-    pub name: Option<String>,
+    /// Repositories the image is for (`[image].name`, one or several), in order.
+    pub names: Vec<String>,
     /// Base image, paths resolved.
     pub base: Location,
     /// The base as the user wrote it (recorded in annotations: must not depend on the
@@ -97,7 +97,7 @@ pub fn resolve(
     source_date_epoch: Option<&str>,
 ) -> Result<Plan> {
     let config_dir = config_path.parent().unwrap_or(Path::new("."));
-    let (base_name, base) = resolve_base(file, overrides, config_dir)?;
+    let (base_name, base) = resolve_base(file, overrides, config_path)?;
     let platforms = resolve_platforms(file, overrides)?;
 
     // Errors name where a value came from: the flag, or the key in hoist.toml.
@@ -153,7 +153,12 @@ pub fn resolve(
     let tags = resolve_tags(file, overrides)?;
 
     Ok(Plan {
-        name: file.image.name.clone(),
+        names: file
+            .image
+            .name
+            .as_ref()
+            .map(OneOrMany::to_vec)
+            .unwrap_or_default(),
         base,
         base_name,
         platforms,
@@ -172,14 +177,14 @@ pub fn resolve(
 fn resolve_base(
     file: &ConfigFile,
     overrides: &Overrides,
-    config_dir: &Path,
+    config_path: &Path,
 ) -> Result<(String, Location)> {
     let (base_field, base_name, base) = match (&overrides.base, &file.image.base) {
         (Some(flag), _) => ("--base", flag.clone(), Location::parse(flag)),
         (None, Some(base)) => (
             "image.base",
             base.clone(),
-            Location::parse(base).map(|l| l.relative_to(config_dir)),
+            Location::parse(base).map(|l| l.relative_to(file.base_dir(config_path))),
         ),
         (None, None) => {
             return Err(invalid(

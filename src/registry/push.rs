@@ -167,13 +167,41 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
     let top_was_new = blobs
         .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
         .await?;
+    put_tags(blobs, image, &top, tags, top_was_new).await
+}
+
+/// Points `tags` of `target`'s repository at `image`, which is there by digest already
+/// (pushed with no tags): the second step of a release that moves tags only once every
+/// image is up everywhere. Each tag is a HEAD, and a PUT unless it names the image.
+pub async fn tag_pushed(
+    image: &Image,
+    target: &Reference,
+    tags: &[String],
+    transport: &Transport,
+) -> Result<()> {
+    let blobs = transport
+        .repository(target, Access::Push { mount_from: &[] })
+        .await?;
+    let top = document_bytes(image, &image.descriptor.digest)?;
+    put_tags(&blobs, image, &top, tags, false).await
+}
+
+async fn put_tags(
+    blobs: &Repository,
+    image: &Image,
+    top: &[u8],
+    tags: &[String],
+    top_was_new: bool,
+) -> Result<()> {
+    let digest = &image.descriptor.digest;
+    let media_type = &image.descriptor.media_type;
     for tag in tags {
         // A registry that lacked the image by digest cannot have had a tag on it.
         if top_was_new {
-            blobs.put_manifest(tag, media_type, &top).await?;
+            blobs.put_manifest(tag, media_type, top).await?;
         } else {
             blobs
-                .put_manifest_unless_there(tag, digest, media_type, &top)
+                .put_manifest_unless_there(tag, digest, media_type, top)
                 .await?;
         }
     }

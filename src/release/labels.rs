@@ -105,7 +105,12 @@ pub fn label_plan(
     // image by its commit instead. Taken from the plan, not the environment, so that
     // `hoist verify` (which replays the recorded epoch) labels the rebuild the same.
     let epoch = (plan.epoch != 0).then_some(plan.epoch);
-    let info = gather(&settings, version, epoch)?;
+    let mut info = gather(&settings, version, epoch)?;
+    // Each member of a workspace is its own image: titled by its name, not by the
+    // shared version file's project name.
+    if let Some(member) = &file.inherited.member {
+        info.metadata.name = Some(member.clone());
+    }
     apply(plan, &oci_labels(&info));
     Ok(())
 }

@@ -12,8 +12,9 @@
 //! - [`forward`] keeps moving tags (`latest`, `1`, `1.2`) from going backwards in a
 //!   registry.
 //! - [`settings`] resolves the `[version]` and `[tags]` sections of `hoist.toml`.
-//! - [`workflow`] is `hoist release`: the steps above, then the build pipeline and the
-//!   push.
+//! - [`workflow`] is `hoist release`: the steps above ([`steps`]), then the build
+//!   pipeline for every image, and [`rollout`]: every image pushed everywhere, then the
+//!   tags moved.
 //!
 //! Everything here but `git`, `forward` and the file writes is pure and unit-tested.
 
@@ -21,7 +22,9 @@ pub mod bump;
 pub mod forward;
 pub mod git;
 pub mod labels;
+pub mod rollout;
 pub mod settings;
+pub mod steps;
 pub mod tags;
 pub mod version_file;
 pub mod workflow;

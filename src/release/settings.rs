@@ -27,7 +27,12 @@ pub struct ReleaseSettings {
 impl ReleaseSettings {
     /// The settings of `file`, read from `config_path`.
     pub fn resolve(config_path: &Path, file: &ConfigFile) -> Result<ReleaseSettings> {
-        let dir = config_path.parent().unwrap_or(Path::new("."));
+        // A workspace member's [version] is its root's, with paths relative to the root.
+        let dir = file
+            .inherited
+            .root_dir
+            .as_deref()
+            .unwrap_or_else(|| config_path.parent().unwrap_or(Path::new(".")));
         let (source, sync) = match &file.version {
             Some(section) => {
                 if section.source.trim().is_empty() {

@@ -84,6 +84,20 @@ pub fn compute(rules: &[String], latest: Latest, context: &TagContext) -> Result
     Ok(tags)
 }
 
+/// Whether a `latest` rule gave no tag only because the branch is unknown (a detached
+/// HEAD, as CI checks out, without `--branch`): then it is worth saying so, and how to
+/// get it, rather than leaving `latest` out silently.
+pub fn latest_left_out(rules: &[String], latest: Latest, context: &TagContext) -> bool {
+    let stable = context.version.as_ref().is_some_and(|v| v.pre.is_empty());
+    latest == Latest::Auto
+        && rules.iter().any(|r| r == "latest")
+        && stable
+        && context.branch.is_none()
+}
+
+/// What to tell a user whose `latest` was left out for a detached HEAD.
+pub const LATEST_LEFT_OUT: &str = "note: `latest` was left out: HEAD is detached and no --branch was given, so hoist cannot tell whether this is the default branch; pass --branch (e.g. --branch \"$GITHUB_REF_NAME\" or --branch \"$CI_COMMIT_BRANCH\") to get it";
+
 /// `latest = "auto"`: a stable version, on the default branch.
 fn latest_auto(context: &TagContext) -> bool {
     let stable = context.version.as_ref().is_some_and(|v| v.pre.is_empty());

@@ -34,3 +34,4 @@ mod tls;
 mod token_auth;
 mod transport;
 mod verify;
+mod workspace;

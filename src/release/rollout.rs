@@ -1,0 +1,286 @@
+//! The push half of a release: every image to every repository it goes to, by digest
+//! and without tags first; then, once every image is up everywhere, the tags. A failed
+//! push therefore moves no tag anywhere, and running the release again finishes it
+//! (each blob and manifest already there is only a HEAD).
+
+use oci_spec::distribution::Reference;
+use semver::Version;
+use serde::Serialize;
+
+use super::Result;
+use super::forward::{check_forward, tag_states_blocking};
+use super::settings::ReleaseSettings;
+use super::steps::{refused, step};
+use super::tags::{self, TagContext};
+use crate::config::OneOrMany;
+use crate::oci::image::Image;
+use crate::oci::reference;
+use crate::pipeline::{Builder, Outputs, PushTarget};
+use crate::registry::push::{PushReport, tag_pushed};
+use crate::registry::transport::Transport;
+use crate::workspace;
+
+/// Moving tags left where they were, each with the version it names.
+pub type KeptTags = Vec<(String, Version)>;
+
+/// Where one image of the release goes.
+#[derive(Clone, Debug)]
+pub struct ImageTargets {
+    /// The member's name.
+    pub member: String,
+    /// The repositories (no tag), in order: `[image].name`, or `--push-to`.
+    pub repositories: Vec<Reference>,
+}
+
+impl ImageTargets {
+    /// An image that is built and not pushed.
+    pub fn build_only(member: String) -> ImageTargets {
+        ImageTargets {
+            member,
+            repositories: Vec::new(),
+        }
+    }
+}
+
+/// One released image.
+#[derive(Debug, Serialize)]
+pub struct ReleasedImage {
+    /// The member's name.
+    pub name: String,
+    /// The index (or manifest) digest, the same in every repository.
+    pub digest: String,
+    /// One entry per repository.
+    pub pushes: Vec<ReleasedPush>,
+}
+
+/// One image in one repository.
+#[derive(Debug, Serialize)]
+pub struct ReleasedPush {
+    /// `HOST/REPO`.
+    pub repository: String,
+    /// The push (its `tags` are the tags moved).
+    pub report: PushReport,
+    /// Moving tags left where they were, with the version they name.
+    #[serde(serialize_with = "serialize_kept")]
+    pub kept: KeptTags,
+}
+
+impl ReleasedPush {
+    /// The kept tags as `--json` shows them: `[{"tag", "version"}]`.
+    pub fn kept_json(&self) -> serde_json::Value {
+        kept_json(&self.kept)
+    }
+}
+
+fn kept_json(kept: &KeptTags) -> serde_json::Value {
+    kept.iter()
+        .map(|(tag, version)| serde_json::json!({"tag": tag, "version": version.to_string()}))
+        .collect()
+}
+
+fn serialize_kept<S: serde::Serializer>(
+    kept: &KeptTags,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    kept_json(kept).serialize(serializer)
+}
+
+/// The repositories each image goes to: `push_to` (one image only), else each member's
+/// `[image].name`. Checked before anything is built or changed.
+pub fn targets(
+    project: &workspace::Project,
+    push_to: &[String],
+    transport: &Transport,
+) -> Result<Vec<ImageTargets>> {
+    if transport.options().offline {
+        return Err(refused(
+            "--offline and hoist release cannot go together: pushing needs the network (use --build-only)".into(),
+        ));
+    }
+    if !push_to.is_empty() && project.members.len() != 1 {
+        return Err(refused(format!(
+            "--push-to names the repositories of one image, but {} are released ({}): pick one with -p, or set [image].name in each member",
+            project.members.len(),
+            workspace::names(&project.members)
+        )));
+    }
+    project
+        .members
+        .iter()
+        .map(|member| {
+            let names = if push_to.is_empty() {
+                member.file.image.name.as_ref().map(OneOrMany::to_vec).unwrap_or_default()
+            } else {
+                push_to.to_vec()
+            };
+            if names.is_empty() {
+                return Err(refused(format!(
+                    "hoist release pushes to image.name: set it in {} or pass --push-to (or --build-only)",
+                    member.config.display()
+                )));
+            }
+            let repositories = names
+                .iter()
+                .map(|input| {
+                    if reference::explicit_tag(input).is_some() {
+                        return Err(refused(format!(
+                            "`{input}`: name the repository only; the tags come from [tags].rules"
+                        )));
+                    }
+                    Ok(reference::parse(input)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(ImageTargets {
+                member: member.name.clone(),
+                repositories,
+            })
+        })
+        .collect()
+}
+
+/// The tag side of a release.
+pub struct Rollout<'a> {
+    /// `[tags]`.
+    pub settings: &'a ReleaseSettings,
+    /// The tag rules' inputs.
+    pub context: &'a TagContext,
+    /// The version released.
+    pub new: &'a Version,
+    /// The tags the rules give.
+    pub release_tags: &'a [String],
+    /// Move moving tags even backwards.
+    pub force_tags: bool,
+    /// How to go on after a failure.
+    pub hint: &'a str,
+}
+
+impl Rollout<'_> {
+    /// Pushes every image everywhere by digest, then moves the tags.
+    pub fn run(
+        &self,
+        images: &[(&ImageTargets, &Image)],
+        builder: &Builder,
+        transport: &Transport,
+        note: &mut dyn FnMut(String),
+    ) -> Result<Vec<ReleasedImage>> {
+        let new = self.new;
+        // Which tags each repository gets, decided before anything moves.
+        let mut plans = Vec::new();
+        for (target, _) in images {
+            let mut per_repository = Vec::new();
+            for repository in &target.repositories {
+                let (tags, kept) = self
+                    .forward_tags(repository, transport, note)
+                    .map_err(|e| {
+                        step(
+                            format!(
+                                "checking the tags of {}; {}",
+                                repository_name(repository),
+                                self.hint
+                            ),
+                            e,
+                        )
+                    })?;
+                per_repository.push((repository, tags, kept));
+            }
+            plans.push(per_repository);
+        }
+        // Every image up everywhere, no tag moved yet.
+        let mut released = Vec::new();
+        for ((target, image), per_repository) in images.iter().zip(&plans) {
+            let mut pushes = Vec::new();
+            for (repository, _, _) in per_repository {
+                let outputs = Outputs {
+                    sink: None,
+                    pushes: vec![PushTarget {
+                        reference: (*repository).clone(),
+                        tags: Vec::new(),
+                    }],
+                };
+                let published = builder.publish(image, &outputs).map_err(|e| {
+                    step(
+                        format!(
+                            "pushing v{new} of {} to {} failed; no tag was moved anywhere; {}",
+                            target.member,
+                            repository_name(repository),
+                            self.hint
+                        ),
+                        e,
+                    )
+                })?;
+                pushes.extend(published.pushed);
+            }
+            released.push(pushes);
+        }
+        note(format!(
+            "every image of v{new} is up in every repository: moving the tags"
+        ));
+        let mut images_out = Vec::new();
+        for (((target, image), per_repository), reports) in images.iter().zip(plans).zip(released) {
+            let mut pushes = Vec::new();
+            for ((repository, tags, kept), mut report) in per_repository.into_iter().zip(reports) {
+                crate::registry::block_on(tag_pushed(image, repository, &tags, transport))
+                    .map_err(|e| {
+                        step(
+                            format!(
+                                "tagging v{new} of {} in {} failed; {}",
+                                target.member,
+                                repository_name(repository),
+                                self.hint
+                            ),
+                            e,
+                        )
+                    })?;
+                report.tags = tags;
+                pushes.push(ReleasedPush {
+                    repository: repository_name(repository),
+                    report,
+                    kept,
+                });
+            }
+            images_out.push(ReleasedImage {
+                name: target.member.clone(),
+                digest: image.descriptor.digest.to_string(),
+                pushes,
+            });
+        }
+        Ok(images_out)
+    }
+
+    /// Tags only move forward: a moving tag that names a higher version stays where it
+    /// is. Returns the tags to push and those kept.
+    fn forward_tags(
+        &self,
+        target: &Reference,
+        transport: &Transport,
+        note: &mut dyn FnMut(String),
+    ) -> Result<(Vec<String>, KeptTags)> {
+        let mut push_tags = self.release_tags.to_vec();
+        if self.force_tags {
+            return Ok((push_tags, Vec::new()));
+        }
+        let moving = tags::moving_tags(&self.settings.rules, self.settings.latest, self.context)?;
+        let states = tag_states_blocking(target, &moving, transport)?;
+        let check = check_forward(&states, self.new);
+        let name = repository_name(target);
+        for tag in &check.unknown {
+            note(format!(
+                "warning: {name}:{tag} names an image whose version cannot be told; moving it to {}",
+                self.new
+            ));
+        }
+        for (tag, current) in &check.kept {
+            note(format!(
+                "kept tag {name}:{tag} on {current}: {} is lower and tags only move forward (--force-tags moves it)",
+                self.new
+            ));
+            push_tags.retain(|t| t != tag);
+        }
+        Ok((push_tags, check.kept))
+    }
+}
+
+/// `HOST/REPO`, as the user wrote it (no `:latest`).
+pub fn repository_name(target: &Reference) -> String {
+    format!("{}/{}", target.registry(), target.repository())
+}
