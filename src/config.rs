@@ -31,8 +31,8 @@ pub struct ConfigFile {
     pub tags: Option<TagsSection>,
     /// `[workspace]`: this file is a workspace root listing member configs.
     pub workspace: Option<WorkspaceSection>,
-    /// Not in the file: what a workspace member takes from its root (set by
-    /// [`crate::workspace`] when it loads a member).
+    /// Not in the file: what a workspace member takes from its root (set when the
+    /// workspace loads a member).
     #[serde(skip)]
     pub inherited: Inherited,
 }
