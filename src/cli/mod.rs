@@ -138,8 +138,9 @@ impl RegistryArgs {
     /// The command's one registry transport (reads the password from stdin when asked
     /// to): every registry request of the command goes through it.
     pub fn transport(&self, jobs: usize) -> Result<hoist::registry::transport::Transport> {
-        Ok(hoist::registry::transport::Transport::new(
+        Ok(hoist::registry::transport::Transport::with_upload_progress(
             self.options(jobs)?,
+            progress::upload_progress(),
         ))
     }
 

@@ -1,20 +1,103 @@
-//! Progress on stderr: bars on a terminal, one plain line per layer in CI (`CI` set) or
-//! when stderr is not a terminal. Stdout stays for results (the digest, or `--json`).
+//! Progress on stderr: bars on a terminal, one plain line per layer (and per uploaded
+//! blob) in CI (`CI` set) or when stderr is not a terminal. Stdout stays for results
+//! (the digest, or `--json`).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use hoist::assemble::Observer;
 use hoist::inspect::human_bytes;
-use hoist_layers::{BuiltLayer, Progress};
-use indicatif::{ProgressBar, ProgressStyle};
+use hoist::registry::progress::{BlobProgress, UploadProgress};
+use hoist_layers::{BuiltLayer, Digest, Progress};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Whether stderr gets bars: a terminal, and not CI.
+fn bars_wanted() -> bool {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    !ci && std::io::stderr().is_terminal()
+}
 
 /// Chooses bars or plain lines for this process's stderr.
 pub fn observer() -> Box<dyn Observer> {
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-    if !ci && std::io::stderr().is_terminal() {
+    if bars_wanted() {
         Box::new(Bars)
     } else {
         Box::new(Lines)
+    }
+}
+
+/// Upload progress, bars or lines as [`observer`] chooses.
+pub fn upload_progress() -> Arc<dyn UploadProgress> {
+    if bars_wanted() {
+        Arc::new(UploadBars(MultiProgress::new()))
+    } else {
+        Arc::new(UploadLines)
+    }
+}
+
+/// One line per blob once the registry has it.
+struct UploadLines;
+
+struct UploadLine {
+    line: String,
+}
+
+impl UploadProgress for UploadLines {
+    fn blob_started(&self, repository: &str, digest: &Digest, size: u64) -> Arc<dyn BlobProgress> {
+        Arc::new(UploadLine {
+            line: uploaded_line(repository, digest, size),
+        })
+    }
+}
+
+impl BlobProgress for UploadLine {
+    fn finished(&self) {
+        eprintln!("{}", self.line);
+    }
+}
+
+fn uploaded_line(repository: &str, digest: &Digest, size: u64) -> String {
+    format!("uploaded {digest} ({}) to {repository}", human_bytes(size))
+}
+
+/// A bar per blob being uploaded (several go up at once).
+struct UploadBars(MultiProgress);
+
+impl UploadProgress for UploadBars {
+    fn blob_started(&self, repository: &str, digest: &Digest, size: u64) -> Arc<dyn BlobProgress> {
+        let short = digest.as_str().get(..19).unwrap_or(digest.as_str());
+        let bar = self
+            .0
+            .add(ProgressBar::new(size).with_message(format!("upload {short}")));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Arc::new(UploadBar {
+            bar,
+            line: uploaded_line(repository, digest, size),
+        })
+    }
+}
+
+struct UploadBar {
+    bar: ProgressBar,
+    line: String,
+}
+
+impl BlobProgress for UploadBar {
+    fn attempt(&self) {
+        self.bar.set_position(0);
+    }
+    fn sent(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+    fn finished(&self) {
+        self.bar.finish_and_clear();
+        self.bar.suspend(|| eprintln!("{}", self.line));
     }
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod credential_helper;
 pub mod credential_store;
 pub mod login;
 pub mod manifest;
+pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod repository;

@@ -11,6 +11,7 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use serde::Serialize;
 
+use super::progress::UploadProgress;
 use super::pull::BlobFetcher;
 use super::repository::Mount;
 use super::transport::{Access, Repository, Transport};
@@ -121,6 +122,7 @@ pub async fn push(
                     &image.blobs[digest],
                     mount_from,
                     fetcher.as_ref(),
+                    transport.upload_progress(),
                 )
             })
             .buffer_unordered(options.jobs())
@@ -235,6 +237,7 @@ async fn upload_blob(
     blob: &Blob,
     mount_from: Option<&Reference>,
     fetcher: Option<&BlobFetcher>,
+    progress: &dyn UploadProgress,
 ) -> Result<Outcome> {
     if blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
@@ -270,7 +273,8 @@ async fn upload_blob(
             BlobBody::File { file, path }
         }
     };
-    blobs.upload(digest, blob.size, &body).await?;
+    let progress = progress.blob_started(&blobs.display(), digest, blob.size);
+    blobs.upload(digest, blob.size, &body, &progress).await?;
     Ok(Outcome::Uploaded {
         bytes: blob.size,
         fetched,

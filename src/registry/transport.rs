@@ -34,6 +34,7 @@ use super::answer::{Lookup, RegistryAnswer, RegistryError, parse_errors};
 use super::auth::{Found, RegistryAuth, resolve};
 use super::client::{RegistryOptions, http_client, speaks_plain_http};
 use super::login::{Challenge, api_host};
+use super::progress::{Quiet, UploadProgress};
 use super::retry::{Again, is_transient_status, retrying};
 use crate::error::{Error, Result};
 use crate::oci::reference::is_loopback;
@@ -50,6 +51,8 @@ pub struct Transport {
 
 struct Shared {
     options: RegistryOptions,
+    /// Told about every blob upload.
+    upload_progress: Arc<dyn UploadProgress>,
     /// Per registry name, its state once the first request needed it.
     registries: Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<Arc<Registry>>>>>,
 }
@@ -69,9 +72,18 @@ pub enum Access<'a> {
 impl Transport {
     /// A transport for one command, reaching registries as `options` say.
     pub fn new(options: RegistryOptions) -> Transport {
+        Transport::with_upload_progress(options, Arc::new(Quiet))
+    }
+
+    /// A transport that tells `upload_progress` about every blob it uploads.
+    pub fn with_upload_progress(
+        options: RegistryOptions,
+        upload_progress: Arc<dyn UploadProgress>,
+    ) -> Transport {
         Transport {
             shared: Arc::new(Shared {
                 options,
+                upload_progress,
                 registries: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -80,6 +92,11 @@ impl Transport {
     /// How registries are reached.
     pub fn options(&self) -> &RegistryOptions {
         &self.shared.options
+    }
+
+    /// Who hears about uploads.
+    pub fn upload_progress(&self) -> &dyn UploadProgress {
+        self.shared.upload_progress.as_ref()
     }
 
     /// A handle on `reference`'s repository for requests with `access`.

@@ -7,6 +7,7 @@
 //! opens a new session and reads the file again.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hoist_layers::Digest;
@@ -14,6 +15,9 @@ use reqwest::{StatusCode, header};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::ReaderStream;
 
+use futures_util::TryStreamExt as _;
+
+use super::progress::BlobProgress;
 use super::transport::{Answered, Failure, Repository};
 use crate::error::{Error, Result};
 
@@ -89,16 +93,27 @@ async fn expect(answered: Answered, status: StatusCode) -> std::result::Result<A
 impl Repository {
     /// Uploads the blob: a new session, then one streamed `PUT` (or, for a registry
     /// that needs it, `PATCH`es of a bounded size and a closing `PUT`).
-    pub async fn upload(&self, digest: &Digest, size: u64, body: &BlobBody<'_>) -> Result<()> {
+    /// `progress` hears every byte handed to the connection.
+    pub async fn upload(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: &BlobBody<'_>,
+        progress: &Arc<dyn BlobProgress>,
+    ) -> Result<()> {
         self.retrying(|| async {
+            progress.attempt();
             let session = self.start_session().await?;
             if self.registry.chunked.load(Ordering::Relaxed) {
-                self.put_chunks(digest, size, body, session).await
+                self.put_chunks(digest, size, body, session, progress.as_ref())
+                    .await
             } else {
-                self.put_whole(digest, size, body, session).await
+                self.put_whole(digest, size, body, session, Arc::clone(progress))
+                    .await
             }
         })
         .await
+        .inspect(|()| progress.finished())
         .map_err(|f| {
             let subject = format!("{}@{digest}", self.display());
             self.error(subject, format!("uploading blob {digest}"), None, f)
@@ -133,6 +148,7 @@ impl Repository {
         size: u64,
         body: &BlobBody<'_>,
         session: Session,
+        progress: Arc<dyn BlobProgress>,
     ) -> std::result::Result<(), Failure> {
         let mut url = session.url;
         url.query_pairs_mut().append_pair("digest", digest.as_str());
@@ -146,8 +162,10 @@ impl Repository {
                 BlobBody::Bytes(bytes) => put.body(bytes.to_vec()),
                 BlobBody::File { file, path } => {
                     let file = rewound(file, path)?;
+                    let progress = Arc::clone(&progress);
                     let stream =
-                        ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20);
+                        ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20)
+                            .inspect_ok(move |chunk| progress.sent(chunk.len() as u64));
                     put.body(reqwest::Body::wrap_stream(stream))
                 }
             })
@@ -173,6 +191,7 @@ impl Repository {
         size: u64,
         body: &BlobBody<'_>,
         session: Session,
+        progress: &dyn BlobProgress,
     ) -> std::result::Result<(), Failure> {
         let chunk = chunk_size(session.min_chunk);
         let mut url = session.url;
@@ -213,6 +232,7 @@ impl Repository {
             let answered = expect(answered, StatusCode::ACCEPTED).await?;
             url = next_location(&answered.response)?;
             offset += length;
+            progress.sent(length);
         }
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let answered = self

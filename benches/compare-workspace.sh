@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# A three-image project released two ways, in one run:
+#
+#   workspace: one hoist.toml at the root ([workspace] members = ["services/*"]),
+#       three members (frontend, backend, worker: the dashboard example's two parts,
+#       the backend twice under another name), one `hoist release 1.0.0 --no-git`
+#   separate:  the same three images as three lone projects, each with its own
+#       [version], released by three `hoist release 1.0.0 --no-git` one after another
+#
+# Both push two platforms of each image to a local docker-registry, from an empty
+# layer cache and an empty registry before every run (a fresh CI runner), with the
+# default tag rules. Reports mean and median times and separate/workspace (>1: the
+# workspace release is faster).
+#
+#   benches/compare-workspace.sh            # cargo build --release first
+#   NO_BUILD=1 RUNS=5 benches/compare-workspace.sh
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${RUNS:-5}
+WARMUP=${WARMUP:-1}
+NO_BUILD=${NO_BUILD:-0}
+RESULTS_DIR=${RESULTS_DIR:-$repo/target/bench-compare}
+HOIST=${HOIST:-$repo/target/release/hoist}
+export LC_ALL=C
+
+die() { printf 'compare-workspace.sh: error: %s\n' "$*" >&2; exit 1; }
+note() { printf '==> %s\n' "$*" >&2; }
+
+case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer, got '$RUNS'" ;; esac
+case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a non-negative integer, got '$WARMUP'" ;; esac
+for t in hyperfine python3 curl docker-registry; do
+    command -v "$t" >/dev/null 2>&1 ||
+        die "'$t' not found (Debian: apt-get install hyperfine python3 curl docker-registry)"
+done
+if [ "$NO_BUILD" != 1 ]; then
+    note "cargo build --release"
+    (cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
+fi
+[ -x "$HOIST" ] || die "$HOIST not found or not executable (cargo build --release)"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hoist-compare-workspace.XXXXXX")
+reg_pid=
+cleanup() {
+    if [ -n "$reg_pid" ]; then
+        kill "$reg_pid" 2>/dev/null || true
+        wait "$reg_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$RESULTS_DIR"
+
+reg_dir=$tmp/registry
+reg_store=$reg_dir/storage
+reg_log=$reg_dir/registry.log
+mkdir -p "$reg_dir"
+# shellcheck source=benches/registry.sh
+. "$repo/benches/registry.sh"
+note "starting docker-registry on 127.0.0.1"
+start_registry
+
+example=$repo/examples/dashboard
+base="oci:$repo/testdata/base:1.0"
+# member NAME SOURCE-DIR DEST: one image's [image] and [[layer]] (no [version]).
+member() {
+    printf '[image]\nname = "%s/bench/%s"\n' "$reg_host" "$1"
+    printf '\n[[layer]]\nfrom = "%s"\nto = "%s"\n' "$2" "$3"
+}
+
+ws=$tmp/workspace
+for m in frontend backend worker; do mkdir -p "$ws/services/$m"; done
+cp -r "$example/frontend/dist" "$ws/services/frontend/dist"
+cp -r "$example/backend" "$ws/services/backend/app"
+cp -r "$example/backend" "$ws/services/worker/app"
+printf '1.0.0\n' >"$ws/VERSION"
+cat >"$ws/hoist.toml" <<TOML
+[workspace]
+members = ["services/*"]
+
+[workspace.image]
+base = "$base"
+platforms = ["linux/amd64", "linux/arm64"]
+
+[version]
+source = "VERSION"
+TOML
+member frontend dist /usr/share/nginx/html >"$ws/services/frontend/hoist.toml"
+member backend app /app >"$ws/services/backend/hoist.toml"
+member worker app /app >"$ws/services/worker/hoist.toml"
+
+sep=$tmp/separate
+for m in frontend backend worker; do
+    mkdir -p "$sep/$m"
+    cp -r "$ws/services/$m/." "$sep/$m/"
+    printf '1.0.0\n' >"$sep/$m/VERSION"
+    {
+        member "$m" "$(ls "$sep/$m" | grep -v -e hoist.toml -e VERSION)" "$([ "$m" = frontend ] && echo /usr/share/nginx/html || echo /app)" |
+            sed "s|^\[image\]|[image]\nbase = \"$base\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]|"
+        printf '\n[version]\nsource = "VERSION"\n'
+    } >"$sep/$m/hoist.toml"
+done
+
+cache=$tmp/cache
+ws_cmd="'$HOIST' release 1.0.0 --no-git --branch main --config '$ws/hoist.toml' --cache-dir '$cache'"
+sep_cmd="for m in frontend backend worker; do '$HOIST' release 1.0.0 --no-git --branch main --config '$sep/'\$m/hoist.toml --cache-dir '$cache' || exit 1; done"
+
+note "checking each once"
+clean_registry
+rm -rf "$cache"
+bash -c "$ws_cmd --json" >"$tmp/ws.json" 2>"$tmp/ws.log" || { cat "$tmp/ws.log" >&2; die "workspace release failed"; }
+ws_digests=$(python3 -c 'import json,sys; print(" ".join(i["digest"] for i in json.load(open(sys.argv[1]))["images"]))' "$tmp/ws.json")
+clean_registry
+rm -rf "$cache"
+bash -c "$sep_cmd" >"$tmp/sep.out" 2>"$tmp/sep.log" || { cat "$tmp/sep.log" >&2; die "separate releases failed"; }
+
+json=$RESULTS_DIR/hyperfine-workspace.json
+note "hyperfine (${RUNS} runs, ${WARMUP} warmup; empty cache and registry before each)"
+hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$json" --style basic \
+    --prepare "$clean_cmd; rm -rf '$cache'" \
+    -n "workspace: one hoist release, 3 members" "$ws_cmd" \
+    -n "separate: 3 hoist release, one per image" "bash -c \"$sep_cmd\"" >&2
+
+table=$RESULTS_DIR/workspace.txt
+python3 - "$json" "$ws_digests" <<'PY' | tee "$table"
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+ws = results["workspace: one hoist release, 3 members"]
+sep = results["separate: 3 hoist release, one per image"]
+print(f"three images, two platforms each; workspace digests: {sys.argv[2]}")
+print(f"{'command':<44} {'mean s':>8} {'± s':>6} {'median s':>8}")
+for r in (ws, sep):
+    print(f"{r['command']:<44} {r['mean']:>8.3f} {r['stddev'] or 0:>6.3f} {r['median']:>8.3f}")
+print(f"separate / workspace = {sep['mean'] / ws['mean']:.2f}x (medians {sep['median'] / ws['median']:.2f}x)")
+PY
+note "results: $json, $table"
