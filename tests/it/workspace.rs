@@ -117,9 +117,15 @@ fn a_workspace_builds_every_member_and_picks_with_package() {
     // The shared directory is one layer, the same blob in every member.
     let shared: Vec<&Value> = entries
         .iter()
-        .map(|e| &e["platforms"][0]["layers"][1]["digest"])
+        .map(|e| &e["platforms"][0]["layers"][1])
         .collect();
-    assert!(shared.iter().all(|d| *d == shared[0]), "{built:#}");
+    assert!(
+        shared.iter().all(|l| l["digest"] == shared[0]["digest"]),
+        "{built:#}"
+    );
+    // Built once: the later members take it from the cache.
+    assert_eq!(shared[0]["cached"], false, "{built:#}");
+    assert!(shared[1..].iter().all(|l| l["cached"] == true), "{built:#}");
     let digests: Vec<&Value> = entries.iter().map(|e| &e["digest"]).collect();
     assert!(digests[0] != digests[1] && digests[1] != digests[2]);
 
@@ -333,7 +339,16 @@ fn push_goes_to_several_destinations_and_tag_takes_a_bare_tag() {
         "stable",
         "--json",
     ]);
-    let reports = parse_json(&stdout(&ok(&mut command, &first)));
+    let output = ok(&mut command, &first);
+    // CI=true: one line per uploaded blob, in each destination.
+    let progress = crate::common::stderr(&output);
+    for registry in [&first, &second] {
+        assert!(
+            progress.contains(&format!(") to {}", registry.reference("acme/app"))),
+            "{progress}"
+        );
+    }
+    let reports = parse_json(&stdout(&output));
     let reports = reports.as_array().expect("one report per destination");
     assert_eq!(reports[0]["tags"], serde_json::json!(["1.2.3", "stable"]));
     assert_eq!(reports[1]["tags"], serde_json::json!(["stable"]));
