@@ -104,7 +104,13 @@ done
 
 cache=$tmp/cache
 ws_cmd="'$HOIST' release 1.0.0 --no-git --branch main --config '$ws/hoist.toml' --cache-dir '$cache'"
-sep_cmd="for m in frontend backend worker; do '$HOIST' release 1.0.0 --no-git --branch main --config '$sep/'\$m/hoist.toml --cache-dir '$cache' || exit 1; done"
+cat >"$tmp/separate.sh" <<SH
+set -e
+for m in frontend backend worker; do
+    '$HOIST' release 1.0.0 --no-git --branch main --config '$sep/'\$m/hoist.toml --cache-dir '$cache'
+done
+SH
+sep_cmd="bash '$tmp/separate.sh'"
 
 note "checking each once"
 clean_registry
@@ -113,14 +119,14 @@ bash -c "$ws_cmd --json" >"$tmp/ws.json" 2>"$tmp/ws.log" || { cat "$tmp/ws.log" 
 ws_digests=$(python3 -c 'import json,sys; print(" ".join(i["digest"] for i in json.load(open(sys.argv[1]))["images"]))' "$tmp/ws.json")
 clean_registry
 rm -rf "$cache"
-bash -c "$sep_cmd" >"$tmp/sep.out" 2>"$tmp/sep.log" || { cat "$tmp/sep.log" >&2; die "separate releases failed"; }
+eval "$sep_cmd" >"$tmp/sep.out" 2>"$tmp/sep.log" || { cat "$tmp/sep.log" >&2; die "separate releases failed"; }
 
 json=$RESULTS_DIR/hyperfine-workspace.json
 note "hyperfine (${RUNS} runs, ${WARMUP} warmup; empty cache and registry before each)"
 hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$json" --style basic \
     --prepare "$clean_cmd; rm -rf '$cache'" \
     -n "workspace: one hoist release, 3 members" "$ws_cmd" \
-    -n "separate: 3 hoist release, one per image" "bash -c \"$sep_cmd\"" >&2
+    -n "separate: 3 hoist release, one per image" "$sep_cmd" >&2
 
 table=$RESULTS_DIR/workspace.txt
 python3 - "$json" "$ws_digests" <<'PY' | tee "$table"
