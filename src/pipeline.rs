@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures_util::{StreamExt as _, stream};
+
 use hoist_layers::{BlobStore, BuildOptions};
 use oci_spec::distribution::Reference;
 use tempfile::TempDir;
@@ -131,16 +133,47 @@ impl<'a> Builder<'a> {
             Some((sink, tags)) => Some(sink.write(image, tags)?),
             None => None,
         };
-        let mut pushed = Vec::new();
-        for target in &outputs.pushes {
-            pushed.push(crate::registry::block_on(push(
-                image,
-                &target.reference,
-                &target.tags,
-                self.transport,
-            ))?);
-        }
+        let pushes: Vec<(&Image, &PushTarget)> = outputs
+            .pushes
+            .iter()
+            .map(|target| (image, target))
+            .collect();
+        let pushed = self
+            .push_all(&pushes)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         Ok(Published { written, pushed })
+    }
+
+    /// Pushes each image to its target, several at once (each push bounds its own
+    /// blob uploads): pushes to several registries, or a workspace's images, overlap
+    /// their round trips instead of queueing them. One result per push, in order.
+    pub fn push_all(&self, pushes: &[(&Image, &PushTarget)]) -> Vec<Result<PushReport>> {
+        const AT_ONCE: usize = 4;
+        let all = async {
+            let results = stream::iter(pushes)
+                .map(|(image, target)| push(image, &target.reference, &target.tags, self.transport))
+                .buffered(AT_ONCE)
+                .collect::<Vec<_>>()
+                .await;
+            Ok(results)
+        };
+        match crate::registry::block_on(all) {
+            Ok(results) => results,
+            // Only the runtime failing to start gets here: every push fails with it.
+            Err(error) => {
+                let message = error.to_string();
+                pushes
+                    .iter()
+                    .map(|_| {
+                        Err(Error::Registry {
+                            registry: String::new(),
+                            message: message.clone(),
+                        })
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Builds `plan` and publishes it to `outputs` (checked first, so a bad output

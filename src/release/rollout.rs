@@ -15,7 +15,7 @@ use super::tags::{self, TagContext};
 use crate::config::OneOrMany;
 use crate::oci::image::Image;
 use crate::oci::reference;
-use crate::pipeline::{Builder, Outputs, PushTarget};
+use crate::pipeline::{Builder, PushTarget};
 use crate::registry::push::{PushReport, tag_pushed};
 use crate::registry::transport::Transport;
 use crate::workspace;
@@ -186,31 +186,37 @@ impl Rollout<'_> {
             plans.push(per_repository);
         }
         // Every image up everywhere, no tag moved yet.
-        let mut released = Vec::new();
-        for ((target, image), per_repository) in images.iter().zip(&plans) {
-            let mut pushes = Vec::new();
-            for (repository, _, _) in per_repository {
-                let outputs = Outputs {
-                    sink: None,
-                    pushes: vec![PushTarget {
-                        reference: (*repository).clone(),
+        let untagged: Vec<(usize, &Reference, PushTarget)> = images
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (target, _))| {
+                target.repositories.iter().map(move |repository| {
+                    let push = PushTarget {
+                        reference: repository.clone(),
                         tags: Vec::new(),
-                    }],
-                };
-                let published = builder.publish(image, &outputs).map_err(|e| {
-                    step(
-                        format!(
-                            "pushing v{new} of {} to {} failed; no tag was moved anywhere; {}",
-                            target.member,
-                            repository_name(repository),
-                            self.hint
-                        ),
-                        e,
-                    )
-                })?;
-                pushes.extend(published.pushed);
-            }
-            released.push(pushes);
+                    };
+                    (i, repository, push)
+                })
+            })
+            .collect();
+        let pushes: Vec<(&Image, &PushTarget)> = untagged
+            .iter()
+            .map(|(i, _, push)| (images[*i].1, push))
+            .collect();
+        let mut released: Vec<Vec<PushReport>> = images.iter().map(|_| Vec::new()).collect();
+        for ((i, repository, _), result) in untagged.iter().zip(builder.push_all(&pushes)) {
+            let report = result.map_err(|e| {
+                step(
+                    format!(
+                        "pushing v{new} of {} to {} failed; no tag was moved anywhere; {}",
+                        images[*i].0.member,
+                        repository_name(repository),
+                        self.hint
+                    ),
+                    e,
+                )
+            })?;
+            released[*i].push(report);
         }
         note(format!(
             "every image of v{new} is up in every repository: moving the tags"
