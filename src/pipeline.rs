@@ -4,9 +4,8 @@
 //! release` and `hoist verify` all build through [`Builder`], so a verify rebuild is
 //! made exactly as the build it checks.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use futures_util::{StreamExt as _, stream};
 
 use hoist_layers::{BlobStore, BuildOptions};
 use oci_spec::distribution::Reference;
@@ -145,35 +144,54 @@ impl<'a> Builder<'a> {
         Ok(Published { written, pushed })
     }
 
-    /// Pushes each image to its target, several at once (each push bounds its own
-    /// blob uploads): pushes to several registries, or a workspace's images, overlap
-    /// their round trips instead of queueing them. One result per push, in order.
+    /// Pushes each image to its target: pushes to different registries at once (their
+    /// round trips overlap), those to one registry one after another, in order, so a
+    /// later one can mount the blobs an earlier one put in another repository of that
+    /// registry rather than upload them again. One result per push, in order.
     pub fn push_all(&self, pushes: &[(&Image, &PushTarget)]) -> Vec<Result<PushReport>> {
-        const AT_ONCE: usize = 4;
+        let mut by_registry: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (_, target)) in pushes.iter().enumerate() {
+            by_registry
+                .entry(target.reference.registry())
+                .or_default()
+                .push(i);
+        }
         let all = async {
-            let results = stream::iter(pushes)
-                .map(|(image, target)| push(image, &target.reference, &target.tags, self.transport))
-                .buffered(AT_ONCE)
-                .collect::<Vec<_>>()
-                .await;
-            Ok(results)
+            let groups = by_registry.values().map(|indices| async move {
+                let mut results = Vec::new();
+                for &i in indices {
+                    let (image, target) = pushes[i];
+                    results.push((
+                        i,
+                        push(image, &target.reference, &target.tags, self.transport).await,
+                    ));
+                }
+                results
+            });
+            Ok(futures_util::future::join_all(groups).await)
         };
+        let mut results: Vec<Option<Result<PushReport>>> = pushes.iter().map(|_| None).collect();
         match crate::registry::block_on(all) {
-            Ok(results) => results,
+            Ok(groups) => {
+                for (i, result) in groups.into_iter().flatten() {
+                    results[i] = Some(result);
+                }
+            }
             // Only the runtime failing to start gets here: every push fails with it.
             Err(error) => {
                 let message = error.to_string();
-                pushes
-                    .iter()
-                    .map(|_| {
-                        Err(Error::Registry {
-                            registry: String::new(),
-                            message: message.clone(),
-                        })
-                    })
-                    .collect()
+                for result in &mut results {
+                    *result = Some(Err(Error::Registry {
+                        registry: String::new(),
+                        message: message.clone(),
+                    }));
+                }
             }
         }
+        results
+            .into_iter()
+            .map(|r| r.expect("every push has a result"))
+            .collect()
     }
 
     /// Builds `plan` and publishes it to `outputs` (checked first, so a bad output
