@@ -144,10 +144,10 @@ impl<'a> Builder<'a> {
         Ok(Published { written, pushed })
     }
 
-    /// Pushes each image to its target: pushes to different registries at once (their
-    /// round trips overlap), those to one registry one after another, in order, so a
-    /// later one can mount the blobs an earlier one put in another repository of that
-    /// registry rather than upload them again. One result per push, in order.
+    /// Pushes each image to its target, overlapping their round trips: pushes to
+    /// different registries at once; to one registry, the first alone, then the others
+    /// at once, so that they can mount what the first put there (a workspace's images
+    /// share their base) rather than upload it again. One result per push, in order.
     pub fn push_all(&self, pushes: &[(&Image, &PushTarget)]) -> Vec<Result<PushReport>> {
         let mut by_registry: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (_, target)) in pushes.iter().enumerate() {
@@ -157,15 +157,17 @@ impl<'a> Builder<'a> {
                 .push(i);
         }
         let all = async {
+            let one = |i: usize| async move {
+                let (image, target) = pushes[i];
+                (
+                    i,
+                    push(image, &target.reference, &target.tags, self.transport).await,
+                )
+            };
             let groups = by_registry.values().map(|indices| async move {
-                let mut results = Vec::new();
-                for &i in indices {
-                    let (image, target) = pushes[i];
-                    results.push((
-                        i,
-                        push(image, &target.reference, &target.tags, self.transport).await,
-                    ));
-                }
+                let (&first, rest) = indices.split_first().expect("groups are not empty");
+                let mut results = vec![one(first).await];
+                results.extend(futures_util::future::join_all(rest.iter().map(|&i| one(i))).await);
                 results
             });
             Ok(futures_util::future::join_all(groups).await)
