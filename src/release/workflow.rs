@@ -221,6 +221,9 @@ pub fn release(
         request.branch.clone(),
     )?;
     let release_tags = tags::compute(&project.settings.rules, project.settings.latest, &context)?;
+    if tags::latest_left_out(&project.settings.rules, project.settings.latest, &context) {
+        note(tags::LATEST_LEFT_OUT.to_string());
+    }
     let hint = resume_hint(request, &new);
     let images = build_all(request, &project, &targets, builder, &new, &hint)?;
     if request.build_only {

@@ -604,6 +604,14 @@ fn release_on_a_detached_head_takes_the_branch_from_the_flag() {
     let head = repo.git(&["rev-parse", "HEAD"]);
     repo.git(&["checkout", "--quiet", "--detach", &head]);
 
+    // hoist tags says why `latest` is missing, and how to get it.
+    let output = success(&mut repo.hoist(&["tags"]));
+    assert_eq!(stdout(&output), "0.1.0\n0.1\n0\n");
+    let note = crate::common::stderr(&output);
+    assert!(
+        note.contains("`latest` was left out") && note.contains("--branch"),
+        "{note}"
+    );
     let refused = failure(&mut repo.hoist(&["release", "minor", "--dry-run"]));
     assert!(refused.contains("detached HEAD"), "{refused}");
     assert!(refused.contains("--allow-branch"), "{refused}");
