@@ -249,8 +249,40 @@ fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
 
     // The same command again finishes the release: every member under every tag on
     // both registries, one digest per member.
-    let report = json_of(&repo, &primary, &["release", "minor", "--json"]);
+    let meta = sandbox.path("release.json");
+    let digests = sandbox.path("digests.txt");
+    let report = json_of(
+        &repo,
+        &primary,
+        &[
+            "release",
+            "minor",
+            "--json",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            "--digest-file",
+            digests.to_str().unwrap(),
+        ],
+    );
     assert_eq!(report["resumed"], true, "{report:#}");
+    // The same document in the metadata file; one `NAME DIGEST` line per image.
+    assert_eq!(parse_json(&fs::read_to_string(&meta).unwrap()), report);
+    let lines: Vec<String> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["name"].as_str().unwrap(),
+                i["digest"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        fs::read_to_string(&digests).unwrap(),
+        lines.join("\n") + "\n"
+    );
     assert_eq!(report["version"], "0.2.0");
     let images = report["images"].as_array().unwrap();
     assert_eq!(images.len(), 3);
