@@ -67,6 +67,9 @@ pub struct LayerReport {
     pub origin: String,
     /// Whether the layer came from the layer cache.
     pub cached: bool,
+    /// Whether the layer was reused from the registry (an image there recorded its
+    /// key): nothing was archived or compressed.
+    pub reused: bool,
 }
 
 /// One platform's image: its manifest and config.
@@ -282,6 +285,7 @@ pub fn layer_reports(manifest: &Manifest, config: &Value, origin: &str) -> Vec<L
             media_type: layer.media_type.clone(),
             origin: origin.to_string(),
             cached: false,
+            reused: false,
         })
         .collect()
 }

@@ -86,6 +86,37 @@ pub const HOIST_COMPRESSION_LEVEL: &str = "io.hoist.compression.level";
 /// unset), which fixes file mtimes, `created` and history dates.
 pub const HOIST_SOURCE_DATE_EPOCH: &str = "io.hoist.source-date-epoch";
 
+/// Annotation on each layer descriptor hoist built: the key of the layer's inputs
+/// (`sha256:…`, hoist-layers' content key, versioned by its format and hoist's
+/// version). A later build whose sources give the same key reuses the layer from the
+/// registry instead of archiving it again (docs/design.md, "The registry as layer
+/// cache").
+pub const LAYER_KEY: &str = "io.hoist.layer.key";
+/// Annotation on each platform manifest built on a base *index*: that index's digest.
+/// The image's own index records it as [`BASE_DIGEST`] (a manifest's `base.digest` is
+/// the base's manifest for its platform), so `hoist index create` over manifests pushed
+/// by split builds writes the index a one-runner build writes.
+pub const BASE_INDEX_DIGEST: &str = "io.hoist.base.index-digest";
+
+/// The annotations of an index over manifests annotated `children`: those every child
+/// has with the same value, with [`BASE_DIGEST`] taken from the children's
+/// [`BASE_INDEX_DIGEST`] (which itself stays on the manifests). A build's index and one
+/// `hoist index create` makes from the same manifests are the same document.
+pub fn index_annotations<'a>(
+    children: impl IntoIterator<Item = Option<&'a Annotations>>,
+) -> Option<Annotations> {
+    let mut children = children.into_iter();
+    let mut shared = children.next()??.clone();
+    for child in children {
+        let child = child?;
+        shared.retain(|key, value| child.get(key) == Some(value));
+    }
+    if let Some(index_digest) = shared.remove(BASE_INDEX_DIGEST) {
+        shared.insert(BASE_DIGEST.to_string(), index_digest);
+    }
+    (!shared.is_empty()).then_some(shared)
+}
+
 /// An image manifest (OCI or Docker schema 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
