@@ -159,7 +159,8 @@ fn index_image(
     index.manifests = platforms.iter().map(|p| p.descriptor.clone()).collect();
     // The manifests' shared annotations, the base index's digest as the base: what
     // `hoist index create` derives from the same manifests (split builds).
-    index.annotations = index_annotations(platforms.iter().map(|p| p.manifest.annotations.as_ref()));
+    index.annotations =
+        index_annotations(platforms.iter().map(|p| p.manifest.annotations.as_ref()));
     let index_blob = json_blob(&index, "index")?;
     let descriptor = Descriptor::new(
         flavour.index(),
@@ -186,6 +187,7 @@ fn index_image(
         blobs,
         name: plan.name.clone(),
         base_origin,
+        layer_origins: Vec::new(),
     })
 }
 
@@ -354,8 +356,10 @@ impl Target<'_> {
             });
             let mut descriptor = Descriptor::new(media_type, built.digest.clone(), built.size);
             if self.flavour == Flavour::Oci {
-                descriptor.annotations =
-                    Some(Annotations::from([(LAYER_KEY.into(), built.key.to_string())]));
+                descriptor.annotations = Some(Annotations::from([(
+                    LAYER_KEY.into(),
+                    built.key.to_string(),
+                )]));
             }
             layers.push(descriptor);
         }

@@ -9,8 +9,11 @@ use hoist::oci::reference;
 use hoist::pipeline::{Builder, Outputs, PushTarget};
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
+use hoist::registry::block_on;
+use hoist::registry::layer_source::RegistryLayers;
+use hoist::registry::transport::Transport;
 use hoist::release::labels::label_plan;
-use hoist_layers::BuildOptions;
+use hoist_layers::{BlobStore, BuildOptions};
 use serde_json::json;
 
 use super::BuildArgs;
@@ -51,9 +54,23 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         use_cache: !args.no_cache,
     };
     let observer = super::progress::observer();
-    let transport = args.registry.transport(0)?;
-    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
-    let (image, published) = builder.run(&plan, &outputs)?;
+    let mut registry_options = args.registry.options(0)?;
+    registry_options.pushed_records = Some(cache_dir.clone());
+    let transport = Transport::new(registry_options);
+    let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    if let Some(layers) = registry_layers(args, &outputs, &store, &transport)? {
+        builder.reuse_registry_layers(layers);
+    }
+    let (image, published) = if args.by_digest {
+        // One platform's manifest alone, untagged: what `hoist index create` merges.
+        outputs.preflight()?;
+        let built = builder.build(&plan, outputs.sink.is_none())?;
+        let image = built.single_platform().unwrap_or(built);
+        let published = builder.publish(&image, &outputs)?;
+        (image, published)
+    } else {
+        builder.run(&plan, &outputs)?
+    };
 
     if let Some(report) = &published.pushed {
         eprintln!(
@@ -103,6 +120,38 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// The layers the registry holds by key (the push target's tags, `latest`, then
+/// `--cache-from`), for a build whose only outputs are pushes and that may use caches.
+fn registry_layers(
+    args: &BuildArgs,
+    outputs: &Outputs,
+    store: &BlobStore,
+    transport: &Transport,
+) -> Result<Option<RegistryLayers>> {
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|r| reference::parse(r).with_context(|| format!("--cache-from {r}")))
+        .collect::<Result<Vec<_>>>()?;
+    if args.no_cache || args.registry.offline || outputs.sink.is_some() {
+        return Ok(None);
+    }
+    let mut references = Vec::new();
+    if let Some(target) = &outputs.push {
+        for tag in target.tags.iter().map(String::as_str).chain(["latest"]) {
+            references.push(reference::with_tag(&target.reference, tag));
+        }
+    }
+    references.extend(cache_from);
+    let mut seen = std::collections::BTreeSet::new();
+    references.retain(|r| seen.insert(r.whole()));
+    if references.is_empty() {
+        return Ok(None);
+    }
+    let layers = block_on(RegistryLayers::read(&references, store, transport))?;
+    Ok(Some(layers))
+}
+
 /// Where `--push` / `--push-to` sends the image, and with which tags; checked before
 /// building so a bad reference does not cost a build.
 fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<PushTarget>> {
@@ -113,14 +162,24 @@ fn push_target(args: &BuildArgs, plan: &Plan) -> Result<Option<PushTarget>> {
             "--push needs a repository: set image.name in {} or pass --push-to",
             args.config.display()
         ),
-        (None, false, _) => return Ok(None),
+        (None, false, _) => {
+            anyhow::ensure!(
+                !args.by_digest,
+                "--by-digest pushes by digest: it needs --push or --push-to"
+            );
+            return Ok(None);
+        }
     };
     anyhow::ensure!(
         !args.registry.offline,
         "--offline and --push cannot go together: pushing needs the network"
     );
     let reference = reference::parse(&input)?;
-    let tags = effective_tags(reference::explicit_tag(&input), &plan.tags);
+    let tags = if args.by_digest {
+        Vec::new()
+    } else {
+        effective_tags(reference::explicit_tag(&input), &plan.tags)
+    };
     Ok(Some(PushTarget { reference, tags }))
 }
 

@@ -18,8 +18,10 @@ pub fn push(args: &PushArgs) -> Result<()> {
     let location = Location::parse(&args.source)?;
     let target = reference::parse(&args.destination)?;
     let scratch = tempfile::tempdir()?;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(args.jobs)?;
+    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let mut options = args.registry.options(args.jobs)?;
+    options.pushed_records = Some(cache_dir);
+    let transport = hoist::registry::transport::Transport::new(options);
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,
