@@ -133,6 +133,11 @@ fn registry_layers(
         .iter()
         .map(|r| reference::parse(r).with_context(|| format!("--cache-from {r}")))
         .collect::<Result<Vec<_>>>()?;
+    if !cache_from.is_empty() && outputs.sink.is_some() {
+        eprintln!(
+            "warning: --cache-from is not used: --output needs every layer's bytes, so layers are built here"
+        );
+    }
     if args.no_cache || args.registry.offline || outputs.sink.is_some() {
         return Ok(None);
     }

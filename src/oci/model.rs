@@ -217,6 +217,46 @@ impl Index {
 mod tests {
     use super::*;
 
+    fn annotations(pairs: &[(&str, &str)]) -> Annotations {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    /// An index over manifests built on a base index names that index as its base;
+    /// what the manifests do not share stays off the index.
+    #[test]
+    fn index_annotations_are_the_shared_ones_with_the_base_index() {
+        let amd64 = annotations(&[
+            (BASE_NAME, "oci:base:1.0"),
+            (BASE_DIGEST, "sha256:aaaa"),
+            (BASE_INDEX_DIGEST, "sha256:index"),
+            (HOIST_VERSION, "0.1.0"),
+            ("only.amd64", "x"),
+        ]);
+        let arm64 = annotations(&[
+            (BASE_NAME, "oci:base:1.0"),
+            (BASE_DIGEST, "sha256:bbbb"),
+            (BASE_INDEX_DIGEST, "sha256:index"),
+            (HOIST_VERSION, "0.1.0"),
+        ]);
+        assert_eq!(
+            index_annotations([Some(&amd64), Some(&arm64)]),
+            Some(annotations(&[
+                (BASE_NAME, "oci:base:1.0"),
+                (BASE_DIGEST, "sha256:index"),
+                (HOIST_VERSION, "0.1.0"),
+            ]))
+        );
+        // One manifest on a base manifest (no index): its annotations as they are.
+        let single = annotations(&[(BASE_DIGEST, "sha256:aaaa"), (HOIST_VERSION, "0.1.0")]);
+        assert_eq!(index_annotations([Some(&single)]), Some(single.clone()));
+        // Docker manifests have none, so the index has none.
+        assert_eq!(index_annotations([None, Some(&single)]), None);
+        assert_eq!(index_annotations([Some(&single), None]), None);
+    }
+
     fn descriptor(size: &str) -> String {
         format!(
             r#"{{"mediaType":"{}","digest":"{}","size":{size}}}"#,
