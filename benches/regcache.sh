@@ -10,7 +10,7 @@
 #   fresh  empty cache (a new CI runner), the registry holding the image under
 #          the tag being pushed: layers whose recorded key (io.hoist.layer.key)
 #          matches are reused from the registry; only the sources are hashed
-#   warm   the layer cache of the previous run, the registry holding everything
+#   warm   the layer cache of a cold build, the registry holding everything
 #
 # Prints mean/median times and the ratios fresh/cold (target <= 0.15) and
 # warm/cold (target <= 0.10), checks that fresh and warm push the cold digest
@@ -87,9 +87,9 @@ note "checking each case once"
 clean_registry
 rm -rf "$cache"
 eval "$hoist_cmd --json" >"$tmp/cold.json" 2>"$tmp/cold.log" || { cat "$tmp/cold.log" >&2; die "cold build failed"; }
+eval "$hoist_cmd --json" >"$tmp/warm.json" 2>"$tmp/warm.log" || { cat "$tmp/warm.log" >&2; die "warm build failed"; }
 rm -rf "$cache"
 eval "$hoist_cmd --json" >"$tmp/fresh.json" 2>"$tmp/fresh.log" || { cat "$tmp/fresh.log" >&2; die "fresh build failed"; }
-eval "$hoist_cmd --json" >"$tmp/warm.json" 2>"$tmp/warm.log" || { cat "$tmp/warm.log" >&2; die "warm build failed"; }
 digest=$(python3 -c '
 import json, sys
 cold, fresh, warm = (json.load(open(p)) for p in sys.argv[1:])
@@ -102,12 +102,14 @@ print(cold["digest"])' "$tmp/cold.json" "$tmp/fresh.json" "$tmp/warm.json") || d
 
 json=$RESULTS_DIR/hyperfine-regcache-${EXTRA_MB}MiB.json
 note "hyperfine: cold, fresh, warm (${RUNS} runs each, ${WARMUP} warmup)"
-# Each case prepares its own state; the warm case runs after a fresh one filled
-# the cache and the registry.
+# hyperfine runs the commands in this order, so each case starts from what the
+# one before left: cold (empty registry and cache before each run) leaves the
+# cache of a real build, which the warm runs keep; the fresh runs empty the cache
+# before each run, with the registry holding everything.
 hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$json" --style basic \
     --prepare "$clean_cmd; rm -rf '$cache'" -n "cold" "$hoist_cmd" \
-    --prepare "rm -rf '$cache'; $hoist_cmd >/dev/null 2>&1; rm -rf '$cache'" -n "fresh" "$hoist_cmd" \
-    --prepare "$hoist_cmd >/dev/null 2>&1" -n "warm" "$hoist_cmd" >&2
+    --prepare ":" -n "warm" "$hoist_cmd" \
+    --prepare "rm -rf '$cache'" -n "fresh" "$hoist_cmd" >&2
 
 table=$RESULTS_DIR/regcache-${EXTRA_MB}MiB.txt
 python3 - "$json" "$EXTRA_MB" "$digest" <<'PY' | tee "$table"
