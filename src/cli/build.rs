@@ -10,7 +10,7 @@ use hoist::pipeline::{Builder, Outputs, PushTarget};
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
 use hoist::registry::block_on;
-use hoist::registry::layer_source::RegistryLayers;
+use hoist::registry::layer_source::{RegistryLayers, cache_references};
 use hoist::registry::transport::Transport;
 use hoist::release::labels::label_plan;
 use hoist_layers::{BlobStore, BuildOptions};
@@ -141,15 +141,11 @@ fn registry_layers(
     if args.no_cache || args.registry.offline || outputs.sink.is_some() {
         return Ok(None);
     }
-    let mut references = Vec::new();
-    if let Some(target) = &outputs.push {
-        for tag in target.tags.iter().map(String::as_str).chain(["latest"]) {
-            references.push(reference::with_tag(&target.reference, tag));
-        }
-    }
-    references.extend(cache_from);
-    let mut seen = std::collections::BTreeSet::new();
-    references.retain(|r| seen.insert(r.whole()));
+    let target = outputs
+        .push
+        .as_ref()
+        .map(|t| (&t.reference, t.tags.as_slice()));
+    let references = cache_references(target, &cache_from);
     if references.is_empty() {
         return Ok(None);
     }

@@ -21,6 +21,26 @@ use super::transport::Transport;
 use crate::error::{Error, Result};
 use crate::oci::image::{BaseOrigin, BlobSource, Image};
 use crate::oci::model::LAYER_KEY;
+use crate::oci::reference::with_tag;
+
+/// The images a build pushing to `target` with `tags` reads layers from: the target's
+/// tags, then its `latest`, then `cache_from`, each once. (`hoist build` and any other
+/// command pushing a build use the same list.)
+pub fn cache_references(
+    target: Option<(&Reference, &[String])>,
+    cache_from: &[Reference],
+) -> Vec<Reference> {
+    let mut references = Vec::new();
+    if let Some((reference, tags)) = target {
+        for tag in tags.iter().map(String::as_str).chain(["latest"]) {
+            references.push(with_tag(reference, tag));
+        }
+    }
+    references.extend(cache_from.iter().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    references.retain(|r| seen.insert(r.whole()));
+    references
+}
 
 /// One layer recorded under a key, and where it is.
 #[derive(Clone, Debug)]
@@ -152,5 +172,30 @@ impl KnownLayers for RegistryLayers {
         self.by_key
             .get(&(key.clone(), media_type.to_string()))
             .map(|recorded| recorded.layer.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_references_are_the_tags_then_latest_then_cache_from_once_each() {
+        let target = crate::oci::reference::parse("127.0.0.1:5000/acme/app").unwrap();
+        let other = crate::oci::reference::parse("127.0.0.1:5000/acme/main:latest").unwrap();
+        let tags = vec!["1.0".to_string(), "latest".to_string()];
+        let names: Vec<String> = cache_references(Some((&target, &tags)), &[other.clone(), other])
+            .iter()
+            .map(Reference::whole)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "127.0.0.1:5000/acme/app:1.0",
+                "127.0.0.1:5000/acme/app:latest",
+                "127.0.0.1:5000/acme/main:latest"
+            ]
+        );
+        assert!(cache_references(None, &[]).is_empty());
     }
 }

@@ -122,4 +122,37 @@ mod tests {
         assert_eq!(kept.len(), MOST_REPOSITORIES);
         assert!(kept.contains(&"repo19".to_string()), "{kept:?}");
     }
+
+    /// Concurrent writers (builds sharing a cache volume) never leave a torn record:
+    /// every read, during and after, is whole lines of names some writer wrote.
+    #[test]
+    fn concurrent_writers_never_tear_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = Digest::sha256_of(b"layer");
+        let names: Vec<String> = (0..4).map(|i| format!("team/service-{i}")).collect();
+        std::thread::scope(|scope| {
+            for name in &names {
+                let records = PushedRecords::new(dir.path());
+                let blob = blob.clone();
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        records.record("r", name, &blob).unwrap();
+                        for seen in records.repositories("r", &blob) {
+                            assert!(names_ok(&seen), "torn record line {seen:?}");
+                        }
+                    }
+                });
+            }
+        });
+        let last = PushedRecords::new(dir.path()).repositories("r", &blob);
+        assert!(
+            !last.is_empty() && last.iter().all(|l| names.contains(l)),
+            "{last:?}"
+        );
+    }
+
+    fn names_ok(line: &str) -> bool {
+        line.strip_prefix("team/service-")
+            .is_some_and(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_digit())
+    }
 }
