@@ -366,3 +366,133 @@ fn split_builds_and_index_create_give_the_one_runner_digest() {
         "{out}"
     );
 }
+
+/// `curl -X PUT` of a manifest or index (`media_type`) to `repo`'s `reference`.
+fn put_manifest(registry: &Registry, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), bytes).unwrap();
+    crate::common::tool(
+        "curl",
+        &[
+            "-fsS".to_string(),
+            "-X".into(),
+            "PUT".into(),
+            "-H".into(),
+            format!("Content-Type: {media_type}"),
+            "--data-binary".into(),
+            format!("@{}", file.path().display()),
+            format!("http://{}/v2/{repo}/manifests/{reference}", registry.host()),
+        ],
+    );
+}
+
+/// The trust model: a registry image that records a wrong key makes a build reuse a
+/// wrong layer, and `hoist verify` (which never reads the registry's keys) catches it.
+#[test]
+fn a_lying_key_in_the_registry_is_caught_by_verify() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let config = project(&sandbox);
+    let app = registry.reference("acme/app");
+    let honest = build(
+        &sandbox,
+        &registry,
+        &config,
+        "a",
+        &["--push-to", &app, "--tag", "1.0"],
+    );
+
+    // The key of the back end after an edit, from an honest push elsewhere.
+    let main = config.parent().unwrap().join("backend/main.py");
+    let mut text = fs::read_to_string(&main).unwrap();
+    text.push_str("\n# edited\n");
+    fs::write(&main, text).unwrap();
+    let edited = build(
+        &sandbox,
+        &registry,
+        &config,
+        "b",
+        &["--push-to", &registry.reference("acme/elsewhere")],
+    );
+    let key_of = |repo: &str, manifest: &str| -> String {
+        let manifest: Value = serde_json::from_slice(&registry.manifest(repo, manifest)).unwrap();
+        manifest["layers"].as_array().unwrap().last().unwrap()["annotations"]["io.hoist.layer.key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let edited_key = key_of(
+        "acme/elsewhere",
+        edited["platforms"][0]["digest"].as_str().unwrap(),
+    );
+
+    // acme/app:1.0 now claims the old back-end layer is the edited sources' layer.
+    let index: Value =
+        serde_json::from_slice(&registry.manifest("acme/app", honest["digest"].as_str().unwrap()))
+            .unwrap();
+    let mut lying_index = index.clone();
+    for (i, entry) in index["manifests"].as_array().unwrap().iter().enumerate() {
+        let digest = entry["digest"].as_str().unwrap();
+        let mut manifest: Value =
+            serde_json::from_slice(&registry.manifest("acme/app", digest)).unwrap();
+        let last = manifest["layers"]
+            .as_array_mut()
+            .unwrap()
+            .last_mut()
+            .unwrap();
+        last["annotations"]["io.hoist.layer.key"] = Value::String(edited_key.clone());
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let lying_digest = crate::common::digest_of(&bytes);
+        put_manifest(
+            &registry,
+            "acme/app",
+            &lying_digest,
+            entry["mediaType"].as_str().unwrap(),
+            &bytes,
+        );
+        lying_index["manifests"][i]["digest"] = Value::String(lying_digest);
+        lying_index["manifests"][i]["size"] = Value::from(bytes.len());
+    }
+    put_manifest(
+        &registry,
+        "acme/app",
+        "1.0",
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&lying_index).unwrap(),
+    );
+
+    // A fresh runner believes it: the back end is "reused", with the old bytes.
+    let fooled = build(
+        &sandbox,
+        &registry,
+        &config,
+        "c",
+        &["--push-to", &app, "--tag", "1.0"],
+    );
+    let layers = new_layers(&fooled);
+    assert!(layers[1].2, "the lie was believed: {fooled}");
+    assert_eq!(
+        layers[1].1,
+        new_layers(&honest)[1].1,
+        "the old back-end layer"
+    );
+    assert_ne!(fooled["digest"], edited["digest"]);
+
+    // verify rebuilds every layer from the checkout and says the image is not it.
+    let mut command = sandbox.hoist();
+    command
+        .arg("verify")
+        .arg("--cache-dir")
+        .arg(sandbox.path("verify"))
+        .arg("--config")
+        .arg(&config)
+        .arg(format!("{app}:1.0"));
+    let output = crate::registry::run(&mut command, crate::registry::HOIST_LIMIT);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "verify must report the mismatch:\n{}\n{}",
+        stdout(&output),
+        crate::common::stderr(&output)
+    );
+}
