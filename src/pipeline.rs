@@ -11,13 +11,14 @@ use hoist_layers::{BlobStore, BuildOptions};
 use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
-use crate::assemble::{Observer, assemble};
+use crate::assemble::{Observer, assemble, assemble_reusing};
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
 use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
+use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, push};
 use crate::registry::transport::Transport;
 
@@ -69,6 +70,8 @@ pub struct Builder<'a> {
     scratch: TempDir,
     /// Builds so far: each unpacks its base into a directory of its own.
     builds: AtomicUsize,
+    /// Layers a registry holds by key, reused by builds whose outputs are pushes.
+    registry_layers: Option<RegistryLayers>,
 }
 
 impl<'a> Builder<'a> {
@@ -90,7 +93,16 @@ impl<'a> Builder<'a> {
             observer,
             scratch,
             builds: AtomicUsize::new(0),
+            registry_layers: None,
         })
+    }
+
+    /// Reuses `layers` (read from the push target's tags and `--cache-from`) in builds
+    /// whose outputs are pushes, unless the layer cache is off: a layer recorded there
+    /// under the key hoist computes is not archived again. `hoist verify` never calls
+    /// this. `None` stops reusing (the next image of a workspace has other targets).
+    pub fn reuse_registry_layers(&mut self, layers: Option<RegistryLayers>) {
+        self.registry_layers = layers;
     }
 
     /// Builds the image `plan` describes into the cache. With `layers_on_demand`, a
@@ -117,13 +129,28 @@ impl<'a> Builder<'a> {
             Location::Scratch => None,
             location => Some(open(location, &options)?),
         };
-        assemble(
-            plan,
-            base.as_ref(),
-            self.store,
-            &self.options,
-            self.observer,
-        )
+        match &self.registry_layers {
+            // Sinks need every byte, so only a push-only build leaves layers behind.
+            Some(known) if layers_on_demand && self.options.use_cache => {
+                let mut image = assemble_reusing(
+                    plan,
+                    base.as_ref(),
+                    self.store,
+                    &self.options,
+                    self.observer,
+                    known,
+                )?;
+                image.layer_origins = known.origins(&image, self.store.root());
+                Ok(image)
+            }
+            _ => assemble(
+                plan,
+                base.as_ref(),
+                self.store,
+                &self.options,
+                self.observer,
+            ),
+        }
     }
 
     /// Writes `image` to every output: the sink first, then each push in turn.

@@ -24,8 +24,10 @@ use crate::layer::{BuiltLayer, Compression, LayerSpec, Progress};
 use crate::temp::create_temp_file;
 use crate::walk::{self, Entry, Kind};
 
-/// Bump when the bytes produced for the same key would change, e.g. a new header rule.
-const CACHE_FORMAT: &str = "hoist-layers layer cache v1";
+/// The version of the layer key, hashed into every key (with this crate's version).
+/// Bump when the bytes produced for the same key would change, e.g. a new header rule:
+/// keys recorded in images by an older format then match nothing.
+pub const CACHE_FORMAT: &str = "hoist-layers layer cache v1";
 
 /// The records' directory under the store root.
 pub(crate) const CACHE_DIR: &str = "layer-cache";
@@ -162,6 +164,8 @@ pub(crate) fn lookup(
         size: record.size,
         media_type: record.media_type,
         from_cache: true,
+        key: key.clone(),
+        known: false,
     })
 }
 

@@ -206,6 +206,42 @@ pub struct BuiltLayer {
     pub media_type: String,
     /// Whether the result came from the layer cache without re-archiving.
     pub from_cache: bool,
+    /// The key of the layer's inputs (versioned by [`crate::CACHE_FORMAT`] and this crate's version): the same sources and
+    /// settings give the same key on any machine, so a registry that holds a layer
+    /// recorded under it can answer for it ([`KnownLayers`]).
+    pub key: Digest,
+    /// Whether [`KnownLayers`] answered for the layer: nothing was archived, and its
+    /// blob is wherever the answer came from (not necessarily in the store).
+    pub known: bool,
+}
+
+/// A layer some other place holds (a registry the image is pushed to): its blob's
+/// digest, its diff_id and size, as recorded there under the layer's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownLayer {
+    /// Digest of the compressed blob.
+    pub digest: Digest,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Size of the compressed blob.
+    pub size: u64,
+}
+
+/// Layers known by key elsewhere; [`build_layer_reusing`] asks it after the layer cache
+/// and before archiving.
+pub trait KnownLayers: Sync {
+    /// The layer recorded under `key` with `media_type`, if there is one.
+    fn find(&self, key: &Digest, media_type: &str) -> Option<KnownLayer>;
+}
+
+/// [`KnownLayers`] that knows nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoKnownLayers;
+
+impl KnownLayers for NoKnownLayers {
+    fn find(&self, _key: &Digest, _media_type: &str) -> Option<KnownLayer> {
+        None
+    }
 }
 
 /// Builds a layer from `spec` into `store`.
@@ -220,6 +256,19 @@ pub fn build_layer(
     store: &BlobStore,
     options: &BuildOptions,
     progress: &dyn Progress,
+) -> Result<BuiltLayer, Error> {
+    build_layer_reusing(spec, store, options, progress, &NoKnownLayers)
+}
+
+/// [`build_layer`], but a layer `known` holds under the layer's key (after the layer
+/// cache missed, and only with [`BuildOptions::use_cache`]) is answered from there: its
+/// sources are hashed, not archived or compressed, and its blob is not stored.
+pub fn build_layer_reusing(
+    spec: &LayerSpec,
+    store: &BlobStore,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+    known: &dyn KnownLayers,
 ) -> Result<BuiltLayer, Error> {
     spec.compression.validate()?;
     let entries = plan_entries(spec)?;
@@ -239,6 +288,19 @@ pub fn build_layer(
             progress.advance(total_bytes);
             return Ok(hit);
         }
+        if let Some(found) = known.find(&key, spec.compression.media_type()) {
+            progress.start(total_bytes);
+            progress.advance(total_bytes);
+            return Ok(BuiltLayer {
+                digest: found.digest,
+                diff_id: found.diff_id,
+                size: found.size,
+                media_type: spec.compression.media_type().to_owned(),
+                from_cache: false,
+                key,
+                known: true,
+            });
+        }
     }
 
     progress.start(total_bytes);
@@ -246,12 +308,9 @@ pub fn build_layer(
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         n => n,
     };
-    let (built, hashes) = write_layer(spec, &entries, store, threads, progress, options.use_cache)?;
+    let built = write_layer(spec, &entries, store, threads, progress)?;
     if options.use_cache {
-        // Keyed by the content as it was archived: if a file changed since the look-up,
-        // the record still describes exactly the bytes that were written.
-        let key = cache::key(spec, &entries, &hashes);
-        cache::record(store, &key, &built)?;
+        cache::record(store, &built.key, &built)?;
     }
     Ok(built)
 }
@@ -390,16 +449,17 @@ fn whiteout_path(path: &str) -> Result<String, Error> {
 
 /// Streams the entries through tar → sha256 → compressor → blob store.
 ///
-/// Returns the layer and, when `hash_contents`, the sha256 of each regular file's content
-/// as archived (in entry order), for the cache key.
+/// The layer's key comes from the file contents as they were archived: if a file
+/// changed since a cache look-up, the key (and the cache record) still describe exactly
+/// the bytes that were written. It is computed with the cache off too: it is recorded in
+/// the image (an annotation), so `--no-cache` and `hoist verify` must give the same one.
 fn write_layer(
     spec: &LayerSpec,
     entries: &[Entry],
     store: &BlobStore,
     threads: usize,
     progress: &dyn Progress,
-    hash_contents: bool,
-) -> Result<(BuiltLayer, Vec<[u8; 32]>), Error> {
+) -> Result<BuiltLayer, Error> {
     let blob = store.writer()?;
     let out_path = blob.temp_path().to_path_buf();
     let output_error = |e| Error::io(&out_path, e);
@@ -429,19 +489,15 @@ fn write_layer(
         .map_err(output_error)?;
 
         if let Kind::File(info) = &entry.kind {
-            let mut hasher = hash_contents.then(Sha256::new);
+            let mut hasher = Sha256::new();
             walk::read_file(info, &mut buf, |chunk| {
                 tar.write_data(chunk).map_err(output_error)?;
-                if let Some(hasher) = &mut hasher {
-                    hasher.update(chunk);
-                }
+                hasher.update(chunk);
                 progress.advance(chunk.len() as u64);
                 Ok(())
             })?;
             tar.end_data(info.size).map_err(output_error)?;
-            if let Some(hasher) = hasher {
-                hashes.push(hasher.finalize().into());
-            }
+            hashes.push(hasher.finalize().into());
         }
     }
 
@@ -454,8 +510,10 @@ fn write_layer(
         size,
         media_type: spec.compression.media_type().to_owned(),
         from_cache: false,
+        key: cache::key(spec, entries, &hashes),
+        known: false,
     };
-    Ok((built, hashes))
+    Ok(built)
 }
 
 #[cfg(test)]
@@ -1060,5 +1118,99 @@ mod tests {
         .unwrap();
         assert_eq!(counter.total.load(Ordering::Relaxed), 301_000);
         assert_eq!(counter.done.load(Ordering::Relaxed), 301_000);
+    }
+
+    /// The key depends on what goes into the layer, not on where the sources are or
+    /// when they were written, and it is the same with the cache on or off.
+    #[test]
+    fn the_key_is_the_same_for_the_same_content_anywhere() {
+        let first = Tree::new();
+        let second = Tree::new();
+        for tree in [&first, &second] {
+            tree.file("app.js", b"console.log(1)", 0o644);
+            tree.file("lib/util.js", b"export {}", 0o644);
+        }
+        second.touch("app.js", 1_000_000);
+        let (_a, store_a) = store();
+        let (_b, store_b) = store();
+        let cached = BuildOptions {
+            threads: 1,
+            use_cache: true,
+        };
+        let a = build_layer(
+            &LayerSpec::new(first.root(), "/app"),
+            &store_a,
+            &cached,
+            &NoProgress,
+        )
+        .unwrap();
+        let b = build(&LayerSpec::new(second.root(), "/app"), &store_b).unwrap();
+        assert_ne!(first.root(), second.root());
+        assert_eq!(a.key, b.key);
+        assert_eq!((a.digest, a.diff_id), (b.digest, b.diff_id));
+        let hit = build_layer(
+            &LayerSpec::new(first.root(), "/app"),
+            &store_a,
+            &cached,
+            &NoProgress,
+        )
+        .unwrap();
+        assert!(hit.from_cache);
+        assert_eq!(hit.key, b.key);
+
+        second.file("app.js", b"console.log(2)", 0o644);
+        let changed = build(&LayerSpec::new(second.root(), "/app"), &store_b).unwrap();
+        assert_ne!(changed.key, b.key);
+    }
+
+    /// A layer the known layers hold under its key is answered without archiving: no
+    /// blob is stored; any other key is built as usual.
+    #[test]
+    fn known_layers_answer_by_key() {
+        struct One(Digest, KnownLayer);
+        impl KnownLayers for One {
+            fn find(&self, key: &Digest, media_type: &str) -> Option<KnownLayer> {
+                (key == &self.0 && media_type == Compression::default().media_type())
+                    .then(|| self.1.clone())
+            }
+        }
+        let tree = Tree::new();
+        tree.file("app.js", b"console.log(1)", 0o644);
+        let spec = LayerSpec::new(tree.root(), "/app");
+        let (_dir, reference_store) = store();
+        let reference = build(&spec, &reference_store).unwrap();
+
+        let (_dir, store) = store();
+        let cached = BuildOptions {
+            threads: 1,
+            use_cache: true,
+        };
+        let known = One(
+            reference.key.clone(),
+            KnownLayer {
+                digest: reference.digest.clone(),
+                diff_id: reference.diff_id.clone(),
+                size: reference.size,
+            },
+        );
+        let reused = build_layer_reusing(&spec, &store, &cached, &NoProgress, &known).unwrap();
+        assert!(reused.known && !reused.from_cache);
+        assert_eq!(
+            BuiltLayer {
+                known: false,
+                ..reused
+            },
+            reference
+        );
+        assert!(!store.contains(&reference.digest), "nothing was archived");
+        // The cache off means nothing known is used either.
+        let off = build_layer_reusing(&spec, &store, &NO_CACHE, &NoProgress, &known).unwrap();
+        assert!(!off.known);
+        assert!(store.contains(&reference.digest));
+
+        tree.file("app.js", b"console.log(2)", 0o644);
+        let other = build_layer_reusing(&spec, &store, &cached, &NoProgress, &known).unwrap();
+        assert!(!other.known);
+        assert_ne!(other.digest, reference.digest);
     }
 }

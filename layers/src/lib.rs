@@ -6,7 +6,9 @@
 //! streaming pass with bounded memory, walks the source, writes a tar with normalised
 //! headers, hashes it (the diff_id), compresses it, hashes the result (the digest) and
 //! stores the blob in a [`BlobStore`], returning a [`BuiltLayer`]. A layer cache in the
-//! store answers unchanged inputs without re-archiving.
+//! store answers unchanged inputs without re-archiving; every layer carries the key of its
+//! inputs ([`BuiltLayer::key`]), and [`build_layer_reusing`] lets a caller answer a key
+//! from elsewhere ([`KnownLayers`]: a registry holding a layer recorded under it).
 //!
 //! ```text
 //! walk (sorted, filtered) → tar → HashingWriter (diff_id) → gzip/zstd → BlobWriter (digest) → rename
@@ -42,12 +44,14 @@ mod walk;
 
 pub use blob::{BlobStore, BlobWriter};
 pub use blobfile::{BlobFile, BlobReader, open_blob};
+pub use cache::CACHE_FORMAT;
 pub use compress::GZIP_BLOCK_SIZE;
 pub use error::Error;
 pub use hash::{Digest, HashingReader, HashingWriter};
 pub use layer::{
-    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy, NoProgress,
-    PARENT_DIR_MODE, Progress, WHITEOUT_MODE, build_layer,
+    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, KnownLayer, KnownLayers, LayerSpec,
+    ModePolicy, NoKnownLayers, NoProgress, PARENT_DIR_MODE, Progress, WHITEOUT_MODE, build_layer,
+    build_layer_reusing,
 };
 pub use temp::{create_temp_file, sweep_temp_files};
 

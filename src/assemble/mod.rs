@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use hoist_layers::{BlobStore, BuildOptions, BuiltLayer, Digest, Progress};
+use hoist_layers::{
+    BlobStore, BuildOptions, BuiltLayer, Digest, KnownLayers, NoKnownLayers, Progress,
+};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -15,8 +17,9 @@ use crate::oci::canonical::{JsonBlob, rfc3339, to_canonical};
 use crate::oci::image::{BaseOrigin, Blob, BlobSource, Image, LayerReport, PlatformImage};
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{
-    Annotations, BASE_DIGEST, BASE_NAME, Descriptor, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL,
-    HOIST_SOURCE_DATE_EPOCH, HOIST_VERSION, Index, Manifest,
+    Annotations, BASE_DIGEST, BASE_INDEX_DIGEST, BASE_NAME, Descriptor, HOIST_COMPRESSION,
+    HOIST_COMPRESSION_LEVEL, HOIST_SOURCE_DATE_EPOCH, HOIST_VERSION, Index, LAYER_KEY, Manifest,
+    index_annotations,
 };
 use crate::oci::platform::Platform;
 use crate::oci::source::select_platforms;
@@ -48,6 +51,20 @@ pub fn assemble(
     options: &BuildOptions,
     observer: &dyn Observer,
 ) -> Result<Image> {
+    assemble_reusing(plan, base, store, options, observer, &NoKnownLayers)
+}
+
+/// [`assemble`], with layers `known` holds under their key taken from there instead of
+/// built (`hoist_layers::build_layer_reusing`): their blobs are `OnDemand`, left where
+/// they are until a push needs their bytes.
+pub fn assemble_reusing(
+    plan: &Plan,
+    base: Option<&Image>,
+    store: &BlobStore,
+    options: &BuildOptions,
+    observer: &dyn Observer,
+    known: &dyn KnownLayers,
+) -> Result<Image> {
     let selected = select_platforms(base, plan.platforms.as_deref(), &plan.base_name)?;
     let flavour = match plan.format {
         Format::Keep => base.map_or(Flavour::Oci, |b| b.flavour),
@@ -65,7 +82,7 @@ pub fn assemble(
     }
 
     check_layer_platforms(plan, base, &selected)?;
-    let built = build_layers(plan, &selected, store, options, observer)?;
+    let built = build_layers(plan, &selected, store, options, observer, known)?;
 
     let created = rfc3339(plan.epoch);
     let mut blobs: BTreeMap<Digest, Blob> = BTreeMap::new();
@@ -106,12 +123,19 @@ fn build_layers(
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
+    known: &dyn KnownLayers,
 ) -> Result<Vec<Option<BuiltLayer>>> {
     let mut built = Vec::with_capacity(plan.layers.len());
     for layer in &plan.layers {
         if selected.iter().any(|p| uses(layer, &p.platform)) {
             let progress = observer.layer_started(&layer.label);
-            let result = hoist_layers::build_layer(&layer.spec, store, options, progress.as_ref())?;
+            let result = hoist_layers::build_layer_reusing(
+                &layer.spec,
+                store,
+                options,
+                progress.as_ref(),
+                known,
+            )?;
             drop(progress);
             observer.layer_finished(&layer.label, &result);
             built.push(Some(result));
@@ -133,9 +157,10 @@ fn index_image(
 ) -> Result<Image> {
     let mut index = Index::new(Some(flavour.index()));
     index.manifests = platforms.iter().map(|p| p.descriptor.clone()).collect();
-    if flavour == Flavour::Oci {
-        index.annotations = Some(annotations(plan, base.map(|b| &b.descriptor.digest)));
-    }
+    // The manifests' shared annotations, the base index's digest as the base: what
+    // `hoist index create` derives from the same manifests (split builds).
+    index.annotations =
+        index_annotations(platforms.iter().map(|p| p.manifest.annotations.as_ref()));
     let index_blob = json_blob(&index, "index")?;
     let descriptor = Descriptor::new(
         flavour.index(),
@@ -162,6 +187,7 @@ fn index_image(
         blobs,
         name: plan.names.first().cloned(),
         base_origin,
+        layer_origins: Vec::new(),
     })
 }
 
@@ -197,8 +223,7 @@ impl Target<'_> {
             ),
             layers,
             annotations: if flavour == Flavour::Oci {
-                let base_digest = self.base.map(|_| &base_platform.descriptor.digest);
-                Some(annotations(self.plan, base_digest))
+                Some(self.manifest_annotations(base_platform))
             } else {
                 None
             },
@@ -220,6 +245,23 @@ impl Target<'_> {
             config,
             layers: reports,
         })
+    }
+
+    /// A platform manifest's annotations: the plan's, its base manifest as the base,
+    /// and the base's index (when there is one) for the image's index to name.
+    fn manifest_annotations(&self, base_platform: &PlatformImage) -> Annotations {
+        let base_digest = self.base.map(|_| &base_platform.descriptor.digest);
+        let mut map = annotations(self.plan, base_digest);
+        if let Some(base) = self.base
+            && base.descriptor.digest != base_platform.descriptor.digest
+            && !self.plan.annotations.contains_key(BASE_DIGEST)
+        {
+            map.insert(
+                BASE_INDEX_DIGEST.to_string(),
+                base.descriptor.digest.to_string(),
+            );
+        }
+        map
     }
 
     /// The base's config with the plan's edits, `created`, and the new layers'
@@ -293,9 +335,15 @@ impl Target<'_> {
                 .layer(&built.media_type)
                 .expect("checked before building")
                 .to_string();
+            let path = self.store.path(&built.digest);
             blobs.entry(built.digest.clone()).or_insert(Blob {
                 size: built.size,
-                source: BlobSource::Trusted(self.store.path(&built.digest)),
+                // A layer reused from a registry stays there until a push needs it.
+                source: if built.known {
+                    BlobSource::OnDemand(path)
+                } else {
+                    BlobSource::Trusted(path)
+                },
             });
             reports.push(LayerReport {
                 digest: built.digest.clone(),
@@ -304,12 +352,16 @@ impl Target<'_> {
                 media_type: media_type.clone(),
                 origin: layer.label.clone(),
                 cached: built.from_cache,
+                reused: built.known,
             });
-            layers.push(Descriptor::new(
-                media_type,
-                built.digest.clone(),
-                built.size,
-            ));
+            let mut descriptor = Descriptor::new(media_type, built.digest.clone(), built.size);
+            if self.flavour == Flavour::Oci {
+                descriptor.annotations = Some(Annotations::from([(
+                    LAYER_KEY.into(),
+                    built.key.to_string(),
+                )]));
+            }
+            layers.push(descriptor);
         }
         (layers, reports)
     }

@@ -9,9 +9,12 @@ use hoist::oci::reference;
 use hoist::pipeline::{Builder, Outputs, Published, PushTarget};
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
+use hoist::registry::block_on;
+use hoist::registry::layer_source::{RegistryLayers, cache_references};
+use hoist::registry::transport::Transport;
 use hoist::release::labels::label_plan;
 use hoist::workspace::{self, Member};
-use hoist_layers::BuildOptions;
+use hoist_layers::{BlobStore, BuildOptions};
 use serde_json::json;
 
 use super::BuildArgs;
@@ -53,11 +56,21 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         use_cache: !args.no_cache,
     };
     let observer = super::progress::observer();
-    let transport = args.registry.transport(0)?;
-    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    let transport = args.registry.pushing_transport(0, &cache_dir)?;
+    let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let mut built = Vec::new();
     for (member, plan, outputs) in &jobs {
-        let (image, published) = builder.run(plan, outputs)?;
+        // Each image reads the layers its own target's tags name.
+        builder.reuse_registry_layers(registry_layers(args, outputs, &store, &transport)?);
+        let (image, published) = if args.by_digest {
+            // One platform's manifest alone, untagged: what `hoist index create` merges.
+            let built = builder.build(plan, outputs.sink.is_none())?;
+            let image = built.single_platform().unwrap_or(built);
+            let published = builder.publish(&image, outputs)?;
+            (image, published)
+        } else {
+            builder.run(plan, outputs)?
+        };
         report(&member.name, several, &image, &published, &cache_dir);
         built.push((member.name.clone(), image, published));
     }
@@ -138,7 +151,13 @@ fn push_targets(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Vec<Pu
             "--push needs a repository: set image.name in {} or pass --push-to",
             member.config.display()
         ),
-        (true, false) => return Ok(Vec::new()),
+        (true, false) => {
+            anyhow::ensure!(
+                !args.by_digest,
+                "--by-digest pushes by digest: it needs --push or --push-to"
+            );
+            return Ok(Vec::new());
+        }
     };
     anyhow::ensure!(
         !args.registry.offline,
@@ -148,7 +167,12 @@ fn push_targets(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Vec<Pu
         .iter()
         .map(|input| {
             let reference = reference::parse(input)?;
-            let tags = effective_tags(reference::explicit_tag(input), &plan.tags);
+            // --by-digest: the manifest alone, untagged (`hoist index create` tags).
+            let tags = if args.by_digest {
+                Vec::new()
+            } else {
+                effective_tags(reference::explicit_tag(input), &plan.tags)
+            };
             Ok(PushTarget { reference, tags })
         })
         .collect()
@@ -191,6 +215,40 @@ fn report(
         ),
         None => {}
     }
+}
+
+/// The layers the registry holds by key (the first push target's tags, `latest`,
+/// then `--cache-from`), for a build whose only outputs are pushes and that may use
+/// caches.
+fn registry_layers(
+    args: &BuildArgs,
+    outputs: &Outputs,
+    store: &BlobStore,
+    transport: &Transport,
+) -> Result<Option<RegistryLayers>> {
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|r| reference::parse(r).with_context(|| format!("--cache-from {r}")))
+        .collect::<Result<Vec<_>>>()?;
+    if !cache_from.is_empty() && outputs.sink.is_some() {
+        eprintln!(
+            "warning: --cache-from is not used: --output needs every layer's bytes, so layers are built here"
+        );
+    }
+    if args.no_cache || args.registry.offline || outputs.sink.is_some() {
+        return Ok(None);
+    }
+    let target = outputs
+        .pushes
+        .first()
+        .map(|t| (&t.reference, t.tags.as_slice()));
+    let references = cache_references(target, &cache_from);
+    if references.is_empty() {
+        return Ok(None);
+    }
+    let layers = block_on(RegistryLayers::read(&references, store, transport))?;
+    Ok(Some(layers))
 }
 
 /// One image's `--json` summary (documented in docs/cli.md): the first push's fields

@@ -3,6 +3,7 @@
 
 mod build;
 mod diff;
+mod index;
 mod login;
 mod progress;
 mod registry;
@@ -36,6 +37,9 @@ enum Command {
     Pull(PullArgs),
     /// Point a tag at an existing image (retag, rollback) without re-uploading.
     Tag(TagArgs),
+    /// Make an index from manifests already in a registry (split builds).
+    #[command(subcommand)]
+    Index(index::IndexCommand),
     /// Check credentials against a registry and store them in docker's config.json.
     Login(LoginArgs),
     /// Remove a registry's stored credentials.
@@ -144,6 +148,22 @@ impl RegistryArgs {
         ))
     }
 
+    /// The transport of a command that pushes: it also records, in the cache at
+    /// `cache_dir`, which repositories received each blob (a later push to another
+    /// repository of that registry mounts from them).
+    pub fn pushing_transport(
+        &self,
+        jobs: usize,
+        cache_dir: &std::path::Path,
+    ) -> Result<hoist::registry::transport::Transport> {
+        let mut options = self.options(jobs)?;
+        options.pushed_records = Some(cache_dir.to_path_buf());
+        Ok(hoist::registry::transport::Transport::with_upload_progress(
+            options,
+            progress::upload_progress(),
+        ))
+    }
+
     /// The resolved options; reads the password from stdin when asked to.
     pub fn options(&self, jobs: usize) -> Result<hoist::registry::client::RegistryOptions> {
         let credentials = match &self.username {
@@ -175,6 +195,7 @@ impl RegistryArgs {
             ca_files,
             offline: self.offline,
             try_tls_on_loopback: !self.ca_file.is_empty(),
+            pushed_records: None,
         })
     }
 }
@@ -250,12 +271,23 @@ pub struct BuildArgs {
     /// Where layers and the layer cache are kept [default: $XDG_CACHE_HOME/hoist].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Rebuild every layer instead of reusing unchanged ones.
+    /// Rebuild every layer instead of reusing unchanged ones (from the layer cache or
+    /// the registry).
     #[arg(long)]
     no_cache: bool,
-    /// Also write the index digest to this file.
+    /// Also reuse layers of this registry image (repeatable), besides those of the
+    /// push target's tags and `latest`: a layer whose recorded key matches is not
+    /// rebuilt. Only for builds whose outputs are pushes.
+    #[arg(long, value_name = "REFERENCE")]
+    cache_from: Vec<String>,
+    /// Also write the index digest to this file (with --by-digest, the pushed
+    /// manifest's).
     #[arg(long, value_name = "FILE")]
     digest_file: Option<PathBuf>,
+    /// Push by digest only, no tag: with one platform, its manifest alone (split
+    /// builds: merge them with `hoist index create`).
+    #[arg(long)]
+    by_digest: bool,
     /// Print a JSON summary on stdout instead of the digest.
     #[arg(long)]
     json: bool,
@@ -302,6 +334,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),
         Command::Tag(args) => registry::tag(&args),
+        Command::Index(index::IndexCommand::Create(args)) => index::create(&args),
         Command::Login(args) => login::login(&args),
         Command::Logout(args) => login::logout(&args),
         Command::Diff(args) => return Ok(diff::run(&args)),

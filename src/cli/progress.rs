@@ -118,7 +118,13 @@ fn finished_line(label: &str, layer: &BuiltLayer) -> String {
         "layer {label}: {} ({}{})",
         layer.digest,
         human_bytes(layer.size),
-        if layer.from_cache { ", cached" } else { "" }
+        if layer.from_cache {
+            ", cached"
+        } else if layer.known {
+            ", reused from the registry"
+        } else {
+            ""
+        }
     )
 }
 

@@ -28,8 +28,8 @@ pub fn push(args: &PushArgs) -> Result<()> {
             .map_err(|e| anyhow::Error::new(e).context("--metadata-file"))?;
     }
     let scratch = tempfile::tempdir()?;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(args.jobs)?;
+    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let transport = args.registry.pushing_transport(args.jobs, &cache_dir)?;
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,

@@ -428,12 +428,14 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         hoist::fsutil::check_file_target(path)
             .map_err(|e| anyhow::Error::new(e).context("--digest-file/--metadata-file"))?;
     }
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,
     };
-    let transport = args.registry.transport(args.jobs.unwrap_or(0))?;
+    let transport = args
+        .registry
+        .pushing_transport(args.jobs.unwrap_or(0), &cache_dir)?;
     let observer = super::progress::observer();
     let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let outcome = workflow::release(&request, &builder, &transport, &mut |note| {

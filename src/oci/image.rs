@@ -25,9 +25,10 @@ pub enum BlobSource {
     Unverified(PathBuf),
     /// A document held in memory (configs, manifests, the index).
     Bytes(Vec<u8>),
-    /// A base layer left in its registry (opened without `fetch_layers`, as builds whose
-    /// only output is a push are): fetched into the cache at this path from
-    /// [`Image::base_origin`] only if a push must upload it.
+    /// A layer left in its registry (a base's, opened without `fetch_layers` as builds
+    /// whose only output is a push are, or one reused from the registry): fetched into
+    /// the cache at this path from [`Image::base_origin`] (or the
+    /// [`Image::layer_origins`] entry holding it) only if a push must upload it.
     OnDemand(PathBuf),
 }
 
@@ -67,6 +68,9 @@ pub struct LayerReport {
     pub origin: String,
     /// Whether the layer came from the layer cache.
     pub cached: bool,
+    /// Whether the layer was reused from the registry (an image there recorded its
+    /// key): nothing was archived or compressed.
+    pub reused: bool,
 }
 
 /// One platform's image: its manifest and config.
@@ -124,6 +128,10 @@ pub struct Image {
     /// The registry repository the image (or, for a build, its base) came from: its
     /// blobs are mounted from there, and `OnDemand` ones fetched from there.
     pub base_origin: Option<BaseOrigin>,
+    /// Other repositories holding some of a built image's new layers (reused from the
+    /// registry: `registry::layer_source`): a push mounts or fetches them from there,
+    /// as it does the base's.
+    pub layer_origins: Vec<BaseOrigin>,
 }
 
 impl Image {
@@ -149,6 +157,23 @@ impl Image {
             }
         }
         order
+    }
+
+    /// The image as its one platform's manifest alone, without the index (a push by
+    /// digest for split builds); `None` unless it holds exactly one platform.
+    pub fn single_platform(&self) -> Option<Image> {
+        let [platform] = self.platforms.as_slice() else {
+            return None;
+        };
+        let mut single = self.clone();
+        single.blobs.remove(&self.descriptor.digest);
+        single.index = None;
+        single.descriptor = Descriptor::new(
+            platform.descriptor.media_type.clone(),
+            platform.descriptor.digest.clone(),
+            platform.descriptor.size,
+        );
+        Some(single)
     }
 
     /// Total size of all blobs in the image.
@@ -197,6 +222,7 @@ impl Image {
             blobs,
             name: None,
             base_origin,
+            layer_origins: Vec::new(),
         }
     }
 
@@ -282,6 +308,7 @@ pub fn layer_reports(manifest: &Manifest, config: &Value, origin: &str) -> Vec<L
             media_type: layer.media_type.clone(),
             origin: origin.to_string(),
             cached: false,
+            reused: false,
         })
         .collect()
 }

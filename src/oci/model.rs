@@ -86,6 +86,37 @@ pub const HOIST_COMPRESSION_LEVEL: &str = "io.hoist.compression.level";
 /// unset), which fixes file mtimes, `created` and history dates.
 pub const HOIST_SOURCE_DATE_EPOCH: &str = "io.hoist.source-date-epoch";
 
+/// Annotation on each layer descriptor hoist built: the key of the layer's inputs
+/// (`sha256:…`, hoist-layers' content key, versioned by its format and hoist's
+/// version). A later build whose sources give the same key reuses the layer from the
+/// registry instead of archiving it again (docs/design.md, "The registry as layer
+/// cache").
+pub const LAYER_KEY: &str = "io.hoist.layer.key";
+/// Annotation on each platform manifest built on a base *index*: that index's digest.
+/// The image's own index records it as [`BASE_DIGEST`] (a manifest's `base.digest` is
+/// the base's manifest for its platform), so `hoist index create` over manifests pushed
+/// by split builds writes the index a one-runner build writes.
+pub const BASE_INDEX_DIGEST: &str = "io.hoist.base.index-digest";
+
+/// The annotations of an index over manifests annotated `children`: those every child
+/// has with the same value, with [`BASE_DIGEST`] taken from the children's
+/// [`BASE_INDEX_DIGEST`] (which itself stays on the manifests). A build's index and one
+/// `hoist index create` makes from the same manifests are the same document.
+pub fn index_annotations<'a>(
+    children: impl IntoIterator<Item = Option<&'a Annotations>>,
+) -> Option<Annotations> {
+    let mut children = children.into_iter();
+    let mut shared = children.next()??.clone();
+    for child in children {
+        let child = child?;
+        shared.retain(|key, value| child.get(key) == Some(value));
+    }
+    if let Some(index_digest) = shared.remove(BASE_INDEX_DIGEST) {
+        shared.insert(BASE_DIGEST.to_string(), index_digest);
+    }
+    (!shared.is_empty()).then_some(shared)
+}
+
 /// An image manifest (OCI or Docker schema 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,6 +216,46 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn annotations(pairs: &[(&str, &str)]) -> Annotations {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    /// An index over manifests built on a base index names that index as its base;
+    /// what the manifests do not share stays off the index.
+    #[test]
+    fn index_annotations_are_the_shared_ones_with_the_base_index() {
+        let amd64 = annotations(&[
+            (BASE_NAME, "oci:base:1.0"),
+            (BASE_DIGEST, "sha256:aaaa"),
+            (BASE_INDEX_DIGEST, "sha256:index"),
+            (HOIST_VERSION, "0.1.0"),
+            ("only.amd64", "x"),
+        ]);
+        let arm64 = annotations(&[
+            (BASE_NAME, "oci:base:1.0"),
+            (BASE_DIGEST, "sha256:bbbb"),
+            (BASE_INDEX_DIGEST, "sha256:index"),
+            (HOIST_VERSION, "0.1.0"),
+        ]);
+        assert_eq!(
+            index_annotations([Some(&amd64), Some(&arm64)]),
+            Some(annotations(&[
+                (BASE_NAME, "oci:base:1.0"),
+                (BASE_DIGEST, "sha256:index"),
+                (HOIST_VERSION, "0.1.0"),
+            ]))
+        );
+        // One manifest on a base manifest (no index): its annotations as they are.
+        let single = annotations(&[(BASE_DIGEST, "sha256:aaaa"), (HOIST_VERSION, "0.1.0")]);
+        assert_eq!(index_annotations([Some(&single)]), Some(single.clone()));
+        // Docker manifests have none, so the index has none.
+        assert_eq!(index_annotations([None, Some(&single)]), None);
+        assert_eq!(index_annotations([Some(&single), None]), None);
+    }
 
     fn descriptor(size: &str) -> String {
         format!(

@@ -23,6 +23,10 @@ pub struct RegistryOptions {
     pub offline: bool,
     /// Try TLS before plain HTTP with loopback registries (`--ca-file` was given).
     pub try_tls_on_loopback: bool,
+    /// The cache directory whose `pushed/` records which repositories received which
+    /// blobs ([`super::pushed`]): pushes read it to mount instead of uploading, and
+    /// add to it. `None`: no records.
+    pub pushed_records: Option<std::path::PathBuf>,
 }
 
 /// How long to wait for a TCP (and TLS) connection.

@@ -4,7 +4,7 @@
 //! the registry already holds at that digest is not PUT again (HEAD first), so an
 //! unchanged re-push PUTs nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use hoist_layers::Digest;
@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::progress::UploadProgress;
 use super::pull::BlobFetcher;
+use super::pushed::PushedRecords;
 use super::repository::Mount;
 use super::transport::{Access, Repository, Transport};
 use super::upload::BlobBody;
@@ -33,7 +34,8 @@ pub struct PushReport {
     pub platforms: Vec<String>,
     /// Blobs uploaded.
     pub blobs_uploaded: u64,
-    /// Blobs mounted from another repository of the same registry (the base's).
+    /// Blobs mounted from another repository of the same registry (the base's, a reused
+    /// layer's, or one the cache records as having received the blob).
     pub blobs_mounted: u64,
     /// Blobs the registry already had.
     pub blobs_skipped: u64,
@@ -58,31 +60,18 @@ pub async fn push(
     transport: &Transport,
 ) -> Result<PushReport> {
     let options = transport.options();
-    let mount_sources: Vec<&str> = image
-        .base_origin
-        .iter()
-        .filter(|origin| origin.repository.registry() == target.registry())
-        .map(|origin| origin.repository.repository())
-        .collect();
+    let records = options.pushed_records.as_deref().map(PushedRecords::new);
+    let sources = MountSources::new(image, target, records.as_ref());
+    let mount_from: Vec<&str> = sources.repositories();
     let blobs = transport
         .repository(
             target,
             Access::Push {
-                mount_from: &mount_sources,
+                mount_from: &mount_from,
             },
         )
         .await?;
-    let fetcher = match &image.base_origin {
-        Some(origin)
-            if image
-                .blobs
-                .values()
-                .any(|b| matches!(b.source, BlobSource::OnDemand(_))) =>
-        {
-            Some(BlobFetcher::new(&origin.repository, &origin.cache, transport).await?)
-        }
-        _ => None,
-    };
+    let fetchers = Fetchers::new(image, transport).await?;
 
     let mut report = PushReport {
         digest: image.descriptor.digest.to_string(),
@@ -114,16 +103,20 @@ pub async fn push(
     let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
     for phase in [layers, configs] {
         let outcomes: Vec<Outcome> = stream::iter(phase)
-            .map(|digest| {
-                let mount_from = mount_source_for(image, target, digest);
-                upload_blob(
+            .map(|digest| async {
+                let outcome = upload_blob(
                     &blobs,
                     digest,
                     &image.blobs[digest],
-                    mount_from,
-                    fetcher.as_ref(),
+                    sources.for_blob(digest),
+                    &fetchers,
                     transport.upload_progress(),
                 )
+                .await?;
+                if let Some(records) = &records {
+                    records.record(target.registry(), target.repository(), digest)?;
+                }
+                Ok::<_, Error>(outcome)
             })
             .buffer_unordered(options.jobs())
             .try_collect()
@@ -216,44 +209,118 @@ fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<&'a Digest> {
     digests.filter(|d| seen.insert(*d)).collect()
 }
 
-/// The repository a blob can be mounted from: the base's, when it holds the blob and is
-/// another repository of the target's registry.
-fn mount_source_for<'a>(
-    image: &'a Image,
-    target: &Reference,
-    digest: &Digest,
-) -> Option<&'a Reference> {
-    let origin = image.base_origin.as_ref()?;
-    let source = &origin.repository;
-    (origin.layers.contains(digest)
-        && source.registry() == target.registry()
-        && source.repository() != target.repository())
-    .then_some(source)
+/// Where each blob can be mounted from: other repositories of the target's registry
+/// that hold it — the base's, those a reused layer came from
+/// ([`Image::layer_origins`]), and those the pushed-records say received it.
+struct MountSources {
+    /// Per blob, candidate repositories in order of preference.
+    per_blob: BTreeMap<Digest, Vec<String>>,
+}
+
+impl MountSources {
+    fn new(image: &Image, target: &Reference, records: Option<&PushedRecords>) -> MountSources {
+        let same_registry = |source: &Reference| {
+            source.registry() == target.registry() && source.repository() != target.repository()
+        };
+        let mut per_blob: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        let mut add = |digest: &Digest, repository: &str| {
+            let list = per_blob.entry(digest.clone()).or_default();
+            if repository != target.repository() && !list.iter().any(|r| r == repository) {
+                list.push(repository.to_string());
+            }
+        };
+        for origin in image.base_origin.iter().chain(&image.layer_origins) {
+            if same_registry(&origin.repository) {
+                for digest in &origin.layers {
+                    add(digest, origin.repository.repository());
+                }
+            }
+        }
+        if let Some(records) = records {
+            for digest in image.blobs.keys() {
+                for repository in records.repositories(target.registry(), digest) {
+                    add(digest, &repository);
+                }
+            }
+        }
+        per_blob.retain(|_, list| !list.is_empty());
+        MountSources { per_blob }
+    }
+
+    /// Every candidate repository (the push token's extra pull scopes).
+    fn repositories(&self) -> Vec<&str> {
+        let all: BTreeSet<&str> = self
+            .per_blob
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        all.into_iter().collect()
+    }
+
+    fn for_blob(&self, digest: &Digest) -> &[String] {
+        self.per_blob.get(digest).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Fetchers for blobs left in their registry (`OnDemand`): one per repository holding
+/// some, the base's and the reused layers'.
+struct Fetchers {
+    by_origin: Vec<(BTreeSet<Digest>, BlobFetcher)>,
+}
+
+impl Fetchers {
+    async fn new(image: &Image, transport: &Transport) -> Result<Fetchers> {
+        let mut by_origin = Vec::new();
+        for origin in image.base_origin.iter().chain(&image.layer_origins) {
+            let on_demand = origin.layers.iter().any(|digest| {
+                image
+                    .blobs
+                    .get(digest)
+                    .is_some_and(|b| matches!(b.source, BlobSource::OnDemand(_)))
+            });
+            if on_demand {
+                let fetcher =
+                    BlobFetcher::new(&origin.repository, &origin.cache, transport).await?;
+                by_origin.push((origin.layers.clone(), fetcher));
+            }
+        }
+        Ok(Fetchers { by_origin })
+    }
+
+    async fn fetch(&self, digest: &Digest, size: u64) -> Result<()> {
+        let (_, fetcher) = self
+            .by_origin
+            .iter()
+            .find(|(layers, _)| layers.contains(digest))
+            .expect("a fetcher exists for every blob on demand");
+        fetcher.fetch(digest, size).await
+    }
 }
 
 async fn upload_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    mount_from: Option<&Reference>,
-    fetcher: Option<&BlobFetcher>,
+    mount_from: &[String],
+    fetchers: &Fetchers,
     progress: &dyn UploadProgress,
 ) -> Result<Outcome> {
     if blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
-    // A 201 mounts the blob without moving a byte; any other answer means upload it.
-    if let Some(source) = mount_from
-        && let Mount::Mounted = blobs.mount(digest, source.repository()).await
-    {
-        return Ok(Outcome::Mounted);
+    // A 201 mounts the blob without moving a byte; any other answer means try the
+    // next source, then upload it. At most two tries: records may be stale.
+    for source in mount_from.iter().take(2) {
+        if let Mount::Mounted = blobs.mount(digest, source).await {
+            return Ok(Outcome::Mounted);
+        }
     }
     let mut fetched = false;
     if let BlobSource::OnDemand(_) = &blob.source {
-        // The one case a base layer's bytes are needed: fetch it into the cache, then
-        // upload it from there like any other.
-        let fetcher = fetcher.expect("a fetcher exists when a blob is on demand");
-        fetcher.fetch(digest, blob.size).await?;
+        // The one case a registry layer's bytes are needed: fetch it into the cache,
+        // then upload it from there like any other.
+        fetchers.fetch(digest, blob.size).await?;
         fetched = true;
     }
     let body = match &blob.source {

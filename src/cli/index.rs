@@ -1,0 +1,105 @@
+//! `hoist index create`: an index over manifests already in a registry.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use hoist::oci::reference;
+use hoist::registry::block_on;
+use hoist::registry::index::create_index;
+
+use super::RegistryArgs;
+
+/// `hoist index` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Make an index from manifests (or indexes, flattened) already in the registry
+    /// and tag it, like `docker buildx imagetools create`: platforms are read from
+    /// the configs, no layer moves, tags are set last. Given in the build's platform
+    /// order, split builds' manifests give the one-runner build's index digest.
+    Create(CreateArgs),
+}
+
+/// `hoist index create` flags.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The index to make: HOST/REPO[:TAG] (without a tag, only --tag tags it; with
+    /// neither, it is pushed by digest only).
+    #[arg(value_name = "TARGET")]
+    target: String,
+    /// The manifests or indexes, in index order: HOST/REPO@sha256:… (or :TAG), in the
+    /// target's registry.
+    #[arg(value_name = "SOURCE", required = true)]
+    sources: Vec<String>,
+    /// Another tag for the index (repeatable).
+    #[arg(long, short = 't', value_name = "TAG")]
+    tag: Vec<String>,
+    /// Also write the index digest to this file.
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print a JSON report on stdout instead of the index reference.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn create(args: &CreateArgs) -> Result<()> {
+    anyhow::ensure!(
+        !args.registry.offline,
+        "--offline: hoist index create needs the network"
+    );
+    let target = reference::parse(&args.target)?;
+    let mut tags: Vec<String> = reference::explicit_tag(&args.target)
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    for tag in &args.tag {
+        let parsed = reference::parse(&format!(
+            "{}/{}:{tag}",
+            target.registry(),
+            target.repository()
+        ))
+        .with_context(|| format!("--tag {tag}"))?;
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(parsed.tag().unwrap_or(tag).to_string());
+        }
+    }
+    let sources = args
+        .sources
+        .iter()
+        .map(|s| reference::parse(s))
+        .collect::<hoist::error::Result<Vec<_>>>()?;
+    if let Some(path) = &args.digest_file {
+        hoist::fsutil::check_file_target(path).with_context(|| "--digest-file".to_string())?;
+    }
+    let transport = args.registry.transport(0)?;
+    let report = block_on(create_index(&target, &tags, &sources, &transport))?;
+    eprintln!(
+        "{} {} ({} manifests{}){}",
+        if report.created {
+            "created"
+        } else {
+            "already there:"
+        },
+        report.reference,
+        report.manifests.len(),
+        if report.manifests_copied > 0 {
+            format!(", {} copied by mount", report.manifests_copied)
+        } else {
+            String::new()
+        },
+        if tags.is_empty() {
+            String::new()
+        } else {
+            format!(" as {}", tags.join(", "))
+        }
+    );
+    if let Some(path) = &args.digest_file {
+        hoist::fsutil::write_atomically(path, format!("{}\n", report.digest).as_bytes())?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.reference);
+    }
+    Ok(())
+}
