@@ -87,10 +87,16 @@ pub struct ImageSection {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSection {
-    /// Source directory, relative to the config file.
+    /// Source directory (or a single file), relative to the config file.
     pub from: Option<String>,
-    /// Absolute destination directory in the image.
+    /// Absolute destination in the image: the directory `from`'s contents go into, or
+    /// the path of a single-file `from` (a trailing `/` puts it inside, by its name).
     pub to: Option<String>,
+    /// Permission bits of a single-file `from`, as an octal string (`"0755"`).
+    pub mode: Option<ModeValue>,
+    /// Single files, each at its own path in the image.
+    #[serde(default)]
+    pub files: Vec<FileEntry>,
     /// gitignore-style patterns, relative to `from`.
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -103,6 +109,30 @@ pub struct LayerSection {
     pub remove: Vec<String>,
     /// Only in these platforms' images.
     pub platform: Option<OneOrMany>,
+}
+
+/// One entry of `[[layer]].files`: `{ from = "start.sh", to = "/usr/local/bin/start",
+/// mode = "0755" }`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The file, relative to the config file.
+    pub from: String,
+    /// Its absolute path in the image (a trailing `/` puts it inside, by its name).
+    pub to: String,
+    /// Its permission bits, as an octal string (`"0755"`); default: as on disk.
+    pub mode: Option<ModeValue>,
+}
+
+/// A file mode as written: an octal string, or a number (refused when resolved: TOML's
+/// `755` is decimal, and `0o755` is easy to mistype as that).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ModeValue {
+    /// `"0755"`.
+    Text(String),
+    /// `0o755` or `755`.
+    Number(i64),
 }
 
 /// A string or a list of strings.
@@ -211,6 +241,11 @@ fn readable(message: &str) -> String {
         )
         .replace("expected struct ImageSection", "expected a table")
         .replace("expected struct LayerSection", "expected a table")
+        .replace("expected struct FileEntry", "expected a table")
+        .replace(
+            "data did not match any variant of untagged enum ModeValue",
+            "expected an octal string such as \"0755\"",
+        )
         .replace("expected struct ConfigSection", "expected a table")
         .replace("expected struct HealthcheckSection", "expected a table")
         .replace("expected struct VersionSection", "expected a table")
