@@ -14,6 +14,7 @@ mod diff;
 mod errors;
 mod faults;
 mod features;
+mod files;
 mod flavours;
 mod inspect;
 mod integrity;
