@@ -36,11 +36,57 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct VersionSection {
     /// The file the version is read from (`pyproject.toml`, `package.json`,
-    /// `Cargo.toml`, `VERSION`), relative to the config file.
-    pub source: String,
+    /// `Cargo.toml`, `*.py`, `Chart.yaml`, `VERSION`, or any file with a pattern),
+    /// relative to the config file.
+    pub source: VersionFileRef,
     /// Files that carry the same version, written on every bump or set.
     #[serde(default)]
-    pub sync: Vec<String>,
+    pub sync: Vec<VersionFileRef>,
+}
+
+/// A version file: a path (its kind told by its name), or `{ path, pattern }`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum VersionFileRef {
+    /// `"pyproject.toml"`.
+    Path(String),
+    /// `{ path = "deploy/values.yaml", pattern = 'tag: "(?P<version>[^"]+)"' }`.
+    Pattern(PatternFile),
+}
+
+impl Default for VersionFileRef {
+    fn default() -> Self {
+        VersionFileRef::Path(String::new())
+    }
+}
+
+impl VersionFileRef {
+    /// The path as written.
+    pub fn path(&self) -> &str {
+        match self {
+            VersionFileRef::Path(path) => path,
+            VersionFileRef::Pattern(file) => &file.path,
+        }
+    }
+
+    /// The pattern, if one is given.
+    pub fn pattern(&self) -> Option<&str> {
+        match self {
+            VersionFileRef::Path(_) => None,
+            VersionFileRef::Pattern(file) => Some(&file.pattern),
+        }
+    }
+}
+
+/// `{ path, pattern }`: any file, the version found by a regular expression.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PatternFile {
+    /// The file, relative to the config file.
+    pub path: String,
+    /// A regular expression matching exactly once, whose `version` group
+    /// (`(?P<version>…)`) is the version.
+    pub pattern: String,
 }
 
 /// `[tags]`.
@@ -242,6 +288,10 @@ fn readable(message: &str) -> String {
         .replace("expected struct ImageSection", "expected a table")
         .replace("expected struct LayerSection", "expected a table")
         .replace("expected struct FileEntry", "expected a table")
+        .replace(
+            "data did not match any variant of untagged enum VersionFileRef",
+            "expected a path, or { path = \"…\", pattern = '…(?P<version>…)…' }",
+        )
         .replace(
             "data did not match any variant of untagged enum ModeValue",
             "expected an octal string such as \"0755\"",
