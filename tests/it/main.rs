@@ -30,6 +30,7 @@ mod pull_tag;
 mod push;
 mod registry;
 mod release;
+mod release_files;
 mod reproducible;
 mod tls;
 mod token_auth;
