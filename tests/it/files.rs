@@ -286,4 +286,31 @@ fn files_layers_are_reproducible_and_follow_source_date_epoch() {
             assert_eq!(entry.mtime, 1_700_000_000, "{}", entry.path);
         }
     }
+
+    // `hoist verify` rebuilds the files layers from the other checkout...
+    let verify = |config: &Sandbox| {
+        let mut command = first.hoist();
+        command
+            .arg("verify")
+            .arg("--cache-dir")
+            .arg(first.cache())
+            .arg("--config")
+            .arg(config.path("hoist.toml"))
+            .arg(format!("{}:files", first.oci("out")));
+        command.output().unwrap()
+    };
+    let output = verify(&second);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
+    // ...and a changed mode is a different image, down to the file.
+    let toml = fs::read_to_string(second.path("hoist.toml")).unwrap();
+    fs::write(
+        second.path("hoist.toml"),
+        toml.replace("mode = \"0755\"", "mode = \"0750\""),
+    )
+    .unwrap();
+    let output = verify(&second);
+    assert!(!output.status.success());
+    let said = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(said.contains("usr/local/bin/start"), "{said}");
 }
