@@ -112,7 +112,11 @@ fn build_layers(
     for layer in &plan.layers {
         if selected.iter().any(|p| uses(layer, &p.platform)) {
             let progress = observer.layer_started(&layer.title);
-            let result = hoist_layers::build_layer(&layer.spec, store, options, progress.as_ref())?;
+            let result = hoist_layers::build_layer(&layer.spec, store, options, progress.as_ref())
+                .map_err(|source| Error::BuildLayer {
+                    layer: layer.title.clone(),
+                    source: Box::new(source),
+                })?;
             drop(progress);
             observer.layer_finished(&layer.title, &result);
             built.push(Some(result));

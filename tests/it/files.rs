@@ -214,7 +214,7 @@ fn two_files_on_one_path_are_an_error_naming_both() {
     .unwrap();
     let err = failure(sandbox.build().arg("--output").arg(sandbox.oci("out")));
     assert!(
-        err.contains("/srv/index.html is in the layer twice"),
+        err.contains("layer 1 (site → /srv, start.sh → /srv/index.html): /srv/index.html is in the layer twice"),
         "{err}"
     );
     assert!(err.contains("site/index.html"), "{err}");
