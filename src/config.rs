@@ -68,11 +68,57 @@ pub struct Inherited {
 #[serde(deny_unknown_fields)]
 pub struct VersionSection {
     /// The file the version is read from (`pyproject.toml`, `package.json`,
-    /// `Cargo.toml`, `VERSION`), relative to the config file.
-    pub source: String,
+    /// `Cargo.toml`, `*.py`, `Chart.yaml`, `VERSION`, or any file with a pattern),
+    /// relative to the config file.
+    pub source: VersionFileRef,
     /// Files that carry the same version, written on every bump or set.
     #[serde(default)]
-    pub sync: Vec<String>,
+    pub sync: Vec<VersionFileRef>,
+}
+
+/// A version file: a path (its kind told by its name), or `{ path, pattern }`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum VersionFileRef {
+    /// `"pyproject.toml"`.
+    Path(String),
+    /// `{ path = "deploy/values.yaml", pattern = 'tag: "(?P<version>[^"]+)"' }`.
+    Pattern(PatternFile),
+}
+
+impl Default for VersionFileRef {
+    fn default() -> Self {
+        VersionFileRef::Path(String::new())
+    }
+}
+
+impl VersionFileRef {
+    /// The path as written.
+    pub fn path(&self) -> &str {
+        match self {
+            VersionFileRef::Path(path) => path,
+            VersionFileRef::Pattern(file) => &file.path,
+        }
+    }
+
+    /// The pattern, if one is given.
+    pub fn pattern(&self) -> Option<&str> {
+        match self {
+            VersionFileRef::Path(_) => None,
+            VersionFileRef::Pattern(file) => Some(&file.pattern),
+        }
+    }
+}
+
+/// `{ path, pattern }`: any file, the version found by a regular expression.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PatternFile {
+    /// The file, relative to the config file.
+    pub path: String,
+    /// A regular expression matching exactly once, whose `version` group
+    /// (`(?P<version>…)`) is the version.
+    pub pattern: String,
 }
 
 /// `[tags]`.
@@ -120,10 +166,16 @@ pub struct ImageSection {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSection {
-    /// Source directory, relative to the config file.
+    /// Source directory (or a single file), relative to the config file.
     pub from: Option<String>,
-    /// Absolute destination directory in the image.
+    /// Absolute destination in the image: the directory `from`'s contents go into, or
+    /// the path of a single-file `from` (a trailing `/` puts it inside, by its name).
     pub to: Option<String>,
+    /// Permission bits of a single-file `from`, as an octal string (`"0755"`).
+    pub mode: Option<ModeValue>,
+    /// Single files, each at its own path in the image.
+    #[serde(default)]
+    pub files: Vec<FileEntry>,
     /// gitignore-style patterns, relative to `from`.
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -136,6 +188,30 @@ pub struct LayerSection {
     pub remove: Vec<String>,
     /// Only in these platforms' images.
     pub platform: Option<OneOrMany>,
+}
+
+/// One entry of `[[layer]].files`: `{ from = "start.sh", to = "/usr/local/bin/start",
+/// mode = "0755" }`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The file, relative to the config file.
+    pub from: String,
+    /// Its absolute path in the image (a trailing `/` puts it inside, by its name).
+    pub to: String,
+    /// Its permission bits, as an octal string (`"0755"`); default: as on disk.
+    pub mode: Option<ModeValue>,
+}
+
+/// A file mode as written: an octal string, or a number (refused when resolved: TOML's
+/// `755` is decimal, and `0o755` is easy to mistype as that).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ModeValue {
+    /// `"0755"`.
+    Text(String),
+    /// `0o755` or `755`.
+    Number(i64),
 }
 
 /// A string or a list of strings.
@@ -253,6 +329,15 @@ fn readable(message: &str) -> String {
         )
         .replace("expected struct ImageSection", "expected a table")
         .replace("expected struct LayerSection", "expected a table")
+        .replace("expected struct FileEntry", "expected a table")
+        .replace(
+            "data did not match any variant of untagged enum VersionFileRef",
+            "expected a path, or { path = \"…\", pattern = '…(?P<version>…)…' }",
+        )
+        .replace(
+            "data did not match any variant of untagged enum ModeValue",
+            "expected an octal string such as \"0755\"",
+        )
         .replace("expected struct ConfigSection", "expected a table")
         .replace("expected struct HealthcheckSection", "expected a table")
         .replace("expected struct VersionSection", "expected a table")

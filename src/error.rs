@@ -137,6 +137,17 @@ pub enum Error {
     /// Building or storing a layer failed.
     #[error(transparent)]
     Layer(#[from] hoist_layers::Error),
+    /// Building one of the config's new layers failed: the layer (by its title,
+    /// `layer 2 (config → /etc/app)`) and why.
+    #[error("{layer}: {source}")]
+    BuildLayer {
+        /// The layer's title.
+        layer: String,
+        /// Why (boxed: the layer error and the title together would make every
+        /// `Result` of the library wider).
+        #[source]
+        source: Box<hoist_layers::Error>,
+    },
 }
 
 impl Error {

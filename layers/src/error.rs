@@ -132,6 +132,46 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A listed file is not a regular file.
+    #[error("{}: {}", path.display(), if *is_dir { "is a directory, not a file (a directory goes in a layer's `from`)" } else { "is not a regular file" })]
+    SourceNotFile {
+        /// The source path as given.
+        path: PathBuf,
+        /// Whether it is a directory.
+        is_dir: bool,
+    },
+
+    /// A listed file's mode has bits beyond `0o7777`.
+    #[error("{}: mode {mode:#o} has bits beyond 0o7777", path.display())]
+    InvalidMode {
+        /// The listed file.
+        path: PathBuf,
+        /// The rejected mode.
+        mode: u32,
+    },
+
+    /// Two entries of one layer go to the same path.
+    #[error("{path} is in the layer twice: from {first} and from {second}")]
+    DuplicateDestination {
+        /// The path in the image.
+        path: String,
+        /// The first entry's origin.
+        first: String,
+        /// The second entry's origin.
+        second: String,
+    },
+
+    /// A listed file needs a directory where another entry of the layer is not one.
+    #[error("{path} is {first}, but {second} needs it to be a directory")]
+    NotADirectory {
+        /// The path in the image.
+        path: String,
+        /// The entry that is there.
+        first: String,
+        /// The listed file below it.
+        second: String,
+    },
+
     /// The source tree contains a socket, FIFO or device node, which a layer cannot carry.
     #[error("{path}: cannot put a {kind} in a layer")]
     SpecialFile {

@@ -10,6 +10,7 @@ use crate::blob::BlobStore;
 use crate::cache;
 use crate::compress::Encoder;
 use crate::error::Error;
+use crate::files::{self, FileSource};
 use crate::hash::{Digest, HashingWriter};
 use crate::tar::{EntryType, Header, TarWriter};
 use crate::walk::{self, Entry, Kind, WHITEOUT_PREFIX};
@@ -34,7 +35,8 @@ const READ_BUFFER: usize = 256 * 1024;
 /// What goes into one layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerSpec {
-    /// Directory whose *contents* go under `dest`; `None` makes a layer of whiteouts only.
+    /// Directory whose *contents* go under `dest`; `None` makes a layer of only `files`
+    /// and whiteouts.
     pub source: Option<PathBuf>,
     /// Absolute path in the image (`"/app"`, `"/"`); may not contain `.` or `..`.
     pub dest: String,
@@ -42,7 +44,10 @@ pub struct LayerSpec {
     /// `"/build"`, `"!keep.map"`). Excluded directories are not descended into, so, as
     /// in git, a negation cannot re-include a file below an excluded directory.
     pub excludes: Vec<String>,
-    /// Owner of every entry from `source` and of `dest` itself.
+    /// Single files, each put at its own absolute path (`FileSource::dest`), besides
+    /// or instead of `source`. Two entries of the layer on one path are an error.
+    pub files: Vec<FileSource>,
+    /// Owner of every entry from `source` and `files`, and of `dest` itself.
     pub uid: u32,
     /// Group of every entry from `source` and of `dest` itself.
     pub gid: u32,
@@ -65,6 +70,7 @@ impl LayerSpec {
             source: Some(source.into()),
             dest: dest.into(),
             excludes: Vec::new(),
+            files: Vec::new(),
             uid: 0,
             gid: 0,
             modes: ModePolicy::default(),
@@ -342,6 +348,11 @@ fn plan_entries(spec: &LayerSpec) -> Result<Vec<Entry>, Error> {
         }
         entries.extend(walked);
     }
+    if !spec.files.is_empty() {
+        let listed =
+            files::listed_entries(&spec.files, dest_components, spec.modes, spec.uid, spec.gid)?;
+        entries = files::merge(entries, spec.source.as_deref(), listed)?;
+    }
     entries.extend(removals.into_iter().map(|path| Entry {
         path,
         kind: Kind::Whiteout,
@@ -357,8 +368,9 @@ fn plan_entries(spec: &LayerSpec) -> Result<Vec<Entry>, Error> {
     entries.dedup_by(|later, earlier| {
         later.kind == Kind::Whiteout && earlier.kind == Kind::Whiteout && later.path == earlier.path
     });
-    // Sources cannot hold `.wh.` names and whiteouts can only be `.wh.` names, so paths
-    // are unique by construction.
+    // Sources cannot hold `.wh.` names and whiteouts can only be `.wh.` names, and
+    // `files::merge` refuses a listed file on a path already taken, so paths are unique
+    // by construction.
     debug_assert!(entries.windows(2).all(|pair| pair[0].path != pair[1].path));
     resolve_hard_links(&mut entries);
     Ok(entries)

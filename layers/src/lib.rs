@@ -2,7 +2,8 @@
 //! image layers.
 //!
 //! [`build_layer`] takes a [`LayerSpec`] (source directory, destination in the image,
-//! excludes, owner, [`ModePolicy`], whiteouts, mtime, [`Compression`]) and, in one
+//! excludes, listed files ([`FileSource`]), owner, [`ModePolicy`], whiteouts, mtime,
+//! [`Compression`]) and, in one
 //! streaming pass with bounded memory, walks the source, writes a tar with normalised
 //! headers, hashes it (the diff_id), compresses it, hashes the result (the digest) and
 //! stores the blob in a [`BlobStore`], returning a [`BuiltLayer`]. A layer cache in the
@@ -36,6 +37,7 @@ mod blobfile;
 mod cache;
 mod compress;
 mod error;
+mod files;
 mod hash;
 mod layer;
 mod tar;
@@ -47,6 +49,7 @@ pub use blobfile::{BlobFile, BlobReader, open_blob};
 pub use cache::CACHE_FORMAT;
 pub use compress::GZIP_BLOCK_SIZE;
 pub use error::Error;
+pub use files::FileSource;
 pub use hash::{Digest, HashingReader, HashingWriter};
 pub use layer::{
     BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, KnownLayer, KnownLayers, LayerSpec,

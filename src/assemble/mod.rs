@@ -26,7 +26,8 @@ use crate::oci::source::select_platforms;
 use crate::plan::{Format, Plan, PlannedLayer};
 /// Reports assembly progress to the user interface.
 pub trait Observer: Sync {
-    /// A layer build is starting; returns its byte progress sink.
+    /// A layer build is starting (`label` is its title, `layer 2 (config → /etc/app)`,
+    /// distinct for every layer); returns its byte progress sink.
     fn layer_started(&self, label: &str) -> Box<dyn Progress + '_>;
     /// A layer is done.
     fn layer_finished(&self, label: &str, layer: &BuiltLayer);
@@ -128,16 +129,20 @@ fn build_layers(
     let mut built = Vec::with_capacity(plan.layers.len());
     for layer in &plan.layers {
         if selected.iter().any(|p| uses(layer, &p.platform)) {
-            let progress = observer.layer_started(&layer.label);
+            let progress = observer.layer_started(&layer.title);
             let result = hoist_layers::build_layer_reusing(
                 &layer.spec,
                 store,
                 options,
                 progress.as_ref(),
                 known,
-            )?;
+            )
+            .map_err(|source| Error::BuildLayer {
+                layer: layer.title.clone(),
+                source: Box::new(source),
+            })?;
             drop(progress);
-            observer.layer_finished(&layer.label, &result);
+            observer.layer_finished(&layer.title, &result);
             built.push(Some(result));
         } else {
             built.push(None);
@@ -297,7 +302,7 @@ impl Target<'_> {
             history.extend(new_layers.iter().map(|(layer, _)| {
                 json!({
                     "created": created,
-                    "created_by": format!("hoist: {} → {}", layer.label, layer.spec.dest),
+                    "created_by": layer.created_by,
                     "comment": "hoist",
                 })
             }));

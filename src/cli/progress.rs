@@ -115,7 +115,7 @@ impl Observer for Lines {
 
 fn finished_line(label: &str, layer: &BuiltLayer) -> String {
     format!(
-        "layer {label}: {} ({}{})",
+        "{label}: {} ({}{})",
         layer.digest,
         human_bytes(layer.size),
         if layer.from_cache {
@@ -165,7 +165,7 @@ impl Drop for Bar {
 
 impl Observer for Bars {
     fn layer_started(&self, label: &str) -> Box<dyn Progress + '_> {
-        let bar = ProgressBar::new(0).with_message(format!("layer {label}"));
+        let bar = ProgressBar::new(0).with_message(label.to_string());
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",

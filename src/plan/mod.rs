@@ -6,15 +6,16 @@
 //! here is unit-tested.
 
 pub mod config_edit;
+mod layer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec, ModePolicy};
+use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec};
 
 pub use config_edit::ConfigEdits;
 
-use crate::config::{ConfigFile, LayerSection, OneOrMany};
+use crate::config::{ConfigFile, OneOrMany};
 use crate::error::{Error, Result};
 use crate::oci::location::{Location, is_valid_tag};
 use crate::oci::platform::Platform;
@@ -52,8 +53,15 @@ pub enum Format {
 /// One new layer, ready to build.
 #[derive(Clone, Debug)]
 pub struct PlannedLayer {
-    /// How the layer is named in history and progress (`from` as written).
+    /// The layer's short name (`from` as written, `files: a, b`, `(whiteouts)`): its
+    /// `origin` in `--json` output.
     pub label: String,
+    /// How progress lines name it, distinct for every layer: `layer 2 (config →
+    /// /etc/app)`.
+    pub title: String,
+    /// Its history entry's `created_by`: `hoist: FROM → TO[, FROM → TO…]`, distinct
+    /// for every layer of the plan.
+    pub created_by: String,
     /// What to build.
     pub spec: LayerSpec,
     /// Only in these platforms' images; `None` = all.
@@ -143,12 +151,13 @@ pub fn resolve(
         })?,
     };
 
-    let layers = file
+    let mut layers = file
         .layers
         .iter()
         .enumerate()
-        .map(|(i, layer)| plan_layer(i, layer, config_dir, epoch, compression))
+        .map(|(i, layer)| layer::plan_layer(i, layer, config_dir, epoch, compression))
         .collect::<Result<Vec<_>>>()?;
+    layer::distinct_history(&mut layers);
     let config_edits = config_edits(file, overrides)?;
     let tags = resolve_tags(file, overrides)?;
 
@@ -224,93 +233,6 @@ fn resolve_platforms(file: &ConfigFile, overrides: &Overrides) -> Result<Option<
     };
 
     Ok(platforms)
-}
-
-/// One `[[layer]]`, checked, as the layers crate builds it.
-fn plan_layer(
-    i: usize,
-    layer: &LayerSection,
-    config_dir: &Path,
-    epoch: u64,
-    compression: Compression,
-) -> Result<PlannedLayer> {
-    let field = |key: &str| format!("layer[{}].{key}", i + 1);
-    // A layer of only whiteouts has no destination of its own.
-    let to = match (layer.to.as_deref(), &layer.from) {
-        (Some(to), _) => to,
-        (None, None) => "/",
-        (None, Some(_)) => {
-            return Err(invalid(
-                &field("to"),
-                "missing: the absolute destination in the image",
-            ));
-        }
-    };
-    check_image_path(to).map_err(|m| invalid(&field("to"), &m))?;
-    for (j, path) in layer.remove.iter().enumerate() {
-        check_image_path(path).map_err(|m| invalid(&format!("{}[{j}]", field("remove")), &m))?;
-        if path == "/" {
-            return Err(invalid(&field("remove"), "cannot remove /"));
-        }
-    }
-    let source = match &layer.from {
-        Some(from) => {
-            let path = config_dir.join(from);
-            if !path.is_dir() {
-                let what = if path.exists() {
-                    "is not a directory"
-                } else {
-                    "does not exist"
-                };
-                return Err(invalid(
-                    &field("from"),
-                    &format!("{} {what}", path.display()),
-                ));
-            }
-            Some(path)
-        }
-        None if layer.remove.is_empty() => {
-            return Err(invalid(
-                &field("from"),
-                "missing: a source directory (or give only `remove`)",
-            ));
-        }
-        None => None,
-    };
-    let (uid, gid) = match &layer.owner {
-        None => (0, 0),
-        Some(owner) => parse_owner(owner).map_err(|m| invalid(&field("owner"), &m))?,
-    };
-    let modes = match layer.modes.as_deref() {
-        None | Some("keep") => ModePolicy::Keep,
-        Some("normalize" | "normalise") => ModePolicy::Normalize,
-        Some(other) => {
-            return Err(invalid(
-                &field("modes"),
-                &format!("`{other}`: expected keep or normalize"),
-            ));
-        }
-    };
-    let platforms = layer
-        .platform
-        .as_ref()
-        .map(|p| parse_platforms(p.to_vec().iter().map(String::as_str), &field("platform")))
-        .transpose()?;
-    Ok(PlannedLayer {
-        label: layer.from.clone().unwrap_or_else(|| "(whiteouts)".into()),
-        spec: LayerSpec {
-            source,
-            dest: to.to_string(),
-            excludes: layer.exclude.clone(),
-            uid,
-            gid,
-            modes,
-            remove: layer.remove.clone(),
-            mtime: epoch,
-            compression,
-        },
-        platforms,
-    })
 }
 
 /// `[config]` with `--env` and `--label` merged in.
@@ -524,10 +446,6 @@ mod tests {
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"nope\"\nto = \"/a\"\n",
-                "layer[1].from",
-            ),
-            (
-                "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"file\"\nto = \"/a\"\n",
                 "layer[1].from",
             ),
             (

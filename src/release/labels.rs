@@ -15,7 +15,7 @@ use semver::Version;
 use super::Result;
 use super::git::{Git, https_url};
 use super::settings::ReleaseSettings;
-use super::version_file::{Metadata, VersionFile};
+use super::version_file::Metadata;
 use crate::config::ConfigFile;
 use crate::oci::canonical::rfc3339;
 use crate::plan::Plan;
@@ -66,7 +66,7 @@ pub fn gather(
     version: Option<&Version>,
     source_date_epoch: Option<u64>,
 ) -> Result<BuildInfo> {
-    let file = VersionFile::read(settings.source()?)?;
+    let file = settings.source()?.read()?;
     let dir = file
         .path
         .parent()

@@ -2,8 +2,8 @@
 //! yields.
 //!
 //! - [`version_file`] reads and rewrites the version in `pyproject.toml`,
-//!   `package.json`, `Cargo.toml` or a plain `VERSION` file, changing only the version
-//!   string, and writes several files all-or-nothing ([`version_file::write_all`]).
+//!   `package.json`, `Cargo.toml`, `*.py`, `Chart.yaml`, a plain `VERSION` file or any
+//!   file through a pattern, changing only the version string, and writes several files all-or-nothing ([`version_file::write_all`]).
 //! - [`bump`] is the pure rule `bump(version, kind) → version` (SemVer 2.0.0).
 //! - [`tags`] turns tag rules (`{version}`, `{major}.{minor}`, `latest`, …) and the git
 //!   state into image tags, as docker/metadata-action does.
@@ -76,12 +76,22 @@ pub enum ReleaseError {
     },
     /// The file's name does not say which kind of version file it is.
     #[error(
-        "{}: unknown kind of version file (expected pyproject.toml, package.json, Cargo.toml, or a plain file such as VERSION)",
+        "{}: unknown kind of version file (expected pyproject.toml, package.json, Cargo.toml, *.py, Chart.yaml, or a plain file such as VERSION; for another file give a pattern: {{ path = \"…\", pattern = '…(?P<version>…)…' }})",
         path.display()
     )]
     UnknownKind {
         /// The file.
         path: PathBuf,
+    },
+    /// A `{ path, pattern }` version file where the pattern does not match exactly once.
+    #[error("{}: the pattern `{pattern}` matches {count} times; it must match exactly once", path.display())]
+    PatternMatches {
+        /// The file.
+        path: PathBuf,
+        /// The pattern as written.
+        pattern: String,
+        /// How many times it matched.
+        count: usize,
     },
     /// A bump that SemVer or the pre-release rules do not allow.
     #[error("cannot bump {from}: {message}")]

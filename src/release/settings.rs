@@ -7,17 +7,17 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 
 use super::tags::{DEFAULT_RULES, Latest};
-use super::version_file::{VersionFile, write_all};
+use super::version_file::{VersionFile, VersionFileSpec, VersionPattern, write_all};
 use super::{ReleaseError, Result};
-use crate::config::{ConfigFile, LatestSetting};
+use crate::config::{ConfigFile, LatestSetting, VersionFileRef};
 
 /// What releases need from the config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReleaseSettings {
     /// `[version].source`, resolved; `None` when there is no `[version]` section.
-    pub source: Option<PathBuf>,
+    pub source: Option<VersionFileSpec>,
     /// `[version].sync`, resolved.
-    pub sync: Vec<PathBuf>,
+    pub sync: Vec<VersionFileSpec>,
     /// `[tags].rules` (default [`DEFAULT_RULES`]).
     pub rules: Vec<String>,
     /// `[tags].latest`.
@@ -35,13 +35,14 @@ impl ReleaseSettings {
             .unwrap_or_else(|| config_path.parent().unwrap_or(Path::new(".")));
         let (source, sync) = match &file.version {
             Some(section) => {
-                if section.source.trim().is_empty() {
-                    return Err(setting("version.source", "is empty: name the version file"));
-                }
-                (
-                    Some(dir.join(&section.source)),
-                    section.sync.iter().map(|s| dir.join(s)).collect(),
-                )
+                let source = spec(dir, &section.source, "version.source")?;
+                let sync = section
+                    .sync
+                    .iter()
+                    .enumerate()
+                    .map(|(i, file)| spec(dir, file, &format!("version.sync[{i}]")))
+                    .collect::<Result<Vec<_>>>()?;
+                (Some(source), sync)
             }
             None => (None, Vec::new()),
         };
@@ -73,8 +74,8 @@ impl ReleaseSettings {
     }
 
     /// The source file, or an error saying `[version]` is needed.
-    pub fn source(&self) -> Result<&Path> {
-        self.source.as_deref().ok_or_else(|| {
+    pub fn source(&self) -> Result<&VersionFileSpec> {
+        self.source.as_ref().ok_or_else(|| {
             setting(
                 "version",
                 "hoist.toml has no [version] section: add one with source = \"pyproject.toml\" (or package.json, Cargo.toml, VERSION)",
@@ -84,11 +85,11 @@ impl ReleaseSettings {
 
     /// Reads the source and every sync file.
     pub fn read(&self) -> Result<VersionFiles> {
-        let source = VersionFile::read(self.source()?)?;
+        let source = self.source()?.read()?;
         let sync = self
             .sync
             .iter()
-            .map(|p| VersionFile::read(p))
+            .map(VersionFileSpec::read)
             .collect::<Result<Vec<_>>>()?;
         Ok(VersionFiles { source, sync })
     }
@@ -135,6 +136,27 @@ impl VersionFiles {
     }
 }
 
+/// One `[version]` file (`field` names it in errors): the path made relative to the
+/// config's directory `dir`, the pattern compiled.
+fn spec(dir: &Path, file: &VersionFileRef, field: &str) -> Result<VersionFileSpec> {
+    let key = |sub: &str| match file {
+        VersionFileRef::Path(_) => field.to_string(),
+        VersionFileRef::Pattern(_) => format!("{field}.{sub}"),
+    };
+    if file.path().trim().is_empty() {
+        return Err(setting(&key("path"), "is empty: name the version file"));
+    }
+    let pattern = file
+        .pattern()
+        .map(VersionPattern::new)
+        .transpose()
+        .map_err(|message| setting(&key("pattern"), &message))?;
+    Ok(VersionFileSpec {
+        path: dir.join(file.path()),
+        pattern,
+    })
+}
+
 fn setting(field: &str, message: &str) -> ReleaseError {
     ReleaseError::Setting {
         field: field.to_string(),
@@ -157,8 +179,14 @@ mod tests {
             "[version]\nsource = \"pyproject.toml\"\nsync = [\"frontend/package.json\"]\n[tags]\nlatest = false\n",
         )
         .unwrap();
-        assert_eq!(s.source.as_deref(), Some(Path::new("/p/pyproject.toml")));
-        assert_eq!(s.sync, [PathBuf::from("/p/frontend/package.json")]);
+        assert_eq!(
+            s.source,
+            Some(VersionFileSpec::by_name("/p/pyproject.toml"))
+        );
+        assert_eq!(
+            s.sync,
+            [VersionFileSpec::by_name("/p/frontend/package.json")]
+        );
         assert_eq!(s.rules, DEFAULT_RULES);
         assert_eq!(s.latest, Latest::Never);
         let s = resolve("[tags]\nrules = [\"edge\"]\nlatest = true\n").unwrap();
@@ -177,6 +205,26 @@ mod tests {
         assert!(err.to_string().contains("tags.latest"), "{err}");
         let err = resolve("[version]\nsource = \"\"\n").unwrap_err();
         assert!(err.to_string().contains("version.source"), "{err}");
+        let err = resolve(
+            "[version]\nsource = \"VERSION\"\nsync = [\"a.py\", { path = \"v.yaml\", pattern = 'tag: (.*)' }]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid version.sync[1].pattern: `tag: (.*)` has no `(?P<version>"),
+            "{err}"
+        );
+        let err = resolve("[version]\nsource = { path = \"v.yaml\", pattern = '(?P<version>' }\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("version.source.pattern"), "{err}");
+        let err = ConfigFile::parse(
+            "[version]\nsource = \"VERSION\"\nsync = [{ path = \"v\", patern = \"x\" }]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("`version.sync`") && err.contains("pattern ="),
+            "{err}"
+        );
         let err = ConfigFile::parse("[version]\nsource = \"VERSION\"\nsnyc = []\n").unwrap_err();
         assert!(err.contains("snyc"), "{err}");
     }

@@ -88,6 +88,9 @@ enum Kind {
     OneOrMany(&'static [&'static str]),
     /// `true`, `false` or a word (`tags.latest`).
     BoolOrStr,
+    /// A file mode: a string, or a number the parser takes and the plan refuses by
+    /// key (`layer.mode`).
+    Mode(&'static [&'static str]),
     Healthcheck,
 }
 
@@ -294,9 +297,14 @@ fn value_of(kind: Kind) -> BoxedStrategy<Generated> {
         ]
         .boxed(),
         Kind::Healthcheck => healthcheck().boxed(),
+        Kind::Mode(samples) => prop_oneof![
+            plausible(samples).prop_map(|s| Generated::ok(Val::Str(s), Vec::new())),
+            any::<i64>().prop_map(|n| Generated::ok(Val::Int(n), Vec::new())),
+        ]
+        .boxed(),
     };
     let wrong = wrong_scalar().prop_filter_map("a wrong type", move |v| match (kind, &v) {
-        (Kind::Int { .. }, Val::Int(_))
+        (Kind::Int { .. } | Kind::Mode(_), Val::Int(_))
         | (Kind::BoolOrStr, Val::Bool(_))
         | (Kind::StrMap(_) | Kind::Healthcheck, Val::Table(_)) => None,
         _ => Some(Generated {
@@ -357,6 +365,10 @@ fn section_keys(section: &str) -> Vec<(&'static str, Kind)> {
                 Kind::Str(&["1000:1000", "0", "app", "1:2:3", "4294967296"]),
             ),
             ("modes", Kind::Str(&["keep", "normalize", "normalise", "x"])),
+            (
+                "mode",
+                Kind::Mode(&["0755", "644", "0o4755", "9", "17777", ""]),
+            ),
             (
                 "remove",
                 Kind::StrList(&["/etc/motd", "etc", "/", "/a/../b"]),

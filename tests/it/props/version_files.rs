@@ -1,5 +1,6 @@
-//! Version-file edits: a bump of a generated pyproject.toml, Cargo.toml, package.json
-//! or VERSION file finds the version where it was put, and the bumped text is the
+//! Version-file edits: a bump of a generated pyproject.toml, Cargo.toml, package.json,
+//! version.py, Chart.yaml, pattern file (values.yaml) or VERSION file finds the version
+//! where it was put, and the bumped text is the
 //! original with only the version's bytes replaced: every other byte (comments, other
 //! `version` keys, quoting, spacing, line endings) is identical.
 
@@ -7,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use hoist::release::bump::{Bump, PreLabel, bump};
-use hoist::release::version_file::{FileKind, VersionFile};
+use hoist::release::version_file::{FileKind, VersionFile, VersionPattern};
 use proptest::prelude::*;
 use semver::Version;
 
@@ -244,19 +245,156 @@ fn plain_file() -> impl Strategy<Value = (&'static str, String, String)> {
         .prop_map(|(before, spaces, end)| ("VERSION", before, format!("{spaces}{end}")))
 }
 
+/// Python source lines that hold no module-level assignment to `__version__` (but
+/// mention it in docstrings, comments, calls and function bodies).
+fn python_lines() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        "[ -&(-\\[\\]-~]{0,12}".prop_map(|s| format!("x = '{s}'")),
+        comment_text().prop_map(|c| format!("# {c} __version__ = '0.0.0'")),
+        Just("\"\"\"Docs.\n__version__ = \"9.9.9\"\n\"\"\"".to_owned()),
+        Just("s = 'it\\'s # __version__ = \"0\"'".to_owned()),
+        Just("f(\n__version__ = 3,\n)".to_owned()),
+        Just("def version():\n    return __version__".to_owned()),
+        Just("__version_info__ = (1, 2, 3)".to_owned()),
+        Just("assert __version__ == \"1.0.0\" or True".to_owned()),
+        Just(String::new()),
+    ];
+    (prop::collection::vec(line, 0..5), any::<bool>()).prop_map(|(lines, crlf)| {
+        let newline = if crlf { "\r\n" } else { "\n" };
+        join_lines(&lines, newline)
+    })
+}
+
+/// Each line (which may hold `\n`s of its own) ended by `newline`, all newlines
+/// written as `newline`.
+fn join_lines(lines: &[String], newline: &str) -> String {
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&line.replace('\n', newline));
+        out.push_str(newline);
+    }
+    out
+}
+
+/// A version.py: `(name, text before the version, text after)`.
+fn python_file() -> impl Strategy<Value = (&'static str, String, String)> {
+    (
+        python_lines(),
+        prop_oneof![Just(""), Just(": str"), Just(" : 'str'")],
+        "[ \t]{0,2}",
+        "[ \t]{0,2}",
+        prop_oneof![Just("\""), Just("'"), Just("u'")],
+        proptest::option::of(comment_text()),
+        python_lines(),
+    )
+        .prop_map(|(before, annotation, s1, s2, open, comment, after)| {
+            let quote = &open[open.len() - 1..];
+            let head = format!("{before}__version__{annotation}{s1}={s2}{open}");
+            let comment = comment.map(|c| format!("  # {c}")).unwrap_or_default();
+            ("version.py", head, format!("{quote}{comment}\n{after}"))
+        })
+}
+
+/// Top-level YAML lines of a Chart.yaml without a top-level `appVersion` (nested ones,
+/// and ones inside block scalars, are there).
+fn chart_lines(prefix: &'static str) -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        "[a-z0-9 .-]{0,10}".prop_map(|v| format!("KEY: {v}")),
+        comment_text().prop_map(|c| format!("# {c}")),
+        Just("KEY:\n  appVersion: 9.9.9\n  version: \"1.0.0\"".to_owned()),
+        Just("KEY: |\n  appVersion: 8.8.8\n\n  more".to_owned()),
+        Just("KEY:\n  - name: db\n    appVersion: '7.7.7'".to_owned()),
+        Just(String::new()),
+    ];
+    (prop::collection::vec(line, 0..5), any::<bool>()).prop_map(move |(lines, crlf)| {
+        let newline = if crlf { "\r\n" } else { "\n" };
+        let lines: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l.replace("KEY", &format!("{prefix}{i}")))
+            .collect();
+        join_lines(&lines, newline)
+    })
+}
+
+/// A Chart.yaml: `(name, text before the version, text after)`.
+fn chart_file() -> impl Strategy<Value = (&'static str, String, String)> {
+    (
+        chart_lines("before"),
+        prop_oneof![
+            Just("appVersion"),
+            Just("\"appVersion\""),
+            Just("'appVersion'")
+        ],
+        "[ \t]{0,2}",
+        "[ \t]{1,3}",
+        prop_oneof![Just("\""), Just("'"), Just("")],
+        proptest::option::of(comment_text()),
+        chart_lines("after"),
+    )
+        .prop_map(|(before, key, s1, s2, quote, comment, after)| {
+            let head = format!("{before}{key}{s1}:{s2}{quote}");
+            let comment = comment.map(|c| format!(" # {c}")).unwrap_or_default();
+            ("Chart.yaml", head, format!("{quote}{comment}\n{after}"))
+        })
+}
+
+/// The pattern the values.yaml files are read with.
+const VALUES_PATTERN: &str = r#"tag: "(?P<version>[^"]+)""#;
+
+/// A values.yaml read through [`VALUES_PATTERN`]: look-alike lines around the one
+/// match (`tag: 1.0.0` unquoted, `version: "…"`).
+fn values_file() -> impl Strategy<Value = (&'static str, String, String)> {
+    let lines = || {
+        let line = prop_oneof![
+            "[a-z]{1,8}: [a-z0-9.]{0,8}",
+            Just("  tag: 1.0.0".to_owned()),
+            Just("  version: \"1.2.3\"".to_owned()),
+            comment_text().prop_map(|c| format!("# {}", c.replace('"', ""))),
+        ];
+        (prop::collection::vec(line, 0..5), any::<bool>()).prop_map(|(lines, crlf)| {
+            let newline = if crlf { "\r\n" } else { "\n" };
+            join_lines(&lines, newline)
+        })
+    };
+    (lines(), "[ ]{0,4}", lines()).prop_map(|(before, indent, after)| {
+        (
+            "values.yaml",
+            format!("{before}{indent}tag: \""),
+            format!("\"\n{after}"),
+        )
+    })
+}
+
+/// The kind a generated file is read as: by its name, or (values.yaml) its pattern.
+fn kind_of(name: &str) -> FileKind {
+    if name == "values.yaml" {
+        FileKind::Pattern(VersionPattern::new(VALUES_PATTERN).expect("a valid pattern"))
+    } else {
+        FileKind::detect(Path::new(name)).expect("a known kind")
+    }
+}
+
 proptest! {
     #![proptest_config(cases(384))]
 
     #[test]
     fn a_bump_changes_only_the_version_bytes(
-        (name, head, tail) in prop_oneof![toml_file(), json_file(), plain_file()],
+        (name, head, tail) in prop_oneof![
+            toml_file(),
+            json_file(),
+            plain_file(),
+            python_file(),
+            chart_file(),
+            values_file(),
+        ],
         old in version(),
         how in bump_kind(),
     ) {
         let text = format!("{head}{old}{tail}");
         let path = Path::new(name);
-        let kind = FileKind::detect(path).expect("a known kind");
-        let file = VersionFile::parse(path, kind, text.clone());
+        let kind = kind_of(name);
+        let file = VersionFile::parse(path, kind.clone(), text.clone());
         prop_assert!(file.is_ok(), "{name} refused: {:?}\n{text}", file.err());
         let file = file.unwrap();
         prop_assert_eq!(&file.version, &old, "{}:\n{}", name, text);

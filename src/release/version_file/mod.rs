@@ -5,12 +5,21 @@
 //! The kind is told by the file name: `pyproject.toml` (`[project].version`, else
 //! `[tool.poetry].version`), `Cargo.toml` (`[package].version`, else
 //! `[workspace.package].version`), `*.json` (the top-level `"version"`, as in
-//! package.json), anything else a plain file holding just the version (`VERSION`).
+//! package.json), `*.py` (the module-level `__version__ = "…"`, [`python`]),
+//! `Chart.yaml` (the top-level `appVersion`, [`chart`]), anything else a plain file
+//! holding just the version (`VERSION`). Any file can also be given with a pattern
+//! whose `version` group marks the version ([`pattern`]); that wins over the name.
 //!
 //! TOML is parsed with toml_edit, whose parsed documents keep each value's byte span;
 //! JSON is validated with serde_json (which reports line and column) and the span of
-//! the top-level `"version"` string is found by a small scanner below. Splicing the new
-//! version into that span is the whole edit: nothing else of the file is re-rendered.
+//! the top-level `"version"` string is found by a small scanner ([`json`]); Python and
+//! YAML by scanners of their own. Splicing the new version into that span is the whole
+//! edit: nothing else of the file is re-rendered.
+
+mod chart;
+mod json;
+mod pattern;
+mod python;
 
 use std::io::Write as _;
 use std::ops::Range;
@@ -18,10 +27,45 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
+pub use pattern::VersionPattern;
+
 use super::{ReleaseError, Result, line_of};
 
+/// A version file as configured: its path, and the pattern that finds the version in
+/// it when the name alone does not say (`sync = [{ path, pattern }]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionFileSpec {
+    /// The file.
+    pub path: PathBuf,
+    /// The pattern with a `version` group; `None`: the kind is told by the name.
+    pub pattern: Option<VersionPattern>,
+}
+
+impl VersionFileSpec {
+    /// A file whose kind is told by its name.
+    pub fn by_name(path: impl Into<PathBuf>) -> VersionFileSpec {
+        VersionFileSpec {
+            path: path.into(),
+            pattern: None,
+        }
+    }
+
+    /// Its kind: the pattern's, else by the name.
+    pub fn kind(&self) -> Result<FileKind> {
+        match &self.pattern {
+            Some(pattern) => Ok(FileKind::Pattern(pattern.clone())),
+            None => FileKind::detect(&self.path),
+        }
+    }
+
+    /// Reads the file and finds its version.
+    pub fn read(&self) -> Result<VersionFile> {
+        VersionFile::read_as(&self.path, self.kind()?)
+    }
+}
+
 /// How a version file keeps its version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileKind {
     /// `pyproject.toml`.
     Pyproject,
@@ -29,8 +73,14 @@ pub enum FileKind {
     Cargo,
     /// `package.json` or another JSON file with a top-level `"version"`.
     Json,
+    /// A Python module with a module-level `__version__ = "…"` (`*.py`).
+    Python,
+    /// A Helm chart's `Chart.yaml`: the top-level `appVersion`.
+    Chart,
     /// A file holding only the version (`VERSION`).
     Plain,
+    /// Any file: the `version` group of the pattern's one match.
+    Pattern(VersionPattern),
 }
 
 impl FileKind {
@@ -43,10 +93,16 @@ impl FileKind {
         Ok(match name {
             "pyproject.toml" => FileKind::Pyproject,
             "Cargo.toml" => FileKind::Cargo,
+            "Chart.yaml" | "Chart.yml" => FileKind::Chart,
             _ if has_extension(name, "json") => FileKind::Json,
-            // Another TOML file has no known place for a version: refusing beats
-            // treating its whole text as a version.
-            _ if has_extension(name, "toml") || name.is_empty() => {
+            _ if has_extension(name, "py") => FileKind::Python,
+            // Another TOML or YAML file has no known place for a version: refusing
+            // (the message points at patterns) beats treating its whole text as one.
+            _ if has_extension(name, "toml")
+                || has_extension(name, "yaml")
+                || has_extension(name, "yml")
+                || name.is_empty() =>
+            {
                 return Err(ReleaseError::UnknownKind {
                     path: path.to_path_buf(),
                 });
@@ -95,7 +151,11 @@ pub struct VersionFile {
 impl VersionFile {
     /// Reads `path` and finds its version.
     pub fn read(path: &Path) -> Result<VersionFile> {
-        let kind = FileKind::detect(path)?;
+        VersionFile::read_as(path, FileKind::detect(path)?)
+    }
+
+    /// Reads `path` as a file of `kind`.
+    pub fn read_as(path: &Path, kind: FileKind) -> Result<VersionFile> {
         let text = std::fs::read_to_string(path).map_err(|source| ReleaseError::Io {
             path: path.to_path_buf(),
             source,
@@ -105,7 +165,7 @@ impl VersionFile {
 
     /// Finds the version in `text`, read from `path` (named in errors).
     pub fn parse(path: &Path, kind: FileKind, text: String) -> Result<VersionFile> {
-        let span = match kind {
+        let span = match &kind {
             FileKind::Pyproject => toml_version_span(
                 path,
                 &text,
@@ -119,8 +179,11 @@ impl VersionFile {
                     &["workspace", "package", "version"],
                 ],
             )?,
-            FileKind::Json => json_version_span(path, &text)?,
+            FileKind::Json => json::json_version_span(path, &text)?,
+            FileKind::Python => python::python_version_span(path, &text)?,
+            FileKind::Chart => chart::chart_version_span(path, &text)?,
             FileKind::Plain => plain_version_span(path, &text)?,
+            FileKind::Pattern(pattern) => pattern.span(path, &text)?,
         };
         let raw = &text[span.clone()];
         let line = line_of(&text, span.start);
@@ -151,8 +214,20 @@ impl VersionFile {
 
     /// Name, description, license and URL, where the file's kind keeps them.
     pub fn metadata(&self) -> Metadata {
-        match self.kind {
-            FileKind::Plain => Metadata::default(),
+        match &self.kind {
+            FileKind::Plain | FileKind::Python | FileKind::Pattern(_) => Metadata::default(),
+            FileKind::Chart => {
+                let text = |key: &str| match chart::top_level_scalar(&self.text, key) {
+                    chart::Found::Scalar(span) => Some(self.text[span].to_string()),
+                    _ => None,
+                };
+                Metadata {
+                    name: text("name"),
+                    description: text("description"),
+                    license: None,
+                    url: text("home"),
+                }
+            }
             FileKind::Json => {
                 let Ok(json) = serde_json::from_str::<serde_json::Value>(&self.text) else {
                     return Metadata::default();
@@ -271,7 +346,12 @@ fn toml_version_span(path: &Path, text: &str, paths: &[&[&str]]) -> Result<Range
 /// Within a quoted value's span, the bytes of the value itself. Versions have no escape
 /// sequences, so the decoded value appears literally between the quotes; one that does
 /// not (an escaped character) is refused rather than rewritten wrongly.
-fn inner_span(path: &Path, text: &str, span: Range<usize>, value: &str) -> Result<Range<usize>> {
+pub(super) fn inner_span(
+    path: &Path,
+    text: &str,
+    span: Range<usize>,
+    value: &str,
+) -> Result<Range<usize>> {
     let quoted = &text[span.clone()];
     let quote_len = quoted
         .bytes()
@@ -288,134 +368,6 @@ fn inner_span(path: &Path, text: &str, span: Range<usize>, value: &str) -> Resul
         line: line_of(text, span.start),
         message: format!("the version {quoted} uses escapes; write it plainly"),
     })
-}
-
-/// The span of the characters of the top-level `"version"` string.
-fn json_version_span(path: &Path, text: &str) -> Result<Range<usize>> {
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        return Err(ReleaseError::Malformed {
-            path: path.to_path_buf(),
-            line: e.line().max(1),
-            message: e.to_string(),
-        });
-    }
-    let malformed = |offset: usize, message: &str| ReleaseError::Malformed {
-        path: path.to_path_buf(),
-        line: line_of(text, offset),
-        message: message.to_string(),
-    };
-    let mut scanner = JsonScanner {
-        bytes: text.as_bytes(),
-        at: 0,
-    };
-    scanner.skip_whitespace();
-    if scanner.peek() != Some(b'{') {
-        return Err(malformed(scanner.at, "the top level is not an object"));
-    }
-    scanner.at += 1;
-    let mut found = None;
-    loop {
-        scanner.skip_whitespace();
-        match scanner.peek() {
-            Some(b'}') => break,
-            Some(b',') => {
-                scanner.at += 1;
-                continue;
-            }
-            Some(b'"') => {}
-            _ => return Err(malformed(scanner.at, "expected a key")),
-        }
-        let key = scanner.string();
-        scanner.skip_whitespace();
-        scanner.at += 1; // the ':' (serde_json checked the syntax)
-        scanner.skip_whitespace();
-        let value_start = scanner.at;
-        scanner.skip_value();
-        if &text[key.start + 1..key.end - 1] == "version" {
-            if text.as_bytes()[value_start] != b'"' {
-                return Err(malformed(value_start, "\"version\" is not a string"));
-            }
-            // A later duplicate key wins in JavaScript's JSON.parse, as here.
-            found = Some(value_start..scanner.at);
-        }
-    }
-    let span = found.ok_or_else(|| ReleaseError::NoVersion {
-        path: path.to_path_buf(),
-        expected: "expected a top-level \"version\" string".into(),
-    })?;
-    let value: String = serde_json::from_str(&text[span.clone()])
-        .map_err(|e| malformed(span.start, &e.to_string()))?;
-    inner_span(path, text, span, &value)
-}
-
-/// Walks syntactically valid JSON (serde_json checked it first), byte by byte.
-struct JsonScanner<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl JsonScanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn skip_whitespace(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    /// A string starting at the current `"`; returns its span, quotes included.
-    fn string(&mut self) -> Range<usize> {
-        let start = self.at;
-        self.at += 1;
-        while let Some(b) = self.peek() {
-            self.at += 1;
-            match b {
-                b'\\' => self.at += 1,
-                b'"' => break,
-                _ => {}
-            }
-        }
-        start..self.at
-    }
-
-    fn skip_value(&mut self) {
-        match self.peek() {
-            Some(b'"') => {
-                self.string();
-            }
-            Some(b'{' | b'[') => {
-                let mut depth = 0usize;
-                while let Some(b) = self.peek() {
-                    match b {
-                        b'"' => {
-                            self.string();
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.at += 1;
-                                return;
-                            }
-                        }
-                        _ => {}
-                    }
-                    self.at += 1;
-                }
-            }
-            _ => {
-                while let Some(b) = self.peek() {
-                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                        break;
-                    }
-                    self.at += 1;
-                }
-            }
-        }
-    }
 }
 
 /// The first non-blank line, trimmed: everything around it (the trailing newline) is
@@ -510,6 +462,9 @@ mod tests {
         assert_eq!(kind("VERSION"), Some(FileKind::Plain));
         assert_eq!(kind("version.txt"), Some(FileKind::Plain));
         assert_eq!(kind("hoist.toml"), None);
+        assert_eq!(kind("sdk/gati/version.py"), Some(FileKind::Python));
+        assert_eq!(kind("chart/Chart.yaml"), Some(FileKind::Chart));
+        assert_eq!(kind("deploy/values.yaml"), None);
     }
 
     #[test]
@@ -671,21 +626,27 @@ mod tests {
     }
 
     /// testdata/release/before/* bumped to 1.3.0 must equal testdata/release/after/*
-    /// byte for byte: comments, key order, indentation, quoting and the other
-    /// `version` keys all kept.
+    /// byte for byte: comments, key order, indentation, quoting, line endings (the
+    /// values.yaml is CRLF) and the other `version` keys all kept.
     #[test]
     fn golden_files_change_only_their_version() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/release");
         let files = [
-            "pyproject.toml",
-            "poetry/pyproject.toml",
-            "package.json",
-            "workspace/Cargo.toml",
-            "VERSION",
+            ("pyproject.toml", None),
+            ("poetry/pyproject.toml", None),
+            ("package.json", None),
+            ("workspace/Cargo.toml", None),
+            ("VERSION", None),
+            ("sdk/gati/version.py", None),
+            ("chart/Chart.yaml", None),
+            ("deploy/values.yaml", Some(r#"tag: "(?P<version>[^"]+)""#)),
         ];
-        for name in files {
-            let file = VersionFile::read(&root.join("before").join(name))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (name, pattern) in files {
+            let spec = VersionFileSpec {
+                path: root.join("before").join(name),
+                pattern: pattern.map(|p| VersionPattern::new(p).unwrap()),
+            };
+            let file = spec.read().unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(file.version, v("1.2.3"), "{name}");
             let bumped =
                 super::super::bump::bump(&file.version, super::super::bump::Bump::Minor).unwrap();
@@ -693,12 +654,25 @@ mod tests {
             assert_eq!(file.render(&bumped), expected, "{name}");
             let changed = file
                 .text
-                .lines()
-                .zip(expected.lines())
+                .split_inclusive('\n')
+                .zip(expected.split_inclusive('\n'))
                 .filter(|(a, b)| a != b)
                 .count();
             assert_eq!(changed, 1, "{name}: exactly the version line changes");
         }
+        let chart = VersionFile::read(&root.join("before/chart/Chart.yaml")).unwrap();
+        assert_eq!(
+            chart.metadata(),
+            Metadata {
+                name: Some("gati-backend".into()),
+                description: None,
+                license: None,
+                url: Some("https://github.com/acme/gati".into()),
+            }
+        );
+        // Other YAML files need a pattern: their whole text is no version.
+        let err = VersionFile::read(&root.join("before/deploy/values.yaml")).unwrap_err();
+        assert!(err.to_string().contains("give a pattern"), "{err}");
     }
 
     #[test]
