@@ -97,12 +97,22 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Reuses `layers` (read from the push target's tags and `--cache-from`) in builds
-    /// whose outputs are pushes, unless the layer cache is off: a layer recorded there
-    /// under the key hoist computes is not archived again. `hoist verify` never calls
-    /// this. `None` stops reusing (the next image of a workspace has other targets).
-    pub fn reuse_registry_layers(&mut self, layers: Option<RegistryLayers>) {
-        self.registry_layers = layers;
+    /// Reuses the layers of the registry images `references` name (a push target's
+    /// tags, `latest`, `--cache-from`; missing ones are skipped) in the builds that
+    /// follow, whose outputs must be pushes: a layer recorded there under the key hoist
+    /// computes is not archived again. No references: stop reusing (the next image of a
+    /// workspace has other targets). `hoist verify` never calls this.
+    pub fn reuse_registry_layers(&mut self, references: &[Reference]) -> Result<()> {
+        self.registry_layers = if references.is_empty() {
+            None
+        } else {
+            Some(crate::registry::block_on(RegistryLayers::read(
+                references,
+                self.store,
+                self.transport,
+            ))?)
+        };
+        Ok(())
     }
 
     /// Builds the image `plan` describes into the cache. With `layers_on_demand`, a

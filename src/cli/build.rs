@@ -9,12 +9,11 @@ use hoist::oci::reference;
 use hoist::pipeline::{Builder, Outputs, Published, PushTarget};
 use hoist::plan::{Overrides, Plan, resolve};
 use hoist::publish::{effective_tags, sink_for};
-use hoist::registry::block_on;
-use hoist::registry::layer_source::{RegistryLayers, cache_references};
-use hoist::registry::transport::Transport;
+use hoist::registry::layer_source::cache_references;
 use hoist::release::labels::label_plan;
 use hoist::workspace::{self, Member};
-use hoist_layers::{BlobStore, BuildOptions};
+use hoist_layers::BuildOptions;
+use oci_spec::distribution::Reference;
 use serde_json::json;
 
 use super::BuildArgs;
@@ -61,7 +60,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let mut built = Vec::new();
     for (member, plan, outputs) in &jobs {
         // Each image reads the layers its own target's tags name.
-        builder.reuse_registry_layers(registry_layers(args, outputs, &store, &transport)?);
+        builder.reuse_registry_layers(&registry_layer_sources(args, outputs)?)?;
         let (image, published) = if args.by_digest {
             // One platform's manifest alone, untagged: what `hoist index create` merges.
             let built = builder.build(plan, outputs.sink.is_none())?;
@@ -217,15 +216,10 @@ fn report(
     }
 }
 
-/// The layers the registry holds by key (the first push target's tags, `latest`,
-/// then `--cache-from`), for a build whose only outputs are pushes and that may use
-/// caches.
-fn registry_layers(
-    args: &BuildArgs,
-    outputs: &Outputs,
-    store: &BlobStore,
-    transport: &Transport,
-) -> Result<Option<RegistryLayers>> {
+/// The registry images whose layers a build may reuse (the first push target's tags,
+/// `latest`, then `--cache-from`): none unless the only outputs are pushes and caches
+/// may be used.
+fn registry_layer_sources(args: &BuildArgs, outputs: &Outputs) -> Result<Vec<Reference>> {
     let cache_from = args
         .cache_from
         .iter()
@@ -237,18 +231,13 @@ fn registry_layers(
         );
     }
     if args.no_cache || args.registry.offline || outputs.sink.is_some() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let target = outputs
         .pushes
         .first()
         .map(|t| (&t.reference, t.tags.as_slice()));
-    let references = cache_references(target, &cache_from);
-    if references.is_empty() {
-        return Ok(None);
-    }
-    let layers = block_on(RegistryLayers::read(&references, store, transport))?;
-    Ok(Some(layers))
+    Ok(cache_references(target, &cache_from))
 }
 
 /// One image's `--json` summary (documented in docs/cli.md): the first push's fields

@@ -437,8 +437,8 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         .registry
         .pushing_transport(args.jobs.unwrap_or(0), &cache_dir)?;
     let observer = super::progress::observer();
-    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
-    let outcome = workflow::release(&request, &builder, &transport, &mut |note| {
+    let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    let outcome = workflow::release(&request, &mut builder, &transport, &mut |note| {
         eprintln!("{note}");
     })?;
     let (document, digests) = match outcome {

@@ -23,6 +23,7 @@ use crate::oci::image::Image;
 use crate::oci::platform::Platform;
 use crate::pipeline::Builder;
 use crate::plan::{Overrides, resolve};
+use crate::registry::layer_source::cache_references;
 use crate::registry::transport::Transport;
 use crate::workspace::{self, Member};
 
@@ -179,7 +180,7 @@ struct Prepared {
 /// Runs a release.
 pub fn release(
     request: &Request,
-    builder: &Builder,
+    builder: &mut Builder,
     transport: &Transport,
     note: &mut dyn FnMut(String),
 ) -> Result<Outcome> {
@@ -225,7 +226,14 @@ pub fn release(
         note(tags::LATEST_LEFT_OUT.to_string());
     }
     let hint = resume_hint(request, &new);
-    let images = build_all(request, &project, &targets, builder, &new, &hint)?;
+    let images = build_all(
+        request,
+        &project,
+        &targets,
+        builder,
+        (&new, &release_tags),
+        &hint,
+    )?;
     if request.build_only {
         return Ok(Outcome::Built {
             version: new,
@@ -372,19 +380,36 @@ fn member_plan(request: &Request, member: &Member) -> Result<crate::plan::Plan> 
     )?)
 }
 
-/// Builds every image, labelled with the new version.
+/// Builds every image, labelled with the new version; each reuses the layers its
+/// first repository already holds (under the release's tags, or `latest`), as
+/// `hoist build --push` does.
 fn build_all<'p>(
     request: &Request,
     project: &'p Project,
     targets: &[ImageTargets],
-    builder: &Builder,
-    new: &Version,
+    builder: &mut Builder,
+    (new, release_tags): (&Version, &[String]),
     hint: &str,
 ) -> Result<Vec<(&'p Member, Image)>> {
     let mut images = Vec::new();
     for (member, target) in project.workspace.members.iter().zip(targets) {
         let mut plan = member_plan(request, member)?;
         label_plan(&member.config, &member.file, &mut plan, Some(new))?;
+        let first = target.repositories.first().map(|r| (r, release_tags));
+        builder
+            .reuse_registry_layers(&cache_references(first, &[]))
+            .map_err(|e| {
+                step(
+                    format!(
+                        "reading the layers {} holds already; {hint}",
+                        target
+                            .repositories
+                            .first()
+                            .map_or_else(String::new, rollout::repository_name)
+                    ),
+                    e,
+                )
+            })?;
         let image = builder
             .build(&plan, !target.repositories.is_empty())
             .map_err(|e| {
