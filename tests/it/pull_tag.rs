@@ -155,7 +155,7 @@ fn index_annotations(layout: &Layout, tag: &str) -> Value {
 
 /// skopeo copies the arm64 image of `source` (any skopeo transport reference) into a
 /// fresh layout, and umoci unpacks it; returns the root filesystem.
-fn unpack_arm64(sandbox: &Sandbox, source: &str, name: &str) -> PathBuf {
+pub fn unpack_arm64(sandbox: &Sandbox, source: &str, name: &str) -> PathBuf {
     let copy = sandbox.path(&format!("{name}-copy"));
     tool_within(
         HOIST_LIMIT,

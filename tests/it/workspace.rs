@@ -4,15 +4,27 @@
 //! destinations; `hoist tag` with a bare tag.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 
 use serde_json::Value;
 
 use crate::common::{Layout, Sandbox, base_layout, failure, parse_json, stdout, success};
 use crate::proxy::{Fault, FaultPlan, FaultProxy};
+use crate::pull_tag::unpack_arm64;
 use crate::registry::{Registry, ok};
 use crate::release::{Repo, digest_at, labels_at};
 
 const MEMBERS: [&str; 3] = ["api", "web", "worker"];
+
+/// The SDK's version module: only the version's bytes may change.
+const VERSION_PY: &str =
+    "\"\"\"The SDK's version.\"\"\"\n\n__version__ = '0.1.0'  # bumped by hoist\n";
+
+fn append(path: &std::path::Path, text: &str) {
+    let mut current = fs::read_to_string(path).unwrap();
+    current.push_str(text);
+    fs::write(path, current).unwrap();
+}
 
 /// A git repository holding a workspace of three members under `services/` (and an
 /// excluded, broken `services/legacy`), each named in both `registries`, version 0.1.0
@@ -37,7 +49,7 @@ platforms = ["linux/amd64", "linux/arm64"]
 
 [version]
 source = "VERSION"
-sync = ["sdk/VERSION"]
+sync = ["sdk/VERSION", "sdk/gati/version.py"]
 
 [tags]
 rules = ["{{version}}", "{{major}}.{{minor}}", "latest"]
@@ -47,6 +59,7 @@ rules = ["{{version}}", "{{major}}.{{minor}}", "latest"]
     );
     write("VERSION", "0.1.0\n");
     write("sdk/VERSION", "0.1.0\n");
+    write("sdk/gati/version.py", VERSION_PY);
     write("shared/lib/common.py", "SHARED = True\n");
     for member in MEMBERS {
         let names: Vec<String> = registries
@@ -65,6 +78,22 @@ rules = ["{{version}}", "{{major}}.{{minor}}", "latest"]
             &format!("print('{member}')\n"),
         );
     }
+    // Dockerfile habits: single files to their paths, a start script made executable,
+    // one file as a whole layer.
+    write("services/api/deploy/nginx.conf", "events {}\n");
+    write(
+        "services/api/start.sh",
+        "#!/bin/sh\nexec python /app/main.py\n",
+    );
+    append(
+        &repo.dir().join("services/api/hoist.toml"),
+        "\n[[layer]]\nfiles = [\n  { from = \"deploy/nginx.conf\", to = \"/etc/nginx/nginx.conf\" },\n  { from = \"start.sh\", to = \"/usr/local/bin/start\", mode = \"0755\" },\n]\n",
+    );
+    write("services/web/index.html", "<h1>web</h1>\n");
+    append(
+        &repo.dir().join("services/web/hoist.toml"),
+        "\n[[layer]]\nfrom = \"index.html\"\nto = \"/srv/index.html\"\n",
+    );
     // Excluded: never read (it would not parse).
     write("services/legacy/hoist.toml", "[image\n");
     repo.git(&["init", "--quiet", "--initial-branch=main"]);
@@ -245,6 +274,10 @@ fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
     }
     assert_eq!(repo.read("VERSION"), "0.2.0\n");
     assert_eq!(repo.read("sdk/VERSION"), "0.2.0\n");
+    assert_eq!(
+        repo.read("sdk/gati/version.py"),
+        VERSION_PY.replace("0.1.0", "0.2.0")
+    );
     assert_eq!(repo.git(&["tag"]), "v0.2.0");
 
     // The same command again finishes the release: every member under every tag on
@@ -307,19 +340,46 @@ fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
         2,
         "one release commit"
     );
+    files_and_modes_are_right(&sandbox, &primary, &mirror);
 
+    later_releases(&repo, &primary, &mirror);
+}
+
+/// The files and modes of the released images, judged by umoci on the arm64 image
+/// skopeo copies out of each registry.
+fn files_and_modes_are_right(sandbox: &Sandbox, primary: &Registry, mirror: &Registry) {
+    let api = unpack_arm64(sandbox, &primary.docker("acme/api:0.2.0"), "api");
+    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        fs::read_to_string(api.join("etc/nginx/nginx.conf")).unwrap(),
+        "events {}\n"
+    );
+    assert_eq!(mode(&api.join("etc/nginx/nginx.conf")), 0o644);
+    assert_eq!(
+        mode(&api.join("usr/local/bin/start")),
+        0o755,
+        "0755 from a 0644 file"
+    );
+    assert_eq!(mode(&api.join("usr/local/bin")), 0o755);
+    assert!(api.join("shared/lib/common.py").is_file());
+    let web = unpack_arm64(sandbox, &mirror.docker("acme/web:0.2.0"), "web");
+    assert_eq!(
+        fs::read_to_string(web.join("srv/index.html")).unwrap(),
+        "<h1>web</h1>\n"
+    );
+}
+
+/// After the first release: verify at the root, a pre-release, and `-p`.
+fn later_releases(repo: &Repo, primary: &Registry, mirror: &Registry) {
+    let sandbox = repo.sandbox;
     // verify at the root rebuilds and checks every member at the version.
     let mut command = repo.hoist(&["verify", "--cache-dir"]);
     command.arg(sandbox.cache());
-    let verified = stdout(&ok(&mut command, &primary));
+    let verified = stdout(&ok(&mut command, primary));
     assert_eq!(verified.matches("verified ").count(), 3, "{verified}");
 
     // A pre-release gets only its own tag, for every member, everywhere.
-    let report = json_of(
-        &repo,
-        &primary,
-        &["release", "pre", "--pre", "rc", "--json"],
-    );
+    let report = json_of(repo, primary, &["release", "pre", "--pre", "rc", "--json"]);
     assert_eq!(report["version"], "0.2.1-rc.1");
     for image in report["images"].as_array().unwrap() {
         for push in image["pushes"].as_array().unwrap() {
@@ -328,17 +388,13 @@ fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
     }
     for member in MEMBERS {
         assert_eq!(
-            tags_of(&mirror, &format!("acme/{member}")),
+            tags_of(mirror, &format!("acme/{member}")),
             ["0.2", "0.2.0", "0.2.1-rc.1", "latest"]
         );
     }
 
     // -p releases only the named member.
-    let report = json_of(
-        &repo,
-        &primary,
-        &["release", "patch", "-p", "web", "--json"],
-    );
+    let report = json_of(repo, primary, &["release", "patch", "-p", "web", "--json"]);
     let names: Vec<&str> = report["images"]
         .as_array()
         .unwrap()
@@ -346,8 +402,8 @@ fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
         .map(|i| i["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["web"]);
-    assert!(tags_of(&primary, "acme/web").contains(&"0.2.1".to_string()));
-    assert!(!tags_of(&primary, "acme/api").contains(&"0.2.1".to_string()));
+    assert!(tags_of(primary, "acme/web").contains(&"0.2.1".to_string()));
+    assert!(!tags_of(primary, "acme/api").contains(&"0.2.1".to_string()));
 }
 
 #[test]
