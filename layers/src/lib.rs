@@ -39,6 +39,7 @@ mod layer;
 mod tar;
 mod temp;
 mod walk;
+mod zstdmt;
 
 pub use blob::{BlobStore, BlobWriter};
 pub use blobfile::{BlobFile, BlobReader, open_blob};
@@ -50,6 +51,7 @@ pub use layer::{
     PARENT_DIR_MODE, Progress, WHITEOUT_MODE, build_layer,
 };
 pub use temp::{create_temp_file, sweep_temp_files};
+pub use zstdmt::job_size as zstd_job_size;
 
 #[cfg(test)]
 mod testutil;
