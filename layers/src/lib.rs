@@ -24,6 +24,11 @@
 //! the same way. Temp files are locked while written, so [`sweep_temp_files`] can
 //! delete those of killed runs without touching a live run's.
 //!
+//! A store opened with [`BlobStore::open_cache`] is a cache several builds may share at
+//! once: each process leases the blobs it uses and stamps their use time, so
+//! [`prune::prune`] removes least recently used blobs and never one a live process
+//! holds ([`prune::cache_info`] describes a cache).
+//!
 //! The crate never reads the environment (callers map `SOURCE_DATE_EPOCH` to
 //! [`LayerSpec::mtime`]) and does no network I/O.
 
@@ -36,8 +41,10 @@ mod compress;
 mod error;
 mod hash;
 mod layer;
+pub mod prune;
 mod tar;
 mod temp;
+mod usage;
 mod walk;
 mod zstdmt;
 

@@ -330,7 +330,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
 /// store.
 pub fn open_cache(given: Option<&PathBuf>) -> Result<(PathBuf, hoist_layers::BlobStore)> {
     let cache_dir = given.cloned().unwrap_or_else(default_cache_dir);
-    let store = hoist_layers::BlobStore::open(&cache_dir).map_err(|e| {
+    let store = hoist_layers::BlobStore::open_cache(&cache_dir).map_err(|e| {
         anyhow::Error::new(e).context(format!(
             "opening the cache directory {}",
             cache_dir.display()
