@@ -2,6 +2,7 @@
 //! them into library calls. Settings are resolved in `hoist::plan`, not here.
 
 mod build;
+mod cache;
 mod diff;
 mod login;
 mod progress;
@@ -52,6 +53,9 @@ enum Command {
     Tags(release::TagsArgs),
     /// Bump, commit, tag, build and push every computed tag, in one step.
     Release(Box<release::ReleaseArgs>),
+    /// Inspect or prune the cache directory (safe while builds are using it).
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 /// `hoist login` flags.
@@ -293,6 +297,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Version(args) => release::version(&args),
         Command::Tags(args) => release::tags(&args),
         Command::Release(args) => release::release(&args),
+        Command::Cache(command) => cache::run(&command),
     }
     .map(|()| ExitCode::SUCCESS)
 }
