@@ -316,11 +316,11 @@ mod tests {
 
     #[test]
     fn ages_in_seconds_to_weeks() {
-        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3600)));
-        assert_eq!(parse_age("1d12h"), Ok(Duration::from_secs(36 * 3600)));
-        assert_eq!(parse_age("90m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_age("30d"), Ok(Duration::from_hours(30 * 24)));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_hours(12)));
+        assert_eq!(parse_age("1d12h"), Ok(Duration::from_hours(36)));
+        assert_eq!(parse_age("90m"), Ok(Duration::from_mins(90)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_hours(14 * 24)));
         assert_eq!(parse_age("45s"), Ok(Duration::from_secs(45)));
         for bad in [
             "",
