@@ -4,12 +4,16 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tempfile::NamedTempFile;
 
 use crate::blobfile::{self, open_blob};
 use crate::error::Error;
 use crate::hash::{Digest, HashingWriter};
 use crate::temp::{create_temp_file, sweep_temp_files};
+use crate::usage::Tracker;
 
 /// A directory of blobs stored at `<root>/blobs/sha256/<hex>`.
 ///
@@ -25,6 +29,8 @@ use crate::temp::{create_temp_file, sweep_temp_files};
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// This process's lease and use stamps, for a shared cache ([`BlobStore::open_cache`]).
+    tracker: Option<Arc<Tracker>>,
 }
 
 impl BlobStore {
@@ -36,7 +42,29 @@ impl BlobStore {
         fs::create_dir_all(&sha_dir).map_err(|e| Error::io(&sha_dir, e))?;
         sweep_temp_files(&root);
         sweep_temp_files(&root.join(crate::cache::CACHE_DIR));
-        Ok(BlobStore { root })
+        Ok(BlobStore {
+            root,
+            tracker: None,
+        })
+    }
+
+    /// Opens the store at `root` as a cache that several processes may share at once:
+    /// as [`BlobStore::open`], and every blob this process looks up, checks, writes or
+    /// imports is leased (never pruned while the process lives) and stamped with its use
+    /// time, for `hoist cache prune`'s least-recently-used order (see [`crate::prune`]).
+    pub fn open_cache(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        let mut store = BlobStore::open(root)?;
+        store.tracker = Some(Arc::new(Tracker::new(&store.root)));
+        Ok(store)
+    }
+
+    /// Leases `digest` for this process (a shared cache only), before the blob is
+    /// looked at, so a concurrent prune either spares it or has already removed it.
+    fn hold(&self, digest: &Digest) -> Result<(), Error> {
+        match &self.tracker {
+            Some(tracker) => tracker.hold(digest),
+            None => Ok(()),
+        }
     }
 
     /// The store's root directory.
@@ -54,6 +82,9 @@ impl BlobStore {
 
     /// Whether the blob with `digest` is present. Does not check its content.
     pub fn contains(&self, digest: &Digest) -> bool {
+        // A failed lease only weakens protection from a concurrent prune; the answer
+        // stays right.
+        let _ = self.hold(digest);
         self.path(digest).is_file()
     }
 
@@ -84,6 +115,7 @@ impl BlobStore {
     /// On a mismatch nothing is stored, the temp file is removed and the error is
     /// [`Error::DigestMismatch`].
     pub fn import(&self, mut reader: impl Read, expected: &Digest) -> Result<u64, Error> {
+        self.hold(expected)?;
         let mut writer = self.writer()?;
         io::copy(&mut reader, &mut writer).map_err(|e| Error::io(writer.temp_path(), e))?;
         let (file, found, size) = writer.finish_writing()?;
@@ -103,6 +135,7 @@ impl BlobStore {
     /// store) into this store, refusing links (see [`open_blob`]) and checking size and
     /// digest on the way; the source counts as verified for the rest of the run.
     pub fn import_file(&self, source: &Path, digest: &Digest, size: u64) -> Result<u64, Error> {
+        self.hold(digest)?;
         let mut reader = open_blob(source, digest, size)?.reader();
         let mut writer = self.writer()?;
         io::copy(&mut reader, &mut writer).map_err(|e| Error::io(source, e))?;
@@ -123,6 +156,7 @@ impl BlobStore {
     /// Checks that the stored blob is `size` bytes hashing to `digest`, hashing it only
     /// if this run has not already (see [`open_blob`]).
     pub fn check(&self, digest: &Digest, size: u64) -> Result<(), Error> {
+        self.hold(digest)?;
         open_blob(&self.path(digest), digest, size)?
             .verify()
             .map(drop)
@@ -130,13 +164,34 @@ impl BlobStore {
 
     /// Deletes the stored blob (one that failed [`BlobStore::check`]), so that it is
     /// rebuilt or fetched again instead of used. Missing is fine.
+    ///
+    /// Another process may have replaced the bad file with good bytes since the check
+    /// (its commit renames over it): so the file is first renamed aside, atomically,
+    /// and hashed there; the good bytes of a concurrent writer are linked back under
+    /// the blob's name, only bad ones are deleted.
     pub fn evict(&self, digest: &Digest) -> Result<(), Error> {
+        static EVICTIONS: AtomicU64 = AtomicU64::new(0);
         let path = self.path(digest);
         blobfile::forget(&path);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(path, e)),
-            _ => Ok(()),
+        let aside = self.root.join(format!(
+            "{EVICT_PREFIX}{}-{}",
+            std::process::id(),
+            EVICTIONS.fetch_add(1, Ordering::Relaxed)
+        ));
+        match fs::rename(&path, &aside) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(path, e)),
+            Ok(()) => {}
         }
+        if hashes_to(&aside, digest) {
+            match fs::hard_link(&aside, &path) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(Error::io(path, e));
+                }
+                _ => {}
+            }
+        }
+        fs::remove_file(&aside).map_err(|e| Error::io(aside, e))
     }
 
     /// Re-hashes the stored blob and returns its length.
@@ -169,6 +224,7 @@ impl BlobStore {
 
     /// Renames the temp file `file` (which hashed to `digest`) to the blob's name.
     fn persist(&self, file: NamedTempFile, digest: &Digest, size: u64) -> Result<(), Error> {
+        self.hold(digest)?;
         let target = self.path(digest);
         if open_blob(&target, digest, size)
             .and_then(blobfile::BlobFile::verify)
@@ -187,6 +243,25 @@ impl BlobStore {
         blobfile::remember(&file, digest);
         Ok(())
     }
+}
+
+/// What a file set aside by [`BlobStore::evict`] is named (then `<pid>-<n>`); one a
+/// killed run leaves is removed by `hoist cache prune`.
+pub(crate) const EVICT_PREFIX: &str = ".hoist-evict-";
+
+/// Whether the regular file at `path` (not a link) hashes to `digest`.
+fn hashes_to(path: &Path, digest: &Digest) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.file_type().is_file() {
+        return false;
+    }
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut hasher = HashingWriter::new(io::sink());
+    io::copy(&mut &file, &mut hasher).is_ok() && &hasher.finish().1 == digest
 }
 
 /// A blob being written; it becomes visible under its digest on [`BlobWriter::commit`].
@@ -386,6 +461,11 @@ mod tests {
             store.check(&digest, size + 1),
             Err(Error::BlobSize { .. })
         ));
+        // Evicting is for bad bytes: a blob that (again) checks out stays.
+        store.evict(&digest).unwrap();
+        assert!(store.contains(&digest));
+        fs::remove_file(store.path(&digest)).unwrap();
+        fs::write(store.path(&digest), b"evict mE").unwrap();
         store.evict(&digest).unwrap();
         assert!(!store.contains(&digest));
         store.evict(&digest).unwrap();

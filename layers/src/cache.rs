@@ -4,7 +4,7 @@
 //! The key covers every archive entry (path, kind, mode after policy, owner, link
 //! target, size, and the sha256 of file *content*: timestamps and sizes are never
 //! trusted to mean "unchanged"), the layer mtime, dest, removals, compression and level,
-//! the gzip block size, this crate's version and [`CACHE_FORMAT`]. Records live at
+//! the gzip block size or zstd job size, this crate's version and [`CACHE_FORMAT`]. Records live at
 //! `<store root>/layer-cache/<key hex>.json`; a record only counts while its blob is
 //! still in the store with the recorded size and digest: a hit hashes the blob (once
 //! per run, see [`crate::open_blob`]) before anything uses it, and a blob that fails
@@ -90,6 +90,9 @@ pub(crate) fn key(spec: &LayerSpec, entries: &[Entry], hashes: &[[u8; 32]]) -> D
         Compression::Zstd { level } => {
             key.text("compression", "zstd");
             key.number("level", level.into());
+            // Records of the single-threaded framing must not answer for this one.
+            key.text("framing", "zstdmt");
+            key.number("job-size", crate::zstdmt::job_size(level).into());
         }
     }
     let mut hashes = hashes.iter();

@@ -1,4 +1,5 @@
-//! Layer compression: a reproducible parallel gzip encoder and a zstd encoder.
+//! Layer compression: a reproducible parallel gzip encoder, and zstd in libzstd's
+//! multithreaded framing ([`crate::zstdmt`]).
 //!
 //! # Parallel gzip, pigz style
 //!
@@ -19,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -398,112 +399,12 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
     }
 }
 
-/// How many bytes the zstd hand-off thread receives at a time.
-const OFFLOAD_CHUNK: usize = 256 * 1024;
-
-/// Runs a single-threaded zstd encoder on its own thread, so compression overlaps with
-/// walking, reading and hashing on the calling thread. The byte stream is unchanged.
-pub(crate) struct ZstdOffload<W: Write + Send + 'static> {
-    chunk: Vec<u8>,
-    chunks: Option<SyncSender<Vec<u8>>>,
-    handle: Option<JoinHandle<io::Result<W>>>,
-}
-
-impl<W: Write + Send + 'static> ZstdOffload<W> {
-    fn new(inner: W, level: i32) -> io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
-        let mut encoder = new_zstd(inner, level)?;
-        let handle = thread::Builder::new()
-            .name("hoist-zstd".into())
-            .spawn(move || {
-                for chunk in rx {
-                    encoder.write_all(&chunk)?;
-                }
-                encoder.finish()
-            })?;
-        Ok(ZstdOffload {
-            chunk: Vec::with_capacity(OFFLOAD_CHUNK),
-            chunks: Some(tx),
-            handle: Some(handle),
-        })
-    }
-
-    fn send_chunk(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(OFFLOAD_CHUNK));
-        let sent = self
-            .chunks
-            .as_ref()
-            .expect("chunks are only sent before finish")
-            .send(chunk);
-        if sent.is_err() {
-            // The thread stopped early: its result carries the reason.
-            return Err(self.join().err().unwrap_or_else(|| {
-                io::Error::other("zstd compression thread exited before its input ended")
-            }));
-        }
-        Ok(())
-    }
-
-    fn join(&mut self) -> io::Result<W> {
-        self.chunks = None;
-        let handle = self.handle.take().expect("the zstd thread is joined once");
-        handle
-            .join()
-            .unwrap_or_else(|payload| panic::resume_unwind(payload))
-    }
-
-    fn finish(mut self) -> io::Result<W> {
-        if !self.chunk.is_empty() {
-            self.send_chunk()?;
-        }
-        self.join()
-    }
-}
-
-impl<W: Write + Send + 'static> Write for ZstdOffload<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let take = buf.len().min(OFFLOAD_CHUNK - self.chunk.len());
-        self.chunk.extend_from_slice(&buf[..take]);
-        if self.chunk.len() == OFFLOAD_CHUNK {
-            self.send_chunk()?;
-        }
-        Ok(take)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<W: Write + Send + 'static> Drop for ZstdOffload<W> {
-    fn drop(&mut self) {
-        self.chunks = None;
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-/// The zstd encoder configuration every layer uses: the given level, a content checksum
-/// (as the `zstd` CLI writes by default) and no content size (the stream length is not
-/// known up front).
-fn new_zstd<W: Write>(
-    inner: W,
-    level: i32,
-) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
-    let mut encoder = zstd::stream::write::Encoder::new(inner, level)?;
-    encoder.include_checksum(true)?;
-    Ok(encoder)
-}
-
 /// The compressing stage of the layer pipeline.
 pub(crate) enum Encoder<W: Write + Send + 'static> {
     /// gzip, on the calling thread or a worker pool.
     Gzip(ParallelGzEncoder<W>),
-    /// zstd on the calling thread.
+    /// zstd in libzstd's multithreaded framing (see [`crate::zstdmt`]).
     Zstd(zstd::stream::write::Encoder<'static, W>),
-    /// zstd on a thread of its own.
-    ZstdOffload(ZstdOffload<W>),
 }
 
 impl<W: Write + Send + 'static> Encoder<W> {
@@ -518,8 +419,9 @@ impl<W: Write + Send + 'static> Encoder<W> {
             Compression::Gzip { level } => {
                 Encoder::Gzip(ParallelGzEncoder::new(inner, level, threads)?)
             }
-            Compression::Zstd { level } if threads <= 1 => Encoder::Zstd(new_zstd(inner, level)?),
-            Compression::Zstd { level } => Encoder::ZstdOffload(ZstdOffload::new(inner, level)?),
+            Compression::Zstd { level } => {
+                Encoder::Zstd(crate::zstdmt::encoder(inner, level, threads)?)
+            }
         })
     }
 
@@ -528,7 +430,6 @@ impl<W: Write + Send + 'static> Encoder<W> {
         match self {
             Encoder::Gzip(encoder) => encoder.finish(),
             Encoder::Zstd(encoder) => encoder.finish(),
-            Encoder::ZstdOffload(encoder) => encoder.finish(),
         }
     }
 }
@@ -538,7 +439,6 @@ impl<W: Write + Send + 'static> Write for Encoder<W> {
         match self {
             Encoder::Gzip(encoder) => encoder.write(buf),
             Encoder::Zstd(encoder) => encoder.write(buf),
-            Encoder::ZstdOffload(encoder) => encoder.write(buf),
         }
     }
 
@@ -548,7 +448,6 @@ impl<W: Write + Send + 'static> Write for Encoder<W> {
             // zstd's own flush ends a block early, which would make the bytes depend on
             // when callers flush: only the writer underneath is flushed.
             Encoder::Zstd(encoder) => encoder.get_mut().flush(),
-            Encoder::ZstdOffload(encoder) => encoder.flush(),
         }
     }
 }
@@ -736,19 +635,37 @@ mod tests {
 
     #[test]
     fn zstd_bytes_do_not_depend_on_threads_or_write_sizes() {
-        let data = mixed_data(3 * OFFLOAD_CHUNK + 999);
-        let zstd = Compression::Zstd { level: 3 };
+        // Level 1 jobs are 2 MiB: this input spans five of them, with a short last one.
+        let data = mixed_data(9 * (1 << 20) + 999);
+        let zstd = Compression::Zstd { level: 1 };
         let reference = compress(&data, zstd, 1, &[usize::MAX]);
         assert!(compress(&data, zstd, 2, &[usize::MAX]) == reference);
         assert!(compress(&data, zstd, 1, &[1, 511, 4096, 200_000]) == reference);
         assert!(compress(&data, zstd, 4, &[7, 300_000]) == reference);
+        assert!(compress(&data, zstd, 3, &[usize::MAX]) == reference);
         assert!(zstd::decode_all(&reference[..]).unwrap() == data);
         assert!(decompress_with("zstd", &reference) == data);
-        assert!(
-            zstd::decode_all(&compress(&[], zstd, 2, &[1])[..])
-                .unwrap()
-                .is_empty()
-        );
+        for threads in [1, 2] {
+            assert!(
+                zstd::decode_all(&compress(&[], zstd, threads, &[1])[..])
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+
+    #[test]
+    fn zstd_is_one_frame_with_a_checksum_and_no_content_size() {
+        let data = mixed_data(5 * (1 << 20));
+        let zst = compress(&data, Compression::Zstd { level: 1 }, 2, &[usize::MAX]);
+        assert_eq!(zst[..4], [0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic");
+        // Frame header descriptor: content checksum flag set, no content size field,
+        // not single-segment.
+        let descriptor = zst[4];
+        assert_eq!(descriptor & 0x04, 0x04, "checksum flag");
+        assert_eq!(descriptor & 0xe0, 0, "no content size, not single segment");
+        let frame = zstd::zstd_safe::find_frame_compressed_size(&zst).unwrap();
+        assert_eq!(frame, zst.len(), "exactly one frame");
     }
 
     #[test]
@@ -765,7 +682,7 @@ mod tests {
         // The header write fails right away for gzip.
         assert!(Encoder::new(Broken, Compression::Gzip { level: 6 }, 2).is_err());
         let mut zstd = Encoder::new(Broken, Compression::Zstd { level: 3 }, 2).unwrap();
-        let data = mixed_data(4 * OFFLOAD_CHUNK);
+        let data = mixed_data(4 << 20);
         let result = zstd
             .write_all(&data)
             .and_then(|()| zstd.finish().map(|_| ()));

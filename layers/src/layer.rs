@@ -164,8 +164,8 @@ impl Compression {
 /// How to run a build; none of this changes the output bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuildOptions {
-    /// Compression threads; 0 means one per core. With 1 everything runs on the calling
-    /// thread. Otherwise gzip uses this many workers and zstd one thread of its own.
+    /// Compression threads; 0 means one per core. With 1, gzip runs on the calling
+    /// thread and zstd on one worker beside it; otherwise both use this many workers.
     pub threads: usize,
     /// Look up and record finished layers in `<store root>/layer-cache/`.
     pub use_cache: bool,

@@ -27,6 +27,11 @@
 //! the same way. Temp files are locked while written, so [`sweep_temp_files`] can
 //! delete those of killed runs without touching a live run's.
 //!
+//! A store opened with [`BlobStore::open_cache`] is a cache several builds may share at
+//! once: each process leases the blobs it uses and stamps their use time, so
+//! [`prune::prune`] removes least recently used blobs and never one a live process
+//! holds ([`prune::cache_info`] describes a cache).
+//!
 //! The crate never reads the environment (callers map `SOURCE_DATE_EPOCH` to
 //! [`LayerSpec::mtime`]) and does no network I/O.
 
@@ -40,9 +45,12 @@ mod error;
 mod files;
 mod hash;
 mod layer;
+pub mod prune;
 mod tar;
 mod temp;
+mod usage;
 mod walk;
+mod zstdmt;
 
 pub use blob::{BlobStore, BlobWriter};
 pub use blobfile::{BlobFile, BlobReader, open_blob};
@@ -57,6 +65,7 @@ pub use layer::{
     build_layer_reusing,
 };
 pub use temp::{create_temp_file, sweep_temp_files};
+pub use zstdmt::job_size as zstd_job_size;
 
 #[cfg(test)]
 mod testutil;

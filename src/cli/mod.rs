@@ -2,6 +2,7 @@
 //! them into library calls. Settings are resolved in `hoist::plan`, not here.
 
 mod build;
+mod cache;
 mod diff;
 mod index;
 mod login;
@@ -56,6 +57,9 @@ enum Command {
     Tags(release::TagsArgs),
     /// Bump, commit, tag, build and push every computed tag, in one step.
     Release(Box<release::ReleaseArgs>),
+    /// Inspect or prune the cache directory (safe while builds are using it).
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 /// `hoist login` flags.
@@ -342,6 +346,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Version(args) => release::version(&args),
         Command::Tags(args) => release::tags(&args),
         Command::Release(args) => release::release(&args),
+        Command::Cache(command) => cache::run(&command),
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -412,7 +417,7 @@ pub fn write_digest_file(path: &std::path::Path, images: &[(String, String)]) ->
 /// store.
 pub fn open_cache(given: Option<&PathBuf>) -> Result<(PathBuf, hoist_layers::BlobStore)> {
     let cache_dir = given.cloned().unwrap_or_else(default_cache_dir);
-    let store = hoist_layers::BlobStore::open(&cache_dir).map_err(|e| {
+    let store = hoist_layers::BlobStore::open_cache(&cache_dir).map_err(|e| {
         anyhow::Error::new(e).context(format!(
             "opening the cache directory {}",
             cache_dir.display()

@@ -345,7 +345,7 @@ impl BlobFetcher {
     ) -> Result<BlobFetcher> {
         Ok(BlobFetcher {
             repository: transport.repository(reference, Access::Pull).await?,
-            store: BlobStore::open(cache)?,
+            store: BlobStore::open_cache(cache)?,
         })
     }
 

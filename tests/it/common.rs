@@ -166,7 +166,13 @@ impl Sandbox {
 
     /// `hoist` with a clean, deterministic environment, run from the sandbox.
     pub fn hoist(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        Command::from_std(self.hoist_process())
+    }
+
+    /// [`Sandbox::hoist`] as a `std::process::Command`, for tests that run several
+    /// hoist processes at once (`spawn`).
+    pub fn hoist_process(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
         command
             .current_dir(self.root())
             .env("CI", "true")

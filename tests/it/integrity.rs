@@ -444,6 +444,12 @@ fn big_project(sandbox: &Sandbox) -> PathBuf {
 }
 
 /// The `.hoist-tmp-*` files directly in `dir`.
+/// Whether someone holds the `flock` of the file at `path`.
+fn locked(path: &Path) -> bool {
+    fs::File::open(path)
+        .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
+}
+
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
@@ -490,7 +496,10 @@ fn spawn_build(sandbox: &Sandbox, config: &Path, cache: &Path) -> Child {
 fn wait_for_temp_file(child: &mut Child, dir: &Path) -> PathBuf {
     const POLLS: usize = 30_000;
     for _ in 0..POLLS {
-        if let Some(found) = temp_files(dir).into_iter().next() {
+        // Only once its writer holds its lock: a run stopped in the instant between
+        // creating the file and locking it is the case the writer itself repairs (it
+        // finds its name gone and starts over), not the one this waits for.
+        if let Some(found) = temp_files(dir).into_iter().find(|path| locked(path)) {
             return found;
         }
         if let Some(status) = child.try_wait().unwrap() {

@@ -8,6 +8,7 @@
 //! are required: `.ci/run` installs them, and a missing one fails the test loudly.
 
 mod build;
+mod cache;
 mod common;
 mod credentials;
 mod diff;

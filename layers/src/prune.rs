@@ -1,0 +1,592 @@
+//! What a cache holds ([`cache_info`]) and making it smaller ([`prune`]).
+//!
+//! The entries are the blobs under `blobs/sha256/` (layers built, base blobs fetched,
+//! documents); layer-cache records and tag records only point at them and go when
+//! their blob goes. Order: least recently used first, by the use stamps of
+//! [`crate::usage`] (a blob without one: its mtime, when it entered the cache). A blob
+//! named in a live process's lease is never deleted, whatever the policy says: prune
+//! takes the cache's `prune.lock` exclusively, so no build can add to its lease while
+//! prune reads the leases and deletes (see [`crate::usage`] for the protocol).
+
+use std::collections::HashSet;
+use std::fs::{self, File, TryLockError};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::blob::EVICT_PREFIX;
+use crate::cache::CACHE_DIR;
+use crate::error::Error;
+use crate::hash::Digest;
+use crate::temp::sweep_temp_files;
+use crate::usage::{LEASES_DIR, USES_DIR, open_prune_lock, stamp_path};
+
+/// One blob of a cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When a build last used it.
+    pub last_use: SystemTime,
+    /// Whether a running process holds it (it is never pruned then).
+    pub in_use: bool,
+}
+
+/// A summary of a cache directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheInfo {
+    /// The cache's root.
+    pub root: PathBuf,
+    /// Every blob, least recently used first.
+    pub entries: Vec<CacheEntry>,
+    /// Layer-cache records (each names one blob).
+    pub records: usize,
+    /// Processes using the cache right now (live leases).
+    pub live_processes: usize,
+}
+
+impl CacheInfo {
+    /// The blobs' total size in bytes.
+    pub fn size(&self) -> u64 {
+        self.entries.iter().map(|entry| entry.size).sum()
+    }
+
+    /// The least recent use of any blob.
+    pub fn oldest_use(&self) -> Option<SystemTime> {
+        self.entries.iter().map(|entry| entry.last_use).min()
+    }
+
+    /// The most recent use of any blob.
+    pub fn newest_use(&self) -> Option<SystemTime> {
+        self.entries.iter().map(|entry| entry.last_use).max()
+    }
+}
+
+/// What to remove.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrunePolicy {
+    /// Remove least recently used blobs until the total is at most this many bytes.
+    pub max_size: Option<u64>,
+    /// Remove every blob not used for this long.
+    pub older_than: Option<Duration>,
+    /// Only report what would be removed.
+    pub dry_run: bool,
+}
+
+/// What a prune did (or, dry, would do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PruneReport {
+    /// The blobs removed, least recently used first.
+    pub removed: Vec<CacheEntry>,
+    /// Blobs the policy picked that a running process holds: kept.
+    pub kept_in_use: Vec<CacheEntry>,
+    /// Layer-cache and tag records removed because their blob is gone.
+    pub records_removed: usize,
+    /// Lease files of processes that are gone, removed.
+    pub stale_leases_removed: usize,
+    /// Blobs and their total size after the prune.
+    pub remaining_entries: usize,
+    /// Total size in bytes after the prune.
+    pub remaining_size: u64,
+}
+
+/// Describes the cache at `root` (a missing directory is an empty cache).
+pub fn cache_info(root: &Path) -> Result<CacheInfo, Error> {
+    let leases = read_leases(root, false)?;
+    let entries = list_entries(root, &leases.held)?;
+    let records = match fs::read_dir(root.join(CACHE_DIR)) {
+        Ok(dir) => dir
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".json"))
+            .count(),
+        Err(_) => 0,
+    };
+    Ok(CacheInfo {
+        root: root.to_path_buf(),
+        entries,
+        records,
+        live_processes: leases.live,
+    })
+}
+
+/// Removes blobs from the cache at `root` as `policy` says, least recently used first,
+/// never one a running process holds; then the records pointing at removed blobs, the
+/// leases of processes that are gone and the temporary files of killed runs. `now` is
+/// the time `older_than` counts back from.
+pub fn prune(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<PruneReport, Error> {
+    if !root.join("blobs").is_dir() {
+        return Err(Error::io(
+            root,
+            io::Error::new(io::ErrorKind::NotFound, "not a hoist cache (no blobs/)"),
+        ));
+    }
+    let lock = open_prune_lock(root)?;
+    let lock_path = root.join(crate::usage::PRUNE_LOCK);
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    let report = prune_locked(root, policy, now);
+    lock.unlock().map_err(|e| Error::io(&lock_path, e))?;
+    report
+}
+
+fn prune_locked(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<PruneReport, Error> {
+    let leases = read_leases(root, !policy.dry_run)?;
+    let entries = list_entries(root, &leases.held)?;
+    let cutoff = policy
+        .older_than
+        .map(|age| now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH));
+    let mut remaining_size: u64 = entries.iter().map(|entry| entry.size).sum();
+    let mut remaining_entries = entries.len();
+    let mut removed = Vec::new();
+    let mut kept_in_use = Vec::new();
+    for entry in entries {
+        let too_old = cutoff.is_some_and(|cutoff| entry.last_use < cutoff);
+        let too_big = policy.max_size.is_some_and(|max| remaining_size > max);
+        if !too_old && !too_big {
+            // Least recently used first: once neither rule picks one, a later one
+            // could still be too old only if uses were out of order; keep scanning.
+            continue;
+        }
+        if entry.in_use {
+            kept_in_use.push(entry);
+            continue;
+        }
+        if !policy.dry_run {
+            remove_blob(root, &entry.digest)?;
+        }
+        remaining_size -= entry.size;
+        remaining_entries -= 1;
+        removed.push(entry);
+    }
+    let records_removed = if policy.dry_run {
+        0
+    } else {
+        sweep_temp_files(root);
+        sweep_temp_files(&root.join(CACHE_DIR));
+        remove_abandoned_evictions(root, now);
+        remove_orphan_records(root)
+    };
+    Ok(PruneReport {
+        removed,
+        kept_in_use,
+        records_removed,
+        stale_leases_removed: leases.stale_removed,
+        remaining_entries,
+        remaining_size,
+    })
+}
+
+/// What the lease files say.
+struct Leases {
+    held: HashSet<Digest>,
+    live: usize,
+    stale_removed: usize,
+}
+
+/// Reads every live lease; with `remove_stale`, deletes those whose process is gone.
+fn read_leases(root: &Path, remove_stale: bool) -> Result<Leases, Error> {
+    let mut leases = Leases {
+        held: HashSet::new(),
+        live: 0,
+        stale_removed: 0,
+    };
+    let dir = root.join(LEASES_DIR);
+    let Ok(listing) = fs::read_dir(&dir) else {
+        return Ok(leases);
+    };
+    for entry in listing.filter_map(Result::ok) {
+        let path = entry.path();
+        let Ok(mut file) = File::open(&path) else {
+            continue;
+        };
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) => {
+                leases.live += 1;
+                let mut text = String::new();
+                file.read_to_string(&mut text)
+                    .map_err(|e| Error::io(&path, e))?;
+                // A line is written whole; an unparsable one is someone else's file.
+                leases
+                    .held
+                    .extend(text.lines().filter_map(|line| line.parse().ok()));
+            }
+            Ok(()) => {
+                if remove_stale && fs::remove_file(&path).is_ok() {
+                    leases.stale_removed += 1;
+                }
+            }
+            // No flock on this filesystem: nothing can be known to be stale, so treat
+            // the lease as live.
+            Err(TryLockError::Error(_)) => {
+                leases.live += 1;
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                leases
+                    .held
+                    .extend(text.lines().filter_map(|line| line.parse().ok()));
+            }
+        }
+    }
+    Ok(leases)
+}
+
+/// Every blob, least recently used first (ties by digest, so the order is stable).
+fn list_entries(root: &Path, held: &HashSet<Digest>) -> Result<Vec<CacheEntry>, Error> {
+    let dir = root.join("blobs").join("sha256");
+    let listing = match fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut entries = Vec::new();
+    for entry in listing.filter_map(Result::ok) {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
+            continue;
+        };
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let stamped = fs::metadata(stamp_path(root, &digest)).and_then(|m| m.modified());
+        let last_use = stamped
+            .or_else(|_| meta.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        entries.push(CacheEntry {
+            in_use: held.contains(&digest),
+            digest,
+            size: meta.len(),
+            last_use,
+        });
+    }
+    entries.sort_by(|a, b| (a.last_use, &a.digest).cmp(&(b.last_use, &b.digest)));
+    Ok(entries)
+}
+
+fn remove_blob(root: &Path, digest: &Digest) -> Result<(), Error> {
+    let path = root.join("blobs").join("sha256").join(digest.hex());
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(path, e)),
+        _ => {}
+    }
+    let _ = fs::remove_file(stamp_path(root, digest));
+    Ok(())
+}
+
+/// Files [`crate::BlobStore::evict`] set aside and a killed run left (older than an
+/// hour: a live eviction takes milliseconds).
+fn remove_abandoned_evictions(root: &Path, now: SystemTime) {
+    let Ok(listing) = fs::read_dir(root) else {
+        return;
+    };
+    let hour_ago = now.checked_sub(Duration::from_hours(1));
+    for entry in listing.filter_map(Result::ok) {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(EVICT_PREFIX)
+        {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| hour_ago.is_some_and(|limit| modified < limit));
+        if old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Deletes layer-cache records and tag records (`refs/`) whose blob is gone, and the
+/// use stamps of blobs that are gone. Returns how many records were deleted.
+fn remove_orphan_records(root: &Path) -> usize {
+    let blob_exists = |digest: &Digest| {
+        root.join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex())
+            .is_file()
+    };
+    let mut removed = 0;
+    if let Ok(listing) = fs::read_dir(root.join(CACHE_DIR)) {
+        for entry in listing.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let Some(digest) = record_digest(&path) else {
+                continue;
+            };
+            // Re-read just before deleting: a build may have rewritten it meanwhile
+            // (its new blob is then leased, and present).
+            if !blob_exists(&digest)
+                && record_digest(&path).as_ref() == Some(&digest)
+                && fs::remove_file(&path).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed += remove_orphan_refs(&root.join("refs"), &blob_exists);
+    if let Ok(listing) = fs::read_dir(root.join(USES_DIR).join("sha256")) {
+        for entry in listing.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Ok(digest) = format!("sha256:{}", name.to_string_lossy()).parse::<Digest>() else {
+                continue;
+            };
+            if !blob_exists(&digest) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    removed
+}
+
+/// The blob digest a layer-cache record names.
+fn record_digest(path: &Path) -> Option<Digest> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        digest: Digest,
+    }
+    let named: Named = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    Some(named.digest)
+}
+
+/// Tag records (`refs/<registry>/<repository>/<tag>`, a digest per file) whose
+/// manifest is gone: offline resolution would fail on them anyway.
+fn remove_orphan_refs(dir: &Path, blob_exists: &dyn Fn(&Digest) -> bool) -> usize {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in listing.filter_map(Result::ok) {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            removed += remove_orphan_refs(&path, blob_exists);
+            sweep_temp_files(&path);
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let digest = fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<Digest>().ok());
+        if digest.is_some_and(|digest| !blob_exists(&digest)) && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BlobStore;
+
+    const HOUR: Duration = Duration::from_hours(1);
+
+    /// A cache holding three blobs last used 3, 2 and 1 hours ago (a: oldest), written
+    /// by a process that has finished (its store dropped).
+    fn cache() -> (tempfile::TempDir, [Digest; 3], SystemTime) {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let store = BlobStore::open_cache(dir.path()).unwrap();
+        let digests = [&b"aaaa"[..], b"bbbbbb", b"cc"].map(|bytes| store.put(bytes).unwrap().0);
+        for (age, digest) in (1..=3).rev().zip(&digests) {
+            File::options()
+                .write(true)
+                .open(stamp_path(dir.path(), digest))
+                .unwrap()
+                .set_modified(now.checked_sub(HOUR * age).unwrap())
+                .unwrap();
+        }
+        drop(store);
+        (dir, digests, now)
+    }
+
+    fn digests(entries: &[CacheEntry]) -> Vec<Digest> {
+        entries.iter().map(|entry| entry.digest.clone()).collect()
+    }
+
+    #[test]
+    fn info_lists_blobs_least_recently_used_first() {
+        let (dir, [a, b, c], now) = cache();
+        let info = cache_info(dir.path()).unwrap();
+        assert_eq!(digests(&info.entries), [a, b, c]);
+        assert_eq!(info.size(), 12);
+        assert_eq!(info.live_processes, 0, "a finished process leaves no lease");
+        let oldest = info.oldest_use().unwrap();
+        assert!(oldest <= now.checked_sub(HOUR * 3).unwrap() + Duration::from_secs(1));
+        assert!(info.entries.iter().all(|entry| !entry.in_use));
+        let missing = cache_info(&dir.path().join("nothing")).unwrap();
+        assert!(missing.entries.is_empty());
+    }
+
+    #[test]
+    fn max_size_removes_least_recently_used_first() {
+        let (dir, [a, b, c], now) = cache();
+        let policy = PrunePolicy {
+            max_size: Some(8),
+            ..PrunePolicy::default()
+        };
+        let dry = prune(
+            dir.path(),
+            &PrunePolicy {
+                dry_run: true,
+                ..policy
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(digests(&dry.removed), std::slice::from_ref(&a));
+        assert_eq!(cache_info(dir.path()).unwrap().entries.len(), 3, "dry run");
+        let report = prune(dir.path(), &policy, now).unwrap();
+        assert_eq!(digests(&report.removed), std::slice::from_ref(&a));
+        assert_eq!((report.remaining_entries, report.remaining_size), (2, 8));
+        let store = BlobStore::open(dir.path()).unwrap();
+        assert!(!store.path(&a).exists() && !stamp_path(dir.path(), &a).exists());
+        assert!(store.path(&b).exists() && store.path(&c).exists());
+    }
+
+    #[test]
+    fn older_than_removes_what_was_not_used_since() {
+        let (dir, [a, b, c], now) = cache();
+        let policy = PrunePolicy {
+            older_than: Some(Duration::from_mins(119)),
+            ..PrunePolicy::default()
+        };
+        let report = prune(dir.path(), &policy, now).unwrap();
+        assert_eq!(digests(&report.removed), [a, b]);
+        assert_eq!(digests(&cache_info(dir.path()).unwrap().entries), [c]);
+    }
+
+    #[test]
+    fn a_blob_a_live_process_uses_is_never_removed() {
+        let (dir, [a, b, c], now) = cache();
+        // A build running now: it has checked `a` (the oldest) and written a new blob.
+        let build = BlobStore::open_cache(dir.path()).unwrap();
+        build.check(&a, 4).unwrap();
+        let (fresh, _) = build.put(b"new layer").unwrap();
+        let everything = PrunePolicy {
+            max_size: Some(0),
+            ..PrunePolicy::default()
+        };
+        let report = prune(dir.path(), &everything, now).unwrap();
+        assert_eq!(digests(&report.removed), [b, c]);
+        let mut kept = digests(&report.kept_in_use);
+        kept.sort();
+        let mut expected = vec![a.clone(), fresh.clone()];
+        expected.sort();
+        assert_eq!(kept, expected);
+        assert_eq!(cache_info(dir.path()).unwrap().live_processes, 1);
+        // Once it ends, its lease goes with it and so does the protection.
+        drop(build);
+        let report = prune(dir.path(), &everything, now).unwrap();
+        assert_eq!(report.removed.len(), 2);
+        assert!(cache_info(dir.path()).unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn the_lease_of_a_killed_process_is_stale() {
+        let (dir, [a, ..], now) = cache();
+        // What SIGKILL leaves: a lease file naming `a`, with nobody holding its lock.
+        let leases = dir.path().join(LEASES_DIR);
+        fs::create_dir_all(&leases).unwrap();
+        fs::write(leases.join("4242-deadbeef"), format!("{a}\n")).unwrap();
+        let policy = PrunePolicy {
+            max_size: Some(0),
+            ..PrunePolicy::default()
+        };
+        let report = prune(dir.path(), &policy, now).unwrap();
+        assert_eq!(report.stale_leases_removed, 1);
+        assert!(report.kept_in_use.is_empty());
+        assert_eq!(report.removed.len(), 3);
+        assert_eq!(fs::read_dir(&leases).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn records_of_removed_blobs_go_with_them() {
+        let (dir, [a, b, _], now) = cache();
+        let records = dir.path().join(CACHE_DIR);
+        fs::create_dir_all(&records).unwrap();
+        let record = |digest: &Digest| {
+            format!(r#"{{"digest":"{digest}","diff_id":"{digest}","size":1,"media_type":"x"}}"#)
+        };
+        fs::write(records.join("k1.json"), record(&a)).unwrap();
+        fs::write(records.join("k2.json"), record(&b)).unwrap();
+        let refs = dir.path().join("refs/example.com/app");
+        fs::create_dir_all(&refs).unwrap();
+        fs::write(refs.join("v1"), format!("{a}\n")).unwrap();
+        fs::write(refs.join("v2"), format!("{b}\n")).unwrap();
+        let policy = PrunePolicy {
+            max_size: Some(8),
+            ..PrunePolicy::default()
+        };
+        let report = prune(dir.path(), &policy, now).unwrap();
+        assert_eq!(report.records_removed, 2);
+        assert!(!records.join("k1.json").exists() && records.join("k2.json").exists());
+        assert!(!refs.join("v1").exists() && refs.join("v2").exists());
+        assert_eq!(cache_info(dir.path()).unwrap().records, 1);
+    }
+
+    #[test]
+    fn a_use_moves_a_blob_to_the_back_of_the_queue() {
+        let (dir, [a, b, _], now) = cache();
+        let later = BlobStore::open_cache(dir.path()).unwrap();
+        assert!(later.contains(&a));
+        drop(later);
+        let info = cache_info(dir.path()).unwrap();
+        assert_eq!(info.entries[0].digest, b);
+        assert_eq!(info.entries[2].digest, a);
+        assert!(info.newest_use().unwrap() >= now.checked_sub(Duration::from_secs(5)).unwrap());
+    }
+
+    #[test]
+    fn evict_deletes_bad_bytes_but_keeps_a_good_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_cache(dir.path()).unwrap();
+        let (digest, _) = store.put(b"good bytes").unwrap();
+        // Another process replaced the bad file with good bytes after our failed
+        // check, before our evict: the good file stays.
+        store.evict(&digest).unwrap();
+        assert!(store.path(&digest).exists());
+        store.check(&digest, 10).unwrap();
+        fs::remove_file(store.path(&digest)).unwrap();
+        fs::write(store.path(&digest), b"bad  bytes").unwrap();
+        store.evict(&digest).unwrap();
+        assert!(!store.path(&digest).exists());
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(EVICT_PREFIX)
+            })
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn prune_refuses_a_directory_that_is_no_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        match prune(dir.path(), &PrunePolicy::default(), SystemTime::now()) {
+            Err(error) => assert!(
+                error
+                    .to_string()
+                    .contains(&dir.path().display().to_string())
+            ),
+            Ok(report) => panic!("{report:?}"),
+        }
+    }
+}
