@@ -11,6 +11,7 @@ use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
 use crate::assemble::{Observer, assemble};
+use crate::budget::PlatformSize;
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
@@ -20,6 +21,7 @@ use crate::publish::{Sink, WriteReport};
 use crate::registry::push::{PushReport, push};
 use crate::registry::referrers::push_referrers;
 use crate::registry::transport::Transport;
+use crate::sbom::{SbomOptions, attach_sboms};
 
 /// Where a built image goes besides the cache.
 #[derive(Default)]
@@ -56,6 +58,8 @@ pub struct Published {
     pub written: Option<WriteReport>,
     /// The push's report, when there was one.
     pub pushed: Option<PushReport>,
+    /// Each platform image's sizes, as the budget check measured them.
+    pub sizes: Vec<PlatformSize>,
 }
 
 /// Builds images into one cache. Archive bases are unpacked into a private temporary
@@ -109,20 +113,41 @@ impl<'a> Builder<'a> {
             store: self.store,
             transport: self.transport,
             platforms: plan.platforms.as_deref(),
-            // Offline, every layer must be in the cache now: there is no later.
-            fetch_layers: !layers_on_demand || self.transport.options().offline,
+            // Offline, every layer must be in the cache now: there is no later. SBOMs
+            // and uncompressed sizes read every layer, the base's included.
+            fetch_layers: !layers_on_demand
+                || self.transport.options().offline
+                || plan.sbom
+                || plan.budget.max_unpacked.is_some(),
         };
         let base = match &plan.base {
             Location::Scratch => None,
             location => Some(open(location, &options)?),
         };
-        assemble(
+        let mut image = assemble(
             plan,
             base.as_ref(),
             self.store,
             &self.options,
             self.observer,
-        )
+        )?;
+        if plan.sbom {
+            // After assembly: each document names its platform manifest's digest.
+            attach_sboms(
+                &mut image,
+                plan.epoch,
+                SbomOptions {
+                    files: plan.sbom_files,
+                },
+            )?;
+        }
+        Ok(image)
+    }
+
+    /// Checks `plan`'s `[budget]` sizes against a built image (before anything is
+    /// uploaded); answers the sizes measured.
+    pub fn check_budget(&self, plan: &Plan, image: &Image) -> Result<Vec<PlatformSize>> {
+        crate::budget::check(image, &plan.budget)
     }
 
     /// Writes `image` to every output: the sink first, then the push.
@@ -140,7 +165,11 @@ impl<'a> Builder<'a> {
             })?),
             None => None,
         };
-        Ok(Published { written, pushed })
+        Ok(Published {
+            written,
+            pushed,
+            sizes: Vec::new(),
+        })
     }
 
     /// Builds `plan` and publishes it to `outputs` (checked first, so a bad output
@@ -148,7 +177,10 @@ impl<'a> Builder<'a> {
     pub fn run(&self, plan: &Plan, outputs: &Outputs) -> Result<(Image, Published)> {
         outputs.preflight()?;
         let image = self.build(plan, outputs.sink.is_none())?;
-        let published = self.publish(&image, outputs)?;
+        // Before any output: an over-budget image is neither written nor uploaded.
+        let sizes = self.check_budget(plan, &image)?;
+        let mut published = self.publish(&image, outputs)?;
+        published.sizes = sizes;
         Ok((image, published))
     }
 }
