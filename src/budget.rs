@@ -13,8 +13,13 @@ use std::io::{self, BufRead, BufReader, Read};
 use hoist_layers::{Digest, open_blob};
 use serde::Serialize;
 
+use oci_spec::distribution::Reference;
+
 use crate::error::{Error, Result};
 use crate::oci::image::{BlobSource, Image, PlatformImage};
+use crate::oci::model::{Index, Manifest};
+use crate::oci::platform::Platform;
+use crate::registry::transport::{Access, Transport};
 
 /// Resolved limits.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -260,21 +265,37 @@ pub struct Growth {
     pub changed_layers: Vec<Digest>,
 }
 
+/// A platform manifest of an earlier image, for growth.
+pub type Earlier = (Platform, Manifest);
+
+/// The platform manifests of an image read from somewhere else.
+pub fn earlier_of(image: &Image) -> Vec<Earlier> {
+    image
+        .platforms
+        .iter()
+        .map(|p| (p.platform.clone(), p.manifest.clone()))
+        .collect()
+}
+
+fn manifest_size(manifest: &Manifest) -> u64 {
+    manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>()
+}
+
 /// Per platform: before, now, delta and the layers that changed (the table `hoist
 /// release` prints).
-pub fn growth(previous: &Image, now: &Image) -> Vec<Growth> {
+pub fn growth(previous: &[Earlier], now: &Image) -> Vec<Growth> {
     now.platforms
         .iter()
         .map(|platform| {
             let before = previous
-                .platforms
                 .iter()
-                .find(|p| p.platform == platform.platform);
+                .find(|(p, _)| *p == platform.platform)
+                .map(|(_, m)| m);
             let size = compressed_size(platform);
-            let before_size = before.map(compressed_size);
+            let before_size = before.map(manifest_size);
             let delta = before_size.map_or(0, |b| size.cast_signed() - b.cast_signed());
             let old: Vec<&Digest> = before
-                .map(|b| b.manifest.layers.iter().map(|l| &l.digest).collect())
+                .map(|b| b.layers.iter().map(|l| &l.digest).collect())
                 .unwrap_or_default();
             Growth {
                 platform: platform.platform.to_string(),
@@ -298,7 +319,7 @@ pub fn growth(previous: &Image, now: &Image) -> Vec<Growth> {
 
 /// Checks `max_growth` against `previous` (named by `previous_name` in messages).
 pub fn check_growth(
-    previous: &Image,
+    previous: &[Earlier],
     previous_name: &str,
     now: &Image,
     budget: &Budget,
@@ -327,6 +348,90 @@ pub fn check_growth(
         }
     }
     Ok(table)
+}
+
+/// The platform manifests `target`'s repository holds under `tag`, documents only
+/// (verified); `None` when there is no such tag.
+pub async fn earlier_in_registry(
+    target: &Reference,
+    tag: &str,
+    transport: &Transport,
+) -> Result<Option<Vec<Earlier>>> {
+    let repository = transport.repository(target, Access::Pull).await?;
+    let Some(digest) = repository.manifest_digest(tag).await? else {
+        return Ok(None);
+    };
+    let fetch = |reference: String, expected: Option<Digest>| {
+        let repository = &repository;
+        async move {
+            let bytes = repository.manifest(&reference).await?;
+            let found = Digest::sha256_of(&bytes);
+            if expected.is_some_and(|e| e != found) {
+                return Err(Error::Registry {
+                    registry: repository.display(),
+                    message: format!("{reference} does not match its digest"),
+                });
+            }
+            Ok::<Vec<u8>, Error>(bytes)
+        }
+    };
+    let top = fetch(tag.to_string(), Some(digest)).await?;
+    let parse_error = |e: serde_json::Error| Error::Registry {
+        registry: repository.display(),
+        message: format!("{}:{tag}: {e}", repository.display()),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&top).map_err(parse_error)?;
+    let mut earlier = Vec::new();
+    if value.get("manifests").is_some() {
+        let index: Index = serde_json::from_value(value).map_err(parse_error)?;
+        for entry in index.manifests {
+            let Some(platform) = entry.platform.clone() else {
+                continue;
+            };
+            let bytes = fetch(entry.digest.to_string(), Some(entry.digest.clone())).await?;
+            let manifest: Manifest = serde_json::from_slice(&bytes).map_err(parse_error)?;
+            earlier.push((platform, manifest));
+        }
+    } else {
+        let manifest: Manifest = serde_json::from_value(value).map_err(parse_error)?;
+        // A single-manifest image: its platform is its config's, unknown here; the
+        // growth table matches it to the only platform built, whatever it is.
+        earlier.push((Platform::new("unknown", "unknown", None), manifest));
+    }
+    Ok(Some(earlier))
+}
+
+/// `max_growth` in `hoist release`: against the image the previous version's tag
+/// names in the target repository; without one, says that growth is not checked.
+pub fn check_previous_release(
+    image: &Image,
+    budget: &Budget,
+    target: &Reference,
+    previous_tag: &str,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Result<Option<Vec<Growth>>> {
+    if budget.max_growth.is_none() {
+        return Ok(None);
+    }
+    let name = format!(
+        "{}/{}:{previous_tag}",
+        target.registry(),
+        target.repository()
+    );
+    let earlier = crate::registry::block_on(earlier_in_registry(target, previous_tag, transport))?;
+    let Some(mut earlier) = earlier else {
+        note(format!(
+            "budget.max_growth: {name} does not exist, so growth is not checked"
+        ));
+        return Ok(None);
+    };
+    if let ([only], [(platform, _)]) = (image.platforms.as_slice(), earlier.as_mut_slice())
+        && platform.os == "unknown"
+    {
+        *platform = only.platform.clone();
+    }
+    check_growth(&earlier, &name, image, budget).map(Some)
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let mut plan = resolve(&args.config, &file, &overrides, epoch.as_deref())?;
     // A versioned project's images carry org.opencontainers.image.version & co.
     label_plan(&args.config, &file, &mut plan, None)?;
+    if args.no_sbom {
+        plan.sbom = false;
+    }
     // Parse the outputs before building: a typo must not cost a full build.
     let sink = args
         .output
@@ -83,6 +86,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     if args.json {
         let mut json = summary(&image);
+        json["sizes"] = serde_json::to_value(&published.sizes)?;
         if let Some(report) = &published.pushed {
             for key in [
                 "reference",

@@ -7,6 +7,7 @@ mod login;
 mod progress;
 mod registry;
 mod release;
+mod sbom;
 mod verify;
 
 use std::fmt::Write as _;
@@ -52,6 +53,9 @@ enum Command {
     Tags(release::TagsArgs),
     /// Bump, commit, tag, build and push every computed tag, in one step.
     Release(Box<release::ReleaseArgs>),
+    /// Print an image's SBOM (attached by the build) from a layout, an archive or a
+    /// registry (found through its referrers).
+    Sbom(sbom::SbomArgs),
 }
 
 /// `hoist login` flags.
@@ -244,6 +248,9 @@ pub struct BuildArgs {
     /// Rebuild every layer instead of reusing unchanged ones.
     #[arg(long)]
     no_cache: bool,
+    /// Attach no SBOM (overrides `sbom = true` in [image]).
+    #[arg(long)]
+    no_sbom: bool,
     /// Also write the index digest to this file.
     #[arg(long, value_name = "FILE")]
     digest_file: Option<PathBuf>,
@@ -293,6 +300,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Version(args) => release::version(&args),
         Command::Tags(args) => release::tags(&args),
         Command::Release(args) => release::release(&args),
+        Command::Sbom(args) => sbom::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

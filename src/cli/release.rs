@@ -158,6 +158,9 @@ pub struct ReleaseArgs {
     /// Platforms to build, overriding [image].platforms.
     #[arg(long, value_name = "PLATFORM")]
     platform: Vec<String>,
+    /// Attach no SBOM (overrides `sbom = true` in [image]).
+    #[arg(long)]
+    no_sbom: bool,
     /// Threads for compression and concurrent uploads.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -371,6 +374,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         resume: args.resume,
         push_to: args.push_to.clone(),
         platforms: args.platform.clone(),
+        no_sbom: args.no_sbom,
     };
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {

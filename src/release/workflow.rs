@@ -52,6 +52,8 @@ pub struct Request {
     pub push_to: Option<String>,
     /// Platforms to build instead of `[image].platforms`.
     pub platforms: Vec<String>,
+    /// `--no-sbom`.
+    pub no_sbom: bool,
 }
 
 /// How a release ended.
@@ -216,6 +218,7 @@ pub fn release(
         ..Overrides::default()
     };
     let mut plan = resolve(&project.config, &project.file, &overrides, epoch.as_deref())?;
+    plan.sbom &= !request.no_sbom;
     // The tags as of now; after the release commit, {sha} names that commit.
     let tags_now = || -> Result<(TagContext, Vec<String>)> {
         let context = tag_context(
@@ -272,6 +275,10 @@ pub fn release(
     let image = builder
         .build(&plan, target.is_some())
         .map_err(|e| step(format!("building v{new} failed; {resume_hint}"), e))?;
+    // Before anything is uploaded: sizes, and growth against the previous release.
+    let checked = (builder, &plan, &image, target.as_ref(), &current);
+    check_budget(checked, transport, note)
+        .map_err(|e| step(format!("v{new}: nothing pushed"), e))?;
     let Some(target) = target else {
         return Ok(Outcome::Built {
             version: new,
@@ -318,6 +325,33 @@ pub fn release(
         repository: repository_name(&target),
         kept,
     })))
+}
+
+/// `[budget]`: sizes, then growth against the image the previous version's tag names
+/// in the target repository.
+fn check_budget(
+    (builder, plan, image, target, previous): (
+        &Builder,
+        &crate::plan::Plan,
+        &crate::oci::image::Image,
+        Option<&Reference>,
+        &Version,
+    ),
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> crate::Result<()> {
+    builder.check_budget(plan, image)?;
+    if let Some(target) = target {
+        crate::budget::check_previous_release(
+            image,
+            &plan.budget,
+            target,
+            &previous.to_string(),
+            transport,
+            note,
+        )?;
+    }
+    Ok(())
 }
 
 /// Pushes the release image with its tags.
