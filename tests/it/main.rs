@@ -31,6 +31,7 @@ mod referrers;
 mod registry;
 mod release;
 mod reproducible;
+mod sbom;
 mod tls;
 mod token_auth;
 mod transport;
