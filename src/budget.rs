@@ -164,20 +164,30 @@ fn unpacked_size(image: &Image, digest: &Digest, size: u64) -> Result<u64> {
         layer: digest.clone(),
         message: format!("measuring its uncompressed size: {e}"),
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, open_blob(path, digest, size)?.reader());
-    let head = reader.fill_buf().map_err(|e| fail(&e))?.to_vec();
+    let mut blob = open_blob(path, digest, size)?.reader();
+    let counted = count_unpacked(&mut blob).map_err(|e| fail(&e));
+    // The digest first: a blob that is not its digest is the error, whatever its
+    // decompressor said.
+    let drained = io::copy(&mut blob, &mut io::sink());
+    blob.finish()?;
+    drained.map_err(|e| fail(&e))?;
+    counted
+}
+
+/// The bytes a layer blob decompresses to (gzip, zstd or plain, by magic bytes).
+fn count_unpacked(blob: impl Read) -> io::Result<u64> {
+    let mut reader = BufReader::with_capacity(256 * 1024, blob);
+    let head = reader.fill_buf()?.to_vec();
     let count = {
         let mut stream: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::read::MultiGzDecoder::new(&mut reader))
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Box::new(zstd::stream::read::Decoder::new(&mut reader).map_err(|e| fail(&e))?)
+            Box::new(zstd::stream::read::Decoder::new(&mut reader)?)
         } else {
             Box::new(&mut reader)
         };
-        io::copy(&mut stream, &mut io::sink()).map_err(|e| fail(&e))?
+        io::copy(&mut stream, &mut io::sink())?
     };
-    io::copy(&mut reader, &mut io::sink()).map_err(|e| fail(&e))?;
-    reader.into_inner().finish()?;
     Ok(count)
 }
 

@@ -19,7 +19,6 @@ use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
 use crate::registry::push::{PushReport, push};
-use crate::registry::referrers::push_referrers;
 use crate::registry::transport::Transport;
 use crate::sbom::{SbomOptions, attach_sboms};
 
@@ -157,12 +156,12 @@ impl<'a> Builder<'a> {
             None => None,
         };
         let pushed = match &outputs.push {
-            Some(target) => Some(crate::registry::block_on(async {
-                let report = push(image, &target.reference, &target.tags, self.transport).await?;
-                // Artifacts after the image: their subjects must exist first.
-                push_referrers(image, &target.reference, self.transport).await?;
-                Ok(report)
-            })?),
+            Some(target) => Some(crate::registry::block_on(push(
+                image,
+                &target.reference,
+                &target.tags,
+                self.transport,
+            ))?),
             None => None,
         };
         Ok(Published {

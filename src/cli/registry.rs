@@ -34,12 +34,9 @@ pub fn push(args: &PushArgs) -> Result<()> {
         (Some(_), None) => Vec::new(),
         (_, tag) => vec![tag.unwrap_or("latest").to_string()],
     };
-    let report = block_on(async {
-        let report = hoist::registry::push::push(&image, &target, &tags, &transport).await?;
-        // The artifacts a layout lists beside the image (its SBOMs) go with it.
-        hoist::registry::referrers::push_referrers(&image, &target, &transport).await?;
-        Ok(report)
-    })?;
+    let report = block_on(hoist::registry::push::push(
+        &image, &target, &tags, &transport,
+    ))?;
     eprintln!(
         "pushed {} ({} blobs uploaded, {} mounted, {} already there, {})",
         report.reference,

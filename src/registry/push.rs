@@ -1,6 +1,7 @@
 //! Pushing an [`Image`] to a repository: each blob once (HEAD, then a streamed upload
 //! only when the registry lacks it), bounded concurrency, layers before configs,
-//! manifests by digest with children before the index, tags last. A manifest or tag
+//! manifests by digest with children before the index, then the image's referrers
+//! (SBOMs), tags last. A manifest or tag
 //! the registry already holds at that digest is not PUT again (HEAD first), so an
 //! unchanged re-push PUTs nothing.
 
@@ -167,6 +168,11 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
     let top_was_new = blobs
         .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
         .await?;
+    // Artifacts about the image (its SBOMs) once their subjects are there, before the
+    // tags: a tag names the image with everything attached to it.
+    for referrer in &image.referrers {
+        super::referrers::attach_referrer(blobs, referrer).await?;
+    }
     for tag in tags {
         // A registry that lacked the image by digest cannot have had a tag on it.
         if top_was_new {

@@ -152,9 +152,21 @@ pub fn scan(
             | BlobSource::OnDemand(path) => path,
             BlobSource::Bytes(_) => continue,
         };
-        let reader = open_blob(path, &layer.digest, layer.size)?.reader();
-        let reader = scan_layer(reader, &layer.digest, &mut contents, i >= new_from, files)?;
+        let mut reader = open_blob(path, &layer.digest, layer.size)?.reader();
+        let scanned = scan_layer(
+            &mut reader,
+            &layer.digest,
+            &mut contents,
+            i >= new_from,
+            files,
+        );
+        // Whatever the tar said, the blob is read to its end and its digest checked:
+        // a blob that is not its digest is the error to report, since its bytes
+        // cannot be trusted to say anything else (a corrupt gzip stream, say).
+        let drained = io::copy(&mut reader, &mut io::sink());
         reader.finish()?;
+        scanned?;
+        drained.map_err(|e| read_error(&layer.digest, "reading", &e))?;
     }
     Ok(contents)
 }
@@ -166,15 +178,15 @@ fn read_error(layer: &Digest, what: &str, e: &dyn std::fmt::Display) -> Error {
     }
 }
 
-/// One layer's tar, applied to `contents`; gives the blob reader back to be finished
-/// (read to its end, so its digest is checked).
+/// One layer's tar, applied to `contents` (the caller reads the blob to its end and
+/// checks its digest).
 fn scan_layer<R: Read>(
     blob: R,
     digest: &Digest,
     contents: &mut Contents,
     new: bool,
     files: bool,
-) -> Result<R> {
+) -> Result<()> {
     let mut buffered = BufReader::with_capacity(256 * 1024, blob);
     let head = buffered
         .fill_buf()
@@ -240,7 +252,7 @@ fn scan_layer<R: Read>(
     // blob's digest covers every byte.
     io::copy(&mut stream, &mut io::sink()).map_err(|e| read_error(digest, "reading", &e))?;
     drop(stream);
-    Ok(buffered.into_inner())
+    Ok(())
 }
 
 /// Keeps what `contents` wants of one tar entry.

@@ -23,7 +23,7 @@ use crate::common::{
 /// Then update it in the same commit, after checking the change is intended: run
 /// `cargo test --test it golden` and paste the digest the failure message shows.
 const GOLDEN_DIGEST: &str =
-    "sha256:244e5c04573bd8716ecc8b238eb822ca2e3bf748a5b9797b726b47ed0cc04c0e";
+    "sha256:12ee88fe416a06827a8274a7552b54888fda9b780433d996c624feefc8ea4e57";
 
 /// The dashboard example's hoist.toml, with the base at a path that is the same on
 /// every machine (base.name is recorded in the annotations).
