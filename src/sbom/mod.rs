@@ -24,7 +24,7 @@ use crate::oci::image::{Image, PlatformImage};
 use crate::oci::model::{BASE_DIGEST, BASE_NAME, HOIST_SOURCE_DATE_EPOCH};
 
 use packages::{Package, apk, cargo_lock, dpkg, npm_lock, npm_manifest, os_release, python};
-use scan::Contents;
+use scan::{Contents, Scanner};
 use spdx::{Found, Subject};
 
 /// What to put in the SBOMs.
@@ -38,8 +38,9 @@ pub struct SbomOptions {
 /// referrers (subject: the platform manifest). `epoch` is the build's (its `created`).
 pub fn attach_sboms(image: &mut Image, epoch: u64, options: SbomOptions) -> Result<()> {
     let mut referrers = Vec::with_capacity(image.platforms.len());
+    let mut scanner = Scanner::default();
     for platform in &image.platforms {
-        let document = platform_sbom(image, platform, epoch, options)?;
+        let document = platform_sbom(image, platform, epoch, options, &mut scanner)?;
         let artifact = Artifact {
             artifact_type: SPDX_JSON.into(),
             media_type: SPDX_JSON.into(),
@@ -54,18 +55,20 @@ pub fn attach_sboms(image: &mut Image, epoch: u64, options: SbomOptions) -> Resu
 
 /// The SPDX document of one platform image. The layers reported as `base` are read
 /// for OS packages only; the others (the build's) for language packages and files.
+/// `scanner` remembers layers read for earlier platforms.
 pub fn platform_sbom(
     image: &Image,
     platform: &PlatformImage,
     epoch: u64,
     options: SbomOptions,
+    scanner: &mut Scanner,
 ) -> Result<Vec<u8>> {
     let new_from = platform
         .layers
         .iter()
         .position(|l| l.origin != "base")
         .unwrap_or(platform.layers.len());
-    let contents = scan::scan(image, platform, new_from, options.files)?;
+    let contents = scanner.scan(image, platform, new_from, options.files)?;
     let annotation = |key: &str| {
         platform
             .manifest

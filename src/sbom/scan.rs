@@ -133,42 +133,101 @@ fn is_node_module(path: &str) -> bool {
         || (n >= 4 && parts[n - 4] == "node_modules" && parts[n - 3].starts_with('@'))
 }
 
-/// Reads the layers of `platform` (base first) out of `image`'s blobs. `new_from` is
-/// the index of the first new layer; `files` asks for every new regular file.
-pub fn scan(
-    image: &Image,
-    platform: &PlatformImage,
-    new_from: usize,
-    files: bool,
-) -> Result<Contents> {
-    let mut contents = Contents::default();
-    for (i, layer) in platform.manifest.layers.iter().enumerate() {
-        let Some(blob) = image.blobs.get(&layer.digest) else {
-            continue; // a foreign layer: not stored, not ours to read
-        };
-        let path = match &blob.source {
-            BlobSource::Trusted(path)
-            | BlobSource::Unverified(path)
-            | BlobSource::OnDemand(path) => path,
-            BlobSource::Bytes(_) => continue,
-        };
-        let mut reader = open_blob(path, &layer.digest, layer.size)?.reader();
-        let scanned = scan_layer(
-            &mut reader,
-            &layer.digest,
-            &mut contents,
-            i >= new_from,
-            files,
+/// One layer's contribution: what it holds and what it deletes below it.
+#[derive(Debug, Default)]
+struct LayerScan {
+    contents: Contents,
+    /// Paths it whites out, and whether opaquely (a directory's lower contents only).
+    whiteouts: Vec<(String, bool)>,
+}
+
+impl LayerScan {
+    /// Applies the layer over `contents` (the layers below it).
+    fn apply(&self, contents: &mut Contents) {
+        for (path, opaque) in &self.whiteouts {
+            contents.remove(path, *opaque);
+        }
+        for (path, entry) in &self.contents.system {
+            // A path this layer writes replaces the lower one, and files under a path
+            // it now holds as a file are gone.
+            contents.remove(path, false);
+            contents.system.insert(path.clone(), entry.clone());
+        }
+        contents.language.extend(
+            self.contents
+                .language
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
         );
-        // Whatever the tar said, the blob is read to its end and its digest checked:
-        // a blob that is not its digest is the error to report, since its bytes
-        // cannot be trusted to say anything else (a corrupt gzip stream, say).
-        let drained = io::copy(&mut reader, &mut io::sink());
-        reader.finish()?;
-        scanned?;
-        drained.map_err(|e| read_error(&layer.digest, "reading", &e))?;
+        contents.files.extend(
+            self.contents
+                .files
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
     }
-    Ok(contents)
+}
+
+/// Reads layers for SBOMs, each (digest, role) once: platforms share new layers (and
+/// often base layers), which are then decompressed once for all of them.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    read: BTreeMap<(Digest, bool), LayerScan>,
+}
+
+impl Scanner {
+    /// Reads the layers of `platform` (base first) out of `image`'s blobs. `new_from`
+    /// is the index of the first new layer; `files` asks for every new regular file.
+    pub fn scan(
+        &mut self,
+        image: &Image,
+        platform: &PlatformImage,
+        new_from: usize,
+        files: bool,
+    ) -> Result<Contents> {
+        let mut contents = Contents::default();
+        for (i, layer) in platform.manifest.layers.iter().enumerate() {
+            let new = i >= new_from;
+            let key = (layer.digest.clone(), new);
+            if !self.read.contains_key(&key) {
+                let Some(scan) = read_blob(image, &layer.digest, layer.size, new, files)? else {
+                    continue;
+                };
+                self.read.insert(key.clone(), scan);
+            }
+            self.read[&key].apply(&mut contents);
+        }
+        Ok(contents)
+    }
+}
+
+/// One layer blob's scan, `None` for a layer not stored (foreign) or held in memory.
+fn read_blob(
+    image: &Image,
+    digest: &Digest,
+    size: u64,
+    new: bool,
+    files: bool,
+) -> Result<Option<LayerScan>> {
+    let Some(blob) = image.blobs.get(digest) else {
+        return Ok(None); // a foreign layer: not stored, not ours to read
+    };
+    let path = match &blob.source {
+        BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
+            path
+        }
+        BlobSource::Bytes(_) => return Ok(None),
+    };
+    let mut reader = open_blob(path, digest, size)?.reader();
+    let scanned = read_layer(&mut reader, digest, new, files);
+    // Whatever the tar said, the blob is read to its end and its digest checked: a
+    // blob that is not its digest is the error to report, since its bytes cannot be
+    // trusted to say anything else (a corrupt gzip stream, say).
+    let drained = io::copy(&mut reader, &mut io::sink());
+    reader.finish()?;
+    let scanned = scanned?;
+    drained.map_err(|e| read_error(digest, "reading", &e))?;
+    Ok(Some(scanned))
 }
 
 fn read_error(layer: &Digest, what: &str, e: &dyn std::fmt::Display) -> Error {
@@ -178,15 +237,8 @@ fn read_error(layer: &Digest, what: &str, e: &dyn std::fmt::Display) -> Error {
     }
 }
 
-/// One layer's tar, applied to `contents` (the caller reads the blob to its end and
-/// checks its digest).
-fn scan_layer<R: Read>(
-    blob: R,
-    digest: &Digest,
-    contents: &mut Contents,
-    new: bool,
-    files: bool,
-) -> Result<()> {
+/// One layer's tar (the caller reads the blob to its end and checks its digest).
+fn read_layer<R: Read>(blob: R, digest: &Digest, new: bool, files: bool) -> Result<LayerScan> {
     let mut buffered = BufReader::with_capacity(256 * 1024, blob);
     let head = buffered
         .fill_buf()
@@ -202,12 +254,13 @@ fn scan_layer<R: Read>(
     } else {
         Box::new(&mut buffered)
     };
+    let scan;
     {
         let mut archive = tar::Archive::new(&mut stream);
         let entries = archive
             .entries()
             .map_err(|e| read_error(digest, "reading the tar", &e))?;
-        // Entries of this layer, kept apart until the layer ends: an opaque whiteout
+        // Entries of this layer, kept apart from the lower ones: an opaque whiteout
         // hides the lower layers' files, not this layer's own.
         let mut layer = Contents::default();
         let mut whiteouts: Vec<(String, bool)> = Vec::new();
@@ -236,23 +289,15 @@ fn scan_layer<R: Read>(
             read_entry(&mut entry, &path, &mut layer, new, files)
                 .map_err(|e| read_error(digest, &format!("reading `{raw}`"), &e))?;
         }
-        for (path, opaque) in whiteouts {
-            contents.remove(&path, opaque);
-        }
-        for (path, entry) in layer.system {
-            // A path this layer writes replaces the lower one, and files under a
-            // path it now holds as a file are gone.
-            contents.remove(&path, false);
-            contents.system.insert(path, entry);
-        }
-        contents.language.extend(layer.language);
-        contents.files.extend(layer.files);
+        scan = LayerScan {
+            contents: layer,
+            whiteouts,
+        };
     }
     // The tar may end before the compressed stream does (padding): read it all, so the
     // blob's digest covers every byte.
     io::copy(&mut stream, &mut io::sink()).map_err(|e| read_error(digest, "reading", &e))?;
-    drop(stream);
-    Ok(())
+    Ok(scan)
 }
 
 /// Keeps what `contents` wants of one tar entry.
@@ -397,7 +442,9 @@ mod tests {
             ("var/lib/dpkg/status.d/b", b"Package: b\n"),
             ("app/x.dist-info/METADATA", b"Name: x\n"),
         ]);
-        scan_layer(lower.as_slice(), &digest, &mut contents, true, true).unwrap();
+        read_layer(lower.as_slice(), &digest, true, true)
+            .unwrap()
+            .apply(&mut contents);
         assert_eq!(contents.system.len(), 2);
         assert_eq!(contents.files.len(), 3);
         let upper = tar_of(&[
@@ -405,7 +452,9 @@ mod tests {
             ("var/lib/dpkg/status.d/.wh..wh..opq", b""),
             ("var/lib/dpkg/status.d/c", b"Package: c\n"),
         ]);
-        scan_layer(upper.as_slice(), &digest, &mut contents, true, true).unwrap();
+        read_layer(upper.as_slice(), &digest, true, true)
+            .unwrap()
+            .apply(&mut contents);
         let paths: Vec<&String> = contents.system.keys().collect();
         assert_eq!(paths, ["var/lib/dpkg/status.d/c"]);
         assert_eq!(contents.language.len(), 1);
