@@ -256,7 +256,9 @@ fn read_layer<R: Read>(blob: R, digest: &Digest, new: bool, files: bool) -> Resu
     };
     let scan;
     {
-        let mut archive = tar::Archive::new(&mut stream);
+        // The tar reader asks for a header's 512 bytes at a time: a buffer between it
+        // and the decompressor keeps those from being as many decompressor calls.
+        let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, &mut stream));
         let entries = archive
             .entries()
             .map_err(|e| read_error(digest, "reading the tar", &e))?;
