@@ -448,6 +448,77 @@ pub fn check_previous_release(
 mod tests {
     use super::*;
 
+    fn base() -> Image {
+        let layout = crate::oci::layout::Layout::open(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/base"),
+        )
+        .unwrap();
+        crate::oci::source::load_layout(&layout, &crate::oci::location::Selector::Tag("1.0".into()))
+            .unwrap()
+    }
+
+    #[test]
+    fn sizes_growth_and_their_limits() {
+        let image = base();
+        let sizes = check(&image, &Budget::default()).unwrap();
+        let amd64 = sizes.iter().find(|s| s.platform == "linux/amd64").unwrap();
+        // testdata/README.md: layer 1029319 bytes, config 528.
+        assert_eq!(amd64.size, 1_029_319 + 528);
+        assert_eq!(amd64.unpacked, None);
+        let measured = check(
+            &image,
+            &Budget {
+                max_unpacked: Some(u64::MAX),
+                ..Budget::default()
+            },
+        )
+        .unwrap();
+        let unpacked = measured[0].unpacked.unwrap();
+        assert!(unpacked > measured[0].size, "{unpacked}");
+        let err = check(
+            &image,
+            &Budget {
+                max_size: Some(1_000_000),
+                ..Budget::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("budget.max_size") && err.contains("platform linux/"),
+            "{err}"
+        );
+
+        // Against itself: no growth; against an image half its size: 100%.
+        let same = check_growth(&earlier_of(&image), "prev", &image, &Budget::default()).unwrap();
+        assert!(
+            same.iter()
+                .all(|g| g.delta == 0 && g.changed_layers.is_empty())
+        );
+        let mut smaller = earlier_of(&image);
+        for (_, manifest) in &mut smaller {
+            manifest.layers[0].size /= 2;
+            manifest.layers[0].digest = Digest::sha256_of(b"older");
+        }
+        let limit = Budget {
+            max_growth: Some(10.0),
+            ..Budget::default()
+        };
+        let err = check_growth(&smaller, "REG/app:1.0.0", &image, &limit)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("REG/app:1.0.0") && err.contains("budget.max_growth"),
+            "{err}"
+        );
+        let table = growth(&smaller, &image);
+        assert!(
+            table
+                .iter()
+                .all(|g| g.percent.unwrap() > 99.0 && g.changed_layers.len() == 1)
+        );
+    }
+
     #[test]
     fn sizes_and_percentages_parse() {
         assert_eq!(parse_size("f", "250MB").unwrap(), 250_000_000);
