@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub version: Option<VersionSection>,
     /// `[tags]`: which tags a version yields (releases).
     pub tags: Option<TagsSection>,
+    /// `[budget]`: size limits.
+    pub budget: Option<BudgetSection>,
     /// `[workspace]`: this file is a workspace root listing member configs.
     pub workspace: Option<WorkspaceSection>,
     /// Not in the file: what a workspace member takes from its root (set when the
@@ -160,6 +162,22 @@ pub struct ImageSection {
     pub format: Option<String>,
     /// Tags given to the image in outputs that hold tags.
     pub tags: Option<Vec<String>>,
+    /// Attach an SPDX SBOM to every platform image (default `true`).
+    pub sbom: Option<bool>,
+    /// List every file of the new layers, with its hashes, in the SBOM (default `false`).
+    pub sbom_files: Option<bool>,
+}
+
+/// `[budget]`: size limits checked after the build, before anything is uploaded.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// Largest compressed size of a platform image, base included (`"250MB"`).
+    pub max_size: Option<String>,
+    /// Largest uncompressed size of a platform image (`"800MB"`).
+    pub max_unpacked: Option<String>,
+    /// Largest growth against the previous release's image (`"10%"`).
+    pub max_growth: Option<String>,
 }
 
 /// One `[[layer]]`.

@@ -134,6 +134,13 @@ pub enum Error {
         /// What is missing or inconsistent, naming the annotation.
         reason: String,
     },
+    /// A built image is over a `[budget]` limit: the platform, the size, the limit and
+    /// the largest new layers. Nothing was uploaded.
+    #[error("over budget: {message}")]
+    Budget {
+        /// What is over, by how much, and what is largest.
+        message: String,
+    },
     /// Building or storing a layer failed.
     #[error(transparent)]
     Layer(#[from] hoist_layers::Error),

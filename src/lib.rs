@@ -15,6 +15,8 @@
 //!   `docker-archive`; [`registry`] is the registry transport (pulls and pushes).
 //! - [`pipeline`] is the one build pipeline (plan → base → layers → assemble →
 //!   outputs) that `build`, [`release`] and [`verify`] use.
+//! - [`sbom`] writes an SPDX SBOM per platform image (attached as an OCI artifact)
+//!   and reads them back.
 //! - [`inspect`] renders images for people; [`diff`] compares two images down to the
 //!   files; [`verify`] rebuilds a published image and compares.
 //! - [`release`] reads and bumps project versions, computes image tags, keeps moving
@@ -23,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod assemble;
+pub mod budget;
 pub mod config;
 pub mod diff;
 pub mod error;
@@ -35,6 +38,7 @@ pub mod plan;
 pub mod publish;
 pub mod registry;
 pub mod release;
+pub mod sbom;
 pub mod verify;
 pub mod workspace;
 

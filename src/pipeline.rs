@@ -12,6 +12,7 @@ use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
 use crate::assemble::{Observer, assemble, assemble_reusing};
+use crate::budget::PlatformSize;
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
@@ -19,8 +20,9 @@ use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
 use crate::registry::layer_source::RegistryLayers;
-use crate::registry::push::{PushReport, push};
+use crate::registry::push::{PushReport, fetch_reused_layers, push};
 use crate::registry::transport::Transport;
+use crate::sbom::{SbomOptions, attach_sboms};
 
 /// Where a built image goes besides the cache.
 #[derive(Default)]
@@ -58,6 +60,8 @@ pub struct Published {
     pub written: Option<WriteReport>,
     /// One report per push, in the order of [`Outputs::pushes`].
     pub pushed: Vec<PushReport>,
+    /// Each platform image's sizes, as the budget check measured them.
+    pub sizes: Vec<PlatformSize>,
 }
 
 /// Builds images into one cache. Archive bases are unpacked into a private temporary
@@ -132,14 +136,18 @@ impl<'a> Builder<'a> {
             store: self.store,
             transport: self.transport,
             platforms: plan.platforms.as_deref(),
-            // Offline, every layer must be in the cache now: there is no later.
-            fetch_layers: !layers_on_demand || self.transport.options().offline,
+            // Offline, every layer must be in the cache now: there is no later. SBOMs
+            // and uncompressed sizes read every layer, the base's included.
+            fetch_layers: !layers_on_demand
+                || self.transport.options().offline
+                || plan.sbom
+                || plan.budget.max_unpacked.is_some(),
         };
         let base = match &plan.base {
             Location::Scratch => None,
             location => Some(open(location, &options)?),
         };
-        match &self.registry_layers {
+        let mut image = match &self.registry_layers {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
                 let mut image = assemble_reusing(
@@ -151,7 +159,11 @@ impl<'a> Builder<'a> {
                     known,
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
-                Ok(image)
+                if plan.sbom {
+                    // The SBOM lists what the reused layers hold: their bytes are read.
+                    crate::registry::block_on(fetch_reused_layers(&image, self.transport))?;
+                }
+                image
             }
             _ => assemble(
                 plan,
@@ -159,8 +171,30 @@ impl<'a> Builder<'a> {
                 self.store,
                 &self.options,
                 self.observer,
-            ),
+            )?,
+        };
+        if plan.sbom {
+            // After assembly: each document names its platform manifest's digest.
+            attach_sboms(
+                &mut image,
+                plan.epoch,
+                SbomOptions {
+                    files: plan.sbom_files,
+                },
+            )?;
         }
+        Ok(image)
+    }
+
+    /// The command's registry transport.
+    pub fn transport(&self) -> &Transport {
+        self.transport
+    }
+
+    /// Checks `plan`'s `[budget]` sizes against a built image (before anything is
+    /// uploaded); answers the sizes measured.
+    pub fn check_budget(&self, plan: &Plan, image: &Image) -> Result<Vec<PlatformSize>> {
+        crate::budget::check(image, &plan.budget)
     }
 
     /// Writes `image` to every output: the sink first, then each push in turn.
@@ -178,7 +212,11 @@ impl<'a> Builder<'a> {
             .push_all(&pushes)
             .into_iter()
             .collect::<Result<Vec<_>>>()?;
-        Ok(Published { written, pushed })
+        Ok(Published {
+            written,
+            pushed,
+            sizes: Vec::new(),
+        })
     }
 
     /// Pushes each image to its target, overlapping their round trips: pushes to
@@ -238,7 +276,10 @@ impl<'a> Builder<'a> {
     pub fn run(&self, plan: &Plan, outputs: &Outputs) -> Result<(Image, Published)> {
         outputs.preflight()?;
         let image = self.build(plan, outputs.sink.is_none())?;
-        let published = self.publish(&image, outputs)?;
+        // Before any output: an over-budget image is neither written nor uploaded.
+        let sizes = self.check_budget(plan, &image)?;
+        let mut published = self.publish(&image, outputs)?;
+        published.sizes = sizes;
         Ok((image, published))
     }
 }

@@ -239,6 +239,10 @@ fn member(
         .unwrap_or_default();
     let base_from_root = file.image.base.is_none() && defaults.base.is_some();
     inherit(&mut file.image, defaults);
+    // The root's [budget], for members that set none of their own.
+    if file.budget.is_none() {
+        file.budget.clone_from(&root_file.budget);
+    }
     file.version.clone_from(&root_file.version);
     file.tags.clone_from(&root_file.tags);
     file.inherited = Inherited {
@@ -263,6 +267,8 @@ fn inherit(image: &mut ImageSection, defaults: ImageSection) {
         compression_level,
         format,
         tags,
+        sbom,
+        sbom_files,
     } = defaults;
     image.name = image.name.take().or(name);
     image.base = image.base.take().or(base);
@@ -271,6 +277,8 @@ fn inherit(image: &mut ImageSection, defaults: ImageSection) {
     image.compression_level = image.compression_level.or(compression_level);
     image.format = image.format.take().or(format);
     image.tags = image.tags.take().or(tags);
+    image.sbom = image.sbom.or(sbom);
+    image.sbom_files = image.sbom_files.or(sbom_files);
 }
 
 /// The nearest workspace root above `config`'s directory that lists that directory as

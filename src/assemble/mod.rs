@@ -193,6 +193,7 @@ fn index_image(
         name: plan.names.first().cloned(),
         base_origin,
         layer_origins: Vec::new(),
+        referrers: Vec::new(),
     })
 }
 

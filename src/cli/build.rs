@@ -124,6 +124,9 @@ fn plan_for(args: &BuildArgs, member: &Member) -> Result<Plan> {
     let mut plan = resolve(&member.config, &member.file, &overrides, epoch.as_deref())?;
     // A versioned project's images carry org.opencontainers.image.version & co.
     label_plan(&member.config, &member.file, &mut plan, None)?;
+    if args.no_sbom {
+        plan.sbom = false;
+    }
     Ok(plan)
 }
 
@@ -252,6 +255,7 @@ fn summary(image: &Image, published: &Published) -> serde_json::Value {
             "layers": p.layers,
         })).collect::<Vec<_>>(),
         "bytes": image.total_bytes(),
+        "sizes": published.sizes,
     });
     if let Some(first) = published.pushed.first() {
         let first = serde_json::to_value(first).expect("a push report serialises");

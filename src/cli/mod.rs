@@ -9,6 +9,7 @@ mod login;
 mod progress;
 mod registry;
 mod release;
+mod sbom;
 mod verify;
 
 use std::fmt::Write as _;
@@ -60,6 +61,9 @@ enum Command {
     /// Inspect or prune the cache directory (safe while builds are using it).
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Print an image's SBOM (attached by the build) from a layout, an archive or a
+    /// registry (found through its referrers).
+    Sbom(sbom::SbomArgs),
 }
 
 /// `hoist login` flags.
@@ -284,6 +288,9 @@ pub struct BuildArgs {
     /// rebuilt. Only for builds whose outputs are pushes.
     #[arg(long, value_name = "REFERENCE")]
     cache_from: Vec<String>,
+    /// Attach no SBOM (overrides `sbom = true` in [image]).
+    #[arg(long)]
+    no_sbom: bool,
     /// Also write the index digest to this file (with --by-digest, the pushed
     /// manifest's).
     #[arg(long, value_name = "FILE")]
@@ -347,6 +354,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tags(args) => release::tags(&args),
         Command::Release(args) => release::release(&args),
         Command::Cache(command) => cache::run(&command),
+        Command::Sbom(args) => sbom::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -172,6 +172,9 @@ pub struct ReleaseArgs {
     /// Platforms to build, overriding [image].platforms.
     #[arg(long, value_name = "PLATFORM")]
     platform: Vec<String>,
+    /// Attach no SBOM (overrides `sbom = true` in [image]).
+    #[arg(long)]
+    no_sbom: bool,
     /// Threads for compression and concurrent uploads.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -420,6 +423,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         resume: args.resume,
         push_to: args.push_to.clone(),
         platforms: args.platform.clone(),
+        no_sbom: args.no_sbom,
     };
     for path in [&args.digest_file, &args.metadata_file]
         .into_iter()

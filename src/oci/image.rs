@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use hoist_layers::Digest;
 use serde_json::Value;
 
+use super::artifact::Referrer;
 use super::canonical::to_canonical;
 use super::media::{self, Flavour};
 use super::model::{Descriptor, Index, Manifest};
@@ -132,6 +133,9 @@ pub struct Image {
     /// registry: `registry::layer_source`): a push mounts or fetches them from there,
     /// as it does the base's.
     pub layer_origins: Vec<BaseOrigin>,
+    /// Artifacts about the image or its platform manifests (SBOMs, provenance): written
+    /// into layouts beside it and pushed as referrers after it.
+    pub referrers: Vec<Referrer>,
 }
 
 impl Image {
@@ -223,6 +227,7 @@ impl Image {
             name: None,
             base_origin,
             layer_origins: Vec::new(),
+            referrers: Vec::new(),
         }
     }
 
@@ -283,6 +288,15 @@ impl Image {
             },
         );
         copy.index = Some(index);
+        // Artifacts about the source's full index are not about this one.
+        let top = copy.descriptor.digest.clone();
+        let kept: BTreeSet<Digest> = copy
+            .platforms
+            .iter()
+            .map(|p| p.descriptor.digest.clone())
+            .chain(std::iter::once(top))
+            .collect();
+        copy.referrers.retain(|r| kept.contains(&r.subject.digest));
         Ok(copy)
     }
 }

@@ -94,6 +94,12 @@ pub struct Plan {
     pub epoch: u64,
     /// Tags for outputs that hold tags.
     pub tags: Vec<String>,
+    /// Attach an SPDX SBOM to every platform image (`image.sbom`, `--no-sbom`).
+    pub sbom: bool,
+    /// List every new file in the SBOMs (`image.sbom_files`).
+    pub sbom_files: bool,
+    /// Size limits (`[budget]`).
+    pub budget: crate::budget::Budget,
 }
 
 /// Resolves a config file (at `config_path`) with overrides. `source_date_epoch` is
@@ -178,6 +184,34 @@ pub fn resolve(
         format,
         epoch,
         tags,
+        sbom: file.image.sbom.unwrap_or(true),
+        sbom_files: file.image.sbom_files.unwrap_or(false),
+        budget: resolve_budget(file)?,
+    })
+}
+
+/// `[budget]`, each limit parsed (errors name the key).
+fn resolve_budget(file: &ConfigFile) -> Result<crate::budget::Budget> {
+    use crate::budget::{Budget, parse_percent, parse_size};
+    let Some(section) = &file.budget else {
+        return Ok(Budget::default());
+    };
+    Ok(Budget {
+        max_size: section
+            .max_size
+            .as_deref()
+            .map(|s| parse_size("budget.max_size", s))
+            .transpose()?,
+        max_unpacked: section
+            .max_unpacked
+            .as_deref()
+            .map(|s| parse_size("budget.max_unpacked", s))
+            .transpose()?,
+        max_growth: section
+            .max_growth
+            .as_deref()
+            .map(|s| parse_percent("budget.max_growth", s))
+            .transpose()?,
     })
 }
 

@@ -44,6 +44,9 @@ impl super::Sink for OciArchiveSink {
     fn write(&self, image: &Image, tags: &[String]) -> Result<WriteReport> {
         let tags = effective_tags(self.tag.as_deref(), tags);
         let mut index = Index::new(Some(media::OCI_INDEX));
+        // One entry only: `podman load` and skopeo's `oci-archive:` without a name take
+        // an archive's image only when index.json lists exactly one; the SBOMs stay
+        // out (they are in layouts and registries).
         index.manifests = tagged_entries(image, &tags);
         let index_json = index_json(&index, &self.path)?;
         let digests = image.blob_order();

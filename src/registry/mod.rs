@@ -20,6 +20,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod pushed;
+pub mod referrers;
 pub mod repository;
 pub mod retry;
 pub mod tag;

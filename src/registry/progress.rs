@@ -25,6 +25,11 @@ pub trait BlobProgress: Send + Sync {
 /// Reports nothing.
 pub struct Quiet;
 
+/// A blob progress that reports nothing (small documents nobody watches go up).
+pub fn quiet() -> Arc<dyn BlobProgress> {
+    Arc::new(Quiet)
+}
+
 impl BlobProgress for Quiet {}
 
 impl UploadProgress for Quiet {

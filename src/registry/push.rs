@@ -1,6 +1,7 @@
 //! Pushing an [`Image`] to a repository: each blob once (HEAD, then a streamed upload
 //! only when the registry lacks it), bounded concurrency, layers before configs,
-//! manifests by digest with children before the index, tags last. A manifest or tag
+//! manifests by digest with children before the index, then the image's referrers
+//! (SBOMs), tags last. A manifest or tag
 //! the registry already holds at that digest is not PUT again (HEAD first), so an
 //! unchanged re-push PUTs nothing.
 
@@ -162,6 +163,11 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
     let top_was_new = blobs
         .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
         .await?;
+    // Artifacts about the image (its SBOMs) once their subjects are there, before the
+    // tags: a tag names the image with everything attached to it.
+    for referrer in &image.referrers {
+        super::referrers::attach_referrer(blobs, referrer).await?;
+    }
     put_tags(blobs, image, &top, tags, top_was_new).await
 }
 
@@ -265,6 +271,22 @@ impl MountSources {
 
 /// Fetchers for blobs left in their registry (`OnDemand`): one per repository holding
 /// some, the base's and the reused layers'.
+/// Fetches (verified, into the cache) the new layers a build reused from the registry
+/// and left there: for a step that must read them (the SBOM's scan).
+pub async fn fetch_reused_layers(image: &Image, transport: &Transport) -> Result<()> {
+    let fetchers = Fetchers::new(image, transport).await?;
+    for origin in &image.layer_origins {
+        for digest in &origin.layers {
+            if let Some(blob) = image.blobs.get(digest)
+                && matches!(blob.source, BlobSource::OnDemand(_))
+            {
+                fetchers.fetch(digest, blob.size).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 struct Fetchers {
     by_origin: Vec<(BTreeSet<Digest>, BlobFetcher)>,
 }

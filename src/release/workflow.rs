@@ -61,6 +61,8 @@ pub struct Request {
     pub push_to: Vec<String>,
     /// Platforms to build instead of `[image].platforms`.
     pub platforms: Vec<String>,
+    /// `--no-sbom`.
+    pub no_sbom: bool,
 }
 
 /// How a release ended.
@@ -231,8 +233,8 @@ pub fn release(
         &project,
         &targets,
         builder,
-        (&new, &release_tags),
-        &hint,
+        (&current, &new, &release_tags),
+        (&hint, note),
     )?;
     if request.build_only {
         return Ok(Outcome::Built {
@@ -372,12 +374,9 @@ fn member_plan(request: &Request, member: &Member) -> Result<crate::plan::Plan> 
         platforms: request.platforms.clone(),
         ..Overrides::default()
     };
-    Ok(resolve(
-        &member.config,
-        &member.file,
-        &overrides,
-        epoch.as_deref(),
-    )?)
+    let mut plan = resolve(&member.config, &member.file, &overrides, epoch.as_deref())?;
+    plan.sbom &= !request.no_sbom;
+    Ok(plan)
 }
 
 /// Builds every image, labelled with the new version; each reuses the layers its
@@ -388,8 +387,8 @@ fn build_all<'p>(
     project: &'p Project,
     targets: &[ImageTargets],
     builder: &mut Builder,
-    (new, release_tags): (&Version, &[String]),
-    hint: &str,
+    (previous, new, release_tags): (&Version, &Version, &[String]),
+    (hint, note): (&str, &mut dyn FnMut(String)),
 ) -> Result<Vec<(&'p Member, Image)>> {
     let mut images = Vec::new();
     for (member, target) in project.workspace.members.iter().zip(targets) {
@@ -418,9 +417,43 @@ fn build_all<'p>(
                     e,
                 )
             })?;
+        // Before anything is uploaded: sizes, and growth against the previous release.
+        check_budget(
+            builder,
+            &plan,
+            &image,
+            target.repositories.first(),
+            previous,
+            note,
+        )
+        .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
         images.push((member, image));
     }
     Ok(images)
+}
+
+/// `[budget]`: sizes, then growth against the image the previous version's tag names
+/// in the image's first repository.
+fn check_budget(
+    builder: &Builder,
+    plan: &crate::plan::Plan,
+    image: &Image,
+    repository: Option<&Reference>,
+    previous: &Version,
+    note: &mut dyn FnMut(String),
+) -> crate::Result<()> {
+    builder.check_budget(plan, image)?;
+    if let Some(repository) = repository {
+        crate::budget::check_previous_release(
+            image,
+            &plan.budget,
+            repository,
+            &previous.to_string(),
+            builder.transport(),
+            note,
+        )?;
+    }
+    Ok(())
 }
 
 /// How to go on when a step after the release commit fails.

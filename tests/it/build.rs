@@ -22,7 +22,13 @@ fn example_build_writes_a_two_platform_index() {
     let top = layout.index_json();
     assert_eq!(top["schemaVersion"], 2);
     let entries = top["manifests"].as_array().unwrap();
-    assert_eq!(entries.len(), 1, "one image in a fresh layout: {top:#}");
+    // One image, and its two SBOMs (untagged artifacts, tests/it/sbom.rs).
+    assert_eq!(entries.len(), 3, "one image in a fresh layout: {top:#}");
+    assert!(
+        entries[1..]
+            .iter()
+            .all(|e| e["artifactType"] == "application/spdx+json")
+    );
     let entry = &entries[0];
     assert_eq!(entry["annotations"][REF_NAME], "latest");
     assert_eq!(
@@ -160,7 +166,8 @@ fn assert_example_config(config: &Value, arch: &str) {
 #[test]
 fn example_build_json_summary() {
     let sandbox = Sandbox::new();
-    let stdout = sandbox.build_example(&sandbox.oci("out"), &["--json"]);
+    // No SBOMs: the layout then holds exactly the image's blobs, which `bytes` counts.
+    let stdout = sandbox.build_example(&sandbox.oci("out"), &["--json", "--no-sbom"]);
     let summary = parse_json(&stdout);
     let layout = Layout::open(sandbox.path("out"));
     let entry = layout.entry("latest");

@@ -334,12 +334,14 @@ impl Layout {
         parse_json(&fs::read_to_string(self.root.join("index.json")).expect("index.json"))
     }
 
-    /// The `ref.name` annotations in `index.json`, in order.
+    /// The `ref.name` annotations in `index.json`, in order (the untagged artifacts
+    /// listed beside images, their SBOMs, have none).
     pub fn ref_names(&self) -> Vec<String> {
         self.index_json()["manifests"]
             .as_array()
             .expect("index.json manifests")
             .iter()
+            .filter(|m| m.get("artifactType").is_none())
             .map(|m| str_at(m, &format!("/annotations/{REF_NAME}")).to_owned())
             .collect()
     }

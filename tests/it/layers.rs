@@ -119,5 +119,23 @@ fn example_layers_hold_the_right_entries() {
         .get("app/requirements.txt")
         .expect("app/requirements.txt");
     assert_eq!((requirements.uid, requirements.gid), (1000, 1000));
-    assert_eq!(backend.len(), 3, "{:?}", backend.keys());
+    // Plus the vendored packages (requirements.txt): their code and dist-info, as on disk.
+    let vendored: Vec<&String> = backend
+        .keys()
+        .filter(|p| p.starts_with("app/vendor/"))
+        .collect();
+    assert_eq!(backend.len(), 3 + vendored.len(), "{:?}", backend.keys());
+    let on_disk = crate::common::files_under(&example_dir().join("backend/vendor"));
+    assert_eq!(
+        vendored.iter().filter(|p| !p.ends_with('/')).count(),
+        on_disk.len(),
+        "{vendored:?}"
+    );
+    for entry in vendored {
+        assert_eq!(
+            (backend[entry].uid, backend[entry].gid),
+            (1000, 1000),
+            "{entry}"
+        );
+    }
 }

@@ -561,7 +561,9 @@ fn build_push_mounts_the_base_layers() {
         &sandbox,
         &registry,
         &base,
-        &["--push-to", &target, "--json"],
+        // No SBOMs: they read every base layer (docs/config.md, `sbom`), and this
+        // is about the layers a push alone needs.
+        &["--push-to", &target, "--json", "--no-sbom"],
     ));
     assert_eq!(count(&report, "blobs_mounted"), 2, "{report:#}");
     assert_eq!(count(&report, "blobs_uploaded"), 4, "{report:#}");
@@ -635,7 +637,13 @@ fn build_push_to_another_registry_uploads() {
         &sandbox,
         &dest,
         &base,
-        &["--push-to", &dest.reference("acme/app:1"), "--json"],
+        // No SBOMs: they read every base layer first (docs/config.md, `sbom`).
+        &[
+            "--push-to",
+            &dest.reference("acme/app:1"),
+            "--json",
+            "--no-sbom",
+        ],
     ));
     assert_eq!(count(&report, "blobs_mounted"), 0, "{report:#}");
     assert_eq!(
@@ -680,7 +688,12 @@ fn build_push_to_another_registry_uploads() {
         &fresh,
         &dest,
         &base,
-        &["--push-to", &dest.reference("acme/app:1"), "--json"],
+        &[
+            "--push-to",
+            &dest.reference("acme/app:1"),
+            "--json",
+            "--no-sbom",
+        ],
     ));
     assert_eq!(str_at(&again, "/digest"), str_at(&report, "/digest"));
     assert_eq!(count(&again, "blobs_uploaded"), 0, "{again:#}");

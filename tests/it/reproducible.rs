@@ -23,7 +23,7 @@ use crate::common::{
 /// Then update it in the same commit, after checking the change is intended: run
 /// `cargo test --test it golden` and paste the digest the failure message shows.
 const GOLDEN_DIGEST: &str =
-    "sha256:42460fbf1e86fd44d3f99c57fcf3feec93e815fbb14b7c1ab889eb1910882ce5";
+    "sha256:86d99fc9cf14b62b5999b79b36e5c425644e77ddb7db686272aa9d4ffa1ba329";
 
 /// The dashboard example's hoist.toml, with the base at a path that is the same on
 /// every machine (base.name is recorded in the annotations).

@@ -122,6 +122,8 @@ fn tags_of(registry: &Registry, repo: &str) -> Vec<String> {
         .map(|tags| {
             tags.iter()
                 .map(|t| t.as_str().unwrap().to_string())
+                // The referrers fallback tags (SBOMs) are not the image's.
+                .filter(|t| !t.starts_with("sha256-"))
                 .collect()
         })
         .unwrap_or_default();

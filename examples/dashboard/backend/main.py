@@ -16,6 +16,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Vendored third-party packages (requirements.txt): importable without pip.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor"))
+
 SERVICE = "dashboard"
 VERSION = os.environ.get("APP_VERSION", "0.1.0")
 STARTED = time.monotonic()

@@ -1,0 +1,83 @@
+//! `hoist sbom IMAGE [--platform P] [--format spdx|cyclonedx]`: prints the SBOM a build
+//! attached to an image, read from a layout, an archive or a registry's referrers.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use hoist::oci::location::Location;
+use hoist::oci::platform::Platform;
+use hoist::sbom::find::find_sboms;
+
+use super::RegistryArgs;
+
+/// `hoist sbom` flags.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or HOST[:PORT]/REPO[:TAG][@DIGEST].
+    #[arg(value_name = "IMAGE")]
+    location: String,
+    /// The platform whose SBOM to print (os/arch[/variant]); needed when the image has
+    /// several.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// `spdx` (SPDX 2.3 JSON, as attached) or `cyclonedx` (CycloneDX 1.6 JSON).
+    #[arg(long, value_name = "FORMAT", default_value = "spdx")]
+    format: String,
+    /// Where documents fetched from a registry are cached [default: $XDG_CACHE_HOME/hoist].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn run(args: &SbomArgs) -> Result<()> {
+    anyhow::ensure!(
+        matches!(args.format.as_str(), "spdx" | "cyclonedx"),
+        "--format {}: expected spdx or cyclonedx",
+        args.format
+    );
+    let wanted: Option<Platform> = args
+        .platform
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--platform")?;
+    let location = Location::parse(&args.location)?;
+    anyhow::ensure!(
+        location != Location::Scratch,
+        "scratch is an empty base, not an image with an SBOM"
+    );
+    let scratch = tempfile::tempdir()?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let transport = args.registry.transport(0)?;
+    let options = hoist::open::OpenOptions {
+        scratch_dir: scratch.path(),
+        store: &store,
+        transport: &transport,
+        platforms: None,
+        fetch_layers: false,
+    };
+    let image = hoist::open::open(&location, &options)?;
+    let found = find_sboms(&image, &location, wanted.as_ref(), &transport)?;
+    let [one] = found.as_slice() else {
+        let platforms: Vec<String> = found.iter().map(|f| f.platform.to_string()).collect();
+        anyhow::bail!(
+            "{} has SBOMs for {}; choose one with --platform",
+            args.location,
+            platforms.join(", ")
+        );
+    };
+    let bytes = if args.format == "cyclonedx" {
+        let spdx: serde_json::Value =
+            serde_json::from_slice(&one.document).context("the attached SBOM is not JSON")?;
+        hoist::sbom::cyclonedx::from_spdx(&spdx)
+    } else {
+        one.document.clone()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}

@@ -1,0 +1,468 @@
+//! Reading a platform image's layers for its SBOM: every layer's tar is streamed (gzip,
+//! zstd or plain, told by its magic bytes) from where the image says its bytes are,
+//! hashed on the way and refused unless it is its digest; nothing is unpacked to disk.
+//! Layers are applied in order with their whiteouts (`.wh.NAME`, `.wh..wh..opq`), so
+//! a file a later layer deletes is not reported.
+//!
+//! Kept: the package databases of the whole image (dpkg `status` and `status.d/`, apk
+//! `installed`, `os-release`), the language package metadata of the new layers
+//! (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, `node_modules/**/package.json`,
+//! `package-lock.json`, `Cargo.lock`) and, when asked, every regular file of the new
+//! layers with its SHA-256 and SHA-1.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read};
+
+use hoist_layers::{Digest, open_blob};
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::oci::image::{BlobSource, Image, PlatformImage};
+
+/// The most of one metadata file kept (a dpkg status of a large distribution is a few
+/// MiB): larger ones are skipped rather than held in memory.
+const METADATA_LIMIT: u64 = 32 << 20;
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// A file of interest as the layers leave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A regular file's bytes.
+    File(Vec<u8>),
+    /// A symbolic link's target (`/etc/os-release` usually is one).
+    Link(String),
+}
+
+/// One regular file of the new layers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// SHA-1, lowercase hex (SPDX 2.3 requires it of every file).
+    pub sha1: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What the layers of one platform image hold that an SBOM reports.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// Package databases and `os-release`, by path (no leading `/`), whole image.
+    pub system: BTreeMap<String, Entry>,
+    /// Language package metadata of the new layers, by path.
+    pub language: BTreeMap<String, Vec<u8>>,
+    /// Regular files of the new layers (when asked for), by path.
+    pub files: BTreeMap<String, FileRecord>,
+}
+
+impl Contents {
+    /// A file's bytes, following symbolic links among the kept entries (at most 8).
+    pub fn system_file(&self, path: &str) -> Option<&[u8]> {
+        let mut path = path.to_string();
+        for _ in 0..8 {
+            match self.system.get(&path)? {
+                Entry::File(bytes) => return Some(bytes),
+                Entry::Link(target) => path = resolve_link(&path, target),
+            }
+        }
+        None
+    }
+
+    fn remove(&mut self, path: &str, opaque: bool) {
+        let prefix = format!("{path}/");
+        let gone = |p: &String| p.starts_with(&prefix) || (!opaque && p == path);
+        self.system.retain(|p, _| !gone(p));
+        self.language.retain(|p, _| !gone(p));
+        self.files.retain(|p, _| !gone(p));
+    }
+}
+
+/// `target` of a link at `path`, as a path from the root (no leading `/`).
+fn resolve_link(path: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        let mut dir: Vec<&str> = path.split('/').collect();
+        dir.pop();
+        dir
+    };
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+/// Whether a path is a system file the SBOM reads.
+fn is_system(path: &str) -> bool {
+    matches!(
+        path,
+        "etc/os-release" | "usr/lib/os-release" | "var/lib/dpkg/status" | "lib/apk/db/installed"
+    ) || path
+        .strip_prefix("var/lib/dpkg/status.d/")
+        .is_some_and(|name| !name.is_empty() && !name.contains('/') && !name.ends_with(".md5sums"))
+}
+
+/// Whether a path is language package metadata the SBOM reads.
+pub fn is_language(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let parent = path.rsplit('/').nth(1).unwrap_or_default();
+    match name {
+        "METADATA" => parent.ends_with(".dist-info"),
+        "PKG-INFO" => parent.ends_with(".egg-info"),
+        "package.json" => is_node_module(path),
+        "package-lock.json" => !path.contains("node_modules/"),
+        "Cargo.lock" => true,
+        _ => false,
+    }
+}
+
+/// `…/node_modules/NAME/package.json` or `…/node_modules/@SCOPE/NAME/package.json`.
+fn is_node_module(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let n = parts.len();
+    (n >= 3 && parts[n - 3] == "node_modules" && !parts[n - 2].starts_with('@'))
+        || (n >= 4 && parts[n - 4] == "node_modules" && parts[n - 3].starts_with('@'))
+}
+
+/// One layer's contribution: what it holds and what it deletes below it.
+#[derive(Debug, Default)]
+struct LayerScan {
+    contents: Contents,
+    /// Paths it whites out, and whether opaquely (a directory's lower contents only).
+    whiteouts: Vec<(String, bool)>,
+}
+
+impl LayerScan {
+    /// Applies the layer over `contents` (the layers below it).
+    fn apply(&self, contents: &mut Contents) {
+        for (path, opaque) in &self.whiteouts {
+            contents.remove(path, *opaque);
+        }
+        for (path, entry) in &self.contents.system {
+            // A path this layer writes replaces the lower one, and files under a path
+            // it now holds as a file are gone.
+            contents.remove(path, false);
+            contents.system.insert(path.clone(), entry.clone());
+        }
+        contents.language.extend(
+            self.contents
+                .language
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        contents.files.extend(
+            self.contents
+                .files
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+}
+
+/// Reads layers for SBOMs, each (digest, role) once: platforms share new layers (and
+/// often base layers), which are then decompressed once for all of them.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    read: BTreeMap<(Digest, bool), LayerScan>,
+}
+
+impl Scanner {
+    /// Reads the layers of `platform` (base first) out of `image`'s blobs. `new_from`
+    /// is the index of the first new layer; `files` asks for every new regular file.
+    pub fn scan(
+        &mut self,
+        image: &Image,
+        platform: &PlatformImage,
+        new_from: usize,
+        files: bool,
+    ) -> Result<Contents> {
+        let mut contents = Contents::default();
+        for (i, layer) in platform.manifest.layers.iter().enumerate() {
+            let new = i >= new_from;
+            let key = (layer.digest.clone(), new);
+            if !self.read.contains_key(&key) {
+                let Some(scan) = read_blob(image, &layer.digest, layer.size, new, files)? else {
+                    continue;
+                };
+                self.read.insert(key.clone(), scan);
+            }
+            self.read[&key].apply(&mut contents);
+        }
+        Ok(contents)
+    }
+}
+
+/// One layer blob's scan, `None` for a layer not stored (foreign) or held in memory.
+fn read_blob(
+    image: &Image,
+    digest: &Digest,
+    size: u64,
+    new: bool,
+    files: bool,
+) -> Result<Option<LayerScan>> {
+    let Some(blob) = image.blobs.get(digest) else {
+        return Ok(None); // a foreign layer: not stored, not ours to read
+    };
+    let path = match &blob.source {
+        BlobSource::Trusted(path) | BlobSource::Unverified(path) | BlobSource::OnDemand(path) => {
+            path
+        }
+        BlobSource::Bytes(_) => return Ok(None),
+    };
+    let mut reader = open_blob(path, digest, size)?.reader();
+    let scanned = read_layer(&mut reader, digest, new, files);
+    // Whatever the tar said, the blob is read to its end and its digest checked: a
+    // blob that is not its digest is the error to report, since its bytes cannot be
+    // trusted to say anything else (a corrupt gzip stream, say).
+    let drained = io::copy(&mut reader, &mut io::sink());
+    reader.finish()?;
+    let scanned = scanned?;
+    drained.map_err(|e| read_error(digest, "reading", &e))?;
+    Ok(Some(scanned))
+}
+
+fn read_error(layer: &Digest, what: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::LayerRead {
+        layer: layer.clone(),
+        message: format!("{what}: {e}"),
+    }
+}
+
+/// One layer's tar (the caller reads the blob to its end and checks its digest).
+fn read_layer<R: Read>(blob: R, digest: &Digest, new: bool, files: bool) -> Result<LayerScan> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, blob);
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| read_error(digest, "reading", &e))?
+        .to_vec();
+    let mut stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
+        Box::new(flate2::read::MultiGzDecoder::new(&mut buffered))
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Box::new(
+            zstd::stream::read::Decoder::new(&mut buffered)
+                .map_err(|e| read_error(digest, "starting zstd decompression", &e))?,
+        )
+    } else {
+        Box::new(&mut buffered)
+    };
+    let scan;
+    {
+        // The tar reader asks for a header's 512 bytes at a time: a buffer between it
+        // and the decompressor keeps those from being as many decompressor calls.
+        let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, &mut stream));
+        let entries = archive
+            .entries()
+            .map_err(|e| read_error(digest, "reading the tar", &e))?;
+        // Entries of this layer, kept apart from the lower ones: an opaque whiteout
+        // hides the lower layers' files, not this layer's own.
+        let mut layer = Contents::default();
+        let mut whiteouts: Vec<(String, bool)> = Vec::new();
+        for entry in entries {
+            let mut entry = entry.map_err(|e| read_error(digest, "reading a tar entry", &e))?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let path = raw
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .trim_end_matches('/')
+                .to_string();
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            if name == ".wh..wh..opq" {
+                whiteouts.push((dir.to_string(), true));
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                };
+                whiteouts.push((target, false));
+                continue;
+            }
+            read_entry(&mut entry, &path, &mut layer, new, files)
+                .map_err(|e| read_error(digest, &format!("reading `{raw}`"), &e))?;
+        }
+        scan = LayerScan {
+            contents: layer,
+            whiteouts,
+        };
+    }
+    // The tar may end before the compressed stream does (padding): read it all, so the
+    // blob's digest covers every byte.
+    io::copy(&mut stream, &mut io::sink()).map_err(|e| read_error(digest, "reading", &e))?;
+    Ok(scan)
+}
+
+/// Keeps what `contents` wants of one tar entry.
+fn read_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    path: &str,
+    layer: &mut Contents,
+    new: bool,
+    files: bool,
+) -> io::Result<()> {
+    let kind = entry.header().entry_type();
+    let size = entry.header().size().unwrap_or(0);
+    if kind.is_symlink() {
+        if is_system(path)
+            && let Some(target) = entry.link_name()?
+        {
+            layer.system.insert(
+                path.to_string(),
+                Entry::Link(target.to_string_lossy().into_owned()),
+            );
+        }
+        return Ok(());
+    }
+    if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+        return Ok(());
+    }
+    let system = is_system(path);
+    let language = new && is_language(path);
+    let keep = (system || language) && size <= METADATA_LIMIT;
+    let record = new && files;
+    if !keep && !record {
+        return Ok(()); // skipped by the tar reader as it moves to the next header
+    }
+    let mut bytes = Vec::new();
+    let mut sha256 = Sha256::new();
+    let mut sha1 = Sha1::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = entry.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if keep {
+            bytes.extend_from_slice(&buffer[..n]);
+        }
+        if record {
+            sha256.update(&buffer[..n]);
+            sha1.update(&buffer[..n]);
+        }
+    }
+    if record {
+        layer.files.insert(
+            path.to_string(),
+            FileRecord {
+                sha256: hex(&sha256.finalize()),
+                sha1: hex(&sha1.finalize()),
+                size: total,
+            },
+        );
+    }
+    if keep && system {
+        layer.system.insert(path.to_string(), Entry::File(bytes));
+    } else if keep {
+        layer.language.insert(path.to_string(), bytes);
+    }
+    Ok(())
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_relative_to_their_directory() {
+        assert_eq!(
+            resolve_link("etc/os-release", "../usr/lib/os-release"),
+            "usr/lib/os-release"
+        );
+        assert_eq!(
+            resolve_link("etc/os-release", "/usr/lib/os-release"),
+            "usr/lib/os-release"
+        );
+        assert_eq!(
+            resolve_link("etc/os-release", "os-release.d/x"),
+            "etc/os-release.d/x"
+        );
+    }
+
+    #[test]
+    fn language_metadata_is_recognised_by_path() {
+        for yes in [
+            "app/lib/requests-2.31.0.dist-info/METADATA",
+            "usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+            "app/node_modules/left-pad/package.json",
+            "app/node_modules/@scope/pkg/package.json",
+            "app/node_modules/a/node_modules/b/package.json",
+            "app/package-lock.json",
+            "app/Cargo.lock",
+        ] {
+            assert!(is_language(yes), "{yes}");
+        }
+        for no in [
+            "app/package.json",
+            "app/node_modules/left-pad/lib/package.json",
+            "app/node_modules/left-pad/package-lock.json",
+            "app/METADATA",
+            "app/x.dist-info/RECORD",
+        ] {
+            assert!(!is_language(no), "{no}");
+        }
+    }
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, path, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_delete_what_lower_layers_held() {
+        let mut contents = Contents::default();
+        let digest = Digest::sha256_of(b"x");
+        let lower = tar_of(&[
+            ("var/lib/dpkg/status", b"Package: a\n"),
+            ("var/lib/dpkg/status.d/b", b"Package: b\n"),
+            ("app/x.dist-info/METADATA", b"Name: x\n"),
+        ]);
+        read_layer(lower.as_slice(), &digest, true, true)
+            .unwrap()
+            .apply(&mut contents);
+        assert_eq!(contents.system.len(), 2);
+        assert_eq!(contents.files.len(), 3);
+        let upper = tar_of(&[
+            ("var/lib/dpkg/.wh.status", b""),
+            ("var/lib/dpkg/status.d/.wh..wh..opq", b""),
+            ("var/lib/dpkg/status.d/c", b"Package: c\n"),
+        ]);
+        read_layer(upper.as_slice(), &digest, true, true)
+            .unwrap()
+            .apply(&mut contents);
+        let paths: Vec<&String> = contents.system.keys().collect();
+        assert_eq!(paths, ["var/lib/dpkg/status.d/c"]);
+        assert_eq!(contents.language.len(), 1);
+        assert_eq!(
+            contents.files["var/lib/dpkg/status.d/c"].sha256,
+            hex(&Sha256::digest(b"Package: c\n"))
+        );
+    }
+}
