@@ -45,6 +45,15 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         hoist::fsutil::check_file_target(path).with_context(|| "--digest-file".to_string())?;
     }
 
+    // The key is decrypted before the build: a wrong password must not cost one.
+    let signing_key = match (&args.sign_key, &outputs.push) {
+        (Some(path), Some(_)) => Some(super::sign::load_private_key(path)?),
+        (Some(_), None) => {
+            anyhow::bail!("--sign-key signs what is pushed: add --push or --push-to")
+        }
+        (None, _) => None,
+    };
+
     let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
@@ -66,6 +75,14 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             human_bytes(report.bytes_uploaded)
         );
     }
+    let signed = match (&signing_key, &published.pushed) {
+        (Some(key), Some(report)) => Some(super::sign::sign_after_push(
+            key,
+            &report.reference,
+            &transport,
+        )?),
+        _ => None,
+    };
     if let Some(path) = &args.digest_file {
         hoist::fsutil::write_atomically(path, format!("{}\n", image.descriptor.digest).as_bytes())?;
     }
@@ -95,6 +112,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             ] {
                 json[key] = serde_json::to_value(report)?[key].take();
             }
+        }
+        if let Some(signed) = &signed {
+            json["signatures"] = serde_json::to_value(&signed.signed)?;
         }
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {

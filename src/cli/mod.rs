@@ -7,6 +7,7 @@ mod login;
 mod progress;
 mod registry;
 mod release;
+mod sign;
 mod verify;
 
 use std::fmt::Write as _;
@@ -52,6 +53,12 @@ enum Command {
     Tags(release::TagsArgs),
     /// Bump, commit, tag, build and push every computed tag, in one step.
     Release(Box<release::ReleaseArgs>),
+    /// Key pairs for signing (cosign-compatible).
+    #[command(subcommand)]
+    Key(sign::KeyCommand),
+    /// Sign an image in a registry (and each manifest of its index) with a cosign key,
+    /// stored under the `sha256-<hex>.sig` tag as cosign does.
+    Sign(sign::SignArgs),
 }
 
 /// `hoist login` flags.
@@ -198,6 +205,10 @@ pub struct PushArgs {
     /// Print a JSON report on stdout instead of the pushed reference.
     #[arg(long)]
     json: bool,
+    /// Sign the pushed image (and each of its manifests) with this cosign private
+    /// key, once the tags are up.
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
 }
 
 /// `hoist build` flags.
@@ -256,6 +267,10 @@ pub struct BuildArgs {
     /// Push to this repository instead of [image].name (implies --push).
     #[arg(long, value_name = "REFERENCE")]
     push_to: Option<String>,
+    /// Sign the pushed image (and each of its manifests) with this cosign private
+    /// key, once the tags are up (needs --push or --push-to).
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -293,6 +308,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Version(args) => release::version(&args),
         Command::Tags(args) => release::tags(&args),
         Command::Release(args) => release::release(&args),
+        Command::Key(command) => sign::key(&command),
+        Command::Sign(args) => sign::sign(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

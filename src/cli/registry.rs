@@ -17,6 +17,12 @@ pub fn push(args: &PushArgs) -> Result<()> {
     );
     let location = Location::parse(&args.source)?;
     let target = reference::parse(&args.destination)?;
+    // Decrypted first: a wrong password must not cost an upload.
+    let signing_key = args
+        .sign_key
+        .as_deref()
+        .map(super::sign::load_private_key)
+        .transpose()?;
     let scratch = tempfile::tempdir()?;
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let transport = args.registry.transport(args.jobs)?;
@@ -45,8 +51,15 @@ pub fn push(args: &PushArgs) -> Result<()> {
         report.blobs_skipped,
         human_bytes(report.bytes_uploaded)
     );
+    let signed = signing_key
+        .map(|key| super::sign::sign_after_push(&key, &report.reference, &transport))
+        .transpose()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(signed) = signed {
+            json["signatures"] = serde_json::to_value(&signed.signed)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("{}", report.reference);
     }

@@ -32,16 +32,63 @@ pub struct VerifyArgs {
     /// Print the outcome (and the differences) as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Also check the image's signatures (the index and each manifest) with this
+    /// cosign public key: who published it, as well as what it is made of.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Check the signatures only (with --key), without rebuilding.
+    #[arg(long, requires = "key")]
+    signature_only: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
 
-/// Runs `hoist verify`: exit 0 verified, 1 different, 2 when it could not tell.
+/// Runs `hoist verify`: exit 0 verified, 1 different (or badly signed), 2 when it
+/// could not tell.
 pub fn run(args: &VerifyArgs) -> ExitCode {
+    let signatures = match &args.key {
+        Some(key) => match check_signatures(args, key) {
+            Ok(Ok(verified)) => Some(verified),
+            Ok(Err(refusal)) => {
+                println!("NOT verified: {refusal}");
+                return ExitCode::from(DIFFERENT);
+            }
+            Err(error) => return trouble(&error),
+        },
+        None => None,
+    };
+    if let Some(verified) = &signatures {
+        for (digest, count) in &verified.manifests {
+            eprintln!(
+                "signature verified: {}@{digest} ({count} by {})",
+                verified.repository,
+                args.key
+                    .as_deref()
+                    .map_or(String::new(), |k| k.display().to_string())
+            );
+        }
+        if args.signature_only {
+            if args.json {
+                match serde_json::to_string_pretty(&serde_json::json!({"signatures": verified})) {
+                    Ok(text) => println!("{text}"),
+                    Err(error) => return trouble(&error.into()),
+                }
+            } else if let Some((digest, _)) = verified.manifests.first() {
+                println!("verified signatures of {}@{digest}", verified.repository);
+            }
+            return ExitCode::SUCCESS;
+        }
+    }
     match verify(args) {
         Ok(outcome) => {
             let printed = if args.json {
-                serde_json::to_string_pretty(&outcome)
+                serde_json::to_value(&outcome)
+                    .and_then(|mut json| {
+                        if let Some(verified) = &signatures {
+                            json["signatures"] = serde_json::to_value(verified)?;
+                        }
+                        serde_json::to_string_pretty(&json)
+                    })
                     .map(|text| println!("{text}"))
                     .map_err(anyhow::Error::from)
             } else {
@@ -95,6 +142,30 @@ fn verified_name(image: &str, digest: &Digest) -> String {
         _ => without_digest.to_string(),
     };
     format!("{name}@{digest}")
+}
+
+/// The signatures' check: `Ok(Err(refusal))` when they are missing or do not verify
+/// (the image is not verified), `Err` when it could not be told (registry, key file).
+fn check_signatures(
+    args: &VerifyArgs,
+    key: &std::path::Path,
+) -> Result<Result<hoist::sign::cosign::VerifiedSignatures, hoist::sign::SignError>> {
+    let Ok(Location::Registry { reference }) = Location::parse(&args.image) else {
+        anyhow::bail!(
+            "--key: signatures are read from a registry; {} is not a registry reference",
+            args.image
+        );
+    };
+    let public = hoist::sign::PublicKey::read(key)?;
+    let target = hoist::oci::reference::parse(&reference)?;
+    let transport = args.registry.transport(0)?;
+    match super::sign::block_on_sign(async {
+        Ok(hoist::sign::verify_pushed(&transport, &target, &public).await)
+    })? {
+        Ok(verified) => Ok(Ok(verified)),
+        Err(refusal @ hoist::sign::SignError::Signature { .. }) => Ok(Err(refusal)),
+        Err(error) => Err(super::sign::sign_error(error)),
+    }
 }
 
 fn verify(args: &VerifyArgs) -> Result<Outcome> {

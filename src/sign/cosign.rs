@@ -161,9 +161,10 @@ async fn add_signature(
         SIGNATURE_ANNOTATION.to_string(),
         base64(signature),
     )]));
-    let there = layers
-        .iter()
-        .any(|l| l.digest == layer.digest && l.annotation(SIGNATURE_ANNOTATION) == layer.annotation(SIGNATURE_ANNOTATION));
+    let there = layers.iter().any(|l| {
+        l.digest == layer.digest
+            && l.annotation(SIGNATURE_ANNOTATION) == layer.annotation(SIGNATURE_ANNOTATION)
+    });
     if there {
         return Ok(Signed {
             digest: digest.clone(),
@@ -220,6 +221,7 @@ fn signature_config(layers: &[Descriptor]) -> Vec<u8> {
         diff_ids: Vec<&'a str>,
     }
     #[derive(Serialize)]
+    #[allow(clippy::struct_field_names)] // Go's field names: `config` inside a config.
     struct Config<'a> {
         architecture: &'static str,
         created: &'static str,
@@ -232,7 +234,10 @@ fn signature_config(layers: &[Descriptor]) -> Vec<u8> {
     let config = Config {
         architecture: "",
         created: ZERO_TIME,
-        history: layers.iter().map(|_| History { created: ZERO_TIME }).collect(),
+        history: layers
+            .iter()
+            .map(|_| History { created: ZERO_TIME })
+            .collect(),
         os: "",
         rootfs: RootFs {
             kind: "layers",
@@ -305,7 +310,9 @@ async fn verify_manifest(
     for (n, layer) in manifest.layers.iter().enumerate() {
         match check_layer(repository, name, digest, layer, key).await? {
             None => verified += 1,
-            Some(reason) => refusals.push(format!("signature {} ({}): {reason}", n + 1, layer.digest)),
+            Some(reason) => {
+                refusals.push(format!("signature {} ({}): {reason}", n + 1, layer.digest));
+            }
         }
     }
     if verified == 0 {
@@ -314,7 +321,10 @@ async fn verify_manifest(
         } else {
             refusals.join("; ")
         };
-        return Err(fail(format!("no signature by {} verifies: {reasons}", key.origin)));
+        return Err(fail(format!(
+            "no signature by {} verifies: {reasons}",
+            key.origin
+        )));
     }
     Ok(verified)
 }
@@ -328,7 +338,10 @@ async fn check_layer(
     key: &PublicKey,
 ) -> Result<Option<String>, SignError> {
     if layer.media_type != SIMPLESIGNING_MEDIA_TYPE {
-        return Ok(Some(format!("media type {}, not a simple-signing payload", layer.media_type)));
+        return Ok(Some(format!(
+            "media type {}, not a simple-signing payload",
+            layer.media_type
+        )));
     }
     let Some(signature) = layer.annotation(SIGNATURE_ANNOTATION) else {
         return Ok(Some(format!("no {SIGNATURE_ANNOTATION} annotation")));

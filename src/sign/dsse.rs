@@ -36,7 +36,12 @@ pub struct EnvelopeSignature {
 
 /// The pre-authentication encoding of `body` as a `payload_type`.
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), body.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        body.len()
+    )
+    .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -58,9 +63,10 @@ pub fn seal(payload_type: &str, body: &[u8], key: &PrivateKey) -> Envelope {
 pub fn open(envelope: &Envelope, key: &PublicKey) -> Result<Vec<u8>, String> {
     let body = unbase64(&envelope.payload).ok_or("the envelope's payload is not base64")?;
     let message = pae(&envelope.payload_type, &body);
-    let signed = envelope.signatures.iter().any(|signature| {
-        unbase64(&signature.sig).is_some_and(|der| key.verifies(&message, &der))
-    });
+    let signed = envelope
+        .signatures
+        .iter()
+        .any(|signature| unbase64(&signature.sig).is_some_and(|der| key.verifies(&message, &der)));
     if envelope.signatures.is_empty() {
         return Err("the envelope has no signatures".to_string());
     }

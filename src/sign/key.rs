@@ -20,12 +20,15 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
+use crypto_secretbox::aead::{Aead, KeyInit};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::der::pem;
-use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+    LineEnding,
+};
 use serde::{Deserialize, Serialize};
 
 use super::SignError;
@@ -141,7 +144,11 @@ impl PrivateKey {
 
     /// The key of a cosign key file, decrypted with `password`; `path` names it in
     /// errors.
-    pub fn from_cosign_pem(text: &str, password: &[u8], path: &Path) -> Result<PrivateKey, SignError> {
+    pub fn from_cosign_pem(
+        text: &str,
+        password: &[u8],
+        path: &Path,
+    ) -> Result<PrivateKey, SignError> {
         let bad = |reason: String| SignError::KeyFile {
             path: path.to_path_buf(),
             reason,
@@ -179,15 +186,19 @@ impl PrivateKey {
                 body.ciphertext.as_slice(),
             )
             .map_err(|_| bad("wrong password (the key does not decrypt)".to_string()))?;
-        let signing = SigningKey::from_pkcs8_der(&plaintext)
-            .map_err(|e| bad(format!("the decrypted key is not a PKCS#8 ECDSA P-256 key: {e}")))?;
+        let signing = SigningKey::from_pkcs8_der(&plaintext).map_err(|e| {
+            bad(format!(
+                "the decrypted key is not a PKCS#8 ECDSA P-256 key: {e}"
+            ))
+        })?;
         Ok(PrivateKey { signing })
     }
 
     /// `cosign.key` and `cosign.pub` for this key, the private one encrypted with
     /// `password` under a fresh salt and nonce.
     pub fn to_cosign_files(&self, password: &[u8]) -> Result<KeyFiles, SignError> {
-        let encoding = |e: &dyn std::fmt::Display| SignError::Random(format!("encoding the key: {e}"));
+        let encoding =
+            |e: &dyn std::fmt::Display| SignError::Random(format!("encoding the key: {e}"));
         let der = self.signing.to_pkcs8_der().map_err(|e| encoding(&e))?;
         let mut salt = vec![0u8; SALT_LEN];
         let mut nonce = vec![0u8; NONCE_LEN];
@@ -214,8 +225,8 @@ impl PrivateKey {
             ciphertext,
         };
         let json = serde_json::to_vec(&body).map_err(|e| encoding(&e))?;
-        let private_pem =
-            pem::encode_string(SIGSTORE_PEM_TYPE, LineEnding::LF, &json).map_err(|e| encoding(&e))?;
+        let private_pem = pem::encode_string(SIGSTORE_PEM_TYPE, LineEnding::LF, &json)
+            .map_err(|e| encoding(&e))?;
         let public_pem = self
             .signing
             .verifying_key()
@@ -246,12 +257,11 @@ impl PrivateKey {
 impl PublicKey {
     /// A PKIX PEM public key (`cosign.pub`); `path` names it in errors.
     pub fn from_pem(text: &str, path: &Path) -> Result<PublicKey, SignError> {
-        let verifying = VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
-            SignError::KeyFile {
+        let verifying =
+            VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| SignError::KeyFile {
                 path: path.to_path_buf(),
                 reason: format!("not a PKIX PEM ECDSA P-256 public key: {e}"),
-            }
-        })?;
+            })?;
         Ok(PublicKey {
             verifying,
             origin: path.display().to_string(),
@@ -289,7 +299,11 @@ pub fn read_private_key(path: &Path, password: &[u8]) -> Result<PrivateKey, Sign
 
 /// Writes `PREFIX.key` (mode 0600) and `PREFIX.pub`, each through a temp file and a
 /// rename; refuses (before writing either) when one exists, unless `force`.
-pub fn write_key_files(prefix: &Path, files: &KeyFiles, force: bool) -> Result<(PathBuf, PathBuf), SignError> {
+pub fn write_key_files(
+    prefix: &Path,
+    files: &KeyFiles,
+    force: bool,
+) -> Result<(PathBuf, PathBuf), SignError> {
     let private_path = with_suffix(prefix, "key");
     let public_path = with_suffix(prefix, "pub");
     if !force {
@@ -297,7 +311,8 @@ pub fn write_key_files(prefix: &Path, files: &KeyFiles, force: bool) -> Result<(
             if std::fs::symlink_metadata(path).is_ok() {
                 return Err(SignError::KeyFile {
                     path: path.clone(),
-                    reason: "already exists: not overwritten (move it away, or pass --force)".to_string(),
+                    reason: "already exists: not overwritten (move it away, or pass --force)"
+                        .to_string(),
                 });
             }
         }
@@ -353,7 +368,11 @@ mod tests {
     fn a_generated_key_file_decrypts_with_its_password_only() {
         let key = PrivateKey::generate().unwrap();
         let files = key.to_cosign_files(b"hunter2").unwrap();
-        assert!(files.private_pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
+        assert!(
+            files
+                .private_pem
+                .starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+        );
         assert!(files.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
         let path = Path::new("cosign.key");
         let back = PrivateKey::from_cosign_pem(&files.private_pem, b"hunter2", path).unwrap();
@@ -365,26 +384,42 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(wrong.contains("cosign.key") && wrong.contains("wrong password"), "{wrong}");
+        assert!(
+            wrong.contains("cosign.key") && wrong.contains("wrong password"),
+            "{wrong}"
+        );
     }
 
     #[test]
     fn the_body_has_cosigns_fields_in_gos_order() {
-        let files = PrivateKey::generate().unwrap().to_cosign_files(b"").unwrap();
+        let files = PrivateKey::generate()
+            .unwrap()
+            .to_cosign_files(b"")
+            .unwrap();
         let (_, body) = pem::decode_vec(files.private_pem.as_bytes()).unwrap();
         let text = String::from_utf8(body).unwrap();
         assert!(
-            text.starts_with(r#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":""#),
+            text.starts_with(
+                r#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":""#
+            ),
             "{text}"
         );
-        assert!(text.contains(r#"},"cipher":{"name":"nacl/secretbox","nonce":""#), "{text}");
+        assert!(
+            text.contains(r#"},"cipher":{"name":"nacl/secretbox","nonce":""#),
+            "{text}"
+        );
     }
 
     #[test]
     fn other_scrypt_parameters_are_refused_before_any_work() {
-        let files = PrivateKey::generate().unwrap().to_cosign_files(b"").unwrap();
+        let files = PrivateKey::generate()
+            .unwrap()
+            .to_cosign_files(b"")
+            .unwrap();
         let (_, body) = pem::decode_vec(files.private_pem.as_bytes()).unwrap();
-        let text = String::from_utf8(body).unwrap().replace(r#""N":32768"#, r#""N":1073741824"#);
+        let text = String::from_utf8(body)
+            .unwrap()
+            .replace(r#""N":32768"#, r#""N":1073741824"#);
         let pem = pem::encode_string(COSIGN_PEM_TYPE, LineEnding::LF, text.as_bytes()).unwrap();
         let error = PrivateKey::from_cosign_pem(&pem, b"", Path::new("k"))
             .err()

@@ -24,9 +24,10 @@ pub enum Purpose {
 pub fn password(purpose: Purpose, key_file: &str) -> Result<Vec<u8>, SignError> {
     for variable in PASSWORD_VARIABLES {
         if let Some(value) = std::env::var_os(variable) {
-            return value.into_string().map(String::into_bytes).map_err(|_| {
-                SignError::Password(format!("{variable} is not valid UTF-8"))
-            });
+            return value
+                .into_string()
+                .map(String::into_bytes)
+                .map_err(|_| SignError::Password(format!("{variable} is not valid UTF-8")));
         }
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
@@ -34,7 +35,8 @@ pub fn password(purpose: Purpose, key_file: &str) -> Result<Vec<u8>, SignError> 
             "no password for {key_file}: set HOIST_KEY_PASSWORD (or COSIGN_PASSWORD); there is no terminal to ask on"
         )));
     }
-    let prompt_error = |e: std::io::Error| SignError::Password(format!("reading the password: {e}"));
+    let prompt_error =
+        |e: std::io::Error| SignError::Password(format!("reading the password: {e}"));
     match purpose {
         Purpose::Unlock => {
             let text = rpassword::prompt_password(format!("Enter password for {key_file}: "))
@@ -47,7 +49,9 @@ pub fn password(purpose: Purpose, key_file: &str) -> Result<Vec<u8>, SignError> 
             let again =
                 rpassword::prompt_password("Enter password again: ").map_err(prompt_error)?;
             if first != again {
-                return Err(SignError::Password("the passwords do not match".to_string()));
+                return Err(SignError::Password(
+                    "the passwords do not match".to_string(),
+                ));
             }
             Ok(first.into_bytes())
         }

@@ -80,7 +80,10 @@ pub fn mismatch(bytes: &[u8], repository: &str, digest: &str) -> Option<String> 
     };
     let critical = &document.critical;
     if critical.kind != COSIGN_SIGNATURE_TYPE {
-        return Some(format!("the payload's type is `{}`, not `{COSIGN_SIGNATURE_TYPE}`", critical.kind));
+        return Some(format!(
+            "the payload's type is `{}`, not `{COSIGN_SIGNATURE_TYPE}`",
+            critical.kind
+        ));
     }
     if critical.image.docker_manifest_digest != digest {
         return Some(format!(
@@ -125,8 +128,16 @@ mod tests {
     fn mismatches_name_what_differs() {
         let bytes = payload("h:5000/app", "sha256:ab", &BTreeMap::new());
         assert_eq!(mismatch(&bytes, "h:5000/app", "sha256:ab"), None);
-        assert!(mismatch(&bytes, "h:5000/app", "sha256:cd").unwrap().contains("sha256:ab"));
-        assert!(mismatch(&bytes, "h:5000/other", "sha256:ab").unwrap().contains("h:5000/app"));
+        assert!(
+            mismatch(&bytes, "h:5000/app", "sha256:cd")
+                .unwrap()
+                .contains("sha256:ab")
+        );
+        assert!(
+            mismatch(&bytes, "h:5000/other", "sha256:ab")
+                .unwrap()
+                .contains("h:5000/app")
+        );
         let tagged = payload("h:5000/app:1.0", "sha256:ab", &BTreeMap::new());
         assert_eq!(mismatch(&tagged, "h:5000/app", "sha256:ab"), None);
     }

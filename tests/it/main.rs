@@ -30,6 +30,7 @@ mod push;
 mod registry;
 mod release;
 mod reproducible;
+mod sign;
 mod tls;
 mod token_auth;
 mod transport;

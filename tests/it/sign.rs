@@ -1,0 +1,381 @@
+//! Signatures: `hoist key generate`, `hoist sign`, `--sign-key` on pushes and
+//! `hoist verify --key`, against the real registry, judged by an independent checker
+//! (`sign/cosign_check.py`: Python `cryptography` + PyNaCl, sharing no code with
+//! hoist) as well as by hoist's own verify. Each forgery (another key, a tampered
+//! payload, a signature moved to another manifest) must fail in both.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::{Sandbox, example_config, parse_json, repo, stderr, stdout};
+use crate::registry::{HOIST_LIMIT, Registry, fails, ok, run};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The checker, run with Debian's python (where python3-cryptography and
+/// python3-nacl are installed), whatever `python3` is first on PATH.
+fn checker(args: &[&str]) -> Output {
+    let script = repo().join("tests/it/sign/cosign_check.py");
+    let mut command = Command::new("/usr/bin/python3");
+    command.arg(script).args(args);
+    run(&mut command, HOIST_LIMIT)
+}
+
+fn checker_holds(args: &[&str]) -> String {
+    let output = checker(args);
+    assert!(
+        output.status.success(),
+        "checker {args:?} refused:\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+fn checker_refuses(args: &[&str]) -> String {
+    let output = checker(args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "checker {args:?} should refuse:\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stderr(&output)
+}
+
+/// `hoist key generate` in the sandbox with the password in HOIST_KEY_PASSWORD.
+fn generate(sandbox: &Sandbox, prefix: &str) -> Command {
+    let mut command = sandbox.hoist();
+    command
+        .args(["key", "generate", "--output-key-prefix", prefix])
+        .env("HOIST_KEY_PASSWORD", PASSWORD)
+        .env_remove("COSIGN_PASSWORD");
+    command
+}
+
+fn hoist_with_password(sandbox: &Sandbox, password: &str) -> Command {
+    let mut command = sandbox.hoist();
+    command
+        .env("HOIST_KEY_PASSWORD", password)
+        .env_remove("COSIGN_PASSWORD");
+    command
+}
+
+/// `hoist verify IMAGE --key PUB --signature-only`, whatever its exit code.
+fn verify_signature(sandbox: &Sandbox, image: &str, public: &str) -> Output {
+    let mut command = sandbox.hoist();
+    command.args([
+        "verify",
+        image,
+        "--key",
+        public,
+        "--signature-only",
+        "--cache-dir",
+    ]);
+    command.arg(sandbox.cache());
+    run(&mut command, HOIST_LIMIT)
+}
+
+fn assert_not_verified(output: &Output, names: &str, why: &str) {
+    let out = stdout(output);
+    assert_eq!(output.status.code(), Some(1), "{out}{}", stderr(output));
+    assert!(
+        out.contains("NOT verified") && out.contains(names) && out.contains(why),
+        "{out}"
+    );
+}
+
+/// The layers of `digest`'s signature manifest.
+fn signature_layers(registry: &Registry, repo: &str, digest: &str) -> Vec<Value> {
+    let tag = digest.replace(':', "-") + ".sig";
+    let manifest: Value = serde_json::from_slice(&registry.manifest(repo, &tag)).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    manifest["layers"].as_array().unwrap().clone()
+}
+
+#[test]
+fn key_generation_writes_cosign_files_and_never_overwrites() {
+    let sandbox = Sandbox::new();
+    let output = generate(&sandbox, "cosign")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(
+        !printed.contains(PASSWORD),
+        "the password was printed:\n{printed}"
+    );
+    let key = sandbox.path("cosign.key");
+    let public = sandbox.path("cosign.pub");
+    let key_text = fs::read_to_string(&key).unwrap();
+    assert!(
+        key_text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"),
+        "{key_text}"
+    );
+    assert!(!key_text.contains(PASSWORD));
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let scrypt = checker_holds(&[
+        "decrypt-key",
+        key.to_str().unwrap(),
+        PASSWORD,
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(scrypt.trim(), "N=32768 r=8 p=1");
+    let refusal = checker_refuses(&[
+        "decrypt-key",
+        key.to_str().unwrap(),
+        "wrong",
+        public.to_str().unwrap(),
+    ]);
+    assert!(refusal.contains("wrong password"), "{refusal}");
+
+    // A second run refuses, naming the file, and leaves both files as they were.
+    let public_text = fs::read_to_string(&public).unwrap();
+    let err = crate::common::failure(&mut generate(&sandbox, "cosign"));
+    assert!(
+        err.contains("cosign.key") && err.contains("already exists"),
+        "{err}"
+    );
+    fs::remove_file(&key).unwrap();
+    let err = crate::common::failure(&mut generate(&sandbox, "cosign"));
+    assert!(
+        err.contains("cosign.pub") && err.contains("already exists"),
+        "{err}"
+    );
+    assert!(!key.exists(), "a refused generate must write nothing");
+    assert_eq!(fs::read_to_string(&public).unwrap(), public_text);
+    generate(&sandbox, "cosign")
+        .arg("--force")
+        .assert()
+        .success();
+    assert_ne!(fs::read_to_string(&public).unwrap(), public_text);
+
+    // No password anywhere and no terminal: a clear error, no file.
+    let err = crate::common::failure(
+        sandbox
+            .hoist()
+            .args(["key", "generate", "--output-key-prefix", "other"])
+            .env_remove("HOIST_KEY_PASSWORD")
+            .env_remove("COSIGN_PASSWORD"),
+    );
+    assert!(
+        err.contains("HOIST_KEY_PASSWORD") && err.contains("no terminal"),
+        "{err}"
+    );
+    assert!(!sandbox.path("other.key").exists());
+    // COSIGN_PASSWORD serves too.
+    sandbox
+        .hoist()
+        .args(["key", "generate", "--output-key-prefix", "third"])
+        .env_remove("HOIST_KEY_PASSWORD")
+        .env("COSIGN_PASSWORD", "x")
+        .assert()
+        .success();
+    let third = sandbox.path("third.key");
+    checker_holds(&[
+        "decrypt-key",
+        third.to_str().unwrap(),
+        "x",
+        sandbox.path("third.pub").to_str().unwrap(),
+    ]);
+}
+
+/// Builds the example, pushes it with `--sign-key`, and returns (index digest, the
+/// platform manifest digests).
+fn push_signed(sandbox: &Sandbox, registry: &Registry, repo: &str) -> (String, Vec<String>) {
+    let mut command = sandbox.build();
+    command
+        .env("HOIST_KEY_PASSWORD", PASSWORD)
+        .arg("--config")
+        .arg(example_config())
+        .arg("--push-to")
+        .arg(registry.reference(&format!("{repo}:1.0")))
+        .arg("--sign-key")
+        .arg(sandbox.path("cosign.key"))
+        .arg("--json");
+    let json = parse_json(&stdout(&ok(&mut command, registry)));
+    let index = json["digest"].as_str().unwrap().to_string();
+    let platforms: Vec<String> = json["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["digest"].as_str().unwrap().to_string())
+        .collect();
+    let signed: Vec<&str> = json["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(signed.len(), 1 + platforms.len(), "{json}");
+    assert_eq!(signed[0], index);
+    (index, platforms)
+}
+
+#[test]
+fn signatures_verify_independently_and_forgeries_fail_in_both_checks() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    generate(&sandbox, "cosign").assert().success();
+    generate(&sandbox, "other").assert().success();
+    let host = registry.host();
+    let (index, platforms) = push_signed(&sandbox, &registry, "acme/signed");
+    assert_eq!(platforms.len(), 2);
+    let public = sandbox.path("cosign.pub");
+    let public = public.to_str().unwrap();
+    let other = sandbox.path("other.pub");
+    let other = other.to_str().unwrap();
+    for digest in std::iter::once(&index).chain(&platforms) {
+        checker_holds(&["check-signature", &host, "acme/signed", digest, public]);
+        let refusal = checker_refuses(&["check-signature", &host, "acme/signed", digest, other]);
+        assert!(refusal.contains("does not verify"), "{refusal}");
+        let layers = signature_layers(&registry, "acme/signed", digest);
+        assert_eq!(layers.len(), 1);
+        assert_eq!(
+            layers[0]["mediaType"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+    }
+    let image = registry.reference("acme/signed:1.0");
+    let output = verify_signature(&sandbox, &image, public);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert_eq!(
+        stdout(&output).trim(),
+        format!(
+            "verified signatures of {}@{index}",
+            registry.reference("acme/signed")
+        )
+    );
+
+    // The rebuild and the signatures together.
+    let mut command = sandbox.hoist();
+    command
+        .args(["verify", &image, "--key", public, "--cache-dir"])
+        .arg(sandbox.cache())
+        .arg("--config")
+        .arg(example_config());
+    let output = ok(&mut command, &registry);
+    assert!(
+        stdout(&output).starts_with("verified "),
+        "{}",
+        stdout(&output)
+    );
+
+    // Another key: refused by hoist, naming the index.
+    let output = verify_signature(&sandbox, &image, other);
+    assert_not_verified(
+        &output,
+        &format!("acme/signed@{index}"),
+        "does not verify with",
+    );
+
+    // Signing again with the same key adds nothing; with an annotation, a layer.
+    let mut command = hoist_with_password(&sandbox, PASSWORD);
+    command.args(["sign", &image, "--key", "cosign.key"]);
+    let err = stderr(&ok(&mut command, &registry));
+    assert!(err.contains("already signed"), "{err}");
+    assert_eq!(signature_layers(&registry, "acme/signed", &index).len(), 1);
+    let mut command = hoist_with_password(&sandbox, PASSWORD);
+    command.args([
+        "sign",
+        &image,
+        "--key",
+        "other.key",
+        "--annotation",
+        "ci=run-7",
+    ]);
+    ok(&mut command, &registry);
+    let layers = signature_layers(&registry, "acme/signed", &index);
+    assert_eq!(layers.len(), 2, "signing again keeps the first signature");
+    checker_holds(&["check-signature", &host, "acme/signed", &index, public]);
+    checker_holds(&["check-signature", &host, "acme/signed", &index, other]);
+    assert_eq!(
+        verify_signature(&sandbox, &image, other).status.code(),
+        Some(0)
+    );
+
+    // A wrong password names the key file and signs nothing.
+    let mut command = hoist_with_password(&sandbox, "not it");
+    command.args(["sign", &image, "--key", "cosign.key"]);
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("cosign.key") && err.contains("wrong password"),
+        "{err}"
+    );
+
+    // A tampered payload (the first platform's): both refuse, hoist naming it.
+    checker_holds(&["tamper", &host, "acme/signed", &platforms[0]]);
+    let refusal = checker_refuses(&[
+        "check-signature",
+        &host,
+        "acme/signed",
+        &platforms[0],
+        public,
+    ]);
+    assert!(refusal.contains("does not verify"), "{refusal}");
+    let output = verify_signature(&sandbox, &image, public);
+    assert_not_verified(
+        &output,
+        &format!("acme/signed@{}", platforms[0]),
+        "tampered",
+    );
+
+    // The second platform's signature moved onto the index: valid signatures, about
+    // another manifest.
+    checker_holds(&["move", &host, "acme/signed", &platforms[1], &index]);
+    let refusal = checker_refuses(&["check-signature", &host, "acme/signed", &index, public]);
+    assert!(
+        refusal.contains(&format!("payload names {}", platforms[1])),
+        "{refusal}"
+    );
+    let output = verify_signature(&sandbox, &image, public);
+    assert_not_verified(
+        &output,
+        &format!("acme/signed@{index}"),
+        "moved from another manifest",
+    );
+}
+
+#[test]
+fn an_unsigned_image_fails_verify_naming_it() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    generate(&sandbox, "cosign").assert().success();
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(example_config())
+        .arg("--push-to")
+        .arg(registry.reference("acme/unsigned:1.0"));
+    let index = crate::common::last_line(&stdout(&ok(&mut command, &registry))).to_string();
+    let output = verify_signature(
+        &sandbox,
+        &registry.reference("acme/unsigned:1.0"),
+        "cosign.pub",
+    );
+    assert_not_verified(&output, &format!("acme/unsigned@{index}"), "not signed");
+    assert!(Path::new(&sandbox.path("cosign.pub")).exists());
+}
