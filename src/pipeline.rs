@@ -18,6 +18,7 @@ use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
 use crate::registry::push::{PushReport, push};
+use crate::registry::referrers::push_referrers;
 use crate::registry::transport::Transport;
 
 /// Where a built image goes besides the cache.
@@ -131,12 +132,12 @@ impl<'a> Builder<'a> {
             None => None,
         };
         let pushed = match &outputs.push {
-            Some(target) => Some(crate::registry::block_on(push(
-                image,
-                &target.reference,
-                &target.tags,
-                self.transport,
-            ))?),
+            Some(target) => Some(crate::registry::block_on(async {
+                let report = push(image, &target.reference, &target.tags, self.transport).await?;
+                // Artifacts after the image: their subjects must exist first.
+                push_referrers(image, &target.reference, self.transport).await?;
+                Ok(report)
+            })?),
             None => None,
         };
         Ok(Published { written, pushed })

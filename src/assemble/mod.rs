@@ -162,6 +162,7 @@ fn index_image(
         blobs,
         name: plan.name.clone(),
         base_origin,
+        referrers: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use hoist_layers::Digest;
 use serde_json::Value;
 
+use super::artifact::Referrer;
 use super::canonical::to_canonical;
 use super::media::{self, Flavour};
 use super::model::{Descriptor, Index, Manifest};
@@ -124,6 +125,9 @@ pub struct Image {
     /// The registry repository the image (or, for a build, its base) came from: its
     /// blobs are mounted from there, and `OnDemand` ones fetched from there.
     pub base_origin: Option<BaseOrigin>,
+    /// Artifacts about the image or its platform manifests (SBOMs, provenance): written
+    /// into layouts beside it and pushed as referrers after it.
+    pub referrers: Vec<Referrer>,
 }
 
 impl Image {
@@ -197,6 +201,7 @@ impl Image {
             blobs,
             name: None,
             base_origin,
+            referrers: Vec::new(),
         }
     }
 
@@ -257,6 +262,15 @@ impl Image {
             },
         );
         copy.index = Some(index);
+        // Artifacts about the source's full index are not about this one.
+        let top = copy.descriptor.digest.clone();
+        let kept: BTreeSet<Digest> = copy
+            .platforms
+            .iter()
+            .map(|p| p.descriptor.digest.clone())
+            .chain(std::iter::once(top))
+            .collect();
+        copy.referrers.retain(|r| kept.contains(&r.subject.digest));
         Ok(copy)
     }
 }

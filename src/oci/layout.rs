@@ -105,14 +105,22 @@ impl Layout {
                 format!("tags: {}", names.join(", "))
             }
         };
+        let images: Vec<&Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| {
+                d.annotation(REF_NAME).is_some() || super::artifact::artifact_type_of(d).is_none()
+            })
+            .collect();
         let found = match selector {
-            Selector::Default => match index.manifests.as_slice() {
-                [only] => Some(only),
+            // Artifacts listed beside an image (its SBOMs) are not images to choose.
+            Selector::Default => match images.as_slice() {
+                [only] => Some(*only),
                 [] => return Err(fail("index.json lists no images".into())),
                 _ => {
                     return Err(fail(format!(
                         "holds {} images; name one with :TAG or @DIGEST ({})",
-                        index.manifests.len(),
+                        images.len(),
                         tags()
                     )));
                 }

@@ -1,6 +1,7 @@
 //! The OCI data model: media types, platforms, descriptors, manifests, indexes,
 //! canonical JSON, image locations and image layouts.
 
+pub mod artifact;
 pub mod canonical;
 pub mod docker_archive;
 pub mod image;

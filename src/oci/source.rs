@@ -5,6 +5,7 @@
 use hoist_layers::Digest;
 use serde_json::{Value, json};
 
+use super::artifact::{ArtifactManifest, Referrer, artifact_type_of};
 use super::image::{BlobSource, Image, PlatformImage};
 use super::layout::Layout;
 use super::location::Selector;
@@ -120,9 +121,53 @@ pub fn load_layout(layout: &Layout, selector: &Selector) -> Result<Image> {
         )));
     }
     let locate = |digest: &Digest| BlobSource::Unverified(layout.blob_path(digest));
-    Ok(Image::read(
-        flavour, top, top_index, platforms, locate, None,
-    ))
+    let mut image = Image::read(flavour, top, top_index, platforms, locate, None);
+    image.referrers = layout_referrers(layout, &image)?;
+    Ok(image)
+}
+
+/// The artifacts `index.json` lists whose subject is the image or one of its platform
+/// manifests (as hoist and oras write them), documents verified.
+fn layout_referrers(layout: &Layout, image: &Image) -> Result<Vec<Referrer>> {
+    let subjects: Vec<&Descriptor> = image
+        .platforms
+        .iter()
+        .map(|p| &p.descriptor)
+        .chain(std::iter::once(&image.descriptor))
+        .collect();
+    let mut referrers = Vec::new();
+    for entry in layout.index()?.manifests {
+        if artifact_type_of(&entry).is_none() || !media::is_manifest(&entry.media_type) {
+            continue;
+        }
+        let manifest_bytes = layout.read_verified(&entry)?;
+        let manifest: ArtifactManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|source| Error::Json {
+                what: "artifact manifest",
+                digest: entry.digest.clone(),
+                path: layout.blob_path(&entry.digest),
+                source,
+            })?;
+        let (Some(subject), Some(layer)) = (&manifest.subject, manifest.layers.first()) else {
+            continue;
+        };
+        let Some(subject) = subjects.iter().find(|s| s.digest == subject.digest) else {
+            continue;
+        };
+        let document = layout.read_verified(layer)?;
+        referrers.push(Referrer {
+            descriptor: entry.clone(),
+            manifest: manifest_bytes,
+            layer: layer.clone(),
+            document,
+            subject: Descriptor::new(
+                subject.media_type.clone(),
+                subject.digest.clone(),
+                subject.size,
+            ),
+        });
+    }
+    Ok(referrers)
 }
 
 fn load_platform(

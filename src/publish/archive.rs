@@ -12,7 +12,9 @@ use std::path::{Component, Path, PathBuf};
 use hoist_layers::{Digest, open_blob, sweep_temp_files};
 use serde_json::json;
 
-use super::{WriteReport, effective_tags, index_json, tagged_entries};
+use super::{
+    WriteReport, effective_tags, index_json, referrer_blobs, referrer_entries, tagged_entries,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{check_file_target, parent_dir, temp_file_in};
 use crate::oci::image::{Blob, BlobSource, Image};
@@ -45,6 +47,7 @@ impl super::Sink for OciArchiveSink {
         let tags = effective_tags(self.tag.as_deref(), tags);
         let mut index = Index::new(Some(media::OCI_INDEX));
         index.manifests = tagged_entries(image, &tags);
+        index.manifests.extend(referrer_entries(image));
         let index_json = index_json(&index, &self.path)?;
         let digests = image.blob_order();
         write_archive(&self.path, |tar| {
@@ -54,6 +57,20 @@ impl super::Sink for OciArchiveSink {
             let mut bytes = 0;
             for digest in &digests {
                 bytes += tar.blob(digest, &image.blobs[*digest])?;
+            }
+            let mut written: std::collections::BTreeSet<Digest> =
+                digests.iter().map(|d| (*d).clone()).collect();
+            for referrer in &image.referrers {
+                for (digest, content) in referrer_blobs(referrer) {
+                    if !written.insert(digest.clone()) {
+                        continue;
+                    }
+                    let blob = Blob {
+                        size: content.len() as u64,
+                        source: BlobSource::Bytes(content.to_vec()),
+                    };
+                    bytes += tar.blob(&digest, &blob)?;
+                }
             }
             // index.json last: a reader streaming the archive sees blobs before the
             // document that names them.

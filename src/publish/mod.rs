@@ -13,6 +13,7 @@ use std::path::Path;
 use hoist_layers::{BlobStore, Digest};
 
 use crate::error::{Error, Result};
+use crate::oci::artifact::{EMPTY_BYTES, Referrer, empty_config};
 use crate::oci::canonical::to_canonical;
 use crate::oci::image::{Blob, BlobSource, Image};
 use crate::oci::location::{Location, Selector};
@@ -101,6 +102,41 @@ pub(crate) fn tagged_entries(image: &Image, tags: &[String]) -> Vec<Descriptor> 
             entry
         })
         .collect()
+}
+
+/// The `index.json` entries of the image's referrers (untagged, with their
+/// `artifactType`), as oras lists artifacts in a layout.
+pub(crate) fn referrer_entries(image: &Image) -> Vec<Descriptor> {
+    image
+        .referrers
+        .iter()
+        .map(|r| r.descriptor.clone())
+        .collect()
+}
+
+/// Puts the image's referrers (the empty config, each document, each manifest) into
+/// a store; answers the bytes newly written.
+pub(crate) fn store_referrers(store: &BlobStore, image: &Image) -> Result<u64> {
+    let mut written = 0;
+    for referrer in &image.referrers {
+        for (digest, bytes) in referrer_blobs(referrer) {
+            let blob = Blob {
+                size: bytes.len() as u64,
+                source: BlobSource::Bytes(bytes.to_vec()),
+            };
+            written += store_blob(store, &digest, &blob)?;
+        }
+    }
+    Ok(written)
+}
+
+/// A referrer's blobs, in the order a store takes them (the manifest last).
+pub(crate) fn referrer_blobs(referrer: &Referrer) -> [(Digest, &[u8]); 3] {
+    [
+        (empty_config().digest, EMPTY_BYTES),
+        (referrer.layer.digest.clone(), &referrer.document),
+        (referrer.descriptor.digest.clone(), &referrer.manifest),
+    ]
 }
 
 /// A layout's `index.json` bytes, canonical like every document we write.

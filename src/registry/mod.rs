@@ -16,6 +16,7 @@ pub mod login;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 pub mod repository;
 pub mod retry;
 pub mod tag;

@@ -27,6 +27,7 @@ mod props;
 mod proxy;
 mod pull_tag;
 mod push;
+mod referrers;
 mod registry;
 mod release;
 mod reproducible;
