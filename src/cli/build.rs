@@ -75,13 +75,20 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             human_bytes(report.bytes_uploaded)
         );
     }
-    let signed = match (&signing_key, &published.pushed) {
-        (Some(key), Some(report)) => Some(super::sign::sign_after_push(
-            key,
-            &report.reference,
-            &transport,
-        )?),
-        _ => None,
+    let (signed, provenance) = match (&signing_key, &published.pushed) {
+        (Some(key), Some(report)) => {
+            let signed = super::sign::sign_after_push(key, &report.reference, &transport)?;
+            let facts = super::sign::provenance_facts(&args.config, &plan, &image, report)?;
+            let provenance = super::sign::attach_provenance(
+                key,
+                &facts,
+                &report.reference,
+                &image.descriptor,
+                &transport,
+            )?;
+            (Some(signed), Some(provenance))
+        }
+        _ => (None, None),
     };
     if let Some(path) = &args.digest_file {
         hoist::fsutil::write_atomically(path, format!("{}\n", image.descriptor.digest).as_bytes())?;
@@ -115,6 +122,9 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         }
         if let Some(signed) = &signed {
             json["signatures"] = serde_json::to_value(&signed.signed)?;
+        }
+        if let Some(provenance) = &provenance {
+            json["provenance"] = json!(provenance.digest);
         }
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {

@@ -81,11 +81,25 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     }
     match verify(args) {
         Ok(outcome) => {
+            let provenance = match (&signatures, outcome.verified) {
+                (Some(verified), true) => match check_provenance(args, &outcome, verified) {
+                    Ok(Ok(found)) => found,
+                    Ok(Err(refusal)) => {
+                        println!("NOT verified: {refusal}");
+                        return ExitCode::from(DIFFERENT);
+                    }
+                    Err(error) => return trouble(&error),
+                },
+                _ => None,
+            };
             let printed = if args.json {
                 serde_json::to_value(&outcome)
                     .and_then(|mut json| {
                         if let Some(verified) = &signatures {
                             json["signatures"] = serde_json::to_value(verified)?;
+                        }
+                        if let Some(found) = &provenance {
+                            json["provenance"] = serde_json::to_value(found)?;
                         }
                         serde_json::to_string_pretty(&json)
                     })
@@ -164,6 +178,77 @@ fn check_signatures(
     })? {
         Ok(verified) => Ok(Ok(verified)),
         Err(refusal @ hoist::sign::SignError::Signature { .. }) => Ok(Err(refusal)),
+        Err(error) => Err(super::sign::sign_error(error)),
+    }
+}
+
+/// The provenance's check against the rebuild: its subjects are the manifests
+/// verified, its base the one rebuilt on, its config the one rebuilt from, its
+/// revision the checkout's HEAD. `Ok(Ok(None))`: the image has no provenance (a note
+/// says so; an image signed by `hoist sign` alone has none).
+fn check_provenance(
+    args: &VerifyArgs,
+    outcome: &Outcome,
+    signatures: &hoist::sign::cosign::VerifiedSignatures,
+) -> Result<Result<Option<hoist::sign::provenance::VerifiedProvenance>, hoist::sign::SignError>> {
+    let Some(key) = &args.key else {
+        return Ok(Ok(None));
+    };
+    let Ok(Location::Registry { reference }) = Location::parse(&args.image) else {
+        return Ok(Ok(None));
+    };
+    let public = hoist::sign::PublicKey::read(key)?;
+    let target = hoist::oci::reference::parse(&reference)?;
+    let config = std::fs::read(&args.config)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.config.display()))?;
+    let config_dir = args
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let expected = hoist::sign::provenance::Expected {
+        subjects: signatures
+            .manifests
+            .iter()
+            .map(|(d, _)| d.clone())
+            .collect(),
+        base_digest: outcome.inputs.base_digest.clone(),
+        config_digest: Some(Digest::sha256_of(&config)),
+        revision: hoist::release::git::Git::discover(config_dir)
+            .ok()
+            .and_then(|git| git.head_sha().ok()),
+    };
+    let transport = args.registry.transport(0)?;
+    match super::sign::block_on_sign(async {
+        Ok(hoist::sign::provenance::verify_provenance(
+            &transport,
+            &target,
+            &outcome.published,
+            &public,
+            &expected,
+        )
+        .await)
+    })? {
+        Ok(Some(found)) => {
+            eprintln!(
+                "provenance verified: {} (built by {}{})",
+                found.attestation,
+                found.builder,
+                found
+                    .revision
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(" from revision {r}"))
+            );
+            Ok(Ok(Some(found)))
+        }
+        Ok(None) => {
+            eprintln!(
+                "note: {} has no provenance attestation (hoist build --push --sign-key attaches one)",
+                args.image
+            );
+            Ok(Ok(None))
+        }
+        Err(refusal @ hoist::sign::SignError::Provenance { .. }) => Ok(Err(refusal)),
         Err(error) => Err(super::sign::sign_error(error)),
     }
 }

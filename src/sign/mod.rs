@@ -8,14 +8,15 @@
 //!   containers/image read them: [`sign_pushed`] signs an image in a registry,
 //!   [`verify_pushed`] checks its signatures.
 //! - [`dsse`]: DSSE envelopes (the signed wrapper of in-toto statements).
-//! - [`provenance`]: the SLSA v1 provenance statement of a build.
+//! - [`provenance`]: the SLSA v1 provenance statement of a build, signed in a DSSE
+//!   envelope and attached to the index as a referrer.
 
 pub mod cosign;
 pub mod dsse;
 pub mod key;
 pub mod password;
 pub mod payload;
-// provenance: next
+pub mod provenance;
 
 use std::path::PathBuf;
 

@@ -283,6 +283,12 @@ fn signatures_verify_independently_and_forgeries_fail_in_both_checks() {
         "{}",
         stdout(&output)
     );
+    assert!(
+        stderr(&output).contains("provenance verified: "),
+        "{}",
+        stderr(&output)
+    );
+    check_provenance(&sandbox, &registry, &index, &platforms);
 
     // Another key: refused by hoist, naming the index.
     let output = verify_signature(&sandbox, &image, other);
@@ -378,4 +384,113 @@ fn an_unsigned_image_fails_verify_naming_it() {
     );
     assert_not_verified(&output, &format!("acme/unsigned@{index}"), "not signed");
     assert!(Path::new(&sandbox.path("cosign.pub")).exists());
+}
+
+/// The provenance attached to the index, found through the referrers tag schema
+/// (distribution 2.8 has no referrers API), its DSSE envelope verified by the checker
+/// (PAE built by the checker itself), its statement naming the build's inputs.
+fn check_provenance(sandbox: &Sandbox, registry: &Registry, index: &str, platforms: &[String]) {
+    let referrers: Value =
+        serde_json::from_slice(&registry.manifest("acme/signed", &index.replace(':', "-")))
+            .unwrap();
+    let entries: Vec<&Value> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] == "application/vnd.in-toto+json")
+        .collect();
+    assert_eq!(entries.len(), 1, "{referrers}");
+    let manifest: Value = serde_json::from_slice(
+        &registry.manifest("acme/signed", entries[0]["digest"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(manifest["subject"]["digest"], index);
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.dsse.envelope.v1+json"
+    );
+    let blob = format!(
+        "/v2/acme/signed/blobs/{}",
+        manifest["layers"][0]["digest"].as_str().unwrap()
+    );
+    let envelope = registry.http_get(&blob, &[]).unwrap();
+    assert_eq!(envelope.status, 200);
+    let path = sandbox.path("envelope.json");
+    fs::write(&path, &envelope.body).unwrap();
+    let public = sandbox.path("cosign.pub");
+    let statement = parse_json(&checker_holds(&[
+        "check-dsse",
+        path.to_str().unwrap(),
+        public.to_str().unwrap(),
+    ]));
+    let refusal = checker_refuses(&[
+        "check-dsse",
+        path.to_str().unwrap(),
+        sandbox.path("other.pub").to_str().unwrap(),
+    ]);
+    assert!(refusal.contains("no signature"), "{refusal}");
+
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    let subjects: Vec<String> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("sha256:{}", s["digest"]["sha256"].as_str().unwrap()))
+        .collect();
+    let mut expected = vec![index.to_string()];
+    expected.extend(platforms.iter().cloned());
+    assert_eq!(subjects, expected);
+    let definition = &statement["predicate"]["buildDefinition"];
+    let config = fs::read(example_config()).unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            definition["externalParameters"]["config"]["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        crate::common::digest_of(&config)
+    );
+    assert_eq!(
+        definition["externalParameters"]["config"]["path"],
+        "examples/dashboard/hoist.toml"
+    );
+    let head = crate::common::tool(
+        "git",
+        &["-C", repo().to_str().unwrap(), "rev-parse", "HEAD"],
+    );
+    assert_eq!(
+        definition["externalParameters"]["source"]["revision"],
+        head.trim()
+    );
+    let dependencies = definition["resolvedDependencies"].as_array().unwrap();
+    let base = dependencies
+        .iter()
+        .find(|d| d["name"] == "base")
+        .expect("the base is a dependency");
+    let index_doc: Value =
+        serde_json::from_slice(&registry.manifest("acme/signed", index)).unwrap();
+    let platform_doc: Value =
+        serde_json::from_slice(&registry.manifest("acme/signed", &platforms[0])).unwrap();
+    let recorded = index_doc["annotations"]["org.opencontainers.image.base.digest"]
+        .as_str()
+        .or(platform_doc["annotations"]["org.opencontainers.image.base.digest"].as_str())
+        .unwrap();
+    assert_eq!(
+        format!("sha256:{}", base["digest"]["sha256"].as_str().unwrap()),
+        recorded
+    );
+    assert!(
+        dependencies
+            .iter()
+            .any(|d| d["uri"] == "file:examples/dashboard/backend"),
+        "{dependencies:?}"
+    );
+    assert!(
+        statement["predicate"]["runDetails"]["builder"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("hoist")
+    );
 }
