@@ -78,7 +78,12 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let (signed, provenance) = match (&signing_key, &published.pushed) {
         (Some(key), Some(report)) => {
             let signed = super::sign::sign_after_push(key, &report.reference, &transport)?;
-            let facts = super::sign::provenance_facts(&args.config, &plan, &image, report)?;
+            let facts = hoist::release::attest::provenance_facts(
+                &args.config,
+                &plan,
+                &image,
+                &report.reference,
+            )?;
             let provenance = super::sign::attach_provenance(
                 key,
                 &facts,

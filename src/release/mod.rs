@@ -12,11 +12,13 @@
 //! - [`forward`] keeps moving tags (`latest`, `1`, `1.2`) from going backwards in a
 //!   registry.
 //! - [`settings`] resolves the `[version]` and `[tags]` sections of `hoist.toml`.
+//! - [`attest`] gathers what a signed build's provenance records.
 //! - [`workflow`] is `hoist release`: the steps above, then the build pipeline and the
 //!   push.
 //!
 //! Everything here but `git`, `forward` and the file writes is pure and unit-tested.
 
+pub mod attest;
 pub mod bump;
 pub mod forward;
 pub mod git;

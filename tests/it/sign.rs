@@ -494,3 +494,49 @@ fn check_provenance(sandbox: &Sandbox, registry: &Registry, index: &str, platfor
             .contains("hoist")
     );
 }
+
+/// `hoist push --sign-key`: an image copied from a layout is signed once its tag is
+/// up (no provenance: a copy has no build to describe), and the checker agrees.
+#[test]
+fn push_sign_key_signs_the_copied_image() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    generate(&sandbox, "cosign").assert().success();
+    let mut command = hoist_with_password(&sandbox, PASSWORD);
+    command
+        .arg("push")
+        .arg(format!(
+            "oci:{}:1.0",
+            crate::common::base_layout().display()
+        ))
+        .arg(registry.reference("acme/copied:1.0"))
+        .args(["--sign-key", "cosign.key", "--json", "--cache-dir"])
+        .arg(sandbox.cache());
+    let json = parse_json(&stdout(&ok(&mut command, &registry)));
+    let digest = json["digest"].as_str().unwrap();
+    let signed = json["signatures"].as_array().unwrap();
+    assert_eq!(signed[0]["digest"], digest);
+    assert!(signed.len() >= 2, "the index and its manifests: {json}");
+    let public = sandbox.path("cosign.pub");
+    for entry in signed {
+        checker_holds(&[
+            "check-signature",
+            &registry.host(),
+            "acme/copied",
+            entry["digest"].as_str().unwrap(),
+            public.to_str().unwrap(),
+        ]);
+    }
+    let output = verify_signature(
+        &sandbox,
+        &registry.reference("acme/copied:1.0"),
+        "cosign.pub",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+}
