@@ -39,6 +39,11 @@ pub struct VerifyArgs {
     /// Check the signatures only (with --key), without rebuilding.
     #[arg(long, requires = "key")]
     signature_only: bool,
+    /// Rebuild this git revision (in a temporary worktree); `HEAD` uses the working
+    /// tree as it is. Default: the revision the image records
+    /// (org.opencontainers.image.revision), when HEAD is another.
+    #[arg(long, value_name = "REV")]
+    revision: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -79,17 +84,26 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    match verify(args) {
+    let checkout = match rebuild_checkout(args) {
+        Ok(checkout) => checkout,
+        Err(error) => return trouble(&error),
+    };
+    let config = checkout
+        .as_ref()
+        .map_or(args.config.as_path(), |c| c.config.as_path());
+    match verify(args, config) {
         Ok(outcome) => {
             let provenance = match (&signatures, outcome.verified) {
-                (Some(verified), true) => match check_provenance(args, &outcome, verified) {
-                    Ok(Ok(found)) => found,
-                    Ok(Err(refusal)) => {
-                        println!("NOT verified: {refusal}");
-                        return ExitCode::from(DIFFERENT);
+                (Some(verified), true) => {
+                    match check_provenance(args, config, &outcome, verified) {
+                        Ok(Ok(found)) => found,
+                        Ok(Err(refusal)) => {
+                            println!("NOT verified: {refusal}");
+                            return ExitCode::from(DIFFERENT);
+                        }
+                        Err(error) => return trouble(&error),
                     }
-                    Err(error) => return trouble(&error),
-                },
+                }
                 _ => None,
             };
             let printed = if args.json {
@@ -188,6 +202,7 @@ fn check_signatures(
 /// says so; an image signed by `hoist sign` alone has none).
 fn check_provenance(
     args: &VerifyArgs,
+    config_path: &std::path::Path,
     outcome: &Outcome,
     signatures: &hoist::sign::cosign::VerifiedSignatures,
 ) -> Result<Result<Option<hoist::sign::provenance::VerifiedProvenance>, hoist::sign::SignError>> {
@@ -199,10 +214,9 @@ fn check_provenance(
     };
     let public = hoist::sign::PublicKey::read(key)?;
     let target = hoist::oci::reference::parse(&reference)?;
-    let config = std::fs::read(&args.config)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.config.display()))?;
-    let config_dir = args
-        .config
+    let config = std::fs::read(config_path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
+    let config_dir = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
@@ -253,13 +267,69 @@ fn check_provenance(
     }
 }
 
-fn verify(args: &VerifyArgs) -> Result<Outcome> {
+/// The worktree to rebuild in, when the rebuild is not of the working tree: the
+/// `--revision` asked for, else the revision the image records when the config's
+/// checkout has another HEAD. `None` outside git, or when HEAD is the one.
+fn rebuild_checkout(
+    args: &VerifyArgs,
+) -> Result<Option<hoist::release::checkout::RevisionCheckout>> {
+    use hoist::release::checkout::{RevisionCheckout, resolve};
+    use hoist::release::git::Git;
+    if args.revision.as_deref() == Some("HEAD") {
+        return Ok(None);
+    }
+    let config_dir = args
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let Ok(git) = Git::discover(config_dir) else {
+        return Ok(None);
+    };
+    let wanted = match &args.revision {
+        Some(revision) => revision.clone(),
+        None => match recorded_revision(args)? {
+            Some(revision) => revision,
+            None => return Ok(None),
+        },
+    };
+    let head = git.head_sha()?;
+    if resolve(&git, &wanted).ok().as_deref() == Some(head.as_str()) {
+        return Ok(None);
+    }
+    let checkout = RevisionCheckout::create(&git, &args.config, &wanted)?;
+    eprintln!(
+        "note: rebuilding revision {} (HEAD is {head}) in a temporary worktree; --revision HEAD uses the working tree",
+        checkout.revision
+    );
+    Ok(Some(checkout))
+}
+
+/// The `org.opencontainers.image.revision` the published image records.
+fn recorded_revision(args: &VerifyArgs) -> Result<Option<String>> {
+    let location = Location::parse(&args.image)?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let transport = args.registry.transport(0)?;
+    let scratch = tempfile::tempdir()?;
+    let image = hoist::diff::open::OpenedImage::open(
+        &args.image,
+        &location,
+        scratch.path(),
+        &store,
+        &transport,
+    )?;
+    Ok(image
+        .annotation("org.opencontainers.image.revision")
+        .map(str::to_string))
+}
+
+fn verify(args: &VerifyArgs, config: &std::path::Path) -> Result<Outcome> {
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let transport = args.registry.transport(0)?;
     let observer = super::progress::observer();
     let request = Request {
         image: &args.image,
-        config: &args.config,
+        config,
         store: &store,
         options: BuildOptions {
             threads: args.jobs.unwrap_or(0),

@@ -13,6 +13,7 @@
 //!   registry.
 //! - [`settings`] resolves the `[version]` and `[tags]` sections of `hoist.toml`.
 //! - [`attest`] gathers what a signed build's provenance records.
+//! - [`checkout`] puts a revision in a temporary worktree (`hoist verify`).
 //! - [`workflow`] is `hoist release`: the steps above, then the build pipeline and the
 //!   push.
 //!
@@ -20,6 +21,7 @@
 
 pub mod attest;
 pub mod bump;
+pub mod checkout;
 pub mod forward;
 pub mod git;
 pub mod labels;

@@ -36,3 +36,4 @@ mod tls;
 mod token_auth;
 mod transport;
 mod verify;
+mod verify_revision;
