@@ -299,10 +299,19 @@ fn signatures_verify_independently_and_forgeries_fail_in_both_checks() {
     );
 
     // Signing again with the same key adds nothing; with an annotation, a layer.
+    let before = registry.requests().len();
     let mut command = hoist_with_password(&sandbox, PASSWORD);
     command.args(["sign", &image, "--key", "cosign.key"]);
     let err = stderr(&ok(&mut command, &registry));
     assert!(err.contains("already signed"), "{err}");
+    let resign: Vec<String> = registry.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    // The index (listing its two manifests) and the three .sig tags: four reads, and
+    // an identical signature is not put again.
+    assert_eq!(resign.len(), 4, "{resign:?}");
+    assert!(resign.iter().all(|r| r.starts_with("GET ")), "{resign:?}");
     assert_eq!(signature_layers(&registry, "acme/signed", &index).len(), 1);
     let mut command = hoist_with_password(&sandbox, PASSWORD);
     command.args([
@@ -539,4 +548,60 @@ fn push_sign_key_signs_the_copied_image() {
         stdout(&output),
         stderr(&output)
     );
+}
+
+/// On a terminal the password is prompted for without echo, twice when generating.
+/// A pseudo-terminal driver (Python's `pty`) types each answer once its prompt is on
+/// the screen and echo is off, so anything echoed would be on the screen too.
+#[test]
+fn the_password_is_prompted_for_on_a_terminal_without_echo() {
+    const DRIVER: &str = r#"
+import os, pty, sys, termios, time
+argv, answers = sys.argv[1:2], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], [argv[0], "key", "generate"])
+screen = b""
+prompts = [b"Enter password for cosign.key: ", b"Enter password again: "]
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    screen += chunk
+    while prompts and prompts[0] in screen:
+        prompts.pop(0)
+        # The prompt is printed before echo goes off: type once it is off, as a
+        # person would (a terminal that never turns it off hangs into the time limit).
+        while termios.tcgetattr(fd)[3] & termios.ECHO:
+            time.sleep(0.01)
+        os.write(fd, answers.pop(0).encode() + b"\n")
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(screen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let sandbox = Sandbox::new();
+    let typed = "typed-secret-42";
+    let mut command = Command::new("/usr/bin/python3");
+    command
+        .current_dir(sandbox.root())
+        .env_remove("HOIST_KEY_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
+        .args(["-c", DRIVER, env!("CARGO_BIN_EXE_hoist"), typed, typed]);
+    let output = run(&mut command, HOIST_LIMIT);
+    let screen = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("Enter password again"), "{screen}");
+    assert!(
+        !screen.contains(typed),
+        "the password was echoed:\n{screen}"
+    );
+    checker_holds(&[
+        "decrypt-key",
+        sandbox.path("cosign.key").to_str().unwrap(),
+        typed,
+        sandbox.path("cosign.pub").to_str().unwrap(),
+    ]);
 }
