@@ -55,8 +55,7 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         Some(key) => match check_signatures(args, key) {
             Ok(Ok(verified)) => Some(verified),
             Ok(Err(refusal)) => {
-                println!("NOT verified: {refusal}");
-                return ExitCode::from(DIFFERENT);
+                return refused(args, &refusal);
             }
             Err(error) => return trouble(&error),
         },
@@ -98,8 +97,7 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
                     match check_provenance(args, config, &outcome, verified) {
                         Ok(Ok(found)) => found,
                         Ok(Err(refusal)) => {
-                            println!("NOT verified: {refusal}");
-                            return ExitCode::from(DIFFERENT);
+                            return refused(args, &refusal);
                         }
                         Err(error) => return trouble(&error),
                     }
@@ -131,6 +129,25 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         }
         Err(error) => trouble(&error),
     }
+}
+
+/// A signature or provenance refusal: `NOT verified: …` (with `--json`,
+/// `{verified: false, image, reason}`), exit 1.
+fn refused(args: &VerifyArgs, refusal: &hoist::sign::SignError) -> ExitCode {
+    if args.json {
+        let json = serde_json::json!({
+            "verified": false,
+            "image": args.image,
+            "reason": refusal.to_string(),
+        });
+        match serde_json::to_string_pretty(&json) {
+            Ok(text) => println!("{text}"),
+            Err(error) => return trouble(&error.into()),
+        }
+    } else {
+        println!("NOT verified: {refusal}");
+    }
+    ExitCode::from(DIFFERENT)
 }
 
 fn print_text(outcome: &Outcome, args: &VerifyArgs) {

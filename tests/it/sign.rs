@@ -392,6 +392,18 @@ fn an_unsigned_image_fails_verify_naming_it() {
         "cosign.pub",
     );
     assert_not_verified(&output, &format!("acme/unsigned@{index}"), "not signed");
+    let mut command = sandbox.hoist();
+    command
+        .args(["verify", &registry.reference("acme/unsigned:1.0")])
+        .args(["--key", "cosign.pub", "--signature-only", "--json"]);
+    let output = run(&mut command, HOIST_LIMIT);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json = parse_json(&stdout(&output));
+    assert_eq!(json["verified"], false);
+    assert!(
+        json["reason"].as_str().unwrap().contains("not signed"),
+        "{json}"
+    );
     assert!(Path::new(&sandbox.path("cosign.pub")).exists());
 }
 
