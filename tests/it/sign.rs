@@ -617,3 +617,62 @@ sys.exit(os.waitstatus_to_exitcode(status))
         sandbox.path("cosign.pub").to_str().unwrap(),
     ]);
 }
+
+/// Keys written by another implementation (the checker, as cosign ≥ 2.3 writes them:
+/// N = 2^16; and the older `ENCRYPTED COSIGN PRIVATE KEY` type) sign with hoist, and
+/// the checker verifies what hoist signed; hoist's own public key file is not needed.
+#[test]
+fn keys_written_by_another_implementation_sign() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.hoist();
+    command
+        .arg("push")
+        .arg(format!(
+            "oci:{}:1.0",
+            crate::common::base_layout().display()
+        ))
+        .arg(registry.reference("acme/foreign:1.0"))
+        .arg("--cache-dir")
+        .arg(sandbox.cache());
+    let pushed = crate::common::last_line(&stdout(&ok(&mut command, &registry))).to_string();
+    let digest = pushed.rsplit('@').next().unwrap().to_string();
+    for (name, pem_type, n) in [
+        ("new", "ENCRYPTED SIGSTORE PRIVATE KEY", "65536"),
+        ("old", "ENCRYPTED COSIGN PRIVATE KEY", "32768"),
+    ] {
+        let key = sandbox.path(&format!("{name}.key"));
+        let public = sandbox.path(&format!("{name}.pub"));
+        checker_holds(&[
+            "encrypt-key",
+            key.to_str().unwrap(),
+            public.to_str().unwrap(),
+            PASSWORD,
+            pem_type,
+            n,
+        ]);
+        let mut command = hoist_with_password(&sandbox, PASSWORD);
+        command.args(["sign", &registry.reference("acme/foreign:1.0"), "--key"]);
+        command.arg(&key);
+        ok(&mut command, &registry);
+        checker_holds(&[
+            "check-signature",
+            &registry.host(),
+            "acme/foreign",
+            &digest,
+            public.to_str().unwrap(),
+        ]);
+        let output = verify_signature(
+            &sandbox,
+            &registry.reference("acme/foreign:1.0"),
+            public.to_str().unwrap(),
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+    }
+}

@@ -10,6 +10,7 @@ both from Debian; registry access: urllib against a plain-HTTP loopback registry
 
 Subcommands (exit 0: holds; exit 1: does not, with the reason on stderr):
   decrypt-key KEY PASSWORD PUB          the key decrypts, is P-256, matches PUB
+  encrypt-key KEY PUB PASSWORD TYPE N   writes a new key pair as cosign would (PEM TYPE, scrypt N)
   check-signature HOST REPO DIGEST PUB  a signature layer by PUB vouches for DIGEST
   check-dsse ENVELOPE PUB               the envelope's signature by PUB verifies; prints the payload
   tamper HOST REPO DIGEST               (fault injection) rewrites the payload of DIGEST's signature
@@ -23,6 +24,7 @@ import sys
 import urllib.request
 
 import nacl.secret
+import nacl.utils
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -72,6 +74,26 @@ def decrypt_key(key_path, password, pub_path):
     signature = private.sign(b"probe", ec.ECDSA(hashes.SHA256()))
     public.verify(signature, b"probe", ec.ECDSA(hashes.SHA256()))
     print("N=%d r=%d p=%d" % (params["N"], params["r"], params["p"]))
+
+
+def encrypt_key(key_path, pub_path, password, pem_type, n):
+    private = ec.generate_private_key(ec.SECP256R1())
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    salt = nacl.utils.random(32)
+    nonce = nacl.utils.random(24)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=int(n), r=8, p=1, dklen=32, maxmem=256 << 20)
+    sealed = nacl.secret.SecretBox(key).encrypt(der, nonce).ciphertext
+    body = json.dumps({
+        "kdf": {"name": "scrypt", "params": {"N": int(n), "r": 8, "p": 1}, "salt": base64.b64encode(salt).decode()},
+        "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+        "ciphertext": base64.b64encode(sealed).decode(),
+    }, separators=(",", ":")).encode()
+    text = base64.b64encode(body).decode()
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    with open(key_path, "w") as out:
+        out.write("-----BEGIN %s-----\n%s\n-----END %s-----\n" % (pem_type, "\n".join(lines), pem_type))
+    with open(pub_path, "wb") as out:
+        out.write(private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def get(host, path, accept=None):
@@ -182,6 +204,7 @@ if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     {
         "decrypt-key": decrypt_key,
+        "encrypt-key": encrypt_key,
         "check-signature": check_signature,
         "check-dsse": check_dsse,
         "tamper": tamper,
