@@ -290,6 +290,27 @@ fn signatures_verify_independently_and_forgeries_fail_in_both_checks() {
     );
     check_provenance(&sandbox, &registry, &index, &platforms);
 
+    // A provenance validly signed with the key but naming another base: the rebuild
+    // matches, the provenance does not.
+    let key = sandbox.path("cosign.key");
+    checker_holds(&[
+        "forge-provenance",
+        &host,
+        "acme/signed",
+        &index,
+        key.to_str().unwrap(),
+        PASSWORD,
+    ]);
+    let output = run(&mut command, HOIST_LIMIT);
+    assert_not_verified(
+        &output,
+        &format!(
+            "provenance of {}@{index}",
+            registry.reference("acme/signed")
+        ),
+        &format!("names base sha256:{}", "0".repeat(64)),
+    );
+
     // Another key: refused by hoist, naming the index.
     let output = verify_signature(&sandbox, &image, other);
     assert_not_verified(

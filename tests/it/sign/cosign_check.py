@@ -15,6 +15,9 @@ Subcommands (exit 0: holds; exit 1: does not, with the reason on stderr):
   check-dsse ENVELOPE PUB               the envelope's signature by PUB verifies; prints the payload
   tamper HOST REPO DIGEST               (fault injection) rewrites the payload of DIGEST's signature
   move HOST REPO FROM TO                (fault injection) puts FROM's signatures under TO's tag
+  forge-provenance HOST REPO INDEX KEY PASSWORD
+                                        (fault injection) replaces INDEX's provenance by one naming
+                                        another base, validly signed with KEY
 """
 
 import base64
@@ -46,6 +49,14 @@ def pem_body(text, expected_types):
     if kind not in expected_types or end != "-----END %s-----" % kind:
         fail("PEM type %r, wanted one of %r" % (kind, expected_types))
     return base64.b64decode("".join(lines[1:-1]))
+
+
+def load_private(key_path, password):
+    body = json.loads(pem_body(open(key_path).read(), ["ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"]))
+    params = body["kdf"]["params"]
+    key = hashlib.scrypt(password.encode(), salt=base64.b64decode(body["kdf"]["salt"]), n=params["N"], r=params["r"], p=params["p"], dklen=32, maxmem=256 << 20)
+    der = nacl.secret.SecretBox(key).decrypt(base64.b64decode(body["ciphertext"]), base64.b64decode(body["cipher"]["nonce"]))
+    return serialization.load_der_private_key(der, password=None)
 
 
 def decrypt_key(key_path, password, pub_path):
@@ -200,6 +211,33 @@ def move(host, repo, source, target):
     put(host, "/v2/%s/manifests/%s" % (repo, sig_tag(target)), raw, MANIFEST)
 
 
+def forge_provenance(host, repo, index, key_path, password):
+    private = load_private(key_path, password)
+    tag = index.replace(":", "-")
+    referrers = json.loads(get(host, "/v2/%s/manifests/%s" % (repo, tag), "application/vnd.oci.image.index.v1+json"))
+    entry = next(m for m in referrers["manifests"] if m.get("artifactType") == "application/vnd.in-toto+json")
+    manifest = json.loads(get(host, "/v2/%s/manifests/%s" % (repo, entry["digest"]), MANIFEST))
+    envelope = json.loads(get(host, "/v2/%s/blobs/%s" % (repo, manifest["layers"][0]["digest"])))
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    for dependency in statement["predicate"]["buildDefinition"]["resolvedDependencies"]:
+        if dependency.get("name") == "base":
+            dependency["digest"] = {"sha256": "0" * 64}
+    body = json.dumps(statement, separators=(",", ":")).encode()
+    kind = envelope["payloadType"].encode()
+    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
+    signature = private.sign(pae, ec.ECDSA(hashes.SHA256()))
+    envelope = {"payloadType": envelope["payloadType"], "payload": base64.b64encode(body).decode(),
+                "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}]}
+    blob = json.dumps(envelope).encode()
+    manifest["layers"][0]["digest"] = upload(host, repo, blob)
+    manifest["layers"][0]["size"] = len(blob)
+    raw = json.dumps(manifest).encode()
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    put(host, "/v2/%s/manifests/%s" % (repo, digest), raw, MANIFEST)
+    entry["digest"], entry["size"] = digest, len(raw)
+    put(host, "/v2/%s/manifests/%s" % (repo, tag), json.dumps(referrers).encode(), "application/vnd.oci.image.index.v1+json")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     {
@@ -209,4 +247,5 @@ if __name__ == "__main__":
         "check-dsse": check_dsse,
         "tamper": tamper,
         "move": move,
+        "forge-provenance": forge_provenance,
     }[command](*args)
