@@ -19,6 +19,8 @@
 //!   and reads them back.
 //! - [`inspect`] renders images for people; [`diff`] compares two images down to the
 //!   files; [`verify`] rebuilds a published image and compares.
+//! - [`sign`] signs published images (cosign-compatible key pairs) and writes and
+//!   checks their provenance (in-toto/SLSA in DSSE envelopes).
 //! - [`release`] reads and bumps project versions, computes image tags, keeps moving
 //!   tags (`latest`, `1`) from going backwards, and runs `hoist release`.
 
@@ -39,6 +41,7 @@ pub mod publish;
 pub mod registry;
 pub mod release;
 pub mod sbom;
+pub mod sign;
 pub mod verify;
 pub mod workspace;
 

@@ -41,6 +41,18 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         outputs.preflight()?;
         jobs.push((member, plan, outputs));
     }
+    // The key is decrypted before the build: a wrong password must not cost one.
+    let signing_key = match &args.sign_key {
+        Some(path) => {
+            anyhow::ensure!(
+                jobs.iter()
+                    .any(|(_, _, outputs)| !outputs.pushes.is_empty()),
+                "--sign-key signs what is pushed: add --push or --push-to"
+            );
+            Some(super::sign::load_private_key(path)?)
+        }
+        None => None,
+    };
     for path in [&args.digest_file, &args.metadata_file]
         .into_iter()
         .flatten()
@@ -71,13 +83,17 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             builder.run(plan, outputs)?
         };
         report(&member.name, several, &image, &published, &cache_dir);
-        built.push((member.name.clone(), image, published));
+        let signed = match &signing_key {
+            Some(key) => sign_pushes(key, member, plan, &image, &published, &transport)?,
+            None => serde_json::Value::Null,
+        };
+        built.push((member.name.clone(), image, published, signed));
     }
 
     if let Some(path) = &args.digest_file {
         let digests: Vec<(String, String)> = built
             .iter()
-            .map(|(name, image, _)| (name.clone(), image.descriptor.digest.to_string()))
+            .map(|(name, image, _, _)| (name.clone(), image.descriptor.digest.to_string()))
             .collect();
         super::write_digest_file(path, &digests)?;
     }
@@ -85,19 +101,22 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         serde_json::Value::Array(
             built
                 .iter()
-                .map(|(name, image, published)| {
+                .map(|(name, image, published, signed)| {
                     let mut entry = summary(image, published);
+                    add_signatures(&mut entry, signed);
                     entry["name"] = json!(name);
                     entry
                 })
                 .collect(),
         )
     } else {
-        summary(&built[0].1, &built[0].2)
+        let mut entry = summary(&built[0].1, &built[0].2);
+        add_signatures(&mut entry, &built[0].3);
+        entry
     };
     super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
     if !args.json {
-        for (name, image, _) in &built {
+        for (name, image, _, _) in &built {
             if project.is_workspace {
                 println!("{name} {}", image.descriptor.digest);
             } else {
@@ -178,6 +197,51 @@ fn push_targets(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Vec<Pu
             Ok(PushTarget { reference, tags })
         })
         .collect()
+}
+
+/// Signs each push of `image` (its index and manifests, under the `.sig` tags) and
+/// attaches its signed provenance; answers `{signatures, provenance}` per push.
+fn sign_pushes(
+    key: &hoist::sign::PrivateKey,
+    member: &Member,
+    plan: &Plan,
+    image: &Image,
+    published: &Published,
+    transport: &hoist::registry::transport::Transport,
+) -> Result<serde_json::Value> {
+    let mut signed = Vec::new();
+    for report in &published.pushed {
+        let signatures = super::sign::sign_after_push(key, &report.reference, transport)?;
+        let facts = hoist::release::attest::provenance_facts(
+            &member.config,
+            plan,
+            image,
+            &report.reference,
+        )?;
+        let provenance = super::sign::attach_provenance(
+            key,
+            &facts,
+            &report.reference,
+            &image.descriptor,
+            transport,
+        )?;
+        signed.push(json!({
+            "reference": report.reference,
+            "signatures": signatures.signed,
+            "provenance": provenance.digest,
+        }));
+    }
+    Ok(serde_json::Value::Array(signed))
+}
+
+/// `signatures` and `provenance` of the first push at the top of an image's `--json`
+/// entry (as for the other push fields), and every push's under `signed`.
+fn add_signatures(entry: &mut serde_json::Value, signed: &serde_json::Value) {
+    if let Some(first) = signed.as_array().and_then(|s| s.first()) {
+        entry["signatures"] = first["signatures"].clone();
+        entry["provenance"] = first["provenance"].clone();
+        entry["signed"] = signed.clone();
+    }
 }
 
 /// What was built and where it went, on stderr.

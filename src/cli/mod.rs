@@ -10,6 +10,7 @@ mod progress;
 mod registry;
 mod release;
 mod sbom;
+mod sign;
 mod verify;
 
 use std::fmt::Write as _;
@@ -64,6 +65,12 @@ enum Command {
     /// Print an image's SBOM (attached by the build) from a layout, an archive or a
     /// registry (found through its referrers).
     Sbom(sbom::SbomArgs),
+    /// Key pairs for signing (cosign-compatible).
+    #[command(subcommand)]
+    Key(sign::KeyCommand),
+    /// Sign an image in a registry (and each manifest of its index) with a cosign key,
+    /// stored under the `sha256-<hex>.sig` tag as cosign does.
+    Sign(sign::SignArgs),
 }
 
 /// `hoist login` flags.
@@ -236,6 +243,10 @@ pub struct PushArgs {
     /// Print a JSON report on stdout instead of the pushed reference.
     #[arg(long)]
     json: bool,
+    /// Sign the pushed image (and each of its manifests) with this cosign private
+    /// key, once the tags are up.
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
 }
 
 /// `hoist build` flags.
@@ -315,6 +326,10 @@ pub struct BuildArgs {
     /// Also write the --json document to this file (for later CI steps).
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
+    /// Sign the pushed image (and each of its manifests) with this cosign private
+    /// key, once the tags are up (needs --push or --push-to).
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -355,6 +370,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Release(args) => release::release(&args),
         Command::Cache(command) => cache::run(&command),
         Command::Sbom(args) => sbom::run(&args),
+        Command::Key(command) => sign::key(&command),
+        Command::Sign(args) => sign::sign(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

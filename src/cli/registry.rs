@@ -27,6 +27,12 @@ pub fn push(args: &PushArgs) -> Result<()> {
         hoist::fsutil::check_file_target(path)
             .map_err(|e| anyhow::Error::new(e).context("--metadata-file"))?;
     }
+    // Decrypted first: a wrong password must not cost an upload.
+    let signing_key = args
+        .sign_key
+        .as_deref()
+        .map(super::sign::load_private_key)
+        .transpose()?;
     let scratch = tempfile::tempdir()?;
     let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
     let transport = args.registry.pushing_transport(args.jobs, &cache_dir)?;
@@ -61,12 +67,17 @@ pub fn push(args: &PushArgs) -> Result<()> {
         if !args.json {
             println!("{}", report.reference);
         }
-        reports.push(report);
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(key) = &signing_key {
+            let signed = super::sign::sign_after_push(key, &report.reference, &transport)?;
+            json["signatures"] = serde_json::to_value(&signed.signed)?;
+        }
+        reports.push(json);
     }
     // One destination: the report itself (as before several); else one per destination.
     let document = match reports.as_slice() {
-        [one] => serde_json::to_value(one)?,
-        _ => serde_json::to_value(&reports)?,
+        [one] => one.clone(),
+        _ => serde_json::Value::Array(reports),
     };
     super::emit_json(&document, args.json, args.metadata_file.as_deref())
 }

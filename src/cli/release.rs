@@ -175,6 +175,10 @@ pub struct ReleaseArgs {
     /// Attach no SBOM (overrides `sbom = true` in [image]).
     #[arg(long)]
     no_sbom: bool,
+    /// Sign every released image (index and manifests, as cosign does) and attach its
+    /// signed provenance with this cosign private key, before any tag moves.
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     /// Threads for compression and concurrent uploads.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -432,6 +436,12 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         hoist::fsutil::check_file_target(path)
             .map_err(|e| anyhow::Error::new(e).context("--digest-file/--metadata-file"))?;
     }
+    // Decrypted first: a wrong password must not cost a release commit.
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(super::sign::load_private_key)
+        .transpose()?;
     let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
@@ -442,9 +452,15 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         .pushing_transport(args.jobs.unwrap_or(0), &cache_dir)?;
     let observer = super::progress::observer();
     let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
-    let outcome = workflow::release(&request, &mut builder, &transport, &mut |note| {
-        eprintln!("{note}");
-    })?;
+    let outcome = workflow::release(
+        &request,
+        &mut builder,
+        &transport,
+        sign_key.as_ref(),
+        &mut |note| {
+            eprintln!("{note}");
+        },
+    )?;
     let (document, digests) = match outcome {
         Outcome::DryRun(plan) => {
             if plan.latest_left_out {

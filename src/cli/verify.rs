@@ -36,78 +36,226 @@ pub struct VerifyArgs {
     /// Print the outcome (and the differences) as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Also check the image's signatures (the index and each manifest) with this
+    /// cosign public key: who published it, as well as what it is made of.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Check the signatures only (with --key), without rebuilding.
+    #[arg(long, requires = "key")]
+    signature_only: bool,
+    /// Rebuild this git revision (in a temporary worktree); `HEAD` uses the working
+    /// tree as it is. Default: the revision the image records
+    /// (org.opencontainers.image.revision), when HEAD is another.
+    #[arg(long, value_name = "REV")]
+    revision: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
 
-/// Runs `hoist verify`: exit 0 verified, 1 different, 2 when it could not tell.
-pub fn run(args: &VerifyArgs) -> ExitCode {
-    match verify_all(args) {
-        Ok(verdicts) => {
-            let printed = if args.json {
-                json_document(&verdicts).and_then(|document| {
-                    println!("{}", serde_json::to_string_pretty(&document)?);
-                    Ok(())
-                })
-            } else {
-                for verdict in &verdicts {
-                    print_text(verdict);
-                }
-                Ok(())
-            };
-            match printed {
-                Err(error) => trouble(&error),
-                Ok(()) if verdicts.iter().all(|v| v.outcome.verified) => ExitCode::SUCCESS,
-                Ok(()) => ExitCode::from(DIFFERENT),
-            }
-        }
-        Err(error) => trouble(&error),
-    }
-}
-
-/// One image's verdict.
-struct Verdict {
-    /// The member's name, for a workspace.
-    member: Option<String>,
+/// One image to verify, and the config it is rebuilt from.
+struct Target {
+    /// The published image, as named.
     image: String,
+    /// The member's config.
     config: PathBuf,
-    outcome: Outcome,
+    /// The member's name, in a workspace.
+    member: Option<String>,
 }
 
-fn json_document(verdicts: &[Verdict]) -> Result<serde_json::Value> {
-    let mut entries = Vec::new();
-    for verdict in verdicts {
-        let mut entry = serde_json::to_value(&verdict.outcome)?;
-        if let Some(member) = &verdict.member {
-            entry["name"] = serde_json::json!(member);
+/// One image's verdict, ready to print.
+struct Report {
+    verified: bool,
+    json: serde_json::Value,
+    text: String,
+}
+
+/// Runs `hoist verify`: exit 0 verified, 1 different (or badly signed), 2 when it
+/// could not tell.
+pub fn run(args: &VerifyArgs) -> ExitCode {
+    let targets = match targets(args) {
+        Ok(targets) => targets,
+        Err(error) => return trouble(&error),
+    };
+    let mut reports = Vec::new();
+    for target in &targets {
+        match verify_target(args, target) {
+            Ok(report) => reports.push(report),
+            Err(error) => return trouble(&error),
         }
-        entries.push(entry);
     }
-    Ok(match (verdicts.first(), entries.len()) {
-        (Some(first), 1) if first.member.is_none() => entries.remove(0),
-        _ => serde_json::Value::Array(entries),
+    if args.json {
+        let document = match (targets.as_slice(), reports.as_slice()) {
+            ([one], [report]) if one.member.is_none() => report.json.clone(),
+            _ => serde_json::Value::Array(
+                targets
+                    .iter()
+                    .zip(&reports)
+                    .map(|(target, report)| {
+                        let mut entry = report.json.clone();
+                        entry["name"] = serde_json::json!(target.member);
+                        entry
+                    })
+                    .collect(),
+            ),
+        };
+        match serde_json::to_string_pretty(&document) {
+            Ok(text) => println!("{text}"),
+            Err(error) => return trouble(&error.into()),
+        }
+    } else {
+        for report in &reports {
+            print!("{}", report.text);
+        }
+    }
+    if reports.iter().all(|r| r.verified) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(DIFFERENT)
+    }
+}
+
+/// The image given (one member only), or each member's `[image].name` at the
+/// project's version.
+fn targets(args: &VerifyArgs) -> Result<Vec<Target>> {
+    // Signatures alone need no config: nothing is rebuilt.
+    if let (Some(image), true) = (&args.image, args.signature_only) {
+        return Ok(vec![Target {
+            image: image.clone(),
+            config: args.config.clone(),
+            member: None,
+        }]);
+    }
+    let project = hoist::release::workflow::Project::load(&args.config, &args.package)?;
+    let members = &project.workspace.members;
+    let member_name =
+        |m: &hoist::workspace::Member| project.workspace.is_workspace.then(|| m.name.clone());
+    if let Some(image) = &args.image {
+        anyhow::ensure!(
+            members.len() == 1,
+            "{image} is one image, but {} has {} ({}): pick its member with -p",
+            args.config.display(),
+            members.len(),
+            hoist::workspace::names(members)
+        );
+        return Ok(vec![Target {
+            image: image.clone(),
+            config: members[0].config.clone(),
+            member: member_name(&members[0]),
+        }]);
+    }
+    let tag = match &project.settings.source {
+        Some(_) => project.settings.read()?.version().to_string(),
+        None => "latest".to_string(),
+    };
+    members
+        .iter()
+        .map(|member| match &member.file.image.name {
+            Some(names) => Ok(Target {
+                image: format!("{}:{tag}", names.to_vec()[0]),
+                config: member.config.clone(),
+                member: member_name(member),
+            }),
+            None => anyhow::bail!(
+                "name the image to verify: {} sets no image.name",
+                member.config.display()
+            ),
+        })
+        .collect()
+}
+
+/// Signatures (with `--key`), then the rebuild (in the recorded revision's worktree
+/// when HEAD is another), then the provenance against the rebuild.
+fn verify_target(args: &VerifyArgs, target: &Target) -> Result<Report> {
+    let signatures = match &args.key {
+        Some(key) => match check_signatures(args, target, key)? {
+            Ok(verified) => Some(verified),
+            Err(refusal) => return Ok(refused(target, &refusal)),
+        },
+        None => None,
+    };
+    if let Some(verified) = &signatures {
+        for (digest, count) in &verified.manifests {
+            eprintln!(
+                "signature verified: {}@{digest} ({count} by {})",
+                verified.repository,
+                args.key
+                    .as_deref()
+                    .map_or(String::new(), |k| k.display().to_string())
+            );
+        }
+        if args.signature_only {
+            let text = verified
+                .manifests
+                .first()
+                .map_or(String::new(), |(digest, _)| {
+                    format!("verified signatures of {}@{digest}\n", verified.repository)
+                });
+            return Ok(Report {
+                verified: true,
+                json: serde_json::json!({"signatures": verified}),
+                text,
+            });
+        }
+    }
+    let checkout = rebuild_checkout(args, target)?;
+    let config = checkout
+        .as_ref()
+        .map_or(target.config.as_path(), |c| c.config.as_path());
+    let outcome = verify(args, target, config)?;
+    let provenance = match (&signatures, outcome.verified) {
+        (Some(verified), true) => match check_provenance(args, target, config, &outcome, verified)?
+        {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refused(target, &refusal)),
+        },
+        _ => None,
+    };
+    let mut json = serde_json::to_value(&outcome)?;
+    if let Some(verified) = &signatures {
+        json["signatures"] = serde_json::to_value(verified)?;
+    }
+    if let Some(found) = &provenance {
+        json["provenance"] = serde_json::to_value(found)?;
+    }
+    Ok(Report {
+        verified: outcome.verified,
+        json,
+        text: text_of(&outcome, target),
     })
 }
 
-fn print_text(verdict: &Verdict) {
-    let outcome = &verdict.outcome;
-    if outcome.verified {
-        println!(
-            "verified {}",
-            verified_name(&verdict.image, &outcome.published)
-        );
-        return;
+/// A signature or provenance refusal: `NOT verified: …` (with `--json`,
+/// `{verified: false, image, reason}`), exit 1.
+fn refused(target: &Target, refusal: &hoist::sign::SignError) -> Report {
+    Report {
+        verified: false,
+        json: serde_json::json!({
+            "verified": false,
+            "image": target.image,
+            "reason": refusal.to_string(),
+        }),
+        text: format!("NOT verified: {refusal}\n"),
     }
-    println!(
-        "NOT verified: {} is {}, but rebuilding it from {} gives {}",
-        verdict.image,
+}
+
+fn text_of(outcome: &Outcome, target: &Target) -> String {
+    if outcome.verified {
+        return format!(
+            "verified {}\n",
+            verified_name(&target.image, &outcome.published)
+        );
+    }
+    let mut text = format!(
+        "NOT verified: {} is {}, but rebuilding it from {} gives {}\n",
+        target.image,
         outcome.published,
-        verdict.config.display(),
+        target.config.display(),
         outcome.rebuilt
     );
     if let Some(diff) = &outcome.diff {
-        print!("{}", diff.render());
+        text.push_str(&diff.render());
     }
+    text
 }
 
 /// `name@sha256:…`: the repository (or layout) without its tag, pinned by digest.
@@ -129,63 +277,182 @@ fn verified_name(image: &str, digest: &Digest) -> String {
     format!("{name}@{digest}")
 }
 
-/// Verifies the image given, or each image of the project at its version.
-fn verify_all(args: &VerifyArgs) -> Result<Vec<Verdict>> {
-    let project = hoist::release::workflow::Project::load(&args.config, &args.package)?;
-    let members = &project.workspace.members;
-    let images: Vec<String> = if let Some(image) = &args.image {
-        anyhow::ensure!(
-            members.len() == 1,
-            "{image} is one image, but {} has {} ({}): pick its member with -p",
-            args.config.display(),
-            members.len(),
-            hoist::workspace::names(members)
+/// The signatures' check: `Ok(Err(refusal))` when they are missing or do not verify
+/// (the image is not verified), `Err` when it could not be told (registry, key file).
+fn check_signatures(
+    args: &VerifyArgs,
+    target: &Target,
+    key: &std::path::Path,
+) -> Result<Result<hoist::sign::cosign::VerifiedSignatures, hoist::sign::SignError>> {
+    let Ok(Location::Registry { reference }) = Location::parse(&target.image) else {
+        anyhow::bail!(
+            "--key: signatures are read from a registry; {} is not a registry reference",
+            target.image
         );
-        vec![image.clone()]
-    } else {
-        let tag = match &project.settings.source {
-            Some(_) => project.settings.read()?.version().to_string(),
-            None => "latest".to_string(),
-        };
-        members
-            .iter()
-            .map(|member| match &member.file.image.name {
-                Some(names) => Ok(format!("{}:{tag}", names.to_vec()[0])),
-                None => anyhow::bail!(
-                    "name the image to verify: {} sets no image.name",
-                    member.config.display()
-                ),
-            })
-            .collect::<Result<_>>()?
     };
+    let public = hoist::sign::PublicKey::read(key)?;
+    let target = hoist::oci::reference::parse(&reference)?;
+    let transport = args.registry.transport(0)?;
+    match super::sign::block_on_sign(async {
+        Ok(hoist::sign::verify_pushed(&transport, &target, &public).await)
+    })? {
+        Ok(verified) => Ok(Ok(verified)),
+        Err(refusal @ hoist::sign::SignError::Signature { .. }) => Ok(Err(refusal)),
+        Err(error) => Err(super::sign::sign_error(error)),
+    }
+}
+
+/// The provenance's check against the rebuild: its subjects are the manifests
+/// verified, its base the one rebuilt on, its config the one rebuilt from, its
+/// revision the checkout's HEAD. `Ok(Ok(None))`: the image has no provenance (a note
+/// says so; an image signed by `hoist sign` alone has none).
+fn check_provenance(
+    args: &VerifyArgs,
+    image: &Target,
+    config_path: &std::path::Path,
+    outcome: &Outcome,
+    signatures: &hoist::sign::cosign::VerifiedSignatures,
+) -> Result<Result<Option<hoist::sign::provenance::VerifiedProvenance>, hoist::sign::SignError>> {
+    let Some(key) = &args.key else {
+        return Ok(Ok(None));
+    };
+    let Ok(Location::Registry { reference }) = Location::parse(&image.image) else {
+        return Ok(Ok(None));
+    };
+    let public = hoist::sign::PublicKey::read(key)?;
+    let target = hoist::oci::reference::parse(&reference)?;
+    let config = std::fs::read(config_path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
+    let config_dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let expected = hoist::sign::provenance::Expected {
+        subjects: signatures
+            .manifests
+            .iter()
+            .map(|(d, _)| d.clone())
+            .collect(),
+        base_digest: outcome.inputs.base_digest.clone(),
+        config_digest: Some(Digest::sha256_of(&config)),
+        revision: hoist::release::git::Git::discover(config_dir)
+            .ok()
+            .and_then(|git| git.head_sha().ok()),
+    };
+    let transport = args.registry.transport(0)?;
+    match super::sign::block_on_sign(async {
+        Ok(hoist::sign::provenance::verify_provenance(
+            &transport,
+            &target,
+            &outcome.published,
+            &public,
+            &expected,
+        )
+        .await)
+    })? {
+        Ok(Some(found)) => {
+            eprintln!(
+                "provenance verified: {} (built by {}{})",
+                found.attestation,
+                found.builder,
+                found
+                    .revision
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(" from revision {r}"))
+            );
+            Ok(Ok(Some(found)))
+        }
+        Ok(None) => {
+            eprintln!(
+                "note: {} has no provenance attestation (hoist build --push --sign-key attaches one)",
+                image.image
+            );
+            Ok(Ok(None))
+        }
+        Err(refusal @ hoist::sign::SignError::Provenance { .. }) => Ok(Err(refusal)),
+        Err(error) => Err(super::sign::sign_error(error)),
+    }
+}
+
+/// The worktree to rebuild in, when the rebuild is not of the working tree: the
+/// `--revision` asked for, else the revision the image records when the config's
+/// checkout has another HEAD. `None` outside git, or when HEAD is the one.
+fn rebuild_checkout(
+    args: &VerifyArgs,
+    target: &Target,
+) -> Result<Option<hoist::release::checkout::RevisionCheckout>> {
+    use hoist::release::checkout::{RevisionCheckout, resolve};
+    use hoist::release::git::Git;
+    if args.revision.as_deref() == Some("HEAD") {
+        return Ok(None);
+    }
+    let config_dir = target
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let Ok(git) = Git::discover(config_dir) else {
+        return Ok(None);
+    };
+    let wanted = match &args.revision {
+        Some(revision) => revision.clone(),
+        None => match recorded_revision(args, target)? {
+            Some(revision) => revision,
+            None => return Ok(None),
+        },
+    };
+    let head = git.head_sha()?;
+    if resolve(&git, &wanted).ok().as_deref() == Some(head.as_str()) {
+        return Ok(None);
+    }
+    let checkout = RevisionCheckout::create(&git, &target.config, &wanted)?;
+    eprintln!(
+        "note: rebuilding revision {} (HEAD is {head}) in a temporary worktree; --revision HEAD uses the working tree",
+        checkout.revision
+    );
+    Ok(Some(checkout))
+}
+
+/// The `org.opencontainers.image.revision` the published image records.
+fn recorded_revision(args: &VerifyArgs, target: &Target) -> Result<Option<String>> {
+    let location = Location::parse(&target.image)?;
+    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let transport = args.registry.transport(0)?;
+    let scratch = tempfile::tempdir()?;
+    let image = hoist::diff::open::OpenedImage::open(
+        &target.image,
+        &location,
+        scratch.path(),
+        &store,
+        &transport,
+    )?;
+    Ok(image
+        .annotation("org.opencontainers.image.revision")
+        .map(str::to_string))
+}
+
+fn verify(args: &VerifyArgs, target: &Target, config: &std::path::Path) -> Result<Outcome> {
+    // The member as the config (perhaps in a worktree of another revision) has it.
+    let project = hoist::workspace::load(config, &[])?;
+    let file = &project.members[0].file;
     let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
     let transport = args.registry.transport(0)?;
     let observer = super::progress::observer();
-    let mut verdicts = Vec::new();
-    for (member, image) in members.iter().zip(images) {
-        let request = Request {
-            image: &image,
-            config: &member.config,
-            file: &member.file,
-            store: &store,
-            options: BuildOptions {
-                threads: args.jobs.unwrap_or(0),
-                use_cache: true,
-            },
-            transport: &transport,
-            observer: observer.as_ref(),
-        };
-        let outcome = hoist::verify::verify(&request, &mut |note| {
-            eprintln!("{note}");
-        })?;
-        verdicts.push(Verdict {
-            member: project.workspace.is_workspace.then(|| member.name.clone()),
-            image,
-            config: member.config.clone(),
-            outcome,
-        });
-    }
-    Ok(verdicts)
+    let request = Request {
+        image: &target.image,
+        config,
+        file,
+        store: &store,
+        options: BuildOptions {
+            threads: args.jobs.unwrap_or(0),
+            use_cache: true,
+        },
+        transport: &transport,
+        observer: observer.as_ref(),
+    };
+    Ok(hoist::verify::verify(&request, &mut |note| {
+        eprintln!("{note}");
+    })?)
 }
 
 #[cfg(test)]

@@ -12,13 +12,17 @@
 //! - [`forward`] keeps moving tags (`latest`, `1`, `1.2`) from going backwards in a
 //!   registry.
 //! - [`settings`] resolves the `[version]` and `[tags]` sections of `hoist.toml`.
+//! - [`attest`] gathers what a signed build's provenance records.
+//! - [`checkout`] puts a revision in a temporary worktree (`hoist verify`).
 //! - [`workflow`] is `hoist release`: the steps above ([`steps`]), then the build
 //!   pipeline for every image, and [`rollout`]: every image pushed everywhere, then the
 //!   tags moved.
 //!
 //! Everything here but `git`, `forward` and the file writes is pure and unit-tested.
 
+pub mod attest;
 pub mod bump;
+pub mod checkout;
 pub mod forward;
 pub mod git;
 pub mod labels;

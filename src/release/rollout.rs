@@ -161,6 +161,7 @@ impl Rollout<'_> {
         images: &[(&ImageTargets, &Image)],
         builder: &Builder,
         transport: &Transport,
+        sign: &dyn Fn(usize, &Reference) -> Result<()>,
         note: &mut dyn FnMut(String),
     ) -> Result<Vec<ReleasedImage>> {
         let new = self.new;
@@ -217,6 +218,19 @@ impl Rollout<'_> {
                 )
             })?;
             released[*i].push(report);
+        }
+        for (i, repository, _) in &untagged {
+            sign(*i, repository).map_err(|e| {
+                step(
+                    format!(
+                        "signing v{new} of {} in {} failed; no tag was moved anywhere; {}",
+                        images[*i].0.member,
+                        repository_name(repository),
+                        self.hint
+                    ),
+                    e,
+                )
+            })?;
         }
         note(format!(
             "every image of v{new} is up in every repository: moving the tags"

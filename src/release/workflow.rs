@@ -11,7 +11,6 @@ use oci_spec::distribution::Reference;
 use semver::Version;
 use serde::Serialize;
 
-use super::Result;
 use super::forward::tag_states_blocking;
 use super::git::Git;
 use super::labels::label_plan;
@@ -19,12 +18,14 @@ use super::rollout::{self, ImageTargets, Rollout};
 use super::settings::{ReleaseSettings, VersionFiles};
 use super::steps::{refused, step};
 use super::tags;
+use super::{ReleaseError, Result};
 use crate::oci::image::Image;
 use crate::oci::platform::Platform;
 use crate::pipeline::Builder;
 use crate::plan::{Overrides, resolve};
 use crate::registry::layer_source::cache_references;
 use crate::registry::transport::Transport;
+use crate::sign::{PrivateKey, SignError};
 use crate::workspace::{self, Member};
 
 pub use super::steps::{bump_by_name, check_git, parse_version, tag_context};
@@ -184,6 +185,7 @@ pub fn release(
     request: &Request,
     builder: &mut Builder,
     transport: &Transport,
+    sign_key: Option<&PrivateKey>,
     note: &mut dyn FnMut(String),
 ) -> Result<Outcome> {
     let prepared = prepare(request, transport)?;
@@ -241,7 +243,9 @@ pub fn release(
             version: new,
             images: images
                 .iter()
-                .map(|(member, image)| (member.name.clone(), image.descriptor.digest.to_string()))
+                .map(|(member, _, image)| {
+                    (member.name.clone(), image.descriptor.digest.to_string())
+                })
                 .collect(),
         });
     }
@@ -253,11 +257,19 @@ pub fn release(
         force_tags: request.force_tags,
         hint: &hint,
     };
+    // Signed (and their provenance attached) once every image is up, before any tag
+    // moves: a tag never names an unsigned image.
+    let sign = |i: usize, repository: &Reference| -> Result<()> {
+        match sign_key {
+            Some(key) => sign_release_image(key, &images[i], repository, transport),
+            None => Ok(()),
+        }
+    };
     let pairs: Vec<(&ImageTargets, &Image)> = targets
         .iter()
-        .zip(images.iter().map(|(_, image)| image))
+        .zip(images.iter().map(|(_, _, image)| image))
         .collect();
-    let released = rollout.run(&pairs, builder, transport, note)?;
+    let released = rollout.run(&pairs, builder, transport, &sign, note)?;
     Ok(Outcome::Released(Box::new(Released {
         previous: current,
         version: new,
@@ -389,7 +401,7 @@ fn build_all<'p>(
     builder: &mut Builder,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),
-) -> Result<Vec<(&'p Member, Image)>> {
+) -> Result<Vec<(&'p Member, crate::plan::Plan, Image)>> {
     let mut images = Vec::new();
     for (member, target) in project.workspace.members.iter().zip(targets) {
         let mut plan = member_plan(request, member)?;
@@ -427,7 +439,7 @@ fn build_all<'p>(
             note,
         )
         .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
-        images.push((member, image));
+        images.push((member, plan, image));
     }
     Ok(images)
 }
@@ -454,6 +466,46 @@ fn check_budget(
         )?;
     }
     Ok(())
+}
+
+/// Signs one released image in one repository (index and manifests, cosign's `.sig`
+/// tags) and attaches its signed provenance.
+fn sign_release_image(
+    key: &PrivateKey,
+    (member, plan, image): &(&Member, crate::plan::Plan, Image),
+    repository: &Reference,
+    transport: &Transport,
+) -> Result<()> {
+    let pushed = format!(
+        "{}@{}",
+        rollout::repository_name(repository),
+        image.descriptor.digest
+    );
+    let target = crate::oci::reference::parse(&pushed)?;
+    let facts = super::attest::provenance_facts(&member.config, plan, image, &pushed)?;
+    let signing = async {
+        crate::sign::sign_pushed(transport, &target, key, &std::collections::BTreeMap::new())
+            .await?;
+        crate::sign::provenance::attach_provenance(
+            transport,
+            &target,
+            &image.descriptor,
+            &facts,
+            key,
+        )
+        .await?;
+        Ok::<_, SignError>(())
+    };
+    let mut outcome = None;
+    crate::registry::block_on(async {
+        outcome = Some(signing.await);
+        Ok(())
+    })?;
+    outcome.expect("the signing ran").map_err(|e| match e {
+        // A registry's answer stays typed (the CLI's credential hint reads it).
+        SignError::Registry(inner) => ReleaseError::Registry(inner),
+        other => refused(format!("signing {pushed}: {other}")),
+    })
 }
 
 /// How to go on when a step after the release commit fails.
