@@ -344,7 +344,7 @@ fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
     );
     files_and_modes_are_right(&sandbox, &primary, &mirror);
 
-    later_releases(&repo, &primary, &mirror);
+    later_releases(&repo, &primary, (&mirror, &proxy.host()));
 }
 
 /// The files and modes of the released images, judged by umoci on the arm64 image
@@ -372,7 +372,8 @@ fn files_and_modes_are_right(sandbox: &Sandbox, primary: &Registry, mirror: &Reg
 }
 
 /// After the first release: verify at the root, a pre-release, and `-p`.
-fn later_releases(repo: &Repo, primary: &Registry, mirror: &Registry) {
+/// `mirror` is reached (and its images named) through the proxy at `mirror_host`.
+fn later_releases(repo: &Repo, primary: &Registry, (mirror, mirror_host): (&Registry, &str)) {
     let sandbox = repo.sandbox;
     // verify at the root rebuilds and checks every member at the version.
     let mut command = repo.hoist(&["verify", "--cache-dir"]);
@@ -395,8 +396,34 @@ fn later_releases(repo: &Repo, primary: &Registry, mirror: &Registry) {
         );
     }
 
-    // -p releases only the named member.
-    let report = json_of(repo, primary, &["release", "patch", "-p", "web", "--json"]);
+    // -p releases only the named member; --sign-key signs it in both registries.
+    let mut command = sandbox.hoist();
+    command
+        .args(["key", "generate", "--output-key-prefix", "release"])
+        .env("HOIST_KEY_PASSWORD", "correct horse");
+    success(&mut command);
+    let key = sandbox.path("release.key");
+    let mut command = repo.hoist(&["release", "patch", "-p", "web", "--json", "--sign-key"]);
+    command
+        .arg(&key)
+        .arg("--cache-dir")
+        .arg(sandbox.cache())
+        .env("HOIST_KEY_PASSWORD", "correct horse");
+    let report = parse_json(&stdout(&ok(&mut command, primary)));
+    // The signatures name the repository as it was pushed to (the mirror's through the
+    // proxy).
+    for (registry, host) in [(primary, primary.host()), (mirror, mirror_host.to_string())] {
+        let mut command = sandbox.hoist();
+        command
+            .args(["verify", &format!("{host}/acme/web:0.2.1"), "--key"])
+            .arg(sandbox.path("release.pub"))
+            .arg("--signature-only");
+        let verified = stdout(&ok(&mut command, registry));
+        assert!(
+            verified.starts_with("verified signatures of "),
+            "{verified}"
+        );
+    }
     let names: Vec<&str> = report["images"]
         .as_array()
         .unwrap()
