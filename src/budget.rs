@@ -411,8 +411,10 @@ pub async fn earlier_in_registry(
     Ok(Some(earlier))
 }
 
-/// `max_growth` in `hoist release`: against the image the previous version's tag
-/// names in the target repository; without one, says that growth is not checked.
+/// Growth in `hoist release`: against the image the previous version's tag names in
+/// the target repository, printed as a table (`note`) and checked against
+/// `max_growth`; without that image, nothing to compare (said when `max_growth` is
+/// set).
 pub fn check_previous_release(
     image: &Image,
     budget: &Budget,
@@ -421,9 +423,6 @@ pub fn check_previous_release(
     transport: &Transport,
     note: &mut dyn FnMut(String),
 ) -> Result<Option<Vec<Growth>>> {
-    if budget.max_growth.is_none() {
-        return Ok(None);
-    }
     let name = format!(
         "{}/{}:{previous_tag}",
         target.registry(),
@@ -431,9 +430,11 @@ pub fn check_previous_release(
     );
     let earlier = crate::registry::block_on(earlier_in_registry(target, previous_tag, transport))?;
     let Some(mut earlier) = earlier else {
-        note(format!(
-            "budget.max_growth: {name} does not exist, so growth is not checked"
-        ));
+        if budget.max_growth.is_some() {
+            note(format!(
+                "budget.max_growth: {name} does not exist, so growth is not checked"
+            ));
+        }
         return Ok(None);
     };
     if let ([only], [(platform, _)]) = (image.platforms.as_slice(), earlier.as_mut_slice())
@@ -441,7 +442,48 @@ pub fn check_previous_release(
     {
         *platform = only.platform.clone();
     }
-    check_growth(&earlier, &name, image, budget).map(Some)
+    let table = check_growth(&earlier, &name, image, budget)?;
+    note(render_growth(&name, &table));
+    Ok(Some(table))
+}
+
+/// The growth table `hoist release` prints: per platform, before, now, the change
+/// and the layers the previous image lacks.
+pub fn render_growth(previous_name: &str, table: &[Growth]) -> String {
+    use crate::inspect::human_bytes;
+    let mut text = format!("growth against {previous_name}:");
+    for row in table {
+        let before = row.before.map_or_else(|| "-".to_string(), human_bytes);
+        let sign = if row.delta < 0 { "-" } else { "+" };
+        let percent = row
+            .percent
+            .map_or_else(String::new, |p| format!(" ({p:+.1}%)"));
+        text.push_str(&format!(
+            "\n  {:<16} {before:>10} → {:>10}  {sign}{}{percent}; {} layer{} changed{}",
+            row.platform,
+            human_bytes(row.now),
+            human_bytes(row.delta.unsigned_abs()),
+            row.changed_layers.len(),
+            if row.changed_layers.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if row.changed_layers.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}",
+                    row.changed_layers
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -382,7 +382,14 @@ fn later_releases(repo: &Repo, primary: &Registry, (mirror, mirror_host): (&Regi
     assert_eq!(verified.matches("verified ").count(), 3, "{verified}");
 
     // A pre-release gets only its own tag, for every member, everywhere.
-    let report = json_of(repo, primary, &["release", "pre", "--pre", "rc", "--json"]);
+    let mut command = repo.hoist(&["release", "pre", "--pre", "rc", "--json", "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let output = ok(&mut command, primary);
+    let report = parse_json(&stdout(&output));
+    // Each image's growth against the previous version, per platform.
+    let notes = crate::common::stderr(&output);
+    assert_eq!(notes.matches("growth against ").count(), 3, "{notes}");
+    assert!(notes.contains("/acme/api:0.2.0:\n  linux/amd64"), "{notes}");
     assert_eq!(report["version"], "0.2.1-rc.1");
     for image in report["images"].as_array().unwrap() {
         for push in image["pushes"].as_array().unwrap() {
