@@ -450,6 +450,8 @@ pub fn check_previous_release(
 /// The growth table `hoist release` prints: per platform, before, now, the change
 /// and the layers the previous image lacks.
 pub fn render_growth(previous_name: &str, table: &[Growth]) -> String {
+    use std::fmt::Write as _;
+
     use crate::inspect::human_bytes;
     let mut text = format!("growth against {previous_name}:");
     for row in table {
@@ -458,7 +460,8 @@ pub fn render_growth(previous_name: &str, table: &[Growth]) -> String {
         let percent = row
             .percent
             .map_or_else(String::new, |p| format!(" ({p:+.1}%)"));
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "\n  {:<16} {before:>10} → {:>10}  {sign}{}{percent}; {} layer{} changed{}",
             row.platform,
             human_bytes(row.now),
@@ -481,7 +484,7 @@ pub fn render_growth(previous_name: &str, table: &[Growth]) -> String {
                         .join(", ")
                 )
             }
-        ));
+        );
     }
     text
 }
