@@ -22,6 +22,7 @@ use crate::publish::{Sink, WriteReport};
 use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, fetch_reused_layers, push};
 use crate::registry::transport::Transport;
+use crate::sbom::scan::Scanner;
 use crate::sbom::{SbomOptions, attach_sboms};
 
 /// Where a built image goes besides the cache.
@@ -147,6 +148,12 @@ impl<'a> Builder<'a> {
             Location::Scratch => None,
             location => Some(open(location, &options)?),
         };
+        // Layer scans are cached beside the layer cache (and not used without it).
+        let mut scanner = if self.options.use_cache {
+            Scanner::with_cache(self.store.root())
+        } else {
+            Scanner::default()
+        };
         let mut image = match &self.registry_layers {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
@@ -160,8 +167,15 @@ impl<'a> Builder<'a> {
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
                 if plan.sbom {
-                    // The SBOM lists what the reused layers hold: their bytes are read.
-                    crate::registry::block_on(fetch_reused_layers(&image, self.transport))?;
+                    // The SBOM lists what the reused layers hold: the bytes of those
+                    // whose scan is not cached are read.
+                    let unscanned =
+                        |d: &hoist_layers::Digest| !scanner.has_cached(d, true, plan.sbom_files);
+                    crate::registry::block_on(fetch_reused_layers(
+                        &image,
+                        self.transport,
+                        &unscanned,
+                    ))?;
                 }
                 image
             }
@@ -181,6 +195,7 @@ impl<'a> Builder<'a> {
                 SbomOptions {
                     files: plan.sbom_files,
                 },
+                &mut scanner,
             )?;
         }
         Ok(image)

@@ -273,10 +273,15 @@ impl MountSources {
 /// some, the base's and the reused layers'.
 /// Fetches (verified, into the cache) the new layers a build reused from the registry
 /// and left there: for a step that must read them (the SBOM's scan).
-pub async fn fetch_reused_layers(image: &Image, transport: &Transport) -> Result<()> {
+/// Only those `wanted` says yes to.
+pub async fn fetch_reused_layers(
+    image: &Image,
+    transport: &Transport,
+    wanted: &dyn Fn(&Digest) -> bool,
+) -> Result<()> {
     let fetchers = Fetchers::new(image, transport).await?;
     for origin in &image.layer_origins {
-        for digest in &origin.layers {
+        for digest in origin.layers.iter().filter(|d| wanted(d)) {
             if let Some(blob) = image.blobs.get(digest)
                 && matches!(blob.source, BlobSource::OnDemand(_))
             {

@@ -36,11 +36,15 @@ pub struct SbomOptions {
 
 /// Makes the SPDX document of every platform image and adds each to `image`'s
 /// referrers (subject: the platform manifest). `epoch` is the build's (its `created`).
-pub fn attach_sboms(image: &mut Image, epoch: u64, options: SbomOptions) -> Result<()> {
+pub fn attach_sboms(
+    image: &mut Image,
+    epoch: u64,
+    options: SbomOptions,
+    scanner: &mut Scanner,
+) -> Result<()> {
     let mut referrers = Vec::with_capacity(image.platforms.len());
-    let mut scanner = Scanner::default();
     for platform in &image.platforms {
-        let document = platform_sbom(image, platform, epoch, options, &mut scanner)?;
+        let document = platform_sbom(image, platform, epoch, options, scanner)?;
         let artifact = Artifact {
             artifact_type: SPDX_JSON.into(),
             media_type: SPDX_JSON.into(),

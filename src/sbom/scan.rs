@@ -17,8 +17,51 @@ use hoist_layers::{Digest, open_blob};
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::oci::image::{BlobSource, Image, PlatformImage};
+
+/// Bytes as base64 in a cached scan (JSON arrays of numbers would be four times as big).
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A map of paths to bytes, the bytes as base64.
+mod base64_map {
+    use std::collections::BTreeMap;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(map.iter().map(|(k, v)| (k, STANDARD.encode(v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
+        map.into_iter()
+            .map(|(k, v)| Ok((k, STANDARD.decode(v).map_err(serde::de::Error::custom)?)))
+            .collect()
+    }
+}
 
 /// The most of one metadata file kept (a dpkg status of a large distribution is a few
 /// MiB): larger ones are skipped rather than held in memory.
@@ -28,16 +71,16 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 /// A file of interest as the layers leave it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
     /// A regular file's bytes.
-    File(Vec<u8>),
+    File(#[serde(with = "base64_bytes")] Vec<u8>),
     /// A symbolic link's target (`/etc/os-release` usually is one).
     Link(String),
 }
 
 /// One regular file of the new layers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// SHA-256, lowercase hex.
     pub sha256: String,
@@ -48,11 +91,12 @@ pub struct FileRecord {
 }
 
 /// What the layers of one platform image hold that an SBOM reports.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Contents {
     /// Package databases and `os-release`, by path (no leading `/`), whole image.
     pub system: BTreeMap<String, Entry>,
     /// Language package metadata of the new layers, by path.
+    #[serde(with = "base64_map")]
     pub language: BTreeMap<String, Vec<u8>>,
     /// Regular files of the new layers (when asked for), by path.
     pub files: BTreeMap<String, FileRecord>,
@@ -134,7 +178,7 @@ fn is_node_module(path: &str) -> bool {
 }
 
 /// One layer's contribution: what it holds and what it deletes below it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct LayerScan {
     contents: Contents,
     /// Paths it whites out, and whether opaquely (a directory's lower contents only).
@@ -169,13 +213,62 @@ impl LayerScan {
 }
 
 /// Reads layers for SBOMs, each (digest, role) once: platforms share new layers (and
-/// often base layers), which are then decompressed once for all of them.
+/// often base layers), which are then decompressed once for all of them. With a cache
+/// directory, each layer's scan is also kept there (`sbom-scans/`), keyed by the
+/// layer's digest, its role and whether files are listed: a later build of an
+/// unchanged layer does not decompress it again.
 #[derive(Debug, Default)]
 pub struct Scanner {
     read: BTreeMap<(Digest, bool), LayerScan>,
+    cache: Option<std::path::PathBuf>,
 }
 
+/// Bumped when what a scan keeps changes: older cached scans are then not read.
+const SCAN_FORMAT: &str = "v1";
+
 impl Scanner {
+    /// A scanner that keeps layer scans under `cache_dir/sbom-scans`.
+    pub fn with_cache(cache_dir: &std::path::Path) -> Scanner {
+        Scanner {
+            read: BTreeMap::new(),
+            cache: Some(cache_dir.join("sbom-scans")),
+        }
+    }
+
+    fn cached_path(&self, digest: &Digest, new: bool, files: bool) -> Option<std::path::PathBuf> {
+        let hex = digest.as_str().rsplit(':').next().unwrap_or_default();
+        let role = if new { "new" } else { "base" };
+        let files = if files { "-files" } else { "" };
+        self.cache
+            .as_ref()
+            .map(|dir| dir.join(format!("{SCAN_FORMAT}-{hex}-{role}{files}.json")))
+    }
+
+    /// Whether the cache holds the scan of this layer (so its bytes need not be read).
+    pub fn has_cached(&self, digest: &Digest, new: bool, files: bool) -> bool {
+        self.cached_path(digest, new, files)
+            .is_some_and(|path| path.is_file())
+    }
+
+    /// The cached scan, if there is one that parses (a torn or foreign file is
+    /// ignored: the layer is read again).
+    fn load_cached(&self, digest: &Digest, new: bool, files: bool) -> Option<LayerScan> {
+        let bytes = std::fs::read(self.cached_path(digest, new, files)?).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Keeps a scan for later builds; a cache that cannot be written only costs speed.
+    fn store_cached(&self, digest: &Digest, new: bool, files: bool, scan: &LayerScan) {
+        let Some(path) = self.cached_path(digest, new, files) else {
+            return;
+        };
+        if let (Some(dir), Ok(bytes)) = (path.parent(), serde_json::to_vec(scan))
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = crate::fsutil::write_atomically(&path, &bytes);
+        }
+    }
+
     /// Reads the layers of `platform` (base first) out of `image`'s blobs. `new_from`
     /// is the index of the first new layer; `files` asks for every new regular file.
     pub fn scan(
@@ -190,9 +283,15 @@ impl Scanner {
             let new = i >= new_from;
             let key = (layer.digest.clone(), new);
             if !self.read.contains_key(&key) {
+                if let Some(scan) = self.load_cached(&layer.digest, new, files) {
+                    self.read.insert(key.clone(), scan);
+                    self.read[&key].apply(&mut contents);
+                    continue;
+                }
                 let Some(scan) = read_blob(image, &layer.digest, layer.size, new, files)? else {
                     continue;
                 };
+                self.store_cached(&layer.digest, new, files, &scan);
                 self.read.insert(key.clone(), scan);
             }
             self.read[&key].apply(&mut contents);

@@ -178,6 +178,13 @@ fn the_example_gets_a_valid_deterministic_sbom_per_platform() {
     let other = Sandbox::new();
     other.build_example(&other.oci("out"), &[]);
     assert_eq!(layout_sboms(&other.path("out")), sboms);
+    // The layer scans are cached; a rebuild from them gives the same bytes too.
+    let scans = std::fs::read_dir(sandbox.cache().join("sbom-scans"))
+        .expect("cached layer scans")
+        .count();
+    assert!(scans > 0);
+    sandbox.build_example(&sandbox.oci("again"), &[]);
+    assert_eq!(layout_sboms(&sandbox.path("again")), sboms);
 
     // `hoist sbom` prints the attached document; CycloneDX lists the same packages.
     let mut command = sandbox.hoist();
