@@ -80,6 +80,9 @@ pub struct Outcome {
     /// What differs, when something does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<ImageDiff>,
+    /// The SBOMs compared (registry images rebuilt with SBOMs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomCheck>,
 }
 
 /// The recorded rebuild inputs, as read from the image.
@@ -160,7 +163,19 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
             source,
         })?;
 
-    let verified = rebuilt.descriptor.digest == published.top.digest;
+    let sbom = compare_sboms(&location, &rebuilt, transport)?;
+    if let Some(check) = &sbom
+        && !check.attached
+    {
+        note(format!(
+            "note: {} has no SBOM attached: only the image is compared",
+            request.image
+        ));
+    }
+    let sbom_matches = sbom
+        .as_ref()
+        .is_none_or(|c| !c.attached || c.differing.is_empty());
+    let verified = rebuilt.descriptor.digest == published.top.digest && sbom_matches;
     let diff = if verified {
         None
     } else {
@@ -191,7 +206,66 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
         rebuilt: rebuilt.descriptor.digest,
         inputs,
         diff,
+        sbom,
     })
+}
+
+/// How the SBOMs a registry image carries compare with the rebuild's.
+#[derive(Debug, Serialize)]
+pub struct SbomCheck {
+    /// Whether the published image has any SBOM attached.
+    pub attached: bool,
+    /// Platform manifests whose published SBOMs do not include the rebuild's.
+    pub differing: Vec<Digest>,
+}
+
+/// The rebuild's SBOMs (deterministic: same inputs, same bytes) against those attached
+/// to the published image in its registry; `None` when there is nothing to compare (a
+/// layout or archive, or a rebuild without SBOMs).
+fn compare_sboms(
+    location: &Location,
+    rebuilt: &crate::oci::image::Image,
+    transport: &Transport,
+) -> Result<Option<SbomCheck>> {
+    use crate::oci::artifact::{SPDX_JSON, artifact_type_of};
+    let Location::Registry { reference } = location else {
+        return Ok(None);
+    };
+    let expected: Vec<_> = rebuilt
+        .referrers
+        .iter()
+        .filter(|r| artifact_type_of(&r.descriptor) == Some(SPDX_JSON))
+        .collect();
+    if expected.is_empty() {
+        return Ok(None);
+    }
+    let reference = crate::oci::reference::parse(reference)?;
+    let check = crate::registry::block_on(async {
+        let repository = transport
+            .repository(&reference, crate::registry::transport::Access::Pull)
+            .await?;
+        let mut check = SbomCheck {
+            attached: false,
+            differing: Vec::new(),
+        };
+        for referrer in expected {
+            let listed = crate::registry::referrers::list(
+                &repository,
+                &referrer.subject.digest,
+                Some(SPDX_JSON),
+            )
+            .await?;
+            check.attached |= !listed.is_empty();
+            if !listed
+                .iter()
+                .any(|d| d.digest == referrer.descriptor.digest)
+            {
+                check.differing.push(referrer.subject.digest.clone());
+            }
+        }
+        Ok(check)
+    })?;
+    Ok(Some(check))
 }
 
 fn recorded_inputs(image: &OpenedImage) -> Result<Inputs> {

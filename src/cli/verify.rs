@@ -239,6 +239,24 @@ fn refused(target: &Target, refusal: &hoist::sign::SignError) -> Report {
 }
 
 fn text_of(outcome: &Outcome, target: &Target) -> String {
+    if let Some(check) = outcome
+        .sbom
+        .as_ref()
+        .filter(|c| c.attached && !c.differing.is_empty())
+        && outcome.published == outcome.rebuilt
+    {
+        return format!(
+            "NOT verified: {} is {} as rebuilt, but the SBOM attached to {} is not the rebuild's\n",
+            target.image,
+            outcome.published,
+            check
+                .differing
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if outcome.verified {
         return format!(
             "verified {}\n",

@@ -374,8 +374,29 @@ fn pushed_sboms_are_found_through_the_referrers_fallback_tag() {
         "the referrers API was asked first"
     );
 
-    // Another SBOM of the same image (with files): the first stays in the index.
+    // hoist verify compares the attached SBOM with the rebuild's (same inputs, same
+    // bytes); a config whose SBOM would differ (it lists files) is not verified.
+    let verify = |config: &Path| {
+        let mut command = sandbox.hoist();
+        command
+            .args(["verify", &format!("{target}:latest"), "--config"])
+            .arg(config)
+            .arg("--cache-dir")
+            .arg(sandbox.cache());
+        run(&mut command, HOIST_LIMIT)
+    };
+    let output = verify(&config);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let with_files = dpkg_example(&sandbox, "sbom_files = true");
+    let output = verify(&with_files);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("the SBOM attached to") && said.contains(&subject),
+        "{said}"
+    );
+
+    // Another SBOM of the same image (with files): the first stays in the index.
     let again = push(&with_files);
     assert_eq!(
         again["platforms"][0]["digest"],
