@@ -378,31 +378,63 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     let location = hoist::oci::location::Location::parse(&args.location)?;
+    let opened = open_documents(
+        &location,
+        "inspect",
+        args.cache_dir.as_ref(),
+        &args.registry,
+    )?;
+    let image = &opened.image;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&hoist::inspect::to_json(&location, image))?
+        );
+    } else {
+        print!("{}", hoist::inspect::render(&location, image));
+    }
+    Ok(())
+}
+
+/// An image opened for its documents (no layer fetched), with the transport that
+/// reached it and the scratch directory an archive was unpacked into.
+pub struct OpenedDocuments {
+    /// The image.
+    pub image: hoist::oci::image::Image,
+    /// The command's transport.
+    pub transport: hoist::registry::transport::Transport,
+    _scratch: tempfile::TempDir,
+}
+
+/// Opens `location`'s documents for a command that reads them (`inspect`, `sbom`);
+/// scratch is refused (`what` says for which command).
+pub fn open_documents(
+    location: &hoist::oci::location::Location,
+    what: &str,
+    cache_dir: Option<&PathBuf>,
+    registry: &RegistryArgs,
+) -> Result<OpenedDocuments> {
     anyhow::ensure!(
-        location != hoist::oci::location::Location::Scratch,
-        "scratch is an empty base, not an image to inspect"
+        *location != hoist::oci::location::Location::Scratch,
+        "scratch is an empty base, not an image to {what}"
     );
     let scratch = tempfile::tempdir()?;
-    let (_, store) = open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(0)?;
+    let (_, store) = open_cache(cache_dir)?;
+    let transport = registry.transport(0)?;
     let options = hoist::open::OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,
         transport: &transport,
         platforms: None,
-        // Inspecting reads documents only: no layer is fetched.
+        // Documents only: no layer is fetched.
         fetch_layers: false,
     };
-    let image = hoist::open::open(&location, &options)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&hoist::inspect::to_json(&location, &image))?
-        );
-    } else {
-        print!("{}", hoist::inspect::render(&location, &image));
-    }
-    Ok(())
+    let image = hoist::open::open(location, &options)?;
+    Ok(OpenedDocuments {
+        image,
+        transport,
+        _scratch: scratch,
+    })
 }
 
 /// Prints `document` on stdout when `--json` is given, and writes it to

@@ -45,22 +45,14 @@ pub fn run(args: &SbomArgs) -> Result<()> {
         .transpose()
         .context("--platform")?;
     let location = Location::parse(&args.location)?;
-    anyhow::ensure!(
-        location != Location::Scratch,
-        "scratch is an empty base, not an image with an SBOM"
-    );
-    let scratch = tempfile::tempdir()?;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(0)?;
-    let options = hoist::open::OpenOptions {
-        scratch_dir: scratch.path(),
-        store: &store,
-        transport: &transport,
-        platforms: None,
-        fetch_layers: false,
-    };
-    let image = hoist::open::open(&location, &options)?;
-    let found = find_sboms(&image, &location, wanted.as_ref(), &transport)?;
+    let opened = super::open_documents(
+        &location,
+        "read an SBOM of",
+        args.cache_dir.as_ref(),
+        &args.registry,
+    )?;
+    let (image, transport) = (&opened.image, &opened.transport);
+    let found = find_sboms(image, &location, wanted.as_ref(), transport)?;
     let [one] = found.as_slice() else {
         let platforms: Vec<String> = found.iter().map(|f| f.platform.to_string()).collect();
         anyhow::bail!(

@@ -4,7 +4,6 @@
 //! repository. The worktree is removed when the value is dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::ReleaseError;
 use super::git::Git;
@@ -19,23 +18,9 @@ pub struct RevisionCheckout {
     pub config: PathBuf,
 }
 
+/// `git -C dir ARGS` (the one runner, in `git.rs`), its output trimmed.
 fn git(dir: &Path, args: &[&str]) -> Result<String, ReleaseError> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| ReleaseError::Git {
-            args: args.join(" "),
-            message: format!("cannot run git: {e}"),
-        })?;
-    if !output.status.success() {
-        return Err(ReleaseError::Git {
-            args: args.join(" "),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    super::git::run(dir, args).map(|out| out.trim().to_string())
 }
 
 /// The full commit `revision` names in `git`'s repository; an error saying how to

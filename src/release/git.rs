@@ -149,7 +149,7 @@ impl Git {
 }
 
 /// Runs `git -C dir ARGS`; its stdout without trailing whitespace, or an error with its stderr.
-fn run(dir: &Path, args: &[&str]) -> Result<String> {
+pub(super) fn run(dir: &Path, args: &[&str]) -> Result<String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
