@@ -22,43 +22,12 @@
 # Results go to RESULTS_DIR (default target/bench-regcache/).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNS=${RUNS:-5}
-WARMUP=${WARMUP:-1}
+bench=regcache.sh
+results=bench-regcache
+# shellcheck source=benches/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 EXTRA_MB=${EXTRA_MB:-100}
-NO_BUILD=${NO_BUILD:-0}
-RESULTS_DIR=${RESULTS_DIR:-$repo/target/bench-regcache}
-HOIST=${HOIST:-$repo/target/release/hoist}
-export LC_ALL=C
-
-die() { printf 'regcache.sh: error: %s\n' "$*" >&2; exit 1; }
-note() { printf '==> %s\n' "$*" >&2; }
-
-case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer, got '$RUNS'" ;; esac
-case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a non-negative integer, got '$WARMUP'" ;; esac
 case $EXTRA_MB in '' | *[!0-9]*) die "EXTRA_MB must be a non-negative integer, got '$EXTRA_MB'" ;; esac
-for t in hyperfine python3 curl docker-registry; do
-    command -v "$t" >/dev/null 2>&1 ||
-        die "'$t' not found (Debian: apt-get install hyperfine python3 curl docker-registry)"
-done
-if [ "$NO_BUILD" != 1 ]; then
-    note "cargo build --release"
-    (cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
-fi
-[ -x "$HOIST" ] || die "$HOIST not found or not executable (cargo build --release)"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hoist-regcache.XXXXXX")
-reg_pid=
-cleanup() {
-    if [ -n "$reg_pid" ]; then
-        kill "$reg_pid" 2>/dev/null || true
-        wait "$reg_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$RESULTS_DIR"
 
 app=$tmp/app
 cp -r "$repo/examples/dashboard" "$app"
@@ -71,12 +40,6 @@ if [ "$EXTRA_MB" -gt 0 ]; then
     printf '\n[[layer]]\nfrom = "data"\nto = "/data"\n' >>"$app/hoist.toml"
 fi
 
-reg_dir=$tmp/registry
-reg_store=$reg_dir/storage
-reg_log=$reg_dir/registry.log
-mkdir -p "$reg_dir"
-# shellcheck source=benches/registry.sh
-. "$repo/benches/registry.sh"
 note "starting docker-registry on 127.0.0.1"
 start_registry
 
