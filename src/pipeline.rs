@@ -154,6 +154,10 @@ impl<'a> Builder<'a> {
         } else {
             Scanner::default()
         };
+        let sbom_options = SbomOptions {
+            files: plan.sbom_files,
+        };
+        let mut published = std::collections::BTreeMap::new();
         let mut image = match &self.registry_layers {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
@@ -167,15 +171,19 @@ impl<'a> Builder<'a> {
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
                 if plan.sbom {
-                    // The SBOM lists what the reused layers hold: the bytes of those
-                    // whose scan is not cached are read.
+                    published = self.published_sboms(&image, sbom_options)?;
+                    // The SBOM lists what the reused layers hold: unless the registry
+                    // has this very image's SBOM, the layers whose scan is not cached
+                    // are read.
                     let unscanned =
                         |d: &hoist_layers::Digest| !scanner.has_cached(d, true, plan.sbom_files);
-                    crate::registry::block_on(fetch_reused_layers(
-                        &image,
-                        self.transport,
-                        &unscanned,
-                    ))?;
+                    if published.len() < image.platforms.len() {
+                        crate::registry::block_on(fetch_reused_layers(
+                            &image,
+                            self.transport,
+                            &unscanned,
+                        ))?;
+                    }
                 }
                 image
             }
@@ -192,13 +200,30 @@ impl<'a> Builder<'a> {
             attach_sboms(
                 &mut image,
                 plan.epoch,
-                SbomOptions {
-                    files: plan.sbom_files,
-                },
+                sbom_options,
                 &mut scanner,
+                &published,
             )?;
         }
         Ok(image)
+    }
+
+    /// The SBOMs the repository the reused layers came from holds for this very image
+    /// (same platform manifests), when they are the ones this build would make.
+    fn published_sboms(
+        &self,
+        image: &Image,
+        options: SbomOptions,
+    ) -> Result<std::collections::BTreeMap<hoist_layers::Digest, Vec<u8>>> {
+        let Some(origin) = image.layer_origins.first() else {
+            return Ok(std::collections::BTreeMap::new());
+        };
+        crate::registry::block_on(crate::sbom::find::published_documents(
+            image,
+            &origin.repository,
+            options,
+            self.transport,
+        ))
     }
 
     /// The command's registry transport.

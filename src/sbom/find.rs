@@ -88,3 +88,32 @@ pub fn find_sboms(
     }
     Ok(found)
 }
+
+/// The SBOMs `repository` already holds for `image`'s platform manifests that this
+/// build would make byte for byte ([`super::is_reusable`]), by manifest digest: a
+/// fresh runner rebuilding an unchanged image takes them instead of fetching and
+/// reading its layers. A platform without one is simply absent.
+pub async fn published_documents(
+    image: &Image,
+    repository: &oci_spec::distribution::Reference,
+    options: super::SbomOptions,
+    transport: &Transport,
+) -> Result<std::collections::BTreeMap<hoist_layers::Digest, Vec<u8>>> {
+    let repository = transport.repository(repository, Access::Pull).await?;
+    let mut found = std::collections::BTreeMap::new();
+    for platform in &image.platforms {
+        let digest = &platform.descriptor.digest;
+        for descriptor in list(&repository, digest, Some(SPDX_JSON))
+            .await?
+            .iter()
+            .rev()
+        {
+            let (_, document) = fetch(&repository, descriptor).await?;
+            if super::is_reusable(&document, platform, image.name.as_deref(), options) {
+                found.insert(digest.clone(), document);
+                break;
+            }
+        }
+    }
+    Ok(found)
+}

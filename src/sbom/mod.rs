@@ -36,15 +36,21 @@ pub struct SbomOptions {
 
 /// Makes the SPDX document of every platform image and adds each to `image`'s
 /// referrers (subject: the platform manifest). `epoch` is the build's (its `created`).
+/// `published` holds documents already made for some platform manifests (by digest):
+/// those are attached as they are instead of being made again.
 pub fn attach_sboms(
     image: &mut Image,
     epoch: u64,
     options: SbomOptions,
     scanner: &mut Scanner,
+    published: &std::collections::BTreeMap<hoist_layers::Digest, Vec<u8>>,
 ) -> Result<()> {
     let mut referrers = Vec::with_capacity(image.platforms.len());
     for platform in &image.platforms {
-        let document = platform_sbom(image, platform, epoch, options, scanner)?;
+        let document = match published.get(&platform.descriptor.digest) {
+            Some(document) => document.clone(),
+            None => platform_sbom(image, platform, epoch, options, scanner)?,
+        };
         let artifact = Artifact {
             artifact_type: SPDX_JSON.into(),
             media_type: SPDX_JSON.into(),
@@ -55,6 +61,35 @@ pub fn attach_sboms(
     }
     image.referrers.extend(referrers);
     Ok(())
+}
+
+/// Whether `document` (attached in a registry to a platform manifest with exactly this
+/// build's digest) is the one this build would make: written by this hoist, for this
+/// image name, with files listed exactly when `options` asks. Same manifest, same
+/// inputs: then its bytes are the ones a scan would give (documents are
+/// deterministic), and the layers need not be read. `hoist verify`, which never reuses
+/// one, catches a registry that lies.
+pub fn is_reusable(
+    document: &[u8],
+    platform: &PlatformImage,
+    name: Option<&str>,
+    options: SbomOptions,
+) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(document) else {
+        return false;
+    };
+    let ours = format!("Tool: hoist-{}", env!("CARGO_PKG_VERSION"));
+    let expected_name = format!(
+        "{}@{} {}",
+        name.unwrap_or("image"),
+        platform.descriptor.digest,
+        platform.platform
+    );
+    value["creationInfo"]["creators"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|t| t.as_str() == Some(ours.as_str())))
+        && value["name"].as_str() == Some(expected_name.as_str())
+        && value.get("files").is_some() == options.files
 }
 
 /// The SPDX document of one platform image. The layers reported as `base` are read

@@ -500,3 +500,48 @@ fn a_lying_key_in_the_registry_is_caught_by_verify() {
         crate::common::stderr(&output)
     );
 }
+
+/// With SBOMs on (the default), a fresh runner rebuilding an unchanged image takes each
+/// platform's SBOM from the registry (the one the cold build attached to that very
+/// manifest) instead of downloading the reused layers to read them: no layer is
+/// downloaded, nothing uploaded, the same SBOM bytes.
+#[test]
+fn a_fresh_runner_takes_an_unchanged_images_sboms_from_the_registry() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let config = project(&sandbox);
+    let target = registry.reference("acme/app");
+    let with_sboms = |cache: &str| {
+        let mut command = sandbox.hoist();
+        command
+            .args(["build", "--json", "--push-to", &target, "--config"])
+            .arg(&config)
+            .arg("--cache-dir")
+            .arg(sandbox.path(cache));
+        parse_json(&stdout(&ok(&mut command, &registry)))
+    };
+    let cold = with_sboms("cold");
+    let layer_digests: Vec<String> = new_layers(&cold).into_iter().map(|l| l.1).collect();
+    let subject = cold["platforms"][0]["digest"].as_str().unwrap().to_string();
+    let sbom_tag = format!("sha256-{}", &subject[7..]);
+    let index_before = registry.manifest("acme/app", &sbom_tag);
+
+    let before = registry.requests().len();
+    let fresh = with_sboms("fresh");
+    let requests = since(&registry, before);
+    assert_eq!(fresh["digest"], cold["digest"]);
+    assert!(
+        new_layers(&fresh).iter().all(|l| l.2),
+        "every layer reused: {fresh}"
+    );
+    assert!(uploads(&requests).is_empty(), "{requests:#?}");
+    assert!(
+        !requests
+            .iter()
+            .filter_map(Request::blob_get)
+            .any(|d| layer_digests.iter().any(|l| l == d)),
+        "no layer was downloaded: {requests:#?}"
+    );
+    // The same SBOM: the fallback index still lists exactly the cold build's.
+    assert_eq!(registry.manifest("acme/app", &sbom_tag), index_before);
+}
