@@ -455,16 +455,22 @@ pub fn emit_json(
     Ok(())
 }
 
+/// A digest as `--digest-file` and `release --build-only` print it: with its image's
+/// name when there are several images.
+pub fn digest_line(name: &str, digest: &str, images: usize) -> String {
+    if images > 1 {
+        format!("{name} {digest}")
+    } else {
+        digest.to_string()
+    }
+}
+
 /// Writes `--digest-file`: the digest, or one `NAME DIGEST` line per image when there
 /// are several.
 pub fn write_digest_file(path: &std::path::Path, images: &[(String, String)]) -> Result<()> {
     let mut text = String::new();
     for (name, digest) in images {
-        if images.len() > 1 {
-            let _ = writeln!(text, "{name} {digest}");
-        } else {
-            let _ = writeln!(text, "{digest}");
-        }
+        let _ = writeln!(text, "{}", digest_line(name, digest, images.len()));
     }
     hoist::fsutil::write_atomically(path, text.as_bytes())
         .map_err(|e| anyhow::Error::new(e).context("--digest-file"))

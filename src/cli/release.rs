@@ -475,7 +475,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
             eprintln!("built v{version}; --build-only: not pushed");
             if !args.json {
                 for (name, digest) in &images {
-                    println!("{}", one_line(name, digest, images.len()));
+                    println!("{}", super::digest_line(name, digest, images.len()));
                 }
             }
             let document = json!({
@@ -501,15 +501,6 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         super::write_digest_file(path, &digests)?;
     }
     Ok(())
-}
-
-/// A digest, with its image's name when there are several.
-fn one_line(name: &str, digest: &str, images: usize) -> String {
-    if images > 1 {
-        format!("{name} {digest}")
-    } else {
-        digest.to_string()
-    }
 }
 
 fn released_json(released: &Released) -> serde_json::Value {

@@ -65,6 +65,17 @@ fn since(registry: &Registry, skip: usize) -> Vec<Request> {
     registry.requests().into_iter().skip(skip).collect()
 }
 
+/// None of `layers` was fetched (`GET …/blobs/DIGEST`) by `requests`.
+fn assert_no_layer_downloaded(requests: &[Request], layers: &[String]) {
+    assert!(
+        !requests
+            .iter()
+            .filter_map(Request::blob_get)
+            .any(|d| layers.iter().any(|l| l == d)),
+        "no layer was downloaded: {requests:#?}"
+    );
+}
+
 fn uploads(requests: &[Request]) -> Vec<String> {
     requests.iter().filter_map(Request::uploaded_blob).collect()
 }
@@ -131,13 +142,7 @@ fn a_fresh_runner_reuses_unchanged_layers_from_the_registry() {
     assert_eq!(fresh["blobs_uploaded"], 0, "{fresh}");
     assert!(uploads(&requests).is_empty(), "{requests:#?}");
     let layer_digests: Vec<String> = layers.iter().map(|l| l.1.clone()).collect();
-    assert!(
-        !requests
-            .iter()
-            .filter_map(Request::blob_get)
-            .any(|d| layer_digests.iter().any(|l| l == d)),
-        "no layer was downloaded: {requests:#?}"
-    );
+    assert_no_layer_downloaded(&requests, &layer_digests);
     assert!(
         !requests.iter().any(|r| r.manifest_put().is_some()),
         "nothing was PUT: {requests:#?}"
@@ -535,13 +540,7 @@ fn a_fresh_runner_takes_an_unchanged_images_sboms_from_the_registry() {
         "every layer reused: {fresh}"
     );
     assert!(uploads(&requests).is_empty(), "{requests:#?}");
-    assert!(
-        !requests
-            .iter()
-            .filter_map(Request::blob_get)
-            .any(|d| layer_digests.iter().any(|l| l == d)),
-        "no layer was downloaded: {requests:#?}"
-    );
+    assert_no_layer_downloaded(&requests, &layer_digests);
     // The same SBOM: the fallback index still lists exactly the cold build's.
     assert_eq!(registry.manifest("acme/app", &sbom_tag), index_before);
 }
