@@ -125,6 +125,17 @@ pub enum Error {
         max: i64,
     },
 
+    /// [`BuildOptions::threads`](crate::BuildOptions::threads) is above the maximum.
+    #[error(
+        "invalid number of compression threads (jobs) {threads}: must be 0 (one per core) to {max}"
+    )]
+    InvalidThreads {
+        /// The rejected count.
+        threads: usize,
+        /// [`MAX_THREADS`](crate::MAX_THREADS).
+        max: usize,
+    },
+
     /// The layer source exists but is not a directory.
     #[error("layer source {path} is not a directory")]
     SourceNotDirectory {

@@ -105,7 +105,7 @@ pub struct PullArgs {
     #[arg(long, value_name = "PLATFORM")]
     platform: Vec<String>,
     /// Concurrent blob downloads.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
     /// Where fetched blobs are cached [default: $XDG_CACHE_HOME/hoist].
     #[arg(long, value_name = "DIR")]
@@ -129,6 +129,17 @@ pub struct TagArgs {
     /// Print a JSON report on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// Every command's `--jobs N`: 1 to [`hoist_layers::MAX_THREADS`] (the library's bound on
+/// compression threads, also the most concurrent transfers), so an absurd value is a
+/// usage error naming the flag instead of an abort while spawning threads.
+pub fn parse_jobs(text: &str) -> Result<usize, String> {
+    let max = hoist_layers::MAX_THREADS;
+    match text.trim().parse::<usize>() {
+        Ok(jobs) if (1..=max).contains(&jobs) => Ok(jobs),
+        _ => Err(format!("expected a whole number from 1 to {max}")),
+    }
 }
 
 /// Registry flags shared by every command that talks to registries.
@@ -233,7 +244,7 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
     /// Concurrent blob uploads.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
     /// Where blobs of a registry source are cached [default: $XDG_CACHE_HOME/hoist].
     #[arg(long, value_name = "DIR")]
@@ -285,7 +296,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N")]
     compression_level: Option<i32>,
     /// Threads for compression (default: every core). Never changes the output.
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Where layers and the layer cache are kept [default: $XDG_CACHE_HOME/hoist].
     #[arg(long, value_name = "DIR")]

@@ -180,7 +180,7 @@ pub struct ReleaseArgs {
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
     /// Threads for compression and concurrent uploads.
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
     /// Layer store and cache [default: $XDG_CACHE_HOME/hoist].
     #[arg(long, value_name = "DIR")]

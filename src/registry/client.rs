@@ -47,12 +47,14 @@ pub(crate) fn read_timeout() -> std::time::Duration {
 pub const DEFAULT_JOBS: usize = 4;
 
 impl RegistryOptions {
-    /// The upload concurrency, at least 1.
+    /// The transfer concurrency: [`DEFAULT_JOBS`] for 0, at most
+    /// [`hoist_layers::MAX_THREADS`] (the bound the binary's `--jobs` enforces; a library
+    /// caller asking for more gets that many, not one connection per blob of a huge image).
     pub fn jobs(&self) -> usize {
         if self.jobs == 0 {
             DEFAULT_JOBS
         } else {
-            self.jobs
+            self.jobs.min(hoist_layers::MAX_THREADS)
         }
     }
 }
