@@ -206,6 +206,20 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A directory of a cache or an output layout (`blobs/`, `blobs/sha256/`, a cache's
+    /// `layer-cache/`, `sbom-scans/`…) is a symbolic link: writing, sweeping or pruning
+    /// through it would create and delete files wherever it points.
+    #[error(
+        "{path} is a symbolic link: hoist does not follow links for the directories of a \
+         cache or an output layout (it would write and delete files wherever the link \
+         points); make it a real directory, or link the whole cache or layout directory \
+         instead"
+    )]
+    SymlinkedDirectory {
+        /// The link.
+        path: PathBuf,
+    },
+
     /// A file was modified while the layer was being built, so its bytes are unreliable.
     #[error("{path} changed while the layer was being built: {reason}")]
     FileChanged {
