@@ -275,6 +275,36 @@ fn a_second_repository_gets_mounts_not_uploads() {
     assert_eq!(second["blobs_mounted"].as_u64(), Some(mounted.len() as u64));
 }
 
+/// Runner `i` of a split build: `platform` alone, on a fresh cache, pushed to `repo` by
+/// digest with `--digest-file`; the `--json` report and the digest the file holds.
+fn split_build(
+    sandbox: &Sandbox,
+    registry: &Registry,
+    config: &Path,
+    i: usize,
+    platform: &str,
+    repo: &str,
+) -> (Value, String) {
+    let digest_file = sandbox.path(&format!("digest-{i}"));
+    let report = build(
+        sandbox,
+        registry,
+        config,
+        &format!("runner-{i}"),
+        &[
+            "--platform",
+            platform,
+            "--push-to",
+            repo,
+            "--by-digest",
+            "--digest-file",
+            digest_file.to_str().unwrap(),
+        ],
+    );
+    let digest = fs::read_to_string(&digest_file).unwrap().trim().to_string();
+    (report, digest)
+}
+
 /// Split builds: each platform built on its own (fresh cache, pushed by digest, no
 /// tag), then `hoist index create` over the digests gives the one-runner build's
 /// index digest, moving no blob, tags last.
@@ -294,23 +324,7 @@ fn split_builds_and_index_create_give_the_one_runner_digest() {
     let split = registry.reference("acme/split");
     let mut sources = Vec::new();
     for (i, platform) in ["linux/amd64", "linux/arm64"].iter().enumerate() {
-        let digest_file = sandbox.path(&format!("digest-{i}"));
-        let report = build(
-            &sandbox,
-            &registry,
-            &config,
-            &format!("runner-{i}"),
-            &[
-                "--platform",
-                platform,
-                "--push-to",
-                &split,
-                "--by-digest",
-                "--digest-file",
-                digest_file.to_str().unwrap(),
-            ],
-        );
-        let digest = fs::read_to_string(&digest_file).unwrap().trim().to_string();
+        let (report, digest) = split_build(&sandbox, &registry, &config, i, platform, &split);
         assert_eq!(report["digest"], digest.as_str());
         assert_eq!(
             report["media_type"],
@@ -507,23 +521,7 @@ fn index_create_keeps_the_base_entries_platforms_the_configs_disagree_with() {
     let split = registry.reference("acme/split");
     let mut sources = Vec::new();
     for (i, platform) in platforms.iter().enumerate() {
-        let digest_file = sandbox.path(&format!("digest-{i}"));
-        build(
-            &sandbox,
-            &registry,
-            &config,
-            &format!("runner-{i}"),
-            &[
-                "--platform",
-                platform,
-                "--push-to",
-                &split,
-                "--by-digest",
-                "--digest-file",
-                digest_file.to_str().unwrap(),
-            ],
-        );
-        let digest = fs::read_to_string(&digest_file).unwrap().trim().to_string();
+        let (_, digest) = split_build(&sandbox, &registry, &config, i, platform, &split);
         assert_eq!(digest, one["platforms"][i]["digest"].as_str().unwrap());
         let manifest: Value =
             serde_json::from_slice(&registry.manifest("acme/split", &digest)).unwrap();
