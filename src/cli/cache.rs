@@ -69,7 +69,7 @@ fn info(args: &InfoArgs) -> Result<()> {
     }
     println!("cache: {}", root.display());
     println!(
-        "entries: {} blobs, {} ({} layer-cache records)",
+        "entries: {} (blobs with their SBOM scans and push records), {} ({} layer-cache records)",
         info.entries.len(),
         human_size(info.size()),
         info.records
