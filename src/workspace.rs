@@ -220,6 +220,7 @@ fn member(
     for (present, section) in [
         (file.version.is_some(), "[version]"),
         (file.tags.is_some(), "[tags]"),
+        (file.release.is_some(), "[release]"),
         (file.workspace.is_some(), "[workspace]"),
     ] {
         if present {
@@ -245,6 +246,7 @@ fn member(
     }
     file.version.clone_from(&root_file.version);
     file.tags.clone_from(&root_file.tags);
+    file.release.clone_from(&root_file.release);
     file.inherited = Inherited {
         member: Some(name.clone()),
         root_dir: Some(crate::fsutil::parent_dir(root).to_path_buf()),

@@ -1,0 +1,418 @@
+//! A version change as a transaction: the version files, `git add`, the release commit
+//! and its git tag, each step recorded in the [`journal`](super::journal) before the
+//! next one starts.
+//!
+//! - **Begin**: the journal records the old and new version, the commit message, the
+//!   tag, HEAD, and every file's text before and after (version files are small).
+//! - **Write**: temporary files written and synced, then renamed ([`write_all`]). A run
+//!   killed between two renames leaves the journal at `editing`; the next run writes
+//!   the texts the journal holds (completing the set) and sweeps the temporary files.
+//! - **Stage, commit, tag**: each is checked for having happened already (a run killed
+//!   after `git commit` returned but before the journal said so), then made. A refused
+//!   commit (a commit-msg hook) puts the files back as they were, unstages them and
+//!   forgets the journal: nothing changed.
+//! - **Finish**: `hoist release` removes the journal once every image is pushed and
+//!   tagged; a plain version change once its files are written.
+//!
+//! The same command run again finishes the journal's version (never bumps again); a
+//! command asking for another version is refused with the way to finish the first.
+
+use std::path::PathBuf;
+
+use semver::Version;
+
+use super::Result;
+use super::git::Git;
+use super::journal::{Edit, Journal, Record, Step, kill_point};
+use super::settings::{ReleaseSettings, VersionFiles, same_file};
+use super::steps::{parse_version, refused, step};
+use super::version_file::write_all;
+
+/// What a version change does in git.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GitSteps<'a> {
+    /// Make the release commit.
+    pub commit: bool,
+    /// Make the annotated git tag.
+    pub tag: bool,
+    /// The tag's annotation (default: the commit message).
+    pub notes: Option<&'a str>,
+}
+
+/// How to finish an interrupted `hoist release`.
+pub const FINISH_RELEASE: &str =
+    "run `hoist release --resume` (or the same `hoist release` command again) to finish it";
+
+/// The checkout's interrupted release or version change, if any.
+///
+/// Unless `look_only`, version edits a killed run left half done are completed first
+/// (the journal holds every new text) and its temporary files swept; a plain version
+/// change (no commit, no tag) is then done and forgotten. A journal naming a file that
+/// is not a `[version]` file is refused: it is not this project's.
+pub fn pending(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result<Option<Record>> {
+    let journal = journal(git)?;
+    let Some(mut record) = journal.load()? else {
+        return Ok(None);
+    };
+    let known: Vec<PathBuf> = settings
+        .source
+        .iter()
+        .chain(&settings.sync)
+        .map(|s| same_file(&s.path))
+        .collect();
+    if let Some(stranger) = record
+        .edits
+        .iter()
+        .find(|e| !known.contains(&same_file(&e.path)))
+    {
+        return Err(refused(format!(
+            "{}: the interrupted change to v{} edits {}, which is not one of the [version] files; if hoist.toml changed since, delete the journal",
+            journal.path().display(),
+            record.version,
+            stranger.path.display()
+        )));
+    }
+    if look_only {
+        return Ok(Some(record));
+    }
+    if record.step < Step::Written {
+        apply(&record.edits)?;
+        record.step = Step::Written;
+        journal.save(&record)?;
+    }
+    if record.commit.is_none() && record.tag.is_none() {
+        journal.remove()?;
+        return Ok(None);
+    }
+    Ok(Some(record))
+}
+
+/// The previous and the new version of the interrupted `record`, when what the user
+/// asks for now (`asked`, applied to the version the release started from) is that
+/// same version; `retry` is the command that finishes it.
+pub fn same_version(
+    record: &Record,
+    asked: Option<&dyn Fn(&Version) -> Result<Version>>,
+    retry: &str,
+) -> Result<(Version, Version)> {
+    let previous = parse_version(&record.previous, "the release journal")?;
+    let version = parse_version(&record.version, "the release journal")?;
+    if let Some(asked) = asked {
+        let wanted = asked(&previous)?;
+        if wanted != version {
+            return Err(refused(format!(
+                "the change from {previous} to v{version} was interrupted ({}); this command asks for v{wanted}: finish v{version} first ({retry})",
+                describe(record.step)
+            )));
+        }
+    }
+    Ok((previous, version))
+}
+
+/// What the journal's step means, for messages.
+pub fn describe(step: Step) -> &'static str {
+    match step {
+        Step::Editing => "while writing the version files",
+        Step::Written => "the version files are written, not committed",
+        Step::Staged => "the version files are staged, not committed",
+        Step::Committed => "the release commit is made, not tagged",
+        Step::Tagged => "the release commit is made and tagged, not yet published",
+    }
+}
+
+/// A version change under way in one checkout.
+pub struct Transaction {
+    git: Git,
+    journal: Journal,
+    record: Record,
+}
+
+impl Transaction {
+    /// Starts changing `files` to `new` (refused while another change is under way).
+    pub fn begin(
+        git: &Git,
+        settings: &ReleaseSettings,
+        files: &VersionFiles,
+        new: &Version,
+        steps: GitSteps,
+    ) -> Result<Transaction> {
+        let journal = journal(git)?;
+        if let Some(record) = journal.load()? {
+            return Err(refused(format!(
+                "the change to v{} is under way ({}; {}): finish it first ({FINISH_RELEASE})",
+                record.version,
+                describe(record.step),
+                journal.path().display()
+            )));
+        }
+        let message = settings.commit.message(new);
+        let record = Record {
+            version: new.to_string(),
+            previous: files.version().to_string(),
+            commit: steps.commit.then(|| message.clone()),
+            tag: steps.tag.then(|| {
+                let notes = steps.notes.map_or(message, ToString::to_string);
+                (settings.commit.tag(new), notes)
+            }),
+            head: git.head_sha().ok(),
+            step: Step::Editing,
+            edits: files.edits(new)?,
+        };
+        journal.save(&record)?;
+        kill_point("journal-begun");
+        Ok(Transaction {
+            git: git.clone(),
+            journal,
+            record,
+        })
+    }
+
+    /// Continues the interrupted change `record` (from [`pending`]).
+    pub fn resume(git: &Git, record: Record) -> Result<Transaction> {
+        Ok(Transaction {
+            journal: journal(git)?,
+            git: git.clone(),
+            record,
+        })
+    }
+
+    /// The record: versions, commit message, tag, step.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// Makes every step not made yet; `finish` says how to finish after a failure.
+    /// Returns once the commit is tagged (the journal stays until [`finish`]), or once
+    /// the files are written when no git step is asked for (the journal is removed).
+    pub fn run(&mut self, finish: &str) -> Result<()> {
+        let paths: Vec<PathBuf> = self.record.edits.iter().map(|e| e.path.clone()).collect();
+        if self.record.step < Step::Written {
+            apply(&self.record.edits)?;
+            kill_point("files-written");
+            self.advance(Step::Written)?;
+        }
+        if let Some(message) = self.record.commit.clone() {
+            if self.record.step < Step::Staged {
+                if let Err(e) = self.git.add(&paths) {
+                    return Err(self.undo(e));
+                }
+                kill_point("staged");
+                self.advance(Step::Staged)?;
+            }
+            if self.record.step < Step::Committed {
+                if !self.committed_already(&message)?
+                    && let Err(e) = self.git.commit(&paths, &message)
+                {
+                    return Err(self.undo(e));
+                }
+                kill_point("committed");
+                self.advance(Step::Committed)?;
+            }
+        }
+        if let Some((tag, notes)) = self.record.tag.clone()
+            && self.record.step < Step::Tagged
+        {
+            self.tag(&tag, &notes, finish)?;
+            kill_point("tagged");
+            self.advance(Step::Tagged)?;
+        }
+        if self.record.commit.is_none() && self.record.tag.is_none() {
+            self.journal.remove()?;
+        }
+        Ok(())
+    }
+
+    fn tag(&self, tag: &str, notes: &str, finish: &str) -> Result<()> {
+        let head = self.git.head_sha()?;
+        match self.git.tag_commit(tag) {
+            // Made by a run killed before it could record it.
+            Some(commit) if commit == head => Ok(()),
+            Some(commit) => Err(refused(format!(
+                "the git tag {tag} exists on {commit}, not on the release commit {head} of v{}: delete the tag if it is wrong, then {finish}",
+                self.record.version
+            ))),
+            None => self.git.tag_annotated(tag, notes).map_err(|e| {
+                step(
+                    format!(
+                        "v{} is committed, but its git tag {tag} could not be made; fix the cause, then {finish}",
+                        self.record.version
+                    ),
+                    e,
+                )
+            }),
+        }
+    }
+
+    /// Whether HEAD is the release commit a killed run made on top of the recorded HEAD.
+    fn committed_already(&self, message: &str) -> Result<bool> {
+        let head = self.git.head_sha()?;
+        let subject = message.lines().next().unwrap_or_default().trim_end();
+        Ok(self.record.head.as_deref() != Some(head.as_str())
+            && self.git.parent(&head) == self.record.head
+            && self.git.head_subject()? == subject)
+    }
+
+    fn advance(&mut self, to: Step) -> Result<()> {
+        self.record.step = to;
+        self.journal.save(&self.record)
+    }
+
+    /// After a refused `git add` or commit: the files as they were, unstaged, and the
+    /// journal forgotten; the error says so.
+    fn undo(&self, cause: super::ReleaseError) -> super::ReleaseError {
+        let paths: Vec<PathBuf> = self.record.edits.iter().map(|e| e.path.clone()).collect();
+        let before: Vec<(PathBuf, String)> = self
+            .record
+            .edits
+            .iter()
+            .map(|e| (e.path.clone(), e.before.clone()))
+            .collect();
+        let undone = write_all(&before)
+            .and_then(|()| self.git.unstage(&paths))
+            .and_then(|()| self.journal.remove());
+        let version = &self.record.version;
+        match undone {
+            Ok(()) => step(
+                format!(
+                    "the release commit of v{version} was refused; the version files are back at {} and unstaged",
+                    self.record.previous
+                ),
+                cause,
+            ),
+            Err(e) => step(
+                format!(
+                    "the release commit of v{version} was refused ({cause}), and putting the version files back failed; {FINISH_RELEASE}"
+                ),
+                e,
+            ),
+        }
+    }
+}
+
+/// Forgets the checkout's journal: the release is complete.
+pub fn finish(git: Option<&Git>) -> Result<()> {
+    match git {
+        Some(git) => journal(git)?.remove(),
+        None => Ok(()),
+    }
+}
+
+/// Writes `new` into `files` with no commit: journaled in a git checkout (all or
+/// nothing even under SIGKILL), else all or nothing within this process.
+pub fn write_version(
+    git: Option<&Git>,
+    settings: &ReleaseSettings,
+    files: &VersionFiles,
+    new: &Version,
+) -> Result<()> {
+    match git {
+        Some(git) => Transaction::begin(git, settings, files, new, GitSteps::default())?.run(""),
+        None => write_all(
+            &files
+                .edits(new)?
+                .into_iter()
+                .map(|e| (e.path, e.after))
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// Writes each edit's new text where the file does not hold it yet, and sweeps the
+/// temporary files a killed run left beside them.
+fn apply(edits: &[Edit]) -> Result<()> {
+    for edit in edits {
+        hoist_layers::sweep_temp_files(crate::fsutil::parent_dir(&edit.path));
+    }
+    let todo: Vec<(PathBuf, String)> = edits
+        .iter()
+        .filter(|e| std::fs::read_to_string(&e.path).ok().as_deref() != Some(e.after.as_str()))
+        .map(|e| (e.path.clone(), e.after.clone()))
+        .collect();
+    write_all(&todo)
+}
+
+fn journal(git: &Git) -> Result<Journal> {
+    Ok(Journal::in_git_dir(&git.git_dir()?))
+}
+
+/// How to finish an interrupted `hoist version bump|set --commit`.
+const FINISH_VERSION: &str = "run the same `hoist version` command again to finish it";
+
+/// What `hoist version bump|set` changed (or would change).
+#[derive(Debug)]
+pub struct VersionChange {
+    /// The version before.
+    pub previous: Version,
+    /// The version now.
+    pub version: Version,
+    /// Each file's text before and after.
+    pub edits: Vec<Edit>,
+    /// The git tag made, if any.
+    pub tag: Option<String>,
+}
+
+/// `hoist version bump|set`: the version `asked` makes of the current one, written
+/// into every version file and, with `steps`, committed and tagged: one transaction,
+/// so an interrupted change is finished by the same command and a refused commit
+/// changes nothing. `dry_run` works it out and writes nothing.
+pub fn change_version(
+    settings: &ReleaseSettings,
+    git: Option<&Git>,
+    asked: &dyn Fn(&Version) -> Result<Version>,
+    (steps, allow_branch): (GitSteps, bool),
+    dry_run: bool,
+) -> Result<VersionChange> {
+    let in_git = steps.commit || steps.tag;
+    let pending = match git {
+        Some(git) => pending(git, settings, dry_run)?,
+        None => None,
+    };
+    let files = settings.read()?;
+    let (record, git) = match (pending, git) {
+        (Some(record), Some(git)) if in_git => (record, git),
+        (Some(record), _) => {
+            return Err(refused(format!(
+                "the change to v{} is under way ({}): finish it first ({FINISH_RELEASE})",
+                record.version,
+                describe(record.step)
+            )));
+        }
+        (None, git) => {
+            let previous = files.version().clone();
+            let version = asked(&previous)?;
+            let tag = steps.tag.then(|| settings.commit.tag(&version));
+            let edits = files.edits(&version)?;
+            if let Some(git) = git.filter(|_| in_git) {
+                let tag_name = settings.commit.tag(&version);
+                super::steps::check_git(git, &files, allow_branch, None, &tag_name)?;
+                if !dry_run {
+                    Transaction::begin(git, settings, &files, &version, steps)?
+                        .run(FINISH_VERSION)?;
+                    finish(Some(git))?;
+                }
+            } else if !dry_run {
+                write_version(git, settings, &files, &version)?;
+            }
+            return Ok(VersionChange {
+                previous,
+                version,
+                edits,
+                tag,
+            });
+        }
+    };
+    let (previous, version) = same_version(&record, Some(asked), FINISH_VERSION)?;
+    super::steps::check_clean(git, &files, "finishing the version change")?;
+    let tag = record.tag.as_ref().map(|(tag, _)| tag.clone());
+    let edits = record.edits.clone();
+    if !dry_run {
+        Transaction::resume(git, record)?.run(FINISH_VERSION)?;
+        finish(Some(git))?;
+    }
+    Ok(VersionChange {
+        previous,
+        version,
+        edits,
+        tag,
+    })
+}
