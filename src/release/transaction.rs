@@ -72,14 +72,18 @@ pub fn pending(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result
             stranger.path.display()
         )));
     }
+    // A run killed right after a step's side effect could not record it: look.
+    let seen = observed_step(git, &record)?;
     if look_only {
+        record.step = seen;
         return Ok(Some(record));
     }
     if record.step < Step::Written {
         apply(&record.edits)?;
         record.step = Step::Written;
-        journal.save(&record)?;
     }
+    record.step = record.step.max(seen);
+    journal.save(&record)?;
     if record.commit.is_none() && record.tag.is_none() {
         journal.remove()?;
         return Ok(None);
@@ -200,7 +204,7 @@ impl Transaction {
                 self.advance(Step::Staged)?;
             }
             if self.record.step < Step::Committed {
-                if !self.committed_already(&message)?
+                if !committed_already(&self.git, &self.record, &message)?
                     && let Err(e) = self.git.commit(&paths, &message)
                 {
                     return Err(self.undo(e));
@@ -241,15 +245,6 @@ impl Transaction {
                 )
             }),
         }
-    }
-
-    /// Whether HEAD is the release commit a killed run made on top of the recorded HEAD.
-    fn committed_already(&self, message: &str) -> Result<bool> {
-        let head = self.git.head_sha()?;
-        let subject = message.lines().next().unwrap_or_default().trim_end();
-        Ok(self.record.head.as_deref() != Some(head.as_str())
-            && self.git.parent(&head) == self.record.head
-            && self.git.head_subject()? == subject)
     }
 
     fn advance(&mut self, to: Step) -> Result<()> {
@@ -329,6 +324,36 @@ fn apply(edits: &[Edit]) -> Result<()> {
         .map(|e| (e.path.clone(), e.after.clone()))
         .collect();
     write_all(&todo)
+}
+
+/// The step `record` reached as git shows it: a release commit on top of the recorded
+/// HEAD is made, a tag on that commit is made.
+fn observed_step(git: &Git, record: &Record) -> Result<Step> {
+    let mut step = record.step;
+    if let Some(message) = &record.commit
+        && step >= Step::Written
+        && step < Step::Committed
+        && committed_already(git, record, message)?
+    {
+        step = Step::Committed;
+    }
+    if let Some((tag, _)) = &record.tag
+        && (step >= Step::Committed || record.commit.is_none() && step >= Step::Written)
+        && step < Step::Tagged
+        && git.tag_commit(tag) == Some(git.head_sha()?)
+    {
+        step = Step::Tagged;
+    }
+    Ok(step)
+}
+
+/// Whether HEAD is the release commit a killed run made on top of the recorded HEAD.
+fn committed_already(git: &Git, record: &Record, message: &str) -> Result<bool> {
+    let head = git.head_sha()?;
+    let subject = message.lines().next().unwrap_or_default().trim_end();
+    Ok(record.head.as_deref() != Some(head.as_str())
+        && git.parent(&head) == record.head
+        && git.head_subject()? == subject)
 }
 
 fn journal(git: &Git) -> Result<Journal> {
