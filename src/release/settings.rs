@@ -148,7 +148,7 @@ impl ReleaseCommit {
             || tag.contains("//")
             || tag.starts_with(['-', '/', '.'])
             || tag.ends_with(['/', '.'])
-            || tag.ends_with(".lock");
+            || Path::new(tag).extension().is_some_and(|e| e == "lock");
         if bad {
             return Err(setting(
                 "release.tag",

@@ -39,6 +39,9 @@ pub struct GitSteps<'a> {
     pub notes: Option<&'a str>,
 }
 
+/// What the user asks for, given the version a change starts from.
+pub type Asked<'a> = &'a dyn Fn(&Version) -> Result<Version>;
+
 /// How to finish an interrupted `hoist release`.
 pub const FINISH_RELEASE: &str =
     "run `hoist release --resume` (or the same `hoist release` command again) to finish it";
@@ -96,7 +99,7 @@ pub fn pending(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result
 /// same version; `retry` is the command that finishes it.
 pub fn same_version(
     record: &Record,
-    asked: Option<&dyn Fn(&Version) -> Result<Version>>,
+    asked: Option<Asked>,
     retry: &str,
 ) -> Result<(Version, Version)> {
     let previous = parse_version(&record.previous, "the release journal")?;
@@ -383,7 +386,7 @@ pub struct VersionChange {
 pub fn change_version(
     settings: &ReleaseSettings,
     git: Option<&Git>,
-    asked: &dyn Fn(&Version) -> Result<Version>,
+    asked: Asked,
     (steps, allow_branch): (GitSteps, bool),
     dry_run: bool,
 ) -> Result<VersionChange> {
@@ -440,4 +443,93 @@ pub fn change_version(
         edits,
         tag,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn an_interrupted_set_of_edits_is_completed_and_its_temps_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("package.json"), dir.path().join("VERSION"));
+        // As a run killed between the two renames left it: `a` new, `b` old, and the
+        // temporary file that was to replace `b` (older than this run).
+        std::fs::write(&a, "{\"version\": \"0.2.0\"}\n").unwrap();
+        std::fs::write(&b, "0.1.0\n").unwrap();
+        let temp = dir.path().join(".hoist-tmp-abc123");
+        std::fs::write(&temp, "0.2.0\n").unwrap();
+        let past = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&temp)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        let edits = [
+            Edit {
+                path: a.clone(),
+                before: "{\"version\": \"0.1.0\"}\n".into(),
+                after: "{\"version\": \"0.2.0\"}\n".into(),
+            },
+            Edit {
+                path: b.clone(),
+                before: "0.1.0\n".into(),
+                after: "0.2.0\n".into(),
+            },
+        ];
+        apply(&edits).unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), edits[0].after);
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "0.2.0\n");
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["VERSION", "package.json"],
+            "the dead run's temp is swept"
+        );
+        // Applying again changes nothing (a second crash during recovery is fine).
+        apply(&edits).unwrap();
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "0.2.0\n");
+    }
+
+    fn record(step: Step) -> Record {
+        Record {
+            version: "0.2.0".into(),
+            previous: "0.1.0".into(),
+            commit: Some("Release v0.2.0".into()),
+            tag: Some(("v0.2.0".into(), "Release v0.2.0".into())),
+            head: None,
+            step,
+            edits: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_command_finishes_the_same_version_and_another_is_refused() {
+        let patch = |v: &Version| super::super::steps::bump_by_name("minor", None, v);
+        let (previous, version) =
+            same_version(&record(Step::Committed), Some(&patch), "retry").unwrap();
+        assert_eq!(
+            (previous.to_string(), version.to_string()),
+            ("0.1.0".into(), "0.2.0".into())
+        );
+        // --resume asks for nothing: the journal's version.
+        assert!(same_version(&record(Step::Staged), None, "retry").is_ok());
+        let major = |v: &Version| super::super::steps::bump_by_name("major", None, v);
+        let err = same_version(&record(Step::Committed), Some(&major), "run `x --resume`")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("v0.2.0")
+                && err.contains("v1.0.0")
+                && err.contains("run `x --resume`")
+                && err.contains("not tagged"),
+            "{err}"
+        );
+    }
 }

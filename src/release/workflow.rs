@@ -328,8 +328,7 @@ fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
                     previous,
                 )
             };
-            let asked: Option<&dyn Fn(&Version) -> Result<Version>> =
-                request.target.as_ref().map(|_| &asked as _);
+            let asked: Option<transaction::Asked> = request.target.as_ref().map(|_| &asked as _);
             transaction::same_version(record, asked, "`hoist release --resume`")?
         }
         None if resume => (found.clone(), found),
@@ -367,14 +366,14 @@ fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
         None => (in_git && !resume && changes_files, in_git && !resume),
     };
     Ok(Prepared {
-        make_commit,
-        make_tag,
         project,
         files,
         git,
         current,
         new,
         resume,
+        make_commit,
+        make_tag,
         targets,
     })
 }
@@ -671,25 +670,22 @@ fn commit_and_tag(
         }
         return Ok(());
     };
-    let mut txn = match transaction::pending(git, settings, false)? {
-        Some(record) => {
-            note(format!(
-                "finishing the interrupted release of v{} ({})",
-                record.version,
-                transaction::describe(record.step)
-            ));
-            Transaction::resume(git, record)?
-        }
-        None => {
-            let steps = GitSteps {
-                commit: make_commit,
-                tag: true,
-                notes: request.message.as_deref(),
-            };
-            let txn = Transaction::begin(git, settings, files, new, steps)?;
-            note(format!("{current} → {new}"));
-            txn
-        }
+    let mut txn = if let Some(record) = transaction::pending(git, settings, false)? {
+        note(format!(
+            "finishing the interrupted release of v{} ({})",
+            record.version,
+            transaction::describe(record.step)
+        ));
+        Transaction::resume(git, record)?
+    } else {
+        let steps = GitSteps {
+            commit: make_commit,
+            tag: true,
+            notes: request.message.as_deref(),
+        };
+        let txn = Transaction::begin(git, settings, files, new, steps)?;
+        note(format!("{current} → {new}"));
+        txn
     };
     txn.run(transaction::FINISH_RELEASE)?;
     let record = txn.record();
