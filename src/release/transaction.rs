@@ -460,7 +460,7 @@ mod tests {
         std::fs::write(&b, "0.1.0\n").unwrap();
         let temp = dir.path().join(".hoist-tmp-abc123");
         std::fs::write(&temp, "0.2.0\n").unwrap();
-        let past = SystemTime::now() - Duration::from_secs(3600);
+        let past = SystemTime::now() - Duration::from_hours(1);
         std::fs::File::options()
             .write(true)
             .open(&temp)
