@@ -133,7 +133,8 @@ pub struct ReleaseArgs {
     /// Print the whole plan; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Stop after the build (no push).
+    /// Build the new version from the checkout as it is and stop: no version file,
+    /// commit, tag or push changes.
     #[arg(long)]
     build_only: bool,
     /// Skip the commit and the tag.
@@ -150,7 +151,8 @@ pub struct ReleaseArgs {
     /// `--branch "$GITHUB_REF_NAME"`); used for the default-branch check and tag rules.
     #[arg(long, value_name = "BRANCH")]
     branch: Option<String>,
-    /// Finish a release whose push failed: HEAD must be its release commit.
+    /// Finish an interrupted release (from the journal in .git/hoist, else HEAD's
+    /// release commit); refuses a working tree with other changes.
     #[arg(long)]
     resume: bool,
     /// Config file.

@@ -48,7 +48,7 @@ pub struct Request {
     pub message: Option<String>,
     /// Say what would happen; change nothing.
     pub dry_run: bool,
-    /// Stop after the build.
+    /// Build only: no version file, commit, tag or push changes.
     pub build_only: bool,
     /// Make no commit and no tag.
     pub no_git: bool,
@@ -58,7 +58,7 @@ pub struct Request {
     pub allow_branch: bool,
     /// The branch of a detached-HEAD checkout.
     pub branch: Option<String>,
-    /// Finish a release whose push failed.
+    /// Finish an interrupted release.
     pub resume: bool,
     /// The repositories to push to instead of `[image].name` (one image only).
     pub push_to: Vec<String>,
