@@ -305,6 +305,7 @@ fn change_version(
         commit: write.commit,
         tag: write.git_tag,
         notes: None,
+        release: false,
     };
     let change = transaction::change_version(
         &project.settings,

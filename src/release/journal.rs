@@ -60,10 +60,14 @@ pub struct Record {
     pub version: String,
     /// The version before it.
     pub previous: String,
-    /// The release commit's message; `None`: no commit is made. With neither a commit
-    /// nor a tag the change is done once its files are written (`hoist version bump`);
-    /// otherwise the journal stays until the release is complete.
+    /// The release commit's message; `None`: no commit is made. A change that is no
+    /// release and makes neither a commit nor a tag is done once its files are
+    /// written (`hoist version bump`).
     pub commit: Option<String>,
+    /// Whether a release follows the edit: the journal then stays until the release
+    /// is complete, even with no git step (`hoist release --no-git`).
+    #[serde(default)]
+    pub release: bool,
     /// The git tag and its annotation; `None`: no git tag is made.
     pub tag: Option<(String, String)>,
     /// HEAD before the release commit (how a commit made by a killed run is known).
@@ -72,6 +76,25 @@ pub struct Record {
     pub step: Step,
     /// The version files' edits, in the order they are applied.
     pub edits: Vec<Edit>,
+}
+
+impl Record {
+    /// Whether every step before the build is made (files, commit, tag, as asked).
+    pub fn prepared(&self) -> bool {
+        let last = if self.tag.is_some() {
+            Step::Tagged
+        } else if self.commit.is_some() {
+            Step::Committed
+        } else {
+            Step::Written
+        };
+        self.step >= last
+    }
+
+    /// Whether the journal is forgotten once the files are written.
+    pub fn ends_with_files(&self) -> bool {
+        !self.release && self.commit.is_none() && self.tag.is_none()
+    }
 }
 
 /// The journal of one checkout.
@@ -174,6 +197,7 @@ mod tests {
             version: "0.1.1".into(),
             previous: "0.1.0".into(),
             commit: Some("Release v0.1.1".into()),
+            release: true,
             tag: Some(("v0.1.1".into(), "Release v0.1.1".into())),
             head: Some("0123".into()),
             step: Step::Editing,

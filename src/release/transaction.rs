@@ -37,6 +37,8 @@ pub struct GitSteps<'a> {
     pub tag: bool,
     /// The tag's annotation (default: the commit message).
     pub notes: Option<&'a str>,
+    /// A release follows: the journal stays until [`finish`].
+    pub release: bool,
 }
 
 /// What the user asks for, given the version a change starts from.
@@ -87,7 +89,7 @@ pub fn pending(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result
     }
     record.step = record.step.max(seen);
     journal.save(&record)?;
-    if record.commit.is_none() && record.tag.is_none() {
+    if record.ends_with_files() {
         journal.remove()?;
         return Ok(None);
     }
@@ -114,6 +116,22 @@ pub fn same_version(
         }
     }
     Ok((previous, version))
+}
+
+/// Refuses to finish `record` in the other mode: a release begun with `--no-git` is
+/// finished with `--no-git`, one with a commit or tag without it.
+pub fn check_mode(record: &Record, no_git: bool) -> Result<()> {
+    let in_git = record.commit.is_some() || record.tag.is_some();
+    if in_git == !no_git {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "the release of v{} was interrupted ({}) and was begun {} --no-git: run it again {} --no-git to finish it",
+        record.version,
+        describe(record.step),
+        if in_git { "without" } else { "with" },
+        if in_git { "without" } else { "with" },
+    )))
 }
 
 /// What the journal's step means, for messages.
@@ -157,6 +175,7 @@ impl Transaction {
             version: new.to_string(),
             previous: files.version().to_string(),
             commit: steps.commit.then(|| message.clone()),
+            release: steps.release,
             tag: steps.tag.then(|| {
                 let notes = steps.notes.map_or(message, ToString::to_string);
                 (settings.commit.tag(new), notes)
@@ -223,7 +242,7 @@ impl Transaction {
             kill_point("tagged");
             self.advance(Step::Tagged)?;
         }
-        if self.record.commit.is_none() && self.record.tag.is_none() {
+        if self.record.ends_with_files() {
             self.journal.remove()?;
         }
         Ok(())
@@ -502,6 +521,7 @@ mod tests {
             version: "0.2.0".into(),
             previous: "0.1.0".into(),
             commit: Some("Release v0.2.0".into()),
+            release: true,
             tag: Some(("v0.2.0".into(), "Release v0.2.0".into())),
             head: None,
             step,

@@ -289,13 +289,13 @@ fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
     } else {
         Some(project.git()?)
     };
-    let pending = match git
-        .as_ref()
-        .filter(|_| !request.no_git && !request.build_only)
-    {
+    let pending = match git.as_ref().filter(|_| !request.build_only) {
         Some(git) => transaction::pending(git, &project.settings, request.dry_run)?,
         None => None,
     };
+    if let Some(record) = &pending {
+        transaction::check_mode(record, request.no_git)?;
+    }
     let files = project.settings.read()?;
     if pending.is_none() {
         refuse_disagreeing(&files)?;
@@ -604,7 +604,7 @@ fn should_resume(
     transport: &Transport,
 ) -> Result<bool> {
     if let Some(record) = pending {
-        return Ok(record.step >= Step::Tagged);
+        return Ok(record.prepared());
     }
     let commit = &project.settings.commit;
     let resumable = !request.no_git
@@ -663,9 +663,10 @@ fn commit_and_tag(
         ));
         return Ok(());
     }
-    let Some(git) = git.filter(|_| !request.no_git) else {
+    let Some(git) = git else {
+        // No checkout, so no journal: all or nothing within this run only.
         if new != current {
-            transaction::write_version(git, settings, files, new)?;
+            transaction::write_version(None, settings, files, new)?;
             note(format!("{current} → {new}"));
         }
         return Ok(());
@@ -677,17 +678,24 @@ fn commit_and_tag(
             transaction::describe(record.step)
         ));
         Transaction::resume(git, record)?
+    } else if new == current {
+        // --no-git on the version the files hold: nothing to write.
+        return Ok(());
     } else {
         let steps = GitSteps {
             commit: make_commit,
-            tag: true,
+            tag: !request.no_git,
             notes: request.message.as_deref(),
+            release: true,
         };
         let txn = Transaction::begin(git, settings, files, new, steps)?;
         note(format!("{current} → {new}"));
         txn
     };
     txn.run(transaction::FINISH_RELEASE)?;
+    if request.no_git {
+        return Ok(());
+    }
     let record = txn.record();
     note(format!(
         "committed \"{}\" and tagged {}",

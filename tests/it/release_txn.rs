@@ -374,3 +374,28 @@ fn a_file_synced_twice_gets_both_edits() {
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
     success(&mut repo.hoist(&["version", "check"]));
 }
+
+/// `--no-git` has no commit to recognise, but in a checkout the journal still holds the
+/// version: stopped after its files, the same command finishes it (not 0.1.2), and
+/// the release cannot be finished in the other mode by mistake.
+#[test]
+fn a_no_git_release_is_finished_by_the_same_command_too() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, &registry.reference("acme/app"));
+    killed_at(&repo, &["patch", "--no-git"], "files-written");
+    assert_eq!(repo.read("VERSION"), "0.1.1\n");
+
+    let mut with_git = release_command(&repo, &["patch"], &[]);
+    let err = failure(&mut with_git);
+    assert!(err.contains("with --no-git"), "{err}");
+
+    let report = released(&repo, &registry, &["patch", "--no-git"]);
+    assert_eq!(report["version"], "0.1.1", "{report:#}");
+    assert_eq!(report["previous"], "0.1.0", "{report:#}");
+    assert_eq!(repo.read("VERSION"), "0.1.1\n");
+    assert_eq!(repo.git(&["log", "--format=%s"]), "Dashboard", "no commit");
+    assert_eq!(repo.git(&["tag"]), "");
+    assert!(!journal(&repo).exists());
+    assert_eq!(temp_files(&repo.dir()), Vec::<String>::new());
+}
