@@ -122,7 +122,7 @@ pub fn same_version(
 /// finished with `--no-git`, one with a commit or tag without it.
 pub fn check_mode(record: &Record, no_git: bool) -> Result<()> {
     let in_git = record.commit.is_some() || record.tag.is_some();
-    if in_git == !no_git {
+    if in_git != no_git {
         return Ok(());
     }
     Err(refused(format!(
