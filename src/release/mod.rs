@@ -21,7 +21,8 @@
 //!   pipeline for every image, and [`rollout`]: every image pushed everywhere, then the
 //!   tags moved.
 //!
-//! Everything here but `git`, `forward` and the file writes is pure and unit-tested.
+//! Everything here but `git`, `forward`, `journal`, `transaction` and the file writes is
+//! pure and unit-tested.
 
 pub mod attest;
 pub mod bump;

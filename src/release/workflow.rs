@@ -319,25 +319,7 @@ fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
         &targets,
         transport,
     )?;
-    let (current, new) = match &pending {
-        Some(record) => {
-            let asked = |previous: &Version| {
-                bump_by_name(
-                    request.target.as_deref().unwrap_or_default(),
-                    request.pre.as_deref(),
-                    previous,
-                )
-            };
-            let asked: Option<transaction::Asked> = request.target.as_ref().map(|_| &asked as _);
-            transaction::same_version(record, asked, "`hoist release --resume`")?
-        }
-        None if resume => (found.clone(), found),
-        None => {
-            let wanted = request.target.as_deref().unwrap_or_default();
-            let new = bump_by_name(wanted, request.pre.as_deref(), &found)?;
-            (found, new)
-        }
-    };
+    let (current, new) = versions(request, pending.as_ref(), resume, found)?;
     let changes_files = new != current;
     if let Some(git) = git.as_ref().filter(|_| !request.no_git) {
         if resume || pending.is_some() {
@@ -376,6 +358,29 @@ fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
         make_tag,
         targets,
     })
+}
+
+/// The version before and after the release: the interrupted release's (the same
+/// command finishes it), else the version found when resuming, else the bump asked.
+fn versions(
+    request: &Request,
+    pending: Option<&Record>,
+    resume: bool,
+    found: Version,
+) -> Result<(Version, Version)> {
+    let wanted = request.target.as_deref().unwrap_or_default();
+    let bump = |from: &Version| bump_by_name(wanted, request.pre.as_deref(), from);
+    match pending {
+        Some(record) => {
+            let asked: Option<transaction::Asked> = request.target.as_ref().map(|_| &bump as _);
+            transaction::same_version(record, asked, "`hoist release --resume`")
+        }
+        None if resume => Ok((found.clone(), found)),
+        None => {
+            let new = bump(&found)?;
+            Ok((found, new))
+        }
+    }
 }
 
 fn dry_run(request: &Request, prepared: Prepared) -> Result<DryRun> {
@@ -697,9 +702,10 @@ fn commit_and_tag(
         return Ok(());
     }
     let record = txn.record();
+    let subject = record.commit.as_deref().and_then(|m| m.lines().next());
     note(format!(
         "committed \"{}\" and tagged {}",
-        settings.commit.subject(new),
+        subject.unwrap_or_default(),
         record
             .tag
             .as_ref()
