@@ -55,6 +55,20 @@ pub const FINISH_RELEASE: &str =
 /// change (no commit, no tag) is then done and forgotten. A journal naming a file that
 /// is not a `[version]` file is refused: it is not this project's.
 pub fn pending(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result<Option<Record>> {
+    match recover(git, settings, look_only)? {
+        Some(record) if record.ends_with_files() => {
+            if !look_only {
+                journal(git)?.remove()?;
+            }
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
+/// The journal's record, checked, with what a killed run did made and recorded (see
+/// [`pending`]); a plain version change is returned too, its files complete.
+fn recover(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result<Option<Record>> {
     let journal = journal(git)?;
     let Some(mut record) = journal.load()? else {
         return Ok(None);
@@ -89,10 +103,6 @@ pub fn pending(git: &Git, settings: &ReleaseSettings, look_only: bool) -> Result
     }
     record.step = record.step.max(seen);
     journal.save(&record)?;
-    if record.ends_with_files() {
-        journal.remove()?;
-        return Ok(None);
-    }
     Ok(Some(record))
 }
 
@@ -410,51 +420,26 @@ pub fn change_version(
     dry_run: bool,
 ) -> Result<VersionChange> {
     let in_git = steps.commit || steps.tag;
-    let pending = match git {
-        Some(git) => pending(git, settings, dry_run)?,
-        None => None,
-    };
+    if let Some(git) = git
+        && let Some(record) = recover(git, settings, dry_run)?
+        && let Some(change) = finish_change(git, settings, record, asked, in_git, dry_run)?
+    {
+        return Ok(change);
+    }
     let files = settings.read()?;
-    let (record, git) = match (pending, git) {
-        (Some(record), Some(git)) if in_git => (record, git),
-        (Some(record), _) => {
-            return Err(refused(format!(
-                "the change to v{} is under way ({}): finish it first ({FINISH_RELEASE})",
-                record.version,
-                describe(record.step)
-            )));
+    let previous = files.version().clone();
+    let version = asked(&previous)?;
+    let tag = steps.tag.then(|| settings.commit.tag(&version));
+    let edits = files.edits(&version)?;
+    if let Some(git) = git.filter(|_| in_git) {
+        let tag_name = settings.commit.tag(&version);
+        super::steps::check_git(git, &files, allow_branch, None, &tag_name)?;
+        if !dry_run {
+            Transaction::begin(git, settings, &files, &version, steps)?.run(FINISH_VERSION)?;
+            finish(Some(git))?;
         }
-        (None, git) => {
-            let previous = files.version().clone();
-            let version = asked(&previous)?;
-            let tag = steps.tag.then(|| settings.commit.tag(&version));
-            let edits = files.edits(&version)?;
-            if let Some(git) = git.filter(|_| in_git) {
-                let tag_name = settings.commit.tag(&version);
-                super::steps::check_git(git, &files, allow_branch, None, &tag_name)?;
-                if !dry_run {
-                    Transaction::begin(git, settings, &files, &version, steps)?
-                        .run(FINISH_VERSION)?;
-                    finish(Some(git))?;
-                }
-            } else if !dry_run {
-                write_version(git, settings, &files, &version)?;
-            }
-            return Ok(VersionChange {
-                previous,
-                version,
-                edits,
-                tag,
-            });
-        }
-    };
-    let (previous, version) = same_version(&record, Some(asked), FINISH_VERSION)?;
-    super::steps::check_clean(git, &files, "finishing the version change")?;
-    let tag = record.tag.as_ref().map(|(tag, _)| tag.clone());
-    let edits = record.edits.clone();
-    if !dry_run {
-        Transaction::resume(git, record)?.run(FINISH_VERSION)?;
-        finish(Some(git))?;
+    } else if !dry_run {
+        write_version(git, settings, &files, &version)?;
     }
     Ok(VersionChange {
         previous,
@@ -462,6 +447,57 @@ pub fn change_version(
         edits,
         tag,
     })
+}
+
+/// An interrupted change met by `hoist version bump|set`: finished when this command
+/// asks for its version (a plain edit's files are complete already), forgotten when
+/// it is a plain edit and this command asks for something else (`None`: go on from
+/// the files), refused when it has git steps and this command has none or asks for
+/// another version.
+fn finish_change(
+    git: &Git,
+    settings: &ReleaseSettings,
+    record: Record,
+    asked: Asked,
+    in_git: bool,
+    dry_run: bool,
+) -> Result<Option<VersionChange>> {
+    if record.ends_with_files() {
+        let (previous, version) = same_version(&record, None, FINISH_VERSION)?;
+        let same = !in_git && asked(&previous)? == version;
+        if !dry_run {
+            journal(git)?.remove()?;
+        }
+        return Ok(same.then(|| VersionChange {
+            previous,
+            version,
+            edits: record.edits,
+            tag: None,
+        }));
+    }
+    // (A `release --no-git` record has no git step: not this command's to finish.)
+    if !in_git || record.commit.is_none() && record.tag.is_none() {
+        return Err(refused(format!(
+            "the change to v{} is under way ({}): finish it first ({FINISH_RELEASE})",
+            record.version,
+            describe(record.step)
+        )));
+    }
+    let (previous, version) = same_version(&record, Some(asked), FINISH_VERSION)?;
+    let files = settings.read()?;
+    super::steps::check_clean(git, &files, "finishing the version change")?;
+    let tag = record.tag.as_ref().map(|(tag, _)| tag.clone());
+    let edits = record.edits.clone();
+    if !dry_run {
+        Transaction::resume(git, record)?.run(FINISH_VERSION)?;
+        finish(Some(git))?;
+    }
+    Ok(Some(VersionChange {
+        previous,
+        version,
+        edits,
+        tag,
+    }))
 }
 
 #[cfg(test)]

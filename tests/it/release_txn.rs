@@ -399,3 +399,49 @@ fn a_no_git_release_is_finished_by_the_same_command_too() {
     assert!(!journal(&repo).exists());
     assert_eq!(temp_files(&repo.dir()), Vec::<String>::new());
 }
+
+/// `hoist version bump` is a transaction too: stopped between two renames, the same
+/// command completes that version (not the next); with `--commit --git-tag`, stopped
+/// after the commit, the same command tags it and commits nothing twice.
+#[test]
+fn an_interrupted_version_bump_is_finished_by_the_same_command() {
+    let sandbox = Sandbox::new();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    let bump = |args: &[&str], kill: Option<&str>| {
+        let mut command = repo.hoist(&["version", "bump"]);
+        command.args(args);
+        if let Some(point) = kill {
+            command.env("HOIST_TEST_KILL_AT", point);
+            let output = command.timeout(HOIST_LIMIT).output().unwrap();
+            assert!(!output.status.success(), "{point}: not stopped");
+            return String::new();
+        }
+        stdout(&success(&mut command)).trim().to_string()
+    };
+    bump(&["patch"], Some("renamed-1"));
+    assert_eq!(
+        repo.read("VERSION"),
+        "0.1.0\n",
+        "stopped between the renames"
+    );
+    assert_eq!(bump(&["patch"], None), "0.1.1");
+    assert_eq!(repo.read("VERSION"), "0.1.1\n");
+    assert!(repo.read("frontend/package.json").contains("\"0.1.1\""));
+    assert!(!journal(&repo).exists());
+    assert_eq!(temp_files(&repo.dir()), Vec::<String>::new());
+    // The next bump is a new version.
+    assert_eq!(bump(&["patch"], None), "0.1.2");
+
+    repo.git(&["commit", "--quiet", "-am", "0.1.2"]);
+    bump(&["minor", "--commit", "--git-tag"], Some("committed"));
+    let err = failure(&mut repo.hoist(&["version", "bump", "major", "--commit"]));
+    assert!(err.contains("v0.2.0") && err.contains("v1.0.0"), "{err}");
+    assert_eq!(bump(&["minor", "--commit", "--git-tag"], None), "0.2.0");
+    assert_eq!(
+        repo.git(&["log", "--format=%s"]),
+        "Release v0.2.0\n0.1.2\nDashboard"
+    );
+    assert_eq!(repo.git(&["describe", "--exact-match"]), "v0.2.0");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    assert!(!journal(&repo).exists());
+}
