@@ -227,7 +227,7 @@ fn member(
             return Err(config_error(
                 config,
                 &format!(
-                    "{section} belongs in the workspace root {}: a workspace has one version and one set of tag rules",
+                    "{section} belongs in the workspace root {}: a workspace has one version, one release commit and one set of tag rules",
                     root.display()
                 ),
             ));
@@ -469,6 +469,14 @@ mod tests {
             .to_string();
         assert!(
             err.contains("services/web/hoist.toml") && err.contains("[tags]"),
+            "{err}"
+        );
+        write(&member, "[image]\n[release]\ntag = \"web-{version}\"\n");
+        let err = load(&dir.path().join("hoist.toml"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[release] belongs in the workspace root"),
             "{err}"
         );
     }
