@@ -130,21 +130,38 @@ impl Git {
         .ok()
     }
 
-    /// Commits exactly `paths` (relative to the root or absolute) with `message`.
+    /// The checkout's own git directory (absolute; a linked worktree has its own).
+    pub fn git_dir(&self) -> Result<PathBuf> {
+        self.git(&["rev-parse", "--absolute-git-dir"])
+            .map(PathBuf::from)
+    }
+
+    /// The first parent of `commit`, if it has one.
+    pub fn parent(&self, commit: &str) -> Option<String> {
+        self.git(&["rev-parse", "--verify", "--quiet", &format!("{commit}^1")])
+            .ok()
+    }
+
+    /// Stages `paths` (relative to the root or absolute).
+    pub fn add(&self, paths: &[PathBuf]) -> Result<()> {
+        self.with_paths(&["add", "--"], paths)
+    }
+
+    /// Commits exactly `paths`, staged or not, with `message`; the user's hooks run.
     pub fn commit(&self, paths: &[PathBuf], message: &str) -> Result<()> {
-        let mut args: Vec<String> = vec!["add".into(), "--".into()];
-        args.extend(paths.iter().map(|p| p.display().to_string()));
-        self.git(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
-        let mut args: Vec<String> = vec![
-            "commit".into(),
-            "--quiet".into(),
-            "-m".into(),
-            message.into(),
-            "--".into(),
-        ];
-        args.extend(paths.iter().map(|p| p.display().to_string()));
-        self.git(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
-        Ok(())
+        self.with_paths(&["commit", "--quiet", "-m", message, "--"], paths)
+    }
+
+    /// Puts the index entries of `paths` back to HEAD's (undoes a `git add`).
+    pub fn unstage(&self, paths: &[PathBuf]) -> Result<()> {
+        self.with_paths(&["reset", "--quiet", "HEAD", "--"], paths)
+    }
+
+    fn with_paths(&self, args: &[&str], paths: &[PathBuf]) -> Result<()> {
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(paths.iter().map(String::as_str));
+        self.git(&all).map(drop)
     }
 
     /// Adds the annotated tag `tag` on HEAD.

@@ -34,6 +34,7 @@ mod regcache;
 mod registry;
 mod release;
 mod release_files;
+mod release_txn;
 mod reproducible;
 mod sbom;
 mod sign;

@@ -62,7 +62,7 @@ impl Repo<'_> {
 
 /// A repository on `main` with the dashboard example, its version 0.1.0 in
 /// `frontend/package.json` (the source) and `VERSION` (synced), one commit.
-fn example_repo<'a>(sandbox: &'a Sandbox, image_name: &str) -> Repo<'a> {
+pub fn example_repo<'a>(sandbox: &'a Sandbox, image_name: &str) -> Repo<'a> {
     let repo = Repo { sandbox };
     let dir = repo.dir();
     for part in ["frontend", "backend"] {
