@@ -116,7 +116,7 @@ pub(super) struct Sending {
 }
 
 fn too_slow(message: String) -> Failure {
-    Failure::TooSlow(message)
+    Failure::Refused(message)
 }
 
 fn seconds(duration: Duration) -> u64 {

@@ -308,13 +308,10 @@ impl Registry {
     /// with docker and crane. A hop from an HTTPS registry to plain HTTP is refused.
     pub(super) fn may_authorize(&self, url: &reqwest::Url) -> std::result::Result<bool, Failure> {
         if self.home.scheme() == "https" && url.scheme() != "https" {
-            return Err(Failure::Local(Error::Registry {
-                registry: self.name.clone(),
-                message: format!(
-                    "refusing to follow the registry from HTTPS to {}",
-                    without_query(url)
-                ),
-            }));
+            return Err(Failure::Refused(format!(
+                "refusing to follow the registry from HTTPS to {}",
+                without_query(url)
+            )));
         }
         Ok(url.origin() == self.home.origin())
     }
@@ -411,8 +408,9 @@ pub(super) enum Failure {
     Transport(String),
     /// Something local (reading the blob's file), or a refusal of ours.
     Local(Error),
-    /// An answer slower than the bounds of [`pace`] allow (final: not retried).
-    TooSlow(String),
+    /// What hoist will not take (final, not retried): an answer slower than the
+    /// bounds of [`pace`], a hop from HTTPS to plain HTTP, a 401 from another origin.
+    Refused(String),
     /// The registry refused the blob in one request (413): try again in chunks.
     SwitchToChunks,
 }
@@ -508,7 +506,15 @@ impl Repository {
         if !registry.may_authorize(built.url())? {
             // Elsewhere (a storage host, a foreign upload Location): no credentials,
             // and its 401 teaches nothing about the registry's challenge.
-            return self.exchange(built, sending.as_ref(), None).await;
+            let shown = without_query(built.url());
+            let answered = self.exchange(built, sending.as_ref(), None).await?;
+            if answered.status() == StatusCode::UNAUTHORIZED {
+                return Err(Failure::Refused(format!(
+                    "{shown} wants credentials (401), but it is not the registry's origin {}, the only one they go to",
+                    registry.origin
+                )));
+            }
+            return Ok(answered);
         }
         let current = registry.authorization(&self.scopes).await?;
         let answered = self
@@ -600,7 +606,7 @@ impl Repository {
                 detail,
                 authenticated,
             })),
-            Failure::Transport(message) | Failure::TooSlow(message) => Error::Registry {
+            Failure::Transport(message) | Failure::Refused(message) => Error::Registry {
                 registry: self.registry.name.clone(),
                 message: format!("{subject}: {request}: {message}"),
             },
@@ -647,7 +653,7 @@ mod tests {
         assert_eq!(asked.retry(), Again::After(Duration::from_secs(2)));
         assert_eq!(Failure::Transport("reset".into()).retry(), Again::Backoff);
         // Too slow is final: six attempts would make the bound six times longer.
-        assert_eq!(Failure::TooSlow("slow".into()).retry(), Again::Never);
+        assert_eq!(Failure::Refused("too slow".into()).retry(), Again::Never);
         let local = Failure::Local(Error::InvalidValue {
             field: "x".into(),
             message: "y".into(),
@@ -655,20 +661,61 @@ mod tests {
         assert_eq!(local.retry(), Again::Never);
     }
 
-    #[test]
-    fn scopes_follow_access() {
+    fn registry(origin: &str) -> Registry {
         // main() installs the TLS provider; a client cannot be built without one.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let registry = Arc::new(Registry {
+        Registry {
             name: "127.0.0.1:5000".into(),
             http: reqwest::Client::new(),
-            origin: "http://127.0.0.1:5000".into(),
-            home: reqwest::Url::parse("http://127.0.0.1:5000").unwrap(),
+            origin: origin.into(),
+            home: reqwest::Url::parse(origin).unwrap(),
             credentials: Found::Auth(RegistryAuth::Anonymous),
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
             chunked: AtomicBool::new(false),
-        });
+        }
+    }
+
+    fn judged(registry: &Registry, url: &str) -> std::result::Result<bool, String> {
+        registry
+            .may_authorize(&reqwest::Url::parse(url).unwrap())
+            .map_err(|f| format!("{f:?}"))
+    }
+
+    #[test]
+    fn credentials_go_to_the_registry_origin_only() {
+        let plain = registry("http://127.0.0.1:5000");
+        assert_eq!(
+            judged(&plain, "http://127.0.0.1:5000/v2/a/blobs/x"),
+            Ok(true)
+        );
+        // Another port, another loopback address, a name for the same address, another
+        // scheme: other origins.
+        for elsewhere in [
+            "http://127.0.0.1:5001/v2/a/blobs/x",
+            "http://127.0.0.2:5000/v2/a/blobs/x",
+            "http://localhost:5000/v2/a/blobs/x",
+            "https://127.0.0.1:5000/v2/a/blobs/x",
+        ] {
+            assert_eq!(judged(&plain, elsewhere), Ok(false), "{elsewhere}");
+        }
+        let tls = registry("https://registry.example");
+        assert_eq!(judged(&tls, "https://registry.example:443/v2/x"), Ok(true));
+        assert_eq!(judged(&tls, "https://REGISTRY.example/v2/x"), Ok(true));
+        assert_eq!(judged(&tls, "https://storage.example/x?sig=1"), Ok(false));
+        assert_eq!(judged(&tls, "https://registry.example:8443/x"), Ok(false));
+        let refused = judged(&tls, "http://registry.example/v2/x?sig=secret").unwrap_err();
+        assert!(
+            refused.contains(
+                "refusing to follow the registry from HTTPS to http://registry.example/v2/x"
+            ) && !refused.contains("secret"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn scopes_follow_access() {
+        let registry = Arc::new(registry("http://127.0.0.1:5000"));
         let pull = Repository::new(Arc::clone(&registry), "acme/app", Access::Pull);
         assert_eq!(pull.scopes, ["repository:acme/app:pull"]);
         assert_eq!(pull.url, "http://127.0.0.1:5000/v2/acme/app");
