@@ -115,14 +115,6 @@ pub(super) struct Sending {
     pub(super) length: u64,
 }
 
-fn too_slow(message: String) -> Failure {
-    Failure::Refused(message)
-}
-
-fn seconds(duration: Duration) -> u64 {
-    duration.as_secs()
-}
-
 /// Sends `request` and waits for the answer's head: a body we stream (`sending`) must
 /// keep the pace while it goes out, and the head must come within the deadline of the
 /// request's start, or of the streamed body's last byte.
@@ -144,9 +136,9 @@ pub(super) async fn head(
         let now = Instant::now();
         match (sending, sent_at) {
             (_, Some(at)) if now.duration_since(at) > deadline => {
-                return Err(too_slow(format!(
+                return Err(Failure::Refused(format!(
                     "no answer within {} s",
-                    seconds(deadline)
+                    deadline.as_secs()
                 )));
             }
             (Some(body), None) => {
@@ -155,7 +147,7 @@ pub(super) async fn head(
                     sent_at = Some(now);
                 } else {
                     pace.check(now.duration_since(started), moved)
-                        .map_err(too_slow)?;
+                        .map_err(Failure::Refused)?;
                 }
             }
             _ => {}
@@ -175,9 +167,9 @@ pub(super) async fn document(
     loop {
         let chunk = match tokio::time::timeout_at(started + deadline, response.chunk()).await {
             Err(_) => {
-                return Err(too_slow(format!(
+                return Err(Failure::Refused(format!(
                     "the answer was not whole within {} s",
-                    seconds(deadline)
+                    deadline.as_secs()
                 )));
             }
             Ok(Err(_)) => return Ok(None),
@@ -222,7 +214,7 @@ impl Transfer {
             }
             self.pace
                 .check(self.started.elapsed(), self.moved)
-                .map_err(too_slow)?;
+                .map_err(Failure::Refused)?;
             if let Ok(chunk) = waited {
                 return chunk.map_err(|e| transport_failure(&e));
             }

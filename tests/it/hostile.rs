@@ -222,7 +222,6 @@ fn an_upload_location_on_another_origin_gets_no_credentials() {
 
     let output = push(&front);
     let text = output_text(&output);
-    eprintln!("{text}");
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -380,7 +379,6 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
         .arg(format!("{}/acme/app:1", tls.host()));
     let output = run(with_credentials(&mut inspect), HOIST_LIMIT);
     let text = output_text(&output);
-    eprintln!("{text}");
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains(&tls.host()), "{text}");
     assert!(
@@ -429,7 +427,6 @@ fn a_trickled_manifest_is_given_up_at_the_deadline() {
         FaultPlan::new().always("GET", "/manifests/", Fault::Trickle { every: TRICKLE }),
     );
     let text = inspect_with_short_timeout(&sandbox, &front);
-    eprintln!("{text}");
     assert!(
         text.contains(&format!("registry {}", front.host())),
         "{text}"
@@ -475,7 +472,6 @@ fn a_trickled_blob_is_given_up_under_the_minimum_rate() {
         .arg(sandbox.path("pull-cache"));
     let output = run(&mut pull, HOIST_LIMIT);
     let text = output_text(&output);
-    eprintln!("{text}");
     assert_eq!(
         output.status.code(),
         Some(1),
