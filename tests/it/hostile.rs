@@ -15,7 +15,9 @@ use std::time::Duration;
 use crate::common::{Layout, Sandbox, last_line, stdout};
 use crate::proxy::{Exchange, Fault, FaultPlan, FaultProxy};
 use crate::registry::{HOIST_LIMIT, Registry, run};
-use crate::token_auth::{PASSWORD, USER, assert_no_secret, build_layout, hoist, output_text};
+use crate::token_auth::{
+    PASSWORD, USER, assert_no_secret, build_layout, hoist, output_text, with_password,
+};
 
 /// The silence timeout the trickle tests set (`HOIST_REGISTRY_TIMEOUT`): the rate
 /// window is this, the deadline twice this (src/registry/pace.rs).
@@ -35,17 +37,39 @@ fn seed(sandbox: &Sandbox, registry: &Registry, credentials: bool) -> String {
         .arg(sandbox.oci("layout:2"))
         .arg(registry.reference("acme/app:1"));
     if credentials {
-        with_credentials(&mut push);
+        with_password(&mut push);
     }
     let output = run(&mut push, HOIST_LIMIT);
     assert!(output.status.success(), "{}", output_text(&output));
     digest
 }
 
-fn with_credentials(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
-    command
-        .args(["-u", USER, "--password-stdin"])
-        .write_stdin(format!("{PASSWORD}\n"))
+/// `hoist pull REFERENCE` into `<sandbox>/pulled`, with a cache of its own.
+fn pull(sandbox: &Sandbox, reference: &str) -> assert_cmd::Command {
+    let mut pull = hoist(sandbox);
+    pull.arg("pull")
+        .arg(reference)
+        .arg("--output")
+        .arg(sandbox.oci("pulled"))
+        .arg("--cache-dir")
+        .arg(sandbox.path("pull-cache"));
+    pull
+}
+
+/// What `output` says, asserting it is a failure (exit 1) naming the registry `front`.
+fn fails_naming(output: &std::process::Output, front: &FaultProxy) -> String {
+    let text = output_text(output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{text}\n{}",
+        front.log_text()
+    );
+    assert!(
+        text.contains(&format!("registry {}", front.host())),
+        "{text}"
+    );
+    text
 }
 
 fn upstream(registry: &Registry) -> std::net::SocketAddr {
@@ -141,14 +165,8 @@ fn a_redirected_blob_download_carries_credentials_to_the_registry_only() {
             ),
     );
 
-    let mut pull = hoist(&sandbox);
-    pull.arg("pull")
-        .arg(front.reference("acme/app:1"))
-        .arg("--output")
-        .arg(sandbox.oci("pulled"))
-        .arg("--cache-dir")
-        .arg(sandbox.path("pull-cache"));
-    let output = run(with_credentials(&mut pull), HOIST_LIMIT);
+    let mut pull = pull(&sandbox, &front.reference("acme/app:1"));
+    let output = run(with_password(&mut pull), HOIST_LIMIT);
     let text = output_text(&output);
     assert!(
         output.status.success(),
@@ -217,21 +235,10 @@ fn an_upload_location_on_another_origin_gets_no_credentials() {
         push.arg("push")
             .arg(sandbox.oci("layout:2"))
             .arg(to.reference("acme/app:1"));
-        run(with_credentials(&mut push), HOIST_LIMIT)
+        run(with_password(&mut push), HOIST_LIMIT)
     };
 
-    let output = push(&front);
-    let text = output_text(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{text}\n{}",
-        front.log_text()
-    );
-    assert!(
-        text.contains(&format!("registry {}", front.host())),
-        "{text}"
-    );
+    let text = fails_naming(&push(&front), &front);
     assert!(
         text.contains(&format!(
             "http://{}/v2/acme/app/blobs/uploads/elsewhere wants credentials (401), but it is not the registry's origin http://{}",
@@ -377,7 +384,7 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
         .arg("--cache-dir")
         .arg(sandbox.path("inspect-cache"))
         .arg(format!("{}/acme/app:1", tls.host()));
-    let output = run(with_credentials(&mut inspect), HOIST_LIMIT);
+    let output = run(with_password(&mut inspect), HOIST_LIMIT);
     let text = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains(&tls.host()), "{text}");
@@ -393,26 +400,6 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
     assert!(plain.exchanges().is_empty(), "{}", plain.log_text());
 }
 
-/// `hoist inspect` of `acme/app:1` through `front`, with the short timeout.
-fn inspect_with_short_timeout(sandbox: &Sandbox, front: &FaultProxy) -> String {
-    let mut inspect = hoist(sandbox);
-    inspect
-        .env("HOIST_REGISTRY_TIMEOUT", TIMEOUT_SECS.to_string())
-        .arg("inspect")
-        .arg("--cache-dir")
-        .arg(sandbox.path("inspect-cache"))
-        .arg(front.reference("acme/app:1"));
-    let output = run(&mut inspect, HOIST_LIMIT);
-    let text = output_text(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{text}\n{}",
-        front.log_text()
-    );
-    text
-}
-
 /// A registry that trickles its manifest a byte at a time, never silent for as long
 /// as the silence timeout: `hoist inspect` gives up at the deadline (twice the
 /// timeout), naming the registry, and does not ask again (a retry would only be as
@@ -426,11 +413,14 @@ fn a_trickled_manifest_is_given_up_at_the_deadline() {
         upstream(&registry),
         FaultPlan::new().always("GET", "/manifests/", Fault::Trickle { every: TRICKLE }),
     );
-    let text = inspect_with_short_timeout(&sandbox, &front);
-    assert!(
-        text.contains(&format!("registry {}", front.host())),
-        "{text}"
-    );
+    let mut inspect = hoist(&sandbox);
+    inspect
+        .env("HOIST_REGISTRY_TIMEOUT", TIMEOUT_SECS.to_string())
+        .arg("inspect")
+        .arg("--cache-dir")
+        .arg(sandbox.path("inspect-cache"))
+        .arg(front.reference("acme/app:1"));
+    let text = fails_naming(&run(&mut inspect, HOIST_LIMIT), &front);
     assert!(
         text.contains(&format!(
             "the answer was not whole within {} s",
@@ -462,26 +452,9 @@ fn a_trickled_blob_is_given_up_under_the_minimum_rate() {
             Fault::Trickle { every: TRICKLE },
         ),
     );
-    let mut pull = hoist(&sandbox);
-    pull.env("HOIST_REGISTRY_TIMEOUT", TIMEOUT_SECS.to_string())
-        .arg("pull")
-        .arg(front.reference(&format!("acme/app@{digest}")))
-        .arg("--output")
-        .arg(sandbox.oci("pulled"))
-        .arg("--cache-dir")
-        .arg(sandbox.path("pull-cache"));
-    let output = run(&mut pull, HOIST_LIMIT);
-    let text = output_text(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{text}\n{}",
-        front.log_text()
-    );
-    assert!(
-        text.contains(&format!("registry {}", front.host())),
-        "{text}"
-    );
+    let mut pull = pull(&sandbox, &front.reference(&format!("acme/app@{digest}")));
+    pull.env("HOIST_REGISTRY_TIMEOUT", TIMEOUT_SECS.to_string());
+    let text = fails_naming(&run(&mut pull, HOIST_LIMIT), &front);
     assert!(text.contains(&layer), "{text}");
     assert!(
         text.contains(&format!(
