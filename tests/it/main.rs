@@ -17,6 +17,7 @@ mod faults;
 mod features;
 mod files;
 mod flavours;
+mod hostile;
 mod inspect;
 mod integrity;
 mod interop;
