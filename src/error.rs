@@ -125,7 +125,7 @@ pub enum Error {
     },
     /// A file (index.json, a manifest, an archive's manifest.json, a package database
     /// in a layer…) is larger than hoist reads into memory.
-    #[error("{what} {}: {size} bytes, over the limit of {limit} bytes for {what}", path.display())]
+    #[error("{}: {size} bytes, over the limit of {limit} bytes for {what}", path.display())]
     TooLarge {
         /// What the file is (`index.json`, `manifest`…).
         what: String,

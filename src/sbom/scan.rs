@@ -228,6 +228,11 @@ pub struct Scanner {
     cache: Option<std::path::PathBuf>,
 }
 
+/// The largest cached scan read back: a layer's metadata (at most
+/// [`LAYER_METADATA_LIMIT`], as base64) and its file list (some 200 bytes a file). A
+/// larger one is read from the layer again instead.
+const SCAN_CACHE_LIMIT: u64 = LAYER_METADATA_LIMIT * 2;
+
 /// Bumped when what a scan keeps changes: older cached scans are then not read.
 const SCAN_FORMAT: &str = "v1";
 
@@ -258,7 +263,8 @@ impl Scanner {
     /// The cached scan, if there is one that parses (a torn or foreign file is
     /// ignored: the layer is read again).
     fn load_cached(&self, digest: &Digest, new: bool, files: bool) -> Option<LayerScan> {
-        let bytes = std::fs::read(self.cached_path(digest, new, files)?).ok()?;
+        let path = self.cached_path(digest, new, files)?;
+        let bytes = crate::fsutil::read_bounded(&path, SCAN_CACHE_LIMIT, "a cached scan").ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
