@@ -177,10 +177,7 @@ fn unpacked_size(image: &Image, digest: &Digest, size: u64) -> Result<u64> {
 /// The bytes a layer blob decompresses to (gzip, zstd or plain, by magic bytes),
 /// streamed: nothing of it is held.
 fn count_unpacked(blob: impl Read) -> io::Result<u64> {
-    io::copy(
-        &mut crate::tar_reader::decompressed(blob)?,
-        &mut io::sink(),
-    )
+    io::copy(&mut crate::tar_reader::decompressed(blob)?, &mut io::sink())
 }
 
 /// The largest new layers of a platform, for a breach's message.

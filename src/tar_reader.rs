@@ -290,7 +290,10 @@ impl<R: Read> TarReader<R> {
                 whole.parse().map_err(|_| {
                     self.malformed(
                         start,
-                        &format!("PAX record `{}` is not a number: `{digits}`", text(record.key_bytes())),
+                        &format!(
+                            "PAX record `{}` is not a number: `{digits}`",
+                            text(record.key_bytes())
+                        ),
                     )
                 })
             };
@@ -319,10 +322,10 @@ impl<R: Read> TarReader<R> {
             return Err(TarError::ExtensionTooLarge {
                 kind,
                 offset: start,
-                after: self
-                    .last
-                    .as_ref()
-                    .map_or_else(|| "before the first entry".into(), |e| format!("after entry `{e}`")),
+                after: self.last.as_ref().map_or_else(
+                    || "before the first entry".into(),
+                    |e| format!("after entry `{e}`"),
+                ),
                 size,
                 limit: EXTENSION_LIMIT,
             });
@@ -421,7 +424,9 @@ impl<R: Read> TarReader<R> {
 /// The current entry's content: reading ends at its end.
 impl<R: Read> Read for TarReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(buf.len());
+        let want = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         if want == 0 {
             return Ok(0);
         }
@@ -469,7 +474,9 @@ fn check_sum(header: &tar::Header) -> Result<(), String> {
     if sum == written {
         Ok(())
     } else {
-        Err(format!("checksum {written} does not match its bytes ({sum})"))
+        Err(format!(
+            "checksum {written} does not match its bytes ({sum})"
+        ))
     }
 }
 
@@ -530,14 +537,38 @@ mod tests {
         let mut tar = Vec::new();
         let mut name = long.clone().into_bytes();
         name.push(0);
-        member(&mut tar, &header("././@LongLink", tar::EntryType::GNULongName, name.len() as u64), &name);
-        member(&mut tar, &header("short", tar::EntryType::Regular, 3), b"abc");
+        member(
+            &mut tar,
+            &header(
+                "././@LongLink",
+                tar::EntryType::GNULongName,
+                name.len() as u64,
+            ),
+            &name,
+        );
+        member(
+            &mut tar,
+            &header("short", tar::EntryType::Regular, 3),
+            b"abc",
+        );
         let records = [("path", "/abs/pax/x"), ("linkpath", "../up"), ("size", "2")]
             .iter()
             .flat_map(|(k, v)| pax_record(k, v))
             .collect::<Vec<u8>>();
-        member(&mut tar, &header("PaxHeaders/x", tar::EntryType::XHeader, records.len() as u64), &records);
-        member(&mut tar, &header("ignored", tar::EntryType::Symlink, 0), b"hi");
+        member(
+            &mut tar,
+            &header(
+                "PaxHeaders/x",
+                tar::EntryType::XHeader,
+                records.len() as u64,
+            ),
+            &records,
+        );
+        member(
+            &mut tar,
+            &header("ignored", tar::EntryType::Symlink, 0),
+            b"hi",
+        );
         tar.extend_from_slice(&[0; 1024]);
         let listed = names(&tar).unwrap();
         assert_eq!(listed[0], (long, None, 3));
@@ -558,7 +589,10 @@ mod tests {
             member(&mut tar, &header("././@LongLink", kind, 3 << 30), b"");
             let error = names(&tar).unwrap_err().to_string();
             assert!(error.contains("claims 3221225472 bytes"), "{error}");
-            assert!(error.contains(&format!("limit of {EXTENSION_LIMIT} bytes")), "{error}");
+            assert!(
+                error.contains(&format!("limit of {EXTENSION_LIMIT} bytes")),
+                "{error}"
+            );
             assert!(error.contains("after entry `first`"), "{error}");
         }
     }
@@ -568,16 +602,33 @@ mod tests {
         assert_eq!(normalise("/usr/bin/x").unwrap(), "usr/bin/x");
         assert_eq!(normalise("./a//b/./c/").unwrap(), "a/b/c");
         let error = normalise("a/../../x").unwrap_err().to_string();
-        assert_eq!(error, "entry `a/../../x` has a `..` component (it would climb out of the root)");
+        assert_eq!(
+            error,
+            "entry `a/../../x` has a `..` component (it would climb out of the root)"
+        );
     }
 
     #[test]
     fn truncated_and_corrupt_tars_are_errors() {
         let mut tar = Vec::new();
-        member(&mut tar, &header("f", tar::EntryType::Regular, 2000), &[1; 100]);
-        assert!(names(&tar).unwrap_err().to_string().contains("ends inside an entry"));
+        member(
+            &mut tar,
+            &header("f", tar::EntryType::Regular, 2000),
+            &[1; 100],
+        );
+        assert!(
+            names(&tar)
+                .unwrap_err()
+                .to_string()
+                .contains("ends inside an entry")
+        );
         let mut bad = header("f", tar::EntryType::Regular, 0);
         bad.as_mut_bytes()[0] = b'g';
-        assert!(names(bad.as_bytes()).unwrap_err().to_string().contains("checksum"));
+        assert!(
+            names(bad.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
     }
 }

@@ -191,7 +191,10 @@ fn next_entry<R: Read>(
     entries: &mut TarReader<R>,
     layer: &Digest,
 ) -> Result<Option<(String, EntrySummary)>> {
-    let Some(header) = entries.next_header().map_err(|e| Error::layer_tar(layer, e))? else {
+    let Some(header) = entries
+        .next_header()
+        .map_err(|e| Error::layer_tar(layer, e))?
+    else {
         return Ok(None);
     };
     let EntryHeader {

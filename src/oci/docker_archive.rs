@@ -49,13 +49,17 @@ pub fn to_layout(
         reason,
     };
     let manifest_path = unpacked.join("manifest.json");
-    let text = read_bounded(&manifest_path, LISTING_LIMIT, "a docker archive's manifest.json")
-        .map_err(|error| match error {
-            Error::Io { source: e, .. } => fail(format!(
-                "not a docker archive: cannot read manifest.json ({e})"
-            )),
-            other => other,
-        })?;
+    let text = read_bounded(
+        &manifest_path,
+        LISTING_LIMIT,
+        "a docker archive's manifest.json",
+    )
+    .map_err(|error| match error {
+        Error::Io { source: e, .. } => fail(format!(
+            "not a docker archive: cannot read manifest.json ({e})"
+        )),
+        other => other,
+    })?;
     let entries: Vec<Entry> = serde_json::from_slice(&text)
         .map_err(|e| fail(format!("manifest.json is malformed: {e}")))?;
     let tags = |entry: &Entry| entry.repo_tags.clone().unwrap_or_default();
@@ -108,9 +112,12 @@ pub fn to_layout(
 
     let (mut config, _) = import(&entry.config)?;
     config.media_type = media::OCI_CONFIG.into();
-    let config_json: serde_json::Value =
-        serde_json::from_slice(&read_bounded(&store.path(&config.digest), CONFIG_LIMIT, "an image config")?)
-            .map_err(|e| fail(format!("the config {} is not JSON: {e}", entry.config)))?;
+    let config_json: serde_json::Value = serde_json::from_slice(&read_bounded(
+        &store.path(&config.digest),
+        CONFIG_LIMIT,
+        "an image config",
+    )?)
+    .map_err(|e| fail(format!("the config {} is not JSON: {e}", entry.config)))?;
     let mut layers = Vec::with_capacity(entry.layers.len());
     for relative in &entry.layers {
         let (mut layer, magic) = import(relative)?;

@@ -33,19 +33,20 @@ impl Layout {
     pub fn open(root: impl Into<PathBuf>) -> Result<Layout> {
         let root = root.into();
         let marker = root.join("oci-layout");
-        let text = read_bounded(&marker, LAYOUT_MARKER_LIMIT, "an oci-layout file").map_err(
-            |error| match error {
-                Error::Io { source: e, .. } => Error::Layout {
-                    path: root.clone(),
-                    reason: if root.is_dir() {
-                        format!("not an OCI image layout: cannot read oci-layout ({e})")
-                    } else {
-                        format!("no such directory ({e})")
+        let text =
+            read_bounded(&marker, LAYOUT_MARKER_LIMIT, "an oci-layout file").map_err(|error| {
+                match error {
+                    Error::Io { source: e, .. } => Error::Layout {
+                        path: root.clone(),
+                        reason: if root.is_dir() {
+                            format!("not an OCI image layout: cannot read oci-layout ({e})")
+                        } else {
+                            format!("no such directory ({e})")
+                        },
                     },
-                },
-                other => other,
-            },
-        )?;
+                    other => other,
+                }
+            })?;
         let version: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| Error::Layout {
                 path: root.clone(),
@@ -82,13 +83,14 @@ impl Layout {
     /// The top-level `index.json`.
     pub fn index(&self) -> Result<Index> {
         let path = self.root.join("index.json");
-        let bytes = read_bounded(&path, LISTING_LIMIT, "an index.json").map_err(|error| match error {
-            Error::Io { source: e, .. } => Error::Layout {
-                path: self.root.clone(),
-                reason: format!("cannot read index.json: {e}"),
-            },
-            other => other,
-        })?;
+        let bytes =
+            read_bounded(&path, LISTING_LIMIT, "an index.json").map_err(|error| match error {
+                Error::Io { source: e, .. } => Error::Layout {
+                    path: self.root.clone(),
+                    reason: format!("cannot read index.json: {e}"),
+                },
+                other => other,
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
             path: self.root.clone(),
             reason: format!("index.json is malformed: {e}"),
