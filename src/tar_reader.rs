@@ -23,6 +23,11 @@ pub const EXTENSION_LIMIT: u64 = 1 << 20;
 const BLOCK: u64 = 512;
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+/// The largest zstd window a layer may ask its decoder for (2^27 = 128 MiB): zstd's
+/// own default limit, said here because it is the largest allocation a layer can
+/// cause. hoist writes zstd layers with smaller windows; a frame asking for more is an
+/// error.
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 /// Between a decompressor and the header reader, which asks for 512 bytes at a time.
 const BUFFER: usize = 256 * 1024;
 
@@ -85,10 +90,9 @@ pub fn decompressed<'r>(blob: impl Read + 'r) -> io::Result<Box<dyn Read + 'r>> 
             flate2::read::MultiGzDecoder::new(buffered),
         ))
     } else if head.starts_with(ZSTD_MAGIC) {
-        Box::new(BufReader::with_capacity(
-            BUFFER,
-            zstd::stream::read::Decoder::with_buffer(buffered)?,
-        ))
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(buffered)?;
+        decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+        Box::new(BufReader::with_capacity(BUFFER, decoder))
     } else {
         Box::new(buffered)
     })
