@@ -5,8 +5,8 @@
 //! docker archives whose `oci-layout`, `index.json`, manifests and `manifest.json` are
 //! arbitrary, or (sparse) files of gigabytes. None panics; each answers a value or an
 //! error, and the most it allocated at once is measured by a counting global
-//! allocator, which is why this is a test binary of its own (and why its tests take
-//! turns: the count is process-wide).
+//! allocator, which is why this is a test binary of its own (with one test: the count
+//! is process-wide).
 //!
 //! `PROPTEST_CASES=5000 cargo test --test bounded_memory` runs it longer.
 
@@ -14,19 +14,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write as _};
 use std::path::Path;
-use std::sync::Mutex;
 
 use hoist::tar_reader::{EXTENSION_LIMIT, TarError, TarReader, layer_entries};
 use hoist_layers::Digest;
 use peak_alloc::PeakAlloc;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 #[global_allocator]
 static ALLOCATOR: PeakAlloc = PeakAlloc;
-
-/// The tests take turns: the allocator's count is the whole process's.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// What one read may hold at once: three pending extension headers (long name, long
 /// link, PAX) at their limit, and a few MiB of buffers, decompressor state and
@@ -206,91 +202,128 @@ fn read_all<R: Read>(entries: &mut TarReader<R>) -> Result<usize, TarError> {
     Ok(count)
 }
 
-proptest! {
-    #![proptest_config(config())]
+/// One test, the properties in turn: the allocator's count is the whole process's,
+/// and the test harness would otherwise generate one property's cases (tens of MiB of
+/// zeros) while another is measured.
+#[test]
+fn readers_of_untrusted_input_allocate_a_bounded_amount() {
+    let mut runner = TestRunner::new(config());
+    runner.run(&layer(), tar_readers).unwrap();
+    let mut runner = TestRunner::new(config());
+    runner
+        .run(
+            &(prop::collection::vec(member(), 0..8), any::<bool>()),
+            archive_unpacking,
+        )
+        .unwrap();
+    let mut runner = TestRunner::new(config());
+    runner
+        .run(
+            &(document(), document(), document(), claim(), document()),
+            layout_documents,
+        )
+        .unwrap();
+}
 
-    #[test]
-    fn tar_readers_allocate_a_bounded_amount((bytes, how) in layer()) {
-        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let digest = Digest::sha256_of(b"generated");
-        let (_, peak) = peak_during(|| hoist::diff::layer::list_layer(&bytes[..], &digest));
-        prop_assert!(peak <= TAR_BOUND, "diff's listing held {peak} bytes ({how:?})");
-        let (_, peak) = peak_during(|| layer_entries(&bytes[..]).and_then(|mut e| read_all(&mut e)));
-        prop_assert!(peak <= TAR_BOUND, "the tar reader held {peak} bytes ({how:?})");
-        if matches!(how, Compression::None) {
-            // Unbuffered: an oversized extension header is refused having read its
-            // 512-byte header and nothing of what it claims.
-            let mut source = Counting { inner: &bytes[..], read: 0 };
-            let mut entries = TarReader::new(&mut source);
-            if let Err(TarError::ExtensionTooLarge { offset, .. }) = read_all(&mut entries) {
-                drop(entries);
-                prop_assert_eq!(source.read, offset + 512);
-            }
+/// The shared tar reader and diff's listing, on any layer.
+fn tar_readers((bytes, how): (Vec<u8>, Compression)) -> Result<(), TestCaseError> {
+    let digest = Digest::sha256_of(b"generated");
+    let (_, peak) = peak_during(|| hoist::diff::layer::list_layer(&bytes[..], &digest));
+    prop_assert!(
+        peak <= TAR_BOUND,
+        "diff's listing held {peak} bytes ({how:?})"
+    );
+    let (_, peak) = peak_during(|| layer_entries(&bytes[..]).and_then(|mut e| read_all(&mut e)));
+    prop_assert!(
+        peak <= TAR_BOUND,
+        "the tar reader held {peak} bytes ({how:?})"
+    );
+    if matches!(how, Compression::None) {
+        // Unbuffered: an oversized extension header is refused having read its
+        // 512-byte header and nothing of what it claims.
+        let mut source = Counting {
+            inner: &bytes[..],
+            read: 0,
+        };
+        let mut entries = TarReader::new(&mut source);
+        if let Err(TarError::ExtensionTooLarge { offset, .. }) = read_all(&mut entries) {
+            drop(entries);
+            prop_assert_eq!(source.read, offset + 512);
         }
     }
+    Ok(())
+}
 
-    #[test]
-    fn archive_unpacking_allocates_a_bounded_amount(
-        members in prop::collection::vec(member(), 0..8),
-        record_links in any::<bool>(),
-    ) {
-        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("archive.tar");
-        fs::write(&archive, tar_of(&members)).unwrap();
-        let mut links = BTreeMap::new();
-        let into = dir.path().join("unpacked");
-        let (_, peak) = peak_during(|| {
-            hoist::publish::archive::unpack_archive(&archive, &into, record_links.then_some(&mut links))
-        });
-        prop_assert!(peak <= TAR_BOUND, "unpacking held {peak} bytes");
-    }
+/// The unpacker of oci-archive and docker-archive files, on any plain tar.
+fn archive_unpacking((members, record_links): (Vec<Member>, bool)) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive.tar");
+    fs::write(&archive, tar_of(&members)).unwrap();
+    let mut links = BTreeMap::new();
+    let into = dir.path().join("unpacked");
+    let (_, peak) = peak_during(|| {
+        hoist::publish::archive::unpack_archive(&archive, &into, record_links.then_some(&mut links))
+    });
+    prop_assert!(peak <= TAR_BOUND, "unpacking held {peak} bytes");
+    Ok(())
+}
 
-    #[test]
-    fn layout_and_archive_documents_allocate_a_bounded_amount(
-        marker in document(),
-        index in document(),
-        manifest in document(),
-        manifest_claim in claim(),
-        archive_manifest in document(),
-    ) {
-        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("layout");
-        let blobs = root.join("blobs/sha256");
-        fs::create_dir_all(&blobs).unwrap();
-        let manifest_bytes = manifest.write_bytes(&blobs.join("m"));
-        let digest = Digest::sha256_of(&manifest_bytes);
-        fs::rename(blobs.join("m"), blobs.join(digest.hex())).unwrap();
-        marker.write(&root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#);
-        let entry = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{manifest_claim},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
-        );
-        index.write(&root.join("index.json"), &entry);
-        let (_, peak) = peak_during(|| {
-            hoist::oci::layout::Layout::open(&root).and_then(|layout| {
-                hoist::oci::source::load_layout(&layout, &hoist::oci::location::Selector::Default)
-            })
-        });
-        prop_assert!(peak <= DOCUMENT_BOUND, "reading the layout held {peak} bytes");
+/// A layout (`oci-layout`, `index.json`, a manifest) and a docker archive's
+/// `manifest.json`, each expected, arbitrary or a sparse file of gigabytes.
+fn layout_documents(
+    (marker, index, manifest, manifest_claim, archive_manifest): (
+        Document,
+        Document,
+        Document,
+        u64,
+        Document,
+    ),
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let blobs = root.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let manifest_bytes = manifest.write_bytes(&blobs.join("m"));
+    let digest = Digest::sha256_of(&manifest_bytes);
+    fs::rename(blobs.join("m"), blobs.join(digest.hex())).unwrap();
+    marker.write(
+        &root.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
+    let entry = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{manifest_claim},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+    );
+    index.write(&root.join("index.json"), &entry);
+    let (_, peak) = peak_during(|| {
+        hoist::oci::layout::Layout::open(&root).and_then(|layout| {
+            hoist::oci::source::load_layout(&layout, &hoist::oci::location::Selector::Default)
+        })
+    });
+    prop_assert!(
+        peak <= DOCUMENT_BOUND,
+        "reading the layout held {peak} bytes"
+    );
 
-        let unpacked = dir.path().join("unpacked");
-        fs::create_dir_all(&unpacked).unwrap();
-        archive_manifest.write(
-            &unpacked.join("manifest.json"),
-            r#"[{"Config":"c.json","RepoTags":["a:b"],"Layers":[]}]"#,
-        );
-        let (_, peak) = peak_during(|| {
-            hoist::oci::docker_archive::to_layout(
-                Path::new("archive.tar"),
-                &unpacked,
-                &BTreeMap::new(),
-                None,
-                &dir.path().join("out"),
-            )
-        });
-        prop_assert!(peak <= DOCUMENT_BOUND, "reading the docker archive held {peak} bytes");
-    }
+    let unpacked = dir.path().join("unpacked");
+    fs::create_dir_all(&unpacked).unwrap();
+    archive_manifest.write(
+        &unpacked.join("manifest.json"),
+        r#"[{"Config":"c.json","RepoTags":["a:b"],"Layers":[]}]"#,
+    );
+    let (_, peak) = peak_during(|| {
+        hoist::oci::docker_archive::to_layout(
+            Path::new("archive.tar"),
+            &unpacked,
+            &BTreeMap::new(),
+            None,
+            &dir.path().join("out"),
+        )
+    });
+    prop_assert!(
+        peak <= DOCUMENT_BOUND,
+        "reading the docker archive held {peak} bytes"
+    );
+    Ok(())
 }
 
 /// A generated document file: the expected text, arbitrary bytes, or a sparse file of
