@@ -213,17 +213,17 @@ impl<R: Read> TarReader<R> {
             };
             if block.iter().all(|b| *b == 0) {
                 if !pending.is_empty() {
-                    return Err(self.malformed(start, "extension headers describe no entry"));
+                    return Err(malformed(start, "extension headers describe no entry"));
                 }
                 self.ended = true;
                 return Ok(None);
             }
             let header = tar::Header::from_byte_slice(&block);
-            check_sum(header).map_err(|reason| self.malformed(start, &reason))?;
+            check_sum(header).map_err(|reason| malformed(start, &reason))?;
             let kind = header.entry_type();
             let size = header
                 .entry_size()
-                .map_err(|e| self.malformed(start, &e.to_string()))?;
+                .map_err(|e| malformed(start, &e.to_string()))?;
             if let Some(name) = extension_name(kind) {
                 let bytes = self.read_extension(name, start, size)?;
                 let slot = match kind {
@@ -235,11 +235,14 @@ impl<R: Read> TarReader<R> {
                     _ => continue,
                 };
                 if slot.replace(bytes).is_some() {
-                    return Err(self.malformed(start, &format!("two {name} headers for one entry")));
+                    return Err(malformed(
+                        start,
+                        &format!("two {name} headers for one entry"),
+                    ));
                 }
                 continue;
             }
-            let entry = self.entry_header(header, start, size, &pending)?;
+            let entry = entry_header(header, start, size, &pending)?;
             if kind == tar::EntryType::GNUSparse {
                 self.skip_sparse_blocks(header, start)?;
             }
@@ -248,71 +251,6 @@ impl<R: Read> TarReader<R> {
             self.last = Some(entry.raw_path.clone());
             return Ok(Some(entry));
         }
-    }
-
-    /// The header of a file entry, its extensions applied.
-    fn entry_header(
-        &self,
-        header: &tar::Header,
-        start: u64,
-        stored_size: u64,
-        pending: &Pending,
-    ) -> Result<EntryHeader, TarError> {
-        // Lenient as the tar crate's reader and diff before it: an empty or garbled
-        // owner or time is 0 (only the size decides where the next header is).
-        let mut entry = EntryHeader {
-            raw_path: text(&header.path_bytes()),
-            kind: header.entry_type(),
-            mode: header.mode().unwrap_or(0),
-            uid: header.uid().unwrap_or(0),
-            gid: header.gid().unwrap_or(0),
-            mtime: header.mtime().unwrap_or(0),
-            size: stored_size,
-            link: header.link_name_bytes().map(|name| text(&name)),
-        };
-        if let Some(pax) = &pending.pax {
-            self.apply_pax(&mut entry, pax, start)?;
-        }
-        if let Some(name) = &pending.long_name {
-            entry.raw_path = text(until_nul(name));
-        }
-        if let Some(link) = &pending.long_link {
-            entry.link = Some(text(until_nul(link)));
-        }
-        Ok(entry)
-    }
-
-    /// PAX records that change what an entry is: its name, link, size and owner.
-    fn apply_pax(&self, entry: &mut EntryHeader, pax: &[u8], start: u64) -> Result<(), TarError> {
-        for record in tar::PaxExtensions::new(pax) {
-            let record = record.map_err(|e| self.malformed(start, &format!("PAX record: {e}")))?;
-            let value = record.value_bytes();
-            let parsed = || -> Result<u64, TarError> {
-                let digits = text(value);
-                // mtime may carry a fraction (`1700000000.123456789`).
-                let whole = digits.split('.').next().unwrap_or_default();
-                whole.parse().map_err(|_| {
-                    self.malformed(
-                        start,
-                        &format!(
-                            "PAX record `{}` is not a number: `{digits}`",
-                            text(record.key_bytes())
-                        ),
-                    )
-                })
-            };
-            match record.key_bytes() {
-                b"path" => entry.raw_path = text(value),
-                b"linkpath" => entry.link = Some(text(value)),
-                b"size" => entry.size = parsed()?,
-                // Lenient as for the header's own fields: only the size must parse.
-                b"uid" => entry.uid = parsed().unwrap_or(entry.uid),
-                b"gid" => entry.gid = parsed().unwrap_or(entry.gid),
-                b"mtime" => entry.mtime = parsed().unwrap_or(entry.mtime),
-                _ => {}
-            }
-        }
-        Ok(())
     }
 
     /// An extension header's content, refused unread when over [`EXTENSION_LIMIT`].
@@ -348,7 +286,7 @@ impl<R: Read> TarReader<R> {
         let mut extended = header.as_gnu().is_some_and(tar::GnuHeader::is_extended);
         while extended {
             let Some(block) = self.read_block(false)? else {
-                return Err(self.malformed(start, "the sparse map ends early"));
+                return Err(malformed(start, "the sparse map ends early"));
             };
             let mut ext = tar::GnuExtSparseHeader::new();
             ext.as_mut_bytes().copy_from_slice(&block);
@@ -416,13 +354,6 @@ impl<R: Read> TarReader<R> {
             source,
         }
     }
-
-    fn malformed(&self, offset: u64, reason: &str) -> TarError {
-        TarError::Malformed {
-            offset,
-            reason: reason.to_string(),
-        }
-    }
 }
 
 /// The current entry's content: reading ends at its end.
@@ -453,6 +384,70 @@ impl Pending {
     }
 }
 
+/// The header of a file entry, its extensions applied.
+fn entry_header(
+    header: &tar::Header,
+    start: u64,
+    stored_size: u64,
+    pending: &Pending,
+) -> Result<EntryHeader, TarError> {
+    // Lenient as the tar crate's reader and diff before it: an empty or garbled
+    // owner or time is 0 (only the size decides where the next header is).
+    let mut entry = EntryHeader {
+        raw_path: text(&header.path_bytes()),
+        kind: header.entry_type(),
+        mode: header.mode().unwrap_or(0),
+        uid: header.uid().unwrap_or(0),
+        gid: header.gid().unwrap_or(0),
+        mtime: header.mtime().unwrap_or(0),
+        size: stored_size,
+        link: header.link_name_bytes().map(|name| text(&name)),
+    };
+    if let Some(pax) = &pending.pax {
+        apply_pax(&mut entry, pax, start)?;
+    }
+    if let Some(name) = &pending.long_name {
+        entry.raw_path = text(until_nul(name));
+    }
+    if let Some(link) = &pending.long_link {
+        entry.link = Some(text(until_nul(link)));
+    }
+    Ok(entry)
+}
+
+/// PAX records that change what an entry is: its name, link, size and owner.
+fn apply_pax(entry: &mut EntryHeader, pax: &[u8], start: u64) -> Result<(), TarError> {
+    for record in tar::PaxExtensions::new(pax) {
+        let record = record.map_err(|e| malformed(start, &format!("PAX record: {e}")))?;
+        let value = record.value_bytes();
+        let parsed = || -> Result<u64, TarError> {
+            let digits = text(value);
+            // mtime may carry a fraction (`1700000000.123456789`).
+            let whole = digits.split('.').next().unwrap_or_default();
+            whole.parse().map_err(|_| {
+                malformed(
+                    start,
+                    &format!(
+                        "PAX record `{}` is not a number: `{digits}`",
+                        text(record.key_bytes())
+                    ),
+                )
+            })
+        };
+        match record.key_bytes() {
+            b"path" => entry.raw_path = text(value),
+            b"linkpath" => entry.link = Some(text(value)),
+            b"size" => entry.size = parsed()?,
+            // Lenient as for the header's own fields: only the size must parse.
+            b"uid" => entry.uid = parsed().unwrap_or(entry.uid),
+            b"gid" => entry.gid = parsed().unwrap_or(entry.gid),
+            b"mtime" => entry.mtime = parsed().unwrap_or(entry.mtime),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// What an extension header is called in errors; `None` for an entry.
 fn extension_name(kind: tar::EntryType) -> Option<&'static str> {
     match kind {
@@ -481,6 +476,13 @@ fn check_sum(header: &tar::Header) -> Result<(), String> {
         Err(format!(
             "checksum {written} does not match its bytes ({sum})"
         ))
+    }
+}
+
+fn malformed(offset: u64, reason: &str) -> TarError {
+    TarError::Malformed {
+        offset,
+        reason: reason.to_string(),
     }
 }
 
