@@ -518,16 +518,6 @@ mod tests {
         out.resize(out.len().div_ceil(512) * 512, 0);
     }
 
-    /// `LEN key=value\n`, LEN counting itself.
-    fn pax_record(key: &str, value: &str) -> Vec<u8> {
-        let body = format!(" {key}={value}\n");
-        let mut len = body.len() + 1;
-        while len.to_string().len() + body.len() != len {
-            len = len.to_string().len() + body.len();
-        }
-        format!("{len}{body}").into_bytes()
-    }
-
     fn names(tar: &[u8]) -> Result<Vec<(String, Option<String>, u64)>, TarError> {
         let mut reader = TarReader::new(tar);
         let mut out = Vec::new();
@@ -535,50 +525,6 @@ mod tests {
             out.push((entry.path()?, entry.link.clone(), entry.size));
         }
         Ok(out)
-    }
-
-    #[test]
-    fn long_names_and_pax_records_apply_to_the_next_entry() {
-        let long = "d/".repeat(80) + "f";
-        let mut tar = Vec::new();
-        let mut name = long.clone().into_bytes();
-        name.push(0);
-        member(
-            &mut tar,
-            &header(
-                "././@LongLink",
-                tar::EntryType::GNULongName,
-                name.len() as u64,
-            ),
-            &name,
-        );
-        member(
-            &mut tar,
-            &header("short", tar::EntryType::Regular, 3),
-            b"abc",
-        );
-        let records = [("path", "/abs/pax/x"), ("linkpath", "../up"), ("size", "2")]
-            .iter()
-            .flat_map(|(k, v)| pax_record(k, v))
-            .collect::<Vec<u8>>();
-        member(
-            &mut tar,
-            &header(
-                "PaxHeaders/x",
-                tar::EntryType::XHeader,
-                records.len() as u64,
-            ),
-            &records,
-        );
-        member(
-            &mut tar,
-            &header("ignored", tar::EntryType::Symlink, 0),
-            b"hi",
-        );
-        tar.extend_from_slice(&[0; 1024]);
-        let listed = names(&tar).unwrap();
-        assert_eq!(listed[0], (long, None, 3));
-        assert_eq!(listed[1], ("abs/pax/x".into(), Some("../up".into()), 2));
     }
 
     #[test]

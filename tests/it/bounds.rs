@@ -17,6 +17,8 @@ use flate2::write::GzEncoder;
 use crate::common::{
     Sandbox, base_layout, digest_of, layout_with_gzip_layer, parse_json, require_tool, stdout,
 };
+use crate::diff::tar_with_entry;
+use crate::props::layer_tars::header;
 
 /// What a hostile extension header claims.
 const CLAIM: u64 = 3 << 30;
@@ -34,13 +36,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// A tar header written raw (the tar crate's setters refuse some of these names).
 fn raw_header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
-    header.set_entry_type(kind);
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_cksum();
-    header
+    header(name.as_bytes(), b"", kind, size)
 }
 
 /// The members after a hostile header: the file it would have named, then the end.
@@ -215,22 +211,11 @@ fn extension_headers_claiming_3_gib_end_in_an_error_within_256_mib() {
     }
 }
 
-/// A layer of one file `name` (written raw) holding `x`.
-fn layer_with(name: &str) -> Vec<u8> {
-    let mut tar = raw_header(name, tar::EntryType::Regular, 1)
-        .as_bytes()
-        .to_vec();
-    tar.push(b'x');
-    tar.resize(1024, 0);
-    tar.extend_from_slice(&[0; 1024]);
-    tar
-}
-
 #[test]
 fn absolute_entry_names_diff_as_relative_ones() {
     let sandbox = Sandbox::new();
     let layout = |dir: &str, name: &str| {
-        let tar = layer_with(name);
+        let tar = tar_with_entry(name);
         layout_with_gzip_layer(&sandbox.path(dir), &gzip(&tar), &digest_of(&tar)).0
     };
     let absolute = layout("absolute", "/usr/bin/x");
@@ -259,7 +244,7 @@ fn absolute_entry_names_diff_as_relative_ones() {
 #[test]
 fn oversized_layout_documents_are_refused_naming_the_file_and_the_limit() {
     let sandbox = Sandbox::new();
-    let tar = layer_with("usr/bin/x");
+    let tar = tar_with_entry("usr/bin/x");
     let (_, _) = layout_with_gzip_layer(&sandbox.path("big-index"), &gzip(&tar), DIFF_ID);
     // A 5 GiB index.json that costs no disk: its size alone refuses it.
     let index = sandbox.path("big-index/index.json");

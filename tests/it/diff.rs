@@ -212,7 +212,7 @@ fn layout_with_layer(dir: &Path, layer: &[u8]) -> (String, String) {
 
 /// A tar of one regular file whose name is written raw into the header (the tar
 /// crate refuses `..` when building, which is the point).
-fn tar_with_entry(name: &str) -> Vec<u8> {
+pub fn tar_with_entry(name: &str) -> Vec<u8> {
     let mut header = tar::Header::new_ustar();
     header.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
     header.set_size(4);
