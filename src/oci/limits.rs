@@ -2,8 +2,8 @@
 //! and archive listing is read whole (JSON is parsed in memory), so each kind has a
 //! maximum: a larger one is an error naming the file and the limit, found from its
 //! size before any of it is read. Layer contents are streamed and need none; the tar
-//! headers inside them are bounded by [`crate::tar_reader::EXTENSION_LIMIT`], the
-//! package databases an SBOM reads by [`crate::sbom::scan::METADATA_LIMIT`].
+//! headers inside them are bounded by `tar_reader::EXTENSION_LIMIT`, the package
+//! databases an SBOM reads by `sbom::scan::METADATA_LIMIT` (docs/design.md lists all).
 
 use super::media;
 
