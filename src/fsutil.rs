@@ -76,3 +76,31 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_a_larger_file_by_its_size_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.json");
+        std::fs::write(&path, b"0123").unwrap();
+        assert_eq!(read_bounded(&path, 4, "an index.json").unwrap(), b"0123");
+        // Sparse: 5 GiB that cost no disk, refused from their size.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(5 << 30)
+            .unwrap();
+        let error = read_bounded(&path, 4, "an index.json").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: 5368709120 bytes, over the limit of 4 bytes for an index.json",
+                path.display()
+            )
+        );
+    }
+}

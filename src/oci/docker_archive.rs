@@ -196,6 +196,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_oversized_manifest_json_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let unpacked = dir.path().join("unpacked");
+        std::fs::create_dir(&unpacked).unwrap();
+        let manifest = unpacked.join("manifest.json");
+        File::create(&manifest)
+            .unwrap()
+            .set_len(super::super::limits::LISTING_LIMIT + 1)
+            .unwrap();
+        let error = to_layout(
+            Path::new("a.tar"),
+            &unpacked,
+            &BTreeMap::new(),
+            None,
+            &dir.path().join("layout"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(&manifest.display().to_string()),
+            "{error}"
+        );
+        assert!(
+            error
+                .ends_with("over the limit of 16777216 bytes for a docker archive's manifest.json"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn links_are_followed_inside_the_archive_only() {
         let links: BTreeMap<PathBuf, PathBuf> = [
             ("id/layer.tar", "../abc.tar"),

@@ -529,6 +529,27 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_package_database_is_an_error_naming_it_and_the_limit() {
+        // The header alone claims it: the error comes before any content is read.
+        let mut header = tar::Header::new_gnu();
+        header.set_path("var/lib/dpkg/status").unwrap();
+        header.set_size(METADATA_LIMIT + 1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let digest = Digest::sha256_of(b"x");
+        let error = read_layer(header.as_bytes().as_slice(), &digest, false, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "layer {digest}: reading `var/lib/dpkg/status`: {} bytes, over the limit of {METADATA_LIMIT} bytes for a package database or metadata file",
+                METADATA_LIMIT + 1
+            )
+        );
+    }
+
+    #[test]
     fn whiteouts_delete_what_lower_layers_held() {
         let mut contents = Contents::default();
         let digest = Digest::sha256_of(b"x");
