@@ -207,6 +207,12 @@ fn read_all<R: Read>(entries: &mut TarReader<R>) -> Result<usize, TarError> {
 /// zeros) while another is measured.
 #[test]
 fn readers_of_untrusted_input_allocate_a_bounded_amount() {
+    // Once unmeasured first: what the readers set up on first use (lazily built
+    // statics, the blob store's first directory) is not what an input makes them hold.
+    let _ = tar_readers((Vec::new(), Compression::Gzip));
+    let _ = archive_unpacking((Vec::new(), false));
+    let expected = || Document::Expected;
+    let _ = layout_documents((expected(), expected(), expected(), 0, expected()));
     let mut runner = TestRunner::new(config());
     runner.run(&layer(), tar_readers).unwrap();
     let mut runner = TestRunner::new(config());
