@@ -8,7 +8,7 @@
 //! (digest checked on the way), once per layer and only when `max_unpacked` is set.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 
 use hoist_layers::{Digest, open_blob};
 use serde::Serialize;
@@ -187,21 +187,10 @@ fn unpacked_size(image: &Image, digest: &Digest, size: u64) -> Result<u64> {
     counted
 }
 
-/// The bytes a layer blob decompresses to (gzip, zstd or plain, by magic bytes).
+/// The bytes a layer blob decompresses to (gzip, zstd or plain, by magic bytes),
+/// streamed: nothing of it is held.
 fn count_unpacked(blob: impl Read) -> io::Result<u64> {
-    let mut reader = BufReader::with_capacity(256 * 1024, blob);
-    let head = reader.fill_buf()?.to_vec();
-    let count = {
-        let mut stream: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::MultiGzDecoder::new(&mut reader))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Box::new(zstd::stream::read::Decoder::new(&mut reader)?)
-        } else {
-            Box::new(&mut reader)
-        };
-        io::copy(&mut stream, &mut io::sink())?
-    };
-    Ok(count)
+    io::copy(&mut crate::tar_reader::decompressed(blob)?, &mut io::sink())
 }
 
 /// The largest new layers of a platform, for a breach's message.

@@ -114,8 +114,30 @@ pub enum Error {
         /// What failed, with the entry where known.
         message: String,
     },
-    /// A layer holds an entry that would land outside the root (tar-slip): an absolute
-    /// path or a `..` component. Refused rather than skipped: such a layer is hostile.
+    /// A layer's tar cannot be read: malformed, truncated, or an extension header over
+    /// its limit.
+    #[error("layer {layer}: {source}")]
+    LayerTar {
+        /// The layer's (compressed) digest.
+        layer: Digest,
+        /// What the tar reader found.
+        source: crate::tar_reader::TarError,
+    },
+    /// A file (index.json, a manifest, an archive's manifest.json, a package database
+    /// in a layer…) is larger than hoist reads into memory.
+    #[error("{}: {size} bytes, over the limit of {limit} bytes for {what}", path.display())]
+    TooLarge {
+        /// What the file is (`index.json`, `manifest`…).
+        what: String,
+        /// Where it is.
+        path: PathBuf,
+        /// Its size (or the bytes found before reading stopped).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A layer holds an entry whose name has a `..` component, which would land outside
+    /// the root (tar-slip). Refused rather than skipped: such a layer is hostile.
     #[error("layer {layer}: entry `{entry}` {reason}")]
     UnsafeLayerEntry {
         /// The layer's (compressed) digest.
@@ -158,6 +180,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// A tar reader's error about `layer`: an escaping name is refused as such.
+    pub(crate) fn layer_tar(layer: &Digest, error: crate::tar_reader::TarError) -> Error {
+        match error {
+            crate::tar_reader::TarError::Unsafe { entry, reason } => Error::UnsafeLayerEntry {
+                layer: layer.clone(),
+                entry,
+                reason,
+            },
+            source => Error::LayerTar {
+                layer: layer.clone(),
+                source,
+            },
+        }
+    }
+
     /// The registry's answer, when this is one.
     pub fn registry_answer(&self) -> Option<&crate::registry::answer::RegistryAnswer> {
         match self {

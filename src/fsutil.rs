@@ -1,7 +1,7 @@
 //! Small file-system helpers every writer shares: atomic writes through a temporary
 //! file in the target's directory, and checks that an output path can be written.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
@@ -52,4 +52,55 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         source: e.error,
     })?;
     Ok(())
+}
+
+/// Reads a whole file of at most `limit` bytes; a larger one (by its size, or by what
+/// it grew to while read) is [`Error::TooLarge`] naming it, `what` it is and the
+/// limit, and nothing more than `limit + 1` bytes of it is read.
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let too_large = |size| Error::TooLarge {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        size,
+        limit,
+    };
+    let file = std::fs::File::open(path).at(path)?;
+    let size = file.metadata().at(path)?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit + 1).read_to_end(&mut bytes).at(path)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_a_larger_file_by_its_size_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.json");
+        std::fs::write(&path, b"0123").unwrap();
+        assert_eq!(read_bounded(&path, 4, "an index.json").unwrap(), b"0123");
+        // Sparse: 5 GiB that cost no disk, refused from their size.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(5 << 30)
+            .unwrap();
+        let error = read_bounded(&path, 4, "an index.json").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: 5368709120 bytes, over the limit of 4 bytes for an index.json",
+                path.display()
+            )
+        );
+    }
 }

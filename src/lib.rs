@@ -42,6 +42,7 @@ pub mod registry;
 pub mod release;
 pub mod sbom;
 pub mod sign;
+pub mod tar_reader;
 pub mod verify;
 pub mod workspace;
 

@@ -6,13 +6,13 @@
 //! written anywhere: no entry is ever extracted.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Component, Path};
+use std::io::{self, Read};
 
 use hoist_layers::{Digest, HashingWriter};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::tar_reader::{EntryHeader, TarReader, layer_entries, normalise};
 
 /// What kind of file a layer entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -77,17 +77,12 @@ pub struct EntrySummary {
 /// Every entry of a layer, keyed by its path (no leading `/` or `./`, no trailing `/`).
 pub type LayerListing = BTreeMap<String, EntrySummary>;
 
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-
 /// Lists the entries of a (compressed or plain) layer tar read from `blob`; `layer`
-/// names it in errors. Entries with absolute paths or `..` components are refused.
-/// A path listed twice keeps its last entry, as extraction would.
+/// names it in errors. Absolute names are listed without their leading `/`; entries
+/// with `..` components are refused. A path listed twice keeps its last entry, as
+/// extraction would.
 pub fn list_layer(blob: impl Read, layer: &Digest) -> Result<LayerListing> {
-    let mut archive = tar::Archive::new(decompressed(blob, layer)?);
-    let mut entries = archive
-        .entries()
-        .map_err(|e| read_error(layer, "reading the tar", &e))?;
+    let mut entries = layer_entries(blob).map_err(|e| Error::layer_tar(layer, e))?;
     let mut listing = LayerListing::new();
     while let Some((path, summary)) = next_entry(&mut entries, layer)? {
         listing.insert(path, summary);
@@ -109,10 +104,8 @@ pub fn compare_sorted(
     b: impl Read,
     b_layer: &Digest,
 ) -> Result<Option<Vec<EntryPair>>> {
-    let mut a_archive = tar::Archive::new(decompressed(a, a_layer)?);
-    let mut b_archive = tar::Archive::new(decompressed(b, b_layer)?);
-    let mut a_side = Sorted::new(&mut a_archive, a_layer)?;
-    let mut b_side = Sorted::new(&mut b_archive, b_layer)?;
+    let mut a_side = Sorted::new(a, a_layer)?;
+    let mut b_side = Sorted::new(b, b_layer)?;
     let mut differences = Vec::new();
     loop {
         let pair = match (a_side.peek()?, b_side.peek()?) {
@@ -152,19 +145,17 @@ enum Peek<'p> {
 
 /// One layer's entries with one entry of look-ahead, checking they come in strictly
 /// increasing path order.
-struct Sorted<'a, R: Read + 'a> {
-    entries: tar::Entries<'a, R>,
+struct Sorted<'a> {
+    entries: TarReader<Box<dyn Read + 'a>>,
     layer: &'a Digest,
     next: Option<(String, EntrySummary)>,
     last: Option<String>,
     unsorted: bool,
 }
 
-impl<'a, R: Read + 'a> Sorted<'a, R> {
-    fn new(archive: &'a mut tar::Archive<R>, layer: &'a Digest) -> Result<Self> {
-        let entries = archive
-            .entries()
-            .map_err(|e| read_error(layer, "reading the tar", &e))?;
+impl<'a> Sorted<'a> {
+    fn new(blob: impl Read + 'a, layer: &'a Digest) -> Result<Self> {
+        let entries = layer_entries(blob).map_err(|e| Error::layer_tar(layer, e))?;
         Ok(Sorted {
             entries,
             layer,
@@ -195,61 +186,43 @@ impl<'a, R: Read + 'a> Sorted<'a, R> {
     }
 }
 
-fn read_error(layer: &Digest, what: &str, e: &dyn std::fmt::Display) -> Error {
-    Error::LayerRead {
-        layer: layer.clone(),
-        message: format!("{what}: {e}"),
-    }
-}
-
-/// The tar stream inside a layer blob: gzip, zstd or plain, told by the magic bytes.
-fn decompressed<'r>(blob: impl Read + 'r, layer: &Digest) -> Result<Box<dyn Read + 'r>> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, blob);
-    let head = buffered
-        .fill_buf()
-        .map_err(|e| read_error(layer, "reading", &e))?;
-    Ok(if head.starts_with(GZIP_MAGIC) {
-        Box::new(flate2::read::MultiGzDecoder::new(buffered))
-    } else if head.starts_with(ZSTD_MAGIC) {
-        Box::new(
-            zstd::stream::read::Decoder::with_buffer(buffered)
-                .map_err(|e| read_error(layer, "starting zstd decompression", &e))?,
-        )
-    } else {
-        Box::new(buffered)
-    })
-}
-
 /// The next entry, summarised (its content hashed as it streams past).
 fn next_entry<R: Read>(
-    entries: &mut tar::Entries<'_, R>,
+    entries: &mut TarReader<R>,
     layer: &Digest,
 ) -> Result<Option<(String, EntrySummary)>> {
-    let Some(entry) = entries.next() else {
+    let Some(header) = entries
+        .next_header()
+        .map_err(|e| Error::layer_tar(layer, e))?
+    else {
         return Ok(None);
     };
-    let mut entry = entry.map_err(|e| read_error(layer, "reading a tar entry", &e))?;
-    let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-    let path = safe_path(&raw_path, layer)?;
-    let header = entry.header();
-    let kind = kind_of(header.entry_type());
-    let mode = header.mode().unwrap_or(0);
-    let uid = header.uid().unwrap_or(0);
-    let gid = header.gid().unwrap_or(0);
-    let mtime = header.mtime().unwrap_or(0);
-    let link_target = entry
-        .link_name_bytes()
-        .map(|name| String::from_utf8_lossy(&name).into_owned());
+    let EntryHeader {
+        raw_path,
+        kind,
+        mode,
+        uid,
+        gid,
+        mtime,
+        link,
+        ..
+    } = header.clone();
+    let path = header.path().map_err(|e| Error::layer_tar(layer, e))?;
+    let kind = kind_of(kind);
+    let mut link = link;
     if kind == EntryKind::HardLink
-        && let Some(target) = &link_target
+        && let Some(target) = &mut link
     {
-        // A hard link naming `../x` would make an extractor link outside the root.
-        safe_path(target, layer)?;
+        // A hard link names another entry of the layer: the same normal form as its
+        // name (a `../x` would make an extractor link outside the root).
+        *target = normalise(target).map_err(|e| Error::layer_tar(layer, e))?;
     }
     let (sha256, size) = if kind == EntryKind::File {
         let mut hasher = HashingWriter::new(io::sink());
-        io::copy(&mut entry, &mut hasher)
-            .map_err(|e| read_error(layer, &format!("reading entry `{raw_path}`"), &e))?;
+        io::copy(entries, &mut hasher).map_err(|e| Error::LayerRead {
+            layer: layer.clone(),
+            message: format!("reading entry `{raw_path}`: {e}"),
+        })?;
         let (_, digest, size) = hasher.finish();
         (Some(digest), size)
     } else {
@@ -265,33 +238,9 @@ fn next_entry<R: Read>(
             size,
             sha256,
             mtime,
-            link_target,
+            link_target: link,
         },
     )))
-}
-
-/// The entry path in its normal form, or an error if it would escape the root.
-fn safe_path(raw: &str, layer: &Digest) -> Result<String> {
-    let refuse = |reason| Error::UnsafeLayerEntry {
-        layer: layer.clone(),
-        entry: raw.to_string(),
-        reason,
-    };
-    if raw.starts_with('/') {
-        return Err(refuse("has an absolute path"));
-    }
-    let mut parts = Vec::new();
-    for component in Path::new(raw).components() {
-        match component {
-            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
-            Component::CurDir => {}
-            Component::ParentDir => return Err(refuse("has a `..` component")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(refuse("has an absolute path"));
-            }
-        }
-    }
-    Ok(parts.join("/"))
 }
 
 fn kind_of(entry_type: tar::EntryType) -> EntryKind {
@@ -362,14 +311,9 @@ mod tests {
     }
 
     #[test]
-    fn refuses_absolute_paths() {
-        let error = list_layer(&raw_tar("/etc/passwd")[..], &digest()).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("`/etc/passwd` has an absolute path"),
-            "{error}"
-        );
+    fn lists_absolute_paths_without_their_leading_slash() {
+        let listing = list_layer(&raw_tar("/etc/passwd")[..], &digest()).unwrap();
+        assert_eq!(listing.keys().collect::<Vec<_>>(), ["etc/passwd"]);
     }
 
     /// A tar of regular files, in the order given.

@@ -19,9 +19,11 @@ use serde::Deserialize;
 
 use super::canonical::to_canonical;
 use super::layout::OCI_LAYOUT_FILE;
+use super::limits::{CONFIG_LIMIT, LISTING_LIMIT};
 use super::media;
 use super::model::{Descriptor, Index, Manifest};
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::read_bounded;
 
 /// One image of `manifest.json`.
 #[derive(Debug, Deserialize)]
@@ -47,12 +49,18 @@ pub fn to_layout(
         reason,
     };
     let manifest_path = unpacked.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-        fail(format!(
+    let text = read_bounded(
+        &manifest_path,
+        LISTING_LIMIT,
+        "a docker archive's manifest.json",
+    )
+    .map_err(|error| match error {
+        Error::Io { source: e, .. } => fail(format!(
             "not a docker archive: cannot read manifest.json ({e})"
-        ))
+        )),
+        other => other,
     })?;
-    let entries: Vec<Entry> = serde_json::from_str(&text)
+    let entries: Vec<Entry> = serde_json::from_slice(&text)
         .map_err(|e| fail(format!("manifest.json is malformed: {e}")))?;
     let tags = |entry: &Entry| entry.repo_tags.clone().unwrap_or_default();
     let entry = match reference {
@@ -104,9 +112,12 @@ pub fn to_layout(
 
     let (mut config, _) = import(&entry.config)?;
     config.media_type = media::OCI_CONFIG.into();
-    let config_json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(store.path(&config.digest)).at(layout_dir)?)
-            .map_err(|e| fail(format!("the config {} is not JSON: {e}", entry.config)))?;
+    let config_json: serde_json::Value = serde_json::from_slice(&read_bounded(
+        &store.path(&config.digest),
+        CONFIG_LIMIT,
+        "an image config",
+    )?)
+    .map_err(|e| fail(format!("the config {} is not JSON: {e}", entry.config)))?;
     let mut layers = Vec::with_capacity(entry.layers.len());
     for relative in &entry.layers {
         let (mut layer, magic) = import(relative)?;
@@ -183,6 +194,36 @@ fn normalise(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oversized_manifest_json_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let unpacked = dir.path().join("unpacked");
+        std::fs::create_dir(&unpacked).unwrap();
+        let manifest = unpacked.join("manifest.json");
+        File::create(&manifest)
+            .unwrap()
+            .set_len(super::super::limits::LISTING_LIMIT + 1)
+            .unwrap();
+        let error = to_layout(
+            Path::new("a.tar"),
+            &unpacked,
+            &BTreeMap::new(),
+            None,
+            &dir.path().join("layout"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(&manifest.display().to_string()),
+            "{error}"
+        );
+        assert!(
+            error
+                .ends_with("over the limit of 16777216 bytes for a docker archive's manifest.json"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn links_are_followed_inside_the_archive_only() {

@@ -7,16 +7,17 @@
 //! files, and refusing every link is the rule that needs no path resolution to be
 //! sure nothing outside the layout (an `/etc/passwd` with a matching size) is read.
 
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use hoist_layers::{Digest, open_blob};
 use serde::de::DeserializeOwned;
 
+use super::limits::{LAYOUT_MARKER_LIMIT, LISTING_LIMIT, document_limit};
 use super::location::Selector;
 use super::model::{Descriptor, Index, REF_NAME};
 use crate::error::{Error, Result};
+use crate::fsutil::read_bounded;
 
 /// The `oci-layout` file's content.
 pub const OCI_LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -32,16 +33,22 @@ impl Layout {
     pub fn open(root: impl Into<PathBuf>) -> Result<Layout> {
         let root = root.into();
         let marker = root.join("oci-layout");
-        let text = fs::read_to_string(&marker).map_err(|e| Error::Layout {
-            path: root.clone(),
-            reason: if root.is_dir() {
-                format!("not an OCI image layout: cannot read oci-layout ({e})")
-            } else {
-                format!("no such directory ({e})")
-            },
-        })?;
+        let text =
+            read_bounded(&marker, LAYOUT_MARKER_LIMIT, "an oci-layout file").map_err(|error| {
+                match error {
+                    Error::Io { source: e, .. } => Error::Layout {
+                        path: root.clone(),
+                        reason: if root.is_dir() {
+                            format!("not an OCI image layout: cannot read oci-layout ({e})")
+                        } else {
+                            format!("no such directory ({e})")
+                        },
+                    },
+                    other => other,
+                }
+            })?;
         let version: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::Layout {
+            serde_json::from_slice(&text).map_err(|e| Error::Layout {
                 path: root.clone(),
                 reason: format!("oci-layout is not JSON: {e}"),
             })?;
@@ -76,10 +83,14 @@ impl Layout {
     /// The top-level `index.json`.
     pub fn index(&self) -> Result<Index> {
         let path = self.root.join("index.json");
-        let bytes = fs::read(&path).map_err(|e| Error::Layout {
-            path: self.root.clone(),
-            reason: format!("cannot read index.json: {e}"),
-        })?;
+        let bytes =
+            read_bounded(&path, LISTING_LIMIT, "an index.json").map_err(|error| match error {
+                Error::Io { source: e, .. } => Error::Layout {
+                    path: self.root.clone(),
+                    reason: format!("cannot read index.json: {e}"),
+                },
+                other => other,
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
             path: self.root.clone(),
             reason: format!("index.json is malformed: {e}"),
@@ -137,19 +148,23 @@ impl Layout {
     }
 
     /// Reads a blob fully and checks its size and digest against the descriptor. For
-    /// small documents (manifests, configs); layers are streamed elsewhere.
+    /// documents (manifests, configs, artifacts), each kind up to its limit
+    /// ([`super::limits`]); layers are streamed elsewhere.
     pub fn read_verified(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
-        const MAX_DOCUMENT: u64 = 64 << 20;
         let path = self.blob_path(&descriptor.digest);
         let fail = |reason: String| Error::Layout {
             path: self.root.clone(),
             reason,
         };
-        if descriptor.size > MAX_DOCUMENT {
-            return Err(fail(format!(
-                "{} {} claims {} bytes: too large for a manifest or config",
-                descriptor.media_type, descriptor.digest, descriptor.size
-            )));
+        let (limit, what) = document_limit(&descriptor.media_type);
+        if descriptor.size > limit {
+            // Refused from the descriptor's claim, before the file is opened.
+            return Err(Error::TooLarge {
+                what: format!("{what} ({} {})", descriptor.media_type, descriptor.digest),
+                path,
+                size: descriptor.size,
+                limit,
+            });
         }
         read_blob_file(&path, &descriptor.digest, descriptor.size).map_err(|e| fail(e.to_string()))
     }

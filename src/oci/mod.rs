@@ -6,6 +6,7 @@ pub mod canonical;
 pub mod docker_archive;
 pub mod image;
 pub mod layout;
+pub mod limits;
 pub mod location;
 pub mod media;
 pub mod model;

@@ -19,6 +19,7 @@ use crate::oci::image::{Blob, BlobSource, Image};
 use crate::oci::layout::OCI_LAYOUT_FILE;
 use crate::oci::media;
 use crate::oci::model::Index;
+use crate::tar_reader::{TarError, TarReader};
 
 /// Writes a tar of an OCI image layout.
 pub struct OciArchiveSink {
@@ -257,11 +258,11 @@ pub fn unpack_archive(
         path: archive.to_path_buf(),
         reason,
     };
+    let tar_error = |e: TarError| fail(e.to_string());
     fs::create_dir_all(dir).at(dir)?;
-    let mut tar = tar::Archive::new(file);
-    for entry in tar.entries().at(archive)? {
-        let mut entry = entry.at(archive)?;
-        let name = entry.path().at(archive)?.into_owned();
+    let mut tar = TarReader::new(io::BufReader::with_capacity(256 * 1024, file));
+    while let Some(header) = tar.next_header().map_err(tar_error)? {
+        let name = PathBuf::from(&header.raw_path);
         if name
             .components()
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
@@ -272,23 +273,21 @@ pub fn unpack_archive(
             )));
         }
         let target = dir.join(&name);
-        match entry.header().entry_type() {
+        match header.kind {
             tar::EntryType::Directory => fs::create_dir_all(&target).at(&target)?,
             tar::EntryType::Regular => {
                 if let Some(parent) = target.parent() {
                     fs::create_dir_all(parent).at(parent)?;
                 }
                 let mut out = File::create(&target).at(&target)?;
-                io::copy(&mut entry, &mut out).at(&target)?;
+                io::copy(&mut tar, &mut out).at(&target)?;
             }
             tar::EntryType::Symlink if links.is_some() => {
-                let target = entry
-                    .link_name()
-                    .at(archive)?
-                    .ok_or_else(|| fail(format!("link {} has no target", name.display())))?
-                    .into_owned();
+                let target = header
+                    .link
+                    .ok_or_else(|| fail(format!("link {} has no target", name.display())))?;
                 if let Some(links) = links.as_deref_mut() {
-                    links.insert(name, target);
+                    links.insert(name, PathBuf::from(target));
                 }
             }
             other => {

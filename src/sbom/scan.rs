@@ -11,7 +11,7 @@
 //! layers with its SHA-256 and SHA-1.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 
 use hoist_layers::{Digest, open_blob};
 use sha1::Sha1;
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::oci::image::{BlobSource, Image, PlatformImage};
+use crate::tar_reader::{EntryHeader, TarReader, layer_entries};
 
 /// Bytes as base64 in a cached scan (JSON arrays of numbers would be four times as big).
 mod base64_bytes {
@@ -63,12 +64,16 @@ mod base64_map {
     }
 }
 
-/// The most of one metadata file kept (a dpkg status of a large distribution is a few
-/// MiB): larger ones are skipped rather than held in memory.
-const METADATA_LIMIT: u64 = 32 << 20;
+/// The largest package database or metadata file read into memory (dpkg `status`,
+/// apk `installed`, `METADATA`, `package.json`, `Cargo.lock`…): a full Ubuntu desktop's
+/// dpkg status is about 3 MiB and the largest lock files of big monorepos tens of MiB
+/// less than this. A larger one is an error naming it: an SBOM that silently left a
+/// package database out would be wrong.
+pub const METADATA_LIMIT: u64 = 32 << 20;
 
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+/// The most metadata one layer may make a scan hold in all: thousands of
+/// `node_modules/*/package.json` of a few KiB each are usual, 256 MiB of them is not.
+pub const LAYER_METADATA_LIMIT: u64 = 256 << 20;
 
 /// A file of interest as the layers leave it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +228,11 @@ pub struct Scanner {
     cache: Option<std::path::PathBuf>,
 }
 
+/// The largest cached scan read back: a layer's metadata (at most
+/// [`LAYER_METADATA_LIMIT`], as base64) and its file list (some 200 bytes a file). A
+/// larger one is read from the layer again instead.
+const SCAN_CACHE_LIMIT: u64 = LAYER_METADATA_LIMIT * 2;
+
 /// Bumped when what a scan keeps changes: older cached scans are then not read.
 const SCAN_FORMAT: &str = "v1";
 
@@ -253,7 +263,8 @@ impl Scanner {
     /// The cached scan, if there is one that parses (a torn or foreign file is
     /// ignored: the layer is read again).
     fn load_cached(&self, digest: &Digest, new: bool, files: bool) -> Option<LayerScan> {
-        let bytes = std::fs::read(self.cached_path(digest, new, files)?).ok()?;
+        let path = self.cached_path(digest, new, files)?;
+        let bytes = crate::fsutil::read_bounded(&path, SCAN_CACHE_LIMIT, "a cached scan").ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -338,99 +349,81 @@ fn read_error(layer: &Digest, what: &str, e: &dyn std::fmt::Display) -> Error {
 
 /// One layer's tar (the caller reads the blob to its end and checks its digest).
 fn read_layer<R: Read>(blob: R, digest: &Digest, new: bool, files: bool) -> Result<LayerScan> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, blob);
-    let head = buffered
-        .fill_buf()
-        .map_err(|e| read_error(digest, "reading", &e))?
-        .to_vec();
-    let mut stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
-        Box::new(flate2::read::MultiGzDecoder::new(&mut buffered))
-    } else if head.starts_with(ZSTD_MAGIC) {
-        Box::new(
-            zstd::stream::read::Decoder::new(&mut buffered)
-                .map_err(|e| read_error(digest, "starting zstd decompression", &e))?,
-        )
-    } else {
-        Box::new(&mut buffered)
-    };
-    let scan;
-    {
-        // The tar reader asks for a header's 512 bytes at a time: a buffer between it
-        // and the decompressor keeps those from being as many decompressor calls.
-        let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, &mut stream));
-        let entries = archive
-            .entries()
-            .map_err(|e| read_error(digest, "reading the tar", &e))?;
-        // Entries of this layer, kept apart from the lower ones: an opaque whiteout
-        // hides the lower layers' files, not this layer's own.
-        let mut layer = Contents::default();
-        let mut whiteouts: Vec<(String, bool)> = Vec::new();
-        for entry in entries {
-            let mut entry = entry.map_err(|e| read_error(digest, "reading a tar entry", &e))?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let path = raw
-                .trim_start_matches("./")
-                .trim_start_matches('/')
-                .trim_end_matches('/')
-                .to_string();
-            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            if name == ".wh..wh..opq" {
-                whiteouts.push((dir.to_string(), true));
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let target = if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
-                whiteouts.push((target, false));
-                continue;
-            }
-            read_entry(&mut entry, &path, &mut layer, new, files)
-                .map_err(|e| read_error(digest, &format!("reading `{raw}`"), &e))?;
+    let layer_error = |e| Error::layer_tar(digest, e);
+    let mut entries = layer_entries(blob).map_err(layer_error)?;
+    // Entries of this layer, kept apart from the lower ones: an opaque whiteout hides
+    // the lower layers' files, not this layer's own.
+    let mut scan = LayerScan::default();
+    let mut kept = 0u64;
+    while let Some(header) = entries.next_header().map_err(layer_error)? {
+        let path = header.path().map_err(layer_error)?;
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        if name == ".wh..wh..opq" {
+            scan.whiteouts.push((dir.to_string(), true));
+            continue;
         }
-        scan = LayerScan {
-            contents: layer,
-            whiteouts,
-        };
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            let target = if dir.is_empty() {
+                hidden.to_string()
+            } else {
+                format!("{dir}/{hidden}")
+            };
+            scan.whiteouts.push((target, false));
+            continue;
+        }
+        kept += read_entry(&mut entries, &header, &path, &mut scan.contents, new, files)
+            .map_err(|e| read_error(digest, &format!("reading `{}`", header.raw_path), &e))?;
+        if kept > LAYER_METADATA_LIMIT {
+            return Err(read_error(
+                digest,
+                &format!("at `{}`", header.raw_path),
+                &format!(
+                    "its package metadata files add up to over the limit of {LAYER_METADATA_LIMIT} bytes per layer"
+                ),
+            ));
+        }
     }
     // The tar may end before the compressed stream does (padding): read it all, so the
     // blob's digest covers every byte.
-    io::copy(&mut stream, &mut io::sink()).map_err(|e| read_error(digest, "reading", &e))?;
+    io::copy(&mut entries.into_inner(), &mut io::sink())
+        .map_err(|e| read_error(digest, "reading", &e))?;
     Ok(scan)
 }
 
-/// Keeps what `contents` wants of one tar entry.
+/// Keeps what `contents` wants of one tar entry; answers the bytes it kept.
 fn read_entry<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
+    entry: &mut TarReader<R>,
+    header: &EntryHeader,
     path: &str,
     layer: &mut Contents,
     new: bool,
     files: bool,
-) -> io::Result<()> {
-    let kind = entry.header().entry_type();
-    let size = entry.header().size().unwrap_or(0);
+) -> io::Result<u64> {
+    let kind = header.kind;
     if kind.is_symlink() {
         if is_system(path)
-            && let Some(target) = entry.link_name()?
+            && let Some(target) = &header.link
         {
-            layer.system.insert(
-                path.to_string(),
-                Entry::Link(target.to_string_lossy().into_owned()),
-            );
+            layer
+                .system
+                .insert(path.to_string(), Entry::Link(target.clone()));
         }
-        return Ok(());
+        return Ok(0);
     }
     if !(kind.is_file() || kind == tar::EntryType::Continuous) {
-        return Ok(());
+        return Ok(0);
     }
     let system = is_system(path);
-    let language = new && is_language(path);
-    let keep = (system || language) && size <= METADATA_LIMIT;
+    let keep = system || (new && is_language(path));
     let record = new && files;
     if !keep && !record {
-        return Ok(()); // skipped by the tar reader as it moves to the next header
+        return Ok(0); // skipped by the tar reader as it moves to the next header
+    }
+    if keep && header.size > METADATA_LIMIT {
+        return Err(io::Error::other(format!(
+            "{} bytes, over the limit of {METADATA_LIMIT} bytes for a package database or metadata file",
+            header.size
+        )));
     }
     let mut bytes = Vec::new();
     let mut sha256 = Sha256::new();
@@ -461,12 +454,13 @@ fn read_entry<R: Read>(
             },
         );
     }
+    let kept = bytes.len() as u64;
     if keep && system {
         layer.system.insert(path.to_string(), Entry::File(bytes));
     } else if keep {
         layer.language.insert(path.to_string(), bytes);
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Lowercase hex.
@@ -532,6 +526,27 @@ mod tests {
             builder.append_data(&mut header, path, *data).unwrap();
         }
         builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn an_oversized_package_database_is_an_error_naming_it_and_the_limit() {
+        // The header alone claims it: the error comes before any content is read.
+        let mut header = tar::Header::new_gnu();
+        header.set_path("var/lib/dpkg/status").unwrap();
+        header.set_size(METADATA_LIMIT + 1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let digest = Digest::sha256_of(b"x");
+        let error = read_layer(header.as_bytes().as_slice(), &digest, false, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "layer {digest}: reading `var/lib/dpkg/status`: {} bytes, over the limit of {METADATA_LIMIT} bytes for a package database or metadata file",
+                METADATA_LIMIT + 1
+            )
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::common::{Sandbox, digest_of, last_line, parse_json, sha256_hex, stdout, success};
+use crate::common::{
+    Sandbox, digest_of, last_line, layout_with_gzip_layer, parse_json, stdout, success,
+};
 use crate::registry::{Registry, ok};
 use crate::verify::app;
 
@@ -203,50 +205,14 @@ fn registry_diff_never_fetches_equal_layers() {
 /// A one-platform OCI layout at `dir` whose only layer is `layer` (gzip), returned as
 /// `oci:DIR`, with the layer digest.
 fn layout_with_layer(dir: &Path, layer: &[u8]) -> (String, String) {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let hex = sha256_hex(bytes);
-        fs::write(blobs.join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(layer).unwrap();
-    let gz = gz.finish().unwrap();
-    let (layer_digest, layer_size) = put(&gz);
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
-    }))
-    .unwrap();
-    let (config_digest, config_size) = put(&config);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": layer_digest, "size": layer_size}],
-    }))
-    .unwrap();
-    let (manifest_digest, manifest_size) = put(&manifest);
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "platform": {"architecture": "amd64", "os": "linux"},
-        }]}))
-        .unwrap(),
-    )
-    .unwrap();
-    (format!("oci:{}", dir.display()), layer_digest)
+    layout_with_gzip_layer(dir, &gz.finish().unwrap(), &digest_of(layer))
 }
 
 /// A tar of one regular file whose name is written raw into the header (the tar
 /// crate refuses `..` when building, which is the point).
-fn tar_with_entry(name: &str) -> Vec<u8> {
+pub fn tar_with_entry(name: &str) -> Vec<u8> {
     let mut header = tar::Header::new_ustar();
     header.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
     header.set_size(4);
@@ -265,8 +231,16 @@ fn layers_escaping_the_root_are_refused_with_exit_2() {
     let sandbox = Sandbox::new();
     let (good, _) = layout_with_layer(&sandbox.path("good"), &tar_with_entry("app/ok"));
     for (name, entry, reason) in [
-        ("parent", "app/../../x", "has a `..` component"),
-        ("absolute", "/etc/cron.d/x", "has an absolute path"),
+        (
+            "parent",
+            "app/../../x",
+            "has a `..` component (it would climb out of the root)",
+        ),
+        (
+            "climbing",
+            "../x",
+            "has a `..` component (it would climb out of the root)",
+        ),
     ] {
         let (bad, layer) = layout_with_layer(&sandbox.path(name), &tar_with_entry(entry));
         let output = diff(&sandbox, &good, &bad, &[]);

@@ -7,6 +7,7 @@
 //! `CI=true`; none touches the user's cache or the repository. The third-party tools
 //! are required: `.ci/run` installs them, and a missing one fails the test loudly.
 
+mod bounds;
 mod build;
 mod cache;
 mod common;

@@ -10,7 +10,7 @@
 
 mod base_documents;
 mod config_plan;
-mod layer_tars;
+pub mod layer_tars;
 mod reference;
 mod version_files;
 

@@ -2,8 +2,8 @@
 //! what a hostile layer would (names with `..`, absolute paths, symlinks pointing out,
 //! hard links to outside, long names as PAX records or GNU `@LongLink` entries, gzip
 //! or zstd or plain). diff's layer reader never panics, lists only paths that stay
-//! inside the layer's root, and refuses exactly the archives whose names or hard-link
-//! targets escape; the archive unpacker (what reads an oci-archive base) creates
+//! inside the layer's root (absolute names are read from it), and refuses exactly the
+//! archives whose names or hard-link targets have a `..` component; the archive unpacker (what reads an oci-archive base) creates
 //! nothing outside its temporary directory and no symlink in it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,7 +98,8 @@ fn entry() -> impl Strategy<Value = Entry> {
         })
 }
 
-fn header(name: &[u8], link: &[u8], kind: tar::EntryType, size: u64) -> tar::Header {
+/// A ustar header with `name` and `link` written raw.
+pub fn header(name: &[u8], link: &[u8], kind: tar::EntryType, size: u64) -> tar::Header {
     let mut header = tar::Header::new_ustar();
     // Written raw: the tar crate's setters refuse `..`, which is the point here.
     let bytes = header.as_mut_bytes();
@@ -114,7 +115,8 @@ fn header(name: &[u8], link: &[u8], kind: tar::EntryType, size: u64) -> tar::Hea
     header
 }
 
-fn push_member(out: &mut Vec<u8>, header: &tar::Header, data: &[u8]) {
+/// Appends a header, its data and the padding to the next block.
+pub fn push_member(out: &mut Vec<u8>, header: &tar::Header, data: &[u8]) {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(data);
     out.resize(out.len().div_ceil(512) * 512, 0);
@@ -212,6 +214,14 @@ fn archive() -> impl Strategy<Value = (Vec<Entry>, LongNames, Compression)> {
     )
 }
 
+/// Whether diff refuses a name: one with a `..` component (absolute names are read
+/// as relative to the root, as umoci and skopeo read them).
+fn climbs(path: &str) -> bool {
+    Path::new(path)
+        .components()
+        .any(|c| c == Component::ParentDir)
+}
+
 /// Whether a path climbs out of the directory it is relative to, lexically.
 fn escapes(path: &str) -> bool {
     path.starts_with('/')
@@ -270,6 +280,44 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, bool> {
     found
 }
 
+/// GNU long names and PAX records (`path`, `linkpath`, `size`) apply to the entry after
+/// them, and leading `/` is dropped from what they name.
+#[test]
+fn long_names_and_pax_records_apply_to_the_next_entry() {
+    let long = "d/".repeat(80) + "f";
+    let mut tar = Vec::new();
+    let mut name = long.clone().into_bytes();
+    name.push(0);
+    let records: Vec<u8> = [("path", "/abs/pax/x"), ("linkpath", "up"), ("size", "2")]
+        .iter()
+        .flat_map(|(key, value)| pax_record(key, value))
+        .collect();
+    for (entry, kind, data) in [
+        (
+            "././@LongLink",
+            tar::EntryType::GNULongName,
+            name.as_slice(),
+        ),
+        ("short", tar::EntryType::Regular, b"abc"),
+        ("PaxHeaders/x", tar::EntryType::XHeader, &records),
+        // The header says 0 bytes, PAX says 2: the 2 bytes are read, then the end.
+        ("ignored", tar::EntryType::Symlink, b"hi"),
+    ] {
+        let size = if entry == "ignored" { 0 } else { data.len() };
+        push_member(
+            &mut tar,
+            &header(entry.as_bytes(), b"", kind, size as u64),
+            data,
+        );
+    }
+    tar.extend_from_slice(&[0; 1024]);
+    let listing = list_layer(&tar[..], &layer_digest()).unwrap();
+    let names: Vec<&String> = listing.keys().collect();
+    assert_eq!(names, ["abs/pax/x", long.as_str()]);
+    assert_eq!(listing["abs/pax/x"].link_target.as_deref(), Some("up"));
+    assert_eq!(listing[&long].size, 3);
+}
+
 fn layer_digest() -> Digest {
     Digest::sha256_of(b"generated layer")
 }
@@ -282,7 +330,7 @@ proptest! {
         let bytes = compress(tar_of(&entries, long), how);
         let listed = list_layer(&bytes[..], &layer_digest());
         let hostile = entries.iter().any(|e| {
-            escapes(&e.name) || (e.kind == Kind::HardLink && escapes(&e.link))
+            climbs(&e.name) || (e.kind == Kind::HardLink && climbs(&e.link))
         });
         match listed {
             Ok(listing) => {
