@@ -24,8 +24,8 @@ use crate::oci::model::{Descriptor, HOIST_PLATFORM, Index, Manifest, index_annot
 use crate::oci::platform::{Platform, platform_of_config};
 use crate::oci::reference::with_digest;
 
-/// The largest config read to learn a platform.
-const CONFIG_LIMIT: usize = 4 << 20;
+/// The largest config read to learn a platform (`oci::limits`).
+const CONFIG_LIMIT: usize = crate::oci::limits::CONFIG_LIMIT as usize;
 
 /// What `hoist index create` did (its `--json` fields).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

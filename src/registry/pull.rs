@@ -13,6 +13,7 @@ use super::transport::{Access, Repository, Transport};
 use crate::error::{Error, Result};
 use crate::oci::image::{BaseOrigin, BlobSource, Image, PlatformImage};
 use crate::oci::layout::Layout;
+use crate::oci::limits;
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::oci::platform::Platform;
@@ -229,7 +230,11 @@ impl Remote<'_> {
             ))
         };
         let digest: Digest = expected.and_then(|d| d.parse().ok()).ok_or_else(missing)?;
-        let bytes = std::fs::read(self.store.path(&digest)).map_err(|_| missing())?;
+        let path = self.store.path(&digest);
+        if !path.exists() {
+            return Err(missing());
+        }
+        let bytes = crate::fsutil::read_bounded(&path, limits::MANIFEST_LIMIT, "a manifest")?;
         let descriptor = describe_document(&bytes, |m| {
             self.error(format!("{}: {m}", reference.whole()))
         })?;
@@ -269,12 +274,21 @@ impl Remote<'_> {
         manifest
             .check_media_types(&descriptor.media_type)
             .map_err(|reason| self.error(format!("manifest {}: {reason}", descriptor.digest)))?;
+        // Refused from the size the manifest claims, before a byte is fetched: the
+        // config is read whole to be parsed.
+        if manifest.config.size > limits::CONFIG_LIMIT {
+            return Err(self.error(format!(
+                "manifest {}: its config {} claims {} bytes, over the {} MiB an image config may have",
+                descriptor.digest,
+                manifest.config.digest,
+                manifest.config.size,
+                limits::CONFIG_LIMIT >> 20
+            )));
+        }
         self.fetch(&manifest.config, store).await?;
         let config_path = store.path(&manifest.config.digest);
-        let config_bytes = std::fs::read(&config_path).map_err(|source| Error::Io {
-            path: config_path,
-            source,
-        })?;
+        let config_bytes =
+            crate::fsutil::read_bounded(&config_path, limits::CONFIG_LIMIT, "an image config")?;
         let config: Value = self.parse(&config_bytes, "config", &manifest.config.digest)?;
         let layers = manifest
             .layers
@@ -387,7 +401,12 @@ fn record_tag(store: &BlobStore, reference: &Reference, digest: &Digest) -> Resu
 }
 
 fn cached_tag(store: &BlobStore, reference: &Reference) -> Option<String> {
-    let text = std::fs::read_to_string(tag_record(store, reference)?).ok()?;
+    // A record holds one digest line; anything larger is not one of ours.
+    const RECORD_LIMIT: u64 = 1 << 10;
+    let bytes =
+        crate::fsutil::read_bounded(&tag_record(store, reference)?, RECORD_LIMIT, "a tag record")
+            .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     let digest: Digest = text.trim().parse().ok()?;
     Some(digest.to_string())
 }

@@ -35,8 +35,8 @@ const ACCEPTED: &[&str] = &[
     media::DOCKER_INDEX,
     media::DOCKER_MANIFEST,
 ];
-/// The largest referrers index or artifact document read.
-const DOCUMENT_LIMIT: usize = 64 << 20;
+/// The largest referrers index or artifact document read (`oci::limits`).
+const DOCUMENT_LIMIT: usize = crate::oci::limits::DOCUMENT_LIMIT as usize;
 
 /// How a referrer was recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

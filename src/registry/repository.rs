@@ -23,9 +23,8 @@ const ACCEPTED: &[&str] = &[
     media::OCI_MANIFEST,
     media::DOCKER_MANIFEST,
 ];
-/// The largest manifest read, as containerd and distribution cap them: a registry
-/// cannot make us hold more than this in memory.
-const MANIFEST_LIMIT: usize = 4 << 20;
+/// The largest manifest read (`oci::limits`): a registry cannot make us hold more.
+const MANIFEST_LIMIT: usize = crate::oci::limits::MANIFEST_LIMIT as usize;
 /// Redirects followed for a blob download (registries send them to storage).
 const REDIRECTS: usize = 5;
 /// Tag list pages followed (`Link: <…>; rel="next"`).
