@@ -34,7 +34,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
         .map(super::sign::load_private_key)
         .transpose()?;
     let scratch = tempfile::tempdir()?;
-    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (cache_dir, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let transport = args.registry.pushing_transport(args.jobs, &cache_dir)?;
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
@@ -131,7 +131,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         }
         Some(list)
     };
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (_, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let transport = args.registry.transport(args.jobs)?;
     let scratch = tempfile::tempdir()?;
     let open_options = OpenOptions {

@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use hoist::oci::reference;
 use hoist::registry::block_on;
 use hoist::sign::password::{Purpose, password};
-use hoist::sign::provenance::BuildFacts;
 use hoist::sign::{PrivateKey, SignReport, key};
 
 use super::RegistryArgs;
@@ -178,26 +177,16 @@ fn parse_annotations(values: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(annotations)
 }
 
-/// Attaches the signed provenance of a pushed build to its index.
-pub fn attach_provenance(
-    private: &PrivateKey,
-    facts: &BuildFacts,
-    pushed: &str,
-    subject: &hoist::oci::model::Descriptor,
-    transport: &hoist::registry::transport::Transport,
-) -> Result<hoist::oci::model::Descriptor> {
-    let target = reference::parse(pushed)?;
-    let (descriptor, recorded) = block_on_sign(hoist::sign::provenance::attach_provenance(
-        transport, &target, subject, facts, private,
-    ))
-    .with_context(|| format!("attaching the provenance of {pushed}"))?;
-    let how = match recorded {
-        hoist::registry::referrers::Recorded::AlreadyListed => "already attached",
-        _ => "attached",
+/// What the job's attach stage did for one push, on stderr.
+pub fn print_attested(attested: &hoist::job::Attested) {
+    print_report(&attested.signatures);
+    let how = if attested.provenance_was_there {
+        "already attached"
+    } else {
+        "attached"
     };
     eprintln!(
         "provenance {how}: {}@{} (SLSA v1, DSSE, referrer of {})",
-        facts.repository, descriptor.digest, subject.digest
+        attested.signatures.repository, attested.provenance.digest, attested.reference
     );
-    Ok(descriptor)
 }

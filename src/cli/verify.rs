@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use hoist::oci::location::Location;
+use hoist::registry::transport::Transport;
 use hoist::verify::{Outcome, Request};
 use hoist_layers::{BuildOptions, Digest};
 
+use super::CacheArgs;
 use super::RegistryArgs;
 use super::diff::{DIFFERENT, trouble};
 
@@ -30,9 +32,8 @@ pub struct VerifyArgs {
     /// Threads for compression (default: every core). Never changes the output.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
-    /// Where layers and the layer cache are kept [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Print the outcome (and the differences) as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -76,9 +77,15 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         Ok(targets) => targets,
         Err(error) => return trouble(&error),
     };
+    // One transport for the command: credentials (--password-stdin reads stdin) are
+    // read once, and every registry is probed once.
+    let transport = match args.registry.transport(0) {
+        Ok(transport) => transport,
+        Err(error) => return trouble(&error),
+    };
     let mut reports = Vec::new();
     for target in &targets {
-        match verify_target(args, target) {
+        match verify_target(args, target, &transport) {
             Ok(report) => reports.push(report),
             Err(error) => return trouble(&error),
         }
@@ -165,9 +172,9 @@ fn targets(args: &VerifyArgs) -> Result<Vec<Target>> {
 
 /// Signatures (with `--key`), then the rebuild (in the recorded revision's worktree
 /// when HEAD is another), then the provenance against the rebuild.
-fn verify_target(args: &VerifyArgs, target: &Target) -> Result<Report> {
+fn verify_target(args: &VerifyArgs, target: &Target, transport: &Transport) -> Result<Report> {
     let signatures = match &args.key {
-        Some(key) => match check_signatures(args, target, key)? {
+        Some(key) => match check_signatures(target, key, transport)? {
             Ok(verified) => Some(verified),
             Err(refusal) => return Ok(refused(target, &refusal)),
         },
@@ -197,17 +204,18 @@ fn verify_target(args: &VerifyArgs, target: &Target) -> Result<Report> {
             });
         }
     }
-    let checkout = rebuild_checkout(args, target)?;
+    let checkout = rebuild_checkout(args, target, transport)?;
     let config = checkout
         .as_ref()
         .map_or(target.config.as_path(), |c| c.config.as_path());
-    let outcome = verify(args, target, config)?;
+    let outcome = verify(args, target, config, transport)?;
     let provenance = match (&signatures, outcome.verified) {
-        (Some(verified), true) => match check_provenance(args, target, config, &outcome, verified)?
-        {
-            Ok(found) => found,
-            Err(refusal) => return Ok(refused(target, &refusal)),
-        },
+        (Some(verified), true) => {
+            match check_provenance(args, (target, config), &outcome, verified, transport)? {
+                Ok(found) => found,
+                Err(refusal) => return Ok(refused(target, &refusal)),
+            }
+        }
         _ => None,
     };
     let mut json = serde_json::to_value(&outcome)?;
@@ -298,9 +306,9 @@ fn verified_name(image: &str, digest: &Digest) -> String {
 /// The signatures' check: `Ok(Err(refusal))` when they are missing or do not verify
 /// (the image is not verified), `Err` when it could not be told (registry, key file).
 fn check_signatures(
-    args: &VerifyArgs,
     target: &Target,
     key: &std::path::Path,
+    transport: &Transport,
 ) -> Result<Result<hoist::sign::cosign::VerifiedSignatures, hoist::sign::SignError>> {
     let Ok(Location::Registry { reference }) = Location::parse(&target.image) else {
         anyhow::bail!(
@@ -310,9 +318,8 @@ fn check_signatures(
     };
     let public = hoist::sign::PublicKey::read(key)?;
     let target = hoist::oci::reference::parse(&reference)?;
-    let transport = args.registry.transport(0)?;
     match super::sign::block_on_sign(async {
-        Ok(hoist::sign::verify_pushed(&transport, &target, &public).await)
+        Ok(hoist::sign::verify_pushed(transport, &target, &public).await)
     })? {
         Ok(verified) => Ok(Ok(verified)),
         Err(refusal @ hoist::sign::SignError::Signature { .. }) => Ok(Err(refusal)),
@@ -326,10 +333,10 @@ fn check_signatures(
 /// says so; an image signed by `hoist sign` alone has none).
 fn check_provenance(
     args: &VerifyArgs,
-    image: &Target,
-    config_path: &std::path::Path,
+    (image, config_path): (&Target, &std::path::Path),
     outcome: &Outcome,
     signatures: &hoist::sign::cosign::VerifiedSignatures,
+    transport: &Transport,
 ) -> Result<Result<Option<hoist::sign::provenance::VerifiedProvenance>, hoist::sign::SignError>> {
     let Some(key) = &args.key else {
         return Ok(Ok(None));
@@ -357,10 +364,9 @@ fn check_provenance(
             .ok()
             .and_then(|git| git.head_sha().ok()),
     };
-    let transport = args.registry.transport(0)?;
     match super::sign::block_on_sign(async {
         Ok(hoist::sign::provenance::verify_provenance(
-            &transport,
+            transport,
             &target,
             &outcome.published,
             &public,
@@ -398,6 +404,7 @@ fn check_provenance(
 fn rebuild_checkout(
     args: &VerifyArgs,
     target: &Target,
+    transport: &Transport,
 ) -> Result<Option<hoist::release::checkout::RevisionCheckout>> {
     use hoist::release::checkout::{RevisionCheckout, resolve};
     use hoist::release::git::Git;
@@ -414,7 +421,7 @@ fn rebuild_checkout(
     };
     let wanted = match &args.revision {
         Some(revision) => revision.clone(),
-        None => match recorded_revision(args, target)? {
+        None => match recorded_revision(args, target, transport)? {
             Some(revision) => revision,
             None => return Ok(None),
         },
@@ -432,29 +439,36 @@ fn rebuild_checkout(
 }
 
 /// The `org.opencontainers.image.revision` the published image records.
-fn recorded_revision(args: &VerifyArgs, target: &Target) -> Result<Option<String>> {
+fn recorded_revision(
+    args: &VerifyArgs,
+    target: &Target,
+    transport: &Transport,
+) -> Result<Option<String>> {
     let location = Location::parse(&target.image)?;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(0)?;
+    let (_, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let scratch = tempfile::tempdir()?;
     let image = hoist::diff::open::OpenedImage::open(
         &target.image,
         &location,
         scratch.path(),
         &store,
-        &transport,
+        transport,
     )?;
     Ok(image
         .annotation("org.opencontainers.image.revision")
         .map(str::to_string))
 }
 
-fn verify(args: &VerifyArgs, target: &Target, config: &std::path::Path) -> Result<Outcome> {
+fn verify(
+    args: &VerifyArgs,
+    target: &Target,
+    config: &std::path::Path,
+    transport: &Transport,
+) -> Result<Outcome> {
     // The member as the config (perhaps in a worktree of another revision) has it.
     let project = hoist::workspace::load(config, &[])?;
     let file = &project.members[0].file;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(0)?;
+    let (_, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let observer = super::progress::observer();
     let request = Request {
         image: &target.image,
@@ -465,7 +479,7 @@ fn verify(args: &VerifyArgs, target: &Target, config: &std::path::Path) -> Resul
             threads: args.jobs.unwrap_or(0),
             use_cache: true,
         },
-        transport: &transport,
+        transport,
         observer: observer.as_ref(),
     };
     Ok(hoist::verify::verify(&request, &mut |note| {

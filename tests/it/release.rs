@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::common::{
     Sandbox, base_layout, copy_tree, digest_of, example_dir, failure, parse_json, stdout, success,
 };
+use crate::proxy::{Fault, FaultPlan, FaultProxy};
 use crate::registry::{HOIST_LIMIT, Registry, fails, free_port, ok, skopeo_raw};
 
 /// The environment git (and hoist's own git calls) get.
@@ -437,9 +438,14 @@ fn a_failed_push_is_resumed_not_bumped_again() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
     let repo = example_repo(&sandbox, &registry.reference("acme/app"));
-    let dead = format!("127.0.0.1:{}/acme/app", free_port());
+    // A registry that answers (the preflight passes) but refuses every upload.
+    let proxy = FaultProxy::start(
+        registry.host().parse().unwrap(),
+        FaultPlan::new().always("POST", "/blobs/uploads/", Fault::envelope(403, "DENIED")),
+    );
+    let refusing = proxy.reference("acme/app");
 
-    let mut command = repo.hoist(&["release", "patch", "--push-to", &dead, "--cache-dir"]);
+    let mut command = repo.hoist(&["release", "patch", "--push-to", &refusing, "--cache-dir"]);
     command.arg(sandbox.cache());
     let err = fails(&mut command, HOIST_LIMIT);
     assert!(
@@ -632,4 +638,181 @@ fn release_on_a_detached_head_takes_the_branch_from_the_flag() {
     );
     // Nothing changed.
     assert_eq!(repo.read("VERSION"), "0.1.0\n");
+}
+
+/// The registry is checked before the release commit and git tag exist: a wrong port
+/// or a missing login leaves the checkout as it was.
+#[test]
+fn an_unreachable_or_refusing_registry_stops_the_release_before_the_commit() {
+    let sandbox = Sandbox::new();
+    let registry = crate::login::htpasswd_registry(&sandbox);
+    let repo = example_repo(&sandbox, &registry.reference("acme/app"));
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let unchanged = |why: &str| {
+        assert_eq!(repo.read("VERSION"), "0.1.0\n", "{why}");
+        assert_eq!(repo.git(&["rev-parse", "HEAD"]), head, "{why}: no commit");
+        assert_eq!(repo.git(&["tag"]), "", "{why}: no git tag");
+        assert_eq!(
+            repo.git(&["status", "--porcelain"]),
+            "",
+            "{why}: clean tree"
+        );
+    };
+    let dead = format!("127.0.0.1:{}/acme/app", free_port());
+    let mut command = repo.hoist(&["release", "patch", "--push-to", &dead, "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("nothing was committed, tagged or pushed") && err.contains(&dead),
+        "{err}"
+    );
+    unchanged("wrong port");
+
+    // No credentials for a registry that wants some: the login hint, nothing changed.
+    let mut command = repo.hoist(&["release", "patch", "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(err.contains("hoist login"), "{err}");
+    unchanged("no login");
+}
+
+/// The tags, skipping the SBOMs' referrers tags.
+fn release_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let list = registry
+        .http_get(&format!("/v2/{repo}/tags/list"), &[])
+        .unwrap();
+    let mut tags: Vec<String> = parse_json(std::str::from_utf8(&list.body).unwrap())["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// A published version never changes: `release 0.1.0 --no-git` again from changed
+/// sources fails before any upload and leaves every tag where it was; from the same
+/// sources it changes nothing and exits 0.
+#[test]
+fn a_released_version_is_never_overwritten() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, &registry.reference("acme/app"));
+    let first = release(&repo, &registry, &["0.1.0", "--no-git"]);
+    let digest = first["digest"].as_str().unwrap().to_string();
+    let tags = release_tags(&registry, "acme/app");
+    assert_eq!(tags, ["0", "0.1", "0.1.0", "latest"]);
+
+    // The same sources: the same image, nothing uploaded, exit 0.
+    let before = registry.requests().len();
+    let again = release(&repo, &registry, &["0.1.0", "--no-git"]);
+    assert_eq!(again["digest"], digest.as_str(), "{again:#}");
+    let requests = registry.requests();
+    assert!(
+        !requests[before..]
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "a re-release of the same image uploads and puts nothing: {:?}",
+        &requests[before..]
+    );
+
+    // Changed sources: refused before any upload; every tag where it was.
+    repo.write("backend/app.py", "print('changed')\n");
+    let before = registry.requests().len();
+    let mut command = repo.hoist(&["release", "0.1.0", "--no-git", "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("acme/app:0.1.0 names") && err.contains("never moves"),
+        "{err}"
+    );
+    let requests = registry.requests();
+    assert!(
+        !requests[before..]
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "refused before any upload: {:?}",
+        &requests[before..]
+    );
+    for tag in ["0.1.0", "0.1", "0", "latest"] {
+        assert_eq!(
+            digest_at(&registry, &format!("acme/app:{tag}")),
+            digest,
+            "{tag}"
+        );
+    }
+    assert_eq!(release_tags(&registry, "acme/app"), tags);
+
+    // With git: a version the registry holds already is refused before the commit.
+    fs::remove_file(repo.dir().join("backend/app.py")).ok();
+    repo.git(&["checkout", "--", "."]);
+    repo.write("VERSION", "0.0.9\n");
+    repo.write(
+        "frontend/package.json",
+        &repo.read("frontend/package.json").replace("0.1.0", "0.0.9"),
+    );
+    repo.git(&["commit", "--quiet", "-am", "Back to 0.0.9"]);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let mut command = repo.hoist(&["release", "0.1.0", "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(err.contains("exists already"), "{err}");
+    assert_eq!(repo.git(&["rev-parse", "HEAD"]), head, "no commit");
+    assert_eq!(repo.git(&["tag"]), "", "no git tag");
+    assert_eq!(repo.read("VERSION"), "0.0.9\n");
+}
+
+/// Two clones release the same version at once: exactly one wins, the other fails,
+/// and every tag of the version names the winner's image.
+#[test]
+fn two_clones_releasing_one_version_at_once_one_wins() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/app");
+    let repo = example_repo(&sandbox, &name);
+    let other = sandbox.path("other");
+    copy_tree(&repo.dir(), &other);
+    fs::write(other.join("backend/app.py"), "print('the other clone')\n").unwrap();
+    let command = |dir: &std::path::Path| {
+        let mut command = sandbox.hoist();
+        git_env(&mut command)
+            .current_dir(dir)
+            .args(["release", "0.1.0", "--no-git", "--json", "--cache-dir"])
+            .arg(sandbox.cache());
+        command
+    };
+    let (mut a, mut b) = (command(&repo.dir()), command(&other));
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(move || crate::registry::run(&mut a, HOIST_LIMIT));
+        let b = scope.spawn(move || crate::registry::run(&mut b, HOIST_LIMIT));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let won: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|o| o.status.success())
+        .collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one release wins:\n{}\n---\n{}",
+        crate::common::stderr(&a),
+        crate::common::stderr(&b)
+    );
+    let lost = if a.status.success() { &b } else { &a };
+    assert!(
+        crate::common::stderr(lost).contains("never moves"),
+        "{}",
+        crate::common::stderr(lost)
+    );
+    let winner = parse_json(&stdout(won[0]));
+    let digest = winner["digest"].as_str().unwrap();
+    for tag in ["0.1.0", "0.1", "0", "latest"] {
+        assert_eq!(
+            digest_at(&registry, &format!("acme/app:{tag}")),
+            digest,
+            "{tag}"
+        );
+    }
 }
