@@ -816,3 +816,52 @@ fn two_clones_releasing_one_version_at_once_one_wins() {
         );
     }
 }
+
+/// `hoist build --push` keeps the release's tag rules: from an older checkout (0.1.1
+/// after 0.2.0 was released) and from a pre-release (0.3.0-beta.1), `latest` and
+/// `{major}` stay on 0.2.0; a tag naming a version is put once and never moved.
+#[test]
+fn build_push_moves_rolling_tags_only_forward() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/app");
+    let repo = example_repo(&sandbox, &name);
+    let released = release(&repo, &registry, &["minor"]);
+    let digest = released["digest"].as_str().unwrap().to_string();
+    let build_push = |tags: &[&str]| {
+        let mut command = repo.hoist(&["build", "--push", "--json", "--cache-dir"]);
+        command.arg(sandbox.cache());
+        for tag in tags {
+            command.args(["--tag", tag]);
+        }
+        let output = ok(&mut command, &registry);
+        (parse_json(&stdout(&output)), crate::common::stderr(&output))
+    };
+
+    for version in ["0.1.1", "0.3.0-beta.1"] {
+        success(&mut repo.hoist(&["version", "set", version]));
+        let (report, err) = build_push(&[version, "latest", "0"]);
+        let built = report["digest"].as_str().unwrap();
+        assert_ne!(built, digest);
+        assert_eq!(
+            report["tags"],
+            serde_json::json!([version]),
+            "{report:#}\n{err}"
+        );
+        assert_eq!(digest_at(&registry, &format!("acme/app:{version}")), built);
+        for tag in ["latest", "0"] {
+            assert_eq!(
+                digest_at(&registry, &format!("acme/app:{tag}")),
+                digest,
+                "{version}: {tag} stays on 0.2.0\n{err}"
+            );
+            assert!(err.contains(&format!("kept tag {name}:{tag}")), "{err}");
+        }
+    }
+    // The version's tag, pushed again from other sources, stays where it is.
+    repo.write("backend/extra.txt", "x\n");
+    let mut command = repo.hoist(&["build", "--push", "--tag", "0.3.0-beta.1", "--cache-dir"]);
+    command.arg(sandbox.cache());
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(err.contains("never moves"), "{err}");
+}

@@ -429,6 +429,45 @@ fn tag_puts(registry: &Registry, tag: &str) -> usize {
         .count()
 }
 
+/// `--by-digest` (a split build's one-platform push) goes through the same budget
+/// as any other push: over it, nothing is uploaded.
+#[test]
+fn an_over_budget_push_by_digest_uploads_nothing() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let tree = sandbox.path("tree");
+    copy_tree(&example_dir(), &tree);
+    let toml = fs::read_to_string(tree.join("hoist.toml")).unwrap();
+    let base = repo().join("testdata/base");
+    let toml = toml.replace(
+        "base = \"oci:../../testdata/base:1.0\"",
+        &format!("base = \"oci:{}:1.0\"", base.display()),
+    );
+    fs::write(
+        tree.join("hoist.toml"),
+        format!("{toml}\n[budget]\nmax_size = \"1MB\"\n"),
+    )
+    .unwrap();
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(tree.join("hoist.toml"))
+        .args(["--platform", "linux/amd64", "--by-digest", "--push-to"])
+        .arg(registry.reference("acme/dashboard"));
+    let before = registry.requests().len();
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("over budget") && err.contains("budget.max_size"),
+        "{err}"
+    );
+    let requests = registry.requests();
+    let writes: Vec<_> = requests[before..]
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH"))
+        .collect();
+    assert!(writes.is_empty(), "uploaded: {writes:?}");
+}
+
 #[test]
 fn an_over_budget_build_uploads_nothing_and_names_the_breach() {
     let registry = Registry::start();
