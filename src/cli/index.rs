@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use hoist::oci::reference;
 use hoist::registry::block_on;
 use hoist::registry::index::create_index;
+use hoist::release::forward::{MovePolicy, check_tags, version_of};
 
 use super::RegistryArgs;
 
@@ -35,6 +36,10 @@ pub struct CreateArgs {
     /// Also write the index digest to this file.
     #[arg(long, value_name = "FILE")]
     digest_file: Option<std::path::PathBuf>,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout instead of the index reference.
@@ -72,7 +77,30 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         hoist::fsutil::check_file_target(path).with_context(|| "--digest-file".to_string())?;
     }
     let transport = args.registry.transport(0)?;
-    let report = block_on(create_index(&target, &tags, &sources, &transport))?;
+    super::registry::force_tags_warning(args.force_tags);
+    // By digest first: the tags are then decided (a release's rules, against the
+    // version the index's first manifest says) and put.
+    let untagged = block_on(create_index(&target, &[], &sources, &transport))?;
+    let digest: hoist_layers::Digest = untagged.digest.parse()?;
+    let (_, version) = version_of(
+        &reference::parse(&format!(
+            "{}/{}@{digest}",
+            target.registry(),
+            target.repository()
+        ))?,
+        &transport,
+    )?;
+    let policy = MovePolicy {
+        version: version.as_ref(),
+        force: args.force_tags,
+        ..MovePolicy::default()
+    };
+    let checked = check_tags(&target, &tags, &digest, &policy, &transport, &mut |note| {
+        eprintln!("{note}");
+    })?;
+    let tags = checked.tags;
+    let mut report = block_on(create_index(&target, &tags, &sources, &transport))?;
+    report.created = untagged.created;
     eprintln!(
         "{} {} ({} manifests{}){}",
         if report.created {

@@ -123,6 +123,10 @@ pub struct TagArgs {
     /// bare TAG: a tag in the source's repository (`hoist tag HOST/REPO:1.2.3 prod`).
     #[arg(value_name = "DESTINATION")]
     destination: String,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout.
@@ -254,6 +258,10 @@ pub struct PushArgs {
     /// key, once the tags are up.
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
 }
 
 /// `hoist build` flags.

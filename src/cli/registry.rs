@@ -3,10 +3,13 @@
 
 use anyhow::Result;
 use hoist::inspect::human_bytes;
+use hoist::job::push::Copied;
 use hoist::oci::location::{Location, Selector};
 use hoist::oci::reference;
 use hoist::open::{OpenOptions, open};
+use hoist::pipeline::PushTarget;
 use hoist::registry::block_on;
+use hoist::release::forward::{MovePolicy, check_tags, digest_of};
 
 use super::{PullArgs, PushArgs, TagArgs};
 
@@ -46,18 +49,31 @@ pub fn push(args: &PushArgs) -> Result<()> {
     };
     let source = open(&location, &open_options)?;
     let image = source.for_copy(&args.source, false)?;
+    force_tags_warning(args.force_tags);
+    let destinations: Vec<PushTarget> = targets
+        .into_iter()
+        .map(|(reference, tags)| PushTarget { reference, tags })
+        .collect();
+    let copied = hoist::job::push::push_copy(
+        &image,
+        &destinations,
+        signing_key.as_ref(),
+        args.force_tags,
+        &transport,
+        &mut |note| eprintln!("{note}"),
+    )?;
     let mut reports = Vec::new();
-    for (target, tags) in &targets {
-        let report = block_on(hoist::registry::push::push(
-            &image, target, tags, &transport,
-        ))?;
+    for Copied {
+        report, signatures, ..
+    } in &copied
+    {
         eprintln!(
             "pushed {}{} ({} blobs uploaded, {} mounted, {} already there, {})",
             report.reference,
-            if tags.is_empty() {
+            if report.tags.is_empty() {
                 String::new()
             } else {
-                format!(" as {}", tags.join(", "))
+                format!(" as {}", report.tags.join(", "))
             },
             report.blobs_uploaded,
             report.blobs_mounted,
@@ -67,9 +83,9 @@ pub fn push(args: &PushArgs) -> Result<()> {
         if !args.json {
             println!("{}", report.reference);
         }
-        let mut json = serde_json::to_value(&report)?;
-        if let Some(key) = &signing_key {
-            let signed = super::sign::sign_after_push(key, &report.reference, &transport)?;
+        let mut json = serde_json::to_value(report)?;
+        if let Some(signed) = signatures {
+            super::sign::print_report(signed);
             json["signatures"] = serde_json::to_value(&signed.signed)?;
         }
         reports.push(json);
@@ -200,6 +216,32 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         (source.clone(), bare.to_string())
     };
     let transport = args.registry.transport(0)?;
+    force_tags_warning(args.force_tags);
+    // The rules of a release: a tag naming a version or a commit never moves to
+    // another image; latest, {major}, {major}.{minor} only forward.
+    // (Across registries retag refuses before any request.)
+    if source.registry() == destination.registry() {
+        let digest = digest_of(&source, &transport)?;
+        let policy = MovePolicy {
+            version_from: Some(&source),
+            force: args.force_tags,
+            ..MovePolicy::default()
+        };
+        let checked = check_tags(
+            &destination,
+            std::slice::from_ref(&tag),
+            &digest,
+            &policy,
+            &transport,
+            &mut |note| eprintln!("{note}"),
+        )?;
+        anyhow::ensure!(
+            checked.kept.is_empty(),
+            "{}/{}:{tag} was left where it is: tags only move forward (--force-tags moves it)",
+            destination.registry(),
+            destination.repository()
+        );
+    }
     let report = block_on(hoist::registry::tag::retag(
         &source,
         &destination,
@@ -216,4 +258,13 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         println!("{}@{}", report.reference, report.digest);
     }
     Ok(())
+}
+
+/// What `--force-tags` may do, said before it does it.
+pub fn force_tags_warning(force: bool) {
+    if force {
+        eprintln!(
+            "WARNING: --force-tags: tags naming a version or a commit may be moved to another image, and latest, {{major}}, {{major}}.{{minor}} backwards"
+        );
+    }
 }

@@ -106,25 +106,7 @@ pub fn sign(args: &SignArgs) -> Result<()> {
     Ok(())
 }
 
-/// Signs a just-pushed image (`--sign-key` on `build --push` and `push`).
-pub fn sign_after_push(
-    private: &PrivateKey,
-    pushed: &str,
-    transport: &hoist::registry::transport::Transport,
-) -> Result<SignReport> {
-    let target = reference::parse(pushed)?;
-    let report = block_on_sign(hoist::sign::sign_pushed(
-        transport,
-        &target,
-        private,
-        &BTreeMap::new(),
-    ))
-    .with_context(|| format!("signing {pushed}"))?;
-    print_report(&report);
-    Ok(report)
-}
-
-fn print_report(report: &SignReport) {
+pub fn print_report(report: &SignReport) {
     for signed in &report.signed {
         let what = if signed.added {
             "signed"

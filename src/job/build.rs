@@ -15,7 +15,6 @@ use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
 use crate::registry::push::PushReport;
 use crate::release::forward::{MovePolicy, move_tags, pinned_elsewhere, probe_tags};
-use crate::release::labels::VERSION;
 use crate::sign::PrivateKey;
 use crate::workspace::Member;
 
@@ -180,10 +179,11 @@ impl Job<'_> {
                 )?);
             }
         }
-        let version = image_version(&target.plan);
+        let version = super::image_version(&image);
         let policy = MovePolicy {
             version: version.as_ref(),
             force: self.force_tags,
+            ..MovePolicy::default()
         };
         let mut kept = Vec::new();
         for ((push, report), seen) in outputs.pushes.iter().zip(&mut pushed).zip(&target.existing) {
@@ -210,10 +210,4 @@ impl Job<'_> {
             },
         ))
     }
-}
-
-/// The version the image is labelled with (a versioned project's), if any.
-fn image_version(plan: &Plan) -> Option<Version> {
-    let label = plan.config_edits.labels.get(VERSION)?;
-    Version::parse(label.trim_start_matches('v')).ok()
 }

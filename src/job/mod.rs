@@ -15,6 +15,7 @@
 //! [`crate::release::forward::move_tags`]. The CLI maps flags to these and prints.
 
 pub mod build;
+pub mod push;
 pub mod release;
 
 use std::path::Path;
@@ -175,6 +176,31 @@ pub fn attest(
             crate::registry::referrers::Recorded::AlreadyListed
         ),
     })
+}
+
+/// The version an image says it is: its index's (or manifest's)
+/// `org.opencontainers.image.version` annotation, else its first platform's config
+/// label. The rolling tags' rule compares it with the version they name.
+pub fn image_version(image: &Image) -> Option<Version> {
+    use crate::release::labels::VERSION;
+    let annotated = image
+        .index
+        .as_ref()
+        .and_then(|index| index.annotations.as_ref()?.get(VERSION).cloned())
+        .or_else(|| {
+            let first = image.platforms.first()?;
+            first.manifest.annotations.as_ref()?.get(VERSION).cloned()
+        });
+    let text = annotated.or_else(|| {
+        let first = image.platforms.first()?;
+        first
+            .config
+            .pointer("/config/Labels")?
+            .get(VERSION)?
+            .as_str()
+            .map(str::to_string)
+    })?;
+    Version::parse(text.trim_start_matches('v')).ok()
 }
 
 /// Wraps `error` with what was being done.

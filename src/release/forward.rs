@@ -196,6 +196,9 @@ pub struct MovePolicy<'a> {
     /// The version of the image tagged, when it has one: rolling tags only move to a
     /// higher one, never to a pre-release.
     pub version: Option<&'a Version>,
+    /// Where to read that version when it is needed and `version` is `None` (`hoist
+    /// tag`: the source image, read only when a rolling tag would move).
+    pub version_from: Option<&'a Reference>,
     /// `--force-tags`: move pinned and rolling tags anyway (said loudly).
     pub force: bool,
 }
@@ -227,7 +230,10 @@ pub fn move_tags(
 ) -> Result<Moved> {
     let digest = &image.descriptor.digest;
     let mut moved = Moved::default();
-    for tag in tags {
+    // Pinned tags first: a release that lost a race for its version moves nothing else.
+    let mut ordered: Vec<&String> = tags.iter().collect();
+    ordered.sort_by_key(|t| tag_kind(t) != TagKind::Pinned);
+    for tag in ordered {
         let there = seen
             .iter()
             .any(|(t, d)| t == tag && d.as_ref() == Some(digest));
@@ -241,6 +247,10 @@ pub fn move_tags(
             None => moved.tags.push(tag.clone()),
         }
     }
+    // Reported in the order asked.
+    moved
+        .tags
+        .sort_by_key(|t| tags.iter().position(|asked| asked == t));
     Ok(moved)
 }
 
@@ -256,9 +266,8 @@ fn kept_note(name: &str, tag: &str, kept: Option<&Version>, new: &Version) -> St
     }
 }
 
-/// One tag: read; refused if pinned to another image; kept if rolling and the move
-/// would go backwards (answers `Some(the version it names)`); else put, and read
-/// again when pinned.
+/// One tag: decided ([`decide`]), then put and, when pinned, read again. Answers
+/// `Some(the version it names)` when kept.
 async fn move_one(
     image: &crate::oci::image::Image,
     target: &Reference,
@@ -268,19 +277,59 @@ async fn move_one(
     note: &mut dyn FnMut(String),
 ) -> Result<Option<Option<Version>>> {
     let digest = &image.descriptor.digest;
-    let name = format!("{}/{}", target.registry(), target.repository());
-    let kind = tag_kind(tag);
     let repository = transport
         .repository(target, Access::Push { mount_from: &[] })
         .await?;
+    match decide(&repository, target, tag, digest, policy, note).await? {
+        Decision::There => Ok(None),
+        Decision::Keep(version) => Ok(Some(version)),
+        Decision::Put => {
+            let started = std::time::Instant::now();
+            crate::registry::push::tag_pushed(image, target, &[tag.to_string()], transport).await?;
+            recheck(&repository, target, tag, digest, policy, started.elapsed()).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// What the tag rules decide for one tag.
+enum Decision {
+    /// It names the image already.
+    There,
+    /// A rolling tag that stays (on the version it names, when told).
+    Keep(Option<Version>),
+    /// It may be put.
+    Put,
+}
+
+/// Reads `tag` and decides: refused (an error) if pinned to another image; kept if
+/// rolling and the move would go backwards or put a pre-release there; else put.
+async fn decide(
+    repository: &Repository,
+    target: &Reference,
+    tag: &str,
+    digest: &Digest,
+    policy: &MovePolicy<'_>,
+    note: &mut dyn FnMut(String),
+) -> Result<Decision> {
+    let name = format!("{}/{}", target.registry(), target.repository());
     let Some(before) = repository.manifest_digest(tag).await? else {
-        crate::registry::push::tag_pushed(image, target, &[tag.to_string()], transport).await?;
-        return recheck(&repository, target, tag, kind, digest, policy).await;
+        return Ok(Decision::Put);
     };
     if &before == digest {
-        return Ok(None);
+        return Ok(Decision::There);
     }
-    match (kind, policy.force, policy.version) {
+    let read;
+    let version = match (policy.version, policy.version_from) {
+        (None, Some(source)) if tag_kind(tag) == TagKind::Rolling && !policy.force => {
+            let reader = transport_free_reader(repository, source);
+            let (_, bytes) = fetch_manifest(&reader, source, None).await?;
+            read = version_in_document(&reader, source, &bytes).await;
+            read.as_ref()
+        }
+        (version, _) => version,
+    };
+    match (tag_kind(tag), policy.force, version) {
         (TagKind::Pinned, false, _) => {
             return Err(crate::Error::ImmutableTag {
                 reference: with_tag(target, tag).whole(),
@@ -293,13 +342,13 @@ async fn move_one(
             "WARNING: --force-tags: moving {name}:{tag} from {before} to {digest}; whoever pulls {tag} gets another image now"
         )),
         (TagKind::Rolling, false, Some(new)) => {
-            let current = version_at(&repository, target, tag, &before).await?;
+            let current = version_at(repository, target, tag, &before).await?;
             let backwards = current
                 .as_ref()
                 .is_some_and(|c| cmp_precedence(c, new).is_gt());
             if !new.pre.is_empty() || backwards {
                 note(kept_note(&name, tag, current.as_ref(), new));
-                return Ok(Some(current));
+                return Ok(Decision::Keep(current));
             }
             if current.is_none() {
                 note(format!(
@@ -312,23 +361,93 @@ async fn move_one(
         )),
         (TagKind::Free, ..) => {}
     }
-    crate::registry::push::tag_pushed(image, target, &[tag.to_string()], transport).await?;
-    recheck(&repository, target, tag, kind, digest, policy).await
+    Ok(Decision::Put)
 }
 
-/// After a pinned tag's PUT: a concurrent release may have put the same tag between
-/// our read and our put; the last put wins, and whoever reads another image now lost.
+/// A reader of `source`'s repository on `repository`'s registry (same registry only:
+/// [`check_tags`] callers refuse others before).
+fn transport_free_reader(repository: &Repository, source: &Reference) -> Repository {
+    repository.sibling(source.repository())
+}
+
+/// [`move_tags`]' decisions without the puts, for commands whose library call puts
+/// the tags itself (`hoist tag`, `hoist index create`): `tags` are the tags that may
+/// point at `digest` (there already, or to be put), `kept` those that stay.
+pub fn check_tags(
+    target: &Reference,
+    tags: &[String],
+    digest: &Digest,
+    policy: &MovePolicy,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Result<Moved> {
+    block_on(async {
+        let mut moved = Moved::default();
+        let repository = transport
+            .repository(target, Access::Push { mount_from: &[] })
+            .await?;
+        for tag in tags {
+            match decide(&repository, target, tag, digest, policy, note).await {
+                Ok(Decision::Keep(version)) => moved.kept.push((tag.clone(), version)),
+                Ok(_) => moved.tags.push(tag.clone()),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(moved))
+    })?
+}
+
+/// The digest `reference` names (its own digest, else what its tag names: a HEAD).
+pub fn digest_of(reference: &Reference, transport: &Transport) -> Result<Digest> {
+    if let Some(digest) = reference.digest().and_then(|d| d.parse().ok()) {
+        return Ok(digest);
+    }
+    let tag = reference.tag().unwrap_or("latest").to_string();
+    block_on(async {
+        let repository = transport.repository(reference, Access::Pull).await?;
+        repository
+            .manifest_digest(&tag)
+            .await?
+            .ok_or_else(|| crate::Error::Reference {
+                input: reference.whole(),
+                reason: "no such tag in the registry".into(),
+            })
+    })
+    .map_err(Into::into)
+}
+
+/// The digest `reference` (a tag or digest) names, and the version of that image
+/// when it can be told (annotation, else config label).
+pub fn version_of(
+    reference: &Reference,
+    transport: &Transport,
+) -> Result<(Digest, Option<Version>)> {
+    block_on(async {
+        let repository = transport.repository(reference, Access::Pull).await?;
+        let (descriptor, bytes) = fetch_manifest(&repository, reference, None).await?;
+        let version = version_in_document(&repository, reference, &bytes).await;
+        Ok((descriptor.digest, version))
+    })
+    .map_err(Into::into)
+}
+
+/// After a pinned tag's PUT: a concurrent release may have read the tag (absent)
+/// before our put and put its own after it; the last put wins, and whoever reads
+/// another image there now has lost. Such a competitor puts one round trip after its
+/// read, so the tag is read again only after a few of our own put's round trips
+/// ([`settle`]): both see the same last put, and exactly one goes on.
 async fn recheck(
     repository: &Repository,
     target: &Reference,
     tag: &str,
-    kind: TagKind,
     digest: &Digest,
     policy: &MovePolicy<'_>,
-) -> Result<Option<Option<Version>>> {
-    if kind != TagKind::Pinned || policy.force {
-        return Ok(None);
+    put_took: std::time::Duration,
+) -> Result<()> {
+    if tag_kind(tag) != TagKind::Pinned || policy.force {
+        return Ok(());
     }
+    tokio::time::sleep(settle(put_took)).await;
     match repository.manifest_digest(tag).await? {
         Some(there) if &there != digest => Err(crate::Error::ImmutableTag {
             reference: with_tag(target, tag).whole(),
@@ -336,8 +455,17 @@ async fn recheck(
             new: digest.clone(),
         }
         .into()),
-        _ => Ok(None),
+        _ => Ok(()),
     }
+}
+
+/// How long a pinned tag's put is left to settle before it is read again: four of
+/// its own round trips, at least 200 ms, at most 2 s.
+fn settle(put_took: std::time::Duration) -> std::time::Duration {
+    (put_took * 4).clamp(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(2),
+    )
 }
 
 /// The version of the image `tag` names (`digest`), as [`tag_states`] tells it.

@@ -222,6 +222,7 @@ impl Rollout<'_> {
         let policy = MovePolicy {
             version: Some(new),
             force: self.force_tags,
+            ..MovePolicy::default()
         };
         let mut images_out = Vec::new();
         for (((target, image), reports), seen) in images.iter().zip(released).zip(seen) {

@@ -865,3 +865,69 @@ fn build_push_moves_rolling_tags_only_forward() {
     let err = fails(&mut command, HOIST_LIMIT);
     assert!(err.contains("never moves"), "{err}");
 }
+
+/// `hoist tag` and `hoist push` keep the same rules: a rolling tag never moves to a
+/// lower version (unless forced, said loudly), a version's tag never to another
+/// image; an image without a version moves a rolling tag and says so.
+#[test]
+fn tag_and_push_keep_the_release_tag_rules() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/app");
+    let repo = example_repo(&sandbox, &name);
+    let newer = release(&repo, &registry, &["minor"])["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let older = release(&repo, &registry, &["0.1.1"])["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tag = |args: &[&str]| {
+        let mut command = repo.hoist(&["tag"]);
+        command.args(args);
+        command
+    };
+
+    let err = fails(&mut tag(&[&format!("{name}:0.1.1"), "latest"]), HOIST_LIMIT);
+    assert!(err.contains("only move forward"), "{err}");
+    assert_eq!(digest_at(&registry, "acme/app:latest"), newer);
+    let err = fails(&mut tag(&[&format!("{name}:0.1.1"), "0.2.0"]), HOIST_LIMIT);
+    assert!(err.contains("never moves"), "{err}");
+    assert_eq!(digest_at(&registry, "acme/app:0.2.0"), newer);
+    // Forward is fine; a rollback is deliberate.
+    success(&mut tag(&[&format!("{name}:0.2.0"), "stable"]));
+    let output = ok(
+        &mut tag(&[&format!("{name}:0.1.1"), "latest", "--force-tags"]),
+        &registry,
+    );
+    assert!(
+        crate::common::stderr(&output).contains("WARNING: --force-tags"),
+        "{}",
+        crate::common::stderr(&output)
+    );
+    assert_eq!(digest_at(&registry, "acme/app:latest"), older);
+
+    // `hoist push` of an image with no version: the rolling tag moves, and it says so;
+    // a version's tag it would move is refused before any upload.
+    let base = format!("oci:{}:1.0", base_layout().display());
+    let output = ok(
+        &mut repo.hoist(&["push", &base, &format!("{name}:latest")]),
+        &registry,
+    );
+    let err = crate::common::stderr(&output);
+    assert!(err.contains("has no version"), "{err}");
+    let before = registry.requests().len();
+    let err = fails(
+        &mut repo.hoist(&["push", &base, &format!("{name}:0.2.0")]),
+        HOIST_LIMIT,
+    );
+    assert!(err.contains("never moves"), "{err}");
+    assert!(
+        !registry.requests()[before..]
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "refused before any upload"
+    );
+    assert_eq!(digest_at(&registry, "acme/app:0.2.0"), newer);
+}
