@@ -14,7 +14,7 @@ use crate::pipeline::{Builder, PushTarget};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
 use crate::registry::push::PushReport;
-use crate::release::forward::{MovePolicy, move_tags, pinned_elsewhere, probe_tags};
+use crate::release::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
 use crate::sign::PrivateKey;
 use crate::workspace::Member;
 
@@ -130,21 +130,7 @@ impl Job<'_> {
         let sizes = crate::budget::check(&image, &target.plan.budget)?;
         if !self.force_tags {
             for (push, existing) in outputs.pushes.iter().zip(&target.existing) {
-                if let Some((tag, there)) = pinned_elsewhere(existing, &image.descriptor.digest)
-                    .into_iter()
-                    .next()
-                {
-                    return Err(crate::Error::ImmutableTag {
-                        reference: format!(
-                            "{}/{}:{tag}",
-                            push.reference.registry(),
-                            push.reference.repository()
-                        ),
-                        existing: there,
-                        new: image.descriptor.digest.clone(),
-                    }
-                    .into());
-                }
+                refuse_pinned_elsewhere(&push.reference, existing, &image.descriptor.digest)?;
             }
         }
         let written = match &outputs.sink {

@@ -13,7 +13,7 @@ use crate::pipeline::PushTarget;
 use crate::registry::block_on;
 use crate::registry::push::{PushReport, push};
 use crate::registry::transport::Transport;
-use crate::release::forward::{MovePolicy, move_tags, pinned_elsewhere, probe_tags};
+use crate::release::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
 use crate::sign::PrivateKey;
 use crate::sign::cosign::SignReport;
 
@@ -50,18 +50,8 @@ pub fn push_copy(
                     e,
                 )
             })?;
-        if !force && let Some((tag, there)) = pinned_elsewhere(&existing, digest).into_iter().next()
-        {
-            return Err(crate::Error::ImmutableTag {
-                reference: format!(
-                    "{}/{}:{tag}",
-                    destination.reference.registry(),
-                    destination.reference.repository()
-                ),
-                existing: there,
-                new: digest.clone(),
-            }
-            .into());
+        if !force {
+            refuse_pinned_elsewhere(&destination.reference, &existing, digest)?;
         }
         seen.push(existing);
     }

@@ -513,20 +513,25 @@ pub fn probe_tags(
     .map_err(Into::into)
 }
 
-/// The pinned tags among `existing` (from [`probe_tags`]) that name another image
-/// than `digest`: what a push of `digest` must not overwrite.
-pub fn pinned_elsewhere(
+/// Refuses a push of `digest` to `target` when one of the pinned tags among
+/// `existing` (from [`probe_tags`]) names another image: checked before any upload.
+pub fn refuse_pinned_elsewhere(
+    target: &Reference,
     existing: &[(String, Option<Digest>)],
     digest: &Digest,
-) -> Vec<(String, Digest)> {
-    existing
-        .iter()
-        .filter(|(tag, _)| tag_kind(tag) == TagKind::Pinned)
-        .filter_map(|(tag, there)| match there {
-            Some(there) if there != digest => Some((tag.clone(), there.clone())),
-            _ => None,
-        })
-        .collect()
+) -> crate::Result<()> {
+    let elsewhere = existing.iter().find_map(|(tag, there)| match there {
+        Some(there) if tag_kind(tag) == TagKind::Pinned && there != digest => Some((tag, there)),
+        _ => None,
+    });
+    match elsewhere {
+        Some((tag, there)) => Err(crate::Error::ImmutableTag {
+            reference: with_tag(target, tag).whole(),
+            existing: there.clone(),
+            new: digest.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use semver::Version;
 use serde::Serialize;
 
 use super::Result;
-use super::forward::{MovePolicy, move_tags, pinned_elsewhere, probe_tags};
+use super::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
 use super::steps::{refused, step};
 use crate::config::OneOrMany;
 use crate::oci::image::Image;
@@ -291,23 +291,16 @@ impl Rollout<'_> {
         if self.force_tags {
             return Ok(existing);
         }
-        match pinned_elsewhere(&existing, &image.descriptor.digest)
-            .into_iter()
-            .next()
-        {
-            Some((tag, there)) => Err(step(
+        refuse_pinned_elsewhere(repository, &existing, &image.descriptor.digest).map_err(|e| {
+            step(
                 format!(
                     "v{} was not released: nothing was pushed and no tag moved",
                     self.new
                 ),
-                crate::Error::ImmutableTag {
-                    reference: format!("{}:{tag}", repository_name(repository)),
-                    existing: there,
-                    new: image.descriptor.digest.clone(),
-                },
-            )),
-            None => Ok(existing),
-        }
+                e,
+            )
+        })?;
+        Ok(existing)
     }
 }
 
