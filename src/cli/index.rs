@@ -3,9 +3,6 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
-use hoist::registry::block_on;
-use hoist::registry::index::create_index;
-use hoist::release::forward::{MovePolicy, check_tags, version_of};
 
 use super::RegistryArgs;
 
@@ -78,29 +75,14 @@ pub fn create(args: &CreateArgs) -> Result<()> {
     }
     let transport = args.registry.transport(0)?;
     super::registry::force_tags_warning(args.force_tags);
-    // By digest first: the tags are then decided (a release's rules, against the
-    // version the index's first manifest says) and put.
-    let untagged = block_on(create_index(&target, &[], &sources, &transport))?;
-    let digest: hoist_layers::Digest = untagged.digest.parse()?;
-    let (_, version) = version_of(
-        &reference::parse(&format!(
-            "{}/{}@{digest}",
-            target.registry(),
-            target.repository()
-        ))?,
+    let report = hoist::job::tag::create_index_checked(
+        &target,
+        &tags,
+        &sources,
+        args.force_tags,
         &transport,
+        &mut |note| eprintln!("{note}"),
     )?;
-    let policy = MovePolicy {
-        version: version.as_ref(),
-        force: args.force_tags,
-        ..MovePolicy::default()
-    };
-    let checked = check_tags(&target, &tags, &digest, &policy, &transport, &mut |note| {
-        eprintln!("{note}");
-    })?;
-    let tags = checked.tags;
-    let mut report = block_on(create_index(&target, &tags, &sources, &transport))?;
-    report.created = untagged.created;
     eprintln!(
         "{} {} ({} manifests{}){}",
         if report.created {

@@ -8,8 +8,6 @@ use hoist::oci::location::{Location, Selector};
 use hoist::oci::reference;
 use hoist::open::{OpenOptions, open};
 use hoist::pipeline::PushTarget;
-use hoist::registry::block_on;
-use hoist::release::forward::{MovePolicy, check_tags, digest_of};
 
 use super::{PullArgs, PushArgs, TagArgs};
 
@@ -217,37 +215,14 @@ pub fn tag(args: &TagArgs) -> Result<()> {
     };
     let transport = args.registry.transport(0)?;
     force_tags_warning(args.force_tags);
-    // The rules of a release: a tag naming a version or a commit never moves to
-    // another image; latest, {major}, {major}.{minor} only forward.
-    // (Across registries retag refuses before any request.)
-    if source.registry() == destination.registry() {
-        let digest = digest_of(&source, &transport)?;
-        let policy = MovePolicy {
-            version_from: Some(&source),
-            force: args.force_tags,
-            ..MovePolicy::default()
-        };
-        let checked = check_tags(
-            &destination,
-            std::slice::from_ref(&tag),
-            &digest,
-            &policy,
-            &transport,
-            &mut |note| eprintln!("{note}"),
-        )?;
-        anyhow::ensure!(
-            checked.kept.is_empty(),
-            "{}/{}:{tag} was left where it is: tags only move forward (--force-tags moves it)",
-            destination.registry(),
-            destination.repository()
-        );
-    }
-    let report = block_on(hoist::registry::tag::retag(
+    let report = hoist::job::tag::retag_checked(
         &source,
         &destination,
         &tag,
+        args.force_tags,
         &transport,
-    ))?;
+        &mut |note| eprintln!("{note}"),
+    )?;
     eprintln!(
         "tagged {} as {} ({} blobs mounted, {} already there)",
         report.digest, report.reference, report.blobs_mounted, report.blobs_skipped

@@ -17,6 +17,7 @@
 pub mod build;
 pub mod push;
 pub mod release;
+pub mod tag;
 
 use std::path::Path;
 
