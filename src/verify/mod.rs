@@ -2,6 +2,8 @@
 //! records (base digest, epoch, compression, platforms, hoist version) through the one
 //! build pipeline, never push, and compare; a mismatch is explained by [`crate::diff`].
 
+pub mod check;
+
 use std::path::{Path, PathBuf};
 
 use hoist_layers::{BlobStore, BuildOptions, Digest};
@@ -22,6 +24,7 @@ use crate::plan::{Overrides, Plan};
 use crate::publish::Sink as _;
 use crate::publish::layout::LayoutSink;
 use crate::registry::transport::Transport;
+use crate::sign::SignError;
 
 /// What can keep a verification from reaching a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,15 @@ pub enum VerifyError {
     /// Resolving or labelling the rebuild's plan failed.
     #[error("{0}")]
     Plan(#[from] JobError),
+    /// The project, its version or its git checkout could not be read.
+    #[error("{0}")]
+    Release(#[from] crate::release::ReleaseError),
+    /// A key file could not be read, or signing data could not be checked.
+    #[error("{0}")]
+    Sign(SignError),
+    /// What was asked cannot be done; says why.
+    #[error("{0}")]
+    Refused(String),
     /// The rebuild failed.
     #[error("rebuilding from {}", config.display())]
     Rebuild {
@@ -44,7 +56,18 @@ pub enum VerifyError {
     },
 }
 
-type Result<T, E = VerifyError> = std::result::Result<T, E>;
+impl From<SignError> for VerifyError {
+    fn from(error: SignError) -> VerifyError {
+        match error {
+            // The registry's answer stays a typed `Error` in the chain.
+            SignError::Registry(inner) => VerifyError::Hoist(inner),
+            other => VerifyError::Sign(other),
+        }
+    }
+}
+
+/// Result of a verification step.
+pub type Result<T, E = VerifyError> = std::result::Result<T, E>;
 
 /// What to verify, and with what.
 pub struct Request<'a> {
