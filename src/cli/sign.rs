@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
-use hoist::registry::block_on;
 use hoist::sign::password::{Purpose, password};
 use hoist::sign::{PrivateKey, SignReport, key};
 
@@ -130,12 +129,7 @@ pub fn print_report(report: &SignReport) {
 pub fn block_on_sign<T>(
     future: impl Future<Output = Result<T, hoist::sign::SignError>>,
 ) -> Result<T> {
-    let mut outcome = None;
-    block_on(async {
-        outcome = Some(future.await);
-        Ok(())
-    })?;
-    outcome.expect("the future ran").map_err(sign_error)
+    hoist::job::run_signing(future)?.map_err(sign_error)
 }
 
 /// A signing error for the CLI: a registry failure as the library error it is (so the

@@ -162,12 +162,7 @@ pub fn attest(
         .await?;
         Ok::<_, SignError>((signatures, provenance, recorded))
     };
-    let mut outcome = None;
-    crate::registry::block_on(async {
-        outcome = Some(signing.await);
-        Ok(())
-    })?;
-    let (signatures, provenance, recorded) = outcome.expect("the signing ran")?;
+    let (signatures, provenance, recorded) = run_signing(signing)??;
     Ok(Attested {
         reference: pushed,
         signatures,
@@ -202,6 +197,19 @@ pub fn image_version(image: &Image) -> Option<Version> {
             .map(str::to_string)
     })?;
     Version::parse(text.trim_start_matches('v')).ok()
+}
+
+/// Runs a signing future on the I/O runtime: the runtime's failure is the outer
+/// error, the signing's own (a refusal, or a registry answer) the inner one.
+pub fn run_signing<T>(
+    future: impl Future<Output = std::result::Result<T, SignError>>,
+) -> crate::Result<std::result::Result<T, SignError>> {
+    let mut outcome = None;
+    crate::registry::block_on(async {
+        outcome = Some(future.await);
+        Ok(())
+    })?;
+    Ok(outcome.expect("the future ran"))
 }
 
 /// Wraps `error` with what was being done.

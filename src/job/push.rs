@@ -90,13 +90,10 @@ pub fn push_copy(
 /// Signs what `pushed` (`HOST/REPO@DIGEST`) names, before any tag moves.
 fn sign(key: &PrivateKey, pushed: &str, transport: &Transport) -> Result<SignReport> {
     let target = crate::oci::reference::parse(pushed)?;
-    let mut outcome = None;
-    block_on(async {
-        outcome = Some(
-            crate::sign::sign_pushed(transport, &target, key, &std::collections::BTreeMap::new())
-                .await,
-        );
-        Ok(())
-    })?;
-    Ok(outcome.expect("the signing ran")?)
+    Ok(super::run_signing(crate::sign::sign_pushed(
+        transport,
+        &target,
+        key,
+        &std::collections::BTreeMap::new(),
+    ))??)
 }

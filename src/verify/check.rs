@@ -11,6 +11,7 @@ use super::{Outcome, Request, Result, VerifyError, verify};
 use crate::assemble::Observer;
 use crate::diff::OpenedImage;
 use crate::error::Error;
+use crate::job::run_signing;
 use crate::oci::location::Location;
 use crate::registry::transport::Transport;
 use crate::release::checkout::{RevisionCheckout, resolve};
@@ -257,18 +258,6 @@ fn check_provenance(
         Err(refusal @ SignError::Provenance { .. }) => Ok(Err(refusal)),
         Err(error) => Err(error.into()),
     }
-}
-
-/// Runs a signing future to its end, its own error kept apart from the runtime's.
-fn run_signing<T>(
-    future: impl Future<Output = std::result::Result<T, SignError>>,
-) -> Result<std::result::Result<T, SignError>> {
-    let mut outcome = None;
-    crate::registry::block_on(async {
-        outcome = Some(future.await);
-        Ok(())
-    })?;
-    Ok(outcome.expect("the future ran"))
 }
 
 /// The worktree to rebuild in, when the rebuild is not of the working tree: the

@@ -309,6 +309,13 @@ pub fn labels_at(registry: &Registry, repo: &str, digest: &str) -> Value {
     config["config"]["Labels"].clone()
 }
 
+/// `hoist ARGS --cache-dir …` in the repository, failing; answers stderr.
+fn fails_in(repo: &Repo, args: &[&str]) -> String {
+    let mut command = repo.hoist(args);
+    command.arg("--cache-dir").arg(repo.sandbox.cache());
+    fails(&mut command, HOIST_LIMIT)
+}
+
 fn release(repo: &Repo, registry: &Registry, args: &[&str]) -> Value {
     let mut command = repo.hoist(&["release", "--json", "--cache-dir"]);
     command.arg(repo.sandbox.cache()).args(args);
@@ -445,9 +452,7 @@ fn a_failed_push_is_resumed_not_bumped_again() {
     );
     let refusing = proxy.reference("acme/app");
 
-    let mut command = repo.hoist(&["release", "patch", "--push-to", &refusing, "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["release", "patch", "--push-to", &refusing]);
     assert!(
         err.contains("hoist release --resume"),
         "the error says how to resume:\n{err}"
@@ -659,9 +664,7 @@ fn an_unreachable_or_refusing_registry_stops_the_release_before_the_commit() {
         );
     };
     let dead = format!("127.0.0.1:{}/acme/app", free_port());
-    let mut command = repo.hoist(&["release", "patch", "--push-to", &dead, "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["release", "patch", "--push-to", &dead]);
     assert!(
         err.contains("nothing was committed, tagged or pushed") && err.contains(&dead),
         "{err}"
@@ -669,9 +672,7 @@ fn an_unreachable_or_refusing_registry_stops_the_release_before_the_commit() {
     unchanged("wrong port");
 
     // No credentials for a registry that wants some: the login hint, nothing changed.
-    let mut command = repo.hoist(&["release", "patch", "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["release", "patch"]);
     assert!(err.contains("hoist login"), "{err}");
     unchanged("no login");
 }
@@ -721,9 +722,7 @@ fn a_released_version_is_never_overwritten() {
     // Changed sources: refused before any upload; every tag where it was.
     repo.write("backend/app.py", "print('changed')\n");
     let before = registry.requests().len();
-    let mut command = repo.hoist(&["release", "0.1.0", "--no-git", "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["release", "0.1.0", "--no-git"]);
     assert!(
         err.contains("acme/app:0.1.0 names") && err.contains("never moves"),
         "{err}"
@@ -755,9 +754,7 @@ fn a_released_version_is_never_overwritten() {
     );
     repo.git(&["commit", "--quiet", "-am", "Back to 0.0.9"]);
     let head = repo.git(&["rev-parse", "HEAD"]);
-    let mut command = repo.hoist(&["release", "0.1.0", "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["release", "0.1.0"]);
     assert!(err.contains("exists already"), "{err}");
     assert_eq!(repo.git(&["rev-parse", "HEAD"]), head, "no commit");
     assert_eq!(repo.git(&["tag"]), "", "no git tag");
@@ -860,9 +857,7 @@ fn build_push_moves_rolling_tags_only_forward() {
     }
     // The version's tag, pushed again from other sources, stays where it is.
     repo.write("backend/extra.txt", "x\n");
-    let mut command = repo.hoist(&["build", "--push", "--tag", "0.3.0-beta.1", "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["build", "--push", "--tag", "0.3.0-beta.1"]);
     assert!(err.contains("never moves"), "{err}");
 }
 
