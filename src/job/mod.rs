@@ -219,3 +219,51 @@ pub(crate) fn step(context: String, error: impl Into<JobError>) -> JobError {
         source: Box::new(error.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One reading of the environment serves every plan; an epoch the command gives
+    /// (verify's recorded one) wins over it; `--no-sbom` turns a configured SBOM off.
+    #[test]
+    fn plans_take_the_epoch_from_the_job_env_unless_overridden() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hoist.toml");
+        std::fs::write(&config, "[image]\nbase = \"scratch\"\nsbom = true\n").unwrap();
+        let file = ConfigFile::load(&config).unwrap();
+        let env = Env {
+            source_date_epoch: Some("100".into()),
+        };
+        let plan = plan_for(&config, &file, &PlanOverrides::default(), &env).unwrap();
+        assert_eq!(plan.epoch, 100);
+        assert!(plan.sbom);
+        let overrides = PlanOverrides {
+            epoch: Some("200"),
+            no_sbom: true,
+            ..PlanOverrides::default()
+        };
+        let plan = plan_for(&config, &file, &overrides, &env).unwrap();
+        assert_eq!(plan.epoch, 200);
+        assert!(!plan.sbom);
+    }
+
+    /// A signing failure in the registry stays the library's typed error (the CLI's
+    /// login hint finds it with one downcast); others stay signing errors.
+    #[test]
+    fn signing_errors_keep_the_registry_error_typed() {
+        let registry = SignError::Registry(Error::Registry {
+            registry: "r.example".into(),
+            message: "refused".into(),
+        });
+        let job: JobError = registry.into();
+        let chained = anyhow::Error::new(step("signing".into(), job));
+        assert!(
+            chained
+                .chain()
+                .any(|cause| cause.downcast_ref::<Error>().is_some())
+        );
+        let refusal: JobError = SignError::Password("no terminal".into()).into();
+        assert!(matches!(refusal, JobError::Sign(_)));
+    }
+}
