@@ -509,7 +509,15 @@ mod tests {
         assert_eq!(parse_size("f", "1.5GiB").unwrap(), 1_610_612_736);
         assert_eq!(parse_size("f", "800000").unwrap(), 800_000);
         assert_eq!(parse_size("f", "10 kB").unwrap(), 10_000);
-        for bad in ["", "MB", "ten MB", "5 parsecs", "-1MB"] {
+        for bad in [
+            "",
+            "MB",
+            "ten MB",
+            "5 parsecs",
+            "-1MB",
+            "1e400GB",
+            "99999999999TiB",
+        ] {
             let err = parse_size("budget.max_size", bad).unwrap_err().to_string();
             assert!(err.contains("budget.max_size"), "{err}");
         }

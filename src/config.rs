@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub version: Option<VersionSection>,
     /// `[tags]`: which tags a version yields (releases).
     pub tags: Option<TagsSection>,
+    /// `[release]`: the release commit's message and the git tag's name.
+    pub release: Option<ReleaseSection>,
     /// `[budget]`: size limits.
     pub budget: Option<BudgetSection>,
     /// `[workspace]`: this file is a workspace root listing member configs.
@@ -63,6 +65,17 @@ pub struct Inherited {
     pub root_dir: Option<std::path::PathBuf>,
     /// Whether `image.base` came from `[workspace.image]`.
     pub base_from_root: bool,
+}
+
+/// `[release]`: what the release commit and its git tag are called.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSection {
+    /// The release commit's message; `{version}` is the new version (default
+    /// `"Release v{version}"`).
+    pub commit_message: Option<String>,
+    /// The git tag's name; `{version}` is the new version (default `"v{version}"`).
+    pub tag: Option<String>,
 }
 
 /// `[version]`.
@@ -360,6 +373,7 @@ fn readable(message: &str) -> String {
         .replace("expected struct HealthcheckSection", "expected a table")
         .replace("expected struct VersionSection", "expected a table")
         .replace("expected struct TagsSection", "expected a table")
+        .replace("expected struct ReleaseSection", "expected a table")
         .replace("expected struct WorkspaceSection", "expected a table")
 }
 

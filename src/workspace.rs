@@ -220,13 +220,14 @@ fn member(
     for (present, section) in [
         (file.version.is_some(), "[version]"),
         (file.tags.is_some(), "[tags]"),
+        (file.release.is_some(), "[release]"),
         (file.workspace.is_some(), "[workspace]"),
     ] {
         if present {
             return Err(config_error(
                 config,
                 &format!(
-                    "{section} belongs in the workspace root {}: a workspace has one version and one set of tag rules",
+                    "{section} belongs in the workspace root {}: a workspace has one version, one release commit and one set of tag rules",
                     root.display()
                 ),
             ));
@@ -245,6 +246,7 @@ fn member(
     }
     file.version.clone_from(&root_file.version);
     file.tags.clone_from(&root_file.tags);
+    file.release.clone_from(&root_file.release);
     file.inherited = Inherited {
         member: Some(name.clone()),
         root_dir: Some(crate::fsutil::parent_dir(root).to_path_buf()),
@@ -467,6 +469,14 @@ mod tests {
             .to_string();
         assert!(
             err.contains("services/web/hoist.toml") && err.contains("[tags]"),
+            "{err}"
+        );
+        write(&member, "[image]\n[release]\ntag = \"web-{version}\"\n");
+        let err = load(&dir.path().join("hoist.toml"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[release] belongs in the workspace root"),
             "{err}"
         );
     }

@@ -15,6 +15,20 @@ use crate::hash::{Digest, HashingWriter};
 use crate::temp::{create_temp_file, sweep_temp_files};
 use crate::usage::Tracker;
 
+/// Refuses `root`'s subdirectories `dirs` (checked in order, so list a parent before its
+/// children) that are symbolic links: a store creates, sweeps and (as a cache) prunes
+/// files in them, which must not happen wherever a link points. `root` itself may be a
+/// link (a cache directory moved to another disk).
+pub(crate) fn refuse_symlinks(root: &Path, dirs: &[&str]) -> Result<(), Error> {
+    for dir in dirs {
+        let path = root.join(dir);
+        if fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(Error::SymlinkedDirectory { path });
+        }
+    }
+    Ok(())
+}
+
 /// A directory of blobs stored at `<root>/blobs/sha256/<hex>`.
 ///
 /// Because that is the OCI image layout's blob path, a store root can be turned into an
@@ -38,6 +52,7 @@ impl BlobStore {
     /// the temp files that runs killed while writing into it left behind.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
+        refuse_symlinks(&root, &["blobs", "blobs/sha256", crate::cache::CACHE_DIR])?;
         let sha_dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&sha_dir).map_err(|e| Error::io(&sha_dir, e))?;
         sweep_temp_files(&root);
@@ -53,6 +68,8 @@ impl BlobStore {
     /// imports is leased (never pruned while the process lives) and stamped with its use
     /// time, for `hoist cache prune`'s least-recently-used order (see [`crate::prune`]).
     pub fn open_cache(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        let root = root.into();
+        crate::prune::refuse_symlinked_cache_dirs(&root)?;
         let mut store = BlobStore::open(root)?;
         store.tracker = Some(Arc::new(Tracker::new(&store.root)));
         Ok(store)

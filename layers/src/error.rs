@@ -125,6 +125,17 @@ pub enum Error {
         max: i64,
     },
 
+    /// [`BuildOptions::threads`](crate::BuildOptions::threads) is above the maximum.
+    #[error(
+        "invalid number of compression threads (jobs) {threads}: must be 0 (one per core) to {max}"
+    )]
+    InvalidThreads {
+        /// The rejected count.
+        threads: usize,
+        /// [`MAX_THREADS`](crate::MAX_THREADS).
+        max: usize,
+    },
+
     /// The layer source exists but is not a directory.
     #[error("layer source {path} is not a directory")]
     SourceNotDirectory {
@@ -192,6 +203,20 @@ pub enum Error {
     #[error("{path}: names starting with \".wh.\" are reserved for whiteouts in OCI layers")]
     ReservedName {
         /// The offending file.
+        path: PathBuf,
+    },
+
+    /// A directory of a cache or an output layout (`blobs/`, `blobs/sha256/`, a cache's
+    /// `layer-cache/`, `sbom-scans/`…) is a symbolic link: writing, sweeping or pruning
+    /// through it would create and delete files wherever it points.
+    #[error(
+        "{path} is a symbolic link: hoist does not follow links for the directories of a \
+         cache or an output layout (it would write and delete files wherever the link \
+         points); make it a real directory, or link the whole cache or layout directory \
+         instead"
+    )]
+    SymlinkedDirectory {
+        /// The link.
         path: PathBuf,
     },
 

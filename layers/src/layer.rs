@@ -161,14 +161,36 @@ impl Compression {
     }
 }
 
+/// The most compression threads (and, in the binary, the most `--jobs`) accepted.
+///
+/// Far above the cores of any CI runner, so it never limits a real build, yet low enough
+/// that the workers and their in-flight blocks (two per worker, zstd jobs of 8 MiB and
+/// more) stay within a machine's thread and memory limits: 100 000 threads made the
+/// process abort when spawning failed, and `usize::MAX` overflowed the worker vector.
+pub const MAX_THREADS: usize = 256;
+
 /// How to run a build; none of this changes the output bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuildOptions {
     /// Compression threads; 0 means one per core. With 1, gzip runs on the calling
     /// thread and zstd on one worker beside it; otherwise both use this many workers.
+    /// At most [`MAX_THREADS`] (more is [`Error::InvalidThreads`]).
     pub threads: usize,
     /// Look up and record finished layers in `<store root>/layer-cache/`.
     pub use_cache: bool,
+}
+
+impl BuildOptions {
+    /// Checks [`BuildOptions::threads`] against [`MAX_THREADS`].
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.threads > MAX_THREADS {
+            return Err(Error::InvalidThreads {
+                threads: self.threads,
+                max: MAX_THREADS,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for BuildOptions {
@@ -276,6 +298,7 @@ pub fn build_layer_reusing(
     progress: &dyn Progress,
     known: &dyn KnownLayers,
 ) -> Result<BuiltLayer, Error> {
+    options.validate()?;
     spec.compression.validate()?;
     let entries = plan_entries(spec)?;
     let total_bytes = entries
@@ -994,6 +1017,33 @@ mod tests {
             let two = build(&spec, &store).unwrap();
             assert_eq!(one, two, "{compression:?}");
         }
+    }
+
+    /// A library caller asking for absurd thread counts gets an error, not an abort
+    /// (threads that cannot spawn) or a capacity-overflow panic; the maximum still builds.
+    #[test]
+    fn thread_counts_above_the_maximum_are_an_error() {
+        let tree = Tree::new();
+        tree.file("a.txt", b"a", 0o644);
+        let (_dir, store) = store();
+        let spec = LayerSpec::new(tree.root(), "/");
+        for threads in [MAX_THREADS + 1, 100_000, usize::MAX] {
+            let options = BuildOptions {
+                threads,
+                use_cache: false,
+            };
+            let err = build_layer(&spec, &store, &options, &NoProgress).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidThreads { threads: t, max: MAX_THREADS } if t == threads),
+                "{threads}: {err}"
+            );
+            assert!(err.to_string().contains(&threads.to_string()), "{err}");
+        }
+        let options = BuildOptions {
+            threads: MAX_THREADS,
+            use_cache: false,
+        };
+        build_layer(&spec, &store, &options, &NoProgress).unwrap();
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub use files::FileSource;
 pub use hash::{Digest, HashingReader, HashingWriter};
 pub use layer::{
     BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, KnownLayer, KnownLayers, LayerSpec,
-    ModePolicy, NoKnownLayers, NoProgress, PARENT_DIR_MODE, Progress, WHITEOUT_MODE, build_layer,
-    build_layer_reusing,
+    MAX_THREADS, ModePolicy, NoKnownLayers, NoProgress, PARENT_DIR_MODE, Progress, WHITEOUT_MODE,
+    build_layer, build_layer_reusing,
 };
 pub use temp::{create_temp_file, sweep_temp_files};
 pub use zstdmt::job_size as zstd_job_size;

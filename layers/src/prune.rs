@@ -1,14 +1,18 @@
 //! What a cache holds ([`cache_info`]) and making it smaller ([`prune`]).
 //!
-//! The entries are the blobs under `blobs/sha256/` (layers built, base blobs fetched,
-//! documents); layer-cache records and tag records only point at them and go when
-//! their blob goes. Order: least recently used first, by the use stamps of
+//! The entries are digests: each is the blob under `blobs/sha256/` (layers built, base
+//! blobs fetched, documents) and what other parts of hoist keep about that digest, the
+//! layer's SBOM scans (`sbom-scans/`) and the registry repositories known to hold it
+//! (`pushed/`), which count in its size and go with it, also when the blob itself is not
+//! in the cache (a base layer read from a layout, a layer pushed without being stored),
+//! so `--max-size 0` leaves nothing but what running builds hold. Layer-cache records
+//! and tag records only point at blobs and go when their blob goes. Order: least recently used first, by the use stamps of
 //! [`crate::usage`] (a blob without one: its mtime, when it entered the cache). A blob
 //! named in a live process's lease is never deleted, whatever the policy says: prune
 //! takes the cache's `prune.lock` exclusively, so no build can add to its lease while
 //! prune reads the leases and deletes (see [`crate::usage`] for the protocol).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -21,12 +25,40 @@ use crate::hash::Digest;
 use crate::temp::sweep_temp_files;
 use crate::usage::{LEASES_DIR, USES_DIR, open_prune_lock, stamp_path};
 
-/// One blob of a cache.
+/// Per-layer SBOM scans, `<cache>/sbom-scans/<format>-<hex>-<role>[-files].json`
+/// (written by hoist's SBOM scanner): pruned with their layer's digest.
+pub const SBOM_SCANS_DIR: &str = "sbom-scans";
+
+/// Which repositories of each registry received each blob,
+/// `<cache>/pushed/<registry>/<hex>` (written by pushes): pruned with the blob's digest.
+pub const PUSHED_DIR: &str = "pushed";
+
+/// Every directory of a cache, parents before children. None may be a symbolic link:
+/// prune deletes 64-hex-named files in them, which must never happen in a link's target.
+const CACHE_DIRS: [&str; 9] = [
+    "blobs",
+    "blobs/sha256",
+    CACHE_DIR,
+    USES_DIR,
+    "uses/sha256",
+    LEASES_DIR,
+    "refs",
+    SBOM_SCANS_DIR,
+    PUSHED_DIR,
+];
+
+/// Refuses a cache at `root` whose own directories are symbolic links, naming the link.
+pub(crate) fn refuse_symlinked_cache_dirs(root: &Path) -> Result<(), Error> {
+    crate::blob::refuse_symlinks(root, &CACHE_DIRS)
+}
+
+/// One entry of a cache: a digest's blob and the files kept about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheEntry {
     /// The blob's digest.
     pub digest: Digest,
-    /// Its size in bytes.
+    /// Its size in bytes: the blob (if the cache holds it) and its SBOM scans and push
+    /// records.
     pub size: u64,
     /// When a build last used it.
     pub last_use: SystemTime,
@@ -94,8 +126,12 @@ pub struct PruneReport {
 
 /// Describes the cache at `root` (a missing directory is an empty cache).
 pub fn cache_info(root: &Path) -> Result<CacheInfo, Error> {
+    refuse_symlinked_cache_dirs(root)?;
     let leases = read_leases(root, false)?;
-    let entries = list_entries(root, &leases.held)?;
+    let entries = list_entries(root, &leases.held)?
+        .into_iter()
+        .map(|listed| listed.entry)
+        .collect();
     let records = match fs::read_dir(root.join(CACHE_DIR)) {
         Ok(dir) => dir
             .filter_map(Result::ok)
@@ -111,11 +147,14 @@ pub fn cache_info(root: &Path) -> Result<CacheInfo, Error> {
     })
 }
 
-/// Removes blobs from the cache at `root` as `policy` says, least recently used first,
-/// never one a running process holds; then the records pointing at removed blobs, the
-/// leases of processes that are gone and the temporary files of killed runs. `now` is
-/// the time `older_than` counts back from.
+/// Removes entries (blobs, their SBOM scans and push records) from the cache at `root`
+/// as `policy` says, least recently used first, never one a running process holds;
+/// then the records pointing at removed blobs, the leases of processes that are gone
+/// and the temporary files of killed runs (in every directory of the cache). `now` is
+/// the time `older_than` counts back from. A cache whose directories are symbolic
+/// links is refused ([`Error::SymlinkedDirectory`]).
 pub fn prune(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<PruneReport, Error> {
+    refuse_symlinked_cache_dirs(root)?;
     if !root.join("blobs").is_dir() {
         return Err(Error::io(
             root,
@@ -136,11 +175,11 @@ fn prune_locked(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<Pr
     let cutoff = policy
         .older_than
         .map(|age| now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH));
-    let mut remaining_size: u64 = entries.iter().map(|entry| entry.size).sum();
+    let mut remaining_size: u64 = entries.iter().map(|listed| listed.entry.size).sum();
     let mut remaining_entries = entries.len();
     let mut removed = Vec::new();
     let mut kept_in_use = Vec::new();
-    for entry in entries {
+    for Listed { entry, blob, files } in entries {
         let too_old = cutoff.is_some_and(|cutoff| entry.last_use < cutoff);
         let too_big = policy.max_size.is_some_and(|max| remaining_size > max);
         if !too_old && !too_big {
@@ -153,7 +192,10 @@ fn prune_locked(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<Pr
             continue;
         }
         if !policy.dry_run {
-            remove_blob(root, &entry.digest)?;
+            if blob {
+                remove_blob(root, &entry.digest)?;
+            }
+            remove_files(&files)?;
         }
         remaining_size -= entry.size;
         remaining_entries -= 1;
@@ -164,6 +206,10 @@ fn prune_locked(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<Pr
     } else {
         sweep_temp_files(root);
         sweep_temp_files(&root.join(CACHE_DIR));
+        sweep_temp_files(&root.join(SBOM_SCANS_DIR));
+        for dir in subdirectories(&root.join(PUSHED_DIR))? {
+            sweep_temp_files(&dir);
+        }
         remove_abandoned_evictions(root, now);
         remove_orphan_records(root)
     };
@@ -231,41 +277,127 @@ fn read_leases(root: &Path, remove_stale: bool) -> Result<Leases, Error> {
     Ok(leases)
 }
 
-/// Every blob, least recently used first (ties by digest, so the order is stable).
-fn list_entries(root: &Path, held: &HashSet<Digest>) -> Result<Vec<CacheEntry>, Error> {
-    let dir = root.join("blobs").join("sha256");
-    let listing = match fs::read_dir(&dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let mut entries = Vec::new();
-    for entry in listing.filter_map(Result::ok) {
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
-            continue;
-        };
-        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        if !meta.file_type().is_file() {
-            continue;
-        }
+/// A cache entry and the files it is made of besides its blob.
+struct Listed {
+    entry: CacheEntry,
+    /// Whether `blobs/sha256/` holds the digest's blob.
+    blob: bool,
+    /// Its SBOM scans and push records.
+    files: Vec<PathBuf>,
+}
+
+/// Every entry, least recently used first (ties by digest, so the order is stable).
+fn list_entries(root: &Path, held: &HashSet<Digest>) -> Result<Vec<Listed>, Error> {
+    let mut listed: BTreeMap<Digest, Listed> = BTreeMap::new();
+    for (digest, meta) in digest_files(&root.join("blobs").join("sha256"))? {
         let stamped = fs::metadata(stamp_path(root, &digest)).and_then(|m| m.modified());
         let last_use = stamped
             .or_else(|_| meta.modified())
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        entries.push(CacheEntry {
+        let entry = CacheEntry {
             in_use: held.contains(&digest),
-            digest,
+            digest: digest.clone(),
             size: meta.len(),
             last_use,
-        });
+        };
+        listed.insert(
+            digest,
+            Listed {
+                entry,
+                blob: true,
+                files: Vec::new(),
+            },
+        );
     }
-    entries.sort_by(|a, b| (a.last_use, &a.digest).cmp(&(b.last_use, &b.digest)));
+    let mut attached = vec![root.join(SBOM_SCANS_DIR)];
+    attached.extend(subdirectories(&root.join(PUSHED_DIR))?);
+    for dir in attached {
+        for (digest, meta, path) in named_files(&dir)? {
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let one = listed.entry(digest.clone()).or_insert_with(|| Listed {
+                entry: CacheEntry {
+                    in_use: held.contains(&digest),
+                    digest,
+                    size: 0,
+                    last_use: modified,
+                },
+                blob: false,
+                files: Vec::new(),
+            });
+            // A scan or record is used with its blob; written later, it is newer.
+            one.entry.size += meta.len();
+            one.entry.last_use = one.entry.last_use.max(modified);
+            one.files.push(path);
+        }
+    }
+    let mut entries: Vec<Listed> = listed.into_values().collect();
+    entries.sort_by(|a, b| {
+        (a.entry.last_use, &a.entry.digest).cmp(&(b.entry.last_use, &b.entry.digest))
+    });
     Ok(entries)
+}
+
+/// The blobs in `dir` (regular files named by a digest's hex).
+fn digest_files(dir: &Path) -> Result<Vec<(Digest, fs::Metadata)>, Error> {
+    Ok(named_files(dir)?
+        .into_iter()
+        .filter(|(digest, _, path)| path.file_name().is_some_and(|name| *name == *digest.hex()))
+        .map(|(digest, meta, _)| (digest, meta))
+        .collect())
+}
+
+/// The regular files (not links) in `dir` whose name holds a sha256 hex digest as one
+/// of its `-`/`.`-separated parts (`<hex>`, `v1-<hex>-new.json`); temporary files never
+/// do. A missing `dir` has none.
+fn named_files(dir: &Path) -> Result<Vec<(Digest, fs::Metadata, PathBuf)>, Error> {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut files = Vec::new();
+    for entry in listing.filter_map(Result::ok) {
+        let Some(digest) = entry.file_name().to_str().and_then(|name| {
+            name.split(['-', '.'])
+                .find_map(|part| format!("sha256:{part}").parse::<Digest>().ok())
+        }) else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_file() {
+            files.push((digest, meta, path));
+        }
+    }
+    Ok(files)
+}
+
+/// The real directories (not links) in `dir`; none when it is missing.
+fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    Ok(listing
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect())
+}
+
+/// Deletes an entry's scans and records (one already gone is fine: they are hints a
+/// concurrent build may replace or find missing at any time).
+fn remove_files(files: &[PathBuf]) -> Result<(), Error> {
+    for path in files {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(path, e)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn remove_blob(root: &Path, digest: &Digest) -> Result<(), Error> {
@@ -587,6 +719,119 @@ mod tests {
                     .contains(&dir.path().display().to_string())
             ),
             Ok(report) => panic!("{report:?}"),
+        }
+    }
+
+    /// An unlocked file named like a temp file, modified an hour ago: a killed run's.
+    fn abandoned_temp(dir: &Path) -> PathBuf {
+        fs::create_dir_all(dir).unwrap();
+        let path = dir.join(".hoist-tmp-k1lled");
+        fs::write(&path, b"half a scan").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now().checked_sub(HOUR).unwrap())
+            .unwrap();
+        path
+    }
+
+    /// Issue 16: `sbom-scans/` and `pushed/` survived `--max-size 0`, and their temp
+    /// files were never swept. They count in their digest's entry (also for a digest
+    /// whose blob is not in the cache), go with it, and stay while a build holds it.
+    #[test]
+    fn scans_and_push_records_count_and_go_with_their_digest() {
+        let (dir, [a, b, _c], now) = cache();
+        let root = dir.path();
+        let scans = root.join(SBOM_SCANS_DIR);
+        let pushed = root.join(PUSHED_DIR).join("127.0.0.1_5000");
+        fs::create_dir_all(&scans).unwrap();
+        fs::create_dir_all(&pushed).unwrap();
+        let base_layer = Digest::sha256_of(b"a base layer read from a layout");
+        let scan_a = scans.join(format!("v1-{}-new.json", a.hex()));
+        let scan_base = scans.join(format!("v1-{}-base-files.json", base_layer.hex()));
+        let record_b = pushed.join(b.hex());
+        fs::write(&scan_a, b"{\"packages\":[]}").unwrap();
+        fs::write(&scan_base, b"{}").unwrap();
+        fs::write(&record_b, b"team/app\n").unwrap();
+        let temps = [abandoned_temp(&scans), abandoned_temp(&pushed)];
+
+        let info = cache_info(root).unwrap();
+        assert_eq!(
+            info.entries.len(),
+            4,
+            "three blobs and the base layer's scan"
+        );
+        assert_eq!(info.size(), 4 + 6 + 2 + 15 + 2 + 9);
+
+        // A build holding the base layer keeps its scan.
+        let build = BlobStore::open_cache(root).unwrap();
+        build.contains(&base_layer);
+        let everything = PrunePolicy {
+            max_size: Some(0),
+            ..PrunePolicy::default()
+        };
+        let report = prune(root, &everything, now).unwrap();
+        assert_eq!(digests(&report.kept_in_use), [base_layer.clone()]);
+        assert!(scan_base.exists());
+        assert!(!scan_a.exists() && !record_b.exists());
+        for temp in &temps {
+            assert!(!temp.exists(), "{} was not swept", temp.display());
+        }
+        drop(build);
+        let report = prune(root, &everything, now).unwrap();
+        assert_eq!(digests(&report.removed), [base_layer]);
+        assert_eq!((report.remaining_entries, report.remaining_size), (0, 0));
+        assert_eq!(fs::read_dir(&scans).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&pushed).unwrap().count(), 0);
+    }
+
+    /// Issue 16: with `blobs/` linked elsewhere, prune deleted the 64-hex-named files of
+    /// the link's target. Every directory of a cache that is a link is refused, naming
+    /// it, by prune, info and opening the store, and nothing in the target is touched.
+    #[test]
+    fn symlinked_cache_directories_are_refused() {
+        for linked in [
+            "blobs",
+            "blobs/sha256",
+            "uses",
+            "sbom-scans",
+            "pushed",
+            "layer-cache",
+        ] {
+            let (dir, [a, ..], now) = cache();
+            let root = dir.path();
+            let elsewhere = tempfile::tempdir().unwrap();
+            let victim = elsewhere.path().join(a.hex());
+            fs::write(&victim, b"someone else's file").unwrap();
+            let old = elsewhere.path().join(".hoist-tmp-0ld0ld");
+            fs::write(&old, b"x").unwrap();
+            let link = root.join(linked);
+            if link.exists() {
+                fs::remove_dir_all(&link).unwrap();
+            }
+            fs::create_dir_all(link.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+            let everything = PrunePolicy {
+                max_size: Some(0),
+                ..PrunePolicy::default()
+            };
+            let errors = [
+                prune(root, &everything, now).map(|_| ()),
+                cache_info(root).map(|_| ()),
+                BlobStore::open_cache(root).map(|_| ()),
+            ];
+            for error in errors {
+                let error = error.expect_err(linked);
+                assert!(
+                    matches!(&error, Error::SymlinkedDirectory { path } if *path == link),
+                    "{linked}: {error}"
+                );
+                assert!(error.to_string().contains(&link.display().to_string()));
+            }
+            assert_eq!(fs::read(&victim).unwrap(), b"someone else's file");
+            assert!(old.exists());
+            assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 2);
         }
     }
 }

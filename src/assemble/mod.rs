@@ -18,10 +18,10 @@ use crate::oci::image::{BaseOrigin, Blob, BlobSource, Image, LayerReport, Platfo
 use crate::oci::media::{self, Flavour};
 use crate::oci::model::{
     Annotations, BASE_DIGEST, BASE_INDEX_DIGEST, BASE_NAME, Descriptor, HOIST_COMPRESSION,
-    HOIST_COMPRESSION_LEVEL, HOIST_SOURCE_DATE_EPOCH, HOIST_VERSION, Index, LAYER_KEY, Manifest,
-    index_annotations,
+    HOIST_COMPRESSION_LEVEL, HOIST_PLATFORM, HOIST_SOURCE_DATE_EPOCH, HOIST_VERSION, Index,
+    LAYER_KEY, Manifest, index_annotations,
 };
-use crate::oci::platform::Platform;
+use crate::oci::platform::{Platform, platform_of_config};
 use crate::oci::source::select_platforms;
 use crate::plan::{Format, Plan, PlannedLayer};
 /// Reports assembly progress to the user interface.
@@ -229,7 +229,7 @@ impl Target<'_> {
             ),
             layers,
             annotations: if flavour == Flavour::Oci {
-                Some(self.manifest_annotations(base_platform))
+                Some(self.manifest_annotations(base_platform, &config)?)
             } else {
                 None
             },
@@ -255,9 +255,22 @@ impl Target<'_> {
 
     /// A platform manifest's annotations: the plan's, its base manifest as the base,
     /// and the base's index (when there is one) for the image's index to name.
-    fn manifest_annotations(&self, base_platform: &PlatformImage) -> Annotations {
+    fn manifest_annotations(
+        &self,
+        base_platform: &PlatformImage,
+        config: &serde_json::Value,
+    ) -> Result<Annotations> {
         let base_digest = self.base.map(|_| &base_platform.descriptor.digest);
         let mut map = annotations(self.plan, base_digest);
+        // The index entry keeps the base's platform verbatim; where the config (all a
+        // split build's merge can read) would give another one, the manifest says which.
+        if platform_of_config(config).as_ref() != Some(&base_platform.platform) {
+            let platform = json_blob(&base_platform.platform, "platform")?;
+            map.insert(
+                HOIST_PLATFORM.to_string(),
+                String::from_utf8_lossy(&platform.bytes).into_owned(),
+            );
+        }
         if let Some(base) = self.base
             && base.descriptor.digest != base_platform.descriptor.digest
             && !self.plan.annotations.contains_key(BASE_DIGEST)
@@ -267,7 +280,7 @@ impl Target<'_> {
                 base.descriptor.digest.to_string(),
             );
         }
-        map
+        Ok(map)
     }
 
     /// The base's config with the plan's edits, `created`, and the new layers'

@@ -68,7 +68,7 @@ fn info(args: &InfoArgs) -> Result<()> {
     }
     println!("cache: {}", root.display());
     println!(
-        "entries: {} blobs, {} ({} layer-cache records)",
+        "entries: {} (blobs with their SBOM scans and push records), {} ({} layer-cache records)",
         info.entries.len(),
         human_size(info.size()),
         info.records
@@ -208,39 +208,13 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// `10GB`, `1.5GiB`, `500MB`, `4096`: SI units are powers of 1000 (as `du --si` and
-/// disk vendors), IEC units powers of 1024; case-insensitive, `B` optional.
+/// `--max-size`: a size as `[budget]` reads them (`10GB`, `1.5GiB`, `4096`; SI units are
+/// powers of 1000, IEC units powers of 1024), clap naming the flag.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size: expected a number and a unit, e.g. 10GB"))?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "m" | "mb" => 1000_u64.pow(2),
-        "g" | "gb" => 1000_u64.pow(3),
-        "t" | "tb" => 1000_u64.pow(4),
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        other => {
-            return Err(format!(
-                "unknown size unit '{other}' in '{text}' (use B, KB, MB, GB, TB, KiB, MiB, GiB \
-                 or TiB)"
-            ));
-        }
-    };
-    let bytes = value * multiplier as f64;
-    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-        return Err(format!("'{text}' is too large"));
-    }
-    Ok(bytes.round() as u64)
+    hoist::budget::parse_size("--max-size", text).map_err(|err| match err {
+        hoist::error::Error::InvalidValue { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 /// `30d`, `12h`, `1d12h`, `90m`, `2w`, `45s`: whole numbers, each with a unit.

@@ -105,7 +105,7 @@ pub struct PullArgs {
     #[arg(long, value_name = "PLATFORM")]
     platform: Vec<String>,
     /// Concurrent blob downloads.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
     #[command(flatten)]
     cache: CacheArgs,
@@ -141,6 +141,17 @@ pub struct CacheArgs {
     /// $XDG_CACHE_HOME/hoist].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// Every command's `--jobs N`: 1 to [`hoist_layers::MAX_THREADS`] (the library's bound on
+/// compression threads, also the most concurrent transfers), so an absurd value is a
+/// usage error naming the flag instead of an abort while spawning threads.
+pub fn parse_jobs(text: &str) -> Result<usize, String> {
+    let max = hoist_layers::MAX_THREADS;
+    match text.trim().parse::<usize>() {
+        Ok(jobs) if (1..=max).contains(&jobs) => Ok(jobs),
+        _ => Err(format!("expected a whole number from 1 to {max}")),
+    }
 }
 
 /// Registry flags shared by every command that talks to registries.
@@ -245,7 +256,7 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
     /// Concurrent blob uploads.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = hoist::registry::client::DEFAULT_JOBS)]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
     #[command(flatten)]
     cache: CacheArgs,
@@ -300,7 +311,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N")]
     compression_level: Option<i32>,
     /// Threads for compression (default: every core). Never changes the output.
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]
     cache: CacheArgs,

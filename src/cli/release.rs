@@ -9,12 +9,12 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use hoist::pipeline::Builder;
 use hoist::release::git::Git;
+use hoist::release::journal::Edit;
 use hoist::release::settings::VersionFiles;
 use hoist::release::tags;
-use hoist::release::version_file::VersionFile;
+use hoist::release::transaction::{self, GitSteps};
 use hoist::release::workflow::{
-    DryRun, Outcome, Project, Released, Request, bump_by_name, check_git, parse_version,
-    tag_context,
+    DryRun, Outcome, Project, Released, Request, bump_by_name, parse_version, tag_context,
 };
 use hoist_layers::BuildOptions;
 use semver::Version;
@@ -87,10 +87,11 @@ struct WriteArgs {
     /// Show the change as a diff; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Commit the version files as "Release v{version}".
+    /// Commit the version files ([release] commit_message, default "Release v{version}").
     #[arg(long)]
     commit: bool,
-    /// Add the annotated tag v{version} on the release commit (needs --commit).
+    /// Add the annotated git tag ([release] tag, default v{version}) on the release
+    /// commit (needs --commit).
     #[arg(long, requires = "commit")]
     git_tag: bool,
     /// Allow --commit / --git-tag on a branch other than the default one.
@@ -133,7 +134,8 @@ pub struct ReleaseArgs {
     /// Print the whole plan; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Stop after the build (no push).
+    /// Build the new version from the checkout as it is and stop: no version file,
+    /// commit, tag or push changes.
     #[arg(long)]
     build_only: bool,
     /// Skip the commit and the tag.
@@ -150,7 +152,8 @@ pub struct ReleaseArgs {
     /// `--branch "$GITHUB_REF_NAME"`); used for the default-branch check and tag rules.
     #[arg(long, value_name = "BRANCH")]
     branch: Option<String>,
-    /// Finish a release whose push failed: HEAD must be its release commit.
+    /// Finish an interrupted release (from the journal in .git/hoist, else HEAD's
+    /// release commit); refuses a working tree with other changes.
     #[arg(long)]
     resume: bool,
     /// Config file.
@@ -181,7 +184,7 @@ pub struct ReleaseArgs {
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
     /// Threads for compression and concurrent uploads.
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]
     cache: CacheArgs,
@@ -206,12 +209,15 @@ pub fn version(args: &VersionArgs) -> Result<()> {
         }
         Some(VersionAction::Check { tag }) => check(&files, tag.as_deref(), args.json),
         Some(VersionAction::Bump { kind, pre, write }) => {
-            let new = bump_of(*kind, pre.as_deref(), files.version())?;
-            change_version(&project, &files, &new, write, args.json)
+            let name = kind
+                .to_possible_value()
+                .expect("every bump kind has a name");
+            let asked = |current: &Version| bump_by_name(name.get_name(), pre.as_deref(), current);
+            change_version(&project, &asked, write, args.json)
         }
         Some(VersionAction::Set { version, write }) => {
-            let new = parse_version(version, "hoist version set")?;
-            change_version(&project, &files, &new, write, args.json)
+            let asked = |_: &Version| parse_version(version, "hoist version set");
+            change_version(&project, &asked, write, args.json)
         }
     }
 }
@@ -272,17 +278,10 @@ fn check(files: &VersionFiles, tag: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn bump_of(kind: BumpKind, pre: Option<&str>, current: &Version) -> Result<Version> {
-    let name = kind
-        .to_possible_value()
-        .expect("every bump kind has a name");
-    Ok(bump_by_name(name.get_name(), pre, current)?)
-}
-
 /// The lines a version change touches, as a unified diff.
-fn diff(file: &VersionFile, new_text: &str) -> String {
-    let mut out = format!("--- {0}\n+++ {0}\n", file.path.display());
-    for (i, (old, new)) in file.text.lines().zip(new_text.lines()).enumerate() {
+fn diff(edit: &Edit) -> String {
+    let mut out = format!("--- {0}\n+++ {0}\n", edit.path.display());
+    for (i, (old, new)) in edit.before.lines().zip(edit.after.lines()).enumerate() {
         if old != new {
             let _ = write!(out, "@@ -{0} +{0} @@\n-{old}\n+{new}\n", i + 1);
         }
@@ -290,57 +289,54 @@ fn diff(file: &VersionFile, new_text: &str) -> String {
     out
 }
 
-/// `hoist version bump|set`: write (or show) the change, then commit and tag if asked.
+/// `hoist version bump|set`: write (or show) the change, committed and tagged if asked.
 fn change_version(
     project: &Project,
-    files: &VersionFiles,
-    new: &Version,
+    asked: &dyn Fn(&Version) -> hoist::release::Result<Version>,
     write: &WriteArgs,
     json: bool,
 ) -> Result<()> {
-    let old = files.version().clone();
-    let rendered = files.render(new);
     let git = if write.commit || write.git_tag {
-        let git = project.git()?;
-        check_git(&git, files, write.allow_branch, None, &format!("v{new}"))?;
-        Some(git)
+        Some(project.git()?)
     } else {
-        None
+        Git::discover(&project.dir).ok()
     };
+    let steps = GitSteps {
+        commit: write.commit,
+        tag: write.git_tag,
+        notes: None,
+        release: false,
+    };
+    let change = transaction::change_version(
+        &project.settings,
+        git.as_ref(),
+        asked,
+        (steps, write.allow_branch),
+        write.dry_run,
+    )?;
+    let (old, new) = (&change.previous, &change.version);
     if write.dry_run {
-        for (file, (_, text)) in files.all().zip(&rendered) {
-            print!("{}", diff(file, text));
+        for edit in &change.edits {
+            print!("{}", diff(edit));
         }
         eprintln!("dry run: {old} → {new}; nothing written");
         return Ok(());
     }
-    files.write(new)?;
-    let paths: Vec<PathBuf> = files.all().map(|f| f.path.clone()).collect();
-    if let Some(git) = &git {
-        if write.commit {
-            git.commit(&paths, &format!("Release v{new}"))?;
-        }
-        if write.git_tag {
-            git.tag_annotated(&format!("v{new}"), &format!("Release v{new}"))?;
-        }
-    }
-    eprintln!(
-        "{old} → {new} in {}",
-        paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let paths: Vec<String> = change
+        .edits
+        .iter()
+        .map(|e| e.path.display().to_string())
+        .collect();
+    eprintln!("{old} → {new} in {}", paths.join(", "));
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "previous": old.to_string(),
                 "version": new.to_string(),
-                "files": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "files": paths,
                 "commit": write.commit,
-                "git_tag": write.git_tag.then(|| format!("v{new}")),
+                "git_tag": change.tag,
             }))?
         );
     } else {
@@ -560,10 +556,11 @@ fn print_plan(view: &DryRun) {
             );
         }
     }
-    let git = match (view.commit, view.tag) {
-        (true, true) => format!("commit \"Release v{0}\", annotated tag v{0}", view.new),
-        (false, true) => format!("annotated tag v{}", view.new),
-        _ => "nothing".to_string(),
+    let git = match (&view.commit, &view.tag) {
+        (Some(subject), Some(tag)) => format!("commit \"{subject}\", annotated tag {tag}"),
+        (None, Some(tag)) => format!("annotated tag {tag}"),
+        (Some(subject), None) => format!("commit \"{subject}\""),
+        (None, None) => "nothing".to_string(),
     };
     let _ = writeln!(
         out,

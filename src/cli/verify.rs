@@ -30,7 +30,7 @@ pub struct VerifyArgs {
     #[arg(long, short = 'p', value_name = "NAME")]
     package: Vec<String>,
     /// Threads for compression (default: every core). Never changes the output.
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]
     cache: CacheArgs,

@@ -18,7 +18,9 @@ use crate::registry::layer_source::cache_references;
 use crate::release::ReleaseError;
 use crate::release::forward::probe_tags;
 use crate::release::rollout::{self, ImageTargets, Rollout};
+use crate::release::steps::{future_commit, future_sha_tag};
 use crate::release::tags;
+use crate::release::transaction;
 use crate::release::workflow::{
     DryRun, DryRunImage, Outcome, Prepared, Released, Request, commit_and_tag, prepare,
     resume_hint, tag_context,
@@ -67,9 +69,8 @@ pub fn release(
         commit_and_tag(
             request,
             git.as_ref(),
-            &files,
-            &current,
-            &new,
+            (&project.settings, &files),
+            (&current, &new),
             make_commit,
             note,
         )?;
@@ -132,6 +133,7 @@ pub fn release(
         .zip(images.iter().map(|(_, _, image)| image))
         .collect();
     let released = rollout.run(&pairs, builder, transport, &sign, note)?;
+    transaction::finish(git.as_ref())?;
     Ok(Outcome::Released(Box::new(Released {
         previous: current,
         version: new,
@@ -173,14 +175,21 @@ fn preflight(prepared: &Prepared, builder: &Builder) -> Result<()> {
 }
 
 fn dry_run(request: &Request, prepared: Prepared, env: &Env) -> Result<DryRun> {
-    let context = tag_context(
+    let mut context = tag_context(
         prepared.git.as_ref(),
         Some(prepared.new.clone()),
         None,
         request.branch.clone(),
     )?;
+    if prepared.make_commit {
+        // The images will carry the release commit's sha, not HEAD's.
+        context = future_commit(context);
+    }
     let settings = &prepared.project.settings;
-    let tags = tags::compute(&settings.rules, settings.latest, &context)?;
+    let tags: Vec<String> = tags::compute(&settings.rules, settings.latest, &context)?
+        .iter()
+        .map(|t| future_sha_tag(t))
+        .collect();
     let latest_left_out = tags::latest_left_out(&settings.rules, settings.latest, &context);
     let mut images = Vec::new();
     for (member, target) in prepared
@@ -208,8 +217,12 @@ fn dry_run(request: &Request, prepared: Prepared, env: &Env) -> Result<DryRun> {
         new: prepared.new.to_string(),
         files: prepared.files,
         resume: prepared.resume,
-        commit: prepared.make_commit,
-        tag: prepared.make_tag,
+        commit: prepared
+            .make_commit
+            .then(|| settings.commit.subject(&prepared.new)),
+        tag: prepared
+            .make_tag
+            .then(|| settings.commit.tag(&prepared.new)),
         branch: context.branch,
         tags,
         latest_left_out,

@@ -74,7 +74,13 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error
     out.flush().map_err(serde_json::Error::io)
 }
 
-/// Seconds since the epoch as an RFC 3339 UTC timestamp (`1970-01-01T00:00:00Z`).
+/// The last second [`rfc3339`] can write, 9999-12-31T23:59:59Z: RFC 3339 years have
+/// four digits, and a config dated year 10000 is one skopeo and Go's `time` refuse to
+/// parse, so an image built with a later `SOURCE_DATE_EPOCH` would be unreadable.
+pub const MAX_RFC3339_SECONDS: u64 = 253_402_300_799;
+
+/// Seconds since the epoch as an RFC 3339 UTC timestamp (`1970-01-01T00:00:00Z`); valid
+/// up to [`MAX_RFC3339_SECONDS`].
 pub fn rfc3339(seconds: u64) -> String {
     let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
     let rem = seconds % 86_400;

@@ -97,10 +97,17 @@ pub const LAYER_KEY: &str = "io.hoist.layer.key";
 /// the base's manifest for its platform), so `hoist index create` over manifests pushed
 /// by split builds writes the index a one-runner build writes.
 pub const BASE_INDEX_DIGEST: &str = "io.hoist.base.index-digest";
+/// Annotation on a platform manifest whose index entry's platform is not what its config
+/// says (a base index naming `linux/arm64` over a config that says `variant: v8`, or
+/// `linux/amd64/v3` over one with no variant): that entry's platform, as JSON. `hoist
+/// index create` takes an entry's platform from it before the config, so the index it
+/// makes over split builds' manifests is the one-runner build's. Absent when the two
+/// agree, so it changes no other image.
+pub const HOIST_PLATFORM: &str = "io.hoist.platform";
 
 /// The annotations of an index over manifests annotated `children`: those every child
 /// has with the same value, with [`BASE_DIGEST`] taken from the children's
-/// [`BASE_INDEX_DIGEST`] (which itself stays on the manifests). A build's index and one
+/// [`BASE_INDEX_DIGEST`] (which itself stays on the manifests), less [`HOIST_PLATFORM`]. A build's index and one
 /// `hoist index create` makes from the same manifests are the same document.
 pub fn index_annotations<'a>(
     children: impl IntoIterator<Item = Option<&'a Annotations>>,
@@ -111,6 +118,8 @@ pub fn index_annotations<'a>(
         let child = child?;
         shared.retain(|key, value| child.get(key) == Some(value));
     }
+    // A platform is a manifest's, never the index's (one platform shares its own).
+    shared.remove(HOIST_PLATFORM);
     if let Some(index_digest) = shared.remove(BASE_INDEX_DIGEST) {
         shared.insert(BASE_DIGEST.to_string(), index_digest);
     }
@@ -255,6 +264,13 @@ mod tests {
         // Docker manifests have none, so the index has none.
         assert_eq!(index_annotations([None, Some(&single)]), None);
         assert_eq!(index_annotations([Some(&single), None]), None);
+        // A recorded platform stays on its manifest, even when only one is built.
+        let mut recorded = single.clone();
+        recorded.insert(
+            HOIST_PLATFORM.into(),
+            r#"{"architecture":"arm","os":"linux"}"#.into(),
+        );
+        assert_eq!(index_annotations([Some(&recorded)]), Some(single.clone()));
     }
 
     fn descriptor(size: &str) -> String {

@@ -25,16 +25,21 @@ impl Budget {
 /// `"250MB"`, `"1.5GiB"`, `"800000"`: decimal (kB, MB, GB, TB) and binary (KiB, MiB,
 /// GiB, TiB) units, case-insensitive; a bare number is bytes.
 pub fn parse_size(field: &str, text: &str) -> Result<u64> {
-    let invalid = || Error::InvalidValue {
+    let invalid = |message: String| Error::InvalidValue {
         field: field.to_string(),
-        message: format!("`{text}`: expected a size such as 250MB, 1.5GiB or 800000 (bytes)"),
+        message,
     };
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let number: f64 = number.parse().map_err(|_| {
+        invalid(format!(
+            "`{text}` is not a size: expected a number and a unit, such as 250MB, 1.5GiB or \
+             800000 (bytes)"
+        ))
+    })?;
     let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -45,11 +50,19 @@ pub fn parse_size(field: &str, text: &str) -> Result<u64> {
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(invalid()),
+        other => {
+            return Err(invalid(format!(
+                "unknown size unit '{other}' in `{text}` (use B, KB, MB, GB, TB, KiB, MiB, GiB \
+                 or TiB)"
+            )));
+        }
     };
     let bytes = number * factor;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return Err(invalid());
+    // `u64::MAX as f64` rounds up to 2^64, which is itself too large.
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(invalid(format!(
+            "`{text}` is too large (at most 2^64 - 1 bytes)"
+        )));
     }
     Ok(bytes.round() as u64)
 }

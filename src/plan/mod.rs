@@ -18,6 +18,7 @@ pub use config_edit::ConfigEdits;
 
 use crate::config::{ConfigFile, OneOrMany};
 use crate::error::{Error, Result};
+use crate::oci::canonical::MAX_RFC3339_SECONDS;
 use crate::oci::location::{Location, is_valid_tag};
 use crate::oci::platform::Platform;
 
@@ -150,12 +151,7 @@ pub fn resolve(
     };
     let epoch = match source_date_epoch {
         None | Some("") => DEFAULT_EPOCH,
-        Some(text) => text.trim().parse::<u64>().map_err(|_| {
-            invalid(
-                "SOURCE_DATE_EPOCH",
-                &format!("`{text}` is not a whole number of seconds"),
-            )
-        })?,
+        Some(text) => parse_epoch(text)?,
     };
 
     let mut layers = file
@@ -311,6 +307,27 @@ fn resolve_tags(file: &ConfigFile, overrides: &Overrides) -> Result<Vec<String>>
         }
     }
     Ok(unique)
+}
+
+/// `SOURCE_DATE_EPOCH`: whole seconds from 0 to [`MAX_RFC3339_SECONDS`] (the image's
+/// `created` must be a timestamp every reader parses).
+fn parse_epoch(text: &str) -> Result<u64> {
+    let seconds = text.trim().parse::<u64>().map_err(|_| {
+        invalid(
+            "SOURCE_DATE_EPOCH",
+            &format!("`{text}` is not a whole number of seconds"),
+        )
+    })?;
+    if seconds > MAX_RFC3339_SECONDS {
+        return Err(invalid(
+            "SOURCE_DATE_EPOCH",
+            &format!(
+                "`{text}` is after 9999-12-31T23:59:59Z ({MAX_RFC3339_SECONDS}), the last \
+                 time an image's `created` can hold"
+            ),
+        ));
+    }
+    Ok(seconds)
 }
 
 fn invalid(field: &str, message: &str) -> Error {
@@ -526,6 +543,33 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("SOURCE_DATE_EPOCH"), "{err}");
+        // Year 10000 and beyond: no RFC 3339 timestamp, so no image.
+        for text in ["253402300800", "18446744073709551615", "-1"] {
+            let err = plan(
+                "[image]\nbase = \"scratch\"\n",
+                &Overrides::default(),
+                Some(text),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("SOURCE_DATE_EPOCH") && err.contains(text),
+                "{err}"
+            );
+        }
+        for (text, seconds) in [("0", 0), ("253402300799", MAX_RFC3339_SECONDS)] {
+            let p = plan(
+                "[image]\nbase = \"scratch\"\n",
+                &Overrides::default(),
+                Some(text),
+            )
+            .unwrap();
+            assert_eq!(p.epoch, seconds);
+        }
+        assert_eq!(
+            crate::oci::canonical::rfc3339(MAX_RFC3339_SECONDS),
+            "9999-12-31T23:59:59Z"
+        );
         // Found by tests/it/props/config_plan.rs: these named `compression`, `format`
         // and `tag` whether the value came from hoist.toml or from a flag.
         let flags = Overrides {

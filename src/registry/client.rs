@@ -47,12 +47,14 @@ pub(crate) fn read_timeout() -> std::time::Duration {
 pub const DEFAULT_JOBS: usize = 4;
 
 impl RegistryOptions {
-    /// The upload concurrency, at least 1.
+    /// The transfer concurrency: [`DEFAULT_JOBS`] for 0, at most
+    /// [`hoist_layers::MAX_THREADS`] (the bound the binary's `--jobs` enforces; a library
+    /// caller asking for more gets that many, not one connection per blob of a huge image).
     pub fn jobs(&self) -> usize {
         if self.jobs == 0 {
             DEFAULT_JOBS
         } else {
-            self.jobs
+            self.jobs.min(hoist_layers::MAX_THREADS)
         }
     }
 }
@@ -119,8 +121,10 @@ pub fn extra_root_certificates(options: &RegistryOptions) -> Result<Vec<Vec<u8>>
 
 /// The HTTP client for `registry`: timeouts (a registry that stops answering becomes
 /// an error, which is retried; the read timeout is between reads, so long uploads are
-/// fine), the trusted certificates; redirects are not followed (the transport follows
-/// those of blob downloads itself, without credentials to other hosts).
+/// fine; `pace.rs` adds a deadline and a minimum rate), the trusted certificates;
+/// redirects are never followed by reqwest (the transport follows those of blob
+/// downloads itself, each hop judged against the registry's origin by
+/// `Registry::may_authorize`).
 pub(crate) fn http_client(
     registry: &str,
     options: &RegistryOptions,
@@ -133,8 +137,8 @@ pub(crate) fn http_client(
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read_timeout())
-        // reqwest drops Authorization on a redirect to another host; a probe has no
-        // reason to follow one at all.
+        // Never: reqwest judges a hop by the hop before it, not by the registry's
+        // origin, and a probe has no reason to follow one at all.
         .redirect(reqwest::redirect::Policy::none());
     if plain {
         // No TLS: skip loading the system's CA certificates.

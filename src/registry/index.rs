@@ -20,8 +20,8 @@ use super::transport::{Access, Repository, Transport};
 use crate::error::{Error, Result};
 use crate::oci::canonical::to_canonical;
 use crate::oci::media::{self, Flavour};
-use crate::oci::model::{Descriptor, Index, Manifest, index_annotations};
-use crate::oci::platform::platform_of_config;
+use crate::oci::model::{Descriptor, HOIST_PLATFORM, Index, Manifest, index_annotations};
+use crate::oci::platform::{Platform, platform_of_config};
 use crate::oci::reference::with_digest;
 
 /// The largest config read to learn a platform.
@@ -206,8 +206,21 @@ async fn manifest_entry(
     manifest
         .check_media_types(&top.media_type)
         .map_err(|reason| error(source, format!("manifest {}: {reason}", top.digest)))?;
-    let descriptor = match from_index {
-        Some(entry) if entry.platform.is_some() => entry,
+    let recorded = recorded_platform(&manifest).map_err(|e| {
+        error(
+            source,
+            format!("manifest {}: {HOIST_PLATFORM}: {e}", top.digest),
+        )
+    })?;
+    let descriptor = match (from_index, recorded) {
+        (Some(entry), _) if entry.platform.is_some() => entry,
+        // The platform the build put in its own index entry (the base's, where the
+        // config says otherwise).
+        (_, Some(platform)) => {
+            let mut descriptor = Descriptor::new(top.media_type.clone(), top.digest, top.size);
+            descriptor.platform = Some(platform);
+            descriptor
+        }
         _ => {
             let config = repository
                 .blob_bytes(&manifest.config.digest, CONFIG_LIMIT)
@@ -235,6 +248,17 @@ async fn manifest_entry(
         bytes,
         source: source.clone(),
     })
+}
+
+/// The index-entry platform a build recorded on its manifest ([`HOIST_PLATFORM`]), if
+/// any.
+fn recorded_platform(manifest: &Manifest) -> std::result::Result<Option<Platform>, String> {
+    manifest
+        .annotations
+        .as_ref()
+        .and_then(|annotations| annotations.get(HOIST_PLATFORM))
+        .map(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+        .transpose()
 }
 
 /// Puts a manifest of another repository into the target: its blobs mounted (never

@@ -55,10 +55,15 @@ pub async fn verify(
     let send = |request: reqwest::RequestBuilder, url: &str| {
         let url = url.to_string();
         async move {
-            request.send().await.map_err(|e| Error::Registry {
-                registry: registry.to_string(),
-                message: format!("GET {url}: {}", super::describe(&e)),
-            })
+            // Login's few small requests under the one deadline of `pace`.
+            request
+                .timeout(super::pace::document_deadline())
+                .send()
+                .await
+                .map_err(|e| Error::Registry {
+                    registry: registry.to_string(),
+                    message: format!("GET {url}: {}", super::describe(&e)),
+                })
         }
     };
 

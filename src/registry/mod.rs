@@ -16,6 +16,7 @@ pub mod index;
 pub mod layer_source;
 pub mod login;
 pub mod manifest;
+pub mod pace;
 pub mod progress;
 pub mod pull;
 pub mod push;

@@ -30,7 +30,7 @@ impl PushedRecords {
     /// The records of the cache at `cache`.
     pub fn new(cache: &Path) -> PushedRecords {
         PushedRecords {
-            root: cache.join("pushed"),
+            root: cache.join(hoist_layers::prune::PUSHED_DIR),
         }
     }
 

@@ -16,7 +16,7 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use reqwest::{StatusCode, header};
 
-use super::transport::{Access, Failure, Repository, Transport, read_limited};
+use super::transport::{Access, Failure, Repository, Transport};
 use super::upload::BlobBody;
 use crate::error::{Error, Result};
 use crate::oci::artifact::{
@@ -267,11 +267,9 @@ impl Repository {
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let body = read_limited(answered.response, DOCUMENT_LIMIT)
-                    .await
-                    .ok_or_else(|| {
-                        Failure::Transport("the answer broke off or is too large".into())
-                    })?;
+                let body = answered.document(DOCUMENT_LIMIT).await?.ok_or_else(|| {
+                    Failure::Transport("the answer broke off or is too large".into())
+                })?;
                 Ok(Some((media_type, body)))
             })
             .await

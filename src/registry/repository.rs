@@ -4,13 +4,13 @@
 
 use std::io::Write as _;
 
-use futures_util::StreamExt as _;
 use hoist_layers::{BlobStore, Digest};
 use oci_spec::distribution::TagList;
 use reqwest::{StatusCode, header};
 
 use super::answer::Lookup;
-use super::transport::{Answered, Failure, Repository, read_limited, transport_failure};
+use super::pace::Transfer;
+use super::transport::{Answered, Failure, Repository, without_query};
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::Descriptor;
@@ -145,14 +145,12 @@ impl Repository {
             if answered.status() != StatusCode::OK {
                 return Err(answered.failure().await);
             }
-            read_limited(answered.response, MANIFEST_LIMIT)
-                .await
-                .ok_or_else(|| {
-                    Failure::Transport(format!(
-                        "the answer broke off, or is larger than a manifest may be ({} MiB)",
-                        MANIFEST_LIMIT >> 20
-                    ))
-                })
+            answered.document(MANIFEST_LIMIT).await?.ok_or_else(|| {
+                Failure::Transport(format!(
+                    "the answer broke off, or is larger than a manifest may be ({} MiB)",
+                    MANIFEST_LIMIT >> 20
+                ))
+            })
         })
         .await
         .map_err(|f| {
@@ -244,7 +242,7 @@ impl Repository {
                 if answered.status() != StatusCode::OK {
                     return Err(answered.failure().await);
                 }
-                read_limited(answered.response, limit).await.ok_or_else(|| {
+                answered.document(limit).await?.ok_or_else(|| {
                     Failure::Transport(format!("the answer broke off or is over {limit} bytes"))
                 })
             })
@@ -278,9 +276,8 @@ impl Repository {
         let store_error = |e: hoist_layers::Error| Failure::Local(e.into());
         let mut writer = store.writer().map_err(store_error)?;
         let mut written = 0u64;
-        let mut stream = answered.response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| transport_failure(&e))?;
+        let mut body = Transfer::new(answered.response);
+        while let Some(chunk) = body.next().await? {
             written += chunk.len() as u64;
             if written > descriptor.size {
                 return Err(Failure::Local(Error::Registry {
@@ -302,8 +299,10 @@ impl Repository {
     }
 
     /// `GET url`, following the redirects registries send blob downloads to storage
-    /// elsewhere (S3, a CDN) with: credentials go to the registry's own origin only,
-    /// never to the storage host (its URL is pre-signed).
+    /// elsewhere (S3, a CDN) with. Each hop is judged against the registry's own
+    /// origin, not the hop before ([`Self::send`]): credentials go to the registry
+    /// only, never to a storage host (its URL is pre-signed) nor wherever that
+    /// redirects to, and a hop from HTTPS to plain HTTP is refused.
     async fn get_following_redirects(&self, url: &str) -> std::result::Result<Answered, Failure> {
         let mut answered = self.send_simple(|| self.http().get(url)).await?;
         for _ in 0..REDIRECTS {
@@ -311,23 +310,11 @@ impl Repository {
                 return Ok(answered);
             }
             let next = super::upload::next_location(&answered.response)?;
-            answered = if next.origin() == answered.response.url().origin() {
-                self.send_simple(|| self.http().get(next.clone())).await?
-            } else {
-                let response = self
-                    .http()
-                    .get(next)
-                    .send()
-                    .await
-                    .map_err(|e| transport_failure(&e))?;
-                Answered {
-                    response,
-                    authenticated: false,
-                }
-            };
+            answered = self.send_simple(|| self.http().get(next.clone())).await?;
         }
         Err(Failure::Transport(format!(
-            "more than {REDIRECTS} redirects"
+            "more than {REDIRECTS} redirects (the last to {})",
+            without_query(answered.response.url())
         )))
     }
 
@@ -381,8 +368,9 @@ impl Repository {
             .and_then(|v| v.to_str().ok())
             .and_then(next_page)
             .and_then(|link| answered.response.url().join(&link).ok());
-        let body = read_limited(answered.response, MANIFEST_LIMIT)
-            .await
+        let body = answered
+            .document(MANIFEST_LIMIT)
+            .await?
             .ok_or_else(|| Failure::Transport("the tag list broke off or is too large".into()))?;
         let tags = match serde_json::from_slice::<TagList>(&body) {
             Ok(list) => list.tags().clone(),

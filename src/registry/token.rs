@@ -7,7 +7,8 @@
 use reqwest::StatusCode;
 
 use super::answer::parse_errors;
-use super::transport::{Failure, read_limited, transport_failure};
+use super::pace;
+use super::transport::Failure;
 use crate::oci::reference::is_loopback;
 
 /// The most of a token answer read.
@@ -34,7 +35,7 @@ pub(super) async fn fetch(
     if let Some((user, password)) = basic {
         request = request.basic_auth(user, Some(password));
     }
-    let answer = request.send().await.map_err(|e| transport_failure(&e))?;
+    let answer = exchange(http, request).await?;
     let refused = |status| format!("the token server {realm} answered {status}");
     token_of(answer, realm, basic.is_some(), refused).await
 }
@@ -62,16 +63,14 @@ pub(super) async fn refresh_grant(
             pairs.append_pair("service", service);
         }
     }
-    let answer = http
+    let request = http
         .post(url)
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
-        .body(form.query().unwrap_or_default().to_string())
-        .send()
-        .await
-        .map_err(|e| transport_failure(&e))?;
+        .body(form.query().unwrap_or_default().to_string());
+    let answer = exchange(http, request).await?;
     let refused = |status| {
         format!(
             "the token server {realm} refused the stored identity token ({status}); log in again"
@@ -101,15 +100,28 @@ fn realm_url(realm: &str, with_credentials: bool) -> Result<reqwest::Url, Failur
     Ok(url)
 }
 
+/// A request to the token endpoint under the time bounds ([`pace`]): its answer,
+/// and when it was sent.
+async fn exchange(
+    http: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+) -> Result<(reqwest::Response, tokio::time::Instant), Failure> {
+    let request = request
+        .build()
+        .map_err(|e| super::transport::transport_failure(&e))?;
+    let started = tokio::time::Instant::now();
+    Ok((pace::head(http, request, None).await?, started))
+}
+
 /// The token in a token endpoint's answer (`token`, or OAuth2's `access_token`).
 async fn token_of(
-    answer: reqwest::Response,
+    (answer, started): (reqwest::Response, tokio::time::Instant),
     realm: &str,
     authenticated: bool,
     refused: impl Fn(StatusCode) -> String,
 ) -> Result<String, Failure> {
     let status = answer.status();
-    let body = read_limited(answer, TOKEN_BODY_LIMIT).await;
+    let body = pace::document(answer, started, TOKEN_BODY_LIMIT).await?;
     if !status.is_success() {
         return Err(Failure::Status {
             status,

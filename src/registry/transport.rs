@@ -17,6 +17,10 @@
 //!   registry's `Retry-After` honoured (capped at a minute).
 //! * failures are typed ([`super::answer::RegistryAnswer`]): the HTTP status and the
 //!   registry's error codes, worded for the reference they are about.
+//! * credentials go only to the registry's own origin ([`Registry::may_authorize`],
+//!   asked by every request, redirect hops and upload `Location`s included).
+//! * every request is bounded in time ([`super::pace`]): a deadline, and a minimum
+//!   rate for blob bodies.
 //!
 //! The requests themselves live in `repository.rs` (blobs, manifests, tags) and
 //! `upload.rs` (blob uploads).
@@ -34,6 +38,7 @@ use super::answer::{Lookup, RegistryAnswer, RegistryError, parse_errors};
 use super::auth::{Found, RegistryAuth, resolve};
 use super::client::{RegistryOptions, http_client, speaks_plain_http};
 use super::login::{Challenge, api_host};
+use super::pace::{self, Sending};
 use super::progress::{Quiet, UploadProgress};
 use super::retry::{Again, is_transient_status, retrying};
 use crate::error::{Error, Result};
@@ -140,6 +145,8 @@ pub(super) struct Registry {
     pub(super) http: reqwest::Client,
     /// `SCHEME://HOST` of its API.
     origin: String,
+    /// [`Self::origin`] parsed: the one origin its credentials go to.
+    home: reqwest::Url,
     credentials: Found,
     /// The `WWW-Authenticate` challenge of its first 401; `None` until then.
     challenge: RwLock<Option<Challenge>>,
@@ -168,10 +175,16 @@ impl Registry {
             });
         }
         let scheme = if plain { "http" } else { "https" };
+        let origin = format!("{scheme}://{host}");
+        let home = reqwest::Url::parse(&origin).map_err(|e| Error::Registry {
+            registry: name.to_string(),
+            message: format!("{origin} is not a URL: {e}"),
+        })?;
         Ok(Registry {
             name: name.to_string(),
             http: http_client(name, options, plain)?,
-            origin: format!("{scheme}://{host}"),
+            origin,
+            home,
             credentials,
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
@@ -287,6 +300,29 @@ impl Registry {
     fn has_credentials(&self) -> bool {
         self.credentials != Found::Auth(RegistryAuth::Anonymous)
     }
+
+    /// Whether a request to `url` may carry this registry's credentials: only when it
+    /// goes to the origin (scheme, host, port) the registry reference names. Every
+    /// request asks, each redirect hop and upload `Location` included, so a storage
+    /// host (and wherever it redirects to) or a `Location` elsewhere gets none, as
+    /// with docker and crane. A hop from an HTTPS registry to plain HTTP is refused.
+    pub(super) fn may_authorize(&self, url: &reqwest::Url) -> std::result::Result<bool, Failure> {
+        if self.home.scheme() == "https" && url.scheme() != "https" {
+            return Err(Failure::Refused(format!(
+                "refusing to follow the registry from HTTPS to {}",
+                without_query(url)
+            )));
+        }
+        Ok(url.origin() == self.home.origin())
+    }
+}
+
+/// `url` without its query (a pre-signed storage URL's query is a credential).
+pub(super) fn without_query(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 /// Requests to one repository of a registry, with the token scopes of its [`Access`].
@@ -303,6 +339,8 @@ pub struct Repository {
 pub(super) struct Answered {
     pub(super) response: reqwest::Response,
     pub(super) authenticated: bool,
+    /// When the request was sent: a document's deadline counts from here.
+    pub(super) started: tokio::time::Instant,
 }
 
 impl Answered {
@@ -319,8 +357,10 @@ impl Answered {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| super::retry::retry_after(v, SystemTime::now()));
-        let body = read_limited(self.response, ERROR_BODY_LIMIT)
+        let body = pace::document(self.response, self.started, ERROR_BODY_LIMIT)
             .await
+            .ok()
+            .flatten()
             .unwrap_or_default();
         let errors = parse_errors(&body);
         let detail = (errors.is_empty() && !body.is_empty())
@@ -342,16 +382,15 @@ impl Answered {
     }
 }
 
-/// Up to `limit` bytes of a response body; `None` when it is longer or breaks off.
-pub(super) async fn read_limited(mut response: reqwest::Response, limit: usize) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        if body.len() + chunk.len() > limit {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
+impl Answered {
+    /// Up to `limit` bytes of the body, whole within the deadline ([`pace`]);
+    /// `Ok(None)` when it is longer or breaks off.
+    pub(super) async fn document(
+        self,
+        limit: usize,
+    ) -> std::result::Result<Option<Vec<u8>>, Failure> {
+        pace::document(self.response, self.started, limit).await
     }
-    Some(body)
 }
 
 /// How one request went wrong.
@@ -369,6 +408,9 @@ pub(super) enum Failure {
     Transport(String),
     /// Something local (reading the blob's file), or a refusal of ours.
     Local(Error),
+    /// What hoist will not take (final, not retried): an answer slower than the
+    /// bounds of [`pace`], a hop from HTTPS to plain HTTP, a 401 from another origin.
+    Refused(String),
     /// The registry refused the blob in one request (413): try again in chunks.
     SwitchToChunks,
 }
@@ -449,19 +491,40 @@ impl Repository {
         &self,
         request: impl Fn() -> std::result::Result<reqwest::RequestBuilder, Failure>,
     ) -> std::result::Result<Answered, Failure> {
+        self.send_streaming(|| Ok((request()?, None))).await
+    }
+
+    /// [`Self::send`] of a request whose body we stream and meter (an upload): the
+    /// pace of its sending is judged ([`pace`]).
+    pub(super) async fn send_streaming(
+        &self,
+        request: impl Fn() -> std::result::Result<(reqwest::RequestBuilder, Option<Sending>), Failure>,
+    ) -> std::result::Result<Answered, Failure> {
         let registry = &self.registry;
-        let current = registry.authorization(&self.scopes).await?;
-        let response = with_authorization(request()?, current.as_deref())
-            .send()
-            .await
-            .map_err(|e| transport_failure(&e))?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(Answered {
-                response,
-                authenticated: current.is_some() && registry.has_credentials(),
-            });
+        let (builder, sending) = request()?;
+        let built = builder.build().map_err(|e| transport_failure(&e))?;
+        if !registry.may_authorize(built.url())? {
+            // Elsewhere (a storage host, a foreign upload Location): no credentials,
+            // and its 401 teaches nothing about the registry's challenge.
+            let shown = without_query(built.url());
+            let answered = self.exchange(built, sending.as_ref(), None).await?;
+            if answered.status() == StatusCode::UNAUTHORIZED {
+                return Err(Failure::Refused(format!(
+                    "{shown} wants credentials (401), but it is not the registry's origin {}, the only one they go to",
+                    registry.origin
+                )));
+            }
+            return Ok(answered);
         }
-        let challenge = response
+        let current = registry.authorization(&self.scopes).await?;
+        let answered = self
+            .exchange(built, sending.as_ref(), current.as_deref())
+            .await?;
+        if answered.status() != StatusCode::UNAUTHORIZED {
+            return Ok(answered);
+        }
+        let challenge = answered
+            .response
             .headers()
             .get(header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
@@ -470,18 +533,33 @@ impl Repository {
             .renew(&self.scopes, current.as_deref(), challenge)
             .await?
         else {
-            return Ok(Answered {
-                response,
-                authenticated: current.is_some() && registry.has_credentials(),
-            });
+            return Ok(answered);
         };
-        let response = with_authorization(request()?, Some(&renewed))
-            .send()
-            .await
-            .map_err(|e| transport_failure(&e))?;
+        let (builder, sending) = request()?;
+        let built = builder.build().map_err(|e| transport_failure(&e))?;
+        self.exchange(built, sending.as_ref(), Some(&renewed)).await
+    }
+
+    /// One request with `authorization` (when given), under the time bounds.
+    async fn exchange(
+        &self,
+        mut request: reqwest::Request,
+        sending: Option<&Sending>,
+        authorization: Option<&str>,
+    ) -> std::result::Result<Answered, Failure> {
+        if let Some(value) = authorization {
+            let mut value = header::HeaderValue::from_str(value).map_err(|_| {
+                Failure::Transport("the registry's token is not a valid header value".into())
+            })?;
+            value.set_sensitive(true);
+            request.headers_mut().insert(header::AUTHORIZATION, value);
+        }
+        let started = tokio::time::Instant::now();
+        let response = pace::head(self.http(), request, sending).await?;
         Ok(Answered {
             response,
-            authenticated: registry.has_credentials(),
+            authenticated: authorization.is_some() && self.registry.has_credentials(),
+            started,
         })
     }
 
@@ -528,7 +606,7 @@ impl Repository {
                 detail,
                 authenticated,
             })),
-            Failure::Transport(message) => Error::Registry {
+            Failure::Transport(message) | Failure::Refused(message) => Error::Registry {
                 registry: self.registry.name.clone(),
                 message: format!("{subject}: {request}: {message}"),
             },
@@ -540,16 +618,6 @@ impl Repository {
                 ),
             },
         }
-    }
-}
-
-fn with_authorization(
-    request: reqwest::RequestBuilder,
-    authorization: Option<&str>,
-) -> reqwest::RequestBuilder {
-    match authorization {
-        Some(value) => request.header(header::AUTHORIZATION, value),
-        None => request,
     }
 }
 
@@ -584,6 +652,8 @@ mod tests {
         };
         assert_eq!(asked.retry(), Again::After(Duration::from_secs(2)));
         assert_eq!(Failure::Transport("reset".into()).retry(), Again::Backoff);
+        // Too slow is final: six attempts would make the bound six times longer.
+        assert_eq!(Failure::Refused("too slow".into()).retry(), Again::Never);
         let local = Failure::Local(Error::InvalidValue {
             field: "x".into(),
             message: "y".into(),
@@ -591,19 +661,61 @@ mod tests {
         assert_eq!(local.retry(), Again::Never);
     }
 
-    #[test]
-    fn scopes_follow_access() {
+    fn registry(origin: &str) -> Registry {
         // main() installs the TLS provider; a client cannot be built without one.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let registry = Arc::new(Registry {
+        Registry {
             name: "127.0.0.1:5000".into(),
             http: reqwest::Client::new(),
-            origin: "http://127.0.0.1:5000".into(),
+            origin: origin.into(),
+            home: reqwest::Url::parse(origin).unwrap(),
             credentials: Found::Auth(RegistryAuth::Anonymous),
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
             chunked: AtomicBool::new(false),
-        });
+        }
+    }
+
+    fn judged(registry: &Registry, url: &str) -> std::result::Result<bool, String> {
+        registry
+            .may_authorize(&reqwest::Url::parse(url).unwrap())
+            .map_err(|f| format!("{f:?}"))
+    }
+
+    #[test]
+    fn credentials_go_to_the_registry_origin_only() {
+        let plain = registry("http://127.0.0.1:5000");
+        assert_eq!(
+            judged(&plain, "http://127.0.0.1:5000/v2/a/blobs/x"),
+            Ok(true)
+        );
+        // Another port, another loopback address, a name for the same address, another
+        // scheme: other origins.
+        for elsewhere in [
+            "http://127.0.0.1:5001/v2/a/blobs/x",
+            "http://127.0.0.2:5000/v2/a/blobs/x",
+            "http://localhost:5000/v2/a/blobs/x",
+            "https://127.0.0.1:5000/v2/a/blobs/x",
+        ] {
+            assert_eq!(judged(&plain, elsewhere), Ok(false), "{elsewhere}");
+        }
+        let tls = registry("https://registry.example");
+        assert_eq!(judged(&tls, "https://registry.example:443/v2/x"), Ok(true));
+        assert_eq!(judged(&tls, "https://REGISTRY.example/v2/x"), Ok(true));
+        assert_eq!(judged(&tls, "https://storage.example/x?sig=1"), Ok(false));
+        assert_eq!(judged(&tls, "https://registry.example:8443/x"), Ok(false));
+        let refused = judged(&tls, "http://registry.example/v2/x?sig=secret").unwrap_err();
+        assert!(
+            refused.contains(
+                "refusing to follow the registry from HTTPS to http://registry.example/v2/x"
+            ) && !refused.contains("secret"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn scopes_follow_access() {
+        let registry = Arc::new(registry("http://127.0.0.1:5000"));
         let pull = Repository::new(Arc::clone(&registry), "acme/app", Access::Pull);
         assert_eq!(pull.scopes, ["repository:acme/app:pull"]);
         assert_eq!(pull.url, "http://127.0.0.1:5000/v2/acme/app");

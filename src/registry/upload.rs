@@ -5,6 +5,12 @@
 //! (GHCR, or any that answers a whole blob with 413) gets `PATCH`es of 4 MiB (or its
 //! `OCI-Chunk-Min-Length`, if larger) and a closing `PUT`. Each retry of an upload
 //! opens a new session and reads the file again.
+//!
+//! Every `Location` the registry answers with is judged like any URL by
+//! [`Registry::may_authorize`](super::transport): one on another origin gets the
+//! upload without credentials (as docker and crane do), one that leaves HTTPS for
+//! plain HTTP is refused. Bodies go out metered, at the minimum rate of
+//! [`super::pace`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use tokio_util::io::ReaderStream;
 
 use futures_util::TryStreamExt as _;
 
+use super::pace::{Meter, Sending, metered_bytes};
 use super::progress::BlobProgress;
 use super::transport::{Answered, Failure, Repository};
 use crate::error::{Error, Result};
@@ -152,25 +159,39 @@ impl Repository {
     ) -> std::result::Result<(), Failure> {
         let mut url = session.url;
         url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let request = || -> std::result::Result<reqwest::RequestBuilder, Failure> {
+        let request = || -> std::result::Result<_, Failure> {
             let put = self
                 .http()
                 .put(url.clone())
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_LENGTH, size);
-            Ok(match body {
-                BlobBody::Bytes(bytes) => put.body(bytes.to_vec()),
+            let meter = Meter::default();
+            let put = match body {
+                BlobBody::Bytes(bytes) => {
+                    put.body(metered_bytes(bytes::Bytes::copy_from_slice(bytes), &meter))
+                }
                 BlobBody::File { file, path } => {
                     let file = rewound(file, path)?;
                     let progress = Arc::clone(&progress);
+                    let counted = Arc::clone(&meter);
                     let stream =
                         ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20)
-                            .inspect_ok(move |chunk| progress.sent(chunk.len() as u64));
+                            .inspect_ok(move |chunk| {
+                                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                                progress.sent(chunk.len() as u64);
+                            });
                     put.body(reqwest::Body::wrap_stream(stream))
                 }
-            })
+            };
+            Ok((
+                put,
+                Some(Sending {
+                    meter,
+                    length: size,
+                }),
+            ))
         };
-        let answered = self.send(request).await?;
+        let answered = self.send_streaming(request).await?;
         match answered.status() {
             StatusCode::CREATED => Ok(()),
             // The registry will not take the blob in one request: from now on it gets
@@ -219,14 +240,18 @@ impl Repository {
                 (None, BlobBody::File { .. }) => unreachable!("a file body has its file"),
             };
             let range = format!("{offset}-{}", offset + length - 1);
+            let bytes = bytes::Bytes::from(bytes);
             let answered = self
-                .send_simple(|| {
-                    self.http()
+                .send_streaming(|| {
+                    let meter = Meter::default();
+                    let patch = self
+                        .http()
                         .patch(url.clone())
                         .header(header::CONTENT_TYPE, "application/octet-stream")
                         .header(header::CONTENT_RANGE, range.as_str())
                         .header(header::CONTENT_LENGTH, length)
-                        .body(bytes.clone())
+                        .body(metered_bytes(bytes.clone(), &meter));
+                    Ok((patch, Some(Sending { meter, length })))
                 })
                 .await?;
             let answered = expect(answered, StatusCode::ACCEPTED).await?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use hoist_layers::Digest;
 
 use super::ReleaseError;
-use super::git::{Git, https_url};
+use super::git::Git;
 use crate::oci::image::Image;
 use crate::oci::model::{BASE_DIGEST, BASE_NAME};
 use crate::plan::Plan;
@@ -89,7 +89,7 @@ pub fn provenance_facts(
         config: (relative(config), Digest::sha256_of(&bytes)),
         git: git.as_ref().and_then(|g| {
             Some(GitSource {
-                url: g.remote_url().and_then(|u| https_url(&u)),
+                url: g.source_url(),
                 revision: g.head_sha().ok()?,
             })
         }),

@@ -103,6 +103,12 @@ impl Git {
         self.git(&["log", "-1", "--format=%s", "HEAD"])
     }
 
+    /// The repository's public URL for labels and provenance: [`Git::remote_url`] through
+    /// [`https_url`] (no credentials, query or fragment).
+    pub fn source_url(&self) -> Option<String> {
+        self.remote_url().and_then(|url| https_url(&url))
+    }
+
     /// `origin`'s URL (else the first remote's), if there is a remote.
     pub fn remote_url(&self) -> Option<String> {
         if let Ok(url) = self.git(&["remote", "get-url", "origin"]) {
@@ -124,21 +130,38 @@ impl Git {
         .ok()
     }
 
-    /// Commits exactly `paths` (relative to the root or absolute) with `message`.
+    /// The checkout's own git directory (absolute; a linked worktree has its own).
+    pub fn git_dir(&self) -> Result<PathBuf> {
+        self.git(&["rev-parse", "--absolute-git-dir"])
+            .map(PathBuf::from)
+    }
+
+    /// The first parent of `commit`, if it has one.
+    pub fn parent(&self, commit: &str) -> Option<String> {
+        self.git(&["rev-parse", "--verify", "--quiet", &format!("{commit}^1")])
+            .ok()
+    }
+
+    /// Stages `paths` (relative to the root or absolute).
+    pub fn add(&self, paths: &[PathBuf]) -> Result<()> {
+        self.with_paths(&["add", "--"], paths)
+    }
+
+    /// Commits exactly `paths`, staged or not, with `message`; the user's hooks run.
     pub fn commit(&self, paths: &[PathBuf], message: &str) -> Result<()> {
-        let mut args: Vec<String> = vec!["add".into(), "--".into()];
-        args.extend(paths.iter().map(|p| p.display().to_string()));
-        self.git(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
-        let mut args: Vec<String> = vec![
-            "commit".into(),
-            "--quiet".into(),
-            "-m".into(),
-            message.into(),
-            "--".into(),
-        ];
-        args.extend(paths.iter().map(|p| p.display().to_string()));
-        self.git(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
-        Ok(())
+        self.with_paths(&["commit", "--quiet", "-m", message, "--"], paths)
+    }
+
+    /// Puts the index entries of `paths` back to HEAD's (undoes a `git add`).
+    pub fn unstage(&self, paths: &[PathBuf]) -> Result<()> {
+        self.with_paths(&["reset", "--quiet", "HEAD", "--"], paths)
+    }
+
+    fn with_paths(&self, args: &[&str], paths: &[PathBuf]) -> Result<()> {
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(paths.iter().map(String::as_str));
+        self.git(&all).map(drop)
     }
 
     /// Adds the annotated tag `tag` on HEAD.
@@ -176,11 +199,23 @@ pub(super) fn run(dir: &Path, args: &[&str]) -> Result<String> {
         .to_string())
 }
 
-/// A remote URL as a browsable `https://` URL with credentials and `.git` removed:
+/// A remote URL as a browsable `https://` URL with credentials (user info), query,
+/// fragment and `.git` removed: what images and provenance may name publicly, since a
+/// CI checkout's remote often carries a token (`https://x-access-token:…@host/…`,
+/// `…?private_token=…`).
 /// `git@github.com:a/b.git` → `https://github.com/a/b`,
-/// `https://user:token@host/a/b.git` → `https://host/a/b`,
+/// `https://user:token@host/a/b.git?token=t#x` → `https://host/a/b`,
 /// `ssh://git@host:2222/a/b` → `https://host/a/b`. Local paths give `None`.
 pub fn https_url(remote: &str) -> Option<String> {
+    // Neither a query nor a fragment names the repository; both can hold secrets. Cut
+    // after the user info is gone, so a stray `?` or `#` in a password cannot make the
+    // rest of the password look like a host.
+    let before_query = |text: &str| {
+        text.split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
     let remote = remote.trim();
     let (host, path) = if let Some((scheme, rest)) = remote.split_once("://") {
         if !matches!(scheme, "https" | "http" | "ssh" | "git" | "git+ssh") {
@@ -194,14 +229,14 @@ pub fn https_url(remote: &str) -> Option<String> {
         } else {
             host.split(':').next().unwrap_or(host)
         };
-        (host.to_string(), path.to_string())
+        (before_query(host), before_query(path))
     } else if let Some((user_host, path)) = remote.split_once(':')
         && !user_host.contains('/')
         && !path.starts_with("//")
     {
         // scp-like syntax: [user@]host:path.
         let host = user_host.rsplit('@').next().unwrap_or(user_host);
-        (host.to_string(), path.to_string())
+        (before_query(host), before_query(path))
     } else {
         return None;
     };
@@ -304,6 +339,31 @@ mod tests {
                 Some("https://host.example/a/b"),
             ),
             ("git://host.example/a/b", Some("https://host.example/a/b")),
+            // Issue 16: a token in the query (or the fragment) stays out of images.
+            (
+                "https://gitlab.example/g/p.git?private_token=glpat-secret",
+                Some("https://gitlab.example/g/p"),
+            ),
+            (
+                "https://user:pw@host.example?token=secret",
+                Some("https://host.example"),
+            ),
+            (
+                "https://host.example/a/b.git#token=secret",
+                Some("https://host.example/a/b"),
+            ),
+            (
+                "git@host.example:a/b.git?token=secret",
+                Some("https://host.example/a/b"),
+            ),
+            (
+                "ssh://user:secret@host.example:22/a/b?x=1#y",
+                Some("https://host.example/a/b"),
+            ),
+            (
+                "https://user:se?cr#et@host.example/a/b",
+                Some("https://host.example/a/b"),
+            ),
             ("/srv/git/a.git", None),
             ("file:///srv/git/a.git", None),
             ("../a", None),

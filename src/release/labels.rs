@@ -13,7 +13,7 @@ use std::path::Path;
 use semver::Version;
 
 use super::Result;
-use super::git::{Git, https_url};
+use super::git::Git;
 use super::settings::ReleaseSettings;
 use super::version_file::Metadata;
 use crate::config::ConfigFile;
@@ -75,10 +75,7 @@ pub fn gather(
     let git = Git::discover(dir).ok();
     let revision = git.as_ref().and_then(|g| g.head_sha().ok());
     let head_time = git.as_ref().and_then(|g| g.head_time().ok());
-    let source = git
-        .as_ref()
-        .and_then(Git::remote_url)
-        .and_then(|u| https_url(&u));
+    let source = git.as_ref().and_then(Git::source_url);
     Ok(BuildInfo {
         version: Some(version.cloned().unwrap_or_else(|| file.version.clone())),
         revision,

@@ -14,22 +14,28 @@
 //! - [`settings`] resolves the `[version]` and `[tags]` sections of `hoist.toml`.
 //! - [`attest`] gathers what a signed build's provenance records.
 //! - [`checkout`] puts a revision in a temporary worktree (`hoist verify`).
+//! - [`journal`] and [`transaction`] make a version change (files, commit, git tag)
+//!   one crash-safe transaction: a killed or failed release is finished by the same
+//!   command, never bumped again.
 //! - [`workflow`] is `hoist release`: the steps above ([`steps`]), then the build
 //!   pipeline for every image, and [`rollout`]: every image pushed everywhere, then the
 //!   tags moved.
 //!
-//! Everything here but `git`, `forward` and the file writes is pure and unit-tested.
+//! Everything here but `git`, `forward`, `journal`, `transaction` and the file writes is
+//! pure and unit-tested.
 
 pub mod attest;
 pub mod bump;
 pub mod checkout;
 pub mod forward;
 pub mod git;
+pub mod journal;
 pub mod labels;
 pub mod rollout;
 pub mod settings;
 pub mod steps;
 pub mod tags;
+pub mod transaction;
 pub mod version_file;
 pub mod workflow;
 

@@ -7,7 +7,7 @@ use semver::Version;
 
 use super::bump::{Bump, PreLabel, bump};
 use super::git::Git;
-use super::settings::VersionFiles;
+use super::settings::{VersionFiles, same_file};
 use super::tags::TagContext;
 use super::{ReleaseError, Result};
 
@@ -104,25 +104,7 @@ pub fn check_git(
     branch: Option<&str>,
     tag: &str,
 ) -> Result<Option<String>> {
-    let version_paths: Vec<PathBuf> = files
-        .all()
-        .map(|f| std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone()))
-        .collect();
-    let dirty: Vec<String> = git
-        .dirty_files()?
-        .into_iter()
-        .filter(|relative| {
-            let path = git.root.join(relative);
-            let path = std::fs::canonicalize(&path).unwrap_or(path);
-            !version_paths.contains(&path)
-        })
-        .collect();
-    if !dirty.is_empty() {
-        return Err(refused(format!(
-            "the working tree has changes besides the version files: {} (commit or stash them first)",
-            dirty.join(", ")
-        )));
-    }
+    check_clean(git, files, "a release commit")?;
     let branch = match branch {
         Some(given) => Some(given.to_string()),
         None => git.branch()?,
@@ -145,4 +127,74 @@ pub fn check_git(
         return Err(refused(format!("the git tag {tag} exists already")));
     }
     Ok(branch)
+}
+
+/// Refuses a working tree with changes besides the version files, naming them; `what`
+/// says what needs it clean.
+pub fn check_clean(git: &Git, files: &VersionFiles, what: &str) -> Result<()> {
+    let version_paths: Vec<PathBuf> = files.paths().iter().map(|p| same_file(p)).collect();
+    let dirty: Vec<String> = git
+        .dirty_files()?
+        .into_iter()
+        .filter(|relative| !version_paths.contains(&same_file(&git.root.join(relative))))
+        .collect();
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "{what} needs a clean working tree, and it has changes besides the version files: {} (commit or stash them first)",
+        dirty.join(", ")
+    )))
+}
+
+/// What a dry run puts for the commit a release is about to make: its sha cannot be
+/// known before it exists (it hashes the commit time), and HEAD's would name the
+/// wrong commit. Not hex, so no real sha is ever mistaken for it.
+const FUTURE_SHA: &str = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
+
+/// The tag rules' inputs for the release commit not made yet (see [`future_sha_tag`]).
+pub fn future_commit(mut context: TagContext) -> TagContext {
+    context.sha = Some(FUTURE_SHA.to_string());
+    context
+}
+
+/// A tag filled in with [`future_commit`], its sha shown as `<release-commit>` (or
+/// `<release-commit-sha7>` for `{sha7}`).
+pub fn future_sha_tag(tag: &str) -> String {
+    tag.replace(FUTURE_SHA, "<release-commit>")
+        .replace(&FUTURE_SHA[..7], "<release-commit-sha7>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dry_run_names_the_release_commit_it_cannot_know() {
+        let context = future_commit(TagContext {
+            version: Some(Version::new(1, 2, 0)),
+            sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            branch: Some("main".into()),
+            default_branch: Some("main".into()),
+        });
+        let rules: Vec<String> = ["{version}", "sha-{sha7}", "{sha}", "latest"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let tags: Vec<String> =
+            super::super::tags::compute(&rules, super::super::tags::Latest::Auto, &context)
+                .unwrap()
+                .iter()
+                .map(|t| future_sha_tag(t))
+                .collect();
+        assert_eq!(
+            tags,
+            [
+                "1.2.0",
+                "sha-<release-commit-sha7>",
+                "<release-commit>",
+                "latest"
+            ]
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! `hoist release`'s git and version half: what a release is asked ([`Request`]) and
 //! how it ends ([`Outcome`]), the project, the checks on the checkout, the version
-//! worked out ([`prepare`]), the version files written, committed and tagged. The job
-//! (`job/release.rs`, above this module) runs the release: preflight, this, then build, budget,
-//! pushes, signatures and tags.
+//! worked out ([`prepare`]), the version files written, committed and tagged as one
+//! transaction ([`commit_and_tag`]). The job (`job/release.rs`, above this module)
+//! runs the release: preflight, this, then build, budget, pushes, signatures and tags.
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +13,11 @@ use serde::Serialize;
 use super::Result;
 use super::forward::tag_states_blocking;
 use super::git::Git;
+use super::journal::{Record, Step};
 use super::rollout::{self, ImageTargets};
-use super::settings::{ReleaseSettings, VersionFiles};
-use super::steps::{refused, step};
+use super::settings::{ReleaseCommit, ReleaseSettings, VersionFiles};
+use super::steps::{check_clean, refused, step};
+use super::transaction::{self, GitSteps, Transaction};
 use crate::registry::transport::Transport;
 use crate::workspace;
 
@@ -37,7 +39,7 @@ pub struct Request {
     pub message: Option<String>,
     /// Say what would happen; change nothing.
     pub dry_run: bool,
-    /// Stop after the build.
+    /// Build only: no version file, commit, tag or push changes.
     pub build_only: bool,
     /// Make no commit and no tag.
     pub no_git: bool,
@@ -47,7 +49,7 @@ pub struct Request {
     pub allow_branch: bool,
     /// The branch of a detached-HEAD checkout.
     pub branch: Option<String>,
-    /// Finish a release whose push failed.
+    /// Finish an interrupted release.
     pub resume: bool,
     /// The repositories to push to instead of `[image].name` (one image only).
     pub push_to: Vec<String>,
@@ -85,10 +87,10 @@ pub struct DryRun {
     pub new: String,
     /// Whether a failed release is resumed.
     pub resume: bool,
-    /// Whether a release commit would be made.
-    pub commit: bool,
-    /// Whether the tag would be made.
-    pub tag: bool,
+    /// The subject of the release commit that would be made.
+    pub commit: Option<String>,
+    /// The git tag that would be made.
+    pub tag: Option<String>,
     /// The branch released from.
     pub branch: Option<String>,
     /// The image tags.
@@ -180,17 +182,26 @@ pub struct Prepared {
     pub targets: Vec<ImageTargets>,
 }
 
-/// Loads the project, checks it and the checkout, and works out the version.
+/// Loads the project, checks it and the checkout, and works out the version: an
+/// interrupted release's (from the journal: never bumped again), else the bump asked.
 pub fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
     let project = Project::load(&request.config, &request.packages)?;
-    let files = project.settings.read()?;
-    refuse_disagreeing(&files)?;
     let git = if request.no_git {
         Git::discover(&project.dir).ok()
     } else {
         Some(project.git()?)
     };
-    let current = files.version().clone();
+    let pending = match git.as_ref().filter(|_| !request.build_only) {
+        Some(git) => transaction::pending(git, &project.settings, request.dry_run)?,
+        None => None,
+    };
+    if let Some(record) = &pending {
+        transaction::check_mode(record, request.no_git)?;
+    }
+    let files = project.settings.read()?;
+    if pending.is_none() {
+        refuse_disagreeing(&files)?;
+    }
     let targets = if request.build_only {
         project
             .workspace
@@ -201,49 +212,89 @@ pub fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
     } else {
         rollout::targets(&project.workspace, &request.push_to, transport)?
     };
-    let resume = should_resume(request, git.as_ref(), &current, &targets, transport)?;
-    let new = if resume {
-        current.clone()
-    } else {
-        let wanted = request.target.as_deref().unwrap_or_default();
-        bump_by_name(wanted, request.pre.as_deref(), &current)?
-    };
+    let found = files.version().clone();
+    let resume = should_resume(
+        request,
+        git.as_ref(),
+        (&project, pending.as_ref()),
+        &found,
+        &targets,
+        transport,
+    )?;
+    let (current, new) = versions(request, pending.as_ref(), resume, found)?;
     let changes_files = new != current;
-    if !resume && !request.no_git {
-        let git = git.as_ref().expect("a checkout unless --no-git");
-        if !changes_files {
+    if let Some(git) = git.as_ref().filter(|_| !request.no_git) {
+        if resume || pending.is_some() {
+            // What is built must be what the release commit holds.
+            check_clean(git, &files, "--resume")?;
+        } else if !changes_files {
             return Err(refused(format!(
                 "the version is {current} already; to push it again after a failed release, run `hoist release --resume` on its release commit (or `hoist release {current} --no-git`)"
             )));
+        } else {
+            check_git(
+                git,
+                &files,
+                request.allow_branch,
+                request.branch.as_deref(),
+                &project.settings.commit.tag(&new),
+            )?;
         }
-        check_git(
-            git,
-            &files,
-            request.allow_branch,
-            request.branch.as_deref(),
-            &format!("v{new}"),
-        )?;
     }
+    let in_git = !request.no_git && !request.build_only;
+    let (make_commit, make_tag) = match &pending {
+        Some(record) => (
+            in_git && record.commit.is_some() && record.step < Step::Committed,
+            in_git && record.tag.is_some() && record.step < Step::Tagged,
+        ),
+        None => (in_git && !resume && changes_files, in_git && !resume),
+    };
     Ok(Prepared {
-        make_commit: !request.no_git && !resume && changes_files,
-        make_tag: !request.no_git && !resume,
         project,
         files,
         git,
         current,
         new,
         resume,
+        make_commit,
+        make_tag,
         targets,
     })
+}
+
+/// The version before and after the release: the interrupted release's (the same
+/// command finishes it), else the version found when resuming, else the bump asked.
+fn versions(
+    request: &Request,
+    pending: Option<&Record>,
+    resume: bool,
+    found: Version,
+) -> Result<(Version, Version)> {
+    let wanted = request.target.as_deref().unwrap_or_default();
+    let bump = |from: &Version| bump_by_name(wanted, request.pre.as_deref(), from);
+    match pending {
+        Some(record) => {
+            let asked: Option<transaction::Asked> = request.target.as_ref().map(|_| &bump as _);
+            transaction::same_version(record, asked, "`hoist release --resume`")
+        }
+        None if resume => Ok((found.clone(), found)),
+        None => {
+            let new = bump(&found)?;
+            Ok((found, new))
+        }
+    }
 }
 
 /// How to go on when a step after the release commit fails.
 pub fn resume_hint(request: &Request, new: &Version) -> String {
     if request.no_git {
         format!("run `hoist release {new} --no-git` to try again")
+    } else if request.build_only {
+        format!("nothing was changed; run the same command to build v{new} again")
     } else {
         format!(
-            "the release commit and tag v{new} are made; run `hoist release --resume` (or the same `hoist release` command) to build and push what is missing"
+            "the release commit of v{new} and its git tag are made; {}",
+            transaction::FINISH_RELEASE
         )
     }
 }
@@ -264,20 +315,30 @@ fn refuse_disagreeing(files: &VersionFiles) -> Result<()> {
 }
 
 /// A release whose push failed left HEAD on its commit and tag: finish it (asked with
-/// `--resume`, or when any image's repository lacks the version's tag).
+/// `--resume`, or when any image's repository lacks the version's tag). The journal
+/// says so when this checkout made the release; HEAD's subject and tag (by the
+/// `[release]` templates) when it did not (a fresh clone, an older hoist).
 fn should_resume(
     request: &Request,
     git: Option<&Git>,
+    (project, pending): (&Project, Option<&Record>),
     current: &Version,
     targets: &[ImageTargets],
     transport: &Transport,
 ) -> Result<bool> {
-    let resumable =
-        !request.no_git && git.is_some_and(|g| is_release_head(g, current).unwrap_or(false));
+    if let Some(record) = pending {
+        return Ok(record.prepared());
+    }
+    let commit = &project.settings.commit;
+    let resumable = !request.no_git
+        && !request.build_only
+        && git.is_some_and(|g| is_release_head(g, commit, current).unwrap_or(false));
     if request.resume {
         if !resumable {
             return Err(refused(format!(
-                "--resume: nothing to resume: HEAD is not the release commit of v{current} (\"Release v{current}\" tagged v{current})"
+                "--resume: nothing to resume: no interrupted release in the journal, and HEAD is not the release commit of v{current} (\"{}\" tagged {})",
+                commit.subject(current),
+                commit.tag(current)
             )));
         }
         return Ok(true);
@@ -309,41 +370,74 @@ fn lacks_tag(repository: &Reference, current: &Version, transport: &Transport) -
     Ok(states.iter().any(|s| s.digest.is_none()))
 }
 
-/// Writes the version files, commits them and makes the git tag, as `request` asks.
+/// The version files, the release commit and its git tag, as one transaction
+/// ([`transaction`]): an interrupted one is finished, a refused commit undone.
 pub fn commit_and_tag(
     request: &Request,
     git: Option<&Git>,
-    files: &VersionFiles,
-    current: &Version,
-    new: &Version,
+    (settings, files): (&ReleaseSettings, &VersionFiles),
+    (current, new): (&Version, &Version),
     make_commit: bool,
     note: &mut dyn FnMut(String),
 ) -> Result<()> {
-    if new != current {
-        files.write(new)?;
-        note(format!("{current} → {new}"));
+    if request.build_only {
+        note(format!(
+            "--build-only: v{new} is built from the checkout as it is; no version file, commit or tag is changed"
+        ));
+        return Ok(());
     }
-    let Some(git) = git.filter(|_| !request.no_git) else {
+    let Some(git) = git else {
+        // No checkout, so no journal: all or nothing within this run only.
+        if new != current {
+            transaction::write_version(None, settings, files, new)?;
+            note(format!("{current} → {new}"));
+        }
         return Ok(());
     };
-    let paths: Vec<PathBuf> = files.all().map(|f| f.path.clone()).collect();
-    if make_commit {
-        git.commit(&paths, &format!("Release v{new}"))?;
+    let mut txn = if let Some(record) = transaction::pending(git, settings, false)? {
+        note(format!(
+            "finishing the interrupted release of v{} ({})",
+            record.version,
+            transaction::describe(record.step)
+        ));
+        Transaction::resume(git, record)?
+    } else if new == current {
+        // --no-git on the version the files hold: nothing to write.
+        return Ok(());
+    } else {
+        let steps = GitSteps {
+            commit: make_commit,
+            tag: !request.no_git,
+            notes: request.message.as_deref(),
+            release: true,
+        };
+        let txn = Transaction::begin(git, settings, files, new, steps)?;
+        note(format!("{current} → {new}"));
+        txn
+    };
+    txn.run(transaction::FINISH_RELEASE)?;
+    if request.no_git {
+        return Ok(());
     }
-    let notes = request
-        .message
-        .clone()
-        .unwrap_or_else(|| format!("Release v{new}"));
-    git.tag_annotated(&format!("v{new}"), &notes)?;
-    note(format!("committed \"Release v{new}\" and tagged v{new}"));
+    let record = txn.record();
+    let subject = record.commit.as_deref().and_then(|m| m.lines().next());
+    note(format!(
+        "committed \"{}\" and tagged {}",
+        subject.unwrap_or_default(),
+        record
+            .tag
+            .as_ref()
+            .map_or("nothing", |(tag, _)| tag.as_str())
+    ));
     Ok(())
 }
 
-/// HEAD is `Release vX`, tagged `vX`, and X is the version in the files.
-fn is_release_head(git: &Git, current: &Version) -> Result<bool> {
+/// HEAD is the release commit of `current` (its subject by the `[release]` template)
+/// and carries its git tag.
+fn is_release_head(git: &Git, commit: &ReleaseCommit, current: &Version) -> Result<bool> {
     let head = git.head_sha()?;
     Ok(
-        git.tag_commit(&format!("v{current}")).as_deref() == Some(head.as_str())
-            && git.head_subject()? == format!("Release v{current}"),
+        git.tag_commit(&commit.tag(current)).as_deref() == Some(head.as_str())
+            && git.head_subject()? == commit.subject(current),
     )
 }

@@ -231,7 +231,7 @@ impl Scanner {
     pub fn with_cache(cache_dir: &std::path::Path) -> Scanner {
         Scanner {
             read: BTreeMap::new(),
-            cache: Some(cache_dir.join("sbom-scans")),
+            cache: Some(cache_dir.join(hoist_layers::prune::SBOM_SCANS_DIR)),
         }
     }
 

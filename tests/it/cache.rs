@@ -95,11 +95,22 @@ fn cache_info(sandbox: &Sandbox, cache: &Path) -> Value {
 
 /// What a consistent cache looks like after its builds ended: every blob hashes to
 /// its name, every layer-cache record is whole JSON naming a present blob of its
-/// size, no temporary file, no lease, and `cache info` counts exactly the blobs there.
+/// size, no temporary file, no lease, and `cache info` counts exactly the digests
+/// there (blobs, and those SBOM scans and push records name) and their bytes.
 fn assert_consistent(sandbox: &Sandbox, cache: &Path) {
     let blobs = cache.join("blobs/sha256");
     let mut total = 0;
-    let mut count = 0;
+    let mut digests = std::collections::BTreeSet::new();
+    for file in attached_files(cache) {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(!name.starts_with(".hoist-tmp-"), "temp file left: {name}");
+        let hex = name
+            .split(['-', '.'])
+            .find(|part| part.len() == 64)
+            .unwrap();
+        digests.insert(hex.to_string());
+        total += fs::metadata(&file).unwrap().len();
+    }
     for entry in fs::read_dir(&blobs).unwrap() {
         let entry = entry.unwrap();
         let bytes = fs::read(entry.path()).unwrap();
@@ -110,7 +121,7 @@ fn assert_consistent(sandbox: &Sandbox, cache: &Path) {
             entry.path().display()
         );
         total += bytes.len() as u64;
-        count += 1;
+        digests.insert(entry.file_name().to_string_lossy().into_owned());
     }
     if let Ok(records) = fs::read_dir(cache.join("layer-cache")) {
         for record in records {
@@ -138,10 +149,23 @@ fn assert_consistent(sandbox: &Sandbox, cache: &Path) {
     let leases = fs::read_dir(cache.join("leases")).map_or(0, Iterator::count);
     assert_eq!(leases, 0, "every build ended: no lease may remain");
     let info = cache_info(sandbox, cache);
-    assert_eq!(info["entries"], count);
+    assert_eq!(info["entries"], digests.len());
     assert_eq!(info["size"], total);
     assert_eq!(info["in_use"], 0);
     assert_eq!(info["running_processes"], 0);
+}
+
+/// The files of `sbom-scans/` and `pushed/<registry>/` (temporary files included).
+fn attached_files(cache: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![cache.join("sbom-scans")];
+    if let Ok(registries) = fs::read_dir(cache.join("pushed")) {
+        dirs.extend(registries.map(|entry| entry.unwrap().path()));
+    }
+    dirs.iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flatten()
+        .map(|entry| entry.unwrap().path())
+        .collect()
 }
 
 fn layer_digests(summary: &Value) -> Vec<String> {
@@ -448,4 +472,160 @@ fn zstd_layers_are_identical_for_any_jobs() {
         format!("sha256:{}", sha256_hex(&decompressed.stdout)),
         diff_id.as_str().unwrap()
     );
+}
+
+/// An unlocked file named like hoist's temp files, last modified a day ago: what a run
+/// killed while writing a scan or a push record leaves (fault injection).
+fn killed_runs_temp(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join(".hoist-tmp-k1lled");
+    fs::write(&path, b"{\"half\":").unwrap();
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(24);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    path
+}
+
+/// Issue 16: `sbom-scans/` and `pushed/` survived `cache prune --max-size 0`, and the
+/// temp files killed runs left there were never swept. After a build that pushed with
+/// SBOMs, `cache info` counts them and the prune leaves none of them.
+#[test]
+fn prune_bounds_sbom_scans_and_push_records() {
+    let sandbox = Sandbox::new();
+    let registry = crate::registry::Registry::start();
+    project(&sandbox, 64 << 10, "gzip");
+    let cache = sandbox.cache();
+    let mut command = sandbox.hoist();
+    command
+        .args(["build", "--json", "--cache-dir"])
+        .arg(&cache)
+        .arg("--config")
+        .arg(sandbox.path("hoist.toml"))
+        .args(["--push-to", &registry.reference("acme/shared")]);
+    crate::registry::ok(&mut command, &registry);
+    let files = attached_files(&cache);
+    let scans = files
+        .iter()
+        .filter(|f| f.starts_with(cache.join("sbom-scans")));
+    assert!(
+        scans.count() >= 4,
+        "two new and two base layers scanned: {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.starts_with(cache.join("pushed"))),
+        "push records: {files:?}"
+    );
+    assert_consistent(&sandbox, &cache);
+    let registry_dir = fs::read_dir(cache.join("pushed"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let temps = [
+        killed_runs_temp(&cache.join("sbom-scans")),
+        killed_runs_temp(&registry_dir),
+    ];
+
+    let mut prune = sandbox.hoist();
+    prune
+        .args(["cache", "prune", "--max-size", "0", "--json", "--cache-dir"])
+        .arg(&cache);
+    let report = parse_json(&stdout(&success(&mut prune)));
+    assert_eq!(report["remaining_entries"], 0, "{report:#}");
+    assert_eq!(report["remaining_size"], 0, "{report:#}");
+    assert_eq!(attached_files(&cache), Vec::<std::path::PathBuf>::new());
+    for temp in temps {
+        assert!(!temp.exists(), "{} not swept", temp.display());
+    }
+    assert_consistent(&sandbox, &cache);
+}
+
+/// Every file under `dir`, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = crate::common::files_under(dir)
+        .into_iter()
+        .map(|path| {
+            let bytes = fs::read(dir.join(&path)).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Replaces `dir` (under a cache or layout) by a link to a copy of it elsewhere; returns
+/// the copy.
+fn link_elsewhere(sandbox: &Sandbox, dir: &Path, name: &str) -> std::path::PathBuf {
+    let elsewhere = sandbox.path(name);
+    fs::rename(dir, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir).unwrap();
+    elsewhere
+}
+
+/// Issue 16: with a cache's `blobs/` linked elsewhere, prune deleted the 64-hex-named
+/// files of the link's target. A cache or an `oci:` output layout whose `blobs/` or
+/// `blobs/sha256/` is a link is refused with an error naming it, and nothing in the
+/// link's target changes.
+#[test]
+fn symlinked_blobs_are_refused_for_caches_and_output_layouts() {
+    let sandbox = Sandbox::new();
+    project(&sandbox, 16 << 10, "gzip");
+    for linked in ["blobs", "blobs/sha256"] {
+        let cache = sandbox.path(&format!("cache-{}", linked.replace('/', "-")));
+        let out = format!("out-{}", linked.replace('/', "-"));
+        finish(
+            spawn(build_command(&sandbox, &cache, &format!("{out}:1"), &[])),
+            "build",
+        );
+        let link = cache.join(linked);
+        let target = link_elsewhere(
+            &sandbox,
+            &link,
+            &format!("elsewhere-{}", linked.replace('/', "-")),
+        );
+        let before = snapshot(&target);
+        assert!(!before.is_empty());
+        for args in [
+            &["cache", "prune", "--max-size", "0"][..],
+            &["cache", "info"],
+        ] {
+            let mut command = sandbox.hoist();
+            command.args(args).arg("--cache-dir").arg(&cache);
+            let err = failure(&mut command);
+            assert!(
+                err.contains(link.to_str().unwrap()) && err.contains("symbolic link"),
+                "{args:?} with {linked} linked: {err}"
+            );
+        }
+        let mut command = build_command(&sandbox, &cache, &format!("{out}-again"), &[]);
+        let output = command.output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.contains(link.to_str().unwrap()), "{err}");
+        assert_eq!(snapshot(&target), before, "the link's target was touched");
+
+        // The output layout built above, its blobs linked elsewhere: writing into it
+        // again is refused.
+        let layout_link = sandbox.path(&out).join(linked);
+        let layout_target = link_elsewhere(&sandbox, &layout_link, &format!("{out}-elsewhere"));
+        let before = snapshot(&layout_target);
+        let own_cache = sandbox.path(&format!("{out}-cache"));
+        let mut command = build_command(&sandbox, &own_cache, &format!("{out}:2"), &[]);
+        let output = command.output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(layout_link.to_str().unwrap()) && err.contains("symbolic link"),
+            "{err}"
+        );
+        assert_eq!(
+            snapshot(&layout_target),
+            before,
+            "the layout link's target was touched"
+        );
+    }
 }

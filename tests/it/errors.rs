@@ -411,3 +411,121 @@ fn layer_platform_not_built_on_scratch() {
     let err = build_fails(&sandbox, &config, &[]);
     assert_mentions(&err, &["layer[1].platform", "linux/arm64", "linux/amd64"]);
 }
+
+/// Runs `command`, asserting it exits 1 or 2 (not a signal, not a panic's 101) with an
+/// error naming every one of `needles`; returns stderr.
+fn refused(command: &mut assert_cmd::Command, needles: &[&str]) -> String {
+    let output = command.output().expect("hoist runs");
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        matches!(output.status.code(), Some(1 | 2)),
+        "expected exit 1 or 2, got {:?}; stderr:\n{err}",
+        output.status
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_mentions(&err, needles);
+    err
+}
+
+/// Issue 16: `--jobs 100000` aborted (SIGABRT spawning threads) and
+/// `--jobs 18446744073709551615` panicked ("capacity overflow"). Every command's
+/// `--jobs` takes 1 to 256 and names itself otherwise, before any work.
+#[test]
+fn jobs_out_of_range_are_refused_by_every_command() {
+    let (sandbox, config) = project(ONE_LAYER);
+    let out = sandbox.oci("out");
+    let cache = sandbox.cache();
+    let cache = cache.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["build", "--config", config.to_str().unwrap(), "-o", &out],
+        &["pull", "127.0.0.1:9/x:1", "-o", &out, "--cache-dir", cache],
+        &["push", &out, "127.0.0.1:9/x:1", "--cache-dir", cache],
+        &["verify", "--config", config.to_str().unwrap(), &out],
+        &["release", "patch", "--config", config.to_str().unwrap()],
+    ];
+    for args in commands {
+        for jobs in ["0", "257", "100000", "18446744073709551615", "many"] {
+            let mut command = sandbox.hoist();
+            command.args(args).args(["--jobs", jobs]);
+            let err = refused(&mut command, &["--jobs", jobs, "1 to 256"]);
+            assert!(
+                !sandbox.path("out").exists(),
+                "{args:?} --jobs {jobs}: {err}"
+            );
+        }
+    }
+    // The bound itself still builds.
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["-o", &out, "--jobs", "256"]);
+    crate::common::success(&mut command);
+}
+
+/// Issue 16: `SOURCE_DATE_EPOCH=253402300800` built an image dated year 10000 that
+/// skopeo cannot parse. The last second of 9999 is the latest accepted, and builds.
+#[test]
+fn source_date_epoch_after_year_9999_is_refused() {
+    let (sandbox, config) = project(ONE_LAYER);
+    for epoch in ["253402300800", "18446744073709551616", "-1"] {
+        let mut command = sandbox.build();
+        command
+            .env("SOURCE_DATE_EPOCH", epoch)
+            .arg("--config")
+            .arg(&config)
+            .args(["-o", &sandbox.oci("out")]);
+        refused(&mut command, &["SOURCE_DATE_EPOCH", epoch]);
+        assert!(!sandbox.path("out").exists());
+    }
+    let mut command = sandbox.build();
+    command
+        .env("SOURCE_DATE_EPOCH", "253402300799")
+        .arg("--config")
+        .arg(&config)
+        .args(["-o", &sandbox.oci("out:1")]);
+    crate::common::success(&mut command);
+    let image = crate::common::Layout::open(sandbox.path("out")).platforms("1");
+    assert_eq!(image[0].config["created"], "9999-12-31T23:59:59Z");
+}
+
+/// Sizes out of range (`--max-size`, `[budget]`) and compression levels past `i32` are
+/// refused naming the flag or key.
+#[test]
+fn absurd_sizes_and_levels_are_refused_naming_the_flag() {
+    let (sandbox, config) = project(ONE_LAYER);
+    for size in ["1e400GB", "99999999999TiB", "-1", "NaN"] {
+        let mut command = sandbox.hoist();
+        command
+            .args(["cache", "prune", "--cache-dir"])
+            .arg(sandbox.cache())
+            .arg(format!("--max-size={size}"));
+        refused(&mut command, &["--max-size", size]);
+    }
+    for level in ["99999999999", "-99999999999", "4294967297"] {
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["-o", &sandbox.oci("out")])
+            .arg(format!("--compression-level={level}"));
+        refused(&mut command, &["--compression-level", level]);
+    }
+    for key in ["max_size", "max_unpacked"] {
+        fs::write(
+            &config,
+            format!(
+                "[image]\nbase = \"oci:{}:1.0\"\n\n{ONE_LAYER}\n[budget]\n{key} = \"1e400GB\"\n",
+                base_layout().display()
+            ),
+        )
+        .unwrap();
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["-o", &sandbox.oci("out")]);
+        refused(&mut command, &[&format!("budget.{key}"), "1e400GB"]);
+    }
+    assert!(!sandbox.path("out").exists());
+}

@@ -52,6 +52,10 @@ pub enum Fault {
     /// Read the whole request, then neither answer nor close for `hold` (a registry
     /// that has hung); then close without answering.
     Stall { hold: Duration },
+    /// Forward the request, then send the registry's answer head at once and its body
+    /// one byte per `every` (a registry that trickles: never silent for long, never
+    /// done), until the client hangs up or the body or [`IO_LIMIT`] ends.
+    Trickle { every: Duration },
 }
 
 impl Fault {
@@ -150,6 +154,9 @@ pub enum Outcome {
         status: u16,
         body_bytes: usize,
     },
+    /// Forwarded, and this many body bytes trickled before the client hung up (or
+    /// the body or the time ended) (rule index).
+    Trickled { rule: usize, body_bytes: usize },
     /// Held without an answer for this long, then closed (rule index); the client
     /// hung up first if `client_gone`.
     Stalled {
@@ -169,6 +176,8 @@ pub struct Exchange {
     pub path: String,
     /// The request's declared body length (`Content-Length`), if any.
     pub content_length: Option<usize>,
+    /// The request's `Authorization` header, if it had one.
+    pub authorization: Option<String>,
     /// When the request head arrived.
     pub at: Instant,
     /// When the proxy finished with the request (answered, cut or dropped it).
@@ -188,6 +197,7 @@ impl Exchange {
             self.outcome,
             Some(
                 Outcome::Injected { .. }
+                    | Outcome::Trickled { .. }
                     | Outcome::Reset { .. }
                     | Outcome::Cut { .. }
                     | Outcome::Stalled { .. }
@@ -504,6 +514,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
+        307 => "Temporary Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -548,6 +559,7 @@ fn serve(shared: &Shared, mut client: TcpStream) {
             method: method.clone(),
             path: path.clone(),
             content_length: head.content_length(),
+            authorization: head.header("authorization").map(str::to_owned),
             at: Instant::now(),
             done: None,
             outcome: None,
@@ -629,6 +641,32 @@ fn handle(
                         rule,
                         status,
                         body_bytes: cut,
+                    }
+                }
+                Err(e) => upstream_failed(&mut client, &e),
+            }
+        }
+        Some((rule, Fault::Trickle { every })) => {
+            match forward(shared, &mut client, head, early_body) {
+                Ok((response_head, body)) => {
+                    let started = Instant::now();
+                    let mut sent = 0;
+                    if client
+                        .write_all(&rewrite_response(shared, &response_head))
+                        .is_ok()
+                    {
+                        while sent < body.len() && started.elapsed() < IO_LIMIT {
+                            if client.write_all(&body[sent..=sent]).is_err() {
+                                break;
+                            }
+                            sent += 1;
+                            std::thread::sleep(every);
+                        }
+                    }
+                    let _ = client.shutdown(Shutdown::Both);
+                    Outcome::Trickled {
+                        rule,
+                        body_bytes: sent,
                     }
                 }
                 Err(e) => upstream_failed(&mut client, &e),

@@ -275,6 +275,36 @@ fn a_second_repository_gets_mounts_not_uploads() {
     assert_eq!(second["blobs_mounted"].as_u64(), Some(mounted.len() as u64));
 }
 
+/// Runner `i` of a split build: `platform` alone, on a fresh cache, pushed to `repo` by
+/// digest with `--digest-file`; the `--json` report and the digest the file holds.
+fn split_build(
+    sandbox: &Sandbox,
+    registry: &Registry,
+    config: &Path,
+    i: usize,
+    platform: &str,
+    repo: &str,
+) -> (Value, String) {
+    let digest_file = sandbox.path(&format!("digest-{i}"));
+    let report = build(
+        sandbox,
+        registry,
+        config,
+        &format!("runner-{i}"),
+        &[
+            "--platform",
+            platform,
+            "--push-to",
+            repo,
+            "--by-digest",
+            "--digest-file",
+            digest_file.to_str().unwrap(),
+        ],
+    );
+    let digest = fs::read_to_string(&digest_file).unwrap().trim().to_string();
+    (report, digest)
+}
+
 /// Split builds: each platform built on its own (fresh cache, pushed by digest, no
 /// tag), then `hoist index create` over the digests gives the one-runner build's
 /// index digest, moving no blob, tags last.
@@ -294,23 +324,7 @@ fn split_builds_and_index_create_give_the_one_runner_digest() {
     let split = registry.reference("acme/split");
     let mut sources = Vec::new();
     for (i, platform) in ["linux/amd64", "linux/arm64"].iter().enumerate() {
-        let digest_file = sandbox.path(&format!("digest-{i}"));
-        let report = build(
-            &sandbox,
-            &registry,
-            &config,
-            &format!("runner-{i}"),
-            &[
-                "--platform",
-                platform,
-                "--push-to",
-                &split,
-                "--by-digest",
-                "--digest-file",
-                digest_file.to_str().unwrap(),
-            ],
-        );
-        let digest = fs::read_to_string(&digest_file).unwrap().trim().to_string();
+        let (report, digest) = split_build(&sandbox, &registry, &config, i, platform, &split);
         assert_eq!(report["digest"], digest.as_str());
         assert_eq!(
             report["media_type"],
@@ -373,6 +387,168 @@ fn split_builds_and_index_create_give_the_one_runner_digest() {
     assert!(
         last_line(&out).ends_with(one["digest"].as_str().unwrap()),
         "{out}"
+    );
+}
+
+/// Writes `value` as a blob of the layout at `dir`; returns its descriptor fields.
+fn put_blob(dir: &Path, value: &Value) -> (String, usize) {
+    let bytes = serde_json::to_vec(value).unwrap();
+    let digest = crate::common::digest_of(&bytes);
+    fs::write(dir.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
+    (digest, bytes.len())
+}
+
+/// A copy of the test base whose index entries and configs disagree on the platform,
+/// as real bases do: arm64's entry says `variant: v8` over a config without one (the
+/// case issue 17 names), amd64's says `variant: v3` over a config without one, and an
+/// arm entry with no variant stands over a config saying `v7`.
+fn disagreeing_base(sandbox: &Sandbox) -> std::path::PathBuf {
+    let dir = sandbox.path("disagreeing-base");
+    crate::common::copy_tree(&base_layout(), &dir);
+    let images = crate::common::Layout::open(&dir).platforms("1.0");
+    let (amd64, arm64) = (&images[0], &images[1]);
+    let mut entries = Vec::new();
+    for (image, architecture, config_variant, entry_platform) in [
+        (
+            amd64,
+            "amd64",
+            None,
+            serde_json::json!({"architecture": "amd64", "os": "linux", "variant": "v3"}),
+        ),
+        (
+            arm64,
+            "arm64",
+            None,
+            serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"}),
+        ),
+        (
+            arm64,
+            "arm",
+            Some("v7"),
+            serde_json::json!({"architecture": "arm", "os": "linux"}),
+        ),
+    ] {
+        let mut config = image.config.clone();
+        config["architecture"] = architecture.into();
+        match config_variant {
+            Some(variant) => config["variant"] = variant.into(),
+            None => {
+                config.as_object_mut().unwrap().remove("variant");
+            }
+        }
+        let (digest, size) = put_blob(&dir, &config);
+        let mut manifest = image.manifest.clone();
+        manifest["config"]["digest"] = digest.into();
+        manifest["config"]["size"] = size.into();
+        let (digest, size) = put_blob(&dir, &manifest);
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": size,
+            "platform": entry_platform,
+        }));
+    }
+    let index_media = "application/vnd.oci.image.index.v1+json";
+    let (digest, size) = put_blob(
+        &dir,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": index_media, "manifests": entries}),
+    );
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": index_media,
+        "manifests": [{
+            "mediaType": index_media,
+            "digest": digest,
+            "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": "1.0"},
+        }],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    dir
+}
+
+/// Issue 17: split builds on a base whose index and configs disagree on the platform.
+/// Each per-platform push records the entry's platform on its manifest where the
+/// config says otherwise (`io.hoist.platform`), and `hoist index create` takes it from
+/// there: the one-runner build's index, digest for digest, with every entry's platform
+/// the base's own.
+#[test]
+fn index_create_keeps_the_base_entries_platforms_the_configs_disagree_with() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let config = project(&sandbox);
+    let base = disagreeing_base(&sandbox);
+    let platforms = ["linux/amd64/v3", "linux/arm64/v8", "linux/arm"];
+    let toml = fs::read_to_string(&config).unwrap();
+    let toml = toml
+        .replace(
+            &format!("oci:{}:1.0", base_layout().display()),
+            &format!("oci:{}:1.0", base.display()),
+        )
+        .replace(
+            "platforms = [\"linux/amd64\", \"linux/arm64\"]",
+            &format!("platforms = {platforms:?}"),
+        );
+    assert!(toml.contains("linux/amd64/v3"), "{toml}");
+    fs::write(&config, toml).unwrap();
+
+    let one = build(
+        &sandbox,
+        &registry,
+        &config,
+        "one-runner",
+        &["--push-to", &registry.reference("acme/one"), "--tag", "1.0"],
+    );
+    let one_index: Value =
+        serde_json::from_slice(&registry.manifest("acme/one", one["digest"].as_str().unwrap()))
+            .unwrap();
+    let entry_platforms: Vec<&Value> = one_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["platform"])
+        .collect();
+    assert_eq!(
+        entry_platforms,
+        [
+            &serde_json::json!({"architecture": "amd64", "os": "linux", "variant": "v3"}),
+            &serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"}),
+            &serde_json::json!({"architecture": "arm", "os": "linux"}),
+        ],
+        "the base's entries, verbatim"
+    );
+
+    let split = registry.reference("acme/split");
+    let mut sources = Vec::new();
+    for (i, platform) in platforms.iter().enumerate() {
+        let (_, digest) = split_build(&sandbox, &registry, &config, i, platform, &split);
+        assert_eq!(digest, one["platforms"][i]["digest"].as_str().unwrap());
+        let manifest: Value =
+            serde_json::from_slice(&registry.manifest("acme/split", &digest)).unwrap();
+        let recorded = manifest["annotations"]["io.hoist.platform"].as_str();
+        // Only where the config would give another platform (arm64's `v8` is what a
+        // config without a variant means): an ordinary image is unchanged.
+        assert_eq!(
+            recorded.is_some(),
+            i != 1,
+            "{platform}: {:#}",
+            manifest["annotations"]
+        );
+        if let Some(recorded) = recorded {
+            assert_eq!(&parse_json(recorded), entry_platforms[i]);
+        }
+        sources.push(format!("{split}@{digest}"));
+    }
+    let mut command = sandbox.hoist();
+    command
+        .args(["index", "create", &format!("{split}:1.0"), "--json"])
+        .args(&sources);
+    let report = parse_json(&stdout(&ok(&mut command, &registry)));
+    assert_eq!(report["digest"], one["digest"], "{report}");
+    assert_eq!(
+        registry.manifest("acme/split", "1.0"),
+        registry.manifest("acme/one", "1.0"),
+        "the same index document"
     );
 }
 

@@ -63,7 +63,7 @@ impl Repo<'_> {
 
 /// A repository on `main` with the dashboard example, its version 0.1.0 in
 /// `frontend/package.json` (the source) and `VERSION` (synced), one commit.
-fn example_repo<'a>(sandbox: &'a Sandbox, image_name: &str) -> Repo<'a> {
+pub fn example_repo<'a>(sandbox: &'a Sandbox, image_name: &str) -> Repo<'a> {
     let repo = Repo { sandbox };
     let dir = repo.dir();
     for part in ["frontend", "backend"] {
@@ -550,6 +550,113 @@ fn build_of_a_versioned_project_is_labelled_and_reproducible() {
         labels["org.opencontainers.image.source"],
         "https://git.example/acme/dashboard"
     );
+}
+
+/// Issue 16: a `?token=…` in the git remote URL was kept in the source label and the
+/// provenance. With user info, a query and a fragment in the remote, the label, the
+/// annotations and the signed provenance name the plain https URL, and no byte of the
+/// pushed image or its provenance holds a secret.
+#[test]
+fn a_token_in_the_remote_url_reaches_neither_labels_nor_provenance() {
+    use base64::Engine as _;
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, "registry.example/acme/dashboard");
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://bot:s3cret@git.example/acme/dashboard.git?private_token=glpat-t0ken#fr4g",
+    ]);
+    let prefix = sandbox.path("cosign");
+    let mut generate = repo.hoist(&["key", "generate", "--output-key-prefix"]);
+    generate
+        .arg(&prefix)
+        .env("HOIST_KEY_PASSWORD", "pw")
+        .env_remove("COSIGN_PASSWORD");
+    success(&mut generate);
+    let mut build = repo.hoist(&["build", "--json", "--sign-key"]);
+    build
+        .arg(prefix.with_extension("key"))
+        .env("HOIST_KEY_PASSWORD", "pw")
+        .args(["--push-to", &registry.reference("acme/dashboard:1.0")])
+        .arg("--cache-dir")
+        .arg(sandbox.cache());
+    let report = parse_json(&stdout(&ok(&mut build, &registry)));
+    let index = report["digest"].as_str().unwrap();
+    let expected = "https://git.example/acme/dashboard";
+
+    let mut documents = vec![registry.manifest("acme/dashboard", index)];
+    for platform in report["platforms"].as_array().unwrap() {
+        let manifest = registry.manifest("acme/dashboard", platform["digest"].as_str().unwrap());
+        let manifest_json: Value = serde_json::from_slice(&manifest).unwrap();
+        assert_eq!(
+            manifest_json["annotations"]["org.opencontainers.image.source"],
+            expected
+        );
+        let config = manifest_json["config"]["digest"].as_str().unwrap();
+        let config = registry
+            .http_get(&format!("/v2/acme/dashboard/blobs/{config}"), &[])
+            .unwrap()
+            .body;
+        let config_json: Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(
+            config_json["config"]["Labels"]["org.opencontainers.image.source"],
+            expected
+        );
+        documents.extend([manifest, config]);
+    }
+
+    // The provenance, found through the referrers tag schema, its DSSE payload decoded.
+    let referrers: Value =
+        serde_json::from_slice(&registry.manifest("acme/dashboard", &index.replace(':', "-")))
+            .unwrap();
+    let provenance = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == "application/vnd.in-toto+json")
+        .unwrap_or_else(|| panic!("no provenance among {referrers:#}"));
+    let manifest: Value = serde_json::from_slice(
+        &registry.manifest("acme/dashboard", provenance["digest"].as_str().unwrap()),
+    )
+    .unwrap();
+    let envelope = registry
+        .http_get(
+            &format!(
+                "/v2/acme/dashboard/blobs/{}",
+                manifest["layers"][0]["digest"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .unwrap()
+        .body;
+    let envelope: Value = serde_json::from_slice(&envelope).unwrap();
+    let statement = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    let statement_json: Value = serde_json::from_slice(&statement).unwrap();
+    let definition = &statement_json["predicate"]["buildDefinition"];
+    assert_eq!(
+        definition["externalParameters"]["source"]["repository"], expected,
+        "{statement_json:#}"
+    );
+    let revision = repo.git(&["rev-parse", "HEAD"]);
+    assert!(
+        definition["resolvedDependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["uri"] == format!("git+{expected}@{revision}")),
+        "{statement_json:#}"
+    );
+    documents.push(statement);
+    for document in &documents {
+        let text = String::from_utf8_lossy(document);
+        for secret in ["s3cret", "t0ken", "private_token", "fr4g", "bot:"] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+    }
 }
 
 /// Images pushed by other means carry their version as a config label only, or not

@@ -13,7 +13,7 @@ use crate::token_auth::{USER, build_layout, hoist, output_text, with_password};
 
 /// A CA, and a certificate for 127.0.0.1 it signed, in `dir`: `ca.pem`,
 /// `server.pem`, `server.key`.
-fn make_certificates(dir: &Path) {
+pub(crate) fn make_certificates(dir: &Path) {
     let path = |name: &str| dir.join(name).display().to_string();
     tool(
         "openssl",

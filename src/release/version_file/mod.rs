@@ -396,7 +396,10 @@ fn plain_version_span(path: &Path, text: &str) -> Result<Range<usize>> {
 
 /// Writes every `(path, text)` or none: each text goes to a temporary file beside its
 /// target (same file system, the original's permissions), and only when all are
-/// written and synced are they renamed into place. A failure before the renames
+/// written and synced are they renamed into place. Under SIGKILL between two renames
+/// this alone cannot be all-or-nothing: in a git checkout the release journal records
+/// the texts first, and the next run completes the set
+/// ([`super::transaction`]). A failure before the renames
 /// deletes the temporary files (nothing changed); a rename failing midway (which a
 /// same-directory rename practically never does) puts back the files already replaced.
 pub fn write_all(files: &[(PathBuf, String)]) -> Result<()> {
@@ -422,8 +425,12 @@ pub fn write_all(files: &[(PathBuf, String)]) -> Result<()> {
         let original = std::fs::read(path).ok();
         staged.push((temp, path, original));
     }
+    super::journal::kill_point("temps-written");
     let mut replaced: Vec<(&PathBuf, Option<Vec<u8>>)> = Vec::new();
     for (temp, path, original) in staged {
+        if !replaced.is_empty() {
+            super::journal::kill_point(&format!("renamed-{}", replaced.len()));
+        }
         if let Err(e) = temp.persist(path) {
             for (done, original) in replaced {
                 if let Some(bytes) = original {
@@ -436,6 +443,10 @@ pub fn write_all(files: &[(PathBuf, String)]) -> Result<()> {
             });
         }
         replaced.push((path, original));
+    }
+    // The renames themselves made durable (a journal step may follow).
+    for (path, _) in &replaced {
+        super::journal::sync_dir(crate::fsutil::parent_dir(path)).map_err(io(path))?;
     }
     Ok(())
 }
