@@ -163,6 +163,19 @@ pub enum Error {
         /// What is over, by how much, and what is largest.
         message: String,
     },
+    /// A tag that names one version or one commit (`1.2.3`, `sha-…`) names another
+    /// image already: a published version never changes (`--force-tags` overrides).
+    #[error(
+        "{reference} names {existing} already, not {new}: a tag that names a version or a commit never moves to another image (release another version; --force-tags overwrites it)"
+    )]
+    ImmutableTag {
+        /// `HOST/REPO:TAG`.
+        reference: String,
+        /// What it names.
+        existing: Digest,
+        /// What was to be tagged.
+        new: Digest,
+    },
     /// Building or storing a layer failed.
     #[error(transparent)]
     Layer(#[from] hoist_layers::Error),

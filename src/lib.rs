@@ -33,6 +33,7 @@ pub mod diff;
 pub mod error;
 pub mod fsutil;
 pub mod inspect;
+pub mod job;
 pub mod oci;
 pub mod open;
 pub mod pipeline;

@@ -1,8 +1,8 @@
 //! The one build pipeline: a resolved [`Plan`] → its base opened ([`crate::open`]) →
 //! layers built ([`hoist_layers`]) → assembled ([`crate::assemble`]) → written to the
-//! outputs (a layout or archive [`Sink`], a registry push). `hoist build`, `hoist
-//! release` and `hoist verify` all build through [`Builder`], so a verify rebuild is
-//! made exactly as the build it checks.
+//! pushes. The job (`job/`) runs `hoist build`, `hoist release` and `hoist
+//! verify` through [`Builder`], so a verify rebuild is made exactly as the build it
+//! checks; the budget, the sinks, signing and tags are the job's stages around it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,28 +12,16 @@ use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
 use crate::assemble::{Observer, assemble, assemble_reusing};
-use crate::budget::PlatformSize;
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
 use crate::open::{OpenOptions, open};
 use crate::plan::Plan;
-use crate::publish::{Sink, WriteReport};
 use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, fetch_reused_layers, push};
 use crate::registry::transport::Transport;
 use crate::sbom::scan::Scanner;
 use crate::sbom::{SbomOptions, attach_sboms};
-
-/// Where a built image goes besides the cache.
-#[derive(Default)]
-pub struct Outputs {
-    /// `--output`: a layout or archive, with the tags it names the image by.
-    pub sink: Option<(Box<dyn Sink>, Vec<String>)>,
-    /// `--push`: the repositories pushed to (one build, the same digest in each), with
-    /// the tags pushed there.
-    pub pushes: Vec<PushTarget>,
-}
 
 /// A repository to push to, and its tags.
 #[derive(Clone, Debug)]
@@ -42,27 +30,6 @@ pub struct PushTarget {
     pub reference: Reference,
     /// Tags pointed at the image once it is complete.
     pub tags: Vec<String>,
-}
-
-impl Outputs {
-    /// Checks that every output can be written, before anything is built.
-    pub fn preflight(&self) -> Result<()> {
-        match &self.sink {
-            Some((sink, _)) => sink.preflight(),
-            None => Ok(()),
-        }
-    }
-}
-
-/// What the outputs reported.
-#[derive(Debug, Default)]
-pub struct Published {
-    /// The sink's report, when there was one.
-    pub written: Option<WriteReport>,
-    /// One report per push, in the order of [`Outputs::pushes`].
-    pub pushed: Vec<PushReport>,
-    /// Each platform image's sizes, as the budget check measured them.
-    pub sizes: Vec<PlatformSize>,
 }
 
 /// Builds images into one cache. Archive bases are unpacked into a private temporary
@@ -227,36 +194,8 @@ impl<'a> Builder<'a> {
     }
 
     /// The command's registry transport.
-    pub fn transport(&self) -> &Transport {
+    pub fn transport(&self) -> &'a Transport {
         self.transport
-    }
-
-    /// Checks `plan`'s `[budget]` sizes against a built image (before anything is
-    /// uploaded); answers the sizes measured.
-    pub fn check_budget(&self, plan: &Plan, image: &Image) -> Result<Vec<PlatformSize>> {
-        crate::budget::check(image, &plan.budget)
-    }
-
-    /// Writes `image` to every output: the sink first, then each push in turn.
-    pub fn publish(&self, image: &Image, outputs: &Outputs) -> Result<Published> {
-        let written = match &outputs.sink {
-            Some((sink, tags)) => Some(sink.write(image, tags)?),
-            None => None,
-        };
-        let pushes: Vec<(&Image, &PushTarget)> = outputs
-            .pushes
-            .iter()
-            .map(|target| (image, target))
-            .collect();
-        let pushed = self
-            .push_all(&pushes)
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Published {
-            written,
-            pushed,
-            sizes: Vec::new(),
-        })
     }
 
     /// Pushes each image to its target, overlapping their round trips: pushes to
@@ -310,18 +249,6 @@ impl<'a> Builder<'a> {
             .map(|r| r.expect("every push has a result"))
             .collect()
     }
-
-    /// Builds `plan` and publishes it to `outputs` (checked first, so a bad output
-    /// costs no build).
-    pub fn run(&self, plan: &Plan, outputs: &Outputs) -> Result<(Image, Published)> {
-        outputs.preflight()?;
-        let image = self.build(plan, outputs.sink.is_none())?;
-        // Before any output: an over-budget image is neither written nor uploaded.
-        let sizes = self.check_budget(plan, &image)?;
-        let mut published = self.publish(&image, outputs)?;
-        published.sizes = sizes;
-        Ok((image, published))
-    }
 }
 
 #[cfg(test)]
@@ -333,6 +260,7 @@ mod tests {
     use crate::config::ConfigFile;
     use crate::oci::location::Selector;
     use crate::plan::{Overrides, resolve};
+    use crate::publish::Sink as _;
     use crate::publish::archive::OciArchiveSink;
     use crate::registry::client::RegistryOptions;
 

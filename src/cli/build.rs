@@ -3,14 +3,15 @@
 
 use anyhow::{Context, Result};
 use hoist::inspect::human_bytes;
+use hoist::job::build::{Job, Outputs, Published, Target};
+use hoist::job::{Env, PlanOverrides, plan_for};
 use hoist::oci::image::Image;
 use hoist::oci::location::Location;
 use hoist::oci::reference;
-use hoist::pipeline::{Builder, Outputs, Published, PushTarget};
-use hoist::plan::{Overrides, Plan, resolve};
+use hoist::pipeline::{Builder, PushTarget};
+use hoist::plan::{Overrides, Plan};
 use hoist::publish::{effective_tags, sink_for};
 use hoist::registry::layer_source::cache_references;
-use hoist::release::labels::label_plan;
 use hoist::workspace::{self, Member};
 use hoist_layers::BuildOptions;
 use oci_spec::distribution::Reference;
@@ -32,21 +33,21 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             workspace::names(&project.members)
         );
     }
-    // Every plan and output is checked before anything is built: a typo in the last
-    // member must not cost the builds of the others.
-    let mut jobs = Vec::new();
+    let env = Env::from_process();
+    let mut targets = Vec::new();
     for member in &project.members {
-        let plan = plan_for(args, member)?;
+        let plan = plan_for(&member.config, &member.file, &plan_overrides(args), &env)?;
         let outputs = outputs_for(args, member, &plan)?;
-        outputs.preflight()?;
-        jobs.push((member, plan, outputs));
+        let mut target = Target::new(member, plan, outputs);
+        target.by_digest = args.by_digest;
+        target.reuse = registry_layer_sources(args, &target.outputs)?;
+        targets.push(target);
     }
     // The key is decrypted before the build: a wrong password must not cost one.
     let signing_key = match &args.sign_key {
         Some(path) => {
             anyhow::ensure!(
-                jobs.iter()
-                    .any(|(_, _, outputs)| !outputs.pushes.is_empty()),
+                targets.iter().any(|t| !t.outputs.pushes.is_empty()),
                 "--sign-key signs what is pushed: add --push or --push-to"
             );
             Some(super::sign::load_private_key(path)?)
@@ -61,33 +62,39 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             .with_context(|| format!("--digest-file/--metadata-file {}", path.display()))?;
     }
 
-    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (cache_dir, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: !args.no_cache,
     };
     let observer = super::progress::observer();
     let transport = args.registry.pushing_transport(0, &cache_dir)?;
-    let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    if args.force_tags {
+        eprintln!(
+            "WARNING: --force-tags: tags naming a version or a commit may be moved to this build, and moving tags backwards"
+        );
+    }
+    let mut job = Job {
+        builder: Builder::new(&store, options, &transport, observer.as_ref())?,
+        sign_key: signing_key.as_ref(),
+        force_tags: args.force_tags,
+    };
+    // Every plan, output and registry is checked before anything is built: a typo in
+    // the last member, or a registry that refuses the credentials, must not cost the
+    // builds of the others.
+    for target in &mut targets {
+        job.preflight(target)?;
+    }
     let mut built = Vec::new();
-    for (member, plan, outputs) in &jobs {
-        // Each image reads the layers its own target's tags name.
-        builder.reuse_registry_layers(&registry_layer_sources(args, outputs)?)?;
-        let (image, published) = if args.by_digest {
-            // One platform's manifest alone, untagged: what `hoist index create` merges.
-            let built = builder.build(plan, outputs.sink.is_none())?;
-            let image = built.single_platform().unwrap_or(built);
-            let published = builder.publish(&image, outputs)?;
-            (image, published)
-        } else {
-            builder.run(plan, outputs)?
-        };
-        report(&member.name, several, &image, &published, &cache_dir);
-        let signed = match &signing_key {
-            Some(key) => sign_pushes(key, member, plan, &image, &published, &transport)?,
-            None => serde_json::Value::Null,
-        };
-        built.push((member.name.clone(), image, published, signed));
+    for target in &targets {
+        let (image, published) = job.run(target, &mut |note| eprintln!("{note}"))?;
+        report(&target.member.name, several, &image, &published, &cache_dir);
+        published
+            .attested
+            .iter()
+            .for_each(super::sign::print_attested);
+        let signed = signatures_json(&published);
+        built.push((target.member.name.clone(), image, published, signed));
     }
 
     if let Some(path) = &args.digest_file {
@@ -127,26 +134,22 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// One image's plan: hoist.toml (with the workspace's defaults) and the flags.
-fn plan_for(args: &BuildArgs, member: &Member) -> Result<Plan> {
-    let overrides = Overrides {
-        base: args.base.clone(),
-        platforms: args.platform.clone(),
-        labels: args.label.clone(),
-        env: args.env.clone(),
-        tags: args.tag.clone(),
-        format: args.format.clone(),
-        compression: args.compression.clone(),
-        compression_level: args.compression_level,
-    };
-    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let mut plan = resolve(&member.config, &member.file, &overrides, epoch.as_deref())?;
-    // A versioned project's images carry org.opencontainers.image.version & co.
-    label_plan(&member.config, &member.file, &mut plan, None)?;
-    if args.no_sbom {
-        plan.sbom = false;
+/// What the flags change in each image's plan.
+fn plan_overrides(args: &BuildArgs) -> PlanOverrides<'static> {
+    PlanOverrides {
+        overrides: Overrides {
+            base: args.base.clone(),
+            platforms: args.platform.clone(),
+            labels: args.label.clone(),
+            env: args.env.clone(),
+            tags: args.tag.clone(),
+            format: args.format.clone(),
+            compression: args.compression.clone(),
+            compression_level: args.compression_level,
+        },
+        no_sbom: args.no_sbom,
+        ..PlanOverrides::default()
     }
-    Ok(plan)
 }
 
 /// Where one image goes: `--output`, and `--push`/`--push-to`; parsed before building
@@ -199,39 +202,22 @@ fn push_targets(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Vec<Pu
         .collect()
 }
 
-/// Signs each push of `image` (its index and manifests, under the `.sig` tags) and
-/// attaches its signed provenance; answers `{signatures, provenance}` per push.
-fn sign_pushes(
-    key: &hoist::sign::PrivateKey,
-    member: &Member,
-    plan: &Plan,
-    image: &Image,
-    published: &Published,
-    transport: &hoist::registry::transport::Transport,
-) -> Result<serde_json::Value> {
-    let mut signed = Vec::new();
-    for report in &published.pushed {
-        let signatures = super::sign::sign_after_push(key, &report.reference, transport)?;
-        let facts = hoist::release::attest::provenance_facts(
-            &member.config,
-            plan,
-            image,
-            &report.reference,
-        )?;
-        let provenance = super::sign::attach_provenance(
-            key,
-            &facts,
-            &report.reference,
-            &image.descriptor,
-            transport,
-        )?;
-        signed.push(json!({
-            "reference": report.reference,
-            "signatures": signatures.signed,
-            "provenance": provenance.digest,
-        }));
+/// `{reference, signatures, provenance}` of each signed push.
+fn signatures_json(published: &Published) -> serde_json::Value {
+    if published.attested.is_empty() {
+        return serde_json::Value::Null;
     }
-    Ok(serde_json::Value::Array(signed))
+    published
+        .attested
+        .iter()
+        .map(|a| {
+            json!({
+                "reference": a.reference,
+                "signatures": a.signatures.signed,
+                "provenance": a.provenance.digest,
+            })
+        })
+        .collect()
 }
 
 /// `signatures` and `provenance` of the first push at the top of an image's `--json`

@@ -1,8 +1,8 @@
 //! `hoist cache info` and `hoist cache prune`: the cache directory builds share.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::CacheArgs;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hoist_layers::prune::{CacheEntry, CacheInfo, PrunePolicy, PruneReport};
@@ -19,9 +19,8 @@ pub enum CacheCommand {
 /// `hoist cache info` flags.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The cache directory [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Print a JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -30,9 +29,8 @@ pub struct InfoArgs {
 /// `hoist cache prune` flags.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// The cache directory [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Remove least recently used entries until the cache is at most this big
     /// (bytes, or with a unit: KB MB GB TB = 1000^n, KiB MiB GiB TiB = 1024^n).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -58,6 +56,7 @@ pub fn run(command: &CacheCommand) -> Result<()> {
 
 fn info(args: &InfoArgs) -> Result<()> {
     let root = args
+        .cache
         .cache_dir
         .clone()
         .unwrap_or_else(super::default_cache_dir);
@@ -94,6 +93,7 @@ fn prune(args: &PruneArgs) -> Result<()> {
          by otherwise)"
     );
     let root = args
+        .cache
         .cache_dir
         .clone()
         .unwrap_or_else(super::default_cache_dir);

@@ -1,6 +1,5 @@
 //! `hoist diff A B`: two images compared down to the files.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -8,6 +7,7 @@ use clap::Args;
 use hoist::diff::{ImageDiff, OpenedImage, compare};
 use hoist::oci::location::Location;
 
+use super::CacheArgs;
 use super::RegistryArgs;
 
 /// Exit code when the images (or the rebuild) differ.
@@ -28,9 +28,8 @@ pub struct DiffArgs {
     /// Print the differences as JSON on stdout.
     #[arg(long)]
     json: bool,
-    /// Where registry blobs are cached [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -59,7 +58,7 @@ pub fn trouble(error: &anyhow::Error) -> ExitCode {
 }
 
 fn compare_images(args: &DiffArgs) -> Result<ImageDiff> {
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (_, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let transport = hoist::registry::transport::Transport::new(args.registry.options(0)?);
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let open = |input: &str, dir: &str| -> Result<OpenedImage> {

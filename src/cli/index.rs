@@ -3,8 +3,6 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
-use hoist::registry::block_on;
-use hoist::registry::index::create_index;
 
 use super::RegistryArgs;
 
@@ -35,6 +33,10 @@ pub struct CreateArgs {
     /// Also write the index digest to this file.
     #[arg(long, value_name = "FILE")]
     digest_file: Option<std::path::PathBuf>,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout instead of the index reference.
@@ -72,7 +74,15 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         hoist::fsutil::check_file_target(path).with_context(|| "--digest-file".to_string())?;
     }
     let transport = args.registry.transport(0)?;
-    let report = block_on(create_index(&target, &tags, &sources, &transport))?;
+    super::registry::force_tags_warning(args.force_tags);
+    let report = hoist::job::tag::create_index_checked(
+        &target,
+        &tags,
+        &sources,
+        args.force_tags,
+        &transport,
+        &mut |note| eprintln!("{note}"),
+    )?;
     eprintln!(
         "{} {} ({} manifests{}){}",
         if report.created {

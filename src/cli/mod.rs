@@ -107,9 +107,8 @@ pub struct PullArgs {
     /// Concurrent blob downloads.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
-    /// Where fetched blobs are cached [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -124,11 +123,24 @@ pub struct TagArgs {
     /// bare TAG: a tag in the source's repository (`hoist tag HOST/REPO:1.2.3 prod`).
     #[arg(value_name = "DESTINATION")]
     destination: String,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// The cache directory, shared by every command that keeps blobs.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Where layers, fetched blobs and the layer cache are kept [default:
+    /// $XDG_CACHE_HOME/hoist].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Every command's `--jobs N`: 1 to [`hoist_layers::MAX_THREADS`] (the library's bound on
@@ -246,9 +258,8 @@ pub struct PushArgs {
     /// Concurrent blob uploads.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
-    /// Where blobs of a registry source are cached [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout instead of the pushed reference.
@@ -258,6 +269,10 @@ pub struct PushArgs {
     /// key, once the tags are up.
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
 }
 
 /// `hoist build` flags.
@@ -298,9 +313,8 @@ pub struct BuildArgs {
     /// Threads for compression (default: every core). Never changes the output.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<usize>,
-    /// Where layers and the layer cache are kept [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Rebuild every layer instead of reusing unchanged ones (from the layer cache or
     /// the registry).
     #[arg(long)]
@@ -341,6 +355,10 @@ pub struct BuildArgs {
     /// key, once the tags are up (needs --push or --push-to).
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
+    /// Move tags anyway: a tag naming a version or a commit (`1.2.3`, `sha-…`) that
+    /// names another image, and latest, {major}, {major}.{minor} backwards.
+    #[arg(long)]
+    force_tags: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -355,9 +373,8 @@ pub struct InspectArgs {
     /// Print the raw documents as JSON.
     #[arg(long)]
     json: bool,
-    /// Where documents fetched from a registry are cached [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -392,7 +409,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     let opened = open_documents(
         &location,
         "inspect",
-        args.cache_dir.as_ref(),
+        args.cache.cache_dir.as_ref(),
         &args.registry,
     )?;
     let image = &opened.image;
@@ -543,14 +560,9 @@ pub fn describe_error(error: &anyhow::Error) -> String {
 fn refused_credentials(error: &anyhow::Error) -> Option<&hoist::registry::answer::RegistryAnswer> {
     use hoist::registry::answer::Meaning;
     error.chain().find_map(|cause| {
-        let library =
-            cause.downcast_ref::<hoist::Error>().or_else(|| match cause
-                .downcast_ref::<hoist::release::ReleaseError>()
-            {
-                Some(hoist::release::ReleaseError::Registry(inner)) => Some(inner),
-                _ => None,
-            })?;
-        library
+        // Library errors keep the registry's error as a source: one downcast finds it.
+        cause
+            .downcast_ref::<hoist::Error>()?
             .registry_answer()
             .filter(|answer| matches!(answer.meaning(), Meaning::Unauthorized | Meaning::Denied))
     })

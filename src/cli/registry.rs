@@ -3,10 +3,11 @@
 
 use anyhow::Result;
 use hoist::inspect::human_bytes;
+use hoist::job::push::Copied;
 use hoist::oci::location::{Location, Selector};
 use hoist::oci::reference;
 use hoist::open::{OpenOptions, open};
-use hoist::registry::block_on;
+use hoist::pipeline::PushTarget;
 
 use super::{PullArgs, PushArgs, TagArgs};
 
@@ -34,7 +35,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
         .map(super::sign::load_private_key)
         .transpose()?;
     let scratch = tempfile::tempdir()?;
-    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (cache_dir, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let transport = args.registry.pushing_transport(args.jobs, &cache_dir)?;
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
@@ -46,18 +47,31 @@ pub fn push(args: &PushArgs) -> Result<()> {
     };
     let source = open(&location, &open_options)?;
     let image = source.for_copy(&args.source, false)?;
+    force_tags_warning(args.force_tags);
+    let destinations: Vec<PushTarget> = targets
+        .into_iter()
+        .map(|(reference, tags)| PushTarget { reference, tags })
+        .collect();
+    let copied = hoist::job::push::push_copy(
+        &image,
+        &destinations,
+        signing_key.as_ref(),
+        args.force_tags,
+        &transport,
+        &mut |note| eprintln!("{note}"),
+    )?;
     let mut reports = Vec::new();
-    for (target, tags) in &targets {
-        let report = block_on(hoist::registry::push::push(
-            &image, target, tags, &transport,
-        ))?;
+    for Copied {
+        report, signatures, ..
+    } in &copied
+    {
         eprintln!(
             "pushed {}{} ({} blobs uploaded, {} mounted, {} already there, {})",
             report.reference,
-            if tags.is_empty() {
+            if report.tags.is_empty() {
                 String::new()
             } else {
-                format!(" as {}", tags.join(", "))
+                format!(" as {}", report.tags.join(", "))
             },
             report.blobs_uploaded,
             report.blobs_mounted,
@@ -67,9 +81,9 @@ pub fn push(args: &PushArgs) -> Result<()> {
         if !args.json {
             println!("{}", report.reference);
         }
-        let mut json = serde_json::to_value(&report)?;
-        if let Some(key) = &signing_key {
-            let signed = super::sign::sign_after_push(key, &report.reference, &transport)?;
+        let mut json = serde_json::to_value(report)?;
+        if let Some(signed) = signatures {
+            super::sign::print_report(signed);
             json["signatures"] = serde_json::to_value(&signed.signed)?;
         }
         reports.push(json);
@@ -131,7 +145,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         }
         Some(list)
     };
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (_, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let transport = args.registry.transport(args.jobs)?;
     let scratch = tempfile::tempdir()?;
     let open_options = OpenOptions {
@@ -200,12 +214,15 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         (source.clone(), bare.to_string())
     };
     let transport = args.registry.transport(0)?;
-    let report = block_on(hoist::registry::tag::retag(
+    force_tags_warning(args.force_tags);
+    let report = hoist::job::tag::retag_checked(
         &source,
         &destination,
         &tag,
+        args.force_tags,
         &transport,
-    ))?;
+        &mut |note| eprintln!("{note}"),
+    )?;
     eprintln!(
         "tagged {} as {} ({} blobs mounted, {} already there)",
         report.digest, report.reference, report.blobs_mounted, report.blobs_skipped
@@ -216,4 +233,13 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         println!("{}@{}", report.reference, report.digest);
     }
     Ok(())
+}
+
+/// What `--force-tags` may do, said before it does it.
+pub fn force_tags_warning(force: bool) {
+    if force {
+        eprintln!(
+            "WARNING: --force-tags: tags naming a version or a commit may be moved to another image, and latest, {{major}}, {{major}}.{{minor}} backwards"
+        );
+    }
 }

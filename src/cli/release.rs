@@ -14,12 +14,13 @@ use hoist::release::settings::VersionFiles;
 use hoist::release::tags;
 use hoist::release::transaction::{self, GitSteps};
 use hoist::release::workflow::{
-    self, DryRun, Outcome, Project, Released, Request, bump_by_name, parse_version, tag_context,
+    DryRun, Outcome, Project, Released, Request, bump_by_name, parse_version, tag_context,
 };
 use hoist_layers::BuildOptions;
 use semver::Version;
 use serde_json::json;
 
+use super::CacheArgs;
 use super::RegistryArgs;
 
 /// `hoist version` flags.
@@ -185,9 +186,8 @@ pub struct ReleaseArgs {
     /// Threads for compression and concurrent uploads.
     #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
-    /// Layer store and cache [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Print a JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -438,7 +438,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         .as_deref()
         .map(super::sign::load_private_key)
         .transpose()?;
-    let (cache_dir, store) = super::open_cache(args.cache_dir.as_ref())?;
+    let (cache_dir, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
     let options = BuildOptions {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,
@@ -448,15 +448,10 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         .pushing_transport(args.jobs.unwrap_or(0), &cache_dir)?;
     let observer = super::progress::observer();
     let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
-    let outcome = workflow::release(
-        &request,
-        &mut builder,
-        &transport,
-        sign_key.as_ref(),
-        &mut |note| {
+    let outcome =
+        hoist::job::release::release(&request, &mut builder, sign_key.as_ref(), &mut |note| {
             eprintln!("{note}");
-        },
-    )?;
+        })?;
     let (document, digests) = match outcome {
         Outcome::DryRun(plan) => {
             if plan.latest_left_out {

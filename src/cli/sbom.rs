@@ -2,7 +2,6 @@
 //! attached to an image, read from a layout, an archive or a registry's referrers.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -10,6 +9,7 @@ use hoist::oci::location::Location;
 use hoist::oci::platform::Platform;
 use hoist::sbom::find::find_sboms;
 
+use super::CacheArgs;
 use super::RegistryArgs;
 
 /// `hoist sbom` flags.
@@ -25,9 +25,8 @@ pub struct SbomArgs {
     /// `spdx` (SPDX 2.3 JSON, as attached) or `cyclonedx` (CycloneDX 1.6 JSON).
     #[arg(long, value_name = "FORMAT", default_value = "spdx")]
     format: String,
-    /// Where documents fetched from a registry are cached [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -48,7 +47,7 @@ pub fn run(args: &SbomArgs) -> Result<()> {
     let opened = super::open_documents(
         &location,
         "read an SBOM of",
-        args.cache_dir.as_ref(),
+        args.cache.cache_dir.as_ref(),
         &args.registry,
     )?;
     let (image, transport) = (&opened.image, &opened.transport);

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
-use hoist::registry::block_on;
 use hoist::sign::password::{Purpose, password};
-use hoist::sign::provenance::BuildFacts;
 use hoist::sign::{PrivateKey, SignReport, key};
 
 use super::RegistryArgs;
@@ -107,25 +105,7 @@ pub fn sign(args: &SignArgs) -> Result<()> {
     Ok(())
 }
 
-/// Signs a just-pushed image (`--sign-key` on `build --push` and `push`).
-pub fn sign_after_push(
-    private: &PrivateKey,
-    pushed: &str,
-    transport: &hoist::registry::transport::Transport,
-) -> Result<SignReport> {
-    let target = reference::parse(pushed)?;
-    let report = block_on_sign(hoist::sign::sign_pushed(
-        transport,
-        &target,
-        private,
-        &BTreeMap::new(),
-    ))
-    .with_context(|| format!("signing {pushed}"))?;
-    print_report(&report);
-    Ok(report)
-}
-
-fn print_report(report: &SignReport) {
+pub fn print_report(report: &SignReport) {
     for signed in &report.signed {
         let what = if signed.added {
             "signed"
@@ -149,12 +129,7 @@ fn print_report(report: &SignReport) {
 pub fn block_on_sign<T>(
     future: impl Future<Output = Result<T, hoist::sign::SignError>>,
 ) -> Result<T> {
-    let mut outcome = None;
-    block_on(async {
-        outcome = Some(future.await);
-        Ok(())
-    })?;
-    outcome.expect("the future ran").map_err(sign_error)
+    hoist::job::run_signing(future)?.map_err(sign_error)
 }
 
 /// A signing error for the CLI: a registry failure as the library error it is (so the
@@ -178,26 +153,16 @@ fn parse_annotations(values: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(annotations)
 }
 
-/// Attaches the signed provenance of a pushed build to its index.
-pub fn attach_provenance(
-    private: &PrivateKey,
-    facts: &BuildFacts,
-    pushed: &str,
-    subject: &hoist::oci::model::Descriptor,
-    transport: &hoist::registry::transport::Transport,
-) -> Result<hoist::oci::model::Descriptor> {
-    let target = reference::parse(pushed)?;
-    let (descriptor, recorded) = block_on_sign(hoist::sign::provenance::attach_provenance(
-        transport, &target, subject, facts, private,
-    ))
-    .with_context(|| format!("attaching the provenance of {pushed}"))?;
-    let how = match recorded {
-        hoist::registry::referrers::Recorded::AlreadyListed => "already attached",
-        _ => "attached",
+/// What the job's attach stage did for one push, on stderr.
+pub fn print_attested(attested: &hoist::job::Attested) {
+    print_report(&attested.signatures);
+    let how = if attested.provenance_was_there {
+        "already attached"
+    } else {
+        "attached"
     };
     eprintln!(
         "provenance {how}: {}@{} (SLSA v1, DSSE, referrer of {})",
-        facts.repository, descriptor.digest, subject.digest
+        attested.signatures.repository, attested.provenance.digest, attested.reference
     );
-    Ok(descriptor)
 }

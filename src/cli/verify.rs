@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use hoist::oci::location::Location;
-use hoist::verify::{Outcome, Request};
+use hoist::verify::Outcome;
+use hoist::verify::check::{Check, Target, Verdict, targets};
 use hoist_layers::{BuildOptions, Digest};
 
+use super::CacheArgs;
 use super::RegistryArgs;
 use super::diff::{DIFFERENT, trouble};
 
@@ -30,9 +32,8 @@ pub struct VerifyArgs {
     /// Threads for compression (default: every core). Never changes the output.
     #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
-    /// Where layers and the layer cache are kept [default: $XDG_CACHE_HOME/hoist].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Print the outcome (and the differences) as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -52,16 +53,6 @@ pub struct VerifyArgs {
     registry: RegistryArgs,
 }
 
-/// One image to verify, and the config it is rebuilt from.
-struct Target {
-    /// The published image, as named.
-    image: String,
-    /// The member's config.
-    config: PathBuf,
-    /// The member's name, in a workspace.
-    member: Option<String>,
-}
-
 /// One image's verdict, ready to print.
 struct Report {
     verified: bool,
@@ -72,13 +63,41 @@ struct Report {
 /// Runs `hoist verify`: exit 0 verified, 1 different (or badly signed), 2 when it
 /// could not tell.
 pub fn run(args: &VerifyArgs) -> ExitCode {
-    let targets = match targets(args) {
+    let targets = match targets(
+        &args.config,
+        &args.package,
+        args.image.as_deref(),
+        args.signature_only,
+    ) {
         Ok(targets) => targets,
+        Err(error) => return trouble(&error.into()),
+    };
+    // One transport for the command: credentials (--password-stdin reads stdin) are
+    // read once, and every registry is probed once.
+    let (transport, store) = match args
+        .registry
+        .transport(0)
+        .and_then(|t| Ok((t, super::open_cache(args.cache.cache_dir.as_ref())?.1)))
+    {
+        Ok(both) => both,
         Err(error) => return trouble(&error),
+    };
+    let observer = super::progress::observer();
+    let check = Check {
+        key: args.key.as_deref(),
+        signature_only: args.signature_only,
+        revision: args.revision.as_deref(),
+        store: &store,
+        options: BuildOptions {
+            threads: args.jobs.unwrap_or(0),
+            use_cache: true,
+        },
+        transport: &transport,
+        observer: observer.as_ref(),
     };
     let mut reports = Vec::new();
     for target in &targets {
-        match verify_target(args, target) {
+        match verify_target(&check, target) {
             Ok(report) => reports.push(report),
             Err(error) => return trouble(&error),
         }
@@ -114,101 +133,32 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     }
 }
 
-/// The image given (one member only), or each member's `[image].name` at the
-/// project's version.
-fn targets(args: &VerifyArgs) -> Result<Vec<Target>> {
-    // Signatures alone need no config: nothing is rebuilt.
-    if let (Some(image), true) = (&args.image, args.signature_only) {
-        return Ok(vec![Target {
-            image: image.clone(),
-            config: args.config.clone(),
-            member: None,
-        }]);
-    }
-    let project = hoist::release::workflow::Project::load(&args.config, &args.package)?;
-    let members = &project.workspace.members;
-    let member_name =
-        |m: &hoist::workspace::Member| project.workspace.is_workspace.then(|| m.name.clone());
-    if let Some(image) = &args.image {
-        anyhow::ensure!(
-            members.len() == 1,
-            "{image} is one image, but {} has {} ({}): pick its member with -p",
-            args.config.display(),
-            members.len(),
-            hoist::workspace::names(members)
-        );
-        return Ok(vec![Target {
-            image: image.clone(),
-            config: members[0].config.clone(),
-            member: member_name(&members[0]),
-        }]);
-    }
-    let tag = match &project.settings.source {
-        Some(_) => project.settings.read()?.version().to_string(),
-        None => "latest".to_string(),
+/// One image's verdict ([`hoist::verify::check::check`]), ready to print.
+fn verify_target(check: &Check, target: &Target) -> Result<Report> {
+    let verdict = hoist::verify::check::check(check, target, &mut |note| eprintln!("{note}"))?;
+    let (signatures, outcome, provenance) = match verdict {
+        Verdict::Refused(refusal) => return Ok(refused(target, &refusal)),
+        Verdict::Checked {
+            signatures,
+            outcome,
+            provenance,
+        } => (signatures, outcome, provenance),
     };
-    members
-        .iter()
-        .map(|member| match &member.file.image.name {
-            Some(names) => Ok(Target {
-                image: format!("{}:{tag}", names.to_vec()[0]),
-                config: member.config.clone(),
-                member: member_name(member),
-            }),
-            None => anyhow::bail!(
-                "name the image to verify: {} sets no image.name",
-                member.config.display()
-            ),
-        })
-        .collect()
-}
-
-/// Signatures (with `--key`), then the rebuild (in the recorded revision's worktree
-/// when HEAD is another), then the provenance against the rebuild.
-fn verify_target(args: &VerifyArgs, target: &Target) -> Result<Report> {
-    let signatures = match &args.key {
-        Some(key) => match check_signatures(args, target, key)? {
-            Ok(verified) => Some(verified),
-            Err(refusal) => return Ok(refused(target, &refusal)),
-        },
-        None => None,
-    };
-    if let Some(verified) = &signatures {
-        for (digest, count) in &verified.manifests {
-            eprintln!(
-                "signature verified: {}@{digest} ({count} by {})",
-                verified.repository,
-                args.key
-                    .as_deref()
-                    .map_or(String::new(), |k| k.display().to_string())
-            );
-        }
-        if args.signature_only {
-            let text = verified
-                .manifests
-                .first()
-                .map_or(String::new(), |(digest, _)| {
-                    format!("verified signatures of {}@{digest}\n", verified.repository)
-                });
-            return Ok(Report {
-                verified: true,
-                json: serde_json::json!({"signatures": verified}),
-                text,
-            });
-        }
-    }
-    let checkout = rebuild_checkout(args, target)?;
-    let config = checkout
-        .as_ref()
-        .map_or(target.config.as_path(), |c| c.config.as_path());
-    let outcome = verify(args, target, config)?;
-    let provenance = match (&signatures, outcome.verified) {
-        (Some(verified), true) => match check_provenance(args, target, config, &outcome, verified)?
-        {
-            Ok(found) => found,
-            Err(refusal) => return Ok(refused(target, &refusal)),
-        },
-        _ => None,
+    let Some(outcome) = outcome else {
+        // --signature-only: the signatures verified.
+        let text = signatures
+            .as_ref()
+            .and_then(|v| {
+                v.manifests.first().map(|(digest, _)| {
+                    format!("verified signatures of {}@{digest}\n", v.repository)
+                })
+            })
+            .unwrap_or_default();
+        return Ok(Report {
+            verified: true,
+            json: serde_json::json!({"signatures": signatures}),
+            text,
+        });
     };
     let mut json = serde_json::to_value(&outcome)?;
     if let Some(verified) = &signatures {
@@ -293,184 +243,6 @@ fn verified_name(image: &str, digest: &Digest) -> String {
         _ => without_digest.to_string(),
     };
     format!("{name}@{digest}")
-}
-
-/// The signatures' check: `Ok(Err(refusal))` when they are missing or do not verify
-/// (the image is not verified), `Err` when it could not be told (registry, key file).
-fn check_signatures(
-    args: &VerifyArgs,
-    target: &Target,
-    key: &std::path::Path,
-) -> Result<Result<hoist::sign::cosign::VerifiedSignatures, hoist::sign::SignError>> {
-    let Ok(Location::Registry { reference }) = Location::parse(&target.image) else {
-        anyhow::bail!(
-            "--key: signatures are read from a registry; {} is not a registry reference",
-            target.image
-        );
-    };
-    let public = hoist::sign::PublicKey::read(key)?;
-    let target = hoist::oci::reference::parse(&reference)?;
-    let transport = args.registry.transport(0)?;
-    match super::sign::block_on_sign(async {
-        Ok(hoist::sign::verify_pushed(&transport, &target, &public).await)
-    })? {
-        Ok(verified) => Ok(Ok(verified)),
-        Err(refusal @ hoist::sign::SignError::Signature { .. }) => Ok(Err(refusal)),
-        Err(error) => Err(super::sign::sign_error(error)),
-    }
-}
-
-/// The provenance's check against the rebuild: its subjects are the manifests
-/// verified, its base the one rebuilt on, its config the one rebuilt from, its
-/// revision the checkout's HEAD. `Ok(Ok(None))`: the image has no provenance (a note
-/// says so; an image signed by `hoist sign` alone has none).
-fn check_provenance(
-    args: &VerifyArgs,
-    image: &Target,
-    config_path: &std::path::Path,
-    outcome: &Outcome,
-    signatures: &hoist::sign::cosign::VerifiedSignatures,
-) -> Result<Result<Option<hoist::sign::provenance::VerifiedProvenance>, hoist::sign::SignError>> {
-    let Some(key) = &args.key else {
-        return Ok(Ok(None));
-    };
-    let Ok(Location::Registry { reference }) = Location::parse(&image.image) else {
-        return Ok(Ok(None));
-    };
-    let public = hoist::sign::PublicKey::read(key)?;
-    let target = hoist::oci::reference::parse(&reference)?;
-    let config = std::fs::read(config_path)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
-    let config_dir = config_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let expected = hoist::sign::provenance::Expected {
-        subjects: signatures
-            .manifests
-            .iter()
-            .map(|(d, _)| d.clone())
-            .collect(),
-        base_digest: outcome.inputs.base_digest.clone(),
-        config_digest: Some(Digest::sha256_of(&config)),
-        revision: hoist::release::git::Git::discover(config_dir)
-            .ok()
-            .and_then(|git| git.head_sha().ok()),
-    };
-    let transport = args.registry.transport(0)?;
-    match super::sign::block_on_sign(async {
-        Ok(hoist::sign::provenance::verify_provenance(
-            &transport,
-            &target,
-            &outcome.published,
-            &public,
-            &expected,
-        )
-        .await)
-    })? {
-        Ok(Some(found)) => {
-            eprintln!(
-                "provenance verified: {} (built by {}{})",
-                found.attestation,
-                found.builder,
-                found
-                    .revision
-                    .as_deref()
-                    .map_or(String::new(), |r| format!(" from revision {r}"))
-            );
-            Ok(Ok(Some(found)))
-        }
-        Ok(None) => {
-            eprintln!(
-                "note: {} has no provenance attestation (hoist build --push --sign-key attaches one)",
-                image.image
-            );
-            Ok(Ok(None))
-        }
-        Err(refusal @ hoist::sign::SignError::Provenance { .. }) => Ok(Err(refusal)),
-        Err(error) => Err(super::sign::sign_error(error)),
-    }
-}
-
-/// The worktree to rebuild in, when the rebuild is not of the working tree: the
-/// `--revision` asked for, else the revision the image records when the config's
-/// checkout has another HEAD. `None` outside git, or when HEAD is the one.
-fn rebuild_checkout(
-    args: &VerifyArgs,
-    target: &Target,
-) -> Result<Option<hoist::release::checkout::RevisionCheckout>> {
-    use hoist::release::checkout::{RevisionCheckout, resolve};
-    use hoist::release::git::Git;
-    if args.revision.as_deref() == Some("HEAD") {
-        return Ok(None);
-    }
-    let config_dir = target
-        .config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let Ok(git) = Git::discover(config_dir) else {
-        return Ok(None);
-    };
-    let wanted = match &args.revision {
-        Some(revision) => revision.clone(),
-        None => match recorded_revision(args, target)? {
-            Some(revision) => revision,
-            None => return Ok(None),
-        },
-    };
-    let head = git.head_sha()?;
-    if resolve(&git, &wanted).ok().as_deref() == Some(head.as_str()) {
-        return Ok(None);
-    }
-    let checkout = RevisionCheckout::create(&git, &target.config, &wanted)?;
-    eprintln!(
-        "note: rebuilding revision {} (HEAD is {head}) in a temporary worktree; --revision HEAD uses the working tree",
-        checkout.revision
-    );
-    Ok(Some(checkout))
-}
-
-/// The `org.opencontainers.image.revision` the published image records.
-fn recorded_revision(args: &VerifyArgs, target: &Target) -> Result<Option<String>> {
-    let location = Location::parse(&target.image)?;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(0)?;
-    let scratch = tempfile::tempdir()?;
-    let image = hoist::diff::open::OpenedImage::open(
-        &target.image,
-        &location,
-        scratch.path(),
-        &store,
-        &transport,
-    )?;
-    Ok(image
-        .annotation("org.opencontainers.image.revision")
-        .map(str::to_string))
-}
-
-fn verify(args: &VerifyArgs, target: &Target, config: &std::path::Path) -> Result<Outcome> {
-    // The member as the config (perhaps in a worktree of another revision) has it.
-    let project = hoist::workspace::load(config, &[])?;
-    let file = &project.members[0].file;
-    let (_, store) = super::open_cache(args.cache_dir.as_ref())?;
-    let transport = args.registry.transport(0)?;
-    let observer = super::progress::observer();
-    let request = Request {
-        image: &target.image,
-        config,
-        file,
-        store: &store,
-        options: BuildOptions {
-            threads: args.jobs.unwrap_or(0),
-            use_cache: true,
-        },
-        transport: &transport,
-        observer: observer.as_ref(),
-    };
-    Ok(hoist::verify::verify(&request, &mut |note| {
-        eprintln!("{note}");
-    })?)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Resolution is pure (no I/O beyond checking that layer sources exist), so every rule
 //! here is unit-tested.
 
+pub mod budget;
 pub mod config_edit;
 mod layer;
 
@@ -100,7 +101,7 @@ pub struct Plan {
     /// List every new file in the SBOMs (`image.sbom_files`).
     pub sbom_files: bool,
     /// Size limits (`[budget]`).
-    pub budget: crate::budget::Budget,
+    pub budget: budget::Budget,
 }
 
 /// Resolves a config file (at `config_path`) with overrides. `source_date_epoch` is
@@ -187,8 +188,8 @@ pub fn resolve(
 }
 
 /// `[budget]`, each limit parsed (errors name the key).
-fn resolve_budget(file: &ConfigFile) -> Result<crate::budget::Budget> {
-    use crate::budget::{Budget, parse_percent, parse_size};
+fn resolve_budget(file: &ConfigFile) -> Result<budget::Budget> {
+    use budget::{Budget, parse_percent, parse_size};
     let Some(section) = &file.budget else {
         return Ok(Budget::default());
     };

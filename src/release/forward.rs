@@ -72,33 +72,8 @@ pub async fn tag_states(
     Ok(states)
 }
 
-/// What the forward-only rule decides for the moving tags of one push.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ForwardCheck {
-    /// Tags that name a higher version now, with that version: they are not moved.
-    pub kept: Vec<(String, Version)>,
-    /// Tags whose version cannot be told: moved (the caller warns).
-    pub unknown: Vec<String>,
-}
-
-/// Sorts out which moving tags would go backwards if `new` were pushed to them.
-pub fn check_forward(states: &[TagState], new: &Version) -> ForwardCheck {
-    let mut check = ForwardCheck::default();
-    for state in states {
-        match (&state.digest, &state.version) {
-            (Some(_), None) => check.unknown.push(state.tag.clone()),
-            (Some(_), Some(current)) if cmp_precedence(current, new).is_gt() => {
-                check.kept.push((state.tag.clone(), current.clone()));
-            }
-            // A new tag, or one at this version or lower: it moves.
-            _ => {}
-        }
-    }
-    check
-}
-
 /// SemVer precedence (build metadata ignored, as SemVer says).
-fn cmp_precedence(a: &Version, b: &Version) -> std::cmp::Ordering {
+pub(crate) fn cmp_precedence(a: &Version, b: &Version) -> std::cmp::Ordering {
     (a.major, a.minor, a.patch, &a.pre).cmp(&(b.major, b.minor, b.patch, &b.pre))
 }
 
@@ -175,49 +150,420 @@ async fn highest_semver_tag_at(
     None
 }
 
+/// How a tag may move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagKind {
+    /// Names one version (`1.2.3`, `1.2.4-rc.1`) or one commit (`sha-…`, a full or
+    /// 7-character sha, `{branch}-{sha7}`): it never moves to another image.
+    Pinned,
+    /// `latest`, `{major}`, `{major}.{minor}`: moves forward only.
+    Rolling,
+    /// Anything else (`edge`, `staging`): moves freely.
+    Free,
+}
+
+/// The kind of `tag`, from its shape (the rules that made it are not needed: `hoist
+/// build`, `push` and `tag` apply the same rule to tags given by hand).
+pub fn tag_kind(tag: &str) -> TagKind {
+    let bare = tag.strip_prefix('v').unwrap_or(tag);
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let hex = |s: &str| {
+        (7..=40).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let mut parts = bare.split('.');
+    let rolling = tag == "latest"
+        || match (parts.next(), parts.next(), parts.next()) {
+            (Some(major), None, None) => numeric(major) && major.len() < 7,
+            (Some(major), Some(minor), None) => numeric(major) && numeric(minor),
+            _ => false,
+        };
+    if rolling {
+        TagKind::Rolling
+    } else if Version::parse(bare).is_ok()
+        || tag.starts_with("sha-")
+        || hex(tag)
+        || tag.rsplit_once('-').is_some_and(|(_, sha)| hex(sha))
+    {
+        TagKind::Pinned
+    } else {
+        TagKind::Free
+    }
+}
+
+/// How [`move_tags`] treats tags that would move backwards or to another image.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MovePolicy<'a> {
+    /// The version of the image tagged, when it has one: rolling tags only move to a
+    /// higher one, never to a pre-release.
+    pub version: Option<&'a Version>,
+    /// Where to read that version when it is needed and `version` is `None` (`hoist
+    /// tag`: the source image, read only when a rolling tag would move).
+    pub version_from: Option<&'a Reference>,
+    /// `--force-tags`: move pinned and rolling tags anyway (said loudly).
+    pub force: bool,
+}
+
+/// What [`move_tags`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Tags that name the image now (moved, or there already).
+    pub tags: Vec<String>,
+    /// Rolling tags left where they were, with the version they name (`None`: the
+    /// image tagged is a pre-release or has no version to compare).
+    pub kept: Vec<(String, Option<Version>)>,
+}
+
+/// Points `tags` of `target`'s repository at `image` (there by digest already), each
+/// checked right before its PUT: a pinned tag that names another image is refused
+/// (registries have no compare-and-set: the tag is read, then put, and read again to
+/// catch a concurrent release that put it in between); a rolling tag moves only
+/// forward ([`MovePolicy`]). Tags `seen` (from [`probe_tags`], after the build) to
+/// name the image already are not read again. `note` hears each decision.
+pub fn move_tags(
+    image: &crate::oci::image::Image,
+    target: &Reference,
+    tags: &[String],
+    seen: &[(String, Option<Digest>)],
+    policy: &MovePolicy,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Result<Moved> {
+    let digest = &image.descriptor.digest;
+    let mut moved = Moved::default();
+    // Pinned tags first: a release that lost a race for its version moves nothing else.
+    let mut ordered: Vec<&String> = tags.iter().collect();
+    ordered.sort_by_key(|t| tag_kind(t) != TagKind::Pinned);
+    for tag in ordered {
+        let there = seen
+            .iter()
+            .any(|(t, d)| t == tag && d.as_ref() == Some(digest));
+        let kept = if there {
+            None
+        } else {
+            block_on(async { Ok(move_one(image, target, tag, policy, transport, note).await) })??
+        };
+        match kept {
+            Some(version) => moved.kept.push((tag.clone(), version)),
+            None => moved.tags.push(tag.clone()),
+        }
+    }
+    // Reported in the order asked.
+    moved
+        .tags
+        .sort_by_key(|t| tags.iter().position(|asked| asked == t));
+    Ok(moved)
+}
+
+fn kept_note(name: &str, tag: &str, kept: Option<&Version>, new: &Version) -> String {
+    match kept {
+        Some(current) if new.pre.is_empty() => format!(
+            "kept tag {name}:{tag} on {current}: {new} is lower and tags only move forward (--force-tags moves it)"
+        ),
+        _ => format!(
+            "kept tag {name}:{tag}{}: {new} is a pre-release, and a pre-release never takes a rolling tag (--force-tags moves it)",
+            kept.map_or_else(String::new, |v| format!(" on {v}"))
+        ),
+    }
+}
+
+/// One tag: decided ([`decide`]), then put and, when pinned, read again. Answers
+/// `Some(the version it names)` when kept.
+async fn move_one(
+    image: &crate::oci::image::Image,
+    target: &Reference,
+    tag: &str,
+    policy: &MovePolicy<'_>,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Result<Option<Option<Version>>> {
+    let digest = &image.descriptor.digest;
+    let repository = transport
+        .repository(target, Access::Push { mount_from: &[] })
+        .await?;
+    match decide(&repository, target, tag, digest, policy, note).await? {
+        Decision::There => Ok(None),
+        Decision::Keep(version) => Ok(Some(version)),
+        Decision::Put => {
+            let started = std::time::Instant::now();
+            crate::registry::push::tag_pushed(image, target, &[tag.to_string()], transport).await?;
+            recheck(&repository, target, tag, digest, policy, started.elapsed()).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// What the tag rules decide for one tag.
+enum Decision {
+    /// It names the image already.
+    There,
+    /// A rolling tag that stays (on the version it names, when told).
+    Keep(Option<Version>),
+    /// It may be put.
+    Put,
+}
+
+/// Reads `tag` and decides: refused (an error) if pinned to another image; kept if
+/// rolling and the move would go backwards or put a pre-release there; else put.
+async fn decide(
+    repository: &Repository,
+    target: &Reference,
+    tag: &str,
+    digest: &Digest,
+    policy: &MovePolicy<'_>,
+    note: &mut dyn FnMut(String),
+) -> Result<Decision> {
+    let name = format!("{}/{}", target.registry(), target.repository());
+    let Some(before) = repository.manifest_digest(tag).await? else {
+        return Ok(Decision::Put);
+    };
+    if &before == digest {
+        return Ok(Decision::There);
+    }
+    let read;
+    let version = match (policy.version, policy.version_from) {
+        (None, Some(source)) if tag_kind(tag) == TagKind::Rolling && !policy.force => {
+            let reader = transport_free_reader(repository, source);
+            let (_, bytes) = fetch_manifest(&reader, source, None).await?;
+            read = version_in_document(&reader, source, &bytes).await;
+            read.as_ref()
+        }
+        (version, _) => version,
+    };
+    match (tag_kind(tag), policy.force, version) {
+        (TagKind::Pinned, false, _) => {
+            return Err(crate::Error::ImmutableTag {
+                reference: with_tag(target, tag).whole(),
+                existing: before,
+                new: digest.clone(),
+            }
+            .into());
+        }
+        (TagKind::Pinned | TagKind::Rolling, true, _) => note(format!(
+            "WARNING: --force-tags: moving {name}:{tag} from {before} to {digest}; whoever pulls {tag} gets another image now"
+        )),
+        (TagKind::Rolling, false, Some(new)) => {
+            let current = version_at(repository, target, tag, &before).await?;
+            let backwards = current
+                .as_ref()
+                .is_some_and(|c| cmp_precedence(c, new).is_gt());
+            if !new.pre.is_empty() || backwards {
+                note(kept_note(&name, tag, current.as_ref(), new));
+                return Ok(Decision::Keep(current));
+            }
+            if current.is_none() {
+                note(format!(
+                    "warning: {name}:{tag} names an image whose version cannot be told; moving it to {new}"
+                ));
+            }
+        }
+        (TagKind::Rolling, false, None) => note(format!(
+            "moved {name}:{tag} from {before} to {digest}: this image has no version ({VERSION}) to tell whether that is forward"
+        )),
+        (TagKind::Free, ..) => {}
+    }
+    Ok(Decision::Put)
+}
+
+/// A reader of `source`'s repository on `repository`'s registry (same registry only:
+/// [`check_tags`] callers refuse others before).
+fn transport_free_reader(repository: &Repository, source: &Reference) -> Repository {
+    repository.sibling(source.repository())
+}
+
+/// [`move_tags`]' decisions without the puts, for commands whose library call puts
+/// the tags itself (`hoist tag`, `hoist index create`): `tags` are the tags that may
+/// point at `digest` (there already, or to be put), `kept` those that stay.
+pub fn check_tags(
+    target: &Reference,
+    tags: &[String],
+    digest: &Digest,
+    policy: &MovePolicy,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Result<Moved> {
+    block_on(async {
+        let mut moved = Moved::default();
+        let repository = transport
+            .repository(target, Access::Push { mount_from: &[] })
+            .await?;
+        for tag in tags {
+            match decide(&repository, target, tag, digest, policy, note).await {
+                Ok(Decision::Keep(version)) => moved.kept.push((tag.clone(), version)),
+                Ok(_) => moved.tags.push(tag.clone()),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(moved))
+    })?
+}
+
+/// The digest `reference` names (its own digest, else what its tag names: a HEAD).
+pub fn digest_of(reference: &Reference, transport: &Transport) -> Result<Digest> {
+    if let Some(digest) = reference.digest().and_then(|d| d.parse().ok()) {
+        return Ok(digest);
+    }
+    let tag = reference.tag().unwrap_or("latest").to_string();
+    block_on(async {
+        let repository = transport.repository(reference, Access::Pull).await?;
+        repository
+            .manifest_digest(&tag)
+            .await?
+            .ok_or_else(|| crate::Error::Reference {
+                input: reference.whole(),
+                reason: "no such tag in the registry".into(),
+            })
+    })
+    .map_err(Into::into)
+}
+
+/// The digest `reference` (a tag or digest) names, and the version of that image
+/// when it can be told (annotation, else config label).
+pub fn version_of(
+    reference: &Reference,
+    transport: &Transport,
+) -> Result<(Digest, Option<Version>)> {
+    block_on(async {
+        let repository = transport.repository(reference, Access::Pull).await?;
+        let (descriptor, bytes) = fetch_manifest(&repository, reference, None).await?;
+        let version = version_in_document(&repository, reference, &bytes).await;
+        Ok((descriptor.digest, version))
+    })
+    .map_err(Into::into)
+}
+
+/// After a pinned tag's PUT: a concurrent release may have read the tag (absent)
+/// before our put and put its own after it; the last put wins, and whoever reads
+/// another image there now has lost. Such a competitor puts one round trip after its
+/// read, so the tag is read again only after a few of our own put's round trips
+/// ([`settle`]): both see the same last put, and exactly one goes on.
+async fn recheck(
+    repository: &Repository,
+    target: &Reference,
+    tag: &str,
+    digest: &Digest,
+    policy: &MovePolicy<'_>,
+    put_took: std::time::Duration,
+) -> Result<()> {
+    if tag_kind(tag) != TagKind::Pinned || policy.force {
+        return Ok(());
+    }
+    tokio::time::sleep(settle(put_took)).await;
+    match repository.manifest_digest(tag).await? {
+        Some(there) if &there != digest => Err(crate::Error::ImmutableTag {
+            reference: with_tag(target, tag).whole(),
+            existing: there,
+            new: digest.clone(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// How long a pinned tag's put is left to settle before it is read again: four of
+/// its own round trips, at least 200 ms, at most 2 s.
+fn settle(put_took: std::time::Duration) -> std::time::Duration {
+    (put_took * 4).clamp(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(2),
+    )
+}
+
+/// The version of the image `tag` names (`digest`), as [`tag_states`] tells it.
+async fn version_at(
+    repository: &Repository,
+    target: &Reference,
+    tag: &str,
+    digest: &Digest,
+) -> Result<Option<Version>> {
+    let (_, bytes) = fetch_manifest(repository, &with_tag(target, tag), None).await?;
+    if let Some(version) = version_in_document(repository, target, &bytes).await {
+        return Ok(Some(version));
+    }
+    let existing = repository.tags().await?;
+    Ok(highest_semver_tag_at(repository, &existing, digest.as_str()).await)
+}
+
+/// The digest each of `tags` names in `target`'s repository (`None`: absent), read
+/// with push access: a command's preflight, which also proves the registry is
+/// reachable and takes the credentials, before anything is built or changed.
+pub fn probe_tags(
+    target: &Reference,
+    tags: &[String],
+    transport: &Transport,
+) -> Result<Vec<(String, Option<Digest>)>> {
+    block_on(async {
+        let mut found = Vec::new();
+        let repository = transport
+            .repository(target, Access::Push { mount_from: &[] })
+            .await?;
+        // A push without tags still proves reachability and credentials.
+        let probe = if tags.is_empty() {
+            vec!["latest".to_string()]
+        } else {
+            tags.to_vec()
+        };
+        for tag in probe {
+            let digest = repository.manifest_digest(&tag).await?;
+            if tags.contains(&tag) {
+                found.push((tag, digest));
+            }
+        }
+        Ok(found)
+    })
+    .map_err(Into::into)
+}
+
+/// Refuses a push of `digest` to `target` when one of the pinned tags among
+/// `existing` (from [`probe_tags`]) names another image: checked before any upload.
+pub fn refuse_pinned_elsewhere(
+    target: &Reference,
+    existing: &[(String, Option<Digest>)],
+    digest: &Digest,
+) -> crate::Result<()> {
+    let elsewhere = existing.iter().find_map(|(tag, there)| match there {
+        Some(there) if tag_kind(tag) == TagKind::Pinned && there != digest => Some((tag, there)),
+        _ => None,
+    });
+    match elsewhere {
+        Some((tag, there)) => Err(crate::Error::ImmutableTag {
+            reference: with_tag(target, tag).whole(),
+            existing: there.clone(),
+            new: digest.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn state(tag: &str, version: Option<&str>) -> TagState {
-        TagState {
-            tag: tag.into(),
-            digest: Some("sha256:x".into()),
-            version: version.map(|v| Version::parse(v).unwrap()),
+    #[test]
+    fn tags_are_pinned_rolling_or_free_by_their_shape() {
+        for tag in [
+            "1.2.3",
+            "v1.2.3",
+            "1.2.4-rc.1",
+            "0.1.0+b2",
+            "sha-0123abc",
+            "main-0123abc",
+            "0123abcd",
+        ] {
+            assert_eq!(tag_kind(tag), TagKind::Pinned, "{tag}");
+        }
+        for tag in ["latest", "1", "0", "1.2", "v2", "10.20"] {
+            assert_eq!(tag_kind(tag), TagKind::Rolling, "{tag}");
+        }
+        for tag in ["edge", "staging", "main", "1.x", "feature-login"] {
+            assert_eq!(tag_kind(tag), TagKind::Free, "{tag}");
         }
     }
 
     #[test]
-    fn tags_only_move_forward() {
-        let new = Version::parse("1.1.5").unwrap();
-        let states = [
-            state("1.1", Some("1.1.4")),
-            state("1", Some("1.2.0")),
-            state("latest", Some("1.2.0")),
-            // Same version (a resumed push) and a missing tag move.
-            state("1.1.5", Some("1.1.5")),
-            TagState {
-                tag: "edge".into(),
-                digest: None,
-                version: None,
-            },
-            state("stable", None),
-        ];
-        let check = check_forward(&states, &new);
-        let v120 = Version::parse("1.2.0").unwrap();
-        assert_eq!(
-            check.kept,
-            [
-                ("1".to_string(), v120.clone()),
-                ("latest".to_string(), v120)
-            ]
-        );
-        assert_eq!(check.unknown, ["stable"]);
-        // A release is ahead of its own pre-releases; build metadata does not count.
-        let rc = [
-            state("latest", Some("1.1.5-rc.1")),
-            state("1", Some("1.1.5+b2")),
-        ];
-        assert_eq!(check_forward(&rc, &new), ForwardCheck::default());
+    fn precedence_ignores_build_metadata_and_puts_releases_after_pre_releases() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        assert!(cmp_precedence(&v("1.1.5"), &v("1.1.5-rc.1")).is_gt());
+        assert!(cmp_precedence(&v("1.1.5+b2"), &v("1.1.5")).is_eq());
+        assert!(cmp_precedence(&v("1.2.0"), &v("1.1.5")).is_gt());
     }
 }

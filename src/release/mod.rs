@@ -135,8 +135,9 @@ pub enum ReleaseError {
         /// What is wrong.
         message: String,
     },
-    /// Talking to the registry, or building, failed.
-    #[error(transparent)]
+    /// Talking to the registry, or building, failed (kept as the source: the CLI
+    /// finds the registry's answer in the chain).
+    #[error("{0}")]
     Registry(#[from] crate::Error),
     /// The project's state does not allow the step; says what to fix.
     #[error("{0}")]

@@ -3,20 +3,19 @@
 //! push therefore moves no tag anywhere, and running the release again finishes it
 //! (each blob and manifest already there is only a HEAD).
 
+use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use semver::Version;
 use serde::Serialize;
 
 use super::Result;
-use super::forward::{check_forward, tag_states_blocking};
-use super::settings::ReleaseSettings;
+use super::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
 use super::steps::{refused, step};
-use super::tags::{self, TagContext};
 use crate::config::OneOrMany;
 use crate::oci::image::Image;
 use crate::oci::reference;
 use crate::pipeline::{Builder, PushTarget};
-use crate::registry::push::{PushReport, tag_pushed};
+use crate::registry::push::PushReport;
 use crate::registry::transport::Transport;
 use crate::workspace;
 
@@ -140,15 +139,11 @@ pub fn targets(
 
 /// The tag side of a release.
 pub struct Rollout<'a> {
-    /// `[tags]`.
-    pub settings: &'a ReleaseSettings,
-    /// The tag rules' inputs.
-    pub context: &'a TagContext,
     /// The version released.
     pub new: &'a Version,
     /// The tags the rules give.
     pub release_tags: &'a [String],
-    /// Move moving tags even backwards.
+    /// Move tags even backwards, or off another image.
     pub force_tags: bool,
     /// How to go on after a failure.
     pub hint: &'a str,
@@ -165,26 +160,15 @@ impl Rollout<'_> {
         note: &mut dyn FnMut(String),
     ) -> Result<Vec<ReleasedImage>> {
         let new = self.new;
-        // Which tags each repository gets, decided before anything moves.
-        let mut plans = Vec::new();
-        for (target, _) in images {
+        // Before anything is uploaded: what each tag names now; a tag naming this
+        // version (or commit) that names another image already stays there.
+        let mut seen = Vec::new();
+        for (target, image) in images {
             let mut per_repository = Vec::new();
             for repository in &target.repositories {
-                let (tags, kept) = self
-                    .forward_tags(repository, transport, note)
-                    .map_err(|e| {
-                        step(
-                            format!(
-                                "checking the tags of {}; {}",
-                                repository_name(repository),
-                                self.hint
-                            ),
-                            e,
-                        )
-                    })?;
-                per_repository.push((repository, tags, kept));
+                per_repository.push(self.read_tags(repository, image, transport)?);
             }
-            plans.push(per_repository);
+            seen.push(per_repository);
         }
         // Every image up everywhere, no tag moved yet.
         let untagged: Vec<(usize, &Reference, PushTarget)> = images
@@ -235,27 +219,46 @@ impl Rollout<'_> {
         note(format!(
             "every image of v{new} is up in every repository: moving the tags"
         ));
+        let policy = MovePolicy {
+            version: Some(new),
+            force: self.force_tags,
+            ..MovePolicy::default()
+        };
         let mut images_out = Vec::new();
-        for (((target, image), per_repository), reports) in images.iter().zip(plans).zip(released) {
+        for (((target, image), reports), seen) in images.iter().zip(released).zip(seen) {
             let mut pushes = Vec::new();
-            for ((repository, tags, kept), mut report) in per_repository.into_iter().zip(reports) {
-                crate::registry::block_on(tag_pushed(image, repository, &tags, transport))
-                    .map_err(|e| {
-                        step(
-                            format!(
-                                "tagging v{new} of {} in {} failed; {}",
-                                target.member,
-                                repository_name(repository),
-                                self.hint
-                            ),
-                            e,
-                        )
-                    })?;
-                report.tags = tags;
+            for ((repository, mut report), seen) in
+                target.repositories.iter().zip(reports).zip(seen)
+            {
+                let moved = move_tags(
+                    image,
+                    repository,
+                    self.release_tags,
+                    &seen,
+                    &policy,
+                    transport,
+                    note,
+                )
+                .map_err(|e| {
+                    step(
+                        format!(
+                            "tagging v{new} of {} in {} failed; {}",
+                            target.member,
+                            repository_name(repository),
+                            self.hint
+                        ),
+                        e,
+                    )
+                })?;
+                report.tags = moved.tags;
                 pushes.push(ReleasedPush {
                     repository: repository_name(repository),
                     report,
-                    kept,
+                    kept: moved
+                        .kept
+                        .into_iter()
+                        .filter_map(|(tag, version)| Some((tag, version?)))
+                        .collect(),
                 });
             }
             images_out.push(ReleasedImage {
@@ -267,36 +270,37 @@ impl Rollout<'_> {
         Ok(images_out)
     }
 
-    /// Tags only move forward: a moving tag that names a higher version stays where it
-    /// is. Returns the tags to push and those kept.
-    fn forward_tags(
+    /// What the release's tags name in `repository` now; refuses the release when one
+    /// of its pinned tags (`1.2.3`, `sha-…`) names another image than `image`.
+    fn read_tags(
         &self,
-        target: &Reference,
+        repository: &Reference,
+        image: &Image,
         transport: &Transport,
-        note: &mut dyn FnMut(String),
-    ) -> Result<(Vec<String>, KeptTags)> {
-        let mut push_tags = self.release_tags.to_vec();
+    ) -> Result<Vec<(String, Option<Digest>)>> {
+        let existing = probe_tags(repository, self.release_tags, transport).map_err(|e| {
+            step(
+                format!(
+                    "reading the tags of {}; {}",
+                    repository_name(repository),
+                    self.hint
+                ),
+                e,
+            )
+        })?;
         if self.force_tags {
-            return Ok((push_tags, Vec::new()));
+            return Ok(existing);
         }
-        let moving = tags::moving_tags(&self.settings.rules, self.settings.latest, self.context)?;
-        let states = tag_states_blocking(target, &moving, transport)?;
-        let check = check_forward(&states, self.new);
-        let name = repository_name(target);
-        for tag in &check.unknown {
-            note(format!(
-                "warning: {name}:{tag} names an image whose version cannot be told; moving it to {}",
-                self.new
-            ));
-        }
-        for (tag, current) in &check.kept {
-            note(format!(
-                "kept tag {name}:{tag} on {current}: {} is lower and tags only move forward (--force-tags moves it)",
-                self.new
-            ));
-            push_tags.retain(|t| t != tag);
-        }
-        Ok((push_tags, check.kept))
+        refuse_pinned_elsewhere(repository, &existing, &image.descriptor.digest).map_err(|e| {
+            step(
+                format!(
+                    "v{} was not released: nothing was pushed and no tag moved",
+                    self.new
+                ),
+                e,
+            )
+        })?;
+        Ok(existing)
     }
 }
 

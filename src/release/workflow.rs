@@ -1,9 +1,8 @@
-//! `hoist release`: check the checkout, bump the version files, commit and tag, build
-//! every image of the project through the one [`Builder`], keep moving tags from going
-//! backwards, push every image to every registry, and only then move the tags: if one
-//! push fails, no image gets a new tag anywhere, and the same command (or `--resume`)
-//! finishes the release. The CLI turns flags into a [`Request`] and prints the
-//! [`Outcome`]; progress notes go to the `note` callback as they happen.
+//! `hoist release`'s git and version half: what a release is asked ([`Request`]) and
+//! how it ends ([`Outcome`]), the project, the checks on the checkout, the version
+//! worked out ([`prepare`]), the version files written, committed and tagged as one
+//! transaction ([`commit_and_tag`]). The job (`job/release.rs`, above this module)
+//! runs the release: preflight, this, then build, budget, pushes, signatures and tags.
 
 use std::path::{Path, PathBuf};
 
@@ -11,24 +10,16 @@ use oci_spec::distribution::Reference;
 use semver::Version;
 use serde::Serialize;
 
+use super::Result;
 use super::forward::tag_states_blocking;
 use super::git::Git;
 use super::journal::{Record, Step};
-use super::labels::label_plan;
-use super::rollout::{self, ImageTargets, Rollout};
+use super::rollout::{self, ImageTargets};
 use super::settings::{ReleaseCommit, ReleaseSettings, VersionFiles};
-use super::steps::{check_clean, future_commit, future_sha_tag, refused, step};
-use super::tags;
+use super::steps::{check_clean, refused, step};
 use super::transaction::{self, GitSteps, Transaction};
-use super::{ReleaseError, Result};
-use crate::oci::image::Image;
-use crate::oci::platform::Platform;
-use crate::pipeline::Builder;
-use crate::plan::{Overrides, resolve};
-use crate::registry::layer_source::cache_references;
 use crate::registry::transport::Transport;
-use crate::sign::{PrivateKey, SignError};
-use crate::workspace::{self, Member};
+use crate::workspace;
 
 pub use super::steps::{bump_by_name, check_git, parse_version, tag_context};
 pub use rollout::{KeptTags, ReleasedImage, ReleasedPush};
@@ -170,119 +161,30 @@ impl Project {
 
 /// The release's state once the checks are made: the version, git, where each image
 /// goes.
-struct Prepared {
-    project: Project,
-    files: VersionFiles,
-    git: Option<Git>,
-    current: Version,
-    new: Version,
-    resume: bool,
-    make_commit: bool,
-    make_tag: bool,
-    targets: Vec<ImageTargets>,
-}
-
-/// Runs a release.
-pub fn release(
-    request: &Request,
-    builder: &mut Builder,
-    transport: &Transport,
-    sign_key: Option<&PrivateKey>,
-    note: &mut dyn FnMut(String),
-) -> Result<Outcome> {
-    let prepared = prepare(request, transport)?;
-    if request.dry_run {
-        return Ok(Outcome::DryRun(Box::new(dry_run(request, prepared)?)));
-    }
-    let Prepared {
-        project,
-        files,
-        git,
-        current,
-        new,
-        resume,
-        make_commit,
-        targets,
-        ..
-    } = prepared;
-    if resume {
-        note(format!(
-            "resuming the release of v{new}: HEAD is its release commit"
-        ));
-    } else {
-        commit_and_tag(
-            request,
-            git.as_ref(),
-            (&project.settings, &files),
-            (&current, &new),
-            make_commit,
-            note,
-        )?;
-    }
-    // The commit just made is what {sha} rules and the revision label name.
-    let context = tag_context(
-        git.as_ref(),
-        Some(new.clone()),
-        None,
-        request.branch.clone(),
-    )?;
-    let release_tags = tags::compute(&project.settings.rules, project.settings.latest, &context)?;
-    if tags::latest_left_out(&project.settings.rules, project.settings.latest, &context) {
-        note(tags::LATEST_LEFT_OUT.to_string());
-    }
-    let hint = resume_hint(request, &new);
-    let images = build_all(
-        request,
-        &project,
-        &targets,
-        builder,
-        (&current, &new, &release_tags),
-        (&hint, note),
-    )?;
-    if request.build_only {
-        return Ok(Outcome::Built {
-            version: new,
-            images: images
-                .iter()
-                .map(|(member, _, image)| {
-                    (member.name.clone(), image.descriptor.digest.to_string())
-                })
-                .collect(),
-        });
-    }
-    let rollout = Rollout {
-        settings: &project.settings,
-        context: &context,
-        new: &new,
-        release_tags: &release_tags,
-        force_tags: request.force_tags,
-        hint: &hint,
-    };
-    // Signed (and their provenance attached) once every image is up, before any tag
-    // moves: a tag never names an unsigned image.
-    let sign = |i: usize, repository: &Reference| -> Result<()> {
-        match sign_key {
-            Some(key) => sign_release_image(key, &images[i], repository, transport),
-            None => Ok(()),
-        }
-    };
-    let pairs: Vec<(&ImageTargets, &Image)> = targets
-        .iter()
-        .zip(images.iter().map(|(_, _, image)| image))
-        .collect();
-    let released = rollout.run(&pairs, builder, transport, &sign, note)?;
-    transaction::finish(git.as_ref())?;
-    Ok(Outcome::Released(Box::new(Released {
-        previous: current,
-        version: new,
-        resumed: resume,
-        images: released,
-    })))
+pub struct Prepared {
+    /// The project.
+    pub project: Project,
+    /// Its version files.
+    pub files: VersionFiles,
+    /// Its checkout (`None` with `--no-git` outside one).
+    pub git: Option<Git>,
+    /// The version the files hold.
+    pub current: Version,
+    /// The version released.
+    pub new: Version,
+    /// Whether a failed release is finished.
+    pub resume: bool,
+    /// Whether a release commit is made.
+    pub make_commit: bool,
+    /// Whether the git tag is made.
+    pub make_tag: bool,
+    /// Where each image goes.
+    pub targets: Vec<ImageTargets>,
 }
 
 /// Loads the project, checks it and the checkout, and works out the version: an
 /// interrupted release's (from the journal: never bumped again), else the bump asked.
-fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
+pub fn prepare(request: &Request, transport: &Transport) -> Result<Prepared> {
     let project = Project::load(&request.config, &request.packages)?;
     let git = if request.no_git {
         Git::discover(&project.dir).ok()
@@ -383,192 +285,8 @@ fn versions(
     }
 }
 
-fn dry_run(request: &Request, prepared: Prepared) -> Result<DryRun> {
-    let mut context = tag_context(
-        prepared.git.as_ref(),
-        Some(prepared.new.clone()),
-        None,
-        request.branch.clone(),
-    )?;
-    if prepared.make_commit {
-        // The images will carry the release commit's sha, not HEAD's.
-        context = future_commit(context);
-    }
-    let settings = &prepared.project.settings;
-    let tags: Vec<String> = tags::compute(&settings.rules, settings.latest, &context)?
-        .iter()
-        .map(|t| future_sha_tag(t))
-        .collect();
-    let latest_left_out = tags::latest_left_out(&settings.rules, settings.latest, &context);
-    let mut images = Vec::new();
-    for (member, target) in prepared
-        .project
-        .workspace
-        .members
-        .iter()
-        .zip(&prepared.targets)
-    {
-        let plan = member_plan(request, member)?;
-        images.push(DryRunImage {
-            name: member.name.clone(),
-            platforms: plan
-                .platforms
-                .map(|p| p.iter().map(Platform::to_string).collect()),
-            repositories: target
-                .repositories
-                .iter()
-                .map(rollout::repository_name)
-                .collect(),
-        });
-    }
-    Ok(DryRun {
-        old: prepared.current.to_string(),
-        new: prepared.new.to_string(),
-        files: prepared.files,
-        resume: prepared.resume,
-        commit: prepared
-            .make_commit
-            .then(|| settings.commit.subject(&prepared.new)),
-        tag: prepared
-            .make_tag
-            .then(|| settings.commit.tag(&prepared.new)),
-        branch: context.branch,
-        tags,
-        latest_left_out,
-        images,
-    })
-}
-
-fn member_plan(request: &Request, member: &Member) -> Result<crate::plan::Plan> {
-    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let overrides = Overrides {
-        platforms: request.platforms.clone(),
-        ..Overrides::default()
-    };
-    let mut plan = resolve(&member.config, &member.file, &overrides, epoch.as_deref())?;
-    plan.sbom &= !request.no_sbom;
-    Ok(plan)
-}
-
-/// Builds every image, labelled with the new version; each reuses the layers its
-/// first repository already holds (under the release's tags, or `latest`), as
-/// `hoist build --push` does.
-fn build_all<'p>(
-    request: &Request,
-    project: &'p Project,
-    targets: &[ImageTargets],
-    builder: &mut Builder,
-    (previous, new, release_tags): (&Version, &Version, &[String]),
-    (hint, note): (&str, &mut dyn FnMut(String)),
-) -> Result<Vec<(&'p Member, crate::plan::Plan, Image)>> {
-    let mut images = Vec::new();
-    for (member, target) in project.workspace.members.iter().zip(targets) {
-        let mut plan = member_plan(request, member)?;
-        label_plan(&member.config, &member.file, &mut plan, Some(new))?;
-        let first = target.repositories.first().map(|r| (r, release_tags));
-        builder
-            .reuse_registry_layers(&cache_references(first, &[]))
-            .map_err(|e| {
-                step(
-                    format!(
-                        "reading the layers {} holds already; {hint}",
-                        target
-                            .repositories
-                            .first()
-                            .map_or_else(String::new, rollout::repository_name)
-                    ),
-                    e,
-                )
-            })?;
-        let image = builder
-            .build(&plan, !target.repositories.is_empty())
-            .map_err(|e| {
-                step(
-                    format!("building v{new} of {} failed; {hint}", member.name),
-                    e,
-                )
-            })?;
-        // Before anything is uploaded: sizes, and growth against the previous release.
-        check_budget(
-            builder,
-            &plan,
-            &image,
-            target.repositories.first(),
-            previous,
-            note,
-        )
-        .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
-        images.push((member, plan, image));
-    }
-    Ok(images)
-}
-
-/// `[budget]`: sizes, then growth against the image the previous version's tag names
-/// in the image's first repository.
-fn check_budget(
-    builder: &Builder,
-    plan: &crate::plan::Plan,
-    image: &Image,
-    repository: Option<&Reference>,
-    previous: &Version,
-    note: &mut dyn FnMut(String),
-) -> crate::Result<()> {
-    builder.check_budget(plan, image)?;
-    if let Some(repository) = repository {
-        crate::budget::check_previous_release(
-            image,
-            &plan.budget,
-            repository,
-            &previous.to_string(),
-            builder.transport(),
-            note,
-        )?;
-    }
-    Ok(())
-}
-
-/// Signs one released image in one repository (index and manifests, cosign's `.sig`
-/// tags) and attaches its signed provenance.
-fn sign_release_image(
-    key: &PrivateKey,
-    (member, plan, image): &(&Member, crate::plan::Plan, Image),
-    repository: &Reference,
-    transport: &Transport,
-) -> Result<()> {
-    let pushed = format!(
-        "{}@{}",
-        rollout::repository_name(repository),
-        image.descriptor.digest
-    );
-    let target = crate::oci::reference::parse(&pushed)?;
-    let facts = super::attest::provenance_facts(&member.config, plan, image, &pushed)?;
-    let signing = async {
-        crate::sign::sign_pushed(transport, &target, key, &std::collections::BTreeMap::new())
-            .await?;
-        crate::sign::provenance::attach_provenance(
-            transport,
-            &target,
-            &image.descriptor,
-            &facts,
-            key,
-        )
-        .await?;
-        Ok::<_, SignError>(())
-    };
-    let mut outcome = None;
-    crate::registry::block_on(async {
-        outcome = Some(signing.await);
-        Ok(())
-    })?;
-    outcome.expect("the signing ran").map_err(|e| match e {
-        // A registry's answer stays typed (the CLI's credential hint reads it).
-        SignError::Registry(inner) => ReleaseError::Registry(inner),
-        other => refused(format!("signing {pushed}: {other}")),
-    })
-}
-
 /// How to go on when a step after the release commit fails.
-fn resume_hint(request: &Request, new: &Version) -> String {
+pub fn resume_hint(request: &Request, new: &Version) -> String {
     if request.no_git {
         format!("run `hoist release {new} --no-git` to try again")
     } else if request.build_only {
@@ -654,7 +372,7 @@ fn lacks_tag(repository: &Reference, current: &Version, transport: &Transport) -
 
 /// The version files, the release commit and its git tag, as one transaction
 /// ([`transaction`]): an interrupted one is finished, a refused commit undone.
-fn commit_and_tag(
+pub fn commit_and_tag(
     request: &Request,
     git: Option<&Git>,
     (settings, files): (&ReleaseSettings, &VersionFiles),

@@ -648,3 +648,78 @@ fn credentials_never_go_over_plain_http_to_another_host() {
         stderr(&run(&mut world.hoist(&["logout", &remote]), HOIST_LIMIT)).contains("not logged in")
     );
 }
+
+/// The dashboard example in a git checkout (one commit) under the sandbox's `repo/`,
+/// its base the committed layout; answers the config path.
+fn example_checkout(sandbox: &Sandbox) -> PathBuf {
+    let tree = sandbox.path("repo");
+    crate::common::copy_tree(&crate::common::example_dir(), &tree);
+    let toml = std::fs::read_to_string(tree.join("hoist.toml")).unwrap();
+    let toml = toml.replace(
+        "base = \"oci:../../testdata/base:1.0\"",
+        &format!("base = \"oci:{}:1.0\"", base_layout().display()),
+    );
+    std::fs::write(tree.join("hoist.toml"), toml).unwrap();
+    for args in [
+        &["init", "--quiet", "--initial-branch=main"][..],
+        &["add", "--all"],
+        &["commit", "--quiet", "-m", "Dashboard"],
+    ] {
+        let mut git = assert_cmd::Command::new("git");
+        crate::release::git_env(&mut git)
+            .current_dir(&tree)
+            .args(args);
+        crate::common::success(&mut git);
+    }
+    tree.join("hoist.toml")
+}
+
+/// `hoist verify -u U --password-stdin` in a git checkout: the password is read once
+/// for the whole command (verify reads the published image's revision, rebuilds and
+/// compares through one transport), and a refused password ends with the login hint.
+#[test]
+fn verify_reads_the_password_once_and_hints_at_login_when_refused() {
+    let world = World::new();
+    let config = example_checkout(&world.sandbox);
+    let config = config.to_str().unwrap();
+    let cache = world.sandbox.cache();
+    let cache = cache.to_str().unwrap();
+    let image = world.registry.reference("acme/app:1.0");
+    world.pushes(with_flags(
+        &mut world.hoist(&[
+            "build",
+            "--config",
+            config,
+            "--cache-dir",
+            cache,
+            "--push-to",
+            &image,
+        ]),
+        USER,
+        PASSWORD,
+    ));
+
+    let verify = |extra: &[&str], password: &str| {
+        let mut command = world.hoist(&["verify", "--config", config, "--cache-dir", cache]);
+        command.args(extra).arg(&image);
+        run(with_flags(&mut command, USER, password), HOIST_LIMIT)
+    };
+    let output = verify(&[], PASSWORD);
+    let text = output_text(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("verified "), "{text}");
+    assert_no_secret(&text);
+
+    // A wrong password: exit 2 (could not tell), the registry's 401 with the hint,
+    // also from the rebuild's own reads (--revision HEAD skips reading the revision).
+    for extra in [&[][..], &["--revision", "HEAD"]] {
+        let output = verify(extra, WRONG);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&world.host()) && err.contains("hint:") && err.contains("hoist login"),
+            "{extra:?}: {err}"
+        );
+        assert_no_secret(&err);
+    }
+}

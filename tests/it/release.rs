@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::common::{
     Sandbox, base_layout, copy_tree, digest_of, example_dir, failure, parse_json, stdout, success,
 };
+use crate::proxy::{Fault, FaultPlan, FaultProxy};
 use crate::registry::{HOIST_LIMIT, Registry, fails, free_port, ok, skopeo_raw};
 
 /// The environment git (and hoist's own git calls) get.
@@ -308,6 +309,13 @@ pub fn labels_at(registry: &Registry, repo: &str, digest: &str) -> Value {
     config["config"]["Labels"].clone()
 }
 
+/// `hoist ARGS --cache-dir …` in the repository, failing; answers stderr.
+fn fails_in(repo: &Repo, args: &[&str]) -> String {
+    let mut command = repo.hoist(args);
+    command.arg("--cache-dir").arg(repo.sandbox.cache());
+    fails(&mut command, HOIST_LIMIT)
+}
+
 fn release(repo: &Repo, registry: &Registry, args: &[&str]) -> Value {
     let mut command = repo.hoist(&["release", "--json", "--cache-dir"]);
     command.arg(repo.sandbox.cache()).args(args);
@@ -437,11 +445,14 @@ fn a_failed_push_is_resumed_not_bumped_again() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
     let repo = example_repo(&sandbox, &registry.reference("acme/app"));
-    let dead = format!("127.0.0.1:{}/acme/app", free_port());
+    // A registry that answers (the preflight passes) but refuses every upload.
+    let proxy = FaultProxy::start(
+        registry.host().parse().unwrap(),
+        FaultPlan::new().always("POST", "/blobs/uploads/", Fault::envelope(403, "DENIED")),
+    );
+    let refusing = proxy.reference("acme/app");
 
-    let mut command = repo.hoist(&["release", "patch", "--push-to", &dead, "--cache-dir"]);
-    command.arg(sandbox.cache());
-    let err = fails(&mut command, HOIST_LIMIT);
+    let err = fails_in(&repo, &["release", "patch", "--push-to", &refusing]);
     assert!(
         err.contains("hoist release --resume"),
         "the error says how to resume:\n{err}"
@@ -739,4 +750,286 @@ fn release_on_a_detached_head_takes_the_branch_from_the_flag() {
     );
     // Nothing changed.
     assert_eq!(repo.read("VERSION"), "0.1.0\n");
+}
+
+/// The registry is checked before the release commit and git tag exist: a wrong port
+/// or a missing login leaves the checkout as it was.
+#[test]
+fn an_unreachable_or_refusing_registry_stops_the_release_before_the_commit() {
+    let sandbox = Sandbox::new();
+    let registry = crate::login::htpasswd_registry(&sandbox);
+    let repo = example_repo(&sandbox, &registry.reference("acme/app"));
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let unchanged = |why: &str| {
+        assert_eq!(repo.read("VERSION"), "0.1.0\n", "{why}");
+        assert_eq!(repo.git(&["rev-parse", "HEAD"]), head, "{why}: no commit");
+        assert_eq!(repo.git(&["tag"]), "", "{why}: no git tag");
+        assert_eq!(
+            repo.git(&["status", "--porcelain"]),
+            "",
+            "{why}: clean tree"
+        );
+    };
+    let dead = format!("127.0.0.1:{}/acme/app", free_port());
+    let err = fails_in(&repo, &["release", "patch", "--push-to", &dead]);
+    assert!(
+        err.contains("nothing was committed, tagged or pushed") && err.contains(&dead),
+        "{err}"
+    );
+    unchanged("wrong port");
+
+    // No credentials for a registry that wants some: the login hint, nothing changed.
+    let err = fails_in(&repo, &["release", "patch"]);
+    assert!(err.contains("hoist login"), "{err}");
+    unchanged("no login");
+}
+
+/// The tags, skipping the SBOMs' referrers tags.
+fn release_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let list = registry
+        .http_get(&format!("/v2/{repo}/tags/list"), &[])
+        .unwrap();
+    let mut tags: Vec<String> = parse_json(std::str::from_utf8(&list.body).unwrap())["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// A published version never changes: `release 0.1.0 --no-git` again from changed
+/// sources fails before any upload and leaves every tag where it was; from the same
+/// sources it changes nothing and exits 0.
+#[test]
+fn a_released_version_is_never_overwritten() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = example_repo(&sandbox, &registry.reference("acme/app"));
+    let first = release(&repo, &registry, &["0.1.0", "--no-git"]);
+    let digest = first["digest"].as_str().unwrap().to_string();
+    let tags = release_tags(&registry, "acme/app");
+    assert_eq!(tags, ["0", "0.1", "0.1.0", "latest"]);
+
+    // The same sources: the same image, nothing uploaded, exit 0.
+    let before = registry.requests().len();
+    let again = release(&repo, &registry, &["0.1.0", "--no-git"]);
+    assert_eq!(again["digest"], digest.as_str(), "{again:#}");
+    let requests = registry.requests();
+    assert!(
+        !requests[before..]
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "a re-release of the same image uploads and puts nothing: {:?}",
+        &requests[before..]
+    );
+
+    // Changed sources: refused before any upload; every tag where it was.
+    repo.write("backend/app.py", "print('changed')\n");
+    let before = registry.requests().len();
+    let err = fails_in(&repo, &["release", "0.1.0", "--no-git"]);
+    assert!(
+        err.contains("acme/app:0.1.0 names") && err.contains("never moves"),
+        "{err}"
+    );
+    let requests = registry.requests();
+    assert!(
+        !requests[before..]
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "refused before any upload: {:?}",
+        &requests[before..]
+    );
+    for tag in ["0.1.0", "0.1", "0", "latest"] {
+        assert_eq!(
+            digest_at(&registry, &format!("acme/app:{tag}")),
+            digest,
+            "{tag}"
+        );
+    }
+    assert_eq!(release_tags(&registry, "acme/app"), tags);
+
+    // With git: a version the registry holds already is refused before the commit.
+    fs::remove_file(repo.dir().join("backend/app.py")).ok();
+    repo.git(&["checkout", "--", "."]);
+    repo.write("VERSION", "0.0.9\n");
+    repo.write(
+        "frontend/package.json",
+        &repo.read("frontend/package.json").replace("0.1.0", "0.0.9"),
+    );
+    repo.git(&["commit", "--quiet", "-am", "Back to 0.0.9"]);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let err = fails_in(&repo, &["release", "0.1.0"]);
+    assert!(err.contains("exists already"), "{err}");
+    assert_eq!(repo.git(&["rev-parse", "HEAD"]), head, "no commit");
+    assert_eq!(repo.git(&["tag"]), "", "no git tag");
+    assert_eq!(repo.read("VERSION"), "0.0.9\n");
+}
+
+/// Two clones release the same version at once: exactly one wins, the other fails,
+/// and every tag of the version names the winner's image.
+#[test]
+fn two_clones_releasing_one_version_at_once_one_wins() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/app");
+    let repo = example_repo(&sandbox, &name);
+    let other = sandbox.path("other");
+    copy_tree(&repo.dir(), &other);
+    fs::write(other.join("backend/app.py"), "print('the other clone')\n").unwrap();
+    let command = |dir: &std::path::Path| {
+        let mut command = sandbox.hoist();
+        git_env(&mut command)
+            .current_dir(dir)
+            .args(["release", "0.1.0", "--no-git", "--json", "--cache-dir"])
+            .arg(sandbox.cache());
+        command
+    };
+    let (mut a, mut b) = (command(&repo.dir()), command(&other));
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(move || crate::registry::run(&mut a, HOIST_LIMIT));
+        let b = scope.spawn(move || crate::registry::run(&mut b, HOIST_LIMIT));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let won: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|o| o.status.success())
+        .collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one release wins:\n{}\n---\n{}",
+        crate::common::stderr(&a),
+        crate::common::stderr(&b)
+    );
+    let lost = if a.status.success() { &b } else { &a };
+    assert!(
+        crate::common::stderr(lost).contains("never moves"),
+        "{}",
+        crate::common::stderr(lost)
+    );
+    let winner = parse_json(&stdout(won[0]));
+    let digest = winner["digest"].as_str().unwrap();
+    for tag in ["0.1.0", "0.1", "0", "latest"] {
+        assert_eq!(
+            digest_at(&registry, &format!("acme/app:{tag}")),
+            digest,
+            "{tag}"
+        );
+    }
+}
+
+/// `hoist build --push` keeps the release's tag rules: from an older checkout (0.1.1
+/// after 0.2.0 was released) and from a pre-release (0.3.0-beta.1), `latest` and
+/// `{major}` stay on 0.2.0; a tag naming a version is put once and never moved.
+#[test]
+fn build_push_moves_rolling_tags_only_forward() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/app");
+    let repo = example_repo(&sandbox, &name);
+    let released = release(&repo, &registry, &["minor"]);
+    let digest = released["digest"].as_str().unwrap().to_string();
+    let build_push = |tags: &[&str]| {
+        let mut command = repo.hoist(&["build", "--push", "--json", "--cache-dir"]);
+        command.arg(sandbox.cache());
+        for tag in tags {
+            command.args(["--tag", tag]);
+        }
+        let output = ok(&mut command, &registry);
+        (parse_json(&stdout(&output)), crate::common::stderr(&output))
+    };
+
+    for version in ["0.1.1", "0.3.0-beta.1"] {
+        success(&mut repo.hoist(&["version", "set", version]));
+        let (report, err) = build_push(&[version, "latest", "0"]);
+        let built = report["digest"].as_str().unwrap();
+        assert_ne!(built, digest);
+        assert_eq!(
+            report["tags"],
+            serde_json::json!([version]),
+            "{report:#}\n{err}"
+        );
+        assert_eq!(digest_at(&registry, &format!("acme/app:{version}")), built);
+        for tag in ["latest", "0"] {
+            assert_eq!(
+                digest_at(&registry, &format!("acme/app:{tag}")),
+                digest,
+                "{version}: {tag} stays on 0.2.0\n{err}"
+            );
+            assert!(err.contains(&format!("kept tag {name}:{tag}")), "{err}");
+        }
+    }
+    // The version's tag, pushed again from other sources, stays where it is.
+    repo.write("backend/extra.txt", "x\n");
+    let err = fails_in(&repo, &["build", "--push", "--tag", "0.3.0-beta.1"]);
+    assert!(err.contains("never moves"), "{err}");
+}
+
+/// `hoist tag` and `hoist push` keep the same rules: a rolling tag never moves to a
+/// lower version (unless forced, said loudly), a version's tag never to another
+/// image; an image without a version moves a rolling tag and says so.
+#[test]
+fn tag_and_push_keep_the_release_tag_rules() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let name = registry.reference("acme/app");
+    let repo = example_repo(&sandbox, &name);
+    let newer = release(&repo, &registry, &["minor"])["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let older = release(&repo, &registry, &["0.1.1"])["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tag = |args: &[&str]| {
+        let mut command = repo.hoist(&["tag"]);
+        command.args(args);
+        command
+    };
+
+    let err = fails(&mut tag(&[&format!("{name}:0.1.1"), "latest"]), HOIST_LIMIT);
+    assert!(err.contains("only move forward"), "{err}");
+    assert_eq!(digest_at(&registry, "acme/app:latest"), newer);
+    let err = fails(&mut tag(&[&format!("{name}:0.1.1"), "0.2.0"]), HOIST_LIMIT);
+    assert!(err.contains("never moves"), "{err}");
+    assert_eq!(digest_at(&registry, "acme/app:0.2.0"), newer);
+    // Forward is fine; a rollback is deliberate.
+    success(&mut tag(&[&format!("{name}:0.2.0"), "stable"]));
+    let output = ok(
+        &mut tag(&[&format!("{name}:0.1.1"), "latest", "--force-tags"]),
+        &registry,
+    );
+    assert!(
+        crate::common::stderr(&output).contains("WARNING: --force-tags"),
+        "{}",
+        crate::common::stderr(&output)
+    );
+    assert_eq!(digest_at(&registry, "acme/app:latest"), older);
+
+    // `hoist push` of an image with no version: the rolling tag moves, and it says so;
+    // a version's tag it would move is refused before any upload.
+    let base = format!("oci:{}:1.0", base_layout().display());
+    let output = ok(
+        &mut repo.hoist(&["push", &base, &format!("{name}:latest")]),
+        &registry,
+    );
+    let err = crate::common::stderr(&output);
+    assert!(err.contains("has no version"), "{err}");
+    let before = registry.requests().len();
+    let err = fails(
+        &mut repo.hoist(&["push", &base, &format!("{name}:0.2.0")]),
+        HOIST_LIMIT,
+    );
+    assert!(err.contains("never moves"), "{err}");
+    assert!(
+        !registry.requests()[before..]
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "refused before any upload"
+    );
+    assert_eq!(digest_at(&registry, "acme/app:0.2.0"), newer);
 }

@@ -429,10 +429,9 @@ fn tag_puts(registry: &Registry, tag: &str) -> usize {
         .count()
 }
 
-#[test]
-fn an_over_budget_build_uploads_nothing_and_names_the_breach() {
-    let registry = Registry::start();
-    let sandbox = Sandbox::new();
+/// The dashboard example copied into the sandbox's `tree/`, its base the committed
+/// layout; answers the directory and its hoist.toml's text.
+fn example_tree(sandbox: &Sandbox) -> (std::path::PathBuf, String) {
     let tree = sandbox.path("tree");
     copy_tree(&example_dir(), &tree);
     let toml = fs::read_to_string(tree.join("hoist.toml")).unwrap();
@@ -441,38 +440,45 @@ fn an_over_budget_build_uploads_nothing_and_names_the_breach() {
         "base = \"oci:../../testdata/base:1.0\"",
         &format!("base = \"oci:{}:1.0\"", base.display()),
     );
+    (tree, toml)
+}
+
+#[test]
+fn an_over_budget_build_uploads_nothing_and_names_the_breach() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let (tree, toml) = example_tree(&sandbox);
     fs::write(
         tree.join("hoist.toml"),
         format!("{toml}\n[budget]\nmax_size = \"1MB\"\n"),
     )
     .unwrap();
-    let mut command = sandbox.build();
-    command
-        .arg("--config")
-        .arg(tree.join("hoist.toml"))
-        .arg("--push-to")
-        .arg(registry.reference("acme/dashboard"));
-    let before = registry.requests().len();
-    let err = fails(&mut command, HOIST_LIMIT);
-    assert!(err.contains("over budget"), "{err}");
-    assert!(err.contains("platform linux/"), "{err}");
-    assert!(err.contains("budget.max_size"), "{err}");
-    assert!(err.contains("1000000 bytes"), "{err}");
-    assert!(err.contains("largest new layers: "), "{err}");
-    let requests = registry.requests();
-    let writes: Vec<_> = requests
-        .iter()
-        .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH"))
-        .collect();
-    assert!(writes.is_empty(), "uploaded: {writes:?}");
-    // Only reads: the registry as layer cache looks up the target's tags first.
-    let new_requests = &requests[before..];
-    assert!(
-        new_requests
-            .iter()
-            .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
-        "an over-budget build only reads: {new_requests:?}"
-    );
+    // A push by digest (a split build's one-platform push) has the same budget.
+    for by_digest in [&[][..], &["--platform", "linux/amd64", "--by-digest"]] {
+        let mut command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(tree.join("hoist.toml"))
+            .args(by_digest)
+            .arg("--push-to")
+            .arg(registry.reference("acme/dashboard"));
+        let before = registry.requests().len();
+        let err = fails(&mut command, HOIST_LIMIT);
+        assert!(err.contains("over budget"), "{by_digest:?}: {err}");
+        assert!(err.contains("platform linux/"), "{err}");
+        assert!(err.contains("budget.max_size"), "{err}");
+        assert!(err.contains("1000000 bytes"), "{err}");
+        assert!(err.contains("largest new layers: "), "{err}");
+        // Only reads: the preflight and the registry as layer cache read the target's
+        // tags first; nothing is uploaded.
+        let new_requests = &registry.requests()[before..];
+        assert!(
+            new_requests
+                .iter()
+                .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
+            "{by_digest:?}: an over-budget build only reads: {new_requests:?}"
+        );
+    }
 
     // Within budget (and an unpacked limit): built, and --json carries every size.
     fs::write(

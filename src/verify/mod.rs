@@ -2,6 +2,8 @@
 //! records (base digest, epoch, compression, platforms, hoist version) through the one
 //! build pipeline, never push, and compare; a mismatch is explained by [`crate::diff`].
 
+pub mod check;
+
 use std::path::{Path, PathBuf};
 
 use hoist_layers::{BlobStore, BuildOptions, Digest};
@@ -11,29 +13,39 @@ use crate::assemble::Observer;
 use crate::config::ConfigFile;
 use crate::diff::{ImageDiff, OpenedImage, compare};
 use crate::error::Error;
+use crate::job::{Env, JobError, PlanOverrides, plan_for};
 use crate::oci::location::{Location, Selector};
 use crate::oci::model::{
     BASE_DIGEST, BASE_NAME, HOIST_COMPRESSION, HOIST_COMPRESSION_LEVEL, HOIST_SOURCE_DATE_EPOCH,
     HOIST_VERSION,
 };
 use crate::pipeline::Builder;
-use crate::plan::{Overrides, Plan, resolve};
+use crate::plan::{Overrides, Plan};
 use crate::publish::Sink as _;
 use crate::publish::layout::LayoutSink;
 use crate::registry::transport::Transport;
-use crate::release::ReleaseError;
-use crate::release::labels::label_plan;
+use crate::sign::SignError;
 
 /// What can keep a verification from reaching a verdict.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
-    /// Opening, reading or comparing an image failed.
-    #[error(transparent)]
+    /// Opening, reading or comparing an image failed (kept as the source: the CLI
+    /// finds a registry's answer in the chain).
+    #[error("{0}")]
     Hoist(#[from] Error),
-    /// Labelling a versioned project's rebuild failed.
-    #[error(transparent)]
-    Release(#[from] ReleaseError),
+    /// Resolving or labelling the rebuild's plan failed.
+    #[error("{0}")]
+    Plan(#[from] JobError),
+    /// The project, its version or its git checkout could not be read.
+    #[error("{0}")]
+    Release(#[from] crate::release::ReleaseError),
+    /// A key file could not be read, or signing data could not be checked.
+    #[error("{0}")]
+    Sign(SignError),
+    /// What was asked cannot be done; says why.
+    #[error("{0}")]
+    Refused(String),
     /// The rebuild failed.
     #[error("rebuilding from {}", config.display())]
     Rebuild {
@@ -44,7 +56,18 @@ pub enum VerifyError {
     },
 }
 
-type Result<T, E = VerifyError> = std::result::Result<T, E>;
+impl From<SignError> for VerifyError {
+    fn from(error: SignError) -> VerifyError {
+        match error {
+            // The registry's answer stays a typed `Error` in the chain.
+            SignError::Registry(inner) => VerifyError::Hoist(inner),
+            other => VerifyError::Sign(other),
+        }
+    }
+}
+
+/// Result of a verification step.
+pub type Result<T, E = VerifyError> = std::result::Result<T, E>;
 
 /// What to verify, and with what.
 pub struct Request<'a> {
@@ -299,18 +322,20 @@ fn recorded_inputs(image: &OpenedImage) -> Result<Inputs> {
 /// which has no annotations) fall back to the config file and the environment.
 fn rebuild_plan(request: &Request, inputs: &Inputs) -> Result<Plan> {
     let file = request.file;
-    let overrides = Overrides {
-        platforms: inputs.platforms.clone(),
-        compression: inputs.compression.clone(),
-        compression_level: inputs.compression_level,
-        ..Overrides::default()
+    let overrides = PlanOverrides {
+        overrides: Overrides {
+            platforms: inputs.platforms.clone(),
+            compression: inputs.compression.clone(),
+            compression_level: inputs.compression_level,
+            ..Overrides::default()
+        },
+        // The rebuild is dated as the image records (else as the environment says).
+        epoch: inputs.source_date_epoch.as_deref(),
+        ..PlanOverrides::default()
     };
-    let env_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let epoch = inputs.source_date_epoch.as_deref().or(env_epoch.as_deref());
-    let mut plan = resolve(request.config, file, &overrides, epoch)?;
     // A versioned project's build labels its image (version, revision, created…):
-    // the rebuild must too, from the checkout being verified.
-    label_plan(request.config, file, &mut plan, None)?;
+    // the rebuild does too, from the checkout being verified.
+    let mut plan = plan_for(request.config, file, &overrides, &Env::from_process())?;
 
     if let (Some(name), Some(digest)) = (&inputs.base, &inputs.base_digest) {
         let digest: Digest = digest.parse().map_err(|e| Error::Verify {

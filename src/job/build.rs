@@ -1,0 +1,199 @@
+//! The job of `hoist build`: for each image, preflight (outputs, each registry
+//! reached with the credentials, the tags it will set read) before anything is built,
+//! then build → budget → publish (sink, pushes by digest) → attach → tags. A
+//! `--by-digest` push goes through the same budget as any other.
+
+use hoist_layers::Digest;
+use oci_spec::distribution::Reference;
+use semver::Version;
+
+use super::{Attested, Result, attest, step};
+use crate::budget::PlatformSize;
+use crate::oci::image::Image;
+use crate::pipeline::{Builder, PushTarget};
+use crate::plan::Plan;
+use crate::publish::{Sink, WriteReport};
+use crate::registry::push::PushReport;
+use crate::release::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
+use crate::sign::PrivateKey;
+use crate::workspace::Member;
+
+/// Where a built image goes besides the cache.
+#[derive(Default)]
+pub struct Outputs {
+    /// `--output`: a layout or archive, with the tags it names the image by.
+    pub sink: Option<(Box<dyn Sink>, Vec<String>)>,
+    /// `--push`: the repositories pushed to (one build, the same digest in each), with
+    /// the tags pushed there.
+    pub pushes: Vec<PushTarget>,
+}
+
+/// One image of the command: its plan, where it goes, and what its build may reuse.
+pub struct Target<'m> {
+    /// The workspace member (or the lone image).
+    pub member: &'m Member,
+    /// Its resolved plan ([`super::plan_for`]).
+    pub plan: Plan,
+    /// Its outputs.
+    pub outputs: Outputs,
+    /// `--by-digest`: one platform's manifest alone, untagged.
+    pub by_digest: bool,
+    /// Registry images whose layers the build may reuse (pushes only).
+    pub reuse: Vec<Reference>,
+    /// What each push's tags name now, read by [`Job::preflight`].
+    existing: Vec<Vec<(String, Option<Digest>)>>,
+}
+
+impl<'m> Target<'m> {
+    /// An image to build with `plan` into `outputs`.
+    pub fn new(member: &'m Member, plan: Plan, outputs: Outputs) -> Target<'m> {
+        Target {
+            member,
+            plan,
+            outputs,
+            by_digest: false,
+            reuse: Vec::new(),
+            existing: Vec::new(),
+        }
+    }
+}
+
+/// What the outputs reported.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// The sink's report, when there was one.
+    pub written: Option<WriteReport>,
+    /// One report per push, in the order of [`Outputs::pushes`]; `tags` are the tags
+    /// that name the image now.
+    pub pushed: Vec<PushReport>,
+    /// Each platform image's sizes, as the budget check measured them.
+    pub sizes: Vec<PlatformSize>,
+    /// Per push, the signatures and provenance attached (with a signing key).
+    pub attested: Vec<Attested>,
+    /// Per push, the rolling tags left where they were, with the version they name.
+    pub kept: Vec<Vec<(String, Option<Version>)>>,
+}
+
+/// The job: one builder (one cache, one transport) for every image of the command.
+pub struct Job<'a> {
+    /// The build pipeline.
+    pub builder: Builder<'a>,
+    /// Signs and attests every push when given.
+    pub sign_key: Option<&'a PrivateKey>,
+    /// `--force-tags`: pinned and rolling tags move anyway.
+    pub force_tags: bool,
+}
+
+impl Job<'_> {
+    /// Checks `target` before anything is built: its outputs can be written, and each
+    /// registry it pushes to answers, takes the credentials, and has its tags read.
+    pub fn preflight(&self, target: &mut Target) -> Result<()> {
+        if let Some((sink, _)) = &target.outputs.sink {
+            sink.preflight()?;
+        }
+        target.existing = target
+            .outputs
+            .pushes
+            .iter()
+            .map(|push| {
+                probe_tags(&push.reference, &push.tags, self.builder.transport()).map_err(|e| {
+                    step(
+                        format!(
+                            "checking {}/{} before building: nothing was built or pushed",
+                            push.reference.registry(),
+                            push.reference.repository()
+                        ),
+                        e,
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    /// Builds `target`, checks its budget, writes and pushes it (by digest), signs
+    /// each push, then points the tags at it. `note` hears the tag decisions.
+    pub fn run(
+        &mut self,
+        target: &Target,
+        note: &mut dyn FnMut(String),
+    ) -> Result<(Image, Published)> {
+        let outputs = &target.outputs;
+        self.builder.reuse_registry_layers(&target.reuse)?;
+        let built = self.builder.build(&target.plan, outputs.sink.is_none())?;
+        let image = if target.by_digest {
+            built.single_platform().unwrap_or(built)
+        } else {
+            built
+        };
+        // Before any output: an over-budget image is neither written nor uploaded.
+        let sizes = crate::budget::check(&image, &target.plan.budget)?;
+        if !self.force_tags {
+            for (push, existing) in outputs.pushes.iter().zip(&target.existing) {
+                refuse_pinned_elsewhere(&push.reference, existing, &image.descriptor.digest)?;
+            }
+        }
+        let written = match &outputs.sink {
+            Some((sink, tags)) => Some(sink.write(&image, tags)?),
+            None => None,
+        };
+        let untagged: Vec<PushTarget> = outputs
+            .pushes
+            .iter()
+            .map(|push| PushTarget {
+                reference: push.reference.clone(),
+                tags: Vec::new(),
+            })
+            .collect();
+        let pairs: Vec<(&Image, &PushTarget)> = untagged.iter().map(|p| (&image, p)).collect();
+        let mut pushed = self
+            .builder
+            .push_all(&pairs)
+            .into_iter()
+            .collect::<crate::Result<Vec<_>>>()?;
+        let mut attested = Vec::new();
+        if let Some(key) = self.sign_key {
+            for push in &outputs.pushes {
+                let config = &target.member.config;
+                attested.push(attest(
+                    key,
+                    config,
+                    &target.plan,
+                    &image,
+                    &push.reference,
+                    self.builder.transport(),
+                )?);
+            }
+        }
+        let version = super::image_version(&image);
+        let policy = MovePolicy {
+            version: version.as_ref(),
+            force: self.force_tags,
+            ..MovePolicy::default()
+        };
+        let mut kept = Vec::new();
+        for ((push, report), seen) in outputs.pushes.iter().zip(&mut pushed).zip(&target.existing) {
+            let moved = move_tags(
+                &image,
+                &push.reference,
+                &push.tags,
+                seen,
+                &policy,
+                self.builder.transport(),
+                note,
+            )?;
+            report.tags = moved.tags;
+            kept.push(moved.kept);
+        }
+        Ok((
+            image,
+            Published {
+                written,
+                pushed,
+                sizes,
+                attested,
+                kept,
+            },
+        ))
+    }
+}
