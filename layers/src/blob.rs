@@ -12,6 +12,7 @@ use tempfile::NamedTempFile;
 use crate::blobfile::{self, open_blob};
 use crate::error::Error;
 use crate::hash::{Digest, HashingWriter};
+use crate::layout::{CACHE_DIR, EVICT_PREFIX};
 use crate::temp::{create_temp_file, sweep_temp_files};
 use crate::usage::Tracker;
 
@@ -41,7 +42,7 @@ impl BlobStore {
         let sha_dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&sha_dir).map_err(|e| Error::io(&sha_dir, e))?;
         sweep_temp_files(&root);
-        sweep_temp_files(&root.join(crate::cache::CACHE_DIR));
+        sweep_temp_files(&root.join(CACHE_DIR));
         Ok(BlobStore {
             root,
             tracker: None,
@@ -51,7 +52,7 @@ impl BlobStore {
     /// Opens the store at `root` as a cache that several processes may share at once:
     /// as [`BlobStore::open`], and every blob this process looks up, checks, writes or
     /// imports is leased (never pruned while the process lives) and stamped with its use
-    /// time, for `hoist cache prune`'s least-recently-used order (see [`crate::prune`]).
+    /// time, for `hoist cache prune`'s least-recently-used order (see the `prune` module).
     pub fn open_cache(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let mut store = BlobStore::open(root)?;
         store.tracker = Some(Arc::new(Tracker::new(&store.root)));
@@ -244,10 +245,6 @@ impl BlobStore {
         Ok(())
     }
 }
-
-/// What a file set aside by [`BlobStore::evict`] is named (then `<pid>-<n>`); one a
-/// killed run leaves is removed by `hoist cache prune`.
-pub(crate) const EVICT_PREFIX: &str = ".hoist-evict-";
 
 /// Whether the regular file at `path` (not a link) hashes to `digest`.
 fn hashes_to(path: &Path, digest: &Digest) -> bool {

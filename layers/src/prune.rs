@@ -14,10 +14,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::blob::EVICT_PREFIX;
-use crate::cache::CACHE_DIR;
 use crate::error::Error;
 use crate::hash::Digest;
+use crate::layout::{CACHE_DIR, EVICT_PREFIX};
 use crate::temp::sweep_temp_files;
 use crate::usage::{LEASES_DIR, USES_DIR, open_prune_lock, stamp_path};
 

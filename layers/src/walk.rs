@@ -3,53 +3,14 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use walkdir::WalkDir;
 
+use crate::entry::{Entry, FileInfo, Kind, WHITEOUT_PREFIX};
 use crate::error::Error;
-use crate::layer::ModePolicy;
-
-/// Prefix that marks a whiteout; layer consumers treat any such name as one.
-pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
-
-/// One entry of the archive, before it is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
-    /// Relative archive path: no leading `/` or `./`; directories end with `/`.
-    pub(crate) path: String,
-    pub(crate) kind: Kind,
-    /// Permission and special bits (`0o7777` at most), after the mode policy.
-    pub(crate) mode: u32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Directory,
-    File(FileInfo),
-    Symlink {
-        target: String,
-    },
-    /// A further name of a file written earlier in the archive under `target`.
-    HardLink {
-        target: String,
-    },
-    /// An empty regular file named `.wh.<name>`.
-    Whiteout,
-}
-
-/// What the walk saw of a regular file, to detect changes when it is read later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FileInfo {
-    pub(crate) source: PathBuf,
-    pub(crate) size: u64,
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
-    pub(crate) nlink: u64,
-}
+use crate::spec::ModePolicy;
 
 /// Compiles `excludes` (gitignore syntax, relative to the source root).
 pub(crate) fn compile_excludes(excludes: &[String]) -> Result<Gitignore, Error> {

@@ -127,6 +127,7 @@ pub(super) fn plan_layer(
             dest: to.to_string(),
             excludes: layer.exclude.clone(),
             files: listed.into_iter().map(|l| l.source).collect(),
+            sources: Vec::new(),
             uid,
             gid,
             modes,
