@@ -1,0 +1,188 @@
+//! A `[[layer]] python = {…}`: the layers installing a Python lock, planned through
+//! [`crate::python`]: one layer every platform shares (the venv's own files and the
+//! wheels that are the same file everywhere) and one per platform for the rest. Every
+//! error names the key: `layer[2].python.lock`.
+
+use std::path::Path;
+
+use hoist_layers::{Compression, LayerSpec};
+
+use super::{PlannedLayer, invalid, parse_owner};
+use crate::config::{LayerSection, PythonSection};
+use crate::error::Result;
+use crate::oci::platform::Platform;
+use crate::python::tags::{Libc, machine_of};
+use crate::python::{self, PythonSettings, TargetPlatform};
+
+/// The glibc level assumed when `libc` is not given: Debian 10 / RHEL 8, which every
+/// maintained glibc base meets (bookworm has 2.36).
+const DEFAULT_LIBC: Libc = Libc::Glibc(28);
+
+/// The layers of `[[layer]]` number `i` (from 0), whose `python` is `section`.
+pub(super) fn plan_python(
+    i: usize,
+    layer: &LayerSection,
+    section: &PythonSection,
+    config_dir: &Path,
+    epoch: u64,
+    compression: Compression,
+    platforms: Option<&[Platform]>,
+) -> Result<Vec<PlannedLayer>> {
+    let field = |key: &str| format!("layer[{}].python{key}", i + 1);
+    let others = [
+        ("from", layer.from.is_some()),
+        ("to", layer.to.is_some()),
+        ("files", !layer.files.is_empty()),
+        ("exclude", !layer.exclude.is_empty()),
+        ("mode", layer.mode.is_some()),
+        ("modes", layer.modes.is_some()),
+        ("remove", !layer.remove.is_empty()),
+        ("platform", layer.platform.is_some()),
+    ];
+    if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+        return Err(invalid(
+            &format!("layer[{}].{key}", i + 1),
+            "a `python` layer takes only `python` and `owner`: put the project's own files in a [[layer]] of their own",
+        ));
+    }
+    let platforms = platforms.ok_or_else(|| {
+        invalid(
+            &field(""),
+            "needs the image's platforms listed (image.platforms or --platform): wheels are chosen per platform",
+        )
+    })?;
+    let targets = platforms
+        .iter()
+        .map(|p| {
+            let machine = machine_of(&p.architecture, p.variant.as_deref())
+                .filter(|_| p.os == "linux")
+                .ok_or_else(|| {
+                    invalid(
+                        &field(""),
+                        &format!("no wheel platform tag is known for {p}"),
+                    )
+                })?;
+            Ok(TargetPlatform {
+                name: p.to_string(),
+                machine: machine.to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let settings = settings(section, config_dir, &field)?;
+    let planned = python::plan(&settings, &targets)?;
+    let (uid, gid) = match &layer.owner {
+        None => (0, 0),
+        Some(owner) => {
+            parse_owner(owner).map_err(|m| invalid(&format!("layer[{}].owner", i + 1), &m))?
+        }
+    };
+    let into = settings.venv.clone().unwrap_or_else(|| {
+        settings
+            .layout()
+            .map(|l| l.site_packages)
+            .unwrap_or_default()
+    });
+    let spec = |sources| LayerSpec {
+        source: None,
+        dest: "/".into(),
+        excludes: Vec::new(),
+        files: Vec::new(),
+        sources,
+        uid,
+        gid,
+        modes: hoist_layers::ModePolicy::Keep,
+        remove: Vec::new(),
+        mtime: epoch,
+        compression,
+    };
+    let names = |what: &str, count: usize| {
+        let summary = format!("python {} → {into}, {what}", section.lock);
+        PlannedLayer {
+            label: format!("python: {}", section.lock),
+            title: format!("layer {} ({summary}, {count} wheels)", i + 1),
+            created_by: format!("hoist: {summary}"),
+            spec: spec(Vec::new()),
+            platforms: None,
+        }
+    };
+    let mut layers = Vec::new();
+    if !planned.shared.is_empty() {
+        let mut shared = names("every platform", planned.shared_wheels.len());
+        shared.spec.sources = planned.shared;
+        layers.push(shared);
+    }
+    for (platform, (sources, wheels)) in platforms.iter().zip(planned.native) {
+        if sources.is_empty() {
+            continue;
+        }
+        let mut own = names(&platform.to_string(), wheels.len());
+        own.spec.sources = sources;
+        own.platforms = Some(vec![platform.clone()]);
+        layers.push(own);
+    }
+    Ok(layers)
+}
+
+fn settings(
+    section: &PythonSection,
+    config_dir: &Path,
+    field: &dyn Fn(&str) -> String,
+) -> Result<PythonSettings> {
+    let version = section.version.clone().ok_or_else(|| {
+        invalid(
+            &field(".version"),
+            "missing: the image's Python version, e.g. version = \"3.11\"",
+        )
+    })?;
+    if !version.starts_with("3.") || version.split('.').any(|p| p.parse::<u32>().is_err()) {
+        return Err(invalid(
+            &field(".version"),
+            &format!("`{version}`: expected a version such as 3.11"),
+        ));
+    }
+    let libc = section
+        .libc
+        .as_deref()
+        .map(Libc::parse)
+        .transpose()
+        .map_err(|m| invalid(&field(".libc"), &m))?
+        .unwrap_or(DEFAULT_LIBC);
+    for (key, path) in [(".venv", &section.venv), (".target", &section.target)] {
+        if let Some(path) = path {
+            super::check_image_path(path).map_err(|m| invalid(&field(key), &m))?;
+        }
+    }
+    if section.venv.is_some() && section.target.is_some() {
+        return Err(invalid(
+            &field(".target"),
+            "give either venv or target, not both",
+        ));
+    }
+    let lock = config_dir.join(&section.lock);
+    if !lock.is_file() {
+        return Err(invalid(
+            &field(".lock"),
+            &format!("{} is not a file", lock.display()),
+        ));
+    }
+    let wheelhouse = section.wheelhouse.as_ref().map(|w| config_dir.join(w));
+    if let Some(dir) = wheelhouse.as_ref().filter(|d| !d.is_dir()) {
+        return Err(invalid(
+            &field(".wheelhouse"),
+            &format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    Ok(PythonSettings {
+        lock,
+        wheelhouse,
+        interpreter: section
+            .interpreter
+            .clone()
+            .unwrap_or_else(|| format!("/usr/local/bin/python{short}")),
+        version,
+        venv: section.venv.clone(),
+        target: section.target.clone(),
+        libc,
+    })
+}

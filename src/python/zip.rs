@@ -1,0 +1,177 @@
+//! A bounded reader of zip archives (wheels): the central directory, and each member's
+//! bytes inflated as a stream, read straight from the archive file.
+//!
+//! Only what wheels use: stored and deflated members, no encryption, no zip64 (a wheel
+//! over 4 GiB is refused), one disk. Every size read from the archive is checked
+//! against the file before anything is allocated or read.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// The most members an archive may list (numpy's wheels have ~1,500).
+const MAX_MEMBERS: usize = 200_000;
+
+/// One member of the central directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (`six.py`, `six-1.17.0.dist-info/RECORD`); directories end in `/`.
+    pub name: String,
+    /// 0 (stored) or 8 (deflated).
+    method: u16,
+    compressed_size: u64,
+    /// The inflated size.
+    pub size: u64,
+    /// Offset of its local header.
+    header_offset: u64,
+    /// Unix permission bits, when the archive was made on Unix.
+    pub unix_mode: Option<u32>,
+}
+
+/// An opened zip archive: its path and directory.
+#[derive(Debug)]
+pub struct Archive {
+    path: PathBuf,
+    len: u64,
+    /// In archive order.
+    pub members: Vec<Member>,
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn invalid(reason: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, reason.into())
+}
+
+impl Archive {
+    /// Reads the central directory of the archive at `path`.
+    pub fn open(path: &Path) -> io::Result<Archive> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        // The end record is 22 bytes plus a comment of at most 65,535.
+        let tail_len = len.min(22 + 65_535);
+        let mut tail = vec![0u8; tail_len as usize];
+        file.seek(SeekFrom::Start(len - tail_len))?;
+        file.read_exact(&mut tail)?;
+        let end = (0..tail.len().saturating_sub(21))
+            .rev()
+            .find(|&i| u32_at(&tail, i) == 0x0605_4b50)
+            .ok_or_else(|| invalid("not a zip archive (no end of central directory record)"))?;
+        let count = usize::from(u16_at(&tail, end + 10));
+        let dir_size = u64::from(u32_at(&tail, end + 12));
+        let dir_offset = u64::from(u32_at(&tail, end + 16));
+        if count == 0xFFFF || dir_size == 0xFFFF_FFFF || dir_offset == 0xFFFF_FFFF {
+            return Err(invalid("zip64 archives are not supported"));
+        }
+        if dir_offset + dir_size > len || count > MAX_MEMBERS {
+            return Err(invalid("the central directory lies outside the file"));
+        }
+        let mut dir = vec![0u8; dir_size as usize];
+        file.seek(SeekFrom::Start(dir_offset))?;
+        file.read_exact(&mut dir)?;
+        let mut members = Vec::with_capacity(count);
+        let mut at = 0usize;
+        for _ in 0..count {
+            if at + 46 > dir.len() || u32_at(&dir, at) != 0x0201_4b50 {
+                return Err(invalid(
+                    "a central directory entry is truncated or malformed",
+                ));
+            }
+            let made_on_unix = dir[at + 5] == 3;
+            let flags = u16_at(&dir, at + 8);
+            let method = u16_at(&dir, at + 10);
+            let compressed_size = u64::from(u32_at(&dir, at + 20));
+            let size = u64::from(u32_at(&dir, at + 24));
+            let name_len = usize::from(u16_at(&dir, at + 28));
+            let extra_len = usize::from(u16_at(&dir, at + 30));
+            let comment_len = usize::from(u16_at(&dir, at + 32));
+            let external = u32_at(&dir, at + 38);
+            let header_offset = u64::from(u32_at(&dir, at + 42));
+            let name_end = at + 46 + name_len;
+            if name_end > dir.len() {
+                return Err(invalid("a member name runs past the central directory"));
+            }
+            let name = std::str::from_utf8(&dir[at + 46..name_end])
+                .map_err(|_| invalid("a member name is not UTF-8"))?
+                .to_owned();
+            if flags & 1 != 0 {
+                return Err(invalid(format!("{name} is encrypted")));
+            }
+            if !matches!(method, 0 | 8) {
+                return Err(invalid(format!(
+                    "{name} uses compression method {method} (only stored and deflated are read)"
+                )));
+            }
+            if header_offset + compressed_size > len {
+                return Err(invalid(format!("{name} lies outside the file")));
+            }
+            members.push(Member {
+                name,
+                method,
+                compressed_size,
+                size,
+                header_offset,
+                unix_mode: made_on_unix.then_some((external >> 16) & 0o7777),
+            });
+            at = name_end + extra_len + comment_len;
+        }
+        Ok(Archive {
+            path: path.to_path_buf(),
+            len,
+            members,
+        })
+    }
+
+    /// The inflated bytes of `member`, as a stream (the caller bounds and checks what
+    /// it reads).
+    pub fn open_member(&self, member: &Member) -> io::Result<Box<dyn Read + Send>> {
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(member.header_offset))?;
+        let mut header = [0u8; 30];
+        file.read_exact(&mut header)?;
+        if u32_at(&header, 0) != 0x0403_4b50 {
+            return Err(invalid(format!("{}: no local header", member.name)));
+        }
+        let skip = u64::from(u16_at(&header, 26)) + u64::from(u16_at(&header, 28));
+        let data = member.header_offset + 30 + skip;
+        if data + member.compressed_size > self.len {
+            return Err(invalid(format!("{} lies outside the file", member.name)));
+        }
+        file.seek(SeekFrom::Start(data))?;
+        let raw = file.take(member.compressed_size);
+        Ok(if member.method == 8 {
+            Box::new(flate2::read::DeflateDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        })
+    }
+
+    /// The whole of a small member, at most `limit` bytes, checked against its size.
+    pub fn read_member(&self, member: &Member, limit: u64) -> io::Result<Vec<u8>> {
+        if member.size > limit {
+            return Err(invalid(format!(
+                "{} is {} bytes, more than the {limit} read into memory",
+                member.name, member.size
+            )));
+        }
+        let mut out = Vec::with_capacity(member.size as usize);
+        self.open_member(member)?
+            .take(member.size + 1)
+            .read_to_end(&mut out)?;
+        if out.len() as u64 != member.size {
+            return Err(invalid(format!(
+                "{} inflates to {} bytes, its directory entry says {}",
+                member.name,
+                out.len(),
+                member.size
+            )));
+        }
+        Ok(out)
+    }
+}
