@@ -99,7 +99,11 @@ pub(super) fn plan_python(
         let summary = format!("python {} → {into}, {what}", section.lock);
         PlannedLayer {
             label: format!("python: {}", section.lock),
-            title: format!("layer {} ({summary}, {count} wheels)", i + 1),
+            title: format!(
+                "layer {} ({summary}, {count} wheel{})",
+                i + 1,
+                if count == 1 { "" } else { "s" }
+            ),
             created_by: format!("hoist: {summary}"),
             spec: spec(Vec::new()),
             platforms: None,

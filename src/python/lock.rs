@@ -59,7 +59,10 @@ pub fn read_lock(path: &Path) -> Result<Vec<LockedPackage>, PythonError> {
             message: "uv.lock is not read yet: export it with `uv export --format pylock.toml -o pylock.toml` (or `uv export --format requirements-txt`, which writes hashes)".into(),
         });
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
         parse_pylock(&text, &name)
     } else {
         parse_requirements(&text, &name)

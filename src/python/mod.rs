@@ -354,7 +354,23 @@ fn pick(
     } else if package.sdist && locked.is_empty() {
         "only a source distribution is locked; hoist installs wheels (build one on a native runner into the wheelhouse, or use a binary package such as psycopg2-binary)".to_owned()
     } else {
-        "none of its locked hashes matches a wheel in the wheelhouse".to_owned()
+        // Files of this name whose bytes the lock does not name: altered, or another build.
+        let strangers: Vec<String> = files
+            .iter()
+            .filter_map(|(hash, path)| {
+                let file = path.file_name()?.to_string_lossy().into_owned();
+                let name = WheelName::parse(&file).ok()?;
+                (name.name == package.name).then(|| format!("{file} has sha256 {hash}"))
+            })
+            .collect();
+        if strangers.is_empty() {
+            "none of its locked hashes matches a wheel in the wheelhouse".to_owned()
+        } else {
+            format!(
+                "none of its locked hashes matches a wheel in the wheelhouse ({}, which the lock does not name)",
+                strangers.join("; ")
+            )
+        }
     })
 }
 

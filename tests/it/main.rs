@@ -29,6 +29,7 @@ mod props;
 mod proxy;
 mod pull_tag;
 mod push;
+mod python;
 mod referrers;
 mod regcache;
 mod registry;

@@ -1,0 +1,425 @@
+//! Python dependencies as layers (issue 18): a lock file in, installed packages out
+//! for two platforms, judged by the host's CPython 3.11 (imports and a call from the
+//! unpacked linux/amd64 image, `pip list --path`), `file` (the arm64 extension module
+//! is an aarch64 ELF) and the layout itself (the shared layer has one digest in both
+//! manifests). Real wheels come from `target/wheels` (fetched by `.ci/run`, pinned by
+//! sha256); the edge cases use small wheels the tests write with Python's `zipfile`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+use crate::common::{Layout, Sandbox, failure, repo, require_tool, sha256_hex, stdout, success};
+
+const ORJSON_X86: &str =
+    "orjson-3.10.12-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+const ORJSON_ARM: &str =
+    "orjson-3.10.12-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl";
+const PURE: [&str; 6] = [
+    "six-1.17.0-py2.py3-none-any.whl",
+    "idna-3.10-py3-none-any.whl",
+    "typing_extensions-4.12.2-py3-none-any.whl",
+    "click-8.1.7-py3-none-any.whl",
+    "h11-0.14.0-py3-none-any.whl",
+    "uvicorn-0.32.1-py3-none-any.whl",
+];
+const SITE: &str = "opt/venv/lib/python3.11/site-packages";
+
+/// `target/wheels`, made by `.ci/run`.
+fn wheels() -> PathBuf {
+    let dir = repo().join("target/wheels");
+    assert!(
+        dir.join(ORJSON_ARM).is_file(),
+        "{} is missing wheels: run .ci/run (it fetches them, pinned by sha256)",
+        dir.display()
+    );
+    dir
+}
+
+fn hash_of(path: &Path) -> String {
+    sha256_hex(&fs::read(path).unwrap())
+}
+
+/// A requirements lock (as `uv pip compile --generate-hashes` writes it) for the
+/// real wheels: `name==version` and one `--hash` per wheel file.
+fn real_lock() -> String {
+    let dir = wheels();
+    let mut lock = String::from("# uv pip compile --universal --generate-hashes\n");
+    for file in PURE.iter().chain(&[ORJSON_X86]) {
+        let mut parts = file.split('-');
+        let (name, version) = (parts.next().unwrap(), parts.next().unwrap());
+        let marker = if name == "typing_extensions" {
+            " ; python_version < \"3.11\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            lock,
+            "{name}=={version}{marker} \\\n    --hash=sha256:{}",
+            hash_of(&dir.join(file))
+        );
+        if name == "orjson" {
+            let _ = write!(
+                lock,
+                " \\\n    --hash=sha256:{}",
+                hash_of(&dir.join(ORJSON_ARM))
+            );
+        }
+        lock.push_str("\n    # via app\n");
+    }
+    lock
+}
+
+/// A project in the sandbox: the lock `lock_name`, a wheelhouse holding `files` from
+/// `target/wheels`, and a hoist.toml for amd64 and arm64 (`python` adds keys).
+fn project_with(sandbox: &Sandbox, lock_name: &str, lock: &str, files: &[&str], python: &str) {
+    sandbox.write(lock_name, lock);
+    fs::create_dir_all(sandbox.path("wheels")).unwrap();
+    for file in files {
+        fs::copy(wheels().join(file), sandbox.path("wheels").join(file)).unwrap();
+    }
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\", wheelhouse = \"wheels\", version = \"3.11\"{python} }}\n"
+        ),
+    );
+}
+
+fn project(sandbox: &Sandbox, lock: &str, files: &[&str], python: &str) {
+    project_with(sandbox, "requirements.lock", lock, files, python);
+}
+
+fn all_real() -> Vec<&'static str> {
+    PURE.iter()
+        .copied()
+        .chain([ORJSON_X86, ORJSON_ARM])
+        .collect()
+}
+
+/// Builds to `<sandbox>/<out>:1`; stdout (the digest) and stderr (progress).
+fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
+    let output = success(
+        sandbox
+            .build()
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci(out)))
+            .args(extra),
+    );
+    (stdout(&output), crate::common::stderr(&output))
+}
+
+/// Each platform's layer digests, by architecture.
+fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
+    Layout::open(sandbox.path(out))
+        .platforms("1")
+        .iter()
+        .map(|p| (p.architecture().to_owned(), p.layer_digests()))
+        .collect()
+}
+
+/// Unpacks the `arch` image's layers into `<sandbox>/<dir>` with GNU tar.
+fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
+    let layout = Layout::open(sandbox.path(out));
+    let root = sandbox.path(dir);
+    fs::create_dir_all(&root).unwrap();
+    let (_, digests) = layers(sandbox, out)
+        .into_iter()
+        .find(|(a, _)| a == arch)
+        .unwrap();
+    for digest in digests {
+        let status = Std::new("tar")
+            .arg("-xzf")
+            .arg(layout.blob_path(&digest))
+            .arg("-C")
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    root
+}
+
+/// `python3 -c CODE` with `site` first on the path; stdout.
+fn python(site: &Path, code: &str) -> String {
+    let output = Std::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sys; sys.path.insert(0, {:?}); {code}",
+            site.display().to_string()
+        ))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Every path under `root` (not following links).
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if fs::symlink_metadata(&path).unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lock_installs_for_two_platforms_with_one_shared_pure_layer() {
+    require_tool("file");
+    let sandbox = Sandbox::new();
+    project(
+        &sandbox,
+        &real_lock(),
+        &all_real(),
+        ", venv = \"/opt/venv\"",
+    );
+    build(&sandbox, "out", &[]);
+
+    // One layer both manifests share (the venv and the pure wheels), one of its own each.
+    let images = layers(&sandbox, "out");
+    assert_eq!(images.len(), 2);
+    let (amd, arm) = (&images[0].1, &images[1].1);
+    assert_eq!((amd.len(), arm.len()), (2, 2), "{images:?}");
+    assert_eq!(amd[0], arm[0], "the pure layer is shared");
+    assert_ne!(amd[1], arm[1], "each platform has its own native layer");
+
+    // The host's CPython imports from the amd64 image and calls into the native module.
+    let root = unpack(&sandbox, "out", "amd64", "amd64");
+    let site = root.join(SITE);
+    let out = python(
+        &site,
+        "import orjson, six, uvicorn, click, h11, idna; print(orjson.dumps({'a': [1, 2]}).decode(), uvicorn.__version__, orjson.__file__)",
+    );
+    assert!(out.starts_with("{\"a\":[1,2]} 0.32.1 "), "{out}");
+    assert!(
+        out.contains(&site.display().to_string()),
+        "imported from the image: {out}"
+    );
+    // typing_extensions' marker (python_version < "3.11") leaves it out on 3.11.
+    assert!(!site.join("typing_extensions.py").exists());
+
+    // pip reads the installed distributions.
+    let listed = Std::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "list",
+            "--disable-pip-version-check",
+            "--format",
+            "freeze",
+            "--path",
+        ])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    for pinned in [
+        "click==8.1.7",
+        "h11==0.14.0",
+        "idna==3.10",
+        "orjson==3.10.12",
+        "six==1.17.0",
+        "uvicorn==0.32.1",
+    ] {
+        assert!(
+            listed.lines().any(|l| l == pinned),
+            "{pinned} in:\n{listed}"
+        );
+    }
+
+    // The console script runs uvicorn with the venv's interpreter.
+    let script = fs::read_to_string(root.join("opt/venv/bin/uvicorn")).unwrap();
+    assert!(script.starts_with("#!/opt/venv/bin/python\n"), "{script}");
+    let version = Std::new("python3")
+        .arg(root.join("opt/venv/bin/uvicorn"))
+        .arg("--version")
+        .env("PYTHONPATH", &site)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains("Running uvicorn 0.32.1"),
+        "{version:?}"
+    );
+    assert_eq!(
+        fs::read_link(root.join("opt/venv/bin/python")).unwrap(),
+        Path::new("/usr/local/bin/python3.11")
+    );
+    let cfg = fs::read_to_string(root.join("opt/venv/pyvenv.cfg")).unwrap();
+    assert!(
+        cfg.contains("home = /usr/local/bin\n") && cfg.contains("version = 3.11"),
+        "{cfg}"
+    );
+
+    // Installed as an installer would, and nothing of the build host's.
+    let record = fs::read_to_string(site.join("uvicorn-0.32.1.dist-info/RECORD")).unwrap();
+    assert!(
+        record
+            .lines()
+            .any(|l| l.starts_with("../../../bin/uvicorn,sha256=")),
+        "{record}"
+    );
+    assert_eq!(
+        fs::read_to_string(site.join("uvicorn-0.32.1.dist-info/INSTALLER")).unwrap(),
+        "hoist\n"
+    );
+    let host = sandbox.root().display().to_string();
+    let mut files = 0;
+    for path in tree(&root) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            Path::new(&name).extension().is_none_or(|e| e != "pyc") && name != "direct_url.json",
+            "{}",
+            path.display()
+        );
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_file() {
+            files += 1;
+            let bytes = fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(host.len()).any(|w| w == host.as_bytes()),
+                "host path in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(files > 100, "{files} files");
+
+    // The arm64 image's extension module is an aarch64 ELF.
+    let arm_root = unpack(&sandbox, "out", "arm64", "arm64");
+    let so = fs::read_dir(arm_root.join(SITE).join("orjson"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "so"))
+        .unwrap();
+    let described = crate::common::tool("file", &[so.as_os_str()]);
+    assert!(
+        described.contains("ELF 64-bit") && described.contains("aarch64"),
+        "{described}"
+    );
+}
+
+#[test]
+fn python_layers_are_reproducible_and_cached() {
+    let sandbox = Sandbox::new();
+    project(&sandbox, &real_lock(), &all_real(), "");
+    let first = build(&sandbox, "a", &[]);
+    let again = build(&sandbox, "b", &[]);
+    let uncached = build(&sandbox, "c", &["--no-cache"]);
+    assert_eq!(first.0, again.0);
+    assert_eq!(first.0, uncached.0);
+    // An unchanged lock: every python layer is a cache hit (shared, amd64, arm64).
+    let hits = again
+        .1
+        .lines()
+        .filter(|l| l.contains("python requirements.lock") && l.ends_with(", cached)"))
+        .count();
+    assert_eq!(hits, 3, "{}", again.1);
+    assert!(!first.1.contains("cached"), "{}", first.1);
+    // Without venv: the interpreter's own site-packages, scripts in /usr/local/bin.
+    let root = unpack(&sandbox, "a", "amd64", "root");
+    assert!(
+        root.join("usr/local/lib/python3.11/site-packages/orjson")
+            .is_dir()
+    );
+    let script = fs::read_to_string(root.join("usr/local/bin/uvicorn")).unwrap();
+    assert!(
+        script.starts_with("#!/usr/local/bin/python3.11\n"),
+        "{script}"
+    );
+}
+
+/// Builds the sandbox's project, expecting a refusal before any output; stderr.
+fn refused(sandbox: &Sandbox) -> String {
+    let err = failure(
+        sandbox
+            .build()
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("out"))),
+    );
+    assert!(!sandbox.path("out").exists(), "nothing written:\n{err}");
+    err
+}
+
+#[test]
+fn bad_locks_and_missing_wheels_are_refused_by_name_before_any_output() {
+    let lock = real_lock();
+
+    // No aarch64 wheel in the wheelhouse: named with its platform, and only that.
+    let sandbox = Sandbox::new();
+    let mut x86_only = all_real();
+    x86_only.retain(|f| *f != ORJSON_ARM);
+    project(&sandbox, &lock, &x86_only, "");
+    let err = refused(&sandbox);
+    assert!(err.contains("orjson==3.10.12 for linux/arm64"), "{err}");
+    assert!(!err.contains("for linux/amd64"), "{err}");
+
+    // A tampered wheel matches no locked hash: the package and the file are named.
+    let sandbox = Sandbox::new();
+    project(&sandbox, &lock, &all_real(), "");
+    let six = sandbox.path("wheels").join(PURE[0]);
+    let mut bytes = fs::read(&six).unwrap();
+    bytes.push(b'\n');
+    fs::write(&six, &bytes).unwrap();
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("six==1.17.0 for linux/amd64") && err.contains("six==1.17.0 for linux/arm64"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{} has sha256 {}", PURE[0], sha256_hex(&bytes))),
+        "{err}"
+    );
+
+    // Unpinned and unhashed lines: the package and the line.
+    for (line, detail) in [
+        (
+            "click>=8.0 --hash=sha256:ae74fb96c20a0277a1d615f1e4d73c8414f5a98db8b799a7931d1582f3390c28",
+            "is not pinned",
+        ),
+        ("click==8.1.7", "no --hash"),
+    ] {
+        let sandbox = Sandbox::new();
+        let text = format!("{lock}{line}\n");
+        let number = text.lines().count();
+        project(&sandbox, &text, &all_real(), "");
+        let err = refused(&sandbox);
+        assert!(
+            err.contains(&format!("requirements.lock:{number}: click: ")),
+            "{err}"
+        );
+        assert!(err.contains(detail), "{err}");
+    }
+
+    // An sdist-only package and a missing platform wheel, in one error (a pylock.toml).
+    let sandbox = Sandbox::new();
+    let orjson = hash_of(&wheels().join(ORJSON_X86));
+    let six = hash_of(&wheels().join(PURE[0]));
+    let pylock = format!(
+        "lock-version = \"1.0\"\ncreated-by = \"test\"\n\n[[packages]]\nname = \"psycopg2\"\nversion = \"2.9.10\"\nsdist = {{ name = \"psycopg2-2.9.10.tar.gz\", hashes = {{ sha256 = \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\" }} }}\n\n[[packages]]\nname = \"orjson\"\nversion = \"3.10.12\"\nwheels = [{{ name = \"{ORJSON_X86}\", hashes = {{ sha256 = \"{orjson}\" }} }}]\n\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\nwheels = [{{ name = \"{}\", hashes = {{ sha256 = \"{six}\" }} }}]\n",
+        PURE[0]
+    );
+    project_with(&sandbox, "pylock.toml", &pylock, &[ORJSON_X86, PURE[0]], "");
+    let err = refused(&sandbox);
+    for expected in [
+        "psycopg2==2.9.10 for linux/amd64",
+        "psycopg2==2.9.10 for linux/arm64",
+        "only a source distribution",
+        "orjson==3.10.12 for linux/arm64",
+    ] {
+        assert!(err.contains(expected), "{expected} in:\n{err}");
+    }
+    assert!(!err.contains("six=="), "{err}");
+}
