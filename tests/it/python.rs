@@ -423,3 +423,205 @@ fn bad_locks_and_missing_wheels_are_refused_by_name_before_any_output() {
     }
     assert!(!err.contains("six=="), "{err}");
 }
+
+/// Writes a wheel with Python's `zipfile`: `files` (name → text), RECORD computed,
+/// except that the names in `lie` get a wrong hash and those in `unrecorded` none.
+const MAKE_WHEEL: &str = r#"
+import base64, hashlib, json, sys, zipfile
+out, spec = sys.argv[1], json.loads(sys.argv[2])
+dist = spec["dist_info"]
+rows = []
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for name, text in spec["files"].items():
+        data = text.encode()
+        info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+        info.external_attr = (0o100755 if name in spec.get("exec", []) else 0o100644) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, data)
+        if name in spec.get("unrecorded", []):
+            continue
+        if name in spec.get("lie", []):
+            data = data + b"x"
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{name},sha256={digest},{len(text.encode())}")
+    rows.append(f"{dist}/RECORD,,")
+    z.writestr(zipfile.ZipInfo(f"{dist}/RECORD", (1980, 1, 1, 0, 0, 0)), "\n".join(rows) + "\n")
+"#;
+
+/// A synthetic pure wheel `{name}-1.0-py3-none-any.whl` in `<sandbox>/wheels` with
+/// `files` besides its metadata; `extra` adds keys to the spec (`lie`, `unrecorded`,
+/// `exec`). Returns its sha256.
+fn make_wheel(sandbox: &Sandbox, name: &str, files: &[(&str, &str)], extra: &str) -> String {
+    let dist = format!("{name}-1.0.dist-info");
+    let mut all: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect();
+    all.push((
+        format!("{dist}/METADATA"),
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"),
+    ));
+    all.push((
+        format!("{dist}/WHEEL"),
+        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n".into(),
+    ));
+    let files: serde_json::Map<String, serde_json::Value> =
+        all.into_iter().map(|(n, t)| (n, t.into())).collect();
+    let spec = format!(
+        "{{\"dist_info\": {:?}, \"files\": {}{extra}}}",
+        dist,
+        serde_json::Value::Object(files)
+    );
+    fs::create_dir_all(sandbox.path("wheels")).unwrap();
+    let path = sandbox.path(&format!("wheels/{name}-1.0-py3-none-any.whl"));
+    let status = Std::new("python3")
+        .arg("-c")
+        .arg(MAKE_WHEEL)
+        .arg(&path)
+        .arg(&spec)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{spec}");
+    hash_of(&path)
+}
+
+/// The files of the `arch` image's layers: path → (mode, content).
+fn image_files(
+    sandbox: &Sandbox,
+    out: &str,
+    arch: &str,
+) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    let layout = Layout::open(sandbox.path(out));
+    let (_, digests) = layers(sandbox, out)
+        .into_iter()
+        .find(|(a, _)| a == arch)
+        .unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for digest in digests {
+        let tar = crate::common::gunzip(&layout.blob(&digest));
+        for entry in crate::common::tar_entries(&tar) {
+            files.insert(entry.path, (entry.mode, entry.data));
+        }
+    }
+    files
+}
+
+#[test]
+fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
+    let sandbox = Sandbox::new();
+    let demo = make_wheel(
+        &sandbox,
+        "demo",
+        &[
+            (
+                "demo/__init__.py",
+                "def main():\n    print('demo main')\ndef gui():\n    pass\n",
+            ),
+            (
+                "demo-1.0.data/scripts/demo-tool",
+                "#!python\nprint('tool')\n",
+            ),
+            ("demo-1.0.data/data/share/demo/readme.txt", "read me\n"),
+            ("demo-1.0.data/headers/demo.h", "int demo(void);\n"),
+            ("demo-1.0.data/purelib/demo_extra.py", "EXTRA = 1\n"),
+            ("demo-1.0.data/platlib/demo_plat.py", "PLAT = 2\n"),
+            ("demo/run.sh", "#!/bin/sh\n"),
+            (
+                "demo-1.0.dist-info/entry_points.txt",
+                "[console_scripts]\ndemo = demo:main\n\n[gui_scripts]\ndemo-gui = demo:gui\n\n[other.group]\nx = y:z\n",
+            ),
+        ],
+        ", \"exec\": [\"demo/run.sh\"]",
+    );
+    let armonly = make_wheel(&sandbox, "armonly", &[("armonly.py", "ARM = True\n")], "");
+    sandbox.write(
+        "requirements.lock",
+        &format!(
+            "demo==1.0 --hash=sha256:{demo}\narmonly==1.0 ; platform_machine == \"aarch64\" --hash=sha256:{armonly}\n"
+        ),
+    );
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", venv = \"/opt/venv\" }\n",
+    );
+    build(&sandbox, "out", &[]);
+
+    let amd = image_files(&sandbox, "out", "amd64");
+    let site = "opt/venv/lib/python3.11/site-packages";
+    let file = |path: &str| {
+        amd.get(path)
+            .unwrap_or_else(|| panic!("{path} in {:#?}", amd.keys().collect::<Vec<_>>()))
+    };
+    assert_eq!(
+        file("opt/venv/bin/demo-tool"),
+        &(0o755, b"#!/opt/venv/bin/python\nprint('tool')\n".to_vec())
+    );
+    assert_eq!(file("opt/venv/share/demo/readme.txt").1, b"read me\n");
+    assert_eq!(
+        file("opt/venv/include/site/python3.11/demo/demo.h").1,
+        b"int demo(void);\n"
+    );
+    assert_eq!(file(&format!("{site}/demo_extra.py")).1, b"EXTRA = 1\n");
+    assert_eq!(file(&format!("{site}/demo_plat.py")).1, b"PLAT = 2\n");
+    assert_eq!(file(&format!("{site}/demo/run.sh")).0, 0o755);
+    assert_eq!(file(&format!("{site}/demo/__init__.py")).0, 0o644);
+    let gui = String::from_utf8(file("opt/venv/bin/demo-gui").1.clone()).unwrap();
+    assert!(
+        gui.starts_with("#!/opt/venv/bin/python\n") && gui.contains("from demo import gui"),
+        "{gui}"
+    );
+    assert!(
+        !amd.contains_key("opt/venv/bin/x"),
+        "only console and gui scripts"
+    );
+    // The marker: armonly only in the arm64 image.
+    assert!(!amd.keys().any(|p| p.contains("armonly")));
+    let arm = image_files(&sandbox, "out", "arm64");
+    assert!(arm.contains_key(&format!("{site}/armonly.py")));
+
+    // Every RECORD row, judged by Python: the installed file has that hash and size.
+    let root = unpack(&sandbox, "out", "amd64", "amd64");
+    let checked = python(
+        &root.join(site),
+        &format!(
+            "import base64, csv, hashlib, os\nsite = {:?}\nn = 0\nfor row in csv.reader(open(os.path.join(site, 'demo-1.0.dist-info/RECORD'))):\n    path, digest, size = row\n    data = open(os.path.normpath(os.path.join(site, path)), 'rb').read()\n    if digest:\n        assert digest == 'sha256=' + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode(), path\n        assert int(size) == len(data), path\n        n += 1\nprint(n)",
+            root.join(site).display().to_string()
+        ),
+    );
+    // 8 members, METADATA, WHEEL, INSTALLER and the two generated scripts.
+    assert_eq!(checked.trim(), "13", "rows with hashes");
+    let ran = Std::new("python3")
+        .arg(root.join("opt/venv/bin/demo"))
+        .env("PYTHONPATH", root.join(site))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "demo main\n");
+}
+
+#[test]
+fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
+    for (extra, detail) in [
+        (
+            ", \"lie\": [\"bad/__init__.py\"]",
+            "/opt/venv/lib/python3.11/site-packages/bad/__init__.py: its content has sha256",
+        ),
+        (
+            ", \"unrecorded\": [\"bad/__init__.py\"]",
+            "bad/__init__.py is not in the wheel's RECORD",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        let bad = make_wheel(&sandbox, "bad", &[("bad/__init__.py", "X = 1\n")], extra);
+        sandbox.write(
+            "requirements.lock",
+            &format!("bad==1.0 --hash=sha256:{bad}\n"),
+        );
+        sandbox.write(
+            "hoist.toml",
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", venv = \"/opt/venv\" }\n",
+        );
+        let err = refused(&sandbox);
+        assert!(err.contains("bad-1.0-py3-none-any.whl"), "{err}");
+        assert!(err.contains(detail), "{detail} in:\n{err}");
+    }
+}
