@@ -220,6 +220,9 @@ pub struct PythonSection {
     pub lock: String,
     /// A directory of wheel files, relative to the config file.
     pub wheelhouse: Option<String>,
+    /// A simple index (PEP 503/691) for the wheels the wheelhouse lacks; default PyPI
+    /// when there is no wheelhouse.
+    pub index: Option<String>,
     /// Install into a virtual environment at this image path.
     pub venv: Option<String>,
     /// Install into this site-packages directory instead.

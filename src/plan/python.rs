@@ -3,7 +3,7 @@
 //! wheels that are the same file everywhere) and one per platform for the rest. Every
 //! error names the key: `layer[2].python.lock`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hoist_layers::{Compression, LayerSpec};
 
@@ -17,6 +17,24 @@ use crate::python::{self, PythonSettings, TargetPlatform};
 /// The glibc level assumed when `libc` is not given: Debian 10 / RHEL 8, which every
 /// maintained glibc base meets (bookworm has 2.36).
 const DEFAULT_LIBC: Libc = Libc::Glibc(28);
+
+/// The index used when neither `index` nor `wheelhouse` is given.
+const DEFAULT_INDEX: &str = "https://pypi.org/simple";
+
+/// Where downloaded wheels are kept: `$XDG_CACHE_HOME/hoist/python-wheels` (as the
+/// default `--cache-dir`; the flag does not move it yet).
+fn wheel_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("hoist-cache"));
+    base.join("hoist").join("python-wheels")
+}
 
 /// The layers of `[[layer]]` number `i` (from 0), whose `python` is `section`.
 pub(super) fn plan_python(
@@ -177,9 +195,25 @@ fn settings(
         ));
     }
     let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    // A wheelhouse alone is an air-gapped install; without one, PyPI.
+    let index = match (&section.index, &wheelhouse) {
+        (Some(index), _) => Some(index.trim_end_matches('/').to_owned()),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_INDEX.to_owned()),
+    };
+    if let Some(url) = &index
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(invalid(
+            &field(".index"),
+            &format!("`{url}`: expected an http(s) URL"),
+        ));
+    }
     Ok(PythonSettings {
         lock,
         wheelhouse,
+        index,
+        wheel_cache: wheel_cache(),
         interpreter: section
             .interpreter
             .clone()

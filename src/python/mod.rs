@@ -10,6 +10,7 @@
 //! layer per platform. Every package missing a wheel for some platform is reported at
 //! once, before anything is built.
 
+mod index;
 pub mod lock;
 pub mod marker;
 pub mod tags;
@@ -67,6 +68,14 @@ pub enum PythonError {
         /// One line per package × platform.
         missing: Vec<String>,
     },
+    /// A package index or download failed, or served bytes that are not the locked ones.
+    #[error("{url}: {message}")]
+    Index {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A marker could not be evaluated.
     #[error("{origin}: marker: {message}")]
     Marker {
@@ -84,6 +93,10 @@ pub struct PythonSettings {
     pub lock: PathBuf,
     /// A directory of wheel files.
     pub wheelhouse: Option<PathBuf>,
+    /// A simple index (PEP 503/691) to download the wheels the wheelhouse lacks from.
+    pub index: Option<String>,
+    /// Where downloaded wheels are kept, by sha256 (`<dir>/<sha256>/<file name>`).
+    pub wheel_cache: PathBuf,
     /// The target interpreter's version, `3.11`.
     pub version: String,
     /// Install into a virtual environment at this image path (`/opt/venv`).
@@ -209,34 +222,53 @@ pub fn plan(
         format!("{}.0", settings.version)
     };
 
-    // Per platform, per package: the chosen wheel (sha256 → file).
-    let mut chosen: Vec<Vec<(ChosenWheel, PathBuf)>> = Vec::new();
-    let mut missing = Vec::new();
-    for platform in platforms {
-        let target = Target {
-            minor,
-            machine: platform.machine.clone(),
-            libc: settings.libc,
-        };
-        let env = Environment {
-            python_version: format!("3.{minor}"),
-            python_full_version: full_version.clone(),
-            platform_machine: platform.machine.clone(),
-        };
-        let mut picks = Vec::new();
+    let targets: Vec<(Target, Environment)> = platforms
+        .iter()
+        .map(|platform| {
+            let target = Target {
+                minor,
+                machine: platform.machine.clone(),
+                libc: settings.libc,
+            };
+            let env = Environment {
+                python_version: format!("3.{minor}"),
+                python_full_version: full_version.clone(),
+                platform_machine: platform.machine.clone(),
+            };
+            (target, env)
+        })
+        .collect();
+    // Per platform: the packages its markers select.
+    let mut wanted: Vec<Vec<&LockedPackage>> = Vec::new();
+    for (_, env) in &targets {
+        let mut selected = Vec::new();
         for package in &packages {
-            if let Some(marker) = &package.marker {
-                let holds = marker
-                    .evaluate(&env)
+            let holds = match &package.marker {
+                None => true,
+                Some(marker) => marker
+                    .evaluate(env)
                     .map_err(|message| PythonError::Marker {
                         origin: package.origin.clone(),
                         message,
-                    })?;
-                if !holds {
-                    continue;
-                }
+                    })?,
+            };
+            if holds {
+                selected.push(package);
             }
-            match pick(package, &target, &files) {
+        }
+        wanted.push(selected);
+    }
+    let mut files = files;
+    add_cached(&packages, &settings.wheel_cache, &mut files)?;
+    fetch_missing(settings, &targets, &wanted, &mut files)?;
+
+    // Per platform, per package: the chosen wheel (sha256 → file).
+    let mut chosen: Vec<Vec<(ChosenWheel, PathBuf)>> = Vec::new();
+    let mut missing = Vec::new();
+    for ((platform, (target, _)), selected) in platforms.iter().zip(&targets).zip(&wanted) {
+        let mut picks = Vec::new();
+        for package in selected {
+            match pick(package, target, &files) {
                 Ok(pick) => picks.push(pick),
                 Err(reason) => missing.push(format!(
                     "  {}=={} for {} ({}): {reason}",
@@ -364,14 +396,129 @@ fn pick(
             })
             .collect();
         if strangers.is_empty() {
-            "none of its locked hashes matches a wheel in the wheelhouse".to_owned()
+            "none of its locked hashes matches a wheel in the wheelhouse or the index".to_owned()
         } else {
             format!(
-                "none of its locked hashes matches a wheel in the wheelhouse ({}, which the lock does not name)",
+                "none of its locked hashes matches a wheel in the wheelhouse or the index ({}, which the lock does not name)",
                 strangers.join("; ")
             )
         }
     })
+}
+
+/// Adds the wheels of the cache whose sha256 a package of the lock names (each
+/// hashed again: the cache is a directory anyone with access could have changed).
+fn add_cached(
+    packages: &[LockedPackage],
+    cache: &Path,
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), PythonError> {
+    for hash in packages.iter().flat_map(|p| &p.hashes) {
+        if files.contains_key(hash) {
+            continue;
+        }
+        let Ok(listing) = std::fs::read_dir(cache.join(hash)) else {
+            continue;
+        };
+        for path in listing.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.extension().is_some_and(|e| e == "whl") && sha256_file(&path)? == *hash {
+                files.insert(hash.clone(), path);
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// For every package some platform has no wheel for yet, the best files by tags among
+/// those the lock names with URLs, or else the index lists with a locked hash:
+/// downloaded into the cache and added to `files`.
+fn fetch_missing(
+    settings: &PythonSettings,
+    targets: &[(Target, Environment)],
+    wanted: &[Vec<&LockedPackage>],
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), PythonError> {
+    let mut client: Option<index::Index> = None;
+    let mut done = BTreeSet::new();
+    for ((target, _), selected) in targets.iter().zip(wanted) {
+        for package in selected {
+            if pick(package, target, files).is_ok() || done.contains(&package.name) {
+                continue;
+            }
+            let named: Vec<index::IndexFile> = package
+                .wheels
+                .iter()
+                .filter_map(|w| {
+                    Some(index::IndexFile {
+                        file: w.file.clone(),
+                        url: w.url.clone()?,
+                        sha256: w.sha256.clone(),
+                        size: w.size,
+                    })
+                })
+                .collect();
+            let listed = if !named.is_empty() {
+                named
+            } else if let Some(url) = &settings.index {
+                if client.is_none() {
+                    client = Some(index::Index::new()?);
+                }
+                let index = client.as_ref().expect("set above");
+                index.list(url, &package.name)?
+            } else {
+                continue;
+            };
+            done.insert(package.name.clone());
+            let candidates: Vec<&index::IndexFile> = listed
+                .iter()
+                .filter(|f| package.hashes.contains(&f.sha256))
+                .collect();
+            // The best candidate for each platform (not only this one: one listing
+            // serves them all).
+            let mut needed = BTreeSet::new();
+            for (other, _) in targets {
+                let supported = other.supported_tags();
+                let best = candidates
+                    .iter()
+                    .filter_map(|f| {
+                        let name = WheelName::parse(&f.file).ok()?;
+                        (name.name == package.name).then_some(())?;
+                        Some((other.rank(&name, &supported)?, f.file.clone(), *f))
+                    })
+                    .min_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                if let Some((_, _, file)) = best {
+                    needed.insert(file.sha256.clone());
+                }
+            }
+            for file in candidates.iter().filter(|f| needed.contains(&f.sha256)) {
+                if files.contains_key(&file.sha256) {
+                    continue;
+                }
+                if client.is_none() {
+                    client = Some(index::Index::new()?);
+                }
+                let index = client.as_ref().expect("set above");
+                let path = index.download(file, &settings.wheel_cache)?;
+                files.insert(file.sha256.clone(), path);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String, PythonError> {
+    let mut hasher = HashingWriter::new(std::io::sink());
+    let mut file = File::open(path).map_err(|source| PythonError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::io::copy(&mut file, &mut hasher).map_err(|source| PythonError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, digest, _) = hasher.finish();
+    Ok(digest.hex().to_owned())
 }
 
 /// sha256 (hex) → path of every `*.whl` in `dir` (not recursive).
@@ -395,11 +542,7 @@ fn scan_wheelhouse(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PythonError>
     }
     listing.sort();
     for path in listing {
-        let mut hasher = HashingWriter::new(std::io::sink());
-        let mut file = File::open(&path).map_err(|e| io(&path, e))?;
-        std::io::copy(&mut file, &mut hasher).map_err(|e| io(&path, e))?;
-        let (_, digest, _) = hasher.finish();
-        files.insert(digest.hex().to_owned(), path);
+        files.insert(sha256_file(&path)?, path);
     }
     Ok(files)
 }

@@ -625,3 +625,169 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
         assert!(err.contains(detail), "{detail} in:\n{err}");
     }
 }
+
+/// A PEP 503 index of `files` (name → bytes) served by `python3 -m http.server` on
+/// 127.0.0.1; killed when dropped.
+struct SimpleIndex {
+    child: std::process::Child,
+    url: String,
+}
+
+impl SimpleIndex {
+    fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
+        let root = sandbox.path("index");
+        fs::create_dir_all(root.join("files")).unwrap();
+        let mut projects: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
+        for (file, bytes, sha256) in files {
+            fs::write(root.join("files").join(file), bytes).unwrap();
+            let project = file
+                .split('-')
+                .next()
+                .unwrap()
+                .replace('_', "-")
+                .to_lowercase();
+            let _ = writeln!(
+                projects.entry(project).or_default(),
+                "<a href=\"../../files/{file}#sha256={sha256}\">{file}</a><br/>"
+            );
+        }
+        for (project, links) in &projects {
+            let dir = root.join("simple").join(project);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(
+                dir.join("index.html"),
+                format!("<!DOCTYPE html><html><body>\n{links}</body></html>\n"),
+            )
+            .unwrap();
+        }
+        let mut child = Std::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(&root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+            .to_owned();
+        SimpleIndex {
+            child,
+            url: format!("http://127.0.0.1:{port}/simple"),
+        }
+    }
+}
+
+impl Drop for SimpleIndex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn real_files() -> Vec<(&'static str, Vec<u8>, String)> {
+    all_real()
+        .into_iter()
+        .map(|f| {
+            let bytes = fs::read(wheels().join(f)).unwrap();
+            let sha = sha256_hex(&bytes);
+            (f, bytes, sha)
+        })
+        .collect()
+}
+
+#[test]
+fn wheels_from_a_simple_index_make_the_same_image_and_stay_in_the_cache() {
+    // The reference: the same lock from a wheelhouse.
+    let reference = Sandbox::new();
+    project(
+        &reference,
+        &real_lock(),
+        &all_real(),
+        ", venv = \"/opt/venv\"",
+    );
+    let (expected, _) = build(&reference, "out", &[]);
+
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve(&sandbox, &real_files());
+    project(
+        &sandbox,
+        &real_lock(),
+        &[],
+        &format!(", venv = \"/opt/venv\", index = \"{}\"", index.url),
+    );
+    fs::remove_dir_all(sandbox.path("wheels")).unwrap();
+    sandbox.write(
+        "hoist.toml",
+        &fs::read_to_string(sandbox.path("hoist.toml"))
+            .unwrap()
+            .replace("wheelhouse = \"wheels\", ", ""),
+    );
+    let (digest, _) = build(&sandbox, "out", &[]);
+    assert_eq!(
+        digest, expected,
+        "an index and a wheelhouse give the same image"
+    );
+    let cached = sandbox.path("xdg-cache/hoist/python-wheels");
+    assert_eq!(
+        fs::read_dir(&cached).unwrap().count(),
+        7,
+        "six wheels and one orjson per platform, by sha256"
+    );
+
+    // The index gone: the cache answers.
+    drop(index);
+    let (again, _) = build(&sandbox, "again", &["--no-cache"]);
+    assert_eq!(again, expected);
+}
+
+#[test]
+fn an_index_serving_other_bytes_is_refused_with_the_url() {
+    let sandbox = Sandbox::new();
+    let mut files = real_files();
+    let arm = files.iter_mut().find(|f| f.0 == ORJSON_ARM).unwrap();
+    arm.1.push(0);
+    let index = SimpleIndex::serve(&sandbox, &files);
+    project(
+        &sandbox,
+        &real_lock(),
+        &[],
+        &format!(", index = \"{}\"", index.url),
+    );
+    fs::remove_dir_all(sandbox.path("wheels")).unwrap();
+    sandbox.write(
+        "hoist.toml",
+        &fs::read_to_string(sandbox.path("hoist.toml"))
+            .unwrap()
+            .replace("wheelhouse = \"wheels\", ", ""),
+    );
+    let err = refused(&sandbox);
+    assert!(err.contains(&format!("/files/{ORJSON_ARM}")), "{err}");
+    assert!(err.contains("not the locked"), "{err}");
+    assert!(
+        !sandbox
+            .path(&format!(
+                "xdg-cache/hoist/python-wheels/{}/{ORJSON_ARM}",
+                hash_of(&wheels().join(ORJSON_ARM))
+            ))
+            .exists()
+    );
+}
