@@ -224,3 +224,79 @@ fn settings(
         libc,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ConfigFile;
+    use crate::plan::{Overrides, resolve};
+
+    /// The error of resolving `[[layer]]` `layer` over a project with a lock and an
+    /// empty wheelhouse, for `platforms`.
+    fn error(platforms: &str, layer: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("requirements.lock"), "").unwrap();
+        std::fs::create_dir(dir.path().join("wheels")).unwrap();
+        let text = format!("[image]\nbase = \"scratch\"\n{platforms}\n[[layer]]\n{layer}\n");
+        let file = ConfigFile::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        resolve(
+            &dir.path().join("hoist.toml"),
+            &file,
+            &Overrides::default(),
+            None,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("accepted:\n{text}"))
+        .to_string()
+    }
+
+    #[test]
+    fn python_layer_settings_are_checked_by_key() {
+        let two = "platforms = [\"linux/amd64\", \"linux/arm64\"]";
+        let ok = "lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\"";
+        let cases = [
+            ("", format!("python = {{ {ok} }}"), "layer[1].python", "platforms"),
+            (two, format!("python = {{ {ok} }}\nfrom = \"x\""), "layer[1].from", "only `python`"),
+            (two, "python = { lock = \"requirements.lock\", wheelhouse = \"wheels\" }".into(), "layer[1].python.version", "missing"),
+            (two, format!("python = {{ {ok}, libc = \"glibc2.36\" }}"), "layer[1].python.libc", "glibc-2.N"),
+            (two, format!("python = {{ {ok}, venv = \"opt/venv\" }}"), "layer[1].python.venv", "absolute"),
+            (two, format!("python = {{ {ok}, venv = \"/v\", target = \"/t\" }}"), "layer[1].python.target", "not both"),
+            (two, "python = { lock = \"nope.lock\", version = \"3.11\" }".into(), "layer[1].python.lock", "not a file"),
+            (two, format!("python = {{ {ok}, index = \"ftp://x\" }}"), "layer[1].python.index", "http"),
+            (two, "python = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"2.7\" }".into(), "layer[1].python.version", "3.11"),
+            ("platforms = [\"linux/s390x\", \"windows/amd64\"]", format!("python = {{ {ok} }}"), "layer[1].python", "windows/amd64"),
+        ];
+        for (platforms, layer, field, detail) in cases {
+            let err = error(platforms, &layer);
+            assert!(
+                err.contains(field) && err.contains(detail),
+                "{field}, {detail}: {err}\n{layer}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_lock_plans_no_layer_and_a_venv_one_shared_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("requirements.lock"), "# nothing\n").unwrap();
+        std::fs::create_dir(dir.path().join("wheels")).unwrap();
+        let plan = |python: &str| {
+            let text = format!(
+                "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\"{python} }}\n"
+            );
+            let file = ConfigFile::parse(&text).unwrap();
+            resolve(
+                &dir.path().join("hoist.toml"),
+                &file,
+                &Overrides::default(),
+                None,
+            )
+            .unwrap()
+        };
+        assert!(plan("").layers.is_empty());
+        let venv = plan(", venv = \"/opt/venv\"");
+        assert_eq!(venv.layers.len(), 1);
+        assert_eq!(venv.layers[0].platforms, None);
+        assert_eq!(venv.layers[0].label, "python: requirements.lock");
+        assert_eq!(venv.layers[0].spec.sources.len(), 1);
+    }
+}
