@@ -11,14 +11,14 @@ use crate::compress::Encoder;
 use crate::entry::{Entry, Kind, Member, WHITEOUT_PREFIX};
 use crate::error::Error;
 use crate::files::{self, Origin};
-use crate::hash::HashingWriter;
+use crate::hash::{Digest, HashingWriter};
 use crate::source::SharedSource;
 use crate::spec::{
     BuildOptions, BuiltLayer, KnownLayers, LayerSpec, NoKnownLayers, PARENT_DIR_MODE, Progress,
     WHITEOUT_MODE,
 };
 use crate::tar::{EntryType, Header, TarWriter};
-use crate::walk;
+use crate::walk::{self, Inexact};
 /// How much file data is read (and handed to the tar) at a time.
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -334,50 +334,33 @@ fn stream_member(
         source: e,
     })?;
     let mut hasher = Sha256::new();
-    let mut remaining = member.size;
-    while remaining > 0 {
-        let want = buf
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let read = match reader.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(wrong(format!(
-                    "its content ended {remaining} bytes short of its declared {} bytes",
-                    member.size
-                )));
-            }
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(wrong(format!("reading its content failed: {e}"))),
-        };
-        hasher.update(&buf[..read]);
-        sink(&buf[..read])?;
-        remaining -= read as u64;
-    }
-    let mut probe = [0u8; 1];
-    if matches!(reader.read(&mut probe), Ok(n) if n > 0) {
-        return Err(wrong(format!(
-            "its content runs past its declared {} bytes",
-            member.size
-        )));
-    }
+    let mut hashed = |chunk: &[u8]| {
+        hasher.update(chunk);
+        sink(chunk)
+    };
+    walk::copy_exact(&mut reader, member.size, buf, &mut hashed).map_err(
+        |inexact| match inexact {
+            Inexact::Short { remaining } => wrong(format!(
+                "its content ended {remaining} bytes short of its declared {} bytes",
+                member.size
+            )),
+            Inexact::Long => wrong(format!(
+                "its content runs past its declared {} bytes",
+                member.size
+            )),
+            Inexact::Read(e) => wrong(format!("reading its content failed: {e}")),
+            Inexact::Sink(e) => e,
+        },
+    )?;
     let found: [u8; 32] = hasher.finalize().into();
     if found != member.sha256 {
         return Err(wrong(format!(
             "its content has sha256 {}, not the declared {}",
-            hex(&found),
-            hex(&member.sha256)
+            Digest::from_sha256_bytes(&found).hex(),
+            Digest::from_sha256_bytes(&member.sha256).hex()
         )));
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 #[cfg(test)]

@@ -187,37 +187,61 @@ pub(crate) fn read_file(
             opened.len()
         )));
     }
-    let mut remaining = info.size;
+    copy_exact(&mut file, info.size, buf, &mut sink).map_err(|inexact| match inexact {
+        Inexact::Short { remaining } => changed(format!(
+            "it ended {remaining} bytes short of its {} byte size",
+            info.size
+        )),
+        Inexact::Long => changed(format!(
+            "it grew past its {} byte size while being read",
+            info.size
+        )),
+        Inexact::Read(e) => Error::io(path, e),
+        Inexact::Sink(e) => e,
+    })
+}
+
+/// Why [`copy_exact`] did not copy exactly the promised bytes.
+pub(crate) enum Inexact {
+    /// The content ended this many bytes early.
+    Short { remaining: u64 },
+    /// The content ran on past the promised size.
+    Long,
+    /// Reading failed.
+    Read(io::Error),
+    /// The sink failed.
+    Sink(Error),
+}
+
+/// Passes exactly `size` bytes of `reader` to `sink`, in chunks of at most `buf`'s
+/// length, and checks that nothing follows: a tar header already promised that count.
+pub(crate) fn copy_exact(
+    reader: &mut dyn Read,
+    size: u64,
+    buf: &mut [u8],
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Inexact> {
+    let mut remaining = size;
     while remaining > 0 {
         let want = buf
             .len()
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let read = match file.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(changed(format!(
-                    "it ended {remaining} bytes short of its {} byte size",
-                    info.size
-                )));
-            }
+        let read = match reader.read(&mut buf[..want]) {
+            Ok(0) => return Err(Inexact::Short { remaining }),
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(Inexact::Read(e)),
         };
-        sink(&buf[..read])?;
+        sink(&buf[..read]).map_err(Inexact::Sink)?;
         remaining -= read as u64;
     }
     let mut probe = [0u8; 1];
     loop {
-        match file.read(&mut probe) {
+        match reader.read(&mut probe) {
             Ok(0) => return Ok(()),
-            Ok(_) => {
-                return Err(changed(format!(
-                    "it grew past its {} byte size while being read",
-                    info.size
-                )));
-            }
+            Ok(_) => return Err(Inexact::Long),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(Inexact::Read(e)),
         }
     }
 }

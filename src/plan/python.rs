@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hoist_layers::{Compression, LayerSpec};
 
-use super::{PlannedLayer, invalid, parse_owner};
+use super::{PlannedLayer, invalid};
 use crate::config::{LayerSection, PythonSection};
 use crate::error::Result;
 use crate::oci::platform::Platform;
@@ -88,12 +88,7 @@ pub(super) fn plan_python(
         .collect::<Result<Vec<_>>>()?;
     let settings = settings(section, config_dir, &field)?;
     let planned = python::plan(&settings, &targets)?;
-    let (uid, gid) = match &layer.owner {
-        None => (0, 0),
-        Some(owner) => {
-            parse_owner(owner).map_err(|m| invalid(&format!("layer[{}].owner", i + 1), &m))?
-        }
-    };
+    let (uid, gid) = super::layer::layer_owner(i, layer)?;
     let into = settings.venv.clone().unwrap_or_else(|| {
         settings
             .layout()

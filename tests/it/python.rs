@@ -72,23 +72,37 @@ fn real_lock() -> String {
 }
 
 /// A project in the sandbox: the lock `lock_name`, a wheelhouse holding `files` from
-/// `target/wheels`, and a hoist.toml for amd64 and arm64 (`python` adds keys).
-fn project_with(sandbox: &Sandbox, lock_name: &str, lock: &str, files: &[&str], python: &str) {
+/// `target/wheels` (none, and no `wheelhouse` key, for `None`), and a hoist.toml for
+/// amd64 and arm64 (`python` adds keys).
+fn project_with(
+    sandbox: &Sandbox,
+    lock_name: &str,
+    lock: &str,
+    files: Option<&[&str]>,
+    python: &str,
+) {
     sandbox.write(lock_name, lock);
-    fs::create_dir_all(sandbox.path("wheels")).unwrap();
-    for file in files {
-        fs::copy(wheels().join(file), sandbox.path("wheels").join(file)).unwrap();
+    if let Some(files) = files {
+        fs::create_dir_all(sandbox.path("wheels")).unwrap();
+        for file in files {
+            fs::copy(wheels().join(file), sandbox.path("wheels").join(file)).unwrap();
+        }
     }
+    let wheelhouse = if files.is_some() {
+        ", wheelhouse = \"wheels\""
+    } else {
+        ""
+    };
     sandbox.write(
         "hoist.toml",
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\", wheelhouse = \"wheels\", version = \"3.11\"{python} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\"{python} }}\n"
         ),
     );
 }
 
 fn project(sandbox: &Sandbox, lock: &str, files: &[&str], python: &str) {
-    project_with(sandbox, "requirements.lock", lock, files, python);
+    project_with(sandbox, "requirements.lock", lock, Some(files), python);
 }
 
 fn all_real() -> Vec<&'static str> {
@@ -411,7 +425,13 @@ fn bad_locks_and_missing_wheels_are_refused_by_name_before_any_output() {
         "lock-version = \"1.0\"\ncreated-by = \"test\"\n\n[[packages]]\nname = \"psycopg2\"\nversion = \"2.9.10\"\nsdist = {{ name = \"psycopg2-2.9.10.tar.gz\", hashes = {{ sha256 = \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\" }} }}\n\n[[packages]]\nname = \"orjson\"\nversion = \"3.10.12\"\nwheels = [{{ name = \"{ORJSON_X86}\", hashes = {{ sha256 = \"{orjson}\" }} }}]\n\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\nwheels = [{{ name = \"{}\", hashes = {{ sha256 = \"{six}\" }} }}]\n",
         PURE[0]
     );
-    project_with(&sandbox, "pylock.toml", &pylock, &[ORJSON_X86, PURE[0]], "");
+    project_with(
+        &sandbox,
+        "pylock.toml",
+        &pylock,
+        Some(&[ORJSON_X86, PURE[0]]),
+        "",
+    );
     let err = refused(&sandbox);
     for expected in [
         "psycopg2==2.9.10 for linux/amd64",
@@ -728,19 +748,8 @@ fn wheels_from_a_simple_index_make_the_same_image_and_stay_in_the_cache() {
 
     let sandbox = Sandbox::new();
     let index = SimpleIndex::serve(&sandbox, &real_files());
-    project(
-        &sandbox,
-        &real_lock(),
-        &[],
-        &format!(", venv = \"/opt/venv\", index = \"{}\"", index.url),
-    );
-    fs::remove_dir_all(sandbox.path("wheels")).unwrap();
-    sandbox.write(
-        "hoist.toml",
-        &fs::read_to_string(sandbox.path("hoist.toml"))
-            .unwrap()
-            .replace("wheelhouse = \"wheels\", ", ""),
-    );
+    let python = format!(", venv = \"/opt/venv\", index = \"{}\"", index.url);
+    project_with(&sandbox, "requirements.lock", &real_lock(), None, &python);
     let (digest, _) = build(&sandbox, "out", &[]);
     assert_eq!(
         digest, expected,
@@ -766,19 +775,8 @@ fn an_index_serving_other_bytes_is_refused_with_the_url() {
     let arm = files.iter_mut().find(|f| f.0 == ORJSON_ARM).unwrap();
     arm.1.push(0);
     let index = SimpleIndex::serve(&sandbox, &files);
-    project(
-        &sandbox,
-        &real_lock(),
-        &[],
-        &format!(", index = \"{}\"", index.url),
-    );
-    fs::remove_dir_all(sandbox.path("wheels")).unwrap();
-    sandbox.write(
-        "hoist.toml",
-        &fs::read_to_string(sandbox.path("hoist.toml"))
-            .unwrap()
-            .replace("wheelhouse = \"wheels\", ", ""),
-    );
+    let python = format!(", index = \"{}\"", index.url);
+    project_with(&sandbox, "requirements.lock", &real_lock(), None, &python);
     let err = refused(&sandbox);
     assert!(err.contains(&format!("/files/{ORJSON_ARM}")), "{err}");
     assert!(err.contains("not the locked"), "{err}");
