@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::marker::Marker;
+use super::marker::{Environment, Marker};
 use super::{PythonError, normalize};
 
 /// One package of a lock.
@@ -43,8 +43,93 @@ pub struct LockedWheel {
     pub size: Option<u64>,
 }
 
-/// Reads the lock at `path`: `*.toml` as a pylock.toml, anything else as requirements.
-pub fn read_lock(path: &Path) -> Result<Vec<LockedPackage>, PythonError> {
+/// A lock: its packages, and for a lock that records the dependency graph (uv.lock)
+/// how to walk it; the others list exactly what to install, under their markers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lock {
+    /// Every package.
+    pub packages: Vec<LockedPackage>,
+    /// The graph, when the lock has one.
+    pub graph: Option<Graph>,
+}
+
+/// Which packages a uv.lock installs: those reachable from its roots (the project's
+/// own packages, not installed themselves) along edges whose markers hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Graph {
+    /// Indices of the root packages.
+    pub roots: Vec<usize>,
+    /// Per package: its dependencies.
+    pub dependencies: Vec<Vec<Edge>>,
+    /// Per package: its optional dependencies by extra.
+    pub optional: Vec<std::collections::BTreeMap<String, Vec<Edge>>>,
+}
+
+/// A dependency: the package it leads to, under which marker, with which extras.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// Index of the package depended on.
+    pub to: usize,
+    /// Followed only where this holds.
+    pub marker: Option<Marker>,
+    /// Extras of the package depended on that are followed too.
+    pub extras: Vec<String>,
+}
+
+impl Lock {
+    /// The packages to install in `env`, in lock order.
+    pub fn select(&self, env: &Environment) -> Result<Vec<&LockedPackage>, PythonError> {
+        let holds = |marker: &Option<Marker>, origin: &str| match marker {
+            None => Ok(true),
+            Some(marker) => marker.evaluate(env).map_err(|message| PythonError::Marker {
+                origin: origin.to_owned(),
+                message,
+            }),
+        };
+        let Some(graph) = &self.graph else {
+            let mut selected = Vec::new();
+            for package in &self.packages {
+                if holds(&package.marker, &package.origin)? {
+                    selected.push(package);
+                }
+            }
+            return Ok(selected);
+        };
+        let mut reached = vec![false; self.packages.len()];
+        let mut extras_seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<(usize, Vec<String>)> =
+            graph.roots.iter().map(|&r| (r, Vec::new())).collect();
+        while let Some((at, extras)) = stack.pop() {
+            let origin = &self.packages[at].origin;
+            let mut edges: Vec<&Edge> = Vec::new();
+            if !reached[at] {
+                reached[at] = true;
+                edges.extend(&graph.dependencies[at]);
+            }
+            for extra in extras {
+                if extras_seen.insert((at, extra.clone())) {
+                    edges.extend(graph.optional[at].get(&extra).into_iter().flatten());
+                }
+            }
+            for edge in edges {
+                if holds(&edge.marker, origin)? {
+                    stack.push((edge.to, edge.extras.clone()));
+                }
+            }
+        }
+        Ok(self
+            .packages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| reached[*i] && !graph.roots.contains(i))
+            .map(|(_, p)| p)
+            .collect())
+    }
+}
+
+/// Reads the lock at `path`: `uv.lock`, `*.toml` as a pylock.toml, anything else as
+/// requirements.
+pub fn read_lock(path: &Path) -> Result<Lock, PythonError> {
     let text = std::fs::read_to_string(path).map_err(|source| PythonError::Io {
         path: path.to_path_buf(),
         source,
@@ -54,22 +139,23 @@ pub fn read_lock(path: &Path) -> Result<Vec<LockedPackage>, PythonError> {
         |n| n.to_string_lossy().into_owned(),
     );
     if name == "uv.lock" {
-        return Err(PythonError::Lock {
-            origin: name,
-            message: "uv.lock is not read yet: export it with `uv export --format pylock.toml -o pylock.toml` (or `uv export --format requirements-txt`, which writes hashes)".into(),
-        });
+        return super::uvlock::parse_uv_lock(&text, &name);
     }
-    if path
+    let toml = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
-    {
-        parse_pylock(&text, &name)
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let packages = if toml {
+        parse_pylock(&text, &name)?
     } else {
-        parse_requirements(&text, &name)
-    }
+        parse_requirements(&text, &name)?
+    };
+    Ok(Lock {
+        packages,
+        graph: None,
+    })
 }
 
-fn lock_error(origin: impl Into<String>, message: impl Into<String>) -> PythonError {
+pub(super) fn lock_error(origin: impl Into<String>, message: impl Into<String>) -> PythonError {
     PythonError::Lock {
         origin: origin.into(),
         message: message.into(),

@@ -14,6 +14,7 @@ mod index;
 pub mod lock;
 pub mod marker;
 pub mod tags;
+mod uvlock;
 pub mod wheel;
 mod zip;
 
@@ -210,7 +211,8 @@ pub fn plan(
     settings: &PythonSettings,
     platforms: &[TargetPlatform],
 ) -> Result<PythonLayers, PythonError> {
-    let packages = lock::read_lock(&settings.lock)?;
+    let lock = lock::read_lock(&settings.lock)?;
+    let packages = &lock.packages;
     let files = match &settings.wheelhouse {
         Some(dir) => scan_wheelhouse(dir)?,
         None => BTreeMap::new(),
@@ -239,27 +241,12 @@ pub fn plan(
         })
         .collect();
     // Per platform: the packages its markers select.
-    let mut wanted: Vec<Vec<&LockedPackage>> = Vec::new();
-    for (_, env) in &targets {
-        let mut selected = Vec::new();
-        for package in &packages {
-            let holds = match &package.marker {
-                None => true,
-                Some(marker) => marker
-                    .evaluate(env)
-                    .map_err(|message| PythonError::Marker {
-                        origin: package.origin.clone(),
-                        message,
-                    })?,
-            };
-            if holds {
-                selected.push(package);
-            }
-        }
-        wanted.push(selected);
-    }
+    let wanted = targets
+        .iter()
+        .map(|(_, env)| lock.select(env))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut files = files;
-    add_cached(&packages, &settings.wheel_cache, &mut files)?;
+    add_cached(packages, &settings.wheel_cache, &mut files)?;
     fetch_missing(settings, &targets, &wanted, &mut files)?;
 
     // Per platform, per package: the chosen wheel (sha256 → file).

@@ -789,3 +789,76 @@ fn an_index_serving_other_bytes_is_refused_with_the_url() {
             .exists()
     );
 }
+
+#[test]
+fn a_uv_lock_installs_what_the_project_reaches_from_the_urls_it_names() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve(&sandbox, &real_files());
+    let files = index.url.trim_end_matches("/simple").to_owned() + "/files";
+    let wheel = |file: &str| {
+        format!(
+            "{{ url = \"{files}/{file}\", hash = \"sha256:{}\", size = {} }}",
+            hash_of(&wheels().join(file)),
+            fs::metadata(wheels().join(file)).unwrap().len()
+        )
+    };
+    let package = |name: &str, version: &str, deps: &str, wheels: &[&str]| {
+        let wheels: Vec<String> = wheels.iter().map(|w| wheel(w)).collect();
+        format!(
+            "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\ndependencies = [{deps}]\nwheels = [{}]\n\n",
+            wheels.join(", ")
+        )
+    };
+    let mut lock = String::from(
+        "version = 1\nrequires-python = \">=3.11\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\nsource = { editable = \".\" }\ndependencies = [\n    { name = \"uvicorn\" },\n    { name = \"orjson\" },\n    { name = \"colorama\", marker = \"sys_platform == 'win32'\" },\n    { name = \"six\", marker = \"platform_machine == 'aarch64'\" },\n]\n\n[package.dev-dependencies]\ndev = [{ name = \"idna\" }]\n\n",
+    );
+    lock += &package(
+        "uvicorn",
+        "0.32.1",
+        "{ name = \"click\" }, { name = \"h11\" }",
+        &[PURE[5]],
+    );
+    lock += &package("click", "8.1.7", "", &[PURE[3]]);
+    lock += &package("h11", "0.14.0", "", &[PURE[4]]);
+    lock += &package("orjson", "3.10.12", "", &[ORJSON_X86, ORJSON_ARM]);
+    lock += &package("six", "1.17.0", "", &[PURE[0]]);
+    lock += &package("idna", "3.10", "", &[PURE[1]]);
+    // Not served: only a Windows marker leads to it.
+    lock += "[[package]]\nname = \"colorama\"\nversion = \"0.4.6\"\nsource = { registry = \"https://pypi.org/simple\" }\nwheels = [{ url = \"https://files.example/colorama-0.4.6-py2.py3-none-any.whl\", hash = \"sha256:4f1d9991f5acc0ca119f9d443620b77f9d6b33703e51011c16baf57afb285fc6\", size = 25335 }]\n";
+    let python = format!(", venv = \"/opt/venv\", index = \"{}\"", index.url);
+    project_with(&sandbox, "uv.lock", &lock, None, &python);
+    build(&sandbox, "out", &[]);
+
+    let site = "opt/venv/lib/python3.11/site-packages";
+    let installed = |arch: &str| {
+        let mut names: Vec<String> = image_files(&sandbox, "out", arch)
+            .keys()
+            .filter_map(|p| {
+                p.strip_prefix(&format!("{site}/"))?
+                    .strip_suffix(".dist-info/RECORD")
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        installed("amd64"),
+        [
+            "click-8.1.7",
+            "h11-0.14.0",
+            "orjson-3.10.12",
+            "uvicorn-0.32.1"
+        ]
+    );
+    assert_eq!(
+        installed("arm64"),
+        [
+            "click-8.1.7",
+            "h11-0.14.0",
+            "orjson-3.10.12",
+            "six-1.17.0",
+            "uvicorn-0.32.1"
+        ]
+    );
+}
