@@ -212,19 +212,34 @@ pub fn plan(
     platforms: &[TargetPlatform],
 ) -> Result<PythonLayers, PythonError> {
     let lock = lock::read_lock(&settings.lock)?;
-    let packages = &lock.packages;
-    let files = match &settings.wheelhouse {
+    let mut files = match &settings.wheelhouse {
         Some(dir) => scan_wheelhouse(dir)?,
         None => BTreeMap::new(),
     };
+    let targets = targets(settings, platforms)?;
+    // Per platform: the packages its markers select.
+    let wanted = targets
+        .iter()
+        .map(|(_, env)| lock.select(env))
+        .collect::<Result<Vec<_>, _>>()?;
+    add_cached(&lock.packages, &settings.wheel_cache, &mut files)?;
+    fetch_missing(settings, &targets, &wanted, &mut files)?;
+    let chosen = choose(platforms, &targets, &wanted, &files)?;
+    split_layers(settings, &chosen)
+}
+
+/// Each platform's tags and marker environment.
+fn targets(
+    settings: &PythonSettings,
+    platforms: &[TargetPlatform],
+) -> Result<Vec<(Target, Environment)>, PythonError> {
     let minor = settings.minor()?;
     let full_version = if settings.version.matches('.').count() >= 2 {
         settings.version.clone()
     } else {
         format!("{}.0", settings.version)
     };
-
-    let targets: Vec<(Target, Environment)> = platforms
+    Ok(platforms
         .iter()
         .map(|platform| {
             let target = Target {
@@ -239,23 +254,23 @@ pub fn plan(
             };
             (target, env)
         })
-        .collect();
-    // Per platform: the packages its markers select.
-    let wanted = targets
-        .iter()
-        .map(|(_, env)| lock.select(env))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut files = files;
-    add_cached(packages, &settings.wheel_cache, &mut files)?;
-    fetch_missing(settings, &targets, &wanted, &mut files)?;
+        .collect())
+}
 
-    // Per platform, per package: the chosen wheel (sha256 → file).
-    let mut chosen: Vec<Vec<(ChosenWheel, PathBuf)>> = Vec::new();
+/// Per platform, per wanted package: the chosen wheel and its file; every package ×
+/// platform without one in one error.
+fn choose(
+    platforms: &[TargetPlatform],
+    targets: &[(Target, Environment)],
+    wanted: &[Vec<&LockedPackage>],
+    files: &BTreeMap<String, PathBuf>,
+) -> Result<Vec<Vec<(ChosenWheel, PathBuf)>>, PythonError> {
+    let mut chosen = Vec::new();
     let mut missing = Vec::new();
-    for ((platform, (target, _)), selected) in platforms.iter().zip(&targets).zip(&wanted) {
+    for ((platform, (target, _)), selected) in platforms.iter().zip(targets).zip(wanted) {
         let mut picks = Vec::new();
         for package in selected {
-            match pick(package, target, &files) {
+            match pick(package, target, files) {
                 Ok(pick) => picks.push(pick),
                 Err(reason) => missing.push(format!(
                     "  {}=={} for {} ({}): {reason}",
@@ -265,26 +280,31 @@ pub fn plan(
         }
         chosen.push(picks);
     }
-    if !missing.is_empty() {
-        return Err(PythonError::MissingWheels { missing });
+    if missing.is_empty() {
+        Ok(chosen)
+    } else {
+        Err(PythonError::MissingWheels { missing })
     }
+}
 
+/// The shared layer (the venv's files and every wheel chosen on all platforms) and
+/// each platform's own.
+fn split_layers(
+    settings: &PythonSettings,
+    chosen: &[Vec<(ChosenWheel, PathBuf)>],
+) -> Result<PythonLayers, PythonError> {
     let layout = settings.layout()?;
-    // A wheel chosen on every platform is installed once, in the shared layer.
-    let everywhere: BTreeSet<String> = chosen
+    let everywhere: BTreeSet<&str> = chosen
         .first()
-        .map(|first| {
-            first
+        .into_iter()
+        .flatten()
+        .filter(|(w, _)| {
+            chosen
                 .iter()
-                .filter(|(w, _)| {
-                    chosen
-                        .iter()
-                        .all(|picks| picks.iter().any(|(o, _)| o.sha256 == w.sha256))
-                })
-                .map(|(w, _)| w.sha256.clone())
-                .collect()
+                .all(|picks| picks.iter().any(|(o, _)| o.sha256 == w.sha256))
         })
-        .unwrap_or_default();
+        .map(|(w, _)| w.sha256.as_str())
+        .collect();
     let mut shared = Vec::new();
     if let Some(venv) = &settings.venv {
         shared.push(SharedSource::new(VenvSkeleton::new(
@@ -298,7 +318,7 @@ pub fn plan(
     for (i, picks) in chosen.iter().enumerate() {
         let mut own = (Vec::new(), Vec::new());
         for (wheel, path) in picks {
-            let is_shared = everywhere.contains(&wheel.sha256);
+            let is_shared = everywhere.contains(wheel.sha256.as_str());
             if is_shared && i > 0 {
                 continue;
             }
