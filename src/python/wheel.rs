@@ -298,7 +298,7 @@ impl Planner<'_> {
             }
             let executable = member.unix_mode.is_some_and(|m| m & 0o111 != 0);
             let (dest, script) = self.destination(&member.name)?;
-            if script {
+            if script && self.starts_with_python_shebang(archive, member)? {
                 // `#!python` is the installer's to replace with the image's interpreter.
                 let bytes = archive
                     .read_member(member, SMALL_FILE_LIMIT)
@@ -309,16 +309,11 @@ impl Planner<'_> {
                         member.name
                     )));
                 }
-                let bytes = match bytes.strip_prefix(b"#!python") {
-                    Some(rest) => {
-                        let rest = rest.strip_prefix(b"w").unwrap_or(rest);
-                        let mut out = format!("#!{}", self.layout.interpreter).into_bytes();
-                        out.extend_from_slice(rest);
-                        out
-                    }
-                    None => bytes,
-                };
-                self.generated(&dest, bytes, 0o755);
+                let rest = &bytes[b"#!python".len()..];
+                let rest = rest.strip_prefix(b"w").unwrap_or(rest);
+                let mut out = format!("#!{}", self.layout.interpreter).into_bytes();
+                out.extend_from_slice(rest);
+                self.generated(&dest, out, 0o755);
                 continue;
             }
             self.entries.push(SourceEntry {
@@ -327,11 +322,28 @@ impl Planner<'_> {
                     size: member.size,
                     sha256: recorded.sha256,
                 },
-                mode: if executable { 0o755 } else { 0o644 },
+                // Scripts (a binary such as ruff's, or one with its own shebang) are
+                // executable whatever the zip says.
+                mode: if executable || script { 0o755 } else { 0o644 },
             });
             self.contents.push(Content::Member(index));
         }
         Ok(())
+    }
+
+    /// Whether a script member begins with `#!python` (read from its first bytes only:
+    /// a script may be a large binary).
+    fn starts_with_python_shebang(
+        &self,
+        archive: &Archive,
+        member: &super::zip::Member,
+    ) -> Result<bool, PythonError> {
+        let mut head = Vec::with_capacity(8);
+        archive
+            .open_member(member)
+            .and_then(|reader| reader.take(8).read_to_end(&mut head))
+            .map_err(|e| self.bad(format!("{}: {e}", member.name)))?;
+        Ok(head == b"#!python")
     }
 
     /// The image path of a member, and whether it is a script.

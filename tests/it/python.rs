@@ -541,6 +541,7 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
                 "demo-1.0.data/scripts/demo-tool",
                 "#!python\nprint('tool')\n",
             ),
+            ("demo-1.0.data/scripts/demo-sh", "#!/bin/sh\necho hi\n"),
             ("demo-1.0.data/data/share/demo/readme.txt", "read me\n"),
             ("demo-1.0.data/headers/demo.h", "int demo(void);\n"),
             ("demo-1.0.data/purelib/demo_extra.py", "EXTRA = 1\n"),
@@ -576,6 +577,11 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
         file("opt/venv/bin/demo-tool"),
         &(0o755, b"#!/opt/venv/bin/python\nprint('tool')\n".to_vec())
     );
+    // A script with a shebang of its own (or a binary) streams unchanged, executable.
+    assert_eq!(
+        file("opt/venv/bin/demo-sh"),
+        &(0o755, b"#!/bin/sh\necho hi\n".to_vec())
+    );
     assert_eq!(file("opt/venv/share/demo/readme.txt").1, b"read me\n");
     assert_eq!(
         file("opt/venv/include/site/python3.11/demo/demo.h").1,
@@ -608,8 +614,8 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
             root.join(site).display().to_string()
         ),
     );
-    // 8 members, METADATA, WHEEL, INSTALLER and the two generated scripts.
-    assert_eq!(checked.trim(), "13", "rows with hashes");
+    // 9 members, METADATA, WHEEL, INSTALLER and the two generated scripts.
+    assert_eq!(checked.trim(), "14", "rows with hashes");
     let ran = Std::new("python3")
         .arg(root.join("opt/venv/bin/demo"))
         .env("PYTHONPATH", root.join(site))
