@@ -868,3 +868,52 @@ fn a_uv_lock_installs_what_the_project_reaches_from_the_urls_it_names() {
         ]
     );
 }
+
+#[test]
+fn the_sboms_list_every_installed_package_with_its_pypi_purl() {
+    let sandbox = Sandbox::new();
+    project(
+        &sandbox,
+        &real_lock(),
+        &all_real(),
+        ", venv = \"/opt/venv\"",
+    );
+    let toml = fs::read_to_string(sandbox.path("hoist.toml")).unwrap();
+    sandbox.write("hoist.toml", &toml.replace("sbom = false\n", ""));
+    build(&sandbox, "out", &[]);
+
+    let layout = Layout::open(sandbox.path("out"));
+    let mut documents = 0;
+    for entry in layout.index_json()["manifests"].as_array().unwrap() {
+        if entry["artifactType"] != "application/spdx+json" {
+            continue;
+        }
+        documents += 1;
+        let manifest = layout.json(entry["digest"].as_str().unwrap());
+        let document: serde_json::Value =
+            serde_json::from_slice(&layout.blob(manifest["layers"][0]["digest"].as_str().unwrap()))
+                .unwrap();
+        let purls: Vec<&str> = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["externalRefs"].as_array().into_iter().flatten())
+            .filter_map(|r| r["referenceLocator"].as_str())
+            .collect();
+        for expected in [
+            "pkg:pypi/orjson@3.10.12",
+            "pkg:pypi/uvicorn@0.32.1",
+            "pkg:pypi/click@8.1.7",
+            "pkg:pypi/h11@0.14.0",
+            "pkg:pypi/idna@3.10",
+            "pkg:pypi/six@1.17.0",
+        ] {
+            assert!(purls.contains(&expected), "{expected} in {purls:?}");
+        }
+        assert!(
+            !purls.iter().any(|p| p.contains("typing-extensions")),
+            "{purls:?}"
+        );
+    }
+    assert_eq!(documents, 2, "one SBOM per platform");
+}
