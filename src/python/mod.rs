@@ -322,7 +322,12 @@ fn split_layers(
             if is_shared && i > 0 {
                 continue;
             }
-            let install = SharedSource::new(WheelInstall::plan(path, &wheel.file, &layout)?);
+            let install = SharedSource::new(WheelInstall::plan(
+                path,
+                &wheel.file,
+                &wheel.sha256,
+                &layout,
+            )?);
             if is_shared {
                 shared.push(install);
                 shared_wheels.push(wheel.clone());

@@ -63,18 +63,20 @@ struct Recorded {
 }
 
 impl WheelInstall {
-    /// Reads the wheel at `path` (named `file_name`) and plans its files under
-    /// `layout`. Reads the directory and the metadata files only.
+    /// Reads the wheel at `path` (named `file_name`), which must hash to `sha256`, and
+    /// plans its files under `layout`. Hashes the file, then reads its directory and
+    /// metadata files; members are read at build time through the same open file.
     pub fn plan(
         path: &Path,
         file_name: &str,
+        sha256: &str,
         layout: &InstallLayout,
     ) -> Result<WheelInstall, PythonError> {
         let bad = |message: String| PythonError::Wheel {
             file: file_name.to_owned(),
             message,
         };
-        let archive = Archive::open(path).map_err(|e| bad(e.to_string()))?;
+        let archive = Archive::open(path, sha256).map_err(|e| bad(e.to_string()))?;
         let wheel_name = super::tags::WheelName::parse(file_name).map_err(bad)?;
         let dist_info = find_dist_info(&archive, &wheel_name.name).ok_or_else(|| {
             bad("no .dist-info directory with a WHEEL file for this distribution".into())

@@ -6,8 +6,11 @@
 //! against the file before anything is allocated or read.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use hoist_layers::HashingWriter;
 
 /// The most members an archive may list (numpy's wheels have ~1,500).
 const MAX_MEMBERS: usize = 200_000;
@@ -28,10 +31,12 @@ pub struct Member {
     pub unix_mode: Option<u32>,
 }
 
-/// An opened zip archive: its path and directory.
+/// An opened zip archive: the open file (every read goes through it, so the bytes
+/// read are those of the file that was hashed, even if its path is replaced later)
+/// and its directory.
 #[derive(Debug)]
 pub struct Archive {
-    path: PathBuf,
+    file: File,
     len: u64,
     /// In archive order.
     pub members: Vec<Member>,
@@ -49,16 +54,53 @@ fn invalid(reason: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, reason.into())
 }
 
+/// Reads `len` bytes of `file` from `offset` on, without moving a shared cursor.
+struct At<'a> {
+    file: &'a File,
+    offset: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.end - self.offset).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buf[..want], self.offset)?;
+        self.offset += read as u64;
+        Ok(read)
+    }
+}
+
 impl Archive {
-    /// Reads the central directory of the archive at `path`.
-    pub fn open(path: &Path) -> io::Result<Archive> {
-        let mut file = File::open(path)?;
+    /// Opens the archive at `path`, checks that its bytes hash to `sha256` (hex), and
+    /// reads its central directory.
+    pub fn open(path: &Path, sha256: &str) -> io::Result<Archive> {
+        let file = File::open(path)?;
         let len = file.metadata()?.len();
+        let mut hasher = HashingWriter::new(io::sink());
+        io::copy(
+            &mut At {
+                file: &file,
+                offset: 0,
+                end: len,
+            },
+            &mut hasher,
+        )?;
+        let (_, digest, _) = hasher.finish();
+        if digest.hex() != sha256 {
+            return Err(invalid(format!(
+                "its bytes now hash to sha256 {}, not the {sha256} it was chosen for",
+                digest.hex()
+            )));
+        }
         // The end record is 22 bytes plus a comment of at most 65,535.
         let tail_len = len.min(22 + 65_535);
         let mut tail = vec![0u8; tail_len as usize];
-        file.seek(SeekFrom::Start(len - tail_len))?;
-        file.read_exact(&mut tail)?;
+        file.read_exact_at(&mut tail, len - tail_len)?;
         let end = (0..tail.len().saturating_sub(21))
             .rev()
             .find(|&i| u32_at(&tail, i) == 0x0605_4b50)
@@ -73,8 +115,7 @@ impl Archive {
             return Err(invalid("the central directory lies outside the file"));
         }
         let mut dir = vec![0u8; dir_size as usize];
-        file.seek(SeekFrom::Start(dir_offset))?;
-        file.read_exact(&mut dir)?;
+        file.read_exact_at(&mut dir, dir_offset)?;
         let mut members = Vec::with_capacity(count);
         let mut at = 0usize;
         for _ in 0..count {
@@ -121,20 +162,14 @@ impl Archive {
             });
             at = name_end + extra_len + comment_len;
         }
-        Ok(Archive {
-            path: path.to_path_buf(),
-            len,
-            members,
-        })
+        Ok(Archive { file, len, members })
     }
 
     /// The inflated bytes of `member`, as a stream (the caller bounds and checks what
     /// it reads).
-    pub fn open_member(&self, member: &Member) -> io::Result<Box<dyn Read + Send>> {
-        let mut file = File::open(&self.path)?;
-        file.seek(SeekFrom::Start(member.header_offset))?;
+    pub fn open_member(&self, member: &Member) -> io::Result<Box<dyn Read + Send + '_>> {
         let mut header = [0u8; 30];
-        file.read_exact(&mut header)?;
+        self.file.read_exact_at(&mut header, member.header_offset)?;
         if u32_at(&header, 0) != 0x0403_4b50 {
             return Err(invalid(format!("{}: no local header", member.name)));
         }
@@ -143,8 +178,11 @@ impl Archive {
         if data + member.compressed_size > self.len {
             return Err(invalid(format!("{} lies outside the file", member.name)));
         }
-        file.seek(SeekFrom::Start(data))?;
-        let raw = file.take(member.compressed_size);
+        let raw = At {
+            file: &self.file,
+            offset: data,
+            end: data + member.compressed_size,
+        };
         Ok(if member.method == 8 {
             Box::new(flate2::read::DeflateDecoder::new(raw))
         } else {
