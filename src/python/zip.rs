@@ -213,3 +213,105 @@ impl Archive {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zip of stored members, built by hand: local headers, then the directory.
+    fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut directory = Vec::new();
+        for (name, data) in members {
+            let offset = out.len() as u32;
+            // The reader leaves CRCs alone: RECORD hashes are the check.
+            let crc = 0u32;
+            let size = data.len() as u32;
+            let name_len = name.len() as u16;
+            out.extend(0x0403_4b50u32.to_le_bytes());
+            out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend(crc.to_le_bytes());
+            out.extend(size.to_le_bytes());
+            out.extend(size.to_le_bytes());
+            out.extend(name_len.to_le_bytes());
+            out.extend(0u16.to_le_bytes());
+            out.extend(name.as_bytes());
+            out.extend(*data);
+            directory.extend(0x0201_4b50u32.to_le_bytes());
+            directory.extend([20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            directory.extend(crc.to_le_bytes());
+            directory.extend(size.to_le_bytes());
+            directory.extend(size.to_le_bytes());
+            directory.extend(name_len.to_le_bytes());
+            directory.extend([0, 0, 0, 0, 0, 0, 0, 0]);
+            directory.extend((0o100_755u32 << 16).to_le_bytes());
+            directory.extend(offset.to_le_bytes());
+            directory.extend(name.as_bytes());
+        }
+        let dir_offset = out.len() as u32;
+        let count = members.len() as u16;
+        out.extend(&directory);
+        out.extend(0x0605_4b50u32.to_le_bytes());
+        out.extend([0, 0, 0, 0]);
+        out.extend(count.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        out.extend((directory.len() as u32).to_le_bytes());
+        out.extend(dir_offset.to_le_bytes());
+        out.extend([0, 0]);
+        out
+    }
+
+    fn write(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.whl");
+        std::fs::write(&path, bytes).unwrap();
+        let sha = hoist_layers::Digest::sha256_of(bytes).hex().to_owned();
+        (dir, path, sha)
+    }
+
+    #[test]
+    fn members_read_through_the_hashed_file() {
+        let bytes = stored_zip(&[("a.py", b"print(1)\n"), ("pkg/b.txt", b"bee")]);
+        let (_dir, path, sha) = write(&bytes);
+        let archive = Archive::open(&path, &sha).unwrap();
+        let names: Vec<&str> = archive.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["a.py", "pkg/b.txt"]);
+        assert_eq!(archive.members[0].unix_mode, Some(0o755));
+        // Replacing the file at the path after opening changes nothing read.
+        let other = path.with_extension("new");
+        std::fs::write(&other, b"other").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let data = archive.read_member(&archive.members[1], 100).unwrap();
+        assert_eq!(data, b"bee");
+        assert!(
+            archive.read_member(&archive.members[0], 3).is_err(),
+            "over the limit"
+        );
+    }
+
+    #[test]
+    fn wrong_bytes_and_broken_directories_are_refused() {
+        let bytes = stored_zip(&[("a.py", b"print(1)\n")]);
+        let (_dir, path, _) = write(&bytes);
+        let err = Archive::open(&path, &"0".repeat(64))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("now hash to"), "{err}");
+
+        let (_dir, path, sha) = write(b"not a zip at all");
+        assert!(
+            Archive::open(&path, &sha)
+                .unwrap_err()
+                .to_string()
+                .contains("not a zip")
+        );
+
+        // A member claiming to lie past the end of the file.
+        let mut bytes = stored_zip(&[("a.py", b"print(1)\n")]);
+        let at = bytes.len() - 22 - 46 - 4 + 20;
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (_dir, path, sha) = write(&bytes);
+        let err = Archive::open(&path, &sha).unwrap_err().to_string();
+        assert!(err.contains("outside the file"), "{err}");
+    }
+}
