@@ -41,6 +41,9 @@ pub struct LockedWheel {
     pub sha256: String,
     /// Its size, if the lock says.
     pub size: Option<u64>,
+    /// A local file the lock names (relative to the lock's directory until
+    /// [`read_lock`] joins it).
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// A lock: its packages, and for a lock that records the dependency graph (uv.lock)
@@ -138,16 +141,30 @@ pub fn read_lock(path: &Path) -> Result<Lock, PythonError> {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    if name == "uv.lock" {
-        return super::uvlock::parse_uv_lock(&text, &name);
+    let mut lock = if name == "uv.lock" {
+        super::uvlock::parse_uv_lock(&text, &name)?
+    } else {
+        parse_listing(path, &text, &name)?
+    };
+    // Local wheels are named relative to the lock.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for wheel in lock.packages.iter_mut().flat_map(|p| &mut p.wheels) {
+        if let Some(local) = &wheel.path {
+            wheel.path = Some(dir.join(local));
+        }
     }
+    Ok(lock)
+}
+
+/// A requirements file or a pylock.toml (by its extension).
+fn parse_listing(path: &Path, text: &str, name: &str) -> Result<Lock, PythonError> {
     let toml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     let packages = if toml {
-        parse_pylock(&text, &name)?
+        parse_pylock(text, name)?
     } else {
-        parse_requirements(&text, &name)?
+        parse_requirements(text, name)?
     };
     Ok(Lock {
         packages,
@@ -419,6 +436,7 @@ pub fn parse_pylock(text: &str, file: &str) -> Result<Vec<LockedPackage>, Python
                 url: wheel.url.clone(),
                 sha256: sha256.to_ascii_lowercase(),
                 size: wheel.size,
+                path: wheel.path.as_ref().map(Into::into),
             });
         }
         let marker = package

@@ -223,6 +223,7 @@ pub fn plan(
         .map(|(_, env)| lock.select(env))
         .collect::<Result<Vec<_>, _>>()?;
     add_cached(&lock.packages, &settings.wheel_cache, &mut files)?;
+    add_local(&lock.packages, &mut files)?;
     fetch_missing(settings, &targets, &wanted, &mut files)?;
     let chosen = choose(platforms, &targets, &wanted, &files)?;
     split_layers(settings, &chosen)
@@ -437,6 +438,26 @@ fn add_cached(
                 files.insert(hash.clone(), path);
                 break;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Adds the local wheel files a lock names (`path`), when they hash to their lock's
+/// sha256; a missing or different file is left to the other sources.
+fn add_local(
+    packages: &[LockedPackage],
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), PythonError> {
+    for wheel in packages.iter().flat_map(|p| &p.wheels) {
+        let Some(path) = &wheel.path else {
+            continue;
+        };
+        if files.contains_key(&wheel.sha256) || !path.is_file() {
+            continue;
+        }
+        if sha256_file(path)? == wheel.sha256 {
+            files.insert(wheel.sha256.clone(), path.clone());
         }
     }
     Ok(())

@@ -175,6 +175,7 @@ fn locked_wheel(wheel: &File, at: &str) -> Result<LockedWheel, PythonError> {
         url: wheel.url.clone(),
         sha256: sha256.to_ascii_lowercase(),
         size: wheel.size,
+        path: wheel.path.as_ref().map(Into::into),
     })
 }
 

@@ -917,3 +917,39 @@ fn the_sboms_list_every_installed_package_with_its_pypi_purl() {
     }
     assert_eq!(documents, 2, "one SBOM per platform");
 }
+
+#[test]
+fn a_pylock_naming_local_wheels_needs_no_wheelhouse_or_index() {
+    let sandbox = Sandbox::new();
+    fs::create_dir_all(sandbox.path("vendor")).unwrap();
+    let mut packages = String::new();
+    for (name, version, files) in [
+        ("six", "1.17.0", vec![PURE[0]]),
+        ("orjson", "3.10.12", vec![ORJSON_X86, ORJSON_ARM]),
+    ] {
+        let wheels: Vec<String> = files
+            .iter()
+            .map(|file| {
+                fs::copy(wheels().join(file), sandbox.path("vendor").join(file)).unwrap();
+                format!(
+                    "{{ path = \"vendor/{file}\", hashes = {{ sha256 = \"{}\" }} }}",
+                    hash_of(&wheels().join(file))
+                )
+            })
+            .collect();
+        let _ = write!(
+            packages,
+            "\n[[packages]]\nname = \"{name}\"\nversion = \"{version}\"\nwheels = [{}]\n",
+            wheels.join(", ")
+        );
+    }
+    let lock = format!("lock-version = \"1.0\"\ncreated-by = \"test\"\n{packages}");
+    // An index nobody serves: any request to it fails the build.
+    let python = ", index = \"http://127.0.0.1:9/simple\"";
+    project_with(&sandbox, "pylock.toml", &lock, None, python);
+    build(&sandbox, "out", &[]);
+    let arm = image_files(&sandbox, "out", "arm64");
+    let site = "usr/local/lib/python3.11/site-packages";
+    assert!(arm.contains_key(&format!("{site}/six.py")));
+    assert!(arm.contains_key(&format!("{site}/orjson-3.10.12.dist-info/RECORD")));
+}
