@@ -46,6 +46,35 @@ pub struct LockedWheel {
     pub path: Option<std::path::PathBuf>,
 }
 
+impl LockedWheel {
+    /// A wheel named by `name`, or else by the last segment of `url` or `path` (with
+    /// `%2B` decoded: `+` in local versions); `None` without any of them.
+    pub(super) fn new(
+        name: Option<&str>,
+        url: Option<&str>,
+        path: Option<&str>,
+        sha256: &str,
+        size: Option<u64>,
+    ) -> Option<LockedWheel> {
+        let file = match name {
+            Some(name) => name.to_owned(),
+            None => url
+                .or(path)?
+                .rsplit('/')
+                .next()?
+                .replace("%2B", "+")
+                .replace("%2b", "+"),
+        };
+        Some(LockedWheel {
+            file,
+            url: url.map(str::to_owned),
+            sha256: sha256.to_ascii_lowercase(),
+            size,
+            path: path.map(Into::into),
+        })
+    }
+}
+
 /// A lock: its packages, and for a lock that records the dependency graph (uv.lock)
 /// how to walk it; the others list exactly what to install, under their markers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -421,23 +450,16 @@ pub fn parse_pylock(text: &str, file: &str) -> Result<Vec<LockedPackage>, Python
                 .get("sha256")
                 .filter(|h| is_sha256(h))
                 .ok_or_else(|| lock_error(&at, "no sha256 in hashes"))?;
-            let location = wheel.url.as_deref().or(wheel.path.as_deref());
-            let file = wheel
-                .name
-                .clone()
-                .or_else(|| {
-                    location
-                        .and_then(|l| l.rsplit('/').next())
-                        .map(str::to_owned)
-                })
-                .ok_or_else(|| lock_error(&at, "neither name, url nor path"))?;
-            wheels.push(LockedWheel {
-                file,
-                url: wheel.url.clone(),
-                sha256: sha256.to_ascii_lowercase(),
-                size: wheel.size,
-                path: wheel.path.as_ref().map(Into::into),
-            });
+            wheels.push(
+                LockedWheel::new(
+                    wheel.name.as_deref(),
+                    wheel.url.as_deref(),
+                    wheel.path.as_deref(),
+                    sha256,
+                    wheel.size,
+                )
+                .ok_or_else(|| lock_error(&at, "neither name, url nor path"))?,
+            );
         }
         let marker = package
             .marker

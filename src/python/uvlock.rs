@@ -160,23 +160,14 @@ fn locked_wheel(wheel: &File, at: &str) -> Result<LockedWheel, PythonError> {
         .and_then(|h| h.strip_prefix("sha256:"))
         .filter(|h| is_sha256(h))
         .ok_or_else(|| lock_error(at, "no sha256 hash"))?;
-    let location = wheel.url.as_deref().or(wheel.path.as_deref());
-    let file = wheel
-        .filename
-        .clone()
-        .or_else(|| {
-            location
-                .and_then(|l| l.rsplit('/').next())
-                .map(|n| n.replace("%2B", "+").replace("%2b", "+"))
-        })
-        .ok_or_else(|| lock_error(at, "neither url nor path"))?;
-    Ok(LockedWheel {
-        file,
-        url: wheel.url.clone(),
-        sha256: sha256.to_ascii_lowercase(),
-        size: wheel.size,
-        path: wheel.path.as_ref().map(Into::into),
-    })
+    LockedWheel::new(
+        wheel.filename.as_deref(),
+        wheel.url.as_deref(),
+        wheel.path.as_deref(),
+        sha256,
+        wheel.size,
+    )
+    .ok_or_else(|| lock_error(at, "neither url nor path"))
 }
 
 #[cfg(test)]
