@@ -155,8 +155,21 @@ fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
     root
 }
 
-/// `python3 -c CODE` with `site` first on the path; stdout.
+/// `python3 -c CODE` with `site` first on the path; stdout. The wheels are cp311: the
+/// host's `python3` must be CPython 3.11 (Debian bookworm's is).
 fn python(site: &Path, code: &str) -> String {
+    let version = Std::new("python3")
+        .args([
+            "-c",
+            "import sys; print(sys.implementation.name, *sys.version_info[:2])",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        "cpython 3 11",
+        "the judge is the host's CPython 3.11"
+    );
     let output = Std::new("python3")
         .arg("-c")
         .arg(format!(
@@ -226,10 +239,11 @@ fn a_lock_installs_for_two_platforms_with_one_shared_pure_layer() {
     assert!(!site.join("typing_extensions.py").exists());
 
     // pip reads the installed distributions.
-    let listed = Std::new("python3")
+    // The pip of target/venv (made by .ci/run): Debian's python3 has no pip module.
+    let pip = repo().join("target/venv/bin/pip");
+    assert!(pip.is_file(), "{} is missing: run .ci/run", pip.display());
+    let listed = Std::new(pip)
         .args([
-            "-m",
-            "pip",
             "list",
             "--disable-pip-version-check",
             "--format",
@@ -239,6 +253,7 @@ fn a_lock_installs_for_two_platforms_with_one_shared_pure_layer() {
         .arg(&site)
         .output()
         .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
     let listed = String::from_utf8(listed.stdout).unwrap();
     for pinned in [
         "click==8.1.7",
