@@ -968,3 +968,51 @@ fn a_pylock_naming_local_wheels_needs_no_wheelhouse_or_index() {
     assert!(arm.contains_key(&format!("{site}/six.py")));
     assert!(arm.contains_key(&format!("{site}/orjson-3.10.12.dist-info/RECORD")));
 }
+
+#[test]
+fn target_installs_into_that_site_packages_owned_as_asked() {
+    let sandbox = Sandbox::new();
+    let demo = make_wheel(
+        &sandbox,
+        "demo",
+        &[
+            ("demo/__init__.py", "def main():\n    pass\n"),
+            (
+                "demo-1.0.dist-info/entry_points.txt",
+                "[console_scripts]\ndemo = demo:main\n",
+            ),
+        ],
+        "",
+    );
+    sandbox.write(
+        "requirements.lock",
+        &format!("demo==1.0 --hash=sha256:{demo}\n"),
+    );
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\nowner = \"1000:1000\"\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.12\", target = \"/srv/site\", interpreter = \"/usr/bin/python3\" }\n",
+    );
+    build(&sandbox, "out", &[]);
+    let layout = Layout::open(sandbox.path("out"));
+    let (_, digests) = layers(&sandbox, "out").remove(0);
+    let tar = crate::common::gunzip(&layout.blob(&digests[0]));
+    let entries = crate::common::tar_entries(&tar);
+    let find = |path: &str| {
+        entries.iter().find(|e| e.path == path).unwrap_or_else(|| {
+            panic!(
+                "{path} in {:?}",
+                entries.iter().map(|e| &e.path).collect::<Vec<_>>()
+            )
+        })
+    };
+    let init = find("srv/site/demo/__init__.py");
+    assert_eq!((init.uid, init.gid), (1000, 1000));
+    let script = find("usr/local/bin/demo");
+    assert!(script.data.starts_with(b"#!/usr/bin/python3\n"));
+    let record =
+        String::from_utf8(find("srv/site/demo-1.0.dist-info/RECORD").data.clone()).unwrap();
+    assert!(
+        record.contains("../../usr/local/bin/demo,sha256="),
+        "{record}"
+    );
+}
