@@ -219,6 +219,33 @@ pub struct LayerSection {
     pub remove: Vec<String>,
     /// Only in these platforms' images.
     pub platform: Option<OneOrMany>,
+    /// Python packages installed from a lock (`python = { lock = "requirements.lock", … }`):
+    /// a layer all platforms share and one per platform.
+    pub python: Option<PythonSection>,
+}
+
+/// `[[layer]].python`: Python dependencies installed from a lock file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PythonSection {
+    /// The lock: a requirements file with `==` pins and `--hash`es, or a `pylock.toml`;
+    /// relative to the config file.
+    pub lock: String,
+    /// A directory of wheel files, relative to the config file.
+    pub wheelhouse: Option<String>,
+    /// A simple index (PEP 503/691) for the wheels the wheelhouse lacks; default PyPI
+    /// when there is no wheelhouse.
+    pub index: Option<String>,
+    /// Install into a virtual environment at this image path.
+    pub venv: Option<String>,
+    /// Install into this site-packages directory instead.
+    pub target: Option<String>,
+    /// The image's Python version (`"3.11"`).
+    pub version: Option<String>,
+    /// The image's interpreter; default `/usr/local/bin/python<version>`.
+    pub interpreter: Option<String>,
+    /// The image's C library: `glibc-2.N` (default `glibc-2.28`) or `musl-1.N`.
+    pub libc: Option<String>,
 }
 
 /// One entry of `[[layer]].files`: `{ from = "start.sh", to = "/usr/local/bin/start",

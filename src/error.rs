@@ -36,6 +36,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Python dependencies cannot be installed as asked.
+    #[error(transparent)]
+    Python(#[from] crate::python::PythonError),
     /// A platform string is malformed or unknown.
     #[error(transparent)]
     Platform(#[from] PlatformError),

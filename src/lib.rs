@@ -39,6 +39,7 @@ pub mod open;
 pub mod pipeline;
 pub mod plan;
 pub mod publish;
+pub mod python;
 pub mod registry;
 pub mod release;
 pub mod sbom;

@@ -12,22 +12,9 @@ use tempfile::NamedTempFile;
 use crate::blobfile::{self, open_blob};
 use crate::error::Error;
 use crate::hash::{Digest, HashingWriter};
+use crate::layout::{CACHE_DIR, EVICT_PREFIX};
 use crate::temp::{create_temp_file, sweep_temp_files};
 use crate::usage::Tracker;
-
-/// Refuses `root`'s subdirectories `dirs` (checked in order, so list a parent before its
-/// children) that are symbolic links: a store creates, sweeps and (as a cache) prunes
-/// files in them, which must not happen wherever a link points. `root` itself may be a
-/// link (a cache directory moved to another disk).
-pub(crate) fn refuse_symlinks(root: &Path, dirs: &[&str]) -> Result<(), Error> {
-    for dir in dirs {
-        let path = root.join(dir);
-        if fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
-            return Err(Error::SymlinkedDirectory { path });
-        }
-    }
-    Ok(())
-}
 
 /// A directory of blobs stored at `<root>/blobs/sha256/<hex>`.
 ///
@@ -52,11 +39,11 @@ impl BlobStore {
     /// the temp files that runs killed while writing into it left behind.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
-        refuse_symlinks(&root, &["blobs", "blobs/sha256", crate::cache::CACHE_DIR])?;
+        crate::layout::refuse_symlinks(&root, &["blobs", "blobs/sha256", CACHE_DIR])?;
         let sha_dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&sha_dir).map_err(|e| Error::io(&sha_dir, e))?;
         sweep_temp_files(&root);
-        sweep_temp_files(&root.join(crate::cache::CACHE_DIR));
+        sweep_temp_files(&root.join(CACHE_DIR));
         Ok(BlobStore {
             root,
             tracker: None,
@@ -66,10 +53,10 @@ impl BlobStore {
     /// Opens the store at `root` as a cache that several processes may share at once:
     /// as [`BlobStore::open`], and every blob this process looks up, checks, writes or
     /// imports is leased (never pruned while the process lives) and stamped with its use
-    /// time, for `hoist cache prune`'s least-recently-used order (see [`crate::prune`]).
+    /// time, for `hoist cache prune`'s least-recently-used order (see the `prune` module).
     pub fn open_cache(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
-        crate::prune::refuse_symlinked_cache_dirs(&root)?;
+        crate::layout::refuse_symlinked_cache_dirs(&root)?;
         let mut store = BlobStore::open(root)?;
         store.tracker = Some(Arc::new(Tracker::new(&store.root)));
         Ok(store)
@@ -261,10 +248,6 @@ impl BlobStore {
         Ok(())
     }
 }
-
-/// What a file set aside by [`BlobStore::evict`] is named (then `<pid>-<n>`); one a
-/// killed run leaves is removed by `hoist cache prune`.
-pub(crate) const EVICT_PREFIX: &str = ".hoist-evict-";
 
 /// Whether the regular file at `path` (not a link) hashes to `digest`.
 fn hashes_to(path: &Path, digest: &Digest) -> bool {

@@ -18,25 +18,28 @@ use sha2::Sha256;
 
 use crate::blob::BlobStore;
 use crate::compress::GZIP_BLOCK_SIZE;
+use crate::entry::{Entry, Kind};
 use crate::error::Error;
 use crate::hash::Digest;
-use crate::layer::{BuiltLayer, Compression, LayerSpec, Progress};
+use crate::layout::CACHE_DIR;
+use crate::spec::{BuiltLayer, Compression, LayerSpec, Progress};
 use crate::temp::create_temp_file;
-use crate::walk::{self, Entry, Kind};
+use crate::walk;
 
 /// The version of the layer key, hashed into every key (with this crate's version).
 /// Bump when the bytes produced for the same key would change, e.g. a new header rule:
 /// keys recorded in images by an older format then match nothing.
 pub const CACHE_FORMAT: &str = "hoist-layers layer cache v1";
 
-/// The records' directory under the store root.
-pub(crate) const CACHE_DIR: &str = "layer-cache";
-
 /// The sha256 of each regular file's content, in entry order (hard links excluded).
 pub(crate) fn content_hashes(entries: &[Entry]) -> Result<Vec<[u8; 32]>, Error> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut hashes = Vec::new();
     for entry in entries {
+        if let Kind::Streamed(member) = &entry.kind {
+            // Checked against the content when the layer is written.
+            hashes.push(member.sha256);
+        }
         if let Kind::File(info) = &entry.kind {
             let mut hasher = Sha256::new();
             walk::read_file(info, &mut buf, |chunk| {
@@ -113,9 +116,11 @@ pub(crate) fn key(spec: &LayerSpec, entries: &[Entry], hashes: &[[u8; 32]]) -> D
                 key.text("kind", "hardlink");
                 key.text("target", target);
             }
-            Kind::File(info) => {
+            // A streamed file keys as a file on disk with the same content would: the
+            // same bytes make the same layer.
+            Kind::File(_) | Kind::Streamed(_) => {
                 key.text("kind", "file");
-                key.number("size", info.size.into());
+                key.number("size", entry.kind.content_size().into());
                 let hash = hashes.next().expect("one content hash per regular file");
                 key.bytes("sha256", hash);
             }

@@ -411,10 +411,10 @@ impl<W: Write + Send + 'static> Encoder<W> {
     /// An encoder for `compression` (levels already validated) writing to `inner`.
     pub(crate) fn new(
         inner: W,
-        compression: crate::layer::Compression,
+        compression: crate::spec::Compression,
         threads: usize,
     ) -> io::Result<Self> {
-        use crate::layer::Compression;
+        use crate::spec::Compression;
         Ok(match compression {
             Compression::Gzip { level } => {
                 Encoder::Gzip(ParallelGzEncoder::new(inner, level, threads)?)
@@ -458,7 +458,7 @@ mod tests {
     use std::process::{Command, Stdio};
 
     use super::*;
-    use crate::layer::Compression;
+    use crate::spec::Compression;
 
     /// Text that deflates well, then xorshift noise that does not: both block kinds.
     fn mixed_data(len: usize) -> Vec<u8> {

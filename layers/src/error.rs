@@ -136,6 +136,27 @@ pub enum Error {
         max: usize,
     },
 
+    /// An [`EntrySource`](crate::EntrySource) could not list or open its entries.
+    #[error("{name}: {source}")]
+    Source {
+        /// The source's name.
+        name: String,
+        /// What it reported.
+        source: crate::source::SourceError,
+    },
+
+    /// An entry of an [`EntrySource`](crate::EntrySource) is invalid, or its content
+    /// is not the size or sha256 it declared.
+    #[error("{name}: {path}: {reason}")]
+    SourceEntry {
+        /// The source's name.
+        name: String,
+        /// The entry's path in the image.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The layer source exists but is not a directory.
     #[error("layer source {path} is not a directory")]
     SourceNotDirectory {

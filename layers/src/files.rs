@@ -11,32 +11,22 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::entry::{Entry, FileInfo, Kind, Member};
 use crate::error::Error;
-use crate::layer::{ModePolicy, PARENT_DIR_MODE};
-use crate::walk::{Entry, FileInfo, Kind};
-
-/// One file of a layer's file list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileSource {
-    /// The file on disk (a symlink is followed: its target's content is taken). Must be
-    /// a regular file.
-    pub source: PathBuf,
-    /// The file's absolute path in the image (`/etc/nginx/nginx.conf`); no `.`, `..`
-    /// or `.wh.` components.
-    pub dest: String,
-    /// Permission and special bits (at most `0o7777`); `None` takes the file's mode on
-    /// disk through the layer's [`ModePolicy`].
-    pub mode: Option<u32>,
-}
+use crate::source::{SharedSource, SourceKind};
+use crate::spec::{FileSource, ModePolicy, PARENT_DIR_MODE};
 
 /// Where an entry came from, to name both sides of a conflict.
 #[derive(Clone, Debug)]
-enum Origin {
+pub(crate) enum Origin {
     /// The directory walk (or the layer's destination and its parents, or a whiteout).
     Walk(PathBuf),
     /// A listed file.
     Listed,
+    /// An entry of the [`EntrySource`](crate::EntrySource) of this name.
+    Source(Arc<str>),
     /// A parent directory added for listed files.
     Parent,
 }
@@ -52,6 +42,7 @@ fn describe(entry: &Entry, origin: &Origin) -> String {
             root.display()
         ),
         (Origin::Parent, _) => "a parent directory of listed files".to_owned(),
+        (Origin::Source(name), _) => format!("an entry of {name}"),
         (_, _) => format!("the directory {}", origin_root(origin).display()),
     }
 }
@@ -116,13 +107,80 @@ pub(crate) fn listed_entries(
     Ok(entries)
 }
 
+/// The entries every source lists, each with its origin, owned by `uid`:`gid`; their
+/// paths are checked as image paths by `dest_components`.
+pub(crate) fn source_entries(
+    sources: &[SharedSource],
+    dest_components: impl Fn(&str) -> Result<Vec<&str>, Error>,
+    uid: u32,
+    gid: u32,
+) -> Result<Vec<(Entry, Origin)>, Error> {
+    let mut entries = Vec::new();
+    for (source_index, source) in sources.iter().enumerate() {
+        let name: Arc<str> = source.0.name().into();
+        let listed = source.0.entries().map_err(|source| Error::Source {
+            name: name.to_string(),
+            source,
+        })?;
+        for (index, listed) in listed.into_iter().enumerate() {
+            let invalid = |reason: String| Error::SourceEntry {
+                name: name.to_string(),
+                path: listed.path.clone(),
+                reason,
+            };
+            let components = dest_components(&listed.path).map_err(|e| invalid(e.to_string()))?;
+            if components.is_empty() {
+                return Err(invalid("an entry needs a path below /".into()));
+            }
+            if listed.mode > 0o7777 {
+                return Err(invalid(format!(
+                    "mode {:#o} has bits beyond 0o7777",
+                    listed.mode
+                )));
+            }
+            let mut path = components.join("/");
+            let (kind, mode) = match listed.kind {
+                SourceKind::Directory => {
+                    path.push('/');
+                    (Kind::Directory, listed.mode)
+                }
+                SourceKind::File { size, sha256 } => (
+                    Kind::Streamed(Member {
+                        source: source_index,
+                        index,
+                        size,
+                        sha256,
+                        origin: Arc::clone(&name),
+                    }),
+                    listed.mode,
+                ),
+                SourceKind::Symlink { ref target } => (
+                    Kind::Symlink {
+                        target: target.clone(),
+                    },
+                    0o777,
+                ),
+            };
+            let entry = Entry {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+            };
+            entries.push((entry, Origin::Source(Arc::clone(&name))));
+        }
+    }
+    Ok(entries)
+}
+
 /// `walked` (the directory walk with its parents, and whiteouts) plus `listed`, with
 /// the parent directories the listed files need; unsorted. `walk_root` names the
 /// directory in conflicts.
 pub(crate) fn merge(
     walked: Vec<Entry>,
     walk_root: Option<&Path>,
-    listed: Vec<Entry>,
+    listed: Vec<(Entry, Origin)>,
 ) -> Result<Vec<Entry>, Error> {
     let walk = Origin::Walk(walk_root.map(Path::to_path_buf).unwrap_or_default());
     let mut entries: Vec<(Entry, Origin)> = walked
@@ -137,22 +195,27 @@ pub(crate) fn merge(
         .map(|(i, (entry, _))| (key(&entry.path).to_owned(), i))
         .collect();
     let first_listed = entries.len();
-    for entry in listed {
+    for (entry, origin) in listed {
         if let Some(&i) = claimed.get(key(&entry.path)) {
-            let (first, origin) = &entries[i];
+            let (first, first_origin) = &entries[i];
+            // A source may list a directory that a file of it (or of another source)
+            // also needs: one entry, the first.
+            if entry.kind == Kind::Directory && first.kind == Kind::Directory {
+                continue;
+            }
             return Err(Error::DuplicateDestination {
                 path: format!("/{}", key(&entry.path)),
-                first: describe(first, origin),
-                second: describe(&entry, &Origin::Listed),
+                first: describe(first, first_origin),
+                second: describe(&entry, &origin),
             });
         }
         claimed.insert(key(&entry.path).to_owned(), entries.len());
-        entries.push((entry, Origin::Listed));
+        entries.push((entry, origin));
     }
     // Parents only once every file is claimed, so a file that another one needs as
     // its directory is found whichever is listed first.
     for i in first_listed..entries.len() {
-        if !matches!(entries[i].1, Origin::Listed) {
+        if !matches!(entries[i].1, Origin::Listed | Origin::Source(_)) {
             continue;
         }
         let path = entries[i].0.path.clone();

@@ -41,11 +41,15 @@ mod blob;
 mod blobfile;
 mod cache;
 mod compress;
+mod entry;
 mod error;
 mod files;
 mod hash;
 mod layer;
+mod layout;
 pub mod prune;
+mod source;
+mod spec;
 mod tar;
 mod temp;
 mod usage;
@@ -57,12 +61,13 @@ pub use blobfile::{BlobFile, BlobReader, open_blob};
 pub use cache::CACHE_FORMAT;
 pub use compress::GZIP_BLOCK_SIZE;
 pub use error::Error;
-pub use files::FileSource;
 pub use hash::{Digest, HashingReader, HashingWriter};
-pub use layer::{
-    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, KnownLayer, KnownLayers, LayerSpec,
-    MAX_THREADS, ModePolicy, NoKnownLayers, NoProgress, PARENT_DIR_MODE, Progress, WHITEOUT_MODE,
-    build_layer, build_layer_reusing,
+pub use layer::{build_layer, build_layer_reusing};
+pub use source::{EntrySource, SharedSource, SourceEntry, SourceError, SourceKind};
+pub use spec::{
+    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, FileSource, KnownLayer, KnownLayers,
+    LayerSpec, MAX_THREADS, ModePolicy, NoKnownLayers, NoProgress, PARENT_DIR_MODE, Progress,
+    WHITEOUT_MODE,
 };
 pub use temp::{create_temp_file, sweep_temp_files};
 pub use zstdmt::job_size as zstd_job_size;

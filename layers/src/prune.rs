@@ -18,39 +18,13 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::blob::EVICT_PREFIX;
-use crate::cache::CACHE_DIR;
 use crate::error::Error;
 use crate::hash::Digest;
+use crate::layout::{CACHE_DIR, EVICT_PREFIX, refuse_symlinked_cache_dirs};
 use crate::temp::sweep_temp_files;
 use crate::usage::{LEASES_DIR, USES_DIR, open_prune_lock, stamp_path};
 
-/// Per-layer SBOM scans, `<cache>/sbom-scans/<format>-<hex>-<role>[-files].json`
-/// (written by hoist's SBOM scanner): pruned with their layer's digest.
-pub const SBOM_SCANS_DIR: &str = "sbom-scans";
-
-/// Which repositories of each registry received each blob,
-/// `<cache>/pushed/<registry>/<hex>` (written by pushes): pruned with the blob's digest.
-pub const PUSHED_DIR: &str = "pushed";
-
-/// Every directory of a cache, parents before children. None may be a symbolic link:
-/// prune deletes 64-hex-named files in them, which must never happen in a link's target.
-const CACHE_DIRS: [&str; 9] = [
-    "blobs",
-    "blobs/sha256",
-    CACHE_DIR,
-    USES_DIR,
-    "uses/sha256",
-    LEASES_DIR,
-    "refs",
-    SBOM_SCANS_DIR,
-    PUSHED_DIR,
-];
-
-/// Refuses a cache at `root` whose own directories are symbolic links, naming the link.
-pub(crate) fn refuse_symlinked_cache_dirs(root: &Path) -> Result<(), Error> {
-    crate::blob::refuse_symlinks(root, &CACHE_DIRS)
-}
+pub use crate::layout::{PUSHED_DIR, SBOM_SCANS_DIR};
 
 /// One entry of a cache: a digest's blob and the files kept about it.
 #[derive(Clone, Debug, PartialEq, Eq)]

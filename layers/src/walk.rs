@@ -3,53 +3,14 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use walkdir::WalkDir;
 
+use crate::entry::{Entry, FileInfo, Kind, WHITEOUT_PREFIX};
 use crate::error::Error;
-use crate::layer::ModePolicy;
-
-/// Prefix that marks a whiteout; layer consumers treat any such name as one.
-pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
-
-/// One entry of the archive, before it is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
-    /// Relative archive path: no leading `/` or `./`; directories end with `/`.
-    pub(crate) path: String,
-    pub(crate) kind: Kind,
-    /// Permission and special bits (`0o7777` at most), after the mode policy.
-    pub(crate) mode: u32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Directory,
-    File(FileInfo),
-    Symlink {
-        target: String,
-    },
-    /// A further name of a file written earlier in the archive under `target`.
-    HardLink {
-        target: String,
-    },
-    /// An empty regular file named `.wh.<name>`.
-    Whiteout,
-}
-
-/// What the walk saw of a regular file, to detect changes when it is read later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FileInfo {
-    pub(crate) source: PathBuf,
-    pub(crate) size: u64,
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
-    pub(crate) nlink: u64,
-}
+use crate::spec::ModePolicy;
 
 /// Compiles `excludes` (gitignore syntax, relative to the source root).
 pub(crate) fn compile_excludes(excludes: &[String]) -> Result<Gitignore, Error> {
@@ -226,37 +187,61 @@ pub(crate) fn read_file(
             opened.len()
         )));
     }
-    let mut remaining = info.size;
+    copy_exact(&mut file, info.size, buf, &mut sink).map_err(|inexact| match inexact {
+        Inexact::Short { remaining } => changed(format!(
+            "it ended {remaining} bytes short of its {} byte size",
+            info.size
+        )),
+        Inexact::Long => changed(format!(
+            "it grew past its {} byte size while being read",
+            info.size
+        )),
+        Inexact::Read(e) => Error::io(path, e),
+        Inexact::Sink(e) => e,
+    })
+}
+
+/// Why [`copy_exact`] did not copy exactly the promised bytes.
+pub(crate) enum Inexact {
+    /// The content ended this many bytes early.
+    Short { remaining: u64 },
+    /// The content ran on past the promised size.
+    Long,
+    /// Reading failed.
+    Read(io::Error),
+    /// The sink failed.
+    Sink(Error),
+}
+
+/// Passes exactly `size` bytes of `reader` to `sink`, in chunks of at most `buf`'s
+/// length, and checks that nothing follows: a tar header already promised that count.
+pub(crate) fn copy_exact(
+    reader: &mut dyn Read,
+    size: u64,
+    buf: &mut [u8],
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Inexact> {
+    let mut remaining = size;
     while remaining > 0 {
         let want = buf
             .len()
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let read = match file.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(changed(format!(
-                    "it ended {remaining} bytes short of its {} byte size",
-                    info.size
-                )));
-            }
+        let read = match reader.read(&mut buf[..want]) {
+            Ok(0) => return Err(Inexact::Short { remaining }),
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(Inexact::Read(e)),
         };
-        sink(&buf[..read])?;
+        sink(&buf[..read]).map_err(Inexact::Sink)?;
         remaining -= read as u64;
     }
     let mut probe = [0u8; 1];
     loop {
-        match file.read(&mut probe) {
+        match reader.read(&mut probe) {
             Ok(0) => return Ok(()),
-            Ok(_) => {
-                return Err(changed(format!(
-                    "it grew past its {} byte size while being read",
-                    info.size
-                )));
-            }
+            Ok(_) => return Err(Inexact::Long),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(Inexact::Read(e)),
         }
     }
 }

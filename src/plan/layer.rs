@@ -98,10 +98,7 @@ pub(super) fn plan_layer(
     }
     refuse_shared_destinations(&listed)?;
 
-    let (uid, gid) = match &layer.owner {
-        None => (0, 0),
-        Some(owner) => parse_owner(owner).map_err(|m| invalid(&field("owner"), &m))?,
-    };
+    let (uid, gid) = layer_owner(i, layer)?;
     let modes = match layer.modes.as_deref() {
         None | Some("keep") => ModePolicy::Keep,
         Some("normalize" | "normalise") => ModePolicy::Normalize,
@@ -127,6 +124,7 @@ pub(super) fn plan_layer(
             dest: to.to_string(),
             excludes: layer.exclude.clone(),
             files: listed.into_iter().map(|l| l.source).collect(),
+            sources: Vec::new(),
             uid,
             gid,
             modes,
@@ -136,6 +134,16 @@ pub(super) fn plan_layer(
         },
         platforms,
     })
+}
+
+/// `[[layer]]` number `i`'s (from 0) `owner`: `uid:gid`, default 0:0.
+pub(super) fn layer_owner(i: usize, layer: &LayerSection) -> Result<(u32, u32)> {
+    match &layer.owner {
+        None => Ok((0, 0)),
+        Some(owner) => {
+            parse_owner(owner).map_err(|m| invalid(&format!("layer[{}].owner", i + 1), &m))
+        }
+    }
 }
 
 /// Keys that only make sense with some kinds of `from`.

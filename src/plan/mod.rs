@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod config_edit;
 mod layer;
+mod python;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -154,12 +155,21 @@ pub fn resolve(
         Some(text) => parse_epoch(text)?,
     };
 
-    let mut layers = file
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, layer)| layer::plan_layer(i, layer, config_dir, epoch, compression))
-        .collect::<Result<Vec<_>>>()?;
+    let mut layers = Vec::new();
+    for (i, layer) in file.layers.iter().enumerate() {
+        match &layer.python {
+            Some(section) => layers.extend(python::plan_python(
+                i,
+                layer,
+                section,
+                config_dir,
+                epoch,
+                compression,
+                platforms.as_deref(),
+            )?),
+            None => layers.push(layer::plan_layer(i, layer, config_dir, epoch, compression)?),
+        }
+    }
     layer::distinct_history(&mut layers);
     let config_edits = config_edits(file, overrides)?;
     let tags = resolve_tags(file, overrides)?;

@@ -31,6 +31,7 @@ mod props;
 mod proxy;
 mod pull_tag;
 mod push;
+mod python;
 mod referrers;
 mod regcache;
 mod registry;

@@ -1,0 +1,640 @@
+//! Python dependencies as image layers: a lock file in, installed packages out, for
+//! every target platform, with no Python run.
+//!
+//! [`plan`] reads the lock ([`lock`]), finds each locked file by its sha256 (a
+//! wheelhouse directory; never by name alone), evaluates markers ([`marker`]) and picks
+//! the best wheel by its tags ([`tags`]) for each platform, and plans each wheel's
+//! installation ([`wheel`]) as an [`EntrySource`](hoist_layers::EntrySource) whose
+//! members stream from the archive into the layer. Packages whose chosen wheel is the
+//! same file on every platform make one layer all platforms share; the others one
+//! layer per platform. Every package missing a wheel for some platform is reported at
+//! once, before anything is built.
+
+mod index;
+pub mod lock;
+pub mod marker;
+pub mod tags;
+mod uvlock;
+pub mod wheel;
+mod zip;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use hoist_layers::{
+    EntrySource, HashingWriter, SharedSource, SourceEntry, SourceError, SourceKind,
+};
+use sha2::{Digest as _, Sha256};
+
+use lock::LockedPackage;
+use marker::Environment;
+use tags::{Libc, Target, WheelName};
+use wheel::{InstallLayout, WheelInstall};
+
+/// The most wheel files a wheelhouse may hold.
+const MAX_WHEELHOUSE_FILES: usize = 100_000;
+
+/// What can go wrong planning Python layers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PythonError {
+    /// Reading a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The lock is malformed, or a package in it is not pinned and hashed.
+    #[error("{origin}: {message}")]
+    Lock {
+        /// `requirements.lock:12`, `pylock.toml: packages[3] (six)`.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A wheel is malformed, or its content disagrees with its own RECORD.
+    #[error("wheel {file}: {message}")]
+    Wheel {
+        /// The wheel's file name.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Packages without a usable wheel for some platform: every one, at once.
+    #[error("no installable wheel for:\n{}", missing.join("\n"))]
+    MissingWheels {
+        /// One line per package × platform.
+        missing: Vec<String>,
+    },
+    /// A package index or download failed, or served bytes that are not the locked ones.
+    #[error("{url}: {message}")]
+    Index {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A marker could not be evaluated.
+    #[error("{origin}: marker: {message}")]
+    Marker {
+        /// Where the package is in the lock.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A `[[layer]] python = {…}`, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonSettings {
+    /// The lock file.
+    pub lock: PathBuf,
+    /// A directory of wheel files.
+    pub wheelhouse: Option<PathBuf>,
+    /// A simple index (PEP 503/691) to download the wheels the wheelhouse lacks from.
+    pub index: Option<String>,
+    /// Where downloaded wheels are kept, by sha256 (`<dir>/<sha256>/<file name>`).
+    pub wheel_cache: PathBuf,
+    /// The target interpreter's version, `3.11`.
+    pub version: String,
+    /// Install into a virtual environment at this image path (`/opt/venv`).
+    pub venv: Option<String>,
+    /// Install into this site-packages directory instead (`None` with no venv: the
+    /// interpreter's own, `/usr/local/lib/python3.X/site-packages`).
+    pub target: Option<String>,
+    /// The image's interpreter (`/usr/local/bin/python3.11`, the official images').
+    pub interpreter: String,
+    /// The image's C library (the manylinux/musllinux level it accepts).
+    pub libc: Libc,
+}
+
+/// One target platform: its name (`linux/arm64`) and its machine (`aarch64`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetPlatform {
+    /// As the image names it.
+    pub name: String,
+    /// `x86_64`, `aarch64`, `armv7l`.
+    pub machine: String,
+}
+
+/// A wheel chosen for installation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChosenWheel {
+    /// The package's normalised name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The wheel's file name.
+    pub file: String,
+    /// Its sha256, lowercase hex (checked).
+    pub sha256: String,
+}
+
+/// The planned layers: sources for one layer every platform shares, and for one layer
+/// per platform (index into the platforms given to [`plan`]; empty when every wheel is
+/// shared).
+#[derive(Debug)]
+pub struct PythonLayers {
+    /// Sources of the shared layer (the venv skeleton and the wheels the same on every
+    /// platform).
+    pub shared: Vec<SharedSource>,
+    /// The wheels in the shared layer.
+    pub shared_wheels: Vec<ChosenWheel>,
+    /// Per platform: the sources and wheels of its own layer.
+    pub native: Vec<(Vec<SharedSource>, Vec<ChosenWheel>)>,
+}
+
+/// PEP 503 name normalisation: lowercase, runs of `-`, `_`, `.` → `-`.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+impl PythonSettings {
+    fn minor(&self) -> Result<u32, PythonError> {
+        self.version
+            .strip_prefix("3.")
+            .and_then(|m| m.split('.').next())
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| PythonError::Lock {
+                origin: "python.version".into(),
+                message: format!(
+                    "`{}`: expected a CPython 3 version such as 3.11",
+                    self.version
+                ),
+            })
+    }
+
+    /// Where things go in the image.
+    pub fn layout(&self) -> Result<InstallLayout, PythonError> {
+        let minor = self.minor()?;
+        let python = format!("python3.{minor}");
+        Ok(match (&self.venv, &self.target) {
+            (Some(venv), _) => {
+                let venv = venv.trim_end_matches('/');
+                InstallLayout {
+                    site_packages: format!("{venv}/lib/{python}/site-packages"),
+                    scripts: format!("{venv}/bin"),
+                    data: venv.to_owned(),
+                    headers: format!("{venv}/include/site/{python}"),
+                    interpreter: format!("{venv}/bin/python"),
+                }
+            }
+            (None, target) => InstallLayout {
+                site_packages: target.as_deref().map_or_else(
+                    || format!("/usr/local/lib/{python}/site-packages"),
+                    |t| t.trim_end_matches('/').to_owned(),
+                ),
+                scripts: "/usr/local/bin".into(),
+                data: "/usr/local".into(),
+                headers: format!("/usr/local/include/{python}"),
+                interpreter: self.interpreter.clone(),
+            },
+        })
+    }
+}
+
+/// Plans the layers installing `settings.lock` for each of `platforms`.
+pub fn plan(
+    settings: &PythonSettings,
+    platforms: &[TargetPlatform],
+) -> Result<PythonLayers, PythonError> {
+    let lock = lock::read_lock(&settings.lock)?;
+    let mut files = match &settings.wheelhouse {
+        Some(dir) => scan_wheelhouse(dir)?,
+        None => BTreeMap::new(),
+    };
+    let targets = targets(settings, platforms)?;
+    // Per platform: the packages its markers select.
+    let wanted = targets
+        .iter()
+        .map(|(_, env)| lock.select(env))
+        .collect::<Result<Vec<_>, _>>()?;
+    add_cached(&lock.packages, &settings.wheel_cache, &mut files)?;
+    add_local(&lock.packages, &mut files)?;
+    fetch_missing(settings, &targets, &wanted, &mut files)?;
+    let chosen = choose(platforms, &targets, &wanted, &files)?;
+    split_layers(settings, &chosen)
+}
+
+/// Each platform's tags and marker environment.
+fn targets(
+    settings: &PythonSettings,
+    platforms: &[TargetPlatform],
+) -> Result<Vec<(Target, Environment)>, PythonError> {
+    let minor = settings.minor()?;
+    let full_version = if settings.version.matches('.').count() >= 2 {
+        settings.version.clone()
+    } else {
+        format!("{}.0", settings.version)
+    };
+    Ok(platforms
+        .iter()
+        .map(|platform| {
+            let target = Target {
+                minor,
+                machine: platform.machine.clone(),
+                libc: settings.libc,
+            };
+            let env = Environment {
+                python_version: format!("3.{minor}"),
+                python_full_version: full_version.clone(),
+                platform_machine: platform.machine.clone(),
+            };
+            (target, env)
+        })
+        .collect())
+}
+
+/// Per platform, per wanted package: the chosen wheel and its file; every package ×
+/// platform without one in one error.
+fn choose(
+    platforms: &[TargetPlatform],
+    targets: &[(Target, Environment)],
+    wanted: &[Vec<&LockedPackage>],
+    files: &BTreeMap<String, PathBuf>,
+) -> Result<Vec<Vec<(ChosenWheel, PathBuf)>>, PythonError> {
+    let mut chosen = Vec::new();
+    let mut missing = Vec::new();
+    for ((platform, (target, _)), selected) in platforms.iter().zip(targets).zip(wanted) {
+        let mut picks = Vec::new();
+        for package in selected {
+            match pick(package, target, files) {
+                Ok(pick) => picks.push(pick),
+                Err(reason) => missing.push(format!(
+                    "  {}=={} for {} ({}): {reason}",
+                    package.name, package.version, platform.name, package.origin
+                )),
+            }
+        }
+        chosen.push(picks);
+    }
+    if missing.is_empty() {
+        Ok(chosen)
+    } else {
+        Err(PythonError::MissingWheels { missing })
+    }
+}
+
+/// The shared layer (the venv's files and every wheel chosen on all platforms) and
+/// each platform's own.
+fn split_layers(
+    settings: &PythonSettings,
+    chosen: &[Vec<(ChosenWheel, PathBuf)>],
+) -> Result<PythonLayers, PythonError> {
+    let layout = settings.layout()?;
+    let everywhere: BTreeSet<&str> = chosen
+        .first()
+        .into_iter()
+        .flatten()
+        .filter(|(w, _)| {
+            chosen
+                .iter()
+                .all(|picks| picks.iter().any(|(o, _)| o.sha256 == w.sha256))
+        })
+        .map(|(w, _)| w.sha256.as_str())
+        .collect();
+    let mut shared = Vec::new();
+    if let Some(venv) = &settings.venv {
+        shared.push(SharedSource::new(VenvSkeleton::new(
+            venv,
+            &settings.interpreter,
+            &settings.version,
+        )));
+    }
+    let mut shared_wheels = Vec::new();
+    let mut native = Vec::new();
+    for (i, picks) in chosen.iter().enumerate() {
+        let mut own = (Vec::new(), Vec::new());
+        for (wheel, path) in picks {
+            let is_shared = everywhere.contains(wheel.sha256.as_str());
+            if is_shared && i > 0 {
+                continue;
+            }
+            let install = SharedSource::new(WheelInstall::plan(
+                path,
+                &wheel.file,
+                &wheel.sha256,
+                &layout,
+            )?);
+            if is_shared {
+                shared.push(install);
+                shared_wheels.push(wheel.clone());
+            } else {
+                own.0.push(install);
+                own.1.push(wheel.clone());
+            }
+        }
+        native.push(own);
+    }
+    Ok(PythonLayers {
+        shared,
+        shared_wheels,
+        native,
+    })
+}
+
+/// The best wheel for `package` on `target` among the files the lock accepts, or why
+/// there is none.
+fn pick(
+    package: &LockedPackage,
+    target: &Target,
+    files: &BTreeMap<String, PathBuf>,
+) -> Result<(ChosenWheel, PathBuf), String> {
+    let supported = target.supported_tags();
+    let mut candidates = Vec::new();
+    let mut seen_wheels = Vec::new();
+    for hash in &package.hashes {
+        let Some(path) = files.get(hash) else {
+            continue;
+        };
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(name) = WheelName::parse(&file) else {
+            continue;
+        };
+        if name.name != package.name {
+            continue;
+        }
+        seen_wheels.push(file.clone());
+        if let Some(rank) = target.rank(&name, &supported) {
+            candidates.push((rank, file, hash.clone(), path.clone()));
+        }
+    }
+    candidates.sort();
+    if let Some((_, file, sha256, path)) = candidates.into_iter().next() {
+        return Ok((
+            ChosenWheel {
+                name: package.name.clone(),
+                version: package.version.clone(),
+                file,
+                sha256,
+            },
+            path,
+        ));
+    }
+    let locked: Vec<&str> = package.wheels.iter().map(|w| w.file.as_str()).collect();
+    Err(if !seen_wheels.is_empty() {
+        format!(
+            "no wheel fits cp3{} on {} with {} (found: {})",
+            target.minor,
+            target.machine,
+            target.libc,
+            seen_wheels.join(", ")
+        )
+    } else if package.sdist && locked.is_empty() {
+        "only a source distribution is locked; hoist installs wheels (build one on a native runner into the wheelhouse, or use a binary package such as psycopg2-binary)".to_owned()
+    } else {
+        // Files of this name whose bytes the lock does not name: altered, or another build.
+        let strangers: Vec<String> = files
+            .iter()
+            .filter_map(|(hash, path)| {
+                let file = path.file_name()?.to_string_lossy().into_owned();
+                let name = WheelName::parse(&file).ok()?;
+                (name.name == package.name).then(|| format!("{file} has sha256 {hash}"))
+            })
+            .collect();
+        if strangers.is_empty() {
+            "none of its locked hashes matches a wheel in the wheelhouse or the index".to_owned()
+        } else {
+            format!(
+                "none of its locked hashes matches a wheel in the wheelhouse or the index ({}, which the lock does not name)",
+                strangers.join("; ")
+            )
+        }
+    })
+}
+
+/// Adds the wheels of the cache whose sha256 a package of the lock names (each
+/// hashed again: the cache is a directory anyone with access could have changed).
+fn add_cached(
+    packages: &[LockedPackage],
+    cache: &Path,
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), PythonError> {
+    for hash in packages.iter().flat_map(|p| &p.hashes) {
+        if files.contains_key(hash) {
+            continue;
+        }
+        let Ok(listing) = std::fs::read_dir(cache.join(hash)) else {
+            continue;
+        };
+        for path in listing.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.extension().is_some_and(|e| e == "whl") && sha256_file(&path)? == *hash {
+                files.insert(hash.clone(), path);
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds the local wheel files a lock names (`path`), when they hash to their lock's
+/// sha256; a missing or different file is left to the other sources.
+fn add_local(
+    packages: &[LockedPackage],
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), PythonError> {
+    for wheel in packages.iter().flat_map(|p| &p.wheels) {
+        let Some(path) = &wheel.path else {
+            continue;
+        };
+        if files.contains_key(&wheel.sha256) || !path.is_file() {
+            continue;
+        }
+        if sha256_file(path)? == wheel.sha256 {
+            files.insert(wheel.sha256.clone(), path.clone());
+        }
+    }
+    Ok(())
+}
+
+/// For every package some platform has no wheel for yet, the best files by tags among
+/// those the lock names with URLs, or else the index lists with a locked hash:
+/// downloaded into the cache and added to `files`.
+fn fetch_missing(
+    settings: &PythonSettings,
+    targets: &[(Target, Environment)],
+    wanted: &[Vec<&LockedPackage>],
+    files: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), PythonError> {
+    let mut client: Option<index::Index> = None;
+    let mut done = BTreeSet::new();
+    for ((target, _), selected) in targets.iter().zip(wanted) {
+        for package in selected {
+            if pick(package, target, files).is_ok() || done.contains(&package.name) {
+                continue;
+            }
+            let named: Vec<index::IndexFile> = package
+                .wheels
+                .iter()
+                .filter_map(|w| {
+                    Some(index::IndexFile {
+                        file: w.file.clone(),
+                        url: w.url.clone()?,
+                        sha256: w.sha256.clone(),
+                        size: w.size,
+                    })
+                })
+                .collect();
+            let listed = if !named.is_empty() {
+                named
+            } else if let Some(url) = &settings.index {
+                if client.is_none() {
+                    client = Some(index::Index::new()?);
+                }
+                let index = client.as_ref().expect("set above");
+                index.list(url, &package.name)?
+            } else {
+                continue;
+            };
+            done.insert(package.name.clone());
+            let candidates: Vec<&index::IndexFile> = listed
+                .iter()
+                .filter(|f| package.hashes.contains(&f.sha256))
+                .collect();
+            // The best candidate for each platform (not only this one: one listing
+            // serves them all).
+            let mut needed = BTreeSet::new();
+            for (other, _) in targets {
+                let supported = other.supported_tags();
+                let best = candidates
+                    .iter()
+                    .filter_map(|f| {
+                        let name = WheelName::parse(&f.file).ok()?;
+                        (name.name == package.name).then_some(())?;
+                        Some((other.rank(&name, &supported)?, f.file.clone(), *f))
+                    })
+                    .min_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                if let Some((_, _, file)) = best {
+                    needed.insert(file.sha256.clone());
+                }
+            }
+            for file in candidates.iter().filter(|f| needed.contains(&f.sha256)) {
+                if files.contains_key(&file.sha256) {
+                    continue;
+                }
+                if client.is_none() {
+                    client = Some(index::Index::new()?);
+                }
+                let index = client.as_ref().expect("set above");
+                let path = index.download(file, &settings.wheel_cache)?;
+                files.insert(file.sha256.clone(), path);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String, PythonError> {
+    let mut hasher = HashingWriter::new(std::io::sink());
+    let mut file = File::open(path).map_err(|source| PythonError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::io::copy(&mut file, &mut hasher).map_err(|source| PythonError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, digest, _) = hasher.finish();
+    Ok(digest.hex().to_owned())
+}
+
+/// sha256 (hex) → path of every `*.whl` in `dir` (not recursive).
+fn scan_wheelhouse(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PythonError> {
+    let io = |path: &Path, source| PythonError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut files = BTreeMap::new();
+    let mut listing: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "whl") && p.is_file())
+        .take(MAX_WHEELHOUSE_FILES + 1)
+        .collect();
+    if listing.len() > MAX_WHEELHOUSE_FILES {
+        return Err(io(
+            dir,
+            std::io::Error::other(format!("more than {MAX_WHEELHOUSE_FILES} wheels")),
+        ));
+    }
+    listing.sort();
+    for path in listing {
+        files.insert(sha256_file(&path)?, path);
+    }
+    Ok(files)
+}
+
+/// A venv's own files: `pyvenv.cfg` and `bin/python*` links to the image's interpreter.
+#[derive(Debug)]
+struct VenvSkeleton {
+    entries: Vec<SourceEntry>,
+    contents: Vec<Vec<u8>>,
+}
+
+impl VenvSkeleton {
+    fn new(venv: &str, interpreter: &str, version: &str) -> Self {
+        let venv = venv.trim_end_matches('/');
+        let home = Path::new(interpreter)
+            .parent()
+            .map_or_else(|| "/usr/local/bin".to_owned(), |p| p.display().to_string());
+        let cfg =
+            format!("home = {home}\ninclude-system-site-packages = false\nversion = {version}\n")
+                .into_bytes();
+        let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let link = |name: &str, target: &str| SourceEntry {
+            path: format!("{venv}/bin/{name}"),
+            kind: SourceKind::Symlink {
+                target: target.to_owned(),
+            },
+            mode: 0o777,
+        };
+        let entries = vec![
+            SourceEntry {
+                path: format!("{venv}/pyvenv.cfg"),
+                kind: SourceKind::File {
+                    size: cfg.len() as u64,
+                    sha256: Sha256::digest(&cfg).into(),
+                },
+                mode: 0o644,
+            },
+            link("python", interpreter),
+            link("python3", "python"),
+            link(&format!("python{short}"), "python"),
+        ];
+        VenvSkeleton {
+            entries,
+            contents: vec![cfg],
+        }
+    }
+}
+
+impl EntrySource for VenvSkeleton {
+    fn name(&self) -> String {
+        "the virtual environment".into()
+    }
+
+    fn entries(&self) -> Result<Vec<SourceEntry>, SourceError> {
+        Ok(self.entries.clone())
+    }
+
+    fn open(&self, index: usize) -> Result<Box<dyn std::io::Read + '_>, SourceError> {
+        let bytes = self.contents.get(index).ok_or("no such entry")?;
+        Ok(Box::new(bytes.as_slice()))
+    }
+}
