@@ -172,7 +172,7 @@ fn pip_requirements(words: &[&str]) -> Option<Vec<String>> {
 fn is_node_build(words: &[&str]) -> bool {
     matches!(
         words,
-        ["npm" | "yarn" | "pnpm" | "bun", ..] | ["npx", ..] | ["corepack", ..]
+        ["npm" | "yarn" | "pnpm" | "bun" | "npx" | "corepack", ..]
     )
 }
 
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn os_packages_are_named() {
         let advice = classify(
-            "apt-get update && apt-get install -y --no-install-recommends nginx supervisor=4.2* \\\n && rm -rf /var/lib/apt/lists/*",
+            "apt-get update && apt-get install -y --no-install-recommends nginx supervisor=4.2* && rm -rf /var/lib/apt/lists/*",
         );
         assert_eq!(advice.packages, ["nginx", "supervisor"]);
         assert_eq!(advice.advice.len(), 1, "{advice:?}");

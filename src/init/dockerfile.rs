@@ -139,25 +139,21 @@ fn logical_line(lines: &[&str], mut index: usize, escape: char) -> (String, usiz
     loop {
         let line = lines[index].trim_end();
         index += 1;
-        match line.strip_suffix(escape) {
-            Some(body) => {
-                joined.push_str(body);
-                while index < lines.len() {
-                    let next = lines[index].trim();
-                    if next.starts_with('#') || next.is_empty() {
-                        index += 1;
-                    } else {
-                        break;
-                    }
-                }
-                if index >= lines.len() {
-                    return (joined, index);
-                }
+        let Some(body) = line.strip_suffix(escape) else {
+            joined.push_str(line);
+            return (joined, index);
+        };
+        joined.push_str(body);
+        while index < lines.len() {
+            let next = lines[index].trim();
+            if next.starts_with('#') || next.is_empty() {
+                index += 1;
+            } else {
+                break;
             }
-            None => {
-                joined.push_str(line);
-                return (joined, index);
-            }
+        }
+        if index >= lines.len() {
+            return (joined, index);
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod translate;
 pub mod versions;
 pub mod words;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -136,7 +137,12 @@ pub struct ImageReport {
 /// Translates and writes. Every target file is checked first: nothing is written when
 /// any of them exists or any input fails.
 pub fn init(options: &Options) -> Result<Report, InitError> {
-    let version = versions::find(&options.dir);
+    // A workspace's version files are beside the compose file, at its root.
+    let root = match &options.compose {
+        Some(compose) => crate::fsutil::parent_dir(compose).to_path_buf(),
+        None => options.dir.clone(),
+    };
+    let version = versions::find(&root);
     let mut outputs: Vec<(PathBuf, String)> = Vec::new();
     let mut report = Report {
         written: Vec::new(),
@@ -144,35 +150,30 @@ pub fn init(options: &Options) -> Result<Report, InitError> {
         version: version.clone(),
         skipped: Vec::new(),
     };
-    match &options.compose {
-        Some(compose) => workspace(
+    if let Some(compose) = &options.compose {
+        workspace(
             options,
             compose,
             version.as_ref(),
             &mut report,
             &mut outputs,
-        )?,
-        None => {
-            let dockerfile = options
-                .dockerfile
-                .clone()
-                .unwrap_or_else(|| options.dir.join("Dockerfile"));
-            let plan = plan_image(&dockerfile, &options.dir, options)?;
-            let config = options.dir.join("hoist.toml");
-            let text = render::image(
-                &plan,
-                &display_name(&dockerfile, &options.dir),
-                None,
-                version.as_ref(),
-            );
-            outputs.push((config.clone(), text));
-            report.images.push(ImageReport {
-                service: None,
-                dockerfile,
-                config,
-                plan,
-            });
-        }
+        )?;
+    } else {
+        let dockerfile = options
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| options.dir.join("Dockerfile"));
+        let plan = plan_image(&dockerfile, &options.dir, options)?;
+        let config = options.dir.join("hoist.toml");
+        let name = display_name(&dockerfile, &options.dir);
+        let text = render::image(&plan, &name, None, version.as_ref());
+        outputs.push((config.clone(), text));
+        report.images.push(ImageReport {
+            service: None,
+            dockerfile,
+            config,
+            plan,
+        });
     }
     for (path, text) in &outputs {
         if path.exists() {
@@ -246,7 +247,7 @@ fn workspace(
         let dir = root.join(&member);
         let dockerfile = dir.join(&service.dockerfile);
         let mut member_options = options.clone();
-        member_options.build_args = service.args.clone();
+        member_options.build_args.clone_from(&service.args);
         member_options
             .build_args
             .extend(options.build_args.iter().cloned());
@@ -269,7 +270,7 @@ fn workspace(
     if !report.skipped.is_empty() {
         notes.push_str("# Services that are no member:\n");
         for (name, why) in &report.skipped {
-            notes.push_str(&format!("#   {name}: {why}\n"));
+            let _ = writeln!(notes, "#   {name}: {why}");
         }
     }
     let text = render::workspace(

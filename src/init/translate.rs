@@ -379,7 +379,7 @@ impl Step<'_> {
                     .ok_or("SHELL must be in JSON form: SHELL [\"executable\", \"parameters\"]")?;
             }
             "HEALTHCHECK" => config.healthcheck = Some(healthcheck(instruction)?),
-            "RUN" => self.run(walk, instruction),
+            "RUN" => Self::run(walk, instruction),
             "COPY" | "ADD" => copy::apply(self, walk, instruction)?,
             "MAINTAINER" => note(
                 walk,
@@ -396,7 +396,7 @@ impl Step<'_> {
         Ok(())
     }
 
-    fn run(&self, walk: &mut Walk, instruction: &Instruction) {
+    fn run(walk: &mut Walk, instruction: &Instruction) {
         let text = match &instruction.json {
             Some(list) => list.join(" "),
             None => instruction.rest.clone(),
@@ -471,14 +471,12 @@ fn pairs(rest: &str, escape: char, vars: &Vars) -> Result<Vec<(String, String)>,
 
 /// CMD/ENTRYPOINT: the exec form as is; the shell form run by the stage's shell.
 fn command(instruction: &Instruction, shell: &[String]) -> Vec<String> {
-    match &instruction.json {
-        Some(list) => list.clone(),
-        None => {
-            let mut argv = shell.to_vec();
-            argv.push(instruction.rest.trim().to_string());
-            argv
-        }
+    if let Some(list) = &instruction.json {
+        return list.clone();
     }
+    let mut argv = shell.to_vec();
+    argv.push(instruction.rest.trim().to_string());
+    argv
 }
 
 fn healthcheck(instruction: &Instruction) -> Result<HealthcheckPlan, String> {
