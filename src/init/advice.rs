@@ -28,8 +28,9 @@ const HOUSEKEEPING: [&str; 6] = [
     "apk update",
 ];
 
-/// Classifies the shell text of one `RUN` (or the words of its exec form joined).
-pub fn classify(command: &str) -> RunAdvice {
+/// Classifies the shell text of one `RUN` (or the words of its exec form joined);
+/// `trace` turns a requirements file named in it into its context path.
+pub fn classify(command: &str, trace: &dyn Fn(&str) -> String) -> RunAdvice {
     let mut out = RunAdvice {
         advice: Vec::new(),
         packages: Vec::new(),
@@ -42,7 +43,8 @@ pub fn classify(command: &str) -> RunAdvice {
         if let Some(packages) = os_packages(&words) {
             out.packages.extend(packages);
         } else if let Some(requirements) = pip_requirements(&words) {
-            out.requirements.extend(requirements);
+            out.requirements
+                .extend(requirements.iter().map(|r| trace(r)));
         } else if is_node_build(&words) {
             out.host_commands.push(part.clone());
         } else if !HOUSEKEEPING.iter().any(|h| part.starts_with(h)) && part != "true" {
@@ -180,42 +182,46 @@ fn is_node_build(words: &[&str]) -> bool {
 mod tests {
     use super::*;
 
+    fn classify_plain(command: &str) -> RunAdvice {
+        classify(command, &|f| f.to_string())
+    }
+
     #[test]
     fn node_builds_run_on_the_host() {
-        let advice = classify("npm ci && npm run build");
+        let advice = classify_plain("npm ci && npm run build");
         assert_eq!(advice.host_commands, ["npm ci", "npm run build"]);
         assert!(advice.advice[0].contains("`npm ci && npm run build` on the host"));
     }
 
     #[test]
     fn pip_becomes_a_python_layer_with_the_lock_command() {
-        let advice = classify("pip install --no-cache-dir -r requirements.txt");
+        let advice = classify_plain("pip install --no-cache-dir -r requirements.txt");
         assert_eq!(advice.requirements, ["requirements.txt"]);
         assert!(advice.advice[0].contains(
             "uv pip compile --universal --generate-hashes requirements.txt -o requirements.lock"
         ));
         assert_eq!(
-            classify("python -m pip install --requirement=req/prod.txt").requirements,
+            classify_plain("python -m pip install --requirement=req/prod.txt").requirements,
             ["req/prod.txt"]
         );
     }
 
     #[test]
     fn os_packages_are_named() {
-        let advice = classify(
+        let advice = classify_plain(
             "apt-get update && apt-get install -y --no-install-recommends nginx supervisor=4.2* && rm -rf /var/lib/apt/lists/*",
         );
         assert_eq!(advice.packages, ["nginx", "supervisor"]);
         assert_eq!(advice.advice.len(), 1, "{advice:?}");
         assert_eq!(
-            classify("apk add --no-cache curl git").packages,
+            classify_plain("apk add --no-cache curl git").packages,
             ["curl", "git"]
         );
     }
 
     #[test]
     fn anything_else_is_said_plainly() {
-        let advice = classify("useradd -r app; echo 'a && b' > /x");
+        let advice = classify_plain("useradd -r app; echo 'a && b' > /x");
         assert!(
             advice.advice[0].starts_with("not translated: `useradd -r app && echo 'a && b' > /x`")
         );

@@ -401,14 +401,13 @@ impl Step<'_> {
             Some(list) => list.join(" "),
             None => instruction.rest.clone(),
         };
-        let run = advice::classify(&text);
+        let run = advice::classify(&text, &|file| copy::trace_file(walk, file));
         walk.builds.extend(run.host_commands.iter().cloned());
-        if !run.requirements.is_empty() {
-            let version = python_version(&walk.plan.base);
-            for requirements in &run.requirements {
-                let path = copy::trace_file(walk, requirements);
-                walk.plan.python.push((path, version.clone()));
-            }
+        let version = python_version(&walk.plan.base);
+        for requirements in &run.requirements {
+            walk.plan
+                .python
+                .push((requirements.clone(), version.clone()));
         }
         let advice = run.advice.join("; ");
         walk.own_notes.push(Note {

@@ -139,7 +139,8 @@ fn init_translates_a_combined_nginx_and_python_dockerfile() {
         "Dockerfile:8: RUN npm run build",
         "on the host or in CI before `hoist build`",
         "Dockerfile:13: RUN pip install --no-cache-dir -r requirements.txt",
-        "uv pip compile --universal --generate-hashes requirements.txt -o requirements.lock",
+        // The requirements file named by its context path, through the stage's COPY.
+        "uv pip compile --universal --generate-hashes backend/requirements.txt -o requirements.lock",
         "Dockerfile:17: RUN apt-get update",
         "the base image must already have these packages: python3, supervisor",
     ] {
