@@ -56,10 +56,23 @@ pub(super) fn apply(step: &Step, walk: &mut Walk, instruction: &Instruction) -> 
     let mode = instruction.flag("chmod").map(mode).transpose()?;
     let mut sources = Vec::new();
     for arg in &args {
-        if let Some(source) = resolve(step, walk, instruction, arg)? {
-            sources.push(source);
+        sources.extend(resolve(step, walk, instruction, arg)?);
+    }
+    for (flag, _) in &instruction.flags {
+        if !["from", "chown", "chmod", "link", "exclude"].contains(&flag.as_str()) {
+            note(
+                walk,
+                instruction,
+                &format!("--{flag} is not translated: check the layer below"),
+            );
         }
     }
+    let excluded: Vec<String> = instruction
+        .flags
+        .iter()
+        .filter(|(flag, _)| flag == "exclude")
+        .map(|(_, pattern)| pattern.clone())
+        .collect();
     let file = step
         .dockerfile
         .file_name()
@@ -85,6 +98,10 @@ pub(super) fn apply(step: &Step, walk: &mut Walk, instruction: &Instruction) -> 
             walk.plan.layers.push(LayerPlan {
                 line: instruction.line,
                 comments: std::iter::once(summary.clone()).chain(built).collect(),
+                exclude: ignored(step.dockerignore, &source.path)
+                    .into_iter()
+                    .chain(excluded.iter().cloned())
+                    .collect(),
                 from: Some(source.path.clone()),
                 to: Some(dest.clone()),
                 owner: owner.clone(),
@@ -149,6 +166,74 @@ fn resolve(
     walk: &mut Walk,
     instruction: &Instruction,
     arg: &str,
+) -> Result<Vec<Source>, String> {
+    if instruction.flag("from").is_none() && arg.contains(['*', '?', '[']) && !arg.contains("://") {
+        return expand(step, walk, instruction, arg);
+    }
+    Ok(resolve_one(step, walk, instruction, arg)?
+        .into_iter()
+        .collect())
+}
+
+/// A context pattern (`requirements*.txt`, `src/*.py`): the entries of its directory
+/// its last component matches, sorted. A pattern in a directory component is noted.
+fn expand(
+    step: &Step,
+    walk: &mut Walk,
+    instruction: &Instruction,
+    arg: &str,
+) -> Result<Vec<Source>, String> {
+    let (dir, pattern) = arg.rsplit_once('/').unwrap_or(("", arg));
+    let matcher = globset::Glob::new(pattern).map(|g| g.compile_matcher());
+    let (false, Ok(matcher)) = (dir.contains(['*', '?', '[']), matcher) else {
+        note(
+            walk,
+            instruction,
+            &format!(
+                "not translated: `{arg}` is a pattern hoist init cannot expand: list the files it matches in a layer's `files`"
+            ),
+        );
+        return Ok(Vec::new());
+    };
+    let Some(dir) = context_path(dir) else {
+        return Err(format!("`{arg}` is outside the build context"));
+    };
+    let mut names: Vec<String> = std::fs::read_dir(step.context.join(&dir))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|name| matcher.is_match(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    if names.is_empty() {
+        note(
+            walk,
+            instruction,
+            &format!(
+                "`{arg}` matches nothing in the context: create the files before `hoist build`, or drop it"
+            ),
+        );
+    }
+    let mut sources = Vec::new();
+    for name in names {
+        sources.extend(resolve_one(
+            step,
+            walk,
+            instruction,
+            &join_relative(&dir, &name),
+        )?);
+    }
+    Ok(sources)
+}
+
+fn resolve_one(
+    step: &Step,
+    walk: &mut Walk,
+    instruction: &Instruction,
+    arg: &str,
 ) -> Result<Option<Source>, String> {
     if let Some(from) = instruction.flag("from") {
         let from = words::word(from, step.escape, step.globals)?;
@@ -187,16 +272,6 @@ fn resolve(
             instruction,
             &format!(
                 "not translated: `{arg}` is fetched from the network: download it into the context (pinning its checksum) and copy it as a file"
-            ),
-        );
-        return Ok(None);
-    }
-    if arg.contains(['*', '?', '[']) {
-        note(
-            walk,
-            instruction,
-            &format!(
-                "not translated: `{arg}` is a pattern: list the files it matches in a layer's `files`"
             ),
         );
         return Ok(None);
@@ -278,6 +353,58 @@ pub(super) fn trace_file(walk: &Walk, file: &str) -> String {
             record.is_dir.then(|| join_relative(&record.source, rest))
         })
         .unwrap_or_else(|| file.to_string())
+}
+
+/// The `.dockerignore` patterns (`<Dockerfile>.dockerignore` first, as BuildKit),
+/// relative to the context; empty when there is none.
+pub(super) fn dockerignore(
+    dockerfile: &Path,
+    context: &Path,
+) -> Result<Vec<String>, super::InitError> {
+    let own = dockerfile.with_file_name(format!(
+        "{}.dockerignore",
+        dockerfile.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let path = [own, context.join(".dockerignore")]
+        .into_iter()
+        .find(|p| p.is_file());
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let bytes = crate::fsutil::read_bounded(&path, 1 << 20, ".dockerignore")
+        .map_err(|source| super::InitError::File { source })?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The `.dockerignore` patterns that apply under the context directory `from`, as
+/// `exclude` patterns relative to it. Docker's patterns are anchored at the context
+/// root (`*.pyc` is only the top level), so each is anchored with `/`, except
+/// `**/…` ones, which match at any depth in both syntaxes.
+fn ignored(patterns: &[String], from: &str) -> Vec<String> {
+    patterns
+        .iter()
+        .filter_map(|pattern| {
+            let (negated, body) = match pattern.strip_prefix('!') {
+                Some(body) => ("!", body),
+                None => ("", pattern.as_str()),
+            };
+            let body = body.trim_start_matches('/');
+            let body = body.strip_prefix("./").unwrap_or(body);
+            let relative = if body.starts_with("**/") {
+                body.to_string()
+            } else if from == "." {
+                format!("/{body}")
+            } else {
+                format!("/{}", body.strip_prefix(from)?.strip_prefix('/')?)
+            };
+            (relative != "/").then(|| format!("{negated}{relative}"))
+        })
+        .collect()
 }
 
 /// `path` made absolute against `workdir`, `.` and `..` resolved, no trailing `/`.
@@ -389,5 +516,35 @@ mod tests {
         assert_eq!(context_path("../x"), None);
         assert_eq!(mode("755").unwrap(), "0755");
         assert!(mode("u+x").is_err());
+    }
+
+    #[test]
+    fn dockerignore_patterns_become_excludes() {
+        let patterns: Vec<String> = [
+            "node_modules",
+            "*.pyc",
+            "!keep.pyc",
+            "**/__pycache__",
+            "frontend/node_modules",
+            "/.git",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            ignored(&patterns, "."),
+            [
+                "/node_modules",
+                "/*.pyc",
+                "!/keep.pyc",
+                "**/__pycache__",
+                "/frontend/node_modules",
+                "/.git"
+            ]
+        );
+        assert_eq!(
+            ignored(&patterns, "frontend"),
+            ["**/__pycache__", "/node_modules"]
+        );
     }
 }

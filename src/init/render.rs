@@ -109,6 +109,9 @@ fn write_layer(out: &mut String, layer: &LayerPlan) {
     if let Some(mode) = &layer.mode {
         let _ = writeln!(out, "mode = {}", string(mode));
     }
+    if !layer.exclude.is_empty() {
+        let _ = writeln!(out, "exclude = {}", list(&layer.exclude));
+    }
     if let Some(owner) = &layer.owner {
         let _ = writeln!(out, "owner = {}", string(owner));
     }

@@ -45,6 +45,8 @@ pub struct LayerPlan {
     pub owner: Option<String>,
     /// `mode` of a single-file `from`.
     pub mode: Option<String>,
+    /// `exclude` (from `.dockerignore` and `COPY --exclude`).
+    pub exclude: Vec<String>,
     /// Single files.
     pub files: Vec<FilePlan>,
 }
@@ -141,6 +143,7 @@ pub fn translate(
         line,
         message,
     };
+    let dockerignore = copy::dockerignore(dockerfile, context)?;
     let mut globals = Vars::new();
     let mut stages: Vec<Walk> = Vec::new();
     let mut current: Option<Walk> = None;
@@ -169,6 +172,7 @@ pub fn translate(
         let context = Step {
             dockerfile,
             context,
+            dockerignore: &dockerignore,
             escape,
             globals: &globals,
             stages: &stages,
@@ -308,6 +312,8 @@ fn declare_args(
 /// What [`Step::apply`] needs besides the stage.
 pub(super) struct Step<'a> {
     pub dockerfile: &'a Path,
+    /// `.dockerignore` patterns, relative to the context.
+    pub dockerignore: &'a [String],
     pub context: &'a Path,
     pub escape: char,
     pub globals: &'a Vars,

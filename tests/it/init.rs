@@ -102,6 +102,7 @@ COPY --from=py /app/backend /app/backend
 COPY --from=build /app/frontend/dist /usr/share/nginx/html
 COPY deploy/nginx.conf /etc/nginx/nginx.conf
 COPY --chmod=755 --chown=101:101 deploy/start.sh /usr/local/bin/start
+COPY deploy/*.conf /etc/nginx/conf.d/
 ENV PYTHONUNBUFFERED=1
 WORKDIR /app
 EXPOSE 80 8080
@@ -130,6 +131,11 @@ fn init_translates_a_combined_nginx_and_python_dockerfile() {
             ("backend/app/main.py", "print('hi')\n", 0o644),
             ("deploy/nginx.conf", "events {}\n", 0o640),
             ("deploy/start.sh", "#!/bin/sh\nexec nginx\n", 0o644),
+            ("deploy/gzip.conf", "gzip on;\n", 0o644),
+            // What .dockerignore keeps out of the build stage keeps out of the layer.
+            (".dockerignore", "backend/tests\n**/__pycache__\n", 0o644),
+            ("backend/tests/test_main.py", "assert True\n", 0o644),
+            ("backend/app/__pycache__/main.cpython-311.pyc", "pyc", 0o644),
         ],
     );
     let report = init(&sandbox, &dir, &[]);
@@ -154,7 +160,7 @@ fn init_translates_a_combined_nginx_and_python_dockerfile() {
         "base = \"nginx:1.27\"",
         "from = \"frontend/dist\"\nto = \"/usr/share/nginx/html\"",
         "# built on the host: run `npm ci && npm run build` before `hoist build`",
-        "from = \"backend\"\nto = \"/app/backend\"",
+        "from = \"backend\"\nto = \"/app/backend\"\nexclude = [\"/tests\", \"**/__pycache__\"]",
         "# python = { lock = \"requirements.lock\", venv = \"/opt/venv\", version = \"3.11\" }",
         "#   uv pip compile --universal --generate-hashes backend/requirements.txt -o requirements.lock",
         "#     → the base image must already have these packages: python3, supervisor",
@@ -179,6 +185,14 @@ fn init_translates_a_combined_nginx_and_python_dockerfile() {
     assert_eq!(mode(&rootfs.join("usr/local/bin/start")), 0o755);
     assert_eq!(mode(&rootfs.join("etc/nginx/nginx.conf")), 0o640);
     assert!(!rootfs.join("usr/share/nginx/html/main.js").exists());
+    assert!(!rootfs.join("app/backend/tests").exists());
+    assert!(!rootfs.join("app/backend/app/__pycache__").exists());
+    // The pattern's matches, each under its own name.
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/nginx/conf.d/gzip.conf")).unwrap(),
+        "gzip on;\n"
+    );
+    assert!(rootfs.join("etc/nginx/conf.d/nginx.conf").is_file());
     let c = &config["config"];
     assert_eq!(strings(&c["Cmd"]), ["/usr/local/bin/start", "--both"]);
     assert_eq!(keys(&c["ExposedPorts"]), ["80/tcp", "8080/tcp"]);
