@@ -78,6 +78,15 @@ fn print_report(report: &Report) {
             "[version] source {}, sync {:?}",
             version.source, version.sync
         );
+        let mut found = version.versions.iter().map(|(_, v)| v);
+        if let Some(first) = found.next()
+            && found.any(|v| v != first)
+        {
+            println!(
+                "  the versions differ ({:?}): `hoist version check` will say so",
+                version.versions
+            );
+        }
         for (file, why) in &version.skipped {
             println!("  not a version file: {file}: {why}");
         }

@@ -154,8 +154,9 @@ pub fn translate(
             if let Some(done) = current.take() {
                 stages.push(done);
             }
-            current =
-                Some(start_stage(instruction, &globals, &stages).map_err(|m| error(line, m))?);
+            current = Some(
+                start_stage(instruction, escape, &globals, &stages).map_err(|m| error(line, m))?,
+            );
             continue;
         }
         let Some(walk) = current.as_mut() else {
@@ -225,8 +226,13 @@ pub fn translate(
 
 /// `FROM [--platform=P] IMAGE [AS NAME]`: a new stage, from an earlier one's state when
 /// IMAGE names it.
-fn start_stage(instruction: &Instruction, globals: &Vars, stages: &[Walk]) -> Result<Walk, String> {
-    let words = words::split(&instruction.rest, '\\', globals)?;
+fn start_stage(
+    instruction: &Instruction,
+    escape: char,
+    globals: &Vars,
+    stages: &[Walk],
+) -> Result<Walk, String> {
+    let words = words::split(&instruction.rest, escape, globals)?;
     let (image, name) = match words.as_slice() {
         [image] => (image.clone(), None),
         [image, as_word, name] if as_word.eq_ignore_ascii_case("as") => {
@@ -266,7 +272,7 @@ fn start_stage(instruction: &Instruction, globals: &Vars, stages: &[Walk]) -> Re
     walk.name = name;
     walk.parent = parent;
     if let Some(platform) = instruction.flag("platform") {
-        let platform = words::word(platform, '\\', globals)?;
+        let platform = words::word(platform, escape, globals)?;
         if platform.is_empty() {
             walk.own_notes.push(Note {
                 line: instruction.line,
@@ -353,10 +359,11 @@ impl Step<'_> {
             "USER" => config.user = Some(words::word(rest, escape, &walk.vars)?),
             "STOPSIGNAL" => config.stop_signal = Some(words::word(rest, escape, &walk.vars)?),
             "EXPOSE" => {
-                for port in words::split(rest, escape, &walk.vars)? {
-                    let port = port.to_ascii_lowercase();
-                    if !config.ports.contains(&port) {
-                        config.ports.push(port);
+                for spec in words::split(rest, escape, &walk.vars)? {
+                    for port in ports(&spec.to_ascii_lowercase())? {
+                        if !config.ports.contains(&port) {
+                            config.ports.push(port);
+                        }
                     }
                 }
             }
@@ -446,6 +453,29 @@ fn python_version(base: &str) -> Option<String> {
     Some(format!("{}.{}", parts.next()?, parts.next()?))
 }
 
+/// Ports a range spans at most (docker expands ranges; so must we, hoist has none).
+const MAX_RANGE: u32 = 1024;
+
+/// `80`, `53/udp`, or a range `8000-8002/tcp` expanded as docker does.
+fn ports(spec: &str) -> Result<Vec<String>, String> {
+    let (numbers, protocol) = match spec.split_once('/') {
+        Some((n, p)) => (n, format!("/{p}")),
+        None => (spec, String::new()),
+    };
+    let Some((first, last)) = numbers.split_once('-') else {
+        return Ok(vec![spec.to_string()]);
+    };
+    let bad = || format!("EXPOSE {spec}: expected a port range such as 8000-8010");
+    let first: u32 = first.parse().map_err(|_| bad())?;
+    let last: u32 = last.parse().map_err(|_| bad())?;
+    if first > last || last - first >= MAX_RANGE {
+        return Err(bad());
+    }
+    Ok((first..=last)
+        .map(|port| format!("{port}{protocol}"))
+        .collect())
+}
+
 /// Replaces `name`'s value in place, or appends it.
 fn set(list: &mut Vec<(String, String)>, name: String, value: String) {
     match list.iter_mut().find(|(n, _)| *n == name) {
@@ -523,6 +553,88 @@ fn healthcheck(instruction: &Instruction) -> Result<HealthcheckPlan, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Translates `dockerfile` with the files `files` in a temp context.
+    fn plan(dockerfile: &str, files: &[&str], build_args: &[(&str, &str)]) -> ImagePlan {
+        let dir = tempfile::tempdir().unwrap();
+        for file in files {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x").unwrap();
+        }
+        let path = dir.path().join("Dockerfile");
+        let parsed = super::super::dockerfile::parse(&path, dockerfile).unwrap();
+        let options = Options {
+            build_args: build_args
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            ..Options::default()
+        };
+        translate(
+            &path,
+            dir.path(),
+            &parsed.instructions,
+            parsed.escape,
+            &options,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn args_before_from_and_stage_chains() {
+        let plan = plan(
+            "ARG TAG=3.20\nARG REG\nFROM ${REG:-docker.io/library}/alpine:${TAG} AS base\nENV A=1\nCMD [\"sh\"]\nFROM base AS app\nENTRYPOINT [\"/app\"]\nEXPOSE 8000-8002/udp 80\n",
+            &[],
+            &[("TAG", "3.21")],
+        );
+        assert_eq!(plan.base, "docker.io/library/alpine:3.21");
+        assert_eq!(plan.config.env, [("A".to_string(), "1".to_string())]);
+        assert_eq!(
+            plan.config.entrypoint.as_deref(),
+            Some(&["/app".to_string()][..])
+        );
+        // As BuildKit: the parent stage's CMD is cleared by this stage's ENTRYPOINT.
+        assert_eq!(plan.config.cmd, None);
+        assert_eq!(
+            plan.config.ports,
+            ["8000/udp", "8001/udp", "8002/udp", "80"]
+        );
+    }
+
+    #[test]
+    fn copy_from_a_stage_is_traced_and_shell_forms_use_shell() {
+        let plan = plan(
+            "FROM node:20 AS build\nWORKDIR /src\nCOPY web/ .\nRUN npm ci && npm run build\nFROM scratch\nCOPY --from=0 /src/out /www\nCOPY --from=build /src/package.json /x/\nCOPY --from=build /tmp/made /y\nSHELL [\"/bin/bash\", \"-ec\"]\nCMD exec serve /www\n",
+            &["web/package.json"],
+            &[],
+        );
+        assert_eq!(plan.base, "scratch");
+        assert_eq!(plan.layers[0].from.as_deref(), Some("web/out"));
+        assert_eq!(plan.layers[0].to.as_deref(), Some("/www"));
+        assert!(
+            plan.layers[0].comments[1].contains("`npm ci && npm run build`"),
+            "{:?}",
+            plan.layers[0]
+        );
+        assert_eq!(plan.layers[1].files[0].from, "web/package.json");
+        assert_eq!(plan.layers[1].files[0].to, "/x/");
+        assert!(plan.notes.iter().any(|n| {
+            n.line == 8
+                && n.advice
+                    .contains("`/tmp/made` is made inside stage `build`")
+        }));
+        assert_eq!(
+            plan.config.cmd.as_deref(),
+            Some(
+                &[
+                    "/bin/bash".to_string(),
+                    "-ec".into(),
+                    "exec serve /www".into()
+                ][..]
+            )
+        );
+    }
 
     #[test]
     fn python_versions_from_tags() {
