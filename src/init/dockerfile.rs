@@ -72,6 +72,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Dockerfile, InitError> {
         line,
         message,
     };
+    // Editors on Windows write a byte-order mark; BuildKit skips it too.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     let (escape, first) = directives(&lines).map_err(|(line, m)| error(line, m))?;
     let mut instructions = Vec::new();
@@ -270,6 +272,8 @@ mod tests {
         );
         assert_eq!(file.instructions[1].json, None);
         assert_eq!(file.instructions[2].json, None);
+        let crlf = parse_text("\u{feff}FROM a\r\nRUN x \\\r\n  y\r\n");
+        assert_eq!(crlf.instructions[1].rest, "x   y");
     }
 
     #[test]
