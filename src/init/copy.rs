@@ -101,6 +101,8 @@ pub(super) fn apply(step: &Step, walk: &mut Walk, instruction: &Instruction) -> 
                 exclude: ignored(step.dockerignore, &source.path)
                     .into_iter()
                     .chain(excluded.iter().cloned())
+                    // The config init writes is no part of the docker build's context.
+                    .chain((source.path == ".").then(|| "/hoist.toml".to_string()))
                     .collect(),
                 from: Some(source.path.clone()),
                 to: Some(dest.clone()),
