@@ -637,6 +637,32 @@ mod tests {
     }
 
     #[test]
+    fn from_keeps_platform_and_digest() {
+        let plan = plan(
+            "FROM --platform=linux/arm64 nginx:1.27@sha256:abababababababababababababababababababababababababababababababab\nHEALTHCHECK NONE\nUSER nginx\nSTOPSIGNAL SIGQUIT\n",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            plan.base,
+            "nginx:1.27@sha256:abababababababababababababababababababababababababababababababab"
+        );
+        assert_eq!(plan.platforms, ["linux/arm64"]);
+        assert_eq!(
+            plan.config.healthcheck.as_ref().map(|h| h.test.clone()),
+            Some(vec!["NONE".to_string()])
+        );
+        assert_eq!(plan.config.user.as_deref(), Some("nginx"));
+        let plan = plan_of("FROM --platform=$BUILDPLATFORM a\n");
+        assert!(plan.platforms.is_empty());
+        assert!(plan.notes[0].advice.contains("every platform the base has"));
+    }
+
+    fn plan_of(dockerfile: &str) -> ImagePlan {
+        plan(dockerfile, &[], &[])
+    }
+
+    #[test]
     fn python_versions_from_tags() {
         assert_eq!(python_version("python:3.11-slim").as_deref(), Some("3.11"));
         assert_eq!(
