@@ -21,6 +21,7 @@
 //!   files; [`verify`] rebuilds a published image and compares.
 //! - [`sign`] signs published images (cosign-compatible key pairs) and writes and
 //!   checks their provenance (in-toto/SLSA in DSSE envelopes).
+//! - [`init`] writes a hoist.toml from a project's Dockerfile or compose file.
 //! - [`release`] reads and bumps project versions, computes image tags, keeps moving
 //!   tags (`latest`, `1`) from going backwards, and runs `hoist release`.
 
@@ -32,6 +33,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod fsutil;
+pub mod init;
 pub mod inspect;
 pub mod job;
 pub mod oci;

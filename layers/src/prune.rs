@@ -746,7 +746,10 @@ mod tests {
             ..PrunePolicy::default()
         };
         let report = prune(root, &everything, now).unwrap();
-        assert_eq!(digests(&report.kept_in_use), [base_layer.clone()]);
+        assert_eq!(
+            digests(&report.kept_in_use),
+            std::slice::from_ref(&base_layer)
+        );
         assert!(scan_base.exists());
         assert!(!scan_a.exists() && !record_b.exists());
         for temp in &temps {

@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod diff;
 mod index;
+mod init;
 mod login;
 mod progress;
 mod registry;
@@ -32,6 +33,8 @@ pub struct Cli {
 enum Command {
     /// Build an image (one manifest per platform under an index) from hoist.toml.
     Build(Box<BuildArgs>),
+    /// Write hoist.toml from ./Dockerfile (or --compose FILE), reporting each RUN.
+    Init(init::InitArgs),
     /// Show an image in an OCI layout, an archive or a registry.
     Inspect(InspectArgs),
     /// Push an image from an OCI layout, an archive or another registry to a registry.
@@ -384,6 +387,7 @@ pub struct InspectArgs {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(&args),
+        Command::Init(args) => init::run(&args),
         Command::Inspect(args) => inspect(&args),
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),

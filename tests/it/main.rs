@@ -19,6 +19,7 @@ mod features;
 mod files;
 mod flavours;
 mod hostile;
+mod init;
 mod inspect;
 mod integrity;
 mod interop;
