@@ -23,6 +23,14 @@ use crate::plan::Plan;
 /// `org.opencontainers.image.version`: read back from images to keep tags moving
 /// forward.
 pub const VERSION: &str = "org.opencontainers.image.version";
+/// `org.opencontainers.image.revision`: the commit built.
+pub const REVISION: &str = "org.opencontainers.image.revision";
+/// `org.opencontainers.image.created`.
+pub const CREATED: &str = "org.opencontainers.image.created";
+
+/// The labels that name a build (which version, which commit, when) rather than what
+/// it holds: the only ones a release changes in an image whose content is unchanged.
+pub const BUILD_NAMES: [&str; 3] = [VERSION, REVISION, CREATED];
 
 /// What the labels are made from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -126,6 +134,25 @@ pub fn apply(plan: &mut Plan, labels: &BTreeMap<String, String>) {
     }
 }
 
+/// Labels the plan with the build names (`version`, `revision`, `created`) of an
+/// earlier image, `earlier` being its config labels: a build of unchanged content then
+/// gives exactly that image (`[workspace] keep_unchanged`). Replaces what this build
+/// would name; a user's own value is the same in both, so replacing it changes
+/// nothing.
+pub fn name_as(plan: &mut Plan, earlier: &BTreeMap<String, String>) {
+    for key in BUILD_NAMES {
+        let Some(value) = earlier.get(key) else {
+            plan.config_edits.labels.remove(key);
+            plan.annotations.remove(key);
+            continue;
+        };
+        plan.config_edits
+            .labels
+            .insert(key.to_string(), value.clone());
+        plan.annotations.insert(key.to_string(), value.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +188,39 @@ mod tests {
             labels["org.opencontainers.image.created"],
             "2023-11-14T22:13:20Z"
         );
+    }
+
+    #[test]
+    fn an_earlier_images_build_names_replace_this_builds() {
+        let file = crate::config::ConfigFile::parse("[image]\nbase = \"scratch\"\n").unwrap();
+        let mut plan = crate::plan::resolve(
+            std::path::Path::new("hoist.toml"),
+            &file,
+            &crate::plan::Overrides::default(),
+            None,
+        )
+        .unwrap();
+        let now = BTreeMap::from([
+            (VERSION.to_string(), "1.1.0".to_string()),
+            (REVISION.to_string(), "new".to_string()),
+            (CREATED.to_string(), "2024-01-01T00:00:00Z".to_string()),
+            (
+                "org.opencontainers.image.title".to_string(),
+                "api".to_string(),
+            ),
+        ]);
+        apply(&mut plan, &now);
+        let earlier = BTreeMap::from([
+            (VERSION.to_string(), "1.0.0".to_string()),
+            (REVISION.to_string(), "old".to_string()),
+        ]);
+        name_as(&mut plan, &earlier);
+        assert_eq!(plan.config_edits.labels[VERSION], "1.0.0");
+        assert_eq!(plan.annotations[REVISION], "old");
+        // The earlier image had no created label: neither has the build named as it.
+        assert!(!plan.config_edits.labels.contains_key(CREATED));
+        assert!(!plan.annotations.contains_key(CREATED));
+        assert_eq!(plan.annotations["org.opencontainers.image.title"], "api");
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod regcache;
 mod registry;
 mod release;
 mod release_files;
+mod release_split;
 mod release_txn;
 mod reproducible;
 mod sbom;

@@ -1,0 +1,308 @@
+//! Releases split across runners and unchanged images kept, against the real registry
+//! (`docker-registry`): three runners push a workspace's members by digest, each with
+//! a fresh cache, and a final job moves the tags having uploaded nothing; a member
+//! missing from the runners' records stops the release before any tag; with
+//! `[workspace] keep_unchanged`, a one-file change in one member makes one new image
+//! and `hoist verify` rebuilds a kept one from the commit it names.
+
+use std::fs;
+
+use serde_json::Value;
+
+use crate::common::{Sandbox, base_layout, parse_json, stdout};
+use crate::registry::{HOIST_LIMIT, Registry, fails, ok};
+use crate::release::{Repo, digest_at, labels_at};
+
+const MEMBERS: [&str; 3] = ["api", "web", "worker"];
+
+/// A git repository holding a workspace of three members (a shared layer and an app
+/// layer each), version 1.0.0; `extra` goes into `[workspace]`. The members' images
+/// are named in `registry`.
+fn split_repo<'a>(sandbox: &'a Sandbox, registry: &Registry, extra: &str) -> Repo<'a> {
+    let repo = Repo { sandbox };
+    let write = |relative: &str, text: &str| {
+        let path = repo.dir().join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write(
+        "hoist.toml",
+        &format!(
+            r#"[workspace]
+members = ["services/*"]
+{extra}
+
+[workspace.image]
+base = "oci:{base}:1.0"
+platforms = ["linux/amd64", "linux/arm64"]
+
+[version]
+source = "VERSION"
+
+[tags]
+rules = ["{{version}}", "{{major}}.{{minor}}", "latest"]
+"#,
+            base = base_layout().display()
+        ),
+    );
+    write("VERSION", "1.0.0\n");
+    write("shared/common.py", "SHARED = True\n");
+    for member in MEMBERS {
+        write(
+            &format!("services/{member}/hoist.toml"),
+            &format!(
+                "[image]\nname = \"{}\"\n\n[[layer]]\nfrom = \"../../shared\"\nto = \"/shared\"\n\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\n",
+                registry.reference(&format!("acme/{member}"))
+            ),
+        );
+        write(
+            &format!("services/{member}/app/main.py"),
+            &format!("print('{member}')\n"),
+        );
+    }
+    repo.git(&["init", "--quiet", "--initial-branch=main"]);
+    repo.git(&["add", "--all"]);
+    repo.git(&["commit", "--quiet", "-m", "Workspace"]);
+    repo
+}
+
+/// `hoist release ARGS --json` in the repository with the cache `cache`.
+fn release_with(repo: &Repo, registry: &Registry, cache: &str, args: &[&str]) -> Value {
+    let mut command = repo.hoist(&["release", "--json", "--cache-dir"]);
+    command.arg(repo.sandbox.path(cache)).args(args);
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
+/// Each member's digest in a release's `--json` document.
+fn digests(document: &Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = document["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                i["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The image tags a repository has (the referrers fallback tags left out).
+fn image_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let response = registry
+        .http_get(&format!("/v2/{repo}/tags/list"), &[])
+        .unwrap();
+    if response.status == 404 {
+        return Vec::new();
+    }
+    let mut tags: Vec<String> = parse_json(std::str::from_utf8(&response.body).unwrap())["tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|t| t.as_str().unwrap().to_string())
+                .filter(|t| !t.starts_with("sha256-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// Three runners, each releasing one member by digest with a fresh cache; answers
+/// the metadata files, in member order.
+fn three_runners(repo: &Repo, registry: &Registry) -> Vec<String> {
+    MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(n, member)| {
+            let file = repo.sandbox.path(&format!("r{n}.json"));
+            let file = file.to_str().unwrap().to_string();
+            let part = release_with(
+                repo,
+                registry,
+                &format!("cache-runner-{n}"),
+                &[
+                    "1.0.0",
+                    "--no-git",
+                    "-p",
+                    member,
+                    "--by-digest",
+                    "--metadata-file",
+                    &file,
+                ],
+            );
+            assert_eq!(part["by_digest"], true, "{part:#}");
+            let pushed = &part["images"][0]["pushes"][0]["report"];
+            assert_eq!(pushed["tags"], serde_json::json!([]), "{part:#}");
+            file
+        })
+        .collect()
+}
+
+#[test]
+fn a_release_split_over_three_runners_equals_the_one_runner_release() {
+    let sandbox = Sandbox::new();
+    // The one-runner release, in a registry of its own.
+    let single = Registry::start();
+    let repo = split_repo(&sandbox, &single, "");
+    let one = release_with(&repo, &single, "cache-one", &["1.0.0", "--no-git"]);
+    let expected = digests(&one);
+    assert_eq!(expected.len(), 3, "{one:#}");
+
+    // The same checkout, its members now named in another registry.
+    let registry = Registry::start();
+    let moved = Repo { sandbox: &sandbox };
+    for member in MEMBERS {
+        let path = format!("services/{member}/hoist.toml");
+        let text = moved.read(&path).replace(&single.host(), &registry.host());
+        moved.write(&path, &text);
+    }
+    let files = three_runners(&repo, &registry);
+    for member in MEMBERS {
+        assert_eq!(
+            image_tags(&registry, &format!("acme/{member}")),
+            Vec::<String>::new(),
+            "a --by-digest part moves no tag"
+        );
+    }
+
+    let before = registry.requests().len();
+    let mut args = vec!["1.0.0", "--no-git"];
+    for file in &files {
+        args.extend(["--from", file.as_str()]);
+    }
+    let last = release_with(&repo, &registry, "cache-final", &args);
+    let requests: Vec<_> = registry.requests().into_iter().skip(before).collect();
+    let uploads: Vec<_> = requests
+        .iter()
+        .filter(|r| r.route().contains("/blobs/") && (r.method == "POST" || r.method == "PUT"))
+        .collect();
+    assert!(
+        uploads.is_empty(),
+        "the final job uploads nothing: {uploads:#?}"
+    );
+    let puts: Vec<&str> = requests.iter().filter_map(|r| r.manifest_put()).collect();
+    assert_eq!(puts.len(), 9, "three tags of three members: {puts:?}");
+    assert!(
+        puts.iter()
+            .all(|reference| !reference.starts_with("sha256:")),
+        "only tags are put: {puts:?}"
+    );
+
+    assert_eq!(digests(&last), expected, "{last:#}");
+    for (member, digest) in &expected {
+        let repository = format!("acme/{member}");
+        assert_eq!(
+            image_tags(&registry, &repository),
+            ["1.0", "1.0.0", "latest"]
+        );
+        for tag in ["1.0.0", "1.0", "latest"] {
+            assert_eq!(
+                &digest_at(&registry, &format!("{repository}:{tag}")),
+                digest,
+                "{member}:{tag}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = split_repo(&sandbox, &registry, "");
+    let files = three_runners(&repo, &registry);
+
+    let mut command = repo.hoist(&["release", "1.0.0", "--no-git", "--cache-dir"]);
+    command
+        .arg(sandbox.path("cache-final"))
+        .args(["--from", &files[0], "--from", &files[1]]);
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("no --from file pushed worker") && err.contains("no tag was moved"),
+        "{err}"
+    );
+    for member in MEMBERS {
+        assert_eq!(
+            image_tags(&registry, &format!("acme/{member}")),
+            Vec::<String>::new(),
+            "{member}: no tag moved"
+        );
+    }
+
+    // A record of another version is refused, naming its file.
+    let mut command = repo.hoist(&["release", "1.0.1", "--no-git", "--cache-dir"]);
+    command.arg(sandbox.path("cache-final")).args([
+        "--from", &files[0], "--from", &files[1], "--from", &files[2],
+    ]);
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains(&files[0]) && err.contains("released v1.0.0, not v1.0.1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keep_unchanged_makes_one_new_image_for_a_one_file_change() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let repo = split_repo(&sandbox, &registry, "keep_unchanged = true");
+    // 1.0.0 → 1.1.0 with a release commit, then a change in api only, then 1.2.0.
+    let first = release_with(&repo, &registry, "cache", &["1.1.0"]);
+    let first_commit = repo.git(&["rev-parse", "HEAD"]);
+    let before = digests(&first);
+    repo.write("services/api/app/main.py", "print('api, changed')\n");
+    repo.git(&["commit", "--quiet", "-am", "Change api"]);
+    let second = release_with(&repo, &registry, "cache", &["1.2.0"]);
+    let after = digests(&second);
+
+    let changed: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, _)| b.0.as_str())
+        .collect();
+    assert_eq!(changed, ["api"], "{second:#}");
+    assert_eq!(
+        second["unchanged"],
+        serde_json::json!([
+            {"name": "web", "version": "1.1.0"},
+            {"name": "worker", "version": "1.1.0"}
+        ])
+    );
+    for (member, digest) in &after {
+        let repository = format!("acme/{member}");
+        assert_eq!(
+            &digest_at(&registry, &format!("{repository}:1.2.0")),
+            digest
+        );
+        assert_eq!(
+            &digest_at(&registry, &format!("{repository}:latest")),
+            digest
+        );
+        let labels = labels_at(&registry, &repository, digest);
+        let (version, revision) = if member == "api" {
+            ("1.2.0", repo.git(&["rev-parse", "HEAD"]))
+        } else {
+            ("1.1.0", first_commit.clone())
+        };
+        assert_eq!(
+            labels["org.opencontainers.image.version"], version,
+            "{member}"
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.revision"], revision,
+            "{member}: the commit its content last changed in"
+        );
+    }
+
+    // A kept image is rebuilt from the commit it names, and matches.
+    let image = format!("{}:1.2.0", registry.reference("acme/web"));
+    let mut command = repo.hoist(&["verify", &image, "-p", "web", "--json", "--cache-dir"]);
+    command.arg(sandbox.path("cache-verify"));
+    let verdict = stdout(&ok(&mut command, &registry));
+    assert!(verdict.contains("\"verified\": true"), "{verdict}");
+}
