@@ -159,6 +159,11 @@ pub fn release(
         .zip(images.iter().map(|built| &built.image))
         .collect();
     let released = rollout.run(&pairs, builder, transport, &sign, note)?;
+    if request.by_digest {
+        note(format!(
+            "--by-digest: v{new} is pushed and signed, no tag moved; `hoist release {new} --no-git --from FILE…` with every part's --metadata-file moves them"
+        ));
+    }
     transaction::finish(git.as_ref())?;
     Ok(Outcome::Released(Box::new(Released {
         previous: current,

@@ -225,6 +225,13 @@ impl Parts<'_> {
     }
 }
 
+/// A member's image in one of its repositories, with what the release's tags name
+/// there now.
+struct Pushed {
+    image: Image,
+    seen: Vec<(String, Option<Digest>)>,
+}
+
 /// Reads every member's image from each of its repositories (its documents, by
 /// digest: proof it is there), refuses the release if a pinned tag names another
 /// image, then moves every tag by the release rules. Nothing is uploaded.
@@ -236,7 +243,7 @@ pub fn tag_all(
     note: &mut dyn FnMut(String),
 ) -> Result<Vec<ReleasedImage>> {
     let version = parts.version;
-    let mut pushed: Vec<(&ImageTargets, Vec<(Image, Vec<(String, Option<Digest>)>)>)> = Vec::new();
+    let mut pushed: Vec<Vec<Pushed>> = Vec::new();
     for target in parts.targets {
         let found = &found[&target.member];
         let mut per_repository = Vec::new();
@@ -259,9 +266,9 @@ pub fn tag_all(
                     step(format!("v{version} was not released: no tag was moved"), e)
                 })?;
             }
-            per_repository.push((image, seen));
+            per_repository.push(Pushed { image, seen });
         }
-        pushed.push((target, per_repository));
+        pushed.push(per_repository);
     }
     note(format!(
         "every member of v{version} is up in every repository: moving the tags"
@@ -272,45 +279,21 @@ pub fn tag_all(
         ..MovePolicy::default()
     };
     let mut released = Vec::new();
-    for (target, per_repository) in pushed {
+    for (target, per_repository) in parts.targets.iter().zip(pushed) {
         let mut pushes = Vec::new();
-        for (repository, (image, seen)) in target.repositories.iter().zip(per_repository) {
-            let name = repository_name(repository);
-            let moved = move_tags(
-                &image,
-                repository,
-                release_tags,
-                &seen,
-                &policy,
-                transport,
-                note,
-            )
-            .map_err(|e| {
-                step(
-                    format!("tagging v{version} of {} in {name} failed", target.member),
-                    e,
-                )
-            })?;
-            let digest = image.descriptor.digest.to_string();
-            pushes.push(ReleasedPush {
-                report: PushReport {
-                    reference: format!("{name}@{digest}"),
-                    digest,
-                    tags: moved.tags,
-                    platforms: image
-                        .platforms
-                        .iter()
-                        .map(|p| p.platform.to_string())
-                        .collect(),
-                    ..PushReport::default()
-                },
-                repository: name,
-                kept: moved
-                    .kept
-                    .into_iter()
-                    .filter_map(|(tag, version)| Some((tag, version?)))
-                    .collect(),
-            });
+        for (repository, pushed) in target.repositories.iter().zip(per_repository) {
+            let tagged = tag_one(&pushed, repository, release_tags, &policy, transport, note)
+                .map_err(|e| {
+                    step(
+                        format!(
+                            "tagging v{version} of {} in {} failed",
+                            target.member,
+                            repository_name(repository)
+                        ),
+                        e,
+                    )
+                })?;
+            pushes.push(tagged);
         }
         released.push(ReleasedImage {
             name: target.member.clone(),
@@ -319,6 +302,48 @@ pub fn tag_all(
         });
     }
     Ok(released)
+}
+
+/// Moves the release's tags in one repository onto the member's image.
+fn tag_one(
+    pushed: &Pushed,
+    repository: &Reference,
+    release_tags: &[String],
+    policy: &MovePolicy,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Result<ReleasedPush> {
+    let Pushed { image, seen } = pushed;
+    let moved = move_tags(
+        image,
+        repository,
+        release_tags,
+        seen,
+        policy,
+        transport,
+        note,
+    )?;
+    let name = repository_name(repository);
+    let digest = image.descriptor.digest.to_string();
+    Ok(ReleasedPush {
+        report: PushReport {
+            reference: format!("{name}@{digest}"),
+            digest,
+            tags: moved.tags,
+            platforms: image
+                .platforms
+                .iter()
+                .map(|p| p.platform.to_string())
+                .collect(),
+            ..PushReport::default()
+        },
+        repository: name,
+        kept: moved
+            .kept
+            .into_iter()
+            .filter_map(|(tag, version)| Some((tag, version?)))
+            .collect(),
+    })
 }
 
 /// The image a record names, read from `repository` by digest (documents only).
@@ -333,4 +358,114 @@ fn read_pushed(
     crate::registry::block_on(crate::registry::pull::load_base(
         &pinned, None, store, transport, false,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(member: &str) -> ImageTargets {
+        ImageTargets {
+            member: member.into(),
+            repositories: vec![
+                crate::oci::reference::parse(&format!("registry.example/acme/{member}")).unwrap(),
+            ],
+        }
+    }
+
+    fn record(path: &str, commit: &str, members: &[&str]) -> Record {
+        let images = members
+            .iter()
+            .map(|m| RecordImage {
+                name: (*m).into(),
+                digest: Digest::sha256_of(m.as_bytes()).to_string(),
+                pushes: vec![RecordPush {
+                    repository: format!("registry.example/acme/{m}"),
+                }],
+            })
+            .collect();
+        Record {
+            path: path.into(),
+            version: "1.2.0".into(),
+            by_digest: true,
+            commit: Some(commit.into()),
+            images,
+        }
+    }
+
+    fn check(records: &[Record], commit: Option<&str>) -> Result<BTreeMap<String, Found>> {
+        let version = Version::new(1, 2, 0);
+        let targets = [target("api"), target("web"), target("worker")];
+        Parts {
+            version: &version,
+            commit,
+            targets: &targets,
+        }
+        .check(records)
+    }
+
+    #[test]
+    fn every_member_found_once_from_one_commit() {
+        let records = [
+            record("r1.json", "abc", &["api", "web"]),
+            record("r2.json", "abc", &["worker"]),
+        ];
+        let found = check(&records, Some("abc")).unwrap();
+        assert_eq!(found.len(), 3);
+        assert_eq!(found["worker"].path, PathBuf::from("r2.json"));
+    }
+
+    #[test]
+    fn a_missing_member_is_named() {
+        let records = [record("r1.json", "abc", &["api"])];
+        let err = check(&records, None).unwrap_err().to_string();
+        assert!(err.contains("no --from file pushed web, worker"), "{err}");
+    }
+
+    #[test]
+    fn parts_of_other_commits_versions_or_digests_are_refused() {
+        let records = [
+            record("r1.json", "abc", &["api", "web"]),
+            record("r2.json", "def", &["worker"]),
+        ];
+        let err = check(&records, None).unwrap_err().to_string();
+        assert!(
+            err.contains("r2.json was built from commit def, but r1.json from abc"),
+            "{err}"
+        );
+        let err = check(&records[..1], Some("fff")).unwrap_err().to_string();
+        assert!(err.contains("this checkout is at fff"), "{err}");
+
+        let mut other = record("r2.json", "abc", &["worker", "api"]);
+        other.images[1].digest = Digest::sha256_of(b"another").to_string();
+        let err = check(&[record("r1.json", "abc", &["api", "web"]), other], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("one release has one image per member"),
+            "{err}"
+        );
+
+        let mut old = record("r1.json", "abc", &["api", "web", "worker"]);
+        old.version = "1.1.0".into();
+        let err = check(&[old], None).unwrap_err().to_string();
+        assert!(err.contains("released v1.1.0, not v1.2.0"), "{err}");
+
+        let mut tagged = record("r1.json", "abc", &["api", "web", "worker"]);
+        tagged.by_digest = false;
+        let err = check(&[tagged], None).unwrap_err().to_string();
+        assert!(err.contains("not a --by-digest record"), "{err}");
+    }
+
+    #[test]
+    fn a_member_not_pushed_to_one_of_its_repositories_or_unknown_is_refused() {
+        let mut elsewhere = record("r1.json", "abc", &["api", "web", "worker"]);
+        elsewhere.images[0].pushes[0].repository = "mirror.example/acme/api".into();
+        let err = check(&[elsewhere], None).unwrap_err().to_string();
+        assert!(err.contains("not to registry.example/acme/api"), "{err}");
+
+        let stranger = record("r1.json", "abc", &["api", "web", "worker", "legacy"]);
+        let err = check(&[stranger], None).unwrap_err().to_string();
+        assert!(err.contains("legacy (r1.json) is no member"), "{err}");
+    }
 }

@@ -14,6 +14,7 @@ use crate::registry::{HOIST_LIMIT, Registry, fails, ok};
 use crate::release::{Repo, digest_at, labels_at};
 
 const MEMBERS: [&str; 3] = ["api", "web", "worker"];
+const PASSWORD: &str = "split runners";
 
 /// A git repository holding a workspace of three members (a shared layer and an app
 /// layer each), version 1.0.0; `extra` goes into `[workspace]`. The members' images
@@ -69,7 +70,10 @@ rules = ["{{version}}", "{{major}}.{{minor}}", "latest"]
 /// `hoist release ARGS --json` in the repository with the cache `cache`.
 fn release_with(repo: &Repo, registry: &Registry, cache: &str, args: &[&str]) -> Value {
     let mut command = repo.hoist(&["release", "--json", "--cache-dir"]);
-    command.arg(repo.sandbox.path(cache)).args(args);
+    command
+        .env("HOIST_KEY_PASSWORD", PASSWORD)
+        .arg(repo.sandbox.path(cache))
+        .args(args);
     parse_json(&stdout(&ok(&mut command, registry)))
 }
 
@@ -111,9 +115,9 @@ fn image_tags(registry: &Registry, repo: &str) -> Vec<String> {
     tags
 }
 
-/// Three runners, each releasing one member by digest with a fresh cache; answers
-/// the metadata files, in member order.
-fn three_runners(repo: &Repo, registry: &Registry) -> Vec<String> {
+/// Three runners, each releasing one member by digest with a fresh cache (and
+/// `extra` flags); answers the metadata files, in member order.
+fn three_runners(repo: &Repo, registry: &Registry, extra: &[&str]) -> Vec<String> {
     MEMBERS
         .iter()
         .enumerate()
@@ -132,7 +136,11 @@ fn three_runners(repo: &Repo, registry: &Registry) -> Vec<String> {
                     "--by-digest",
                     "--metadata-file",
                     &file,
-                ],
+                ]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect::<Vec<_>>(),
             );
             assert_eq!(part["by_digest"], true, "{part:#}");
             let pushed = &part["images"][0]["pushes"][0]["report"];
@@ -160,7 +168,14 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
         let text = moved.read(&path).replace(&single.host(), &registry.host());
         moved.write(&path, &text);
     }
-    let files = three_runners(&repo, &registry);
+    let mut generate = sandbox.hoist();
+    generate
+        .args(["key", "generate", "--output-key-prefix", "cosign"])
+        .env("HOIST_KEY_PASSWORD", PASSWORD)
+        .env_remove("COSIGN_PASSWORD");
+    crate::common::success(&mut generate);
+    let key = sandbox.path("cosign.key");
+    let files = three_runners(&repo, &registry, &["--sign-key", key.to_str().unwrap()]);
     for member in MEMBERS {
         assert_eq!(
             image_tags(&registry, &format!("acme/{member}")),
@@ -206,6 +221,17 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
                 "{member}:{tag}"
             );
         }
+        // Signed by its runner: the tag names a signed image.
+        let mut verify = sandbox.hoist();
+        verify
+            .arg("verify")
+            .arg(registry.reference(&format!("{repository}:1.0.0")))
+            .arg("--key")
+            .arg(sandbox.path("cosign.pub"))
+            .arg("--signature-only")
+            .arg("--cache-dir")
+            .arg(sandbox.path("cache-verify"));
+        ok(&mut verify, &registry);
     }
 }
 
@@ -214,7 +240,7 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
     let repo = split_repo(&sandbox, &registry, "");
-    let files = three_runners(&repo, &registry);
+    let files = three_runners(&repo, &registry, &[]);
 
     let mut command = repo.hoist(&["release", "1.0.0", "--no-git", "--cache-dir"]);
     command
