@@ -437,32 +437,15 @@ fn earlier_release(
         builder.transport(),
         false,
     ))?;
-    let labels = image
-        .platforms
-        .first()
-        .and_then(|p| p.config.pointer("/config/Labels")?.as_object().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
-        .collect();
-    let epoch = recorded(&image, crate::oci::model::HOIST_SOURCE_DATE_EPOCH);
+    let labels = image.labels();
+    let epoch = image
+        .annotation(crate::oci::model::HOIST_SOURCE_DATE_EPOCH)
+        .map(str::to_string);
     Ok(Some(Earlier {
         digest,
         labels,
         epoch,
     }))
-}
-
-/// An annotation of the image's index, else of its first manifest.
-fn recorded(image: &Image, key: &str) -> Option<String> {
-    image
-        .index
-        .as_ref()
-        .and_then(|index| index.annotations.as_ref()?.get(key).cloned())
-        .or_else(|| {
-            let first = image.platforms.first()?;
-            first.manifest.annotations.as_ref()?.get(key).cloned()
-        })
 }
 
 /// The epoch a member's build is dated with (`SOURCE_DATE_EPOCH`, the files' mtimes

@@ -190,16 +190,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_earlier_images_build_names_replace_this_builds() {
-        let file = crate::config::ConfigFile::parse("[image]\nbase = \"scratch\"\n").unwrap();
-        let mut plan = crate::plan::resolve(
+    fn plan_of(text: &str) -> Plan {
+        let file = crate::config::ConfigFile::parse(text).unwrap();
+        crate::plan::resolve(
             std::path::Path::new("hoist.toml"),
             &file,
             &crate::plan::Overrides::default(),
             None,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn an_earlier_images_build_names_replace_this_builds() {
+        let mut plan = plan_of("[image]\nbase = \"scratch\"\n");
         let now = BTreeMap::from([
             (VERSION.to_string(), "1.1.0".to_string()),
             (REVISION.to_string(), "new".to_string()),
@@ -225,17 +229,9 @@ mod tests {
 
     #[test]
     fn user_values_win() {
-        let file = crate::config::ConfigFile::parse(
+        let mut plan = plan_of(
             "[image]\nbase = \"scratch\"\n[config]\nlabels = { \"org.opencontainers.image.title\" = \"mine\" }\n[annotations]\n\"org.opencontainers.image.version\" = \"custom\"\n",
-        )
-        .unwrap();
-        let mut plan = crate::plan::resolve(
-            std::path::Path::new("hoist.toml"),
-            &file,
-            &crate::plan::Overrides::default(),
-            None,
-        )
-        .unwrap();
+        );
         let labels = BTreeMap::from([
             (VERSION.to_string(), "1.0.0".to_string()),
             (
