@@ -240,6 +240,20 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
     let repo = split_repo(&sandbox, &registry, "");
+    // A part without --no-git, or a final job picking members, is refused by the flags.
+    for args in [
+        &["release", "1.0.0", "--by-digest"][..],
+        &[
+            "release", "1.0.0", "--no-git", "--from", "r.json", "-p", "api",
+        ][..],
+    ] {
+        let output = repo.hoist(args).assert().code(2).get_output().clone();
+        let err = crate::common::stderr(&output);
+        assert!(
+            err.contains("--no-git") || err.contains("--package"),
+            "{err}"
+        );
+    }
     let files = three_runners(&repo, &registry, &[]);
 
     let mut command = repo.hoist(&["release", "1.0.0", "--no-git", "--cache-dir"]);
