@@ -118,18 +118,23 @@ fn image_tags(registry: &Registry, repo: &str) -> Vec<String> {
 /// Three runners, each releasing one member by digest with a fresh cache (and
 /// `extra` flags); answers the metadata files, in member order.
 fn three_runners(repo: &Repo, registry: &Registry, extra: &[&str]) -> Vec<String> {
+    runners_of(repo, registry, "1.0.0", extra)
+}
+
+/// [`three_runners`] releasing `version`.
+fn runners_of(repo: &Repo, registry: &Registry, version: &str, extra: &[&str]) -> Vec<String> {
     MEMBERS
         .iter()
         .enumerate()
         .map(|(n, member)| {
-            let file = repo.sandbox.path(&format!("r{n}.json"));
+            let file = repo.sandbox.path(&format!("r{n}-{version}.json"));
             let file = file.to_str().unwrap().to_string();
             let part = release_with(
                 repo,
                 registry,
-                &format!("cache-runner-{n}"),
+                &format!("cache-runner-{n}-{version}"),
                 &[
-                    "1.0.0",
+                    version,
                     "--no-git",
                     "-p",
                     member,
@@ -233,6 +238,44 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
             .arg(sandbox.path("cache-verify"));
         ok(&mut verify, &registry);
     }
+
+    // A released version never changes, split or not: another api pushed as 1.0.0 by
+    // a runner is refused by the final job before any tag moves.
+    repo.write("services/api/app/main.py", "print('api, again')\n");
+    let again = repo.sandbox.path("again.json");
+    let again = again.to_str().unwrap();
+    let part = release_with(
+        &repo,
+        &registry,
+        "cache-again",
+        &[
+            "1.0.0",
+            "--no-git",
+            "-p",
+            "api",
+            "--by-digest",
+            "--metadata-file",
+            again,
+        ],
+    );
+    let other = part["images"][0]["digest"].as_str().unwrap().to_string();
+    assert_ne!(other, expected[0].1);
+    let mut command = repo.hoist(&["release", "1.0.0", "--no-git", "--cache-dir"]);
+    command
+        .arg(sandbox.path("cache-final"))
+        .args(["--from", again, "--from", &files[1], "--from", &files[2]]);
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("no tag was moved") && err.contains(&expected[0].1),
+        "{err}"
+    );
+    for (member, digest) in &expected {
+        let repository = format!("acme/{member}");
+        assert_eq!(
+            &digest_at(&registry, &format!("{repository}:latest")),
+            digest
+        );
+    }
 }
 
 #[test]
@@ -282,6 +325,42 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
     assert!(
         err.contains(&files[0]) && err.contains("released v1.0.0, not v1.0.1"),
         "{err}"
+    );
+
+    // The whole set releases 1.0.0; then a split 0.9.0 (a backport) gets its own tags
+    // and leaves latest on 1.0.0: rolling tags only move forward.
+    let from = |files: &[String]| -> Vec<String> {
+        files
+            .iter()
+            .flat_map(|f| ["--from".to_string(), f.clone()])
+            .collect()
+    };
+    let mut args = vec!["1.0.0".to_string(), "--no-git".to_string()];
+    args.extend(from(&files));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let current = digests(&release_with(&repo, &registry, "cache-final", &args));
+    repo.write("VERSION", "0.8.0\n");
+    let backport = runners_of(&repo, &registry, "0.9.0", &[]);
+    let mut args = vec!["0.9.0".to_string(), "--no-git".to_string()];
+    args.extend(from(&backport));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let old = release_with(&repo, &registry, "cache-final", &args);
+    for (member, digest) in &current {
+        let repository = format!("acme/{member}");
+        assert_eq!(
+            image_tags(&registry, &repository),
+            ["0.9", "0.9.0", "1.0", "1.0.0", "latest"]
+        );
+        assert_eq!(
+            &digest_at(&registry, &format!("{repository}:latest")),
+            digest
+        );
+    }
+    let kept = &old["images"][0]["pushes"][0]["kept"];
+    assert_eq!(
+        kept,
+        &serde_json::json!([{"tag": "latest", "version": "1.0.0"}]),
+        "{old:#}"
     );
 }
 
