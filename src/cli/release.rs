@@ -518,6 +518,7 @@ fn released_json(released: &Released) -> serde_json::Value {
         "images": released.images,
         "by_digest": released.by_digest,
         "commit": released.commit,
+        "hoist": env!("CARGO_PKG_VERSION"),
         "unchanged": released
             .unchanged
             .iter()

@@ -39,6 +39,10 @@ pub struct Record {
     /// The commit the runner built from.
     #[serde(default)]
     pub commit: Option<String>,
+    /// The hoist version that built them (recorded in each image, so part of its
+    /// digest).
+    #[serde(default)]
+    pub hoist: Option<String>,
     /// Its members.
     pub images: Vec<RecordImage>,
 }
@@ -158,6 +162,14 @@ impl Parts<'_> {
             return Err(refused(format!(
                 "--from {path} released v{}, not v{}",
                 record.version, self.version
+            )));
+        }
+        if let Some(hoist) = &record.hoist
+            && hoist != env!("CARGO_PKG_VERSION")
+        {
+            return Err(refused(format!(
+                "--from {path} was made by hoist {hoist}, this is hoist {}: the hoist version is recorded in every image, so the parts would not be the one-runner release; use one hoist version on every runner",
+                env!("CARGO_PKG_VERSION")
             )));
         }
         let Some(theirs) = record.commit.as_deref() else {
@@ -389,6 +401,7 @@ mod tests {
             version: "1.2.0".into(),
             by_digest: true,
             commit: Some(commit.into()),
+            hoist: Some(env!("CARGO_PKG_VERSION").into()),
             images,
         }
     }
@@ -450,6 +463,11 @@ mod tests {
         old.version = "1.1.0".into();
         let err = check(&[old], None).unwrap_err().to_string();
         assert!(err.contains("released v1.1.0, not v1.2.0"), "{err}");
+
+        let mut older = record("r1.json", "abc", &["api", "web", "worker"]);
+        older.hoist = Some("0.0.1".into());
+        let err = check(&[older], None).unwrap_err().to_string();
+        assert!(err.contains("made by hoist 0.0.1"), "{err}");
 
         let mut tagged = record("r1.json", "abc", &["api", "web", "worker"]);
         tagged.by_digest = false;
