@@ -17,7 +17,7 @@ use crate::plan::{Overrides, Plan};
 use crate::registry::layer_source::cache_references;
 use crate::release::ReleaseError;
 use crate::release::forward::probe_tags;
-use crate::release::labels::{VERSION, name_as};
+use crate::release::labels::{BUILD_NAMES, VERSION, name_as};
 use crate::release::rollout::{self, ImageTargets, Rollout};
 use crate::release::split;
 use crate::release::steps::{future_commit, future_sha_tag};
@@ -410,6 +410,8 @@ struct Earlier {
     digest: hoist_layers::Digest,
     /// Its first platform's config labels.
     labels: std::collections::BTreeMap<String, String>,
+    /// Its build names as annotated (`version`, `revision`, `created`).
+    annotations: std::collections::BTreeMap<String, String>,
     /// The epoch it records (`io.hoist.source-date-epoch`).
     epoch: Option<String>,
 }
@@ -438,12 +440,17 @@ fn earlier_release(
         false,
     ))?;
     let labels = image.labels();
+    let annotations = BUILD_NAMES
+        .iter()
+        .filter_map(|key| Some((key.to_string(), image.annotation(key)?.to_string())))
+        .collect();
     let epoch = image
         .annotation(crate::oci::model::HOIST_SOURCE_DATE_EPOCH)
         .map(str::to_string);
     Ok(Some(Earlier {
         digest,
         labels,
+        annotations,
         epoch,
     }))
 }
@@ -473,7 +480,7 @@ fn build_member(
 ) -> Result<(Plan, Image, Option<String>)> {
     if let Some(earlier) = earlier {
         let mut plan = member_plan(request, member, new, member_epoch(env, Some(earlier)), env)?;
-        name_as(&mut plan, &earlier.labels);
+        name_as(&mut plan, &earlier.labels, &earlier.annotations);
         let image = builder.build(&plan, on_demand)?;
         if image.descriptor.digest == earlier.digest {
             let version = earlier.labels.get(VERSION).cloned().unwrap_or_default();

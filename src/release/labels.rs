@@ -134,22 +134,26 @@ pub fn apply(plan: &mut Plan, labels: &BTreeMap<String, String>) {
     }
 }
 
-/// Labels the plan with the build names (`version`, `revision`, `created`) of an
-/// earlier image, `earlier` being its config labels: a build of unchanged content then
-/// gives exactly that image (`[workspace] keep_unchanged`). Replaces what this build
-/// would name; a user's own value is the same in both, so replacing it changes
-/// nothing.
-pub fn name_as(plan: &mut Plan, earlier: &BTreeMap<String, String>) {
+/// Names the plan's build as an earlier image's (`version`, `revision`, `created`):
+/// `labels` are that image's config labels, `annotations` its annotations. A build of
+/// unchanged content then gives exactly that image (`[workspace] keep_unchanged`).
+/// Replaces what this build would say; a user's own value is the same in both, so
+/// replacing it changes nothing. A name the earlier image lacks is left out.
+pub fn name_as(
+    plan: &mut Plan,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) {
     for key in BUILD_NAMES {
-        let Some(value) = earlier.get(key) else {
-            plan.config_edits.labels.remove(key);
-            plan.annotations.remove(key);
-            continue;
-        };
-        plan.config_edits
-            .labels
-            .insert(key.to_string(), value.clone());
-        plan.annotations.insert(key.to_string(), value.clone());
+        for (earlier, ours) in [
+            (labels, &mut plan.config_edits.labels),
+            (annotations, &mut plan.annotations),
+        ] {
+            match earlier.get(key) {
+                Some(value) => ours.insert(key.to_string(), value.clone()),
+                None => ours.remove(key),
+            };
+        }
     }
 }
 
@@ -218,9 +222,12 @@ mod tests {
             (VERSION.to_string(), "1.0.0".to_string()),
             (REVISION.to_string(), "old".to_string()),
         ]);
-        name_as(&mut plan, &earlier);
+        let annotated = BTreeMap::from([(VERSION.to_string(), "1.0.0-custom".to_string())]);
+        name_as(&mut plan, &earlier, &annotated);
         assert_eq!(plan.config_edits.labels[VERSION], "1.0.0");
-        assert_eq!(plan.annotations[REVISION], "old");
+        assert_eq!(plan.config_edits.labels[REVISION], "old");
+        assert_eq!(plan.annotations[VERSION], "1.0.0-custom");
+        assert!(!plan.annotations.contains_key(REVISION));
         // The earlier image had no created label: neither has the build named as it.
         assert!(!plan.config_edits.labels.contains_key(CREATED));
         assert!(!plan.annotations.contains_key(CREATED));
