@@ -5,65 +5,28 @@
 //! `[workspace] keep_unchanged`, a one-file change in one member makes one new image
 //! and `hoist verify` rebuilds a kept one from the commit it names.
 
-use std::fs;
-
 use serde_json::Value;
 
-use crate::common::{Sandbox, base_layout, parse_json, stdout};
+use crate::common::{Sandbox, parse_json, stdout};
 use crate::registry::{HOIST_LIMIT, Registry, fails, ok};
 use crate::release::{Repo, digest_at, labels_at};
+use crate::workspace::workspace_repo;
 
 const MEMBERS: [&str; 3] = ["api", "web", "worker"];
 const PASSWORD: &str = "split runners";
 
-/// A git repository holding a workspace of three members (a shared layer and an app
-/// layer each), version 1.0.0; `extra` goes into `[workspace]`. The members' images
-/// are named in `registry`.
+/// The workspace of `tests/it/workspace.rs` (three members sharing a layer, version
+/// 0.1.0), its images named in `registry`; `extra` goes into `[workspace]`.
 fn split_repo<'a>(sandbox: &'a Sandbox, registry: &Registry, extra: &str) -> Repo<'a> {
-    let repo = Repo { sandbox };
-    let write = |relative: &str, text: &str| {
-        let path = repo.dir().join(relative);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    };
-    write(
-        "hoist.toml",
-        &format!(
-            r#"[workspace]
-members = ["services/*"]
-{extra}
-
-[workspace.image]
-base = "oci:{base}:1.0"
-platforms = ["linux/amd64", "linux/arm64"]
-
-[version]
-source = "VERSION"
-
-[tags]
-rules = ["{{version}}", "{{major}}.{{minor}}", "latest"]
-"#,
-            base = base_layout().display()
-        ),
-    );
-    write("VERSION", "1.0.0\n");
-    write("shared/common.py", "SHARED = True\n");
-    for member in MEMBERS {
-        write(
-            &format!("services/{member}/hoist.toml"),
-            &format!(
-                "[image]\nname = \"{}\"\n\n[[layer]]\nfrom = \"../../shared\"\nto = \"/shared\"\n\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\n",
-                registry.reference(&format!("acme/{member}"))
-            ),
+    let repo = workspace_repo(sandbox, &[registry.host()]);
+    if !extra.is_empty() {
+        let root = repo.read("hoist.toml");
+        repo.write(
+            "hoist.toml",
+            &root.replacen("[workspace]\n", &format!("[workspace]\n{extra}\n"), 1),
         );
-        write(
-            &format!("services/{member}/app/main.py"),
-            &format!("print('{member}')\n"),
-        );
+        repo.git(&["commit", "--quiet", "-am", "Keep unchanged images"]);
     }
-    repo.git(&["init", "--quiet", "--initial-branch=main"]);
-    repo.git(&["add", "--all"]);
-    repo.git(&["commit", "--quiet", "-m", "Workspace"]);
     repo
 }
 
@@ -339,7 +302,7 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
     args.extend(from(&files));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let current = digests(&release_with(&repo, &registry, "cache-final", &args));
-    repo.write("VERSION", "0.8.0\n");
+    crate::common::success(&mut repo.hoist(&["version", "set", "0.8.0"]));
     let backport = runners_of(&repo, &registry, "0.9.0", &[]);
     let mut args = vec!["0.9.0".to_string(), "--no-git".to_string()];
     args.extend(from(&backport));
