@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::common::{Sandbox, parse_json, stdout};
 use crate::registry::{HOIST_LIMIT, Registry, fails, ok};
 use crate::release::{Repo, digest_at, labels_at};
-use crate::workspace::workspace_repo;
+use crate::workspace::{tags_of, workspace_repo};
 
 const MEMBERS: [&str; 3] = ["api", "web", "worker"];
 const PASSWORD: &str = "split runners";
@@ -55,27 +55,6 @@ fn digests(document: &Value) -> Vec<(String, String)> {
         .collect();
     found.sort();
     found
-}
-
-/// The image tags a repository has (the referrers fallback tags left out).
-fn image_tags(registry: &Registry, repo: &str) -> Vec<String> {
-    let response = registry
-        .http_get(&format!("/v2/{repo}/tags/list"), &[])
-        .unwrap();
-    if response.status == 404 {
-        return Vec::new();
-    }
-    let mut tags: Vec<String> = parse_json(std::str::from_utf8(&response.body).unwrap())["tags"]
-        .as_array()
-        .map(|tags| {
-            tags.iter()
-                .map(|t| t.as_str().unwrap().to_string())
-                .filter(|t| !t.starts_with("sha256-"))
-                .collect()
-        })
-        .unwrap_or_default();
-    tags.sort();
-    tags
 }
 
 /// Three runners, each releasing one member by digest with a fresh cache (and
@@ -146,7 +125,7 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
     let files = three_runners(&repo, &registry, &["--sign-key", key.to_str().unwrap()]);
     for member in MEMBERS {
         assert_eq!(
-            image_tags(&registry, &format!("acme/{member}")),
+            tags_of(&registry, &format!("acme/{member}")),
             Vec::<String>::new(),
             "a --by-digest part moves no tag"
         );
@@ -178,10 +157,7 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
     assert_eq!(digests(&last), expected, "{last:#}");
     for (member, digest) in &expected {
         let repository = format!("acme/{member}");
-        assert_eq!(
-            image_tags(&registry, &repository),
-            ["1.0", "1.0.0", "latest"]
-        );
+        assert_eq!(tags_of(&registry, &repository), ["1.0", "1.0.0", "latest"]);
         for tag in ["1.0.0", "1.0", "latest"] {
             assert_eq!(
                 &digest_at(&registry, &format!("{repository}:{tag}")),
@@ -273,7 +249,7 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
     );
     for member in MEMBERS {
         assert_eq!(
-            image_tags(&registry, &format!("acme/{member}")),
+            tags_of(&registry, &format!("acme/{member}")),
             Vec::<String>::new(),
             "{member}: no tag moved"
         );
@@ -311,7 +287,7 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
     for (member, digest) in &current {
         let repository = format!("acme/{member}");
         assert_eq!(
-            image_tags(&registry, &repository),
+            tags_of(&registry, &repository),
             ["0.9", "0.9.0", "1.0", "1.0.0", "latest"]
         );
         assert_eq!(

@@ -109,7 +109,7 @@ fn json_of(repo: &Repo, registry: &Registry, args: &[&str]) -> Value {
 }
 
 /// The tags a repository has (none when it does not exist yet).
-fn tags_of(registry: &Registry, repo: &str) -> Vec<String> {
+pub(crate) fn tags_of(registry: &Registry, repo: &str) -> Vec<String> {
     let response = registry
         .http_get(&format!("/v2/{repo}/tags/list"), &[])
         .unwrap();
