@@ -53,6 +53,10 @@ pub struct WorkspaceSection {
     /// `[workspace.image]`: defaults for every member's `[image]`.
     #[serde(default)]
     pub image: ImageSection,
+    /// A release keeps a member's previous image (its digest, and the version and
+    /// commit its labels name) when nothing it is built from changed.
+    #[serde(default)]
+    pub keep_unchanged: bool,
 }
 
 /// What a workspace member's config takes from its workspace root.

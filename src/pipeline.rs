@@ -69,6 +69,11 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// The cache it builds into.
+    pub fn store(&self) -> &'a BlobStore {
+        self.store
+    }
+
     /// Reuses the layers of the registry images `references` name (a push target's
     /// tags, `latest`, `--cache-from`; missing ones are skipped) in the builds that
     /// follow, whose outputs must be pushes: a layer recorded there under the key hoist

@@ -32,6 +32,17 @@ pub struct Project {
     pub members: Vec<Member>,
 }
 
+impl Project {
+    /// `[workspace] keep_unchanged`: a release keeps an unchanged member's previous
+    /// image.
+    pub fn keeps_unchanged(&self) -> bool {
+        self.file
+            .workspace
+            .as_ref()
+            .is_some_and(|w| w.keep_unchanged)
+    }
+}
+
 /// One image of a project.
 #[derive(Clone, Debug)]
 pub struct Member {

@@ -188,6 +188,20 @@ pub struct ReleaseArgs {
     jobs: Option<usize>,
     #[command(flatten)]
     cache: CacheArgs,
+    /// Push every image (with its SBOMs and signatures) by digest and move no tag:
+    /// one runner's part of a release split across runners (with --no-git and
+    /// --metadata-file; a final `--from` job moves the tags).
+    #[arg(long, requires = "no_git", conflicts_with_all = ["build_only", "from"])]
+    by_digest: bool,
+    /// The --metadata-file of a runner's `--by-digest` part (repeatable): build and
+    /// push nothing, check that every member is there, then move every tag.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "no_git",
+        conflicts_with_all = ["build_only", "dry_run", "package", "push_to", "platform", "sign_key", "resume"]
+    )]
+    from: Vec<PathBuf>,
     /// Print a JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -424,6 +438,8 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         push_to: args.push_to.clone(),
         platforms: args.platform.clone(),
         no_sbom: args.no_sbom,
+        by_digest: args.by_digest,
+        from: args.from.clone(),
     };
     for path in [&args.digest_file, &args.metadata_file]
         .into_iter()
@@ -500,6 +516,14 @@ fn released_json(released: &Released) -> serde_json::Value {
         "version": released.version.to_string(),
         "resumed": released.resumed,
         "images": released.images,
+        "by_digest": released.by_digest,
+        "commit": released.commit,
+        "hoist": env!("CARGO_PKG_VERSION"),
+        "unchanged": released
+            .unchanged
+            .iter()
+            .map(|(name, version)| json!({"name": name, "version": version}))
+            .collect::<Vec<_>>(),
     });
     // One image in one repository: its fields at the top, as before workspaces.
     if let [image] = released.images.as_slice()

@@ -179,23 +179,10 @@ pub fn attest(
 /// label. The rolling tags' rule compares it with the version they name.
 pub fn image_version(image: &Image) -> Option<Version> {
     use crate::release::labels::VERSION;
-    let annotated = image
-        .index
-        .as_ref()
-        .and_then(|index| index.annotations.as_ref()?.get(VERSION).cloned())
-        .or_else(|| {
-            let first = image.platforms.first()?;
-            first.manifest.annotations.as_ref()?.get(VERSION).cloned()
-        });
-    let text = annotated.or_else(|| {
-        let first = image.platforms.first()?;
-        first
-            .config
-            .pointer("/config/Labels")?
-            .get(VERSION)?
-            .as_str()
-            .map(str::to_string)
-    })?;
+    let text = image
+        .annotation(VERSION)
+        .map(str::to_string)
+        .or_else(|| image.labels().remove(VERSION))?;
     Version::parse(text.trim_start_matches('v')).ok()
 }
 

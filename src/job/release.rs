@@ -17,7 +17,9 @@ use crate::plan::{Overrides, Plan};
 use crate::registry::layer_source::cache_references;
 use crate::release::ReleaseError;
 use crate::release::forward::probe_tags;
+use crate::release::labels::{BUILD_NAMES, VERSION, name_as};
 use crate::release::rollout::{self, ImageTargets, Rollout};
+use crate::release::split;
 use crate::release::steps::{future_commit, future_sha_tag};
 use crate::release::tags;
 use crate::release::transaction;
@@ -38,6 +40,11 @@ pub fn release(
     let env = Env::from_process();
     let transport = builder.transport();
     let prepared = prepare(request, transport)?;
+    if !request.from.is_empty() {
+        return Ok(Outcome::Released(Box::new(finish_split(
+            request, prepared, builder, note,
+        )?)));
+    }
     if request.dry_run {
         return Ok(Outcome::DryRun(Box::new(dry_run(request, prepared, &env)?)));
     }
@@ -89,7 +96,10 @@ pub fn release(
     let hint = resume_hint(request, &new);
     let images = build_all(
         request,
-        &project.workspace.members,
+        (
+            &project.workspace.members,
+            project.workspace.keeps_unchanged(),
+        ),
         &targets,
         builder,
         &env,
@@ -101,15 +111,24 @@ pub fn release(
             version: new,
             images: images
                 .iter()
-                .map(|(member, _, image)| {
-                    (member.name.clone(), image.descriptor.digest.to_string())
+                .map(|built| {
+                    (
+                        built.member.name.clone(),
+                        built.image.descriptor.digest.to_string(),
+                    )
                 })
                 .collect(),
         });
     }
+    // --by-digest: one runner's part; the final job (--from) moves the tags.
+    let tags_moved: &[String] = if request.by_digest {
+        &[]
+    } else {
+        &release_tags
+    };
     let rollout = Rollout {
         new: &new,
-        release_tags: &release_tags,
+        release_tags: tags_moved,
         force_tags: request.force_tags,
         hint: &hint,
     };
@@ -119,27 +138,87 @@ pub fn release(
         let Some(key) = sign_key else {
             return Ok(());
         };
-        let (member, plan, image) = &images[i];
-        attest(key, &member.config, plan, image, repository, transport)
-            .map(|_| ())
-            .map_err(|e| match e {
-                super::JobError::Hoist(inner) => ReleaseError::Registry(inner),
-                super::JobError::Release(inner) => inner,
-                other => ReleaseError::Refused(other.to_string()),
-            })
+        let built = &images[i];
+        attest(
+            key,
+            &built.member.config,
+            &built.plan,
+            &built.image,
+            repository,
+            transport,
+        )
+        .map(|_| ())
+        .map_err(|e| match e {
+            super::JobError::Hoist(inner) => ReleaseError::Registry(inner),
+            super::JobError::Release(inner) => inner,
+            other => ReleaseError::Refused(other.to_string()),
+        })
     };
     let pairs: Vec<(&ImageTargets, &Image)> = targets
         .iter()
-        .zip(images.iter().map(|(_, _, image)| image))
+        .zip(images.iter().map(|built| &built.image))
         .collect();
     let released = rollout.run(&pairs, builder, transport, &sign, note)?;
+    if request.by_digest {
+        note(format!(
+            "--by-digest: v{new} is pushed and signed, no tag moved; `hoist release {new} --no-git --from FILE…` with every part's --metadata-file moves them"
+        ));
+    }
     transaction::finish(git.as_ref())?;
     Ok(Outcome::Released(Box::new(Released {
         previous: current,
         version: new,
         resumed: resume,
         images: released,
+        by_digest: request.by_digest,
+        commit: context.sha.clone(),
+        unchanged: images
+            .iter()
+            .filter_map(|b| Some((b.member.name.clone(), b.kept.clone()?)))
+            .collect(),
     })))
+}
+
+/// The final job of a release split across runners: the runners' `--by-digest`
+/// records read, every member of the workspace found there and in its registries,
+/// then the tags moved by the release rules. Nothing is built or uploaded.
+fn finish_split(
+    request: &Request,
+    prepared: Prepared,
+    builder: &Builder,
+    note: &mut dyn FnMut(String),
+) -> Result<Released> {
+    let context = tag_context(
+        prepared.git.as_ref(),
+        Some(prepared.new.clone()),
+        None,
+        request.branch.clone(),
+    )?;
+    let settings = &prepared.project.settings;
+    let release_tags = tags::compute(&settings.rules, settings.latest, &context)?;
+    let records = split::read_records(&request.from)?;
+    let parts = split::Parts {
+        version: &prepared.new,
+        commit: context.sha.as_deref(),
+        targets: &prepared.targets,
+    };
+    let found = parts.check(&records)?;
+    let images = split::tag_all(
+        &parts,
+        &found,
+        (&release_tags, request.force_tags),
+        (builder.store(), builder.transport()),
+        note,
+    )?;
+    Ok(Released {
+        previous: prepared.current,
+        version: prepared.new,
+        resumed: false,
+        images,
+        by_digest: false,
+        commit: context.sha,
+        unchanged: Vec::new(),
+    })
 }
 
 /// Before the release commit and git tag exist: every repository answers, takes the
@@ -199,7 +278,7 @@ fn dry_run(request: &Request, prepared: Prepared, env: &Env) -> Result<DryRun> {
         .iter()
         .zip(&prepared.targets)
     {
-        let plan = member_plan(request, member, &prepared.new, env)?;
+        let plan = member_plan(request, member, &prepared.new, None, env)?;
         images.push(DryRunImage {
             name: member.name.clone(),
             platforms: plan
@@ -230,7 +309,13 @@ fn dry_run(request: &Request, prepared: Prepared, env: &Env) -> Result<DryRun> {
     })
 }
 
-fn member_plan(request: &Request, member: &Member, new: &Version, env: &Env) -> Result<Plan> {
+fn member_plan(
+    request: &Request,
+    member: &Member,
+    new: &Version,
+    epoch: Option<&str>,
+    env: &Env,
+) -> Result<Plan> {
     let overrides = PlanOverrides {
         overrides: Overrides {
             platforms: request.platforms.clone(),
@@ -238,62 +323,173 @@ fn member_plan(request: &Request, member: &Member, new: &Version, env: &Env) -> 
         },
         no_sbom: request.no_sbom,
         version: Some(new),
-        epoch: None,
+        epoch,
     };
     plan_for(&member.config, &member.file, &overrides, env)
 }
 
 /// Builds every image, labelled with the new version; each reuses the layers its
 /// first repository already holds (under the release's tags, or `latest`), as
-/// `hoist build --push` does.
+/// `hoist build --push` does. With `[workspace] keep_unchanged`, a member whose image
+/// built as its previous release's (same labels) comes out as that very image.
 fn build_all<'p>(
     request: &Request,
-    members: &'p [Member],
+    (members, keep): (&'p [Member], bool),
     targets: &[ImageTargets],
     builder: &mut Builder,
     env: &Env,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),
-) -> Result<Vec<(&'p Member, Plan, Image)>> {
+) -> Result<Vec<Built<'p>>> {
     let mut images = Vec::new();
     for (member, target) in members.iter().zip(targets) {
-        let plan = member_plan(request, member, new, env)?;
-        let first = target.repositories.first().map(|r| (r, release_tags));
+        let first = target.repositories.first();
         builder
-            .reuse_registry_layers(&cache_references(first, &[]))
+            .reuse_registry_layers(&cache_references(first.map(|r| (r, release_tags)), &[]))
             .map_err(|e| {
                 step(
                     format!(
                         "reading the layers {} holds already; {hint}",
-                        target
-                            .repositories
-                            .first()
-                            .map_or_else(String::new, rollout::repository_name)
+                        first.map_or_else(String::new, rollout::repository_name)
                     ),
                     e,
                 )
             })?;
-        let image = builder
-            .build(&plan, !target.repositories.is_empty())
-            .map_err(|e| {
-                step(
-                    format!("building v{new} of {} failed; {hint}", member.name),
-                    e,
-                )
-            })?;
-        // Before anything is uploaded: sizes, and growth against the previous release.
-        check_budget(
+        let earlier = match first.filter(|_| keep) {
+            Some(repository) => earlier_release(builder, repository, previous)
+                .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?,
+            None => None,
+        };
+        let on_demand = !target.repositories.is_empty();
+        let (plan, image, kept) = build_member(
+            request,
+            member,
             builder,
-            &plan,
-            &image,
-            target.repositories.first(),
-            previous,
-            note,
+            env,
+            new,
+            earlier.as_ref(),
+            on_demand,
         )
-        .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
-        images.push((member, plan, image));
+        .map_err(|e| {
+            step(
+                format!("building v{new} of {} failed; {hint}", member.name),
+                e,
+            )
+        })?;
+        if let Some(version) = &kept {
+            note(format!(
+                "{}: nothing it is built from changed since v{version}: v{new} is its image {} (keep_unchanged)",
+                member.name, image.descriptor.digest
+            ));
+        }
+        // Before anything is uploaded: sizes, and growth against the previous release.
+        check_budget(builder, &plan, &image, first, previous, note)
+            .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
+        images.push(Built {
+            member,
+            plan,
+            image,
+            kept,
+        });
     }
     Ok(images)
+}
+
+/// One built image of a release.
+struct Built<'p> {
+    member: &'p Member,
+    plan: Plan,
+    image: Image,
+    /// The version named by the previous image it is (`keep_unchanged`).
+    kept: Option<String>,
+}
+
+/// A member's previous release (`[workspace] keep_unchanged`): the image its version's
+/// tag names, with what names that build.
+struct Earlier {
+    digest: hoist_layers::Digest,
+    /// Its first platform's config labels.
+    labels: std::collections::BTreeMap<String, String>,
+    /// Its build names as annotated (`version`, `revision`, `created`).
+    annotations: std::collections::BTreeMap<String, String>,
+    /// The epoch it records (`io.hoist.source-date-epoch`).
+    epoch: Option<String>,
+}
+
+/// The image `previous`'s tag names in `repository`, read (documents only), or `None`
+/// when there is none.
+fn earlier_release(
+    builder: &Builder,
+    repository: &Reference,
+    previous: &Version,
+) -> Result<Option<Earlier>> {
+    let tag = previous.to_string();
+    let found = probe_tags(repository, std::slice::from_ref(&tag), builder.transport())?;
+    let Some((_, Some(digest))) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    let pinned = crate::oci::reference::parse(&format!(
+        "{}@{digest}",
+        rollout::repository_name(repository)
+    ))?;
+    let image = crate::registry::block_on(crate::registry::pull::load_base(
+        &pinned,
+        None,
+        builder.store(),
+        builder.transport(),
+        false,
+    ))?;
+    let labels = image.labels();
+    let annotations = BUILD_NAMES
+        .iter()
+        .filter_map(|key| Some((key.to_string(), image.annotation(key)?.to_string())))
+        .collect();
+    let epoch = image
+        .annotation(crate::oci::model::HOIST_SOURCE_DATE_EPOCH)
+        .map(str::to_string);
+    Ok(Some(Earlier {
+        digest,
+        labels,
+        annotations,
+        epoch,
+    }))
+}
+
+/// The epoch a member's build is dated with (`SOURCE_DATE_EPOCH`, the files' mtimes
+/// and `created`): an earlier image's own when the build is to come out as it (its
+/// content last changed then), else the environment's. The one place a release picks
+/// a member's epoch.
+fn member_epoch<'e>(env: &'e Env, earlier: Option<&'e Earlier>) -> Option<&'e str> {
+    earlier
+        .and_then(|e| e.epoch.as_deref())
+        .or(env.source_date_epoch.as_deref())
+}
+
+/// Builds a member: first named as its previous release (`earlier`), which gives that
+/// very image when nothing it is built from changed (answered with the version it
+/// names); otherwise labelled with the new version. The second build reuses the
+/// first's layers from the cache when the epoch is the same.
+fn build_member(
+    request: &Request,
+    member: &Member,
+    builder: &Builder,
+    env: &Env,
+    new: &Version,
+    earlier: Option<&Earlier>,
+    on_demand: bool,
+) -> Result<(Plan, Image, Option<String>)> {
+    if let Some(earlier) = earlier {
+        let mut plan = member_plan(request, member, new, member_epoch(env, Some(earlier)), env)?;
+        name_as(&mut plan, &earlier.labels, &earlier.annotations);
+        let image = builder.build(&plan, on_demand)?;
+        if image.descriptor.digest == earlier.digest {
+            let version = earlier.labels.get(VERSION).cloned().unwrap_or_default();
+            return Ok((plan, image, Some(version)));
+        }
+    }
+    let plan = member_plan(request, member, new, member_epoch(env, None), env)?;
+    let image = builder.build(&plan, on_demand)?;
+    Ok((plan, image, None))
 }
 
 /// `[budget]`: sizes, then growth against the image the previous version's tag names

@@ -139,6 +139,33 @@ pub struct Image {
 }
 
 impl Image {
+    /// An annotation of the index, else of the first platform's manifest: where hoist
+    /// records what an image was built from (`io.hoist.*`, the OCI labels).
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.index
+            .as_ref()
+            .and_then(|index| index.annotations.as_ref()?.get(key))
+            .or_else(|| {
+                let first = self.platforms.first()?;
+                first.manifest.annotations.as_ref()?.get(key)
+            })
+            .map(String::as_str)
+    }
+
+    /// The first platform's config labels (those with string values).
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.platforms
+            .first()
+            .and_then(|p| p.config.pointer("/config/Labels")?.as_object())
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Blobs in the order a sink should write them: layers, then configs, then
     /// manifests, then the index, so that nothing written refers to what is not yet
     /// there.

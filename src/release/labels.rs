@@ -23,6 +23,14 @@ use crate::plan::Plan;
 /// `org.opencontainers.image.version`: read back from images to keep tags moving
 /// forward.
 pub const VERSION: &str = "org.opencontainers.image.version";
+/// `org.opencontainers.image.revision`: the commit built.
+pub const REVISION: &str = "org.opencontainers.image.revision";
+/// `org.opencontainers.image.created`.
+pub const CREATED: &str = "org.opencontainers.image.created";
+
+/// The labels that name a build (which version, which commit, when) rather than what
+/// it holds: the only ones a release changes in an image whose content is unchanged.
+pub const BUILD_NAMES: [&str; 3] = [VERSION, REVISION, CREATED];
 
 /// What the labels are made from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -126,6 +134,29 @@ pub fn apply(plan: &mut Plan, labels: &BTreeMap<String, String>) {
     }
 }
 
+/// Names the plan's build as an earlier image's (`version`, `revision`, `created`):
+/// `labels` are that image's config labels, `annotations` its annotations. A build of
+/// unchanged content then gives exactly that image (`[workspace] keep_unchanged`).
+/// Replaces what this build would say; a user's own value is the same in both, so
+/// replacing it changes nothing. A name the earlier image lacks is left out.
+pub fn name_as(
+    plan: &mut Plan,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) {
+    for key in BUILD_NAMES {
+        for (earlier, ours) in [
+            (labels, &mut plan.config_edits.labels),
+            (annotations, &mut plan.annotations),
+        ] {
+            match earlier.get(key) {
+                Some(value) => ours.insert(key.to_string(), value.clone()),
+                None => ours.remove(key),
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,19 +194,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn user_values_win() {
-        let file = crate::config::ConfigFile::parse(
-            "[image]\nbase = \"scratch\"\n[config]\nlabels = { \"org.opencontainers.image.title\" = \"mine\" }\n[annotations]\n\"org.opencontainers.image.version\" = \"custom\"\n",
-        )
-        .unwrap();
-        let mut plan = crate::plan::resolve(
+    fn plan_of(text: &str) -> Plan {
+        let file = crate::config::ConfigFile::parse(text).unwrap();
+        crate::plan::resolve(
             std::path::Path::new("hoist.toml"),
             &file,
             &crate::plan::Overrides::default(),
             None,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn an_earlier_images_build_names_replace_this_builds() {
+        let mut plan = plan_of("[image]\nbase = \"scratch\"\n");
+        let now = BTreeMap::from([
+            (VERSION.to_string(), "1.1.0".to_string()),
+            (REVISION.to_string(), "new".to_string()),
+            (CREATED.to_string(), "2024-01-01T00:00:00Z".to_string()),
+            (
+                "org.opencontainers.image.title".to_string(),
+                "api".to_string(),
+            ),
+        ]);
+        apply(&mut plan, &now);
+        let earlier = BTreeMap::from([
+            (VERSION.to_string(), "1.0.0".to_string()),
+            (REVISION.to_string(), "old".to_string()),
+        ]);
+        let annotated = BTreeMap::from([(VERSION.to_string(), "1.0.0-custom".to_string())]);
+        name_as(&mut plan, &earlier, &annotated);
+        assert_eq!(plan.config_edits.labels[VERSION], "1.0.0");
+        assert_eq!(plan.config_edits.labels[REVISION], "old");
+        assert_eq!(plan.annotations[VERSION], "1.0.0-custom");
+        assert!(!plan.annotations.contains_key(REVISION));
+        // The earlier image had no created label: neither has the build named as it.
+        assert!(!plan.config_edits.labels.contains_key(CREATED));
+        assert!(!plan.annotations.contains_key(CREATED));
+        assert_eq!(plan.annotations["org.opencontainers.image.title"], "api");
+    }
+
+    #[test]
+    fn user_values_win() {
+        let mut plan = plan_of(
+            "[image]\nbase = \"scratch\"\n[config]\nlabels = { \"org.opencontainers.image.title\" = \"mine\" }\n[annotations]\n\"org.opencontainers.image.version\" = \"custom\"\n",
+        );
         let labels = BTreeMap::from([
             (VERSION.to_string(), "1.0.0".to_string()),
             (

@@ -33,6 +33,7 @@ pub mod journal;
 pub mod labels;
 pub mod rollout;
 pub mod settings;
+pub mod split;
 pub mod steps;
 pub mod tags;
 pub mod transaction;

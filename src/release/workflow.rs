@@ -57,6 +57,12 @@ pub struct Request {
     pub platforms: Vec<String>,
     /// `--no-sbom`.
     pub no_sbom: bool,
+    /// `--by-digest`: push (with SBOMs and signatures) and move no tag: one runner's
+    /// part of a release split across runners.
+    pub by_digest: bool,
+    /// `--from`: the metadata files of the runners' `--by-digest` parts; build and
+    /// push nothing, check every member is there, move the tags.
+    pub from: Vec<PathBuf>,
 }
 
 /// How a release ended.
@@ -123,6 +129,13 @@ pub struct Released {
     pub resumed: bool,
     /// Every image, with its pushes.
     pub images: Vec<ReleasedImage>,
+    /// `--by-digest`: pushed, no tag moved.
+    pub by_digest: bool,
+    /// The commit the images were built from (HEAD, or the release commit).
+    pub commit: Option<String>,
+    /// Members whose previous image was kept (`[workspace] keep_unchanged`), with the
+    /// version their image names.
+    pub unchanged: Vec<(String, String)>,
 }
 
 /// The project, its release settings and the directory its root config is in.

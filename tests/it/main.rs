@@ -38,6 +38,7 @@ mod regcache;
 mod registry;
 mod release;
 mod release_files;
+mod release_split;
 mod release_txn;
 mod reproducible;
 mod sbom;

@@ -29,7 +29,7 @@ fn append(path: &std::path::Path, text: &str) {
 /// A git repository holding a workspace of three members under `services/` (and an
 /// excluded, broken `services/legacy`), each named in both `registries`, version 0.1.0
 /// in `VERSION` and `sdk/VERSION`.
-fn workspace_repo<'a>(sandbox: &'a Sandbox, registries: &[String]) -> Repo<'a> {
+pub(crate) fn workspace_repo<'a>(sandbox: &'a Sandbox, registries: &[String]) -> Repo<'a> {
     let repo = Repo { sandbox };
     let write = |relative: &str, text: &str| {
         let path = repo.dir().join(relative);
@@ -109,7 +109,7 @@ fn json_of(repo: &Repo, registry: &Registry, args: &[&str]) -> Value {
 }
 
 /// The tags a repository has (none when it does not exist yet).
-fn tags_of(registry: &Registry, repo: &str) -> Vec<String> {
+pub(crate) fn tags_of(registry: &Registry, repo: &str) -> Vec<String> {
     let response = registry
         .http_get(&format!("/v2/{repo}/tags/list"), &[])
         .unwrap();
