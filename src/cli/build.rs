@@ -146,6 +146,11 @@ fn plan_overrides(args: &BuildArgs) -> PlanOverrides<'static> {
             format: args.format.clone(),
             compression: args.compression.clone(),
             compression_level: args.compression_level,
+            entrypoint: args.entrypoint.clone(),
+            cmd: args.cmd.clone(),
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+            expose: args.expose.clone(),
         },
         no_sbom: args.no_sbom,
         ..PlanOverrides::default()

@@ -298,6 +298,22 @@ pub struct BuildArgs {
     /// Set an environment variable (KEY=VALUE), overriding [config].env.
     #[arg(long, value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Set the entrypoint, overriding [config].entrypoint: a JSON array
+    /// ('["python3", "-m", "app"]') or words separated by spaces; '' clears it.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    entrypoint: Option<String>,
+    /// Set the cmd, overriding [config].cmd (written as --entrypoint).
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    cmd: Option<String>,
+    /// Set the working directory (absolute), overriding [config].workdir.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Set the user (user, uid, user:group or uid:gid), overriding [config].user.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// Expose a port (80, 80/tcp, 53/udp), besides [config].ports (repeatable).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    expose: Vec<String>,
     /// Tag the image in outputs that hold tags (repeatable).
     #[arg(long, value_name = "TAG")]
     tag: Vec<String>,

@@ -304,9 +304,20 @@ mod tests {
         };
         git(&["init", "-q"]);
         git(&["add", "."]);
-        git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "one"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "one",
+        ]);
         let inside = plan_for(&config, &file, &PlanOverrides::default(), &none).unwrap();
-        assert_eq!(inside.epoch, 1_700_000_123, "the committer time, not the author's");
+        assert_eq!(
+            inside.epoch, 1_700_000_123,
+            "the committer time, not the author's"
+        );
         let env = Env {
             source_date_epoch: Some("5".into()),
         };

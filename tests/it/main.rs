@@ -11,6 +11,7 @@ mod bounds;
 mod build;
 mod cache;
 mod common;
+mod config_flags;
 mod credentials;
 mod diff;
 mod errors;
