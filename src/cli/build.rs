@@ -165,9 +165,27 @@ fn outputs_for(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Outputs
         .as_deref()
         .map(|output| Location::parse(output).and_then(|l| sink_for(&l)))
         .transpose()?;
+    let load = if args.load {
+        let engine = args.engine.find()?;
+        let tags = effective_tags(None, &plan.tags);
+        let names: Vec<String> = plan
+            .names
+            .iter()
+            .flat_map(|name| tags.iter().map(move |tag| format!("{name}:{tag}")))
+            .collect();
+        anyhow::ensure!(
+            !names.is_empty(),
+            "--load needs a name to load the image under: set image.name in {}",
+            member.config.display()
+        );
+        Some((engine, names))
+    } else {
+        None
+    };
     Ok(Outputs {
         sink: sink.map(|sink| (sink, plan.tags.clone())),
         pushes: push_targets(args, member, plan)?,
+        load,
     })
 }
 
@@ -248,6 +266,11 @@ fn report(
     } else {
         String::new()
     };
+    if let Some(loaded) = &published.loaded {
+        for line in loaded.lines() {
+            eprintln!("{prefix}{line}");
+        }
+    }
     for report in &published.pushed {
         eprintln!(
             "{prefix}pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
@@ -265,6 +288,7 @@ fn report(
             report.target,
             human_bytes(report.bytes_written)
         ),
+        None if published.pushed.is_empty() && published.loaded.is_some() => {}
         None if published.pushed.is_empty() => eprintln!(
             "{prefix}no --output given: {} was built into {} only",
             image.descriptor.digest,
@@ -288,7 +312,7 @@ fn registry_layer_sources(args: &BuildArgs, outputs: &Outputs) -> Result<Vec<Ref
             "warning: --cache-from is not used: --output needs every layer's bytes, so layers are built here"
         );
     }
-    if args.no_cache || args.registry.offline || outputs.sink.is_some() {
+    if args.no_cache || args.registry.offline || outputs.sink.is_some() || outputs.load.is_some() {
         return Ok(Vec::new());
     }
     let target = outputs

@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod diff;
 mod index;
+mod load;
 mod login;
 mod progress;
 mod registry;
@@ -38,6 +39,8 @@ enum Command {
     Push(PushArgs),
     /// Mirror an image (chosen platforms, or all) from a registry into a layout.
     Pull(PullArgs),
+    /// Load an image's host platform into podman's or docker's store, to run it.
+    Load(LoadArgs),
     /// Point a tag at an existing image (retag, rollback) without re-uploading.
     Tag(TagArgs),
     /// Make an index from manifests already in a registry (split builds).
@@ -361,6 +364,12 @@ pub struct BuildArgs {
     /// the one build to several registries).
     #[arg(long, value_name = "REFERENCE")]
     push_to: Vec<String>,
+    /// Also load the host's platform image into the local engine (podman, else
+    /// docker), under every name and tag, through its own `load`.
+    #[arg(long)]
+    load: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Build only this workspace member (repeatable; default: every member).
     #[arg(long, short = 'p', value_name = "NAME")]
     package: Vec<String>,
@@ -375,6 +384,41 @@ pub struct BuildArgs {
     /// names another image, and latest, {major}, {major}.{minor} backwards.
     #[arg(long)]
     force_tags: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// The local engine `--load` and `hoist load` use.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The engine to load into: podman or docker (default: podman if it is on PATH,
+    /// else docker).
+    #[arg(long, value_name = "podman|docker")]
+    engine: Option<hoist::engine::EngineKind>,
+}
+
+impl EngineArgs {
+    /// The engine chosen, found on PATH.
+    pub fn find(&self) -> Result<hoist::engine::Engine> {
+        Ok(hoist::engine::find(self.engine)?)
+    }
+}
+
+/// `hoist load` flags.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or a registry
+    /// reference (HOST[:PORT]/REPO[:TAG][@DIGEST]).
+    #[arg(value_name = "IMAGE")]
+    location: String,
+    /// Load it under this NAME:TAG (repeatable). Default: a registry reference as
+    /// given (`:latest` added when it has no tag); a layout or archive needs one.
+    #[arg(long, short = 't', value_name = "NAME:TAG")]
+    tag: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -403,6 +447,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => inspect(&args),
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),
+        Command::Load(args) => load::run(&args),
         Command::Tag(args) => registry::tag(&args),
         Command::Index(index::IndexCommand::Create(args)) => index::create(&args),
         Command::Login(args) => login::login(&args),

@@ -3,10 +3,11 @@
 //! ```text
 //! preflight ──► build ──► budget ──► publish ──► attach ──► tags
 //! (outputs,     (plan →    (sizes,    (sink,      (signatures, (pinned tags
-//!  registries:  Builder)    before     pushes by   provenance)  checked right
-//!  reachable,               any        digest,                  before each PUT;
-//!  credentials,             upload)    untagged)                rolling tags
-//!  tags HEADed)                                                 forward only)
+//!  registries:  Builder)    before     engine      provenance)  checked right
+//!  reachable,               any        load,                    before each PUT;
+//!  credentials,             upload)    pushes by                rolling tags
+//!  tags HEADed,                        digest,                  forward only)
+//!  engine up)                          untagged)
 //! ```
 //!
 //! `hoist build`, `hoist release` and `hoist verify` resolve their plans with
@@ -47,6 +48,9 @@ pub enum JobError {
     /// Signing or attesting failed (not in the registry: that is [`JobError::Hoist`]).
     #[error("{0}")]
     Sign(SignError),
+    /// Loading into a local engine (`--load`) failed.
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
     /// A step failed: what was being done, and how to go on.
     #[error("{context}")]
     Step {

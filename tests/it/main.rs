@@ -25,6 +25,7 @@ mod integrity;
 mod interop;
 mod judges;
 mod layers;
+mod load;
 mod login;
 mod outputs;
 mod podman;
