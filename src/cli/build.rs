@@ -20,7 +20,8 @@ use serde_json::json;
 use super::BuildArgs;
 
 pub fn run(args: &BuildArgs) -> Result<()> {
-    let project = workspace::load(&args.config, &args.package)?;
+    let config = hoist::config::locate(&args.config)?;
+    let project = workspace::load(&config, &args.package)?;
     let several = project.members.len() > 1;
     for (given, flag) in [
         (args.output.is_some(), "--output"),

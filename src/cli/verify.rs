@@ -63,8 +63,12 @@ struct Report {
 /// Runs `hoist verify`: exit 0 verified, 1 different (or badly signed), 2 when it
 /// could not tell.
 pub fn run(args: &VerifyArgs) -> ExitCode {
+    let config = match hoist::config::locate(&args.config) {
+        Ok(config) => config,
+        Err(error) => return trouble(&error.into()),
+    };
     let targets = match targets(
-        &args.config,
+        &config,
         &args.package,
         args.image.as_deref(),
         args.signature_only,

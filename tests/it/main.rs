@@ -18,6 +18,7 @@ mod errors;
 mod faults;
 mod features;
 mod files;
+mod finding;
 mod flavours;
 mod hostile;
 mod inspect;
