@@ -68,9 +68,10 @@ pub struct PlannedLayer {
     /// The layer's short name (`from` as written, `files: a, b`, `(whiteouts)`): its
     /// `origin` in `--json` output.
     pub label: String,
-    /// How progress lines name it, distinct for every layer: `layer 2 (config →
-    /// /etc/app)`.
-    pub title: String,
+    /// What it moves, for progress lines and errors (`config → /etc/app`, `remove
+    /// /x`); the build puts its position in the image before it (`layer 2 (config →
+    /// /etc/app)`), numbered as `hoist inspect` and `hoist diff` number layers.
+    pub summary: String,
     /// Its history entry's `created_by`: `hoist: FROM → TO[, FROM → TO…]`, distinct
     /// for every layer of the plan.
     pub created_by: String,
