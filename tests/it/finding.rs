@@ -59,3 +59,28 @@ fn a_base_written_as_a_path_suggests_oci() {
     );
     assert!(!err.contains("must be lowercase"), "{err}");
 }
+
+/// A registry whose name does not resolve (`.invalid` never does, RFC 6761: no
+/// network needed) fails at once naming the host, not after 6.5 s of retries: the
+/// message says it was not retried.
+#[test]
+fn a_host_that_does_not_resolve_fails_at_once_naming_it() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"registry.invalid/acme/base:1.0\"\n",
+    );
+    for args in [
+        vec!["inspect", "registry.invalid/acme/app:1.0"],
+        vec!["build"],
+    ] {
+        let mut command = sandbox.hoist();
+        command.args(&args).arg("--cache-dir").arg(sandbox.cache());
+        let err = stderr(&command.assert().code(1).get_output().clone());
+        assert!(
+            err.contains("cannot resolve the host name registry.invalid")
+                && err.contains("not retried"),
+            "{args:?}: {err}"
+        );
+    }
+}
