@@ -103,6 +103,13 @@ impl Git {
         })
     }
 
+    /// Whether git ignores `path` (a `.gitignore` rule): such a file is in no commit,
+    /// so no checkout of a revision has it.
+    pub fn is_ignored(&self, path: &Path) -> bool {
+        let text = path.display().to_string();
+        self.git(&["check-ignore", "--quiet", "--", &text]).is_ok()
+    }
+
     /// The HEAD commit's subject line.
     pub fn head_subject(&self) -> Result<String> {
         self.git(&["log", "-1", "--format=%s", "HEAD"])

@@ -84,3 +84,53 @@ fn a_host_that_does_not_resolve_fails_at_once_naming_it() {
         );
     }
 }
+
+/// `hoist verify` of an image built from an input git ignores (`frontend/dist`, built
+/// on the host): the recorded revision's checkout lacks it, and the error names it,
+/// says it is not in git and what to do; `--revision HEAD` then verifies.
+#[test]
+fn verify_names_a_build_input_that_is_not_in_git() {
+    use crate::verify_revision::{git, verify};
+    let sandbox = Sandbox::new();
+    let repo = sandbox.path("repo");
+    sandbox.write(
+        "repo/hoist.toml",
+        "[image]\nname = \"registry.example/acme/site\"\nbase = \"scratch\"\n\n\
+         [[layer]]\nfrom = \"frontend/dist\"\nto = \"/srv\"\nmodes = \"normalize\"\n\n\
+         [version]\nsource = \"frontend/package.json\"\n",
+    );
+    sandbox.write(
+        "repo/frontend/package.json",
+        "{\"name\": \"site\", \"version\": \"1.0.0\"}\n",
+    );
+    sandbox.write("repo/frontend/.gitignore", "dist/\n");
+    sandbox.write("repo/frontend/dist/index.html", "<h1>built</h1>\n");
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    git(&repo, &["add", "--all"]);
+    git(&repo, &["commit", "--quiet", "-m", "one"]);
+    let mut command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(repo.join("hoist.toml"))
+        .arg("--output")
+        .arg(sandbox.oci("out:1.0"));
+    success(&mut command);
+    let image = sandbox.oci("out:1.0");
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    sandbox.write("repo/README", "two\n");
+    git(&repo, &["add", "README"]);
+    git(&repo, &["commit", "--quiet", "-m", "two"]);
+
+    let output = verify(&sandbox, &repo, &image, &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("frontend/dist not in git (ignored)")
+            && err.contains(&format!("`git checkout {first}`")),
+        "{err}"
+    );
+    // The hint is true: at that revision, with its dist built, the rebuild matches.
+    git(&repo, &["checkout", "--quiet", &first]);
+    let output = verify(&sandbox, &repo, &image, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
