@@ -497,6 +497,40 @@ fn in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>) -> 
 mod tests {
     use super::*;
 
+    /// docs/config.md documents `[budget]`: its example parses, and each key has a row.
+    #[test]
+    fn the_budget_section_is_documented() {
+        let docs = include_str!("../docs/config.md");
+        let section = docs
+            .split("\n## `[budget]`")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/config.md has a [budget] section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("with an example");
+        let file = ConfigFile::parse(example).expect("the example parses");
+        let budget = file.budget.expect("the example sets [budget]");
+        let resolved = [
+            budget.max_size.as_deref(),
+            budget.max_unpacked.as_deref(),
+            budget.max_growth.as_deref(),
+        ];
+        assert!(resolved.iter().all(Option::is_some), "{resolved:?}");
+        use crate::plan::budget::{parse_percent, parse_size};
+        assert_eq!(
+            parse_size("max_size", resolved[0].unwrap()).unwrap(),
+            250_000_000
+        );
+        assert!(parse_size("max_unpacked", resolved[1].unwrap()).is_ok());
+        assert!(parse_percent("max_growth", resolved[2].unwrap()).is_ok());
+        for key in ["max_size", "max_unpacked", "max_growth"] {
+            assert!(section.contains(&format!("| `{key}` |")), "{key} has a row");
+        }
+    }
+
     #[test]
     fn parses_the_documented_example() {
         let file = ConfigFile::parse(
