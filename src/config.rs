@@ -500,6 +500,7 @@ mod tests {
     /// docs/config.md documents `[budget]`: its example parses, and each key has a row.
     #[test]
     fn the_budget_section_is_documented() {
+        use crate::plan::budget::{parse_percent, parse_size};
         let docs = include_str!("../docs/config.md");
         let section = docs
             .split("\n## `[budget]`")
@@ -519,7 +520,6 @@ mod tests {
             budget.max_growth.as_deref(),
         ];
         assert!(resolved.iter().all(Option::is_some), "{resolved:?}");
-        use crate::plan::budget::{parse_percent, parse_size};
         assert_eq!(
             parse_size("max_size", resolved[0].unwrap()).unwrap(),
             250_000_000

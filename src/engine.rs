@@ -319,12 +319,7 @@ fn host_platform(image: &Image) -> Result<&PlatformImage> {
         .find(|p| p.platform.satisfies(&host))
         .ok_or_else(|| EngineError::NoHostPlatform {
             host: host.to_string(),
-            available: image
-                .platforms
-                .iter()
-                .map(|p| p.platform.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: image.platform_names(),
         })
 }
 

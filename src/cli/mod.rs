@@ -302,7 +302,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "KEY=VALUE")]
     env: Vec<String>,
     /// Set the entrypoint, overriding [config].entrypoint: a JSON array
-    /// ('["python3", "-m", "app"]') or words separated by spaces; '' clears it.
+    /// (`["python3", "-m", "app"]`) or words separated by spaces; an empty value clears it.
     #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
     entrypoint: Option<String>,
     /// Set the cmd, overriding [config].cmd (written as --entrypoint).

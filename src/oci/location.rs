@@ -5,7 +5,7 @@
 //! `:` after the transport, so `oci:../base:1.0` is the layout `../base`, tag `1.0`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hoist_layers::Digest;
 
@@ -215,11 +215,10 @@ fn path_suggestion(input: &str) -> Option<String> {
     }
     // The path without its `:TAG` or `@DIGEST`, to tell an archive by its extension.
     let path = input.split([':', '@']).next().unwrap_or(input);
-    let transport = if path.ends_with(".tar") {
-        "oci-archive"
-    } else {
-        "oci"
-    };
+    let archive = Path::new(path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tar"));
+    let transport = if archive { "oci-archive" } else { "oci" };
     Some(format!(
         "a file path, not a registry reference: write `{transport}:{input}` for an OCI {}",
         if transport == "oci" {
