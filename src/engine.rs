@@ -256,9 +256,14 @@ impl Engine {
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
         if let Err(source) = fed {
-            // The engine's own words first: a broken pipe says less than why it quit.
+            // The engine quit while reading: its own words say more than the broken
+            // pipe. Any other failure (a blob that does not match its digest) is ours.
+            let broken_pipe = matches!(
+                &source,
+                crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe
+            );
             let failed = status.as_ref().is_some_and(|s| !s.success());
-            if failed && !stderr.trim().is_empty() {
+            if broken_pipe && failed && !stderr.trim().is_empty() {
                 return Err(EngineError::Failed {
                     engine: name,
                     status: status.map(|s| s.to_string()).unwrap_or_default(),

@@ -127,7 +127,9 @@ pub fn plan_for(
 /// commit's time keeps a build reproducible (every checkout of the commit gives it)
 /// while dating the image by its source instead of 1970.
 pub fn build_epoch(config: &Path, given: Option<&str>, env: &Env) -> Option<String> {
-    if let Some(epoch) = given.or(env.source_date_epoch.as_deref()) {
+    // An empty SOURCE_DATE_EPOCH is unset (a CI variable left blank).
+    let from_env = env.source_date_epoch.as_deref().filter(|e| !e.is_empty());
+    if let Some(epoch) = given.or(from_env) {
         return Some(epoch.to_string());
     }
     let dir = config

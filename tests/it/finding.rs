@@ -116,6 +116,12 @@ fn verify_names_a_build_input_that_is_not_in_git() {
         .arg(sandbox.oci("out:1.0"));
     success(&mut command);
     let image = sandbox.oci("out:1.0");
+    // Dated by its commit (GIT_COMMITTER_DATE of the helper), not 1970.
+    let config = crate::common::parse_json(&crate::common::tool(
+        "skopeo",
+        &["inspect", "--config", &image],
+    ));
+    assert_eq!(config["created"], "2024-05-01T12:00:00Z");
     let first = git(&repo, &["rev-parse", "HEAD"]);
     sandbox.write("repo/README", "two\n");
     git(&repo, &["add", "README"]);
