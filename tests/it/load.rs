@@ -7,6 +7,7 @@ use std::fs;
 
 use crate::common::{Sandbox, example_config, parse_json, stderr, stdout, success};
 use crate::podman::Podman;
+use crate::registry::{Registry, ok};
 
 /// `podman images --format json`: every `NAME:TAG` podman lists.
 fn listed_names(podman: &Podman) -> Vec<String> {
@@ -134,4 +135,41 @@ fn docker_without_a_daemon_is_a_clear_error_before_building() {
             && err.contains("--engine podman"),
         "{err}"
     );
+}
+
+/// `hoist load HOST/REPO:TAG`: the host's platform fetched from the registry (through
+/// the cache) and loaded under the reference itself.
+#[test]
+fn hoist_load_takes_a_registry_image_under_its_reference() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let mut command = sandbox.build();
+    command.arg("--config").arg(example_config()).args([
+        "--push-to",
+        &registry.reference("acme/dash"),
+        "--tag",
+        "2.0",
+    ]);
+    ok(&mut command, &registry);
+
+    let podman = Podman::new();
+    let reference = format!("{}:2.0", registry.reference("acme/dash"));
+    let mut command = sandbox.hoist();
+    command
+        .envs(podman.environment())
+        .args(["load", &reference, "--cache-dir"])
+        .arg(sandbox.cache());
+    let output = ok(&mut command, &registry);
+    assert!(
+        stderr(&output).contains("Loaded image"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        listed_names(&podman).contains(&reference),
+        "{reference} in {:?}",
+        listed_names(&podman)
+    );
+    let inspected = podman.inspect(&reference);
+    assert_eq!(inspected["Config"]["WorkingDir"], "/app");
 }
