@@ -358,7 +358,11 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
             path: path.to_path_buf(),
-            message: format!("cannot read: {e}"),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("cannot read: {e}; name the config file with --config FILE")
+            } else {
+                format!("cannot read: {e}")
+            },
         })?;
         ConfigFile::parse(&text).map_err(|message| Error::Config {
             path: path.to_path_buf(),
@@ -376,6 +380,44 @@ impl ConfigFile {
             }
         })
     }
+}
+
+/// The config file name every command reads by default.
+pub const DEFAULT_CONFIG: &str = "hoist.toml";
+
+/// The config file a command reads: `given` when it exists or is not the default
+/// name; else the nearest `hoist.toml` in the working directory's parents (run from
+/// a subdirectory of the project), searching up to the top of the git checkout, or
+/// the file system's root outside git. Not found: an error naming where it looked and
+/// `--config`.
+pub fn locate(given: &Path) -> Result<std::path::PathBuf> {
+    if given != Path::new(DEFAULT_CONFIG) || given.exists() {
+        return Ok(given.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        path: ".".into(),
+        source,
+    })?;
+    let mut searched = cwd.as_path();
+    for dir in cwd.ancestors() {
+        searched = dir;
+        let candidate = dir.join(DEFAULT_CONFIG);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        // The checkout's top: a project's hoist.toml is inside its repository.
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    Err(Error::Config {
+        path: given.to_path_buf(),
+        message: format!(
+            "not found in {} nor in any directory above it up to {}; run hoist in the project's directory or name the config file with --config FILE",
+            cwd.display(),
+            searched.display()
+        ),
+    })
 }
 
 /// serde's words for our untagged enums and structs, in the user's terms.
@@ -485,6 +527,40 @@ fn in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/config.md documents `[budget]`: its example parses, and each key has a row.
+    #[test]
+    fn the_budget_section_is_documented() {
+        use crate::plan::budget::{parse_percent, parse_size};
+        let docs = include_str!("../docs/config.md");
+        let section = docs
+            .split("\n## `[budget]`")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/config.md has a [budget] section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("with an example");
+        let file = ConfigFile::parse(example).expect("the example parses");
+        let budget = file.budget.expect("the example sets [budget]");
+        let resolved = [
+            budget.max_size.as_deref(),
+            budget.max_unpacked.as_deref(),
+            budget.max_growth.as_deref(),
+        ];
+        assert!(resolved.iter().all(Option::is_some), "{resolved:?}");
+        assert_eq!(
+            parse_size("max_size", resolved[0].unwrap()).unwrap(),
+            250_000_000
+        );
+        assert!(parse_size("max_unpacked", resolved[1].unwrap()).is_ok());
+        assert!(parse_percent("max_growth", resolved[2].unwrap()).is_ok());
+        for key in ["max_size", "max_unpacked", "max_growth"] {
+            assert!(section.contains(&format!("| `{key}` |")), "{key} has a row");
+        }
+    }
 
     #[test]
     fn parses_the_documented_example() {

@@ -31,6 +31,7 @@ pub mod assemble;
 pub mod budget;
 pub mod config;
 pub mod diff;
+pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod init;

@@ -27,7 +27,8 @@ use crate::plan::{Format, Plan, PlannedLayer};
 /// Reports assembly progress to the user interface.
 pub trait Observer: Sync {
     /// A layer build is starting (`label` is its title, `layer 2 (config → /etc/app)`,
-    /// distinct for every layer); returns its byte progress sink.
+    /// numbered by its position in the image as `hoist inspect` shows it); returns its
+    /// byte progress sink.
     fn layer_started(&self, label: &str) -> Box<dyn Progress + '_>;
     /// A layer is done.
     fn layer_finished(&self, label: &str, layer: &BuiltLayer);
@@ -116,6 +117,47 @@ fn uses(layer: &PlannedLayer, platform: &Platform) -> bool {
         .is_none_or(|list| list.iter().any(|p| platform.satisfies(p)))
 }
 
+/// What progress lines and errors call planned layer `i`: `layer N (summary)`, N its
+/// 1-based position in the image, base layers first, as `hoist inspect` and `hoist
+/// diff` number layers. A layer only some platforms take says which (`layer 3 in
+/// linux/arm64 (…)`), each with its position where they differ.
+fn title(plan: &Plan, i: usize, selected: &[PlatformImage]) -> String {
+    let layer = &plan.layers[i];
+    let positions: Vec<(usize, &Platform)> = selected
+        .iter()
+        .filter(|p| uses(layer, &p.platform))
+        .map(|p| {
+            let before = plan.layers[..i]
+                .iter()
+                .filter(|l| uses(l, &p.platform))
+                .count();
+            (p.manifest.layers.len() + before + 1, &p.platform)
+        })
+        .collect();
+    let first = positions.first().map_or(i + 1, |(n, _)| *n);
+    let same = positions.iter().all(|(n, _)| *n == first);
+    let place = match (same, layer.platforms.is_some()) {
+        (true, false) => format!("layer {first}"),
+        (true, true) => format!(
+            "layer {first} in {}",
+            positions
+                .iter()
+                .map(|(_, p)| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (false, _) => format!(
+            "layer {}",
+            positions
+                .iter()
+                .map(|(n, p)| format!("{n} in {p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!("{place} ({})", layer.summary)
+}
+
 /// Builds each layer once, and only if some selected platform uses it; `None` for a
 /// layer no selected platform takes.
 fn build_layers(
@@ -127,9 +169,10 @@ fn build_layers(
     known: &dyn KnownLayers,
 ) -> Result<Vec<Option<BuiltLayer>>> {
     let mut built = Vec::with_capacity(plan.layers.len());
-    for layer in &plan.layers {
+    for (i, layer) in plan.layers.iter().enumerate() {
         if selected.iter().any(|p| uses(layer, &p.platform)) {
-            let progress = observer.layer_started(&layer.title);
+            let title = title(plan, i, selected);
+            let progress = observer.layer_started(&title);
             let result = hoist_layers::build_layer_reusing(
                 &layer.spec,
                 store,
@@ -138,11 +181,11 @@ fn build_layers(
                 known,
             )
             .map_err(|source| Error::BuildLayer {
-                layer: layer.title.clone(),
+                layer: title.clone(),
                 source: Box::new(source),
             })?;
             drop(progress);
-            observer.layer_finished(&layer.title, &result);
+            observer.layer_finished(&title, &result);
             built.push(Some(result));
         } else {
             built.push(None);

@@ -20,7 +20,8 @@ use serde_json::json;
 use super::BuildArgs;
 
 pub fn run(args: &BuildArgs) -> Result<()> {
-    let project = workspace::load(&args.config, &args.package)?;
+    let config = hoist::config::locate(&args.config)?;
+    let project = workspace::load(&config, &args.package)?;
     let several = project.members.len() > 1;
     for (given, flag) in [
         (args.output.is_some(), "--output"),
@@ -146,6 +147,11 @@ fn plan_overrides(args: &BuildArgs) -> PlanOverrides<'static> {
             format: args.format.clone(),
             compression: args.compression.clone(),
             compression_level: args.compression_level,
+            entrypoint: args.entrypoint.clone(),
+            cmd: args.cmd.clone(),
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+            expose: args.expose.clone(),
         },
         no_sbom: args.no_sbom,
         ..PlanOverrides::default()
@@ -160,9 +166,27 @@ fn outputs_for(args: &BuildArgs, member: &Member, plan: &Plan) -> Result<Outputs
         .as_deref()
         .map(|output| Location::parse(output).and_then(|l| sink_for(&l)))
         .transpose()?;
+    let load = if args.load {
+        let engine = args.engine.find()?;
+        let tags = effective_tags(None, &plan.tags);
+        let names: Vec<String> = plan
+            .names
+            .iter()
+            .flat_map(|name| tags.iter().map(move |tag| format!("{name}:{tag}")))
+            .collect();
+        anyhow::ensure!(
+            !names.is_empty(),
+            "--load needs a name to load the image under: set image.name in {}",
+            member.config.display()
+        );
+        Some((engine, names))
+    } else {
+        None
+    };
     Ok(Outputs {
         sink: sink.map(|sink| (sink, plan.tags.clone())),
         pushes: push_targets(args, member, plan)?,
+        load,
     })
 }
 
@@ -243,6 +267,11 @@ fn report(
     } else {
         String::new()
     };
+    if let Some(loaded) = &published.loaded {
+        for line in loaded.lines() {
+            eprintln!("{prefix}{line}");
+        }
+    }
     for report in &published.pushed {
         eprintln!(
             "{prefix}pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
@@ -260,6 +289,7 @@ fn report(
             report.target,
             human_bytes(report.bytes_written)
         ),
+        None if published.pushed.is_empty() && published.loaded.is_some() => {}
         None if published.pushed.is_empty() => eprintln!(
             "{prefix}no --output given: {} was built into {} only",
             image.descriptor.digest,
@@ -283,7 +313,7 @@ fn registry_layer_sources(args: &BuildArgs, outputs: &Outputs) -> Result<Vec<Ref
             "warning: --cache-from is not used: --output needs every layer's bytes, so layers are built here"
         );
     }
-    if args.no_cache || args.registry.offline || outputs.sink.is_some() {
+    if args.no_cache || args.registry.offline || outputs.sink.is_some() || outputs.load.is_some() {
         return Ok(Vec::new());
     }
     let target = outputs

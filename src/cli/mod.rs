@@ -6,6 +6,7 @@ mod cache;
 mod diff;
 mod index;
 mod init;
+mod load;
 mod login;
 mod progress;
 mod registry;
@@ -41,6 +42,8 @@ enum Command {
     Push(PushArgs),
     /// Mirror an image (chosen platforms, or all) from a registry into a layout.
     Pull(PullArgs),
+    /// Load an image's host platform into podman's or docker's store, to run it.
+    Load(LoadArgs),
     /// Point a tag at an existing image (retag, rollback) without re-uploading.
     Tag(TagArgs),
     /// Make an index from manifests already in a registry (split builds).
@@ -301,6 +304,22 @@ pub struct BuildArgs {
     /// Set an environment variable (KEY=VALUE), overriding [config].env.
     #[arg(long, value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Set the entrypoint, overriding [config].entrypoint: a JSON array
+    /// (`["python3", "-m", "app"]`) or words separated by spaces; an empty value clears it.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    entrypoint: Option<String>,
+    /// Set the cmd, overriding [config].cmd (written as --entrypoint).
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    cmd: Option<String>,
+    /// Set the working directory (absolute), overriding [config].workdir.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Set the user (user, uid, user:group or uid:gid), overriding [config].user.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// Expose a port (80, 80/tcp, 53/udp), besides [config].ports (repeatable).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    expose: Vec<String>,
     /// Tag the image in outputs that hold tags (repeatable).
     #[arg(long, value_name = "TAG")]
     tag: Vec<String>,
@@ -348,6 +367,12 @@ pub struct BuildArgs {
     /// the one build to several registries).
     #[arg(long, value_name = "REFERENCE")]
     push_to: Vec<String>,
+    /// Also load the host's platform image into the local engine (podman, else
+    /// docker), under every name and tag, through its own `load`.
+    #[arg(long)]
+    load: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Build only this workspace member (repeatable; default: every member).
     #[arg(long, short = 'p', value_name = "NAME")]
     package: Vec<String>,
@@ -362,6 +387,41 @@ pub struct BuildArgs {
     /// names another image, and latest, {major}, {major}.{minor} backwards.
     #[arg(long)]
     force_tags: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// The local engine `--load` and `hoist load` use.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The engine to load into: podman or docker (default: podman if it is on PATH,
+    /// else docker).
+    #[arg(long, value_name = "podman|docker")]
+    engine: Option<hoist::engine::EngineKind>,
+}
+
+impl EngineArgs {
+    /// The engine chosen, found on PATH.
+    pub fn find(&self) -> Result<hoist::engine::Engine> {
+        Ok(hoist::engine::find(self.engine)?)
+    }
+}
+
+/// `hoist load` flags.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or a registry
+    /// reference (HOST[:PORT]/REPO[:TAG][@DIGEST]).
+    #[arg(value_name = "IMAGE")]
+    location: String,
+    /// Load it under this NAME:TAG (repeatable). Default: a registry reference as
+    /// given (`:latest` added when it has no tag); a layout or archive needs one.
+    #[arg(long, short = 't', value_name = "NAME:TAG")]
+    tag: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -391,6 +451,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => inspect(&args),
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),
+        Command::Load(args) => load::run(&args),
         Command::Tag(args) => registry::tag(&args),
         Command::Index(index::IndexCommand::Create(args)) => index::create(&args),
         Command::Login(args) => login::login(&args),

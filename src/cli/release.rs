@@ -210,7 +210,7 @@ pub struct ReleaseArgs {
 }
 
 pub fn version(args: &VersionArgs) -> Result<()> {
-    let project = Project::load(&args.config, &[])?;
+    let project = Project::load(&hoist::config::locate(&args.config)?, &[])?;
     let files = project.settings.read()?;
     match &args.action {
         None => {
@@ -360,7 +360,7 @@ fn change_version(
 }
 
 pub fn tags(args: &TagsArgs) -> Result<()> {
-    let project = Project::load(&args.config, &args.package)?;
+    let project = Project::load(&hoist::config::locate(&args.config)?, &args.package)?;
     let version = match &project.settings.source {
         Some(_) => Some(project.settings.read()?.version().clone()),
         None => None,
@@ -423,7 +423,7 @@ fn repositories(member: &hoist::workspace::Member) -> Vec<String> {
 
 pub fn release(args: &ReleaseArgs) -> Result<()> {
     let request = Request {
-        config: args.config.clone(),
+        config: hoist::config::locate(&args.config)?,
         packages: args.package.clone(),
         target: args.target.clone(),
         pre: args.pre.clone(),

@@ -63,8 +63,11 @@ struct Report {
 /// Runs `hoist verify`: exit 0 verified, 1 different (or badly signed), 2 when it
 /// could not tell.
 pub fn run(args: &VerifyArgs) -> ExitCode {
+    // Not found: the given name, whose reading fails naming --config if a config is
+    // needed at all (--signature-only with an image needs none).
+    let config = hoist::config::locate(&args.config).unwrap_or_else(|_| args.config.clone());
     let targets = match targets(
-        &args.config,
+        &config,
         &args.package,
         args.image.as_deref(),
         args.signature_only,

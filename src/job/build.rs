@@ -9,6 +9,7 @@ use semver::Version;
 
 use super::{Attested, Result, attest, step};
 use crate::budget::PlatformSize;
+use crate::engine::Engine;
 use crate::oci::image::Image;
 use crate::pipeline::{Builder, PushTarget};
 use crate::plan::Plan;
@@ -26,6 +27,9 @@ pub struct Outputs {
     /// `--push`: the repositories pushed to (one build, the same digest in each), with
     /// the tags pushed there.
     pub pushes: Vec<PushTarget>,
+    /// `--load`: the local engine the host's platform image goes into, with the
+    /// `NAME:TAG`s it is loaded under.
+    pub load: Option<(Engine, Vec<String>)>,
 }
 
 /// One image of the command: its plan, where it goes, and what its build may reuse.
@@ -63,6 +67,8 @@ impl<'m> Target<'m> {
 pub struct Published {
     /// The sink's report, when there was one.
     pub written: Option<WriteReport>,
+    /// The engine's report of `--load` (`Loaded image: …`), when there was one.
+    pub loaded: Option<String>,
     /// One report per push, in the order of [`Outputs::pushes`]; `tags` are the tags
     /// that name the image now.
     pub pushed: Vec<PushReport>,
@@ -90,6 +96,9 @@ impl Job<'_> {
     pub fn preflight(&self, target: &mut Target) -> Result<()> {
         if let Some((sink, _)) = &target.outputs.sink {
             sink.preflight()?;
+        }
+        if let Some((engine, _)) = &target.outputs.load {
+            engine.preflight()?;
         }
         target.existing = target
             .outputs
@@ -120,7 +129,9 @@ impl Job<'_> {
     ) -> Result<(Image, Published)> {
         let outputs = &target.outputs;
         self.builder.reuse_registry_layers(&target.reuse)?;
-        let built = self.builder.build(&target.plan, outputs.sink.is_none())?;
+        // A sink and an engine's load need every layer's bytes here.
+        let on_demand = outputs.sink.is_none() && outputs.load.is_none();
+        let built = self.builder.build(&target.plan, on_demand)?;
         let image = if target.by_digest {
             built.single_platform().unwrap_or(built)
         } else {
@@ -135,6 +146,10 @@ impl Job<'_> {
         }
         let written = match &outputs.sink {
             Some((sink, tags)) => Some(sink.write(&image, tags)?),
+            None => None,
+        };
+        let loaded = match &outputs.load {
+            Some((engine, repo_tags)) => Some(engine.load(&image, repo_tags)?),
             None => None,
         };
         let untagged: Vec<PushTarget> = outputs
@@ -189,6 +204,7 @@ impl Job<'_> {
             image,
             Published {
                 written,
+                loaded,
                 pushed,
                 sizes,
                 attested,

@@ -3,10 +3,11 @@
 //! ```text
 //! preflight ──► build ──► budget ──► publish ──► attach ──► tags
 //! (outputs,     (plan →    (sizes,    (sink,      (signatures, (pinned tags
-//!  registries:  Builder)    before     pushes by   provenance)  checked right
-//!  reachable,               any        digest,                  before each PUT;
-//!  credentials,             upload)    untagged)                rolling tags
-//!  tags HEADed)                                                 forward only)
+//!  registries:  Builder)    before     engine      provenance)  checked right
+//!  reachable,               any        load,                    before each PUT;
+//!  credentials,             upload)    pushes by                rolling tags
+//!  tags HEADed,                        digest,                  forward only)
+//!  engine up)                          untagged)
 //! ```
 //!
 //! `hoist build`, `hoist release` and `hoist verify` resolve their plans with
@@ -47,6 +48,9 @@ pub enum JobError {
     /// Signing or attesting failed (not in the registry: that is [`JobError::Hoist`]).
     #[error("{0}")]
     Sign(SignError),
+    /// Loading into a local engine (`--load`) failed.
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
     /// A step failed: what was being done, and how to go on.
     #[error("{context}")]
     Step {
@@ -109,11 +113,41 @@ pub fn plan_for(
     overrides: &PlanOverrides,
     env: &Env,
 ) -> Result<Plan> {
-    let epoch = overrides.epoch.or(env.source_date_epoch.as_deref());
-    let mut plan = resolve(config, file, &overrides.overrides, epoch)?;
+    let epoch = build_epoch(config, overrides.epoch, env);
+    let mut plan = resolve(config, file, &overrides.overrides, epoch.as_deref())?;
     label_plan(config, file, &mut plan, overrides.version)?;
     plan.sbom &= !overrides.no_sbom;
     Ok(plan)
+}
+
+/// The epoch a build of `config` is dated with (file mtimes, `created`, history), as
+/// `SOURCE_DATE_EPOCH` text: `given` (verify's recorded one) wins, then the
+/// environment's `SOURCE_DATE_EPOCH`, then the committer time of the HEAD commit of the
+/// git checkout `config` is in; `None` outside git (the plan's epoch is then 0). The
+/// commit's time keeps a build reproducible (every checkout of the commit gives it)
+/// while dating the image by its source instead of 1970.
+pub fn build_epoch(config: &Path, given: Option<&str>, env: &Env) -> Option<String> {
+    // An empty SOURCE_DATE_EPOCH is unset (a CI variable left blank).
+    let from_env = env.source_date_epoch.as_deref().filter(|e| !e.is_empty());
+    if let Some(epoch) = given.or(from_env) {
+        return Some(epoch.to_string());
+    }
+    let dir = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    commit_epoch(dir, None)
+}
+
+/// The committer time of `commit` (HEAD when `None`) in the git checkout `dir` is in,
+/// as `SOURCE_DATE_EPOCH` text; `None` outside git or before the first commit.
+pub fn commit_epoch(dir: &Path, commit: Option<&str>) -> Option<String> {
+    let git = crate::release::git::Git::discover(dir).ok()?;
+    let time = match commit {
+        None => git.head_time().ok()?,
+        Some(commit) => git.commit_time(commit).ok()?,
+    };
+    Some(time.to_string())
 }
 
 /// What signing one pushed image made.
@@ -233,6 +267,60 @@ mod tests {
         let plan = plan_for(&config, &file, &overrides, &env).unwrap();
         assert_eq!(plan.epoch, 200);
         assert!(!plan.sbom);
+    }
+
+    /// Without `SOURCE_DATE_EPOCH`, a build in a git checkout is dated by its HEAD
+    /// commit; outside git, 0; the environment's and the given epoch win over the
+    /// commit.
+    #[test]
+    fn the_epoch_is_the_head_commit_time_in_a_checkout() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("app/hoist.toml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(&config, "[image]\nbase = \"scratch\"\n").unwrap();
+        let file = ConfigFile::load(&config).unwrap();
+        let none = Env::default();
+        let outside = plan_for(&config, &file, &PlanOverrides::default(), &none).unwrap();
+        assert_eq!(outside.epoch, 0, "outside git the epoch stays 0");
+
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .env("GIT_COMMITTER_DATE", "1700000123 +0200")
+                .env("GIT_AUTHOR_DATE", "1600000000 +0000")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["add", "."]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "one",
+        ]);
+        let inside = plan_for(&config, &file, &PlanOverrides::default(), &none).unwrap();
+        assert_eq!(
+            inside.epoch, 1_700_000_123,
+            "the committer time, not the author's"
+        );
+        let env = Env {
+            source_date_epoch: Some("5".into()),
+        };
+        let from_env = plan_for(&config, &file, &PlanOverrides::default(), &env).unwrap();
+        assert_eq!(from_env.epoch, 5);
+        let given = PlanOverrides {
+            epoch: Some("0"),
+            ..PlanOverrides::default()
+        };
+        assert_eq!(plan_for(&config, &file, &given, &none).unwrap().epoch, 0);
     }
 
     /// A signing failure in the registry stays the library's typed error (the CLI's

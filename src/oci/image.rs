@@ -207,6 +207,15 @@ impl Image {
         Some(single)
     }
 
+    /// Its platforms, `linux/amd64, linux/arm64`, for errors that list them.
+    pub fn platform_names(&self) -> String {
+        self.platforms
+            .iter()
+            .map(|p| p.platform.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Total size of all blobs in the image.
     pub fn total_bytes(&self) -> u64 {
         self.blobs.values().map(|b| b.size).sum()

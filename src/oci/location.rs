@@ -5,7 +5,7 @@
 //! `:` after the transport, so `oci:../base:1.0` is the layout `../base`, tag `1.0`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hoist_layers::Digest;
 
@@ -99,6 +99,9 @@ impl Location {
             // `ghcr.io/acme/app:1.0`); skopeo's `docker://` prefix is accepted too.
             _ => {
                 let reference = input.strip_prefix("docker://").unwrap_or(input);
+                if let Some(suggestion) = path_suggestion(reference) {
+                    return Err(fail(&suggestion));
+                }
                 crate::oci::reference::parse(reference).map_err(|e| Error::Location {
                     input: input.to_string(),
                     reason: format!(
@@ -203,9 +206,52 @@ impl fmt::Display for Location {
     }
 }
 
+/// For input written as a file path (`/srv/layout:1.35`, `./base`, `../base:1.0`,
+/// `~/img`), which no registry reference can be: the location it most likely means,
+/// `oci:` (`oci-archive:` for a `.tar`), as the reason the input is refused.
+fn path_suggestion(input: &str) -> Option<String> {
+    if !(input.starts_with('/') || input.starts_with('.') || input.starts_with('~')) {
+        return None;
+    }
+    // The path without its `:TAG` or `@DIGEST`, to tell an archive by its extension.
+    let path = input.split([':', '@']).next().unwrap_or(input);
+    let archive = Path::new(path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tar"));
+    let transport = if archive { "oci-archive" } else { "oci" };
+    Some(format!(
+        "a file path, not a registry reference: write `{transport}:{input}` for an OCI {}",
+        if transport == "oci" {
+            "layout directory"
+        } else {
+            "archive"
+        }
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A path written without its transport is refused with the location it most
+    /// likely means, not a registry reference's complaint about an empty component.
+    #[test]
+    fn a_bare_path_suggests_oci() {
+        for (input, suggested) in [
+            ("/path/layout:1.35", "`oci:/path/layout:1.35`"),
+            ("./base", "`oci:./base`"),
+            (
+                "../images/app.tar:1.0",
+                "`oci-archive:../images/app.tar:1.0`",
+            ),
+            ("~/img@sha256:0", "`oci:~/img@sha256:0`"),
+        ] {
+            let err = Location::parse(input).unwrap_err().to_string();
+            assert!(err.contains(suggested), "{input}: {err}");
+            assert!(!err.contains("must be lowercase"), "{input}: {err}");
+        }
+        assert!(Location::parse("python:3.12").is_ok());
+    }
 
     #[test]
     fn parses_layouts_with_tags_and_digests() {

@@ -38,12 +38,7 @@ pub fn select_platforms(
                 .ok_or_else(|| Error::PlatformMissing {
                     base: base_name.to_string(),
                     platform: want.to_string(),
-                    available: base
-                        .platforms
-                        .iter()
-                        .map(|p| p.platform.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    available: base.platform_names(),
                 })
         })
         .collect()

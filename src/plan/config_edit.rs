@@ -51,9 +51,7 @@ impl ConfigEdits {
             .ports
             .iter()
             .enumerate()
-            .map(|(i, port)| {
-                normalise_port(port).map_err(|m| invalid(&format!("config.ports[{i}]"), &m))
-            })
+            .map(|(i, port)| check_port(&format!("config.ports[{i}]"), port))
             .collect::<Result<Vec<_>>>()?;
         for (i, volume) in section.volumes.iter().enumerate() {
             if !volume.starts_with('/') {
@@ -63,23 +61,11 @@ impl ConfigEdits {
                 ));
             }
         }
-        if let Some(workdir) = &section.workdir
-            && !workdir.starts_with('/')
-        {
-            return Err(invalid(
-                "config.workdir",
-                &format!("`{workdir}` is not an absolute path"),
-            ));
+        if let Some(workdir) = &section.workdir {
+            check_workdir("config.workdir", workdir)?;
         }
-        if let Some(user) = &section.user
-            && (user.is_empty()
-                || user.split(':').count() > 2
-                || user.split(':').any(str::is_empty))
-        {
-            return Err(invalid(
-                "config.user",
-                &format!("`{user}` is not user, uid, user:group or uid:gid"),
-            ));
+        if let Some(user) = &section.user {
+            check_user("config.user", user)?;
         }
         if let Some(signal) = &section.stop_signal {
             let named = signal.starts_with("SIG")
@@ -195,6 +181,36 @@ impl ConfigEdits {
             config.insert("Healthcheck".into(), check.clone());
         }
     }
+}
+
+/// A working directory must be absolute; the error names `field` (a key or a flag).
+pub(crate) fn check_workdir(field: &str, workdir: &str) -> Result<()> {
+    if workdir.starts_with('/') {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            &format!("`{workdir}` is not an absolute path"),
+        ))
+    }
+}
+
+/// A user is `user`, `uid`, `user:group` or `uid:gid`; the error names `field`.
+pub(crate) fn check_user(field: &str, user: &str) -> Result<()> {
+    if user.is_empty() || user.split(':').count() > 2 || user.split(':').any(str::is_empty) {
+        Err(invalid(
+            field,
+            &format!("`{user}` is not user, uid, user:group or uid:gid"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A port as `[config].ports` takes it (`80`, `80/tcp`, `53/udp`), normalised to
+/// `PORT/PROTO`; the error names `field`.
+pub(crate) fn check_port(field: &str, port: &str) -> Result<String> {
+    normalise_port(port).map_err(|m| invalid(field, &m))
 }
 
 fn invalid(field: &str, message: &str) -> Error {

@@ -114,10 +114,10 @@ pub(super) fn plan_layer(
         .as_ref()
         .map(|p| parse_platforms(p.to_vec().iter().map(String::as_str), &field("platform")))
         .transpose()?;
-    let names = Names::of(i, layer, source.is_some(), to, &listed);
+    let names = Names::of(layer, source.is_some(), to, &listed);
     Ok(PlannedLayer {
         label: names.label,
-        title: names.title,
+        summary: names.summary,
         created_by: names.created_by,
         spec: LayerSpec {
             source,
@@ -304,16 +304,16 @@ fn parse_mode(value: &ModeValue) -> std::result::Result<u32, String> {
 }
 
 /// What a layer is called: `label` (short, the JSON `origin`: `from` as written, or
-/// `files: a, b`), `title` (progress: `layer 2 (config → /etc/app)`) and `created_by`
+/// `files: a, b`), `summary` (progress: `config → /etc/app`) and `created_by`
 /// (its history entry).
 struct Names {
     label: String,
-    title: String,
+    summary: String,
     created_by: String,
 }
 
 impl Names {
-    fn of(i: usize, layer: &LayerSection, directory: bool, to: &str, listed: &[Listed]) -> Names {
+    fn of(layer: &LayerSection, directory: bool, to: &str, listed: &[Listed]) -> Names {
         // The history of a directory (or whiteout-only) layer reads as it always has,
         // `hoist: FROM → TO`, so images built before listed files existed keep their
         // digests.
@@ -355,7 +355,7 @@ impl Names {
         };
         Names {
             label,
-            title: format!("layer {} ({summary})", i + 1),
+            summary,
             created_by,
         }
     }
@@ -439,8 +439,8 @@ mod tests {
         );
         assert_eq!(layer.label, "files: deploy/nginx.conf, start.sh");
         assert_eq!(
-            layer.title,
-            "layer 1 (deploy/nginx.conf → /etc/nginx/nginx.conf, start.sh → /usr/local/bin/start)"
+            layer.summary,
+            "deploy/nginx.conf → /etc/nginx/nginx.conf, start.sh → /usr/local/bin/start"
         );
         assert_eq!(
             layer.created_by,
@@ -465,7 +465,7 @@ mod tests {
         // A directory layer's names are as before listed files existed.
         let directory = &p.layers[1];
         assert_eq!(directory.label, "app");
-        assert_eq!(directory.title, "layer 2 (app → /app)");
+        assert_eq!(directory.summary, "app → /app");
         assert_eq!(directory.created_by, "hoist: app → /app");
     }
 
@@ -475,15 +475,8 @@ mod tests {
             "[[layer]]\nfrom = \"app\"\nto = \"/app\"\n[[layer]]\nfrom = \"app\"\nto = \"/srv\"\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\nexclude = [\"*.pyc\"]\n",
         )
         .unwrap();
-        let titles: Vec<&str> = p.layers.iter().map(|l| l.title.as_str()).collect();
-        assert_eq!(
-            titles,
-            [
-                "layer 1 (app → /app)",
-                "layer 2 (app → /srv)",
-                "layer 3 (app → /app)"
-            ]
-        );
+        let summaries: Vec<&str> = p.layers.iter().map(|l| l.summary.as_str()).collect();
+        assert_eq!(summaries, ["app → /app", "app → /srv", "app → /app"]);
         let history: Vec<&str> = p.layers.iter().map(|l| l.created_by.as_str()).collect();
         assert_eq!(
             history,

@@ -42,6 +42,16 @@ pub struct Overrides {
     pub compression: Option<String>,
     /// `--compression-level`.
     pub compression_level: Option<i32>,
+    /// `--entrypoint`: a JSON array of strings, or words separated by spaces.
+    pub entrypoint: Option<String>,
+    /// `--cmd`, written as `--entrypoint` is.
+    pub cmd: Option<String>,
+    /// `--workdir`.
+    pub workdir: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--expose` (repeatable): added to `[config].ports`.
+    pub expose: Vec<String>,
 }
 
 /// Whether to keep the base's manifest flavour or convert to OCI.
@@ -59,9 +69,10 @@ pub struct PlannedLayer {
     /// The layer's short name (`from` as written, `files: a, b`, `(whiteouts)`): its
     /// `origin` in `--json` output.
     pub label: String,
-    /// How progress lines name it, distinct for every layer: `layer 2 (config →
-    /// /etc/app)`.
-    pub title: String,
+    /// What it moves, for progress lines and errors (`config → /etc/app`, `remove
+    /// /x`); the build puts its position in the image before it (`layer 2 (config →
+    /// /etc/app)`), numbered as `hoist inspect` and `hoist diff` number layers.
+    pub summary: String,
     /// Its history entry's `created_by`: `hoist: FROM → TO[, FROM → TO…]`, distinct
     /// for every layer of the plan.
     pub created_by: String,
@@ -276,9 +287,29 @@ fn resolve_platforms(file: &ConfigFile, overrides: &Overrides) -> Result<Option<
     Ok(platforms)
 }
 
-/// `[config]` with `--env` and `--label` merged in.
+/// `[config]` with `--env`, `--label`, `--entrypoint`, `--cmd`, `--workdir`, `--user`
+/// and `--expose` merged in; a flag's bad value is refused naming the flag, by the
+/// checks that name the key for the file's.
 fn config_edits(file: &ConfigFile, overrides: &Overrides) -> Result<ConfigEdits> {
     let mut section = file.config.clone();
+    if let Some(text) = &overrides.entrypoint {
+        section.entrypoint = Some(parse_command("--entrypoint", text)?);
+    }
+    if let Some(text) = &overrides.cmd {
+        section.cmd = Some(parse_command("--cmd", text)?);
+    }
+    if let Some(workdir) = &overrides.workdir {
+        config_edit::check_workdir("--workdir", workdir)?;
+        section.workdir = Some(workdir.clone());
+    }
+    if let Some(user) = &overrides.user {
+        config_edit::check_user("--user", user)?;
+        section.user = Some(user.clone());
+    }
+    for port in &overrides.expose {
+        config_edit::check_port("--expose", port)?;
+        section.ports.push(port.clone());
+    }
     for (flag, target) in [("--env", &overrides.env), ("--label", &overrides.labels)] {
         for pair in target {
             let (key, value) = pair
@@ -293,6 +324,23 @@ fn config_edits(file: &ConfigFile, overrides: &Overrides) -> Result<ConfigEdits>
         }
     }
     ConfigEdits::from_section(&section)
+}
+
+/// `--entrypoint`/`--cmd`: a JSON array of strings (`["python3", "-m", "app"]`, for
+/// arguments with spaces), else words separated by whitespace; empty clears it.
+fn parse_command(flag: &str, text: &str) -> Result<Vec<String>> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text).map_err(|e| {
+            invalid(
+                flag,
+                &format!(
+                    "`{text}`: not a JSON array of strings ({e}); or give words separated by spaces"
+                ),
+            )
+        })
+    } else {
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
 }
 
 /// `image.tags` then `--tag`, each valid, without repeats.
@@ -620,6 +668,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--label"), "{err}");
+    }
+
+    /// `--entrypoint`, `--cmd`, `--workdir`, `--user` replace the file's values,
+    /// `--expose` adds ports; a bad value is refused naming the flag, by the same
+    /// checks as the file's keys.
+    #[test]
+    fn config_flags_override_the_file_and_name_themselves() {
+        let toml = "[image]\nbase = \"scratch\"\n[config]\ncmd = [\"a\"]\nworkdir = \"/w\"\nports = [\"80\"]\n";
+        let flags = Overrides {
+            entrypoint: Some(r#"["python3", "-m", "my app"]"#.into()),
+            cmd: Some("serve --port 8080".into()),
+            workdir: Some("/srv".into()),
+            user: Some("1000:1000".into()),
+            expose: vec!["53/udp".into(), "8080".into()],
+            ..Overrides::default()
+        };
+        let edits = plan(toml, &flags, None).unwrap().config_edits;
+        assert_eq!(
+            edits.entrypoint.unwrap(),
+            ["python3", "-m", "my app"].map(String::from)
+        );
+        assert_eq!(
+            edits.cmd.unwrap(),
+            ["serve", "--port", "8080"].map(String::from)
+        );
+        assert_eq!(edits.workdir.as_deref(), Some("/srv"));
+        assert_eq!(edits.user.as_deref(), Some("1000:1000"));
+        assert_eq!(edits.ports, ["80/tcp", "53/udp", "8080/tcp"]);
+        for (bad, flag) in [
+            (
+                Overrides {
+                    workdir: Some("srv".into()),
+                    ..Overrides::default()
+                },
+                "--workdir",
+            ),
+            (
+                Overrides {
+                    user: Some("a:b:c".into()),
+                    ..Overrides::default()
+                },
+                "--user",
+            ),
+            (
+                Overrides {
+                    expose: vec!["http".into()],
+                    ..Overrides::default()
+                },
+                "--expose",
+            ),
+            (
+                Overrides {
+                    entrypoint: Some("[\"a\", 1]".into()),
+                    ..Overrides::default()
+                },
+                "--entrypoint",
+            ),
+            (
+                Overrides {
+                    cmd: Some("[oops".into()),
+                    ..Overrides::default()
+                },
+                "--cmd",
+            ),
+        ] {
+            let err = plan(toml, &bad, None).unwrap_err().to_string();
+            assert!(err.contains(&format!("invalid {flag}:")), "{flag}: {err}");
+        }
     }
 
     #[test]

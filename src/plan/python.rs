@@ -112,9 +112,8 @@ pub(super) fn plan_python(
         let summary = format!("python {} → {into}, {what}", section.lock);
         PlannedLayer {
             label: format!("python: {}", section.lock),
-            title: format!(
-                "layer {} ({summary}, {count} wheel{})",
-                i + 1,
+            summary: format!(
+                "{summary}, {count} wheel{}",
                 if count == 1 { "" } else { "s" }
             ),
             created_by: format!("hoist: {summary}"),

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{WriteReport, effective_tags, index_json, tagged_entries};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{check_file_target, parent_dir, temp_file_in};
-use crate::oci::image::{Blob, BlobSource, Image};
+use crate::oci::image::{Blob, BlobSource, Image, PlatformImage};
 use crate::oci::layout::OCI_LAYOUT_FILE;
 use crate::oci::media;
 use crate::oci::model::Index;
@@ -94,13 +94,56 @@ impl super::Sink for DockerArchiveSink {
                 .collect(),
             (None, None) => Vec::new(),
         };
+        let archive = DockerArchive::new(image, platform, &repo_tags, &self.path)?;
+        write_archive(&self.path, |tar| archive.fill(tar)).map(|bytes_written| WriteReport {
+            bytes_written,
+            target: format!("docker-archive:{}", self.path.display()),
+        })
+    }
+}
+
+/// Writes `platform` of `image` as a docker archive (`docker save` format) naming it
+/// `repo_tags` into `out` as it goes, with no file in between: `podman load` or
+/// `docker load` reading it on stdin. `name` is what errors call the destination.
+/// Returns the blob bytes written.
+pub fn stream_docker_archive(
+    image: &Image,
+    platform: &PlatformImage,
+    repo_tags: &[String],
+    out: impl Write,
+    name: &Path,
+) -> Result<u64> {
+    let archive = DockerArchive::new(image, platform, repo_tags, name)?;
+    let mut writer = ArchiveWriter {
+        builder: tar::Builder::new(BufWriter::new(out)),
+        path: name.to_path_buf(),
+    };
+    let bytes = archive.fill(&mut writer)?;
+    writer.builder.into_inner().at(name)?.flush().at(name)?;
+    Ok(bytes)
+}
+
+/// One platform image as a docker archive: its blobs and `manifest.json`.
+struct DockerArchive<'a> {
+    image: &'a Image,
+    platform: &'a PlatformImage,
+    manifest_json: Vec<u8>,
+}
+
+impl<'a> DockerArchive<'a> {
+    /// Refuses a foreign layer (a docker archive holds every layer's bytes).
+    fn new(
+        image: &'a Image,
+        platform: &'a PlatformImage,
+        repo_tags: &[String],
+        path: &Path,
+    ) -> Result<DockerArchive<'a>> {
         let manifest = &platform.manifest;
-        let blob_path = |digest: &Digest| format!("blobs/{}/{}", digest.algorithm(), digest.hex());
         let mut layers = Vec::new();
         for layer in &manifest.layers {
             if !image.blobs.contains_key(&layer.digest) {
                 return Err(output_error(
-                    &self.path,
+                    path,
                     &format!(
                         "layer {} is a foreign layer, which docker archives cannot hold",
                         layer.digest
@@ -115,30 +158,38 @@ impl super::Sink for DockerArchiveSink {
             "Layers": layers,
         }]))
         .expect("plain JSON serialises");
-        write_archive(&self.path, |tar| {
-            tar.dir("blobs/")?;
-            tar.dir("blobs/sha256/")?;
-            let mut bytes = 0;
-            let mut seen: Vec<&Digest> = Vec::new();
-            for digest in manifest
-                .layers
-                .iter()
-                .map(|l| &l.digest)
-                .chain(std::iter::once(&manifest.config.digest))
-            {
-                if !seen.contains(&digest) {
-                    seen.push(digest);
-                    bytes += tar.blob(digest, &image.blobs[digest])?;
-                }
-            }
-            tar.file("manifest.json", &manifest_json)?;
-            Ok(bytes)
-        })
-        .map(|bytes_written| WriteReport {
-            bytes_written,
-            target: format!("docker-archive:{}", self.path.display()),
+        Ok(DockerArchive {
+            image,
+            platform,
+            manifest_json,
         })
     }
+
+    /// The blobs (layers, then the config), each once, then `manifest.json`.
+    fn fill<W: Write>(&self, tar: &mut ArchiveWriter<W>) -> Result<u64> {
+        let manifest = &self.platform.manifest;
+        tar.dir("blobs/")?;
+        tar.dir("blobs/sha256/")?;
+        let mut bytes = 0;
+        let mut seen: Vec<&Digest> = Vec::new();
+        for digest in manifest
+            .layers
+            .iter()
+            .map(|l| &l.digest)
+            .chain(std::iter::once(&manifest.config.digest))
+        {
+            if !seen.contains(&digest) {
+                seen.push(digest);
+                bytes += tar.blob(digest, &self.image.blobs[digest])?;
+            }
+        }
+        tar.file("manifest.json", &self.manifest_json)?;
+        Ok(bytes)
+    }
+}
+
+fn blob_path(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm(), digest.hex())
 }
 
 fn output_error(path: &Path, reason: &str) -> Error {
@@ -189,7 +240,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// the whole archive, which is still a temp file then: nothing bad is renamed
     /// into place.
     fn blob(&mut self, digest: &Digest, blob: &Blob) -> Result<u64> {
-        let name = format!("blobs/{}/{}", digest.algorithm(), digest.hex());
+        let name = blob_path(digest);
         let mut header = Self::header(tar::EntryType::Regular, blob.size);
         match &blob.source {
             BlobSource::Bytes(bytes) => self

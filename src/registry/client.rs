@@ -136,6 +136,8 @@ pub(crate) fn http_client(
     };
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
+        // A name that does not resolve is told from other failures (not retried).
+        .dns_resolver(std::sync::Arc::new(super::dns::SystemResolver))
         .read_timeout(read_timeout())
         // Never: reqwest judges a hop by the hop before it, not by the registry's
         // origin, and a probe has no reason to follow one at all.

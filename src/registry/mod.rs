@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client;
 pub(crate) mod credential_helper;
 pub mod credential_store;
+mod dns;
 pub mod index;
 pub mod layer_source;
 pub mod login;

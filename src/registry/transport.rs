@@ -439,6 +439,12 @@ impl Failure {
 }
 
 pub(super) fn transport_failure(error: &reqwest::Error) -> Failure {
+    // A host that does not resolve stays so for longer than any backoff: final.
+    if let Some(unresolved) = super::dns::unresolved(error) {
+        return Failure::Refused(format!(
+            "{unresolved} (the name does not resolve: check its spelling, DNS and the network; not retried)"
+        ));
+    }
     Failure::Transport(super::describe(error))
 }
 

@@ -91,11 +91,23 @@ impl Git {
 
     /// The HEAD commit's committer time, seconds since the epoch.
     pub fn head_time(&self) -> Result<u64> {
-        let text = self.git(&["log", "-1", "--format=%ct", "HEAD"])?;
+        self.commit_time("HEAD")
+    }
+
+    /// A commit's committer time, seconds since the epoch.
+    pub fn commit_time(&self, commit: &str) -> Result<u64> {
+        let text = self.git(&["log", "-1", "--format=%ct", commit, "--"])?;
         text.parse().map_err(|_| ReleaseError::Git {
-            args: "log -1 --format=%ct HEAD".into(),
+            args: format!("log -1 --format=%ct {commit}"),
             message: format!("`{text}` is not a time"),
         })
+    }
+
+    /// Whether git ignores `path` (a `.gitignore` rule): such a file is in no commit,
+    /// so no checkout of a revision has it.
+    pub fn is_ignored(&self, path: &Path) -> bool {
+        let text = path.display().to_string();
+        self.git(&["check-ignore", "--quiet", "--", &text]).is_ok()
     }
 
     /// The HEAD commit's subject line.

@@ -150,7 +150,10 @@ pub fn check(check: &Check, target: &Target, note: &mut dyn FnMut(String)) -> Re
     let config = checkout
         .as_ref()
         .map_or(target.config.as_path(), |c| c.config.as_path());
-    let outcome = rebuild(check, target, config, note)?;
+    let outcome = rebuild(check, target, config, note).map_err(|error| match &checkout {
+        Some(checkout) => explain_missing_inputs(checkout, target, error),
+        None => error,
+    })?;
     let provenance = match (&signatures, check.key, outcome.verified) {
         (Some(verified), Some(key), true) => {
             match check_provenance(
@@ -257,6 +260,42 @@ fn check_provenance(
         }
         Err(refusal @ SignError::Provenance { .. }) => Ok(Err(refusal)),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// A revision's rebuild that failed: when inputs of its config (`from` of layers and
+/// files) are missing from the checkout while the working tree has them and git
+/// ignores them, the error says so, and what to do (they are built on the host).
+fn explain_missing_inputs(
+    checkout: &RevisionCheckout,
+    target: &Target,
+    error: VerifyError,
+) -> VerifyError {
+    let Ok(file) = crate::config::ConfigFile::load(&checkout.config) else {
+        return error;
+    };
+    let here = crate::fsutil::parent_dir(&target.config);
+    let there = crate::fsutil::parent_dir(&checkout.config);
+    let Ok(git) = Git::discover(here) else {
+        return error;
+    };
+    let mut paths: Vec<String> = Vec::new();
+    for layer in &file.layers {
+        let sources = layer.from.iter().chain(layer.files.iter().map(|f| &f.from));
+        for from in sources {
+            let missing = !there.join(from).exists() && here.join(from).exists();
+            if missing && git.is_ignored(&here.join(from)) && !paths.contains(from) {
+                paths.push(from.clone());
+            }
+        }
+    }
+    if paths.is_empty() {
+        return error;
+    }
+    VerifyError::InputsNotInGit {
+        revision: checkout.revision.clone(),
+        paths,
+        source: Box::new(error),
     }
 }
 

@@ -46,6 +46,22 @@ pub enum VerifyError {
     /// What was asked cannot be done; says why.
     #[error("{0}")]
     Refused(String),
+    /// The rebuild of a revision's checkout failed, and inputs it builds from are not
+    /// in git (ignored: built on the host, such as `frontend/dist`).
+    #[error(
+        "rebuilding revision {revision}: {} not in git (ignored), so its checkout lacks {}: `git checkout {revision}`, build {} there as the release did, and run hoist verify again (with HEAD at that revision it rebuilds the working tree; --revision HEAD forces that)",
+        paths.join(", "),
+        if paths.len() == 1 { "it" } else { "them" },
+        if paths.len() == 1 { "it" } else { "them" }
+    )]
+    InputsNotInGit {
+        /// The revision rebuilt.
+        revision: String,
+        /// The inputs (`from` as written) missing from its checkout, ignored by git.
+        paths: Vec<String>,
+        /// How the rebuild failed.
+        source: Box<VerifyError>,
+    },
     /// The rebuild failed.
     #[error("rebuilding from {}", config.display())]
     Rebuild {

@@ -231,7 +231,11 @@ fn digest_file_holds_the_digest_and_a_newline() {
 fn build_without_output_prints_the_digest_and_writes_only_the_cache() {
     let sandbox = Sandbox::new();
     let mut command = sandbox.build();
-    command.arg("--config").arg(crate::common::example_config());
+    command
+        // Dated as build_example dates it.
+        .env("SOURCE_DATE_EPOCH", "0")
+        .arg("--config")
+        .arg(crate::common::example_config());
     let stdout = crate::common::stdout(&crate::common::success(&mut command));
     let digest = last_line(&stdout);
     assert_digest(digest);

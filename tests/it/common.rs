@@ -197,9 +197,13 @@ impl Sandbox {
     }
 
     /// Builds the dashboard example to `output`, asserting success; returns stdout.
+    /// Dated 0 (`SOURCE_DATE_EPOCH=0`, the default outside git): the example lives in
+    /// hoist's own checkout, where the default is the HEAD commit's time, which every
+    /// commit moves (that default: features.rs, finding.rs).
     pub fn build_example(&self, output: &str, extra: &[&str]) -> String {
         let mut command = self.build();
         command
+            .env("SOURCE_DATE_EPOCH", "0")
             .arg("--config")
             .arg(example_config())
             .arg("--output")

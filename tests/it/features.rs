@@ -303,13 +303,36 @@ fn docker_archive_repo_tags_from_image_name() {
 fn inspect_by_digest_and_source_date_epoch_zero() {
     let sandbox = Sandbox::new();
     let plain = last_line(&sandbox.build_example(&sandbox.oci("out"), &[])).to_owned();
-    // SOURCE_DATE_EPOCH=0 is the default epoch: the same image.
+    // Without SOURCE_DATE_EPOCH, the example (in hoist's checkout) is dated by the HEAD
+    // commit's time, 0 outside git; the image records it and is the same image as one
+    // built with that epoch given.
     let mut command = sandbox.build();
     command
-        .env("SOURCE_DATE_EPOCH", "0")
+        .arg("--config")
+        .arg(crate::common::example_config())
+        .arg("--output")
+        .arg(sandbox.oci("dated"));
+    let dated = last_line(&stdout(&success(&mut command))).to_owned();
+    let head_time = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct", "HEAD"])
+        .current_dir(crate::common::example_dir())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "0".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
+    let recorded = Layout::open(sandbox.path("dated")).json(&dated)["annotations"]
+        ["io.hoist.source-date-epoch"]
+        .clone();
+    assert_eq!(recorded, head_time.as_str(), "the HEAD commit's time");
+    let mut command = sandbox.build();
+    command
+        .env("SOURCE_DATE_EPOCH", &head_time)
         .arg("--config")
         .arg(crate::common::example_config());
-    assert_eq!(last_line(&stdout(&success(&mut command))), plain);
+    assert_eq!(last_line(&stdout(&success(&mut command))), dated);
 
     let mut command = sandbox.hoist();
     command

@@ -85,14 +85,33 @@ fn files_land_at_their_paths_with_their_modes() {
     project(&sandbox);
     let output = success(sandbox.build().arg("--output").arg(sandbox.oci("out")));
 
-    // Progress names every layer distinctly.
+    // Progress names every layer distinctly, numbered by its position in the image
+    // (the base's one layer is 1), as `hoist inspect` numbers them.
     let err = stderr(&output);
-    for line in [
-        "layer 1 (site → /srv/www): sha256:",
-        "layer 2 (start.sh → /usr/local/bin/start, deploy/nginx.conf → /etc/nginx/nginx.conf, deploy/supervisord.conf → /etc/supervisor/conf.d/supervisord.conf): sha256:",
-        "layer 3 (config/app.ini → /etc/app/app.ini): sha256:",
-    ] {
+    let inspected = stdout(&success(
+        sandbox.hoist().arg("inspect").arg(sandbox.oci("out")),
+    ));
+    for (n, line) in [
+        "layer 2 (site → /srv/www): sha256:",
+        "layer 3 (start.sh → /usr/local/bin/start, deploy/nginx.conf → /etc/nginx/nginx.conf, deploy/supervisord.conf → /etc/supervisor/conf.d/supervisord.conf): sha256:",
+        "layer 4 (config/app.ini → /etc/app/app.ini): sha256:",
+    ]
+    .into_iter()
+    .enumerate()
+    {
         assert!(err.contains(line), "expected {line:?} in:\n{err}");
+        let digest = err
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.split(": ").nth(1))
+            .and_then(|d| d.split_whitespace().next())
+            .expect("the layer's digest");
+        let row = format!("{}  {digest}", n + 2);
+        assert!(
+            inspected.lines().any(|l| l.trim_start().starts_with(&row)),
+            "inspect numbers {digest} as {}:\n{inspected}",
+            n + 2
+        );
     }
 
     // The judge: umoci's rootfs.

@@ -33,14 +33,14 @@ use crate::registry::{HOIST_LIMIT, Registry, ok, run};
 const JUDGED_DIRS: [&str; 3] = ["app", "etc/nginx", "usr/share/nginx/html"];
 
 /// A podman confined to a temporary directory.
-struct Podman {
+pub(crate) struct Podman {
     dir: TempDir,
     /// Running as root: files keep their owners and `image mount` works directly.
     root: bool,
 }
 
 impl Podman {
-    fn new() -> Podman {
+    pub(crate) fn new() -> Podman {
         require_tool("podman");
         let dir = tempfile::Builder::new()
             .prefix("hoist-podman-")
@@ -61,17 +61,24 @@ impl Podman {
             at("containers.conf"),
             format!(
                 "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n\
-                 image_copy_tmp_dir = \"{}\"\n",
-                at("tmp").display()
+                 image_copy_tmp_dir = \"{}\"\ntmp_dir = \"{}\"\n",
+                at("tmp").display(),
+                at("libpod-tmp").display()
             ),
         )
         .unwrap();
         fs::write(
             at("storage.conf"),
             format!(
-                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n{}",
                 at("storage").display(),
-                at("run").display()
+                at("run").display(),
+                // As the global flags say, for a podman run without them.
+                if root {
+                    ""
+                } else {
+                    "[storage.options.vfs]\nignore_chown_errors = \"true\"\n"
+                }
             ),
         )
         .unwrap();
@@ -133,21 +140,29 @@ impl Podman {
     /// `program` with podman's configuration, state and HOME all in the temp dir.
     fn confined(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("home/.config"))
-            .env("XDG_DATA_HOME", self.path("home/.local/share"))
-            .env("XDG_RUNTIME_DIR", self.path("run"))
-            .env("TMPDIR", self.path("tmp"))
-            .env("CONTAINERS_CONF", self.path("containers.conf"))
-            .env("CONTAINERS_STORAGE_CONF", self.path("storage.conf"))
-            .env("CONTAINERS_REGISTRIES_CONF", self.path("registries.conf"))
-            .env("REGISTRY_AUTH_FILE", self.path("auth.json"));
+        command.envs(self.environment());
         command
     }
 
+    /// The environment that confines podman (and a program that runs it, such as
+    /// `hoist build --load`) to the temp dir: storage.conf (vfs, graphroot, runroot),
+    /// containers.conf, registries.conf, auth file and HOME.
+    pub(crate) fn environment(&self) -> Vec<(&'static str, std::path::PathBuf)> {
+        vec![
+            ("HOME", self.path("home")),
+            ("XDG_CONFIG_HOME", self.path("home/.config")),
+            ("XDG_DATA_HOME", self.path("home/.local/share")),
+            ("XDG_RUNTIME_DIR", self.path("run")),
+            ("TMPDIR", self.path("tmp")),
+            ("CONTAINERS_CONF", self.path("containers.conf")),
+            ("CONTAINERS_STORAGE_CONF", self.path("storage.conf")),
+            ("CONTAINERS_REGISTRIES_CONF", self.path("registries.conf")),
+            ("REGISTRY_AUTH_FILE", self.path("auth.json")),
+        ]
+    }
+
     /// Runs podman (bounded, against hangs), asserting success.
-    fn output(&self, args: &[&str]) -> Output {
+    pub(crate) fn output(&self, args: &[&str]) -> Output {
         let mut command = self.command(args);
         let output = run(&mut command, HOIST_LIMIT);
         assert!(
@@ -162,7 +177,7 @@ impl Podman {
     }
 
     /// `podman image inspect ID`: the one image's object.
-    fn inspect(&self, image: &str) -> Value {
+    pub(crate) fn inspect(&self, image: &str) -> Value {
         let listed = parse_json(&stdout(&self.output(&["image", "inspect", image])));
         let [one] = listed.as_array().expect("inspect gives a list").as_slice() else {
             panic!("expected one image for {image}: {listed:#}");

@@ -60,6 +60,8 @@ pub(crate) fn seed_base(registry: &Registry) -> String {
 fn build_on(sandbox: &Sandbox, registry: &Registry, base: &str, extra: &[&str]) -> String {
     let mut command = sandbox.build();
     command
+        // Dated as a copy of the example outside git is (see Sandbox::build_example).
+        .env("SOURCE_DATE_EPOCH", "0")
         .arg("--config")
         .arg(example_config())
         .arg("--base")
@@ -1139,6 +1141,8 @@ fn offline_builds_from_the_cache_alone_and_names_what_is_missing() {
     let offline_build = |output: &str| {
         let mut command = sandbox.build();
         command
+            // Dated as build_on dates it.
+            .env("SOURCE_DATE_EPOCH", "0")
             .arg("--config")
             .arg(example_config())
             .arg("--base")

@@ -13,7 +13,7 @@ use crate::common::{
     Sandbox, base_layout, copy_tree, example_dir, last_line, stderr, stdout, success,
 };
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let mut command = Command::new("git");
     command
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -29,7 +29,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     stdout(&success(&mut command)).trim().to_string()
 }
 
-fn verify(sandbox: &Sandbox, repo: &Path, image: &str, extra: &[&str]) -> Output {
+pub(crate) fn verify(sandbox: &Sandbox, repo: &Path, image: &str, extra: &[&str]) -> Output {
     let mut command = sandbox.hoist();
     command
         .arg("verify")
