@@ -4,7 +4,6 @@
 //! verify` through [`Builder`], so a verify rebuild is made exactly as the build it
 //! checks; the budget, the sinks, signing and tags are the job's stages around it.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hoist_layers::{BlobStore, BuildOptions};
@@ -198,17 +197,15 @@ impl<'a> Builder<'a> {
         self.transport
     }
 
-    /// Pushes each image to its target, overlapping their round trips: pushes to
-    /// different registries at once; to one registry, the first alone, then the others
-    /// at once, so that they can mount what the first put there (a workspace's images
-    /// share their base) rather than upload it again. One result per push, in order.
+    /// Pushes each image to its target, all at once: the transport bounds the requests
+    /// in flight per registry, and its ledger makes a blob several images share go up
+    /// once (the first push needing it uploads it, the others wait and mount it).
+    /// One result per push, in order.
     pub fn push_all(&self, pushes: &[(&Image, &PushTarget)]) -> Vec<Result<PushReport>> {
-        let mut by_registry: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (_, target)) in pushes.iter().enumerate() {
-            by_registry
-                .entry(target.reference.registry())
-                .or_default()
-                .push(i);
+        for (_, target) in pushes {
+            self.transport
+                .ledger()
+                .announce(target.reference.registry(), target.reference.repository());
         }
         let all = async {
             let one = |i: usize| async move {
@@ -218,13 +215,7 @@ impl<'a> Builder<'a> {
                     push(image, &target.reference, &target.tags, self.transport).await,
                 )
             };
-            let groups = by_registry.values().map(|indices| async move {
-                let (&first, rest) = indices.split_first().expect("groups are not empty");
-                let mut results = vec![one(first).await];
-                results.extend(futures_util::future::join_all(rest.iter().map(|&i| one(i))).await);
-                results
-            });
-            Ok(futures_util::future::join_all(groups).await)
+            Ok(vec![futures_util::future::join_all((0..pushes.len()).map(one)).await])
         };
         let mut results: Vec<Option<Result<PushReport>>> = pushes.iter().map(|_| None).collect();
         match crate::registry::block_on(all) {

@@ -12,7 +12,6 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use serde::Serialize;
 
-use super::progress::UploadProgress;
 use super::pull::BlobFetcher;
 use super::pushed::PushedRecords;
 use super::repository::Mount;
@@ -63,7 +62,15 @@ pub async fn push(
     let options = transport.options();
     let records = options.pushed_records.as_deref().map(PushedRecords::new);
     let sources = MountSources::new(image, target, records.as_ref());
-    let mount_from: Vec<&str> = sources.repositories();
+    // The command's other targets on this registry too: a blob a sibling uploads
+    // first is mounted from it.
+    let ledger = transport.ledger();
+    ledger.announce(target.registry(), target.repository());
+    let siblings = ledger.siblings(target.registry(), target.repository());
+    let mut mount_from: Vec<&str> = sources.repositories();
+    mount_from.extend(siblings.iter().map(String::as_str));
+    mount_from.sort_unstable();
+    mount_from.dedup();
     let blobs = transport
         .repository(
             target,
@@ -111,7 +118,7 @@ pub async fn push(
                     &image.blobs[digest],
                     sources.for_blob(digest),
                     &fetchers,
-                    transport.upload_progress(),
+                    transport,
                 )
                 .await?;
                 if let Some(records) = &records {
@@ -185,6 +192,15 @@ pub async fn tag_pushed(
         .await?;
     let top = document_bytes(image, &image.descriptor.digest)?;
     put_tags(&blobs, image, &top, tags, false).await
+}
+
+/// Points `tag` of `repository` at `image` (there by digest already) with one PUT,
+/// for a caller that read the tag just before.
+pub async fn put_tag(repository: &Repository, image: &Image, tag: &str) -> Result<()> {
+    let top = document_bytes(image, &image.descriptor.digest)?;
+    repository
+        .put_manifest(tag, &image.descriptor.media_type, &top)
+        .await
 }
 
 async fn put_tags(
@@ -325,14 +341,45 @@ impl Fetchers {
     }
 }
 
+/// Puts one blob into `blobs`' repository, once per command: under the blob's slot
+/// of the command's ledger ([`super::scheduler`]), so that a sibling push needing it
+/// waits for this one and then mounts it rather than uploading it again.
 async fn upload_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
     mount_from: &[String],
     fetchers: &Fetchers,
-    progress: &dyn UploadProgress,
+    transport: &Transport,
 ) -> Result<Outcome> {
+    let slot = transport.ledger().slot(&blobs.registry.name, digest);
+    let mut holders = slot.lock().await;
+    let outcome = put_blob(blobs, digest, blob, mount_from, &holders, fetchers, transport)
+        .await?;
+    holders.insert(blobs.name.clone());
+    Ok(outcome)
+}
+
+async fn put_blob(
+    blobs: &Repository,
+    digest: &Digest,
+    blob: &Blob,
+    mount_from: &[String],
+    holders: &super::scheduler::Holders,
+    fetchers: &Fetchers,
+    transport: &Transport,
+) -> Result<Outcome> {
+    // This command put it there already: no need to ask.
+    if holders.contains(&blobs.name) {
+        return Ok(Outcome::Skipped);
+    }
+    // Where this command put it: a mount that cannot be stale, tried first and
+    // without a HEAD (a registry that lacks the blob here answers the mount 201).
+    if let Some(holder) = holders.iter().next()
+        && let Mount::Mounted = blobs.mount(digest, holder).await
+    {
+        return Ok(Outcome::Mounted);
+    }
     if blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
@@ -343,6 +390,7 @@ async fn upload_blob(
             return Ok(Outcome::Mounted);
         }
     }
+    let progress = transport.upload_progress();
     let mut fetched = false;
     if let BlobSource::OnDemand(_) = &blob.source {
         // The one case a registry layer's bytes are needed: fetch it into the cache,

@@ -309,6 +309,8 @@ impl Repository {
                 return Ok(answered);
             }
             let next = super::upload::next_location(&answered.response)?;
+            // Its permit back before the next hop asks for one.
+            drop(answered);
             answered = self.send_simple(|| self.http().get(next.clone())).await?;
         }
         Err(Failure::Transport(format!(
