@@ -4,6 +4,7 @@
 //! verify` through [`Builder`], so a verify rebuild is made exactly as the build it
 //! checks; the budget, the sinks, signing and tags are the job's stages around it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hoist_layers::{BlobStore, BuildOptions};
@@ -43,6 +44,9 @@ pub struct Builder<'a> {
     builds: AtomicUsize,
     /// Layers a registry holds by key, reused by builds whose outputs are pushes.
     registry_layers: Option<RegistryLayers>,
+    /// Registry layers read ahead for the builds to come ([`Self::prefetch_registry_layers`]),
+    /// by the references they were read from.
+    prefetched: BTreeMap<Vec<String>, RegistryLayers>,
 }
 
 impl<'a> Builder<'a> {
@@ -65,6 +69,7 @@ impl<'a> Builder<'a> {
             scratch,
             builds: AtomicUsize::new(0),
             registry_layers: None,
+            prefetched: BTreeMap::new(),
         })
     }
 
@@ -74,8 +79,11 @@ impl<'a> Builder<'a> {
     /// computes is not archived again. No references: stop reusing (the next image of a
     /// workspace has other targets). `hoist verify` never calls this.
     pub fn reuse_registry_layers(&mut self, references: &[Reference]) -> Result<()> {
+        let key: Vec<String> = references.iter().map(Reference::whole).collect();
         self.registry_layers = if references.is_empty() {
             None
+        } else if let Some(read) = self.prefetched.remove(&key) {
+            Some(read)
         } else {
             Some(crate::registry::block_on(RegistryLayers::read(
                 references,
@@ -84,6 +92,34 @@ impl<'a> Builder<'a> {
             ))?)
         };
         Ok(())
+    }
+
+    /// Reads, all at once, the registry layers that the builds to come will reuse
+    /// ([`Self::reuse_registry_layers`] with each of `lists`): a workspace's members
+    /// otherwise wait for their registry's round trips one after another. A list that
+    /// fails is left to be read (and its error reported) when its build asks.
+    pub fn prefetch_registry_layers(&mut self, lists: &[Vec<Reference>]) {
+        let (store, transport) = (self.store, self.transport);
+        let read = crate::registry::block_on(async {
+            Ok(futures_util::future::join_all(
+                lists
+                    .iter()
+                    .filter(|references| !references.is_empty())
+                    .map(|references| async move {
+                        let key: Vec<String> = references.iter().map(Reference::whole).collect();
+                        (
+                            key,
+                            RegistryLayers::read(references, store, transport).await,
+                        )
+                    }),
+            )
+            .await)
+        });
+        for (key, layers) in read.into_iter().flatten() {
+            if let Ok(layers) = layers {
+                self.prefetched.insert(key, layers);
+            }
+        }
     }
 
     /// Builds the image `plan` describes into the cache. With `layers_on_demand`, a
@@ -215,7 +251,9 @@ impl<'a> Builder<'a> {
                     push(image, &target.reference, &target.tags, self.transport).await,
                 )
             };
-            Ok(vec![futures_util::future::join_all((0..pushes.len()).map(one)).await])
+            Ok(vec![
+                futures_util::future::join_all((0..pushes.len()).map(one)).await,
+            ])
         };
         let mut results: Vec<Option<Result<PushReport>>> = pushes.iter().map(|_| None).collect();
         match crate::registry::block_on(all) {

@@ -256,23 +256,25 @@ fn build_all<'p>(
     (hint, note): (&str, &mut dyn FnMut(String)),
 ) -> Result<Vec<(&'p Member, Plan, Image)>> {
     let mut images = Vec::new();
+    let reuse = |target: &ImageTargets| {
+        let first = target.repositories.first().map(|r| (r, release_tags));
+        cache_references(first, &[])
+    };
+    builder.prefetch_registry_layers(&targets.iter().map(reuse).collect::<Vec<_>>());
     for (member, target) in members.iter().zip(targets) {
         let plan = member_plan(request, member, new, env)?;
-        let first = target.repositories.first().map(|r| (r, release_tags));
-        builder
-            .reuse_registry_layers(&cache_references(first, &[]))
-            .map_err(|e| {
-                step(
-                    format!(
-                        "reading the layers {} holds already; {hint}",
-                        target
-                            .repositories
-                            .first()
-                            .map_or_else(String::new, rollout::repository_name)
-                    ),
-                    e,
-                )
-            })?;
+        builder.reuse_registry_layers(&reuse(target)).map_err(|e| {
+            step(
+                format!(
+                    "reading the layers {} holds already; {hint}",
+                    target
+                        .repositories
+                        .first()
+                        .map_or_else(String::new, rollout::repository_name)
+                ),
+                e,
+            )
+        })?;
         let image = builder
             .build(&plan, !target.repositories.is_empty())
             .map_err(|e| {

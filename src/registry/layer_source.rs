@@ -85,7 +85,11 @@ impl RegistryLayers {
                 continue;
             };
             layers.read.push(reference.whole());
-            if !seen.insert((reference.registry().to_string(), reference.repository().to_string(), digest.clone())) {
+            if !seen.insert((
+                reference.registry().to_string(),
+                reference.repository().to_string(),
+                digest.clone(),
+            )) {
                 continue;
             }
             let pinned = with_digest(reference, digest.as_str());
@@ -189,7 +193,10 @@ async fn tagged_digest(reference: &Reference, transport: &Transport) -> Result<O
         });
     }
     let repository = transport.repository(reference, Access::Pull).await?;
-    match repository.manifest_digest(reference.tag().unwrap_or("latest")).await {
+    match repository
+        .manifest_digest(reference.tag().unwrap_or("latest"))
+        .await
+    {
         Ok(digest) => Ok(digest),
         Err(Error::RegistryAnswer(answer)) if names_nothing(&answer) => Ok(None),
         Err(error) => Err(error),

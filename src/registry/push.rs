@@ -99,6 +99,23 @@ pub async fn push(
     };
 
     // Layers first, then configs: a registry may check that a config's layers exist.
+    let blob_count = unique(
+        image
+            .platforms
+            .iter()
+            .flat_map(|p| p.manifest.layers.iter().chain([&p.manifest.config]))
+            .map(|d| &d.digest),
+    )
+    .len() as u64;
+    if complete_there(&blobs, image).await? {
+        // An unchanged image: a registry accepts a manifest only once what it names
+        // is there, so the image by digest vouches for its blobs and children; with
+        // its SBOMs listed, nothing is missing. Only the tags are left.
+        report.blobs_skipped = blob_count;
+        let top = document_bytes(image, &image.descriptor.digest)?;
+        put_tags(&blobs, image, &top, tags, false).await?;
+        return Ok(report);
+    }
     let layers = unique(
         image
             .platforms
@@ -223,6 +240,30 @@ async fn put_tags(
         }
     }
     Ok(())
+}
+
+/// Whether `blobs`' repository holds `image` by digest with every SBOM of it listed
+/// among its subject's referrers: one `HEAD`, and one referrers `GET` per subject
+/// (all at once), for an image pushed before.
+async fn complete_there(blobs: &Repository, image: &Image) -> Result<bool> {
+    let digest = &image.descriptor.digest;
+    if blobs.manifest_digest(digest.as_str()).await?.as_ref() != Some(digest) {
+        return Ok(false);
+    }
+    let mut by_subject: BTreeMap<&Digest, Vec<&Digest>> = BTreeMap::new();
+    for referrer in &image.referrers {
+        by_subject
+            .entry(&referrer.subject.digest)
+            .or_default()
+            .push(&referrer.descriptor.digest);
+    }
+    let listed =
+        futures_util::future::try_join_all(by_subject.iter().map(|(subject, wanted)| async move {
+            let there = super::referrers::list(blobs, subject, None).await?;
+            Ok::<_, Error>(wanted.iter().all(|w| there.iter().any(|d| &d.digest == *w)))
+        }))
+        .await?;
+    Ok(listed.into_iter().all(|all| all))
 }
 
 /// Digests in first-seen order, each once: a layer shared by platforms goes up once.
@@ -354,8 +395,10 @@ async fn upload_blob(
 ) -> Result<Outcome> {
     let slot = transport.ledger().slot(&blobs.registry.name, digest);
     let mut holders = slot.lock().await;
-    let outcome = put_blob(blobs, digest, blob, mount_from, &holders, fetchers, transport)
-        .await?;
+    let outcome = put_blob(
+        blobs, digest, blob, mount_from, &holders, fetchers, transport,
+    )
+    .await?;
     holders.insert(blobs.name.clone());
     Ok(outcome)
 }

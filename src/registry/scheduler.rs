@@ -81,7 +81,11 @@ impl RequestCounts {
     }
 
     fn total(&self) -> u64 {
-        self.by_method.lock().expect("request counts").values().sum()
+        self.by_method
+            .lock()
+            .expect("request counts")
+            .values()
+            .sum()
     }
 
     /// Ends the phase under way and begins `name`.
@@ -123,11 +127,14 @@ impl RequestCounts {
 /// Where a blob is known to be in one registry: the repositories that hold it.
 pub(super) type Holders = BTreeSet<String>;
 
+/// A blob's holders behind the lock a push takes while it puts the blob somewhere.
+type Slot = Arc<tokio::sync::Mutex<Holders>>;
+
 /// Per registry and digest, the repositories known to hold the blob, behind an async
 /// lock that a push holds while it puts the blob somewhere (see the module docs).
 #[derive(Debug, Default)]
 pub struct BlobLedger {
-    slots: Mutex<BTreeMap<(String, Digest), Arc<tokio::sync::Mutex<Holders>>>>,
+    slots: Mutex<BTreeMap<(String, Digest), Slot>>,
     /// Per registry, the repositories this command pushes to: each push's token asks
     /// to pull from them all, so that it may mount what a sibling uploaded.
     targets: Mutex<BTreeMap<String, BTreeSet<String>>>,
@@ -135,7 +142,7 @@ pub struct BlobLedger {
 
 impl BlobLedger {
     /// The slot of `digest` in `registry`: lock it to read or change its holders.
-    pub(super) fn slot(&self, registry: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<Holders>> {
+    pub(super) fn slot(&self, registry: &str, digest: &Digest) -> Slot {
         Arc::clone(
             self.slots
                 .lock()

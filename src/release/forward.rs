@@ -310,18 +310,26 @@ pub fn move_all_tags(
     gather(moves, outcomes, note)
 }
 
+/// One tag's move: the tag, `Some(the version it names)` when kept, and the notes.
+type TagOutcome = (String, Result<Option<Option<Version>>>, Vec<String>);
+
 /// The outcomes of [`move_all_tags`]' futures, back to their moves (they came in the
 /// order of the moves, pinned tags first): a move fails with its first error.
 fn gather(
     moves: &[TagMove<'_>],
-    outcomes: Vec<(String, Result<Option<Option<Version>>>, Vec<String>)>,
+    outcomes: Vec<TagOutcome>,
     note: &mut dyn FnMut(String),
 ) -> Vec<Result<Moved>> {
     let mut results: Vec<Result<Moved>> = moves.iter().map(|_| Ok(Moved::default())).collect();
     let mut outcomes = outcomes.into_iter();
     let pinned_counts: Vec<usize> = moves
         .iter()
-        .map(|m| m.tags.iter().filter(|t| tag_kind(t) == TagKind::Pinned).count())
+        .map(|m| {
+            m.tags
+                .iter()
+                .filter(|t| tag_kind(t) == TagKind::Pinned)
+                .count()
+        })
         .collect();
     let mut take = |i: usize, n: usize, results: &mut Vec<Result<Moved>>| {
         for (tag, kept, notes) in outcomes.by_ref().take(n) {
@@ -607,9 +615,10 @@ pub async fn probe(
         return Ok(Vec::new());
     }
     let repository = &repository;
-    futures_util::future::join_all(tags.iter().map(|tag| async move {
-        Ok((tag.clone(), repository.manifest_digest(tag).await?))
-    }))
+    futures_util::future::join_all(
+        tags.iter()
+            .map(|tag| async move { Ok((tag.clone(), repository.manifest_digest(tag).await?)) }),
+    )
     .await
     .into_iter()
     .collect()

@@ -19,6 +19,9 @@ use crate::registry::push::PushReport;
 use crate::registry::transport::Transport;
 use crate::workspace;
 
+/// What each tag of a release named in one repository before the push.
+type TagsSeen = Vec<(String, Option<Digest>)>;
+
 /// Images signed at once (each a thread; their requests share the transport's bound).
 const SIGNING_THREADS: usize = 8;
 
@@ -311,7 +314,7 @@ impl Rollout<'_> {
         &self,
         images: &[(&ImageTargets, &Image)],
         transport: &Transport,
-    ) -> Result<Vec<Vec<Vec<(String, Option<Digest>)>>>> {
+    ) -> Result<Vec<Vec<TagsSeen>>> {
         let pairs: Vec<(&Reference, &Image)> = images
             .iter()
             .flat_map(|(target, image)| target.repositories.iter().map(move |r| (r, *image)))

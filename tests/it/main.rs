@@ -39,6 +39,7 @@ mod release_files;
 mod release_txn;
 mod reproducible;
 mod sbom;
+mod schedule;
 mod sign;
 mod tls;
 mod token_auth;
