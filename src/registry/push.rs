@@ -98,13 +98,16 @@ pub async fn push(
         ..PushReport::default()
     };
 
-    // Layers first, then configs: a registry may check that a config's layers exist.
+    // The SBOMs' blobs (their documents, the empty config) go the way of the image's
+    // own: once per command, mounted where a sibling put them, counted.
+    let artifacts = artifact_blobs(image);
     let blob_count = unique(
         image
             .platforms
             .iter()
             .flat_map(|p| p.manifest.layers.iter().chain([&p.manifest.config]))
-            .map(|d| &d.digest),
+            .map(|d| &d.digest)
+            .chain(artifacts.keys()),
     )
     .len() as u64;
     if complete_there(&blobs, image).await? {
@@ -125,14 +128,22 @@ pub async fn push(
     .into_iter()
     .filter(|d| image.blobs.contains_key(d))
     .collect::<Vec<_>>();
+    // Layers first, then configs: a registry may check that a config's layers exist.
     let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
-    for phase in [layers, configs] {
+    let artifact_digests: Vec<&Digest> = artifacts
+        .keys()
+        .filter(|d| !image.blobs.contains_key(*d))
+        .collect();
+    for phase in [layers, configs, artifact_digests] {
         let outcomes: Vec<Outcome> = stream::iter(phase)
             .map(|digest| async {
                 let outcome = upload_blob(
                     &blobs,
                     digest,
-                    &image.blobs[digest],
+                    image
+                        .blobs
+                        .get(digest)
+                        .unwrap_or_else(|| &artifacts[digest]),
                     sources.for_blob(digest),
                     &fetchers,
                     transport,
@@ -190,7 +201,7 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
     // Artifacts about the image (its SBOMs) once their subjects are there, before the
     // tags: a tag names the image with everything attached to it.
     for referrer in &image.referrers {
-        super::referrers::attach_referrer(blobs, referrer).await?;
+        super::referrers::attach_referrer_manifest(blobs, referrer).await?;
     }
     put_tags(blobs, image, &top, tags, top_was_new).await
 }
@@ -240,6 +251,22 @@ async fn put_tags(
         }
     }
     Ok(())
+}
+
+/// The blobs of `image`'s referrers (SBOM documents, the empty config), by digest.
+fn artifact_blobs(image: &Image) -> BTreeMap<Digest, Blob> {
+    image
+        .referrers
+        .iter()
+        .flat_map(super::referrers::referrer_blobs)
+        .map(|(digest, bytes)| {
+            let blob = Blob {
+                size: bytes.len() as u64,
+                source: BlobSource::Bytes(bytes.to_vec()),
+            };
+            (digest, blob)
+        })
+        .collect()
 }
 
 /// Whether `blobs`' repository holds `image` by digest with every SBOM of it listed
