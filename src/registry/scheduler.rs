@@ -173,6 +173,44 @@ impl BlobLedger {
     }
 }
 
+/// The most bytes of one document remembered (manifests and configs are a few KiB).
+const DOCUMENT_KEPT: usize = 256 << 10;
+/// The most documents remembered per registry.
+const DOCUMENTS_KEPT: usize = 4096;
+
+/// Manifests and configs a command read by digest, per repository: content-addressed,
+/// so a second reader (the growth check after the layer-cache lookup, several members
+/// on one base) is answered from here. Only bytes that hash to their digest are kept.
+#[derive(Debug, Default)]
+pub struct Documents {
+    kept: Mutex<BTreeMap<(String, String), Arc<Vec<u8>>>>,
+}
+
+impl Documents {
+    /// What `repository` answered for `digest` before, if anything.
+    pub(super) fn get(&self, repository: &str, digest: &str) -> Option<Arc<Vec<u8>>> {
+        self.kept
+            .lock()
+            .expect("documents")
+            .get(&(repository.to_string(), digest.to_string()))
+            .cloned()
+    }
+
+    /// Remembers `bytes` as `repository`'s `reference` when that is their digest.
+    pub(super) fn keep(&self, repository: &str, reference: &str, bytes: &[u8]) {
+        if bytes.len() > DOCUMENT_KEPT || Digest::sha256_of(bytes).as_str() != reference {
+            return;
+        }
+        let mut kept = self.kept.lock().expect("documents");
+        if kept.len() < DOCUMENTS_KEPT {
+            kept.insert(
+                (repository.to_string(), reference.to_string()),
+                Arc::new(bytes.to_vec()),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +236,24 @@ mod tests {
         assert_eq!(stats.by_method["HEAD"], 2);
         assert_eq!(stats.by_method["PUT"], 2);
         assert_eq!(stats.bytes_uploaded, 15);
+    }
+
+    #[test]
+    fn only_documents_that_hash_to_their_name_are_kept() {
+        let documents = Documents::default();
+        let bytes = b"{\"schemaVersion\":2}";
+        let digest = Digest::sha256_of(bytes);
+        documents.keep("acme/app", digest.as_str(), bytes);
+        documents.keep("acme/app", "latest", bytes);
+        let other = Digest::sha256_of(b"other");
+        documents.keep("acme/app", other.as_str(), bytes);
+        assert_eq!(
+            documents.get("acme/app", digest.as_str()).as_deref(),
+            Some(&bytes.to_vec())
+        );
+        assert!(documents.get("acme/app", "latest").is_none());
+        assert!(documents.get("acme/app", other.as_str()).is_none());
+        assert!(documents.get("acme/other", digest.as_str()).is_none());
     }
 
     #[test]

@@ -188,6 +188,9 @@ pub(super) struct Registry {
     /// Permits for requests in flight (`--registry-jobs`).
     permits: Arc<tokio::sync::Semaphore>,
     pub(super) counts: Arc<RequestCounts>,
+    /// Documents read by digest this command, by repository and digest: immutable,
+    /// so asked for once ([`super::scheduler::Documents`]).
+    pub(super) documents: super::scheduler::Documents,
 }
 
 impl Registry {
@@ -226,6 +229,7 @@ impl Registry {
             chunked: AtomicBool::new(name == "ghcr.io"),
             permits: Arc::new(tokio::sync::Semaphore::new(options.registry_jobs())),
             counts,
+            documents: super::scheduler::Documents::default(),
         })
     }
 
@@ -723,6 +727,7 @@ mod tests {
             chunked: AtomicBool::new(false),
             permits: Arc::new(tokio::sync::Semaphore::new(1)),
             counts: Arc::default(),
+            documents: crate::registry::scheduler::Documents::default(),
         }
     }
 
