@@ -178,12 +178,15 @@ const DOCUMENT_KEPT: usize = 256 << 10;
 /// The most documents remembered per registry.
 const DOCUMENTS_KEPT: usize = 4096;
 
+/// A repository and a digest in it.
+type RepositoryDigest = (String, String);
+
 /// Manifests and configs a command read by digest, per repository: content-addressed,
 /// so a second reader (the growth check after the layer-cache lookup, several members
 /// on one base) is answered from here. Only bytes that hash to their digest are kept.
 #[derive(Debug, Default)]
 pub struct Documents {
-    kept: Mutex<BTreeMap<(String, String), Arc<Vec<u8>>>>,
+    kept: Mutex<BTreeMap<RepositoryDigest, Arc<Vec<u8>>>>,
 }
 
 impl Documents {
