@@ -313,7 +313,8 @@ pub async fn earlier_in_registry(
             Ok::<Vec<u8>, Error>(bytes)
         }
     };
-    let top = fetch(tag.to_string(), Some(digest)).await?;
+    // By the digest just read: the same document, and asked once per command.
+    let top = fetch(digest.to_string(), Some(digest)).await?;
     let parse_error = |e: serde_json::Error| Error::Registry {
         registry: repository.display(),
         message: format!("{}:{tag}: {e}", repository.display()),

@@ -44,6 +44,9 @@ pub struct Builder<'a> {
     builds: AtomicUsize,
     /// Layers a registry holds by key, reused by builds whose outputs are pushes.
     registry_layers: Option<RegistryLayers>,
+    /// Registry layers read ahead for the builds to come ([`Self::prefetch_registry_layers`]),
+    /// by the references they were read from.
+    prefetched: BTreeMap<Vec<String>, RegistryLayers>,
 }
 
 impl<'a> Builder<'a> {
@@ -66,6 +69,7 @@ impl<'a> Builder<'a> {
             scratch,
             builds: AtomicUsize::new(0),
             registry_layers: None,
+            prefetched: BTreeMap::new(),
         })
     }
 
@@ -80,8 +84,11 @@ impl<'a> Builder<'a> {
     /// computes is not archived again. No references: stop reusing (the next image of a
     /// workspace has other targets). `hoist verify` never calls this.
     pub fn reuse_registry_layers(&mut self, references: &[Reference]) -> Result<()> {
+        let key: Vec<String> = references.iter().map(Reference::whole).collect();
         self.registry_layers = if references.is_empty() {
             None
+        } else if let Some(read) = self.prefetched.remove(&key) {
+            Some(read)
         } else {
             Some(crate::registry::block_on(RegistryLayers::read(
                 references,
@@ -90,6 +97,34 @@ impl<'a> Builder<'a> {
             ))?)
         };
         Ok(())
+    }
+
+    /// Reads, all at once, the registry layers that the builds to come will reuse
+    /// ([`Self::reuse_registry_layers`] with each of `lists`): a workspace's members
+    /// otherwise wait for their registry's round trips one after another. A list that
+    /// fails is left to be read (and its error reported) when its build asks.
+    pub fn prefetch_registry_layers(&mut self, lists: &[Vec<Reference>]) {
+        let (store, transport) = (self.store, self.transport);
+        let read = crate::registry::block_on(async {
+            Ok(futures_util::future::join_all(
+                lists
+                    .iter()
+                    .filter(|references| !references.is_empty())
+                    .map(|references| async move {
+                        let key: Vec<String> = references.iter().map(Reference::whole).collect();
+                        (
+                            key,
+                            RegistryLayers::read(references, store, transport).await,
+                        )
+                    }),
+            )
+            .await)
+        });
+        for (key, layers) in read.into_iter().flatten() {
+            if let Ok(layers) = layers {
+                self.prefetched.insert(key, layers);
+            }
+        }
     }
 
     /// Builds the image `plan` describes into the cache. With `layers_on_demand`, a
@@ -203,17 +238,15 @@ impl<'a> Builder<'a> {
         self.transport
     }
 
-    /// Pushes each image to its target, overlapping their round trips: pushes to
-    /// different registries at once; to one registry, the first alone, then the others
-    /// at once, so that they can mount what the first put there (a workspace's images
-    /// share their base) rather than upload it again. One result per push, in order.
+    /// Pushes each image to its target, all at once: the transport bounds the requests
+    /// in flight per registry, and its ledger makes a blob several images share go up
+    /// once (the first push needing it uploads it, the others wait and mount it).
+    /// One result per push, in order.
     pub fn push_all(&self, pushes: &[(&Image, &PushTarget)]) -> Vec<Result<PushReport>> {
-        let mut by_registry: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (_, target)) in pushes.iter().enumerate() {
-            by_registry
-                .entry(target.reference.registry())
-                .or_default()
-                .push(i);
+        for (_, target) in pushes {
+            self.transport
+                .ledger()
+                .announce(target.reference.registry(), target.reference.repository());
         }
         let all = async {
             let one = |i: usize| async move {
@@ -223,13 +256,9 @@ impl<'a> Builder<'a> {
                     push(image, &target.reference, &target.tags, self.transport).await,
                 )
             };
-            let groups = by_registry.values().map(|indices| async move {
-                let (&first, rest) = indices.split_first().expect("groups are not empty");
-                let mut results = vec![one(first).await];
-                results.extend(futures_util::future::join_all(rest.iter().map(|&i| one(i))).await);
-                results
-            });
-            Ok(futures_util::future::join_all(groups).await)
+            Ok(vec![
+                futures_util::future::join_all((0..pushes.len()).map(one)).await,
+            ])
         };
         let mut results: Vec<Option<Result<PushReport>>> = pushes.iter().map(|_| None).collect();
         match crate::registry::block_on(all) {

@@ -180,6 +180,14 @@ pub struct RegistryArgs {
     /// to what it resolved to when last online); fail naming what is missing.
     #[arg(long)]
     offline: bool,
+    /// Requests in flight at once per registry, for all of the command's images,
+    /// platforms, artifacts and tags together.
+    #[arg(long, value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_REGISTRY_JOBS)]
+    registry_jobs: usize,
+    /// Print the registry requests made (by method), the bytes uploaded and each
+    /// phase's time and requests on stderr at the end.
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 impl RegistryArgs {
@@ -206,6 +214,39 @@ impl RegistryArgs {
             options,
             progress::upload_progress(),
         ))
+    }
+
+    /// Adds what the command asked of registries (`registry`: requests by method,
+    /// bytes uploaded, phases) to its `--json` document; with `-v`, prints it.
+    pub fn report(
+        &self,
+        transport: &hoist::registry::transport::Transport,
+        document: &mut serde_json::Value,
+    ) -> Result<()> {
+        let stats = transport.request_stats();
+        if self.verbose {
+            let methods: Vec<String> = stats
+                .by_method
+                .iter()
+                .map(|(method, n)| format!("{method} {n}"))
+                .collect();
+            eprintln!(
+                "registry: {} requests ({}), {} bytes uploaded",
+                stats.total,
+                methods.join(", "),
+                stats.bytes_uploaded
+            );
+            for phase in &stats.phases {
+                eprintln!(
+                    "  {:<10} {:>8.2} s {:>6} requests",
+                    phase.name, phase.seconds, phase.requests
+                );
+            }
+        }
+        if let Some(object) = document.as_object_mut() {
+            object.insert("registry".into(), serde_json::to_value(&stats)?);
+        }
+        Ok(())
     }
 
     /// The resolved options; reads the password from stdin when asked to.
@@ -235,6 +276,7 @@ impl RegistryArgs {
         Ok(hoist::registry::client::RegistryOptions {
             insecure: self.insecure_registry.clone(),
             jobs,
+            registry_jobs: self.registry_jobs,
             credentials,
             ca_files,
             offline: self.offline,

@@ -89,10 +89,11 @@ pub fn push(args: &PushArgs) -> Result<()> {
         reports.push(json);
     }
     // One destination: the report itself (as before several); else one per destination.
-    let document = match reports.as_slice() {
+    let mut document = match reports.as_slice() {
         [one] => one.clone(),
         _ => serde_json::Value::Array(reports),
     };
+    args.registry.report(&transport, &mut document)?;
     super::emit_json(&document, args.json, args.metadata_file.as_deref())
 }
 

@@ -503,6 +503,8 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
             (released_json(&released), digests)
         }
     };
+    let mut document = document;
+    args.registry.report(&transport, &mut document)?;
     super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
     if let Some(path) = &args.digest_file {
         super::write_digest_file(path, &digests)?;

@@ -342,19 +342,22 @@ fn build_all<'p>(
     (hint, note): (&str, &mut dyn FnMut(String)),
 ) -> Result<Vec<Built<'p>>> {
     let mut images = Vec::new();
+    let reuse = |target: &ImageTargets| {
+        let first = target.repositories.first().map(|r| (r, release_tags));
+        cache_references(first, &[])
+    };
+    builder.prefetch_registry_layers(&targets.iter().map(reuse).collect::<Vec<_>>());
     for (member, target) in members.iter().zip(targets) {
         let first = target.repositories.first();
-        builder
-            .reuse_registry_layers(&cache_references(first.map(|r| (r, release_tags)), &[]))
-            .map_err(|e| {
-                step(
-                    format!(
-                        "reading the layers {} holds already; {hint}",
-                        first.map_or_else(String::new, rollout::repository_name)
-                    ),
-                    e,
-                )
-            })?;
+        builder.reuse_registry_layers(&reuse(target)).map_err(|e| {
+            step(
+                format!(
+                    "reading the layers {} holds already; {hint}",
+                    first.map_or_else(String::new, rollout::repository_name)
+                ),
+                e,
+            )
+        })?;
         let earlier = match first.filter(|_| keep) {
             Some(repository) => earlier_release(builder, repository, previous)
                 .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?,

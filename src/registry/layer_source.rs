@@ -17,11 +17,11 @@ use serde_json::Value;
 
 use super::answer::Meaning;
 use super::pull::load_base;
-use super::transport::Transport;
+use super::transport::{Access, Transport};
 use crate::error::{Error, Result};
 use crate::oci::image::{BaseOrigin, BlobSource, Image};
 use crate::oci::model::LAYER_KEY;
-use crate::oci::reference::with_tag;
+use crate::oci::reference::{with_digest, with_tag};
 
 /// The images a build pushing to `target` with `tags` reads layers from: the target's
 /// tags, then its `latest`, then `cache_from`, each once. (`hoist build` and any other
@@ -63,26 +63,42 @@ impl RegistryLayers {
     /// into `store`), in order: for a key recorded by several, the first wins. A
     /// reference that names nothing (no such tag or repository yet: a first push) is
     /// skipped; any other failure is an error.
+    ///
+    /// A release's tags mostly name one image: each reference is a `HEAD` (all at
+    /// once), and each distinct image is read once, by digest (issue 19 counted 17
+    /// `GET`s for five tags of one two-platform image; now 5 `HEAD`s and 3 `GET`s).
     pub async fn read(
         references: &[Reference],
         store: &BlobStore,
         transport: &Transport,
     ) -> Result<RegistryLayers> {
+        let digests = futures_util::future::join_all(
+            references
+                .iter()
+                .map(|reference| tagged_digest(reference, transport)),
+        )
+        .await;
         let mut layers = RegistryLayers::default();
-        for reference in references {
-            let image = match load_base(reference, None, store, transport, false).await {
-                Ok(image) => image,
-                Err(Error::RegistryAnswer(answer))
-                    if matches!(
-                        answer.meaning(),
-                        Meaning::NoSuchTag | Meaning::NoSuchManifest | Meaning::NoSuchRepository
-                    ) =>
-                {
-                    continue;
-                }
-                Err(error) => return Err(error),
+        let mut seen = std::collections::BTreeSet::new();
+        for (reference, digest) in references.iter().zip(digests) {
+            let Some(digest) = digest? else {
+                continue;
             };
             layers.read.push(reference.whole());
+            if !seen.insert((
+                reference.registry().to_string(),
+                reference.repository().to_string(),
+                digest.clone(),
+            )) {
+                continue;
+            }
+            let pinned = with_digest(reference, digest.as_str());
+            let image = match load_base(&pinned, None, store, transport, false).await {
+                Ok(image) => image,
+                // Deleted between the HEAD and now: as if the tag named nothing.
+                Err(Error::RegistryAnswer(answer)) if names_nothing(&answer) => continue,
+                Err(error) => return Err(error),
+            };
             layers.add(&image, reference);
         }
         Ok(layers)
@@ -165,6 +181,34 @@ impl RegistryLayers {
         }
         origins
     }
+}
+
+/// The digest `reference` names in its registry (a `HEAD`); `None` when it names
+/// nothing (no such tag or repository yet).
+async fn tagged_digest(reference: &Reference, transport: &Transport) -> Result<Option<Digest>> {
+    if let Some(digest) = reference.digest() {
+        return digest.parse().map(Some).map_err(|_| Error::InvalidValue {
+            field: reference.whole(),
+            message: format!("{digest} is not a digest"),
+        });
+    }
+    let repository = transport.repository(reference, Access::Pull).await?;
+    match repository
+        .manifest_digest(reference.tag().unwrap_or("latest"))
+        .await
+    {
+        Ok(digest) => Ok(digest),
+        Err(Error::RegistryAnswer(answer)) if names_nothing(&answer) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether a registry's answer says the reference names nothing yet.
+fn names_nothing(answer: &super::answer::RegistryAnswer) -> bool {
+    matches!(
+        answer.meaning(),
+        Meaning::NoSuchTag | Meaning::NoSuchManifest | Meaning::NoSuchRepository
+    )
 }
 
 impl KnownLayers for RegistryLayers {

@@ -25,6 +25,7 @@ pub mod pushed;
 pub mod referrers;
 pub mod repository;
 pub mod retry;
+pub mod scheduler;
 pub mod tag;
 mod token;
 pub mod transport;

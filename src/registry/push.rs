@@ -12,7 +12,6 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use serde::Serialize;
 
-use super::progress::UploadProgress;
 use super::pull::BlobFetcher;
 use super::pushed::PushedRecords;
 use super::repository::Mount;
@@ -63,7 +62,15 @@ pub async fn push(
     let options = transport.options();
     let records = options.pushed_records.as_deref().map(PushedRecords::new);
     let sources = MountSources::new(image, target, records.as_ref());
-    let mount_from: Vec<&str> = sources.repositories();
+    // The command's other targets on this registry too: a blob a sibling uploads
+    // first is mounted from it.
+    let ledger = transport.ledger();
+    ledger.announce(target.registry(), target.repository());
+    let siblings = ledger.siblings(target.registry(), target.repository());
+    let mut mount_from: Vec<&str> = sources.repositories();
+    mount_from.extend(siblings.iter().map(String::as_str));
+    mount_from.sort_unstable();
+    mount_from.dedup();
     let blobs = transport
         .repository(
             target,
@@ -91,7 +98,27 @@ pub async fn push(
         ..PushReport::default()
     };
 
-    // Layers first, then configs: a registry may check that a config's layers exist.
+    // The SBOMs' blobs (their documents, the empty config) go the way of the image's
+    // own: once per command, mounted where a sibling put them, counted.
+    let artifacts = artifact_blobs(image);
+    let blob_count = unique(
+        image
+            .platforms
+            .iter()
+            .flat_map(|p| p.manifest.layers.iter().chain([&p.manifest.config]))
+            .map(|d| &d.digest)
+            .chain(artifacts.keys()),
+    )
+    .len() as u64;
+    if complete_there(&blobs, image).await? {
+        // An unchanged image: a registry accepts a manifest only once what it names
+        // is there, so the image by digest vouches for its blobs and children; with
+        // its SBOMs listed, nothing is missing. Only the tags are left.
+        report.blobs_skipped = blob_count;
+        let top = document_bytes(image, &image.descriptor.digest)?;
+        put_tags(&blobs, image, &top, tags, false).await?;
+        return Ok(report);
+    }
     let layers = unique(
         image
             .platforms
@@ -101,17 +128,25 @@ pub async fn push(
     .into_iter()
     .filter(|d| image.blobs.contains_key(d))
     .collect::<Vec<_>>();
+    // Layers first, then configs: a registry may check that a config's layers exist.
     let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
-    for phase in [layers, configs] {
+    let artifact_digests: Vec<&Digest> = artifacts
+        .keys()
+        .filter(|d| !image.blobs.contains_key(*d))
+        .collect();
+    for phase in [layers, configs, artifact_digests] {
         let outcomes: Vec<Outcome> = stream::iter(phase)
             .map(|digest| async {
                 let outcome = upload_blob(
                     &blobs,
                     digest,
-                    &image.blobs[digest],
+                    image
+                        .blobs
+                        .get(digest)
+                        .unwrap_or_else(|| &artifacts[digest]),
                     sources.for_blob(digest),
                     &fetchers,
-                    transport.upload_progress(),
+                    transport,
                 )
                 .await?;
                 if let Some(records) = &records {
@@ -166,7 +201,7 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
     // Artifacts about the image (its SBOMs) once their subjects are there, before the
     // tags: a tag names the image with everything attached to it.
     for referrer in &image.referrers {
-        super::referrers::attach_referrer(blobs, referrer).await?;
+        super::referrers::attach_referrer_manifest(blobs, referrer).await?;
     }
     put_tags(blobs, image, &top, tags, top_was_new).await
 }
@@ -185,6 +220,15 @@ pub async fn tag_pushed(
         .await?;
     let top = document_bytes(image, &image.descriptor.digest)?;
     put_tags(&blobs, image, &top, tags, false).await
+}
+
+/// Points `tag` of `repository` at `image` (there by digest already) with one PUT,
+/// for a caller that read the tag just before.
+pub async fn put_tag(repository: &Repository, image: &Image, tag: &str) -> Result<()> {
+    let top = document_bytes(image, &image.descriptor.digest)?;
+    repository
+        .put_manifest(tag, &image.descriptor.media_type, &top)
+        .await
 }
 
 async fn put_tags(
@@ -207,6 +251,46 @@ async fn put_tags(
         }
     }
     Ok(())
+}
+
+/// The blobs of `image`'s referrers (SBOM documents, the empty config), by digest.
+fn artifact_blobs(image: &Image) -> BTreeMap<Digest, Blob> {
+    image
+        .referrers
+        .iter()
+        .flat_map(super::referrers::referrer_blobs)
+        .map(|(digest, bytes)| {
+            let blob = Blob {
+                size: bytes.len() as u64,
+                source: BlobSource::Bytes(bytes.to_vec()),
+            };
+            (digest, blob)
+        })
+        .collect()
+}
+
+/// Whether `blobs`' repository holds `image` by digest with every SBOM of it listed
+/// among its subject's referrers: one `HEAD`, and one referrers `GET` per subject
+/// (all at once), for an image pushed before.
+async fn complete_there(blobs: &Repository, image: &Image) -> Result<bool> {
+    let digest = &image.descriptor.digest;
+    if blobs.manifest_digest(digest.as_str()).await?.as_ref() != Some(digest) {
+        return Ok(false);
+    }
+    let mut by_subject: BTreeMap<&Digest, Vec<&Digest>> = BTreeMap::new();
+    for referrer in &image.referrers {
+        by_subject
+            .entry(&referrer.subject.digest)
+            .or_default()
+            .push(&referrer.descriptor.digest);
+    }
+    let listed =
+        futures_util::future::try_join_all(by_subject.iter().map(|(subject, wanted)| async move {
+            let there = super::referrers::list(blobs, subject, None).await?;
+            Ok::<_, Error>(wanted.iter().all(|w| there.iter().any(|d| &d.digest == *w)))
+        }))
+        .await?;
+    Ok(listed.into_iter().all(|all| all))
 }
 
 /// Digests in first-seen order, each once: a layer shared by platforms goes up once.
@@ -325,14 +409,47 @@ impl Fetchers {
     }
 }
 
+/// Puts one blob into `blobs`' repository, once per command: under the blob's slot
+/// of the command's ledger ([`super::scheduler`]), so that a sibling push needing it
+/// waits for this one and then mounts it rather than uploading it again.
 async fn upload_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
     mount_from: &[String],
     fetchers: &Fetchers,
-    progress: &dyn UploadProgress,
+    transport: &Transport,
 ) -> Result<Outcome> {
+    let slot = transport.ledger().slot(&blobs.registry.name, digest);
+    let mut holders = slot.lock().await;
+    let outcome = put_blob(
+        blobs, digest, blob, mount_from, &holders, fetchers, transport,
+    )
+    .await?;
+    holders.insert(blobs.name.clone());
+    Ok(outcome)
+}
+
+async fn put_blob(
+    blobs: &Repository,
+    digest: &Digest,
+    blob: &Blob,
+    mount_from: &[String],
+    holders: &super::scheduler::Holders,
+    fetchers: &Fetchers,
+    transport: &Transport,
+) -> Result<Outcome> {
+    // This command put it there already: no need to ask.
+    if holders.contains(&blobs.name) {
+        return Ok(Outcome::Skipped);
+    }
+    // Where this command put it: a mount that cannot be stale, tried first and
+    // without a HEAD (a registry that lacks the blob here answers the mount 201).
+    if let Some(holder) = holders.iter().next()
+        && let Mount::Mounted = blobs.mount(digest, holder).await
+    {
+        return Ok(Outcome::Mounted);
+    }
     if blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
@@ -343,6 +460,7 @@ async fn upload_blob(
             return Ok(Outcome::Mounted);
         }
     }
+    let progress = transport.upload_progress();
     let mut fetched = false;
     if let BlobSource::OnDemand(_) = &blob.source {
         // The one case a registry layer's bytes are needed: fetch it into the cache,

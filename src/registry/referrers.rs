@@ -64,15 +64,11 @@ pub async fn attach(
 /// Attaches an artifact already made into a manifest: blobs, manifest, and (for a
 /// registry without the referrers API) the fallback tag.
 pub async fn attach_referrer(repository: &Repository, referrer: &Referrer) -> Result<Recorded> {
-    let empty = empty_config();
-    for (digest, bytes) in [
-        (&empty.digest, EMPTY_BYTES),
-        (&referrer.layer.digest, referrer.document.as_slice()),
-    ] {
-        if !repository.blob_exists(digest).await? {
+    for (digest, bytes) in referrer_blobs(referrer) {
+        if !repository.blob_exists(&digest).await? {
             repository
                 .upload(
-                    digest,
+                    &digest,
                     bytes.len() as u64,
                     &BlobBody::Bytes(bytes),
                     &super::progress::quiet(),
@@ -80,6 +76,23 @@ pub async fn attach_referrer(repository: &Repository, referrer: &Referrer) -> Re
                 .await?;
         }
     }
+    attach_referrer_manifest(repository, referrer).await
+}
+
+/// The blobs a referrer's manifest names: the empty config and its document.
+pub fn referrer_blobs(referrer: &Referrer) -> [(Digest, &[u8]); 2] {
+    [
+        (empty_config().digest, EMPTY_BYTES),
+        (referrer.layer.digest.clone(), referrer.document.as_slice()),
+    ]
+}
+
+/// [`attach_referrer`] once its blobs are there (a push put them up through its
+/// ledger, with the image's own blobs): its manifest, and its subject's index.
+pub async fn attach_referrer_manifest(
+    repository: &Repository,
+    referrer: &Referrer,
+) -> Result<Recorded> {
     let digest = &referrer.descriptor.digest;
     let indexed_by_registry =
         if repository.manifest_digest(digest.as_str()).await?.as_ref() == Some(digest) {

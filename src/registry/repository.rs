@@ -135,6 +135,15 @@ impl Repository {
     /// A manifest or index's bytes as the registry holds them under `reference` (a
     /// tag or digest); the caller checks them against their digest.
     pub async fn manifest(&self, reference: &str) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.registry.documents.get(&self.name, reference) {
+            return Ok(bytes.as_ref().clone());
+        }
+        let bytes = self.fetch_manifest_bytes(reference).await?;
+        self.registry.documents.keep(&self.name, reference, &bytes);
+        Ok(bytes)
+    }
+
+    async fn fetch_manifest_bytes(&self, reference: &str) -> Result<Vec<u8>> {
         let url = format!("{}/manifests/{reference}", self.url);
         let accept = ACCEPTED.join(", ");
         self.retrying(|| async {
@@ -234,6 +243,11 @@ impl Repository {
 
     /// A small blob's bytes (a config), verified against `digest`.
     pub async fn blob_bytes(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.registry.documents.get(&self.name, digest.as_str())
+            && bytes.len() <= limit
+        {
+            return Ok(bytes.as_ref().clone());
+        }
         let url = format!("{}/blobs/{digest}", self.url);
         let bytes = self
             .retrying(|| async {
@@ -257,6 +271,9 @@ impl Repository {
                 ),
             });
         }
+        self.registry
+            .documents
+            .keep(&self.name, digest.as_str(), &bytes);
         Ok(bytes)
     }
 
@@ -309,6 +326,8 @@ impl Repository {
                 return Ok(answered);
             }
             let next = super::upload::next_location(&answered.response)?;
+            // Its permit back before the next hop asks for one.
+            drop(answered);
             answered = self.send_simple(|| self.http().get(next.clone())).await?;
         }
         Err(Failure::Transport(format!(

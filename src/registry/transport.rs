@@ -21,6 +21,10 @@
 //!   asked by every request, redirect hops and upload `Location`s included).
 //! * every request is bounded in time ([`super::pace`]): a deadline, and a minimum
 //!   rate for blob bodies.
+//! * at most `--registry-jobs` requests are in flight at once (the command's
+//!   members, platforms, artifacts and tags together): a request holds a permit
+//!   from before it is sent until its answer is dropped, body read; every request is
+//!   counted ([`super::scheduler`]).
 //!
 //! The requests themselves live in `repository.rs` (blobs, manifests, tags) and
 //! `upload.rs` (blob uploads).
@@ -41,6 +45,7 @@ use super::login::{Challenge, api_host};
 use super::pace::{self, Sending};
 use super::progress::{Quiet, UploadProgress};
 use super::retry::{Again, is_transient_status, retrying};
+use super::scheduler::{BlobLedger, RequestCounts, RequestStats};
 use crate::error::{Error, Result};
 use crate::oci::reference::is_loopback;
 
@@ -60,6 +65,10 @@ struct Shared {
     upload_progress: Arc<dyn UploadProgress>,
     /// Per registry name, its state once the first request needed it.
     registries: Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<Arc<Registry>>>>>,
+    /// Every request, counted.
+    counts: Arc<RequestCounts>,
+    /// Blobs put somewhere by this command, per registry and digest.
+    ledger: BlobLedger,
 }
 
 /// What a [`Repository`] handle may do, which decides the token scopes it asks for.
@@ -90,6 +99,8 @@ impl Transport {
                 options,
                 upload_progress,
                 registries: Mutex::new(BTreeMap::new()),
+                counts: Arc::default(),
+                ledger: BlobLedger::default(),
             }),
         }
     }
@@ -97,6 +108,21 @@ impl Transport {
     /// How registries are reached.
     pub fn options(&self) -> &RegistryOptions {
         &self.shared.options
+    }
+
+    /// The requests made so far, by method, and the bytes uploaded.
+    pub fn request_stats(&self) -> RequestStats {
+        self.shared.counts.snapshot()
+    }
+
+    /// Marks the start of a phase of the command (for [`Self::request_stats`]).
+    pub fn phase(&self, name: &str) {
+        self.shared.counts.phase(name);
+    }
+
+    /// The command's ledger of blobs pushed (the per-digest once-guard).
+    pub fn ledger(&self) -> &BlobLedger {
+        &self.shared.ledger
     }
 
     /// Who hears about uploads.
@@ -127,7 +153,9 @@ impl Transport {
         );
         let registry = cell
             .get_or_try_init(|| async {
-                Registry::connect(name, self.options()).await.map(Arc::new)
+                Registry::connect(name, self.options(), Arc::clone(&self.shared.counts))
+                    .await
+                    .map(Arc::new)
             })
             .await?;
         Ok(Repository::new(
@@ -157,12 +185,22 @@ pub(super) struct Registry {
     /// Upload in chunks rather than one `PUT`: GHCR from the start (it caps a request
     /// body), any registry once it has answered a whole blob with 413.
     pub(super) chunked: AtomicBool,
+    /// Permits for requests in flight (`--registry-jobs`).
+    permits: Arc<tokio::sync::Semaphore>,
+    pub(super) counts: Arc<RequestCounts>,
+    /// Documents read by digest this command, by repository and digest: immutable,
+    /// so asked for once ([`super::scheduler::Documents`]).
+    pub(super) documents: super::scheduler::Documents,
 }
 
 impl Registry {
     /// The scheme, client and credentials for `name`; refuses to send credentials
     /// over plain HTTP to another machine.
-    async fn connect(name: &str, options: &RegistryOptions) -> Result<Registry> {
+    async fn connect(
+        name: &str,
+        options: &RegistryOptions,
+        counts: Arc<RequestCounts>,
+    ) -> Result<Registry> {
         let host = api_host(name);
         let plain = speaks_plain_http(name, options).await;
         let (credentials, source) = resolve(name, options.credentials.as_ref())?;
@@ -189,6 +227,9 @@ impl Registry {
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
             chunked: AtomicBool::new(name == "ghcr.io"),
+            permits: Arc::new(tokio::sync::Semaphore::new(options.registry_jobs())),
+            counts,
+            documents: super::scheduler::Documents::default(),
         })
     }
 
@@ -341,6 +382,10 @@ pub(super) struct Answered {
     pub(super) authenticated: bool,
     /// When the request was sent: a document's deadline counts from here.
     pub(super) started: tokio::time::Instant,
+    /// Its place among the requests in flight, given back when the answer is dropped
+    /// (its body read or abandoned). Drop an answer before the next request of the
+    /// same task: holding one while waiting for another permit could wait forever.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Answered {
@@ -541,6 +586,7 @@ impl Repository {
         else {
             return Ok(answered);
         };
+        drop(answered);
         let (builder, sending) = request()?;
         let built = builder.build().map_err(|e| transport_failure(&e))?;
         self.exchange(built, sending.as_ref(), Some(&renewed)).await
@@ -560,12 +606,18 @@ impl Repository {
             value.set_sensitive(true);
             request.headers_mut().insert(header::AUTHORIZATION, value);
         }
+        let permit = Arc::clone(&self.registry.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Failure::Transport("the request limiter was closed".into()))?;
+        self.registry.counts.count(request.method().as_str());
         let started = tokio::time::Instant::now();
         let response = pace::head(self.http(), request, sending).await?;
         Ok(Answered {
             response,
             authenticated: authorization.is_some() && self.registry.has_credentials(),
             started,
+            _permit: permit,
         })
     }
 
@@ -679,6 +731,9 @@ mod tests {
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
             chunked: AtomicBool::new(false),
+            permits: Arc::new(tokio::sync::Semaphore::new(1)),
+            counts: Arc::default(),
+            documents: crate::registry::scheduler::Documents::default(),
         }
     }
 

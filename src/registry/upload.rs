@@ -120,7 +120,10 @@ impl Repository {
             }
         })
         .await
-        .inspect(|()| progress.finished())
+        .inspect(|()| {
+            progress.finished();
+            self.registry.counts.uploaded(size);
+        })
         .map_err(|f| {
             let subject = format!("{}@{digest}", self.display());
             self.error(subject, format!("uploading blob {digest}"), None, f)

@@ -228,30 +228,135 @@ pub fn move_tags(
     transport: &Transport,
     note: &mut dyn FnMut(String),
 ) -> Result<Moved> {
-    let digest = &image.descriptor.digest;
-    let mut moved = Moved::default();
-    // Pinned tags first: a release that lost a race for its version moves nothing else.
-    let mut ordered: Vec<&String> = tags.iter().collect();
-    ordered.sort_by_key(|t| tag_kind(t) != TagKind::Pinned);
-    for tag in ordered {
-        let there = seen
-            .iter()
-            .any(|(t, d)| t == tag && d.as_ref() == Some(digest));
-        let kept = if there {
-            None
-        } else {
-            block_on(async { Ok(move_one(image, target, tag, policy, transport, note).await) })??
+    let one = [TagMove {
+        image,
+        target,
+        tags,
+        seen,
+    }];
+    move_all_tags(&one, policy, transport, note)
+        .pop()
+        .expect("one result per move")
+}
+
+/// One image's tags in one repository, for [`move_all_tags`].
+pub struct TagMove<'a> {
+    /// The image, there by digest already.
+    pub image: &'a crate::oci::image::Image,
+    /// Its repository.
+    pub target: &'a Reference,
+    /// The tags to point at it.
+    pub tags: &'a [String],
+    /// What they named before the push ([`probe_tags`]).
+    pub seen: &'a [(String, Option<Digest>)],
+}
+
+/// [`move_tags`] for many images and repositories at once (a release's): every pinned
+/// tag of every move first, their PUTs in parallel, each read again; then, unless one
+/// of those failed (a release that lost a race for its version moves nothing else),
+/// every rolling and free tag in parallel. The transport bounds the requests in
+/// flight. One result per move, in order; notes in the order of the moves.
+pub fn move_all_tags(
+    moves: &[TagMove<'_>],
+    policy: &MovePolicy,
+    transport: &Transport,
+    note: &mut dyn FnMut(String),
+) -> Vec<Result<Moved>> {
+    let ran = block_on(async {
+        let phase = |pinned: bool| {
+            futures_util::future::join_all(moves.iter().flat_map(|m| {
+                let digest = &m.image.descriptor.digest;
+                m.tags
+                    .iter()
+                    .filter(move |t| (tag_kind(t) == TagKind::Pinned) == pinned)
+                    .map(move |tag| async move {
+                        let there = m
+                            .seen
+                            .iter()
+                            .any(|(t, d)| t == tag && d.as_ref() == Some(digest));
+                        let mut notes = Vec::new();
+                        let kept = if there {
+                            Ok(None)
+                        } else {
+                            let mut hear = |n: String| notes.push(n);
+                            move_one(m.image, m.target, tag, policy, transport, &mut hear).await
+                        };
+                        (tag.clone(), kept, notes)
+                    })
+            }))
         };
-        match kept {
-            Some(version) => moved.kept.push((tag.clone(), version)),
-            None => moved.tags.push(tag.clone()),
+        let mut outcomes = phase(true).await;
+        if outcomes.iter().all(|(_, kept, _)| kept.is_ok()) {
+            outcomes.extend(phase(false).await);
         }
+        Ok::<_, crate::Error>(outcomes)
+    });
+    let outcomes = match ran {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            let message = error.to_string();
+            return moves
+                .iter()
+                .map(|m| {
+                    Err(crate::Error::Registry {
+                        registry: m.target.registry().to_string(),
+                        message: message.clone(),
+                    }
+                    .into())
+                })
+                .collect();
+        }
+    };
+    gather(moves, outcomes, note)
+}
+
+/// One tag's move: the tag, `Some(the version it names)` when kept, and the notes.
+type TagOutcome = (String, Result<Option<Option<Version>>>, Vec<String>);
+
+/// The outcomes of [`move_all_tags`]' futures, back to their moves (they came in the
+/// order of the moves, pinned tags first): a move fails with its first error.
+fn gather(
+    moves: &[TagMove<'_>],
+    outcomes: Vec<TagOutcome>,
+    note: &mut dyn FnMut(String),
+) -> Vec<Result<Moved>> {
+    let mut results: Vec<Result<Moved>> = moves.iter().map(|_| Ok(Moved::default())).collect();
+    let mut outcomes = outcomes.into_iter();
+    let pinned_counts: Vec<usize> = moves
+        .iter()
+        .map(|m| {
+            m.tags
+                .iter()
+                .filter(|t| tag_kind(t) == TagKind::Pinned)
+                .count()
+        })
+        .collect();
+    let mut take = |i: usize, n: usize, results: &mut Vec<Result<Moved>>| {
+        for (tag, kept, notes) in outcomes.by_ref().take(n) {
+            notes.into_iter().for_each(&mut *note);
+            let Ok(moved) = &mut results[i] else { continue };
+            match kept {
+                Ok(Some(version)) => moved.kept.push((tag, version)),
+                Ok(None) => moved.tags.push(tag),
+                Err(error) => results[i] = Err(error),
+            }
+        }
+    };
+    for (i, n) in pinned_counts.iter().enumerate() {
+        take(i, *n, &mut results);
+    }
+    for (i, m) in moves.iter().enumerate() {
+        take(i, m.tags.len() - pinned_counts[i], &mut results);
     }
     // Reported in the order asked.
-    moved
-        .tags
-        .sort_by_key(|t| tags.iter().position(|asked| asked == t));
-    Ok(moved)
+    for (result, m) in results.iter_mut().zip(moves) {
+        if let Ok(moved) = result {
+            moved
+                .tags
+                .sort_by_key(|t| m.tags.iter().position(|asked| asked == t));
+        }
+    }
+    results
 }
 
 fn kept_note(name: &str, tag: &str, kept: Option<&Version>, new: &Version) -> String {
@@ -285,7 +390,8 @@ async fn move_one(
         Decision::Keep(version) => Ok(Some(version)),
         Decision::Put => {
             let started = std::time::Instant::now();
-            crate::registry::push::tag_pushed(image, target, &[tag.to_string()], transport).await?;
+            // Read just now and not the image: a PUT, no second HEAD.
+            crate::registry::push::put_tag(&repository, image, tag).await?;
             recheck(&repository, target, tag, digest, policy, started.elapsed()).await?;
             Ok(None)
         }
@@ -491,26 +597,31 @@ pub fn probe_tags(
     tags: &[String],
     transport: &Transport,
 ) -> Result<Vec<(String, Option<Digest>)>> {
-    block_on(async {
-        let mut found = Vec::new();
-        let repository = transport
-            .repository(target, Access::Push { mount_from: &[] })
-            .await?;
-        // A push without tags still proves reachability and credentials.
-        let probe = if tags.is_empty() {
-            vec!["latest".to_string()]
-        } else {
-            tags.to_vec()
-        };
-        for tag in probe {
-            let digest = repository.manifest_digest(&tag).await?;
-            if tags.contains(&tag) {
-                found.push((tag, digest));
-            }
-        }
-        Ok(found)
-    })
-    .map_err(Into::into)
+    block_on(probe(target, tags, transport)).map_err(Into::into)
+}
+
+/// [`probe_tags`] in a caller's runtime: every tag's `HEAD` at once.
+pub async fn probe(
+    target: &Reference,
+    tags: &[String],
+    transport: &Transport,
+) -> crate::Result<Vec<(String, Option<Digest>)>> {
+    let repository = transport
+        .repository(target, Access::Push { mount_from: &[] })
+        .await?;
+    // A push without tags still proves reachability and credentials.
+    if tags.is_empty() {
+        repository.manifest_digest("latest").await?;
+        return Ok(Vec::new());
+    }
+    let repository = &repository;
+    futures_util::future::join_all(
+        tags.iter()
+            .map(|tag| async move { Ok((tag.clone(), repository.manifest_digest(tag).await?)) }),
+    )
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Refuses a push of `digest` to `target` when one of the pinned tags among

@@ -9,7 +9,7 @@ use semver::Version;
 use serde::Serialize;
 
 use super::Result;
-use super::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
+use super::forward::{MovePolicy, TagMove, move_all_tags, probe, refuse_pinned_elsewhere};
 use super::steps::{refused, step};
 use crate::config::OneOrMany;
 use crate::oci::image::Image;
@@ -18,6 +18,12 @@ use crate::pipeline::{Builder, PushTarget};
 use crate::registry::push::PushReport;
 use crate::registry::transport::Transport;
 use crate::workspace;
+
+/// What each tag of a release named in one repository before the push.
+type TagsSeen = Vec<(String, Option<Digest>)>;
+
+/// Images signed at once (each a thread; their requests share the transport's bound).
+const SIGNING_THREADS: usize = 8;
 
 /// Moving tags left where they were, each with the version it names.
 pub type KeptTags = Vec<(String, Version)>;
@@ -156,20 +162,15 @@ impl Rollout<'_> {
         images: &[(&ImageTargets, &Image)],
         builder: &Builder,
         transport: &Transport,
-        sign: &dyn Fn(usize, &Reference) -> Result<()>,
+        sign: &(dyn Fn(usize, &Reference) -> Result<()> + Sync),
         note: &mut dyn FnMut(String),
     ) -> Result<Vec<ReleasedImage>> {
         let new = self.new;
         // Before anything is uploaded: what each tag names now; a tag naming this
         // version (or commit) that names another image already stays there.
-        let mut seen = Vec::new();
-        for (target, image) in images {
-            let mut per_repository = Vec::new();
-            for repository in &target.repositories {
-                per_repository.push(self.read_tags(repository, image, transport)?);
-            }
-            seen.push(per_repository);
-        }
+        transport.phase("read tags");
+        let seen = self.read_all_tags(images, transport)?;
+        transport.phase("push");
         // Every image up everywhere, no tag moved yet.
         let untagged: Vec<(usize, &Reference, PushTarget)> = images
             .iter()
@@ -203,19 +204,9 @@ impl Rollout<'_> {
             })?;
             released[*i].push(report);
         }
-        for (i, repository, _) in &untagged {
-            sign(*i, repository).map_err(|e| {
-                step(
-                    format!(
-                        "signing v{new} of {} in {} failed; no tag was moved anywhere; {}",
-                        images[*i].0.member,
-                        repository_name(repository),
-                        self.hint
-                    ),
-                    e,
-                )
-            })?;
-        }
+        transport.phase("sign");
+        self.sign_all(&untagged, images, sign)?;
+        transport.phase("tags");
         note(format!(
             "every image of v{new} is up in every repository: moving the tags"
         ));
@@ -224,22 +215,29 @@ impl Rollout<'_> {
             force: self.force_tags,
             ..MovePolicy::default()
         };
+        // Every tag of every image and repository together: pinned ones first.
+        let moves: Vec<TagMove> = images
+            .iter()
+            .zip(&seen)
+            .flat_map(|((target, image), seen)| {
+                target
+                    .repositories
+                    .iter()
+                    .zip(seen)
+                    .map(|(repository, seen)| TagMove {
+                        image,
+                        target: repository,
+                        tags: self.release_tags,
+                        seen,
+                    })
+            })
+            .collect();
+        let mut moved = move_all_tags(&moves, &policy, transport, note).into_iter();
         let mut images_out = Vec::new();
-        for (((target, image), reports), seen) in images.iter().zip(released).zip(seen) {
+        for ((target, image), reports) in images.iter().zip(released) {
             let mut pushes = Vec::new();
-            for ((repository, mut report), seen) in
-                target.repositories.iter().zip(reports).zip(seen)
-            {
-                let moved = move_tags(
-                    image,
-                    repository,
-                    self.release_tags,
-                    &seen,
-                    &policy,
-                    transport,
-                    note,
-                )
-                .map_err(|e| {
+            for (repository, mut report) in target.repositories.iter().zip(reports) {
+                let moved = moved.next().expect("one result per move").map_err(|e| {
                     step(
                         format!(
                             "tagging v{new} of {} in {} failed; {}",
@@ -270,15 +268,89 @@ impl Rollout<'_> {
         Ok(images_out)
     }
 
+    /// Signs (and attests) each pushed image in each repository, several at once: the
+    /// transport bounds their requests. The first failure, in push order, is the answer.
+    fn sign_all(
+        &self,
+        untagged: &[(usize, &Reference, PushTarget)],
+        images: &[(&ImageTargets, &Image)],
+        sign: &(dyn Fn(usize, &Reference) -> Result<()> + Sync),
+    ) -> Result<()> {
+        let new = self.new;
+        let results: Vec<Result<()>> = untagged
+            .chunks(SIGNING_THREADS)
+            .flat_map(|chunk| {
+                std::thread::scope(|scope| {
+                    let running: Vec<_> = chunk
+                        .iter()
+                        .map(|(i, repository, _)| scope.spawn(move || sign(*i, repository)))
+                        .collect();
+                    running
+                        .into_iter()
+                        .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for ((i, repository, _), result) in untagged.iter().zip(results) {
+            result.map_err(|e| {
+                step(
+                    format!(
+                        "signing v{new} of {} in {} failed; no tag was moved anywhere; {}",
+                        images[*i].0.member,
+                        repository_name(repository),
+                        self.hint
+                    ),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// What the release's tags name in every repository of every image, read at once;
+    /// refuses the release when a pinned tag names another image ([`Self::judge_tags`]).
+    fn read_all_tags(
+        &self,
+        images: &[(&ImageTargets, &Image)],
+        transport: &Transport,
+    ) -> Result<Vec<Vec<TagsSeen>>> {
+        let pairs: Vec<(&Reference, &Image)> = images
+            .iter()
+            .flat_map(|(target, image)| target.repositories.iter().map(move |r| (r, *image)))
+            .collect();
+        let read = crate::registry::block_on(async {
+            Ok(futures_util::future::join_all(
+                pairs
+                    .iter()
+                    .map(|(repository, _)| probe(repository, self.release_tags, transport)),
+            )
+            .await)
+        })?;
+        let mut judged = pairs
+            .iter()
+            .zip(read)
+            .map(|((repository, image), existing)| self.judge_tags(repository, image, existing));
+        let mut seen = Vec::new();
+        for (target, _) in images {
+            let mut per_repository = Vec::new();
+            for _ in &target.repositories {
+                per_repository.push(judged.next().expect("one reading per repository")?);
+            }
+            seen.push(per_repository);
+        }
+        Ok(seen)
+    }
+
     /// What the release's tags name in `repository` now; refuses the release when one
     /// of its pinned tags (`1.2.3`, `sha-…`) names another image than `image`.
-    fn read_tags(
+    fn judge_tags(
         &self,
         repository: &Reference,
         image: &Image,
-        transport: &Transport,
+        existing: crate::Result<Vec<(String, Option<Digest>)>>,
     ) -> Result<Vec<(String, Option<Digest>)>> {
-        let existing = probe_tags(repository, self.release_tags, transport).map_err(|e| {
+        let existing = existing.map_err(|e| {
             step(
                 format!(
                     "reading the tags of {}; {}",

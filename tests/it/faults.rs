@@ -98,7 +98,7 @@ fn fails(command: &mut Command, proxy: &FaultProxy, registry: &Registry) -> Stri
     err
 }
 
-fn upstream(registry: &Registry) -> SocketAddr {
+pub fn upstream(registry: &Registry) -> SocketAddr {
     registry.host().parse().expect("the registry's address")
 }
 

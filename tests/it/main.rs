@@ -45,6 +45,7 @@ mod release_split;
 mod release_txn;
 mod reproducible;
 mod sbom;
+mod schedule;
 mod sign;
 mod tls;
 mod token_auth;

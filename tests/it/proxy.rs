@@ -180,6 +180,10 @@ pub struct Exchange {
     pub authorization: Option<String>,
     /// When the request head arrived.
     pub at: Instant,
+    /// When the proxy began writing the registry's forwarded answer: the client cannot
+    /// have its answer before, so a request it sends because this one ended arrives
+    /// after (for counting requests at once without the proxy's own lag).
+    pub answering: Option<Instant>,
     /// When the proxy finished with the request (answered, cut or dropped it).
     pub done: Option<Instant>,
     pub outcome: Option<Outcome>,
@@ -561,12 +565,13 @@ fn serve(shared: &Shared, mut client: TcpStream) {
             content_length: head.content_length(),
             authorization: head.header("authorization").map(str::to_owned),
             at: Instant::now(),
+            answering: None,
             done: None,
             outcome: None,
         });
         (log.len() - 1, fault)
     };
-    let outcome = handle(shared, client, &head, &method, early_body, fault);
+    let outcome = handle(shared, client, &head, &method, early_body, (index, fault));
     let mut log = lock(&shared.log);
     log[index].done = Some(Instant::now());
     log[index].outcome = Some(outcome);
@@ -578,7 +583,7 @@ fn handle(
     head: &Head,
     method: &str,
     early_body: Vec<u8>,
-    fault: Option<(usize, Fault)>,
+    (index, fault): (usize, Option<(usize, Fault)>),
 ) -> Outcome {
     match fault {
         Some((rule, Fault::ResetRequestBody { after })) => {
@@ -708,6 +713,7 @@ fn handle(
             Ok((response_head, body)) => {
                 let mut bytes = rewrite_response(shared, &response_head);
                 bytes.extend_from_slice(&body);
+                lock(&shared.log)[index].answering = Some(Instant::now());
                 let _ = client.write_all(&bytes);
                 let _ = client.flush();
                 let _ = client.shutdown(Shutdown::Write);

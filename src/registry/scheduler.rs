@@ -1,0 +1,277 @@
+//! What one command's registry work shares across every member, platform, artifact and
+//! tag it pushes (issue 19): the count of requests made, and a ledger of blobs per
+//! registry, so that a blob several images need goes up once and is mounted
+//! everywhere else. The bound on requests in flight lives with each registry's state
+//! in [`super::transport`] (every request passes there); this module keeps what the
+//! pushes consult.
+//!
+//! The ledger is go-containerregistry's per-digest once-guard: the first push that
+//! needs a blob holds its slot while it checks, mounts or uploads it; a sibling
+//! needing the same blob waits for that (rather than starting a second upload of the
+//! same bytes), then mounts it from the repository that now holds it, or skips it when
+//! that is its own repository.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use hoist_layers::Digest;
+use serde::Serialize;
+
+/// Requests made, by HTTP method, and blob bytes uploaded, over a whole command, and
+/// the command's phases (from the creation of the transport to its first named phase:
+/// `prepare`).
+#[derive(Debug)]
+pub struct RequestCounts {
+    by_method: Mutex<BTreeMap<String, u64>>,
+    uploaded: Mutex<u64>,
+    /// Phases begun, each with when and how many requests had been made by then.
+    phases: Mutex<Vec<(String, Instant, u64)>>,
+}
+
+impl Default for RequestCounts {
+    fn default() -> RequestCounts {
+        RequestCounts {
+            by_method: Mutex::default(),
+            uploaded: Mutex::default(),
+            phases: Mutex::new(vec![("prepare".to_string(), Instant::now(), 0)]),
+        }
+    }
+}
+
+/// One phase of a command: how long it took, how many requests it made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PhaseStats {
+    /// `prepare` (until the first named phase), `read tags`, `push`, `sign`, `tags`.
+    pub name: String,
+    /// Wall time.
+    pub seconds: f64,
+    /// Registry requests made meanwhile.
+    pub requests: u64,
+}
+
+/// A snapshot of [`RequestCounts`] (the `requests` field of `--json`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RequestStats {
+    /// Requests sent to registries, retries and redirect hops included (token
+    /// requests are not), by method.
+    pub by_method: BTreeMap<String, u64>,
+    /// All of them.
+    pub total: u64,
+    /// Bytes of blobs uploaded (bodies of completed uploads).
+    pub bytes_uploaded: u64,
+    /// The command's phases, in order.
+    pub phases: Vec<PhaseStats>,
+}
+
+impl RequestCounts {
+    /// Counts one request.
+    pub(super) fn count(&self, method: &str) {
+        *self
+            .by_method
+            .lock()
+            .expect("request counts")
+            .entry(method.to_string())
+            .or_default() += 1;
+    }
+
+    /// Counts the bytes of an uploaded blob.
+    pub(super) fn uploaded(&self, bytes: u64) {
+        *self.uploaded.lock().expect("upload count") += bytes;
+    }
+
+    fn total(&self) -> u64 {
+        self.by_method
+            .lock()
+            .expect("request counts")
+            .values()
+            .sum()
+    }
+
+    /// Ends the phase under way and begins `name`.
+    pub fn phase(&self, name: &str) {
+        let made = self.total();
+        self.phases
+            .lock()
+            .expect("phases")
+            .push((name.to_string(), Instant::now(), made));
+    }
+
+    /// What was counted so far (the phase under way ends now).
+    pub fn snapshot(&self) -> RequestStats {
+        let by_method = self.by_method.lock().expect("request counts").clone();
+        let total = by_method.values().sum();
+        let phases = self.phases.lock().expect("phases").clone();
+        let ends = phases
+            .iter()
+            .skip(1)
+            .map(|(_, at, made)| (*at, *made))
+            .chain([(Instant::now(), total)]);
+        RequestStats {
+            total,
+            by_method,
+            bytes_uploaded: *self.uploaded.lock().expect("upload count"),
+            phases: phases
+                .iter()
+                .zip(ends)
+                .map(|((name, start, before), (end, after))| PhaseStats {
+                    name: name.clone(),
+                    seconds: end.duration_since(*start).as_secs_f64(),
+                    requests: after - before,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where a blob is known to be in one registry: the repositories that hold it.
+pub(super) type Holders = BTreeSet<String>;
+
+/// A blob's holders behind the lock a push takes while it puts the blob somewhere.
+type Slot = Arc<tokio::sync::Mutex<Holders>>;
+
+/// Per registry and digest, the repositories known to hold the blob, behind an async
+/// lock that a push holds while it puts the blob somewhere (see the module docs).
+#[derive(Debug, Default)]
+pub struct BlobLedger {
+    slots: Mutex<BTreeMap<(String, Digest), Slot>>,
+    /// Per registry, the repositories this command pushes to: each push's token asks
+    /// to pull from them all, so that it may mount what a sibling uploaded.
+    targets: Mutex<BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl BlobLedger {
+    /// The slot of `digest` in `registry`: lock it to read or change its holders.
+    pub(super) fn slot(&self, registry: &str, digest: &Digest) -> Slot {
+        Arc::clone(
+            self.slots
+                .lock()
+                .expect("blob ledger")
+                .entry((registry.to_string(), digest.clone()))
+                .or_default(),
+        )
+    }
+
+    /// Tells the ledger that this command pushes to `repository` of `registry`.
+    pub fn announce(&self, registry: &str, repository: &str) {
+        self.targets
+            .lock()
+            .expect("push targets")
+            .entry(registry.to_string())
+            .or_default()
+            .insert(repository.to_string());
+    }
+
+    /// The repositories of `registry` this command pushes to, but `except`.
+    pub(super) fn siblings(&self, registry: &str, except: &str) -> Vec<String> {
+        self.targets
+            .lock()
+            .expect("push targets")
+            .get(registry)
+            .map(|all| all.iter().filter(|r| *r != except).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The most bytes of one document remembered (manifests and configs are a few KiB).
+const DOCUMENT_KEPT: usize = 256 << 10;
+/// The most documents remembered per registry.
+const DOCUMENTS_KEPT: usize = 4096;
+
+/// A repository and a digest in it.
+type RepositoryDigest = (String, String);
+
+/// Manifests and configs a command read by digest, per repository: content-addressed,
+/// so a second reader (the growth check after the layer-cache lookup, several members
+/// on one base) is answered from here. Only bytes that hash to their digest are kept.
+#[derive(Debug, Default)]
+pub struct Documents {
+    kept: Mutex<BTreeMap<RepositoryDigest, Arc<Vec<u8>>>>,
+}
+
+impl Documents {
+    /// What `repository` answered for `digest` before, if anything.
+    pub(super) fn get(&self, repository: &str, digest: &str) -> Option<Arc<Vec<u8>>> {
+        self.kept
+            .lock()
+            .expect("documents")
+            .get(&(repository.to_string(), digest.to_string()))
+            .cloned()
+    }
+
+    /// Remembers `bytes` as `repository`'s `reference` when that is their digest.
+    pub(super) fn keep(&self, repository: &str, reference: &str, bytes: &[u8]) {
+        if bytes.len() > DOCUMENT_KEPT || Digest::sha256_of(bytes).as_str() != reference {
+            return;
+        }
+        let mut kept = self.kept.lock().expect("documents");
+        if kept.len() < DOCUMENTS_KEPT {
+            kept.insert(
+                (repository.to_string(), reference.to_string()),
+                Arc::new(bytes.to_vec()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_by_method() {
+        let counts = RequestCounts::default();
+        for method in ["HEAD", "GET", "HEAD", "PUT"] {
+            counts.count(method);
+        }
+        counts.uploaded(10);
+        counts.uploaded(5);
+        counts.phase("push");
+        counts.count("PUT");
+        let stats = counts.snapshot();
+        assert_eq!(stats.total, 5);
+        let phases: Vec<(&str, u64)> = stats
+            .phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.requests))
+            .collect();
+        assert_eq!(phases, [("prepare", 4), ("push", 1)]);
+        assert_eq!(stats.by_method["HEAD"], 2);
+        assert_eq!(stats.by_method["PUT"], 2);
+        assert_eq!(stats.bytes_uploaded, 15);
+    }
+
+    #[test]
+    fn only_documents_that_hash_to_their_name_are_kept() {
+        let documents = Documents::default();
+        let bytes = b"{\"schemaVersion\":2}";
+        let digest = Digest::sha256_of(bytes);
+        documents.keep("acme/app", digest.as_str(), bytes);
+        documents.keep("acme/app", "latest", bytes);
+        let other = Digest::sha256_of(b"other");
+        documents.keep("acme/app", other.as_str(), bytes);
+        assert_eq!(
+            documents.get("acme/app", digest.as_str()).as_deref(),
+            Some(&bytes.to_vec())
+        );
+        assert!(documents.get("acme/app", "latest").is_none());
+        assert!(documents.get("acme/app", other.as_str()).is_none());
+        assert!(documents.get("acme/other", digest.as_str()).is_none());
+    }
+
+    #[test]
+    fn one_slot_per_registry_and_digest_and_siblings_exclude_the_asker() {
+        let ledger = BlobLedger::default();
+        let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        let a = ledger.slot("r:5000", &digest);
+        let b = ledger.slot("r:5000", &digest);
+        let other = ledger.slot("s:5000", &digest);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &other));
+        ledger.announce("r:5000", "acme/one");
+        ledger.announce("r:5000", "acme/two");
+        ledger.announce("s:5000", "acme/three");
+        assert_eq!(ledger.siblings("r:5000", "acme/one"), ["acme/two"]);
+        assert!(ledger.siblings("t:5000", "acme/one").is_empty());
+    }
+}

@@ -1,0 +1,233 @@
+//! One scheduler for a command's registry work (issue 19), against the real
+//! `docker-registry`: a blob several members need goes up once (the access log counts
+//! the uploads), the requests in flight never exceed `--registry-jobs` (the fault
+//! proxy, one request per connection, sees when each began and ended), and an
+//! unchanged re-release asks a few questions per image, not one per blob.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::common::{Sandbox, base_layout, parse_json, stdout};
+use crate::proxy::{FaultPlan, FaultProxy};
+use crate::registry::{Registry, Request, ok};
+
+/// Members of the test workspace: each holds the shared layer and one of its own.
+const MEMBERS: [&str; 4] = ["api", "web", "worker", "cron"];
+
+/// A workspace whose members, all in `host`'s `acme/` repositories, share a layer
+/// (the same files to the same place) and have one of their own; two platforms.
+fn shared_layer_workspace(sandbox: &Sandbox, host: &str) {
+    sandbox.write(
+        "ws/hoist.toml",
+        &format!(
+            "[workspace]\nmembers = [\"services/*\"]\n\n[workspace.image]\nbase = \"oci:{}:1.0\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n[version]\nsource = \"VERSION\"\n",
+            base_layout().display()
+        ),
+    );
+    sandbox.write("ws/VERSION", "1.0.0\n");
+    // Large enough that a second upload of it would show.
+    let shared = (0..20_000).fold(String::new(), |mut text, i| {
+        writeln!(text, "line {i}").unwrap();
+        text
+    });
+    for member in MEMBERS {
+        sandbox.write(&format!("ws/services/{member}/deps/lib.py"), &shared);
+        sandbox.write(
+            &format!("ws/services/{member}/app/main.py"),
+            &format!("print('{member}')\n"),
+        );
+        sandbox.write(
+            &format!("ws/services/{member}/hoist.toml"),
+            &format!(
+                "[image]\nname = \"{host}/acme/{member}\"\n\n[[layer]]\nfrom = \"deps\"\nto = \"/deps\"\n\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\n"
+            ),
+        );
+    }
+}
+
+/// `hoist release 1.0.0 --no-git --json` of the workspace, plus `extra`.
+fn release(sandbox: &Sandbox, registry: &Registry, extra: &[&str]) -> Value {
+    let mut command = sandbox.hoist();
+    command
+        .current_dir(sandbox.path("ws"))
+        .args(["release", "1.0.0", "--no-git", "--branch", "main", "--json"])
+        .arg("--cache-dir")
+        .arg(sandbox.cache())
+        .args(extra);
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
+/// The digests of the layers every member's manifests share.
+fn shared_layers(registry: &Registry) -> Vec<String> {
+    let layers_of = |member: &str| -> std::collections::BTreeSet<String> {
+        let index = parse_json(
+            std::str::from_utf8(&registry.manifest(&format!("acme/{member}"), "1.0.0")).unwrap(),
+        );
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|entry| {
+                let digest = entry["digest"].as_str().unwrap();
+                let manifest = parse_json(
+                    std::str::from_utf8(&registry.manifest(&format!("acme/{member}"), digest))
+                        .unwrap(),
+                );
+                manifest["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["digest"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let mut shared = layers_of(MEMBERS[0]);
+    for member in &MEMBERS[1..] {
+        let theirs = layers_of(member);
+        shared.retain(|d| theirs.contains(d));
+    }
+    shared.into_iter().collect()
+}
+
+#[test]
+fn members_sharing_a_layer_upload_it_once_and_mount_it_elsewhere() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    let report = release(&sandbox, &registry, &[]);
+    let requests = registry.requests();
+    let shared = shared_layers(&registry);
+    // The base's layer, and the shared `deps` layer (one per platform: same files,
+    // same digest on both).
+    assert!(shared.len() >= 2, "{shared:?}");
+    for digest in &shared {
+        let uploads = requests
+            .iter()
+            .filter(|r| r.uploaded_blob().as_deref() == Some(digest.as_str()))
+            .count();
+        let mounts = requests
+            .iter()
+            .filter(|r| r.mounted_blob().as_deref() == Some(digest.as_str()))
+            .count();
+        assert_eq!(
+            uploads, 1,
+            "{digest} uploaded {uploads} times: {requests:#?}"
+        );
+        assert_eq!(mounts, MEMBERS.len() - 1, "{digest}: {requests:#?}");
+    }
+    // Every request counted, and the bytes uploaded are those the uploads carried.
+    let stats = &report["registry"];
+    let total = stats["total"].as_u64().unwrap();
+    let by_method: u64 = stats["by_method"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, by_method, "{stats:#}");
+    assert!(stats["bytes_uploaded"].as_u64().unwrap() > 0, "{stats:#}");
+    let phases: Vec<&str> = stats["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["prepare", "read tags", "push", "sign", "tags"]);
+    // Every request says who asks.
+    let log = registry.log();
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/acme/"))
+        .collect();
+    assert!(!access.is_empty());
+    let agent = format!("\"hoist/{}\"", env!("CARGO_PKG_VERSION"));
+    for line in access {
+        assert!(line.contains(&agent), "no {agent} in {line}");
+    }
+}
+
+/// The most requests the proxy served at once (one request per connection): each
+/// from its head's arrival until the proxy began to write its answer (the client
+/// cannot end a request sooner, so this never counts more than it had at once).
+fn most_at_once(proxy: &FaultProxy) -> usize {
+    let exchanges = proxy.exchanges();
+    let mut events: Vec<(std::time::Instant, i32)> = Vec::new();
+    for exchange in &exchanges {
+        let done = exchange.answering.expect("every exchange answered");
+        events.push((exchange.at, 1));
+        events.push((done, -1));
+    }
+    // Ends before starts at the same instant: back to back is not at once.
+    events.sort_by_key(|&(at, delta)| (at, delta));
+    let (mut now, mut most) = (0, 0);
+    for (_, delta) in events {
+        now += delta;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap()
+}
+
+#[test]
+fn requests_in_flight_never_exceed_registry_jobs() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(crate::faults::upstream(&registry), FaultPlan::new());
+    shared_layer_workspace(&sandbox, &proxy.host());
+    for jobs in [2, 3] {
+        let report = release(&sandbox, &registry, &["--registry-jobs", &jobs.to_string()]);
+        let most = most_at_once(&proxy);
+        assert!(
+            (1..=jobs).contains(&most),
+            "{most} requests at once with --registry-jobs {jobs}: {report:#}"
+        );
+    }
+    // The flag is checked like --jobs.
+    let mut command = sandbox.hoist();
+    command.args(["release", "1.0.0", "--no-git", "--registry-jobs", "0"]);
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--registry-jobs"));
+}
+
+/// An unchanged re-release, per image, as measured (22): the layer-cache lookup, a
+/// HEAD for each release tag and `latest` (4) and the image read once by digest
+/// (index and two manifests: 3); the preflight's HEAD of the version tag (1); the
+/// growth check against the previous release (its tag's HEAD and GET, two manifests,
+/// two configs: 6); the release's tags read before the push (3); the push: a HEAD of
+/// the index by digest, which vouches for every blob and child manifest, and per
+/// platform the SBOM's referrers (the API and, as this registry has none, the
+/// fallback tag: 4 + 1). Before issue 19 the push alone asked about every blob,
+/// manifest, SBOM blob and tag (25 per image in benches/workspace-scale.sh).
+const NO_OP_REQUESTS_PER_IMAGE: usize = 22;
+
+#[test]
+fn an_unchanged_re_release_asks_a_few_questions_per_image() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    release(&sandbox, &registry, &[]);
+    let before = registry.requests().len();
+    let report = release(&sandbox, &registry, &[]);
+    let requests = registry.requests();
+    let again: Vec<&Request> = requests[before..].iter().collect();
+    assert!(
+        !again
+            .iter()
+            .any(|r| r.is_upload_traffic() || r.manifest_put().is_some()),
+        "an unchanged re-release wrote: {again:#?}"
+    );
+    assert!(
+        again.len() <= NO_OP_REQUESTS_PER_IMAGE * MEMBERS.len(),
+        "{} requests for {} unchanged images: {again:#?}",
+        again.len(),
+        MEMBERS.len()
+    );
+    // What hoist counted is what the registry saw.
+    assert_eq!(
+        report["registry"]["total"].as_u64().unwrap(),
+        u64::try_from(again.len()).unwrap(),
+        "{report:#}"
+    );
+}
