@@ -286,6 +286,8 @@ pub fn move_all_tags(
             }))
         };
         let mut outcomes = phase(true).await;
+        // A release killed here has its version tags but not yet `latest` & co.
+        super::journal::kill_point("pinned-tags-moved");
         if outcomes.iter().all(|(_, kept, _)| kept.is_ok()) {
             outcomes.extend(phase(false).await);
         }

@@ -204,8 +204,10 @@ impl Rollout<'_> {
             })?;
             released[*i].push(report);
         }
+        super::journal::kill_point("pushed");
         transport.phase("sign");
         self.sign_all(&untagged, images, sign)?;
+        super::journal::kill_point("signed");
         transport.phase("tags");
         note(format!(
             "every image of v{new} is up in every repository: moving the tags"
@@ -233,6 +235,7 @@ impl Rollout<'_> {
             })
             .collect();
         let mut moved = move_all_tags(&moves, &policy, transport, note).into_iter();
+        super::journal::kill_point("tags-moved");
         let mut images_out = Vec::new();
         for ((target, image), reports) in images.iter().zip(released) {
             let mut pushes = Vec::new();

@@ -24,6 +24,10 @@ const KILL_POINTS: &[&str] = &[
     "staged",
     "committed",
     "tagged",
+    "pushed",
+    "signed",
+    "pinned-tags-moved",
+    "tags-moved",
 ];
 
 /// `hoist release ARGS --json` (one platform, the sandbox's cache), with `env` set.
@@ -138,6 +142,13 @@ fn a_release_killed_at_any_step_is_finished_once_by_the_same_command() {
             digest_at(&registry, &format!("{repository}:0.1.1")),
             report["digest"].as_str().unwrap(),
             "{point}: the registry has the killed version"
+        );
+        // Killed between the pinned and the rolling tags (or later): the rolling
+        // ones are moved by the same command too.
+        assert_eq!(
+            digest_at(&registry, &format!("{repository}:latest")),
+            report["digest"].as_str().unwrap(),
+            "{point}: latest names the killed version"
         );
         // Complete: the next release is a new version.
         let mut dry = release_command(&repo, &["patch", "--dry-run"], &[]);
