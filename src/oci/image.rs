@@ -207,13 +207,17 @@ impl Image {
         Some(single)
     }
 
-    /// Its platforms, `linux/amd64, linux/arm64`, for errors that list them.
-    pub fn platform_names(&self) -> String {
+    /// Its platforms, `["linux/amd64", "linux/arm64"]`, in the index's order.
+    pub fn platform_list(&self) -> Vec<String> {
         self.platforms
             .iter()
             .map(|p| p.platform.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect()
+    }
+
+    /// Its platforms, `linux/amd64, linux/arm64`, for errors that list them.
+    pub fn platform_names(&self) -> String {
+        self.platform_list().join(", ")
     }
 
     /// Total size of all blobs in the image.

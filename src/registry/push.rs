@@ -90,11 +90,7 @@ pub async fn push(
             image.descriptor.digest
         ),
         tags: tags.to_vec(),
-        platforms: image
-            .platforms
-            .iter()
-            .map(|p| p.platform.to_string())
-            .collect(),
+        platforms: image.platform_list(),
         ..PushReport::default()
     };
 

@@ -342,11 +342,7 @@ fn tag_one(
             reference: format!("{name}@{digest}"),
             digest,
             tags: moved.tags,
-            platforms: image
-                .platforms
-                .iter()
-                .map(|p| p.platform.to_string())
-                .collect(),
+            platforms: image.platform_list(),
             ..PushReport::default()
         },
         repository: name,

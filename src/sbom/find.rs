@@ -38,12 +38,7 @@ pub fn find_sboms(
             reason: format!(
                 "has no image for platform {} (it has: {})",
                 wanted.map(ToString::to_string).unwrap_or_default(),
-                image
-                    .platforms
-                    .iter()
-                    .map(|p| p.platform.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                image.platform_names()
             ),
         });
     }
