@@ -96,7 +96,7 @@ fn project_with(
     sandbox.write(
         "hoist.toml",
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\"{python} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\", libc = \"glibc-2.28\"{python} }}\n"
         ),
     );
 }
@@ -578,7 +578,7 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
     );
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", venv = \"/opt/venv\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
     );
     build(&sandbox, "out", &[]);
 
@@ -659,7 +659,7 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
         );
         sandbox.write(
             "hoist.toml",
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", venv = \"/opt/venv\" }\n",
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
         );
         let err = refused(&sandbox);
         assert!(err.contains("bad-1.0-py3-none-any.whl"), "{err}");
@@ -776,7 +776,7 @@ fn wheels_from_a_simple_index_make_the_same_image_and_stay_in_the_cache() {
         digest, expected,
         "an index and a wheelhouse give the same image"
     );
-    let cached = sandbox.path("xdg-cache/hoist/python-wheels");
+    let cached = sandbox.cache().join("python-wheels");
     assert_eq!(
         fs::read_dir(&cached).unwrap().count(),
         7,
@@ -803,8 +803,9 @@ fn an_index_serving_other_bytes_is_refused_with_the_url() {
     assert!(err.contains("not the locked"), "{err}");
     assert!(
         !sandbox
-            .path(&format!(
-                "xdg-cache/hoist/python-wheels/{}/{ORJSON_ARM}",
+            .cache()
+            .join(format!(
+                "python-wheels/{}/{ORJSON_ARM}",
                 hash_of(&wheels().join(ORJSON_ARM))
             ))
             .exists()
@@ -990,7 +991,7 @@ fn target_installs_into_that_site_packages_owned_as_asked() {
     );
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\nowner = \"1000:1000\"\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.12\", target = \"/srv/site\", interpreter = \"/usr/bin/python3\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\nowner = \"1000:1000\"\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.12\", libc = \"glibc-2.28\", target = \"/srv/site\", interpreter = \"/usr/bin/python3\" }\n",
     );
     build(&sandbox, "out", &[]);
     let layout = Layout::open(sandbox.path("out"));
@@ -1015,4 +1016,129 @@ fn target_installs_into_that_site_packages_owned_as_asked() {
         record.contains("../../usr/local/bin/demo,sha256="),
         "{record}"
     );
+}
+
+/// Builds a base image at `<sandbox>/<name>:1` whose config has `env` and whose one
+/// layer holds `files` (path, content): a stand-in for `python:3.11-slim` with only
+/// what hoist reads of it.
+fn base_image(sandbox: &Sandbox, name: &str, env: &str, files: &[(&str, &str)]) -> String {
+    for (path, text) in files {
+        sandbox.write(&format!("{name}-root/{path}"), text);
+    }
+    fs::create_dir_all(sandbox.path(&format!("{name}-root"))).unwrap();
+    let config = sandbox.write(
+        &format!("{name}.toml"),
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\nfrom = \"{name}-root\"\nto = \"/\"\n\n[config]\nenv = {{ {env} }}\n"
+        ),
+    );
+    success(
+        sandbox
+            .build()
+            .arg("--config")
+            .arg(&config)
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci(name))),
+    );
+    format!("{}:1", sandbox.oci(name))
+}
+
+const DPKG_LIBC: &str = "Package: base-files\nVersion: 12.4\n\nPackage: libc6\nStatus: install ok installed\nVersion: VERSION\n";
+
+#[test]
+fn version_and_libc_come_from_the_base_unless_set() {
+    let sandbox = Sandbox::new();
+    let debian = base_image(
+        &sandbox,
+        "debian",
+        "PYTHON_VERSION = \"3.11.9\"",
+        &[(
+            "var/lib/dpkg/status",
+            &DPKG_LIBC.replace("VERSION", "2.36-9+deb12u4"),
+        )],
+    );
+    let old = base_image(
+        &sandbox,
+        "old",
+        "PYTHON_VERSION = \"3.11.9\"",
+        &[(
+            "var/lib/dpkg/status",
+            &DPKG_LIBC.replace("VERSION", "2.12-1"),
+        )],
+    );
+    let bare = base_image(
+        &sandbox,
+        "bare",
+        "LANG = \"C.UTF-8\"",
+        &[("etc/motd", "hi\n")],
+    );
+    let write = |base: &str, python: &str| {
+        sandbox.write(
+            "hoist.toml",
+            &format!(
+                "[image]\nbase = \"{base}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\", venv = \"/opt/venv\"{python} }}\n"
+            ),
+        );
+    };
+    sandbox.write("requirements.lock", &real_lock());
+    fs::create_dir_all(sandbox.path("wheels")).unwrap();
+    for file in all_real() {
+        fs::copy(wheels().join(file), sandbox.path("wheels").join(file)).unwrap();
+    }
+
+    // PYTHON_VERSION 3.11.9 and glibc 2.36: cp311 manylinux_2_17 wheels fit.
+    write(&debian, "");
+    build(&sandbox, "ok", &[]);
+    let site = unpack(&sandbox, "ok", "amd64", "amd64");
+    let cfg = fs::read_to_string(site.join("opt/venv/pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("version = 3.11.9"), "{cfg}");
+    assert!(site.join(SITE).join("orjson").is_dir());
+
+    // The base's glibc 2.12 is older than manylinux_2_17: orjson is refused, naming it.
+    write(&old, "");
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("orjson") && err.contains("glibc 2.12"),
+        "{err}"
+    );
+    // An explicit setting wins over the base.
+    write(&old, ", libc = \"glibc-2.17\"");
+    build(&sandbox, "explicit", &[]);
+
+    // A base that says nothing: the key to set is named.
+    write(&bare, "");
+    let err = refused(&sandbox);
+    assert!(err.contains("layer[1].python.version"), "{err}");
+    write(&bare, ", version = \"3.11\"");
+    let err = refused(&sandbox);
+    assert!(err.contains("layer[1].python.libc"), "{err}");
+}
+
+#[test]
+fn offline_builds_use_the_wheel_cache_under_cache_dir_and_never_the_index() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve(&sandbox, &real_files());
+    let python = format!(", venv = \"/opt/venv\", index = \"{}\"", index.url);
+    project_with(&sandbox, "requirements.lock", &real_lock(), None, &python);
+
+    // A cold cache offline: nothing is downloaded, the missing wheels are named.
+    let err = failure(
+        sandbox
+            .build()
+            .arg("--offline")
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("cold"))),
+    );
+    assert!(
+        err.contains("orjson==3.10.12") && err.contains("--offline"),
+        "{err}"
+    );
+    assert!(!sandbox.cache().join("python-wheels").exists(), "{err}");
+
+    let (online, _) = build(&sandbox, "out", &[]);
+    assert!(sandbox.cache().join("python-wheels").is_dir());
+    assert!(!sandbox.path("xdg-cache/hoist/python-wheels").exists());
+    drop(index);
+    let (offline, _) = build(&sandbox, "again", &["--offline", "--no-cache"]);
+    assert_eq!(offline, online);
 }
