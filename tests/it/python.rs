@@ -676,6 +676,16 @@ struct SimpleIndex {
 
 impl SimpleIndex {
     fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
+        SimpleIndex::serve_as(sandbox, files, None)
+    }
+
+    /// The index answering only requests with Basic `auth` (`user:password`): 401
+    /// otherwise; each request's Authorization header is appended to `<sandbox>/auth.log`.
+    fn serve_as(
+        sandbox: &Sandbox,
+        files: &[(&str, Vec<u8>, String)],
+        auth: Option<&str>,
+    ) -> SimpleIndex {
         let root = sandbox.path("index");
         fs::create_dir_all(root.join("files")).unwrap();
         let mut projects: std::collections::BTreeMap<String, String> =
@@ -702,21 +712,33 @@ impl SimpleIndex {
             )
             .unwrap();
         }
-        let mut child = Std::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(&root)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = match auth {
+            None => {
+                let mut command = Std::new("python3");
+                command
+                    .args([
+                        "-u",
+                        "-m",
+                        "http.server",
+                        "0",
+                        "--bind",
+                        "127.0.0.1",
+                        "--directory",
+                    ])
+                    .arg(&root);
+                command
+            }
+            Some(pair) => {
+                let script = sandbox.write("auth_server.py", AUTH_SERVER);
+                let mut command = Std::new("python3");
+                command.arg("-u").arg(script).arg(&root).arg(pair);
+                command
+            }
+        }
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
         let mut line = String::new();
         std::io::BufRead::read_line(
             &mut std::io::BufReader::new(child.stdout.take().unwrap()),
@@ -736,6 +758,30 @@ impl SimpleIndex {
         }
     }
 }
+
+/// `python3 auth_server.py ROOT USER:PASSWORD`: a static server on 127.0.0.1 that
+/// answers 401 without that Basic authorization, and logs what each request sent.
+const AUTH_SERVER: &str = r#"
+import base64, functools, http.server, os, sys
+root, pair = sys.argv[1], sys.argv[2]
+want = "Basic " + base64.b64encode(pair.encode()).decode()
+log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "auth.log")
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        with open(log, "a") as f:
+            f.write(f"{self.path} {self.headers.get('Authorization')}\n")
+        if self.headers.get("Authorization") != want:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="index"')
+            self.end_headers()
+            return
+        super().do_GET()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
+print(f"Serving HTTP on 127.0.0.1 port {server.server_address[1]} (auth)", flush=True)
+server.serve_forever()
+"#;
 
 impl Drop for SimpleIndex {
     fn drop(&mut self) {
@@ -1141,4 +1187,58 @@ fn offline_builds_use_the_wheel_cache_under_cache_dir_and_never_the_index() {
     drop(index);
     let (offline, _) = build(&sandbox, "again", &["--offline", "--no-cache"]);
     assert_eq!(offline, online);
+}
+
+#[test]
+fn index_credentials_from_the_url_or_netrc_reach_the_index_and_are_never_printed() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve_as(&sandbox, &real_files(), Some("me:s3cret-pw"));
+    let with_url = |url: &str| {
+        project_with(
+            &sandbox,
+            "requirements.lock",
+            &real_lock(),
+            None,
+            &format!(", venv = \"/opt/venv\", index = \"{url}\""),
+        );
+    };
+    // No credentials: the index's 401 is named with its URL.
+    with_url(&index.url);
+    let err = refused(&sandbox);
+    assert!(err.contains("401") && err.contains(&index.url), "{err}");
+
+    // In the URL: used, and the password never printed.
+    let port_url = index.url.replace("http://", "http://me:s3cret-pw@");
+    with_url(&port_url);
+    let output = success(
+        sandbox
+            .build()
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("out"))),
+    );
+    let printed = format!("{}{}", stdout(&output), crate::common::stderr(&output));
+    assert!(!printed.contains("s3cret"), "{printed}");
+
+    // From a netrc file (NETRC), on a fresh cache.
+    with_url(&index.url);
+    sandbox.write(
+        "netrc",
+        "machine example.org login no password no\nmachine 127.0.0.1 login me password s3cret-pw\n",
+    );
+    success(
+        sandbox
+            .hoist()
+            .env("NETRC", sandbox.path("netrc"))
+            .arg("build")
+            .arg("--cache-dir")
+            .arg(sandbox.path("cache2"))
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("out2"))),
+    );
+    let log = fs::read_to_string(sandbox.path("auth.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("/files/") && l.ends_with("Basic bWU6czNjcmV0LXB3")),
+        "{log}"
+    );
 }
