@@ -136,6 +136,8 @@ pub struct ChosenWheel {
     pub file: String,
     /// Its sha256, lowercase hex (checked).
     pub sha256: String,
+    /// Where the lock says it comes from, when it says (pylock.toml, uv.lock).
+    pub url: Option<String>,
 }
 
 /// The planned layers: sources for one layer every platform shares, and for one layer
@@ -339,12 +341,7 @@ fn split_layers(
             if is_shared && i > 0 {
                 continue;
             }
-            let install = SharedSource::new(WheelInstall::plan(
-                path,
-                &wheel.file,
-                &wheel.sha256,
-                &layout,
-            )?);
+            let install = SharedSource::new(WheelInstall::plan(path, wheel, &layout)?);
             if is_shared {
                 shared.push(install);
                 shared_wheels.push(wheel.clone());
@@ -393,12 +390,18 @@ fn pick(
     }
     candidates.sort();
     if let Some((_, file, sha256, path)) = candidates.into_iter().next() {
+        let url = package
+            .wheels
+            .iter()
+            .find(|w| w.sha256 == sha256)
+            .and_then(|w| w.url.clone());
         return Ok((
             ChosenWheel {
                 name: package.name.clone(),
                 version: package.version.clone(),
                 file,
                 sha256,
+                url,
             },
             path,
         ));

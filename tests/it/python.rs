@@ -929,10 +929,27 @@ fn a_uv_lock_installs_what_the_project_reaches_from_the_urls_it_names() {
             "uvicorn-0.32.1"
         ]
     );
+    // Where each wheel came from, as the SBOM reads it: the lock's URL and sha256.
+    let files = image_files(&sandbox, "out", "amd64");
+    let (_, provenance) = &files[&format!("{site}/h11-0.14.0.dist-info/provenance_url.json")];
+    let provenance: serde_json::Value = serde_json::from_slice(provenance).unwrap();
+    let h11 = "h11-0.14.0-py3-none-any.whl";
+    assert_eq!(provenance["filename"], h11);
+    assert_eq!(
+        provenance["archive_info"]["hashes"]["sha256"],
+        hash_of(&wheels().join(h11))
+    );
+    assert!(
+        provenance["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{h11}")),
+        "{provenance}"
+    );
 }
 
 #[test]
-fn the_sboms_list_every_installed_package_with_its_pypi_purl() {
+fn the_sboms_list_every_installed_package_with_its_purl_wheel_and_sha256() {
     let sandbox = Sandbox::new();
     project(
         &sandbox,
@@ -975,6 +992,41 @@ fn the_sboms_list_every_installed_package_with_its_pypi_purl() {
         assert!(
             !purls.iter().any(|p| p.contains("typing-extensions")),
             "{purls:?}"
+        );
+        // Each wheel's file name and sha256 (from the lock), and no download
+        // location for a wheelhouse's file.
+        for package in document["packages"].as_array().unwrap() {
+            let Some(file) = package["packageFileName"].as_str() else {
+                continue;
+            };
+            let wheel = wheels().join(file);
+            assert_eq!(package["checksums"][0]["algorithm"], "SHA256", "{package}");
+            assert_eq!(
+                package["checksums"][0]["checksumValue"],
+                hash_of(&wheel),
+                "{package}"
+            );
+            assert_eq!(package["downloadLocation"], "NOASSERTION", "{package}");
+        }
+        let files: Vec<&str> = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["packageFileName"].as_str())
+            .collect();
+        assert_eq!(files.len(), 6, "{files:?}");
+        assert!(
+            files.contains(&"six-1.17.0-py2.py3-none-any.whl"),
+            "{files:?}"
+        );
+        assert!(
+            files.iter().any(|f| f.starts_with("orjson-3.10.12-cp311")),
+            "{files:?}"
+        );
+        crate::sbom::assert_valid_spdx(
+            &sandbox,
+            &serde_json::to_vec(&document).unwrap(),
+            &format!("sbom-{documents}.json"),
         );
     }
     assert_eq!(documents, 2, "one SBOM per platform");
