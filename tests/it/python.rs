@@ -1294,3 +1294,48 @@ fn index_credentials_from_the_url_or_netrc_reach_the_index_and_are_never_printed
         "{log}"
     );
 }
+
+#[test]
+fn verify_names_the_python_package_whose_files_differ() {
+    let sandbox = Sandbox::new();
+    let lock = |alpha: &str, beta: &str| {
+        sandbox.write(
+            "requirements.lock",
+            &format!("alpha==1.0 --hash=sha256:{alpha}\nbeta==1.0 --hash=sha256:{beta}\n"),
+        );
+    };
+    let alpha = make_wheel(&sandbox, "alpha", &[("alpha/__init__.py", "A = 1\n")], "");
+    let beta = make_wheel(&sandbox, "beta", &[("beta/__init__.py", "B = 1\n")], "");
+    lock(&alpha, &beta);
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+    );
+    build(&sandbox, "out", &[]);
+    let verify = || {
+        sandbox
+            .hoist()
+            .arg("verify")
+            .arg("--cache-dir")
+            .arg(sandbox.cache())
+            .arg("--config")
+            .arg(sandbox.path("hoist.toml"))
+            .arg(format!("{}:1", sandbox.oci("out")))
+            .output()
+            .unwrap()
+    };
+    let same = verify();
+    assert!(same.status.success(), "{}", crate::common::stderr(&same));
+
+    // beta's wheel rebuilt with other content (and locked again): verify names beta.
+    let beta = make_wheel(&sandbox, "beta", &[("beta/__init__.py", "B = 2\n")], "");
+    lock(&alpha, &beta);
+    let output = verify();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("Python packages that differ: beta==1.0 (linux/amd64, layer 1)"),
+        "{text}"
+    );
+    assert!(!text.contains("alpha=="), "{text}");
+}
