@@ -629,8 +629,9 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
             root.join(site).display().to_string()
         ),
     );
-    // 9 members, METADATA, WHEEL, INSTALLER and the two generated scripts.
-    assert_eq!(checked.trim(), "14", "rows with hashes");
+    // 9 members, METADATA, WHEEL, INSTALLER, provenance_url.json and the two generated
+    // scripts.
+    assert_eq!(checked.trim(), "15", "rows with hashes");
     let ran = Std::new("python3")
         .arg(root.join("opt/venv/bin/demo"))
         .env("PYTHONPATH", root.join(site))
