@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
 use crate::open::{OpenOptions, open};
-use crate::plan::Plan;
+use crate::plan::{PendingPython, Plan, PythonContext};
+use crate::python;
 use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, fetch_reused_layers, push};
 use crate::registry::transport::Transport;
@@ -146,10 +147,12 @@ impl<'a> Builder<'a> {
             platforms: plan.platforms.as_deref(),
             // Offline, every layer must be in the cache now: there is no later. SBOMs
             // and uncompressed sizes read every layer, the base's included.
+            // Python layers without `libc` read the base's package database.
             fetch_layers: !layers_on_demand
                 || self.transport.options().offline
                 || plan.sbom
-                || plan.budget.max_unpacked.is_some(),
+                || plan.budget.max_unpacked.is_some()
+                || plan.python.iter().any(PendingPython::needs_base_libc),
         };
         let base = match &plan.base {
             Location::Scratch => None,
@@ -160,6 +163,14 @@ impl<'a> Builder<'a> {
             Scanner::with_cache(self.store.root())
         } else {
             Scanner::default()
+        };
+        let expanded;
+        let plan = if plan.python.is_empty() {
+            plan
+        } else {
+            let context = self.python_context(plan, base.as_ref(), &mut scanner)?;
+            expanded = plan.expand_python(&context)?;
+            &expanded
         };
         let sbom_options = SbomOptions {
             files: plan.sbom_files,
@@ -213,6 +224,44 @@ impl<'a> Builder<'a> {
             )?;
         }
         Ok(image)
+    }
+
+    /// What Python layers are planned with: the Python version and C library the
+    /// base says (its first platform's: the config's `PYTHON_VERSION`, the package
+    /// database's libc6 or musl, read only when some layer does not set `libc`), the
+    /// cache directory and `--offline`.
+    fn python_context(
+        &self,
+        plan: &Plan,
+        base: Option<&Image>,
+        scanner: &mut Scanner,
+    ) -> Result<PythonContext> {
+        let mut context = PythonContext {
+            cache_dir: self.store.root().to_path_buf(),
+            offline: self.transport.options().offline,
+            ..PythonContext::default()
+        };
+        let Some((image, platform)) = base.and_then(|b| Some((b, b.platforms.first()?))) else {
+            return Ok(context);
+        };
+        let env = platform
+            .config
+            .pointer("/config/Env")
+            .and_then(|e| e.as_array());
+        context.base_version =
+            python::base::python_version(env.into_iter().flatten().filter_map(|v| v.as_str()));
+        if plan.python.iter().any(PendingPython::needs_base_libc) {
+            let contents = scanner.scan(image, platform, platform.manifest.layers.len(), false)?;
+            let dpkg: Vec<&[u8]> = contents
+                .system
+                .keys()
+                .filter(|p| p.starts_with("var/lib/dpkg/status"))
+                .filter_map(|p| contents.system_file(p))
+                .collect();
+            context.base_libc =
+                python::base::libc(&dpkg, contents.system_file("lib/apk/db/installed"));
+        }
+        Ok(context)
     }
 
     /// The SBOMs the repository the reused layers came from holds for this very image

@@ -223,6 +223,11 @@ fn text_of(outcome: &Outcome, target: &Target) -> String {
         target.config.display(),
         outcome.rebuilt
     );
+    if !outcome.python_packages.is_empty() {
+        text.push_str("Python packages that differ: ");
+        text.push_str(&outcome.python_packages.join(", "));
+        text.push('\n');
+    }
     if let Some(diff) = &outcome.diff {
         text.push_str(&diff.render());
     }

@@ -16,6 +16,7 @@ use std::path::Path;
 use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec};
 
 pub use config_edit::ConfigEdits;
+pub use python::{PendingPython, PythonContext, WHEEL_CACHE_DIR};
 
 use crate::config::{ConfigFile, OneOrMany};
 use crate::error::{Error, Result};
@@ -114,6 +115,9 @@ pub struct Plan {
     pub sbom_files: bool,
     /// Size limits (`[budget]`).
     pub budget: budget::Budget,
+    /// `[[layer]] python` entries, planned by the build once the base is open
+    /// ([`Plan::expand_python`]); empty after that.
+    pub python: Vec<PendingPython>,
 }
 
 /// Resolves a config file (at `config_path`) with overrides. `source_date_epoch` is
@@ -167,17 +171,22 @@ pub fn resolve(
     };
 
     let mut layers = Vec::new();
+    let mut pending = Vec::new();
     for (i, layer) in file.layers.iter().enumerate() {
         match &layer.python {
-            Some(section) => layers.extend(python::plan_python(
-                i,
-                layer,
-                section,
-                config_dir,
-                epoch,
-                compression,
-                platforms.as_deref(),
-            )?),
+            Some(section) => {
+                let mut python = python::resolve_python(
+                    i,
+                    layer,
+                    section,
+                    config_dir,
+                    epoch,
+                    compression,
+                    platforms.as_deref(),
+                )?;
+                python.at = layers.len();
+                pending.push(python);
+            }
             None => layers.push(layer::plan_layer(i, layer, config_dir, epoch, compression)?),
         }
     }
@@ -205,6 +214,7 @@ pub fn resolve(
         sbom: file.image.sbom.unwrap_or(true),
         sbom_files: file.image.sbom_files.unwrap_or(false),
         budget: resolve_budget(file)?,
+        python: pending,
     })
 }
 

@@ -1,43 +1,180 @@
-//! A `[[layer]] python = {…}`: the layers installing a Python lock, planned through
-//! [`crate::python`]: one layer every platform shares (the venv's own files and the
-//! wheels that are the same file everywhere) and one per platform for the rest. Every
-//! error names the key: `layer[2].python.lock`.
+//! A `[[layer]] python = {…}`: resolved here into a [`PendingPython`] (every key
+//! checked, no I/O beyond the lock and wheelhouse existing), then planned by the build
+//! once its base is open ([`Plan::expand_python`]): the Python version and C library
+//! the settings leave out are read from the base, and wheels are found in the
+//! wheelhouse, hoist's wheel cache (under `--cache-dir`) or, unless `--offline`, the
+//! index. The layers: one every platform shares (the venv's own files and the wheels
+//! that are the same file everywhere) and one per platform for the rest. Every error
+//! names the key: `layer[2].python.lock`.
 
 use std::path::{Path, PathBuf};
 
 use hoist_layers::{Compression, LayerSpec};
 
-use super::{PlannedLayer, invalid};
+use super::{Plan, PlannedLayer, invalid};
 use crate::config::{LayerSection, PythonSection};
 use crate::error::Result;
 use crate::oci::platform::Platform;
 use crate::python::tags::{Libc, machine_of};
 use crate::python::{self, PythonSettings, TargetPlatform};
 
-/// The glibc level assumed when `libc` is not given: Debian 10 / RHEL 8, which every
-/// maintained glibc base meets (bookworm has 2.36).
-const DEFAULT_LIBC: Libc = Libc::Glibc(28);
-
 /// The index used when neither `index` nor `wheelhouse` is given.
 const DEFAULT_INDEX: &str = "https://pypi.org/simple";
 
-/// Where downloaded wheels are kept: `$XDG_CACHE_HOME/hoist/python-wheels` (as the
-/// default `--cache-dir`; the flag does not move it yet).
-fn wheel_cache() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|d| !d.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("hoist-cache"));
-    base.join("hoist").join("python-wheels")
+/// Where downloaded wheels are kept under hoist's cache directory, by sha256.
+pub const WHEEL_CACHE_DIR: &str = "python-wheels";
+
+/// A `[[layer]] python` resolved but not planned yet: its layers depend on the base.
+#[derive(Clone, Debug)]
+pub struct PendingPython {
+    /// Where its layers go among the plan's layers.
+    pub at: usize,
+    /// Its `[[layer]]` number, from 0.
+    number: usize,
+    /// The lock as written (progress lines, history).
+    lock_name: String,
+    /// Settings; `version`, `interpreter` and `libc` are filled in from the base.
+    settings: PythonSettings,
+    /// `version` as given.
+    version: Option<String>,
+    /// `interpreter` as given.
+    interpreter: Option<String>,
+    /// `libc` as given.
+    libc: Option<Libc>,
+    targets: Vec<TargetPlatform>,
+    platforms: Vec<Platform>,
+    uid: u32,
+    gid: u32,
+    epoch: u64,
+    compression: Compression,
 }
 
-/// The layers of `[[layer]]` number `i` (from 0), whose `python` is `section`.
-pub(super) fn plan_python(
+/// What the build knows when it plans Python layers: what the base says (each `None`
+/// when it does not say), hoist's cache directory and `--offline`.
+#[derive(Clone, Debug, Default)]
+pub struct PythonContext {
+    /// `PYTHON_VERSION` from the base's config.
+    pub base_version: Option<String>,
+    /// The base's C library, from its package database.
+    pub base_libc: Option<Libc>,
+    /// hoist's cache directory (`--cache-dir`).
+    pub cache_dir: PathBuf,
+    /// `--offline`.
+    pub offline: bool,
+}
+
+impl PendingPython {
+    /// Whether planning needs the base's C library (and so its package database).
+    pub fn needs_base_libc(&self) -> bool {
+        self.libc.is_none()
+    }
+
+    /// The layers, planned for `context`.
+    fn plan(&self, context: &PythonContext) -> Result<Vec<PlannedLayer>> {
+        let field = |key: &str| format!("layer[{}].python{key}", self.number + 1);
+        let version = self
+            .version
+            .clone()
+            .or_else(|| context.base_version.clone())
+            .ok_or_else(|| {
+                invalid(
+                    &field(".version"),
+                    "missing, and the base image sets no PYTHON_VERSION: give the image's Python version, e.g. version = \"3.11\"",
+                )
+            })?;
+        let libc = self.libc.or(context.base_libc).ok_or_else(|| {
+            invalid(
+                &field(".libc"),
+                "missing, and the base image has no libc6 (dpkg) or musl (apk) package: give the image's C library, e.g. libc = \"glibc-2.36\" or \"musl-1.2\"",
+            )
+        })?;
+        let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let settings = PythonSettings {
+            interpreter: self
+                .interpreter
+                .clone()
+                .unwrap_or_else(|| format!("/usr/local/bin/python{short}")),
+            version,
+            libc,
+            wheel_cache: context.cache_dir.join(WHEEL_CACHE_DIR),
+            offline: context.offline,
+            ..self.settings.clone()
+        };
+        let planned = python::plan(&settings, &self.targets)?;
+        let into = settings.venv.clone().unwrap_or_else(|| {
+            settings
+                .layout()
+                .map(|l| l.site_packages)
+                .unwrap_or_default()
+        });
+        let spec = |sources| LayerSpec {
+            source: None,
+            dest: "/".into(),
+            excludes: Vec::new(),
+            files: Vec::new(),
+            sources,
+            uid: self.uid,
+            gid: self.gid,
+            modes: hoist_layers::ModePolicy::Keep,
+            remove: Vec::new(),
+            mtime: self.epoch,
+            compression: self.compression,
+        };
+        let names = |what: &str, count: usize| {
+            let summary = format!("python {} → {into}, {what}", self.lock_name);
+            PlannedLayer {
+                label: format!("python: {}", self.lock_name),
+                summary: format!(
+                    "{summary}, {count} wheel{}",
+                    if count == 1 { "" } else { "s" }
+                ),
+                created_by: format!("hoist: {summary}"),
+                spec: spec(Vec::new()),
+                platforms: None,
+            }
+        };
+        let mut layers = Vec::new();
+        if !planned.shared.is_empty() {
+            let mut shared = names("every platform", planned.shared_wheels.len());
+            shared.spec.sources = planned.shared;
+            layers.push(shared);
+        }
+        for (platform, (sources, wheels)) in self.platforms.iter().zip(planned.native) {
+            if sources.is_empty() {
+                continue;
+            }
+            let mut own = names(&platform.to_string(), wheels.len());
+            own.spec.sources = sources;
+            own.platforms = Some(vec![platform.clone()]);
+            layers.push(own);
+        }
+        Ok(layers)
+    }
+}
+
+impl Plan {
+    /// This plan with its Python layers planned for `context` (the build calls this
+    /// once the base is open); a plan without any is returned as it is.
+    ///
+    /// # Errors
+    /// A setting neither given nor read from the base (naming the key), an unreadable
+    /// lock or wheel, a package without a wheel for some platform.
+    pub fn expand_python(&self, context: &PythonContext) -> Result<Plan> {
+        let mut plan = self.clone();
+        plan.python = Vec::new();
+        // From the last: each insertion leaves the earlier positions as they were.
+        for pending in self.python.iter().rev() {
+            let layers = pending.plan(context)?;
+            plan.layers.splice(pending.at..pending.at, layers);
+        }
+        super::layer::distinct_history(&mut plan.layers);
+        Ok(plan)
+    }
+}
+
+/// `[[layer]]` number `i` (from 0), whose `python` is `section`, checked; its layers go
+/// at the start of the plan's until the caller sets [`PendingPython::at`].
+pub(super) fn resolve_python(
     i: usize,
     layer: &LayerSection,
     section: &PythonSection,
@@ -45,7 +182,7 @@ pub(super) fn plan_python(
     epoch: u64,
     compression: Compression,
     platforms: Option<&[Platform]>,
-) -> Result<Vec<PlannedLayer>> {
+) -> Result<PendingPython> {
     let field = |key: &str| format!("layer[{}].python{key}", i + 1);
     let others = [
         ("from", layer.from.is_some()),
@@ -86,71 +223,35 @@ pub(super) fn plan_python(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let settings = settings(section, config_dir, &field)?;
-    let planned = python::plan(&settings, &targets)?;
+    let (settings, libc) = settings(section, config_dir, &field)?;
     let (uid, gid) = super::layer::layer_owner(i, layer)?;
-    let into = settings.venv.clone().unwrap_or_else(|| {
-        settings
-            .layout()
-            .map(|l| l.site_packages)
-            .unwrap_or_default()
-    });
-    let spec = |sources| LayerSpec {
-        source: None,
-        dest: "/".into(),
-        excludes: Vec::new(),
-        files: Vec::new(),
-        sources,
+    Ok(PendingPython {
+        at: 0,
+        number: i,
+        lock_name: section.lock.clone(),
+        settings,
+        version: section.version.clone(),
+        interpreter: section.interpreter.clone(),
+        libc,
+        targets,
+        platforms: platforms.to_vec(),
         uid,
         gid,
-        modes: hoist_layers::ModePolicy::Keep,
-        remove: Vec::new(),
-        mtime: epoch,
+        epoch,
         compression,
-    };
-    let names = |what: &str, count: usize| {
-        let summary = format!("python {} → {into}, {what}", section.lock);
-        PlannedLayer {
-            label: format!("python: {}", section.lock),
-            summary: format!(
-                "{summary}, {count} wheel{}",
-                if count == 1 { "" } else { "s" }
-            ),
-            created_by: format!("hoist: {summary}"),
-            spec: spec(Vec::new()),
-            platforms: None,
-        }
-    };
-    let mut layers = Vec::new();
-    if !planned.shared.is_empty() {
-        let mut shared = names("every platform", planned.shared_wheels.len());
-        shared.spec.sources = planned.shared;
-        layers.push(shared);
-    }
-    for (platform, (sources, wheels)) in platforms.iter().zip(planned.native) {
-        if sources.is_empty() {
-            continue;
-        }
-        let mut own = names(&platform.to_string(), wheels.len());
-        own.spec.sources = sources;
-        own.platforms = Some(vec![platform.clone()]);
-        layers.push(own);
-    }
-    Ok(layers)
+    })
 }
 
+/// The settings as given; `version`, `interpreter` and `libc` are placeholders until
+/// the base is known. Also `libc` as given.
 fn settings(
     section: &PythonSection,
     config_dir: &Path,
     field: &dyn Fn(&str) -> String,
-) -> Result<PythonSettings> {
-    let version = section.version.clone().ok_or_else(|| {
-        invalid(
-            &field(".version"),
-            "missing: the image's Python version, e.g. version = \"3.11\"",
-        )
-    })?;
-    if !version.starts_with("3.") || version.split('.').any(|p| p.parse::<u32>().is_err()) {
+) -> Result<(PythonSettings, Option<Libc>)> {
+    if let Some(version) = &section.version
+        && (!version.starts_with("3.") || version.split('.').any(|p| p.parse::<u32>().is_err()))
+    {
         return Err(invalid(
             &field(".version"),
             &format!("`{version}`: expected a version such as 3.11"),
@@ -161,8 +262,7 @@ fn settings(
         .as_deref()
         .map(Libc::parse)
         .transpose()
-        .map_err(|m| invalid(&field(".libc"), &m))?
-        .unwrap_or(DEFAULT_LIBC);
+        .map_err(|m| invalid(&field(".libc"), &m))?;
     for (key, path) in [(".venv", &section.venv), (".target", &section.target)] {
         if let Some(path) = path {
             super::check_image_path(path).map_err(|m| invalid(&field(key), &m))?;
@@ -188,7 +288,6 @@ fn settings(
             &format!("{} is not a directory", dir.display()),
         ));
     }
-    let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
     // A wheelhouse alone is an air-gapped install; without one, PyPI.
     let index = match (&section.index, &wheelhouse) {
         (Some(index), _) => Some(index.trim_end_matches('/').to_owned()),
@@ -203,26 +302,27 @@ fn settings(
             &format!("`{url}`: expected an http(s) URL"),
         ));
     }
-    Ok(PythonSettings {
+    let settings = PythonSettings {
         lock,
         wheelhouse,
         index,
-        wheel_cache: wheel_cache(),
-        interpreter: section
-            .interpreter
-            .clone()
-            .unwrap_or_else(|| format!("/usr/local/bin/python{short}")),
-        version,
+        wheel_cache: PathBuf::new(),
+        interpreter: String::new(),
+        version: String::new(),
         venv: section.venv.clone(),
         target: section.target.clone(),
-        libc,
-    })
+        libc: Libc::Glibc(0),
+        offline: false,
+    };
+    Ok((settings, libc))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::PythonContext;
     use crate::config::ConfigFile;
     use crate::plan::{Overrides, resolve};
+    use crate::python::tags::Libc;
 
     /// The error of resolving `[[layer]]` `layer` over a project with a lock and an
     /// empty wheelhouse, for `platforms`.
@@ -250,7 +350,6 @@ mod tests {
         let cases = [
             ("", format!("python = {{ {ok} }}"), "layer[1].python", "platforms"),
             (two, format!("python = {{ {ok} }}\nfrom = \"x\""), "layer[1].from", "only `python`"),
-            (two, "python = { lock = \"requirements.lock\", wheelhouse = \"wheels\" }".into(), "layer[1].python.version", "missing"),
             (two, format!("python = {{ {ok}, libc = \"glibc2.36\" }}"), "layer[1].python.libc", "glibc-2.N"),
             (two, format!("python = {{ {ok}, venv = \"opt/venv\" }}"), "layer[1].python.venv", "absolute"),
             (two, format!("python = {{ {ok}, venv = \"/v\", target = \"/t\" }}"), "layer[1].python.target", "not both"),
@@ -273,9 +372,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("requirements.lock"), "# nothing\n").unwrap();
         std::fs::create_dir(dir.path().join("wheels")).unwrap();
-        let plan = |python: &str| {
+        let resolved = |python: &str| {
             let text = format!(
-                "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\"{python} }}\n"
+                "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\"{python} }}\n"
             );
             let file = ConfigFile::parse(&text).unwrap();
             resolve(
@@ -286,11 +385,40 @@ mod tests {
             )
             .unwrap()
         };
-        assert!(plan("").layers.is_empty());
-        let venv = plan(", venv = \"/opt/venv\"");
+        let context = PythonContext {
+            cache_dir: dir.path().join("cache"),
+            ..PythonContext::default()
+        };
+        let plan = |python: &str| resolved(python).expand_python(&context).unwrap();
+        let set = ", version = \"3.11\", libc = \"glibc-2.36\"";
+        assert!(plan(set).layers.is_empty());
+        let venv = plan(&format!("{set}, venv = \"/opt/venv\""));
+        assert!(venv.python.is_empty());
         assert_eq!(venv.layers.len(), 1);
         assert_eq!(venv.layers[0].platforms, None);
         assert_eq!(venv.layers[0].label, "python: requirements.lock");
         assert_eq!(venv.layers[0].spec.sources.len(), 1);
+        // What the settings leave out comes from the base, else the key is named.
+        let bare = resolved("");
+        assert_eq!(bare.python.len(), 1);
+        let err = bare.expand_python(&context).unwrap_err().to_string();
+        assert!(
+            err.contains("layer[1].python.version") && err.contains("PYTHON_VERSION"),
+            "{err}"
+        );
+        let from_base = PythonContext {
+            base_version: Some("3.11.9".into()),
+            ..context.clone()
+        };
+        let err = bare.expand_python(&from_base).unwrap_err().to_string();
+        assert!(
+            err.contains("layer[1].python.libc") && err.contains("libc6"),
+            "{err}"
+        );
+        let both = PythonContext {
+            base_libc: Some(Libc::Musl(2)),
+            ..from_base
+        };
+        assert!(bare.expand_python(&both).unwrap().layers.is_empty());
     }
 }

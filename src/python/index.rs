@@ -13,6 +13,7 @@ use std::time::Duration;
 use hoist_layers::HashingWriter;
 
 use super::PythonError;
+use super::credentials::{self, Credentials};
 use super::lock::is_sha256;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,10 +36,13 @@ pub struct IndexFile {
     pub size: Option<u64>,
 }
 
-/// An HTTP client and the runtime it runs on, for one planning pass.
+/// An HTTP client and the runtime it runs on, for one planning pass, with the index
+/// (its URL without user information) and the credentials for its origin.
 pub struct Index {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
+    base_url: Option<reqwest::Url>,
+    credentials: Option<Credentials>,
 }
 
 fn index_error(url: &str, message: impl Into<String>) -> PythonError {
@@ -49,8 +53,17 @@ fn index_error(url: &str, message: impl Into<String>) -> PythonError {
 }
 
 impl Index {
-    /// A client with the bounds above.
-    pub fn new() -> Result<Index, PythonError> {
+    /// A client with the bounds above for `index` (credentials from its URL or the
+    /// netrc file, [`super::credentials`]), or for the lock's URLs alone.
+    pub fn new(index: Option<&str>) -> Result<Index, PythonError> {
+        let (index, credentials) = match index {
+            Some(url) => {
+                let (url, credentials) =
+                    credentials::for_index(url, credentials::netrc_path().as_deref())?;
+                (Some(url), credentials)
+            }
+            None => (None, None),
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -61,15 +74,32 @@ impl Index {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| index_error("", format!("cannot set up HTTP: {e}")))?;
-        Ok(Index { runtime, client })
+        Ok(Index {
+            runtime,
+            client,
+            base_url: index,
+            credentials,
+        })
     }
 
-    /// The files `index` lists for the project `name` (normalised).
-    pub fn list(&self, index: &str, name: &str) -> Result<Vec<IndexFile>, PythonError> {
-        let url = format!("{}/{name}/", index.trim_end_matches('/'));
+    /// A GET of `url`, with the index's credentials when `url` is on its origin.
+    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.client.get(url);
+        match self.credentials.as_ref().and_then(|c| c.header_for(url)) {
+            Some(header) => request.header("Authorization", header),
+            None => request,
+        }
+    }
+
+    /// The files the index lists for the project `name` (normalised).
+    pub fn list(&self, name: &str) -> Result<Vec<IndexFile>, PythonError> {
+        let index = self
+            .base_url
+            .as_ref()
+            .map_or_else(String::new, |u| u.as_str().trim_end_matches('/').to_owned());
+        let url = format!("{index}/{name}/");
         let (body, content_type) = self.runtime.block_on(async {
             let response = self
-                .client
                 .get(&url)
                 .header(
                     "Accept",
@@ -123,7 +153,6 @@ impl Index {
         let mut writer = HashingWriter::new(temp);
         self.runtime.block_on(async {
             let response = self
-                .client
                 .get(url)
                 .timeout(WHEEL_DEADLINE)
                 .send()

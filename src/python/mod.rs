@@ -10,6 +10,8 @@
 //! layer per platform. Every package missing a wheel for some platform is reported at
 //! once, before anything is built.
 
+pub mod base;
+pub mod credentials;
 mod index;
 pub mod lock;
 pub mod marker;
@@ -109,6 +111,9 @@ pub struct PythonSettings {
     pub interpreter: String,
     /// The image's C library (the manylinux/musllinux level it accepts).
     pub libc: Libc,
+    /// `--offline`: no index or URL is asked; wheels come from the wheelhouse, the
+    /// lock's local files and the wheel cache.
+    pub offline: bool,
 }
 
 /// One target platform: its name (`linux/arm64`) and its machine (`aarch64`).
@@ -131,6 +136,8 @@ pub struct ChosenWheel {
     pub file: String,
     /// Its sha256, lowercase hex (checked).
     pub sha256: String,
+    /// Where the lock says it comes from, when it says (pylock.toml, uv.lock).
+    pub url: Option<String>,
 }
 
 /// The planned layers: sources for one layer every platform shares, and for one layer
@@ -224,8 +231,19 @@ pub fn plan(
         .collect::<Result<Vec<_>, _>>()?;
     add_cached(&lock.packages, &settings.wheel_cache, &mut files)?;
     add_local(&lock.packages, &mut files)?;
-    fetch_missing(settings, &targets, &wanted, &mut files)?;
-    let chosen = choose(platforms, &targets, &wanted, &files)?;
+    if !settings.offline {
+        fetch_missing(settings, &targets, &wanted, &mut files)?;
+    }
+    let chosen = choose(platforms, &targets, &wanted, &files).map_err(|e| match e {
+        PythonError::MissingWheels { mut missing } if settings.offline => {
+            missing.push(format!(
+                "  (--offline: no index or URL was asked; only the wheelhouse, the lock's local files and the wheel cache {})",
+                settings.wheel_cache.display()
+            ));
+            PythonError::MissingWheels { missing }
+        }
+        other => other,
+    })?;
     split_layers(settings, &chosen)
 }
 
@@ -323,12 +341,7 @@ fn split_layers(
             if is_shared && i > 0 {
                 continue;
             }
-            let install = SharedSource::new(WheelInstall::plan(
-                path,
-                &wheel.file,
-                &wheel.sha256,
-                &layout,
-            )?);
+            let install = SharedSource::new(WheelInstall::plan(path, wheel, &layout)?);
             if is_shared {
                 shared.push(install);
                 shared_wheels.push(wheel.clone());
@@ -377,12 +390,18 @@ fn pick(
     }
     candidates.sort();
     if let Some((_, file, sha256, path)) = candidates.into_iter().next() {
+        let url = package
+            .wheels
+            .iter()
+            .find(|w| w.sha256 == sha256)
+            .and_then(|w| w.url.clone());
         return Ok((
             ChosenWheel {
                 name: package.name.clone(),
                 version: package.version.clone(),
                 file,
                 sha256,
+                url,
             },
             path,
         ));
@@ -493,12 +512,12 @@ fn fetch_missing(
                 .collect();
             let listed = if !named.is_empty() {
                 named
-            } else if let Some(url) = &settings.index {
+            } else if settings.index.is_some() {
                 if client.is_none() {
-                    client = Some(index::Index::new()?);
+                    client = Some(index::Index::new(settings.index.as_deref())?);
                 }
                 let index = client.as_ref().expect("set above");
-                index.list(url, &package.name)?
+                index.list(&package.name)?
             } else {
                 continue;
             };
@@ -529,7 +548,7 @@ fn fetch_missing(
                     continue;
                 }
                 if client.is_none() {
-                    client = Some(index::Index::new()?);
+                    client = Some(index::Index::new(settings.index.as_deref())?);
                 }
                 let index = client.as_ref().expect("set above");
                 let path = index.download(file, &settings.wheel_cache)?;

@@ -63,15 +63,16 @@ struct Recorded {
 }
 
 impl WheelInstall {
-    /// Reads the wheel at `path` (named `file_name`), which must hash to `sha256`, and
-    /// plans its files under `layout`. Hashes the file, then reads its directory and
-    /// metadata files; members are read at build time through the same open file.
+    /// Reads the wheel at `path` (`chosen`: its file name, the sha256 it must hash to,
+    /// the lock's URL for it), and plans its files under `layout`. Hashes the file,
+    /// then reads its directory and metadata files; members are read at build time
+    /// through the same open file.
     pub fn plan(
         path: &Path,
-        file_name: &str,
-        sha256: &str,
+        chosen: &super::ChosenWheel,
         layout: &InstallLayout,
     ) -> Result<WheelInstall, PythonError> {
+        let (file_name, sha256) = (chosen.file.as_str(), chosen.sha256.as_str());
         let bad = |message: String| PythonError::Wheel {
             file: file_name.to_owned(),
             message,
@@ -128,6 +129,11 @@ impl WheelInstall {
             b"hoist\n".to_vec(),
             0o644,
         );
+        plan.generated(
+            &format!("{}/{dist_info}/{PROVENANCE}", layout.site_packages),
+            provenance(chosen),
+            0o644,
+        );
         plan.record();
         Ok(WheelInstall {
             file_name: file_name.to_owned(),
@@ -136,6 +142,25 @@ impl WheelInstall {
             contents: plan.contents,
         })
     }
+}
+
+/// The file recording where an installed wheel came from (PEP 710's name and shape),
+/// which the SBOM reads: the wheel's file name, its sha256, and the lock's URL for it.
+pub const PROVENANCE: &str = "provenance_url.json";
+
+/// `provenance_url.json`: `{"archive_info": {"hashes": {"sha256"}}, "filename", "url"}`
+/// (keys sorted, no URL when the lock names none: a wheelhouse's or an index's file).
+fn provenance(chosen: &super::ChosenWheel) -> Vec<u8> {
+    let mut value = serde_json::json!({
+        "archive_info": {"hashes": {"sha256": chosen.sha256}},
+        "filename": chosen.file,
+    });
+    if let Some(url) = &chosen.url {
+        value["url"] = serde_json::json!(url);
+    }
+    let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
 }
 
 /// `Name: value` from an email-header style file.
@@ -267,6 +292,7 @@ impl Planner<'_> {
             "INSTALLER",
             "REQUESTED",
             "direct_url.json",
+            PROVENANCE,
         ]
         .map(|f| format!("{}/{f}", self.dist_info));
         for (index, member) in archive.members.iter().enumerate() {

@@ -23,7 +23,9 @@ use crate::oci::canonical::rfc3339;
 use crate::oci::image::{Image, PlatformImage};
 use crate::oci::model::{BASE_DIGEST, BASE_NAME, HOIST_SOURCE_DATE_EPOCH};
 
-use packages::{Package, apk, cargo_lock, dpkg, npm_lock, npm_manifest, os_release, python};
+use packages::{
+    Package, apk, cargo_lock, dpkg, npm_lock, npm_manifest, os_release, python, python_provenance,
+};
 use scan::{Contents, Scanner};
 use spdx::{Found, Subject};
 
@@ -156,7 +158,17 @@ fn found(contents: Contents) -> Found {
         let name = path.rsplit('/').next().unwrap_or(path);
         match name {
             "METADATA" | "PKG-INFO" => {
-                packages.extend(python(&String::from_utf8_lossy(bytes), &shown));
+                let mut package = python(&String::from_utf8_lossy(bytes), &shown);
+                // The wheel it came from, as the installer recorded it beside METADATA.
+                let provenance = path.strip_suffix("METADATA").and_then(|dir| {
+                    contents
+                        .language
+                        .get(&format!("{dir}{}", crate::python::wheel::PROVENANCE))
+                });
+                if let (Some(package), Some(bytes)) = (package.as_mut(), provenance) {
+                    package.archive = python_provenance(bytes);
+                }
+                packages.extend(package);
             }
             "package.json" => packages.extend(npm_manifest(bytes, &shown)),
             "package-lock.json" => packages.extend(npm_lock(bytes, &shown)),

@@ -57,6 +57,39 @@ pub struct Package {
     pub license: Option<String>,
     /// The file it was found in (`/var/lib/dpkg/status`).
     pub found_in: String,
+    /// The archive it was installed from, when recorded (a wheel's
+    /// `provenance_url.json`).
+    pub archive: Option<ArchiveOrigin>,
+}
+
+/// The archive a package was installed from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ArchiveOrigin {
+    /// Its file name (`six-1.17.0-py2.py3-none-any.whl`).
+    pub file_name: String,
+    /// Its sha256, lowercase hex.
+    pub sha256: String,
+    /// Where it is downloaded from, when known.
+    pub url: Option<String>,
+}
+
+/// A wheel's `provenance_url.json` as hoist writes it (PEP 710's shape, plus
+/// `filename`): `None` when it is not that.
+pub fn python_provenance(bytes: &[u8]) -> Option<ArchiveOrigin> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let sha256 = value.pointer("/archive_info/hashes/sha256")?.as_str()?;
+    let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    let url = value.get("url").and_then(Value::as_str).map(str::to_owned);
+    let file_name = value
+        .get("filename")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| url.as_deref()?.rsplit('/').next().map(str::to_owned))?;
+    valid.then(|| ArchiveOrigin {
+        file_name,
+        sha256: sha256.to_ascii_lowercase(),
+        url,
+    })
 }
 
 /// The distribution `os-release` names.
@@ -162,6 +195,7 @@ pub fn dpkg(text: &str, distro: Option<&Distro>, found_in: &str) -> Vec<Package>
                 version,
                 license: None,
                 found_in: found_in.to_string(),
+                archive: None,
             })
         })
         .collect()
@@ -198,6 +232,7 @@ pub fn apk(text: &str, distro: Option<&Distro>, found_in: &str) -> Vec<Package> 
             version: (*version).to_string(),
             license: fields.get("L").map(|l| (*l).to_string()),
             found_in: found_in.to_string(),
+            archive: None,
         });
     }
     out
@@ -234,6 +269,7 @@ pub fn python(text: &str, found_in: &str) -> Option<Package> {
         version,
         license: expression.or(license),
         found_in: found_in.to_string(),
+        archive: None,
     })
 }
 
@@ -276,6 +312,7 @@ fn npm_package(name: &str, version: &str, license: Option<String>, found_in: &st
         version: version.to_string(),
         license,
         found_in: found_in.to_string(),
+        archive: None,
     }
 }
 
@@ -354,6 +391,7 @@ pub fn cargo_lock(text: &str, found_in: &str) -> Vec<Package> {
             version: p.version,
             license: None,
             found_in: found_in.to_string(),
+            archive: None,
         })
         .collect()
 }

@@ -165,7 +165,7 @@ pub fn is_language(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let parent = path.rsplit('/').nth(1).unwrap_or_default();
     match name {
-        "METADATA" => parent.ends_with(".dist-info"),
+        "METADATA" | "provenance_url.json" => parent.ends_with(".dist-info"),
         "PKG-INFO" => parent.ends_with(".egg-info"),
         "package.json" => is_node_module(path),
         "package-lock.json" => !path.contains("node_modules/"),

@@ -109,6 +109,13 @@ fn package(id: &str, p: &Package) -> Value {
     if !p.ecosystem.is_system() {
         value["primaryPackagePurpose"] = json!("LIBRARY");
     }
+    if let Some(archive) = &p.archive {
+        value["packageFileName"] = json!(archive.file_name);
+        value["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": archive.sha256}]);
+        if let Some(url) = &archive.url {
+            value["downloadLocation"] = json!(url);
+        }
+    }
     value
 }
 
@@ -261,4 +268,38 @@ fn uuid_of(hex: &str) -> String {
         &text[16..20],
         &text[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sbom::packages::{ArchiveOrigin, python, python_provenance};
+
+    /// A wheel's recorded provenance gives its package the file name, sha256 and (when
+    /// the lock named one) the download URL; without a URL the location stays unknown.
+    #[test]
+    fn an_installed_wheel_is_listed_with_its_file_sha256_and_url() {
+        let sha = "ab".repeat(32);
+        let recorded = format!(
+            "{{\"archive_info\":{{\"hashes\":{{\"sha256\":\"{sha}\"}}}},\"filename\":\"six-1.17.0-py2.py3-none-any.whl\",\"url\":\"https://files.example/six-1.17.0-py2.py3-none-any.whl\"}}"
+        );
+        let mut six = python("Name: six\nVersion: 1.17.0\n", "/x/METADATA").unwrap();
+        six.archive = python_provenance(recorded.as_bytes());
+        let value = package("SPDXRef-six", &six);
+        assert_eq!(value["packageFileName"], "six-1.17.0-py2.py3-none-any.whl");
+        assert_eq!(value["checksums"][0]["checksumValue"], sha.as_str());
+        assert_eq!(
+            value["downloadLocation"],
+            "https://files.example/six-1.17.0-py2.py3-none-any.whl"
+        );
+        six.archive = Some(ArchiveOrigin {
+            url: None,
+            ..six.archive.clone().unwrap()
+        });
+        assert_eq!(
+            package("SPDXRef-six", &six)["downloadLocation"],
+            NOASSERTION
+        );
+        assert_eq!(python_provenance(b"{\"archive_info\": {}}"), None);
+    }
 }

@@ -122,6 +122,40 @@ pub struct Outcome {
     /// The SBOMs compared (registry images rebuilt with SBOMs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom: Option<SbomCheck>,
+    /// The installed Python packages whose files differ (`h11==0.14.0 (linux/amd64,
+    /// layer 2)`), from [`differing_packages`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub python_packages: Vec<String>,
+}
+
+/// The installed Python distributions a diff touches: a changed, added or removed
+/// file of `…/site-packages/NAME-VERSION.dist-info/` (an installer's `RECORD` holds
+/// every file's sha256, so a package whose files differ in content has a differing
+/// `RECORD`), once per platform and layer.
+pub fn differing_packages(diff: &ImageDiff) -> Vec<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for platform in &diff.platforms {
+        for layer in &platform.layers {
+            for file in &layer.files {
+                let mut parts = file.path.split('/');
+                let dist = parts
+                    .by_ref()
+                    .skip_while(|p| !p.ends_with("-packages"))
+                    .nth(1);
+                let Some(stem) = dist.and_then(|d| d.strip_suffix(".dist-info")) else {
+                    continue;
+                };
+                let Some((name, version)) = stem.split_once('-') else {
+                    continue;
+                };
+                found.insert(format!(
+                    "{name}=={version} ({}, layer {})",
+                    platform.platform, layer.position
+                ));
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 /// The recorded rebuild inputs, as read from the image.
@@ -238,6 +272,7 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
         )?;
         Some(compare(&published, &rebuilt_image)?)
     };
+    let python_packages = diff.as_ref().map(differing_packages).unwrap_or_default();
     Ok(Outcome {
         verified,
         image: request.image.to_string(),
@@ -246,6 +281,7 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
         inputs,
         diff,
         sbom,
+        python_packages,
     })
 }
 

@@ -96,7 +96,7 @@ fn project_with(
     sandbox.write(
         "hoist.toml",
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\"{python} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\", libc = \"glibc-2.28\"{python} }}\n"
         ),
     );
 }
@@ -578,7 +578,7 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
     );
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", venv = \"/opt/venv\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
     );
     build(&sandbox, "out", &[]);
 
@@ -629,8 +629,9 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
             root.join(site).display().to_string()
         ),
     );
-    // 9 members, METADATA, WHEEL, INSTALLER and the two generated scripts.
-    assert_eq!(checked.trim(), "14", "rows with hashes");
+    // 9 members, METADATA, WHEEL, INSTALLER, provenance_url.json and the two generated
+    // scripts.
+    assert_eq!(checked.trim(), "15", "rows with hashes");
     let ran = Std::new("python3")
         .arg(root.join("opt/venv/bin/demo"))
         .env("PYTHONPATH", root.join(site))
@@ -659,7 +660,7 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
         );
         sandbox.write(
             "hoist.toml",
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", venv = \"/opt/venv\" }\n",
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
         );
         let err = refused(&sandbox);
         assert!(err.contains("bad-1.0-py3-none-any.whl"), "{err}");
@@ -676,6 +677,16 @@ struct SimpleIndex {
 
 impl SimpleIndex {
     fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
+        SimpleIndex::serve_as(sandbox, files, None)
+    }
+
+    /// The index answering only requests with Basic `auth` (`user:password`): 401
+    /// otherwise; each request's Authorization header is appended to `<sandbox>/auth.log`.
+    fn serve_as(
+        sandbox: &Sandbox,
+        files: &[(&str, Vec<u8>, String)],
+        auth: Option<&str>,
+    ) -> SimpleIndex {
         let root = sandbox.path("index");
         fs::create_dir_all(root.join("files")).unwrap();
         let mut projects: std::collections::BTreeMap<String, String> =
@@ -702,21 +713,33 @@ impl SimpleIndex {
             )
             .unwrap();
         }
-        let mut child = Std::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(&root)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = match auth {
+            None => {
+                let mut command = Std::new("python3");
+                command
+                    .args([
+                        "-u",
+                        "-m",
+                        "http.server",
+                        "0",
+                        "--bind",
+                        "127.0.0.1",
+                        "--directory",
+                    ])
+                    .arg(&root);
+                command
+            }
+            Some(pair) => {
+                let script = sandbox.write("auth_server.py", AUTH_SERVER);
+                let mut command = Std::new("python3");
+                command.arg("-u").arg(script).arg(&root).arg(pair);
+                command
+            }
+        }
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
         let mut line = String::new();
         std::io::BufRead::read_line(
             &mut std::io::BufReader::new(child.stdout.take().unwrap()),
@@ -736,6 +759,30 @@ impl SimpleIndex {
         }
     }
 }
+
+/// `python3 auth_server.py ROOT USER:PASSWORD`: a static server on 127.0.0.1 that
+/// answers 401 without that Basic authorization, and logs what each request sent.
+const AUTH_SERVER: &str = r#"
+import base64, functools, http.server, os, sys
+root, pair = sys.argv[1], sys.argv[2]
+want = "Basic " + base64.b64encode(pair.encode()).decode()
+log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "auth.log")
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        with open(log, "a") as f:
+            f.write(f"{self.path} {self.headers.get('Authorization')}\n")
+        if self.headers.get("Authorization") != want:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="index"')
+            self.end_headers()
+            return
+        super().do_GET()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
+print(f"Serving HTTP on 127.0.0.1 port {server.server_address[1]} (auth)", flush=True)
+server.serve_forever()
+"#;
 
 impl Drop for SimpleIndex {
     fn drop(&mut self) {
@@ -776,7 +823,7 @@ fn wheels_from_a_simple_index_make_the_same_image_and_stay_in_the_cache() {
         digest, expected,
         "an index and a wheelhouse give the same image"
     );
-    let cached = sandbox.path("xdg-cache/hoist/python-wheels");
+    let cached = sandbox.cache().join("python-wheels");
     assert_eq!(
         fs::read_dir(&cached).unwrap().count(),
         7,
@@ -803,8 +850,9 @@ fn an_index_serving_other_bytes_is_refused_with_the_url() {
     assert!(err.contains("not the locked"), "{err}");
     assert!(
         !sandbox
-            .path(&format!(
-                "xdg-cache/hoist/python-wheels/{}/{ORJSON_ARM}",
+            .cache()
+            .join(format!(
+                "python-wheels/{}/{ORJSON_ARM}",
                 hash_of(&wheels().join(ORJSON_ARM))
             ))
             .exists()
@@ -882,10 +930,27 @@ fn a_uv_lock_installs_what_the_project_reaches_from_the_urls_it_names() {
             "uvicorn-0.32.1"
         ]
     );
+    // Where each wheel came from, as the SBOM reads it: the lock's URL and sha256.
+    let files = image_files(&sandbox, "out", "amd64");
+    let (_, provenance) = &files[&format!("{site}/h11-0.14.0.dist-info/provenance_url.json")];
+    let provenance: serde_json::Value = serde_json::from_slice(provenance).unwrap();
+    let h11 = "h11-0.14.0-py3-none-any.whl";
+    assert_eq!(provenance["filename"], h11);
+    assert_eq!(
+        provenance["archive_info"]["hashes"]["sha256"],
+        hash_of(&wheels().join(h11))
+    );
+    assert!(
+        provenance["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{h11}")),
+        "{provenance}"
+    );
 }
 
 #[test]
-fn the_sboms_list_every_installed_package_with_its_pypi_purl() {
+fn the_sboms_list_every_installed_package_with_its_purl_wheel_and_sha256() {
     let sandbox = Sandbox::new();
     project(
         &sandbox,
@@ -928,6 +993,41 @@ fn the_sboms_list_every_installed_package_with_its_pypi_purl() {
         assert!(
             !purls.iter().any(|p| p.contains("typing-extensions")),
             "{purls:?}"
+        );
+        // Each wheel's file name and sha256 (from the lock), and no download
+        // location for a wheelhouse's file.
+        for package in document["packages"].as_array().unwrap() {
+            let Some(file) = package["packageFileName"].as_str() else {
+                continue;
+            };
+            let wheel = wheels().join(file);
+            assert_eq!(package["checksums"][0]["algorithm"], "SHA256", "{package}");
+            assert_eq!(
+                package["checksums"][0]["checksumValue"],
+                hash_of(&wheel),
+                "{package}"
+            );
+            assert_eq!(package["downloadLocation"], "NOASSERTION", "{package}");
+        }
+        let files: Vec<&str> = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["packageFileName"].as_str())
+            .collect();
+        assert_eq!(files.len(), 6, "{files:?}");
+        assert!(
+            files.contains(&"six-1.17.0-py2.py3-none-any.whl"),
+            "{files:?}"
+        );
+        assert!(
+            files.iter().any(|f| f.starts_with("orjson-3.10.12-cp311")),
+            "{files:?}"
+        );
+        crate::sbom::assert_valid_spdx(
+            &sandbox,
+            &serde_json::to_vec(&document).unwrap(),
+            &format!("sbom-{documents}.json"),
         );
     }
     assert_eq!(documents, 2, "one SBOM per platform");
@@ -990,7 +1090,7 @@ fn target_installs_into_that_site_packages_owned_as_asked() {
     );
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\nowner = \"1000:1000\"\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.12\", target = \"/srv/site\", interpreter = \"/usr/bin/python3\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\nowner = \"1000:1000\"\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.12\", libc = \"glibc-2.28\", target = \"/srv/site\", interpreter = \"/usr/bin/python3\" }\n",
     );
     build(&sandbox, "out", &[]);
     let layout = Layout::open(sandbox.path("out"));
@@ -1015,4 +1115,228 @@ fn target_installs_into_that_site_packages_owned_as_asked() {
         record.contains("../../usr/local/bin/demo,sha256="),
         "{record}"
     );
+}
+
+/// Builds a base image at `<sandbox>/<name>:1` whose config has `env` and whose one
+/// layer holds `files` (path, content): a stand-in for `python:3.11-slim` with only
+/// what hoist reads of it.
+fn base_image(sandbox: &Sandbox, name: &str, env: &str, files: &[(&str, &str)]) -> String {
+    for (path, text) in files {
+        sandbox.write(&format!("{name}-root/{path}"), text);
+    }
+    fs::create_dir_all(sandbox.path(&format!("{name}-root"))).unwrap();
+    let config = sandbox.write(
+        &format!("{name}.toml"),
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\nfrom = \"{name}-root\"\nto = \"/\"\n\n[config]\nenv = {{ {env} }}\n"
+        ),
+    );
+    success(
+        sandbox
+            .build()
+            .arg("--config")
+            .arg(&config)
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci(name))),
+    );
+    format!("{}:1", sandbox.oci(name))
+}
+
+const DPKG_LIBC: &str = "Package: base-files\nVersion: 12.4\n\nPackage: libc6\nStatus: install ok installed\nVersion: VERSION\n";
+
+#[test]
+fn version_and_libc_come_from_the_base_unless_set() {
+    let sandbox = Sandbox::new();
+    let debian = base_image(
+        &sandbox,
+        "debian",
+        "PYTHON_VERSION = \"3.11.9\"",
+        &[(
+            "var/lib/dpkg/status",
+            &DPKG_LIBC.replace("VERSION", "2.36-9+deb12u4"),
+        )],
+    );
+    let old = base_image(
+        &sandbox,
+        "old",
+        "PYTHON_VERSION = \"3.11.9\"",
+        &[(
+            "var/lib/dpkg/status",
+            &DPKG_LIBC.replace("VERSION", "2.12-1"),
+        )],
+    );
+    let bare = base_image(
+        &sandbox,
+        "bare",
+        "LANG = \"C.UTF-8\"",
+        &[("etc/motd", "hi\n")],
+    );
+    let write = |base: &str, python: &str| {
+        sandbox.write(
+            "hoist.toml",
+            &format!(
+                "[image]\nbase = \"{base}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\", venv = \"/opt/venv\"{python} }}\n"
+            ),
+        );
+    };
+    sandbox.write("requirements.lock", &real_lock());
+    fs::create_dir_all(sandbox.path("wheels")).unwrap();
+    for file in all_real() {
+        fs::copy(wheels().join(file), sandbox.path("wheels").join(file)).unwrap();
+    }
+
+    // PYTHON_VERSION 3.11.9 and glibc 2.36: cp311 manylinux_2_17 wheels fit.
+    write(&debian, "");
+    build(&sandbox, "ok", &[]);
+    let site = unpack(&sandbox, "ok", "amd64", "amd64");
+    let cfg = fs::read_to_string(site.join("opt/venv/pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("version = 3.11.9"), "{cfg}");
+    assert!(site.join(SITE).join("orjson").is_dir());
+
+    // The base's glibc 2.12 is older than manylinux_2_17: orjson is refused, naming it.
+    write(&old, "");
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("orjson") && err.contains("glibc 2.12"),
+        "{err}"
+    );
+    // An explicit setting wins over the base.
+    write(&old, ", libc = \"glibc-2.17\"");
+    build(&sandbox, "explicit", &[]);
+
+    // A base that says nothing: the key to set is named.
+    write(&bare, "");
+    let err = refused(&sandbox);
+    assert!(err.contains("layer[1].python.version"), "{err}");
+    write(&bare, ", version = \"3.11\"");
+    let err = refused(&sandbox);
+    assert!(err.contains("layer[1].python.libc"), "{err}");
+}
+
+#[test]
+fn offline_builds_use_the_wheel_cache_under_cache_dir_and_never_the_index() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve(&sandbox, &real_files());
+    let python = format!(", venv = \"/opt/venv\", index = \"{}\"", index.url);
+    project_with(&sandbox, "requirements.lock", &real_lock(), None, &python);
+
+    // A cold cache offline: nothing is downloaded, the missing wheels are named.
+    let err = failure(
+        sandbox
+            .build()
+            .arg("--offline")
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("cold"))),
+    );
+    assert!(
+        err.contains("orjson==3.10.12") && err.contains("--offline"),
+        "{err}"
+    );
+    assert!(!sandbox.cache().join("python-wheels").exists(), "{err}");
+
+    let (online, _) = build(&sandbox, "out", &[]);
+    assert!(sandbox.cache().join("python-wheels").is_dir());
+    assert!(!sandbox.path("xdg-cache/hoist/python-wheels").exists());
+    drop(index);
+    let (offline, _) = build(&sandbox, "again", &["--offline", "--no-cache"]);
+    assert_eq!(offline, online);
+}
+
+#[test]
+fn index_credentials_from_the_url_or_netrc_reach_the_index_and_are_never_printed() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve_as(&sandbox, &real_files(), Some("me:s3cret-pw"));
+    let with_url = |url: &str| {
+        project_with(
+            &sandbox,
+            "requirements.lock",
+            &real_lock(),
+            None,
+            &format!(", venv = \"/opt/venv\", index = \"{url}\""),
+        );
+    };
+    // No credentials: the index's 401 is named with its URL.
+    with_url(&index.url);
+    let err = refused(&sandbox);
+    assert!(err.contains("401") && err.contains(&index.url), "{err}");
+
+    // In the URL: used, and the password never printed.
+    let port_url = index.url.replace("http://", "http://me:s3cret-pw@");
+    with_url(&port_url);
+    let output = success(
+        sandbox
+            .build()
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("out"))),
+    );
+    let printed = format!("{}{}", stdout(&output), crate::common::stderr(&output));
+    assert!(!printed.contains("s3cret"), "{printed}");
+
+    // From a netrc file (NETRC), on a fresh cache.
+    with_url(&index.url);
+    sandbox.write(
+        "netrc",
+        "machine example.org login no password no\nmachine 127.0.0.1 login me password s3cret-pw\n",
+    );
+    success(
+        sandbox
+            .hoist()
+            .env("NETRC", sandbox.path("netrc"))
+            .arg("build")
+            .arg("--cache-dir")
+            .arg(sandbox.path("cache2"))
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("out2"))),
+    );
+    let log = fs::read_to_string(sandbox.path("auth.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("/files/") && l.ends_with("Basic bWU6czNjcmV0LXB3")),
+        "{log}"
+    );
+}
+
+#[test]
+fn verify_names_the_python_package_whose_files_differ() {
+    let sandbox = Sandbox::new();
+    let lock = |alpha: &str, beta: &str| {
+        sandbox.write(
+            "requirements.lock",
+            &format!("alpha==1.0 --hash=sha256:{alpha}\nbeta==1.0 --hash=sha256:{beta}\n"),
+        );
+    };
+    let alpha = make_wheel(&sandbox, "alpha", &[("alpha/__init__.py", "A = 1\n")], "");
+    let beta = make_wheel(&sandbox, "beta", &[("beta/__init__.py", "B = 1\n")], "");
+    lock(&alpha, &beta);
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+    );
+    build(&sandbox, "out", &[]);
+    let verify = || {
+        sandbox
+            .hoist()
+            .arg("verify")
+            .arg("--cache-dir")
+            .arg(sandbox.cache())
+            .arg("--config")
+            .arg(sandbox.path("hoist.toml"))
+            .arg(format!("{}:1", sandbox.oci("out")))
+            .output()
+            .unwrap()
+    };
+    let same = verify();
+    assert!(same.status.success(), "{}", crate::common::stderr(&same));
+
+    // beta's wheel rebuilt with other content (and locked again): verify names beta.
+    let beta = make_wheel(&sandbox, "beta", &[("beta/__init__.py", "B = 2\n")], "");
+    lock(&alpha, &beta);
+    let output = verify();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("Python packages that differ: beta==1.0 (linux/amd64, layer 1)"),
+        "{text}"
+    );
+    assert!(!text.contains("alpha=="), "{text}");
 }

@@ -27,7 +27,7 @@ fn pyspdxtools() -> PathBuf {
 }
 
 /// Asserts the SPDX tools accept the document.
-fn assert_valid_spdx(sandbox: &Sandbox, document: &[u8], name: &str) {
+pub fn assert_valid_spdx(sandbox: &Sandbox, document: &[u8], name: &str) {
     let file = sandbox.path(name);
     fs::write(&file, document).unwrap();
     let output = StdCommand::new(pyspdxtools())

@@ -1,0 +1,276 @@
+//! Credentials for a private package index, found as pip finds them: `user:password@`
+//! in the index URL, else the `machine` entry for its host in the netrc file (`NETRC`,
+//! else `~/.netrc`). They go to the index's own origin only (scheme, host and port:
+//! never to a file host the index links to, never along a redirect elsewhere), and
+//! never over plain HTTP to a host that is not this machine. URLs in messages are the
+//! index URL without its user information.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::PythonError;
+use crate::oci::reference::is_loopback;
+
+/// The largest netrc file read.
+const MAX_NETRC: u64 = 1024 * 1024;
+
+/// An `Authorization` header value for one origin.
+#[derive(Clone)]
+pub struct Credentials {
+    origin: reqwest::Url,
+    header: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Credentials for {} (hidden)",
+            self.origin.origin().ascii_serialization()
+        )
+    }
+}
+
+impl Credentials {
+    /// The header for `url`, when it is on the index's origin.
+    pub fn header_for(&self, url: &str) -> Option<&str> {
+        let url = reqwest::Url::parse(url).ok()?;
+        (url.origin() == self.origin.origin()).then_some(self.header.as_str())
+    }
+}
+
+/// The index URL without user information, and the credentials to send it: from the
+/// URL, else from `netrc` (a path, read when it exists).
+///
+/// # Errors
+/// A malformed URL, an unreadable netrc, or credentials that would go over plain HTTP to
+/// another machine.
+pub fn for_index(
+    index: &str,
+    netrc: Option<&Path>,
+) -> Result<(reqwest::Url, Option<Credentials>), PythonError> {
+    let refuse = |url: &str, message: &str| PythonError::Index {
+        url: url.to_owned(),
+        message: message.to_owned(),
+    };
+    let mut url = reqwest::Url::parse(index)
+        .map_err(|e| refuse(&redact(index), &format!("not a URL: {e}")))?;
+    let user = percent_decode(url.username());
+    let password = url.password().map(percent_decode);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let pair = if user.is_empty() {
+        match netrc {
+            Some(path) => read_netrc(path)?.and_then(|text| netrc_entry(&text, &host)),
+            None => None,
+        }
+    } else {
+        Some((user, password.unwrap_or_default()))
+    };
+    let Some((user, password)) = pair else {
+        return Ok((url, None));
+    };
+    let host_port = url
+        .port()
+        .map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
+    if url.scheme() != "https" && !is_loopback(&host_port) {
+        return Err(refuse(
+            url.as_str(),
+            "credentials would be sent over plain HTTP: use an https:// index",
+        ));
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let credentials = Credentials {
+        origin: url.clone(),
+        header: format!("Basic {token}"),
+    };
+    Ok((url, Some(credentials)))
+}
+
+/// The netrc file pip would read: `NETRC`, else `~/.netrc`.
+pub fn netrc_path() -> Option<PathBuf> {
+    std::env::var_os("NETRC")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".netrc"))
+        })
+}
+
+/// `text` with any `user:password@` removed, for messages.
+pub fn redact(text: &str) -> String {
+    match reqwest::Url::parse(text) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => match (text.find("://"), text.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}{}", &text[..scheme + 3], &text[at + 1..])
+            }
+            _ => text.to_owned(),
+        },
+    }
+}
+
+fn read_netrc(path: &Path) -> Result<Option<String>, PythonError> {
+    let io = |source| PythonError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let mut text = String::new();
+    file.take(MAX_NETRC + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_NETRC {
+        return Err(io(std::io::Error::other(format!(
+            "larger than {MAX_NETRC} bytes"
+        ))));
+    }
+    Ok(Some(text))
+}
+
+/// The login and password of `host`'s `machine` entry, else of `default`.
+fn netrc_entry(text: &str, host: &str) -> Option<(String, String)> {
+    let mut tokens = text.split_whitespace();
+    let mut found: Option<(String, String)> = None;
+    let mut default = None;
+    // Which entry the tokens belong to: Some(true) the host's, Some(false) another's.
+    let mut current: Option<bool> = None;
+    let mut is_default = false;
+    let (mut login, mut password) = (String::new(), String::new());
+    let mut finish = |current: Option<bool>, is_default: bool, login: &str, password: &str| {
+        if current == Some(true) && found.is_none() {
+            found = Some((login.to_owned(), password.to_owned()));
+        } else if is_default && default.is_none() {
+            default = Some((login.to_owned(), password.to_owned()));
+        }
+    };
+    while let Some(token) = tokens.next() {
+        match token {
+            "machine" | "default" => {
+                finish(current, is_default, &login, &password);
+                (login, password) = (String::new(), String::new());
+                is_default = token == "default";
+                current = if is_default {
+                    Some(false)
+                } else {
+                    Some(tokens.next() == Some(host))
+                };
+            }
+            "login" => tokens.next().unwrap_or_default().clone_into(&mut login),
+            "password" => tokens.next().unwrap_or_default().clone_into(&mut password),
+            // A macro runs to the next blank line; its words are not credentials.
+            "macdef" => current = Some(false),
+            _ => {}
+        }
+    }
+    finish(current, is_default, &login, &password);
+    found.or(default)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_url_or_netrc_and_stay_on_the_origin() {
+        let (url, creds) = for_index("https://u%40x:p%3Aw@pypi.example:8443/simple", None).unwrap();
+        assert_eq!(url.as_str(), "https://pypi.example:8443/simple");
+        let creds = creds.unwrap();
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("u@x:p:w")
+        );
+        assert_eq!(
+            creds.header_for("https://pypi.example:8443/files/a.whl"),
+            Some(expected.as_str())
+        );
+        for elsewhere in [
+            "https://files.example/a.whl",
+            "http://pypi.example:8443/a.whl",
+            "https://pypi.example/a.whl",
+        ] {
+            assert_eq!(creds.header_for(elsewhere), None, "{elsewhere}");
+        }
+        assert!(!format!("{creds:?}").contains("cDp3"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let netrc = dir.path().join("netrc");
+        std::fs::write(
+            &netrc,
+            "machine other.example login no password no\nmachine pypi.example\n  login me\n  password secret\ndefault login anon password x\n",
+        )
+        .unwrap();
+        let (_, creds) = for_index("https://pypi.example/simple", Some(&netrc)).unwrap();
+        let me = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("me:secret")
+        );
+        assert_eq!(
+            creds.unwrap().header_for("https://pypi.example/x"),
+            Some(me.as_str())
+        );
+        let (_, creds) = for_index("https://third.example/simple", Some(&netrc)).unwrap();
+        assert!(creds.is_some(), "default entry");
+        let (_, none) = for_index(
+            "https://pypi.example/simple",
+            Some(&dir.path().join("absent")),
+        )
+        .unwrap();
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn plain_http_credentials_go_to_loopback_only() {
+        let err = for_index("http://u:secret@pypi.example/simple", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("plain HTTP") && !err.contains("secret"),
+            "{err}"
+        );
+        assert!(
+            for_index("http://u:p@127.0.0.1:9/simple", None)
+                .unwrap()
+                .1
+                .is_some()
+        );
+        assert_eq!(redact("https://u:secret@h/simple"), "https://h/simple");
+        assert_eq!(redact("not a url://u:secret@h"), "not a url://h");
+    }
+}
