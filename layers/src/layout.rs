@@ -39,9 +39,14 @@ pub const SBOM_SCANS_DIR: &str = "sbom-scans";
 /// `<cache>/pushed/<registry>/<hex>` (written by pushes): pruned with the blob's digest.
 pub const PUSHED_DIR: &str = "pushed";
 
+/// Downloaded Python wheels, `<cache>/python-wheels/<sha256>/<file name>` (written by
+/// hoist's wheel fetcher, re-hashed on every use). Not pruned yet.
+pub const PYTHON_WHEELS_DIR: &str = "python-wheels";
+
 /// Every directory of a cache, parents before children. None may be a symbolic link:
-/// prune deletes 64-hex-named files in them, which must never happen in a link's target.
-const CACHE_DIRS: [&str; 9] = [
+/// prune deletes 64-hex-named files in them, which must never happen in a link's target,
+/// and wheels fetched into a link's target would be written outside the cache.
+const CACHE_DIRS: [&str; 10] = [
     "blobs",
     "blobs/sha256",
     CACHE_DIR,
@@ -51,6 +56,7 @@ const CACHE_DIRS: [&str; 9] = [
     "refs",
     SBOM_SCANS_DIR,
     PUSHED_DIR,
+    PYTHON_WHEELS_DIR,
 ];
 
 /// Refuses a cache at `root` whose own directories are symbolic links, naming the link.

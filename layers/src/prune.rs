@@ -24,7 +24,7 @@ use crate::layout::{CACHE_DIR, EVICT_PREFIX, refuse_symlinked_cache_dirs};
 use crate::temp::sweep_temp_files;
 use crate::usage::{LEASES_DIR, USES_DIR, open_prune_lock, stamp_path};
 
-pub use crate::layout::{PUSHED_DIR, SBOM_SCANS_DIR};
+pub use crate::layout::{PUSHED_DIR, PYTHON_WHEELS_DIR, SBOM_SCANS_DIR};
 
 /// One entry of a cache: a digest's blob and the files kept about it.
 #[derive(Clone, Debug, PartialEq, Eq)]

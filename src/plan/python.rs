@@ -21,8 +21,9 @@ use crate::python::{self, PythonSettings, TargetPlatform};
 /// The index used when neither `index` nor `wheelhouse` is given.
 const DEFAULT_INDEX: &str = "https://pypi.org/simple";
 
-/// Where downloaded wheels are kept under hoist's cache directory, by sha256.
-pub const WHEEL_CACHE_DIR: &str = "python-wheels";
+/// Where downloaded wheels are kept under hoist's cache directory, by sha256 (the
+/// cache layout is hoist-layers' to describe: its symlink refusal covers this too).
+pub const WHEEL_CACHE_DIR: &str = hoist_layers::prune::PYTHON_WHEELS_DIR;
 
 /// A `[[layer]] python` resolved but not planned yet: its layers depend on the base.
 #[derive(Clone, Debug)]
