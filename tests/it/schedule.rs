@@ -231,3 +231,44 @@ fn an_unchanged_re_release_asks_a_few_questions_per_image() {
         "{report:#}"
     );
 }
+
+/// The growth table (and its reads of the previous image) only where asked for: not
+/// by default, for every image with `[budget] max_growth` (the root's, taken by each
+/// member) or with `--growth`.
+#[test]
+fn the_growth_table_is_printed_only_with_max_growth_or_growth() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    release(&sandbox, &registry, &[]);
+    let notes = |extra: &[&str]| {
+        let mut command = sandbox.hoist();
+        command
+            .current_dir(sandbox.path("ws"))
+            .args(["release", "1.0.0", "--no-git", "--branch", "main"])
+            .arg("--cache-dir")
+            .arg(sandbox.cache())
+            .args(extra);
+        crate::common::stderr(&ok(&mut command, &registry))
+    };
+    let plain = notes(&[]);
+    assert!(!plain.contains("growth against"), "{plain}");
+    let asked = notes(&["--growth"]);
+    assert_eq!(
+        asked.matches("growth against ").count(),
+        MEMBERS.len(),
+        "{asked}"
+    );
+    let root = sandbox.path("ws/hoist.toml");
+    let config = std::fs::read_to_string(&root).unwrap();
+    sandbox.write(
+        "ws/hoist.toml",
+        &format!("{config}\n[budget]\nmax_growth = \"50%\"\n"),
+    );
+    let budgeted = notes(&[]);
+    assert_eq!(
+        budgeted.matches("growth against ").count(),
+        MEMBERS.len(),
+        "{budgeted}"
+    );
+}
