@@ -48,14 +48,21 @@ fn shared_layer_workspace(sandbox: &Sandbox, host: &str) {
 
 /// `hoist release 1.0.0 --no-git --json` of the workspace, plus `extra`.
 fn release(sandbox: &Sandbox, registry: &Registry, extra: &[&str]) -> Value {
+    let mut command = release_command(sandbox, extra);
+    command.arg("--json");
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
+/// `hoist release 1.0.0 --no-git` in the workspace, with `extra` flags.
+fn release_command(sandbox: &Sandbox, extra: &[&str]) -> assert_cmd::Command {
     let mut command = sandbox.hoist();
     command
         .current_dir(sandbox.path("ws"))
-        .args(["release", "1.0.0", "--no-git", "--branch", "main", "--json"])
+        .args(["release", "1.0.0", "--no-git", "--branch", "main"])
         .arg("--cache-dir")
         .arg(sandbox.cache())
         .args(extra);
-    parse_json(&stdout(&ok(&mut command, registry)))
+    command
 }
 
 /// The digests of the layers every member's manifests share.
@@ -242,14 +249,7 @@ fn the_growth_table_is_printed_only_with_max_growth_or_growth() {
     shared_layer_workspace(&sandbox, &registry.host());
     release(&sandbox, &registry, &[]);
     let notes = |extra: &[&str]| {
-        let mut command = sandbox.hoist();
-        command
-            .current_dir(sandbox.path("ws"))
-            .args(["release", "1.0.0", "--no-git", "--branch", "main"])
-            .arg("--cache-dir")
-            .arg(sandbox.cache())
-            .args(extra);
-        crate::common::stderr(&ok(&mut command, &registry))
+        crate::common::stderr(&ok(&mut release_command(&sandbox, extra), &registry))
     };
     let plain = notes(&[]);
     assert!(!plain.contains("growth against"), "{plain}");
