@@ -179,6 +179,10 @@ pub struct ReleaseArgs {
     /// Attach no SBOM (overrides `sbom = true` in [image]).
     #[arg(long)]
     no_sbom: bool,
+    /// Print each image's growth against the previous release, per platform (printed
+    /// anyway, and checked, where `[budget] max_growth` is set).
+    #[arg(long)]
+    growth: bool,
     /// Sign every released image (index and manifests, as cosign does) and attach its
     /// signed provenance with this cosign private key, before any tag moves.
     #[arg(long, value_name = "FILE")]
@@ -438,6 +442,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         push_to: args.push_to.clone(),
         platforms: args.platform.clone(),
         no_sbom: args.no_sbom,
+        growth: args.growth,
         by_digest: args.by_digest,
         from: args.from.clone(),
     };

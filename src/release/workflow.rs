@@ -57,6 +57,9 @@ pub struct Request {
     pub platforms: Vec<String>,
     /// `--no-sbom`.
     pub no_sbom: bool,
+    /// `--growth`: print each image's growth against the previous release (also
+    /// printed, and checked, wherever `[budget] max_growth` is set).
+    pub growth: bool,
     /// `--by-digest`: push (with SBOMs and signatures) and move no tag: one runner's
     /// part of a release split across runners.
     pub by_digest: bool,

@@ -48,14 +48,21 @@ fn shared_layer_workspace(sandbox: &Sandbox, host: &str) {
 
 /// `hoist release 1.0.0 --no-git --json` of the workspace, plus `extra`.
 fn release(sandbox: &Sandbox, registry: &Registry, extra: &[&str]) -> Value {
+    let mut command = release_command(sandbox, extra);
+    command.arg("--json");
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
+/// `hoist release 1.0.0 --no-git` in the workspace, with `extra` flags.
+fn release_command(sandbox: &Sandbox, extra: &[&str]) -> assert_cmd::Command {
     let mut command = sandbox.hoist();
     command
         .current_dir(sandbox.path("ws"))
-        .args(["release", "1.0.0", "--no-git", "--branch", "main", "--json"])
+        .args(["release", "1.0.0", "--no-git", "--branch", "main"])
         .arg("--cache-dir")
         .arg(sandbox.cache())
         .args(extra);
-    parse_json(&stdout(&ok(&mut command, registry)))
+    command
 }
 
 /// The digests of the layers every member's manifests share.
@@ -191,16 +198,16 @@ fn requests_in_flight_never_exceed_registry_jobs() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--registry-jobs"));
 }
 
-/// An unchanged re-release, per image, as measured (22): the layer-cache lookup, a
+/// An unchanged re-release, per image, as measured (18): the layer-cache lookup, a
 /// HEAD for each release tag and `latest` (4) and the image read once by digest
-/// (index and two manifests: 3); the preflight's HEAD of the version tag (1); the
-/// growth check against the previous release (its tag's HEAD and GET, two manifests,
-/// two configs: 6); the release's tags read before the push (3); the push: a HEAD of
+/// (index, two manifests and their configs: 5); the preflight's HEAD of the version tag (1); no
+/// growth check (neither `max_growth` nor `--growth`: 6 more requests with one); the
+/// release's tags read before the push (3); the push: a HEAD of
 /// the index by digest, which vouches for every blob and child manifest, and per
 /// platform the SBOM's referrers (the API and, as this registry has none, the
 /// fallback tag: 4 + 1). Before issue 19 the push alone asked about every blob,
 /// manifest, SBOM blob and tag (25 per image in benches/workspace-scale.sh).
-const NO_OP_REQUESTS_PER_IMAGE: usize = 22;
+const NO_OP_REQUESTS_PER_IMAGE: usize = 18;
 
 #[test]
 fn an_unchanged_re_release_asks_a_few_questions_per_image() {
@@ -229,5 +236,39 @@ fn an_unchanged_re_release_asks_a_few_questions_per_image() {
         report["registry"]["total"].as_u64().unwrap(),
         u64::try_from(again.len()).unwrap(),
         "{report:#}"
+    );
+}
+
+/// The growth table (and its reads of the previous image) only where asked for: not
+/// by default, for every image with `[budget] max_growth` (the root's, taken by each
+/// member) or with `--growth`.
+#[test]
+fn the_growth_table_is_printed_only_with_max_growth_or_growth() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    release(&sandbox, &registry, &[]);
+    let notes = |extra: &[&str]| {
+        crate::common::stderr(&ok(&mut release_command(&sandbox, extra), &registry))
+    };
+    let plain = notes(&[]);
+    assert!(!plain.contains("growth against"), "{plain}");
+    let asked = notes(&["--growth"]);
+    assert_eq!(
+        asked.matches("growth against ").count(),
+        MEMBERS.len(),
+        "{asked}"
+    );
+    let root = sandbox.path("ws/hoist.toml");
+    let config = std::fs::read_to_string(&root).unwrap();
+    sandbox.write(
+        "ws/hoist.toml",
+        &format!("{config}\n[budget]\nmax_growth = \"50%\"\n"),
+    );
+    let budgeted = notes(&[]);
+    assert_eq!(
+        budgeted.matches("growth against ").count(),
+        MEMBERS.len(),
+        "{budgeted}"
     );
 }

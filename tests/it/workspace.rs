@@ -382,7 +382,15 @@ fn later_releases(repo: &Repo, primary: &Registry, (mirror, mirror_host): (&Regi
     assert_eq!(verified.matches("verified ").count(), 3, "{verified}");
 
     // A pre-release gets only its own tag, for every member, everywhere.
-    let mut command = repo.hoist(&["release", "pre", "--pre", "rc", "--json", "--cache-dir"]);
+    let mut command = repo.hoist(&[
+        "release",
+        "pre",
+        "--pre",
+        "rc",
+        "--json",
+        "--growth",
+        "--cache-dir",
+    ]);
     command.arg(sandbox.cache());
     let output = ok(&mut command, primary);
     let report = parse_json(&stdout(&output));
@@ -416,7 +424,11 @@ fn later_releases(repo: &Repo, primary: &Registry, (mirror, mirror_host): (&Regi
         .arg("--cache-dir")
         .arg(sandbox.cache())
         .env("HOIST_KEY_PASSWORD", "correct horse");
-    let report = parse_json(&stdout(&ok(&mut command, primary)));
+    let output = ok(&mut command, primary);
+    // Without --growth or max_growth, no growth table (the previous image is there).
+    let notes = crate::common::stderr(&output);
+    assert!(!notes.contains("growth against"), "{notes}");
+    let report = parse_json(&stdout(&output));
     // The signatures name the repository as it was pushed to (the mirror's through the
     // proxy).
     for (registry, host) in [(primary, primary.host()), (mirror, mirror_host.to_string())] {
