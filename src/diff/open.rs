@@ -88,15 +88,7 @@ impl OpenedImage {
 
     /// One annotation, from the index or else from the first manifest.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.index_annotations()
-            .and_then(|a| a.get(key))
-            .or_else(|| {
-                self.platforms
-                    .first()
-                    .and_then(|p| p.manifest.annotations.as_ref())
-                    .and_then(|a| a.get(key))
-            })
-            .map(String::as_str)
+        crate::oci::image::recorded_annotation(self.index.as_ref(), &self.platforms, key)
     }
 
     /// Streams one layer and lists its entries, verifying the blob's digest.

@@ -138,18 +138,25 @@ pub struct Image {
     pub referrers: Vec<Referrer>,
 }
 
+/// An annotation of `index`, else of the first of `platforms`' manifests: where hoist
+/// records what an image was built from (`io.hoist.*`, the OCI labels). Shared by
+/// [`Image`] and the images `diff` and `verify` open.
+pub fn recorded_annotation<'a>(
+    index: Option<&'a Index>,
+    platforms: &'a [PlatformImage],
+    key: &str,
+) -> Option<&'a str> {
+    index
+        .and_then(|index| index.annotations.as_ref()?.get(key))
+        .or_else(|| platforms.first()?.manifest.annotations.as_ref()?.get(key))
+        .map(String::as_str)
+}
+
 impl Image {
     /// An annotation of the index, else of the first platform's manifest: where hoist
     /// records what an image was built from (`io.hoist.*`, the OCI labels).
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.index
-            .as_ref()
-            .and_then(|index| index.annotations.as_ref()?.get(key))
-            .or_else(|| {
-                let first = self.platforms.first()?;
-                first.manifest.annotations.as_ref()?.get(key)
-            })
-            .map(String::as_str)
+        recorded_annotation(self.index.as_ref(), &self.platforms, key)
     }
 
     /// The first platform's config labels (those with string values).
