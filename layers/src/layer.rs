@@ -12,6 +12,7 @@ use crate::entry::{Entry, Kind, Member, WHITEOUT_PREFIX};
 use crate::error::Error;
 use crate::files::{self, Origin};
 use crate::hash::{Digest, HashingWriter};
+use crate::observe::{EntryObserver, NoObserver, ObservedEntry, ObservedKind};
 use crate::source::SharedSource;
 use crate::spec::{
     BuildOptions, BuiltLayer, KnownLayers, LayerSpec, NoKnownLayers, PARENT_DIR_MODE, Progress,
@@ -48,6 +49,19 @@ pub fn build_layer_reusing(
     progress: &dyn Progress,
     known: &dyn KnownLayers,
 ) -> Result<BuiltLayer, Error> {
+    build_layer_observed(spec, store, options, progress, known, &mut NoObserver)
+}
+
+/// [`build_layer_reusing`], with `observer` shown the entries as they are written
+/// ([`EntryObserver`]): nothing when a cache or `known` answers.
+pub fn build_layer_observed(
+    spec: &LayerSpec,
+    store: &BlobStore,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+    known: &dyn KnownLayers,
+    observer: &mut dyn EntryObserver,
+) -> Result<BuiltLayer, Error> {
     options.validate()?;
     spec.compression.validate()?;
     let entries = plan_entries(spec)?;
@@ -81,10 +95,11 @@ pub fn build_layer_reusing(
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         n => n,
     };
-    let built = write_layer(spec, &entries, store, threads, progress)?;
+    let built = write_layer(spec, &entries, store, threads, progress, observer)?;
     if options.use_cache {
         cache::record(store, &built.key, &built)?;
     }
+    observer.layer_written(&built);
     Ok(built)
 }
 
@@ -247,6 +262,7 @@ fn write_layer(
     store: &BlobStore,
     threads: usize,
     progress: &dyn Progress,
+    observer: &mut dyn EntryObserver,
 ) -> Result<BuiltLayer, Error> {
     let blob = store.writer()?;
     let out_path = blob.temp_path().to_path_buf();
@@ -257,14 +273,29 @@ fn write_layer(
     let mut hashes = Vec::new();
 
     for entry in entries {
-        let (entry_type, size, link) = match &entry.kind {
-            Kind::Directory => (EntryType::Directory, 0, ""),
-            Kind::File(info) => (EntryType::Regular, info.size, ""),
-            Kind::Streamed(member) => (EntryType::Regular, member.size, ""),
-            Kind::Symlink { target } => (EntryType::Symlink, 0, target.as_str()),
-            Kind::HardLink { target } => (EntryType::HardLink, 0, target.as_str()),
-            Kind::Whiteout => (EntryType::Regular, 0, ""),
+        let (entry_type, size, link, observed) = match &entry.kind {
+            Kind::Directory => (EntryType::Directory, 0, "", ObservedKind::Directory),
+            Kind::File(info) => (EntryType::Regular, info.size, "", ObservedKind::File),
+            Kind::Streamed(member) => (EntryType::Regular, member.size, "", ObservedKind::File),
+            Kind::Symlink { target } => (
+                EntryType::Symlink,
+                0,
+                target.as_str(),
+                ObservedKind::Symlink(target),
+            ),
+            Kind::HardLink { target } => (
+                EntryType::HardLink,
+                0,
+                target.as_str(),
+                ObservedKind::HardLink(target),
+            ),
+            Kind::Whiteout => (EntryType::Regular, 0, "", ObservedKind::Whiteout),
         };
+        let watched = observer.entry(&ObservedEntry {
+            path: &entry.path,
+            kind: observed,
+            size,
+        }) && observed == ObservedKind::File;
         tar.write_header(&Header {
             path: &entry.path,
             entry_type,
@@ -282,20 +313,34 @@ fn write_layer(
             walk::read_file(info, &mut buf, |chunk| {
                 tar.write_data(chunk).map_err(output_error)?;
                 hasher.update(chunk);
+                if watched {
+                    observer.content(chunk);
+                }
                 progress.advance(chunk.len() as u64);
                 Ok(())
             })?;
             tar.end_data(info.size).map_err(output_error)?;
-            hashes.push(hasher.finalize().into());
+            let sha256: [u8; 32] = hasher.finalize().into();
+            if watched {
+                observer.content_end(&sha256);
+            }
+            hashes.push(sha256);
         }
         if let Kind::Streamed(member) = &entry.kind {
             let source = &spec.sources[member.source];
             stream_member(source, member, &entry.path, &mut buf, |chunk| {
                 tar.write_data(chunk).map_err(output_error)?;
+                if watched {
+                    observer.content(chunk);
+                }
                 progress.advance(chunk.len() as u64);
                 Ok(())
             })?;
             tar.end_data(member.size).map_err(output_error)?;
+            if watched {
+                // stream_member checked the content against this declaration.
+                observer.content_end(&member.sha256);
+            }
             hashes.push(member.sha256);
         }
     }

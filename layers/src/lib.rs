@@ -47,6 +47,7 @@ mod files;
 mod hash;
 mod layer;
 mod layout;
+mod observe;
 pub mod prune;
 mod source;
 mod spec;
@@ -62,7 +63,8 @@ pub use cache::CACHE_FORMAT;
 pub use compress::GZIP_BLOCK_SIZE;
 pub use error::Error;
 pub use hash::{Digest, HashingReader, HashingWriter};
-pub use layer::{build_layer, build_layer_reusing};
+pub use layer::{build_layer, build_layer_observed, build_layer_reusing};
+pub use observe::{EntryObserver, NoObserver, ObservedEntry, ObservedKind};
 pub use source::{EntrySource, SharedSource, SourceEntry, SourceError, SourceKind};
 pub use spec::{
     BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, FileSource, KnownLayer, KnownLayers,
