@@ -22,6 +22,7 @@ use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, fetch_reused_layers, push};
 use crate::registry::transport::Transport;
 use crate::sbom::scan::Scanner;
+use crate::sbom::gather::{Gathering, StreamScans};
 use crate::sbom::{SbomOptions, attach_sboms};
 
 /// A repository to push to, and its tags.
@@ -176,6 +177,17 @@ impl<'a> Builder<'a> {
             files: plan.sbom_files,
         };
         let mut published = std::collections::BTreeMap::new();
+        // New layers' SBOM facts are gathered while they are written (not read back).
+        let gathered = StreamScans::new(plan.sbom_files);
+        let gathering = Gathering {
+            ui: self.observer,
+            scans: &gathered,
+        };
+        let observer: &dyn Observer = if plan.sbom {
+            &gathering
+        } else {
+            self.observer
+        };
         let mut image = match &self.registry_layers {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
@@ -184,7 +196,7 @@ impl<'a> Builder<'a> {
                     base.as_ref(),
                     self.store,
                     &self.options,
-                    self.observer,
+                    observer,
                     known,
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
@@ -205,14 +217,9 @@ impl<'a> Builder<'a> {
                 }
                 image
             }
-            _ => assemble(
-                plan,
-                base.as_ref(),
-                self.store,
-                &self.options,
-                self.observer,
-            )?,
+            _ => assemble(plan, base.as_ref(), self.store, &self.options, observer)?,
         };
+        scanner.adopt(gathered);
         if plan.sbom {
             // After assembly: each document names its platform manifest's digest.
             attach_sboms(

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use hoist_layers::{
-    BlobStore, BuildOptions, BuiltLayer, Digest, KnownLayers, NoKnownLayers, Progress,
+    BlobStore, BuildOptions, BuiltLayer, Digest, EntryObserver, KnownLayers, NoKnownLayers,
+    NoObserver, Progress,
 };
 use serde_json::{Value, json};
 
@@ -32,6 +33,11 @@ pub trait Observer: Sync {
     fn layer_started(&self, label: &str) -> Box<dyn Progress + '_>;
     /// A layer is done.
     fn layer_finished(&self, label: &str, layer: &BuiltLayer);
+    /// What watches the entries of the layer about to be built while they are written
+    /// (the SBOM's facts of new layers); none by default.
+    fn layer_entries(&self) -> Option<Box<dyn EntryObserver + '_>> {
+        None
+    }
 }
 
 /// An observer that reports nothing.
@@ -173,18 +179,20 @@ fn build_layers(
         if selected.iter().any(|p| uses(layer, &p.platform)) {
             let title = title(plan, i, selected);
             let progress = observer.layer_started(&title);
-            let result = hoist_layers::build_layer_reusing(
+            let mut entries = observer.layer_entries();
+            let result = hoist_layers::build_layer_observed(
                 &layer.spec,
                 store,
                 options,
                 progress.as_ref(),
                 known,
+                entries.as_deref_mut().unwrap_or(&mut NoObserver),
             )
             .map_err(|source| Error::BuildLayer {
                 layer: title.clone(),
                 source: Box::new(source),
             })?;
-            drop(progress);
+            drop((progress, entries));
             observer.layer_finished(&title, &result);
             built.push(Some(result));
         } else {

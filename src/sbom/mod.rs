@@ -11,6 +11,7 @@
 
 pub mod cyclonedx;
 pub mod find;
+pub mod gather;
 pub mod license;
 pub mod packages;
 pub mod purl;

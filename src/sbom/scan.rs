@@ -14,14 +14,13 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use hoist_layers::{Digest, open_blob};
-use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::oci::image::{BlobSource, Image, PlatformImage};
-use crate::tar_reader::{EntryHeader, TarReader, layer_entries};
+use super::gather::{Gather, Refused, Seen};
+use crate::tar_reader::{EntryHeader, layer_entries};
 
 /// Bytes as base64 in a cached scan (JSON arrays of numbers would be four times as big).
 mod base64_bytes {
@@ -151,7 +150,7 @@ fn resolve_link(path: &str, target: &str) -> String {
 }
 
 /// Whether a path is a system file the SBOM reads.
-fn is_system(path: &str) -> bool {
+pub(super) fn is_system(path: &str) -> bool {
     matches!(
         path,
         "etc/os-release" | "usr/lib/os-release" | "var/lib/dpkg/status" | "lib/apk/db/installed"
@@ -184,10 +183,10 @@ fn is_node_module(path: &str) -> bool {
 
 /// One layer's contribution: what it holds and what it deletes below it.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct LayerScan {
-    contents: Contents,
+pub(super) struct LayerScan {
+    pub(super) contents: Contents,
     /// Paths it whites out, and whether opaquely (a directory's lower contents only).
-    whiteouts: Vec<(String, bool)>,
+    pub(super) whiteouts: Vec<(String, bool)>,
 }
 
 impl LayerScan {
@@ -280,6 +279,17 @@ impl Scanner {
         }
     }
 
+    /// Takes the scans of new layers gathered while they were written
+    /// ([`super::gather::StreamScans`]): those layers are not read back. Each is also
+    /// kept in the cache, as a scan read from the layer would be.
+    pub fn adopt(&mut self, gathered: super::gather::StreamScans) {
+        let files = gathered.files();
+        for (digest, scan) in gathered.into_scans() {
+            self.store_cached(&digest, true, files, &scan);
+            self.read.insert((digest, true), scan);
+        }
+    }
+
     /// Reads the layers of `platform` (base first) out of `image`'s blobs. `new_from`
     /// is the index of the first new layer; `files` asks for every new regular file.
     pub fn scan(
@@ -353,114 +363,58 @@ fn read_layer<R: Read>(blob: R, digest: &Digest, new: bool, files: bool) -> Resu
     let mut entries = layer_entries(blob).map_err(layer_error)?;
     // Entries of this layer, kept apart from the lower ones: an opaque whiteout hides
     // the lower layers' files, not this layer's own.
-    let mut scan = LayerScan::default();
-    let mut kept = 0u64;
+    let mut gather = Gather::new(new, files, false);
+    let mut buffer = vec![0u8; 64 * 1024];
     while let Some(header) = entries.next_header().map_err(layer_error)? {
         let path = header.path().map_err(layer_error)?;
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        if name == ".wh..wh..opq" {
-            scan.whiteouts.push((dir.to_string(), true));
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(".wh.") {
-            let target = if dir.is_empty() {
-                hidden.to_string()
-            } else {
-                format!("{dir}/{hidden}")
-            };
-            scan.whiteouts.push((target, false));
-            continue;
-        }
-        kept += read_entry(&mut entries, &header, &path, &mut scan.contents, new, files)
-            .map_err(|e| read_error(digest, &format!("reading `{}`", header.raw_path), &e))?;
-        if kept > LAYER_METADATA_LIMIT {
-            return Err(read_error(
-                digest,
-                &format!("at `{}`", header.raw_path),
-                &format!(
-                    "its package metadata files add up to over the limit of {LAYER_METADATA_LIMIT} bytes per layer"
-                ),
-            ));
+        let kind = header.kind;
+        let seen = if kind.is_symlink() {
+            Seen::Symlink(header.link.as_deref())
+        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+            Seen::File(header.size)
+        } else {
+            Seen::Other
+        };
+        let refused = |refused| refused_error(digest, &header, refused);
+        // An entry not wanted is skipped by the tar reader as it moves to the next header.
+        if gather.entry(&path, &seen).map_err(refused)? {
+            loop {
+                let n = entries.read(&mut buffer).map_err(|e| {
+                    read_error(digest, &format!("reading `{}`", header.raw_path), &e)
+                })?;
+                if n == 0 {
+                    break;
+                }
+                gather.content(&buffer[..n]);
+            }
+            gather.content_end(None).map_err(refused)?;
         }
     }
     // The tar may end before the compressed stream does (padding): read it all, so the
     // blob's digest covers every byte.
     io::copy(&mut entries.into_inner(), &mut io::sink())
         .map_err(|e| read_error(digest, "reading", &e))?;
-    Ok(scan)
+    Ok(gather.finish())
 }
 
-/// Keeps what `contents` wants of one tar entry; answers the bytes it kept.
-fn read_entry<R: Read>(
-    entry: &mut TarReader<R>,
-    header: &EntryHeader,
-    path: &str,
-    layer: &mut Contents,
-    new: bool,
-    files: bool,
-) -> io::Result<u64> {
-    let kind = header.kind;
-    if kind.is_symlink() {
-        if is_system(path)
-            && let Some(target) = &header.link
-        {
-            layer
-                .system
-                .insert(path.to_string(), Entry::Link(target.clone()));
-        }
-        return Ok(0);
+/// The error naming what [`Gather`] refused at `header`.
+fn refused_error(digest: &Digest, header: &EntryHeader, refused: Refused) -> Error {
+    match refused {
+        Refused::Oversized(size) => read_error(
+            digest,
+            &format!("reading `{}`", header.raw_path),
+            &format!(
+                "{size} bytes, over the limit of {METADATA_LIMIT} bytes for a package database or metadata file"
+            ),
+        ),
+        Refused::LayerLimit => read_error(
+            digest,
+            &format!("at `{}`", header.raw_path),
+            &format!(
+                "its package metadata files add up to over the limit of {LAYER_METADATA_LIMIT} bytes per layer"
+            ),
+        ),
     }
-    if !(kind.is_file() || kind == tar::EntryType::Continuous) {
-        return Ok(0);
-    }
-    let system = is_system(path);
-    let keep = system || (new && is_language(path));
-    let record = new && files;
-    if !keep && !record {
-        return Ok(0); // skipped by the tar reader as it moves to the next header
-    }
-    if keep && header.size > METADATA_LIMIT {
-        return Err(io::Error::other(format!(
-            "{} bytes, over the limit of {METADATA_LIMIT} bytes for a package database or metadata file",
-            header.size
-        )));
-    }
-    let mut bytes = Vec::new();
-    let mut sha256 = Sha256::new();
-    let mut sha1 = Sha1::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = entry.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        if keep {
-            bytes.extend_from_slice(&buffer[..n]);
-        }
-        if record {
-            sha256.update(&buffer[..n]);
-            sha1.update(&buffer[..n]);
-        }
-    }
-    if record {
-        layer.files.insert(
-            path.to_string(),
-            FileRecord {
-                sha256: hex(&sha256.finalize()),
-                sha1: hex(&sha1.finalize()),
-                size: total,
-            },
-        );
-    }
-    let kept = bytes.len() as u64;
-    if keep && system {
-        layer.system.insert(path.to_string(), Entry::File(bytes));
-    } else if keep {
-        layer.language.insert(path.to_string(), bytes);
-    }
-    Ok(kept)
 }
 
 /// Lowercase hex.
@@ -474,6 +428,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest as _, Sha256};
+
     use super::*;
 
     #[test]

@@ -524,3 +524,108 @@ fn an_over_budget_build_uploads_nothing_and_names_the_breach() {
     assert!(err.contains("budget.max_unpacked"), "{err}");
     assert!(!sandbox.path("out2").exists(), "nothing written");
 }
+
+/// A new layer's SBOM facts are gathered while the layer is written; the SBOM is the
+/// same byte for byte as the one read back from the stored layer (a layer-cache hit
+/// whose scan is not cached is read that way) and as a `--no-cache` build's: for a
+/// tree with `dist-info`, `egg-info`, `node_modules` and a whiteout, files listed.
+#[test]
+fn the_sbom_gathered_while_building_equals_the_one_read_from_the_layer() {
+    let sandbox = Sandbox::new();
+    let config = dpkg_example(&sandbox, "sbom_files = true");
+    let site = sandbox.path("tree/site");
+    for (path, text) in [
+        (
+            "lib/demo-2.1.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: demo\nVersion: 2.1\nLicense: MIT\n",
+        ),
+        (
+            "lib/old-0.9.egg-info/PKG-INFO",
+            "Metadata-Version: 1.1\nName: old\nVersion: 0.9\n",
+        ),
+        (
+            "js/node_modules/left-pad/package.json",
+            r#"{"name":"left-pad","version":"1.3.0","license":"WTFPL"}"#,
+        ),
+        (
+            "js/node_modules/@scope/pkg/package.json",
+            r#"{"name":"@scope/pkg","version":"0.1.0"}"#,
+        ),
+        ("js/index.js", "console.log(1)\n"),
+    ] {
+        fs::create_dir_all(site.join(path).parent().unwrap()).unwrap();
+        fs::write(site.join(path), text).unwrap();
+    }
+    let mut toml = fs::read_to_string(&config).unwrap();
+    toml.push_str("\n[[layer]]\nfrom = \"site\"\nto = \"/srv\"\nremove = [\"/etc/motd\"]\n");
+    fs::write(&config, toml).unwrap();
+    let cache = sandbox.path("stream-cache");
+    let build = |out: &str, extra: &[&str]| {
+        let mut command = sandbox.hoist();
+        command
+            .arg("build")
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("--config")
+            .arg(&config)
+            .arg("--output")
+            .arg(sandbox.oci(out))
+            .args(extra);
+        success(&mut command);
+        let sboms = layout_sboms(&sandbox.path(out));
+        let [(_, document)] = sboms.as_slice() else {
+            panic!("one platform, one SBOM: {}", sboms.len());
+        };
+        document.clone()
+    };
+    let streamed = build("streamed", &[]);
+    let scans = cache.join("sbom-scans");
+    assert!(
+        fs::read_dir(&scans).unwrap().count() > 0,
+        "the gathered scans are cached"
+    );
+    // The layers are cache hits now (nothing written, nothing gathered): without
+    // their cached scans, the SBOM reads every layer back.
+    fs::remove_dir_all(&scans).unwrap();
+    let read_back = build("read", &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&streamed),
+        String::from_utf8_lossy(&read_back)
+    );
+    assert_eq!(streamed, build("uncached", &["--no-cache"]));
+    assert_valid_spdx(&sandbox, &streamed, "streamed.spdx.json");
+    let listed = packages(&streamed);
+    for (name, version) in [
+        ("demo", "2.1"),
+        ("old", "0.9"),
+        ("left-pad", "1.3.0"),
+        ("@scope/pkg", "0.1.0"),
+        ("six", "1.17.0"),
+    ] {
+        assert!(
+            listed.iter().any(|p| p.0 == name && p.1 == version),
+            "{name} missing from {listed:?}"
+        );
+    }
+    let value: Value = serde_json::from_slice(&streamed).unwrap();
+    let index = value["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fileName"] == "./srv/js/index.js")
+        .expect("/srv/js/index.js listed");
+    let sha1 = index["checksums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["algorithm"] == "SHA1")
+        .unwrap()["checksumValue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expected: String = <sha1::Sha1 as sha2::Digest>::digest(b"console.log(1)\n")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha1, expected);
+}
