@@ -19,7 +19,7 @@ use crate::open::{OpenOptions, open};
 use crate::plan::{PendingPython, Plan, PythonContext};
 use crate::python;
 use crate::registry::layer_source::RegistryLayers;
-use crate::registry::push::{PushReport, fetch_reused_layers, push};
+use crate::registry::push::{PushReport, fetch_layers_on_demand, push};
 use crate::registry::transport::Transport;
 use crate::sbom::scan::Scanner;
 use crate::sbom::gather::{Gathering, StreamScans};
@@ -146,12 +146,12 @@ impl<'a> Builder<'a> {
             store: self.store,
             transport: self.transport,
             platforms: plan.platforms.as_deref(),
-            // Offline, every layer must be in the cache now: there is no later. SBOMs
-            // and uncompressed sizes read every layer, the base's included.
-            // Python layers without `libc` read the base's package database.
+            // Offline, every layer must be in the cache now: there is no later.
+            // Uncompressed sizes read every layer, the base's included. Python layers
+            // without `libc` read the base's package database. (SBOMs fetch the base
+            // layers they must read after assembly: often none.)
             fetch_layers: !layers_on_demand
                 || self.transport.options().offline
-                || plan.sbom
                 || plan.budget.max_unpacked.is_some()
                 || plan.python.iter().any(PendingPython::needs_base_libc),
         };
@@ -202,24 +202,27 @@ impl<'a> Builder<'a> {
                 image.layer_origins = known.origins(&image, self.store.root());
                 if plan.sbom {
                     published = self.published_sboms(&image, sbom_options)?;
-                    // The SBOM lists what the reused layers hold: unless the registry
-                    // has this very image's SBOM, the layers whose scan is not cached
-                    // are read.
-                    let unscanned =
-                        |d: &hoist_layers::Digest| !scanner.has_cached(d, true, plan.sbom_files);
-                    if published.len() < image.platforms.len() {
-                        crate::registry::block_on(fetch_reused_layers(
-                            &image,
-                            self.transport,
-                            &unscanned,
-                        ))?;
-                    }
                 }
                 image
             }
             _ => assemble(plan, base.as_ref(), self.store, &self.options, observer)?,
         };
         scanner.adopt(gathered);
+        if plan.sbom && layers_on_demand && published.len() < image.platforms.len() {
+            // The SBOM lists what the layers left in the registry hold (the base's, the
+            // reused ones): unless the registry has this very image's SBOM, those whose
+            // scan is not cached are fetched to be read.
+            let base_layers: std::collections::BTreeSet<&hoist_layers::Digest> =
+                image.base_origin.iter().flat_map(|o| &o.layers).collect();
+            let unscanned = |d: &hoist_layers::Digest| {
+                !scanner.has_cached(d, !base_layers.contains(d), plan.sbom_files)
+            };
+            crate::registry::block_on(fetch_layers_on_demand(
+                &image,
+                self.transport,
+                &unscanned,
+            ))?;
+        }
         if plan.sbom {
             // After assembly: each document names its platform manifest's digest.
             attach_sboms(

@@ -351,16 +351,16 @@ impl MountSources {
 
 /// Fetchers for blobs left in their registry (`OnDemand`): one per repository holding
 /// some, the base's and the reused layers'.
-/// Fetches (verified, into the cache) the new layers a build reused from the registry
-/// and left there: for a step that must read them (the SBOM's scan).
-/// Only those `wanted` says yes to.
-pub async fn fetch_reused_layers(
+/// Fetches (verified, into the cache) the layers a build left in a registry (its
+/// registry base's, the new ones it reused): for a step that must read them (the SBOM's
+/// scan). Only those `wanted` says yes to.
+pub async fn fetch_layers_on_demand(
     image: &Image,
     transport: &Transport,
     wanted: &dyn Fn(&Digest) -> bool,
 ) -> Result<()> {
     let fetchers = Fetchers::new(image, transport).await?;
-    for origin in &image.layer_origins {
+    for origin in image.base_origin.iter().chain(&image.layer_origins) {
         for digest in origin.layers.iter().filter(|d| wanted(d)) {
             if let Some(blob) = image.blobs.get(digest)
                 && matches!(blob.source, BlobSource::OnDemand(_))

@@ -720,3 +720,67 @@ fn a_fresh_runner_takes_an_unchanged_images_sboms_from_the_registry() {
     // The same SBOM: the fallback index still lists exactly the cold build's.
     assert_eq!(registry.manifest("acme/app", &sbom_tag), index_before);
 }
+
+/// The same with the base in the registry: a fresh runner rebuilding the unchanged
+/// image neither downloads the base's layers (the SBOM attached to each platform
+/// manifest serves) nor the reused ones. A build whose SBOM must be made (a changed
+/// layer) still fetches the base layers it reads, once per cache.
+#[test]
+fn a_fresh_runner_on_a_registry_base_fetches_no_base_layer_for_the_sbom() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let base = registry.reference("acme/base:1.0");
+    let mut push = sandbox.hoist();
+    push.arg("push")
+        .arg(format!("oci:{}:1.0", base_layout().display()))
+        .arg(&base);
+    ok(&mut push, &registry);
+    let config = project(&sandbox);
+    let toml = fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("oci:{}:1.0", base_layout().display()), &base);
+    fs::write(&config, toml).unwrap();
+    let target = registry.reference("acme/app");
+    let with_sboms = |cache: &str| {
+        let mut command = sandbox.hoist();
+        command
+            .args(["build", "--json", "--push-to", &target, "--config"])
+            .arg(&config)
+            .arg("--cache-dir")
+            .arg(sandbox.path(cache));
+        parse_json(&stdout(&ok(&mut command, &registry)))
+    };
+    let base_layers = |report: &Value| -> Vec<String> {
+        report["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["layers"].as_array().unwrap())
+            .filter(|l| l["origin"] == "base")
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = registry.requests().len();
+    let cold = with_sboms("cold");
+    let from_base = base_layers(&cold);
+    assert!(!from_base.is_empty(), "{cold}");
+    // A cold build makes the SBOMs: it reads the base's package databases.
+    let downloaded: Vec<String> = since(&registry, before)
+        .iter()
+        .filter_map(Request::blob_get)
+        .map(str::to_string)
+        .collect();
+    assert!(
+        from_base.iter().all(|l| downloaded.contains(l)),
+        "the cold build read the base layers: {downloaded:?}"
+    );
+
+    let before = registry.requests().len();
+    let fresh = with_sboms("fresh");
+    let requests = since(&registry, before);
+    assert_eq!(fresh["digest"], cold["digest"]);
+    assert!(uploads(&requests).is_empty(), "{requests:#?}");
+    let mut every_layer = from_base;
+    every_layer.extend(new_layers(&cold).into_iter().map(|l| l.1));
+    assert_no_layer_downloaded(&requests, &every_layer);
+}
