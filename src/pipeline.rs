@@ -21,8 +21,8 @@ use crate::python;
 use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, fetch_layers_on_demand, push};
 use crate::registry::transport::Transport;
-use crate::sbom::scan::Scanner;
 use crate::sbom::gather::{Gathering, StreamScans};
+use crate::sbom::scan::Scanner;
 use crate::sbom::{SbomOptions, attach_sboms};
 
 /// A repository to push to, and its tags.
@@ -183,11 +183,7 @@ impl<'a> Builder<'a> {
             ui: self.observer,
             scans: &gathered,
         };
-        let observer: &dyn Observer = if plan.sbom {
-            &gathering
-        } else {
-            self.observer
-        };
+        let observer: &dyn Observer = if plan.sbom { &gathering } else { self.observer };
         let mut image = match &self.registry_layers {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
@@ -217,11 +213,7 @@ impl<'a> Builder<'a> {
             let unscanned = |d: &hoist_layers::Digest| {
                 !scanner.has_cached(d, !base_layers.contains(d), plan.sbom_files)
             };
-            crate::registry::block_on(fetch_layers_on_demand(
-                &image,
-                self.transport,
-                &unscanned,
-            ))?;
+            crate::registry::block_on(fetch_layers_on_demand(&image, self.transport, &unscanned))?;
         }
         if plan.sbom {
             // After assembly: each document names its platform manifest's digest.

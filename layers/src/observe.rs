@@ -105,6 +105,24 @@ mod tests {
         }
     }
 
+    fn observe(
+        spec: &LayerSpec,
+        store: &BlobStore,
+        options: &BuildOptions,
+    ) -> (BuiltLayer, Recorder) {
+        let mut recorder = Recorder::default();
+        let built = crate::build_layer_observed(
+            spec,
+            store,
+            options,
+            &NoProgress,
+            &NoKnownLayers,
+            &mut recorder,
+        )
+        .unwrap();
+        (built, recorder)
+    }
+
     #[test]
     fn an_observer_sees_every_entry_and_the_content_it_asks_for_without_changing_the_layer() {
         let tree = Tree::new();
@@ -120,16 +138,7 @@ mod tests {
             ..BuildOptions::default()
         };
         let plain = crate::build_layer(&spec, &store, &options, &NoProgress).unwrap();
-        let mut recorder = Recorder::default();
-        let observed = crate::build_layer_observed(
-            &spec,
-            &store,
-            &options,
-            &NoProgress,
-            &NoKnownLayers,
-            &mut recorder,
-        )
-        .unwrap();
+        let (observed, recorder) = observe(&spec, &store, &options);
         assert_eq!(observed.digest, plain.digest);
         assert_eq!(observed.diff_id, plain.diff_id);
         assert_eq!(recorder.written.as_ref(), Some(&observed));
@@ -158,16 +167,7 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let options = BuildOptions::default();
         crate::build_layer(&spec, &store, &options, &NoProgress).unwrap();
-        let mut recorder = Recorder::default();
-        let hit = crate::build_layer_observed(
-            &spec,
-            &store,
-            &options,
-            &NoProgress,
-            &NoKnownLayers,
-            &mut recorder,
-        )
-        .unwrap();
+        let (hit, recorder) = observe(&spec, &store, &options);
         assert!(hit.from_cache);
         assert!(recorder.entries.is_empty() && recorder.written.is_none());
     }

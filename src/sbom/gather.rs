@@ -12,8 +12,7 @@ use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 
 use super::scan::{
-    Entry, FileRecord, LAYER_METADATA_LIMIT, LayerScan, METADATA_LIMIT, hex, is_language,
-    is_system,
+    Entry, FileRecord, LAYER_METADATA_LIMIT, LayerScan, METADATA_LIMIT, hex, is_language, is_system,
 };
 use crate::assemble::Observer;
 
@@ -167,7 +166,10 @@ impl Gather {
                 let file = Entry::File(current.bytes);
                 self.scan.contents.system.insert(current.path, file);
             } else {
-                self.scan.contents.language.insert(current.path, current.bytes);
+                self.scan
+                    .contents
+                    .language
+                    .insert(current.path, current.bytes);
             }
         }
         if self.kept > LAYER_METADATA_LIMIT {

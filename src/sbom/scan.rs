@@ -17,9 +17,9 @@ use hoist_layers::{Digest, open_blob};
 
 use serde::{Deserialize, Serialize};
 
+use super::gather::{Gather, Refused, Seen};
 use crate::error::{Error, Result};
 use crate::oci::image::{BlobSource, Image, PlatformImage};
-use super::gather::{Gather, Refused, Seen};
 use crate::tar_reader::{EntryHeader, layer_entries};
 
 /// Bytes as base64 in a cached scan (JSON arrays of numbers would be four times as big).

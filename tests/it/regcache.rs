@@ -682,6 +682,23 @@ fn a_lying_key_in_the_registry_is_caught_by_verify() {
     );
 }
 
+/// `hoist build --json --push-to TARGET` with SBOMs on (the default): the report.
+fn push_with_sboms(
+    sandbox: &Sandbox,
+    registry: &Registry,
+    config: &Path,
+    target: &str,
+    cache: &str,
+) -> Value {
+    let mut command = sandbox.hoist();
+    command
+        .args(["build", "--json", "--push-to", target, "--config"])
+        .arg(config)
+        .arg("--cache-dir")
+        .arg(sandbox.path(cache));
+    parse_json(&stdout(&ok(&mut command, registry)))
+}
+
 /// With SBOMs on (the default), a fresh runner rebuilding an unchanged image takes each
 /// platform's SBOM from the registry (the one the cold build attached to that very
 /// manifest) instead of downloading the reused layers to read them: no layer is
@@ -692,15 +709,7 @@ fn a_fresh_runner_takes_an_unchanged_images_sboms_from_the_registry() {
     let registry = Registry::start();
     let config = project(&sandbox);
     let target = registry.reference("acme/app");
-    let with_sboms = |cache: &str| {
-        let mut command = sandbox.hoist();
-        command
-            .args(["build", "--json", "--push-to", &target, "--config"])
-            .arg(&config)
-            .arg("--cache-dir")
-            .arg(sandbox.path(cache));
-        parse_json(&stdout(&ok(&mut command, &registry)))
-    };
+    let with_sboms = |cache: &str| push_with_sboms(&sandbox, &registry, &config, &target, cache);
     let cold = with_sboms("cold");
     let layer_digests: Vec<String> = new_layers(&cold).into_iter().map(|l| l.1).collect();
     let subject = cold["platforms"][0]["digest"].as_str().unwrap().to_string();
@@ -741,15 +750,7 @@ fn a_fresh_runner_on_a_registry_base_fetches_no_base_layer_for_the_sbom() {
         .replace(&format!("oci:{}:1.0", base_layout().display()), &base);
     fs::write(&config, toml).unwrap();
     let target = registry.reference("acme/app");
-    let with_sboms = |cache: &str| {
-        let mut command = sandbox.hoist();
-        command
-            .args(["build", "--json", "--push-to", &target, "--config"])
-            .arg(&config)
-            .arg("--cache-dir")
-            .arg(sandbox.path(cache));
-        parse_json(&stdout(&ok(&mut command, &registry)))
-    };
+    let with_sboms = |cache: &str| push_with_sboms(&sandbox, &registry, &config, &target, cache);
     let base_layers = |report: &Value| -> Vec<String> {
         report["platforms"]
             .as_array()

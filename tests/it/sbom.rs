@@ -120,6 +120,25 @@ fn packages(document: &[u8]) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The `algorithm` checksum of the file `name` an SPDX document lists.
+fn file_checksum(document: &Value, name: &str, algorithm: &str) -> String {
+    let file = document["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fileName"] == name)
+        .unwrap_or_else(|| panic!("{name} listed"));
+    file["checksums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["algorithm"] == algorithm)
+        .unwrap()["checksumValue"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn the_example_gets_a_valid_deterministic_sbom_per_platform() {
     let sandbox = Sandbox::new();
@@ -292,19 +311,7 @@ fn a_dpkg_base_has_its_packages_listed_and_files_are_hashed() {
     // Every file of the new layers, with the SHA-256 of its bytes on disk.
     let value: Value = serde_json::from_slice(document).unwrap();
     let files = value["files"].as_array().unwrap();
-    let main = files
-        .iter()
-        .find(|f| f["fileName"] == "./app/main.py")
-        .expect("/app/main.py listed");
-    let sha256 = main["checksums"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["algorithm"] == "SHA256")
-        .unwrap()["checksumValue"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sha256 = file_checksum(&value, "./app/main.py", "SHA256");
     assert_eq!(
         sha256,
         crate::common::sha256_hex(&fs::read(example_dir().join("backend/main.py")).unwrap())
@@ -608,21 +615,7 @@ fn the_sbom_gathered_while_building_equals_the_one_read_from_the_layer() {
         );
     }
     let value: Value = serde_json::from_slice(&streamed).unwrap();
-    let index = value["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["fileName"] == "./srv/js/index.js")
-        .expect("/srv/js/index.js listed");
-    let sha1 = index["checksums"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["algorithm"] == "SHA1")
-        .unwrap()["checksumValue"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sha1 = file_checksum(&value, "./srv/js/index.js", "SHA1");
     let expected: String = <sha1::Sha1 as sha2::Digest>::digest(b"console.log(1)\n")
         .iter()
         .map(|b| format!("{b:02x}"))
