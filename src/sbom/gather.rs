@@ -27,7 +27,7 @@ pub(super) enum Seen<'a> {
 }
 
 /// Why a layer's entries cannot be kept (the reader names the entry and the layer).
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Refused {
     /// A package database or metadata file over [`METADATA_LIMIT`] (its size).
     Oversized(u64),
@@ -209,7 +209,9 @@ impl StreamScans {
 
     /// What was gathered, by layer digest.
     pub(super) fn into_scans(self) -> BTreeMap<Digest, LayerScan> {
-        self.done.into_inner().unwrap_or_else(|e| e.into_inner())
+        self.done
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -231,12 +233,11 @@ impl EntryObserver for LayerWatch<'_> {
         };
         // The builder's paths are relative, a directory's with a trailing `/`.
         let path = entry.path.trim_end_matches('/');
-        match gather.entry(path, &seen) {
-            Ok(wanted) => wanted,
-            Err(_) => {
-                self.gather = None;
-                false
-            }
+        if let Ok(wanted) = gather.entry(path, &seen) {
+            wanted
+        } else {
+            self.gather = None;
+            false
         }
     }
 
@@ -256,7 +257,11 @@ impl EntryObserver for LayerWatch<'_> {
 
     fn layer_written(&mut self, layer: &BuiltLayer) {
         if let Some(gather) = self.gather.take() {
-            let mut done = self.into.done.lock().unwrap_or_else(|e| e.into_inner());
+            let mut done = self
+                .into
+                .done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             done.insert(layer.digest.clone(), gather.finish());
         }
     }
