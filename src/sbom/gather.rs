@@ -292,3 +292,67 @@ impl Observer for Gathering<'_> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(digest: &Digest) -> BuiltLayer {
+        BuiltLayer {
+            digest: digest.clone(),
+            diff_id: digest.clone(),
+            size: 0,
+            media_type: String::new(),
+            from_cache: false,
+            key: digest.clone(),
+            known: false,
+        }
+    }
+
+    fn file<'a>(path: &'a str, size: u64) -> ObservedEntry<'a> {
+        ObservedEntry {
+            path,
+            kind: ObservedKind::File,
+            size,
+        }
+    }
+
+    #[test]
+    fn a_refused_entry_leaves_the_layer_to_be_read_back() {
+        let scans = StreamScans::new(false);
+        let (kept, refused) = (Digest::sha256_of(b"kept"), Digest::sha256_of(b"refused"));
+        let mut watch = LayerWatch {
+            gather: Some(Gather::new(true, false, true)),
+            into: &scans,
+        };
+        let metadata = b"Name: demo\nVersion: 1\n";
+        assert!(watch.entry(&file(
+            "srv/demo-1.dist-info/METADATA",
+            metadata.len() as u64
+        )));
+        watch.content(metadata);
+        watch.content_end(&[0; 32]);
+        assert!(
+            !watch.entry(&file("srv/app.py", 10)),
+            "not asked for without files"
+        );
+        watch.layer_written(&layer(&kept));
+
+        let mut watch = LayerWatch {
+            gather: Some(Gather::new(true, false, true)),
+            into: &scans,
+        };
+        let huge = file("srv/big-1.dist-info/METADATA", METADATA_LIMIT + 1);
+        assert!(!watch.entry(&huge));
+        // Nothing more is gathered for that layer, and nothing is kept for it.
+        assert!(!watch.entry(&file("srv/x-1.dist-info/METADATA", 3)));
+        watch.layer_written(&layer(&refused));
+
+        let done = scans.into_scans();
+        assert_eq!(done.keys().collect::<Vec<_>>(), [&kept]);
+        assert_eq!(
+            done[&kept].contents.language["srv/demo-1.dist-info/METADATA"],
+            metadata
+        );
+    }
+}
