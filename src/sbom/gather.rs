@@ -309,7 +309,7 @@ mod tests {
         }
     }
 
-    fn file<'a>(path: &'a str, size: u64) -> ObservedEntry<'a> {
+    fn file(path: &str, size: u64) -> ObservedEntry<'_> {
         ObservedEntry {
             path,
             kind: ObservedKind::File,
