@@ -15,6 +15,10 @@
 //! walk (sorted, filtered) → tar → HashingWriter (diff_id) → gzip/zstd → BlobWriter (digest) → rename
 //! ```
 //!
+//! [`build_layer_observed`] also shows each entry, and the content of those it asks
+//! for, to an [`EntryObserver`] while the layer is written (the SBOM's facts of a new
+//! layer, gathered without reading the layer back); the bytes do not change.
+//!
 //! The same inputs give byte-identical layers on any machine and with any thread count:
 //! entries are sorted bytewise by archive path; headers carry only path, type, mode,
 //! uid/gid, size, link target and the spec's mtime; gzip is compressed in fixed-size
