@@ -439,7 +439,8 @@ fn pick(
 }
 
 /// Adds the wheels of the cache whose sha256 a package of the lock names (each
-/// hashed again: the cache is a directory anyone with access could have changed).
+/// hashed again: the cache is a directory anyone with access could have changed), and
+/// marks them used (prune's order).
 fn add_cached(
     packages: &[LockedPackage],
     cache: &Path,
@@ -454,6 +455,7 @@ fn add_cached(
         };
         for path in listing.filter_map(|e| e.ok().map(|e| e.path())) {
             if path.extension().is_some_and(|e| e == "whl") && sha256_file(&path)? == *hash {
+                index::touch(&path);
                 files.insert(hash.clone(), path);
                 break;
             }

@@ -156,7 +156,8 @@ fn provenance(chosen: &super::ChosenWheel) -> Vec<u8> {
         "filename": chosen.file,
     });
     if let Some(url) = &chosen.url {
-        value["url"] = serde_json::json!(url);
+        // A lock's URL may carry user information: never into the image or its SBOM.
+        value["url"] = serde_json::json!(super::credentials::redact(url));
     }
     let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
     bytes.push(b'\n');
