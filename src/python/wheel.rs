@@ -34,8 +34,9 @@ pub struct InstallLayout {
     pub data: String,
     /// `.data/headers` go to `<headers>/<distribution>`: `/opt/venv/include/site/python3.11`.
     pub headers: String,
-    /// The interpreter scripts run with (their shebang): `/opt/venv/bin/python`.
-    pub interpreter: String,
+    /// The interpreter scripts run with (their shebang): `/opt/venv/bin/python`;
+    /// `None` when unknown (a wheel with scripts is then refused).
+    pub interpreter: Option<String>,
 }
 
 /// Where an installed file's bytes come from.
@@ -281,6 +282,17 @@ impl Planner<'_> {
         }
     }
 
+    /// The shebang's interpreter for `what` (a script of this wheel), or why not.
+    fn interpreter(&self, what: &str) -> Result<&str, PythonError> {
+        self.layout
+            .interpreter
+            .as_deref()
+            .ok_or_else(|| PythonError::NoInterpreter {
+                what: format!("{what} of {}", self.file_name),
+                platform: String::new(),
+            })
+    }
+
     fn members(
         &mut self,
         archive: &Archive,
@@ -340,7 +352,8 @@ impl Planner<'_> {
                 }
                 let rest = &bytes[b"#!python".len()..];
                 let rest = rest.strip_prefix(b"w").unwrap_or(rest);
-                let mut out = format!("#!{}", self.layout.interpreter).into_bytes();
+                let interpreter = self.interpreter(&format!("the script {}", member.name))?;
+                let mut out = format!("#!{interpreter}").into_bytes();
                 out.extend_from_slice(rest);
                 self.generated(&dest, out, 0o755);
                 continue;
@@ -449,7 +462,8 @@ impl Planner<'_> {
                     "entry_points.txt: `{line}` is not a valid entry point"
                 )));
             }
-            let script = script_text(&self.layout.interpreter, module.trim(), function.trim());
+            let interpreter = self.interpreter(&format!("the console script {name}"))?;
+            let script = script_text(interpreter, module.trim(), function.trim());
             let path = format!("{}/{name}", self.layout.scripts);
             self.generated(&path, script.into_bytes(), 0o755);
         }

@@ -98,7 +98,8 @@ pub struct FileRecord {
 /// What the layers of one platform image hold that an SBOM reports.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Contents {
-    /// Package databases and `os-release`, by path (no leading `/`), whole image.
+    /// Package databases and `os-release`, by path (no leading `/`), whole image; also
+    /// where a Python interpreter is (its links, and an empty file for its presence).
     pub system: BTreeMap<String, Entry>,
     /// Language package metadata of the new layers, by path.
     #[serde(with = "base64_map")]
@@ -130,7 +131,7 @@ impl Contents {
 }
 
 /// `target` of a link at `path`, as a path from the root (no leading `/`).
-fn resolve_link(path: &str, target: &str) -> String {
+pub fn resolve_link(path: &str, target: &str) -> String {
     let mut parts: Vec<&str> = if target.starts_with('/') {
         Vec::new()
     } else {
@@ -234,7 +235,7 @@ pub struct Scanner {
 const SCAN_CACHE_LIMIT: u64 = LAYER_METADATA_LIMIT * 2;
 
 /// Bumped when what a scan keeps changes: older cached scans are then not read.
-const SCAN_FORMAT: &str = "v1";
+const SCAN_FORMAT: &str = "v2";
 
 impl Scanner {
     /// A scanner that keeps layer scans under `cache_dir/sbom-scans`.
@@ -400,8 +401,16 @@ fn read_entry<R: Read>(
     files: bool,
 ) -> io::Result<u64> {
     let kind = header.kind;
+    // Where the base's interpreter is (Python layers name it): kept as a link, or as
+    // an empty file standing for its presence (an interpreter's bytes are not read).
+    let interpreter = crate::python::base::is_interpreter_path(path);
+    if interpreter && !kind.is_symlink() && (kind.is_file() || kind.is_hard_link()) {
+        layer
+            .system
+            .insert(path.to_string(), Entry::File(Vec::new()));
+    }
     if kind.is_symlink() {
-        if is_system(path)
+        if (is_system(path) || interpreter)
             && let Some(target) = &header.link
         {
             layer
