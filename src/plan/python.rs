@@ -397,8 +397,8 @@ fn settings(
 #[cfg(test)]
 mod tests {
     use super::{BaseFacts, PythonContext};
-    use crate::oci::platform::Platform;
     use crate::config::ConfigFile;
+    use crate::oci::platform::Platform;
     use crate::plan::{Overrides, resolve};
     use crate::python::tags::Libc;
 
@@ -468,7 +468,8 @@ mod tests {
             ..PythonContext::default()
         };
         let plan = |python: &str| resolved(python).expand_python(&context).unwrap();
-        let set = ", version = \"3.11\", libc = \"glibc-2.36\", interpreter = \"/usr/bin/python3.11\"";
+        let set =
+            ", version = \"3.11\", libc = \"glibc-2.36\", interpreter = \"/usr/bin/python3.11\"";
         assert!(plan(set).layers.is_empty());
         let venv = plan(&format!("{set}, venv = \"/opt/venv\""));
         assert!(venv.python.is_empty());

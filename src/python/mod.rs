@@ -81,7 +81,9 @@ pub enum PythonError {
     },
     /// A virtual environment or a script needs the image's interpreter, and neither
     /// the settings nor the base name it.
-    #[error("{what} needs the image's interpreter for {platform}, and the base image does not tell it")]
+    #[error(
+        "{what} needs the image's interpreter for {platform}, and the base image does not tell it"
+    )]
     NoInterpreter {
         /// `the virtual environment`, `the console script uvicorn of uvicorn-0.32.1-….whl`.
         what: String,
@@ -374,12 +376,15 @@ fn split_layers(
             wheels: Vec::new(),
         };
         if let Some(venv) = &settings.venv {
-            let path = first.interpreter.path.as_deref().ok_or_else(|| {
-                PythonError::NoInterpreter {
-                    what: "the virtual environment".into(),
-                    platform: first.name.clone(),
-                }
-            })?;
+            let path =
+                first
+                    .interpreter
+                    .path
+                    .as_deref()
+                    .ok_or_else(|| PythonError::NoInterpreter {
+                        what: "the virtual environment".into(),
+                        platform: first.name.clone(),
+                    })?;
             layer.sources.push(SharedSource::new(VenvSkeleton::new(
                 venv,
                 path,

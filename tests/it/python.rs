@@ -27,7 +27,7 @@ const PURE: [&str; 6] = [
 const SITE: &str = "opt/venv/lib/python3.11/site-packages";
 
 /// `target/wheels`, made by `.ci/run`.
-fn wheels() -> PathBuf {
+pub(crate) fn wheels() -> PathBuf {
     let dir = repo().join("target/wheels");
     assert!(
         dir.join(ORJSON_ARM).is_file(),
@@ -37,13 +37,13 @@ fn wheels() -> PathBuf {
     dir
 }
 
-fn hash_of(path: &Path) -> String {
+pub(crate) fn hash_of(path: &Path) -> String {
     sha256_hex(&fs::read(path).unwrap())
 }
 
 /// A requirements lock (as `uv pip compile --generate-hashes` writes it) for the
 /// real wheels: `name==version` and one `--hash` per wheel file.
-fn real_lock() -> String {
+pub(crate) fn real_lock() -> String {
     let dir = wheels();
     let mut lock = String::from("# uv pip compile --universal --generate-hashes\n");
     for file in PURE.iter().chain(&[ORJSON_X86]) {
@@ -74,7 +74,7 @@ fn real_lock() -> String {
 /// A project in the sandbox: the lock `lock_name`, a wheelhouse holding `files` from
 /// `target/wheels` (none, and no `wheelhouse` key, for `None`), and a hoist.toml for
 /// amd64 and arm64 (`python` adds keys).
-fn project_with(
+pub(crate) fn project_with(
     sandbox: &Sandbox,
     lock_name: &str,
     lock: &str,
@@ -96,7 +96,7 @@ fn project_with(
     sandbox.write(
         "hoist.toml",
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\", libc = \"glibc-2.28\"{python} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\"{python} }}\n"
         ),
     );
 }
@@ -105,7 +105,7 @@ fn project(sandbox: &Sandbox, lock: &str, files: &[&str], python: &str) {
     project_with(sandbox, "requirements.lock", lock, Some(files), python);
 }
 
-fn all_real() -> Vec<&'static str> {
+pub(crate) fn all_real() -> Vec<&'static str> {
     PURE.iter()
         .copied()
         .chain([ORJSON_X86, ORJSON_ARM])
@@ -113,7 +113,7 @@ fn all_real() -> Vec<&'static str> {
 }
 
 /// Builds to `<sandbox>/<out>:1`; stdout (the digest) and stderr (progress).
-fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
+pub(crate) fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
     let output = success(
         sandbox
             .build()
@@ -125,7 +125,7 @@ fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
 }
 
 /// Each platform's layer digests, by architecture.
-fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
+pub(crate) fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
     Layout::open(sandbox.path(out))
         .platforms("1")
         .iter()
@@ -134,7 +134,7 @@ fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
 }
 
 /// Unpacks the `arch` image's layers into `<sandbox>/<dir>` with GNU tar.
-fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
+pub(crate) fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
     let layout = Layout::open(sandbox.path(out));
     let root = sandbox.path(dir);
     fs::create_dir_all(&root).unwrap();
@@ -371,7 +371,7 @@ fn python_layers_are_reproducible_and_cached() {
 }
 
 /// Builds the sandbox's project, expecting a refusal before any output; stderr.
-fn refused(sandbox: &Sandbox) -> String {
+pub(crate) fn refused(sandbox: &Sandbox) -> String {
     let err = failure(
         sandbox
             .build()
@@ -486,7 +486,12 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
 /// A synthetic pure wheel `{name}-1.0-py3-none-any.whl` in `<sandbox>/wheels` with
 /// `files` besides its metadata; `extra` adds keys to the spec (`lie`, `unrecorded`,
 /// `exec`). Returns its sha256.
-fn make_wheel(sandbox: &Sandbox, name: &str, files: &[(&str, &str)], extra: &str) -> String {
+pub(crate) fn make_wheel(
+    sandbox: &Sandbox,
+    name: &str,
+    files: &[(&str, &str)],
+    extra: &str,
+) -> String {
     let dist = format!("{name}-1.0.dist-info");
     let mut all: Vec<(String, String)> = files
         .iter()
@@ -521,7 +526,7 @@ fn make_wheel(sandbox: &Sandbox, name: &str, files: &[(&str, &str)], extra: &str
 }
 
 /// The files of the `arch` image's layers: path → (mode, content).
-fn image_files(
+pub(crate) fn image_files(
     sandbox: &Sandbox,
     out: &str,
     arch: &str,
@@ -578,7 +583,7 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
     );
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
     );
     build(&sandbox, "out", &[]);
 
@@ -660,7 +665,7 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
         );
         sandbox.write(
             "hoist.toml",
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
         );
         let err = refused(&sandbox);
         assert!(err.contains("bad-1.0-py3-none-any.whl"), "{err}");
@@ -670,19 +675,19 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
 
 /// A PEP 503 index of `files` (name → bytes) served by `python3 -m http.server` on
 /// 127.0.0.1; killed when dropped.
-struct SimpleIndex {
+pub(crate) struct SimpleIndex {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl SimpleIndex {
-    fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
+    pub(crate) fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
         SimpleIndex::serve_as(sandbox, files, None)
     }
 
     /// The index answering only requests with Basic `auth` (`user:password`): 401
     /// otherwise; each request's Authorization header is appended to `<sandbox>/auth.log`.
-    fn serve_as(
+    pub(crate) fn serve_as(
         sandbox: &Sandbox,
         files: &[(&str, Vec<u8>, String)],
         auth: Option<&str>,
@@ -791,7 +796,7 @@ impl Drop for SimpleIndex {
     }
 }
 
-fn real_files() -> Vec<(&'static str, Vec<u8>, String)> {
+pub(crate) fn real_files() -> Vec<(&'static str, Vec<u8>, String)> {
     all_real()
         .into_iter()
         .map(|f| {
@@ -1310,7 +1315,7 @@ fn verify_names_the_python_package_whose_files_differ() {
     lock(&alpha, &beta);
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
     );
     build(&sandbox, "out", &[]);
     let verify = || {

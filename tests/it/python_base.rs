@@ -1,0 +1,310 @@
+//! Python layers on real-shaped bases (issue 18): each platform's interpreter facts
+//! from its own image (a multi-platform base whose platforms differ), and the
+//! interpreter found in the base's files when its config has no `PYTHON_VERSION`.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{Layout, Sandbox, digest_of, repo};
+use crate::python::{build, image_files, layers, make_wheel, refused};
+
+/// Builds a two-platform base at `<sandbox>/<name>:1` from the directories
+/// `<name>-amd64/` and `<name>-arm64/` (each only in its platform's image) and
+/// the symbolic links `links` (platform, path, target).
+fn two_platform_base(
+    sandbox: &Sandbox,
+    name: &str,
+    files: &[(&str, &str, &str)],
+    links: &[(&str, &str, &str)],
+) -> String {
+    for arch in ["amd64", "arm64"] {
+        fs::create_dir_all(sandbox.path(&format!("{name}-{arch}/etc"))).unwrap();
+    }
+    for (arch, path, text) in files {
+        sandbox.write(&format!("{name}-{arch}/{path}"), text);
+    }
+    for (arch, path, target) in links {
+        let link = sandbox.path(&format!("{name}-{arch}/{path}"));
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+    let config = sandbox.write(
+        &format!("{name}.toml"),
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\nfrom = \"{name}-amd64\"\nto = \"/\"\nplatform = \"linux/amd64\"\n\n[[layer]]\nfrom = \"{name}-arm64\"\nto = \"/\"\nplatform = \"linux/arm64\"\n\n[config]\nenv = {{ LANG = \"C.UTF-8\" }}\n"
+        ),
+    );
+    crate::common::success(
+        sandbox
+            .build()
+            .arg("--config")
+            .arg(&config)
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci(name))),
+    );
+    format!("{}:1", sandbox.oci(name))
+}
+
+/// Sets the config `Env` of the `arch` image tagged `tag` in the layout at `dir`,
+/// writing the new config, manifest and index blobs and `index.json`: a base whose
+/// platforms' configs differ, as a registry's multi-platform images may.
+fn set_env(dir: &Path, tag: &str, arch: &str, env: &[&str]) {
+    let layout = Layout::open(dir);
+    let put = |value: &Value| {
+        let bytes = serde_json::to_vec(value).unwrap();
+        let digest = digest_of(&bytes);
+        fs::write(layout.blob_path(&digest), &bytes).unwrap();
+        (Value::from(digest), Value::from(bytes.len()))
+    };
+    let mut top = layout.index_json();
+    let entry = top["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let mut index = layout.json(entry["digest"].as_str().unwrap());
+    let descriptor = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["platform"]["architecture"] == arch)
+        .unwrap();
+    let mut manifest = layout.json(descriptor["digest"].as_str().unwrap());
+    let mut config = layout.json(manifest["config"]["digest"].as_str().unwrap());
+    config["config"]["Env"] = serde_json::json!(env);
+    (manifest["config"]["digest"], manifest["config"]["size"]) = put(&config);
+    (descriptor["digest"], descriptor["size"]) = put(&manifest);
+    (entry["digest"], entry["size"]) = put(&index);
+    fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+const DPKG_LIBC: &str = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n";
+const APK_MUSL: &str = "P:musl\nV:1.2.5-r0\n";
+
+/// A lock of `demo` (a console script) and `new-only` (for Python 3.12 and later).
+fn lock(sandbox: &Sandbox) {
+    let demo = make_wheel(
+        sandbox,
+        "demo",
+        &[
+            ("demo/__init__.py", "def main():\n    print('demo')\n"),
+            (
+                "demo-1.0.dist-info/entry_points.txt",
+                "[console_scripts]\ndemo = demo:main\n",
+            ),
+        ],
+        "",
+    );
+    let new_only = make_wheel(sandbox, "new_only", &[("new_only.py", "X = 1\n")], "");
+    sandbox.write(
+        "requirements.lock",
+        &format!(
+            "demo==1.0 --hash=sha256:{demo}\nnew-only==1.0 ; python_version >= \"3.12\" --hash=sha256:{new_only}\n"
+        ),
+    );
+}
+
+fn project(sandbox: &Sandbox, base: &str, python: &str) {
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"{base}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\"{python} }}\n"
+        ),
+    );
+}
+
+/// The target of the symbolic link at `path` in the `arch` image's layers.
+fn link(sandbox: &Sandbox, out: &str, arch: &str, path: &str) -> Option<String> {
+    let layout = Layout::open(sandbox.path(out));
+    let (_, digests) = layers(sandbox, out)
+        .into_iter()
+        .find(|(a, _)| a == arch)
+        .unwrap();
+    digests.iter().rev().find_map(|digest| {
+        crate::common::tar_entries(&crate::common::gunzip(&layout.blob(digest)))
+            .into_iter()
+            .find(|e| e.path == path)
+            .and_then(|e| e.link)
+    })
+}
+
+fn text(files: &std::collections::BTreeMap<String, (u32, Vec<u8>)>, path: &str) -> String {
+    let (_, bytes) = files
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} in {:#?}", files.keys().collect::<Vec<_>>()));
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A Debian-like amd64 (`/usr/bin/python3` → `python3.11`, glibc 2.36) and an
+/// Alpine-like arm64 (`/usr/bin/python3` → `python3.12`, musl 1.2) in one base with no
+/// `PYTHON_VERSION`: each platform's venv, site-packages, markers and shebangs follow
+/// its own interpreter, and nothing is shared between them.
+#[test]
+fn each_platform_gets_its_own_interpreter_found_in_its_base_files() {
+    let sandbox = Sandbox::new();
+    let base = two_platform_base(
+        &sandbox,
+        "mixed",
+        &[
+            ("amd64", "usr/bin/python3.11", "ELF"),
+            ("amd64", "var/lib/dpkg/status", DPKG_LIBC),
+            ("arm64", "usr/bin/python3.12", "ELF"),
+            ("arm64", "lib/apk/db/installed", APK_MUSL),
+        ],
+        &[
+            ("amd64", "usr/bin/python3", "python3.11"),
+            ("arm64", "usr/bin/python3", "python3.12"),
+        ],
+    );
+    lock(&sandbox);
+    project(&sandbox, &base, ", venv = \"/opt/venv\"");
+    build(&sandbox, "venv", &[]);
+    for (arch, minor) in [("amd64", "11"), ("arm64", "12")] {
+        let files = image_files(&sandbox, "venv", arch);
+        let cfg = text(&files, "opt/venv/pyvenv.cfg");
+        assert!(
+            cfg.contains("home = /usr/bin\n") && cfg.contains(&format!("version = 3.{minor}\n")),
+            "{arch}: {cfg}"
+        );
+        let site = format!("opt/venv/lib/python3.{minor}/site-packages");
+        assert!(
+            files.contains_key(&format!("{site}/demo/__init__.py")),
+            "{arch}"
+        );
+        assert_eq!(
+            files.contains_key(&format!("{site}/new_only.py")),
+            minor == "12",
+            "{arch}: the marker python_version >= 3.12"
+        );
+        assert!(text(&files, "opt/venv/bin/demo").starts_with("#!/opt/venv/bin/python\n"));
+    }
+    for (arch, minor) in [("amd64", "11"), ("arm64", "12")] {
+        assert_eq!(
+            link(&sandbox, "venv", arch, "opt/venv/bin/python").as_deref(),
+            Some(format!("/usr/bin/python3.{minor}").as_str()),
+            "{arch}"
+        );
+    }
+    let [(_, amd), (_, arm)] = <[_; 2]>::try_from(layers(&sandbox, "venv")).unwrap();
+    assert!(
+        amd.iter().skip(1).all(|d| !arm.contains(d)),
+        "interpreters differ: no Python layer is shared\n{amd:?}\n{arm:?}"
+    );
+
+    // Into the interpreter's site-packages: console scripts name each interpreter.
+    project(&sandbox, &base, "");
+    build(&sandbox, "plain", &[]);
+    for (arch, minor) in [("amd64", "11"), ("arm64", "12")] {
+        let files = image_files(&sandbox, "plain", arch);
+        assert!(
+            text(&files, "usr/local/bin/demo")
+                .starts_with(&format!("#!/usr/bin/python3.{minor}\n")),
+            "{arch}"
+        );
+        assert!(files.contains_key(&format!(
+            "usr/local/lib/python3.{minor}/site-packages/demo/__init__.py"
+        )));
+    }
+}
+
+/// Each platform's own `PYTHON_VERSION` (the official images' way) and package
+/// database: a base whose arm64 config says 3.12 and amd64 3.11, and whose arm64
+/// glibc is too old for a manylinux_2_17 wheel, refused for arm64 alone.
+#[test]
+fn each_platform_gets_its_own_python_version_and_libc_from_its_config_and_packages() {
+    let sandbox = Sandbox::new();
+    let base = two_platform_base(
+        &sandbox,
+        "official",
+        &[
+            ("amd64", "var/lib/dpkg/status", DPKG_LIBC),
+            (
+                "arm64",
+                "var/lib/dpkg/status",
+                &DPKG_LIBC.replace("2.36", "2.12"),
+            ),
+        ],
+        &[],
+    );
+    let dir = sandbox.path("official");
+    set_env(&dir, "1", "amd64", &["PYTHON_VERSION=3.11.9"]);
+    set_env(&dir, "1", "arm64", &["PYTHON_VERSION=3.12.1"]);
+    lock(&sandbox);
+    project(&sandbox, &base, ", venv = \"/opt/venv\"");
+    build(&sandbox, "good", &[]);
+    for (arch, version) in [("amd64", "3.11.9"), ("arm64", "3.12.1")] {
+        let files = image_files(&sandbox, "good", arch);
+        let cfg = text(&files, "opt/venv/pyvenv.cfg");
+        assert!(
+            cfg.contains(&format!("version = {version}\n"))
+                && cfg.contains("home = /usr/local/bin\n"),
+            "{arch}: {cfg}"
+        );
+        let short = &version[..4];
+        assert_eq!(
+            files.contains_key(&format!(
+                "opt/venv/lib/python{short}/site-packages/new_only.py"
+            )),
+            short == "3.12",
+            "{arch}"
+        );
+    }
+
+    // A wheel needing glibc 2.17: amd64's 2.36 takes it, arm64's 2.12 does not.
+    let native = "native-1.0-py3-none-manylinux_2_17_x86_64.manylinux_2_17_aarch64.whl";
+    let hash = make_wheel(&sandbox, "native", &[("native.py", "N = 1\n")], "");
+    fs::rename(
+        sandbox.path("wheels/native-1.0-py3-none-any.whl"),
+        sandbox.path(&format!("wheels/{native}")),
+    )
+    .unwrap();
+    sandbox.write(
+        "requirements.lock",
+        &format!("native==1.0 --hash=sha256:{hash}\n"),
+    );
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("native==1.0 for linux/arm64") && err.contains("glibc 2.12"),
+        "{err}"
+    );
+    assert!(!err.contains("for linux/amd64"), "{err}");
+}
+
+/// Neither the config nor the files tell: the keys to set are named with the layer
+/// (testdata/base-dpkg, a Debian-packaged busybox without Python); and with `version`
+/// alone, a venv still needs `interpreter`.
+#[test]
+fn a_base_without_python_needs_version_and_interpreter_named() {
+    let sandbox = Sandbox::new();
+    lock(&sandbox);
+    let base = format!("oci:{}:1.0", repo().join("testdata/base-dpkg").display());
+    let write = |python: &str| {
+        sandbox.write(
+            "hoist.toml",
+            &format!(
+                "[image]\nbase = \"{base}\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\", venv = \"/opt/venv\", libc = \"glibc-2.36\"{python} }}\n"
+            ),
+        );
+    };
+    write("");
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("layer[1].python.version")
+            && err.contains("PYTHON_VERSION")
+            && err.contains("interpreter"),
+        "{err}"
+    );
+    write(", version = \"3.11\"");
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("layer[1].python.interpreter") && err.contains("virtual environment"),
+        "{err}"
+    );
+    write(", version = \"3.11\", interpreter = \"/opt/python/bin/python3.11\"");
+    build(&sandbox, "out", &[]);
+    let files = image_files(&sandbox, "out", "amd64");
+    assert!(text(&files, "opt/venv/pyvenv.cfg").contains("home = /opt/python/bin\n"));
+}
