@@ -368,18 +368,28 @@ fn settings(
             &format!("{} is not a directory", dir.display()),
         ));
     }
-    // A wheelhouse alone is an air-gapped install; without one, PyPI.
-    let index = match (&section.index, &wheelhouse) {
-        (Some(index), _) => Some(index.trim_end_matches('/').to_owned()),
-        (None, Some(_)) => None,
-        (None, None) => Some(DEFAULT_INDEX.to_owned()),
+    // The layer's index, else the one the environment names for pip and uv (also
+    // beside a wheelhouse, as pip's --find-links with PIP_INDEX_URL); else a
+    // wheelhouse alone is an air-gapped install, and without one, PyPI.
+    let (index, index_key) = match (&section.index, &wheelhouse) {
+        (Some(index), _) => (Some(index.clone()), field(".index")),
+        (None, _) if let Some((variable, url)) = python::credentials::index_from_env() => (
+            Some(url),
+            format!("{variable} (the index of {})", field("")),
+        ),
+        (None, Some(_)) => (None, field(".index")),
+        (None, None) => (Some(DEFAULT_INDEX.to_owned()), field(".index")),
     };
+    let index = index.map(|url| url.trim_end_matches('/').to_owned());
     if let Some(url) = &index
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
         return Err(invalid(
-            &field(".index"),
-            &format!("`{url}`: expected an http(s) URL"),
+            &index_key,
+            &format!(
+                "`{}`: expected an http(s) URL",
+                python::credentials::redact(url)
+            ),
         ));
     }
     let settings = PythonSettings {

@@ -8,7 +8,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::{Layout, Sandbox, digest_of, repo};
-use crate::python::{build, image_files, layers, make_wheel, refused};
+use crate::python::{
+    SimpleIndex, build, image_files, layers, make_wheel, real_files, real_lock, refused,
+};
 
 /// Builds a two-platform base at `<sandbox>/<name>:1` from the directories
 /// `<name>-amd64/` and `<name>-arm64/` (each only in its platform's image) and
@@ -307,4 +309,136 @@ fn a_base_without_python_needs_version_and_interpreter_named() {
     build(&sandbox, "out", &[]);
     let files = image_files(&sandbox, "out", "amd64");
     assert!(text(&files, "opt/venv/pyvenv.cfg").contains("home = /opt/python/bin\n"));
+}
+
+/// Every byte of the layout at `dir` (layers decompressed) and `printed`: none holds
+/// `secret`.
+fn assert_nowhere(dir: &Path, printed: &str, secret: &str) {
+    assert!(!printed.contains(secret), "printed: {printed}");
+    let mut blobs = 0;
+    for entry in fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let bytes = fs::read(entry.unwrap().path()).unwrap();
+        let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+            crate::common::gunzip(&bytes)
+        } else {
+            bytes
+        };
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "a blob of {} holds it",
+            dir.display()
+        );
+        blobs += 1;
+    }
+    assert!(blobs > 4, "{blobs} blobs");
+    assert!(
+        !fs::read_to_string(dir.join("index.json"))
+            .unwrap()
+            .contains(secret)
+    );
+}
+
+/// Issue 18: a layer naming no index takes the one pip's and uv's variables name
+/// (`UV_DEFAULT_INDEX`, then `UV_INDEX_URL`, then `PIP_INDEX_URL`), with the
+/// credentials in its URL sent to it (Basic, as the index requires), and the
+/// password is in no output, SBOM, layer or error.
+#[test]
+fn an_index_from_pip_or_uv_variables_gets_its_credentials_and_never_shows_them() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve_as(&sandbox, &real_files(), Some("me:s3cret-pw"));
+    let with_password = |password: &str| {
+        index
+            .url
+            .replace("http://", &format!("http://me:{password}@"))
+    };
+    sandbox.write("requirements.lock", &real_lock());
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = true\n\n[[layer]]\npython = { lock = \"requirements.lock\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
+    );
+    let build = |cache: &str, out: &str, env: &[(&str, String)]| {
+        let mut command = sandbox.hoist();
+        command
+            .arg("build")
+            .arg("--cache-dir")
+            .arg(sandbox.path(cache))
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci(out)));
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let printed = |output: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+
+    let output = build(
+        "c1",
+        "pip",
+        &[("PIP_INDEX_URL", with_password("s3cret-pw"))],
+    );
+    assert!(output.status.success(), "{}", printed(&output));
+    assert_nowhere(&sandbox.path("pip"), &printed(&output), "s3cret");
+    let log = fs::read_to_string(sandbox.path("auth.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("/simple/orjson/") && l.ends_with("Basic bWU6czNjcmV0LXB3")),
+        "{log}"
+    );
+    // The SBOM lists the lock's packages (read from the layers the index filled).
+    let spdx = crate::common::Layout::open(sandbox.path("pip"));
+    let documents: Vec<String> = fs::read_dir(spdx.root.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&fs::read(e.unwrap().path()).unwrap()).into_owned())
+        .filter(|text| text.contains("\"spdxVersion\""))
+        .collect();
+    assert_eq!(documents.len(), 2, "one SBOM per platform");
+    for document in &documents {
+        assert!(document.contains("pkg:pypi/orjson@3.10.12"), "{document}");
+    }
+
+    // uv's variable wins over pip's (which names a closed port here), `name=URL` too.
+    let output = build(
+        "c2",
+        "uv",
+        &[
+            (
+                "UV_DEFAULT_INDEX",
+                format!("private={}", with_password("s3cret-pw")),
+            ),
+            ("PIP_INDEX_URL", "http://127.0.0.1:9/simple".to_owned()),
+        ],
+    );
+    assert!(output.status.success(), "{}", printed(&output));
+    assert_nowhere(&sandbox.path("uv"), &printed(&output), "s3cret");
+
+    // A wrong password: the 401 is named with the URL, and no password.
+    let output = build(
+        "c3",
+        "wrong",
+        &[("UV_INDEX_URL", with_password("wr0ng-pw"))],
+    );
+    assert!(!output.status.success());
+    let err = printed(&output);
+    assert!(err.contains("401") && err.contains(&index.url), "{err}");
+    assert!(!err.contains("wr0ng") && !err.contains("me:"), "{err}");
+    // Nor in a bad variable's message.
+    let output = build(
+        "c4",
+        "bad",
+        &[(
+            "PIP_INDEX_URL",
+            "ftp://me:s3cret-pw@127.0.0.1/simple".to_owned(),
+        )],
+    );
+    let err = printed(&output);
+    assert!(
+        err.contains("PIP_INDEX_URL") && !err.contains("s3cret"),
+        "{err}"
+    );
 }
