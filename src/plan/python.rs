@@ -83,6 +83,16 @@ impl PendingPython {
         self.libc.is_none() || self.interpreter.is_none()
     }
 
+    /// The lock file.
+    pub fn lock(&self) -> &Path {
+        &self.settings.lock
+    }
+
+    /// Its `[[layer]]` number, from 0.
+    pub fn number(&self) -> usize {
+        self.number
+    }
+
     fn field(&self, key: &str) -> String {
         format!("layer[{}].python{key}", self.number + 1)
     }

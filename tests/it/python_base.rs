@@ -11,6 +11,7 @@ use crate::common::{Layout, Sandbox, digest_of, repo};
 use crate::python::{
     SimpleIndex, build, image_files, layers, make_wheel, real_files, real_lock, refused,
 };
+use crate::registry::{Registry, ok};
 
 /// Builds a two-platform base at `<sandbox>/<name>:1` from the directories
 /// `<name>-amd64/` and `<name>-arm64/` (each only in its platform's image) and
@@ -441,4 +442,98 @@ fn an_index_from_pip_or_uv_variables_gets_its_credentials_and_never_shows_them()
         err.contains("PIP_INDEX_URL") && !err.contains("s3cret"),
         "{err}"
     );
+}
+
+/// The referrers of `subject` in `repo` (distribution 2.8: the fallback tag) of
+/// `artifact_type`: each one's single layer, fetched.
+fn referred(registry: &Registry, repo: &str, subject: &str, artifact_type: &str) -> Vec<Vec<u8>> {
+    let tag = subject.replace(':', "-");
+    let index: Value = serde_json::from_slice(&registry.manifest(repo, &tag)).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] == artifact_type)
+        .map(|m| {
+            let manifest: Value =
+                serde_json::from_slice(&registry.manifest(repo, m["digest"].as_str().unwrap()))
+                    .unwrap();
+            let blob = format!(
+                "/v2/{repo}/blobs/{}",
+                manifest["layers"][0]["digest"].as_str().unwrap()
+            );
+            registry.http_get(&blob, &[]).unwrap().body
+        })
+        .collect()
+}
+
+/// Issue 18 (a bug: the release's facts were read from the plan before its Python
+/// layers were planned): the signed provenance of a pushed image with a Python layer
+/// names the lock (by its sha256) among its inputs and numbers the other layers as
+/// hoist.toml does; the SBOM attached to each platform lists the lock's packages.
+#[test]
+fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
+    use base64::Engine as _;
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let password = "correct horse battery staple";
+    let mut generate = sandbox.hoist();
+    generate
+        .args(["key", "generate", "--output-key-prefix", "cosign"])
+        .env("HOIST_KEY_PASSWORD", password)
+        .env_remove("COSIGN_PASSWORD");
+    crate::common::success(&mut generate);
+    lock(&sandbox);
+    sandbox.write("app/main.py", "print('app')\n");
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = true\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\n",
+    );
+    let mut push = sandbox.build();
+    push.env("HOIST_KEY_PASSWORD", password)
+        .arg("--push-to")
+        .arg(registry.reference("acme/py:1.0"))
+        .arg("--sign-key")
+        .arg(sandbox.path("cosign.key"))
+        .arg("--json");
+    let report: Value =
+        serde_json::from_str(&crate::common::stdout(&ok(&mut push, &registry))).unwrap();
+    let index = report["digest"].as_str().unwrap();
+
+    let envelopes = referred(&registry, "acme/py", index, "application/vnd.in-toto+json");
+    assert_eq!(envelopes.len(), 1);
+    let envelope: Value = serde_json::from_slice(&envelopes[0]).unwrap();
+    let statement: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let dependencies = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let named = |name: &str| {
+        dependencies
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {dependencies:#?}"))
+    };
+    let lock = fs::read(sandbox.path("requirements.lock")).unwrap();
+    let python = named("layer[0].python.lock");
+    assert_eq!(python["uri"], "file:requirements.lock");
+    assert_eq!(
+        format!("sha256:{}", python["digest"]["sha256"].as_str().unwrap()),
+        digest_of(&lock)
+    );
+    assert_eq!(named("layer[1]")["uri"], "file:app");
+
+    let platforms = report["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 2);
+    for platform in platforms {
+        let digest = platform["digest"].as_str().unwrap();
+        let sboms = referred(&registry, "acme/py", digest, "application/spdx+json");
+        assert_eq!(sboms.len(), 1, "{digest}");
+        let text = String::from_utf8_lossy(&sboms[0]);
+        assert!(text.contains("pkg:pypi/demo@1.0"), "{text}");
+    }
 }
