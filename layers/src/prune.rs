@@ -390,9 +390,12 @@ fn named_files(dir: &Path) -> Result<Vec<(Digest, fs::Metadata, PathBuf)>, Error
     Ok(files)
 }
 
+/// A wheel directory's files and their metadata.
+type WheelFiles = Vec<(PathBuf, fs::Metadata)>;
+
 /// The wheels of `python-wheels/`: per real directory named by a sha256 hex, its
 /// regular files (not links, not temporary files of a download in progress).
-fn wheel_entries(root: &Path) -> Result<Vec<(Digest, Vec<(PathBuf, fs::Metadata)>)>, Error> {
+fn wheel_entries(root: &Path) -> Result<Vec<(Digest, WheelFiles)>, Error> {
     let mut entries = Vec::new();
     for dir in subdirectories(&root.join(PYTHON_WHEELS_DIR))? {
         let Some(digest) = dir
@@ -852,7 +855,7 @@ mod tests {
                 .write(true)
                 .open(&path)
                 .unwrap()
-                .set_modified(now.checked_sub(HOUR * age).unwrap() - Duration::from_secs(60))
+                .set_modified(now.checked_sub(HOUR * age).unwrap() - Duration::from_mins(1))
                 .unwrap();
             (digest, path)
         };
