@@ -531,6 +531,19 @@ pub(crate) fn image_files(
     out: &str,
     arch: &str,
 ) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    image_entries(sandbox, out, arch)
+        .into_iter()
+        .map(|(path, entry)| (path, (entry.mode, entry.data)))
+        .collect()
+}
+
+/// The entries of the `arch` image's layers by path, the upper layer's where several
+/// hold one.
+pub(crate) fn image_entries(
+    sandbox: &Sandbox,
+    out: &str,
+    arch: &str,
+) -> std::collections::BTreeMap<String, crate::common::TarEntry> {
     let layout = Layout::open(sandbox.path(out));
     let (_, digests) = layers(sandbox, out)
         .into_iter()
@@ -540,7 +553,7 @@ pub(crate) fn image_files(
     for digest in digests {
         let tar = crate::common::gunzip(&layout.blob(&digest));
         for entry in crate::common::tar_entries(&tar) {
-            files.insert(entry.path, (entry.mode, entry.data));
+            files.insert(entry.path.clone(), entry);
         }
     }
     files
@@ -1130,10 +1143,20 @@ fn base_image(sandbox: &Sandbox, name: &str, env: &str, files: &[(&str, &str)]) 
         sandbox.write(&format!("{name}-root/{path}"), text);
     }
     fs::create_dir_all(sandbox.path(&format!("{name}-root"))).unwrap();
+    build_base(
+        sandbox,
+        name,
+        &format!("[[layer]]\nfrom = \"{name}-root\"\nto = \"/\"\n\n[config]\nenv = {{ {env} }}\n"),
+    )
+}
+
+/// Builds `<sandbox>/<name>:1` for linux/amd64 and linux/arm64 from scratch with the
+/// `[[layer]]` and `[config]` tables `tables`; its reference.
+pub(crate) fn build_base(sandbox: &Sandbox, name: &str, tables: &str) -> String {
     let config = sandbox.write(
         &format!("{name}.toml"),
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\nfrom = \"{name}-root\"\nto = \"/\"\n\n[config]\nenv = {{ {env} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n{tables}"
         ),
     );
     success(

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::common::{Layout, Sandbox, digest_of, repo};
 use crate::python::{
-    SimpleIndex, build, image_files, layers, make_wheel, real_files, real_lock, refused,
+    SimpleIndex, build, build_base, image_entries, image_files, layers, make_wheel, real_files,
+    real_lock, refused,
 };
 use crate::registry::{Registry, ok};
 
@@ -33,21 +34,13 @@ fn two_platform_base(
         fs::create_dir_all(link.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(target, link).unwrap();
     }
-    let config = sandbox.write(
-        &format!("{name}.toml"),
+    build_base(
+        sandbox,
+        name,
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\nfrom = \"{name}-amd64\"\nto = \"/\"\nplatform = \"linux/amd64\"\n\n[[layer]]\nfrom = \"{name}-arm64\"\nto = \"/\"\nplatform = \"linux/arm64\"\n\n[config]\nenv = {{ LANG = \"C.UTF-8\" }}\n"
+            "[[layer]]\nfrom = \"{name}-amd64\"\nto = \"/\"\nplatform = \"linux/amd64\"\n\n[[layer]]\nfrom = \"{name}-arm64\"\nto = \"/\"\nplatform = \"linux/arm64\"\n\n[config]\nenv = {{ LANG = \"C.UTF-8\" }}\n"
         ),
-    );
-    crate::common::success(
-        sandbox
-            .build()
-            .arg("--config")
-            .arg(&config)
-            .arg("--output")
-            .arg(format!("{}:1", sandbox.oci(name))),
-    );
-    format!("{}:1", sandbox.oci(name))
+    )
 }
 
 /// Sets the config `Env` of the `arch` image tagged `tag` in the layout at `dir`,
@@ -121,17 +114,7 @@ fn project(sandbox: &Sandbox, base: &str, python: &str) {
 
 /// The target of the symbolic link at `path` in the `arch` image's layers.
 fn link(sandbox: &Sandbox, out: &str, arch: &str, path: &str) -> Option<String> {
-    let layout = Layout::open(sandbox.path(out));
-    let (_, digests) = layers(sandbox, out)
-        .into_iter()
-        .find(|(a, _)| a == arch)
-        .unwrap();
-    digests.iter().rev().find_map(|digest| {
-        crate::common::tar_entries(&crate::common::gunzip(&layout.blob(digest)))
-            .into_iter()
-            .find(|e| e.path == path)
-            .and_then(|e| e.link)
-    })
+    image_entries(sandbox, out, arch).remove(path)?.link
 }
 
 fn text(files: &std::collections::BTreeMap<String, (u32, Vec<u8>)>, path: &str) -> String {
