@@ -540,6 +540,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn provenance_never_records_a_urls_user_information() {
+        let chosen = super::super::ChosenWheel {
+            name: "six".into(),
+            version: "1.17.0".into(),
+            file: "six-1.17.0-py2.py3-none-any.whl".into(),
+            sha256: "ab".repeat(32),
+            url: Some("https://me:s3cret@files.example/six-1.17.0-py2.py3-none-any.whl".into()),
+        };
+        let text = String::from_utf8(provenance(&chosen)).unwrap();
+        assert!(!text.contains("s3cret") && !text.contains("me:"), "{text}");
+        assert!(
+            text.contains("\"url\":\"https://files.example/six-1.17.0-py2.py3-none-any.whl\""),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn record_rows_and_paths() {
         let rows = parse_record(
             "six.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n\"a,b.py\",sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nsix-1.dist-info/RECORD,,\n",
