@@ -520,3 +520,52 @@ fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
         assert!(text.contains("pkg:pypi/demo@1.0"), "{text}");
     }
 }
+
+/// The index's credentials go to its origin only: pages on the index (which needs
+/// them) link every wheel to a file host on another port of 127.0.0.1, and no request
+/// to that host carries an Authorization header.
+#[test]
+fn index_credentials_never_reach_a_file_host_on_another_origin() {
+    let sandbox = Sandbox::new();
+    let files = real_files();
+    let index = SimpleIndex::serve_as(&sandbox, &files, Some("me:s3cret-pw"));
+    let file_host = SimpleIndex::serve_as(&sandbox, &files, Some("-"));
+    let origin = file_host.url.trim_end_matches("/simple").to_owned();
+    let mut pages = 0;
+    for project in fs::read_dir(sandbox.path("index/simple")).unwrap() {
+        let page = project.unwrap().path().join("index.html");
+        let html = fs::read_to_string(&page).unwrap();
+        fs::write(
+            &page,
+            html.replace("../../files/", &format!("{origin}/files/")),
+        )
+        .unwrap();
+        pages += 1;
+    }
+    assert!(pages >= 7, "{pages} projects");
+    sandbox.write("requirements.lock", &real_lock());
+    let with_password = index.url.replace("http://", "http://me:s3cret-pw@");
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", index = \"{with_password}\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }}\n"
+        ),
+    );
+    build(&sandbox, "out", &[]);
+    let log = fs::read_to_string(sandbox.path("auth.log")).unwrap();
+    let (listings, downloads): (Vec<&str>, Vec<&str>) =
+        log.lines().partition(|l| l.starts_with("/simple/"));
+    assert!(
+        !listings.is_empty()
+            && listings
+                .iter()
+                .all(|l| l.ends_with("Basic bWU6czNjcmV0LXB3")),
+        "{log}"
+    );
+    assert_eq!(
+        downloads.len(),
+        7,
+        "five pure wheels (typing_extensions is marked out) and orjson twice:\n{log}"
+    );
+    assert!(downloads.iter().all(|l| l.ends_with(" None")), "{log}");
+}
