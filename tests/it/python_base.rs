@@ -569,3 +569,44 @@ fn index_credentials_never_reach_a_file_host_on_another_origin() {
     );
     assert!(downloads.iter().all(|l| l.ends_with(" None")), "{log}");
 }
+
+/// `hoist cache prune` takes downloaded wheels with the rest: after `--max-size 0`
+/// the cache's `python-wheels/` is empty, an offline build names the wheels it lacks,
+/// and an online one downloads them again to the same image.
+#[test]
+fn cache_prune_removes_downloaded_wheels() {
+    let sandbox = Sandbox::new();
+    let index = SimpleIndex::serve(&sandbox, &real_files());
+    sandbox.write("requirements.lock", &real_lock());
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", index = \"{}\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }}\n",
+            index.url
+        ),
+    );
+    let (first, _) = build(&sandbox, "one", &[]);
+    let wheels = sandbox.cache().join("python-wheels");
+    assert_eq!(fs::read_dir(&wheels).unwrap().count(), 7);
+    let mut prune = sandbox.hoist();
+    prune
+        .args(["cache", "prune", "--max-size", "0", "--json", "--cache-dir"])
+        .arg(sandbox.cache());
+    let report: Value =
+        serde_json::from_str(&crate::common::stdout(&crate::common::success(&mut prune))).unwrap();
+    assert_eq!(report["remaining_entries"], 0, "{report}");
+    assert_eq!(fs::read_dir(&wheels).unwrap().count(), 0);
+    let err = crate::common::failure(
+        sandbox
+            .build()
+            .arg("--offline")
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("offline"))),
+    );
+    assert!(
+        err.contains("orjson==3.10.12") && err.contains("--offline"),
+        "{err}"
+    );
+    let (again, _) = build(&sandbox, "two", &[]);
+    assert_eq!(again, first);
+}
