@@ -98,8 +98,9 @@ impl PendingPython {
     }
 
     /// The interpreter of `platform`'s image: each of version, path and C library as
-    /// given, else as its base says (the config's `PYTHON_VERSION`, else the
-    /// interpreter it ships; the path of the interpreter it ships, else the official
+    /// given (a version also from the name of the interpreter given, `python3.11`),
+    /// else as its base says (the config's `PYTHON_VERSION`, else the interpreter it
+    /// ships; the path of the interpreter it ships, else the official
     /// images' `/usr/local/bin/python3.X` when `PYTHON_VERSION` says it is one of them).
     fn interpreter(&self, platform: &Platform, context: &PythonContext) -> Result<Interpreter> {
         let facts = context
@@ -108,9 +109,15 @@ impl PendingPython {
             .find(|(p, _)| p.satisfies(platform))
             .map(|(_, f)| f.clone())
             .unwrap_or_default();
+        // What is set wins: `version`, else the version `interpreter` is named for.
         let version = self
             .version
             .clone()
+            .or_else(|| {
+                self.interpreter
+                    .as_deref()
+                    .and_then(python::base::version_of_path)
+            })
             .or_else(|| facts.config_version.clone())
             .or_else(|| facts.shipped.as_ref().map(|(v, _)| v.clone()))
             .ok_or_else(|| {
@@ -549,6 +556,13 @@ mod tests {
             err.contains("layer[1].python.interpreter") && err.contains("virtual environment"),
             "{err}"
         );
+        // The interpreter's name tells the version when nothing else does.
+        let named = resolved(
+            ", venv = \"/opt/venv\", interpreter = \"/opt/py/bin/python3.12\", libc = \"musl-1.2\"",
+        );
+        let planned = named.expand_python(&context).unwrap();
+        assert_eq!(planned.layers.len(), 1);
+        assert!(planned.layers[0].summary.contains("/opt/venv"));
         let shipped = BaseFacts {
             shipped: Some(("3.11".into(), "/usr/bin/python3.11".into())),
             ..BaseFacts::default()

@@ -76,6 +76,11 @@ pub fn interpreter<'a>(
     })
 }
 
+/// `3.11` from an interpreter's path named `…/python3.11`.
+pub fn version_of_path(path: &str) -> Option<String> {
+    minor_of(path.rsplit('/').next()?).map(|minor| format!("3.{minor}"))
+}
+
 /// `11` from `python3.11`.
 fn minor_of(name: &str) -> Option<u32> {
     let minor = name.strip_prefix("python3.")?;
@@ -190,6 +195,11 @@ mod tests {
             file("usr/bin/python2.7"),
         ];
         assert_eq!(found(&looped), None);
+        assert_eq!(
+            version_of_path("/opt/py/bin/python3.13").as_deref(),
+            Some("3.13")
+        );
+        assert_eq!(version_of_path("/usr/bin/python3"), None);
         assert!(is_interpreter_path("usr/bin/python3.11"));
         assert!(is_interpreter_path("usr/local/bin/python3"));
         assert!(!is_interpreter_path("usr/bin/python3.11-config"));
