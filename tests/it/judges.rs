@@ -139,7 +139,7 @@ fn skopeo_copies_to_a_docker_archive() {
     );
     let inspected = crate::common::parse_json(&inspected);
     assert_eq!(inspected["Architecture"], "arm64");
-    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 4);
 }
 
 fn validate(kind: &str, path: &Path) {
