@@ -6,9 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{
-    Sandbox, base_layout, copy_tree, example_dir, last_line, parse_json, stdout,
-};
+use crate::common::{Sandbox, base_layout, copy_tree, example_dir, last_line, parse_json, stdout};
 use crate::registry::{Registry, Request, ok};
 
 /// A copy of the dashboard example in the sandbox (so a test may change its files),
@@ -104,7 +102,11 @@ fn a_fresh_runner_reuses_unchanged_layers_from_the_registry() {
 
     let cold = build(&sandbox, &registry, &config, "cold", &push);
     let layers = new_layers(&cold);
-    assert_eq!(layers.len(), 3, "front end, Python packages, back end: {cold}");
+    assert_eq!(
+        layers.len(),
+        3,
+        "front end, Python packages, back end: {cold}"
+    );
     assert!(layers.iter().all(|(_, _, reused, _)| !reused), "{cold}");
     let digest = cold["digest"].as_str().unwrap().to_string();
     // Every new layer descriptor carries its key.
