@@ -157,7 +157,7 @@ pub(crate) fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> Pat
 
 /// `python3 -c CODE` with `site` first on the path; stdout. The wheels are cp311: the
 /// host's `python3` must be CPython 3.11 (Debian bookworm's is).
-fn python(site: &Path, code: &str) -> String {
+pub(crate) fn python(site: &Path, code: &str) -> String {
     let version = Std::new("python3")
         .args([
             "-c",
@@ -185,6 +185,27 @@ fn python(site: &Path, code: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `pip list --format freeze --path SITE`: the distributions pip finds installed
+/// there, one `name==version` a line. The pip of target/venv (made by .ci/run):
+/// Debian's python3 has no pip module.
+pub(crate) fn pip_list(site: &Path) -> String {
+    let pip = repo().join("target/venv/bin/pip");
+    assert!(pip.is_file(), "{} is missing: run .ci/run", pip.display());
+    let listed = Std::new(pip)
+        .args([
+            "list",
+            "--disable-pip-version-check",
+            "--format",
+            "freeze",
+            "--path",
+        ])
+        .arg(site)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    String::from_utf8(listed.stdout).unwrap()
 }
 
 /// Every path under `root` (not following links).
@@ -239,22 +260,7 @@ fn a_lock_installs_for_two_platforms_with_one_shared_pure_layer() {
     assert!(!site.join("typing_extensions.py").exists());
 
     // pip reads the installed distributions.
-    // The pip of target/venv (made by .ci/run): Debian's python3 has no pip module.
-    let pip = repo().join("target/venv/bin/pip");
-    assert!(pip.is_file(), "{} is missing: run .ci/run", pip.display());
-    let listed = Std::new(pip)
-        .args([
-            "list",
-            "--disable-pip-version-check",
-            "--format",
-            "freeze",
-            "--path",
-        ])
-        .arg(&site)
-        .output()
-        .unwrap();
-    assert!(listed.status.success(), "{listed:?}");
-    let listed = String::from_utf8(listed.stdout).unwrap();
+    let listed = pip_list(&site);
     for pinned in [
         "click==8.1.7",
         "h11==0.14.0",
