@@ -77,10 +77,17 @@ pub struct PythonContext {
 }
 
 impl PendingPython {
-    /// Whether planning needs the base's files (its package database for the C
-    /// library, its interpreter's path): some setting is not given.
+    /// Whether planning needs the base's files: `libc` is not given (its package
+    /// database tells), or `interpreter` is not and `version` is not either, or a venv
+    /// links to it (where it is tells). With `version` and `libc` given and no venv, a
+    /// push leaves the base's layers in the registry (mounted, never downloaded): the
+    /// interpreter is then only as `interpreter` or `PYTHON_VERSION` say, and console
+    /// scripts need one of them. Never dependent on the build's outputs, so every
+    /// output gets the same layers.
     pub fn needs_base_files(&self) -> bool {
-        self.libc.is_none() || self.interpreter.is_none()
+        self.libc.is_none()
+            || (self.interpreter.is_none()
+                && (self.version.is_none() || self.settings.venv.is_some()))
     }
 
     /// The lock file.
@@ -109,6 +116,12 @@ impl PendingPython {
             .find(|(p, _)| p.satisfies(platform))
             .map(|(_, f)| f.clone())
             .unwrap_or_default();
+        // Only what this layer's settings ask the files for: the same settings give the
+        // same layers whatever other layers made the build read.
+        let facts = BaseFacts {
+            shipped: facts.shipped.filter(|_| self.needs_base_files()),
+            ..facts
+        };
         // What is set wins: `version`, else the version `interpreter` is named for.
         let version = self
             .version

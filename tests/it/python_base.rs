@@ -293,6 +293,26 @@ fn a_base_without_python_needs_version_and_interpreter_named() {
     build(&sandbox, "out", &[]);
     let files = image_files(&sandbox, "out", "amd64");
     assert!(text(&files, "opt/venv/pyvenv.cfg").contains("home = /opt/python/bin\n"));
+
+    // No venv, `version` and `libc` given: the base's files are not read, and the
+    // console script is what needs the interpreter, named with its wheel.
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "[image]\nbase = \"{base}\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.36\" }}\n"
+        ),
+    );
+    let err = crate::common::failure(
+        sandbox
+            .build()
+            .arg("--output")
+            .arg(format!("{}:1", sandbox.oci("scripts"))),
+    );
+    assert!(
+        err.contains("layer[1].python.interpreter")
+            && err.contains("console script demo of demo-1.0-py3-none-any.whl"),
+        "{err}"
+    );
 }
 
 /// Every byte of the layout at `dir` (layers decompressed) and `printed`: none holds
