@@ -64,7 +64,7 @@ platforms = ["linux/amd64", "linux/arm64"]
 sbom = false
 
 [[layer]]
-python = { lock = "requirements.lock", wheelhouse = "$WHEELS", venv = "/opt/venv", version = "3.11", libc = "glibc-2.28" }
+python = { lock = "requirements.lock", wheelhouse = "$WHEELS", venv = "/opt/venv", version = "3.11", libc = "glibc-2.28", interpreter = "/usr/local/bin/python3.11" }
 TOML
 
 hoist_build="$HOIST build --config $work/hoist.toml --cache-dir $work/cache --output oci:$work/out:1"

@@ -16,13 +16,13 @@ use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
 use crate::open::{OpenOptions, open};
-use crate::plan::{PendingPython, Plan, PythonContext};
+use crate::plan::{BaseFacts, PendingPython, Plan, PythonContext};
 use crate::python;
 use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::{PushReport, fetch_layers_on_demand, push};
 use crate::registry::transport::Transport;
 use crate::sbom::gather::{Gathering, StreamScans};
-use crate::sbom::scan::Scanner;
+use crate::sbom::scan::{Entry as ScanEntry, Scanner, resolve_link};
 use crate::sbom::{SbomOptions, attach_sboms};
 
 /// A repository to push to, and its tags.
@@ -148,12 +148,13 @@ impl<'a> Builder<'a> {
             platforms: plan.platforms.as_deref(),
             // Offline, every layer must be in the cache now: there is no later.
             // Uncompressed sizes read every layer, the base's included. Python layers
-            // without `libc` read the base's package database. (SBOMs fetch the base
-            // layers they must read after assembly: often none.)
+            // without `libc` or `interpreter` read the base's package database and
+            // where its interpreter is. (SBOMs fetch the base layers they must read
+            // after assembly: often none.)
             fetch_layers: !layers_on_demand
                 || self.transport.options().offline
                 || plan.budget.max_unpacked.is_some()
-                || plan.python.iter().any(PendingPython::needs_base_libc),
+                || plan.python.iter().any(PendingPython::needs_base_files),
         };
         let base = match &plan.base {
             Location::Scratch => None,
@@ -228,10 +229,10 @@ impl<'a> Builder<'a> {
         Ok(image)
     }
 
-    /// What Python layers are planned with: the Python version and C library the
-    /// base says (its first platform's: the config's `PYTHON_VERSION`, the package
-    /// database's libc6 or musl, read only when some layer does not set `libc`), the
-    /// cache directory and `--offline`.
+    /// What Python layers are planned with: what each platform of the base says (the
+    /// config's `PYTHON_VERSION`; read only when some layer leaves `libc` or
+    /// `interpreter` out, the package database's libc6 or musl and the interpreter its
+    /// files ship), the cache directory and `--offline`.
     fn python_context(
         &self,
         plan: &Plan,
@@ -243,25 +244,47 @@ impl<'a> Builder<'a> {
             offline: self.transport.options().offline,
             ..PythonContext::default()
         };
-        let Some((image, platform)) = base.and_then(|b| Some((b, b.platforms.first()?))) else {
+        let Some(image) = base else {
             return Ok(context);
         };
-        let env = platform
-            .config
-            .pointer("/config/Env")
-            .and_then(|e| e.as_array());
-        context.base_version =
-            python::base::python_version(env.into_iter().flatten().filter_map(|v| v.as_str()));
-        if plan.python.iter().any(PendingPython::needs_base_libc) {
-            let contents = scanner.scan(image, platform, platform.manifest.layers.len(), false)?;
-            let dpkg: Vec<&[u8]> = contents
-                .system
-                .keys()
-                .filter(|p| p.starts_with("var/lib/dpkg/status"))
-                .filter_map(|p| contents.system_file(p))
-                .collect();
-            context.base_libc =
-                python::base::libc(&dpkg, contents.system_file("lib/apk/db/installed"));
+        let read_files = plan.python.iter().any(PendingPython::needs_base_files);
+        for platform in &image.platforms {
+            let env = platform
+                .config
+                .pointer("/config/Env")
+                .and_then(|e| e.as_array());
+            let mut facts = BaseFacts {
+                config_version: python::base::python_version(
+                    env.into_iter().flatten().filter_map(|v| v.as_str()),
+                ),
+                ..BaseFacts::default()
+            };
+            if read_files {
+                let contents =
+                    scanner.scan(image, platform, platform.manifest.layers.len(), false)?;
+                let dpkg: Vec<&[u8]> = contents
+                    .system
+                    .keys()
+                    .filter(|p| p.starts_with("var/lib/dpkg/status"))
+                    .filter_map(|p| contents.system_file(p))
+                    .collect();
+                facts.libc =
+                    python::base::libc(&dpkg, contents.system_file("lib/apk/db/installed"));
+                facts.shipped = python::base::interpreter(
+                    contents
+                        .system
+                        .iter()
+                        .filter(|(p, _)| python::base::is_interpreter_path(p))
+                        .map(|(p, entry)| {
+                            let target = match entry {
+                                ScanEntry::Link(t) => Some(resolve_link(p, t)),
+                                ScanEntry::File(_) => None,
+                            };
+                            (p.as_str(), target)
+                        }),
+                );
+            }
+            context.base.push((platform.platform.clone(), facts));
         }
         Ok(context)
     }

@@ -40,7 +40,8 @@ pub const SBOM_SCANS_DIR: &str = "sbom-scans";
 pub const PUSHED_DIR: &str = "pushed";
 
 /// Downloaded Python wheels, `<cache>/python-wheels/<sha256>/<file name>` (written by
-/// hoist's wheel fetcher, re-hashed on every use). Not pruned yet.
+/// hoist's wheel fetcher, re-hashed on every use, touched when used): pruned as entries
+/// keyed by the wheel's sha256.
 pub const PYTHON_WHEELS_DIR: &str = "python-wheels";
 
 /// Every directory of a cache, parents before children. None may be a symbolic link:

@@ -5,7 +5,10 @@
 //! layer's SBOM scans (`sbom-scans/`) and the registry repositories known to hold it
 //! (`pushed/`), which count in its size and go with it, also when the blob itself is not
 //! in the cache (a base layer read from a layout, a layer pushed without being stored),
-//! so `--max-size 0` leaves nothing but what running builds hold. Layer-cache records
+//! so `--max-size 0` leaves nothing but what running builds hold. Downloaded Python
+//! wheels (`python-wheels/<sha256>/<file>`) are entries of their own, keyed by the
+//! wheel's sha256 and last used when a build last took them from the cache (their
+//! mtime, which the build touches). Layer-cache records
 //! and tag records only point at blobs and go when their blob goes. Order: least recently used first, by the use stamps of
 //! [`crate::usage`] (a blob without one: its mtime, when it entered the cache). A blob
 //! named in a live process's lease is never deleted, whatever the policy says: prune
@@ -170,6 +173,14 @@ fn prune_locked(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<Pr
                 remove_blob(root, &entry.digest)?;
             }
             remove_files(&files)?;
+            // A wheel's directory goes with it (only ever empty then: a removed wheel
+            // was its one file).
+            let wheels = root.join(PYTHON_WHEELS_DIR);
+            for dir in files.iter().filter_map(|f| f.parent()) {
+                if dir.parent() == Some(wheels.as_path()) {
+                    let _ = fs::remove_dir(dir);
+                }
+            }
         }
         remaining_size -= entry.size;
         remaining_entries -= 1;
@@ -183,6 +194,19 @@ fn prune_locked(root: &Path, policy: &PrunePolicy, now: SystemTime) -> Result<Pr
         sweep_temp_files(&root.join(SBOM_SCANS_DIR));
         for dir in subdirectories(&root.join(PUSHED_DIR))? {
             sweep_temp_files(&dir);
+        }
+        sweep_temp_files(&root.join(PYTHON_WHEELS_DIR));
+        let hour_ago = now.checked_sub(Duration::from_hours(1));
+        for dir in subdirectories(&root.join(PYTHON_WHEELS_DIR))? {
+            sweep_temp_files(&dir);
+            // A killed download's directory, left empty (not a fresh one a running
+            // download is about to fill): removing a non-empty one fails, harmlessly.
+            let stale = fs::symlink_metadata(&dir)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| hour_ago.is_some_and(|h| m < h));
+            if stale {
+                let _ = fs::remove_dir(&dir);
+            }
         }
         remove_abandoned_evictions(root, now);
         remove_orphan_records(root)
@@ -304,6 +328,24 @@ fn list_entries(root: &Path, held: &HashSet<Digest>) -> Result<Vec<Listed>, Erro
             one.files.push(path);
         }
     }
+    for (digest, files) in wheel_entries(root)? {
+        let one = listed.entry(digest.clone()).or_insert_with(|| Listed {
+            entry: CacheEntry {
+                in_use: held.contains(&digest),
+                digest,
+                size: 0,
+                last_use: SystemTime::UNIX_EPOCH,
+            },
+            blob: false,
+            files: Vec::new(),
+        });
+        for (path, meta) in files {
+            one.entry.size += meta.len();
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            one.entry.last_use = one.entry.last_use.max(modified);
+            one.files.push(path);
+        }
+    }
     let mut entries: Vec<Listed> = listed.into_values().collect();
     entries.sort_by(|a, b| {
         (a.entry.last_use, &a.entry.digest).cmp(&(b.entry.last_use, &b.entry.digest))
@@ -346,6 +388,37 @@ fn named_files(dir: &Path) -> Result<Vec<(Digest, fs::Metadata, PathBuf)>, Error
         }
     }
     Ok(files)
+}
+
+/// A wheel directory's files and their metadata.
+type WheelFiles = Vec<(PathBuf, fs::Metadata)>;
+
+/// The wheels of `python-wheels/`: per real directory named by a sha256 hex, its
+/// regular files (not links, not temporary files of a download in progress).
+fn wheel_entries(root: &Path) -> Result<Vec<(Digest, WheelFiles)>, Error> {
+    let mut entries = Vec::new();
+    for dir in subdirectories(&root.join(PYTHON_WHEELS_DIR))? {
+        let Some(digest) = dir
+            .file_name()
+            .and_then(|name| format!("sha256:{}", name.to_str()?).parse::<Digest>().ok())
+        else {
+            continue;
+        };
+        let listing = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        let files = listing
+            .filter_map(Result::ok)
+            .filter(|entry| !crate::temp::is_temp_name(&entry.file_name()))
+            .filter_map(|entry| {
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).ok()?;
+                meta.file_type().is_file().then_some((path, meta))
+            })
+            .collect::<Vec<_>>();
+        if !files.is_empty() {
+            entries.push((digest, files));
+        }
+    }
+    Ok(entries)
 }
 
 /// The real directories (not links) in `dir`; none when it is missing.
@@ -761,6 +834,100 @@ mod tests {
         assert_eq!((report.remaining_entries, report.remaining_size), (0, 0));
         assert_eq!(fs::read_dir(&scans).unwrap().count(), 0);
         assert_eq!(fs::read_dir(&pushed).unwrap().count(), 0);
+    }
+
+    /// Issue 18: `python-wheels/<sha256>/<file>` entries are pruned least recently
+    /// used first with the blobs (by the wheel's mtime, which a build touches), their
+    /// directory goes with them, temp files of killed downloads are swept, and a
+    /// linked wheel directory or wheel file is never followed.
+    #[test]
+    fn python_wheels_are_pruned_with_the_blobs_by_last_use() {
+        let (dir, [a, b, c], now) = cache();
+        let root = dir.path();
+        let wheels = root.join(PYTHON_WHEELS_DIR);
+        let wheel = |bytes: &[u8], age: u32| {
+            let digest = Digest::sha256_of(bytes);
+            let dir = wheels.join(digest.hex());
+            fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("pkg-1.0-py3-none-any.whl");
+            fs::write(&path, bytes).unwrap();
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(now.checked_sub(HOUR * age).unwrap() - Duration::from_mins(1))
+                .unwrap();
+            (digest, path)
+        };
+        // Older than every blob, and between b (2 h) and c (1 h).
+        let (old, old_path) = wheel(b"an old wheel", 4);
+        let (mid, mid_path) = wheel(b"a wheel used 1h ago", 1);
+        let temps = [
+            abandoned_temp(&wheels.join(mid.hex())),
+            abandoned_temp(&wheels),
+        ];
+        let killed = wheels.join("ab".repeat(32));
+        fs::create_dir_all(&killed).unwrap();
+        File::open(&killed)
+            .unwrap()
+            .set_modified(now.checked_sub(HOUR * 2).unwrap())
+            .unwrap();
+        // Links are never entries nor followed.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let victim = elsewhere.path().join("victim.whl");
+        fs::write(&victim, b"not the cache's").unwrap();
+        let linked = Digest::sha256_of(b"linked");
+        std::os::unix::fs::symlink(elsewhere.path(), wheels.join(linked.hex())).unwrap();
+        std::os::unix::fs::symlink(&victim, wheels.join(mid.hex()).join("x.whl")).unwrap();
+
+        let info = cache_info(root).unwrap();
+        assert_eq!(
+            digests(&info.entries),
+            [old.clone(), a.clone(), b.clone(), mid.clone(), c.clone()]
+        );
+        assert_eq!(info.size(), 4 + 6 + 2 + 12 + 19);
+
+        // A size that keeps the newest three: the old wheel, a and b go.
+        let report = prune(
+            root,
+            &PrunePolicy {
+                max_size: Some(19 + 2 + 1),
+                ..PrunePolicy::default()
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(digests(&report.removed), [old.clone(), a, b]);
+        assert!(!old_path.exists() && !wheels.join(old.hex()).exists());
+        assert!(mid_path.exists());
+        for temp in &temps {
+            assert!(!temp.exists(), "{} was not swept", temp.display());
+        }
+        assert!(
+            !killed.exists(),
+            "a killed download's empty directory stays"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"not the cache's");
+
+        // By age: the wheel and c, both unused for over half an hour, go.
+        let report = prune(
+            root,
+            &PrunePolicy {
+                older_than: Some(HOUR / 2),
+                ..PrunePolicy::default()
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(digests(&report.removed), [mid.clone(), c]);
+        assert!(
+            !wheels
+                .join(mid.hex())
+                .join("pkg-1.0-py3-none-any.whl")
+                .exists()
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"not the cache's");
+        assert!(wheels.join(linked.hex()).is_symlink());
     }
 
     /// Issue 16: with `blobs/` linked elsewhere, prune deleted the 64-hex-named files of

@@ -16,7 +16,7 @@ use std::path::Path;
 use hoist_layers::{Compression, DEFAULT_EPOCH, LayerSpec};
 
 pub use config_edit::ConfigEdits;
-pub use python::{PendingPython, PythonContext, WHEEL_CACHE_DIR};
+pub use python::{BaseFacts, PendingPython, PythonContext, WHEEL_CACHE_DIR};
 
 use crate::config::{ConfigFile, OneOrMany};
 use crate::error::{Error, Result};

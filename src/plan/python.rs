@@ -16,7 +16,7 @@ use crate::config::{LayerSection, PythonSection};
 use crate::error::Result;
 use crate::oci::platform::Platform;
 use crate::python::tags::{Libc, machine_of};
-use crate::python::{self, PythonSettings, TargetPlatform};
+use crate::python::{self, Interpreter, PythonError, PythonSettings, TargetPlatform};
 
 /// The index used when neither `index` nor `wheelhouse` is given.
 const DEFAULT_INDEX: &str = "https://pypi.org/simple";
@@ -34,7 +34,7 @@ pub struct PendingPython {
     number: usize,
     /// The lock as written (progress lines, history).
     lock_name: String,
-    /// Settings; `version`, `interpreter` and `libc` are filled in from the base.
+    /// Settings (the interpreter is each platform's: given, else from the base).
     settings: PythonSettings,
     /// `version` as given.
     version: Option<String>,
@@ -42,7 +42,8 @@ pub struct PendingPython {
     interpreter: Option<String>,
     /// `libc` as given.
     libc: Option<Libc>,
-    targets: Vec<TargetPlatform>,
+    /// Each platform's machine (`x86_64`), in the order of `platforms`.
+    machines: Vec<String>,
     platforms: Vec<Platform>,
     uid: u32,
     gid: u32,
@@ -50,14 +51,25 @@ pub struct PendingPython {
     compression: Compression,
 }
 
-/// What the build knows when it plans Python layers: what the base says (each `None`
-/// when it does not say), hoist's cache directory and `--offline`.
+/// What one platform image of the base says about its interpreter (each `None` when
+/// it does not say).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseFacts {
+    /// `PYTHON_VERSION` from its config (what the official `python` images set).
+    pub config_version: Option<String>,
+    /// The interpreter its files ship: version (`3.11`) and path
+    /// (`/usr/bin/python3.11`), see [`crate::python::base::interpreter`].
+    pub shipped: Option<(String, String)>,
+    /// Its C library, from its package database.
+    pub libc: Option<Libc>,
+}
+
+/// What the build knows when it plans Python layers: what each platform of the base
+/// says, hoist's cache directory and `--offline`.
 #[derive(Clone, Debug, Default)]
 pub struct PythonContext {
-    /// `PYTHON_VERSION` from the base's config.
-    pub base_version: Option<String>,
-    /// The base's C library, from its package database.
-    pub base_libc: Option<Libc>,
+    /// Per platform of the base image, what it says (empty: no base).
+    pub base: Vec<(Platform, BaseFacts)>,
     /// hoist's cache directory (`--cache-dir`).
     pub cache_dir: PathBuf,
     /// `--offline`.
@@ -65,46 +77,124 @@ pub struct PythonContext {
 }
 
 impl PendingPython {
-    /// Whether planning needs the base's C library (and so its package database).
-    pub fn needs_base_libc(&self) -> bool {
+    /// Whether planning needs the base's files: `libc` is not given (its package
+    /// database tells), or `interpreter` is not and `version` is not either, or a venv
+    /// links to it (where it is tells). With `version` and `libc` given and no venv, a
+    /// push leaves the base's layers in the registry (mounted, never downloaded): the
+    /// interpreter is then only as `interpreter` or `PYTHON_VERSION` say, and console
+    /// scripts need one of them. Never dependent on the build's outputs, so every
+    /// output gets the same layers.
+    pub fn needs_base_files(&self) -> bool {
         self.libc.is_none()
+            || (self.interpreter.is_none()
+                && (self.version.is_none() || self.settings.venv.is_some()))
+    }
+
+    /// The lock file.
+    pub fn lock(&self) -> &Path {
+        &self.settings.lock
+    }
+
+    /// Its `[[layer]]` number, from 0.
+    pub fn number(&self) -> usize {
+        self.number
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("layer[{}].python{key}", self.number + 1)
+    }
+
+    /// The interpreter of `platform`'s image: each of version, path and C library as
+    /// given (a version also from the name of the interpreter given, `python3.11`),
+    /// else as its base says (the config's `PYTHON_VERSION`, else the interpreter it
+    /// ships; the path of the interpreter it ships, else the official
+    /// images' `/usr/local/bin/python3.X` when `PYTHON_VERSION` says it is one of them).
+    fn interpreter(&self, platform: &Platform, context: &PythonContext) -> Result<Interpreter> {
+        let facts = context
+            .base
+            .iter()
+            .find(|(p, _)| p.satisfies(platform))
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default();
+        // Only what this layer's settings ask the files for: the same settings give the
+        // same layers whatever other layers made the build read.
+        let facts = BaseFacts {
+            shipped: facts.shipped.filter(|_| self.needs_base_files()),
+            ..facts
+        };
+        // What is set wins: `version`, else the version `interpreter` is named for.
+        let version = self
+            .version
+            .clone()
+            .or_else(|| {
+                self.interpreter
+                    .as_deref()
+                    .and_then(python::base::version_of_path)
+            })
+            .or_else(|| facts.config_version.clone())
+            .or_else(|| facts.shipped.as_ref().map(|(v, _)| v.clone()))
+            .ok_or_else(|| {
+                invalid(
+                    &self.field(".version"),
+                    &format!("missing, and the base image for {platform} sets no PYTHON_VERSION and ships no python3.X in /usr/local/bin or /usr/bin: give the image's Python version, e.g. version = \"3.11\" (and interpreter = \"/usr/bin/python3.11\" for a venv or console scripts)"),
+                )
+            })?;
+        let short = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        let path = self.interpreter.clone().or_else(|| {
+            let shipped = facts
+                .shipped
+                .filter(|(v, _)| short(v) == short(&version))
+                .map(|(_, p)| p);
+            shipped.or_else(|| {
+                facts
+                    .config_version
+                    .filter(|v| short(v) == short(&version))
+                    .map(|_| format!("/usr/local/bin/python{}", short(&version)))
+            })
+        });
+        let libc = self.libc.or(facts.libc).ok_or_else(|| {
+            invalid(
+                &self.field(".libc"),
+                &format!("missing, and the base image for {platform} has no libc6 (dpkg) or musl (apk) package: give the image's C library, e.g. libc = \"glibc-2.36\" or \"musl-1.2\""),
+            )
+        })?;
+        Ok(Interpreter {
+            version,
+            path,
+            libc,
+        })
     }
 
     /// The layers, planned for `context`.
     fn plan(&self, context: &PythonContext) -> Result<Vec<PlannedLayer>> {
-        let field = |key: &str| format!("layer[{}].python{key}", self.number + 1);
-        let version = self
-            .version
-            .clone()
-            .or_else(|| context.base_version.clone())
-            .ok_or_else(|| {
-                invalid(
-                    &field(".version"),
-                    "missing, and the base image sets no PYTHON_VERSION: give the image's Python version, e.g. version = \"3.11\"",
-                )
-            })?;
-        let libc = self.libc.or(context.base_libc).ok_or_else(|| {
-            invalid(
-                &field(".libc"),
-                "missing, and the base image has no libc6 (dpkg) or musl (apk) package: give the image's C library, e.g. libc = \"glibc-2.36\" or \"musl-1.2\"",
-            )
-        })?;
-        let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let targets = self
+            .platforms
+            .iter()
+            .zip(&self.machines)
+            .map(|(platform, machine)| {
+                Ok(TargetPlatform {
+                    name: platform.to_string(),
+                    machine: machine.clone(),
+                    interpreter: self.interpreter(platform, context)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let settings = PythonSettings {
-            interpreter: self
-                .interpreter
-                .clone()
-                .unwrap_or_else(|| format!("/usr/local/bin/python{short}")),
-            version,
-            libc,
             wheel_cache: context.cache_dir.join(WHEEL_CACHE_DIR),
             offline: context.offline,
             ..self.settings.clone()
         };
-        let planned = python::plan(&settings, &self.targets)?;
+        let planned = python::plan(&settings, &targets).map_err(|e| match e {
+            PythonError::NoInterpreter { what, platform } => invalid(
+                &self.field(".interpreter"),
+                &format!("missing: {what} needs the image's interpreter for {platform}, and the base image does not tell it (no python3.X in /usr/local/bin or /usr/bin): give its path, e.g. interpreter = \"/usr/bin/python3.11\""),
+            ),
+            other => other.into(),
+        })?;
         let into = settings.venv.clone().unwrap_or_else(|| {
-            settings
-                .layout()
+            targets
+                .first()
+                .and_then(|t| settings.layout(&t.interpreter).ok())
                 .map(|l| l.site_packages)
                 .unwrap_or_default()
         });
@@ -135,9 +225,28 @@ impl PendingPython {
             }
         };
         let mut layers = Vec::new();
-        if !planned.shared.is_empty() {
-            let mut shared = names("every platform", planned.shared_wheels.len());
-            shared.spec.sources = planned.shared;
+        let everyone = planned.shared.len() == 1;
+        for group in planned.shared {
+            if group.sources.is_empty() {
+                continue;
+            }
+            let members: Vec<Platform> = group
+                .platforms
+                .iter()
+                .filter_map(|i| self.platforms.get(*i).cloned())
+                .collect();
+            let what = if everyone {
+                "every platform".to_owned()
+            } else {
+                members
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut shared = names(&what, group.wheels.len());
+            shared.spec.sources = group.sources;
+            shared.platforms = (!everyone).then_some(members);
             layers.push(shared);
         }
         for (platform, (sources, wheels)) in self.platforms.iter().zip(planned.native) {
@@ -207,21 +316,18 @@ pub(super) fn resolve_python(
             "needs the image's platforms listed (image.platforms or --platform): wheels are chosen per platform",
         )
     })?;
-    let targets = platforms
+    let machines = platforms
         .iter()
         .map(|p| {
-            let machine = machine_of(&p.architecture, p.variant.as_deref())
+            machine_of(&p.architecture, p.variant.as_deref())
                 .filter(|_| p.os == "linux")
+                .map(str::to_owned)
                 .ok_or_else(|| {
                     invalid(
                         &field(""),
                         &format!("no wheel platform tag is known for {p}"),
                     )
-                })?;
-            Ok(TargetPlatform {
-                name: p.to_string(),
-                machine: machine.to_owned(),
-            })
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let (settings, libc) = settings(section, config_dir, &field)?;
@@ -234,7 +340,7 @@ pub(super) fn resolve_python(
         version: section.version.clone(),
         interpreter: section.interpreter.clone(),
         libc,
-        targets,
+        machines,
         platforms: platforms.to_vec(),
         uid,
         gid,
@@ -243,8 +349,7 @@ pub(super) fn resolve_python(
     })
 }
 
-/// The settings as given; `version`, `interpreter` and `libc` are placeholders until
-/// the base is known. Also `libc` as given.
+/// The settings as given, and `libc` as given.
 fn settings(
     section: &PythonSection,
     config_dir: &Path,
@@ -264,7 +369,11 @@ fn settings(
         .map(Libc::parse)
         .transpose()
         .map_err(|m| invalid(&field(".libc"), &m))?;
-    for (key, path) in [(".venv", &section.venv), (".target", &section.target)] {
+    for (key, path) in [
+        (".venv", &section.venv),
+        (".target", &section.target),
+        (".interpreter", &section.interpreter),
+    ] {
         if let Some(path) = path {
             super::check_image_path(path).map_err(|m| invalid(&field(key), &m))?;
         }
@@ -289,18 +398,28 @@ fn settings(
             &format!("{} is not a directory", dir.display()),
         ));
     }
-    // A wheelhouse alone is an air-gapped install; without one, PyPI.
-    let index = match (&section.index, &wheelhouse) {
-        (Some(index), _) => Some(index.trim_end_matches('/').to_owned()),
-        (None, Some(_)) => None,
-        (None, None) => Some(DEFAULT_INDEX.to_owned()),
+    // The layer's index, else the one the environment names for pip and uv (also
+    // beside a wheelhouse, as pip's --find-links with PIP_INDEX_URL); else a
+    // wheelhouse alone is an air-gapped install, and without one, PyPI.
+    let (index, index_key) = match (&section.index, &wheelhouse) {
+        (Some(index), _) => (Some(index.clone()), field(".index")),
+        (None, _) if let Some((variable, url)) = python::credentials::index_from_env() => (
+            Some(url),
+            format!("{variable} (the index of {})", field("")),
+        ),
+        (None, Some(_)) => (None, field(".index")),
+        (None, None) => (Some(DEFAULT_INDEX.to_owned()), field(".index")),
     };
+    let index = index.map(|url| url.trim_end_matches('/').to_owned());
     if let Some(url) = &index
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
         return Err(invalid(
-            &field(".index"),
-            &format!("`{url}`: expected an http(s) URL"),
+            &index_key,
+            &format!(
+                "`{}`: expected an http(s) URL",
+                python::credentials::redact(url)
+            ),
         ));
     }
     let settings = PythonSettings {
@@ -308,11 +427,8 @@ fn settings(
         wheelhouse,
         index,
         wheel_cache: PathBuf::new(),
-        interpreter: String::new(),
-        version: String::new(),
         venv: section.venv.clone(),
         target: section.target.clone(),
-        libc: Libc::Glibc(0),
         offline: false,
     };
     Ok((settings, libc))
@@ -320,8 +436,9 @@ fn settings(
 
 #[cfg(test)]
 mod tests {
-    use super::PythonContext;
+    use super::{BaseFacts, PythonContext};
     use crate::config::ConfigFile;
+    use crate::oci::platform::Platform;
     use crate::plan::{Overrides, resolve};
     use crate::python::tags::Libc;
 
@@ -391,7 +508,8 @@ mod tests {
             ..PythonContext::default()
         };
         let plan = |python: &str| resolved(python).expand_python(&context).unwrap();
-        let set = ", version = \"3.11\", libc = \"glibc-2.36\"";
+        let set =
+            ", version = \"3.11\", libc = \"glibc-2.36\", interpreter = \"/usr/bin/python3.11\"";
         assert!(plan(set).layers.is_empty());
         let venv = plan(&format!("{set}, venv = \"/opt/venv\""));
         assert!(venv.python.is_empty());
@@ -407,19 +525,64 @@ mod tests {
             err.contains("layer[1].python.version") && err.contains("PYTHON_VERSION"),
             "{err}"
         );
-        let from_base = PythonContext {
-            base_version: Some("3.11.9".into()),
+        let base = |facts: [BaseFacts; 2]| PythonContext {
+            base: ["linux/amd64", "linux/arm64/v8"]
+                .map(|p| p.parse::<Platform>().unwrap())
+                .into_iter()
+                .zip(facts)
+                .collect(),
             ..context.clone()
         };
+        let official = BaseFacts {
+            config_version: Some("3.11.9".into()),
+            ..BaseFacts::default()
+        };
+        let from_base = base([official.clone(), official.clone()]);
         let err = bare.expand_python(&from_base).unwrap_err().to_string();
         assert!(
             err.contains("layer[1].python.libc") && err.contains("libc6"),
             "{err}"
         );
-        let both = PythonContext {
-            base_libc: Some(Libc::Musl(2)),
-            ..from_base
+        // Each platform's own facts: arm64's base says nothing of its C library.
+        let musl = BaseFacts {
+            libc: Some(Libc::Musl(2)),
+            ..official.clone()
         };
-        assert!(bare.expand_python(&both).unwrap().layers.is_empty());
+        let err = bare
+            .expand_python(&base([musl.clone(), official]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("layer[1].python.libc") && err.contains("linux/arm64"),
+            "{err}"
+        );
+        assert!(
+            bare.expand_python(&base([musl.clone(), musl]))
+                .unwrap()
+                .layers
+                .is_empty()
+        );
+        // A venv needs the interpreter's path: neither given nor shipped, it is named.
+        let venv = resolved(", venv = \"/opt/venv\", version = \"3.11\", libc = \"musl-1.2\"");
+        let err = venv.expand_python(&context).unwrap_err().to_string();
+        assert!(
+            err.contains("layer[1].python.interpreter") && err.contains("virtual environment"),
+            "{err}"
+        );
+        // The interpreter's name tells the version when nothing else does.
+        let named = resolved(
+            ", venv = \"/opt/venv\", interpreter = \"/opt/py/bin/python3.12\", libc = \"musl-1.2\"",
+        );
+        let planned = named.expand_python(&context).unwrap();
+        assert_eq!(planned.layers.len(), 1);
+        assert!(planned.layers[0].summary.contains("/opt/venv"));
+        let shipped = BaseFacts {
+            shipped: Some(("3.11".into(), "/usr/bin/python3.11".into())),
+            ..BaseFacts::default()
+        };
+        let planned = venv
+            .expand_python(&base([shipped.clone(), shipped]))
+            .unwrap();
+        assert_eq!(planned.layers.len(), 1);
     }
 }

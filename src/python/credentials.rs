@@ -90,6 +90,26 @@ pub fn for_index(
     Ok((url, Some(credentials)))
 }
 
+/// The environment variables naming a default index, in the order they are read:
+/// uv's (`UV_DEFAULT_INDEX`, and `UV_INDEX_URL`, the deprecated name uv still reads
+/// for the same setting), then pip's (`PIP_INDEX_URL`, `--index-url`).
+pub const INDEX_VARIABLES: [&str; 3] = ["UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"];
+
+/// The default index the environment names, as uv and pip read it: the first of
+/// [`INDEX_VARIABLES`] set and not empty, and its value (uv's `name=URL` form given
+/// as the URL alone).
+pub fn index_from_env() -> Option<(&'static str, String)> {
+    INDEX_VARIABLES.iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        let value = value.trim();
+        let url = match value.split_once('=') {
+            Some((index_name, url)) if !index_name.contains("://") => url,
+            _ => value,
+        };
+        (!url.is_empty()).then(|| (*name, url.to_owned()))
+    })
+}
+
 /// The netrc file pip would read: `NETRC`, else `~/.netrc`.
 pub fn netrc_path() -> Option<PathBuf> {
     std::env::var_os("NETRC")

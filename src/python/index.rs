@@ -45,11 +45,30 @@ pub struct Index {
     credentials: Option<Credentials>,
 }
 
+/// An error about `url`, shown without any user information it carries (a lock's URL
+/// may hold some): in the URL and in the message, where an HTTP error repeats it.
 fn index_error(url: &str, message: impl Into<String>) -> PythonError {
-    PythonError::Index {
-        url: url.to_owned(),
-        message: message.into(),
+    let shown = credentials::redact(url);
+    let mut message: String = message.into();
+    if !url.is_empty() && shown != url {
+        message = message.replace(url, &shown);
     }
+    PythonError::Index {
+        url: shown,
+        message,
+    }
+}
+
+/// An HTTP error's text and causes, without the URL (the caller names it, redacted).
+fn http_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        text = format!("{text}: {inner}");
+        cause = inner.source();
+    }
+    text
 }
 
 impl Index {
@@ -108,7 +127,7 @@ impl Index {
                 .timeout(LISTING_DEADLINE)
                 .send()
                 .await
-                .map_err(|e| index_error(&url, e.to_string()))?;
+                .map_err(|e| index_error(&url, http_error(e)))?;
             if !response.status().is_success() {
                 return Err(index_error(&url, format!("HTTP {}", response.status())));
             }
@@ -144,10 +163,13 @@ impl Index {
         let dir = cache.join(&file.sha256);
         let dest = dir.join(&file.file);
         if dest.is_file() {
+            touch(&dest);
             return Ok(dest);
         }
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let temp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| io(&dir, e))?;
+        // Named as hoist's temp files are, so a killed download's is swept by prune.
+        let temp = hoist_layers::create_temp_file(&dir, 0o644)
+            .map_err(|e| io(&dir, std::io::Error::other(e)))?;
         let limit = file.size.unwrap_or(MAX_WHEEL).min(MAX_WHEEL);
         let url = &file.url;
         let mut writer = HashingWriter::new(temp);
@@ -157,7 +179,7 @@ impl Index {
                 .timeout(WHEEL_DEADLINE)
                 .send()
                 .await
-                .map_err(|e| index_error(url, e.to_string()))?;
+                .map_err(|e| index_error(url, http_error(e)))?;
             if !response.status().is_success() {
                 return Err(index_error(url, format!("HTTP {}", response.status())));
             }
@@ -191,6 +213,14 @@ impl Index {
     }
 }
 
+/// Marks a cached wheel as used now (its mtime: `hoist cache prune` removes the least
+/// recently used first). Best effort: a read-only cache still builds.
+pub fn touch(path: &Path) {
+    if let Ok(file) = std::fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
 /// Streams a response body to `sink`, failing past `limit` bytes.
 async fn read_bounded(
     mut response: reqwest::Response,
@@ -202,7 +232,7 @@ async fn read_bounded(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| index_error(url, e.to_string()))?
+        .map_err(|e| index_error(url, http_error(e)))?
     {
         total += chunk.len() as u64;
         if total > limit {

@@ -79,6 +79,17 @@ pub enum PythonError {
         /// What went wrong.
         message: String,
     },
+    /// A virtual environment or a script needs the image's interpreter, and neither
+    /// the settings nor the base name it.
+    #[error(
+        "{what} needs the image's interpreter for {platform}, and the base image does not tell it"
+    )]
+    NoInterpreter {
+        /// `the virtual environment`, `the console script uvicorn of uvicorn-0.32.1-….whl`.
+        what: String,
+        /// The platform.
+        platform: String,
+    },
     /// A marker could not be evaluated.
     #[error("{origin}: marker: {message}")]
     Marker {
@@ -100,29 +111,54 @@ pub struct PythonSettings {
     pub index: Option<String>,
     /// Where downloaded wheels are kept, by sha256 (`<dir>/<sha256>/<file name>`).
     pub wheel_cache: PathBuf,
-    /// The target interpreter's version, `3.11`.
-    pub version: String,
     /// Install into a virtual environment at this image path (`/opt/venv`).
     pub venv: Option<String>,
     /// Install into this site-packages directory instead (`None` with no venv: the
     /// interpreter's own, `/usr/local/lib/python3.X/site-packages`).
     pub target: Option<String>,
-    /// The image's interpreter (`/usr/local/bin/python3.11`, the official images').
-    pub interpreter: String,
-    /// The image's C library (the manylinux/musllinux level it accepts).
-    pub libc: Libc,
     /// `--offline`: no index or URL is asked; wheels come from the wheelhouse, the
     /// lock's local files and the wheel cache.
     pub offline: bool,
 }
 
-/// One target platform: its name (`linux/arm64`) and its machine (`aarch64`).
+/// One platform image's interpreter: what its wheels must fit and its scripts run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interpreter {
+    /// Its version, `3.11` or `3.11.9`.
+    pub version: String,
+    /// Its path in the image (`/usr/local/bin/python3.11`), when known: a virtual
+    /// environment's links and console scripts' shebangs name it.
+    pub path: Option<String>,
+    /// The image's C library (the manylinux/musllinux level it accepts).
+    pub libc: Libc,
+}
+
+impl Interpreter {
+    fn minor(&self) -> Result<u32, PythonError> {
+        self.version
+            .strip_prefix("3.")
+            .and_then(|m| m.split('.').next())
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| PythonError::Lock {
+                origin: "python.version".into(),
+                message: format!(
+                    "`{}`: expected a CPython 3 version such as 3.11",
+                    self.version
+                ),
+            })
+    }
+}
+
+/// One target platform: its name (`linux/arm64`), its machine (`aarch64`) and its
+/// image's interpreter (platforms of one base may differ in each).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetPlatform {
     /// As the image names it.
     pub name: String,
     /// `x86_64`, `aarch64`, `armv7l`.
     pub machine: String,
+    /// Its image's interpreter.
+    pub interpreter: Interpreter,
 }
 
 /// A wheel chosen for installation.
@@ -140,16 +176,24 @@ pub struct ChosenWheel {
     pub url: Option<String>,
 }
 
-/// The planned layers: sources for one layer every platform shares, and for one layer
-/// per platform (index into the platforms given to [`plan`]; empty when every wheel is
-/// shared).
+/// A layer several platforms share: those whose interpreters install alike (every
+/// platform, unless their bases' interpreters differ).
+#[derive(Debug)]
+pub struct SharedLayer {
+    /// The platforms (indices into those given to [`plan`]).
+    pub platforms: Vec<usize>,
+    /// The venv skeleton and the wheels the same file on each of them.
+    pub sources: Vec<SharedSource>,
+    /// Those wheels.
+    pub wheels: Vec<ChosenWheel>,
+}
+
+/// The planned layers: those groups of platforms share, and one per platform for the
+/// rest (index into the platforms given to [`plan`]; empty when every wheel is shared).
 #[derive(Debug)]
 pub struct PythonLayers {
-    /// Sources of the shared layer (the venv skeleton and the wheels the same on every
-    /// platform).
-    pub shared: Vec<SharedSource>,
-    /// The wheels in the shared layer.
-    pub shared_wheels: Vec<ChosenWheel>,
+    /// One per group of platforms with the same interpreter.
+    pub shared: Vec<SharedLayer>,
     /// Per platform: the sources and wheels of its own layer.
     pub native: Vec<(Vec<SharedSource>, Vec<ChosenWheel>)>,
 }
@@ -170,23 +214,9 @@ pub fn normalize(name: &str) -> String {
 }
 
 impl PythonSettings {
-    fn minor(&self) -> Result<u32, PythonError> {
-        self.version
-            .strip_prefix("3.")
-            .and_then(|m| m.split('.').next())
-            .and_then(|m| m.parse().ok())
-            .ok_or_else(|| PythonError::Lock {
-                origin: "python.version".into(),
-                message: format!(
-                    "`{}`: expected a CPython 3 version such as 3.11",
-                    self.version
-                ),
-            })
-    }
-
-    /// Where things go in the image.
-    pub fn layout(&self) -> Result<InstallLayout, PythonError> {
-        let minor = self.minor()?;
+    /// Where things go in an image with `interpreter`.
+    pub fn layout(&self, interpreter: &Interpreter) -> Result<InstallLayout, PythonError> {
+        let minor = interpreter.minor()?;
         let python = format!("python3.{minor}");
         Ok(match (&self.venv, &self.target) {
             (Some(venv), _) => {
@@ -196,7 +226,7 @@ impl PythonSettings {
                     scripts: format!("{venv}/bin"),
                     data: venv.to_owned(),
                     headers: format!("{venv}/include/site/{python}"),
-                    interpreter: format!("{venv}/bin/python"),
+                    interpreter: Some(format!("{venv}/bin/python")),
                 }
             }
             (None, target) => InstallLayout {
@@ -207,7 +237,7 @@ impl PythonSettings {
                 scripts: "/usr/local/bin".into(),
                 data: "/usr/local".into(),
                 headers: format!("/usr/local/include/{python}"),
-                interpreter: self.interpreter.clone(),
+                interpreter: interpreter.path.clone(),
             },
         })
     }
@@ -223,7 +253,7 @@ pub fn plan(
         Some(dir) => scan_wheelhouse(dir)?,
         None => BTreeMap::new(),
     };
-    let targets = targets(settings, platforms)?;
+    let targets = targets(platforms)?;
     // Per platform: the packages its markers select.
     let wanted = targets
         .iter()
@@ -244,36 +274,34 @@ pub fn plan(
         }
         other => other,
     })?;
-    split_layers(settings, &chosen)
+    split_layers(settings, platforms, &chosen)
 }
 
-/// Each platform's tags and marker environment.
-fn targets(
-    settings: &PythonSettings,
-    platforms: &[TargetPlatform],
-) -> Result<Vec<(Target, Environment)>, PythonError> {
-    let minor = settings.minor()?;
-    let full_version = if settings.version.matches('.').count() >= 2 {
-        settings.version.clone()
-    } else {
-        format!("{}.0", settings.version)
-    };
-    Ok(platforms
+/// Each platform's tags and marker environment, from its own interpreter.
+fn targets(platforms: &[TargetPlatform]) -> Result<Vec<(Target, Environment)>, PythonError> {
+    platforms
         .iter()
         .map(|platform| {
+            let interpreter = &platform.interpreter;
+            let minor = interpreter.minor()?;
+            let full_version = if interpreter.version.matches('.').count() >= 2 {
+                interpreter.version.clone()
+            } else {
+                format!("{}.0", interpreter.version)
+            };
             let target = Target {
                 minor,
                 machine: platform.machine.clone(),
-                libc: settings.libc,
+                libc: interpreter.libc,
             };
             let env = Environment {
                 python_version: format!("3.{minor}"),
-                python_full_version: full_version.clone(),
+                python_full_version: full_version,
                 platform_machine: platform.machine.clone(),
             };
-            (target, env)
+            Ok((target, env))
         })
-        .collect())
+        .collect()
 }
 
 /// Per platform, per wanted package: the chosen wheel and its file; every package ×
@@ -306,57 +334,89 @@ fn choose(
     }
 }
 
-/// The shared layer (the venv's files and every wheel chosen on all platforms) and
-/// each platform's own.
+/// Per group of platforms whose interpreters install alike (same version and path),
+/// one shared layer (the venv's files and every wheel chosen on all of them); each
+/// platform's own layer for the rest.
 fn split_layers(
     settings: &PythonSettings,
+    platforms: &[TargetPlatform],
     chosen: &[Vec<(ChosenWheel, PathBuf)>],
 ) -> Result<PythonLayers, PythonError> {
-    let layout = settings.layout()?;
-    let everywhere: BTreeSet<&str> = chosen
-        .first()
-        .into_iter()
-        .flatten()
-        .filter(|(w, _)| {
-            chosen
-                .iter()
-                .all(|picks| picks.iter().any(|(o, _)| o.sha256 == w.sha256))
-        })
-        .map(|(w, _)| w.sha256.as_str())
-        .collect();
-    let mut shared = Vec::new();
-    if let Some(venv) = &settings.venv {
-        shared.push(SharedSource::new(VenvSkeleton::new(
-            venv,
-            &settings.interpreter,
-            &settings.version,
-        )));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, platform) in platforms.iter().enumerate() {
+        let alike = |j: &usize| {
+            let other: &Interpreter = &platforms[*j].interpreter;
+            (&other.version, &other.path)
+                == (&platform.interpreter.version, &platform.interpreter.path)
+        };
+        match groups.iter_mut().find(|g| g.first().is_some_and(alike)) {
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
     }
-    let mut shared_wheels = Vec::new();
-    let mut native = Vec::new();
-    for (i, picks) in chosen.iter().enumerate() {
-        let mut own = (Vec::new(), Vec::new());
-        for (wheel, path) in picks {
-            let is_shared = everywhere.contains(wheel.sha256.as_str());
-            if is_shared && i > 0 {
-                continue;
-            }
-            let install = SharedSource::new(WheelInstall::plan(path, wheel, &layout)?);
-            if is_shared {
-                shared.push(install);
-                shared_wheels.push(wheel.clone());
-            } else {
-                own.0.push(install);
-                own.1.push(wheel.clone());
+    let mut shared = Vec::new();
+    let mut native: Vec<(Vec<SharedSource>, Vec<ChosenWheel>)> =
+        platforms.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    for group in groups {
+        let first = &platforms[group[0]];
+        let layout = settings.layout(&first.interpreter)?;
+        let picks = |i: &usize| chosen.get(*i).map_or(&[][..], Vec::as_slice);
+        let everywhere: BTreeSet<&str> = picks(&group[0])
+            .iter()
+            .filter(|(w, _)| {
+                group
+                    .iter()
+                    .all(|i| picks(i).iter().any(|(o, _)| o.sha256 == w.sha256))
+            })
+            .map(|(w, _)| w.sha256.as_str())
+            .collect();
+        let mut layer = SharedLayer {
+            platforms: group.clone(),
+            sources: Vec::new(),
+            wheels: Vec::new(),
+        };
+        if let Some(venv) = &settings.venv {
+            let path =
+                first
+                    .interpreter
+                    .path
+                    .as_deref()
+                    .ok_or_else(|| PythonError::NoInterpreter {
+                        what: "the virtual environment".into(),
+                        platform: first.name.clone(),
+                    })?;
+            layer.sources.push(SharedSource::new(VenvSkeleton::new(
+                venv,
+                path,
+                &first.interpreter.version,
+            )));
+        }
+        for (n, i) in group.iter().enumerate() {
+            for (wheel, path) in picks(i) {
+                let is_shared = everywhere.contains(wheel.sha256.as_str());
+                if is_shared && n > 0 {
+                    continue;
+                }
+                let install = WheelInstall::plan(path, wheel, &layout).map_err(|e| match e {
+                    PythonError::NoInterpreter { what, .. } => PythonError::NoInterpreter {
+                        what,
+                        platform: platforms[*i].name.clone(),
+                    },
+                    other => other,
+                })?;
+                let install = SharedSource::new(install);
+                if is_shared {
+                    layer.sources.push(install);
+                    layer.wheels.push(wheel.clone());
+                } else {
+                    native[*i].0.push(install);
+                    native[*i].1.push(wheel.clone());
+                }
             }
         }
-        native.push(own);
+        shared.push(layer);
     }
-    Ok(PythonLayers {
-        shared,
-        shared_wheels,
-        native,
-    })
+    Ok(PythonLayers { shared, native })
 }
 
 /// The best wheel for `package` on `target` among the files the lock accepts, or why
@@ -439,7 +499,8 @@ fn pick(
 }
 
 /// Adds the wheels of the cache whose sha256 a package of the lock names (each
-/// hashed again: the cache is a directory anyone with access could have changed).
+/// hashed again: the cache is a directory anyone with access could have changed), and
+/// marks them used (prune's order).
 fn add_cached(
     packages: &[LockedPackage],
     cache: &Path,
@@ -454,6 +515,7 @@ fn add_cached(
         };
         for path in listing.filter_map(|e| e.ok().map(|e| e.path())) {
             if path.extension().is_some_and(|e| e == "whl") && sha256_file(&path)? == *hash {
+                index::touch(&path);
                 files.insert(hash.clone(), path);
                 break;
             }

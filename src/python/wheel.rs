@@ -34,8 +34,9 @@ pub struct InstallLayout {
     pub data: String,
     /// `.data/headers` go to `<headers>/<distribution>`: `/opt/venv/include/site/python3.11`.
     pub headers: String,
-    /// The interpreter scripts run with (their shebang): `/opt/venv/bin/python`.
-    pub interpreter: String,
+    /// The interpreter scripts run with (their shebang): `/opt/venv/bin/python`;
+    /// `None` when unknown (a wheel with scripts is then refused).
+    pub interpreter: Option<String>,
 }
 
 /// Where an installed file's bytes come from.
@@ -156,7 +157,8 @@ fn provenance(chosen: &super::ChosenWheel) -> Vec<u8> {
         "filename": chosen.file,
     });
     if let Some(url) = &chosen.url {
-        value["url"] = serde_json::json!(url);
+        // A lock's URL may carry user information: never into the image or its SBOM.
+        value["url"] = serde_json::json!(super::credentials::redact(url));
     }
     let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
     bytes.push(b'\n');
@@ -280,6 +282,17 @@ impl Planner<'_> {
         }
     }
 
+    /// The shebang's interpreter for `what` (a script of this wheel), or why not.
+    fn interpreter(&self, what: &str) -> Result<&str, PythonError> {
+        self.layout
+            .interpreter
+            .as_deref()
+            .ok_or_else(|| PythonError::NoInterpreter {
+                what: format!("{what} of {}", self.file_name),
+                platform: String::new(),
+            })
+    }
+
     fn members(
         &mut self,
         archive: &Archive,
@@ -339,7 +352,8 @@ impl Planner<'_> {
                 }
                 let rest = &bytes[b"#!python".len()..];
                 let rest = rest.strip_prefix(b"w").unwrap_or(rest);
-                let mut out = format!("#!{}", self.layout.interpreter).into_bytes();
+                let interpreter = self.interpreter(&format!("the script {}", member.name))?;
+                let mut out = format!("#!{interpreter}").into_bytes();
                 out.extend_from_slice(rest);
                 self.generated(&dest, out, 0o755);
                 continue;
@@ -448,7 +462,8 @@ impl Planner<'_> {
                     "entry_points.txt: `{line}` is not a valid entry point"
                 )));
             }
-            let script = script_text(&self.layout.interpreter, module.trim(), function.trim());
+            let interpreter = self.interpreter(&format!("the console script {name}"))?;
+            let script = script_text(interpreter, module.trim(), function.trim());
             let path = format!("{}/{name}", self.layout.scripts);
             self.generated(&path, script.into_bytes(), 0o755);
         }
@@ -523,6 +538,23 @@ impl EntrySource for WheelInstall {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provenance_never_records_a_urls_user_information() {
+        let chosen = super::super::ChosenWheel {
+            name: "six".into(),
+            version: "1.17.0".into(),
+            file: "six-1.17.0-py2.py3-none-any.whl".into(),
+            sha256: "ab".repeat(32),
+            url: Some("https://me:s3cret@files.example/six-1.17.0-py2.py3-none-any.whl".into()),
+        };
+        let text = String::from_utf8(provenance(&chosen)).unwrap();
+        assert!(!text.contains("s3cret") && !text.contains("me:"), "{text}");
+        assert!(
+            text.contains("\"url\":\"https://files.example/six-1.17.0-py2.py3-none-any.whl\""),
+            "{text}"
+        );
+    }
 
     #[test]
     fn record_rows_and_paths() {

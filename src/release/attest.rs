@@ -62,8 +62,11 @@ pub fn provenance_facts(
             .and_then(|a| a.get(key))
             .cloned()
     };
+    // The plan as resolved: Python layers are still pending (the build plans them once
+    // the base is open), so a layer's `[[layer]]` number counts those before it.
     let mut sources = Vec::new();
     for (n, layer) in plan.layers.iter().enumerate() {
+        let number = n + plan.python.iter().filter(|p| p.at <= n).count();
         let built = image
             .platforms
             .iter()
@@ -72,11 +75,24 @@ pub fn provenance_facts(
             .and_then(|l| l.diff_id.clone());
         if let (Some(source), Some(diff_id)) = (&layer.spec.source, built) {
             sources.push(LayerSource {
-                name: format!("layer[{n}]"),
+                name: format!("layer[{number}]"),
                 path: relative(source),
                 diff_id,
             });
         }
+    }
+    // A Python layer's input is its lock (which pins every wheel by sha256).
+    for python in &plan.python {
+        let lock = python.lock();
+        let bytes = std::fs::read(lock).map_err(|source| ReleaseError::Io {
+            path: lock.to_path_buf(),
+            source,
+        })?;
+        sources.push(LayerSource {
+            name: format!("layer[{}].python.lock", python.number()),
+            path: relative(lock),
+            diff_id: Digest::sha256_of(&bytes),
+        });
     }
     Ok(BuildFacts {
         repository: pushed.split('@').next().unwrap_or(pushed).to_string(),

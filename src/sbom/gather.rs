@@ -22,7 +22,9 @@ pub(super) enum Seen<'a> {
     File(u64),
     /// A symbolic link (its target, when the header has one).
     Symlink(Option<&'a str>),
-    /// Anything else (directories, hard links, devices): never kept.
+    /// A hard link (kept only at an interpreter's path).
+    HardLink,
+    /// Anything else (directories, devices): never kept.
     Other,
 }
 
@@ -93,15 +95,22 @@ impl Gather {
             self.scan.whiteouts.push((target, false));
             return Ok(false);
         }
+        // Where the base's interpreter is (Python layers name it): kept as a link, or
+        // as an empty file standing for its presence (its bytes are not read).
+        let interpreter = crate::python::base::is_interpreter_path(path);
+        if interpreter && matches!(seen, Seen::File(_) | Seen::HardLink) {
+            let present = Entry::File(Vec::new());
+            self.scan.contents.system.insert(path.to_string(), present);
+        }
         let size = match seen {
             Seen::Symlink(target) => {
-                if let Some(target) = target.filter(|_| is_system(path)) {
+                if let Some(target) = target.filter(|_| is_system(path) || interpreter) {
                     let link = Entry::Link((*target).to_string());
                     self.scan.contents.system.insert(path.to_string(), link);
                 }
                 return Ok(false);
             }
-            Seen::Other => return Ok(false),
+            Seen::HardLink | Seen::Other => return Ok(false),
             Seen::File(size) => *size,
         };
         let system = is_system(path);
@@ -229,7 +238,8 @@ impl EntryObserver for LayerWatch<'_> {
         let seen = match entry.kind {
             ObservedKind::File | ObservedKind::Whiteout => Seen::File(entry.size),
             ObservedKind::Symlink(target) => Seen::Symlink(Some(target)),
-            ObservedKind::Directory | ObservedKind::HardLink(_) => Seen::Other,
+            ObservedKind::HardLink(_) => Seen::HardLink,
+            ObservedKind::Directory => Seen::Other,
         };
         // The builder's paths are relative, a directory's with a trailing `/`.
         let path = entry.path.trim_end_matches('/');

@@ -97,7 +97,8 @@ pub struct FileRecord {
 /// What the layers of one platform image hold that an SBOM reports.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Contents {
-    /// Package databases and `os-release`, by path (no leading `/`), whole image.
+    /// Package databases and `os-release`, by path (no leading `/`), whole image; also
+    /// where a Python interpreter is (its links, and an empty file for its presence).
     pub system: BTreeMap<String, Entry>,
     /// Language package metadata of the new layers, by path.
     #[serde(with = "base64_map")]
@@ -129,7 +130,7 @@ impl Contents {
 }
 
 /// `target` of a link at `path`, as a path from the root (no leading `/`).
-fn resolve_link(path: &str, target: &str) -> String {
+pub fn resolve_link(path: &str, target: &str) -> String {
     let mut parts: Vec<&str> = if target.starts_with('/') {
         Vec::new()
     } else {
@@ -233,7 +234,7 @@ pub struct Scanner {
 const SCAN_CACHE_LIMIT: u64 = LAYER_METADATA_LIMIT * 2;
 
 /// Bumped when what a scan keeps changes: older cached scans are then not read.
-const SCAN_FORMAT: &str = "v1";
+const SCAN_FORMAT: &str = "v2";
 
 impl Scanner {
     /// A scanner that keeps layer scans under `cache_dir/sbom-scans`.
@@ -372,6 +373,8 @@ fn read_layer<R: Read>(blob: R, digest: &Digest, new: bool, files: bool) -> Resu
             Seen::Symlink(header.link.as_deref())
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             Seen::File(header.size)
+        } else if kind.is_hard_link() {
+            Seen::HardLink
         } else {
             Seen::Other
         };

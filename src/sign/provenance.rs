@@ -80,14 +80,14 @@ pub struct GitSource {
     pub revision: String,
 }
 
-/// One layer's source directory.
+/// One layer's source: a directory, or a Python layer's lock.
 #[derive(Clone, Debug)]
 pub struct LayerSource {
-    /// The layer's label in the plan.
+    /// `layer[N]` (its `[[layer]]` number, from 0), `layer[N].python.lock`.
     pub name: String,
-    /// The directory, from the top of the checkout (or as configured).
+    /// The directory or file, from the top of the checkout (or as configured).
     pub path: String,
-    /// The layer's uncompressed digest (what the directory became).
+    /// The layer's uncompressed digest (what the directory became); a lock's sha256.
     pub diff_id: Digest,
 }
 

@@ -74,7 +74,7 @@ fn example_build_writes_a_two_platform_index() {
         assert_eq!(manifest["mediaType"], OCI_MANIFEST);
         assert_eq!(manifest["config"]["mediaType"], OCI_CONFIG);
         let layers = manifest["layers"].as_array().unwrap();
-        assert_eq!(layers.len(), 3, "{arch}: 1 base + 2 new layers");
+        assert_eq!(layers.len(), 4, "{arch}: 1 base + 3 new layers");
         assert_eq!(layers[0]["digest"], base_layer, "{arch}: base layer kept");
         for layer in layers {
             assert_eq!(layer["mediaType"], OCI_LAYER_GZIP);
@@ -99,6 +99,7 @@ fn example_build_writes_a_two_platform_index() {
         "the new layers are built once and shared by both platforms"
     );
     assert_ne!(new_layers[0][0], new_layers[0][1]);
+    assert_ne!(new_layers[0][1], new_layers[0][2]);
 }
 
 fn assert_example_config(config: &Value, arch: &str) {
@@ -140,13 +141,13 @@ fn assert_example_config(config: &Value, arch: &str) {
 
     assert_eq!(config["rootfs"]["type"], "layers");
     let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
-    assert_eq!(diff_ids.len(), 3);
+    assert_eq!(diff_ids.len(), 4);
     for d in diff_ids {
         assert_digest(d.as_str().unwrap());
     }
 
     let history = config["history"].as_array().unwrap();
-    assert_eq!(history.len(), 3, "{arch}: base entry + 2 hoist entries");
+    assert_eq!(history.len(), 4, "{arch}: base entry + 3 hoist entries");
     assert!(
         str_at(&history[0], "/created_by").starts_with("testdata/make-base.sh"),
         "{arch}: the base's history entry comes first: {:#}",
@@ -156,7 +157,12 @@ fn assert_example_config(config: &Value, arch: &str) {
         history[1]["created_by"],
         "hoist: frontend/dist → /usr/share/nginx/html"
     );
-    assert_eq!(history[2]["created_by"], "hoist: backend → /app");
+    // The lock's two wheels are pure Python: one layer for every platform.
+    assert_eq!(
+        history[2]["created_by"],
+        "hoist: python backend/requirements.lock → /usr/local/lib/python3.11/site-packages, every platform"
+    );
+    assert_eq!(history[3]["created_by"], "hoist: backend → /app");
     for entry in &history[1..] {
         assert_eq!(entry["created"], "1970-01-01T00:00:00Z");
         assert_ne!(entry["empty_layer"], true);
@@ -188,7 +194,15 @@ fn example_build_json_summary() {
         assert_eq!(platform["digest"], image.descriptor["digest"]);
         let layers = platform["layers"].as_array().unwrap();
         let origins: Vec<_> = layers.iter().map(|l| str_at(l, "/origin")).collect();
-        assert_eq!(origins, ["base", "frontend/dist", "backend"]);
+        assert_eq!(
+            origins,
+            [
+                "base",
+                "frontend/dist",
+                "python: backend/requirements.lock",
+                "backend"
+            ]
+        );
         for ((layer, in_manifest), diff_id) in layers
             .iter()
             .zip(image.manifest["layers"].as_array().unwrap())

@@ -185,6 +185,10 @@ impl Sandbox {
             .env("REGISTRY_AUTH_FILE", self.path("containers/auth.json"))
             .env_remove("HOIST_REGISTRY_USERNAME")
             .env_remove("HOIST_REGISTRY_PASSWORD")
+            // Nor the user's package index (Python layers read it as pip and uv do).
+            .env_remove("UV_DEFAULT_INDEX")
+            .env_remove("UV_INDEX_URL")
+            .env_remove("PIP_INDEX_URL")
             .env_remove("SOURCE_DATE_EPOCH");
         command
     }

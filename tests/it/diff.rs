@@ -89,7 +89,7 @@ fn different_images_exit_1_with_each_level_named() {
             "    /app/new.txt: added (file, mode 0644, owner 1000:1000, {} (4 bytes))",
             digest_of(b"new\n")
         ),
-        "  layers 1, 2: equal",
+        "  layers 1, 2, 3: equal",
         "platform linux/arm64/v8: only in a",
     ] {
         assert!(
@@ -118,10 +118,15 @@ fn different_images_exit_1_with_each_level_named() {
         .collect();
     assert_eq!(
         statuses,
-        [&json!("equal"), &json!("equal"), &json!("changed")]
+        [
+            &json!("equal"),
+            &json!("equal"),
+            &json!("equal"),
+            &json!("changed")
+        ]
     );
     assert_eq!(
-        amd64["layers"][2]["files"],
+        amd64["layers"][3]["files"],
         json!([{
             "path": "/app/new.txt",
             "status": "added",
@@ -158,9 +163,9 @@ fn registry_diff_never_fetches_equal_layers() {
         parse_json(&stdout(&ok(&mut command, &registry)))
     };
     let one = push("one");
-    fs::write(tree.join("backend/requirements.txt"), "flask\n").unwrap();
+    fs::write(tree.join("backend/requirements.in"), "flask\n").unwrap();
     let two = push("two");
-    let backend = |summary: &Value| summary["platforms"][0]["layers"][2]["digest"].clone();
+    let backend = |summary: &Value| summary["platforms"][0]["layers"][3]["digest"].clone();
     let changed = [backend(&one), backend(&two)];
     let all_layers: Vec<Value> = [&one, &two]
         .iter()
@@ -179,7 +184,7 @@ fn registry_diff_never_fetches_equal_layers() {
     );
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
-        stdout(&output).contains("    /app/requirements.txt: content "),
+        stdout(&output).contains("    /app/requirements.in: content "),
         "{}",
         describe(&output)
     );
@@ -295,7 +300,7 @@ fn docker_archives_are_read_in_both_forms() {
     let output = diff(&sandbox, &ours, &sandbox.oci("one"), &[]);
     let text = describe(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    assert!(text.contains("layers 1, 2, 3: equal"), "{text}");
+    assert!(text.contains("layers 1, 2, 3, 4: equal"), "{text}");
     assert!(
         !text.contains("config:"),
         "the config is the same blob: {text}"
@@ -326,7 +331,7 @@ fn docker_archives_are_read_in_both_forms() {
     let platform = &report["platforms"][0];
     assert_eq!(platform["config"], json!([]), "{report:#}");
     let layers = platform["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 3, "{report:#}");
+    assert_eq!(layers.len(), 4, "{report:#}");
     for layer in layers {
         assert_eq!(layer["files"], json!([]), "no file differs: {report:#}");
         assert!(

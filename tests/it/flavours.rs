@@ -56,7 +56,7 @@ fn docker_base_keeps_docker_media_types() {
         assert_eq!(image.manifest["config"]["mediaType"], DOCKER_CONFIG);
         assert!(image.manifest.get("annotations").is_none());
         let layers = image.manifest["layers"].as_array().unwrap();
-        assert_eq!(layers.len(), 3);
+        assert_eq!(layers.len(), 4);
         for layer in layers {
             assert_eq!(layer["mediaType"], DOCKER_LAYER);
         }

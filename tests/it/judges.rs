@@ -93,6 +93,7 @@ fn unpack_and_check(sandbox: &Sandbox, arch: &str) {
         assert!(echoed.status.success(), "{echoed:?}");
         assert_eq!(echoed.stdout, b"ok\n");
     }
+    python_judges_the_packages(&rootfs, arch);
     let oci_config = fs::read_to_string(bundle.join("config.json")).unwrap();
     let oci_config = crate::common::parse_json(&oci_config);
     assert_eq!(
@@ -101,6 +102,66 @@ fn unpack_and_check(sandbox: &Sandbox, arch: &str) {
         "{arch}: umoci's runtime config from Entrypoint + Cmd"
     );
     assert_eq!(oci_config["process"]["cwd"], "/app");
+}
+
+/// Python code run by [`python_judges_the_packages`] with the image's site-packages
+/// first on `sys.path` (`SITE`, `ROOTFS` and `WHEELS` set before it): CPython imports
+/// the packages from there and the app's own `main.py` finds their versions; every
+/// RECORD row matches its file's sha256 and size, and every file a wheel ships is in
+/// the image with the same bytes (zipfile and hashlib judge, not hoist).
+const PYTHON_JUDGE: &str = r#"
+import base64, hashlib, importlib.metadata, os, runpy, zipfile
+import six, typing_extensions
+for module in (six, typing_extensions):
+    assert module.__file__.startswith(SITE), module.__file__
+assert typing_extensions.TypedDict and six.PY3
+app = runpy.run_path(os.path.join(ROOTFS, "app/main.py"))
+print(sorted(app["PACKAGES"].items()))
+for wheel in sorted(os.listdir(WHEELS)):
+    members = zipfile.ZipFile(os.path.join(WHEELS, wheel))
+    name = wheel.split("-")[0] + "-" + wheel.split("-")[1] + ".dist-info"
+    record = open(os.path.join(SITE, name, "RECORD")).read().splitlines()
+    rows = [line.rsplit(",", 2) for line in record]
+    for path, hashed, size in rows:
+        data = open(os.path.join(SITE, path), "rb").read()
+        if path == name + "/RECORD":
+            assert hashed == size == "", path
+            continue
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        assert hashed == "sha256=" + digest.decode() and int(size) == len(data), path
+    installed = {path for path, _, _ in rows}
+    for member in members.namelist():
+        if member != name + "/RECORD":
+            assert member in installed, member
+            assert members.read(member) == open(os.path.join(SITE, member), "rb").read(), member
+    print(wheel, len(rows))
+"#;
+
+/// The host's CPython 3.11 judges the Python packages installed in the unpacked
+/// `rootfs` ([`PYTHON_JUDGE`]) and `pip list --path` reads them. The wheels are pure
+/// Python, so the arm64 image's are judged on this host as well.
+fn python_judges_the_packages(rootfs: &Path, arch: &str) {
+    let site = rootfs.join("usr/local/lib/python3.11/site-packages");
+    let code = format!(
+        "SITE, ROOTFS, WHEELS = {:?}, {:?}, {:?}{PYTHON_JUDGE}",
+        site.display().to_string(),
+        rootfs.display().to_string(),
+        example_dir().join("backend/wheels").display().to_string(),
+    );
+    let out = crate::python::python(&site, &code);
+    assert_eq!(
+        out,
+        "[('six', '1.17.0'), ('typing_extensions', '4.12.2')]\n\
+         six-1.17.0-py2.py3-none-any.whl 8\n\
+         typing_extensions-4.12.2-py3-none-any.whl 7\n",
+        "{arch}"
+    );
+    assert_eq!(
+        crate::python::pip_list(&site),
+        "six==1.17.0\ntyping_extensions==4.12.2\n",
+        "{arch}: pip list --path {}",
+        site.display()
+    );
 }
 
 #[test]
@@ -139,7 +200,7 @@ fn skopeo_copies_to_a_docker_archive() {
     );
     let inspected = crate::common::parse_json(&inspected);
     assert_eq!(inspected["Architecture"], "arm64");
-    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 4);
 }
 
 fn validate(kind: &str, path: &Path) {

@@ -1,5 +1,5 @@
 //! What is inside the new layers of the dashboard example: entries, owners, modes,
-//! mtimes, order, whiteouts, and both digests of each layer.
+//! mtimes, order, whiteouts, installed Python packages, and both digests of each layer.
 
 use std::fs;
 
@@ -106,36 +106,74 @@ fn example_layers_hold_the_right_entries() {
         frontend.keys()
     );
 
-    // Backend: /app and its files owned by 1000:1000.
-    let backend = tar_map(&contents[1]);
-    assert_dir(backend.get("app/"), "app/", 1000);
-    let main = backend.get("app/main.py").expect("app/main.py");
-    assert_eq!(
-        main.data,
-        fs::read(example_dir().join("backend/main.py")).unwrap()
-    );
-    assert_eq!((main.uid, main.gid), (1000, 1000));
-    let requirements = backend
-        .get("app/requirements.txt")
-        .expect("app/requirements.txt");
-    assert_eq!((requirements.uid, requirements.gid), (1000, 1000));
-    // Plus the vendored packages (requirements.txt): their code and dist-info, as on disk.
-    let vendored: Vec<&String> = backend
-        .keys()
-        .filter(|p| p.starts_with("app/vendor/"))
-        .collect();
-    assert_eq!(backend.len(), 3 + vendored.len(), "{:?}", backend.keys());
-    let on_disk = crate::common::files_under(&example_dir().join("backend/vendor"));
-    assert_eq!(
-        vendored.iter().filter(|p| !p.ends_with('/')).count(),
-        on_disk.len(),
-        "{vendored:?}"
-    );
-    for entry in vendored {
-        assert_eq!(
-            (backend[entry].uid, backend[entry].gid),
-            (1000, 1000),
-            "{entry}"
-        );
+    // Python packages (backend/requirements.lock), installed from the wheelhouse into
+    // the site-packages an official python:3.11 image has: root-owned, 0755 dirs and
+    // 0644 files, each package's code and its dist-info (RECORD rewritten, INSTALLER
+    // and provenance_url.json added); no bytecode. tests/it/judges.rs has CPython
+    // import them and check every file against the wheels.
+    let python = tar_map(&contents[1]);
+    let site = "usr/local/lib/python3.11/site-packages/";
+    for dir in [
+        "usr/",
+        "usr/local/",
+        "usr/local/lib/",
+        "usr/local/lib/python3.11/",
+        site,
+    ] {
+        assert_dir(python.get(dir), dir, 0);
     }
+    let mut installed: Vec<&str> = Vec::new();
+    for (path, entry) in &python {
+        assert_eq!((entry.uid, entry.gid), (0, 0), "{path} owner");
+        if let Some(rest) = path.strip_prefix(site) {
+            if entry.kind == tar::EntryType::Regular {
+                assert_eq!(entry.mode & 0o7777, 0o644, "{path} mode");
+                installed.push(rest);
+            } else {
+                assert_dir(Some(entry), path, 0);
+            }
+        }
+    }
+    let dist_info = |name: &str, extra: &[&str]| -> Vec<String> {
+        ["INSTALLER", "LICENSE", "METADATA", "RECORD", "WHEEL"]
+            .iter()
+            .chain(extra)
+            .chain(&["provenance_url.json"])
+            .map(|file| format!("{name}.dist-info/{file}"))
+            .collect()
+    };
+    let mut expected = dist_info("six-1.17.0", &["top_level.txt"]);
+    expected.push("six.py".into());
+    expected.extend(dist_info("typing_extensions-4.12.2", &[]));
+    expected.push("typing_extensions.py".into());
+    expected.sort();
+    assert_eq!(installed, expected, "the files under {site}");
+    assert_eq!(
+        python[&format!("{site}six-1.17.0.dist-info/INSTALLER")].data,
+        b"hoist\n"
+    );
+    assert_eq!(
+        python.len(),
+        5 + 2 + installed.len(),
+        "5 parent dirs, 2 dist-info dirs and the files: {:?}",
+        python.keys()
+    );
+
+    // Backend: /app and its files owned by 1000:1000; the wheelhouse left out (the
+    // layer above installs it).
+    let backend = tar_map(&contents[2]);
+    assert_dir(backend.get("app/"), "app/", 1000);
+    for file in ["main.py", "requirements.in", "requirements.lock"] {
+        let path = format!("app/{file}");
+        let entry = backend
+            .get(&path)
+            .unwrap_or_else(|| panic!("{path} missing"));
+        assert_eq!(
+            entry.data,
+            fs::read(example_dir().join("backend").join(file)).unwrap(),
+            "{path}"
+        );
+        assert_eq!((entry.uid, entry.gid), (1000, 1000), "{path}");
+    }
+    assert_eq!(backend.len(), 4, "{:?}", backend.keys());
 }

@@ -36,6 +36,7 @@ mod proxy;
 mod pull_tag;
 mod push;
 mod python;
+mod python_base;
 mod referrers;
 mod regcache;
 mod registry;

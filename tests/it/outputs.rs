@@ -57,7 +57,7 @@ fn oci_archive_is_read_by_skopeo_and_hoist_inspect() {
     );
     let inspected = parse_json(&inspected);
     assert_eq!(inspected["Architecture"], "arm64");
-    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 4);
     assert!(
         inspected["Env"]
             .as_array()
@@ -91,7 +91,7 @@ fn docker_archive_for_one_platform() {
     let inspected = parse_json(&inspected);
     assert_eq!(inspected["Architecture"], "arm64");
     assert_eq!(inspected["Os"], "linux");
-    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 4);
 
     let members = archive_members(&archive);
     let manifest = parse_json(std::str::from_utf8(&members["manifest.json"]).unwrap());
@@ -101,7 +101,7 @@ fn docker_archive_for_one_platform() {
     let config_name = str_at(&images[0], "/Config");
     let config = parse_json(std::str::from_utf8(&members[config_name]).unwrap());
     assert_eq!(config["architecture"], "arm64");
-    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
     for layer in images[0]["Layers"].as_array().unwrap() {
         assert!(
             members.contains_key(layer.as_str().unwrap()),

@@ -28,9 +28,9 @@ use crate::registry::{
 pub(crate) const BASE_REPO: &str = "library/busybase";
 const BASE_NAME: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
-/// Distinct blobs of the dashboard example: 2 base layers, 2 new layers (shared by
-/// both platforms), 2 configs.
-const EXAMPLE_BLOBS: u64 = 6;
+/// Distinct blobs of the dashboard example: 2 base layers, 3 new layers (shared by
+/// both platforms: front end, Python packages, back end), 2 configs.
+const EXAMPLE_BLOBS: u64 = 7;
 
 /// Copies `testdata/base:1.0` (both platforms) into `registry` as
 /// `library/busybase:1.0` with skopeo; returns `HOST/library/busybase:1.0`.
@@ -260,7 +260,7 @@ fn build_on_a_registry_base() {
             base_layers[..],
             "{arch}: the base layers come first, as the registry serves them"
         );
-        assert_eq!(layers.len(), base_layers.len() + 2, "{arch}: {layers:#?}");
+        assert_eq!(layers.len(), base_layers.len() + 3, "{arch}: {layers:#?}");
         let expected = if arch == "amd64" {
             BASE_AMD64_MANIFEST
         } else {
@@ -568,7 +568,8 @@ fn build_push_mounts_the_base_layers() {
         &["--push-to", &target, "--json", "--no-sbom"],
     ));
     assert_eq!(count(&report, "blobs_mounted"), 2, "{report:#}");
-    assert_eq!(count(&report, "blobs_uploaded"), 4, "{report:#}");
+    // The three new layers and the two configs.
+    assert_eq!(count(&report, "blobs_uploaded"), 5, "{report:#}");
     assert_eq!(count(&report, "blobs_skipped"), 0, "{report:#}");
     assert_eq!(count(&report, "base_blobs_fetched"), 0, "{report:#}");
     let digest = str_at(&report, "/digest");
@@ -610,7 +611,7 @@ fn build_push_mounts_the_base_layers() {
         );
     }
     let uploaded = uploads(new);
-    assert_eq!(uploaded.len(), 4, "{new:#?}");
+    assert_eq!(uploaded.len(), 5, "{new:#?}");
     for layer in &base_layers {
         assert!(
             !uploaded.contains(layer)
@@ -746,7 +747,7 @@ fn pull_mirrors_every_platform_byte_for_byte() {
     );
     assert_eq!(layout.entry("1")["mediaType"], OCI_INDEX);
     let blobs = assert_complete(&layout, &digest);
-    // The index, 2 manifests and the 6 distinct blobs; nothing else.
+    // The index, 2 manifests and the 7 distinct blobs; nothing else.
     assert_eq!(blobs.len() as u64, 3 + EXAMPLE_BLOBS, "{blobs:#?}");
     let on_disk: BTreeSet<_> = files_under(&layout.root.join("blobs/sha256"))
         .into_iter()

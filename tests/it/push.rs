@@ -14,9 +14,9 @@ use crate::registry::{
     DEAD_LIMIT, HOIST_LIMIT as PUSH_LIMIT, Registry, Request, fails, free_port, ok, skopeo_raw,
 };
 
-/// Distinct blobs of the dashboard example: 2 base layers, 2 new layers (shared by
-/// both platforms), 2 configs.
-const EXAMPLE_BLOBS: usize = 6;
+/// Distinct blobs of the dashboard example: 2 base layers, 3 new layers (shared by
+/// both platforms: front end, Python packages, back end), 2 configs.
+const EXAMPLE_BLOBS: usize = 7;
 
 /// `hoist build` of the dashboard example, pushed to `<registry>/<repo>` with `tags`;
 /// returns the `--json` report.

@@ -27,7 +27,7 @@ const PURE: [&str; 6] = [
 const SITE: &str = "opt/venv/lib/python3.11/site-packages";
 
 /// `target/wheels`, made by `.ci/run`.
-fn wheels() -> PathBuf {
+pub(crate) fn wheels() -> PathBuf {
     let dir = repo().join("target/wheels");
     assert!(
         dir.join(ORJSON_ARM).is_file(),
@@ -37,13 +37,13 @@ fn wheels() -> PathBuf {
     dir
 }
 
-fn hash_of(path: &Path) -> String {
+pub(crate) fn hash_of(path: &Path) -> String {
     sha256_hex(&fs::read(path).unwrap())
 }
 
 /// A requirements lock (as `uv pip compile --generate-hashes` writes it) for the
 /// real wheels: `name==version` and one `--hash` per wheel file.
-fn real_lock() -> String {
+pub(crate) fn real_lock() -> String {
     let dir = wheels();
     let mut lock = String::from("# uv pip compile --universal --generate-hashes\n");
     for file in PURE.iter().chain(&[ORJSON_X86]) {
@@ -74,7 +74,7 @@ fn real_lock() -> String {
 /// A project in the sandbox: the lock `lock_name`, a wheelhouse holding `files` from
 /// `target/wheels` (none, and no `wheelhouse` key, for `None`), and a hoist.toml for
 /// amd64 and arm64 (`python` adds keys).
-fn project_with(
+pub(crate) fn project_with(
     sandbox: &Sandbox,
     lock_name: &str,
     lock: &str,
@@ -96,7 +96,7 @@ fn project_with(
     sandbox.write(
         "hoist.toml",
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\", libc = \"glibc-2.28\"{python} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = {{ lock = \"{lock_name}\"{wheelhouse}, version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\"{python} }}\n"
         ),
     );
 }
@@ -105,7 +105,7 @@ fn project(sandbox: &Sandbox, lock: &str, files: &[&str], python: &str) {
     project_with(sandbox, "requirements.lock", lock, Some(files), python);
 }
 
-fn all_real() -> Vec<&'static str> {
+pub(crate) fn all_real() -> Vec<&'static str> {
     PURE.iter()
         .copied()
         .chain([ORJSON_X86, ORJSON_ARM])
@@ -113,7 +113,7 @@ fn all_real() -> Vec<&'static str> {
 }
 
 /// Builds to `<sandbox>/<out>:1`; stdout (the digest) and stderr (progress).
-fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
+pub(crate) fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
     let output = success(
         sandbox
             .build()
@@ -125,7 +125,7 @@ fn build(sandbox: &Sandbox, out: &str, extra: &[&str]) -> (String, String) {
 }
 
 /// Each platform's layer digests, by architecture.
-fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
+pub(crate) fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
     Layout::open(sandbox.path(out))
         .platforms("1")
         .iter()
@@ -134,7 +134,7 @@ fn layers(sandbox: &Sandbox, out: &str) -> Vec<(String, Vec<String>)> {
 }
 
 /// Unpacks the `arch` image's layers into `<sandbox>/<dir>` with GNU tar.
-fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
+pub(crate) fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
     let layout = Layout::open(sandbox.path(out));
     let root = sandbox.path(dir);
     fs::create_dir_all(&root).unwrap();
@@ -157,7 +157,7 @@ fn unpack(sandbox: &Sandbox, out: &str, arch: &str, dir: &str) -> PathBuf {
 
 /// `python3 -c CODE` with `site` first on the path; stdout. The wheels are cp311: the
 /// host's `python3` must be CPython 3.11 (Debian bookworm's is).
-fn python(site: &Path, code: &str) -> String {
+pub(crate) fn python(site: &Path, code: &str) -> String {
     let version = Std::new("python3")
         .args([
             "-c",
@@ -185,6 +185,27 @@ fn python(site: &Path, code: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `pip list --format freeze --path SITE`: the distributions pip finds installed
+/// there, one `name==version` a line. The pip of target/venv (made by .ci/run):
+/// Debian's python3 has no pip module.
+pub(crate) fn pip_list(site: &Path) -> String {
+    let pip = repo().join("target/venv/bin/pip");
+    assert!(pip.is_file(), "{} is missing: run .ci/run", pip.display());
+    let listed = Std::new(pip)
+        .args([
+            "list",
+            "--disable-pip-version-check",
+            "--format",
+            "freeze",
+            "--path",
+        ])
+        .arg(site)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    String::from_utf8(listed.stdout).unwrap()
 }
 
 /// Every path under `root` (not following links).
@@ -239,22 +260,7 @@ fn a_lock_installs_for_two_platforms_with_one_shared_pure_layer() {
     assert!(!site.join("typing_extensions.py").exists());
 
     // pip reads the installed distributions.
-    // The pip of target/venv (made by .ci/run): Debian's python3 has no pip module.
-    let pip = repo().join("target/venv/bin/pip");
-    assert!(pip.is_file(), "{} is missing: run .ci/run", pip.display());
-    let listed = Std::new(pip)
-        .args([
-            "list",
-            "--disable-pip-version-check",
-            "--format",
-            "freeze",
-            "--path",
-        ])
-        .arg(&site)
-        .output()
-        .unwrap();
-    assert!(listed.status.success(), "{listed:?}");
-    let listed = String::from_utf8(listed.stdout).unwrap();
+    let listed = pip_list(&site);
     for pinned in [
         "click==8.1.7",
         "h11==0.14.0",
@@ -371,7 +377,7 @@ fn python_layers_are_reproducible_and_cached() {
 }
 
 /// Builds the sandbox's project, expecting a refusal before any output; stderr.
-fn refused(sandbox: &Sandbox) -> String {
+pub(crate) fn refused(sandbox: &Sandbox) -> String {
     let err = failure(
         sandbox
             .build()
@@ -486,7 +492,12 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
 /// A synthetic pure wheel `{name}-1.0-py3-none-any.whl` in `<sandbox>/wheels` with
 /// `files` besides its metadata; `extra` adds keys to the spec (`lie`, `unrecorded`,
 /// `exec`). Returns its sha256.
-fn make_wheel(sandbox: &Sandbox, name: &str, files: &[(&str, &str)], extra: &str) -> String {
+pub(crate) fn make_wheel(
+    sandbox: &Sandbox,
+    name: &str,
+    files: &[(&str, &str)],
+    extra: &str,
+) -> String {
     let dist = format!("{name}-1.0.dist-info");
     let mut all: Vec<(String, String)> = files
         .iter()
@@ -521,11 +532,24 @@ fn make_wheel(sandbox: &Sandbox, name: &str, files: &[(&str, &str)], extra: &str
 }
 
 /// The files of the `arch` image's layers: path → (mode, content).
-fn image_files(
+pub(crate) fn image_files(
     sandbox: &Sandbox,
     out: &str,
     arch: &str,
 ) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    image_entries(sandbox, out, arch)
+        .into_iter()
+        .map(|(path, entry)| (path, (entry.mode, entry.data)))
+        .collect()
+}
+
+/// The entries of the `arch` image's layers by path, the upper layer's where several
+/// hold one.
+pub(crate) fn image_entries(
+    sandbox: &Sandbox,
+    out: &str,
+    arch: &str,
+) -> std::collections::BTreeMap<String, crate::common::TarEntry> {
     let layout = Layout::open(sandbox.path(out));
     let (_, digests) = layers(sandbox, out)
         .into_iter()
@@ -535,7 +559,7 @@ fn image_files(
     for digest in digests {
         let tar = crate::common::gunzip(&layout.blob(&digest));
         for entry in crate::common::tar_entries(&tar) {
-            files.insert(entry.path, (entry.mode, entry.data));
+            files.insert(entry.path.clone(), entry);
         }
     }
     files
@@ -578,7 +602,7 @@ fn data_directories_scripts_and_markers_install_where_an_installer_puts_them() {
     );
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
     );
     build(&sandbox, "out", &[]);
 
@@ -660,7 +684,7 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
         );
         sandbox.write(
             "hoist.toml",
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
         );
         let err = refused(&sandbox);
         assert!(err.contains("bad-1.0-py3-none-any.whl"), "{err}");
@@ -670,19 +694,19 @@ fn a_wheel_whose_content_disagrees_with_its_record_is_refused_by_name() {
 
 /// A PEP 503 index of `files` (name → bytes) served by `python3 -m http.server` on
 /// 127.0.0.1; killed when dropped.
-struct SimpleIndex {
+pub(crate) struct SimpleIndex {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl SimpleIndex {
-    fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
+    pub(crate) fn serve(sandbox: &Sandbox, files: &[(&str, Vec<u8>, String)]) -> SimpleIndex {
         SimpleIndex::serve_as(sandbox, files, None)
     }
 
     /// The index answering only requests with Basic `auth` (`user:password`): 401
     /// otherwise; each request's Authorization header is appended to `<sandbox>/auth.log`.
-    fn serve_as(
+    pub(crate) fn serve_as(
         sandbox: &Sandbox,
         files: &[(&str, Vec<u8>, String)],
         auth: Option<&str>,
@@ -761,7 +785,8 @@ impl SimpleIndex {
 }
 
 /// `python3 auth_server.py ROOT USER:PASSWORD`: a static server on 127.0.0.1 that
-/// answers 401 without that Basic authorization, and logs what each request sent.
+/// answers 401 without that Basic authorization (`-`: asks for none), and logs what
+/// each request sent.
 const AUTH_SERVER: &str = r#"
 import base64, functools, http.server, os, sys
 root, pair = sys.argv[1], sys.argv[2]
@@ -771,7 +796,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         with open(log, "a") as f:
             f.write(f"{self.path} {self.headers.get('Authorization')}\n")
-        if self.headers.get("Authorization") != want:
+        if pair != "-" and self.headers.get("Authorization") != want:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="index"')
             self.end_headers()
@@ -791,7 +816,7 @@ impl Drop for SimpleIndex {
     }
 }
 
-fn real_files() -> Vec<(&'static str, Vec<u8>, String)> {
+pub(crate) fn real_files() -> Vec<(&'static str, Vec<u8>, String)> {
     all_real()
         .into_iter()
         .map(|f| {
@@ -1125,10 +1150,20 @@ fn base_image(sandbox: &Sandbox, name: &str, env: &str, files: &[(&str, &str)]) 
         sandbox.write(&format!("{name}-root/{path}"), text);
     }
     fs::create_dir_all(sandbox.path(&format!("{name}-root"))).unwrap();
+    build_base(
+        sandbox,
+        name,
+        &format!("[[layer]]\nfrom = \"{name}-root\"\nto = \"/\"\n\n[config]\nenv = {{ {env} }}\n"),
+    )
+}
+
+/// Builds `<sandbox>/<name>:1` for linux/amd64 and linux/arm64 from scratch with the
+/// `[[layer]]` and `[config]` tables `tables`; its reference.
+pub(crate) fn build_base(sandbox: &Sandbox, name: &str, tables: &str) -> String {
     let config = sandbox.write(
         &format!("{name}.toml"),
         &format!(
-            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n[[layer]]\nfrom = \"{name}-root\"\nto = \"/\"\n\n[config]\nenv = {{ {env} }}\n"
+            "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = false\n\n{tables}"
         ),
     );
     success(
@@ -1310,7 +1345,7 @@ fn verify_names_the_python_package_whose_files_differ() {
     lock(&alpha, &beta);
     sandbox.write(
         "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", venv = \"/opt/venv\" }\n",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
     );
     build(&sandbox, "out", &[]);
     let verify = || {

@@ -6,25 +6,15 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{Sandbox, base_layout, example_dir, last_line, parse_json, stdout};
+use crate::common::{Sandbox, base_layout, copy_tree, example_dir, last_line, parse_json, stdout};
 use crate::registry::{Registry, Request, ok};
 
 /// A copy of the dashboard example in the sandbox (so a test may change its files),
 /// built on the committed base layout.
 fn project(sandbox: &Sandbox) -> std::path::PathBuf {
     let root = sandbox.path("project");
-    for dir in ["frontend/dist/assets", "backend"] {
-        fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    for file in [
-        "frontend/dist/index.html",
-        "frontend/dist/favicon.svg",
-        "frontend/dist/assets/style.css",
-        "frontend/dist/assets/app.1476bccc.js",
-        "backend/main.py",
-        "backend/requirements.txt",
-    ] {
-        fs::copy(example_dir().join(file), root.join(file)).unwrap();
+    for dir in ["frontend/dist", "backend"] {
+        copy_tree(&example_dir().join(dir), &root.join(dir));
     }
     let toml = fs::read_to_string(example_dir().join("hoist.toml"))
         .unwrap()
@@ -112,7 +102,11 @@ fn a_fresh_runner_reuses_unchanged_layers_from_the_registry() {
 
     let cold = build(&sandbox, &registry, &config, "cold", &push);
     let layers = new_layers(&cold);
-    assert_eq!(layers.len(), 2, "{cold}");
+    assert_eq!(
+        layers.len(),
+        3,
+        "front end, Python packages, back end: {cold}"
+    );
     assert!(layers.iter().all(|(_, _, reused, _)| !reused), "{cold}");
     let digest = cold["digest"].as_str().unwrap().to_string();
     // Every new layer descriptor carries its key.
@@ -126,7 +120,7 @@ fn a_fresh_runner_reuses_unchanged_layers_from_the_registry() {
         .iter()
         .filter(|l| l["annotations"]["io.hoist.layer.key"].is_string())
         .collect();
-    assert_eq!(keyed.len(), 2, "{manifest}");
+    assert_eq!(keyed.len(), 3, "{manifest}");
 
     let before = registry.requests().len();
     let fresh = build(&sandbox, &registry, &config, "fresh", &push);
@@ -153,7 +147,7 @@ fn a_fresh_runner_reuses_unchanged_layers_from_the_registry() {
         assert!(!sandbox.path("fresh/blobs/sha256").join(hex).exists());
     }
 
-    // One changed file: its layer is rebuilt and uploaded, the other reused.
+    // One changed file: its layer is rebuilt and uploaded, the others reused.
     let main = config.parent().unwrap().join("backend/main.py");
     let mut text = fs::read_to_string(&main).unwrap();
     text.push_str("\n# changed\n");
@@ -164,12 +158,14 @@ fn a_fresh_runner_reuses_unchanged_layers_from_the_registry() {
     let after = new_layers(&changed);
     assert_ne!(changed["digest"], digest.as_str());
     assert!(after[0].2, "the front end is reused: {changed}");
-    assert!(!after[1].2, "the back end is rebuilt: {changed}");
-    assert_eq!(after[0].1, layers[0].1);
-    assert_ne!(after[1].1, layers[1].1);
+    assert!(after[1].2, "the Python packages are reused: {changed}");
+    assert!(!after[2].2, "the back end is rebuilt: {changed}");
+    assert_eq!((&after[0].1, &after[1].1), (&layers[0].1, &layers[1].1));
+    assert_ne!(after[2].1, layers[2].1);
     let uploaded = uploads(&requests);
-    assert!(uploaded.contains(&after[1].1), "{uploaded:?}");
+    assert!(uploaded.contains(&after[2].1), "{uploaded:?}");
     assert!(!uploaded.contains(&after[0].1), "{uploaded:?}");
+    assert!(!uploaded.contains(&after[1].1), "{uploaded:?}");
     // The rebuilt layer plus the two configs (one per platform).
     assert_eq!(uploaded.len(), 3, "{uploaded:?}");
 
@@ -655,10 +651,10 @@ fn a_lying_key_in_the_registry_is_caught_by_verify() {
         &["--push-to", &app, "--tag", "1.0"],
     );
     let layers = new_layers(&fooled);
-    assert!(layers[1].2, "the lie was believed: {fooled}");
+    assert!(layers[2].2, "the lie was believed: {fooled}");
     assert_eq!(
-        layers[1].1,
-        new_layers(&honest)[1].1,
+        layers[2].1,
+        new_layers(&honest)[2].1,
         "the old back-end layer"
     );
     assert_ne!(fooled["digest"], edited["digest"]);

@@ -16,48 +16,23 @@ use crate::common::{
 /// `SOURCE_DATE_EPOCH`. Pinned: it must be the same on every machine and every run.
 ///
 /// It changes only when the image format changes deliberately (tar headers, gzip
-/// encoder, canonical JSON, config edits, annotations), when the fixtures change
-/// (`testdata/base`, `examples/dashboard/frontend/dist`, `examples/dashboard/backend`),
-/// or when hoist's version changes: the version is recorded in the `io.hoist.version`
+/// encoder, canonical JSON, config edits, annotations, the wheel installer), when the
+/// fixtures change (`testdata/base`, `examples/dashboard/hoist.toml`'s settings,
+/// `frontend/dist`, `backend` with its lock and wheels), or when hoist's version changes: the version is recorded in the `io.hoist.version`
 /// annotation (docs/reproducibility.md), so every version bump moves this digest.
 /// Then update it in the same commit, after checking the change is intended: run
 /// `cargo test --test it golden` and paste the digest the failure message shows.
 const GOLDEN_DIGEST: &str =
-    "sha256:86d99fc9cf14b62b5999b79b36e5c425644e77ddb7db686272aa9d4ffa1ba329";
+    "sha256:a3f99e8b6baba4c1879aa49110be449caa36bc1f2f3b14633fa99e4bf55dc6ec";
 
 /// The dashboard example's hoist.toml, with the base at a path that is the same on
 /// every machine (base.name is recorded in the annotations).
-const GOLDEN_TOML: &str = r#"[image]
-name = "ghcr.io/acme/dashboard"
-base = "oci:base:1.0"
-platforms = ["linux/amd64", "linux/arm64"]
-
-[[layer]]
-from = "frontend/dist"
-to = "/usr/share/nginx/html"
-exclude = ["*.map", "node_modules/"]
-remove = ["/etc/nginx/conf.d/default.conf"]
-
-[[layer]]
-from = "backend"
-to = "/app"
-owner = "1000:1000"
-exclude = ["__pycache__/", "*.pyc"]
-
-[config]
-entrypoint = ["python3"]
-cmd = ["/app/main.py"]
-env = { PORT = "8080" }
-workdir = "/app"
-user = "1000:1000"
-ports = ["8080/tcp"]
-labels = { "org.opencontainers.image.title" = "dashboard" }
-stop_signal = "SIGTERM"
-healthcheck = { test = ["CMD", "wget", "-qO-", "http://localhost:8080/health"], interval = "30s", timeout = "5s", retries = 3 }
-
-[annotations]
-"org.opencontainers.image.vendor" = "acme"
-"#;
+fn golden_toml() -> String {
+    let toml = fs::read_to_string(crate::common::example_config()).unwrap();
+    let committed = "base = \"oci:../../testdata/base:1.0\"";
+    assert!(toml.contains(committed), "the example's base line: {toml}");
+    toml.replace(committed, "base = \"oci:base:1.0\"")
+}
 
 /// Writes the golden input tree at `root`: hoist.toml, a copy of `testdata/base` as
 /// `base/`, and the example's `frontend/dist` and `backend`, created in forward or
@@ -65,7 +40,7 @@ healthcheck = { test = ["CMD", "wget", "-qO-", "http://localhost:8080/health"], 
 /// files, 0755 directories) so neither the checkout's umask nor its clock matters.
 fn golden_tree(root: &Path, reverse: bool, mtime: i64) {
     fs::create_dir_all(root).unwrap();
-    fs::write(root.join("hoist.toml"), GOLDEN_TOML).unwrap();
+    fs::write(root.join("hoist.toml"), golden_toml()).unwrap();
     copy_tree(&base_layout(), &root.join("base"));
     let mut files = Vec::new();
     for dir in ["frontend/dist", "backend"] {
@@ -283,9 +258,13 @@ fn layer_cache_reuses_unchanged_layers_and_sees_content_changes() {
     golden_tree(&tree, false, 1_234_567_890);
 
     let first = build_json(&sandbox, &tree, "out1", &[]);
-    assert_eq!(cached_flags(&first), [false, false]);
+    assert_eq!(cached_flags(&first), [false, false, false]);
     let second = build_json(&sandbox, &tree, "out2", &[]);
-    assert_eq!(cached_flags(&second), [true, true], "second build: cached");
+    assert_eq!(
+        cached_flags(&second),
+        [true, true, true],
+        "second build: cached"
+    );
     assert_eq!(digest(&first), digest(&second));
 
     // One byte changed, same size, same mtime: the cache must notice.
@@ -302,15 +281,15 @@ fn layer_cache_reuses_unchanged_layers_and_sees_content_changes() {
     assert_ne!(digest(&third), digest(&first), "content changed");
     assert_eq!(
         cached_flags(&third),
-        [true, false],
-        "frontend reused, backend rebuilt"
+        [true, true, false],
+        "frontend and python packages reused, backend rebuilt"
     );
     let fourth = build_json(&sandbox, &tree, "out4", &[("--no-cache", "")]);
-    assert_eq!(cached_flags(&fourth), [false, false], "--no-cache");
+    assert_eq!(cached_flags(&fourth), [false, false, false], "--no-cache");
     assert_eq!(digest(&fourth), digest(&third));
 
     let layout = Layout::open(sandbox.path("out3"));
-    let backend = &layout.platforms("latest")[0].layer_digests()[2];
+    let backend = &layout.platforms("latest")[0].layer_digests()[3];
     let entries = tar_entries(&gunzip(&layout.blob(backend)));
     let in_layer = entries.iter().find(|e| e.path == "app/main.py").unwrap();
     assert_eq!(in_layer.data, bytes, "the new content is in the layer");

@@ -1,7 +1,7 @@
 //! SBOMs and size budgets, end to end through the binary. Judges: the SPDX project's
 //! own validator (`pyspdxtools`, PyPI `spdx-tools`, installed by `.ci/run` into
 //! `target/venv`), our reading of the documents (package names and versions against
-//! the fixtures), the real registry (the referrers fallback tag read back over HTTP)
+//! the fixtures, wheel hashes against the example's lock and wheels), the real registry (the referrers fallback tag read back over HTTP)
 //! and its access log (an over-budget build uploads nothing).
 
 use std::fs;
@@ -139,6 +139,57 @@ fn file_checksum(document: &Value, name: &str, algorithm: &str) -> String {
         .to_string()
 }
 
+/// The example's Python packages, installed from `backend/requirements.lock`, are
+/// listed once each (nothing else is a PyPI package) with their purl, the wheel's
+/// file name and the sha256 of the wheel in `backend/wheels/`, which the lock names;
+/// no download location: the wheels came from the wheelhouse.
+fn assert_locked_packages(document: &Value) {
+    let lock = fs::read_to_string(example_dir().join("backend/requirements.lock")).unwrap();
+    let pypi: Vec<&Value> = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("pkg:pypi/"))
+        })
+        .collect();
+    let expected = [
+        (
+            "six",
+            "1.17.0",
+            "pkg:pypi/six@1.17.0",
+            "six-1.17.0-py2.py3-none-any.whl",
+        ),
+        (
+            "typing_extensions",
+            "4.12.2",
+            "pkg:pypi/typing-extensions@4.12.2",
+            "typing_extensions-4.12.2-py3-none-any.whl",
+        ),
+    ];
+    assert_eq!(pypi.len(), expected.len(), "{pypi:#?}");
+    for (name, version, purl, wheel) in expected {
+        let package = pypi
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {pypi:#?}"));
+        assert_eq!(package["versionInfo"], version, "{package}");
+        assert_eq!(package["externalRefs"][0]["referenceLocator"], purl);
+        assert_eq!(package["packageFileName"], wheel, "{package}");
+        let sha256 = crate::common::sha256_hex(
+            &fs::read(example_dir().join("backend/wheels").join(wheel)).unwrap(),
+        );
+        assert!(lock.contains(&format!("--hash=sha256:{sha256}")), "{wheel}");
+        assert_eq!(
+            package["checksums"],
+            serde_json::json!([{"algorithm": "SHA256", "checksumValue": sha256}])
+        );
+        assert_eq!(package["downloadLocation"], "NOASSERTION", "{package}");
+    }
+}
+
 #[test]
 fn the_example_gets_a_valid_deterministic_sbom_per_platform() {
     let sandbox = Sandbox::new();
@@ -161,22 +212,7 @@ fn the_example_gets_a_valid_deterministic_sbom_per_platform() {
         let value: Value = serde_json::from_slice(document).unwrap();
         assert_eq!(value["spdxVersion"], "SPDX-2.3");
         assert_eq!(value["creationInfo"]["created"], "1970-01-01T00:00:00Z");
-        let listed = packages(document);
-        for (name, version, purl) in [
-            ("six", "1.17.0", "pkg:pypi/six@1.17.0"),
-            (
-                "typing_extensions",
-                "4.12.2",
-                "pkg:pypi/typing-extensions@4.12.2",
-            ),
-        ] {
-            assert!(
-                listed
-                    .iter()
-                    .any(|p| p.0 == name && p.1 == version && p.2 == purl),
-                "{name} {version} missing from {listed:?}"
-            );
-        }
+        assert_locked_packages(&value);
         let image = &value["packages"][0];
         assert_eq!(image["primaryPackagePurpose"], "CONTAINER");
         assert_eq!(image["versionInfo"], digest.as_str());
@@ -505,7 +541,7 @@ fn an_over_budget_build_uploads_nothing_and_names_the_breach() {
     assert_eq!(sizes.len(), 2);
     for platform in sizes {
         let layers = platform["layers"].as_array().unwrap();
-        assert_eq!(layers.len(), 3);
+        assert_eq!(layers.len(), 4);
         let compressed: u64 = layers.iter().map(|l| l["size"].as_u64().unwrap()).sum();
         assert!(
             platform["size"].as_u64().unwrap() > compressed,

@@ -1056,9 +1056,9 @@ fn token_auth_mounts_base_layers_from_another_repository() {
     with_password(&mut command);
     let output = ok(&mut command, &fixture.registry);
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-    // The base (the app image) has 4 distinct layers: one base layer per platform and
-    // the two app layers both platforms share; all are mounted, none uploaded.
-    assert_eq!(report["blobs_mounted"], 4, "{report:#}");
+    // The base (the app image) has 5 distinct layers: one base layer per platform and
+    // the three app layers both platforms share; all are mounted, none uploaded.
+    assert_eq!(report["blobs_mounted"], 5, "{report:#}");
     assert_eq!(report["base_blobs_fetched"], 0, "{report:#}");
     let requests = fixture.tokens.requests();
     assert!(

@@ -18,7 +18,8 @@ use crate::common::{
 use crate::registry::{HOIST_LIMIT, Registry, ok};
 
 /// The dashboard example with modes normalised (so a checkout's umask does not
-/// matter), the base at a path inside the tree, and a symlink in the backend.
+/// matter), the base at a path inside the tree, and a symlink in the backend. Its
+/// Python packages come from the lock and the wheelhouse as in the example.
 const APP_TOML: &str = r#"[image]
 name = "ghcr.io/acme/dashboard"
 base = "oci:base:1.0"
@@ -31,9 +32,13 @@ exclude = ["*.map", "node_modules/"]
 modes = "normalize"
 
 [[layer]]
+python = { lock = "backend/requirements.lock", wheelhouse = "backend/wheels", version = "3.11", libc = "glibc-2.36", target = "/usr/local/lib/python3.11/site-packages" }
+
+[[layer]]
 from = "backend"
 to = "/app"
 owner = "1000:1000"
+exclude = ["wheels/"]
 modes = "normalize"
 
 [config]
@@ -275,17 +280,17 @@ fn edit_toml(tree: &Path, from: &str, to: &str) {
 }
 
 fn content_change(tree: &Path) {
-    let path = tree.join("backend/requirements.txt");
+    let path = tree.join("backend/requirements.in");
     let mut text = fs::read_to_string(&path).unwrap();
     text.push_str("flask==3.0.0\n");
     fs::write(path, text).unwrap();
 }
 
 fn content_expected(tree: &Path) -> Vec<String> {
-    let new = tree.join("backend/requirements.txt");
-    let old = example_dir().join("backend/requirements.txt");
+    let new = tree.join("backend/requirements.in");
+    let old = example_dir().join("backend/requirements.in");
     vec![format!(
-        "/app/requirements.txt: content {} ({} bytes) → {} ({} bytes)",
+        "/app/requirements.in: content {} ({} bytes) → {} ({} bytes)",
         file_digest(&old),
         fs::metadata(&old).unwrap().len(),
         file_digest(&new),
@@ -315,7 +320,7 @@ const CASES: &[Case] = &[
         change: |tree| {
             let link = tree.join("backend/current");
             fs::remove_file(&link).unwrap();
-            std::os::unix::fs::symlink("requirements.txt", &link).unwrap();
+            std::os::unix::fs::symlink("requirements.in", &link).unwrap();
             filetime::set_symlink_file_times(
                 &link,
                 FileTime::from_unix_time(1_000_000, 0),
@@ -323,7 +328,7 @@ const CASES: &[Case] = &[
             )
             .unwrap();
         },
-        expected: |_| vec![r#"/app/current: link target "main.py" → "requirements.txt""#.into()],
+        expected: |_| vec![r#"/app/current: link target "main.py" → "requirements.in""#.into()],
     },
     Case {
         what: "env var",

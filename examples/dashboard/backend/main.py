@@ -2,12 +2,15 @@
 
 Routes:
   GET /health     -> 200 "ok" (the image's HEALTHCHECK wgets this)
-  GET /api/stats  -> JSON with service name, version, uptime and request count
+  GET /api/stats  -> JSON with service name, version, uptime, request count and the
+                     installed versions of its packages
 
-Listens on 0.0.0.0:$PORT (default 8080). Stdlib only, so the image needs nothing
-beyond a python3 interpreter and no pip install step.
+Listens on 0.0.0.0:$PORT (default 8080). Its third-party packages (requirements.in,
+pinned in requirements.lock) are installed into the image's site-packages by hoist's
+python layer, so they import like any installed package: no pip, no sys.path set-up.
 """
 
+import importlib.metadata
 import json
 import os
 import signal
@@ -16,12 +19,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# Vendored third-party packages (requirements.txt): importable without pip.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor"))
-
 SERVICE = "dashboard"
 VERSION = os.environ.get("APP_VERSION", "0.1.0")
 STARTED = time.monotonic()
+# The installed versions, read from the packages' metadata at start: a package missing
+# from the image stops the server here, not on the first request.
+PACKAGES = {name: importlib.metadata.version(name) for name in ("six", "typing_extensions")}
 
 _requests = 0
 _lock = threading.Lock()
@@ -44,6 +47,7 @@ class Handler(BaseHTTPRequestHandler):
                 "version": VERSION,
                 "uptime_seconds": round(time.monotonic() - STARTED, 1),
                 "requests": count,
+                "packages": PACKAGES,
             }
             self._send(200, "application/json", json.dumps(body).encode() + b"\n")
         else:

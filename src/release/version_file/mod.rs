@@ -148,6 +148,10 @@ pub struct VersionFile {
     span: Range<usize>,
 }
 
+/// The largest version file read: a `package.json`, `pyproject.toml` or chart is a few
+/// kilobytes; `hoist init` reads files it only guesses are version files.
+const MAX_VERSION_FILE: u64 = 4 * 1024 * 1024;
+
 impl VersionFile {
     /// Reads `path` and finds its version.
     pub fn read(path: &Path) -> Result<VersionFile> {
@@ -156,9 +160,10 @@ impl VersionFile {
 
     /// Reads `path` as a file of `kind`.
     pub fn read_as(path: &Path, kind: FileKind) -> Result<VersionFile> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReleaseError::Io {
+        let bytes = crate::fsutil::read_bounded(path, MAX_VERSION_FILE, "a version file")?;
+        let text = String::from_utf8(bytes).map_err(|e| ReleaseError::Io {
             path: path.to_path_buf(),
-            source,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         VersionFile::parse(path, kind, text)
     }
@@ -684,6 +689,23 @@ mod tests {
         // Other YAML files need a pattern: their whole text is no version.
         let err = VersionFile::read(&root.join("before/deploy/values.yaml")).unwrap_err();
         assert!(err.to_string().contains("give a pattern"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_version_file_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("package.json");
+        // Sparse: 5 GiB on paper, nothing on disk.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(5 << 30)
+            .unwrap();
+        let err = VersionFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains("package.json"), "{err}");
+        assert!(
+            err.contains("over the limit of 4194304 bytes for a version file"),
+            "{err}"
+        );
     }
 
     #[test]
