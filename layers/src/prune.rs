@@ -10,10 +10,10 @@
 //! wheel's sha256 and last used when a build last took them from the cache (their
 //! mtime, which the build touches). Layer-cache records
 //! and tag records only point at blobs and go when their blob goes. Order: least recently used first, by the use stamps of
-//! [`crate::usage`] (a blob without one: its mtime, when it entered the cache). A blob
+//! `usage.rs` (a blob without one: its mtime, when it entered the cache). A blob
 //! named in a live process's lease is never deleted, whatever the policy says: prune
 //! takes the cache's `prune.lock` exclusively, so no build can add to its lease while
-//! prune reads the leases and deletes (see [`crate::usage`] for the protocol).
+//! prune reads the leases and deletes (see `usage.rs` for the protocol).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, TryLockError};

@@ -251,7 +251,7 @@ pub struct KnownLayer {
     pub size: u64,
 }
 
-/// Layers known by key elsewhere; [`build_layer_reusing`] asks it after the layer cache
+/// Layers known by key elsewhere; [`build_layer_reusing`](crate::build_layer_reusing) asks it after the layer cache
 /// and before archiving.
 pub trait KnownLayers: Sync {
     /// The layer recorded under `key` with `media_type`, if there is one.
