@@ -214,6 +214,41 @@ impl Documents {
     }
 }
 
+/// What one tag names, once looked up or put: `None` until then, `Some(None)` when
+/// the registry holds nothing there.
+type TagState = Option<Option<Digest>>;
+
+/// What each tag named when this command last looked (a `HEAD` or `GET` by tag) or
+/// put it, per repository: one lookup per tag per run (issue 19), however many steps
+/// ask (the preflight, the forward-only and immutability checks, the growth table,
+/// the tag moves). Each tag has an async lock that a lookup holds while it asks, so
+/// that steps asking at once wait for one answer rather than each asking. A tag this
+/// command puts is recorded as the digest of the bytes put. A deliberate second look
+/// (the pinned-tag recheck after a put, which looks for a concurrent release) asks the
+/// registry and records what it says.
+#[derive(Debug, Default)]
+pub struct TagMemo {
+    slots: Mutex<BTreeMap<(String, String), Arc<tokio::sync::Mutex<TagState>>>>,
+}
+
+impl TagMemo {
+    /// The slot of `tag` in `repository`: lock it to read or record what it names.
+    pub(super) fn slot(&self, repository: &str, tag: &str) -> Arc<tokio::sync::Mutex<TagState>> {
+        Arc::clone(
+            self.slots
+                .lock()
+                .expect("tag memo")
+                .entry((repository.to_string(), tag.to_string()))
+                .or_default(),
+        )
+    }
+
+    /// Records that `tag` in `repository` names `digest` (a put, or a read by tag).
+    pub(super) async fn record(&self, repository: &str, tag: &str, digest: Option<Digest>) {
+        *self.slot(repository, tag).lock().await = Some(digest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,6 +191,8 @@ pub(super) struct Registry {
     /// Documents read by digest this command, by repository and digest: immutable,
     /// so asked for once ([`super::scheduler::Documents`]).
     pub(super) documents: super::scheduler::Documents,
+    /// What each tag names, once looked up or put ([`super::scheduler::TagMemo`]).
+    pub(super) tags: super::scheduler::TagMemo,
 }
 
 impl Registry {
@@ -230,6 +232,7 @@ impl Registry {
             permits: Arc::new(tokio::sync::Semaphore::new(options.registry_jobs())),
             counts,
             documents: super::scheduler::Documents::default(),
+            tags: super::scheduler::TagMemo::default(),
         })
     }
 
@@ -734,6 +737,7 @@ mod tests {
             permits: Arc::new(tokio::sync::Semaphore::new(1)),
             counts: Arc::default(),
             documents: crate::registry::scheduler::Documents::default(),
+            tags: crate::registry::scheduler::TagMemo::default(),
         }
     }
 

@@ -198,16 +198,17 @@ fn requests_in_flight_never_exceed_registry_jobs() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--registry-jobs"));
 }
 
-/// An unchanged re-release, per image, as measured (18): the layer-cache lookup, a
-/// HEAD for each release tag and `latest` (4) and the image read once by digest
-/// (index, two manifests and their configs: 5); the preflight's HEAD of the version tag (1); no
-/// growth check (neither `max_growth` nor `--growth`: 6 more requests with one); the
-/// release's tags read before the push (3); the push: a HEAD of
-/// the index by digest, which vouches for every blob and child manifest, and per
-/// platform the SBOM's referrers (the API and, as this registry has none, the
-/// fallback tag: 4 + 1). Before issue 19 the push alone asked about every blob,
-/// manifest, SBOM blob and tag (25 per image in benches/workspace-scale.sh).
-const NO_OP_REQUESTS_PER_IMAGE: usize = 18;
+/// An unchanged re-release, per image, as measured (13): the release's tags and
+/// `latest`, each looked up once however many steps ask (the preflight, the
+/// layer-cache lookup, the forward-only checks, the tag moves: 4); the image read
+/// once by digest (index, two manifests and their configs: 5), which also answers the
+/// push's question whether the index is there; no growth check (neither `max_growth`
+/// nor `--growth`); per platform the SBOM's referrers (the API and, as this registry
+/// has none, the fallback tag: 4). Before the tag memo 18 (each version tag looked up
+/// 3 times, the rolling ones twice, the index HEADed after it was read); before issue
+/// 19 the push alone asked about every blob, manifest, SBOM blob and tag (25 per image
+/// in benches/workspace-scale.sh).
+const NO_OP_REQUESTS_PER_IMAGE: usize = 13;
 
 #[test]
 fn an_unchanged_re_release_asks_a_few_questions_per_image() {
@@ -270,5 +271,64 @@ fn the_growth_table_is_printed_only_with_max_growth_or_growth() {
         budgeted.matches("growth against ").count(),
         MEMBERS.len(),
         "{budgeted}"
+    );
+}
+
+/// Manifest lookups by tag (`HEAD` or `GET …/manifests/TAG`), per repository and tag.
+fn tag_lookups(requests: &[Request]) -> std::collections::BTreeMap<String, usize> {
+    let mut lookups = std::collections::BTreeMap::new();
+    for request in requests {
+        if !matches!(request.method.as_str(), "HEAD" | "GET") {
+            continue;
+        }
+        if let Some((repository, tag)) = request.route().split_once("/manifests/")
+            && !tag.contains(':')
+        {
+            *lookups.entry(format!("{repository}:{tag}")).or_default() += 1;
+        }
+    }
+    lookups
+}
+
+/// One lookup per tag per run: the release's tags are asked about by its preflight,
+/// its layer-cache lookup, its forward-only and immutability checks and its tag
+/// moves, and each is asked once; a tag the release puts is not asked about again
+/// (but for the pinned tags' one deliberate second look for a concurrent release,
+/// after their put).
+#[test]
+fn every_tag_is_looked_up_once_per_release() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    release(&sandbox, &registry, &[]);
+    let cold = registry.requests();
+    let first = tag_lookups(&cold);
+    for member in MEMBERS {
+        let repository = format!("/v2/acme/{member}");
+        for tag in ["1", "1.0", "latest"] {
+            assert_eq!(
+                first.get(&format!("{repository}:{tag}")),
+                Some(&1),
+                "{first:#?}"
+            );
+        }
+        // Looked up, put, and looked at again after its put: the recheck.
+        assert_eq!(
+            first.get(&format!("{repository}:1.0.0")),
+            Some(&2),
+            "{first:#?}"
+        );
+    }
+    // Unchanged: every tag once, nothing put.
+    release(&sandbox, &registry, &[]);
+    let requests = registry.requests();
+    let again = &requests[cold.len()..];
+    let lookups = tag_lookups(again);
+    let release_tags = lookups.keys().filter(|k| !k.contains(":sha256-")).count();
+    assert_eq!(release_tags, MEMBERS.len() * 4, "{lookups:#?}");
+    assert!(lookups.values().all(|&n| n == 1), "{lookups:#?}");
+    assert!(
+        again.iter().all(|r| r.manifest_put().is_none()),
+        "{again:#?}"
     );
 }
