@@ -25,6 +25,7 @@ use serde::Serialize;
 pub struct RequestCounts {
     by_method: Mutex<BTreeMap<String, u64>>,
     uploaded: Mutex<u64>,
+    blobs: Mutex<BlobCounts>,
     /// Phases begun, each with when and how many requests had been made by then.
     phases: Mutex<Vec<(String, Instant, u64)>>,
 }
@@ -34,6 +35,7 @@ impl Default for RequestCounts {
         RequestCounts {
             by_method: Mutex::default(),
             uploaded: Mutex::default(),
+            blobs: Mutex::default(),
             phases: Mutex::new(vec![("prepare".to_string(), Instant::now(), 0)]),
         }
     }
@@ -50,7 +52,31 @@ pub struct PhaseStats {
     pub requests: u64,
 }
 
-/// A snapshot of [`RequestCounts`] (the `requests` field of `--json`).
+/// What became of the blobs a command put through its ledger: every image's layers
+/// and configs, and its artifacts' (SBOM documents, signatures and their configs,
+/// provenance envelopes, the empty config), each counted once per repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BlobCounts {
+    /// Uploaded.
+    pub uploaded: u64,
+    /// Mounted from another repository of the registry.
+    pub mounted: u64,
+    /// There already (the registry said so, or this command put it there).
+    pub skipped: u64,
+}
+
+/// What became of one blob a push put somewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobOutcome {
+    /// It was there.
+    Skipped,
+    /// Mounted from another repository.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
+/// A snapshot of [`RequestCounts`] (the `registry` field of `--json`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RequestStats {
     /// Requests sent to registries, retries and redirect hops included (token
@@ -60,6 +86,8 @@ pub struct RequestStats {
     pub total: u64,
     /// Bytes of blobs uploaded (bodies of completed uploads).
     pub bytes_uploaded: u64,
+    /// The blobs put through the ledger, by what became of them.
+    pub blobs: BlobCounts,
     /// The command's phases, in order.
     pub phases: Vec<PhaseStats>,
 }
@@ -78,6 +106,16 @@ impl RequestCounts {
     /// Counts the bytes of an uploaded blob.
     pub(super) fn uploaded(&self, bytes: u64) {
         *self.uploaded.lock().expect("upload count") += bytes;
+    }
+
+    /// Counts what became of one blob put through the ledger.
+    pub(super) fn blob(&self, outcome: BlobOutcome) {
+        let mut blobs = self.blobs.lock().expect("blob counts");
+        match outcome {
+            BlobOutcome::Skipped => blobs.skipped += 1,
+            BlobOutcome::Mounted => blobs.mounted += 1,
+            BlobOutcome::Uploaded => blobs.uploaded += 1,
+        }
     }
 
     fn total(&self) -> u64 {
@@ -111,6 +149,7 @@ impl RequestCounts {
             total,
             by_method,
             bytes_uploaded: *self.uploaded.lock().expect("upload count"),
+            blobs: *self.blobs.lock().expect("blob counts"),
             phases: phases
                 .iter()
                 .zip(ends)
@@ -261,6 +300,9 @@ mod tests {
         }
         counts.uploaded(10);
         counts.uploaded(5);
+        counts.blob(BlobOutcome::Uploaded);
+        counts.blob(BlobOutcome::Skipped);
+        counts.blob(BlobOutcome::Skipped);
         counts.phase("push");
         counts.count("PUT");
         let stats = counts.snapshot();
@@ -274,6 +316,14 @@ mod tests {
         assert_eq!(stats.by_method["HEAD"], 2);
         assert_eq!(stats.by_method["PUT"], 2);
         assert_eq!(stats.bytes_uploaded, 15);
+        assert_eq!(
+            stats.blobs,
+            BlobCounts {
+                uploaded: 1,
+                mounted: 0,
+                skipped: 2
+            }
+        );
     }
 
     #[test]

@@ -32,8 +32,8 @@ use crate::oci::media;
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::registry::answer::Meaning;
 use crate::registry::manifest::{describe_document, fetch_manifest};
+use crate::registry::push::put_artifact_blob;
 use crate::registry::transport::{Access, Repository, Transport};
-use crate::registry::upload::BlobBody;
 
 /// A signature layer's media type.
 pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -111,15 +111,13 @@ pub async fn sign_pushed(
     key: &PrivateKey,
     annotations: &BTreeMap<String, String>,
 ) -> Result<SignReport, SignError> {
-    let repository = transport
-        .repository(reference, Access::Push { mount_from: &[] })
-        .await?;
+    let repository = crate::registry::push::artifact_repository(reference, transport).await?;
     let name = repository.display();
     let mut signed = Vec::new();
     for digest in manifests_of(&repository, reference).await? {
         let payload = payload(&name, digest.as_str(), annotations);
         let signature = key.sign(&payload);
-        signed.push(add_signature(&repository, &digest, &payload, &signature).await?);
+        signed.push(add_signature(&repository, &digest, &payload, &signature, transport).await?);
     }
     Ok(SignReport {
         repository: name,
@@ -146,6 +144,7 @@ async fn add_signature(
     digest: &Digest,
     payload: &[u8],
     signature: &[u8],
+    transport: &Transport,
 ) -> Result<Signed, SignError> {
     let tag = signature_tag(digest);
     let mut layers = existing(repository, &tag)
@@ -173,11 +172,11 @@ async fn add_signature(
             signatures: layers.len(),
         });
     }
-    put_blob(repository, &layer.digest, payload).await?;
+    put_artifact_blob(repository, &layer.digest, payload, transport).await?;
     layers.push(layer);
     let config = signature_config(&layers);
     let config_digest = Digest::sha256_of(&config);
-    put_blob(repository, &config_digest, &config).await?;
+    put_artifact_blob(repository, &config_digest, &config, transport).await?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.to_string()),
@@ -196,20 +195,6 @@ async fn add_signature(
         added: true,
         signatures: manifest.layers.len(),
     })
-}
-
-async fn put_blob(repository: &Repository, digest: &Digest, bytes: &[u8]) -> Result<(), SignError> {
-    if !repository.blob_exists(digest).await? {
-        repository
-            .upload(
-                digest,
-                bytes.len() as u64,
-                &BlobBody::Bytes(bytes),
-                &crate::registry::progress::quiet(),
-            )
-            .await?;
-    }
-    Ok(())
 }
 
 /// go-containerregistry's config of `empty.Image` after appending `layers`, in Go's

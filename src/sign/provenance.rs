@@ -180,12 +180,10 @@ pub async fn attach_provenance(
     facts: &BuildFacts,
     key: &PrivateKey,
 ) -> Result<(Descriptor, Recorded), SignError> {
-    let repository = transport
-        .repository(reference, Access::Push { mount_from: &[] })
-        .await?;
+    let repository = crate::registry::push::artifact_repository(reference, transport).await?;
     let artifact = provenance_artifact(facts, key);
     let referrer = artifact.manifest(subject);
-    let recorded = attach_referrer(&repository, &referrer).await?;
+    let recorded = attach_referrer(&repository, &referrer, transport).await?;
     Ok((referrer.descriptor, recorded))
 }
 

@@ -332,3 +332,89 @@ fn every_tag_is_looked_up_once_per_release() {
         "{again:#?}"
     );
 }
+
+/// Artifact blobs go the images' way (issue 19): a signed workspace release puts the
+/// SBOM documents, the empty config, the signature payloads and their configs and the
+/// provenance envelopes through the command's blob ledger, so each distinct blob is
+/// uploaded once in the whole release (the empty config, which every SBOM and
+/// provenance of every image names, once, and mounted into the other repositories),
+/// and `--json`'s `registry.blobs` counts what the registry saw.
+#[test]
+fn a_signed_release_uploads_each_artifact_blob_once() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    let mut generate = sandbox.hoist();
+    generate
+        .args(["key", "generate", "--output-key-prefix", "cosign"])
+        .env("HOIST_KEY_PASSWORD", "artifacts")
+        .env_remove("COSIGN_PASSWORD");
+    crate::common::success(&mut generate);
+    let key = sandbox.path("cosign.key");
+    let mut command = release_command(&sandbox, &["--sign-key", key.to_str().unwrap()]);
+    command
+        .arg("--json")
+        .env("HOIST_KEY_PASSWORD", "artifacts")
+        .env_remove("COSIGN_PASSWORD");
+    let report = parse_json(&stdout(&ok(&mut command, &registry)));
+    let requests = registry.requests();
+    let mut uploads = std::collections::BTreeMap::<String, usize>::new();
+    for digest in requests.iter().filter_map(Request::uploaded_blob) {
+        *uploads.entry(digest).or_default() += 1;
+    }
+    let twice: Vec<_> = uploads.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "uploaded more than once: {twice:?}");
+    // Each image's two signatures (index, one per platform manifest: three) each
+    // have a payload and a config; the empty config is among the uploads.
+    let empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    assert_eq!(uploads.get(empty), Some(&1), "{uploads:#?}");
+    let empty_mounts = requests
+        .iter()
+        .filter(|r| r.mounted_blob().as_deref() == Some(empty))
+        .count();
+    assert_eq!(empty_mounts, MEMBERS.len() - 1, "{requests:#?}");
+    // Asked about once: where the ledger says it is, nobody asks again (the
+    // provenance of each image names it too).
+    let empty_heads = requests
+        .iter()
+        .filter(|r| r.blob_head() == Some(empty))
+        .count();
+    assert!(
+        empty_heads <= 1,
+        "{empty_heads} HEADs of the empty config: {requests:#?}"
+    );
+    // Signature tags hold their layers: every payload blob was uploaded.
+    for member in MEMBERS {
+        let index = parse_json(
+            std::str::from_utf8(&registry.manifest(&format!("acme/{member}"), "1.0.0")).unwrap(),
+        );
+        let digest = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let tag = format!("{}.sig", digest.replace(':', "-"));
+        let signature = parse_json(
+            std::str::from_utf8(&registry.manifest(&format!("acme/{member}"), &tag)).unwrap(),
+        );
+        for layer in signature["layers"].as_array().unwrap() {
+            let payload = layer["digest"].as_str().unwrap();
+            assert_eq!(uploads.get(payload), Some(&1), "{payload}: {uploads:#?}");
+        }
+    }
+    // What hoist counted is what the registry saw.
+    let blobs = &report["registry"]["blobs"];
+    assert_eq!(
+        blobs["uploaded"].as_u64().unwrap(),
+        u64::try_from(uploads.values().sum::<usize>()).unwrap(),
+        "{blobs:#}"
+    );
+    let mounts = requests
+        .iter()
+        .filter(|r| r.mounted_blob().is_some())
+        .count();
+    assert_eq!(
+        blobs["mounted"].as_u64().unwrap(),
+        u64::try_from(mounts).unwrap(),
+        "{blobs:#}"
+    );
+}
