@@ -170,7 +170,10 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
     let repo = "acme/dashboard";
+    // The harness's own readiness check is in the log too.
+    let before = registry.requests().len();
     let first = build_and_push(&sandbox, &registry, repo, &["1.0.0", "latest"]);
+    let first_logged = registry.requests().len() - before;
     let digest = str_at(&first, "/digest");
     let blobs = blobs_of(&registry, repo, digest);
     assert_eq!(blobs.len(), EXAMPLE_BLOBS, "{blobs:#?}");
@@ -252,6 +255,39 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
         !new.iter().any(|r| r.manifest_put().is_some()),
         "an unchanged push PUT manifests: {new:#?}"
     );
+    // `hoist build --push --json` reports what it asked of the registry as release and
+    // push do: every request the registry logged, and the blobs as the push counted them.
+    for (report, logged, uploaded) in [
+        (&first, first_logged, EXAMPLE_BLOBS),
+        (&second, new.len(), 0),
+    ] {
+        let stats = &report["registry"];
+        assert_eq!(
+            stats["total"].as_u64(),
+            Some(u64::try_from(logged).unwrap()),
+            "{stats:#}"
+        );
+        let phases: Vec<&str> = stats["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(phases, ["prepare", "build"], "{stats:#}");
+        assert_eq!(
+            stats["blobs"]["uploaded"].as_u64(),
+            Some(uploaded as u64),
+            "{stats:#}"
+        );
+        assert_eq!(
+            stats["blobs"]["skipped"], report["blobs_skipped"],
+            "{report:#}"
+        );
+        assert_eq!(
+            stats["bytes_uploaded"], report["bytes_uploaded"],
+            "{report:#}"
+        );
+    }
 }
 
 #[test]
