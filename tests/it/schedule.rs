@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::common::{Sandbox, base_layout, parse_json, stdout};
-use crate::proxy::{FaultPlan, FaultProxy};
+use crate::proxy::{Exchange, FaultPlan, FaultProxy};
 use crate::registry::{Registry, Request, ok};
 
 /// Members of the test workspace: each holds the shared layer and one of its own.
@@ -158,10 +158,9 @@ fn members_sharing_a_layer_upload_it_once_and_mount_it_elsewhere() {
 /// The most requests the proxy served at once (one request per connection): each
 /// from its head's arrival until the proxy began to write its answer (the client
 /// cannot end a request sooner, so this never counts more than it had at once).
-fn most_at_once(proxy: &FaultProxy) -> usize {
-    let exchanges = proxy.exchanges();
+pub(crate) fn most_at_once(exchanges: &[Exchange]) -> usize {
     let mut events: Vec<(std::time::Instant, i32)> = Vec::new();
-    for exchange in &exchanges {
+    for exchange in exchanges {
         let done = exchange.answering.expect("every exchange answered");
         events.push((exchange.at, 1));
         events.push((done, -1));
@@ -184,7 +183,7 @@ fn requests_in_flight_never_exceed_registry_jobs() {
     shared_layer_workspace(&sandbox, &proxy.host());
     for jobs in [2, 3] {
         let report = release(&sandbox, &registry, &["--registry-jobs", &jobs.to_string()]);
-        let most = most_at_once(&proxy);
+        let most = most_at_once(&proxy.exchanges());
         assert!(
             (1..=jobs).contains(&most),
             "{most} requests at once with --registry-jobs {jobs}: {report:#}"
