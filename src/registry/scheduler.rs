@@ -257,6 +257,9 @@ impl Documents {
 /// the registry holds nothing there.
 type TagState = Option<Option<Digest>>;
 
+/// A tag's state behind the lock a lookup holds while it asks.
+type TagSlot = Arc<tokio::sync::Mutex<TagState>>;
+
 /// What each tag named when this command last looked (a `HEAD` or `GET` by tag) or
 /// put it, per repository: one lookup per tag per run (issue 19), however many steps
 /// ask (the preflight, the forward-only and immutability checks, the growth table,
@@ -267,12 +270,12 @@ type TagState = Option<Option<Digest>>;
 /// registry and records what it says.
 #[derive(Debug, Default)]
 pub struct TagMemo {
-    slots: Mutex<BTreeMap<(String, String), Arc<tokio::sync::Mutex<TagState>>>>,
+    slots: Mutex<BTreeMap<(String, String), TagSlot>>,
 }
 
 impl TagMemo {
     /// The slot of `tag` in `repository`: lock it to read or record what it names.
-    pub(super) fn slot(&self, repository: &str, tag: &str) -> Arc<tokio::sync::Mutex<TagState>> {
+    pub(super) fn slot(&self, repository: &str, tag: &str) -> TagSlot {
         Arc::clone(
             self.slots
                 .lock()

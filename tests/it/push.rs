@@ -267,13 +267,11 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
             Some(u64::try_from(logged).unwrap()),
             "{stats:#}"
         );
-        let phases: Vec<&str> = stats["phases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(phases, ["prepare", "build"], "{stats:#}");
+        assert_eq!(
+            crate::schedule::phase_names(stats),
+            ["prepare", "build"],
+            "{stats:#}"
+        );
         assert_eq!(
             stats["blobs"]["uploaded"].as_u64(),
             Some(uploaded as u64),

@@ -58,6 +58,25 @@ fn digests(document: &Value) -> Vec<(String, String)> {
     found
 }
 
+/// No member's repository has a tag.
+fn assert_no_tags(registry: &Registry) {
+    for member in MEMBERS {
+        assert_eq!(
+            tags_of(registry, &format!("acme/{member}")),
+            Vec::<String>::new(),
+            "{member}: no tag moved"
+        );
+    }
+}
+
+/// `--from FILE` for each of `files`.
+fn from_args(files: &[String]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|f| ["--from".to_string(), f.clone()])
+        .collect()
+}
+
 /// Three runners, each releasing one member by digest with a fresh cache (and
 /// `extra` flags); answers the metadata files, in member order.
 fn three_runners(repo: &Repo, registry: &Registry, extra: &[&str]) -> Vec<String> {
@@ -124,13 +143,7 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
     crate::common::success(&mut generate);
     let key = sandbox.path("cosign.key");
     let files = three_runners(&repo, &registry, &["--sign-key", key.to_str().unwrap()]);
-    for member in MEMBERS {
-        assert_eq!(
-            tags_of(&registry, &format!("acme/{member}")),
-            Vec::<String>::new(),
-            "a --by-digest part moves no tag"
-        );
-    }
+    assert_no_tags(&registry);
 
     let before = registry.requests().len();
     let mut args = vec!["1.0.0", "--no-git"];
@@ -248,13 +261,7 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
         err.contains("no --from file pushed worker") && err.contains("no tag was moved"),
         "{err}"
     );
-    for member in MEMBERS {
-        assert_eq!(
-            tags_of(&registry, &format!("acme/{member}")),
-            Vec::<String>::new(),
-            "{member}: no tag moved"
-        );
-    }
+    assert_no_tags(&registry);
 
     // A record of another version is refused, naming its file.
     let mut command = repo.hoist(&["release", "1.0.1", "--no-git", "--cache-dir"]);
@@ -269,20 +276,14 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
 
     // The whole set releases 1.0.0; then a split 0.9.0 (a backport) gets its own tags
     // and leaves latest on 1.0.0: rolling tags only move forward.
-    let from = |files: &[String]| -> Vec<String> {
-        files
-            .iter()
-            .flat_map(|f| ["--from".to_string(), f.clone()])
-            .collect()
-    };
     let mut args = vec!["1.0.0".to_string(), "--no-git".to_string()];
-    args.extend(from(&files));
+    args.extend(from_args(&files));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let current = digests(&release_with(&repo, &registry, "cache-final", &args));
     crate::common::success(&mut repo.hoist(&["version", "set", "0.8.0"]));
     let backport = runners_of(&repo, &registry, "0.9.0", &[]);
     let mut args = vec!["0.9.0".to_string(), "--no-git".to_string()];
-    args.extend(from(&backport));
+    args.extend(from_args(&backport));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let old = release_with(&repo, &registry, "cache-final", &args);
     for (member, digest) in &current {
@@ -378,12 +379,6 @@ fn the_final_job_asks_at_once_within_registry_jobs_and_uploads_nothing() {
     let proxy = FaultProxy::start(crate::faults::upstream(&registry), FaultPlan::new());
     let repo = workspace_repo(&sandbox, &[proxy.host()]);
     let files = three_runners(&repo, &registry, &[]);
-    let from = |files: &[String]| -> Vec<String> {
-        files
-            .iter()
-            .flat_map(|f| ["--from".to_string(), f.clone()])
-            .collect()
-    };
 
     // worker's record names an image nobody pushed.
     let text = std::fs::read_to_string(&files[2]).unwrap();
@@ -397,24 +392,18 @@ fn the_final_job_asks_at_once_within_registry_jobs_and_uploads_nothing() {
     let mut command = repo.hoist(&["release", "1.0.0", "--no-git", "--cache-dir"]);
     command
         .arg(sandbox.path("cache-final"))
-        .args(from(&files_forged));
+        .args(from_args(&files_forged));
     let err = fails(&mut command, HOIST_LIMIT);
     assert!(
         err.contains("worker") && err.contains(&absent) && err.contains("no tag was moved"),
         "{err}"
     );
-    for member in MEMBERS {
-        assert_eq!(
-            tags_of(&registry, &format!("acme/{member}")),
-            Vec::<String>::new(),
-            "{member}: no tag moved"
-        );
-    }
+    assert_no_tags(&registry);
 
     let start = proxy.exchanges().len();
     let mut args = vec!["1.0.0".to_string(), "--no-git".to_string()];
     args.extend(["--registry-jobs".to_string(), "3".to_string()]);
-    args.extend(from(&files));
+    args.extend(from_args(&files));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     release_with(&repo, &registry, "cache-final", &args);
     let exchanges = proxy.exchanges().split_off(start);

@@ -135,13 +135,10 @@ fn members_sharing_a_layer_upload_it_once_and_mount_it_elsewhere() {
         .sum();
     assert_eq!(total, by_method, "{stats:#}");
     assert!(stats["bytes_uploaded"].as_u64().unwrap() > 0, "{stats:#}");
-    let phases: Vec<&str> = stats["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(phases, ["prepare", "read tags", "push", "sign", "tags"]);
+    assert_eq!(
+        phase_names(stats),
+        ["prepare", "read tags", "push", "sign", "tags"]
+    );
     // Every request says who asks.
     let log = registry.log();
     let access: Vec<&str> = log
@@ -153,6 +150,16 @@ fn members_sharing_a_layer_upload_it_once_and_mount_it_elsewhere() {
     for line in access {
         assert!(line.contains(&agent), "no {agent} in {line}");
     }
+}
+
+/// The names of the phases in a `--json` document's `registry` object, in order.
+pub(crate) fn phase_names(stats: &Value) -> Vec<&str> {
+    stats["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
 }
 
 /// The most requests the proxy served at once (one request per connection): each
