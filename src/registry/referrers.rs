@@ -238,11 +238,23 @@ impl Repository {
     }
 
     /// `GET …/referrers/<digest>`: the registry's referrers index, `None` when it has
-    /// no referrers API (404).
+    /// no referrers API (404: asked once per registry and command).
     async fn referrers_api(&self, subject: &Digest) -> Result<Option<Index>> {
         let url = format!("{}/referrers/{subject}", self.url);
         let what = format!("referrers of {subject}");
-        self.get_index(&url, &what).await
+        let mut known = self.registry.referrers_api.lock().await;
+        match *known {
+            Some(false) => Ok(None),
+            Some(true) => {
+                drop(known);
+                self.get_index(&url, &what).await
+            }
+            None => {
+                let index = self.get_index(&url, &what).await?;
+                *known = Some(index.is_some());
+                Ok(index)
+            }
+        }
     }
 
     /// The index under a referrers tag, `None` when there is no such tag; anything

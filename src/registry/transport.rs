@@ -193,6 +193,11 @@ pub(super) struct Registry {
     pub(super) documents: super::scheduler::Documents,
     /// What each tag names, once looked up or put ([`super::scheduler::TagMemo`]).
     pub(super) tags: super::scheduler::TagMemo,
+    /// Whether the registry has the referrers API, once its first answer told:
+    /// 404 means it has none (one that has it must not answer 404, distribution-spec
+    /// 1.1), so it is not asked again this command and the referrers tag is read
+    /// instead. Held while the first question is asked: the others wait for it.
+    pub(super) referrers_api: tokio::sync::Mutex<Option<bool>>,
 }
 
 impl Registry {
@@ -233,6 +238,7 @@ impl Registry {
             counts,
             documents: super::scheduler::Documents::default(),
             tags: super::scheduler::TagMemo::default(),
+            referrers_api: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -738,6 +744,7 @@ mod tests {
             counts: Arc::default(),
             documents: crate::registry::scheduler::Documents::default(),
             tags: crate::registry::scheduler::TagMemo::default(),
+            referrers_api: tokio::sync::Mutex::new(None),
         }
     }
 
