@@ -86,6 +86,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     for target in &mut targets {
         job.preflight(target)?;
     }
+    transport.phase("build");
     let mut built = Vec::new();
     for target in &targets {
         let (image, published) = job.run(target, &mut |note| eprintln!("{note}"))?;
@@ -105,7 +106,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             .collect();
         super::write_digest_file(path, &digests)?;
     }
-    let document = if project.is_workspace {
+    let mut document = if project.is_workspace {
         serde_json::Value::Array(
             built
                 .iter()
@@ -122,6 +123,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         add_signatures(&mut entry, &built[0].3);
         entry
     };
+    // What the command asked of registries, as release and push report it.
+    args.registry.report(&transport, &mut document)?;
     super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
     if !args.json {
         for (name, image, _, _) in &built {

@@ -231,10 +231,13 @@ impl RegistryArgs {
                 .map(|(method, n)| format!("{method} {n}"))
                 .collect();
             eprintln!(
-                "registry: {} requests ({}), {} bytes uploaded",
+                "registry: {} requests ({}), {} bytes uploaded; blobs: {} uploaded, {} mounted, {} already there",
                 stats.total,
                 methods.join(", "),
-                stats.bytes_uploaded
+                stats.bytes_uploaded,
+                stats.blobs.uploaded,
+                stats.blobs.mounted,
+                stats.blobs.skipped
             );
             for phase in &stats.phases {
                 eprintln!(

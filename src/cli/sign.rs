@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
-use hoist::sign::password::{Purpose, password};
 use hoist::sign::{PrivateKey, SignReport, key};
 
 use super::RegistryArgs;
@@ -65,21 +64,16 @@ pub fn key(command: &KeyCommand) -> Result<()> {
 }
 
 fn generate(args: &GenerateArgs) -> Result<()> {
-    let prefix = &args.output_key_prefix;
-    let private_name = format!("{}.key", prefix.display());
-    let secret = password(Purpose::NewKey, &private_name)?;
-    let files = PrivateKey::generate()?.to_cosign_files(&secret)?;
-    let (private, public) = key::write_key_files(prefix, &files, args.force)?;
+    let (private, public) = key::generate_key_files(&args.output_key_prefix, args.force)?;
     eprintln!("Private key written to {}", private.display());
     eprintln!("Public key written to {}", public.display());
     Ok(())
 }
 
-/// Reads and decrypts a private key file, the password from the environment or a
-/// prompt.
+/// Reads and decrypts a private key file (the library's [`key::unlock`]: the password
+/// from the environment or a prompt).
 pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
-    let secret = password(Purpose::Unlock, &path.display().to_string())?;
-    Ok(key::read_private_key(path, &secret)?)
+    Ok(key::unlock(path)?)
 }
 
 /// Runs `hoist sign`.
@@ -136,7 +130,9 @@ pub fn block_on_sign<T>(
 /// credential hint finds its answer), anything else as itself.
 pub fn sign_error(error: hoist::sign::SignError) -> anyhow::Error {
     match error {
-        hoist::sign::SignError::Registry(inner) => inner.into(),
+        hoist::sign::SignError::Registry { doing, source } => {
+            anyhow::Error::new(source).context(doing)
+        }
         other => other.into(),
     }
 }

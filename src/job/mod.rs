@@ -65,7 +65,10 @@ impl From<SignError> for JobError {
     fn from(error: SignError) -> JobError {
         match error {
             // The registry's answer stays a typed `Error` in the chain.
-            SignError::Registry(inner) => JobError::Hoist(inner),
+            SignError::Registry { doing, source } => JobError::Step {
+                context: doing,
+                source: Box::new(JobError::Hoist(source)),
+            },
             other => JobError::Sign(other),
         }
     }
@@ -327,12 +330,21 @@ mod tests {
     /// login hint finds it with one downcast); others stay signing errors.
     #[test]
     fn signing_errors_keep_the_registry_error_typed() {
-        let registry = SignError::Registry(Error::Registry {
-            registry: "r.example".into(),
-            message: "refused".into(),
-        });
+        let registry = SignError::Registry {
+            doing: "signing r.example/acme/app@sha256:…".into(),
+            source: Error::Registry {
+                registry: "r.example".into(),
+                message: "refused".into(),
+            },
+        };
         let job: JobError = registry.into();
         let chained = anyhow::Error::new(step("signing".into(), job));
+        // What was being done, and about which image, is in the chain too.
+        assert!(
+            chained
+                .chain()
+                .any(|cause| cause.to_string() == "signing r.example/acme/app@sha256:…")
+        );
         assert!(
             chained
                 .chain()

@@ -148,11 +148,7 @@ pub fn release(
             transport,
         )
         .map(|_| ())
-        .map_err(|e| match e {
-            super::JobError::Hoist(inner) => ReleaseError::Registry(inner),
-            super::JobError::Release(inner) => inner,
-            other => ReleaseError::Refused(other.to_string()),
-        })
+        .map_err(release_error)
     };
     let pairs: Vec<(&ImageTargets, &Image)> = targets
         .iter()
@@ -549,4 +545,18 @@ fn check_budget(
         )?;
     }
     Ok(())
+}
+
+/// A job error as a release step's: the registry's answer and what was being done
+/// (a signing failure names its image) kept in the chain.
+fn release_error(error: super::JobError) -> ReleaseError {
+    match error {
+        super::JobError::Hoist(inner) => ReleaseError::Registry(inner),
+        super::JobError::Release(inner) => inner,
+        super::JobError::Step { context, source } => ReleaseError::Step {
+            context,
+            source: Box::new(release_error(*source)),
+        },
+        other => ReleaseError::Refused(other.to_string()),
+    }
 }

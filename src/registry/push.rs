@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::pull::BlobFetcher;
 use super::pushed::PushedRecords;
 use super::repository::Mount;
+use super::scheduler::BlobOutcome;
 use super::transport::{Access, Repository, Transport};
 use super::upload::BlobBody;
 use crate::error::{Error, Result};
@@ -111,6 +112,9 @@ pub async fn push(
         // is there, so the image by digest vouches for its blobs and children; with
         // its SBOMs listed, nothing is missing. Only the tags are left.
         report.blobs_skipped = blob_count;
+        for _ in 0..blob_count {
+            blobs.registry.counts.blob(BlobOutcome::Skipped);
+        }
         let top = document_bytes(image, &image.descriptor.digest)?;
         put_tags(&blobs, image, &top, tags, false).await?;
         return Ok(report);
@@ -372,6 +376,7 @@ pub async fn fetch_layers_on_demand(
     Ok(())
 }
 
+#[derive(Default)]
 struct Fetchers {
     by_origin: Vec<(BTreeSet<Digest>, BlobFetcher)>,
 }
@@ -423,7 +428,57 @@ async fn upload_blob(
     )
     .await?;
     holders.insert(blobs.name.clone());
+    blobs.registry.counts.blob(match outcome {
+        Outcome::Skipped => BlobOutcome::Skipped,
+        Outcome::Mounted => BlobOutcome::Mounted,
+        Outcome::Uploaded { .. } => BlobOutcome::Uploaded,
+    });
     Ok(outcome)
+}
+
+/// A handle on `target`'s repository for putting artifacts about an image pushed
+/// there (signatures, provenance): its token may pull from the command's other
+/// targets on the registry, so that an artifact blob one of them holds is mounted.
+pub async fn artifact_repository(target: &Reference, transport: &Transport) -> Result<Repository> {
+    let ledger = transport.ledger();
+    ledger.announce(target.registry(), target.repository());
+    let siblings = ledger.siblings(target.registry(), target.repository());
+    let mount_from: Vec<&str> = siblings.iter().map(String::as_str).collect();
+    transport
+        .repository(
+            target,
+            Access::Push {
+                mount_from: &mount_from,
+            },
+        )
+        .await
+}
+
+/// Puts an artifact's small blob (a signature payload or its config, a provenance
+/// envelope, the empty config) into `repository` the way a push puts an image's:
+/// through the command's ledger, so each goes up once per command, is mounted where
+/// this command put it before, and is counted with the others.
+pub async fn put_artifact_blob(
+    repository: &Repository,
+    digest: &Digest,
+    bytes: &[u8],
+    transport: &Transport,
+) -> Result<()> {
+    let blob = Blob {
+        size: bytes.len() as u64,
+        source: BlobSource::Bytes(bytes.to_vec()),
+    };
+    // No other source to try: where this command put it is in the ledger.
+    upload_blob(
+        repository,
+        digest,
+        &blob,
+        &[],
+        &Fetchers::default(),
+        transport,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn put_blob(

@@ -16,8 +16,7 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use reqwest::{StatusCode, header};
 
-use super::transport::{Access, Failure, Repository, Transport};
-use super::upload::BlobBody;
+use super::transport::{Failure, Repository, Transport};
 use crate::error::{Error, Result};
 use crate::oci::artifact::{
     Artifact, ArtifactManifest, EMPTY_BYTES, Referrer, add_referrer, empty_config,
@@ -55,26 +54,23 @@ pub async fn attach(
     repository: &Repository,
     subject: &Descriptor,
     artifact: &Artifact,
+    transport: &Transport,
 ) -> Result<Descriptor> {
     let referrer = artifact.manifest(subject);
-    attach_referrer(repository, &referrer).await?;
+    attach_referrer(repository, &referrer, transport).await?;
     Ok(referrer.descriptor)
 }
 
-/// Attaches an artifact already made into a manifest: blobs, manifest, and (for a
-/// registry without the referrers API) the fallback tag.
-pub async fn attach_referrer(repository: &Repository, referrer: &Referrer) -> Result<Recorded> {
+/// Attaches an artifact already made into a manifest: blobs (through the command's
+/// ledger, as a push puts an image's: [`super::push::put_artifact_blob`]), manifest,
+/// and (for a registry without the referrers API) the fallback tag.
+pub async fn attach_referrer(
+    repository: &Repository,
+    referrer: &Referrer,
+    transport: &Transport,
+) -> Result<Recorded> {
     for (digest, bytes) in referrer_blobs(referrer) {
-        if !repository.blob_exists(&digest).await? {
-            repository
-                .upload(
-                    &digest,
-                    bytes.len() as u64,
-                    &BlobBody::Bytes(bytes),
-                    &super::progress::quiet(),
-                )
-                .await?;
-        }
+        super::push::put_artifact_blob(repository, &digest, bytes, transport).await?;
     }
     attach_referrer_manifest(repository, referrer).await
 }
@@ -199,12 +195,10 @@ pub async fn push_referrers(
     if image.referrers.is_empty() {
         return Ok(0);
     }
-    let repository = transport
-        .repository(target, Access::Push { mount_from: &[] })
-        .await?;
+    let repository = super::push::artifact_repository(target, transport).await?;
     let mut recorded = 0;
     for referrer in &image.referrers {
-        if attach_referrer(&repository, referrer).await? != Recorded::AlreadyListed {
+        if attach_referrer(&repository, referrer, transport).await? != Recorded::AlreadyListed {
             recorded += 1;
         }
     }
@@ -244,11 +238,23 @@ impl Repository {
     }
 
     /// `GET …/referrers/<digest>`: the registry's referrers index, `None` when it has
-    /// no referrers API (404).
+    /// no referrers API (404: asked once per registry and command).
     async fn referrers_api(&self, subject: &Digest) -> Result<Option<Index>> {
         let url = format!("{}/referrers/{subject}", self.url);
         let what = format!("referrers of {subject}");
-        self.get_index(&url, &what).await
+        let mut known = self.registry.referrers_api.lock().await;
+        match *known {
+            Some(false) => Ok(None),
+            Some(true) => {
+                drop(known);
+                self.get_index(&url, &what).await
+            }
+            None => {
+                let index = self.get_index(&url, &what).await?;
+                *known = Some(index.is_some());
+                Ok(index)
+            }
+        }
     }
 
     /// The index under a referrers tag, `None` when there is no such tag; anything

@@ -41,7 +41,7 @@ pub enum Mount {
 impl Repository {
     /// `REGISTRY/REPO:TAG` or `REGISTRY/REPO@DIGEST` for a manifest reference.
     fn manifest_subject(&self, reference: &str) -> String {
-        let separator = if reference.contains(':') { '@' } else { ':' };
+        let separator = if is_digest(reference) { '@' } else { ':' };
         format!("{}{separator}{reference}", self.display())
     }
 
@@ -101,8 +101,37 @@ impl Repository {
 
     /// The digest the registry holds under a manifest reference (tag or digest), from
     /// `HEAD`'s `Docker-Content-Digest`; `None` when it holds nothing there (or does
-    /// not say: then the caller cannot tell, and acts as if absent).
+    /// not say: then the caller cannot tell, and acts as if absent). Asked once per
+    /// reference per command ([`super::scheduler::TagMemo`]): later calls, and calls
+    /// after this command put or read the reference, are answered from memory.
     pub async fn manifest_digest(&self, reference: &str) -> Result<Option<Digest>> {
+        if self.registry.documents.get(&self.name, reference).is_some() {
+            // Read by digest this command: the registry holds it.
+            return Ok(reference.parse().ok());
+        }
+        let slot = self.registry.tags.slot(&self.name, reference);
+        let mut known = slot.lock().await;
+        if let Some(answer) = known.as_ref() {
+            return Ok(answer.clone());
+        }
+        let answer = self.head_manifest(reference).await?;
+        *known = Some(answer.clone());
+        Ok(answer)
+    }
+
+    /// What `tag` names now, asked of the registry even when this command knows an
+    /// answer: a second look for a competitor's put (the memo takes the answer).
+    pub async fn reread_tag(&self, tag: &str) -> Result<Option<Digest>> {
+        let answer = self.head_manifest(tag).await?;
+        self.registry
+            .tags
+            .record(&self.name, tag, answer.clone())
+            .await;
+        Ok(answer)
+    }
+
+    /// `HEAD …/manifests/REFERENCE`: the digest in `Docker-Content-Digest`.
+    async fn head_manifest(&self, reference: &str) -> Result<Option<Digest>> {
         let url = format!("{}/manifests/{reference}", self.url);
         let accept = ACCEPTED.join(", ");
         self.retrying(|| async {
@@ -133,13 +162,35 @@ impl Repository {
     }
 
     /// A manifest or index's bytes as the registry holds them under `reference` (a
-    /// tag or digest); the caller checks them against their digest.
+    /// tag or digest); the caller checks them against their digest. A tag whose
+    /// digest this command knows, with that document read before, is answered from
+    /// memory; a tag read records what it names.
     pub async fn manifest(&self, reference: &str) -> Result<Vec<u8>> {
-        if let Some(bytes) = self.registry.documents.get(&self.name, reference) {
+        let named = match self
+            .registry
+            .tags
+            .slot(&self.name, reference)
+            .lock()
+            .await
+            .as_ref()
+        {
+            Some(Some(digest)) => digest.to_string(),
+            _ => reference.to_string(),
+        };
+        if let Some(bytes) = self.registry.documents.get(&self.name, &named) {
             return Ok(bytes.as_ref().clone());
         }
         let bytes = self.fetch_manifest_bytes(reference).await?;
-        self.registry.documents.keep(&self.name, reference, &bytes);
+        let digest = Digest::sha256_of(&bytes);
+        self.registry
+            .documents
+            .keep(&self.name, digest.as_str(), &bytes);
+        if !is_digest(reference) {
+            self.registry
+                .tags
+                .record(&self.name, reference, Some(digest))
+                .await;
+        }
         Ok(bytes)
     }
 
@@ -200,7 +251,17 @@ impl Repository {
         .map_err(|f| {
             let subject = self.manifest_subject(reference);
             self.error(subject, format!("putting manifest {reference}"), None, f)
-        })
+        })?;
+        // What we put is what the reference names now, and a document we hold.
+        let digest = Digest::sha256_of(bytes);
+        self.registry
+            .documents
+            .keep(&self.name, digest.as_str(), bytes);
+        self.registry
+            .tags
+            .record(&self.name, reference, Some(digest))
+            .await;
+        Ok(())
     }
 
     /// [`Self::put_manifest`] unless the registry already holds `digest` under
@@ -408,6 +469,12 @@ impl Repository {
         };
         Ok(Some((tags, next)))
     }
+}
+
+/// Whether a manifest reference is a digest (`sha256:…`) rather than a tag (tags
+/// have no colon).
+fn is_digest(reference: &str) -> bool {
+    reference.contains(':')
 }
 
 /// The target of a `Link: <URL>; rel="next"` header.

@@ -25,6 +25,7 @@ use serde::Serialize;
 pub struct RequestCounts {
     by_method: Mutex<BTreeMap<String, u64>>,
     uploaded: Mutex<u64>,
+    blobs: Mutex<BlobCounts>,
     /// Phases begun, each with when and how many requests had been made by then.
     phases: Mutex<Vec<(String, Instant, u64)>>,
 }
@@ -34,6 +35,7 @@ impl Default for RequestCounts {
         RequestCounts {
             by_method: Mutex::default(),
             uploaded: Mutex::default(),
+            blobs: Mutex::default(),
             phases: Mutex::new(vec![("prepare".to_string(), Instant::now(), 0)]),
         }
     }
@@ -50,7 +52,31 @@ pub struct PhaseStats {
     pub requests: u64,
 }
 
-/// A snapshot of [`RequestCounts`] (the `requests` field of `--json`).
+/// What became of the blobs a command put through its ledger: every image's layers
+/// and configs, and its artifacts' (SBOM documents, signatures and their configs,
+/// provenance envelopes, the empty config), each counted once per repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BlobCounts {
+    /// Uploaded.
+    pub uploaded: u64,
+    /// Mounted from another repository of the registry.
+    pub mounted: u64,
+    /// There already (the registry said so, or this command put it there).
+    pub skipped: u64,
+}
+
+/// What became of one blob a push put somewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobOutcome {
+    /// It was there.
+    Skipped,
+    /// Mounted from another repository.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
+/// A snapshot of [`RequestCounts`] (the `registry` field of `--json`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RequestStats {
     /// Requests sent to registries, retries and redirect hops included (token
@@ -60,6 +86,8 @@ pub struct RequestStats {
     pub total: u64,
     /// Bytes of blobs uploaded (bodies of completed uploads).
     pub bytes_uploaded: u64,
+    /// The blobs put through the ledger, by what became of them.
+    pub blobs: BlobCounts,
     /// The command's phases, in order.
     pub phases: Vec<PhaseStats>,
 }
@@ -78,6 +106,16 @@ impl RequestCounts {
     /// Counts the bytes of an uploaded blob.
     pub(super) fn uploaded(&self, bytes: u64) {
         *self.uploaded.lock().expect("upload count") += bytes;
+    }
+
+    /// Counts what became of one blob put through the ledger.
+    pub(super) fn blob(&self, outcome: BlobOutcome) {
+        let mut blobs = self.blobs.lock().expect("blob counts");
+        match outcome {
+            BlobOutcome::Skipped => blobs.skipped += 1,
+            BlobOutcome::Mounted => blobs.mounted += 1,
+            BlobOutcome::Uploaded => blobs.uploaded += 1,
+        }
     }
 
     fn total(&self) -> u64 {
@@ -111,6 +149,7 @@ impl RequestCounts {
             total,
             by_method,
             bytes_uploaded: *self.uploaded.lock().expect("upload count"),
+            blobs: *self.blobs.lock().expect("blob counts"),
             phases: phases
                 .iter()
                 .zip(ends)
@@ -214,6 +253,44 @@ impl Documents {
     }
 }
 
+/// What one tag names, once looked up or put: `None` until then, `Some(None)` when
+/// the registry holds nothing there.
+type TagState = Option<Option<Digest>>;
+
+/// A tag's state behind the lock a lookup holds while it asks.
+type TagSlot = Arc<tokio::sync::Mutex<TagState>>;
+
+/// What each tag named when this command last looked (a `HEAD` or `GET` by tag) or
+/// put it, per repository: one lookup per tag per run (issue 19), however many steps
+/// ask (the preflight, the forward-only and immutability checks, the growth table,
+/// the tag moves). Each tag has an async lock that a lookup holds while it asks, so
+/// that steps asking at once wait for one answer rather than each asking. A tag this
+/// command puts is recorded as the digest of the bytes put. A deliberate second look
+/// (the pinned-tag recheck after a put, which looks for a concurrent release) asks the
+/// registry and records what it says.
+#[derive(Debug, Default)]
+pub struct TagMemo {
+    slots: Mutex<BTreeMap<(String, String), TagSlot>>,
+}
+
+impl TagMemo {
+    /// The slot of `tag` in `repository`: lock it to read or record what it names.
+    pub(super) fn slot(&self, repository: &str, tag: &str) -> TagSlot {
+        Arc::clone(
+            self.slots
+                .lock()
+                .expect("tag memo")
+                .entry((repository.to_string(), tag.to_string()))
+                .or_default(),
+        )
+    }
+
+    /// Records that `tag` in `repository` names `digest` (a put, or a read by tag).
+    pub(super) async fn record(&self, repository: &str, tag: &str, digest: Option<Digest>) {
+        *self.slot(repository, tag).lock().await = Some(digest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +303,9 @@ mod tests {
         }
         counts.uploaded(10);
         counts.uploaded(5);
+        counts.blob(BlobOutcome::Uploaded);
+        counts.blob(BlobOutcome::Skipped);
+        counts.blob(BlobOutcome::Skipped);
         counts.phase("push");
         counts.count("PUT");
         let stats = counts.snapshot();
@@ -239,6 +319,14 @@ mod tests {
         assert_eq!(stats.by_method["HEAD"], 2);
         assert_eq!(stats.by_method["PUT"], 2);
         assert_eq!(stats.bytes_uploaded, 15);
+        assert_eq!(
+            stats.blobs,
+            BlobCounts {
+                uploaded: 1,
+                mounted: 0,
+                skipped: 2
+            }
+        );
     }
 
     #[test]

@@ -191,6 +191,13 @@ pub(super) struct Registry {
     /// Documents read by digest this command, by repository and digest: immutable,
     /// so asked for once ([`super::scheduler::Documents`]).
     pub(super) documents: super::scheduler::Documents,
+    /// What each tag names, once looked up or put ([`super::scheduler::TagMemo`]).
+    pub(super) tags: super::scheduler::TagMemo,
+    /// Whether the registry has the referrers API, once its first answer told:
+    /// 404 means it has none (one that has it must not answer 404, distribution-spec
+    /// 1.1), so it is not asked again this command and the referrers tag is read
+    /// instead. Held while the first question is asked: the others wait for it.
+    pub(super) referrers_api: tokio::sync::Mutex<Option<bool>>,
 }
 
 impl Registry {
@@ -230,6 +237,8 @@ impl Registry {
             permits: Arc::new(tokio::sync::Semaphore::new(options.registry_jobs())),
             counts,
             documents: super::scheduler::Documents::default(),
+            tags: super::scheduler::TagMemo::default(),
+            referrers_api: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -734,6 +743,8 @@ mod tests {
             permits: Arc::new(tokio::sync::Semaphore::new(1)),
             counts: Arc::default(),
             documents: crate::registry::scheduler::Documents::default(),
+            tags: crate::registry::scheduler::TagMemo::default(),
+            referrers_api: tokio::sync::Mutex::new(None),
         }
     }
 

@@ -556,7 +556,7 @@ async fn recheck(
         return Ok(());
     }
     tokio::time::sleep(settle(put_took)).await;
-    match repository.manifest_digest(tag).await? {
+    match repository.reread_tag(tag).await? {
         Some(there) if &there != digest => Err(crate::Error::ImmutableTag {
             reference: with_tag(target, tag).whole(),
             existing: there,

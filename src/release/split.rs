@@ -15,7 +15,7 @@ use semver::Version;
 use serde::Deserialize;
 
 use super::Result;
-use super::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
+use super::forward::{MovePolicy, Moved, TagMove, move_all_tags, probe, refuse_pinned_elsewhere};
 use super::rollout::{ImageTargets, ReleasedImage, ReleasedPush, repository_name};
 use super::steps::{refused, step};
 use crate::oci::image::Image;
@@ -245,8 +245,10 @@ struct Pushed {
 }
 
 /// Reads every member's image from each of its repositories (its documents, by
-/// digest: proof it is there), refuses the release if a pinned tag names another
-/// image, then moves every tag by the release rules. Nothing is uploaded.
+/// digest: proof it is there) and what the release's tags name there, all at once
+/// (the transport bounds the requests in flight); refuses the release if a pinned tag
+/// names another image; then moves every tag of every member by the release rules,
+/// together, as a one-runner release does ([`move_all_tags`]). Nothing is uploaded.
 pub fn tag_all(
     parts: &Parts,
     found: &BTreeMap<String, Found>,
@@ -255,32 +257,44 @@ pub fn tag_all(
     note: &mut dyn FnMut(String),
 ) -> Result<Vec<ReleasedImage>> {
     let version = parts.version;
-    let mut pushed: Vec<Vec<Pushed>> = Vec::new();
-    for target in parts.targets {
-        let found = &found[&target.member];
-        let mut per_repository = Vec::new();
-        for repository in &target.repositories {
-            let image = read_pushed(repository, found, transport, store).map_err(|e| {
-                step(
-                    format!(
-                        "{}: {}@{} (from {}) is not in the registry; no tag was moved",
-                        target.member,
-                        repository_name(repository),
-                        found.digest,
-                        found.path.display()
-                    ),
-                    e,
+    let pairs: Vec<(&ImageTargets, &Reference)> = parts
+        .targets
+        .iter()
+        .flat_map(|target| target.repositories.iter().map(move |r| (target, r)))
+        .collect();
+    let read = crate::registry::block_on(async {
+        Ok(
+            futures_util::future::join_all(pairs.iter().map(|(target, repository)| {
+                let found = &found[&target.member];
+                futures_util::future::join(
+                    read_pushed(repository, found, transport, store),
+                    probe(repository, release_tags, transport),
                 )
-            })?;
-            let seen = probe_tags(repository, release_tags, transport)?;
-            if !force {
-                refuse_pinned_elsewhere(repository, &seen, &found.digest).map_err(|e| {
-                    step(format!("v{version} was not released: no tag was moved"), e)
-                })?;
-            }
-            per_repository.push(Pushed { image, seen });
+            }))
+            .await,
+        )
+    })?;
+    let mut pushed = Vec::new();
+    for ((target, repository), (image, seen)) in pairs.iter().zip(read) {
+        let found = &found[&target.member];
+        let image = image.map_err(|e| {
+            step(
+                format!(
+                    "{}: {}@{} (from {}) is not in the registry; no tag was moved",
+                    target.member,
+                    repository_name(repository),
+                    found.digest,
+                    found.path.display()
+                ),
+                e,
+            )
+        })?;
+        let seen = seen?;
+        if !force {
+            refuse_pinned_elsewhere(repository, &seen, &found.digest)
+                .map_err(|e| step(format!("v{version} was not released: no tag was moved"), e))?;
         }
-        pushed.push(per_repository);
+        pushed.push(Pushed { image, seen });
     }
     note(format!(
         "every member of v{version} is up in every repository: moving the tags"
@@ -290,22 +304,34 @@ pub fn tag_all(
         force,
         ..MovePolicy::default()
     };
+    let moves: Vec<TagMove> = pairs
+        .iter()
+        .zip(&pushed)
+        .map(|((_, repository), pushed)| TagMove {
+            image: &pushed.image,
+            target: repository,
+            tags: release_tags,
+            seen: &pushed.seen,
+        })
+        .collect();
+    let mut moved = move_all_tags(&moves, &policy, transport, note).into_iter();
+    let mut pushed = pushed.iter();
     let mut released = Vec::new();
-    for (target, per_repository) in parts.targets.iter().zip(pushed) {
+    for target in parts.targets {
         let mut pushes = Vec::new();
-        for (repository, pushed) in target.repositories.iter().zip(per_repository) {
-            let tagged = tag_one(&pushed, repository, release_tags, &policy, transport, note)
-                .map_err(|e| {
-                    step(
-                        format!(
-                            "tagging v{version} of {} in {} failed",
-                            target.member,
-                            repository_name(repository)
-                        ),
-                        e,
-                    )
-                })?;
-            pushes.push(tagged);
+        for repository in &target.repositories {
+            let outcome = moved.next().expect("one result per move").map_err(|e| {
+                step(
+                    format!(
+                        "tagging v{version} of {} in {} failed",
+                        target.member,
+                        repository_name(repository)
+                    ),
+                    e,
+                )
+            })?;
+            let image = &pushed.next().expect("one image per move").image;
+            pushes.push(released_push(image, repository, outcome));
         }
         released.push(ReleasedImage {
             name: target.member.clone(),
@@ -316,28 +342,11 @@ pub fn tag_all(
     Ok(released)
 }
 
-/// Moves the release's tags in one repository onto the member's image.
-fn tag_one(
-    pushed: &Pushed,
-    repository: &Reference,
-    release_tags: &[String],
-    policy: &MovePolicy,
-    transport: &Transport,
-    note: &mut dyn FnMut(String),
-) -> Result<ReleasedPush> {
-    let Pushed { image, seen } = pushed;
-    let moved = move_tags(
-        image,
-        repository,
-        release_tags,
-        seen,
-        policy,
-        transport,
-        note,
-    )?;
+/// What the release did in one repository of a member: its tags moved (or kept).
+fn released_push(image: &Image, repository: &Reference, moved: Moved) -> ReleasedPush {
     let name = repository_name(repository);
     let digest = image.descriptor.digest.to_string();
-    Ok(ReleasedPush {
+    ReleasedPush {
         report: PushReport {
             reference: format!("{name}@{digest}"),
             digest,
@@ -351,11 +360,11 @@ fn tag_one(
             .into_iter()
             .filter_map(|(tag, version)| Some((tag, version?)))
             .collect(),
-    })
+    }
 }
 
 /// The image a record names, read from `repository` by digest (documents only).
-fn read_pushed(
+async fn read_pushed(
     repository: &Reference,
     found: &Found,
     transport: &Transport,
@@ -363,9 +372,7 @@ fn read_pushed(
 ) -> crate::Result<Image> {
     let pinned =
         crate::oci::reference::parse(&format!("{}@{}", repository_name(repository), found.digest))?;
-    crate::registry::block_on(crate::registry::pull::load_base(
-        &pinned, None, store, transport, false,
-    ))
+    crate::registry::pull::load_base(&pinned, None, store, transport, false).await
 }
 
 #[cfg(test)]

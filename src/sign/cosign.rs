@@ -24,16 +24,16 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use serde::Serialize;
 
-use super::SignError;
 use super::key::{PrivateKey, PublicKey, base64, unbase64};
 use super::payload::{mismatch, payload};
+use super::{SignError, in_registry};
 use crate::oci::canonical::to_canonical;
 use crate::oci::media;
 use crate::oci::model::{Descriptor, Index, Manifest};
 use crate::registry::answer::Meaning;
 use crate::registry::manifest::{describe_document, fetch_manifest};
+use crate::registry::push::put_artifact_blob;
 use crate::registry::transport::{Access, Repository, Transport};
-use crate::registry::upload::BlobBody;
 
 /// A signature layer's media type.
 pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -85,7 +85,9 @@ pub async fn manifests_of(
     repository: &Repository,
     reference: &Reference,
 ) -> Result<Vec<Digest>, SignError> {
-    let (descriptor, bytes) = fetch_manifest(repository, reference, reference.digest()).await?;
+    let (descriptor, bytes) = fetch_manifest(repository, reference, reference.digest())
+        .await
+        .map_err(in_registry(format!("reading {}", reference.whole())))?;
     let mut digests = vec![descriptor.digest.clone()];
     if media::is_index(&descriptor.media_type) {
         let index: Index = serde_json::from_slice(&bytes).map_err(|e| SignError::Signature {
@@ -111,15 +113,15 @@ pub async fn sign_pushed(
     key: &PrivateKey,
     annotations: &BTreeMap<String, String>,
 ) -> Result<SignReport, SignError> {
-    let repository = transport
-        .repository(reference, Access::Push { mount_from: &[] })
-        .await?;
+    let repository = crate::registry::push::artifact_repository(reference, transport)
+        .await
+        .map_err(in_registry(format!("signing {}", reference.whole())))?;
     let name = repository.display();
     let mut signed = Vec::new();
     for digest in manifests_of(&repository, reference).await? {
         let payload = payload(&name, digest.as_str(), annotations);
         let signature = key.sign(&payload);
-        signed.push(add_signature(&repository, &digest, &payload, &signature).await?);
+        signed.push(add_signature(&repository, &digest, &payload, &signature, transport).await?);
     }
     Ok(SignReport {
         repository: name,
@@ -132,7 +134,10 @@ async fn existing(repository: &Repository, tag: &str) -> Result<Option<Manifest>
     let bytes = match repository.manifest(tag).await {
         Ok(bytes) => bytes,
         Err(error) if is_absent(&error) => return Ok(None),
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            let doing = format!("reading the signatures {}:{tag}", repository.display());
+            return Err(in_registry(doing)(error));
+        }
     };
     let manifest = serde_json::from_slice(&bytes).map_err(|e| SignError::Signature {
         manifest: format!("{}:{tag}", repository.display()),
@@ -146,6 +151,7 @@ async fn add_signature(
     digest: &Digest,
     payload: &[u8],
     signature: &[u8],
+    transport: &Transport,
 ) -> Result<Signed, SignError> {
     let tag = signature_tag(digest);
     let mut layers = existing(repository, &tag)
@@ -173,11 +179,16 @@ async fn add_signature(
             signatures: layers.len(),
         });
     }
-    put_blob(repository, &layer.digest, payload).await?;
+    let doing = || format!("signing {}@{digest}", repository.display());
+    put_artifact_blob(repository, &layer.digest, payload, transport)
+        .await
+        .map_err(in_registry(doing()))?;
     layers.push(layer);
     let config = signature_config(&layers);
     let config_digest = Digest::sha256_of(&config);
-    put_blob(repository, &config_digest, &config).await?;
+    put_artifact_blob(repository, &config_digest, &config, transport)
+        .await
+        .map_err(in_registry(doing()))?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.to_string()),
@@ -189,27 +200,14 @@ async fn add_signature(
     let document = to_canonical(&manifest).map_err(|e| SignError::Random(e.to_string()))?;
     repository
         .put_manifest(&tag, media::OCI_MANIFEST, &document.bytes)
-        .await?;
+        .await
+        .map_err(in_registry(doing()))?;
     Ok(Signed {
         digest: digest.clone(),
         tag,
         added: true,
         signatures: manifest.layers.len(),
     })
-}
-
-async fn put_blob(repository: &Repository, digest: &Digest, bytes: &[u8]) -> Result<(), SignError> {
-    if !repository.blob_exists(digest).await? {
-        repository
-            .upload(
-                digest,
-                bytes.len() as u64,
-                &BlobBody::Bytes(bytes),
-                &crate::registry::progress::quiet(),
-            )
-            .await?;
-    }
-    Ok(())
 }
 
 /// go-containerregistry's config of `empty.Image` after appending `layers`, in Go's
@@ -272,7 +270,13 @@ pub async fn verify_pushed(
     reference: &Reference,
     key: &PublicKey,
 ) -> Result<VerifiedSignatures, SignError> {
-    let repository = transport.repository(reference, Access::Pull).await?;
+    let repository = transport
+        .repository(reference, Access::Pull)
+        .await
+        .map_err(in_registry(format!(
+            "checking the signatures of {}",
+            reference.whole()
+        )))?;
     let name = repository.display();
     let mut manifests = Vec::new();
     for digest in manifests_of(&repository, reference).await? {
@@ -302,12 +306,15 @@ async fn verify_manifest(
         Err(error) if is_absent(&error) => {
             return Err(fail(format!("not signed: the repository has no tag {tag}")));
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            return Err(in_registry(format!("checking the signatures of {subject}"))(error));
+        }
     };
     describe_document(&bytes, |message| crate::Error::Registry {
         registry: name.to_string(),
         message: format!("{name}:{tag}: {message}"),
-    })?;
+    })
+    .map_err(in_registry(format!("checking the signatures of {subject}")))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| fail(format!("{tag} holds no image manifest: {e}")))?;
     let mut refusals = Vec::new();
@@ -355,7 +362,13 @@ async fn check_layer(
         return Ok(Some("the signature is not base64".to_string()));
     };
     // Verified against its digest by the transport.
-    let payload = repository.blob_bytes(&layer.digest, PAYLOAD_LIMIT).await?;
+    let payload = repository
+        .blob_bytes(&layer.digest, PAYLOAD_LIMIT)
+        .await
+        .map_err(in_registry(format!(
+            "reading the signature payload {name}@{}",
+            layer.digest
+        )))?;
     if !key.verifies(&payload, &der) {
         return Ok(Some(format!(
             "does not verify with {} (another key, or a tampered payload)",

@@ -32,6 +32,7 @@ use p256::pkcs8::{
 use serde::{Deserialize, Serialize};
 
 use super::SignError;
+use super::password::{Purpose, password};
 
 /// The PEM type cosign writes.
 pub const SIGSTORE_PEM_TYPE: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
@@ -297,6 +298,24 @@ pub fn read_private_key(path: &Path, password: &[u8]) -> Result<PrivateKey, Sign
     PrivateKey::from_cosign_pem(&text, password, path)
 }
 
+/// Reads and decrypts the private key file at `path` with its password
+/// ([`super::password`]: the environment, else a prompt): what `--sign-key FILE` and
+/// `hoist sign --key FILE` do before anything is built or pushed.
+pub fn unlock(path: &Path) -> Result<PrivateKey, SignError> {
+    let secret = password(Purpose::Unlock, &path.display().to_string())?;
+    read_private_key(path, &secret)
+}
+
+/// A new key pair written as `PREFIX.key` (encrypted with a password from
+/// [`super::password`]) and `PREFIX.pub`, as `cosign generate-key-pair` writes them;
+/// answers both paths. Existing files are kept unless `force`.
+pub fn generate_key_files(prefix: &Path, force: bool) -> Result<(PathBuf, PathBuf), SignError> {
+    let private_name = with_suffix(prefix, "key");
+    let secret = password(Purpose::NewKey, &private_name.display().to_string())?;
+    let files = PrivateKey::generate()?.to_cosign_files(&secret)?;
+    write_key_files(prefix, &files, force)
+}
+
 /// Writes `PREFIX.key` (mode 0600) and `PREFIX.pub`, each through a temp file and a
 /// rename; refuses (before writing either) when one exists, unless `force`.
 pub fn write_key_files(
@@ -318,7 +337,8 @@ pub fn write_key_files(
         }
     }
     write_private(&private_path, files.private_pem.as_bytes())?;
-    crate::fsutil::write_atomically(&public_path, files.public_pem.as_bytes())?;
+    crate::fsutil::write_atomically(&public_path, files.public_pem.as_bytes())
+        .map_err(SignError::KeyWrite)?;
     Ok((private_path, public_path))
 }
 
@@ -336,7 +356,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SignError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut temp = crate::fsutil::temp_file_in(crate::fsutil::parent_dir(path))?;
+    let mut temp = crate::fsutil::temp_file_in(crate::fsutil::parent_dir(path))
+        .map_err(SignError::KeyWrite)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

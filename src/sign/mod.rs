@@ -43,6 +43,9 @@ pub enum SignError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A key file cannot be written (the file error kept as the source).
+    #[error("{0}")]
+    KeyWrite(#[source] crate::Error),
     /// No password: none in the environment, and no terminal to ask on.
     #[error("{0}")]
     Password(String),
@@ -65,17 +68,30 @@ pub enum SignError {
         /// What is wrong.
         reason: String,
     },
-    /// Reading from or writing to the registry failed.
-    #[error(transparent)]
-    Registry(#[from] crate::Error),
+    /// Reading from or writing to the registry failed: what was being done, about
+    /// which image, with the registry's error kept as the source (the CLI finds the
+    /// registry's answer in the chain).
+    #[error("{doing}: {source}")]
+    Registry {
+        /// What was being done, naming the reference (`signing HOST/REPO@sha256:…`).
+        doing: String,
+        /// The registry's error.
+        source: crate::Error,
+    },
 }
 
 impl SignError {
     /// The library error inside, when this is one (for the CLI's credential hints).
     pub fn library(&self) -> Option<&crate::Error> {
         match self {
-            SignError::Registry(inner) => Some(inner),
+            SignError::Registry { source, .. } => Some(source),
             _ => None,
         }
     }
+}
+
+/// Wraps a registry error with what was being done (`doing` names the reference).
+pub(crate) fn in_registry(doing: impl Into<String>) -> impl FnOnce(crate::Error) -> SignError {
+    let doing = doing.into();
+    move |source| SignError::Registry { doing, source }
 }

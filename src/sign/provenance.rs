@@ -19,9 +19,9 @@ use oci_spec::distribution::Reference;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::SignError;
 use super::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE, open, seal};
 use super::key::{PrivateKey, PublicKey};
+use super::{SignError, in_registry};
 use crate::oci::artifact::Artifact;
 use crate::oci::canonical::to_canonical;
 use crate::oci::model::Descriptor;
@@ -180,12 +180,22 @@ pub async fn attach_provenance(
     facts: &BuildFacts,
     key: &PrivateKey,
 ) -> Result<(Descriptor, Recorded), SignError> {
-    let repository = transport
-        .repository(reference, Access::Push { mount_from: &[] })
-        .await?;
+    let doing = || {
+        format!(
+            "attaching the provenance of {}/{}@{}",
+            reference.registry(),
+            reference.repository(),
+            subject.digest
+        )
+    };
+    let repository = crate::registry::push::artifact_repository(reference, transport)
+        .await
+        .map_err(in_registry(doing()))?;
     let artifact = provenance_artifact(facts, key);
     let referrer = artifact.manifest(subject);
-    let recorded = attach_referrer(&repository, &referrer).await?;
+    let recorded = attach_referrer(&repository, &referrer, transport)
+        .await
+        .map_err(in_registry(doing()))?;
     Ok((referrer.descriptor, recorded))
 }
 
@@ -294,15 +304,29 @@ pub async fn verify_provenance(
     key: &PublicKey,
     expected: &Expected,
 ) -> Result<Option<VerifiedProvenance>, SignError> {
-    let repository = transport.repository(reference, Access::Pull).await?;
+    let doing = || {
+        format!(
+            "checking the provenance of {}/{}@{index}",
+            reference.registry(),
+            reference.repository()
+        )
+    };
+    let repository = transport
+        .repository(reference, Access::Pull)
+        .await
+        .map_err(in_registry(doing()))?;
     let subject = format!("{}@{index}", repository.display());
-    let candidates = list(&repository, index, Some(IN_TOTO_PAYLOAD_TYPE)).await?;
+    let candidates = list(&repository, index, Some(IN_TOTO_PAYLOAD_TYPE))
+        .await
+        .map_err(in_registry(doing()))?;
     if candidates.is_empty() {
         return Ok(None);
     }
     let mut refusals = Vec::new();
     for candidate in &candidates {
-        let (_, document) = fetch(&repository, candidate).await?;
+        let (_, document) = fetch(&repository, candidate)
+            .await
+            .map_err(in_registry(doing()))?;
         let verdict = serde_json::from_slice::<Envelope>(&document)
             .map_err(|e| format!("not a DSSE envelope: {e}"))
             .and_then(|envelope| {

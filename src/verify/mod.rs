@@ -70,13 +70,26 @@ pub enum VerifyError {
         /// Why.
         source: Error,
     },
+    /// A check in the registry failed: what was being checked, about which image.
+    #[error("{context}")]
+    Step {
+        /// What was being checked (`checking the signatures of HOST/REPO@…`).
+        context: String,
+        /// Why it failed.
+        source: Box<VerifyError>,
+    },
 }
 
 impl From<SignError> for VerifyError {
     fn from(error: SignError) -> VerifyError {
         match error {
             // The registry's answer stays a typed `Error` in the chain.
-            SignError::Registry(inner) => VerifyError::Hoist(inner),
+            // What was checked, about which image, with the registry's answer kept
+            // as a typed `Error` in the chain.
+            SignError::Registry { doing, source } => VerifyError::Step {
+                context: doing,
+                source: Box::new(VerifyError::Hoist(source)),
+            },
             other => VerifyError::Sign(other),
         }
     }

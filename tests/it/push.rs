@@ -170,7 +170,10 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
     let sandbox = Sandbox::new();
     let registry = Registry::start();
     let repo = "acme/dashboard";
+    // The harness's own readiness check is in the log too.
+    let before = registry.requests().len();
     let first = build_and_push(&sandbox, &registry, repo, &["1.0.0", "latest"]);
+    let first_logged = registry.requests().len() - before;
     let digest = str_at(&first, "/digest");
     let blobs = blobs_of(&registry, repo, digest);
     assert_eq!(blobs.len(), EXAMPLE_BLOBS, "{blobs:#?}");
@@ -234,9 +237,10 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
     assert_eq!(uploads(&again), uploaded);
     // An open registry is probed once at most (`GET /v2/`), not before every request:
     // the unchanged push is the registry-cache lookup (a HEAD per tag, the image
-    // read once by digest), a HEAD of the index by digest (the registry accepted it
-    // only once its blobs and children were there, so it vouches for them: no blob
-    // is asked about), and a HEAD per tag, which names it already, so nothing is PUT.
+    // read once by digest); the index, read by digest, is there (the registry
+    // accepted it only once its blobs and children were there, so it vouches for
+    // them: no blob is asked about); each tag, looked up once per command, names it
+    // already, so nothing is PUT.
     let probes = new.iter().filter(|r| r.route() == "/v2/").count();
     assert!(probes <= 1, "{probes} probes of /v2/: {new:#?}");
     let blob_heads = new.iter().filter(|r| r.blob_head().is_some()).count();
@@ -245,12 +249,43 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
         .iter()
         .filter(|r| r.method == "HEAD" && r.route().contains("/manifests/"))
         .count();
-    // The two tags read for the layer cache, the index by digest, the two tags again.
-    assert_eq!(manifest_heads, 5, "{new:#?}");
+    // The two tags, once each (the layer cache's lookup answers the tag moves too).
+    assert_eq!(manifest_heads, 2, "{new:#?}");
     assert!(
         !new.iter().any(|r| r.manifest_put().is_some()),
         "an unchanged push PUT manifests: {new:#?}"
     );
+    // `hoist build --push --json` reports what it asked of the registry as release and
+    // push do: every request the registry logged, and the blobs as the push counted them.
+    for (report, logged, uploaded) in [
+        (&first, first_logged, EXAMPLE_BLOBS),
+        (&second, new.len(), 0),
+    ] {
+        let stats = &report["registry"];
+        assert_eq!(
+            stats["total"].as_u64(),
+            Some(u64::try_from(logged).unwrap()),
+            "{stats:#}"
+        );
+        assert_eq!(
+            crate::schedule::phase_names(stats),
+            ["prepare", "build"],
+            "{stats:#}"
+        );
+        assert_eq!(
+            stats["blobs"]["uploaded"].as_u64(),
+            Some(uploaded as u64),
+            "{stats:#}"
+        );
+        assert_eq!(
+            stats["blobs"]["skipped"], report["blobs_skipped"],
+            "{report:#}"
+        );
+        assert_eq!(
+            stats["bytes_uploaded"], report["bytes_uploaded"],
+            "{report:#}"
+        );
+    }
 }
 
 #[test]

@@ -51,10 +51,10 @@ fn artifacts_attach_through_the_fallback_tag_without_duplicates_or_losses() {
 
     let spdx = artifact(SPDX_JSON, r#"{"spdxVersion":"SPDX-2.3"}"#);
     let other = artifact("application/vnd.example.note+json", r#"{"note":1}"#);
-    let first = block_on(attach(&repository, &subject(), &spdx)).unwrap();
-    let second = block_on(attach(&repository, &subject(), &other)).unwrap();
+    let first = block_on(attach(&repository, &subject(), &spdx, &transport)).unwrap();
+    let second = block_on(attach(&repository, &subject(), &other, &transport)).unwrap();
     // The same artifact again adds nothing.
-    let again = block_on(attach(&repository, &subject(), &spdx)).unwrap();
+    let again = block_on(attach(&repository, &subject(), &spdx, &transport)).unwrap();
     assert_eq!(again, first);
 
     let tag = referrers_tag(&subject().digest);
@@ -126,9 +126,14 @@ fn a_referrers_tag_holding_no_index_is_an_error_naming_it() {
     let tag = referrers_tag(&subject().digest);
     let bytes = registry.manifest(BASE_REPO, BASE_AMD64_MANIFEST);
     block_on(repository.put_manifest(&tag, media::OCI_MANIFEST, &bytes)).unwrap();
-    let err = block_on(attach(&repository, &subject(), &artifact(SPDX_JSON, "{}")))
-        .unwrap_err()
-        .to_string();
+    let err = block_on(attach(
+        &repository,
+        &subject(),
+        &artifact(SPDX_JSON, "{}"),
+        &transport,
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(err.contains(&tag), "{err}");
     assert!(err.contains("not an image index"), "{err}");
 }

@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::common::{Sandbox, parse_json, stdout};
+use crate::proxy::{FaultPlan, FaultProxy};
 use crate::registry::{HOIST_LIMIT, Registry, fails, ok};
 use crate::release::{Repo, digest_at, labels_at};
 use crate::workspace::{tags_of, workspace_repo};
@@ -55,6 +56,25 @@ fn digests(document: &Value) -> Vec<(String, String)> {
         .collect();
     found.sort();
     found
+}
+
+/// No member's repository has a tag.
+fn assert_no_tags(registry: &Registry) {
+    for member in MEMBERS {
+        assert_eq!(
+            tags_of(registry, &format!("acme/{member}")),
+            Vec::<String>::new(),
+            "{member}: no tag moved"
+        );
+    }
+}
+
+/// `--from FILE` for each of `files`.
+fn from_args(files: &[String]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|f| ["--from".to_string(), f.clone()])
+        .collect()
 }
 
 /// Three runners, each releasing one member by digest with a fresh cache (and
@@ -123,13 +143,7 @@ fn a_release_split_over_three_runners_equals_the_one_runner_release() {
     crate::common::success(&mut generate);
     let key = sandbox.path("cosign.key");
     let files = three_runners(&repo, &registry, &["--sign-key", key.to_str().unwrap()]);
-    for member in MEMBERS {
-        assert_eq!(
-            tags_of(&registry, &format!("acme/{member}")),
-            Vec::<String>::new(),
-            "a --by-digest part moves no tag"
-        );
-    }
+    assert_no_tags(&registry);
 
     let before = registry.requests().len();
     let mut args = vec!["1.0.0", "--no-git"];
@@ -247,13 +261,7 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
         err.contains("no --from file pushed worker") && err.contains("no tag was moved"),
         "{err}"
     );
-    for member in MEMBERS {
-        assert_eq!(
-            tags_of(&registry, &format!("acme/{member}")),
-            Vec::<String>::new(),
-            "{member}: no tag moved"
-        );
-    }
+    assert_no_tags(&registry);
 
     // A record of another version is refused, naming its file.
     let mut command = repo.hoist(&["release", "1.0.1", "--no-git", "--cache-dir"]);
@@ -268,20 +276,14 @@ fn a_member_missing_from_the_records_stops_the_release_before_any_tag() {
 
     // The whole set releases 1.0.0; then a split 0.9.0 (a backport) gets its own tags
     // and leaves latest on 1.0.0: rolling tags only move forward.
-    let from = |files: &[String]| -> Vec<String> {
-        files
-            .iter()
-            .flat_map(|f| ["--from".to_string(), f.clone()])
-            .collect()
-    };
     let mut args = vec!["1.0.0".to_string(), "--no-git".to_string()];
-    args.extend(from(&files));
+    args.extend(from_args(&files));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let current = digests(&release_with(&repo, &registry, "cache-final", &args));
     crate::common::success(&mut repo.hoist(&["version", "set", "0.8.0"]));
     let backport = runners_of(&repo, &registry, "0.9.0", &[]);
     let mut args = vec!["0.9.0".to_string(), "--no-git".to_string()];
-    args.extend(from(&backport));
+    args.extend(from_args(&backport));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let old = release_with(&repo, &registry, "cache-final", &args);
     for (member, digest) in &current {
@@ -363,4 +365,92 @@ fn keep_unchanged_makes_one_new_image_for_a_one_file_change() {
     command.arg(sandbox.path("cache-verify"));
     let verdict = stdout(&ok(&mut command, &registry));
     assert!(verdict.contains("\"verified\": true"), "{verdict}");
+}
+
+/// The final job asks the registry through the scheduler: every member's image and
+/// tags read at once, at most `--registry-jobs` requests in flight (counted by the
+/// fault proxy, one request per connection), every tag moved together; it uploads
+/// nothing; and a member whose image is not in the registry stops it before any tag
+/// moves, naming the member and its record.
+#[test]
+fn the_final_job_asks_at_once_within_registry_jobs_and_uploads_nothing() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(crate::faults::upstream(&registry), FaultPlan::new());
+    let repo = workspace_repo(&sandbox, &[proxy.host()]);
+    let files = three_runners(&repo, &registry, &[]);
+
+    // worker's record names an image nobody pushed.
+    let text = std::fs::read_to_string(&files[2]).unwrap();
+    let record = parse_json(&text);
+    let digest = record["images"][0]["digest"].as_str().unwrap();
+    let absent = format!("sha256:{}", "0".repeat(64));
+    let forged = sandbox.path("forged.json");
+    std::fs::write(&forged, text.replace(digest, &absent)).unwrap();
+    let mut files_forged = files[..2].to_vec();
+    files_forged.push(forged.to_str().unwrap().to_string());
+    let mut command = repo.hoist(&["release", "1.0.0", "--no-git", "--cache-dir"]);
+    command
+        .arg(sandbox.path("cache-final"))
+        .args(from_args(&files_forged));
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains("worker") && err.contains(&absent) && err.contains("no tag was moved"),
+        "{err}"
+    );
+    assert_no_tags(&registry);
+
+    let start = proxy.exchanges().len();
+    let mut args = vec!["1.0.0".to_string(), "--no-git".to_string()];
+    args.extend(["--registry-jobs".to_string(), "3".to_string()]);
+    args.extend(from_args(&files));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    release_with(&repo, &registry, "cache-final", &args);
+    let exchanges = proxy.exchanges().split_off(start);
+    let most = crate::schedule::most_at_once(&exchanges);
+    assert!(
+        (1..=3).contains(&most),
+        "{most} requests at once with --registry-jobs 3: {exchanges:#?}"
+    );
+    // Not one member after the other: some member's request was sent while another
+    // member's was in flight.
+    assert!(
+        members_asked_at_once(&exchanges),
+        "each member's requests waited for the previous member's: {exchanges:#?}"
+    );
+    assert!(
+        !exchanges
+            .iter()
+            .any(|e| e.route().contains("/blobs/uploads/")),
+        "the final job uploads nothing: {exchanges:#?}"
+    );
+    for member in MEMBERS {
+        assert_eq!(
+            tags_of(&registry, &format!("acme/{member}")),
+            ["1.0", "1.0.0", "latest"]
+        );
+    }
+}
+
+/// Whether two requests about different repositories were in flight at once (each
+/// from its head's arrival at the proxy until the proxy began its answer).
+fn members_asked_at_once(exchanges: &[crate::proxy::Exchange]) -> bool {
+    let repository = |e: &crate::proxy::Exchange| {
+        e.route()
+            .strip_prefix("/v2/")
+            .and_then(|rest| {
+                rest.split_once("/manifests/")
+                    .or(rest.split_once("/blobs/"))
+            })
+            .map(|(repo, _)| repo.to_string())
+    };
+    exchanges.iter().enumerate().any(|(i, a)| {
+        exchanges[i + 1..].iter().any(|b| {
+            let (Some(ra), Some(rb)) = (repository(a), repository(b)) else {
+                return false;
+            };
+            let (a_end, b_end) = (a.answering.unwrap(), b.answering.unwrap());
+            ra != rb && a.at < b_end && b.at < a_end
+        })
+    })
 }

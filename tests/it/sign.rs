@@ -697,3 +697,36 @@ fn keys_written_by_another_implementation_sign() {
         );
     }
 }
+
+/// A registry failure while signing says what was being signed, naming the image,
+/// and keeps the registry's answer typed in the chain (the credentials hint finds
+/// the 403 a registry refusing the signature's tag answers).
+#[test]
+fn a_registry_failure_while_signing_names_the_image() {
+    use crate::proxy::{Fault, FaultPlan, FaultProxy};
+    let registry = Registry::start();
+    let plan = FaultPlan::new().always("PUT", ".sig", Fault::envelope(403, "DENIED"));
+    let proxy = FaultProxy::start(crate::faults::upstream(&registry), plan);
+    let sandbox = Sandbox::new();
+    generate(&sandbox, "cosign").assert().success();
+    let image = proxy.reference("acme/refused:1.0");
+    let mut build = sandbox.build();
+    build
+        .arg("--config")
+        .arg(example_config())
+        .arg("--push-to")
+        .arg(&image);
+    ok(&mut build, &registry);
+    let mut command = hoist_with_password(&sandbox, PASSWORD);
+    command.args(["sign", &image, "--key", "cosign.key"]);
+    let err = fails(&mut command, HOIST_LIMIT);
+    assert!(
+        err.contains(&format!("signing {}/acme/refused@sha256:", proxy.host()))
+            && err.contains("403"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: the registry refused the credentials"),
+        "{err}"
+    );
+}
