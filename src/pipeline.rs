@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hoist_layers::{BlobStore, BuildOptions};
 use oci_spec::distribution::Reference;
@@ -48,6 +49,12 @@ pub struct Builder<'a> {
     /// Registry layers read ahead for the builds to come ([`Self::prefetch_registry_layers`]),
     /// by the references they were read from.
     prefetched: BTreeMap<Vec<String>, RegistryLayers>,
+    /// Bases opened so far, by location, platforms and whether their layers were
+    /// fetched: a workspace's members building at once on one base open (and pull) it
+    /// once; the others wait for it.
+    bases: Mutex<BTreeMap<String, Arc<Mutex<Option<Image>>>>>,
+    /// Builds running now: they share the compression threads.
+    active: AtomicUsize,
 }
 
 impl<'a> Builder<'a> {
@@ -71,7 +78,23 @@ impl<'a> Builder<'a> {
             builds: AtomicUsize::new(0),
             registry_layers: None,
             prefetched: BTreeMap::new(),
+            bases: Mutex::new(BTreeMap::new()),
+            active: AtomicUsize::new(0),
         })
+    }
+
+    /// Builds it runs at once and compression threads it shares among them: `--jobs`,
+    /// else one per core.
+    pub fn jobs(&self) -> usize {
+        match self.options.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
+
+    /// The progress observer builds report to.
+    pub fn observer(&self) -> &'a dyn Observer {
+        self.observer
     }
 
     /// The cache it builds into.
@@ -85,8 +108,19 @@ impl<'a> Builder<'a> {
     /// computes is not archived again. No references: stop reusing (the next image of a
     /// workspace has other targets). `hoist verify` never calls this.
     pub fn reuse_registry_layers(&mut self, references: &[Reference]) -> Result<()> {
+        self.registry_layers = self.take_registry_layers(references)?;
+        Ok(())
+    }
+
+    /// The registry layers a build whose outputs are pushes may reuse (`references`
+    /// as for [`Self::reuse_registry_layers`]), read ahead or read now, for
+    /// [`Self::build_with`].
+    pub fn take_registry_layers(
+        &mut self,
+        references: &[Reference],
+    ) -> Result<Option<RegistryLayers>> {
         let key: Vec<String> = references.iter().map(Reference::whole).collect();
-        self.registry_layers = if references.is_empty() {
+        Ok(if references.is_empty() {
             None
         } else if let Some(read) = self.prefetched.remove(&key) {
             Some(read)
@@ -96,8 +130,7 @@ impl<'a> Builder<'a> {
                 self.store,
                 self.transport,
             ))?)
-        };
-        Ok(())
+        })
     }
 
     /// Reads, all at once, the registry layers that the builds to come will reuse
@@ -132,32 +165,32 @@ impl<'a> Builder<'a> {
     /// registry base's layers stay in the registry until a push needs their bytes (only
     /// for builds whose outputs are pushes: sinks need every byte).
     pub fn build(&self, plan: &Plan, layers_on_demand: bool) -> Result<Image> {
-        // Images built earlier may point into their base's directory: each build unpacks
-        // into one of its own rather than into a mix of several archives' files.
-        let n = self.builds.fetch_add(1, Ordering::Relaxed);
-        let scratch_dir = self.scratch.path().join(format!("base-{n}"));
-        std::fs::create_dir(&scratch_dir).map_err(|source| Error::Io {
-            path: scratch_dir.clone(),
-            source,
-        })?;
-        let options = OpenOptions {
-            scratch_dir: &scratch_dir,
-            store: self.store,
-            transport: self.transport,
-            platforms: plan.platforms.as_deref(),
-            // Offline, every layer must be in the cache now: there is no later. SBOMs
-            // and uncompressed sizes read every layer, the base's included.
-            // Python layers without `libc` read the base's package database.
-            fetch_layers: !layers_on_demand
-                || self.transport.options().offline
-                || plan.sbom
-                || plan.budget.max_unpacked.is_some()
-                || plan.python.iter().any(PendingPython::needs_base_libc),
+        self.build_with(
+            plan,
+            layers_on_demand,
+            self.registry_layers.as_ref(),
+            self.observer,
+        )
+    }
+
+    /// [`Self::build`] reusing `known` (from [`Self::take_registry_layers`]) and
+    /// reporting to `observer`: several may run at once (a workspace's members), each
+    /// on a thread of its own, sharing the compression threads ([`Self::jobs`]).
+    pub fn build_with(
+        &self,
+        plan: &Plan,
+        layers_on_demand: bool,
+        known: Option<&RegistryLayers>,
+        observer: &dyn Observer,
+    ) -> Result<Image> {
+        let running = Running::start(&self.active);
+        // The bytes do not depend on the thread count: the builds running now split
+        // the command's threads rather than each taking them all.
+        let options = BuildOptions {
+            threads: (self.jobs() / running.count).max(1),
+            ..self.options
         };
-        let base = match &plan.base {
-            Location::Scratch => None,
-            location => Some(open(location, &options)?),
-        };
+        let base = self.open_base(plan, layers_on_demand)?;
         // Layer scans are cached beside the layer cache (and not used without it).
         let mut scanner = if self.options.use_cache {
             Scanner::with_cache(self.store.root())
@@ -176,15 +209,15 @@ impl<'a> Builder<'a> {
             files: plan.sbom_files,
         };
         let mut published = std::collections::BTreeMap::new();
-        let mut image = match &self.registry_layers {
+        let mut image = match known {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
                 let mut image = assemble_reusing(
                     plan,
                     base.as_ref(),
                     self.store,
-                    &self.options,
-                    self.observer,
+                    &options,
+                    observer,
                     known,
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
@@ -205,13 +238,7 @@ impl<'a> Builder<'a> {
                 }
                 image
             }
-            _ => assemble(
-                plan,
-                base.as_ref(),
-                self.store,
-                &self.options,
-                self.observer,
-            )?,
+            _ => assemble(plan, base.as_ref(), self.store, &options, observer)?,
         };
         if plan.sbom {
             // After assembly: each document names its platform manifest's digest.
@@ -224,6 +251,56 @@ impl<'a> Builder<'a> {
             )?;
         }
         Ok(image)
+    }
+
+    /// The base `plan` builds on, opened once per builder: the first build needing it
+    /// opens it (pulling what it must into the cache) while the others wait for it.
+    fn open_base(&self, plan: &Plan, layers_on_demand: bool) -> Result<Option<Image>> {
+        if plan.base == Location::Scratch {
+            return Ok(None);
+        }
+        // Offline, every layer must be in the cache now: there is no later. SBOMs and
+        // uncompressed sizes read every layer, the base's included. Python layers
+        // without `libc` read the base's package database.
+        let fetch_layers = !layers_on_demand
+            || self.transport.options().offline
+            || plan.sbom
+            || plan.budget.max_unpacked.is_some()
+            || plan.python.iter().any(PendingPython::needs_base_libc);
+        let platforms = plan
+            .platforms
+            .as_ref()
+            .map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let key = format!("{}\n{platforms:?}\n{fetch_layers}", plan.base);
+        let slot = Arc::clone(
+            self.bases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key)
+                .or_default(),
+        );
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(base) = slot.as_ref() {
+            return Ok(Some(base.clone()));
+        }
+        // An archive base is unpacked into a directory of its own, which lives as long
+        // as the builder: the images built on it point into it.
+        let n = self.builds.fetch_add(1, Ordering::Relaxed);
+        let scratch_dir = self.scratch.path().join(format!("base-{n}"));
+        std::fs::create_dir(&scratch_dir).map_err(|source| Error::Io {
+            path: scratch_dir.clone(),
+            source,
+        })?;
+        let options = OpenOptions {
+            scratch_dir: &scratch_dir,
+            store: self.store,
+            transport: self.transport,
+            platforms: plan.platforms.as_deref(),
+            fetch_layers,
+        };
+        let base = open(&plan.base, &options)?;
+        *slot = Some(base.clone());
+        Ok(Some(base))
     }
 
     /// What Python layers are planned with: the Python version and C library the
@@ -331,6 +408,26 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|r| r.expect("every push has a result"))
             .collect()
+    }
+}
+
+/// A build counted among those running while it lives.
+struct Running<'c> {
+    active: &'c AtomicUsize,
+    /// The builds running as it started, itself included.
+    count: usize,
+}
+
+impl<'c> Running<'c> {
+    fn start(active: &'c AtomicUsize) -> Running<'c> {
+        let count = active.fetch_add(1, Ordering::SeqCst) + 1;
+        Running { active, count }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -464,9 +464,13 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,
     };
-    let transport = args
-        .registry
-        .pushing_transport(args.jobs.unwrap_or(0), &cache_dir)?;
+    // Read again by the release, which reports a config it cannot load.
+    let members = hoist::workspace::load(&request.config, &request.packages)
+        .map(|project| project.members_by_repository(&request.push_to))
+        .unwrap_or_default();
+    let transport =
+        args.registry
+            .pushing_transport(args.jobs.unwrap_or(0), &cache_dir, members)?;
     let observer = super::progress::observer();
     let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let outcome =

@@ -16,6 +16,7 @@
 //! [`crate::release::forward::move_tags`]. The CLI maps flags to these and prints.
 
 pub mod build;
+pub mod members;
 pub mod push;
 pub mod release;
 pub mod tag;

@@ -294,7 +294,16 @@ pub fn tag_all(
     for (target, per_repository) in parts.targets.iter().zip(pushed) {
         let mut pushes = Vec::new();
         for (repository, pushed) in target.repositories.iter().zip(per_repository) {
-            let tagged = tag_one(&pushed, repository, release_tags, &policy, transport, note)
+            // Every line of the final job names the member it is about.
+            let mut named = |line: String| note(format!("{}: {line}", target.member));
+            let tagged = tag_one(
+                &pushed,
+                repository,
+                release_tags,
+                &policy,
+                transport,
+                &mut named,
+            )
                 .map_err(|e| {
                     step(
                         format!(

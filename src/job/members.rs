@@ -1,0 +1,295 @@
+//! A workspace's members built at once, their output as if one after another.
+//!
+//! [`each_member`] runs one closure per member on up to `jobs` threads (the
+//! builder's, so the members and their compression threads share one bound: see
+//! [`crate::pipeline::Builder::build_with`]). What a member reports (its finished
+//! layers, its notes) goes through a [`MemberOutput`] to this thread, which passes it
+//! on in member order: the first member's as it comes, the next one's (held until
+//! then) once the first is done, and so on. Stderr therefore reads as a run one member
+//! after another, whatever the threads' timing. Progress bars (`layer_started`) are
+//! live and shown at once, each titled with its member.
+//!
+//! A failure stops the members not yet started; those running finish (their layers
+//! are whole in the cache: every write there is a temp file renamed into place). The
+//! answer is the first failure in member order, which is the one a run one member
+//! after another would have met: every member before it was started before it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError, mpsc};
+
+use hoist_layers::{BuiltLayer, Progress};
+
+use crate::assemble::Observer;
+
+/// What a member reports, passed on in member order.
+enum Event {
+    /// A layer finished, with its title.
+    Layer(String, BuiltLayer),
+    /// A line for the command's notes.
+    Note(String),
+}
+
+/// A member's report, or its end.
+enum Message {
+    Event(usize, Event),
+    Done(usize),
+}
+
+/// One member's side of the command's output: its layers' titles name it (in a
+/// workspace), and what it reports reaches the command in member order.
+pub struct MemberOutput<'a> {
+    index: usize,
+    /// `NAME: ` in a workspace, else empty.
+    prefix: &'a str,
+    inner: &'a dyn Observer,
+    sender: mpsc::Sender<Message>,
+}
+
+impl MemberOutput<'_> {
+    /// Passes `line` on to the command's notes, in member order.
+    pub fn note(&self, line: String) {
+        // The receiver lives until every member is done.
+        let _ = self.sender.send(Message::Event(self.index, Event::Note(line)));
+    }
+
+    /// `line` as the member says it: `NAME: line` in a workspace.
+    pub fn named(&self, line: &str) -> String {
+        format!("{}{line}", self.prefix)
+    }
+}
+
+impl Observer for MemberOutput<'_> {
+    fn layer_started(&self, label: &str) -> Box<dyn Progress + '_> {
+        self.inner.layer_started(&self.named(label))
+    }
+
+    fn layer_finished(&self, label: &str, layer: &BuiltLayer) {
+        let event = Event::Layer(self.named(label), layer.clone());
+        let _ = self.sender.send(Message::Event(self.index, event));
+    }
+}
+
+/// Where each member's output goes: the observer for layers, `note` for notes.
+pub struct Sinks<'a, 'n> {
+    /// The command's progress observer.
+    pub observer: &'a dyn Observer,
+    /// The command's notes.
+    pub note: &'n mut dyn FnMut(String),
+}
+
+/// Runs `work` for each of `names`' members (`named`: prefix their layers' titles with
+/// the name) on up to `jobs` threads; one answer per member, in order, `None` for those
+/// not started after a failure.
+pub fn each_member<T: Send, E: Send>(
+    (names, named): (&[String], bool),
+    jobs: usize,
+    sinks: Sinks<'_, '_>,
+    work: &(dyn Fn(usize, &MemberOutput) -> Result<T, E> + Sync),
+) -> Vec<Option<Result<T, E>>> {
+    let count = names.len();
+    let prefixes: Vec<String> = names
+        .iter()
+        .map(|name| {
+            if named {
+                format!("{name}: ")
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let results: Mutex<Vec<Option<Result<T, E>>>> =
+        Mutex::new((0..count).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (sender, receiver) = mpsc::channel();
+    let observer = sinks.observer;
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, count.max(1)) {
+            let sender = sender.clone();
+            let (results, next, stop, prefixes) = (&results, &next, &stop, &prefixes);
+            scope.spawn(move || {
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    if index >= count {
+                        break;
+                    }
+                    let output = MemberOutput {
+                        index,
+                        prefix: &prefixes[index],
+                        inner: observer,
+                        sender: sender.clone(),
+                    };
+                    let result = work(index, &output);
+                    if result.is_err() {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(result);
+                    let _ = sender.send(Message::Done(index));
+                }
+            });
+        }
+        drop(sender);
+        let failed = |index: usize| {
+            results.lock().unwrap_or_else(PoisonError::into_inner)[index]
+                .as_ref()
+                .is_some_and(Result::is_err)
+        };
+        let mut order = InOrder::new(count, observer, sinks.note);
+        for message in receiver {
+            order.take(message, &failed);
+        }
+    });
+    results.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The members' reports passed on in member order.
+struct InOrder<'a, 'n> {
+    /// The member whose reports pass straight through.
+    head: usize,
+    /// Reports of later members, held.
+    held: Vec<Vec<Event>>,
+    done: Vec<bool>,
+    /// A member failed: later members' reports are dropped, as a run one member after
+    /// another would never have made them.
+    halted: bool,
+    observer: &'a dyn Observer,
+    note: &'n mut dyn FnMut(String),
+}
+
+impl<'a, 'n> InOrder<'a, 'n> {
+    fn new(count: usize, observer: &'a dyn Observer, note: &'n mut dyn FnMut(String)) -> Self {
+        InOrder {
+            head: 0,
+            held: (0..count).map(|_| Vec::new()).collect(),
+            done: vec![false; count],
+            halted: false,
+            observer,
+            note,
+        }
+    }
+
+    fn take(&mut self, message: Message, failed: &dyn Fn(usize) -> bool) {
+        match message {
+            Message::Event(index, event) if index == self.head => self.pass(event),
+            Message::Event(index, event) => self.held[index].push(event),
+            Message::Done(index) => {
+                self.done[index] = true;
+                // A member's reports all come before its end: the head's are passed.
+                while self.head < self.done.len() && self.done[self.head] {
+                    self.halted |= failed(self.head);
+                    self.head += 1;
+                    if let Some(held) = self.held.get_mut(self.head) {
+                        for event in std::mem::take(held) {
+                            self.pass(event);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn pass(&mut self, event: Event) {
+        if self.halted {
+            return;
+        }
+        match event {
+            Event::Layer(label, layer) => self.observer.layer_finished(&label, &layer),
+            Event::Note(line) => (self.note)(line),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what reaches the command, in order.
+    #[derive(Default)]
+    struct Record(Mutex<Vec<String>>);
+
+    impl Observer for Record {
+        fn layer_started(&self, _label: &str) -> Box<dyn Progress + '_> {
+            Box::new(hoist_layers::NoProgress)
+        }
+        fn layer_finished(&self, label: &str, _layer: &BuiltLayer) {
+            self.0.lock().unwrap().push(label.to_string());
+        }
+    }
+
+    fn layer() -> BuiltLayer {
+        BuiltLayer {
+            digest: hoist_layers::Digest::sha256_of(b""),
+            diff_id: hoist_layers::Digest::sha256_of(b""),
+            size: 0,
+            media_type: String::new(),
+            from_cache: false,
+            key: hoist_layers::Digest::sha256_of(b"key"),
+            known: false,
+        }
+    }
+
+    /// Members finishing in reverse order (the last first) still report in member
+    /// order, layers and notes interleaved as each member made them, titled with the
+    /// member's name.
+    #[test]
+    fn reports_come_in_member_order_whatever_the_timing() {
+        let names: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+        let record = Record::default();
+        let mut notes = Vec::new();
+        let answers = each_member(
+            (&names, true),
+            4,
+            Sinks {
+                observer: &record,
+                note: &mut |n| notes.push(n),
+            },
+            &|i, out| {
+                std::thread::sleep(std::time::Duration::from_millis(40 * (3 - i as u64)));
+                out.layer_finished("layer 1", &layer());
+                out.note(out.named("note"));
+                out.layer_finished("layer 2", &layer());
+                Ok::<_, String>(i * 10)
+            },
+        );
+        let answers: Vec<usize> = answers.into_iter().map(|a| a.unwrap().unwrap()).collect();
+        assert_eq!(answers, [0, 10, 20, 30]);
+        let layers = record.0.into_inner().unwrap();
+        let expected: Vec<String> = names
+            .iter()
+            .flat_map(|n| [format!("{n}: layer 1"), format!("{n}: layer 2")])
+            .collect();
+        assert_eq!(layers, expected);
+        let expected: Vec<String> = names.iter().map(|n| format!("{n}: note")).collect();
+        assert_eq!(notes, expected);
+    }
+
+    /// A failure stops the members not yet started; the members before it report,
+    /// those after it do not; outside a workspace titles are left as they are.
+    #[test]
+    fn a_failure_stops_what_has_not_started() {
+        let names: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
+        let record = Record::default();
+        let answers = each_member(
+            (&names, false),
+            1,
+            Sinks {
+                observer: &record,
+                note: &mut |_| {},
+            },
+            &|i, out| {
+                out.layer_finished(&format!("layer of {i}"), &layer());
+                if i == 2 { Err(format!("m{i} broke")) } else { Ok(i) }
+            },
+        );
+        assert!(matches!(answers[1], Some(Ok(1))));
+        assert_eq!(answers[2].as_ref().unwrap().as_ref().unwrap_err(), "m2 broke");
+        assert!(answers[3..].iter().all(Option::is_none), "{answers:?}");
+        assert_eq!(
+            record.0.into_inner().unwrap(),
+            ["layer of 0", "layer of 1", "layer of 2"]
+        );
+    }
+}
