@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hoist_layers::{BlobStore, BuildOptions};
+use hoist_layers::{BlobStore, BuildOptions, Held, LayerGate};
 use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
-use crate::assemble::{Observer, assemble, assemble_reusing};
+use crate::assemble::{Observer, assemble_reusing};
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
@@ -55,6 +55,8 @@ pub struct Builder<'a> {
     bases: Mutex<BTreeMap<String, Arc<Mutex<Option<Image>>>>>,
     /// Builds running now: they share the compression threads.
     active: AtomicUsize,
+    /// Layers being built now, and those built by this builder.
+    gate: Gate,
 }
 
 impl<'a> Builder<'a> {
@@ -80,6 +82,7 @@ impl<'a> Builder<'a> {
             prefetched: BTreeMap::new(),
             bases: Mutex::new(BTreeMap::new()),
             active: AtomicUsize::new(0),
+            gate: Gate::default(),
         })
     }
 
@@ -90,6 +93,21 @@ impl<'a> Builder<'a> {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             n => n,
         }
+    }
+
+    /// Whether a build of this builder archived the layer `digest` (it was not in the
+    /// layer cache before).
+    pub fn built_here(&self, digest: &hoist_layers::Digest) -> bool {
+        self.gate
+            .built
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(digest)
+    }
+
+    /// Whether its builds use the layer cache.
+    pub fn uses_cache(&self) -> bool {
+        self.options.use_cache
     }
 
     /// The progress observer builds report to.
@@ -218,7 +236,7 @@ impl<'a> Builder<'a> {
                     self.store,
                     &options,
                     observer,
-                    known,
+                    (known, &self.gate),
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
                 if plan.sbom {
@@ -238,7 +256,14 @@ impl<'a> Builder<'a> {
                 }
                 image
             }
-            _ => assemble(plan, base.as_ref(), self.store, &options, observer)?,
+            _ => assemble_reusing(
+                plan,
+                base.as_ref(),
+                self.store,
+                &options,
+                observer,
+                (&hoist_layers::NoKnownLayers, &self.gate),
+            )?,
         };
         if plan.sbom {
             // After assembly: each document names its platform manifest's digest.
@@ -408,6 +433,46 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|r| r.expect("every push has a result"))
             .collect()
+    }
+}
+
+/// The builder's [`LayerGate`]: a layer two builds running at once share is archived
+/// by the first to reach its key; the other waits, then finds it in the cache.
+#[derive(Default)]
+struct Gate {
+    /// Keys held by a build now.
+    held: Mutex<std::collections::BTreeSet<hoist_layers::Digest>>,
+    /// Signalled when a key is let go.
+    freed: std::sync::Condvar,
+    /// Digests of the layers archived (not found in the cache).
+    built: Mutex<std::collections::BTreeSet<hoist_layers::Digest>>,
+}
+
+impl LayerGate for Gate {
+    fn hold(&self, key: &hoist_layers::Digest) -> Held<'_> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        while held.contains(key) {
+            held = self
+                .freed
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        held.insert(key.clone());
+        let key = key.clone();
+        Held::until_dropped(move || {
+            self.held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            self.freed.notify_all();
+        })
+    }
+
+    fn built(&self, layer: &hoist_layers::BuiltLayer) {
+        self.built
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(layer.digest.clone());
     }
 }
 

@@ -14,8 +14,8 @@ use crate::files::{self, Origin};
 use crate::hash::{Digest, HashingWriter};
 use crate::source::SharedSource;
 use crate::spec::{
-    BuildOptions, BuiltLayer, KnownLayers, LayerSpec, NoKnownLayers, PARENT_DIR_MODE, Progress,
-    WHITEOUT_MODE,
+    BuildOptions, BuiltLayer, KnownLayers, LayerGate, LayerSpec, NoGate, NoKnownLayers,
+    PARENT_DIR_MODE, Progress, WHITEOUT_MODE,
 };
 use crate::tar::{EntryType, Header, TarWriter};
 use crate::walk::{self, Inexact};
@@ -48,6 +48,19 @@ pub fn build_layer_reusing(
     progress: &dyn Progress,
     known: &dyn KnownLayers,
 ) -> Result<BuiltLayer, Error> {
+    build_layer_gated(spec, store, options, progress, (known, &NoGate))
+}
+
+/// [`build_layer_reusing`] among builds running at once: `gate` holds the layer's key
+/// from before the cache is asked until the layer is recorded, so a layer two builds
+/// share is archived once (the other finds it in the cache).
+pub fn build_layer_gated(
+    spec: &LayerSpec,
+    store: &BlobStore,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+    (known, gate): (&dyn KnownLayers, &dyn LayerGate),
+) -> Result<BuiltLayer, Error> {
     options.validate()?;
     spec.compression.validate()?;
     let entries = plan_entries(spec)?;
@@ -56,6 +69,7 @@ pub fn build_layer_reusing(
     if options.use_cache {
         let hashes = cache::content_hashes(&entries)?;
         let key = cache::key(spec, &entries, &hashes);
+        let _held = gate.hold(&key);
         if let Some(hit) = cache::lookup(store, &key, spec.compression, progress) {
             progress.start(total_bytes);
             progress.advance(total_bytes);
@@ -84,6 +98,7 @@ pub fn build_layer_reusing(
     let built = write_layer(spec, &entries, store, threads, progress)?;
     if options.use_cache {
         cache::record(store, &built.key, &built)?;
+        gate.built(&built);
     }
     Ok(built)
 }

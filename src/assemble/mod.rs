@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use hoist_layers::{
-    BlobStore, BuildOptions, BuiltLayer, Digest, KnownLayers, NoKnownLayers, Progress,
+    BlobStore, BuildOptions, BuiltLayer, Digest, KnownLayers, LayerGate, NoGate, NoKnownLayers,
+    Progress,
 };
 use serde_json::{Value, json};
 
@@ -53,19 +54,27 @@ pub fn assemble(
     options: &BuildOptions,
     observer: &dyn Observer,
 ) -> Result<Image> {
-    assemble_reusing(plan, base, store, options, observer, &NoKnownLayers)
+    assemble_reusing(
+        plan,
+        base,
+        store,
+        options,
+        observer,
+        (&NoKnownLayers, &NoGate),
+    )
 }
 
 /// [`assemble`], with layers `known` holds under their key taken from there instead of
-/// built (`hoist_layers::build_layer_reusing`): their blobs are `OnDemand`, left where
-/// they are until a push needs their bytes.
+/// built (`hoist_layers::build_layer_gated`): their blobs are `OnDemand`, left where
+/// they are until a push needs their bytes. `gate` makes builds running at once build
+/// a layer they share once.
 pub fn assemble_reusing(
     plan: &Plan,
     base: Option<&Image>,
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
-    known: &dyn KnownLayers,
+    reuse: (&dyn KnownLayers, &dyn LayerGate),
 ) -> Result<Image> {
     let selected = select_platforms(base, plan.platforms.as_deref(), &plan.base_name)?;
     let flavour = match plan.format {
@@ -84,7 +93,7 @@ pub fn assemble_reusing(
     }
 
     check_layer_platforms(plan, base, &selected)?;
-    let built = build_layers(plan, &selected, store, options, observer, known)?;
+    let built = build_layers(plan, &selected, store, options, observer, reuse)?;
 
     let created = rfc3339(plan.epoch);
     let mut blobs: BTreeMap<Digest, Blob> = BTreeMap::new();
@@ -166,19 +175,19 @@ fn build_layers(
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
-    known: &dyn KnownLayers,
+    reuse: (&dyn KnownLayers, &dyn LayerGate),
 ) -> Result<Vec<Option<BuiltLayer>>> {
     let mut built = Vec::with_capacity(plan.layers.len());
     for (i, layer) in plan.layers.iter().enumerate() {
         if selected.iter().any(|p| uses(layer, &p.platform)) {
             let title = title(plan, i, selected);
             let progress = observer.layer_started(&title);
-            let result = hoist_layers::build_layer_reusing(
+            let result = hoist_layers::build_layer_gated(
                 &layer.spec,
                 store,
                 options,
                 progress.as_ref(),
-                known,
+                reuse,
             )
             .map_err(|source| Error::BuildLayer {
                 layer: title.clone(),

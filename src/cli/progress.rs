@@ -197,6 +197,7 @@ impl Observer for Bars {
     }
 
     fn layer_finished(&self, label: &str, layer: &BuiltLayer) {
-        self.0.suspend(|| eprintln!("{}", finished_line(label, layer)));
+        self.0
+            .suspend(|| eprintln!("{}", finished_line(label, layer)));
     }
 }

@@ -468,9 +468,9 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
     let members = hoist::workspace::load(&request.config, &request.packages)
         .map(|project| project.members_by_repository(&request.push_to))
         .unwrap_or_default();
-    let transport =
-        args.registry
-            .pushing_transport(args.jobs.unwrap_or(0), &cache_dir, members)?;
+    let transport = args
+        .registry
+        .pushing_transport(args.jobs.unwrap_or(0), &cache_dir, members)?;
     let observer = super::progress::observer();
     let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let outcome =

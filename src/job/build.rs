@@ -7,8 +7,7 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::members::{MemberOutput, Sinks, each_member};
-use super::release::first_failure;
+use super::members::{MemberOutput, build_members};
 use super::{Attested, JobError, Result, attest, step};
 use crate::assemble::Observer;
 use crate::budget::PlatformSize;
@@ -155,16 +154,7 @@ impl Job<'_> {
         let one = |i: usize, out: &MemberOutput| {
             build(builder, &wanted[i], known[i].as_ref(), out).map_err(|e| failed("building", i, e))
         };
-        let sinks = Sinks {
-            observer: self.builder.observer(),
-            note: &mut *note,
-        };
-        let images = first_failure(each_member(
-            (&names, named),
-            self.builder.jobs(),
-            sinks,
-            &one,
-        ))?;
+        let images = build_members(builder, (&names, named), note, |image| image, &one)?;
         for (i, (target, image)) in targets.iter().zip(images).enumerate() {
             let mut named_note = |line: String| {
                 note(if named {

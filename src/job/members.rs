@@ -14,12 +14,15 @@
 //! answer is the first failure in member order, which is the one a run one member
 //! after another would have met: every member before it was started before it.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, mpsc};
 
-use hoist_layers::{BuiltLayer, Progress};
+use hoist_layers::{BuiltLayer, Digest, Progress};
 
 use crate::assemble::Observer;
+use crate::oci::image::Image;
+use crate::pipeline::Builder;
 
 /// What a member reports, passed on in member order.
 enum Event {
@@ -49,7 +52,9 @@ impl MemberOutput<'_> {
     /// Passes `line` on to the command's notes, in member order.
     pub fn note(&self, line: String) {
         // The receiver lives until every member is done.
-        let _ = self.sender.send(Message::Event(self.index, Event::Note(line)));
+        let _ = self
+            .sender
+            .send(Message::Event(self.index, Event::Note(line)));
     }
 
     /// `line` as the member says it: `NAME: line` in a workspace.
@@ -75,6 +80,68 @@ pub struct Sinks<'a, 'n> {
     pub observer: &'a dyn Observer,
     /// The command's notes.
     pub note: &'n mut dyn FnMut(String),
+    /// Whether a layer was archived by this command ([`Builder::built_here`]); `None`
+    /// without the layer cache.
+    pub built_here: Option<&'a (dyn Fn(&Digest) -> bool + Sync)>,
+}
+
+/// Which layers a run one member after another would call cached: one that an earlier
+/// member (in member order) has is cached for the later ones; the first member with a
+/// layer this command archived calls it built, whichever member's build archived it
+/// (two members sharing a layer build it once: [`Builder::build_with`]'s gate). So
+/// the progress lines and `--json` say the same whatever the threads' timing.
+pub struct CachedInOrder<'a> {
+    built_here: Option<&'a (dyn Fn(&Digest) -> bool + Sync)>,
+    earlier: BTreeSet<Digest>,
+    current: BTreeSet<Digest>,
+}
+
+impl<'a> CachedInOrder<'a> {
+    /// For the builds of a builder whose [`Builder::built_here`] is `built_here`
+    /// (`None`: no layer cache, every flag stays as it is).
+    pub fn new(built_here: Option<&'a (dyn Fn(&Digest) -> bool + Sync)>) -> Self {
+        CachedInOrder {
+            built_here,
+            earlier: BTreeSet::new(),
+            current: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the current member's new layer `digest` (reported `cached`) counts as
+    /// cached.
+    fn cached(&mut self, digest: &Digest, cached: bool) -> bool {
+        let Some(built_here) = self.built_here else {
+            return cached;
+        };
+        self.current.insert(digest.clone());
+        self.earlier.contains(digest) || cached && !built_here(digest)
+    }
+
+    /// The current member is done: its layers are the next ones' earlier ones.
+    fn next_member(&mut self) {
+        self.earlier.append(&mut self.current);
+    }
+
+    /// The next member's image, its layer reports' `cached` set as in member order.
+    pub fn image(&mut self, image: &mut Image) {
+        for platform in &mut image.platforms {
+            // The base's layers and those a registry holds are never cached.
+            for layer in platform
+                .layers
+                .iter_mut()
+                .filter(|l| !l.reused && l.origin != "base")
+            {
+                layer.cached = self.cached(&layer.digest, layer.cached);
+            }
+        }
+        self.next_member();
+    }
+
+    fn layer(&mut self, layer: &mut BuiltLayer) {
+        if !layer.known {
+            layer.from_cache = self.cached(&layer.digest, layer.from_cache);
+        }
+    }
 }
 
 /// Runs `work` for each of `names`' members (`named`: prefix their layers' titles with
@@ -97,8 +164,7 @@ pub fn each_member<T: Send, E: Send>(
             }
         })
         .collect();
-    let results: Mutex<Vec<Option<Result<T, E>>>> =
-        Mutex::new((0..count).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<T, E>>>> = Mutex::new((0..count).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (sender, receiver) = mpsc::channel();
@@ -138,11 +204,46 @@ pub fn each_member<T: Send, E: Send>(
                 .is_some_and(Result::is_err)
         };
         let mut order = InOrder::new(count, observer, sinks.note);
+        order.cached = CachedInOrder::new(sinks.built_here);
         for message in receiver {
             order.take(message, &failed);
         }
     });
     results.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// [`each_member`] on `builder`'s jobs and observer: every member's answer in order,
+/// or the first failure in member order; `image` finds each answer's image, whose
+/// layers' `cached` flags are then set as in member order ([`CachedInOrder`]).
+pub fn build_members<T: Send>(
+    builder: &Builder,
+    (names, named): (&[String], bool),
+    note: &mut dyn FnMut(String),
+    image: fn(&mut T) -> &mut Image,
+    work: &(dyn Fn(usize, &MemberOutput) -> super::Result<T> + Sync),
+) -> super::Result<Vec<T>> {
+    let built_here = |digest: &Digest| builder.built_here(digest);
+    let built_here: Option<&(dyn Fn(&Digest) -> bool + Sync)> =
+        builder.uses_cache().then_some(&built_here);
+    let sinks = Sinks {
+        observer: builder.observer(),
+        note,
+        built_here,
+    };
+    let mut answers = Vec::with_capacity(names.len());
+    for answer in each_member((names, named), builder.jobs(), sinks, work) {
+        match answer {
+            Some(Ok(value)) => answers.push(value),
+            Some(Err(error)) => return Err(error),
+            // Not started: an earlier member failed, and its failure came first.
+            None => break,
+        }
+    }
+    let mut cached = CachedInOrder::new(built_here);
+    for answer in &mut answers {
+        cached.image(image(answer));
+    }
+    Ok(answers)
 }
 
 /// The members' reports passed on in member order.
@@ -157,6 +258,7 @@ struct InOrder<'a, 'n> {
     halted: bool,
     observer: &'a dyn Observer,
     note: &'n mut dyn FnMut(String),
+    cached: CachedInOrder<'a>,
 }
 
 impl<'a, 'n> InOrder<'a, 'n> {
@@ -168,6 +270,7 @@ impl<'a, 'n> InOrder<'a, 'n> {
             halted: false,
             observer,
             note,
+            cached: CachedInOrder::new(None),
         }
     }
 
@@ -181,6 +284,7 @@ impl<'a, 'n> InOrder<'a, 'n> {
                 while self.head < self.done.len() && self.done[self.head] {
                     self.halted |= failed(self.head);
                     self.head += 1;
+                    self.cached.next_member();
                     if let Some(held) = self.held.get_mut(self.head) {
                         for event in std::mem::take(held) {
                             self.pass(event);
@@ -196,7 +300,10 @@ impl<'a, 'n> InOrder<'a, 'n> {
             return;
         }
         match event {
-            Event::Layer(label, layer) => self.observer.layer_finished(&label, &layer),
+            Event::Layer(label, mut layer) => {
+                self.cached.layer(&mut layer);
+                self.observer.layer_finished(&label, &layer);
+            }
             Event::Note(line) => (self.note)(line),
         }
     }
@@ -245,6 +352,7 @@ mod tests {
             Sinks {
                 observer: &record,
                 note: &mut |n| notes.push(n),
+                built_here: None,
             },
             &|i, out| {
                 std::thread::sleep(std::time::Duration::from_millis(40 * (3 - i as u64)));
@@ -278,14 +386,22 @@ mod tests {
             Sinks {
                 observer: &record,
                 note: &mut |_| {},
+                built_here: None,
             },
             &|i, out| {
                 out.layer_finished(&format!("layer of {i}"), &layer());
-                if i == 2 { Err(format!("m{i} broke")) } else { Ok(i) }
+                if i == 2 {
+                    Err(format!("m{i} broke"))
+                } else {
+                    Ok(i)
+                }
             },
         );
         assert!(matches!(answers[1], Some(Ok(1))));
-        assert_eq!(answers[2].as_ref().unwrap().as_ref().unwrap_err(), "m2 broke");
+        assert_eq!(
+            answers[2].as_ref().unwrap().as_ref().unwrap_err(),
+            "m2 broke"
+        );
         assert!(answers[3..].iter().all(Option::is_none), "{answers:?}");
         assert_eq!(
             record.0.into_inner().unwrap(),

@@ -9,7 +9,7 @@
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::members::{MemberOutput, Sinks, each_member};
+use super::members::{MemberOutput, build_members};
 use super::{Env, PlanOverrides, Result, attest, plan_for, step};
 use crate::assemble::Observer;
 use crate::oci::image::Image;
@@ -430,25 +430,13 @@ fn build_all<'p>(
             kept,
         })
     };
-    let sinks = Sinks {
-        observer: builder.observer(),
+    build_members(
+        builder,
+        (&names, named),
         note,
-    };
-    first_failure(each_member((&names, named), builder.jobs(), sinks, &one))
-}
-
-/// Every member's image, or the first failure in member order.
-pub(crate) fn first_failure<T>(answers: Vec<Option<Result<T>>>) -> Result<Vec<T>> {
-    let mut built = Vec::with_capacity(answers.len());
-    for answer in answers {
-        match answer {
-            Some(Ok(value)) => built.push(value),
-            Some(Err(error)) => return Err(error),
-            // Not started because an earlier member failed: that failure came first.
-            None => break,
-        }
-    }
-    Ok(built)
+        |built: &mut Built| &mut built.image,
+        &one,
+    )
 }
 
 /// One built image of a release.

@@ -304,16 +304,16 @@ pub fn tag_all(
                 transport,
                 &mut named,
             )
-                .map_err(|e| {
-                    step(
-                        format!(
-                            "tagging v{version} of {} in {} failed",
-                            target.member,
-                            repository_name(repository)
-                        ),
-                        e,
-                    )
-                })?;
+            .map_err(|e| {
+                step(
+                    format!(
+                        "tagging v{version} of {} in {} failed",
+                        target.member,
+                        repository_name(repository)
+                    ),
+                    e,
+                )
+            })?;
             pushes.push(tagged);
         }
         released.push(ReleasedImage {
