@@ -234,7 +234,8 @@ fn members_built_at_once_match_one_after_another() {
         let cache = sandbox.path(cache);
         command.arg(&cache);
         let output = success(&mut command);
-        let progress = crate::common::stderr(&output).replace(&cache.display().to_string(), "CACHE");
+        let progress =
+            crate::common::stderr(&output).replace(&cache.display().to_string(), "CACHE");
         (parse_json(&stdout(&output)), progress)
     };
     let (one, one_progress) = build("1", "one");
@@ -272,7 +273,11 @@ fn members_built_at_once_match_one_after_another() {
             .collect()
     };
     assert_eq!(digests(&warm), digests(&one));
-    assert_eq!(warm_progress.matches(", cached)").count(), 8, "{warm_progress}");
+    assert_eq!(
+        warm_progress.matches(", cached)").count(),
+        8,
+        "{warm_progress}"
+    );
 
     // A socket in one member's sources: that member's build fails, named.
     let socket = repo.dir().join("services/web/app/control.sock");
