@@ -44,11 +44,6 @@ pub struct Builder<'a> {
     scratch: TempDir,
     /// Builds so far: each unpacks its base into a directory of its own.
     builds: AtomicUsize,
-    /// Layers a registry holds by key, reused by builds whose outputs are pushes.
-    registry_layers: Option<RegistryLayers>,
-    /// Registry layers read ahead for the builds to come ([`Self::prefetch_registry_layers`]),
-    /// by the references they were read from.
-    prefetched: BTreeMap<Vec<String>, RegistryLayers>,
     /// Bases opened so far, by location, platforms and whether their layers were
     /// fetched: a workspace's members building at once on one base open (and pull) it
     /// once; the others wait for it.
@@ -78,8 +73,6 @@ impl<'a> Builder<'a> {
             observer,
             scratch,
             builds: AtomicUsize::new(0),
-            registry_layers: None,
-            prefetched: BTreeMap::new(),
             bases: Mutex::new(BTreeMap::new()),
             active: AtomicUsize::new(0),
             gate: Gate::default(),
@@ -120,61 +113,44 @@ impl<'a> Builder<'a> {
         self.store
     }
 
-    /// Reuses the layers of the registry images `references` name (a push target's
-    /// tags, `latest`, `--cache-from`; missing ones are skipped) in the builds that
-    /// follow, whose outputs must be pushes: a layer recorded there under the key hoist
-    /// computes is not archived again. No references: stop reusing (the next image of a
-    /// workspace has other targets). `hoist verify` never calls this.
-    pub fn reuse_registry_layers(&mut self, references: &[Reference]) -> Result<()> {
-        self.registry_layers = self.take_registry_layers(references)?;
-        Ok(())
-    }
-
-    /// The registry layers a build whose outputs are pushes may reuse (`references`
-    /// as for [`Self::reuse_registry_layers`]), read ahead or read now, for
-    /// [`Self::build_with`].
-    pub fn take_registry_layers(
-        &mut self,
-        references: &[Reference],
-    ) -> Result<Option<RegistryLayers>> {
-        let key: Vec<String> = references.iter().map(Reference::whole).collect();
-        Ok(if references.is_empty() {
-            None
-        } else if let Some(read) = self.prefetched.remove(&key) {
-            Some(read)
-        } else {
-            Some(crate::registry::block_on(RegistryLayers::read(
-                references,
-                self.store,
-                self.transport,
-            ))?)
-        })
-    }
-
-    /// Reads, all at once, the registry layers that the builds to come will reuse
-    /// ([`Self::reuse_registry_layers`] with each of `lists`): a workspace's members
-    /// otherwise wait for their registry's round trips one after another. A list that
-    /// fails is left to be read (and its error reported) when its build asks.
-    pub fn prefetch_registry_layers(&mut self, lists: &[Vec<Reference>]) {
+    /// Reads the layers of the registry images each of `lists` names (a push target's
+    /// tags, `latest`, `--cache-from`; missing ones are skipped), all at once within
+    /// the transport's bound, and hands each to `ready` (with its index) as soon as it
+    /// is read: the builds that reuse them ([`Self::build_with`]; their outputs must be
+    /// pushes) wait for their own list only. An empty list is `None`. `hoist verify`
+    /// never calls this.
+    pub fn read_registry_layers(
+        &self,
+        lists: &[Vec<Reference>],
+        ready: &(dyn Fn(usize, Result<Option<RegistryLayers>>) + Sync),
+    ) {
         let (store, transport) = (self.store, self.transport);
-        let read = crate::registry::block_on(async {
-            Ok(futures_util::future::join_all(
-                lists
-                    .iter()
-                    .filter(|references| !references.is_empty())
-                    .map(|references| async move {
-                        let key: Vec<String> = references.iter().map(Reference::whole).collect();
-                        (
-                            key,
-                            RegistryLayers::read(references, store, transport).await,
-                        )
-                    }),
-            )
-            .await)
+        let ran = crate::registry::block_on(async {
+            futures_util::future::join_all(lists.iter().enumerate().map(
+                |(i, references)| async move {
+                    let read = if references.is_empty() {
+                        Ok(None)
+                    } else {
+                        RegistryLayers::read(references, store, transport)
+                            .await
+                            .map(Some)
+                    };
+                    ready(i, read);
+                },
+            ))
+            .await;
+            Ok(())
         });
-        for (key, layers) in read.into_iter().flatten() {
-            if let Ok(layers) = layers {
-                self.prefetched.insert(key, layers);
+        // Only the runtime failing to start gets here: every list fails with it.
+        if let Err(error) = ran {
+            for i in 0..lists.len() {
+                ready(
+                    i,
+                    Err(Error::Registry {
+                        registry: String::new(),
+                        message: error.to_string(),
+                    }),
+                );
             }
         }
     }
@@ -183,15 +159,10 @@ impl<'a> Builder<'a> {
     /// registry base's layers stay in the registry until a push needs their bytes (only
     /// for builds whose outputs are pushes: sinks need every byte).
     pub fn build(&self, plan: &Plan, layers_on_demand: bool) -> Result<Image> {
-        self.build_with(
-            plan,
-            layers_on_demand,
-            self.registry_layers.as_ref(),
-            self.observer,
-        )
+        self.build_with(plan, layers_on_demand, None, self.observer)
     }
 
-    /// [`Self::build`] reusing `known` (from [`Self::take_registry_layers`]) and
+    /// [`Self::build`] reusing `known` (from [`Self::read_registry_layers`]) and
     /// reporting to `observer`: several may run at once (a workspace's members), each
     /// on a thread of its own, sharing the compression threads ([`Self::jobs`]).
     pub fn build_with(

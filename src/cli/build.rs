@@ -79,7 +79,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             "WARNING: --force-tags: tags naming a version or a commit may be moved to this build, and moving tags backwards"
         );
     }
-    let mut job = Job {
+    let job = Job {
         builder: Builder::new(&store, options, &transport, observer.as_ref())?,
         sign_key: signing_key.as_ref(),
         force_tags: args.force_tags,

@@ -472,9 +472,9 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         .registry
         .pushing_transport(args.jobs.unwrap_or(0), &cache_dir, members)?;
     let observer = super::progress::observer();
-    let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let outcome =
-        hoist::job::release::release(&request, &mut builder, sign_key.as_ref(), &mut |note| {
+        hoist::job::release::release(&request, &builder, sign_key.as_ref(), &mut |note| {
             eprintln!("{note}");
         })?;
     let (document, digests) = match outcome {

@@ -7,7 +7,7 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::members::{MemberOutput, build_members};
+use super::members::{Known, MemberOutput, build_members};
 use super::{Attested, JobError, Result, attest, step};
 use crate::assemble::Observer;
 use crate::budget::PlatformSize;
@@ -129,17 +129,12 @@ impl Job<'_> {
     /// decisions, `done` each target's outcome as it is published. In a workspace
     /// (`named`) the first failure and every line name the member.
     pub fn run(
-        &mut self,
+        &self,
         (targets, named): (&[Target], bool),
         note: &mut dyn FnMut(String),
         done: &mut dyn FnMut(&Target, Image, Published),
     ) -> Result<()> {
         let lists: Vec<Vec<Reference>> = targets.iter().map(|t| t.reuse.clone()).collect();
-        self.builder.prefetch_registry_layers(&lists);
-        let known = lists
-            .iter()
-            .map(|references| self.builder.take_registry_layers(references))
-            .collect::<crate::Result<Vec<_>>>()?;
         let names: Vec<String> = targets.iter().map(|t| t.member.name.clone()).collect();
         let wanted: Vec<Wanted> = targets.iter().map(Wanted::of).collect();
         let builder = &self.builder;
@@ -151,10 +146,11 @@ impl Job<'_> {
                 e
             }
         };
-        let one = |i: usize, out: &MemberOutput| {
-            build(builder, &wanted[i], known[i].as_ref(), out).map_err(|e| failed("building", i, e))
+        let one = |i: usize, known: Known, out: &MemberOutput| {
+            let known = known.map_err(|e| failed("reading the registry layers of", i, e.into()))?;
+            build(builder, &wanted[i], known.as_ref(), out).map_err(|e| failed("building", i, e))
         };
-        let images = build_members(builder, (&names, named), note, |image| image, &one)?;
+        let images = build_members(builder, (&names, named, &lists), note, |image| image, &one)?;
         for (i, (target, image)) in targets.iter().zip(images).enumerate() {
             let mut named_note = |line: String| {
                 note(if named {

@@ -16,13 +16,15 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
 use hoist_layers::{BuiltLayer, Digest, Progress};
+use oci_spec::distribution::Reference;
 
 use crate::assemble::Observer;
 use crate::oci::image::Image;
 use crate::pipeline::Builder;
+use crate::registry::layer_source::RegistryLayers;
 
 /// What a member reports, passed on in member order.
 enum Event {
@@ -212,14 +214,43 @@ pub fn each_member<T: Send, E: Send>(
     results.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// [`each_member`] on `builder`'s jobs and observer: every member's answer in order,
-/// or the first failure in member order; `image` finds each answer's image, whose
+/// Each member's registry layers ([`Builder::read_registry_layers`]), or why they
+/// could not be read.
+pub type Known = crate::Result<Option<RegistryLayers>>;
+
+/// [`each_member`] on `builder`'s jobs and observer, each member handed the layers its
+/// registry images hold (`lists`, read all at once on a thread of their own while the
+/// members build: each waits for its own only): every member's answer in order, or
+/// the first failure in member order. `image` finds each answer's image, whose
 /// layers' `cached` flags are then set as in member order ([`CachedInOrder`]).
 pub fn build_members<T: Send>(
     builder: &Builder,
-    (names, named): (&[String], bool),
+    (names, named, lists): (&[String], bool, &[Vec<Reference>]),
     note: &mut dyn FnMut(String),
     image: fn(&mut T) -> &mut Image,
+    work: &(dyn Fn(usize, Known, &MemberOutput) -> super::Result<T> + Sync),
+) -> super::Result<Vec<T>> {
+    let read = Slots::new(names.len());
+    let answers = std::thread::scope(|scope| {
+        scope.spawn(|| builder.read_registry_layers(lists, &|i, known| read.fill(i, known)));
+        built_in_order(builder, (names, named), note, &|i, out| {
+            work(i, read.take(i), out)
+        })
+    });
+    let mut answers = answers?;
+    let built_here = |digest: &Digest| builder.built_here(digest);
+    let mut cached = CachedInOrder::new(builder.uses_cache().then_some(&built_here));
+    for answer in &mut answers {
+        cached.image(image(answer));
+    }
+    Ok(answers)
+}
+
+/// [`each_member`]'s answers, or the first failure in member order.
+fn built_in_order<T: Send>(
+    builder: &Builder,
+    (names, named): (&[String], bool),
+    note: &mut dyn FnMut(String),
     work: &(dyn Fn(usize, &MemberOutput) -> super::Result<T> + Sync),
 ) -> super::Result<Vec<T>> {
     let built_here = |digest: &Digest| builder.built_here(digest);
@@ -239,11 +270,42 @@ pub fn build_members<T: Send>(
             None => break,
         }
     }
-    let mut cached = CachedInOrder::new(built_here);
-    for answer in &mut answers {
-        cached.image(image(answer));
-    }
     Ok(answers)
+}
+
+/// One value per member, filled by one thread, waited for by another.
+struct Slots<T> {
+    values: Mutex<Vec<Option<T>>>,
+    filled: Condvar,
+}
+
+impl<T> Slots<T> {
+    fn new(count: usize) -> Slots<T> {
+        Slots {
+            values: Mutex::new((0..count).map(|_| None).collect()),
+            filled: Condvar::new(),
+        }
+    }
+
+    fn fill(&self, index: usize, value: T) {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value);
+        self.filled.notify_all();
+    }
+
+    /// Waits for member `index`'s value (every slot is filled once: the reader hands
+    /// each list its answer, errors included).
+    fn take(&self, index: usize) -> T {
+        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(value) = values[index].take() {
+                return value;
+            }
+            values = self
+                .filled
+                .wait(values)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 /// The members' reports passed on in member order.

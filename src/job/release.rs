@@ -9,7 +9,7 @@
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::members::{MemberOutput, build_members};
+use super::members::{Known, MemberOutput, build_members};
 use super::{Env, PlanOverrides, Result, attest, plan_for, step};
 use crate::assemble::Observer;
 use crate::oci::image::Image;
@@ -35,7 +35,7 @@ use crate::workspace::Member;
 /// Runs a release; `note` hears progress as it happens.
 pub fn release(
     request: &Request,
-    builder: &mut Builder,
+    builder: &Builder,
     sign_key: Option<&PrivateKey>,
     note: &mut dyn FnMut(String),
 ) -> Result<Outcome> {
@@ -350,7 +350,7 @@ fn build_all<'p>(
     request: &Request,
     (members, keep, named): (&'p [Member], bool, bool),
     targets: &[ImageTargets],
-    builder: &mut Builder,
+    builder: &Builder,
     env: &Env,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),
@@ -359,14 +359,21 @@ fn build_all<'p>(
         let first = target.repositories.first().map(|r| (r, release_tags));
         cache_references(first, &[])
     };
-    builder.prefetch_registry_layers(&targets.iter().map(reuse).collect::<Vec<_>>());
-    let mut inputs = Vec::new();
-    for ((member, target), earlier) in members
+    let lists: Vec<_> = targets.iter().map(reuse).collect();
+    let mut earlier_all = Vec::new();
+    for (member, earlier) in members
         .iter()
-        .zip(targets)
         .zip(earlier_releases(builder, targets, keep, previous)?)
     {
-        let known = builder.take_registry_layers(&reuse(target)).map_err(|e| {
+        earlier_all.push(
+            earlier
+                .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?,
+        );
+    }
+    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+    let one = |i: usize, known: Known, out: &MemberOutput| -> Result<Built<'p>> {
+        let (member, target) = (&members[i], &targets[i]);
+        let known = known.map_err(|e| {
             step(
                 format!(
                     "reading the layers {} holds already; {hint}",
@@ -378,15 +385,7 @@ fn build_all<'p>(
                 e,
             )
         })?;
-        let earlier = earlier
-            .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?;
-        inputs.push((known, earlier));
-    }
-    let builder: &Builder = builder;
-    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
-    let one = |i: usize, out: &MemberOutput| -> Result<Built<'p>> {
-        let (member, target) = (&members[i], &targets[i]);
-        let (known, earlier) = &inputs[i];
+        let earlier = &earlier_all[i];
         let on_demand = !target.repositories.is_empty();
         let (plan, image, kept) = build_member(
             request,
@@ -432,7 +431,7 @@ fn build_all<'p>(
     };
     build_members(
         builder,
-        (&names, named),
+        (&names, named, &lists),
         note,
         |built: &mut Built| &mut built.image,
         &one,
