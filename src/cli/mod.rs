@@ -377,7 +377,8 @@ pub struct BuildArgs {
     /// Compression level (gzip 1-9, zstd 1-22).
     #[arg(long, value_name = "N")]
     compression_level: Option<i32>,
-    /// Threads for compression (default: every core). Never changes the output.
+    /// Threads for compression (default: every core); also the workspace members built
+    /// at once (sharing the threads). Never changes the output.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]

@@ -187,7 +187,8 @@ pub struct ReleaseArgs {
     /// signed provenance with this cosign private key, before any tag moves.
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
-    /// Threads for compression and concurrent uploads.
+    /// Threads for compression and concurrent uploads; also the workspace members built
+    /// at once (sharing the threads). Never changes the output.
     #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]
