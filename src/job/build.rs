@@ -157,7 +157,7 @@ impl Job<'_> {
                     format!("{}: {line}", target.member.name)
                 } else {
                     line
-                })
+                });
             };
             let published = self
                 .publish(target, &image, &mut named_note)

@@ -152,7 +152,11 @@ impl<'a> CachedInOrder<'a> {
 pub fn each_member<T: Send, E: Send>(
     (names, named): (&[String], bool),
     jobs: usize,
-    sinks: Sinks<'_, '_>,
+    Sinks {
+        observer,
+        note,
+        built_here,
+    }: Sinks<'_, '_>,
     work: &(dyn Fn(usize, &MemberOutput) -> Result<T, E> + Sync),
 ) -> Vec<Option<Result<T, E>>> {
     let count = names.len();
@@ -170,7 +174,6 @@ pub fn each_member<T: Send, E: Send>(
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (sender, receiver) = mpsc::channel();
-    let observer = sinks.observer;
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, count.max(1)) {
             let sender = sender.clone();
@@ -205,8 +208,8 @@ pub fn each_member<T: Send, E: Send>(
                 .as_ref()
                 .is_some_and(Result::is_err)
         };
-        let mut order = InOrder::new(count, observer, sinks.note);
-        order.cached = CachedInOrder::new(sinks.built_here);
+        let mut order = InOrder::new(count, observer, note);
+        order.cached = CachedInOrder::new(built_here);
         for message in receiver {
             order.take(message, &failed);
         }
