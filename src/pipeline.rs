@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use hoist_layers::{BlobStore, BuildOptions};
+use hoist_layers::{BlobStore, BuildOptions, Held, LayerGate};
 use oci_spec::distribution::Reference;
 use tempfile::TempDir;
 
-use crate::assemble::{Observer, assemble, assemble_reusing};
+use crate::assemble::{Observer, assemble_reusing};
 use crate::error::{Error, Result};
 use crate::oci::image::Image;
 use crate::oci::location::Location;
@@ -44,11 +45,14 @@ pub struct Builder<'a> {
     scratch: TempDir,
     /// Builds so far: each unpacks its base into a directory of its own.
     builds: AtomicUsize,
-    /// Layers a registry holds by key, reused by builds whose outputs are pushes.
-    registry_layers: Option<RegistryLayers>,
-    /// Registry layers read ahead for the builds to come ([`Self::prefetch_registry_layers`]),
-    /// by the references they were read from.
-    prefetched: BTreeMap<Vec<String>, RegistryLayers>,
+    /// Bases opened so far, by location, platforms and whether their layers were
+    /// fetched: a workspace's members building at once on one base open (and pull) it
+    /// once; the others wait for it.
+    bases: Mutex<BTreeMap<String, Arc<Mutex<Option<Image>>>>>,
+    /// Builds running now: they share the compression threads.
+    active: AtomicUsize,
+    /// Layers being built now, and those built by this builder.
+    gate: Gate,
 }
 
 impl<'a> Builder<'a> {
@@ -70,9 +74,39 @@ impl<'a> Builder<'a> {
             observer,
             scratch,
             builds: AtomicUsize::new(0),
-            registry_layers: None,
-            prefetched: BTreeMap::new(),
+            bases: Mutex::new(BTreeMap::new()),
+            active: AtomicUsize::new(0),
+            gate: Gate::default(),
         })
+    }
+
+    /// Builds it runs at once and compression threads it shares among them: `--jobs`,
+    /// else one per core.
+    pub fn jobs(&self) -> usize {
+        match self.options.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
+
+    /// Whether a build of this builder archived the layer `digest` (it was not in the
+    /// layer cache before).
+    pub fn built_here(&self, digest: &hoist_layers::Digest) -> bool {
+        self.gate
+            .built
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(digest)
+    }
+
+    /// Whether its builds use the layer cache.
+    pub fn uses_cache(&self) -> bool {
+        self.options.use_cache
+    }
+
+    /// The progress observer builds report to.
+    pub fn observer(&self) -> &'a dyn Observer {
+        self.observer
     }
 
     /// The cache it builds into.
@@ -80,51 +114,44 @@ impl<'a> Builder<'a> {
         self.store
     }
 
-    /// Reuses the layers of the registry images `references` name (a push target's
-    /// tags, `latest`, `--cache-from`; missing ones are skipped) in the builds that
-    /// follow, whose outputs must be pushes: a layer recorded there under the key hoist
-    /// computes is not archived again. No references: stop reusing (the next image of a
-    /// workspace has other targets). `hoist verify` never calls this.
-    pub fn reuse_registry_layers(&mut self, references: &[Reference]) -> Result<()> {
-        let key: Vec<String> = references.iter().map(Reference::whole).collect();
-        self.registry_layers = if references.is_empty() {
-            None
-        } else if let Some(read) = self.prefetched.remove(&key) {
-            Some(read)
-        } else {
-            Some(crate::registry::block_on(RegistryLayers::read(
-                references,
-                self.store,
-                self.transport,
-            ))?)
-        };
-        Ok(())
-    }
-
-    /// Reads, all at once, the registry layers that the builds to come will reuse
-    /// ([`Self::reuse_registry_layers`] with each of `lists`): a workspace's members
-    /// otherwise wait for their registry's round trips one after another. A list that
-    /// fails is left to be read (and its error reported) when its build asks.
-    pub fn prefetch_registry_layers(&mut self, lists: &[Vec<Reference>]) {
+    /// Reads the layers of the registry images each of `lists` names (a push target's
+    /// tags, `latest`, `--cache-from`; missing ones are skipped), all at once within
+    /// the transport's bound, and hands each to `ready` (with its index) as soon as it
+    /// is read: the builds that reuse them ([`Self::build_with`]; their outputs must be
+    /// pushes) wait for their own list only. An empty list is `None`. `hoist verify`
+    /// never calls this.
+    pub fn read_registry_layers(
+        &self,
+        lists: &[Vec<Reference>],
+        ready: &(dyn Fn(usize, Result<Option<RegistryLayers>>) + Sync),
+    ) {
         let (store, transport) = (self.store, self.transport);
-        let read = crate::registry::block_on(async {
-            Ok(futures_util::future::join_all(
-                lists
-                    .iter()
-                    .filter(|references| !references.is_empty())
-                    .map(|references| async move {
-                        let key: Vec<String> = references.iter().map(Reference::whole).collect();
-                        (
-                            key,
-                            RegistryLayers::read(references, store, transport).await,
-                        )
-                    }),
-            )
-            .await)
+        let ran = crate::registry::block_on(async {
+            futures_util::future::join_all(lists.iter().enumerate().map(
+                |(i, references)| async move {
+                    let read = if references.is_empty() {
+                        Ok(None)
+                    } else {
+                        RegistryLayers::read(references, store, transport)
+                            .await
+                            .map(Some)
+                    };
+                    ready(i, read);
+                },
+            ))
+            .await;
+            Ok(())
         });
-        for (key, layers) in read.into_iter().flatten() {
-            if let Ok(layers) = layers {
-                self.prefetched.insert(key, layers);
+        // Only the runtime failing to start gets here: every list fails with it.
+        if let Err(error) = ran {
+            for i in 0..lists.len() {
+                ready(
+                    i,
+                    Err(Error::Registry {
+                        registry: String::new(),
+                        message: error.to_string(),
+                    }),
+                );
             }
         }
     }
@@ -133,33 +160,27 @@ impl<'a> Builder<'a> {
     /// registry base's layers stay in the registry until a push needs their bytes (only
     /// for builds whose outputs are pushes: sinks need every byte).
     pub fn build(&self, plan: &Plan, layers_on_demand: bool) -> Result<Image> {
-        // Images built earlier may point into their base's directory: each build unpacks
-        // into one of its own rather than into a mix of several archives' files.
-        let n = self.builds.fetch_add(1, Ordering::Relaxed);
-        let scratch_dir = self.scratch.path().join(format!("base-{n}"));
-        std::fs::create_dir(&scratch_dir).map_err(|source| Error::Io {
-            path: scratch_dir.clone(),
-            source,
-        })?;
-        let options = OpenOptions {
-            scratch_dir: &scratch_dir,
-            store: self.store,
-            transport: self.transport,
-            platforms: plan.platforms.as_deref(),
-            // Offline, every layer must be in the cache now: there is no later.
-            // Uncompressed sizes read every layer, the base's included. Python layers
-            // without `libc` or `interpreter` read the base's package database and
-            // where its interpreter is. (SBOMs fetch the base layers they must read
-            // after assembly: often none.)
-            fetch_layers: !layers_on_demand
-                || self.transport.options().offline
-                || plan.budget.max_unpacked.is_some()
-                || plan.python.iter().any(PendingPython::needs_base_files),
+        self.build_with(plan, layers_on_demand, None, self.observer)
+    }
+
+    /// [`Self::build`] reusing `known` (from [`Self::read_registry_layers`]) and
+    /// reporting to `observer`: several may run at once (a workspace's members), each
+    /// on a thread of its own, sharing the compression threads ([`Self::jobs`]).
+    pub fn build_with(
+        &self,
+        plan: &Plan,
+        layers_on_demand: bool,
+        known: Option<&RegistryLayers>,
+        observer: &dyn Observer,
+    ) -> Result<Image> {
+        let running = Running::start(&self.active);
+        // The bytes do not depend on the thread count: the builds running now split
+        // the command's threads rather than each taking them all.
+        let options = BuildOptions {
+            threads: (self.jobs() / running.count).max(1),
+            ..self.options
         };
-        let base = match &plan.base {
-            Location::Scratch => None,
-            location => Some(open(location, &options)?),
-        };
+        let base = self.open_base(plan, layers_on_demand)?;
         // Layer scans are cached beside the layer cache (and not used without it).
         let mut scanner = if self.options.use_cache {
             Scanner::with_cache(self.store.root())
@@ -181,20 +202,20 @@ impl<'a> Builder<'a> {
         // New layers' SBOM facts are gathered while they are written (not read back).
         let gathered = StreamScans::new(plan.sbom_files);
         let gathering = Gathering {
-            ui: self.observer,
+            ui: observer,
             scans: &gathered,
         };
-        let observer: &dyn Observer = if plan.sbom { &gathering } else { self.observer };
-        let mut image = match &self.registry_layers {
+        let observer: &dyn Observer = if plan.sbom { &gathering } else { observer };
+        let mut image = match known {
             // Sinks need every byte, so only a push-only build leaves layers behind.
             Some(known) if layers_on_demand && self.options.use_cache => {
                 let mut image = assemble_reusing(
                     plan,
                     base.as_ref(),
                     self.store,
-                    &self.options,
+                    &options,
                     observer,
-                    known,
+                    (known, &self.gate),
                 )?;
                 image.layer_origins = known.origins(&image, self.store.root());
                 if plan.sbom {
@@ -202,7 +223,14 @@ impl<'a> Builder<'a> {
                 }
                 image
             }
-            _ => assemble(plan, base.as_ref(), self.store, &self.options, observer)?,
+            _ => assemble_reusing(
+                plan,
+                base.as_ref(),
+                self.store,
+                &options,
+                observer,
+                (&hoist_layers::NoKnownLayers, &self.gate),
+            )?,
         };
         scanner.adopt(gathered);
         if plan.sbom && layers_on_demand && published.len() < image.platforms.len() {
@@ -227,6 +255,57 @@ impl<'a> Builder<'a> {
             )?;
         }
         Ok(image)
+    }
+
+    /// The base `plan` builds on, opened once per builder: the first build needing it
+    /// opens it (pulling what it must into the cache) while the others wait for it.
+    fn open_base(&self, plan: &Plan, layers_on_demand: bool) -> Result<Option<Image>> {
+        if plan.base == Location::Scratch {
+            return Ok(None);
+        }
+        // Offline, every layer must be in the cache now: there is no later.
+        // Uncompressed sizes read every layer, the base's included. Python layers
+        // without `libc` or `interpreter` read the base's package database and where
+        // its interpreter is. (SBOMs fetch the base layers they must read after
+        // assembly: often none.)
+        let fetch_layers = !layers_on_demand
+            || self.transport.options().offline
+            || plan.budget.max_unpacked.is_some()
+            || plan.python.iter().any(PendingPython::needs_base_files);
+        let platforms = plan
+            .platforms
+            .as_ref()
+            .map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let key = format!("{}\n{platforms:?}\n{fetch_layers}", plan.base);
+        let slot = Arc::clone(
+            self.bases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key)
+                .or_default(),
+        );
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(base) = slot.as_ref() {
+            return Ok(Some(base.clone()));
+        }
+        // An archive base is unpacked into a directory of its own, which lives as long
+        // as the builder: the images built on it point into it.
+        let n = self.builds.fetch_add(1, Ordering::Relaxed);
+        let scratch_dir = self.scratch.path().join(format!("base-{n}"));
+        std::fs::create_dir(&scratch_dir).map_err(|source| Error::Io {
+            path: scratch_dir.clone(),
+            source,
+        })?;
+        let options = OpenOptions {
+            scratch_dir: &scratch_dir,
+            store: self.store,
+            transport: self.transport,
+            platforms: plan.platforms.as_deref(),
+            fetch_layers,
+        };
+        let base = open(&plan.base, &options)?;
+        *slot = Some(base.clone());
+        Ok(Some(base))
     }
 
     /// What Python layers are planned with: what each platform of the base says (the
@@ -356,6 +435,66 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|r| r.expect("every push has a result"))
             .collect()
+    }
+}
+
+/// The builder's [`LayerGate`]: a layer two builds running at once share is archived
+/// by the first to reach its key; the other waits, then finds it in the cache.
+#[derive(Default)]
+struct Gate {
+    /// Keys held by a build now.
+    held: Mutex<std::collections::BTreeSet<hoist_layers::Digest>>,
+    /// Signalled when a key is let go.
+    freed: std::sync::Condvar,
+    /// Digests of the layers archived (not found in the cache).
+    built: Mutex<std::collections::BTreeSet<hoist_layers::Digest>>,
+}
+
+impl LayerGate for Gate {
+    fn hold(&self, key: &hoist_layers::Digest) -> Held<'_> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        while held.contains(key) {
+            held = self
+                .freed
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        held.insert(key.clone());
+        let key = key.clone();
+        Held::until_dropped(move || {
+            self.held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            self.freed.notify_all();
+        })
+    }
+
+    fn built(&self, layer: &hoist_layers::BuiltLayer) {
+        self.built
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(layer.digest.clone());
+    }
+}
+
+/// A build counted among those running while it lives.
+struct Running<'c> {
+    active: &'c AtomicUsize,
+    /// The builds running as it started, itself included.
+    count: usize,
+}
+
+impl<'c> Running<'c> {
+    fn start(active: &'c AtomicUsize) -> Running<'c> {
+        let count = active.fetch_add(1, Ordering::SeqCst) + 1;
+        Running { active, count }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

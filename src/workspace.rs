@@ -119,6 +119,42 @@ fn select(mut project: Project, packages: &[String]) -> Result<Project> {
     Ok(project)
 }
 
+impl Project {
+    /// In a workspace, the member each repository (`HOST/REPO`) receives pushes for:
+    /// `push_to` (one member) or each member's `[image].name`; progress lines about a
+    /// repository name that member. Empty outside a workspace, and for names that do
+    /// not parse (the command reports those itself).
+    pub fn members_by_repository(
+        &self,
+        push_to: &[String],
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut by_repository = std::collections::BTreeMap::new();
+        if !self.is_workspace {
+            return by_repository;
+        }
+        for member in &self.members {
+            let names = if push_to.is_empty() {
+                member
+                    .file
+                    .image
+                    .name
+                    .as_ref()
+                    .map(crate::config::OneOrMany::to_vec)
+                    .unwrap_or_default()
+            } else {
+                push_to.to_vec()
+            };
+            for name in names {
+                if let Ok(reference) = crate::oci::reference::parse(&name) {
+                    let repository = format!("{}/{}", reference.registry(), reference.repository());
+                    by_repository.insert(repository, member.name.clone());
+                }
+            }
+        }
+        by_repository
+    }
+}
+
 /// The members' names, comma-separated.
 pub fn names(members: &[Member]) -> String {
     members

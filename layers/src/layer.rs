@@ -15,8 +15,8 @@ use crate::hash::{Digest, HashingWriter};
 use crate::observe::{EntryObserver, NoObserver, ObservedEntry, ObservedKind};
 use crate::source::SharedSource;
 use crate::spec::{
-    BuildOptions, BuiltLayer, KnownLayers, LayerSpec, NoKnownLayers, PARENT_DIR_MODE, Progress,
-    WHITEOUT_MODE,
+    BuildOptions, BuiltLayer, KnownLayers, LayerGate, LayerSpec, NoGate, NoKnownLayers,
+    PARENT_DIR_MODE, Progress, WHITEOUT_MODE,
 };
 use crate::tar::{EntryType, Header, TarWriter};
 use crate::walk::{self, Inexact};
@@ -49,17 +49,27 @@ pub fn build_layer_reusing(
     progress: &dyn Progress,
     known: &dyn KnownLayers,
 ) -> Result<BuiltLayer, Error> {
-    build_layer_observed(spec, store, options, progress, known, &mut NoObserver)
+    build_layer_observed(
+        spec,
+        store,
+        options,
+        progress,
+        (known, &NoGate),
+        &mut NoObserver,
+    )
 }
 
-/// [`build_layer_reusing`], with `observer` shown the entries as they are written
-/// ([`EntryObserver`]): nothing when a cache or `known` answers.
+/// [`build_layer_reusing`] among builds running at once, with `observer` shown the
+/// entries as they are written ([`EntryObserver`]: nothing when a cache or `known`
+/// answers). `gate` holds the layer's key from before the cache is asked until the
+/// layer is recorded, so a layer two builds share is archived once (the other finds
+/// it in the cache).
 pub fn build_layer_observed(
     spec: &LayerSpec,
     store: &BlobStore,
     options: &BuildOptions,
     progress: &dyn Progress,
-    known: &dyn KnownLayers,
+    (known, gate): (&dyn KnownLayers, &dyn LayerGate),
     observer: &mut dyn EntryObserver,
 ) -> Result<BuiltLayer, Error> {
     options.validate()?;
@@ -70,6 +80,7 @@ pub fn build_layer_observed(
     if options.use_cache {
         let hashes = cache::content_hashes(&entries)?;
         let key = cache::key(spec, &entries, &hashes);
+        let _held = gate.hold(&key);
         if let Some(hit) = cache::lookup(store, &key, spec.compression, progress) {
             progress.start(total_bytes);
             progress.advance(total_bytes);
@@ -98,6 +109,7 @@ pub fn build_layer_observed(
     let built = write_layer(spec, &entries, store, threads, progress, observer)?;
     if options.use_cache {
         cache::record(store, &built.key, &built)?;
+        gate.built(&built);
     }
     observer.layer_written(&built);
     Ok(built)

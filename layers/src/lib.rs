@@ -71,9 +71,9 @@ pub use layer::{build_layer, build_layer_observed, build_layer_reusing};
 pub use observe::{EntryObserver, NoObserver, ObservedEntry, ObservedKind};
 pub use source::{EntrySource, SharedSource, SourceEntry, SourceError, SourceKind};
 pub use spec::{
-    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, FileSource, KnownLayer, KnownLayers,
-    LayerSpec, MAX_THREADS, ModePolicy, NoKnownLayers, NoProgress, PARENT_DIR_MODE, Progress,
-    WHITEOUT_MODE,
+    BuildOptions, BuiltLayer, Compression, DEFAULT_EPOCH, FileSource, Held, KnownLayer,
+    KnownLayers, LayerGate, LayerSpec, MAX_THREADS, ModePolicy, NoGate, NoKnownLayers, NoProgress,
+    PARENT_DIR_MODE, Progress, WHITEOUT_MODE,
 };
 pub use temp::{create_temp_file, sweep_temp_files};
 pub use zstdmt::job_size as zstd_job_size;

@@ -116,7 +116,7 @@ mod tests {
             store,
             options,
             &NoProgress,
-            &NoKnownLayers,
+            (&NoKnownLayers, &crate::NoGate),
             &mut recorder,
         )
         .unwrap();

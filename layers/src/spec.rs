@@ -268,6 +268,46 @@ impl KnownLayers for NoKnownLayers {
     }
 }
 
+/// Builds of one layer running at the same time (a workspace's members sharing a
+/// source): the first to reach a key builds it while the others wait, then find it in
+/// the layer cache. [`build_layer_observed`](crate::build_layer_observed) holds the key from
+/// before the cache is asked until the layer is recorded.
+pub trait LayerGate: Sync {
+    /// Waits until no other build holds `key`, then holds it until the answer drops.
+    fn hold(&self, key: &Digest) -> Held<'_>;
+    /// `layer` was archived here (it was in neither the cache nor elsewhere).
+    fn built(&self, layer: &BuiltLayer);
+}
+
+/// A key a [`LayerGate`] holds: let go when dropped.
+pub struct Held<'g>(Option<Box<dyn FnOnce() + 'g>>);
+
+impl<'g> Held<'g> {
+    /// Held until dropped, then `release` runs.
+    pub fn until_dropped(release: impl FnOnce() + 'g) -> Held<'g> {
+        Held(Some(Box::new(release)))
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// [`LayerGate`] for a build alone: it holds nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoGate;
+
+impl LayerGate for NoGate {
+    fn hold(&self, _key: &Digest) -> Held<'_> {
+        Held(None)
+    }
+    fn built(&self, _layer: &BuiltLayer) {}
+}
+
 /// One file of a layer's file list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSource {

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use hoist_layers::{
-    BlobStore, BuildOptions, BuiltLayer, Digest, EntryObserver, KnownLayers, NoKnownLayers,
-    NoObserver, Progress,
+    BlobStore, BuildOptions, BuiltLayer, Digest, EntryObserver, KnownLayers, LayerGate, NoGate,
+    NoKnownLayers, NoObserver, Progress,
 };
 use serde_json::{Value, json};
 
@@ -59,19 +59,27 @@ pub fn assemble(
     options: &BuildOptions,
     observer: &dyn Observer,
 ) -> Result<Image> {
-    assemble_reusing(plan, base, store, options, observer, &NoKnownLayers)
+    assemble_reusing(
+        plan,
+        base,
+        store,
+        options,
+        observer,
+        (&NoKnownLayers, &NoGate),
+    )
 }
 
 /// [`assemble`], with layers `known` holds under their key taken from there instead of
-/// built (`hoist_layers::build_layer_reusing`): their blobs are `OnDemand`, left where
-/// they are until a push needs their bytes.
+/// built (`hoist_layers::build_layer_observed`): their blobs are `OnDemand`, left where
+/// they are until a push needs their bytes. `gate` makes builds running at once build
+/// a layer they share once.
 pub fn assemble_reusing(
     plan: &Plan,
     base: Option<&Image>,
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
-    known: &dyn KnownLayers,
+    reuse: (&dyn KnownLayers, &dyn LayerGate),
 ) -> Result<Image> {
     let selected = select_platforms(base, plan.platforms.as_deref(), &plan.base_name)?;
     let flavour = match plan.format {
@@ -90,7 +98,7 @@ pub fn assemble_reusing(
     }
 
     check_layer_platforms(plan, base, &selected)?;
-    let built = build_layers(plan, &selected, store, options, observer, known)?;
+    let built = build_layers(plan, &selected, store, options, observer, reuse)?;
 
     let created = rfc3339(plan.epoch);
     let mut blobs: BTreeMap<Digest, Blob> = BTreeMap::new();
@@ -172,7 +180,7 @@ fn build_layers(
     store: &BlobStore,
     options: &BuildOptions,
     observer: &dyn Observer,
-    known: &dyn KnownLayers,
+    reuse: (&dyn KnownLayers, &dyn LayerGate),
 ) -> Result<Vec<Option<BuiltLayer>>> {
     let mut built = Vec::with_capacity(plan.layers.len());
     for (i, layer) in plan.layers.iter().enumerate() {
@@ -185,7 +193,7 @@ fn build_layers(
                 store,
                 options,
                 progress.as_ref(),
-                known,
+                reuse,
                 entries.as_deref_mut().unwrap_or(&mut NoObserver),
             )
             .map_err(|source| Error::BuildLayer {

@@ -69,13 +69,17 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         use_cache: !args.no_cache,
     };
     let observer = super::progress::observer();
-    let transport = args.registry.pushing_transport(0, &cache_dir)?;
+    let transport = args.registry.pushing_transport(
+        0,
+        &cache_dir,
+        project.members_by_repository(&args.push_to),
+    )?;
     if args.force_tags {
         eprintln!(
             "WARNING: --force-tags: tags naming a version or a commit may be moved to this build, and moving tags backwards"
         );
     }
-    let mut job = Job {
+    let job = Job {
         builder: Builder::new(&store, options, &transport, observer.as_ref())?,
         sign_key: signing_key.as_ref(),
         force_tags: args.force_tags,
@@ -88,16 +92,25 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     transport.phase("build");
     let mut built = Vec::new();
-    for target in &targets {
-        let (image, published) = job.run(target, &mut |note| eprintln!("{note}"))?;
-        report(&target.member.name, several, &image, &published, &cache_dir);
-        published
-            .attested
-            .iter()
-            .for_each(super::sign::print_attested);
-        let signed = signatures_json(&published);
-        built.push((target.member.name.clone(), image, published, signed));
-    }
+    // In a workspace every line of progress names its member.
+    let named = project.is_workspace;
+    job.run(
+        (&targets, named),
+        &mut |note| eprintln!("{note}"),
+        &mut |target, image, published| {
+            let prefix = if named {
+                format!("{}: ", target.member.name)
+            } else {
+                String::new()
+            };
+            report(&prefix, &image, &published, &cache_dir);
+            for attested in &published.attested {
+                super::sign::print_attested(&prefix, attested);
+            }
+            let signed = signatures_json(&published);
+            built.push((target.member.name.clone(), image, published, signed));
+        },
+    )?;
 
     if let Some(path) = &args.digest_file {
         let digests: Vec<(String, String)> = built
@@ -258,18 +271,7 @@ fn add_signatures(entry: &mut serde_json::Value, signed: &serde_json::Value) {
 }
 
 /// What was built and where it went, on stderr.
-fn report(
-    name: &str,
-    several: bool,
-    image: &Image,
-    published: &Published,
-    cache_dir: &std::path::Path,
-) {
-    let prefix = if several {
-        format!("{name}: ")
-    } else {
-        String::new()
-    };
+fn report(prefix: &str, image: &Image, published: &Published, cache_dir: &std::path::Path) {
     if let Some(loaded) = &published.loaded {
         for line in loaded.lines() {
             eprintln!("{prefix}{line}");

@@ -196,23 +196,26 @@ impl RegistryArgs {
     pub fn transport(&self, jobs: usize) -> Result<hoist::registry::transport::Transport> {
         Ok(hoist::registry::transport::Transport::with_upload_progress(
             self.options(jobs)?,
-            progress::upload_progress(),
+            progress::upload_progress(progress::Members::new()),
         ))
     }
 
     /// The transport of a command that pushes: it also records, in the cache at
     /// `cache_dir`, which repositories received each blob (a later push to another
     /// repository of that registry mounts from them).
+    /// `members`: the workspace member each repository is pushed for (their upload
+    /// lines name it).
     pub fn pushing_transport(
         &self,
         jobs: usize,
         cache_dir: &std::path::Path,
+        members: progress::Members,
     ) -> Result<hoist::registry::transport::Transport> {
         let mut options = self.options(jobs)?;
         options.pushed_records = Some(cache_dir.to_path_buf());
         Ok(hoist::registry::transport::Transport::with_upload_progress(
             options,
-            progress::upload_progress(),
+            progress::upload_progress(members),
         ))
     }
 
@@ -377,7 +380,8 @@ pub struct BuildArgs {
     /// Compression level (gzip 1-9, zstd 1-22).
     #[arg(long, value_name = "N")]
     compression_level: Option<i32>,
-    /// Threads for compression (default: every core). Never changes the output.
+    /// Threads for compression (default: every core); also the workspace members built
+    /// at once (sharing the threads). Never changes the output.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]

@@ -2,6 +2,7 @@
 //! blob) in CI (`CI` set) or when stderr is not a terminal. Stdout stays for results
 //! (the digest, or `--json`).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -20,23 +21,34 @@ fn bars_wanted() -> bool {
 /// Chooses bars or plain lines for this process's stderr.
 pub fn observer() -> Box<dyn Observer> {
     if bars_wanted() {
-        Box::new(Bars)
+        Box::new(Bars(MultiProgress::new()))
     } else {
         Box::new(Lines)
     }
 }
 
-/// Upload progress, bars or lines as [`observer`] chooses.
-pub fn upload_progress() -> Arc<dyn UploadProgress> {
+/// Upload progress, bars or lines as [`observer`] chooses; a line about a repository
+/// in `members` (`HOST/REPO` → a workspace member) starts with the member's name.
+pub fn upload_progress(members: Members) -> Arc<dyn UploadProgress> {
     if bars_wanted() {
-        Arc::new(UploadBars(MultiProgress::new()))
+        Arc::new(UploadBars(MultiProgress::new(), members))
     } else {
-        Arc::new(UploadLines)
+        Arc::new(UploadLines(members))
     }
 }
 
+/// The workspace member each repository receives pushes for.
+pub type Members = BTreeMap<String, String>;
+
+/// `NAME: ` when `repository` is a workspace member's, else nothing.
+fn member_prefix(members: &Members, repository: &str) -> String {
+    members
+        .get(repository)
+        .map_or_else(String::new, |name| format!("{name}: "))
+}
+
 /// One line per blob once the registry has it.
-struct UploadLines;
+struct UploadLines(Members);
 
 struct UploadLine {
     line: String,
@@ -45,7 +57,7 @@ struct UploadLine {
 impl UploadProgress for UploadLines {
     fn blob_started(&self, repository: &str, digest: &Digest, size: u64) -> Arc<dyn BlobProgress> {
         Arc::new(UploadLine {
-            line: uploaded_line(repository, digest, size),
+            line: uploaded_line(&self.0, repository, digest, size),
         })
     }
 }
@@ -56,19 +68,24 @@ impl BlobProgress for UploadLine {
     }
 }
 
-fn uploaded_line(repository: &str, digest: &Digest, size: u64) -> String {
-    format!("uploaded {digest} ({}) to {repository}", human_bytes(size))
+fn uploaded_line(members: &Members, repository: &str, digest: &Digest, size: u64) -> String {
+    format!(
+        "{}uploaded {digest} ({}) to {repository}",
+        member_prefix(members, repository),
+        human_bytes(size)
+    )
 }
 
 /// A bar per blob being uploaded (several go up at once).
-struct UploadBars(MultiProgress);
+struct UploadBars(MultiProgress, Members);
 
 impl UploadProgress for UploadBars {
     fn blob_started(&self, repository: &str, digest: &Digest, size: u64) -> Arc<dyn BlobProgress> {
         let short = digest.as_str().get(..19).unwrap_or(digest.as_str());
+        let prefix = member_prefix(&self.1, repository);
         let bar = self
             .0
-            .add(ProgressBar::new(size).with_message(format!("upload {short}")));
+            .add(ProgressBar::new(size).with_message(format!("{prefix}upload {short}")));
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -78,7 +95,7 @@ impl UploadProgress for UploadBars {
         );
         Arc::new(UploadBar {
             bar,
-            line: uploaded_line(repository, digest, size),
+            line: uploaded_line(&self.1, repository, digest, size),
         })
     }
 }
@@ -141,7 +158,8 @@ fn warn_rejected(error: &hoist_layers::Error) {
     eprintln!("warning: the layer cache held a bad blob, deleted and rebuilt: {error}");
 }
 
-struct Bars;
+/// A bar per layer being built (a workspace's members build several at once).
+struct Bars(MultiProgress);
 
 struct Bar(ProgressBar);
 
@@ -165,7 +183,9 @@ impl Drop for Bar {
 
 impl Observer for Bars {
     fn layer_started(&self, label: &str) -> Box<dyn Progress + '_> {
-        let bar = ProgressBar::new(0).with_message(label.to_string());
+        let bar = self
+            .0
+            .add(ProgressBar::new(0).with_message(label.to_string()));
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -177,6 +197,7 @@ impl Observer for Bars {
     }
 
     fn layer_finished(&self, label: &str, layer: &BuiltLayer) {
-        eprintln!("{}", finished_line(label, layer));
+        self.0
+            .suspend(|| eprintln!("{}", finished_line(label, layer)));
     }
 }

@@ -36,7 +36,9 @@ pub fn push(args: &PushArgs) -> Result<()> {
         .transpose()?;
     let scratch = tempfile::tempdir()?;
     let (cache_dir, store) = super::open_cache(args.cache.cache_dir.as_ref())?;
-    let transport = args.registry.pushing_transport(args.jobs, &cache_dir)?;
+    let transport =
+        args.registry
+            .pushing_transport(args.jobs, &cache_dir, super::progress::Members::new())?;
     let open_options = OpenOptions {
         scratch_dir: scratch.path(),
         store: &store,

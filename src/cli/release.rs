@@ -187,7 +187,8 @@ pub struct ReleaseArgs {
     /// signed provenance with this cosign private key, before any tag moves.
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
-    /// Threads for compression and concurrent uploads.
+    /// Threads for compression and concurrent uploads; also the workspace members built
+    /// at once (sharing the threads). Never changes the output.
     #[arg(long, short = 'j', value_name = "N", value_parser = super::parse_jobs)]
     jobs: Option<usize>,
     #[command(flatten)]
@@ -464,13 +465,17 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
         threads: args.jobs.unwrap_or(0),
         use_cache: true,
     };
+    // Read again by the release, which reports a config it cannot load.
+    let members = hoist::workspace::load(&request.config, &request.packages)
+        .map(|project| project.members_by_repository(&request.push_to))
+        .unwrap_or_default();
     let transport = args
         .registry
-        .pushing_transport(args.jobs.unwrap_or(0), &cache_dir)?;
+        .pushing_transport(args.jobs.unwrap_or(0), &cache_dir, members)?;
     let observer = super::progress::observer();
-    let mut builder = Builder::new(&store, options, &transport, observer.as_ref())?;
+    let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let outcome =
-        hoist::job::release::release(&request, &mut builder, sign_key.as_ref(), &mut |note| {
+        hoist::job::release::release(&request, &builder, sign_key.as_ref(), &mut |note| {
             eprintln!("{note}");
         })?;
     let (document, digests) = match outcome {

@@ -100,6 +100,11 @@ pub fn sign(args: &SignArgs) -> Result<()> {
 }
 
 pub fn print_report(report: &SignReport) {
+    print_report_as("", report);
+}
+
+/// [`print_report`], each line starting with `prefix` (a workspace member's name).
+fn print_report_as(prefix: &str, report: &SignReport) {
     for signed in &report.signed {
         let what = if signed.added {
             "signed"
@@ -107,7 +112,7 @@ pub fn print_report(report: &SignReport) {
             "already signed"
         };
         eprintln!(
-            "{what} {}@{} ({}:{}, {} signature{})",
+            "{prefix}{what} {}@{} ({}:{}, {} signature{})",
             report.repository,
             signed.digest,
             report.repository,
@@ -149,16 +154,17 @@ fn parse_annotations(values: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(annotations)
 }
 
-/// What the job's attach stage did for one push, on stderr.
-pub fn print_attested(attested: &hoist::job::Attested) {
-    print_report(&attested.signatures);
+/// What the job's attach stage did for one push, on stderr, each line starting with
+/// `prefix` (a workspace member's name).
+pub fn print_attested(prefix: &str, attested: &hoist::job::Attested) {
+    print_report_as(prefix, &attested.signatures);
     let how = if attested.provenance_was_there {
         "already attached"
     } else {
         "attached"
     };
     eprintln!(
-        "provenance {how}: {}@{} (SLSA v1, DSSE, referrer of {})",
+        "{prefix}provenance {how}: {}@{} (SLSA v1, DSSE, referrer of {})",
         attested.signatures.repository, attested.provenance.digest, attested.reference
     );
 }

@@ -7,13 +7,16 @@ use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::{Attested, Result, attest, step};
+use super::members::{Known, MemberOutput, build_members};
+use super::{Attested, JobError, Result, attest, step};
+use crate::assemble::Observer;
 use crate::budget::PlatformSize;
 use crate::engine::Engine;
 use crate::oci::image::Image;
 use crate::pipeline::{Builder, PushTarget};
 use crate::plan::Plan;
 use crate::publish::{Sink, WriteReport};
+use crate::registry::layer_source::RegistryLayers;
 use crate::registry::push::PushReport;
 use crate::release::forward::{MovePolicy, move_tags, probe_tags, refuse_pinned_elsewhere};
 use crate::sign::PrivateKey;
@@ -120,36 +123,72 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Builds `target`, checks its budget, writes and pushes it (by digest), signs
-    /// each push, then points the tags at it. `note` hears the tag decisions.
+    /// Builds every target (a workspace's members at once, up to the builder's jobs,
+    /// progress in target order: [`super::members`]), then publishes each in turn:
+    /// budget, sink, load, pushes by digest, signatures, tags. `note` hears the tag
+    /// decisions, `done` each target's outcome as it is published. In a workspace
+    /// (`named`) the first failure and every line name the member.
     pub fn run(
-        &mut self,
-        target: &Target,
+        &self,
+        (targets, named): (&[Target], bool),
         note: &mut dyn FnMut(String),
-    ) -> Result<(Image, Published)> {
-        let outputs = &target.outputs;
-        self.builder.reuse_registry_layers(&target.reuse)?;
-        // A sink and an engine's load need every layer's bytes here.
-        let on_demand = outputs.sink.is_none() && outputs.load.is_none();
-        let built = self.builder.build(&target.plan, on_demand)?;
-        let image = if target.by_digest {
-            built.single_platform().unwrap_or(built)
-        } else {
-            built
+        done: &mut dyn FnMut(&Target, Image, Published),
+    ) -> Result<()> {
+        let lists: Vec<Vec<Reference>> = targets.iter().map(|t| t.reuse.clone()).collect();
+        let names: Vec<String> = targets.iter().map(|t| t.member.name.clone()).collect();
+        let wanted: Vec<Wanted> = targets.iter().map(Wanted::of).collect();
+        let builder = &self.builder;
+        // In a workspace, the first failure names its member.
+        let failed = |what: &str, i: usize, e: JobError| {
+            if named {
+                step(format!("{what} {} failed", names[i]), e)
+            } else {
+                e
+            }
         };
+        let one = |i: usize, known: Known, out: &MemberOutput| {
+            let known = known.map_err(|e| failed("reading the registry layers of", i, e.into()))?;
+            build(builder, &wanted[i], known.as_ref(), out).map_err(|e| failed("building", i, e))
+        };
+        let images = build_members(builder, (&names, named, &lists), note, |image| image, &one)?;
+        for (i, (target, image)) in targets.iter().zip(images).enumerate() {
+            let mut named_note = |line: String| {
+                note(if named {
+                    format!("{}: {line}", target.member.name)
+                } else {
+                    line
+                });
+            };
+            let published = self
+                .publish(target, &image, &mut named_note)
+                .map_err(|e| failed("publishing", i, e))?;
+            done(target, image, published);
+        }
+        Ok(())
+    }
+
+    /// Checks the budget of `image` (built for `target`), writes and pushes it (by
+    /// digest), signs each push, then points the tags at it.
+    fn publish(
+        &self,
+        target: &Target,
+        image: &Image,
+        note: &mut dyn FnMut(String),
+    ) -> Result<Published> {
+        let outputs = &target.outputs;
         // Before any output: an over-budget image is neither written nor uploaded.
-        let sizes = crate::budget::check(&image, &target.plan.budget)?;
+        let sizes = crate::budget::check(image, &target.plan.budget)?;
         if !self.force_tags {
             for (push, existing) in outputs.pushes.iter().zip(&target.existing) {
                 refuse_pinned_elsewhere(&push.reference, existing, &image.descriptor.digest)?;
             }
         }
         let written = match &outputs.sink {
-            Some((sink, tags)) => Some(sink.write(&image, tags)?),
+            Some((sink, tags)) => Some(sink.write(image, tags)?),
             None => None,
         };
         let loaded = match &outputs.load {
-            Some((engine, repo_tags)) => Some(engine.load(&image, repo_tags)?),
+            Some((engine, repo_tags)) => Some(engine.load(image, repo_tags)?),
             None => None,
         };
         let untagged: Vec<PushTarget> = outputs
@@ -160,7 +199,7 @@ impl Job<'_> {
                 tags: Vec::new(),
             })
             .collect();
-        let pairs: Vec<(&Image, &PushTarget)> = untagged.iter().map(|p| (&image, p)).collect();
+        let pairs: Vec<(&Image, &PushTarget)> = untagged.iter().map(|p| (image, p)).collect();
         let mut pushed = self
             .builder
             .push_all(&pairs)
@@ -174,13 +213,13 @@ impl Job<'_> {
                     key,
                     config,
                     &target.plan,
-                    &image,
+                    image,
                     &push.reference,
                     self.builder.transport(),
                 )?);
             }
         }
-        let version = super::image_version(&image);
+        let version = super::image_version(image);
         let policy = MovePolicy {
             version: version.as_ref(),
             force: self.force_tags,
@@ -189,7 +228,7 @@ impl Job<'_> {
         let mut kept = Vec::new();
         for ((push, report), seen) in outputs.pushes.iter().zip(&mut pushed).zip(&target.existing) {
             let moved = move_tags(
-                &image,
+                image,
                 &push.reference,
                 &push.tags,
                 seen,
@@ -200,16 +239,49 @@ impl Job<'_> {
             report.tags = moved.tags;
             kept.push(moved.kept);
         }
-        Ok((
-            image,
-            Published {
-                written,
-                loaded,
-                pushed,
-                sizes,
-                attested,
-                kept,
-            },
-        ))
+        Ok(Published {
+            written,
+            loaded,
+            pushed,
+            sizes,
+            attested,
+            kept,
+        })
     }
+}
+
+/// What a target's build needs (its outputs stay behind: a sink is not shared
+/// between threads).
+struct Wanted<'t> {
+    plan: &'t Plan,
+    /// Only pushes: a registry base's layers stay there until a push needs them.
+    on_demand: bool,
+    by_digest: bool,
+}
+
+impl<'t> Wanted<'t> {
+    fn of(target: &'t Target) -> Wanted<'t> {
+        let outputs = &target.outputs;
+        Wanted {
+            plan: &target.plan,
+            // A sink and an engine's load need every layer's bytes here.
+            on_demand: outputs.sink.is_none() && outputs.load.is_none(),
+            by_digest: target.by_digest,
+        }
+    }
+}
+
+/// Builds what `wanted` says, reusing `known`, reporting to `observer`.
+fn build(
+    builder: &Builder,
+    wanted: &Wanted,
+    known: Option<&RegistryLayers>,
+    observer: &dyn Observer,
+) -> Result<Image> {
+    let built = builder.build_with(wanted.plan, wanted.on_demand, known, observer)?;
+    Ok(if wanted.by_digest {
+        built.single_platform().unwrap_or(built)
+    } else {
+        built
+    })
 }

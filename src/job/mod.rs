@@ -16,6 +16,7 @@
 //! [`crate::release::forward::move_tags`]. The CLI maps flags to these and prints.
 
 pub mod build;
+pub mod members;
 pub mod push;
 pub mod release;
 pub mod tag;
@@ -31,6 +32,7 @@ use crate::oci::image::Image;
 use crate::plan::{Overrides, Plan, resolve};
 use crate::registry::transport::Transport;
 use crate::release::ReleaseError;
+use crate::release::git::Heads;
 use crate::release::labels::label_plan;
 use crate::sign::{PrivateKey, SignError};
 
@@ -82,6 +84,8 @@ pub type Result<T, E = JobError> = std::result::Result<T, E>;
 pub struct Env {
     /// `SOURCE_DATE_EPOCH`: the time every build of the command is dated with.
     pub source_date_epoch: Option<String>,
+    /// The HEAD of each checkout the command's builds are in, asked once.
+    pub heads: Heads,
 }
 
 impl Env {
@@ -89,6 +93,7 @@ impl Env {
     pub fn from_process() -> Env {
         Env {
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+            heads: Heads::default(),
         }
     }
 }
@@ -118,7 +123,7 @@ pub fn plan_for(
 ) -> Result<Plan> {
     let epoch = build_epoch(config, overrides.epoch, env);
     let mut plan = resolve(config, file, &overrides.overrides, epoch.as_deref())?;
-    label_plan(config, file, &mut plan, overrides.version)?;
+    label_plan(config, file, &mut plan, (overrides.version, &env.heads))?;
     plan.sbom &= !overrides.no_sbom;
     Ok(plan)
 }
@@ -139,18 +144,7 @@ pub fn build_epoch(config: &Path, given: Option<&str>, env: &Env) -> Option<Stri
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    commit_epoch(dir, None)
-}
-
-/// The committer time of `commit` (HEAD when `None`) in the git checkout `dir` is in,
-/// as `SOURCE_DATE_EPOCH` text; `None` outside git or before the first commit.
-pub fn commit_epoch(dir: &Path, commit: Option<&str>) -> Option<String> {
-    let git = crate::release::git::Git::discover(dir).ok()?;
-    let time = match commit {
-        None => git.head_time().ok()?,
-        Some(commit) => git.commit_time(commit).ok()?,
-    };
-    Some(time.to_string())
+    Some(env.heads.of(dir)?.time?.to_string())
 }
 
 /// What signing one pushed image made.
@@ -258,6 +252,7 @@ mod tests {
         let file = ConfigFile::load(&config).unwrap();
         let env = Env {
             source_date_epoch: Some("100".into()),
+            ..Env::default()
         };
         let plan = plan_for(&config, &file, &PlanOverrides::default(), &env).unwrap();
         assert_eq!(plan.epoch, 100);
@@ -316,6 +311,7 @@ mod tests {
         );
         let env = Env {
             source_date_epoch: Some("5".into()),
+            ..Env::default()
         };
         let from_env = plan_for(&config, &file, &PlanOverrides::default(), &env).unwrap();
         assert_eq!(from_env.epoch, 5);

@@ -9,12 +9,14 @@
 use oci_spec::distribution::Reference;
 use semver::Version;
 
+use super::members::{Known, MemberOutput, build_members};
 use super::{Env, PlanOverrides, Result, attest, plan_for, step};
+use crate::assemble::Observer;
 use crate::oci::image::Image;
 use crate::oci::platform::Platform;
 use crate::pipeline::Builder;
 use crate::plan::{Overrides, Plan};
-use crate::registry::layer_source::cache_references;
+use crate::registry::layer_source::{RegistryLayers, cache_references};
 use crate::release::ReleaseError;
 use crate::release::forward::probe;
 use crate::release::labels::{BUILD_NAMES, VERSION, name_as};
@@ -33,7 +35,7 @@ use crate::workspace::Member;
 /// Runs a release; `note` hears progress as it happens.
 pub fn release(
     request: &Request,
-    builder: &mut Builder,
+    builder: &Builder,
     sign_key: Option<&PrivateKey>,
     note: &mut dyn FnMut(String),
 ) -> Result<Outcome> {
@@ -99,6 +101,7 @@ pub fn release(
         (
             &project.workspace.members,
             project.workspace.keeps_unchanged(),
+            project.workspace.is_workspace,
         ),
         &targets,
         builder,
@@ -131,6 +134,7 @@ pub fn release(
         release_tags: tags_moved,
         force_tags: request.force_tags,
         hint: &hint,
+        named: project.workspace.is_workspace,
     };
     // Signed (and their provenance attached) once every image is up, before any tag
     // moves: a tag never names an unsigned image.
@@ -340,38 +344,49 @@ fn member_plan(
 /// built as its previous release's (same labels) comes out as that very image.
 fn build_all<'p>(
     request: &Request,
-    (members, keep): (&'p [Member], bool),
+    (members, keep, named): (&'p [Member], bool, bool),
     targets: &[ImageTargets],
-    builder: &mut Builder,
+    builder: &Builder,
     env: &Env,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),
 ) -> Result<Vec<Built<'p>>> {
-    let mut images = Vec::new();
     let reuse = |target: &ImageTargets| {
         let first = target.repositories.first().map(|r| (r, release_tags));
         cache_references(first, &[])
     };
-    builder.prefetch_registry_layers(&targets.iter().map(reuse).collect::<Vec<_>>());
-    let earlier_all = earlier_releases(builder, targets, keep, previous)?;
-    for ((member, target), earlier) in members.iter().zip(targets).zip(earlier_all) {
-        let first = target.repositories.first();
-        builder.reuse_registry_layers(&reuse(target)).map_err(|e| {
+    let lists: Vec<_> = targets.iter().map(reuse).collect();
+    let mut earlier_all = Vec::new();
+    for (member, earlier) in members
+        .iter()
+        .zip(earlier_releases(builder, targets, keep, previous)?)
+    {
+        earlier_all.push(
+            earlier
+                .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?,
+        );
+    }
+    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+    let one = |i: usize, known: Known, out: &MemberOutput| -> Result<Built<'p>> {
+        let (member, target) = (&members[i], &targets[i]);
+        let known = known.map_err(|e| {
             step(
                 format!(
                     "reading the layers {} holds already; {hint}",
-                    first.map_or_else(String::new, rollout::repository_name)
+                    target
+                        .repositories
+                        .first()
+                        .map_or_else(String::new, rollout::repository_name)
                 ),
                 e,
             )
         })?;
-        let earlier = earlier
-            .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?;
+        let earlier = &earlier_all[i];
         let on_demand = !target.repositories.is_empty();
         let (plan, image, kept) = build_member(
             request,
             member,
-            builder,
+            (builder, known.as_ref(), out),
             env,
             new,
             earlier.as_ref(),
@@ -384,23 +399,39 @@ fn build_all<'p>(
             )
         })?;
         if let Some(version) = &kept {
-            note(format!(
+            out.note(format!(
                 "{}: nothing it is built from changed since v{version}: v{new} is its image {} (keep_unchanged)",
                 member.name, image.descriptor.digest
             ));
         }
         // Before anything is uploaded: sizes, and growth against the previous release.
-        let growth_against = first.filter(|_| request.growth || plan.budget.max_growth.is_some());
-        check_budget(builder, &plan, &image, growth_against, previous, note)
-            .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
-        images.push(Built {
+        let growth_against = target
+            .repositories
+            .first()
+            .filter(|_| request.growth || plan.budget.max_growth.is_some());
+        check_budget(
+            builder,
+            &plan,
+            &image,
+            growth_against,
+            previous,
+            &mut |line| out.note(out.named(&line)),
+        )
+        .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
+        Ok(Built {
             member,
             plan,
             image,
             kept,
-        });
-    }
-    Ok(images)
+        })
+    };
+    build_members(
+        builder,
+        (&names, named, &lists),
+        note,
+        |built: &mut Built| &mut built.image,
+        &one,
+    )
 }
 
 /// One built image of a release.
@@ -502,7 +533,7 @@ fn member_epoch<'e>(env: &'e Env, earlier: Option<&'e Earlier>) -> Option<&'e st
 fn build_member(
     request: &Request,
     member: &Member,
-    builder: &Builder,
+    (builder, known, observer): (&Builder, Option<&RegistryLayers>, &dyn Observer),
     env: &Env,
     new: &Version,
     earlier: Option<&Earlier>,
@@ -511,14 +542,14 @@ fn build_member(
     if let Some(earlier) = earlier {
         let mut plan = member_plan(request, member, new, member_epoch(env, Some(earlier)), env)?;
         name_as(&mut plan, &earlier.labels, &earlier.annotations);
-        let image = builder.build(&plan, on_demand)?;
+        let image = builder.build_with(&plan, on_demand, known, observer)?;
         if image.descriptor.digest == earlier.digest {
             let version = earlier.labels.get(VERSION).cloned().unwrap_or_default();
             return Ok((plan, image, Some(version)));
         }
     }
     let plan = member_plan(request, member, new, member_epoch(env, None), env)?;
-    let image = builder.build(&plan, on_demand)?;
+    let image = builder.build_with(&plan, on_demand, known, observer)?;
     Ok((plan, image, None))
 }
 

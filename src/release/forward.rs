@@ -233,6 +233,7 @@ pub fn move_tags(
         target,
         tags,
         seen,
+        member: None,
     }];
     move_all_tags(&one, policy, transport, note)
         .pop()
@@ -249,6 +250,8 @@ pub struct TagMove<'a> {
     pub tags: &'a [String],
     /// What they named before the push ([`probe_tags`]).
     pub seen: &'a [(String, Option<Digest>)],
+    /// The workspace member whose image it is: its notes start with its name.
+    pub member: Option<&'a str>,
 }
 
 /// [`move_tags`] for many images and repositories at once (a release's): every pinned
@@ -335,7 +338,12 @@ fn gather(
         .collect();
     let mut take = |i: usize, n: usize, results: &mut Vec<Result<Moved>>| {
         for (tag, kept, notes) in outcomes.by_ref().take(n) {
-            notes.into_iter().for_each(&mut *note);
+            for line in notes {
+                note(match moves[i].member {
+                    Some(member) => format!("{member}: {line}"),
+                    None => line,
+                });
+            }
             let Ok(moved) = &mut results[i] else { continue };
             match kept {
                 Ok(Some(version)) => moved.kept.push((tag, version)),

@@ -12,6 +12,62 @@ use std::process::Command;
 
 use super::{ReleaseError, Result};
 
+/// What a build is labelled and dated with from its checkout's HEAD.
+#[derive(Clone, Debug, Default)]
+pub struct Head {
+    /// The HEAD commit, full hex.
+    pub sha: Option<String>,
+    /// Its committer time, seconds since the epoch.
+    pub time: Option<u64>,
+    /// The source repository's https URL, from its remote.
+    pub source: Option<String>,
+}
+
+/// HEAD of each checkout the command's builds are in, asked of git once per checkout
+/// and command: each question is a `git` process, and a 30-member workspace asked ~7
+/// per member. A command makes one (`job::Env`), after any commit it makes: HEAD
+/// does not move while its builds run. Clones share what was asked.
+#[derive(Clone, Debug, Default)]
+pub struct Heads(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<PathBuf, Head>>>);
+
+impl Heads {
+    /// The HEAD of the checkout `dir` is in; `None` outside git.
+    pub fn of(&self, dir: &Path) -> Option<Head> {
+        // Git finds a checkout by the nearest `.git` above `dir`: with none there is no
+        // checkout and no process to start (unless the environment names one).
+        let key = match dot_git_dir(dir) {
+            Some(found) => found,
+            None if std::env::var_os("GIT_DIR").is_some() => dir.to_path_buf(),
+            None => return None,
+        };
+        let mut heads = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(head) = heads.get(&key) {
+            return Some(head.clone());
+        }
+        let git = Git::discover(dir).ok()?;
+        let head = Head {
+            sha: git.head_sha().ok(),
+            time: git.head_time().ok(),
+            source: git.source_url(),
+        };
+        heads.insert(key, head.clone());
+        Some(head)
+    }
+}
+
+/// The nearest directory at or above `dir` holding a `.git` (a directory, or a file
+/// in a worktree or submodule).
+fn dot_git_dir(dir: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(dir).ok()?;
+    absolute
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
 /// A git working tree.
 #[derive(Clone, Debug)]
 pub struct Git {

@@ -13,7 +13,7 @@ use std::path::Path;
 use semver::Version;
 
 use super::Result;
-use super::git::Git;
+use super::git::Heads;
 use super::settings::ReleaseSettings;
 use super::version_file::Metadata;
 use crate::config::ConfigFile;
@@ -68,11 +68,13 @@ pub fn oci_labels(info: &BuildInfo) -> BTreeMap<String, String> {
 
 /// Gathers [`BuildInfo`] for the checkout the config lives in: the version file
 /// (`version` overrides what it says, for a release about to write it), and git
-/// when the directory is a git checkout (outside one, only version and metadata).
+/// when the directory is a git checkout (outside one, only version and metadata),
+/// asked through `heads`.
 pub fn gather(
     settings: &ReleaseSettings,
     version: Option<&Version>,
     source_date_epoch: Option<u64>,
+    heads: &Heads,
 ) -> Result<BuildInfo> {
     let file = settings.source()?.read()?;
     let dir = file
@@ -80,15 +82,12 @@ pub fn gather(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let git = Git::discover(dir).ok();
-    let revision = git.as_ref().and_then(|g| g.head_sha().ok());
-    let head_time = git.as_ref().and_then(|g| g.head_time().ok());
-    let source = git.as_ref().and_then(Git::source_url);
+    let head = heads.of(dir).unwrap_or_default();
     Ok(BuildInfo {
         version: Some(version.cloned().unwrap_or_else(|| file.version.clone())),
-        revision,
-        created: source_date_epoch.or(head_time),
-        source,
+        revision: head.sha,
+        created: source_date_epoch.or(head.time),
+        source: head.source,
         metadata: file.metadata(),
     })
 }
@@ -100,7 +99,7 @@ pub fn label_plan(
     config: &Path,
     file: &ConfigFile,
     plan: &mut Plan,
-    version: Option<&Version>,
+    (version, heads): (Option<&Version>, &Heads),
 ) -> Result<()> {
     if file.version.is_none() {
         return Ok(());
@@ -110,7 +109,7 @@ pub fn label_plan(
     // image by its commit instead. Taken from the plan, not the environment, so that
     // `hoist verify` (which replays the recorded epoch) labels the rebuild the same.
     let epoch = (plan.epoch != 0).then_some(plan.epoch);
-    let mut info = gather(&settings, version, epoch)?;
+    let mut info = gather(&settings, version, epoch, heads)?;
     // Each member of a workspace is its own image: titled by its name, not by the
     // shared version file's project name.
     if let Some(member) = &file.inherited.member {

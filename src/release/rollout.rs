@@ -153,6 +153,8 @@ pub struct Rollout<'a> {
     pub force_tags: bool,
     /// How to go on after a failure.
     pub hint: &'a str,
+    /// A workspace's: each image's notes start with its member's name.
+    pub named: bool,
 }
 
 impl Rollout<'_> {
@@ -231,6 +233,7 @@ impl Rollout<'_> {
                         target: repository,
                         tags: self.release_tags,
                         seen,
+                        member: self.named.then_some(target.member.as_str()),
                     })
             })
             .collect();

@@ -307,11 +307,13 @@ pub fn tag_all(
     let moves: Vec<TagMove> = pairs
         .iter()
         .zip(&pushed)
-        .map(|((_, repository), pushed)| TagMove {
+        .map(|((target, repository), pushed)| TagMove {
             image: &pushed.image,
             target: repository,
             tags: release_tags,
             seen: &pushed.seen,
+            // Every line of the final job names the member it is about.
+            member: Some(target.member.as_str()),
         })
         .collect();
     let mut moved = move_all_tags(&moves, &policy, transport, note).into_iter();

@@ -221,6 +221,74 @@ fn a_workspace_builds_every_member_and_picks_with_package() {
     );
 }
 
+/// Members built at once (`--jobs 4`) give what one after another (`--jobs 1`) gives:
+/// the same digests, the same `--json` (the layer all three share built once, by the
+/// first member, cached for the others) and the same progress lines in the same
+/// order, each naming its member. A member that fails is named.
+#[test]
+fn members_built_at_once_match_one_after_another() {
+    let sandbox = Sandbox::new();
+    let repo = workspace_repo(&sandbox, &["registry.example".to_string()]);
+    let build = |jobs: &str, cache: &str| {
+        let mut command = repo.hoist(&["build", "--json", "--jobs", jobs, "--cache-dir"]);
+        let cache = sandbox.path(cache);
+        command.arg(&cache);
+        let output = success(&mut command);
+        let progress =
+            crate::common::stderr(&output).replace(&cache.display().to_string(), "CACHE");
+        (parse_json(&stdout(&output)), progress)
+    };
+    let (one, one_progress) = build("1", "one");
+    let (four, four_progress) = build("4", "four");
+    assert_eq!(one, four);
+    assert_eq!(one_progress, four_progress);
+    let shared: Vec<&Value> = four
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["platforms"][0]["layers"][1]["cached"])
+        .collect();
+    assert_eq!(shared, [false, true, true], "{four:#}");
+    let layer_lines: Vec<&str> = four_progress
+        .lines()
+        .filter(|l| l.contains("layer "))
+        .collect();
+    assert_eq!(layer_lines.len(), 8, "{four_progress}");
+    for line in &layer_lines {
+        assert!(
+            MEMBERS
+                .iter()
+                .any(|m| line.starts_with(&format!("{m}: layer "))),
+            "{four_progress}"
+        );
+    }
+    // Warm, at once: every layer from the cache, the same images.
+    let (warm, warm_progress) = build("4", "one");
+    let digests = |built: &Value| -> Vec<Value> {
+        built
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["digest"].clone())
+            .collect()
+    };
+    assert_eq!(digests(&warm), digests(&one));
+    assert_eq!(
+        warm_progress.matches(", cached)").count(),
+        8,
+        "{warm_progress}"
+    );
+
+    // A socket in one member's sources: that member's build fails, named.
+    let socket = repo.dir().join("services/web/app/control.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let mut command = repo.hoist(&["build", "--jobs", "4", "--cache-dir"]);
+    command.arg(sandbox.path("four"));
+    let err = failure(&mut command);
+    assert!(err.contains("building web failed"), "{err}");
+    assert!(err.contains("control.sock"), "{err}");
+}
+
 #[test]
 fn a_workspace_release_moves_tags_only_when_every_image_is_up_everywhere() {
     let sandbox = Sandbox::new();
