@@ -21,7 +21,7 @@ use crate::common::{
     str_at, tool_within,
 };
 use crate::registry::{
-    DEAD_LIMIT, HOIST_LIMIT, Registry, Request, fails, free_port, ok, run, skopeo_raw,
+    DEAD_LIMIT, HOIST_LIMIT, Registry, Request, dead_port, fails, ok, run, skopeo_raw,
 };
 
 /// Where [`seed_base`] puts the base in the registry.
@@ -534,7 +534,7 @@ fn registry_base_unknown_tag_names_the_reference() {
 #[test]
 fn registry_base_on_a_dead_port_fails_in_bounded_time() {
     let sandbox = Sandbox::new();
-    let host = format!("127.0.0.1:{}", free_port());
+    let host = format!("127.0.0.1:{}", dead_port());
     let mut command = sandbox.build();
     command
         .arg("--config")

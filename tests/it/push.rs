@@ -11,7 +11,7 @@ use crate::common::{
     last_line, parse_json, stdout, str_at, tool, umoci_unpack,
 };
 use crate::registry::{
-    DEAD_LIMIT, HOIST_LIMIT as PUSH_LIMIT, Registry, Request, fails, free_port, ok, skopeo_raw,
+    DEAD_LIMIT, HOIST_LIMIT as PUSH_LIMIT, Registry, Request, dead_port, fails, ok, skopeo_raw,
 };
 
 /// Distinct blobs of the dashboard example: 2 base layers, 3 new layers (shared by
@@ -465,7 +465,7 @@ fn push_names_a_missing_source() {
 #[test]
 fn push_to_a_dead_registry_fails_in_bounded_time() {
     let sandbox = Sandbox::new();
-    let host = format!("127.0.0.1:{}", free_port());
+    let host = format!("127.0.0.1:{}", dead_port());
     let mut command = sandbox.hoist();
     command
         .arg("push")

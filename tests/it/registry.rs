@@ -485,6 +485,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that stays refused for the whole test run: a socket is bound to it
+/// and kept, never listening, so connections get a reset and no registry a later test
+/// starts can take the port (a released [`free_port`] can be, and was: one test's
+/// "dead" registry turned out to be another test's live one).
+pub fn dead_port() -> u16 {
+    static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("creating a socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("binding 127.0.0.1:0");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("a bound socket's address")
+        .port();
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(socket);
+    port
+}
+
 /// A plain HTTP/1.0 GET on 127.0.0.1:`port`, with short timeouts.
 fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -14,7 +14,7 @@ use crate::common::{
     Sandbox, base_layout, copy_tree, digest_of, example_dir, failure, parse_json, stdout, success,
 };
 use crate::proxy::{Fault, FaultPlan, FaultProxy};
-use crate::registry::{HOIST_LIMIT, Registry, fails, free_port, ok, skopeo_raw};
+use crate::registry::{HOIST_LIMIT, Registry, dead_port, fails, ok, skopeo_raw};
 
 /// The environment git (and hoist's own git calls) get.
 pub fn git_env(command: &mut Command) -> &mut Command {
@@ -770,7 +770,7 @@ fn an_unreachable_or_refusing_registry_stops_the_release_before_the_commit() {
             "{why}: clean tree"
         );
     };
-    let dead = format!("127.0.0.1:{}/acme/app", free_port());
+    let dead = format!("127.0.0.1:{}/acme/app", dead_port());
     let err = fails_in(&repo, &["release", "patch", "--push-to", &dead]);
     assert!(
         err.contains("nothing was committed, tagged or pushed") && err.contains(&dead),
