@@ -30,7 +30,7 @@ const BASE_NAME: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 /// Distinct blobs of the dashboard example: 2 base layers, 3 new layers (shared by
 /// both platforms: front end, Python packages, back end), 2 configs.
-const EXAMPLE_BLOBS: u64 = 7;
+pub(crate) const EXAMPLE_BLOBS: u64 = 7;
 
 /// Copies `testdata/base:1.0` (both platforms) into `registry` as
 /// `library/busybase:1.0` with skopeo; returns `HOST/library/busybase:1.0`.
