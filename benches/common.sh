@@ -16,6 +16,22 @@ export LC_ALL=C
 die() { printf '%s: error: %s\n' "$bench" "$*" >&2; exit 1; }
 note() { printf '==> %s\n' "$*" >&2; }
 
+# workspace_toml BASE: the root hoist.toml of the benches' generated workspaces
+# (members under services/, two platforms on BASE, the version in VERSION).
+workspace_toml() {
+    cat <<TOML
+[workspace]
+members = ["services/*"]
+
+[workspace.image]
+base = "$1"
+platforms = ["linux/amd64", "linux/arm64"]
+
+[version]
+source = "VERSION"
+TOML
+}
+
 case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer, got '$RUNS'" ;; esac
 case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a non-negative integer, got '$WARMUP'" ;; esac
 for t in hyperfine python3 curl docker-registry; do

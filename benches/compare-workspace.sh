@@ -38,17 +38,7 @@ cp -r "$example/frontend/dist" "$ws/services/frontend/dist"
 cp -r "$example/backend" "$ws/services/backend/app"
 cp -r "$example/backend" "$ws/services/worker/app"
 printf '1.0.0\n' >"$ws/VERSION"
-cat >"$ws/hoist.toml" <<TOML
-[workspace]
-members = ["services/*"]
-
-[workspace.image]
-base = "$base"
-platforms = ["linux/amd64", "linux/arm64"]
-
-[version]
-source = "VERSION"
-TOML
+workspace_toml "$base" >"$ws/hoist.toml"
 member frontend dist /usr/share/nginx/html >"$ws/services/frontend/hoist.toml"
 member backend app /app >"$ws/services/backend/hoist.toml"
 member worker app /app >"$ws/services/worker/hoist.toml"

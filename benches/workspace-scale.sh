@@ -82,17 +82,7 @@ for n in range(3):
 open(f"{root}/VERSION", "w").write("1.0.0\n")
 PY
 base="oci:$repo/testdata/base:1.0"
-cat >"$ws/hoist.toml.in" <<TOML
-[workspace]
-members = ["services/*"]
-
-[workspace.image]
-base = "$base"
-platforms = ["linux/amd64", "linux/arm64"]
-
-[version]
-source = "VERSION"
-TOML
+workspace_toml "$base" >"$ws/hoist.toml.in"
 cp "$ws/hoist.toml.in" "$ws/hoist.toml"
 for f in "$ws"/services/*/hoist.toml; do cp "$f" "$f.in"; done
 
