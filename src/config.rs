@@ -356,14 +356,23 @@ impl ConfigFile {
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        let cannot_read = |message: String| Error::Config {
             path: path.to_path_buf(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                format!("cannot read: {e}; name the config file with --config FILE")
-            } else {
-                format!("cannot read: {e}")
-            },
-        })?;
+            message,
+        };
+        let bytes =
+            crate::fsutil::read_bounded(path, crate::fsutil::PROJECT_FILE_LIMIT, "a config file")
+                .map_err(|error| match error {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    cannot_read(format!(
+                        "cannot read: {source}; name the config file with --config FILE"
+                    ))
+                }
+                Error::Io { source, .. } => cannot_read(format!("cannot read: {source}")),
+                other => other,
+            })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| cannot_read(format!("cannot read: it is not UTF-8 text ({e})")))?;
         ConfigFile::parse(&text).map_err(|message| Error::Config {
             path: path.to_path_buf(),
             message,
@@ -527,6 +536,31 @@ fn in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config file (and a lock, read the same way) is refused from its size before
+    /// it is read: a sparse 5 GiB hoist.toml costs nothing.
+    #[test]
+    fn a_huge_config_file_is_refused_by_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hoist.toml");
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(5 << 30)
+            .unwrap();
+        let err = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("hoist.toml"), "{err}");
+        assert!(
+            err.contains("over the limit of 67108864 bytes for a config file"),
+            "{err}"
+        );
+        let err = crate::python::lock::read_lock(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("over the limit of 67108864 bytes for a lock"),
+            "{err}"
+        );
+    }
 
     /// docs/config.md documents `[budget]`: its example parses, and each key has a row.
     #[test]

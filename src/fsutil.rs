@@ -54,6 +54,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The largest project file read whole: a hoist.toml or a lock (`uv.lock` of a large
+/// project is a few MiB).
+pub const PROJECT_FILE_LIMIT: u64 = 64 << 20;
+
 /// Reads a whole file of at most `limit` bytes; a larger one (by its size, or by what
 /// it grew to while read) is [`Error::TooLarge`] naming it, `what` it is and the
 /// limit, and nothing more than `limit + 1` bytes of it is read.

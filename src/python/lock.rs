@@ -162,9 +162,18 @@ impl Lock {
 /// Reads the lock at `path`: `uv.lock`, `*.toml` as a pylock.toml, anything else as
 /// requirements.
 pub fn read_lock(path: &Path) -> Result<Lock, PythonError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PythonError::Io {
+    let bytes = crate::fsutil::read_bounded(path, crate::fsutil::PROJECT_FILE_LIMIT, "a lock")
+        .map_err(|error| PythonError::Io {
+            path: path.to_path_buf(),
+            source: match error {
+                crate::Error::Io { source, .. } => source,
+                // Over the limit: the message names the size and the limit.
+                other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+            },
+        })?;
+    let text = String::from_utf8(bytes).map_err(|e| PythonError::Io {
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),

@@ -8,6 +8,7 @@ use hoist_layers::Digest;
 
 use super::ReleaseError;
 use super::git::Git;
+use crate::fsutil::{PROJECT_FILE_LIMIT, read_bounded};
 use crate::oci::image::Image;
 use crate::oci::model::{BASE_DIGEST, BASE_NAME};
 use crate::plan::Plan;
@@ -24,10 +25,7 @@ pub fn provenance_facts(
     image: &Image,
     pushed: &str,
 ) -> Result<BuildFacts, ReleaseError> {
-    let bytes = std::fs::read(config).map_err(|source| ReleaseError::Io {
-        path: config.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_bounded(config, PROJECT_FILE_LIMIT, "a config file")?;
     let config_dir = config
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -84,10 +82,7 @@ pub fn provenance_facts(
     // A Python layer's input is its lock (which pins every wheel by sha256).
     for python in &plan.python {
         let lock = python.lock();
-        let bytes = std::fs::read(lock).map_err(|source| ReleaseError::Io {
-            path: lock.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_bounded(lock, PROJECT_FILE_LIMIT, "a lock")?;
         sources.push(LayerSource {
             name: format!("layer[{}].python.lock", python.number()),
             path: relative(lock),
