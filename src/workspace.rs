@@ -338,7 +338,18 @@ fn enclosing_workspace(config: &Path) -> Result<Option<(PathBuf, ConfigFile)>> {
     };
     for ancestor in dir.ancestors().skip(1) {
         let candidate = ancestor.join(CONFIG_NAME);
-        let Ok(text) = std::fs::read_to_string(&candidate) else {
+        // A file that is not there or not readable is no root; one over the limit is
+        // an error naming it, not silently passed over.
+        let bytes = match crate::fsutil::read_bounded(
+            &candidate,
+            crate::fsutil::PROJECT_FILE_LIMIT,
+            "a config file",
+        ) {
+            Ok(bytes) => bytes,
+            Err(Error::Io { .. }) => continue,
+            Err(other) => return Err(other),
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
             continue;
         };
         if !declares_workspace(&text) {
