@@ -39,6 +39,10 @@ pub struct ConfigFile {
     /// workspace loads a member).
     #[serde(skip)]
     pub inherited: Inherited,
+    /// Not in the file: the sha256 of the exact bytes [`ConfigFile::load`] parsed (the
+    /// provenance records it, not a later read: the file may change during a build).
+    #[serde(skip)]
+    pub digest: Option<hoist_layers::Digest>,
 }
 
 /// `[workspace]`.
@@ -371,12 +375,15 @@ impl ConfigFile {
                 Error::Io { source, .. } => cannot_read(format!("cannot read: {source}")),
                 other => other,
             })?;
+        let digest = hoist_layers::Digest::sha256_of(&bytes);
         let text = String::from_utf8(bytes)
             .map_err(|e| cannot_read(format!("cannot read: it is not UTF-8 text ({e})")))?;
-        ConfigFile::parse(&text).map_err(|message| Error::Config {
+        let mut file = ConfigFile::parse(&text).map_err(|message| Error::Config {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        file.digest = Some(digest);
+        Ok(file)
     }
 
     /// Parses config text; the error message carries the key path, line and column.
@@ -560,6 +567,22 @@ mod tests {
             err.contains("over the limit of 67108864 bytes for a lock"),
             "{err}"
         );
+    }
+
+    /// The digest is of the bytes parsed, taken as they are read.
+    #[test]
+    fn a_loaded_config_carries_the_sha256_of_the_bytes_it_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hoist.toml");
+        let text = "[image]\nbase = \"scratch\"\n";
+        std::fs::write(&path, text).unwrap();
+        let file = ConfigFile::load(&path).unwrap();
+        std::fs::write(&path, "[image]\nbase = \"other\"\n").unwrap();
+        assert_eq!(
+            file.digest,
+            Some(hoist_layers::Digest::sha256_of(text.as_bytes()))
+        );
+        assert_eq!(ConfigFile::parse(text).unwrap().digest, None);
     }
 
     /// docs/config.md documents `[budget]`: its example parses, and each key has a row.

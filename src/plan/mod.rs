@@ -118,6 +118,9 @@ pub struct Plan {
     /// `[[layer]] python` entries, planned by the build once the base is open
     /// ([`Plan::expand_python`]); empty after that.
     pub python: Vec<PendingPython>,
+    /// The sha256 of the config file's bytes as they were read and parsed (what the
+    /// provenance records); `None` for a config not read from a file.
+    pub config_digest: Option<hoist_layers::Digest>,
 }
 
 /// Resolves a config file (at `config_path`) with overrides. `source_date_epoch` is
@@ -215,6 +218,7 @@ pub fn resolve(
         sbom_files: file.image.sbom_files.unwrap_or(false),
         budget: resolve_budget(file)?,
         python: pending,
+        config_digest: file.digest.clone(),
     })
 }
 

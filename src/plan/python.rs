@@ -1,5 +1,5 @@
 //! A `[[layer]] python = {…}`: resolved here into a [`PendingPython`] (every key
-//! checked, no I/O beyond the lock and wheelhouse existing), then planned by the build
+//! checked, the lock read and hashed once, the wheelhouse seen to exist), then planned by the build
 //! once its base is open ([`Plan::expand_python`]): the Python version and C library
 //! the settings leave out are read from the base, and wheels are found in the
 //! wheelhouse, hoist's wheel cache (under `--cache-dir`) or, unless `--offline`, the
@@ -8,6 +8,7 @@
 //! names the key: `layer[2].python.lock`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hoist_layers::{Compression, LayerSpec};
 
@@ -15,6 +16,7 @@ use super::{Plan, PlannedLayer, invalid};
 use crate::config::{LayerSection, PythonSection};
 use crate::error::Result;
 use crate::oci::platform::Platform;
+use crate::python::lock::LockFile;
 use crate::python::tags::{Libc, machine_of};
 use crate::python::{self, Interpreter, PythonError, PythonSettings, TargetPlatform};
 
@@ -36,6 +38,9 @@ pub struct PendingPython {
     lock_name: String,
     /// Settings (the interpreter is each platform's: given, else from the base).
     settings: PythonSettings,
+    /// The lock, read once when the plan is resolved: the build installs, and the
+    /// provenance records, these bytes even if the file changes during the build.
+    read: Arc<LockFile>,
     /// `version` as given.
     version: Option<String>,
     /// `interpreter` as given.
@@ -93,6 +98,11 @@ impl PendingPython {
     /// The lock file.
     pub fn lock(&self) -> &Path {
         &self.settings.lock
+    }
+
+    /// The sha256 of the lock's bytes as read (and installed).
+    pub fn lock_digest(&self) -> &hoist_layers::Digest {
+        &self.read.digest
     }
 
     /// Its `[[layer]]` number, from 0.
@@ -184,7 +194,7 @@ impl PendingPython {
             offline: context.offline,
             ..self.settings.clone()
         };
-        let planned = python::plan(&settings, &targets).map_err(|e| match e {
+        let planned = python::plan(&settings, &self.read.lock, &targets).map_err(|e| match e {
             PythonError::NoInterpreter { what, platform } => invalid(
                 &self.field(".interpreter"),
                 &format!("missing: {what} needs the image's interpreter for {platform}, and the base image does not tell it (no python3.X in /usr/local/bin or /usr/bin): give its path, e.g. interpreter = \"/usr/bin/python3.11\""),
@@ -332,11 +342,13 @@ pub(super) fn resolve_python(
         .collect::<Result<Vec<_>>>()?;
     let (settings, libc) = settings(section, config_dir, &field)?;
     let (uid, gid) = super::layer::layer_owner(i, layer)?;
+    let read = Arc::new(python::lock::read_lock(&settings.lock)?);
     Ok(PendingPython {
         at: 0,
         number: i,
         lock_name: section.lock.clone(),
         settings,
+        read,
         version: section.version.clone(),
         interpreter: section.interpreter.clone(),
         libc,
@@ -483,6 +495,35 @@ mod tests {
                 "{field}, {detail}: {err}\n{layer}"
             );
         }
+    }
+
+    /// The lock is read and hashed once, when the plan resolves: the build installs
+    /// (and the provenance names) those bytes even if the file changes afterwards.
+    #[test]
+    fn the_lock_is_read_and_hashed_once_when_the_plan_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("requirements.lock");
+        std::fs::write(&lock, "# nothing\n").unwrap();
+        std::fs::create_dir(dir.path().join("wheels")).unwrap();
+        let text = "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.36\" }\n";
+        let file = ConfigFile::parse(text).unwrap();
+        let config = dir.path().join("hoist.toml");
+        let plan = resolve(&config, &file, &Overrides::default(), None).unwrap();
+        // Now unpinned: a fresh read would refuse it.
+        std::fs::write(&lock, "six\n").unwrap();
+        assert_eq!(
+            plan.python[0].lock_digest(),
+            &hoist_layers::Digest::sha256_of(b"# nothing\n")
+        );
+        let context = PythonContext {
+            cache_dir: dir.path().join("cache"),
+            ..PythonContext::default()
+        };
+        assert!(plan.expand_python(&context).unwrap().layers.is_empty());
+        let err = resolve(&config, &file, &Overrides::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("requirements.lock:1"), "{err}");
     }
 
     #[test]

@@ -159,9 +159,19 @@ impl Lock {
     }
 }
 
+/// A lock as the build read it: what it says, and the sha256 of the exact bytes parsed
+/// (the provenance records these, not a later read: the file may change during a build).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockFile {
+    /// Its packages (and graph).
+    pub lock: Lock,
+    /// The sha256 of the bytes it was parsed from.
+    pub digest: hoist_layers::Digest,
+}
+
 /// Reads the lock at `path`: `uv.lock`, `*.toml` as a pylock.toml, anything else as
-/// requirements.
-pub fn read_lock(path: &Path) -> Result<Lock, PythonError> {
+/// requirements; hashed as read.
+pub fn read_lock(path: &Path) -> Result<LockFile, PythonError> {
     let bytes = crate::fsutil::read_bounded(path, crate::fsutil::PROJECT_FILE_LIMIT, "a lock")
         .map_err(|error| PythonError::Io {
             path: path.to_path_buf(),
@@ -171,6 +181,7 @@ pub fn read_lock(path: &Path) -> Result<Lock, PythonError> {
                 other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
             },
         })?;
+    let digest = hoist_layers::Digest::sha256_of(&bytes);
     let text = String::from_utf8(bytes).map_err(|e| PythonError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
@@ -191,7 +202,7 @@ pub fn read_lock(path: &Path) -> Result<Lock, PythonError> {
             wheel.path = Some(dir.join(local));
         }
     }
-    Ok(lock)
+    Ok(LockFile { lock, digest })
 }
 
 /// A requirements file or a pylock.toml (by its extension).

@@ -243,12 +243,13 @@ impl PythonSettings {
     }
 }
 
-/// Plans the layers installing `settings.lock` for each of `platforms`.
+/// Plans the layers installing `lock` (read from `settings.lock`) for each of
+/// `platforms`.
 pub fn plan(
     settings: &PythonSettings,
+    lock: &lock::Lock,
     platforms: &[TargetPlatform],
 ) -> Result<PythonLayers, PythonError> {
-    let lock = lock::read_lock(&settings.lock)?;
     let mut files = match &settings.wheelhouse {
         Some(dir) => scan_wheelhouse(dir)?,
         None => BTreeMap::new(),

@@ -4,11 +4,8 @@
 
 use std::path::Path;
 
-use hoist_layers::Digest;
-
 use super::ReleaseError;
 use super::git::Git;
-use crate::fsutil::{PROJECT_FILE_LIMIT, read_bounded};
 use crate::oci::image::Image;
 use crate::oci::model::{BASE_DIGEST, BASE_NAME};
 use crate::plan::Plan;
@@ -25,7 +22,11 @@ pub fn provenance_facts(
     image: &Image,
     pushed: &str,
 ) -> Result<BuildFacts, ReleaseError> {
-    let bytes = read_bounded(config, PROJECT_FILE_LIMIT, "a config file")?;
+    // The digest of the bytes the build parsed, not of the file as it is now.
+    let config_digest = plan.config_digest.clone().ok_or_else(|| ReleaseError::Io {
+        path: config.to_path_buf(),
+        source: std::io::Error::other("the build's plan was not read from this file"),
+    })?;
     let config_dir = config
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -79,14 +80,13 @@ pub fn provenance_facts(
             });
         }
     }
-    // A Python layer's input is its lock (which pins every wheel by sha256).
+    // A Python layer's input is its lock (which pins every wheel by sha256), as the
+    // plan read it.
     for python in &plan.python {
-        let lock = python.lock();
-        let bytes = read_bounded(lock, PROJECT_FILE_LIMIT, "a lock")?;
         sources.push(LayerSource {
             name: format!("layer[{}].python.lock", python.number()),
-            path: relative(lock),
-            diff_id: Digest::sha256_of(&bytes),
+            path: relative(python.lock()),
+            diff_id: python.lock_digest().clone(),
         });
     }
     Ok(BuildFacts {
@@ -97,7 +97,7 @@ pub fn provenance_facts(
             .iter()
             .map(|p| (p.platform.to_string(), p.descriptor.digest.clone()))
             .collect(),
-        config: (relative(config), Digest::sha256_of(&bytes)),
+        config: (relative(config), config_digest),
         git: git.as_ref().and_then(|g| {
             Some(GitSource {
                 url: g.source_url(),
@@ -107,4 +107,60 @@ pub fn provenance_facts(
         base: annotation(BASE_NAME).zip(annotation(BASE_DIGEST)),
         sources,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use hoist_layers::{BlobStore, BuildOptions, Digest};
+
+    use super::provenance_facts;
+    use crate::assemble::Silent;
+    use crate::config::ConfigFile;
+    use crate::pipeline::Builder;
+    use crate::plan::{Overrides, resolve};
+    use crate::registry::client::RegistryOptions;
+    use crate::registry::transport::Transport;
+
+    /// The provenance records the config and the lock as the build read them: both
+    /// files rewritten after the build read them (as an editor could during a build),
+    /// it still names the sha256 of the bytes the image was built from.
+    #[test]
+    fn the_provenance_names_the_config_and_lock_bytes_the_build_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hoist.toml");
+        let lock = dir.path().join("requirements.lock");
+        let config_text = "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\nsbom = false\n\n[[layer]]\nfrom = \"src\"\nto = \"/srv\"\n\n[[layer]]\npython = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\", libc = \"glibc-2.36\" }\n";
+        let lock_text = "# no packages yet\n";
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::create_dir(dir.path().join("wheels")).unwrap();
+        std::fs::write(dir.path().join("src/hello.txt"), "hello\n").unwrap();
+        std::fs::write(&config, config_text).unwrap();
+        std::fs::write(&lock, lock_text).unwrap();
+
+        let file = ConfigFile::load(&config).unwrap();
+        let plan = resolve(&config, &file, &Overrides::default(), None).unwrap();
+        let store = BlobStore::open(dir.path().join("cache")).unwrap();
+        let transport = Transport::new(RegistryOptions::default());
+        let builder = Builder::new(&store, BuildOptions::default(), &transport, &Silent).unwrap();
+        let image = builder.build(&plan, false).unwrap();
+        // Edited once the build has read them.
+        std::fs::write(&config, format!("{config_text}# edited\n")).unwrap();
+        std::fs::write(&lock, "six==1.17.0 --hash=sha256:00\n").unwrap();
+
+        let pushed = format!("127.0.0.1:5000/app@{}", image.descriptor.digest);
+        let facts = provenance_facts(&config, &plan, &image, &pushed).unwrap();
+        assert_eq!(facts.config.0, "hoist.toml");
+        assert_eq!(facts.config.1, Digest::sha256_of(config_text.as_bytes()));
+        let locks: Vec<_> = facts
+            .sources
+            .iter()
+            .filter(|s| s.name.ends_with(".python.lock"))
+            .map(|s| (s.name.as_str(), s.path.as_str(), &s.diff_id))
+            .collect();
+        let expected = Digest::sha256_of(lock_text.as_bytes());
+        assert_eq!(
+            locks,
+            [("layer[1].python.lock", "requirements.lock", &expected)]
+        );
+    }
 }
