@@ -320,6 +320,7 @@ impl<'a> Builder<'a> {
     ) -> Result<PythonContext> {
         let mut context = PythonContext {
             cache_dir: self.store.root().to_path_buf(),
+            store: Some(self.store.clone()),
             offline: self.transport.options().offline,
             ..PythonContext::default()
         };

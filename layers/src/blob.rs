@@ -62,9 +62,15 @@ impl BlobStore {
         Ok(store)
     }
 
-    /// Leases `digest` for this process (a shared cache only), before the blob is
-    /// looked at, so a concurrent prune either spares it or has already removed it.
-    fn hold(&self, digest: &Digest) -> Result<(), Error> {
+    /// Leases `digest` for this process (a shared cache only) and stamps its use, before
+    /// the blob is looked at, so a concurrent prune either spares it or has already
+    /// removed it. The cache's other entries keyed by a digest (a downloaded wheel under
+    /// `python-wheels/<sha256>/`) are leased the same way, before they are looked at.
+    ///
+    /// # Errors
+    /// The lease or the prune lock cannot be written (the entry is then only less
+    /// protected from a concurrent prune: callers may go on).
+    pub fn hold(&self, digest: &Digest) -> Result<(), Error> {
         match &self.tracker {
             Some(tracker) => tracker.hold(digest),
             None => Ok(()),

@@ -7,8 +7,9 @@
 //! in the cache (a base layer read from a layout, a layer pushed without being stored),
 //! so `--max-size 0` leaves nothing but what running builds hold. Downloaded Python
 //! wheels (`python-wheels/<sha256>/<file>`) are entries of their own, keyed by the
-//! wheel's sha256 and last used when a build last took them from the cache (their
-//! mtime, which the build touches). Layer-cache records
+//! wheel's sha256, leased and stamped as blobs are ([`crate::BlobStore::hold`], before
+//! the build looks at the wheel; without a stamp, the wheel's mtime, when it was
+//! downloaded). Layer-cache records
 //! and tag records only point at blobs and go when their blob goes. Order: least recently used first, by the use stamps of
 //! `usage.rs` (a blob without one: its mtime, when it entered the cache). A blob
 //! named in a live process's lease is never deleted, whatever the policy says: prune
@@ -329,12 +330,13 @@ fn list_entries(root: &Path, held: &HashSet<Digest>) -> Result<Vec<Listed>, Erro
         }
     }
     for (digest, files) in wheel_entries(root)? {
+        let stamped = fs::metadata(stamp_path(root, &digest)).and_then(|m| m.modified());
         let one = listed.entry(digest.clone()).or_insert_with(|| Listed {
             entry: CacheEntry {
                 in_use: held.contains(&digest),
                 digest,
                 size: 0,
-                last_use: SystemTime::UNIX_EPOCH,
+                last_use: stamped.unwrap_or(SystemTime::UNIX_EPOCH),
             },
             blob: false,
             files: Vec::new(),
@@ -518,7 +520,9 @@ fn remove_orphan_records(root: &Path) -> usize {
             let Ok(digest) = format!("sha256:{}", name.to_string_lossy()).parse::<Digest>() else {
                 continue;
             };
-            if !blob_exists(&digest) {
+            // A wheel's stamp stays with its wheel (its directory goes with the wheel).
+            let wheel = root.join(PYTHON_WHEELS_DIR).join(digest.hex());
+            if !blob_exists(&digest) && !wheel.is_dir() {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -928,6 +932,61 @@ mod tests {
         );
         assert_eq!(fs::read(&victim).unwrap(), b"not the cache's");
         assert!(wheels.join(linked.hex()).is_symlink());
+    }
+
+    /// A wheel a live build holds (leased as blobs are, before it looked at it) is
+    /// kept by a prune that would remove everything; once the build is gone (its store
+    /// dropped, or killed: its lease's lock is free) the wheel and its stamp go.
+    #[test]
+    fn a_leased_wheel_survives_prune_until_its_process_is_gone() {
+        let (dir, [a, b, c], now) = cache();
+        let root = dir.path();
+        let digest = Digest::sha256_of(b"a wheel");
+        let wheel = root
+            .join(PYTHON_WHEELS_DIR)
+            .join(digest.hex())
+            .join("pkg-1.0-py3-none-any.whl");
+        fs::create_dir_all(wheel.parent().unwrap()).unwrap();
+        fs::write(&wheel, b"a wheel").unwrap();
+        File::options()
+            .write(true)
+            .open(&wheel)
+            .unwrap()
+            .set_modified(now.checked_sub(HOUR * 5).unwrap())
+            .unwrap();
+        let build = BlobStore::open_cache(root).unwrap();
+        build.hold(&digest).unwrap();
+        let everything = PrunePolicy {
+            max_size: Some(0),
+            ..PrunePolicy::default()
+        };
+        let report = prune(root, &everything, now).unwrap();
+        assert_eq!(digests(&report.removed), [a, b, c]);
+        assert_eq!(digests(&report.kept_in_use), std::slice::from_ref(&digest));
+        assert!(wheel.is_file());
+        // Its last use is its stamp (the hold), not its mtime (5 h ago).
+        let info = cache_info(root).unwrap();
+        assert!(
+            info.entries[0].in_use && info.entries[0].last_use >= now,
+            "{info:?} {now:?}"
+        );
+
+        // A killed build's lease: the file stays, its lock is free.
+        let lease = fs::read_dir(root.join(LEASES_DIR))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let killed = root.join(LEASES_DIR).join("4242-deadbeef");
+        fs::copy(&lease, &killed).unwrap();
+        drop(build);
+        assert!(killed.is_file());
+        let report = prune(root, &everything, now).unwrap();
+        assert_eq!(report.stale_leases_removed, 1);
+        assert_eq!(digests(&report.removed), [digest.clone()]);
+        assert!(!wheel.exists() && !wheel.parent().unwrap().exists());
+        assert!(!stamp_path(root, &digest).exists());
     }
 
     /// Issue 16: with `blobs/` linked elsewhere, prune deleted the 64-hex-named files of

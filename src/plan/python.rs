@@ -77,6 +77,10 @@ pub struct PythonContext {
     pub base: Vec<(Platform, BaseFacts)>,
     /// hoist's cache directory (`--cache-dir`).
     pub cache_dir: PathBuf,
+    /// The build's store of that cache: the wheels the build takes from the cache or
+    /// downloads into it are leased there, as its blobs are, before they are looked at,
+    /// so a concurrent `hoist cache prune` spares them (`None`: not leased).
+    pub store: Option<hoist_layers::BlobStore>,
     /// `--offline`.
     pub offline: bool,
 }
@@ -194,7 +198,7 @@ impl PendingPython {
             offline: context.offline,
             ..self.settings.clone()
         };
-        let planned = python::plan(&settings, &self.read.lock, &targets).map_err(|e| match e {
+        let planned = python::plan(&settings, &self.read.lock, &targets, context.store.as_ref()).map_err(|e| match e {
             PythonError::NoInterpreter { what, platform } => invalid(
                 &self.field(".interpreter"),
                 &format!("missing: {what} needs the image's interpreter for {platform}, and the base image does not tell it (no python3.X in /usr/local/bin or /usr/bin): give its path, e.g. interpreter = \"/usr/bin/python3.11\""),
@@ -524,6 +528,63 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("requirements.lock:1"), "{err}");
+    }
+
+    /// A wheel the build took from the cache is leased in the build's store, as its
+    /// blobs are: a prune that would remove everything keeps it while the build lives,
+    /// and removes it once the build is gone.
+    #[test]
+    fn a_cached_wheel_the_build_uses_is_leased_against_prune() {
+        use hoist_layers::prune::{PrunePolicy, prune};
+        let six = "six-1.17.0-py2.py3-none-any.whl";
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/dashboard/backend/wheels")
+                .join(six),
+        )
+        .unwrap();
+        let digest = hoist_layers::Digest::sha256_of(&bytes);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let cached = cache.join(super::WHEEL_CACHE_DIR).join(digest.hex());
+        std::fs::create_dir_all(&cached).unwrap();
+        std::fs::write(cached.join(six), &bytes).unwrap();
+        std::fs::write(
+            dir.path().join("requirements.lock"),
+            format!("six==1.17.0 --hash={digest}\n"),
+        )
+        .unwrap();
+        let text = "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\"]\n[[layer]]\npython = { lock = \"requirements.lock\", version = \"3.11\", libc = \"glibc-2.36\", target = \"/app/deps\" }\n";
+        let file = ConfigFile::parse(text).unwrap();
+        let plan = resolve(
+            &dir.path().join("hoist.toml"),
+            &file,
+            &Overrides::default(),
+            None,
+        )
+        .unwrap();
+        let context = PythonContext {
+            cache_dir: cache.clone(),
+            store: Some(hoist_layers::BlobStore::open_cache(&cache).unwrap()),
+            offline: true,
+            ..PythonContext::default()
+        };
+        let planned = plan.expand_python(&context).unwrap();
+        assert_eq!(planned.layers.len(), 1);
+        let everything = PrunePolicy {
+            max_size: Some(0),
+            ..PrunePolicy::default()
+        };
+        let report = prune(&cache, &everything, std::time::SystemTime::now()).unwrap();
+        assert!(report.removed.is_empty(), "{report:?}");
+        assert_eq!(report.kept_in_use.len(), 1);
+        assert_eq!(report.kept_in_use[0].digest, digest);
+        assert!(cached.join(six).is_file());
+        // The build is over: its lease goes, and the wheel with the next prune.
+        drop(context);
+        let report = prune(&cache, &everything, std::time::SystemTime::now()).unwrap();
+        assert_eq!(report.removed.len(), 1, "{report:?}");
+        assert!(!cached.exists());
     }
 
     #[test]

@@ -154,7 +154,8 @@ impl Index {
     }
 
     /// Downloads `file` into `cache` (`<cache>/<sha256>/<file name>`), checking its
-    /// sha256 (and size, if known) before it is renamed into place; returns its path.
+    /// sha256 (and size, if known) before it is renamed into place (over a cached
+    /// file of that name: the caller found none that hashes right); returns its path.
     pub fn download(&self, file: &IndexFile, cache: &Path) -> Result<PathBuf, PythonError> {
         let io = |path: &Path, source| PythonError::Io {
             path: path.to_path_buf(),
@@ -162,10 +163,6 @@ impl Index {
         };
         let dir = cache.join(&file.sha256);
         let dest = dir.join(&file.file);
-        if dest.is_file() {
-            touch(&dest);
-            return Ok(dest);
-        }
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         // Named as hoist's temp files are, so a killed download's is swept by prune.
         let temp = hoist_layers::create_temp_file(&dir, 0o644)
@@ -210,14 +207,6 @@ impl Index {
         }
         temp.persist(&dest).map_err(|e| io(&dest, e.error))?;
         Ok(dest)
-    }
-}
-
-/// Marks a cached wheel as used now (its mtime: `hoist cache prune` removes the least
-/// recently used first). Best effort: a read-only cache still builds.
-pub fn touch(path: &Path) {
-    if let Ok(file) = std::fs::File::options().append(true).open(path) {
-        let _ = file.set_modified(std::time::SystemTime::now());
     }
 }
 

@@ -25,7 +25,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use hoist_layers::{
-    EntrySource, HashingWriter, SharedSource, SourceEntry, SourceError, SourceKind,
+    BlobStore, EntrySource, HashingWriter, SharedSource, SourceEntry, SourceError, SourceKind,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -244,11 +244,13 @@ impl PythonSettings {
 }
 
 /// Plans the layers installing `lock` (read from `settings.lock`) for each of
-/// `platforms`.
+/// `platforms`; the wheels taken from or downloaded into the wheel cache are leased in
+/// `store` (see [`hold`]).
 pub fn plan(
     settings: &PythonSettings,
     lock: &lock::Lock,
     platforms: &[TargetPlatform],
+    store: Option<&BlobStore>,
 ) -> Result<PythonLayers, PythonError> {
     let mut files = match &settings.wheelhouse {
         Some(dir) => scan_wheelhouse(dir)?,
@@ -260,10 +262,10 @@ pub fn plan(
         .iter()
         .map(|(_, env)| lock.select(env))
         .collect::<Result<Vec<_>, _>>()?;
-    add_cached(&lock.packages, &settings.wheel_cache, &mut files)?;
+    add_cached(&lock.packages, &settings.wheel_cache, store, &mut files)?;
     add_local(&lock.packages, &mut files)?;
     if !settings.offline {
-        fetch_missing(settings, &targets, &wanted, &mut files)?;
+        fetch_missing(settings, store, &targets, &wanted, &mut files)?;
     }
     let chosen = choose(platforms, &targets, &wanted, &files).map_err(|e| match e {
         PythonError::MissingWheels { mut missing } if settings.offline => {
@@ -499,24 +501,36 @@ fn pick(
     })
 }
 
-/// Adds the wheels of the cache whose sha256 a package of the lock names (each
-/// hashed again: the cache is a directory anyone with access could have changed), and
-/// marks them used (prune's order).
+/// Leases the wheel cache's entry `sha256` (hex) in `store` for this process and stamps
+/// its use (prune's order), as the store does its blobs, before the wheel is looked at:
+/// a concurrent `hoist cache prune` then either spares it or has already removed it
+/// (and the build downloads it, as on any miss). Best effort, as for blobs: a cache
+/// that cannot record a lease still builds.
+fn hold(store: Option<&BlobStore>, sha256: &str) {
+    if let (Some(store), Ok(digest)) = (store, format!("sha256:{sha256}").parse()) {
+        let _ = store.hold(&digest);
+    }
+}
+
+/// Adds the wheels of the cache whose sha256 a package of the lock names (each leased
+/// in `store` first, then hashed again: the cache is a directory anyone with access
+/// could have changed).
 fn add_cached(
     packages: &[LockedPackage],
     cache: &Path,
+    store: Option<&BlobStore>,
     files: &mut BTreeMap<String, PathBuf>,
 ) -> Result<(), PythonError> {
     for hash in packages.iter().flat_map(|p| &p.hashes) {
         if files.contains_key(hash) {
             continue;
         }
+        hold(store, hash);
         let Ok(listing) = std::fs::read_dir(cache.join(hash)) else {
             continue;
         };
         for path in listing.filter_map(|e| e.ok().map(|e| e.path())) {
             if path.extension().is_some_and(|e| e == "whl") && sha256_file(&path)? == *hash {
-                index::touch(&path);
                 files.insert(hash.clone(), path);
                 break;
             }
@@ -550,6 +564,7 @@ fn add_local(
 /// downloaded into the cache and added to `files`.
 fn fetch_missing(
     settings: &PythonSettings,
+    store: Option<&BlobStore>,
     targets: &[(Target, Environment)],
     wanted: &[Vec<&LockedPackage>],
     files: &mut BTreeMap<String, PathBuf>,
@@ -614,6 +629,7 @@ fn fetch_missing(
                     client = Some(index::Index::new(settings.index.as_deref())?);
                 }
                 let index = client.as_ref().expect("set above");
+                hold(store, &file.sha256);
                 let path = index.download(file, &settings.wheel_cache)?;
                 files.insert(file.sha256.clone(), path);
             }
