@@ -416,32 +416,39 @@ fn settings(
     }
     // The layer's index, else the one the environment names for pip and uv (also
     // beside a wheelhouse, as pip's --find-links with PIP_INDEX_URL); else a
-    // wheelhouse alone is an air-gapped install, and without one, PyPI.
-    let (index, index_key) = match (&section.index, &wheelhouse) {
-        (Some(index), _) => (Some(index.clone()), field(".index")),
-        (None, _) if let Some((variable, url)) = python::credentials::index_from_env() => (
-            Some(url),
-            format!("{variable} (the index of {})", field("")),
-        ),
-        (None, Some(_)) => (None, field(".index")),
-        (None, None) => (Some(DEFAULT_INDEX.to_owned()), field(".index")),
+    // wheelhouse alone is an air-gapped install, and without one, PyPI. The extra
+    // indexes the environment names come first, as uv asks them before the default.
+    let default = match (&section.index, &wheelhouse) {
+        (Some(index), _) => Some((field(".index"), index.clone())),
+        (None, _) if let Some((variable, url)) = python::credentials::index_from_env() => {
+            Some((format!("{variable} (the index of {})", field("")), url))
+        }
+        (None, Some(_)) => None,
+        (None, None) => Some((field(".index"), DEFAULT_INDEX.to_owned())),
     };
-    let index = index.map(|url| url.trim_end_matches('/').to_owned());
-    if let Some(url) = &index
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(invalid(
-            &index_key,
-            &format!(
-                "`{}`: expected an http(s) URL",
-                python::credentials::redact(url)
-            ),
-        ));
+    let extras = python::credentials::extra_indexes_from_env()
+        .into_iter()
+        .map(|(variable, url)| (format!("{variable} (an index of {})", field("")), url));
+    let mut indexes = Vec::new();
+    for (key, url) in extras.chain(default) {
+        let url = url.trim_end_matches('/').to_owned();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(invalid(
+                &key,
+                &format!(
+                    "`{}`: expected an http(s) URL",
+                    python::credentials::redact(&url)
+                ),
+            ));
+        }
+        if !indexes.contains(&url) {
+            indexes.push(url);
+        }
     }
     let settings = PythonSettings {
         lock,
         wheelhouse,
-        index,
+        indexes,
         wheel_cache: PathBuf::new(),
         venv: section.venv.clone(),
         target: section.target.clone(),

@@ -99,15 +99,54 @@ pub const INDEX_VARIABLES: [&str; 3] = ["UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP
 /// [`INDEX_VARIABLES`] set and not empty, and its value (uv's `name=URL` form given
 /// as the URL alone).
 pub fn index_from_env() -> Option<(&'static str, String)> {
+    default_index(|name| std::env::var(name).ok())
+}
+
+/// The environment variables naming extra indexes, each a space-separated list, in the
+/// order their indexes are asked: uv's `UV_INDEX` (`--index`, `name=URL` entries
+/// allowed), uv's deprecated `UV_EXTRA_INDEX_URL`, then pip's `PIP_EXTRA_INDEX_URL`
+/// (`--extra-index-url`).
+pub const EXTRA_INDEX_VARIABLES: [&str; 3] =
+    ["UV_INDEX", "UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL"];
+
+/// The extra indexes the environment names, as uv orders them (before the default
+/// index, earlier entries first), each with the variable naming it; a URL named twice
+/// is listed once.
+pub fn extra_indexes_from_env() -> Vec<(&'static str, String)> {
+    extra_indexes(|name| std::env::var(name).ok())
+}
+
+/// [`index_from_env`], reading variables with `get`.
+fn default_index(get: impl Fn(&str) -> Option<String>) -> Option<(&'static str, String)> {
     INDEX_VARIABLES.iter().find_map(|name| {
-        let value = std::env::var(name).ok()?;
-        let value = value.trim();
-        let url = match value.split_once('=') {
-            Some((index_name, url)) if !index_name.contains("://") => url,
-            _ => value,
-        };
+        let value = get(name)?;
+        let url = without_name(value.trim());
         (!url.is_empty()).then(|| (*name, url.to_owned()))
     })
+}
+
+/// [`extra_indexes_from_env`], reading variables with `get`.
+fn extra_indexes(get: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    let mut indexes: Vec<(&'static str, String)> = Vec::new();
+    for name in EXTRA_INDEX_VARIABLES {
+        let value = get(name).unwrap_or_default();
+        for url in value.split_whitespace().map(without_name) {
+            let key = url.trim_end_matches('/');
+            if !key.is_empty() && !indexes.iter().any(|(_, u)| u.trim_end_matches('/') == key) {
+                indexes.push((name, url.to_owned()));
+            }
+        }
+    }
+    indexes
+}
+
+/// An index as uv's variables give it, `name=URL` or the URL alone: the URL (a `=`
+/// after `://` is the URL's own).
+fn without_name(value: &str) -> &str {
+    match value.split_once('=') {
+        Some((name, url)) if !name.contains("://") => url,
+        _ => value,
+    }
 }
 
 /// The netrc file pip would read: `NETRC`, else `~/.netrc`.
@@ -273,6 +312,54 @@ mod tests {
         )
         .unwrap();
         assert!(none.is_none());
+    }
+
+    /// uv's and pip's variables: the default index as uv reads its own first; extra
+    /// indexes space-separated, `UV_INDEX` (names allowed) before the deprecated
+    /// `UV_EXTRA_INDEX_URL` before pip's `PIP_EXTRA_INDEX_URL`, each URL once.
+    #[test]
+    fn indexes_from_uv_and_pip_variables_in_uv_order() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let set = env(&[
+            ("PIP_INDEX_URL", "https://pip.example/simple"),
+            ("UV_INDEX_URL", " "),
+            ("UV_DEFAULT_INDEX", "corp=https://corp.example/simple?a=b"),
+            (
+                "PIP_EXTRA_INDEX_URL",
+                "https://x.example/simple https://u:p@z.example/simple/",
+            ),
+            ("UV_EXTRA_INDEX_URL", "https://y.example/simple"),
+            (
+                "UV_INDEX",
+                "  torch=https://torch.example/whl  https://x.example/simple\n",
+            ),
+        ]);
+        assert_eq!(
+            default_index(&set),
+            Some(("UV_DEFAULT_INDEX", "https://corp.example/simple?a=b".into()))
+        );
+        assert_eq!(
+            extra_indexes(&set),
+            [
+                ("UV_INDEX", "https://torch.example/whl".to_owned()),
+                ("UV_INDEX", "https://x.example/simple".to_owned()),
+                ("UV_EXTRA_INDEX_URL", "https://y.example/simple".to_owned()),
+                (
+                    "PIP_EXTRA_INDEX_URL",
+                    "https://u:p@z.example/simple/".to_owned()
+                ),
+            ]
+        );
+        let none = env(&[("UV_INDEX", " "), ("PIP_INDEX_URL", "")]);
+        assert_eq!(default_index(&none), None);
+        assert!(extra_indexes(&none).is_empty());
     }
 
     #[test]

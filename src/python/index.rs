@@ -34,15 +34,18 @@ pub struct IndexFile {
     pub sha256: String,
     /// Its size, when known.
     pub size: Option<u64>,
+    /// The index that listed it (its number in [`Index::new`]'s list), whose
+    /// credentials its download may carry; `None` for a URL the lock names.
+    pub listed_by: Option<usize>,
 }
 
-/// An HTTP client and the runtime it runs on, for one planning pass, with the index
-/// (its URL without user information) and the credentials for its origin.
+/// An HTTP client and the runtime it runs on, for one planning pass, with the indexes
+/// (highest priority first; each URL without user information, and the credentials
+/// for its origin).
 pub struct Index {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
-    base_url: Option<reqwest::Url>,
-    credentials: Option<Credentials>,
+    sources: Vec<(reqwest::Url, Option<Credentials>)>,
 }
 
 /// An error about `url`, shown without any user information it carries (a lock's URL
@@ -72,17 +75,15 @@ fn http_error(error: reqwest::Error) -> String {
 }
 
 impl Index {
-    /// A client with the bounds above for `index` (credentials from its URL or the
-    /// netrc file, [`super::credentials`]), or for the lock's URLs alone.
-    pub fn new(index: Option<&str>) -> Result<Index, PythonError> {
-        let (index, credentials) = match index {
-            Some(url) => {
-                let (url, credentials) =
-                    credentials::for_index(url, credentials::netrc_path().as_deref())?;
-                (Some(url), credentials)
-            }
-            None => (None, None),
-        };
+    /// A client with the bounds above for `indexes` (highest priority first; each one's
+    /// credentials from its URL or the netrc file, [`super::credentials`]), or for the
+    /// lock's URLs alone (none).
+    pub fn new(indexes: &[String]) -> Result<Index, PythonError> {
+        let netrc = credentials::netrc_path();
+        let sources = indexes
+            .iter()
+            .map(|url| credentials::for_index(url, netrc.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -96,30 +97,46 @@ impl Index {
         Ok(Index {
             runtime,
             client,
-            base_url: index,
-            credentials,
+            sources,
         })
     }
 
-    /// A GET of `url`, with the index's credentials when `url` is on its origin.
-    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+    /// How many indexes there are.
+    pub fn count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// A GET of `url`, with credentials only when `url` is on their index's origin: the
+    /// index `listed_by`'s, else (a URL the lock names) the first index's on that
+    /// origin that has some.
+    fn get(&self, url: &str, listed_by: Option<usize>) -> reqwest::RequestBuilder {
         let request = self.client.get(url);
-        match self.credentials.as_ref().and_then(|c| c.header_for(url)) {
+        let header = match listed_by {
+            Some(i) => self
+                .sources
+                .get(i)
+                .and_then(|(_, c)| c.as_ref()?.header_for(url)),
+            None => self
+                .sources
+                .iter()
+                .find_map(|(_, c)| c.as_ref()?.header_for(url)),
+        };
+        match header {
             Some(header) => request.header("Authorization", header),
             None => request,
         }
     }
 
-    /// The files the index lists for the project `name` (normalised).
-    pub fn list(&self, name: &str) -> Result<Vec<IndexFile>, PythonError> {
-        let index = self
-            .base_url
-            .as_ref()
-            .map_or_else(String::new, |u| u.as_str().trim_end_matches('/').to_owned());
+    /// The files index number `i` lists for the project `name` (normalised); `None`
+    /// when it has no such project (HTTP 404: the next index is asked, as uv does).
+    pub fn list(&self, i: usize, name: &str) -> Result<Option<Vec<IndexFile>>, PythonError> {
+        let index = self.sources.get(i).map_or_else(String::new, |(u, _)| {
+            u.as_str().trim_end_matches('/').to_owned()
+        });
         let url = format!("{index}/{name}/");
-        let (body, content_type) = self.runtime.block_on(async {
+        let answer = self.runtime.block_on(async {
             let response = self
-                .get(&url)
+                .get(&url, Some(i))
                 .header(
                     "Accept",
                     "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
@@ -128,6 +145,9 @@ impl Index {
                 .send()
                 .await
                 .map_err(|e| index_error(&url, http_error(e)))?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
             if !response.status().is_success() {
                 return Err(index_error(&url, format!("HTTP {}", response.status())));
             }
@@ -143,14 +163,21 @@ impl Index {
                 Ok(())
             })
             .await?;
-            Ok((body, content_type))
+            Ok(Some((body, content_type)))
         })?;
+        let Some((body, content_type)) = answer else {
+            return Ok(None);
+        };
         let base = reqwest::Url::parse(&url).map_err(|e| index_error(&url, e.to_string()))?;
-        if content_type.contains("json") {
-            parse_json_listing(&body, &base).map_err(|m| index_error(&url, m))
+        let mut files = if content_type.contains("json") {
+            parse_json_listing(&body, &base).map_err(|m| index_error(&url, m))?
         } else {
-            Ok(parse_html_listing(&String::from_utf8_lossy(&body), &base))
+            parse_html_listing(&String::from_utf8_lossy(&body), &base)
+        };
+        for file in &mut files {
+            file.listed_by = Some(i);
         }
+        Ok(Some(files))
     }
 
     /// Downloads `file` into `cache` (`<cache>/<sha256>/<file name>`), checking its
@@ -172,7 +199,7 @@ impl Index {
         let mut writer = HashingWriter::new(temp);
         self.runtime.block_on(async {
             let response = self
-                .get(url)
+                .get(url, file.listed_by)
                 .timeout(WHEEL_DEADLINE)
                 .send()
                 .await
@@ -265,6 +292,7 @@ fn parse_json_listing(body: &[u8], base: &reqwest::Url) -> Result<Vec<IndexFile>
                 url: base.join(&entry.url).ok()?.to_string(),
                 sha256: sha256.to_ascii_lowercase(),
                 size: entry.size,
+                listed_by: None,
             })
         })
         .collect())
@@ -299,6 +327,7 @@ fn parse_html_listing(body: &str, base: &reqwest::Url) -> Vec<IndexFile> {
             url: url.to_string(),
             sha256: sha256.to_ascii_lowercase(),
             size: None,
+            listed_by: None,
         });
     }
     files

@@ -107,8 +107,9 @@ pub struct PythonSettings {
     pub lock: PathBuf,
     /// A directory of wheel files.
     pub wheelhouse: Option<PathBuf>,
-    /// A simple index (PEP 503/691) to download the wheels the wheelhouse lacks from.
-    pub index: Option<String>,
+    /// Simple indexes (PEP 503/691) to download the wheels the wheelhouse lacks from,
+    /// in the order they are asked (the extra indexes, then the default one).
+    pub indexes: Vec<String>,
     /// Where downloaded wheels are kept, by sha256 (`<dir>/<sha256>/<file name>`).
     pub wheel_cache: PathBuf,
     /// Install into a virtual environment at this image path (`/opt/venv`).
@@ -560,8 +561,10 @@ fn add_local(
 }
 
 /// For every package some platform has no wheel for yet, the best files by tags among
-/// those the lock names with URLs, or else the index lists with a locked hash:
-/// downloaded into the cache and added to `files`.
+/// those the lock names with URLs, or else those the indexes list with a locked hash:
+/// downloaded into the cache and added to `files`. The indexes are asked in order, as
+/// uv's first-index strategy does, the next one only for a package some platform still
+/// has no wheel for (the lock's hashes decide which bytes are taken, wherever from).
 fn fetch_missing(
     settings: &PythonSettings,
     store: Option<&BlobStore>,
@@ -573,10 +576,10 @@ fn fetch_missing(
     let mut done = BTreeSet::new();
     for ((target, _), selected) in targets.iter().zip(wanted) {
         for package in selected {
-            if pick(package, target, files).is_ok() || done.contains(&package.name) {
+            if pick(package, target, files).is_ok() || !done.insert(package.name.clone()) {
                 continue;
             }
-            let named: Vec<index::IndexFile> = package
+            let mut candidates: Vec<index::IndexFile> = package
                 .wheels
                 .iter()
                 .filter_map(|w| {
@@ -585,50 +588,42 @@ fn fetch_missing(
                         url: w.url.clone()?,
                         sha256: w.sha256.clone(),
                         size: w.size,
+                        listed_by: None,
                     })
                 })
                 .collect();
-            let listed = if !named.is_empty() {
-                named
-            } else if settings.index.is_some() {
-                if client.is_none() {
-                    client = Some(index::Index::new(settings.index.as_deref())?);
-                }
-                let index = client.as_ref().expect("set above");
-                index.list(&package.name)?
-            } else {
-                continue;
-            };
-            done.insert(package.name.clone());
-            let candidates: Vec<&index::IndexFile> = listed
-                .iter()
-                .filter(|f| package.hashes.contains(&f.sha256))
-                .collect();
-            // The best candidate for each platform (not only this one: one listing
-            // serves them all).
-            let mut needed = BTreeSet::new();
-            for (other, _) in targets {
-                let supported = other.supported_tags();
-                let best = candidates
-                    .iter()
-                    .filter_map(|f| {
-                        let name = WheelName::parse(&f.file).ok()?;
-                        (name.name == package.name).then_some(())?;
-                        Some((other.rank(&name, &supported)?, f.file.clone(), *f))
-                    })
-                    .min_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-                if let Some((_, _, file)) = best {
-                    needed.insert(file.sha256.clone());
+            if candidates.is_empty() && !settings.indexes.is_empty() {
+                let index = connect(&mut client, &settings.indexes)?;
+                for i in 0..index.count() {
+                    for file in index.list(i, &package.name)?.unwrap_or_default() {
+                        let locked = package.hashes.contains(&file.sha256);
+                        if locked && !candidates.iter().any(|c| c.sha256 == file.sha256) {
+                            candidates.push(file);
+                        }
+                    }
+                    let served = |(t, _): &(Target, Environment)| {
+                        pick(package, t, files).is_ok() || best(t, package, &candidates).is_some()
+                    };
+                    if targets.iter().all(served) {
+                        break;
+                    }
                 }
             }
-            for file in candidates.iter().filter(|f| needed.contains(&f.sha256)) {
+            // The best candidate for each platform (not only this one: one listing
+            // serves them all).
+            let needed: BTreeSet<&str> = targets
+                .iter()
+                .filter_map(|(t, _)| best(t, package, &candidates))
+                .map(|f| f.sha256.as_str())
+                .collect();
+            for file in candidates
+                .iter()
+                .filter(|f| needed.contains(f.sha256.as_str()))
+            {
                 if files.contains_key(&file.sha256) {
                     continue;
                 }
-                if client.is_none() {
-                    client = Some(index::Index::new(settings.index.as_deref())?);
-                }
-                let index = client.as_ref().expect("set above");
+                let index = connect(&mut client, &settings.indexes)?;
                 hold(store, &file.sha256);
                 let path = index.download(file, &settings.wheel_cache)?;
                 files.insert(file.sha256.clone(), path);
@@ -636,6 +631,37 @@ fn fetch_missing(
         }
     }
     Ok(())
+}
+
+/// The client in `slot`, made for `indexes` on first use.
+fn connect<'a>(
+    slot: &'a mut Option<index::Index>,
+    indexes: &[String],
+) -> Result<&'a index::Index, PythonError> {
+    if slot.is_none() {
+        *slot = Some(index::Index::new(indexes)?);
+    }
+    Ok(slot.as_ref().expect("set above"))
+}
+
+/// The best of `candidates` (files with a hash `package` locks) for `target` by tags
+/// (ties by file name), if one fits.
+fn best<'a>(
+    target: &Target,
+    package: &LockedPackage,
+    candidates: &'a [index::IndexFile],
+) -> Option<&'a index::IndexFile> {
+    let supported = target.supported_tags();
+    candidates
+        .iter()
+        .filter(|f| package.hashes.contains(&f.sha256))
+        .filter_map(|f| {
+            let name = WheelName::parse(&f.file).ok()?;
+            (name.name == package.name).then_some(())?;
+            Some((target.rank(&name, &supported)?, &f.file, f))
+        })
+        .min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
+        .map(|(_, _, f)| f)
 }
 
 fn sha256_file(path: &Path) -> Result<String, PythonError> {

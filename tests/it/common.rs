@@ -189,6 +189,9 @@ impl Sandbox {
             .env_remove("UV_DEFAULT_INDEX")
             .env_remove("UV_INDEX_URL")
             .env_remove("PIP_INDEX_URL")
+            .env_remove("UV_INDEX")
+            .env_remove("UV_EXTRA_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL")
             .env_remove("SOURCE_DATE_EPOCH");
         command
     }

@@ -37,6 +37,7 @@ mod pull_tag;
 mod push;
 mod python;
 mod python_base;
+mod python_index;
 mod referrers;
 mod regcache;
 mod registry;

@@ -711,7 +711,23 @@ impl SimpleIndex {
         files: &[(&str, Vec<u8>, String)],
         auth: Option<&str>,
     ) -> SimpleIndex {
-        let root = sandbox.path("index");
+        SimpleIndex::serve_in(sandbox, "index", files, auth)
+    }
+
+    /// [`SimpleIndex::serve_as`] from `<sandbox>/<dir>`, logging to `<sandbox>/auth.log`
+    /// for `index`, else `<sandbox>/<dir>.log` (several indexes in one sandbox).
+    pub(crate) fn serve_in(
+        sandbox: &Sandbox,
+        dir: &str,
+        files: &[(&str, Vec<u8>, String)],
+        auth: Option<&str>,
+    ) -> SimpleIndex {
+        let root = sandbox.path(dir);
+        let log = if dir == "index" {
+            sandbox.path("auth.log")
+        } else {
+            sandbox.path(&format!("{dir}.log"))
+        };
         fs::create_dir_all(root.join("files")).unwrap();
         let mut projects: std::collections::BTreeMap<String, String> =
             std::collections::BTreeMap::new();
@@ -756,7 +772,7 @@ impl SimpleIndex {
             Some(pair) => {
                 let script = sandbox.write("auth_server.py", AUTH_SERVER);
                 let mut command = Std::new("python3");
-                command.arg("-u").arg(script).arg(&root).arg(pair);
+                command.arg("-u").arg(script).arg(&root).arg(pair).arg(&log);
                 command
             }
         }
@@ -784,14 +800,13 @@ impl SimpleIndex {
     }
 }
 
-/// `python3 auth_server.py ROOT USER:PASSWORD`: a static server on 127.0.0.1 that
+/// `python3 auth_server.py ROOT USER:PASSWORD LOG`: a static server on 127.0.0.1 that
 /// answers 401 without that Basic authorization (`-`: asks for none), and logs what
-/// each request sent.
+/// each request sent to LOG.
 const AUTH_SERVER: &str = r#"
 import base64, functools, http.server, os, sys
-root, pair = sys.argv[1], sys.argv[2]
+root, pair, log = sys.argv[1], sys.argv[2], sys.argv[3]
 want = "Basic " + base64.b64encode(pair.encode()).decode()
-log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "auth.log")
 class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         with open(log, "a") as f:

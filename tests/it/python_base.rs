@@ -317,7 +317,7 @@ fn a_base_without_python_needs_version_and_interpreter_named() {
 
 /// Every byte of the layout at `dir` (layers decompressed) and `printed`: none holds
 /// `secret`.
-fn assert_nowhere(dir: &Path, printed: &str, secret: &str) {
+pub(crate) fn assert_nowhere(dir: &Path, printed: &str, secret: &str) {
     assert!(!printed.contains(secret), "printed: {printed}");
     let mut blobs = 0;
     for entry in fs::read_dir(dir.join("blobs/sha256")).unwrap() {
