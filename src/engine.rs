@@ -163,7 +163,7 @@ impl Engine {
     }
 
     /// Checks the engine can load before anything is built: docker's daemon must
-    /// answer `docker version` (within [`PROBE_LIMIT`]); podman needs no daemon.
+    /// answer `docker version` (within `PROBE_LIMIT`); podman needs no daemon.
     pub fn preflight(&self) -> Result<()> {
         if self.kind == EngineKind::Podman {
             return Ok(());

@@ -3,7 +3,7 @@
 //!
 //! [`dockerfile`] parses the file as the Dockerfile reference defines it, [`words`]
 //! substitutes ARG/ENV values, [`translate`] walks the stages into an
-//! [`translate::ImagePlan`] (with [`copy`] for `COPY`/`ADD` and [`advice`] for what each
+//! [`translate::ImagePlan`] (with `copy.rs` for `COPY`/`ADD` and [`advice`] for what each
 //! `RUN` becomes), [`versions`] finds the version files, [`render`] writes the TOML
 //! and [`compose`] reads a compose file's services. [`init`] ties them together and
 //! writes the files, never over an existing one.

@@ -4,7 +4,7 @@
 //! [`plan`] reads the lock ([`lock`]), finds each locked file by its sha256 (a
 //! wheelhouse directory; never by name alone), evaluates markers ([`marker`]) and picks
 //! the best wheel by its tags ([`tags`]) for each platform, and plans each wheel's
-//! installation ([`wheel`]) as an [`EntrySource`](hoist_layers::EntrySource) whose
+//! installation ([`wheel`]) as an [`EntrySource`] whose
 //! members stream from the archive into the layer. Packages whose chosen wheel is the
 //! same file on every platform make one layer all platforms share; the others one
 //! layer per platform. Every package missing a wheel for some platform is reported at
@@ -246,7 +246,7 @@ impl PythonSettings {
 
 /// Plans the layers installing `lock` (read from `settings.lock`) for each of
 /// `platforms`; the wheels taken from or downloaded into the wheel cache are leased in
-/// `store` (see [`hold`]).
+/// `store` (see `hold`).
 pub fn plan(
     settings: &PythonSettings,
     lock: &lock::Lock,

@@ -1,6 +1,6 @@
 //! How long a registry request may take. On top of the HTTP client's connect timeout
 //! and silence timeout (`client.rs`: a connection that says nothing for
-//! [`read_timeout`](super::client::read_timeout) fails), every request is under
+//! `client::read_timeout` fails), every request is under
 //! two bounds, so a registry that trickles a byte now and then cannot hold a command
 //! forever:
 //!

@@ -17,7 +17,7 @@
 //!   registry's `Retry-After` honoured (capped at a minute).
 //! * failures are typed ([`super::answer::RegistryAnswer`]): the HTTP status and the
 //!   registry's error codes, worded for the reference they are about.
-//! * credentials go only to the registry's own origin ([`Registry::may_authorize`],
+//! * credentials go only to the registry's own origin (`Registry::may_authorize`,
 //!   asked by every request, redirect hops and upload `Location`s included).
 //! * every request is bounded in time ([`super::pace`]): a deadline, and a minimum
 //!   rate for blob bodies.

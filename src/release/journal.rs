@@ -23,7 +23,7 @@ const FILE: &str = "release.json";
 /// A journal larger than this is not one hoist wrote (version files are small).
 const MAX_BYTES: u64 = 16 << 20;
 
-/// The environment variable of the test-only kill hook (see [`kill_point`]).
+/// The environment variable of the test-only kill hook (see `kill_point`).
 pub const KILL_AT: &str = "HOIST_TEST_KILL_AT";
 
 /// How far a release got. Ordered: each step implies the ones before it.

@@ -5,14 +5,14 @@
 //! The kind is told by the file name: `pyproject.toml` (`[project].version`, else
 //! `[tool.poetry].version`), `Cargo.toml` (`[package].version`, else
 //! `[workspace.package].version`), `*.json` (the top-level `"version"`, as in
-//! package.json), `*.py` (the module-level `__version__ = "…"`, [`python`]),
-//! `Chart.yaml` (the top-level `appVersion`, [`chart`]), anything else a plain file
+//! package.json), `*.py` (the module-level `__version__ = "…"`, `python.rs`),
+//! `Chart.yaml` (the top-level `appVersion`, `chart.rs`), anything else a plain file
 //! holding just the version (`VERSION`). Any file can also be given with a pattern
-//! whose `version` group marks the version ([`pattern`]); that wins over the name.
+//! whose `version` group marks the version (`pattern.rs`); that wins over the name.
 //!
 //! TOML is parsed with toml_edit, whose parsed documents keep each value's byte span;
 //! JSON is validated with serde_json (which reports line and column) and the span of
-//! the top-level `"version"` string is found by a small scanner ([`json`]); Python and
+//! the top-level `"version"` string is found by a small scanner (`json.rs`); Python and
 //! YAML by scanners of their own. Splicing the new version into that span is the whole
 //! edit: nothing else of the file is re-rendered.
 
