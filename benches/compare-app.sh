@@ -6,10 +6,16 @@
 #       both platforms (linux/amd64 + linux/arm64) of the example, base from the
 #       committed OCI layout (testdata/base), empty cache and empty registry
 #   buildah from oci:testdata/base:1.0 (linux/amd64 only) ; buildah copy (the
-#       front end) ; buildah copy --chown 1000:1000 (the back end) ;
+#       front end) ; the back end's lock installed as hoist installs it:
+#       `uv pip install --target` (uv from target/venv, as benches/python.sh) offline
+#       from the committed wheelhouse (backend/wheels, --no-index --require-hashes,
+#       for x86_64 manylinux and Python 3.11), then buildah copy of that
+#       site-packages to /usr/local/lib/python3.11/site-packages ; buildah copy
+#       --chown 1000:1000 of the back end without its wheels/ (as hoist's exclude) ;
 #       buildah commit ; buildah push REG/bench/buildah:1
-#       vfs storage in the temp dir, emptied before every run (buildah 1.28 has
-#       no `copy --exclude`, so it copies the few *.map files hoist leaves out)
+#       vfs storage and uv's cache in the temp dir, emptied before every run
+#       (buildah 1.28 has no `copy --exclude`, so it copies the few *.map files
+#       hoist leaves out)
 #   hoist, unchanged rebuild + push: the same command again, with the layer
 #       cache warm and the registry holding every blob
 #
@@ -33,6 +39,7 @@ EXTRA_MB=${EXTRA_MB:-0}
 NO_BUILD=${NO_BUILD:-0}
 RESULTS_DIR=${RESULTS_DIR:-$repo/target/bench-compare}
 HOIST=${HOIST:-$repo/target/release/hoist}
+UV=${UV:-$repo/target/venv/bin/uv}
 export LC_ALL=C
 
 die() { printf 'compare-app.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -46,6 +53,7 @@ for t in hyperfine python3 curl docker-registry buildah; do
         die "'$t' not found (Debian: apt-get install hyperfine python3 curl docker-registry buildah)"
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (Debian: apt-get install time)"
+[ -x "$UV" ] || die "$UV not found (python3 -m venv target/venv && target/venv/bin/pip install uv, or set UV)"
 if [ "$NO_BUILD" != 1 ]; then
     note "cargo build --release"
     (cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
@@ -91,13 +99,26 @@ note "starting docker-registry on 127.0.0.1"
 start_registry
 note "registry at http://$reg_host/"
 
+# The back end as hoist's layer takes it: without wheels/ (installed by the python
+# layer) and bytecode caches.
+backend_files=
+for f in "$app/backend"/*; do
+    case ${f##*/} in wheels | __pycache__ | *.pyc) ;; *) backend_files="$backend_files '$f'" ;; esac
+done
+peer=$tmp/peer
+peer_install="UV_CACHE_DIR='$peer/uv-cache' '$UV' pip install -q --no-deps --no-index \
+--find-links '$app/backend/wheels' --require-hashes --target '$peer/site' \
+--python-platform x86_64-manylinux_2_28 --python-version 3.11 -r '$app/backend/requirements.lock'"
+
 cache=$tmp/cache
 hoist_cmd="'$HOIST' build --config '$app/hoist.toml' --cache-dir '$cache' --push-to '$reg_host/bench/hoist:1'"
 B="buildah --root $tmp/buildah/root --runroot $tmp/buildah/run --storage-driver vfs"  # no quotes: expanded unquoted inside bash -c (mktemp paths have no spaces)
-buildah_clean="rm -rf '$tmp/buildah'"
+buildah_clean="rm -rf '$tmp/buildah' '$peer'"
 buildah_cmd="bash -c \"set -e; B=\\\"$B\\\"; c=\\\$(\\\$B from --quiet --pull-never --platform linux/amd64 oci:$repo/testdata/base:1.0) \
 && \\\$B copy \\\$c '$app/frontend/dist' /usr/share/nginx/html >/dev/null \
-&& \\\$B copy --chown 1000:1000 \\\$c '$app/backend' /app >/dev/null $extra_copy \
+&& $peer_install \
+&& \\\$B copy \\\$c '$peer/site' /usr/local/lib/python3.11/site-packages >/dev/null \
+&& \\\$B copy --chown 1000:1000 \\\$c $backend_files /app >/dev/null $extra_copy \
 && \\\$B commit --quiet \\\$c bench-app >/dev/null \
 && \\\$B push --quiet --tls-verify=false bench-app docker://$reg_host/bench/buildah:1\""
 
@@ -121,6 +142,7 @@ eval "$buildah_clean"
 /usr/bin/time -v -o "$tmp/rss.buildah" bash -c "$buildah_cmd" >"$tmp/buildah.log" 2>&1 ||
     { cat "$tmp/buildah.log" >&2; die "buildah failed (output above)"; }
 [ -d "$tmp/buildah/root" ] || die "buildah did not keep its storage in $tmp/buildah/root (quoting?)"
+[ -f "$peer/site/six.py" ] || die "uv installed nothing into $peer/site (quoting?)"
 buildah_digest=$(registry_digest buildah) || die "buildah pushed nothing to bench/buildah:1"
 [ -n "$buildah_digest" ] || die "buildah pushed nothing to bench/buildah:1"
 
@@ -130,7 +152,7 @@ note "hyperfine: first build + push (${RUNS} runs, ${WARMUP} warmup; empty cache
 hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$json_first" --style basic \
     --prepare "$clean_cmd; rm -rf '$cache'; $buildah_clean" \
     -n "hoist build --push (2 platforms)" "$hoist_cmd" \
-    -n "buildah from/copy/commit/push (1 platform)" "$buildah_cmd" >&2
+    -n "buildah from/copy/commit/push + uv install (1 platform)" "$buildah_cmd" >&2
 note "hyperfine: unchanged rebuild + push"
 eval "$hoist_cmd" >/dev/null 2>&1 || die "hoist build --push (rebuild setup) failed"
 hyperfine --warmup "$WARMUP" --runs "$RUNS" --export-json "$json_re" --style basic \
@@ -143,7 +165,7 @@ import json, sys
 j_first, j_re, extra, digest, uploaded, r_hoist, r_re, r_buildah = sys.argv[1:]
 res = {r["command"]: r for f in (j_first, j_re) for r in json.load(open(f))["results"]}
 hoist = res["hoist build --push (2 platforms)"]
-buildah = res["buildah from/copy/commit/push (1 platform)"]
+buildah = res["buildah from/copy/commit/push + uv install (1 platform)"]
 rebuild = res["hoist rebuild + push, unchanged"]
 print(f"dashboard example{f' + {extra} MiB tree' if extra != '0' else ''}: hoist pushed {digest} "
       f"({uploaded} blobs on a first push)")
