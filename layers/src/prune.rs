@@ -984,7 +984,7 @@ mod tests {
         assert!(killed.is_file());
         let report = prune(root, &everything, now).unwrap();
         assert_eq!(report.stale_leases_removed, 1);
-        assert_eq!(digests(&report.removed), [digest.clone()]);
+        assert_eq!(digests(&report.removed), std::slice::from_ref(&digest));
         assert!(!wheel.exists() && !wheel.parent().unwrap().exists());
         assert!(!stamp_path(root, &digest).exists());
     }

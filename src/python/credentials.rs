@@ -342,11 +342,11 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            default_index(&set),
+            default_index(set),
             Some(("UV_DEFAULT_INDEX", "https://corp.example/simple?a=b".into()))
         );
         assert_eq!(
-            extra_indexes(&set),
+            extra_indexes(set),
             [
                 ("UV_INDEX", "https://torch.example/whl".to_owned()),
                 ("UV_INDEX", "https://x.example/simple".to_owned()),
@@ -358,8 +358,8 @@ mod tests {
             ]
         );
         let none = env(&[("UV_INDEX", " "), ("PIP_INDEX_URL", "")]);
-        assert_eq!(default_index(&none), None);
-        assert!(extra_indexes(&none).is_empty());
+        assert_eq!(default_index(none), None);
+        assert!(extra_indexes(none).is_empty());
     }
 
     #[test]
