@@ -342,6 +342,46 @@ pub(crate) fn assert_nowhere(dir: &Path, printed: &str, secret: &str) {
     );
 }
 
+/// The real lock, and a hoist.toml installing it into a venv for amd64 and arm64 from
+/// whatever index the environment names (no `index`, no wheelhouse).
+pub(crate) fn index_project(sandbox: &Sandbox) {
+    sandbox.write("requirements.lock", &real_lock());
+    sandbox.write(
+        "hoist.toml",
+        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = true\n\n[[layer]]\npython = { lock = \"requirements.lock\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
+    );
+}
+
+/// `hoist build` of the sandbox's project with `env`, cache `<sandbox>/<cache>`,
+/// output `<sandbox>/<out>:1`.
+pub(crate) fn build_env(
+    sandbox: &Sandbox,
+    cache: &str,
+    out: &str,
+    env: &[(&str, String)],
+) -> std::process::Output {
+    let mut command = sandbox.hoist();
+    command
+        .arg("build")
+        .arg("--cache-dir")
+        .arg(sandbox.path(cache))
+        .arg("--output")
+        .arg(format!("{}:1", sandbox.oci(out)));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+/// stdout then stderr of `output`.
+pub(crate) fn printed(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// Issue 18: a layer naming no index takes the one pip's and uv's variables name
 /// (`UV_DEFAULT_INDEX`, then `UV_INDEX_URL`, then `PIP_INDEX_URL`), with the
 /// credentials in its URL sent to it (Basic, as the index requires), and the
@@ -355,31 +395,9 @@ fn an_index_from_pip_or_uv_variables_gets_its_credentials_and_never_shows_them()
             .url
             .replace("http://", &format!("http://me:{password}@"))
     };
-    sandbox.write("requirements.lock", &real_lock());
-    sandbox.write(
-        "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = true\n\n[[layer]]\npython = { lock = \"requirements.lock\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
-    );
-    let build = |cache: &str, out: &str, env: &[(&str, String)]| {
-        let mut command = sandbox.hoist();
-        command
-            .arg("build")
-            .arg("--cache-dir")
-            .arg(sandbox.path(cache))
-            .arg("--output")
-            .arg(format!("{}:1", sandbox.oci(out)));
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        command.output().unwrap()
-    };
-    let printed = |output: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    };
+    index_project(&sandbox);
+    let build =
+        |cache: &str, out: &str, env: &[(&str, String)]| build_env(&sandbox, cache, out, env);
 
     let output = build(
         "c1",

@@ -7,8 +7,8 @@
 use std::fs;
 
 use crate::common::{Sandbox, stdout};
-use crate::python::{SimpleIndex, real_files, real_lock};
-use crate::python_base::assert_nowhere;
+use crate::python::{SimpleIndex, real_files};
+use crate::python_base::{assert_nowhere, build_env as build, index_project, printed};
 
 const MAIN_AUTH: &str = "Basic bWFpbi11c2VyOm1haW4tcHc="; // main-user:main-pw
 const EXTRA_AUTH: &str = "Basic ZXh0cmEtdXNlcjpleHRyYS1wdw=="; // extra-user:extra-pw
@@ -16,34 +16,6 @@ const EXTRA_AUTH: &str = "Basic ZXh0cmEtdXNlcjpleHRyYS1wdw=="; // extra-user:ext
 /// `index`'s URL with `user:password` in it.
 fn with_login(index: &SimpleIndex, login: &str) -> String {
     index.url.replace("http://", &format!("http://{login}@"))
-}
-
-/// Builds the sandbox's project with `env` (cache `cache`, output `out`): the output.
-fn build(
-    sandbox: &Sandbox,
-    cache: &str,
-    out: &str,
-    env: &[(&str, String)],
-) -> std::process::Output {
-    let mut command = sandbox.hoist();
-    command
-        .arg("build")
-        .arg("--cache-dir")
-        .arg(sandbox.path(cache))
-        .arg("--output")
-        .arg(format!("{}:1", sandbox.oci(out)));
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().unwrap()
-}
-
-fn printed(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Each logged request (path, Authorization) of `<sandbox>/<name>.log`.
@@ -67,11 +39,7 @@ fn extra_indexes_are_asked_before_the_default_each_with_its_own_credentials() {
     let main = SimpleIndex::serve_in(&sandbox, "main", &rest, Some("main-user:main-pw"));
     let extra = SimpleIndex::serve_in(&sandbox, "extra", &arm, Some("extra-user:extra-pw"));
     let all = SimpleIndex::serve_in(&sandbox, "all", &real_files(), Some("-"));
-    sandbox.write("requirements.lock", &real_lock());
-    sandbox.write(
-        "hoist.toml",
-        "[image]\nbase = \"scratch\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nsbom = true\n\n[[layer]]\npython = { lock = \"requirements.lock\", version = \"3.11\", libc = \"glibc-2.28\", interpreter = \"/usr/local/bin/python3.11\", venv = \"/opt/venv\" }\n",
-    );
+    index_project(&sandbox);
     // The same image from one index holding every wheel.
     let reference = build(
         &sandbox,
