@@ -215,10 +215,11 @@ fn check_provenance(
     };
     let public = PublicKey::read(key)?;
     let reference = crate::oci::reference::parse(&reference)?;
-    let config = std::fs::read(config_path).map_err(|source| Error::Io {
-        path: config_path.to_path_buf(),
-        source,
-    })?;
+    let config = crate::fsutil::read_bounded(
+        config_path,
+        crate::fsutil::PROJECT_FILE_LIMIT,
+        "a config file",
+    )?;
     let expected = Expected {
         subjects: signatures
             .manifests
