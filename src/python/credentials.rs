@@ -62,7 +62,8 @@ pub fn for_index(
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let host = url.host_str().unwrap_or_default().to_owned();
-    let pair = if user.is_empty() {
+    // A password alone (a token, `https://:TOKEN@host`) is credentials too.
+    let pair = if user.is_empty() && password.is_none() {
         match netrc {
             Some(path) => read_netrc(path)?.and_then(|text| netrc_entry(&text, &host)),
             None => None,
@@ -118,35 +119,59 @@ pub fn extra_indexes_from_env() -> Vec<(&'static str, String)> {
 
 /// [`index_from_env`], reading variables with `get`.
 fn default_index(get: impl Fn(&str) -> Option<String>) -> Option<(&'static str, String)> {
-    INDEX_VARIABLES.iter().find_map(|name| {
-        let value = get(name)?;
-        let url = without_name(value.trim());
-        (!url.is_empty()).then(|| (*name, url.to_owned()))
+    INDEX_VARIABLES.iter().find_map(|variable| {
+        let value = get(variable)?;
+        let url = named_index(value.trim(), &get);
+        (!url.is_empty()).then_some((*variable, url))
     })
 }
 
 /// [`extra_indexes_from_env`], reading variables with `get`.
 fn extra_indexes(get: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
     let mut indexes: Vec<(&'static str, String)> = Vec::new();
-    for name in EXTRA_INDEX_VARIABLES {
-        let value = get(name).unwrap_or_default();
-        for url in value.split_whitespace().map(without_name) {
+    for variable in EXTRA_INDEX_VARIABLES {
+        let value = get(variable).unwrap_or_default();
+        for url in value.split_whitespace().map(|v| named_index(v, &get)) {
             let key = url.trim_end_matches('/');
             if !key.is_empty() && !indexes.iter().any(|(_, u)| u.trim_end_matches('/') == key) {
-                indexes.push((name, url.to_owned()));
+                indexes.push((variable, url));
             }
         }
     }
     indexes
 }
 
-/// An index as uv's variables give it, `name=URL` or the URL alone: the URL (a `=`
-/// after `://` is the URL's own).
-fn without_name(value: &str) -> &str {
-    match value.split_once('=') {
-        Some((name, url)) if !name.contains("://") => url,
-        _ => value,
+/// An index as uv's variables give it, `name=URL` or the URL alone (a `=` after `://`
+/// is the URL's own): its URL, with the credentials uv reads for a named index from
+/// `UV_INDEX_<NAME>_USERNAME` and `UV_INDEX_<NAME>_PASSWORD` (the name uppercased, every
+/// other character than a letter or digit an underscore) when the URL carries none.
+fn named_index(value: &str, get: &impl Fn(&str) -> Option<String>) -> String {
+    let (name, url) = match value.split_once('=') {
+        Some((name, url)) if !name.contains("://") => (name, url),
+        _ => return value.to_owned(),
+    };
+    let key: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let user = get(&format!("UV_INDEX_{key}_USERNAME")).filter(|u| !u.is_empty());
+    let password = get(&format!("UV_INDEX_{key}_PASSWORD")).filter(|p| !p.is_empty());
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if !parsed.username().is_empty() || (user.is_none() && password.is_none()) {
+        return url.to_owned();
     }
+    // The URL's own form carries them from here on (percent-encoded), as if written there.
+    let _ = parsed.set_username(user.as_deref().unwrap_or_default());
+    let _ = parsed.set_password(password.as_deref());
+    parsed.to_string()
 }
 
 /// The netrc file pip would read: `NETRC`, else `~/.netrc`.
@@ -356,6 +381,53 @@ mod tests {
                     "https://u:p@z.example/simple/".to_owned()
                 ),
             ]
+        );
+        // uv's per-index variables: for a named index whose URL carries no credentials.
+        let named = env(&[
+            (
+                "UV_INDEX",
+                "internal-proxy=https://example.com/simple other=https://o:pw@other.example/s",
+            ),
+            ("UV_INDEX_INTERNAL_PROXY_USERNAME", "public"),
+            ("UV_INDEX_INTERNAL_PROXY_PASSWORD", "ko@la"),
+            ("UV_INDEX_OTHER_USERNAME", "ignored"),
+            ("UV_DEFAULT_INDEX", "mirror=https://mirror.example/simple"),
+            ("UV_INDEX_MIRROR_PASSWORD", "token"),
+        ]);
+        assert_eq!(
+            extra_indexes(named),
+            [
+                (
+                    "UV_INDEX",
+                    "https://public:ko%40la@example.com/simple".to_owned()
+                ),
+                ("UV_INDEX", "https://o:pw@other.example/s".to_owned()),
+            ]
+        );
+        assert_eq!(
+            default_index(named),
+            Some((
+                "UV_DEFAULT_INDEX",
+                "https://:token@mirror.example/simple".into()
+            ))
+        );
+        let (_, creds) = for_index("https://public:ko%40la@example.com/simple", None).unwrap();
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("public:ko@la")
+        );
+        assert_eq!(
+            creds.unwrap().header_for("https://example.com/x.whl"),
+            Some(expected.as_str())
+        );
+        let (_, creds) = for_index("https://:token@mirror.example/simple", None).unwrap();
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(":token")
+        );
+        assert_eq!(
+            creds.unwrap().header_for("https://mirror.example/x.whl"),
+            Some(expected.as_str())
         );
         let none = env(&[("UV_INDEX", " "), ("PIP_INDEX_URL", "")]);
         assert_eq!(default_index(none), None);

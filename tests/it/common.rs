@@ -193,6 +193,12 @@ impl Sandbox {
             .env_remove("UV_EXTRA_INDEX_URL")
             .env_remove("PIP_EXTRA_INDEX_URL")
             .env_remove("SOURCE_DATE_EPOCH");
+        // uv's per-index credentials (`UV_INDEX_<NAME>_USERNAME`) too.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("UV_INDEX_") {
+                command.env_remove(name);
+            }
+        }
         command
     }
 

@@ -1,7 +1,7 @@
 //! Extra package indexes (uv's `UV_INDEX`, pip's `PIP_EXTRA_INDEX_URL`, both
 //! space-separated lists): asked before the default index, in order, a later one only
-//! for a package some platform has no wheel for yet; each index's credentials go to
-//! its own origin only. Two loopback indexes with Basic auth: the default serves every
+//! for a package some platform has no wheel for yet; each index's credentials (in its
+//! URL, or uv's `UV_INDEX_<NAME>_USERNAME`/`_PASSWORD`) go to its own origin only. Two loopback indexes with Basic auth: the default serves every
 //! wheel but orjson's arm64 one, the extra serves only that.
 
 use std::fs;
@@ -105,8 +105,9 @@ fn extra_indexes_are_asked_before_the_default_each_with_its_own_credentials() {
     );
     assert!(asked(&main_log, "/simple/orjson/") && asked(&main_log, "/simple/six/"));
 
-    // uv's: `UV_INDEX` names both (`name=URL`), before a default index that is never
-    // asked (its port is closed) since the two serve every wheel.
+    // uv's: `UV_INDEX` names both (`name=URL`), their credentials in uv's per-index
+    // variables (`UV_INDEX_<NAME>_USERNAME`/`_PASSWORD`), before a default index that is
+    // never asked (its port is closed) since the two serve every wheel.
     let dead = format!("http://127.0.0.1:{}/simple", crate::registry::dead_port());
     let output = build(
         &sandbox,
@@ -115,12 +116,12 @@ fn extra_indexes_are_asked_before_the_default_each_with_its_own_credentials() {
         &[
             (
                 "UV_INDEX",
-                format!(
-                    "extra={} main={}",
-                    with_login(&extra, "extra-user:extra-pw"),
-                    with_login(&main, "main-user:main-pw")
-                ),
+                format!("extra-1={} main={}", extra.url, main.url),
             ),
+            ("UV_INDEX_EXTRA_1_USERNAME", "extra-user".into()),
+            ("UV_INDEX_EXTRA_1_PASSWORD", "extra-pw".into()),
+            ("UV_INDEX_MAIN_USERNAME", "main-user".into()),
+            ("UV_INDEX_MAIN_PASSWORD", "main-pw".into()),
             ("UV_DEFAULT_INDEX", dead),
         ],
     );
