@@ -526,6 +526,11 @@ fn add_cached(
         if files.contains_key(hash) {
             continue;
         }
+        // Only what the cache may hold is leased (a lease stamps its use); the listing
+        // after the lease sees the wheel unless a prune removed it before.
+        if !cache.join(hash).is_dir() {
+            continue;
+        }
         hold(store, hash);
         let Ok(listing) = std::fs::read_dir(cache.join(hash)) else {
             continue;
