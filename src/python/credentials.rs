@@ -411,24 +411,22 @@ mod tests {
                 "https://:token@mirror.example/simple".into()
             ))
         );
-        let (_, creds) = for_index("https://public:ko%40la@example.com/simple", None).unwrap();
-        let expected = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("public:ko@la")
-        );
-        assert_eq!(
-            creds.unwrap().header_for("https://example.com/x.whl"),
-            Some(expected.as_str())
-        );
-        let (_, creds) = for_index("https://:token@mirror.example/simple", None).unwrap();
-        let expected = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(":token")
-        );
-        assert_eq!(
-            creds.unwrap().header_for("https://mirror.example/x.whl"),
-            Some(expected.as_str())
-        );
+        // What each sends: Basic of `user:password` (an empty user with a token).
+        for (url, pair) in [
+            ("https://public:ko%40la@example.com/simple", "public:ko@la"),
+            ("https://:token@mirror.example/simple", ":token"),
+        ] {
+            let (index, creds) = for_index(url, None).unwrap();
+            let expected = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            );
+            let file = index.join("x.whl").unwrap();
+            assert_eq!(
+                creds.unwrap().header_for(file.as_str()),
+                Some(expected.as_str())
+            );
+        }
         let none = env(&[("UV_INDEX", " "), ("PIP_INDEX_URL", "")]);
         assert_eq!(default_index(none), None);
         assert!(extra_indexes(none).is_empty());
