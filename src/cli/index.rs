@@ -1,5 +1,6 @@
 //! `hoist index create`: an index over manifests already in a registry.
 
+use super::progress::note;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
@@ -81,9 +82,9 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         &sources,
         args.force_tags,
         &transport,
-        &mut |note| eprintln!("{note}"),
+        &mut |note| note!("{note}"),
     )?;
-    eprintln!(
+    note!(
         "{} {} ({} manifests{}){}",
         if report.created {
             "created"

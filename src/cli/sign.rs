@@ -1,6 +1,7 @@
 //! `hoist key generate` and `hoist sign`: cosign-compatible key pairs and signatures
 //! (the library's `sign` module does the work).
 
+use super::progress::note;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -65,8 +66,8 @@ pub fn key(command: &KeyCommand) -> Result<()> {
 
 fn generate(args: &GenerateArgs) -> Result<()> {
     let (private, public) = key::generate_key_files(&args.output_key_prefix, args.force)?;
-    eprintln!("Private key written to {}", private.display());
-    eprintln!("Public key written to {}", public.display());
+    note!("Private key written to {}", private.display());
+    note!("Public key written to {}", public.display());
     Ok(())
 }
 
@@ -111,7 +112,7 @@ fn print_report_as(prefix: &str, report: &SignReport) {
         } else {
             "already signed"
         };
-        eprintln!(
+        note!(
             "{prefix}{what} {}@{} ({}:{}, {} signature{})",
             report.repository,
             signed.digest,
@@ -163,8 +164,10 @@ pub fn print_attested(prefix: &str, attested: &hoist::job::Attested) {
     } else {
         "attached"
     };
-    eprintln!(
+    note!(
         "{prefix}provenance {how}: {}@{} (SLSA v1, DSSE, referrer of {})",
-        attested.signatures.repository, attested.provenance.digest, attested.reference
+        attested.signatures.repository,
+        attested.provenance.digest,
+        attested.reference
     );
 }
