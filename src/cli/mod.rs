@@ -508,6 +508,13 @@ pub struct InspectArgs {
 /// Runs a parsed command line. Comparing commands answer with their own exit code
 /// (0 same, 1 different, 2 trouble, as diff(1) does); the others succeed or fail.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let outcome = dispatch(cli);
+    // What follows (the error, if any) is printed with no bar left on the screen.
+    progress::finish();
+    outcome
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(&args),
         Command::Init(args) => init::run(&args),

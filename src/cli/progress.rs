@@ -16,7 +16,7 @@ use hoist::assemble::Observer;
 use hoist::inspect::human_bytes;
 use hoist::registry::progress::{BlobProgress, UploadProgress};
 use hoist_layers::{BuiltLayer, Digest, Progress};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Whether stderr gets bars: a terminal, and not CI.
 fn bars_wanted() -> bool {
@@ -37,6 +37,16 @@ pub fn note_line(line: impl std::fmt::Display) {
     match bars() {
         Some(multi) => multi.suspend(|| eprintln!("{line}")),
         None => eprintln!("{line}"),
+    }
+}
+
+/// Takes the bars off the screen for good once the command is over: a failed command
+/// may leave a task behind that still holds a bar (an upload on a blocking thread),
+/// and its error is printed next.
+pub fn finish() {
+    if let Some(multi) = bars() {
+        let _ = multi.clear();
+        multi.set_draw_target(ProgressDrawTarget::hidden());
     }
 }
 

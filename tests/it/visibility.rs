@@ -266,3 +266,331 @@ fn every_progress_line_of_a_workspace_push_names_its_member() {
 fn is_command_line(line: &str) -> bool {
     line.starts_with("every image of v") && line.ends_with(": moving the tags")
 }
+
+/// A workspace `build --push` (two members at once) on a terminal: util-linux
+/// `script` gives it a pseudo-terminal, so it draws bars (CI unset), and the bytes it
+/// wrote are replayed on a model screen. Every note printed while bars were drawn
+/// (layers built, blobs uploaded, images pushed) must stand whole on the final screen,
+/// as many as the plain lines of the same command in CI, and no bar may be left.
+#[test]
+fn on_a_terminal_notes_printed_among_bars_leave_no_bar_behind() {
+    crate::common::require_tool("script");
+    let plain = Sandbox::new();
+    let plain_registry = Registry::start();
+    bulky_workspace(&plain, &plain_registry.host());
+    let output = ok(&mut build_push(&plain, &["--jobs", "2"]), &plain_registry);
+    let expected = kinds(stderr(&output).lines().chain(stdout(&output).lines()));
+
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    bulky_workspace(&sandbox, &registry.host());
+    let output = on_a_terminal(
+        &sandbox,
+        &format!(
+            "build --push --jobs 2 --cache-dir '{}'",
+            sandbox.cache().display()
+        ),
+    );
+    let typescript = output.stdout;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&typescript)
+    );
+    // Bars were drawn (else this proves nothing): a bar's `[===>  ]` went by.
+    let raw = String::from_utf8_lossy(&typescript);
+    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
+    let shown = screen(&raw);
+    let text = shown.join("\n");
+    for line in &shown {
+        assert!(
+            !is_bar(line),
+            "a bar was left on the screen: `{line}` in:\n{text}"
+        );
+    }
+    assert_eq!(
+        kinds(shown.iter().map(String::as_str)),
+        expected,
+        "{text}\n\n{raw:?}"
+    );
+}
+
+/// A workspace release on a terminal, members built two at once: a member's growth
+/// table is printed when it is built, while the next member's bars are drawn (a
+/// plain `eprintln!` there left stale bar lines and wrote over the table). Every
+/// layer line, growth heading and row must stand whole on the final screen.
+#[test]
+fn on_a_terminal_growth_tables_among_bars_stand_whole() {
+    crate::common::require_tool("script");
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    bulky_workspace(&sandbox, &registry.host());
+    ok(&mut release_command(&sandbox, &[]), &registry);
+    // Every member changed, so that each is built again (with bars).
+    for member in MEMBERS {
+        let path = sandbox.path(&format!("ws/services/{member}/app/data.bin"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.reverse();
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let output = on_a_terminal(
+        &sandbox,
+        &format!(
+            "release 1.0.1 --no-git --branch main --growth --jobs 2 --cache-dir '{}'",
+            sandbox.cache().display()
+        ),
+    );
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{raw:?}");
+    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
+    let shown = screen(&raw);
+    let text = shown.join("\n");
+    for line in &shown {
+        assert!(
+            !is_bar(line),
+            "a bar was left on the screen: `{line}` in:\n{text}"
+        );
+    }
+    let kinds = kinds(shown.iter().map(String::as_str));
+    assert_eq!(
+        kinds.get("layer"),
+        Some(&(MEMBERS.len() * 2)),
+        "{text}\n\n{raw:?}"
+    );
+    let headings: Vec<&String> = shown
+        .iter()
+        .filter(|l| l.contains(": growth against ") && l.ends_with(":1.0.0:"))
+        .collect();
+    assert_eq!(headings.len(), MEMBERS.len(), "{text}\n\n{raw:?}");
+    // Under each heading its two platforms' rows, whole.
+    for (i, line) in shown.iter().enumerate() {
+        if headings.contains(&line) {
+            for row in &shown[i + 1..i + 3] {
+                let whole = row
+                    .split_once("changed: sha256:")
+                    .is_none_or(|(_, digest)| {
+                        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+                    });
+                assert!(
+                    row.starts_with("  linux/") && row.contains(" changed") && whole,
+                    "`{row}` under `{line}` in:\n{text}\n\n{raw:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A failed upload on a terminal: the registry (behind the fault proxy) refuses every
+/// blob upload's last request, so the push fails with the blob's upload bar drawn; the
+/// bar goes with it (indicatif leaves a dropped bar on the screen), the error stays.
+#[test]
+fn on_a_terminal_a_failed_upload_leaves_no_bar_behind() {
+    crate::common::require_tool("script");
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    bulky_workspace(&sandbox, &registry.host());
+    let mut command = sandbox.hoist();
+    command
+        .current_dir(sandbox.path("ws"))
+        .args([
+            "build",
+            "-p",
+            "api",
+            "--output",
+            &format!("{}:1", sandbox.oci("api")),
+        ])
+        .arg("--cache-dir")
+        .arg(sandbox.cache());
+    ok(&mut command, &registry);
+    let plan = crate::proxy::FaultPlan::new().always(
+        "PUT",
+        "/blobs/uploads/",
+        crate::proxy::Fault::envelope(400, "BLOB_UPLOAD_INVALID"),
+    );
+    let proxy = crate::proxy::FaultProxy::start(crate::faults::upstream(&registry), plan);
+    let output = on_a_terminal(
+        &sandbox,
+        &format!(
+            "push {}:1 {} --cache-dir '{}'",
+            sandbox.oci("api"),
+            proxy.reference("acme/api:1"),
+            sandbox.cache().display()
+        ),
+    );
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{raw:?}");
+    assert!(proxy.faults_injected() > 0, "{raw:?}");
+    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
+    let shown = screen(&raw);
+    let text = shown.join("\n");
+    for line in &shown {
+        assert!(
+            !is_bar(line),
+            "a bar was left on the screen: `{line}` in:\n{text}"
+        );
+    }
+    assert!(
+        shown.iter().any(|l| l.starts_with("error: ")),
+        "{text}\n\n{raw:?}"
+    );
+}
+
+/// Runs `hoist ARGS` (a shell command line's words) in the sandbox's `ws/` on a
+/// pseudo-terminal of [`COLUMNS`] (util-linux `script`), with CI unset: stdout holds
+/// everything written to the terminal, the exit status is hoist's.
+fn on_a_terminal(sandbox: &Sandbox, args: &str) -> std::process::Output {
+    let hoist = sandbox.hoist_process();
+    let mut command = std::process::Command::new("script");
+    command
+        .current_dir(sandbox.path("ws"))
+        .envs(hoist.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env_remove("CI")
+        .env("TERM", "xterm")
+        .args(["-q", "-e", "-c"])
+        .arg(format!(
+            "stty cols {COLUMNS} rows 60; exec '{}' {args}",
+            env!("CARGO_BIN_EXE_hoist")
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::null());
+    crate::registry::run(
+        &mut assert_cmd::Command::from_std(command),
+        crate::registry::HOIST_LIMIT,
+    )
+}
+
+/// The shared-layer workspace with an incompressible megabyte per member, so that its
+/// layer takes long enough to draw a bar.
+fn bulky_workspace(sandbox: &Sandbox, host: &str) {
+    shared_layer_workspace(sandbox, host);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for member in MEMBERS {
+        let bytes: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 56) as u8
+            })
+            .collect();
+        std::fs::write(
+            sandbox.path(&format!("ws/services/{member}/app/data.bin")),
+            bytes,
+        )
+        .unwrap();
+    }
+}
+
+/// How many whole lines of each kind: `layer`, `uploaded`, `pushed` notes of a member
+/// (each with its full digest) and `NAME sha256:…` results; anything else is `other`.
+fn kinds<'a>(lines: impl Iterator<Item = &'a str>) -> BTreeMap<&'static str, usize> {
+    let mut kinds = BTreeMap::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let (member, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let whole_digest = |text: &str| {
+            text.split("sha256:")
+                .nth(1)
+                .is_some_and(|d| d.len() >= 64 && d[..64].bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        let kind = match member.strip_suffix(':') {
+            Some(m) if MEMBERS.contains(&m) && whole_digest(rest) => {
+                if rest.starts_with("layer ") && rest.ends_with(')') {
+                    "layer"
+                } else if rest.starts_with("uploaded ") && rest.contains(" to ") {
+                    "uploaded"
+                } else if rest.starts_with("pushed ") && rest.ends_with(')') {
+                    "pushed"
+                } else {
+                    "other"
+                }
+            }
+            None if MEMBERS.contains(&member) && whole_digest(rest) && rest.len() == 71 => "digest",
+            _ => "other",
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    kinds
+}
+
+/// A progress bar's line: `MESSAGE [=====>    ] 1.2 MiB/4.0 MiB 10 MiB/s`.
+fn is_bar(line: &str) -> bool {
+    line.contains(" [") && line.contains("] ") && line.trim_end().ends_with("/s")
+}
+
+/// The width of the test's terminal.
+const COLUMNS: usize = 250;
+
+/// What a terminal [`COLUMNS`] wide shows once `typescript` was written to it: its
+/// lines, as far as the cursor movements and erasures that indicatif and console send
+/// go (CR, LF, `CSI n A/B/C/D/G`, `CSI n K`, `CSI n J`; colours and modes are ignored),
+/// and wrapping as xterm does (indicatif pads a bar to the width and lets the next one
+/// wrap). The screen is as tall as it needs to be (no scrolling off the top).
+fn screen(typescript: &str) -> Vec<String> {
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0_usize, 0_usize);
+    let mut chars = typescript.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => row += 1,
+            '\x1b' => {
+                if chars.next() != Some('[') {
+                    continue;
+                }
+                let mut params = String::new();
+                let mut last = ' ';
+                for p in chars.by_ref() {
+                    if p.is_ascii_alphabetic() || p == '@' || p == '~' {
+                        last = p;
+                        break;
+                    }
+                    params.push(p);
+                }
+                let n = params.trim_start_matches('?').parse::<usize>().ok();
+                let line = &mut lines[row];
+                match (last, n) {
+                    ('A', n) => row = row.saturating_sub(n.unwrap_or(1).max(1)),
+                    ('B', n) => row += n.unwrap_or(1).max(1),
+                    ('C', n) => col += n.unwrap_or(1).max(1),
+                    ('D', n) => col = col.saturating_sub(n.unwrap_or(1).max(1)),
+                    ('G', n) => col = n.unwrap_or(1).saturating_sub(1),
+                    ('K', None | Some(0)) => line.truncate(col),
+                    ('K', Some(1)) => line.iter_mut().take(col + 1).for_each(|c| *c = ' '),
+                    ('K', Some(_)) => line.clear(),
+                    ('J', None | Some(0)) => {
+                        line.truncate(col);
+                        lines.truncate(row + 1);
+                    }
+                    ('J', Some(_)) => lines.iter_mut().for_each(Vec::clear),
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                if col >= COLUMNS {
+                    row += 1;
+                    col = 0;
+                    if lines.len() <= row {
+                        lines.resize(row + 1, Vec::new());
+                    }
+                }
+                let line = &mut lines[row];
+                if line.len() <= col {
+                    line.resize(col, ' ');
+                    line.push(c);
+                } else {
+                    line[col] = c;
+                }
+                col += 1;
+            }
+        }
+        if lines.len() <= row {
+            lines.resize(row + 1, Vec::new());
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| l.into_iter().collect::<String>().trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
