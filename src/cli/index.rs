@@ -107,9 +107,10 @@ pub fn create(args: &CreateArgs) -> Result<()> {
     if let Some(path) = &args.digest_file {
         hoist::fsutil::write_atomically(path, format!("{}\n", report.digest).as_bytes())?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    let mut document = serde_json::to_value(&report)?;
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)?;
+    if !args.json {
         println!("{}", report.reference);
     }
     Ok(())

@@ -241,9 +241,10 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         report.blobs_mounted,
         report.blobs_skipped
     );
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    let mut document = serde_json::to_value(&report)?;
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)?;
+    if !args.json {
         println!("{}@{}", report.reference, report.digest);
     }
     Ok(())

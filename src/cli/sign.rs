@@ -94,10 +94,9 @@ pub fn sign(args: &SignArgs) -> Result<()> {
         &annotations,
     ))?;
     print_report(&report);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    Ok(())
+    let mut document = serde_json::to_value(&report)?;
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)
 }
 
 pub fn print_report(report: &SignReport) {

@@ -156,51 +156,58 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
     let host = registry.host();
     let api = format!("{host}/acme/api:1.0.0");
     let layout = sandbox.oci("pulled");
+    let hoist = |args: &[&str]| {
+        let mut command = sandbox.hoist();
+        command.args(args);
+        command
+    };
+    let copy = format!("{host}/acme/copy:1");
     let commands: Vec<(&str, assert_cmd::Command)> = vec![
-        ("build --push", build_push(&sandbox, &[])),
-        ("release", release_command(&sandbox, &[])),
-        ("push", {
-            let mut c = sandbox.hoist();
-            c.args([
+        ("build --push", build_push(&sandbox, &["--json"])),
+        ("release", release_command(&sandbox, &["--json"])),
+        (
+            "push",
+            hoist(&[
                 "push",
                 &api,
-                &format!("{host}/acme/copy:1"),
+                &copy,
                 &format!("{host}/acme/other:1"),
-            ]);
-            c
-        }),
-        ("pull", {
-            let mut c = sandbox.hoist();
-            c.args(["pull", &api, "--output", &format!("{layout}:1")]);
-            c
-        }),
-        ("tag", {
-            let mut c = sandbox.hoist();
-            c.args(["tag", &api, "stable"]);
-            c
-        }),
-        ("inspect", {
-            let mut c = sandbox.hoist();
-            c.args(["inspect", &api]);
-            c
-        }),
-        ("diff", {
-            let mut c = sandbox.hoist();
-            c.args(["diff", &api, &format!("{host}/acme/copy:1")]);
-            c
-        }),
+                "--json",
+            ]),
+        ),
+        (
+            "pull",
+            hoist(&["pull", &api, "--output", &format!("{layout}:1")]),
+        ),
+        ("tag", hoist(&["tag", &api, "stable", "--json"])),
+        ("inspect", hoist(&["inspect", &api])),
+        ("diff", hoist(&["diff", &api, &copy])),
     ];
     let (_, mut from) = access_lines_since(&registry, 0);
     for (name, mut command) in commands {
         if !matches!(name, "build --push" | "release" | "tag") {
             command.arg("--cache-dir").arg(sandbox.cache());
         }
-        ok(&mut command, &registry);
+        let output = ok(&mut command, &registry);
         let (lines, now) = access_lines_since(&registry, from);
         from = now;
         assert!(!lines.is_empty(), "{name} made no request");
         for line in &lines {
             assert!(line.ends_with(&agent()), "{name}: no {} in {line}", agent());
+        }
+        // The commands that write report all their requests in `--json`.
+        if matches!(name, "build --push" | "release" | "push" | "tag") {
+            let document = parse_json(&stdout(&output));
+            let stats = match &document {
+                Value::Array(entries) => &entries[0]["registry"],
+                _ => &document["registry"],
+            };
+            assert_eq!(
+                number(&stats["total"]),
+                lines.len() as u64,
+                "{name}: {document:#}"
+            );
+            assert!(!phase_names(stats).is_empty(), "{name}: {document:#}");
         }
     }
 }
