@@ -600,8 +600,6 @@ pub fn open_documents(
     })
 }
 
-/// Prints `document` on stdout when `--json` is given, and writes it to
-
 /// `-v`: what the command asked of registries, its phases, and each image's part.
 fn print_registry_work(stats: &RequestStats, parts: &[(String, RepositoryStats)]) {
     note!(
@@ -654,6 +652,7 @@ fn work_line(
     )
 }
 
+/// Prints `document` on stdout when `--json` is given, and writes it to
 /// `--metadata-file` (through a temp file) when one is: a later CI step reads it there.
 pub fn emit_json(
     document: &serde_json::Value,
