@@ -298,23 +298,9 @@ fn on_a_terminal_notes_printed_among_bars_leave_no_bar_behind() {
             sandbox.cache().display()
         ),
     );
-    let typescript = output.stdout;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&typescript)
-    );
-    // Bars were drawn (else this proves nothing): a bar's `[===>  ]` went by.
-    let raw = String::from_utf8_lossy(&typescript);
-    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
-    let shown = screen(&raw);
-    let text = shown.join("\n");
-    for line in &shown {
-        assert!(
-            !is_bar(line),
-            "a bar was left on the screen: `{line}` in:\n{text}"
-        );
-    }
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{raw:?}");
+    let (shown, text) = final_screen(&raw);
     assert_eq!(
         kinds(shown.iter().map(String::as_str)),
         expected,
@@ -349,15 +335,7 @@ fn on_a_terminal_growth_tables_among_bars_stand_whole() {
     );
     let raw = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{raw:?}");
-    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
-    let shown = screen(&raw);
-    let text = shown.join("\n");
-    for line in &shown {
-        assert!(
-            !is_bar(line),
-            "a bar was left on the screen: `{line}` in:\n{text}"
-        );
-    }
+    let (shown, text) = final_screen(&raw);
     let kinds = kinds(shown.iter().map(String::as_str));
     assert_eq!(
         kinds.get("layer"),
@@ -427,15 +405,7 @@ fn on_a_terminal_a_failed_upload_leaves_no_bar_behind() {
     let raw = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{raw:?}");
     assert!(proxy.faults_injected() > 0, "{raw:?}");
-    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
-    let shown = screen(&raw);
-    let text = shown.join("\n");
-    for line in &shown {
-        assert!(
-            !is_bar(line),
-            "a bar was left on the screen: `{line}` in:\n{text}"
-        );
-    }
+    let (shown, text) = final_screen(&raw);
     assert!(
         shown.iter().any(|l| l.starts_with("error: ")),
         "{text}\n\n{raw:?}"
@@ -517,6 +487,22 @@ fn kinds<'a>(lines: impl Iterator<Item = &'a str>) -> BTreeMap<&'static str, usi
         *kinds.entry(kind).or_default() += 1;
     }
     kinds
+}
+
+/// The final screen after `raw` (its lines, and them as one text), asserting that
+/// bars were drawn (else the test proves nothing: a bar's `[===>  ]` went by) and
+/// that none is left.
+fn final_screen(raw: &str) -> (Vec<String>, String) {
+    assert!(raw.contains("] "), "no bar was drawn:\n{raw:?}");
+    let shown = screen(raw);
+    let text = shown.join("\n");
+    for line in &shown {
+        assert!(
+            !is_bar(line),
+            "a bar was left on the screen: `{line}` in:\n{text}"
+        );
+    }
+    (shown, text)
 }
 
 /// A progress bar's line: `MESSAGE [=====>    ] 1.2 MiB/4.0 MiB 10 MiB/s`.
