@@ -156,7 +156,7 @@ impl BlobProgress for UploadBar {
     }
 }
 
-/// An upload that failed leaves no bar behind (indicatif leaves a dropped bar drawn).
+/// An upload that ended unfinished (it failed) takes its bar away too.
 impl Drop for UploadBar {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
