@@ -208,6 +208,34 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
                 "{name}: {document:#}"
             );
             assert!(!phase_names(stats).is_empty(), "{name}: {document:#}");
+            // Each release image, workspace member and push destination: its part.
+            let entries = match &document {
+                Value::Array(entries) => entries.as_slice(),
+                _ => document["images"].as_array().map_or(&[][..], Vec::as_slice),
+            };
+            for entry in entries.iter().filter(|e| !e["registry_share"].is_null()) {
+                // A member's repository, or a destination's (`HOST/REPO@sha256:…`).
+                let member = entry["name"].as_str().map_or_else(
+                    || {
+                        let reference = entry["reference"].as_str().unwrap();
+                        let (_, path) = reference.split_once('/').unwrap();
+                        path.split('@').next().unwrap().to_string()
+                    },
+                    |name| format!("acme/{name}"),
+                );
+                let theirs = format!(" /v2/{member}/");
+                let logged = lines.iter().filter(|l| l.contains(&theirs)).count();
+                assert_eq!(
+                    number(&entry["registry_share"]["total"]),
+                    logged as u64,
+                    "{name} {member}: {document:#}"
+                );
+            }
+            if name != "tag" {
+                let parts = if name == "push" { 2 } else { MEMBERS.len() };
+                assert_eq!(entries.len(), parts, "{name}: {document:#}");
+                assert!(entries.iter().all(|e| e["registry_share"].is_object()));
+            }
         }
     }
 }
