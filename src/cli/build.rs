@@ -1,6 +1,7 @@
 //! `hoist build`: resolve each image's plan (every member of a workspace, or the one
 //! image), build them through one builder and one cache, write to the outputs, report.
 
+use super::progress::note;
 use anyhow::{Context, Result};
 use hoist::inspect::human_bytes;
 use hoist::job::build::{Job, Outputs, Published, Target};
@@ -69,13 +70,12 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         use_cache: !args.no_cache,
     };
     let observer = super::progress::observer();
-    let transport = args.registry.pushing_transport(
-        0,
-        &cache_dir,
-        project.members_by_repository(&args.push_to),
-    )?;
+    let members = project.members_by_repository(&args.push_to);
+    let transport = args
+        .registry
+        .pushing_transport(0, &cache_dir, members.clone())?;
     if args.force_tags {
-        eprintln!(
+        note!(
             "WARNING: --force-tags: tags naming a version or a commit may be moved to this build, and moving tags backwards"
         );
     }
@@ -96,7 +96,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let named = project.is_workspace;
     job.run(
         (&targets, named),
-        &mut |note| eprintln!("{note}"),
+        &mut |note| note!("{note}"),
         &mut |target, image, published| {
             let prefix = if named {
                 format!("{}: ", target.member.name)
@@ -136,8 +136,24 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         add_signatures(&mut entry, &built[0].3);
         entry
     };
-    // What the command asked of registries, as release and push report it.
-    args.registry.report(&transport, &mut document)?;
+    // What the command asked of registries, as release and push report it; in a
+    // workspace each member's part is its repositories'.
+    let pushed = targets.iter().any(|t| !t.outputs.pushes.is_empty());
+    let parts: Vec<Vec<String>> = if project.is_workspace && pushed {
+        built
+            .iter()
+            .map(|(name, ..)| {
+                members
+                    .iter()
+                    .filter(|(_, member)| *member == name)
+                    .map(|(repository, _)| repository.clone())
+                    .collect()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    args.registry.report(&transport, &mut document, &parts)?;
     super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
     if !args.json {
         for (name, image, _, _) in &built {
@@ -274,11 +290,11 @@ fn add_signatures(entry: &mut serde_json::Value, signed: &serde_json::Value) {
 fn report(prefix: &str, image: &Image, published: &Published, cache_dir: &std::path::Path) {
     if let Some(loaded) = &published.loaded {
         for line in loaded.lines() {
-            eprintln!("{prefix}{line}");
+            note!("{prefix}{line}");
         }
     }
     for report in &published.pushed {
-        eprintln!(
+        note!(
             "{prefix}pushed {} as {} ({} blobs uploaded, {} mounted, {} already there, {})",
             report.reference,
             report.tags.join(", "),
@@ -289,13 +305,13 @@ fn report(prefix: &str, image: &Image, published: &Published, cache_dir: &std::p
         );
     }
     match &published.written {
-        Some(report) => eprintln!(
+        Some(report) => note!(
             "{prefix}wrote {} ({} new)",
             report.target,
             human_bytes(report.bytes_written)
         ),
         None if published.pushed.is_empty() && published.loaded.is_some() => {}
-        None if published.pushed.is_empty() => eprintln!(
+        None if published.pushed.is_empty() => note!(
             "{prefix}no --output given: {} was built into {} only",
             image.descriptor.digest,
             cache_dir.display()
@@ -314,7 +330,7 @@ fn registry_layer_sources(args: &BuildArgs, outputs: &Outputs) -> Result<Vec<Ref
         .map(|r| reference::parse(r).with_context(|| format!("--cache-from {r}")))
         .collect::<Result<Vec<_>>>()?;
     if !cache_from.is_empty() && outputs.sink.is_some() {
-        eprintln!(
+        note!(
             "warning: --cache-from is not used: --output needs every layer's bytes, so layers are built here"
         );
     }

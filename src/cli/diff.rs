@@ -1,5 +1,6 @@
 //! `hoist diff A B`: two images compared down to the files.
 
+use super::progress::note;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -53,7 +54,7 @@ pub fn run(args: &DiffArgs) -> ExitCode {
 
 /// Prints `error` as every command does, and answers exit code 2.
 pub fn trouble(error: &anyhow::Error) -> ExitCode {
-    eprintln!("{}", super::describe_error(error));
+    note!("{}", super::describe_error(error));
     ExitCode::from(TROUBLE)
 }
 

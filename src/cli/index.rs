@@ -1,5 +1,6 @@
 //! `hoist index create`: an index over manifests already in a registry.
 
+use super::progress::note;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hoist::oci::reference;
@@ -81,9 +82,9 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         &sources,
         args.force_tags,
         &transport,
-        &mut |note| eprintln!("{note}"),
+        &mut |note| note!("{note}"),
     )?;
-    eprintln!(
+    note!(
         "{} {} ({} manifests{}){}",
         if report.created {
             "created"
@@ -106,9 +107,10 @@ pub fn create(args: &CreateArgs) -> Result<()> {
     if let Some(path) = &args.digest_file {
         hoist::fsutil::write_atomically(path, format!("{}\n", report.digest).as_bytes())?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    let mut document = serde_json::to_value(&report)?;
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)?;
+    if !args.json {
         println!("{}", report.reference);
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `hoist load`: an image's host platform from a layout, an archive or a registry into
 //! the local engine's store (podman or docker), through the engine's own load.
 
+use super::progress::note;
 use anyhow::{Context, Result};
 use hoist::oci::location::Location;
 use hoist::oci::platform::Platform;
@@ -32,7 +33,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let image = open(&location, &options).with_context(|| format!("loading {location}"))?;
     let loaded = engine.load(&image, &repo_tags)?;
     for line in loaded.lines() {
-        eprintln!("{line}");
+        note!("{line}");
     }
     println!("{}", image.descriptor.digest);
     Ok(())

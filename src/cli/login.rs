@@ -1,5 +1,6 @@
 //! `hoist login` and `hoist logout`.
 
+use super::progress::note;
 use anyhow::{Context as _, Result};
 use hoist::registry::auth;
 use hoist::registry::block_on;
@@ -45,15 +46,15 @@ pub fn login(args: &LoginArgs) -> Result<()> {
     let stored = credential_store::store(&registry, &credentials)
         .with_context(|| format!("storing the credentials for {registry}"))?;
     if let Some(podman) = podman_file {
-        eprintln!(
+        note!(
             "note: {} also holds credentials for {registry}, and hoist reads it first (`hoist logout {registry}` removes both)",
             podman.display()
         );
     }
     if verdict == Verdict::NotRequired {
-        eprintln!("note: {registry} lets anyone in, so the credentials were stored unchecked");
+        note!("note: {registry} lets anyone in, so the credentials were stored unchecked");
     }
-    eprintln!(
+    note!(
         "logged in to {registry} as {} (stored in {stored})",
         credentials.username
     );
@@ -69,7 +70,7 @@ pub fn logout(args: &LogoutArgs) -> Result<()> {
             .iter()
             .map(|path| path.display().to_string())
             .collect();
-        eprintln!(
+        note!(
             "not logged in to {registry} (nothing stored for it in {}, nor in a credential helper they name)",
             searched.join(", ")
         );
@@ -77,9 +78,9 @@ pub fn logout(args: &LogoutArgs) -> Result<()> {
     }
     for removal in &removals {
         let keys: Vec<String> = removal.keys.iter().map(|key| format!("`{key}`")).collect();
-        eprintln!("removed {} from {}", keys.join(", "), removal.from);
+        note!("removed {} from {}", keys.join(", "), removal.from);
     }
-    eprintln!("logged out of {registry}");
+    note!("logged out of {registry}");
     Ok(())
 }
 

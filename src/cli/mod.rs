@@ -15,6 +15,8 @@ mod sbom;
 mod sign;
 mod verify;
 
+use hoist::registry::scheduler::{BlobCounts, RepositoryStats, RequestStats};
+use progress::note;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -220,37 +222,49 @@ impl RegistryArgs {
     }
 
     /// Adds what the command asked of registries (`registry`: requests by method,
-    /// bytes uploaded, phases) to its `--json` document; with `-v`, prints it.
+    /// bytes uploaded, blobs, phases) to its `--json` document; with `-v`, prints it.
+    /// `parts` holds, for each image entry of the document (an array's elements, a
+    /// release's `images`), the repositories (`HOST/REPO`) whose requests are its
+    /// part: the entry gets their sum as `registry_share`. An array has no top level:
+    /// each element carries the command's `registry` too (when `parts` is not empty).
     pub fn report(
         &self,
         transport: &hoist::registry::transport::Transport,
         document: &mut serde_json::Value,
+        parts: &[Vec<String>],
     ) -> Result<()> {
         let stats = transport.request_stats();
-        if self.verbose {
-            let methods: Vec<String> = stats
-                .by_method
-                .iter()
-                .map(|(method, n)| format!("{method} {n}"))
-                .collect();
-            eprintln!(
-                "registry: {} requests ({}), {} bytes uploaded; blobs: {} uploaded, {} mounted, {} already there",
-                stats.total,
-                methods.join(", "),
-                stats.bytes_uploaded,
-                stats.blobs.uploaded,
-                stats.blobs.mounted,
-                stats.blobs.skipped
-            );
-            for phase in &stats.phases {
-                eprintln!(
-                    "  {:<10} {:>8.2} s {:>6} requests",
-                    phase.name, phase.seconds, phase.requests
-                );
+        let shares: Vec<RepositoryStats> = parts
+            .iter()
+            .map(|mine| stats.share(|r| mine.iter().any(|m| m == r)))
+            .collect();
+        let registry = serde_json::to_value(&stats)?;
+        let entries = match document {
+            // Images built and not pushed (a workspace `build --json`) have no part:
+            // their document stays the same whatever the timings.
+            serde_json::Value::Array(entries) if !parts.is_empty() => {
+                for entry in entries.iter_mut() {
+                    entry["registry"] = registry.clone();
+                }
+                Some(entries)
             }
+            serde_json::Value::Object(object) => {
+                object.insert("registry".into(), registry);
+                match object.get_mut("images") {
+                    Some(serde_json::Value::Array(images)) => Some(images),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let mut labelled = Vec::new();
+        for (entry, share) in entries.into_iter().flatten().zip(shares) {
+            entry["registry_share"] = serde_json::to_value(&share)?;
+            let label = entry["name"].as_str().or(entry["reference"].as_str());
+            labelled.push((label.unwrap_or_default().to_string(), share));
         }
-        if let Some(object) = document.as_object_mut() {
-            object.insert("registry".into(), serde_json::to_value(&stats)?);
+        if self.verbose {
+            print_registry_work(&stats, &labelled);
         }
         Ok(())
     }
@@ -494,6 +508,13 @@ pub struct InspectArgs {
 /// Runs a parsed command line. Comparing commands answer with their own exit code
 /// (0 same, 1 different, 2 trouble, as diff(1) does); the others succeed or fail.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let outcome = dispatch(cli);
+    // What follows (the error, if any) is printed with no bar left on the screen.
+    progress::finish();
+    outcome
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(&args),
         Command::Init(args) => init::run(&args),
@@ -577,6 +598,58 @@ pub fn open_documents(
         transport,
         _scratch: scratch,
     })
+}
+
+/// `-v`: what the command asked of registries, its phases, and each image's part.
+fn print_registry_work(stats: &RequestStats, parts: &[(String, RepositoryStats)]) {
+    note!(
+        "registry: {}",
+        work_line(
+            stats.total,
+            &stats.by_method,
+            stats.bytes_uploaded,
+            stats.blobs
+        )
+    );
+    for phase in &stats.phases {
+        note!(
+            "  {:<10} {:>8.2} s {:>6} requests",
+            phase.name,
+            phase.seconds,
+            phase.requests
+        );
+    }
+    for (label, share) in parts {
+        note!(
+            "  {label}: {}",
+            work_line(
+                share.total,
+                &share.by_method,
+                share.bytes_uploaded,
+                share.blobs
+            )
+        );
+    }
+}
+
+/// `N requests (GET n, …), B bytes uploaded; blobs: …` for `-v`.
+fn work_line(
+    total: u64,
+    by_method: &std::collections::BTreeMap<String, u64>,
+    bytes: u64,
+    blobs: BlobCounts,
+) -> String {
+    let methods: Vec<String> = by_method
+        .iter()
+        .map(|(method, n)| format!("{method} {n}"))
+        .collect();
+    format!(
+        "{total} requests ({}), {bytes} bytes uploaded; blobs: {} uploaded, {} mounted, {} already there",
+        methods.join(", "),
+        blobs.uploaded,
+        blobs.mounted,
+        blobs.skipped
+    )
 }
 
 /// Prints `document` on stdout when `--json` is given, and writes it to

@@ -1,16 +1,22 @@
 //! Progress on stderr: bars on a terminal, one plain line per layer (and per uploaded
 //! blob) in CI (`CI` set) or when stderr is not a terminal. Stdout stays for results
 //! (the digest, or `--json`).
+//!
+//! Every line the CLI prints on stderr goes through [`note_line`] (the [`note!`] macro):
+//! with bars, the process's one [`MultiProgress`] clears them, prints the line and
+//! draws them again below it. A line printed past it, or a second `MultiProgress`
+//! drawing on the same terminal, would be overwritten by the next redraw or leave a
+//! stale bar line on the screen.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hoist::assemble::Observer;
 use hoist::inspect::human_bytes;
 use hoist::registry::progress::{BlobProgress, UploadProgress};
 use hoist_layers::{BuiltLayer, Digest, Progress};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Whether stderr gets bars: a terminal, and not CI.
 fn bars_wanted() -> bool {
@@ -18,22 +24,54 @@ fn bars_wanted() -> bool {
     !ci && std::io::stderr().is_terminal()
 }
 
+/// The process's bars, when stderr gets them: one for every bar of the command, so
+/// that each redraw knows every line drawn.
+fn bars() -> Option<&'static MultiProgress> {
+    static BARS: OnceLock<Option<MultiProgress>> = OnceLock::new();
+    BARS.get_or_init(|| bars_wanted().then(MultiProgress::new))
+        .as_ref()
+}
+
+/// Prints `line` on stderr, above the bars when they are drawn.
+pub fn note_line(line: impl std::fmt::Display) {
+    match bars() {
+        Some(multi) => multi.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// Takes the bars off the screen for good once the command is over: a failed command
+/// may leave a task behind that still holds a bar (an upload on a blocking thread),
+/// and its error is printed next.
+pub fn finish() {
+    if let Some(multi) = bars() {
+        let _ = multi.clear();
+        multi.set_draw_target(ProgressDrawTarget::hidden());
+    }
+}
+
+/// `eprintln!` through [`note_line`]: every line the CLI prints on stderr.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::cli::progress::note_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use note;
+
 /// Chooses bars or plain lines for this process's stderr.
 pub fn observer() -> Box<dyn Observer> {
-    if bars_wanted() {
-        Box::new(Bars(MultiProgress::new()))
-    } else {
-        Box::new(Lines)
+    match bars() {
+        Some(multi) => Box::new(Bars(multi)),
+        None => Box::new(Lines),
     }
 }
 
 /// Upload progress, bars or lines as [`observer`] chooses; a line about a repository
 /// in `members` (`HOST/REPO` → a workspace member) starts with the member's name.
 pub fn upload_progress(members: Members) -> Arc<dyn UploadProgress> {
-    if bars_wanted() {
-        Arc::new(UploadBars(MultiProgress::new(), members))
-    } else {
-        Arc::new(UploadLines(members))
+    match bars() {
+        Some(multi) => Arc::new(UploadBars(multi, members)),
+        None => Arc::new(UploadLines(members)),
     }
 }
 
@@ -64,7 +102,7 @@ impl UploadProgress for UploadLines {
 
 impl BlobProgress for UploadLine {
     fn finished(&self) {
-        eprintln!("{}", self.line);
+        note_line(&self.line);
     }
 }
 
@@ -77,7 +115,7 @@ fn uploaded_line(members: &Members, repository: &str, digest: &Digest, size: u64
 }
 
 /// A bar per blob being uploaded (several go up at once).
-struct UploadBars(MultiProgress, Members);
+struct UploadBars(&'static MultiProgress, Members);
 
 impl UploadProgress for UploadBars {
     fn blob_started(&self, repository: &str, digest: &Digest, size: u64) -> Arc<dyn BlobProgress> {
@@ -114,7 +152,14 @@ impl BlobProgress for UploadBar {
     }
     fn finished(&self) {
         self.bar.finish_and_clear();
-        self.bar.suspend(|| eprintln!("{}", self.line));
+        note_line(&self.line);
+    }
+}
+
+/// An upload that ended unfinished (it failed) takes its bar away too.
+impl Drop for UploadBar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
     }
 }
 
@@ -126,7 +171,7 @@ impl Observer for Lines {
     }
 
     fn layer_finished(&self, label: &str, layer: &BuiltLayer) {
-        eprintln!("{}", finished_line(label, layer));
+        note_line(finished_line(label, layer));
     }
 }
 
@@ -155,11 +200,11 @@ impl Progress for Warnings {
 }
 
 fn warn_rejected(error: &hoist_layers::Error) {
-    eprintln!("warning: the layer cache held a bad blob, deleted and rebuilt: {error}");
+    note!("warning: the layer cache held a bad blob, deleted and rebuilt: {error}");
 }
 
 /// A bar per layer being built (a workspace's members build several at once).
-struct Bars(MultiProgress);
+struct Bars(&'static MultiProgress);
 
 struct Bar(ProgressBar);
 
@@ -171,7 +216,7 @@ impl Progress for Bar {
         self.0.inc(bytes);
     }
     fn cached_blob_rejected(&self, error: &hoist_layers::Error) {
-        self.0.suspend(|| warn_rejected(error));
+        warn_rejected(error);
     }
 }
 
@@ -197,7 +242,6 @@ impl Observer for Bars {
     }
 
     fn layer_finished(&self, label: &str, layer: &BuiltLayer) {
-        self.0
-            .suspend(|| eprintln!("{}", finished_line(label, layer)));
+        note_line(finished_line(label, layer));
     }
 }

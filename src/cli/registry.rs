@@ -1,6 +1,7 @@
 //! `hoist push`, `hoist pull` and `hoist tag`: registry commands over the library's
 //! `registry` module.
 
+use super::progress::note;
 use anyhow::Result;
 use hoist::inspect::human_bytes;
 use hoist::job::push::Copied;
@@ -60,14 +61,14 @@ pub fn push(args: &PushArgs) -> Result<()> {
         signing_key.as_ref(),
         args.force_tags,
         &transport,
-        &mut |note| eprintln!("{note}"),
+        &mut |note| note!("{note}"),
     )?;
     let mut reports = Vec::new();
     for Copied {
         report, signatures, ..
     } in &copied
     {
-        eprintln!(
+        note!(
             "pushed {}{} ({} blobs uploaded, {} mounted, {} already there, {})",
             report.reference,
             if report.tags.is_empty() {
@@ -90,12 +91,19 @@ pub fn push(args: &PushArgs) -> Result<()> {
         }
         reports.push(json);
     }
-    // One destination: the report itself (as before several); else one per destination.
-    let mut document = match reports.as_slice() {
-        [one] => one.clone(),
-        _ => serde_json::Value::Array(reports),
+    // One destination: the report itself (as before several); else one per destination,
+    // each with its repository's part of the registry work.
+    let (mut document, parts) = match reports.as_slice() {
+        [one] => (one.clone(), Vec::new()),
+        _ => (
+            serde_json::Value::Array(reports),
+            destinations
+                .iter()
+                .map(|d| vec![hoist::release::rollout::repository_name(&d.reference)])
+                .collect(),
+        ),
     };
-    args.registry.report(&transport, &mut document)?;
+    args.registry.report(&transport, &mut document, &parts)?;
     super::emit_json(&document, args.json, args.metadata_file.as_deref())
 }
 
@@ -180,7 +188,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
             .collect()
     };
     let report = sink.write(&image, &tags)?;
-    eprintln!(
+    note!(
         "pulled {} ({} platform{}) into {} ({} new)",
         source.whole(),
         image.platforms.len(),
@@ -224,15 +232,19 @@ pub fn tag(args: &TagArgs) -> Result<()> {
         &tag,
         args.force_tags,
         &transport,
-        &mut |note| eprintln!("{note}"),
+        &mut |note| note!("{note}"),
     )?;
-    eprintln!(
+    note!(
         "tagged {} as {} ({} blobs mounted, {} already there)",
-        report.digest, report.reference, report.blobs_mounted, report.blobs_skipped
+        report.digest,
+        report.reference,
+        report.blobs_mounted,
+        report.blobs_skipped
     );
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    let mut document = serde_json::to_value(&report)?;
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)?;
+    if !args.json {
         println!("{}@{}", report.reference, report.digest);
     }
     Ok(())
@@ -241,7 +253,7 @@ pub fn tag(args: &TagArgs) -> Result<()> {
 /// What `--force-tags` may do, said before it does it.
 pub fn force_tags_warning(force: bool) {
     if force {
-        eprintln!(
+        note!(
             "WARNING: --force-tags: tags naming a version or a commit may be moved to another image, and latest, {{major}}, {{major}}.{{minor}} backwards"
         );
     }

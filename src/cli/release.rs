@@ -2,6 +2,7 @@
 //! `hoist::release` (version files, bump rules, tag rules, git) and the build and push
 //! steps `hoist build --push` uses.
 
+use super::progress::note;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -338,7 +339,7 @@ fn change_version(
         for edit in &change.edits {
             print!("{}", diff(edit));
         }
-        eprintln!("dry run: {old} → {new}; nothing written");
+        note!("dry run: {old} → {new}; nothing written");
         return Ok(());
     }
     let paths: Vec<String> = change
@@ -346,7 +347,7 @@ fn change_version(
         .iter()
         .map(|e| e.path.display().to_string())
         .collect();
-    eprintln!("{old} → {new} in {}", paths.join(", "));
+    note!("{old} → {new} in {}", paths.join(", "));
     if json {
         println!(
             "{}",
@@ -375,7 +376,7 @@ pub fn tags(args: &TagsArgs) -> Result<()> {
     let settings = &project.settings;
     let tags = tags::compute(&settings.rules, settings.latest, &context)?;
     if tags::latest_left_out(&settings.rules, settings.latest, &context) {
-        eprintln!("{}", tags::LATEST_LEFT_OUT);
+        note!("{}", tags::LATEST_LEFT_OUT);
     }
     let workspace = &project.workspace;
     if args.json {
@@ -476,20 +477,21 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
     let builder = Builder::new(&store, options, &transport, observer.as_ref())?;
     let outcome =
         hoist::job::release::release(&request, &builder, sign_key.as_ref(), &mut |note| {
-            eprintln!("{note}");
+            note!("{note}");
         })?;
-    let (document, digests) = match outcome {
+    // Each released image's part of the registry work: its repositories'.
+    let (document, digests, parts) = match outcome {
         Outcome::DryRun(plan) => {
             if plan.latest_left_out {
-                eprintln!("{}", tags::LATEST_LEFT_OUT);
+                note!("{}", tags::LATEST_LEFT_OUT);
             }
             if !args.json {
                 print_plan(&plan);
             }
-            (serde_json::to_value(&*plan)?, Vec::new())
+            (serde_json::to_value(&*plan)?, Vec::new(), Vec::new())
         }
         Outcome::Built { version, images } => {
-            eprintln!("built v{version}; --build-only: not pushed");
+            note!("built v{version}; --build-only: not pushed");
             if !args.json {
                 for (name, digest) in &images {
                     println!("{}", super::digest_line(name, digest, images.len()));
@@ -499,7 +501,7 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
                 "version": version.to_string(),
                 "images": images.iter().map(|(name, digest)| json!({"name": name, "digest": digest})).collect::<Vec<_>>(),
             });
-            (document, images)
+            (document, images, Vec::new())
         }
         Outcome::Released(released) => {
             if !args.json {
@@ -510,11 +512,16 @@ pub fn release(args: &ReleaseArgs) -> Result<()> {
                 .iter()
                 .map(|i| (i.name.clone(), i.digest.clone()))
                 .collect();
-            (released_json(&released), digests)
+            let parts = released
+                .images
+                .iter()
+                .map(|i| i.pushes.iter().map(|p| p.repository.clone()).collect())
+                .collect();
+            (released_json(&released), digests, parts)
         }
     };
     let mut document = document;
-    args.registry.report(&transport, &mut document)?;
+    args.registry.report(&transport, &mut document, &parts)?;
     super::emit_json(&document, args.json, args.metadata_file.as_deref())?;
     if let Some(path) = &args.digest_file {
         super::write_digest_file(path, &digests)?;
@@ -553,7 +560,7 @@ fn print_released(released: &Released) {
     for image in &released.images {
         for push in &image.pushes {
             let report = &push.report;
-            eprintln!(
+            note!(
                 "released v{} of {} to {}: {} blobs uploaded, {} mounted, {} already there",
                 released.version,
                 image.name,

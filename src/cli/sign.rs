@@ -1,6 +1,7 @@
 //! `hoist key generate` and `hoist sign`: cosign-compatible key pairs and signatures
 //! (the library's `sign` module does the work).
 
+use super::progress::note;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -65,8 +66,8 @@ pub fn key(command: &KeyCommand) -> Result<()> {
 
 fn generate(args: &GenerateArgs) -> Result<()> {
     let (private, public) = key::generate_key_files(&args.output_key_prefix, args.force)?;
-    eprintln!("Private key written to {}", private.display());
-    eprintln!("Public key written to {}", public.display());
+    note!("Private key written to {}", private.display());
+    note!("Public key written to {}", public.display());
     Ok(())
 }
 
@@ -93,10 +94,9 @@ pub fn sign(args: &SignArgs) -> Result<()> {
         &annotations,
     ))?;
     print_report(&report);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    Ok(())
+    let mut document = serde_json::to_value(&report)?;
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)
 }
 
 pub fn print_report(report: &SignReport) {
@@ -111,7 +111,7 @@ fn print_report_as(prefix: &str, report: &SignReport) {
         } else {
             "already signed"
         };
-        eprintln!(
+        note!(
             "{prefix}{what} {}@{} ({}:{}, {} signature{})",
             report.repository,
             signed.digest,
@@ -163,8 +163,10 @@ pub fn print_attested(prefix: &str, attested: &hoist::job::Attested) {
     } else {
         "attached"
     };
-    eprintln!(
+    note!(
         "{prefix}provenance {how}: {}@{} (SLSA v1, DSSE, referrer of {})",
-        attested.signatures.repository, attested.provenance.digest, attested.reference
+        attested.signatures.repository,
+        attested.provenance.digest,
+        attested.reference
     );
 }

@@ -1,6 +1,7 @@
 //! `hoist verify IMAGE`: rebuild an image from the local sources with the inputs it
 //! records (base digest, epoch, compression, platforms), never push, and compare.
 
+use super::progress::note;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -138,7 +139,7 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
 
 /// One image's verdict ([`hoist::verify::check::check`]), ready to print.
 fn verify_target(check: &Check, target: &Target) -> Result<Report> {
-    let verdict = hoist::verify::check::check(check, target, &mut |note| eprintln!("{note}"))?;
+    let verdict = hoist::verify::check::check(check, target, &mut |note| note!("{note}"))?;
     let (signatures, outcome, provenance) = match verdict {
         Verdict::Refused(refusal) => return Ok(refused(target, &refusal)),
         Verdict::Checked {

@@ -113,7 +113,10 @@ pub async fn push(
         // its SBOMs listed, nothing is missing. Only the tags are left.
         report.blobs_skipped = blob_count;
         for _ in 0..blob_count {
-            blobs.registry.counts.blob(BlobOutcome::Skipped);
+            blobs
+                .registry
+                .counts
+                .blob(&blobs.display(), BlobOutcome::Skipped);
         }
         let top = document_bytes(image, &image.descriptor.digest)?;
         put_tags(&blobs, image, &top, tags, false).await?;
@@ -428,11 +431,14 @@ async fn upload_blob(
     )
     .await?;
     holders.insert(blobs.name.clone());
-    blobs.registry.counts.blob(match outcome {
-        Outcome::Skipped => BlobOutcome::Skipped,
-        Outcome::Mounted => BlobOutcome::Mounted,
-        Outcome::Uploaded { .. } => BlobOutcome::Uploaded,
-    });
+    blobs.registry.counts.blob(
+        &blobs.display(),
+        match outcome {
+            Outcome::Skipped => BlobOutcome::Skipped,
+            Outcome::Mounted => BlobOutcome::Mounted,
+            Outcome::Uploaded { .. } => BlobOutcome::Uploaded,
+        },
+    );
     Ok(outcome)
 }
 

@@ -28,6 +28,8 @@ pub struct RequestCounts {
     blobs: Mutex<BlobCounts>,
     /// Phases begun, each with when and how many requests had been made by then.
     phases: Mutex<Vec<(String, Instant, u64)>>,
+    /// The same counts per repository (`REGISTRY/REPO`), whose sum they are.
+    by_repository: Mutex<BTreeMap<String, RepositoryStats>>,
 }
 
 impl Default for RequestCounts {
@@ -37,6 +39,7 @@ impl Default for RequestCounts {
             uploaded: Mutex::default(),
             blobs: Mutex::default(),
             phases: Mutex::new(vec![("prepare".to_string(), Instant::now(), 0)]),
+            by_repository: Mutex::default(),
         }
     }
 }
@@ -90,32 +93,94 @@ pub struct RequestStats {
     pub blobs: BlobCounts,
     /// The command's phases, in order.
     pub phases: Vec<PhaseStats>,
+    /// The counts above per repository (`REGISTRY/REPO`): a workspace member's or a
+    /// push destination's part of them. Not in `--json` as such: the CLI sums each
+    /// image's repositories ([`Self::share`]).
+    #[serde(skip)]
+    pub by_repository: BTreeMap<String, RepositoryStats>,
+}
+
+/// What one repository, or several (an image's), took of a command's registry work:
+/// [`RequestStats`] without the phases, which are the whole command's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RepositoryStats {
+    /// Requests sent, by method.
+    pub by_method: BTreeMap<String, u64>,
+    /// All of them.
+    pub total: u64,
+    /// Bytes of blobs uploaded.
+    pub bytes_uploaded: u64,
+    /// The blobs put through the ledger, by what became of them.
+    pub blobs: BlobCounts,
+}
+
+impl RequestStats {
+    /// The sum of the repositories `mine` picks (by `REGISTRY/REPO`).
+    pub fn share(&self, mine: impl Fn(&str) -> bool) -> RepositoryStats {
+        let mut sum = RepositoryStats::default();
+        for part in self
+            .by_repository
+            .iter()
+            .filter(|(name, _)| mine(name))
+            .map(|(_, part)| part)
+        {
+            for (method, n) in &part.by_method {
+                *sum.by_method.entry(method.clone()).or_default() += n;
+            }
+            sum.total += part.total;
+            sum.bytes_uploaded += part.bytes_uploaded;
+            sum.blobs.uploaded += part.blobs.uploaded;
+            sum.blobs.mounted += part.blobs.mounted;
+            sum.blobs.skipped += part.blobs.skipped;
+        }
+        sum
+    }
+}
+
+impl BlobCounts {
+    fn add(&mut self, outcome: BlobOutcome) {
+        match outcome {
+            BlobOutcome::Skipped => self.skipped += 1,
+            BlobOutcome::Mounted => self.mounted += 1,
+            BlobOutcome::Uploaded => self.uploaded += 1,
+        }
+    }
 }
 
 impl RequestCounts {
-    /// Counts one request.
-    pub(super) fn count(&self, method: &str) {
+    /// `change` applied to `repository`'s counts.
+    fn in_repository(&self, repository: &str, change: impl FnOnce(&mut RepositoryStats)) {
+        let mut all = self.by_repository.lock().expect("repository counts");
+        match all.get_mut(repository) {
+            Some(part) => change(part),
+            None => change(all.entry(repository.to_string()).or_default()),
+        }
+    }
+
+    /// Counts one request to `repository` (`REGISTRY/REPO`).
+    pub(super) fn count(&self, repository: &str, method: &str) {
         *self
             .by_method
             .lock()
             .expect("request counts")
             .entry(method.to_string())
             .or_default() += 1;
+        self.in_repository(repository, |part| {
+            *part.by_method.entry(method.to_string()).or_default() += 1;
+            part.total += 1;
+        });
     }
 
-    /// Counts the bytes of an uploaded blob.
-    pub(super) fn uploaded(&self, bytes: u64) {
+    /// Counts the bytes of a blob uploaded to `repository`.
+    pub(super) fn uploaded(&self, repository: &str, bytes: u64) {
         *self.uploaded.lock().expect("upload count") += bytes;
+        self.in_repository(repository, |part| part.bytes_uploaded += bytes);
     }
 
-    /// Counts what became of one blob put through the ledger.
-    pub(super) fn blob(&self, outcome: BlobOutcome) {
-        let mut blobs = self.blobs.lock().expect("blob counts");
-        match outcome {
-            BlobOutcome::Skipped => blobs.skipped += 1,
-            BlobOutcome::Mounted => blobs.mounted += 1,
-            BlobOutcome::Uploaded => blobs.uploaded += 1,
-        }
+    /// Counts what became of one blob put into `repository` through the ledger.
+    pub(super) fn blob(&self, repository: &str, outcome: BlobOutcome) {
+        self.blobs.lock().expect("blob counts").add(outcome);
+        self.in_repository(repository, |part| part.blobs.add(outcome));
     }
 
     fn total(&self) -> u64 {
@@ -150,6 +215,11 @@ impl RequestCounts {
             by_method,
             bytes_uploaded: *self.uploaded.lock().expect("upload count"),
             blobs: *self.blobs.lock().expect("blob counts"),
+            by_repository: self
+                .by_repository
+                .lock()
+                .expect("repository counts")
+                .clone(),
             phases: phases
                 .iter()
                 .zip(ends)
@@ -298,16 +368,21 @@ mod tests {
     #[test]
     fn counts_add_up_by_method() {
         let counts = RequestCounts::default();
-        for method in ["HEAD", "GET", "HEAD", "PUT"] {
-            counts.count(method);
+        for (repository, method) in [
+            ("r/a", "HEAD"),
+            ("r/b", "GET"),
+            ("r/a", "HEAD"),
+            ("r/b", "PUT"),
+        ] {
+            counts.count(repository, method);
         }
-        counts.uploaded(10);
-        counts.uploaded(5);
-        counts.blob(BlobOutcome::Uploaded);
-        counts.blob(BlobOutcome::Skipped);
-        counts.blob(BlobOutcome::Skipped);
+        counts.uploaded("r/a", 10);
+        counts.uploaded("r/b", 5);
+        counts.blob("r/a", BlobOutcome::Uploaded);
+        counts.blob("r/b", BlobOutcome::Skipped);
+        counts.blob("r/b", BlobOutcome::Skipped);
         counts.phase("push");
-        counts.count("PUT");
+        counts.count("r/c", "PUT");
         let stats = counts.snapshot();
         assert_eq!(stats.total, 5);
         let phases: Vec<(&str, u64)> = stats
@@ -327,6 +402,16 @@ mod tests {
                 skipped: 2
             }
         );
+        // Each repository's part, and the parts add up to the whole.
+        let b = stats.share(|r| r == "r/b");
+        assert_eq!((b.total, b.bytes_uploaded, b.blobs.skipped), (2, 5, 2));
+        assert_eq!(b.by_method["GET"], 1);
+        let all = stats.share(|_| true);
+        assert_eq!(
+            (all.total, all.bytes_uploaded),
+            (stats.total, stats.bytes_uploaded)
+        );
+        assert_eq!((all.blobs, all.by_method), (stats.blobs, stats.by_method));
     }
 
     #[test]

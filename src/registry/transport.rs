@@ -619,7 +619,9 @@ impl Repository {
             .acquire_owned()
             .await
             .map_err(|_| Failure::Transport("the request limiter was closed".into()))?;
-        self.registry.counts.count(request.method().as_str());
+        self.registry
+            .counts
+            .count(&self.display(), request.method().as_str());
         let started = tokio::time::Instant::now();
         let response = pace::head(self.http(), request, sending).await?;
         Ok(Answered {

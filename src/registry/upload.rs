@@ -122,7 +122,7 @@ impl Repository {
         .await
         .inspect(|()| {
             progress.finished();
-            self.registry.counts.uploaded(size);
+            self.registry.counts.uploaded(&self.display(), size);
         })
         .map_err(|f| {
             let subject = format!("{}@{digest}", self.display());

@@ -54,4 +54,5 @@ mod token_auth;
 mod transport;
 mod verify;
 mod verify_revision;
+mod visibility;
 mod workspace;

@@ -13,11 +13,11 @@ use crate::proxy::{Exchange, FaultPlan, FaultProxy};
 use crate::registry::{Registry, Request, ok};
 
 /// Members of the test workspace: each holds the shared layer and one of its own.
-const MEMBERS: [&str; 4] = ["api", "web", "worker", "cron"];
+pub(crate) const MEMBERS: [&str; 4] = ["api", "web", "worker", "cron"];
 
 /// A workspace whose members, all in `host`'s `acme/` repositories, share a layer
 /// (the same files to the same place) and have one of their own; two platforms.
-fn shared_layer_workspace(sandbox: &Sandbox, host: &str) {
+pub(crate) fn shared_layer_workspace(sandbox: &Sandbox, host: &str) {
     sandbox.write(
         "ws/hoist.toml",
         &format!(
@@ -54,7 +54,7 @@ fn release(sandbox: &Sandbox, registry: &Registry, extra: &[&str]) -> Value {
 }
 
 /// `hoist release 1.0.0 --no-git` in the workspace, with `extra` flags.
-fn release_command(sandbox: &Sandbox, extra: &[&str]) -> assert_cmd::Command {
+pub(crate) fn release_command(sandbox: &Sandbox, extra: &[&str]) -> assert_cmd::Command {
     let mut command = sandbox.hoist();
     command
         .current_dir(sandbox.path("ws"))

@@ -556,6 +556,23 @@ fn push_goes_to_several_destinations_and_tag_takes_a_bare_tag() {
     let reports = reports.as_array().expect("one report per destination");
     assert_eq!(reports[0]["tags"], serde_json::json!(["1.2.3", "stable"]));
     assert_eq!(reports[1]["tags"], serde_json::json!(["stable"]));
+    // Each destination's part of the registry work is what its registry saw (each
+    // registry a process of its own, with only the harness's start-up probe before);
+    // every element carries the command's totals, the parts' sum.
+    let totals = &reports[0]["registry"];
+    assert_eq!(&reports[1]["registry"], totals);
+    let mut sum = 0;
+    for (report, registry) in reports.iter().zip([&first, &second]) {
+        let share = &report["registry_share"];
+        let seen = registry.requests().len() - 1;
+        assert_eq!(share["total"].as_u64(), Some(seen as u64), "{share:#}");
+        assert!(
+            share["blobs"]["uploaded"].as_u64().unwrap() > 0,
+            "{share:#}"
+        );
+        sum += seen as u64;
+    }
+    assert_eq!(totals["total"].as_u64(), Some(sum), "{totals:#}");
     assert_eq!(digest_at(&first, "acme/app:1.2.3"), digest);
     assert_eq!(digest_at(&first, "acme/app:stable"), digest);
     assert_eq!(digest_at(&second, "acme/app:stable"), digest);
