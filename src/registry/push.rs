@@ -134,7 +134,9 @@ pub async fn push(
         .keys()
         .filter(|d| !image.blobs.contains_key(*d))
         .collect();
-    for phase in [layers, configs, artifact_digests] {
+    // The artifacts' blobs (SBOM documents) need nothing else: they go with the layers.
+    let first: Vec<&Digest> = layers.into_iter().chain(artifact_digests).collect();
+    for phase in [first, configs] {
         let outcomes: Vec<Outcome> = stream::iter(phase)
             .map(|digest| async {
                 let outcome = upload_blob(
@@ -174,24 +176,25 @@ pub async fn push(
     Ok(report)
 }
 
-/// Children by digest before the index that names them, tags last (until then,
-/// nothing a user pulls by tag has changed); each unless the registry holds it at that
-/// digest already.
+/// Children by digest (all at once) before the index that names them, tags last
+/// (until then, nothing a user pulls by tag has changed). A child is `PUT` without a
+/// `HEAD` first: the image is not there whole, so its children are most likely new,
+/// and putting one again changes nothing and costs what the `HEAD` would.
 async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Result<()> {
-    for platform in &image.platforms {
-        let descriptor = &platform.descriptor;
-        if descriptor.digest != image.descriptor.digest {
-            let bytes = document_bytes(image, &descriptor.digest)?;
-            blobs
-                .put_manifest_unless_there(
-                    descriptor.digest.as_str(),
-                    &descriptor.digest,
-                    &descriptor.media_type,
-                    &bytes,
-                )
-                .await?;
-        }
-    }
+    futures_util::future::try_join_all(
+        image
+            .platforms
+            .iter()
+            .map(|platform| &platform.descriptor)
+            .filter(|descriptor| descriptor.digest != image.descriptor.digest)
+            .map(|descriptor| async move {
+                let bytes = document_bytes(image, &descriptor.digest)?;
+                blobs
+                    .put_manifest(descriptor.digest.as_str(), &descriptor.media_type, &bytes)
+                    .await
+            }),
+    )
+    .await?;
     let top = document_bytes(image, &image.descriptor.digest)?;
     let digest = &image.descriptor.digest;
     let media_type = &image.descriptor.media_type;
@@ -199,10 +202,23 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
         .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
         .await?;
     // Artifacts about the image (its SBOMs) once their subjects are there, before the
-    // tags: a tag names the image with everything attached to it.
+    // tags: a tag names the image with everything attached to it. Those of one
+    // subject one after another (each adds itself to the subject's referrers tag),
+    // the subjects at once.
+    let mut by_subject: BTreeMap<&Digest, Vec<&crate::oci::artifact::Referrer>> = BTreeMap::new();
     for referrer in &image.referrers {
-        super::referrers::attach_referrer_manifest(blobs, referrer).await?;
+        by_subject
+            .entry(&referrer.subject.digest)
+            .or_default()
+            .push(referrer);
     }
+    futures_util::future::try_join_all(by_subject.into_values().map(|referrers| async move {
+        for referrer in referrers {
+            super::referrers::attach_referrer_manifest(blobs, referrer).await?;
+        }
+        Ok::<_, Error>(())
+    }))
+    .await?;
     put_tags(blobs, image, &top, tags, top_was_new).await
 }
 
@@ -305,22 +321,27 @@ fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<&'a Digest> {
 struct MountSources {
     /// Per blob, candidate repositories in order of preference.
     per_blob: BTreeMap<Digest, Vec<String>>,
+    /// Blobs the target repository itself may hold already: a record says it received
+    /// them, or they were reused from its own images.
+    maybe_here: BTreeSet<Digest>,
 }
 
 impl MountSources {
     fn new(image: &Image, target: &Reference, records: Option<&PushedRecords>) -> MountSources {
-        let same_registry = |source: &Reference| {
-            source.registry() == target.registry() && source.repository() != target.repository()
-        };
         let mut per_blob: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        let mut maybe_here = BTreeSet::new();
         let mut add = |digest: &Digest, repository: &str| {
+            if repository == target.repository() {
+                maybe_here.insert(digest.clone());
+                return;
+            }
             let list = per_blob.entry(digest.clone()).or_default();
-            if repository != target.repository() && !list.iter().any(|r| r == repository) {
+            if !list.iter().any(|r| r == repository) {
                 list.push(repository.to_string());
             }
         };
         for origin in image.base_origin.iter().chain(&image.layer_origins) {
-            if same_registry(&origin.repository) {
+            if origin.repository.registry() == target.registry() {
                 for digest in &origin.layers {
                     add(digest, origin.repository.repository());
                 }
@@ -334,7 +355,10 @@ impl MountSources {
             }
         }
         per_blob.retain(|_, list| !list.is_empty());
-        MountSources { per_blob }
+        MountSources {
+            per_blob,
+            maybe_here,
+        }
     }
 
     /// Every candidate repository (the push token's extra pull scopes).
@@ -348,8 +372,12 @@ impl MountSources {
         all.into_iter().collect()
     }
 
-    fn for_blob(&self, digest: &Digest) -> &[String] {
-        self.per_blob.get(digest).map_or(&[], Vec::as_slice)
+    /// The candidates to mount `digest` from, and whether the target may hold it.
+    fn for_blob(&self, digest: &Digest) -> (&[String], bool) {
+        (
+            self.per_blob.get(digest).map_or(&[], Vec::as_slice),
+            self.maybe_here.contains(digest),
+        )
     }
 }
 
@@ -417,16 +445,13 @@ async fn upload_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    mount_from: &[String],
+    sources: (&[String], bool),
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
     let slot = transport.ledger().slot(&blobs.registry.name, digest);
     let mut holders = slot.lock().await;
-    let outcome = put_blob(
-        blobs, digest, blob, mount_from, &holders, fetchers, transport,
-    )
-    .await?;
+    let outcome = put_blob(blobs, digest, blob, sources, &holders, fetchers, transport).await?;
     holders.insert(blobs.name.clone());
     blobs.registry.counts.blob(match outcome {
         Outcome::Skipped => BlobOutcome::Skipped,
@@ -468,12 +493,13 @@ pub async fn put_artifact_blob(
         size: bytes.len() as u64,
         source: BlobSource::Bytes(bytes.to_vec()),
     };
-    // No other source to try: where this command put it is in the ledger.
+    // No other source to try: where this command put it is in the ledger. Each is
+    // about one image (new ones are new), so it goes up without a HEAD first.
     upload_blob(
         repository,
         digest,
         &blob,
-        &[],
+        (&[], false),
         &Fetchers::default(),
         transport,
     )
@@ -485,30 +511,37 @@ async fn put_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    mount_from: &[String],
+    sources: (&[String], bool),
     holders: &super::scheduler::Holders,
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
+    let (mount_from, maybe_here) = sources;
     // This command put it there already: no need to ask.
     if holders.contains(&blobs.name) {
         return Ok(Outcome::Skipped);
     }
+    // A declined mount's `202` opens an upload session: the upload goes there rather
+    // than through a second `POST`.
+    let mut opened = None;
     // Where this command put it: a mount that cannot be stale, tried first and
     // without a HEAD (a registry that lacks the blob here answers the mount 201).
-    if let Some(holder) = holders.iter().next()
-        && let Mount::Mounted = blobs.mount(digest, holder).await
-    {
-        return Ok(Outcome::Mounted);
+    if let Some(holder) = holders.iter().next() {
+        match blobs.mount(digest, holder).await {
+            Mount::Mounted => return Ok(Outcome::Mounted),
+            Mount::Declined(session) => opened = session,
+        }
     }
-    if blobs.blob_exists(digest).await? {
+    if opened.is_none() && worth_a_head(blob, maybe_here) && blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
     // A 201 mounts the blob without moving a byte; any other answer means try the
     // next source, then upload it. At most two tries: records may be stale.
     for source in mount_from.iter().take(2) {
-        if let Mount::Mounted = blobs.mount(digest, source).await {
-            return Ok(Outcome::Mounted);
+        match blobs.mount(digest, source).await {
+            Mount::Mounted => return Ok(Outcome::Mounted),
+            Mount::Declined(Some(session)) => opened = Some(session),
+            Mount::Declined(None) => {}
         }
     }
     let progress = transport.upload_progress();
@@ -537,11 +570,26 @@ async fn put_blob(
         }
     };
     let progress = progress.blob_started(&blobs.display(), digest, blob.size);
-    blobs.upload(digest, blob.size, &body, &progress).await?;
+    blobs
+        .upload(digest, blob.size, &body, &progress, opened)
+        .await?;
     Ok(Outcome::Uploaded {
         bytes: blob.size,
         fetched,
     })
+}
+
+/// Blobs up to this size whose bytes are here are uploaded without asking first
+/// whether the registry has them (unless something says it may): a new image's
+/// configs and SBOM documents are new, and sending one again costs less than a round
+/// trip for every one of them.
+const ASK_FIRST_ABOVE: u64 = 1 << 20;
+
+/// Whether a `HEAD` before uploading `blob` is worth its round trip: when a record or
+/// the registry's own images say the repository may hold it (`maybe_here`), when its
+/// bytes would have to be fetched first (a registry base's layer), or when it is big.
+fn worth_a_head(blob: &Blob, maybe_here: bool) -> bool {
+    maybe_here || matches!(blob.source, BlobSource::OnDemand(_)) || blob.size > ASK_FIRST_ABOVE
 }
 
 /// A manifest's or index's exact bytes (pushed as they are: their digest is their name).

@@ -11,6 +11,7 @@ use reqwest::{StatusCode, header};
 use super::answer::Lookup;
 use super::pace::Transfer;
 use super::transport::{Answered, Failure, Repository, without_query};
+use super::upload::UploadSession;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::Descriptor;
@@ -34,8 +35,9 @@ const TAG_PAGES: usize = 1000;
 pub enum Mount {
     /// The blob is in the repository now.
     Mounted,
-    /// The registry declined (or could not: no access to the source); upload it.
-    Declined,
+    /// The registry declined (or could not: no access to the source); upload it,
+    /// into the session its `202` opened when it named one.
+    Declined(Option<UploadSession>),
 }
 
 impl Repository {
@@ -90,13 +92,17 @@ impl Repository {
                 match answered.status() {
                     StatusCode::CREATED => Ok(Mount::Mounted),
                     // 202: it opened an upload session instead (no access to the
-                    // source, or mounting disabled); the session is left to expire.
-                    status if status.is_success() => Ok(Mount::Declined),
+                    // source, or mounting disabled): the upload may go there (OCI
+                    // distribution spec); without a usable Location it opens its own.
+                    StatusCode::ACCEPTED => Ok(Mount::Declined(
+                        UploadSession::opened_by(&answered.response).ok(),
+                    )),
+                    status if status.is_success() => Ok(Mount::Declined(None)),
                     _ => Err(answered.failure().await),
                 }
             })
             .await;
-        outcome.unwrap_or(Mount::Declined)
+        outcome.unwrap_or(Mount::Declined(None))
     }
 
     /// The digest the registry holds under a manifest reference (tag or digest), from
