@@ -9,7 +9,7 @@
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::members::{Known, MemberOutput, build_members};
+use super::members::{Known, MemberOutput, Slots, build_members};
 use super::{Env, PlanOverrides, Result, attest, plan_for, step};
 use crate::assemble::Observer;
 use crate::oci::image::Image;
@@ -356,16 +356,9 @@ fn build_all<'p>(
         cache_references(first, &[])
     };
     let lists: Vec<_> = targets.iter().map(reuse).collect();
-    let mut earlier_all = Vec::new();
-    for (member, earlier) in members
-        .iter()
-        .zip(earlier_releases(builder, targets, keep, previous)?)
-    {
-        earlier_all.push(
-            earlier
-                .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?,
-        );
-    }
+    // Each member's previous release, read on a thread of its own while the members
+    // build (each waits for its own only), within the transport's bound.
+    let earlier_all: Slots<crate::Result<Option<Earlier>>> = Slots::new(members.len());
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let one = |i: usize, known: Known, out: &MemberOutput| -> Result<Built<'p>> {
         let (member, target) = (&members[i], &targets[i]);
@@ -381,7 +374,9 @@ fn build_all<'p>(
                 e,
             )
         })?;
-        let earlier = &earlier_all[i];
+        let earlier = earlier_all
+            .take(i)
+            .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?;
         let on_demand = !target.repositories.is_empty();
         let (plan, image, kept) = build_member(
             request,
@@ -425,13 +420,20 @@ fn build_all<'p>(
             kept,
         })
     };
-    build_members(
-        builder,
-        (&names, named, &lists),
-        note,
-        |built: &mut Built| &mut built.image,
-        &one,
-    )
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            earlier_releases(builder, targets, keep, previous, &|i, read| {
+                earlier_all.fill(i, read);
+            });
+        });
+        build_members(
+            builder,
+            (&names, named, &lists),
+            note,
+            |built: &mut Built| &mut built.image,
+            &one,
+        )
+    })
 }
 
 /// One built image of a release.
@@ -456,30 +458,41 @@ struct Earlier {
 }
 
 /// Every member's previous release (`[workspace] keep_unchanged`; `None` for all
-/// without it, or for a member without a repository), read all at once before the
-/// builds (within the scheduler's per-registry bound): one after another, a 30-member
-/// workspace waited for ~30 × 5 round trips. In `targets`' order; each member's error
-/// is reported when its turn comes, as before.
+/// without it, or for a member without a repository), read all at once (within the
+/// scheduler's per-registry bound) and handed to `ready` with its index as soon as it
+/// is read; every index gets an answer. One after another, a 30-member workspace
+/// waited for ~30 × 5 round trips; before the builds, they waited for them all.
 fn earlier_releases(
     builder: &Builder,
     targets: &[ImageTargets],
     keep: bool,
     previous: &Version,
-) -> crate::Result<Vec<crate::Result<Option<Earlier>>>> {
+    ready: &(dyn Fn(usize, crate::Result<Option<Earlier>>) + Sync),
+) {
     let (store, transport) = (builder.store(), builder.transport());
-    crate::registry::block_on(async {
-        Ok(
-            futures_util::future::join_all(targets.iter().map(|target| async move {
-                match target.repositories.first().filter(|_| keep) {
-                    Some(repository) => {
-                        earlier_release(store, transport, repository, previous).await
-                    }
-                    None => Ok(None),
-                }
-            }))
-            .await,
-        )
-    })
+    let ran = crate::registry::block_on(async {
+        futures_util::future::join_all(targets.iter().enumerate().map(|(i, target)| async move {
+            let read = match target.repositories.first().filter(|_| keep) {
+                Some(repository) => earlier_release(store, transport, repository, previous).await,
+                None => Ok(None),
+            };
+            ready(i, read);
+        }))
+        .await;
+        Ok(())
+    });
+    // Only the runtime failing to start gets here: every member fails with it.
+    if let Err(error) = ran {
+        for i in 0..targets.len() {
+            ready(
+                i,
+                Err(crate::Error::Registry {
+                    registry: String::new(),
+                    message: error.to_string(),
+                }),
+            );
+        }
+    }
 }
 
 /// The image `previous`'s tag names in `repository`, read (documents only), or `None`

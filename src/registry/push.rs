@@ -134,11 +134,16 @@ pub async fn push(
         .keys()
         .filter(|d| !image.blobs.contains_key(*d))
         .collect();
+    let is_layer: BTreeSet<&Digest> = layers.iter().copied().collect();
     // The artifacts' blobs (SBOM documents) need nothing else: they go with the layers.
     let first: Vec<&Digest> = layers.into_iter().chain(artifact_digests).collect();
     for phase in [first, configs] {
         let outcomes: Vec<Outcome> = stream::iter(phase)
             .map(|digest| async {
+                let (mount_from, maybe_here) = sources.for_blob(digest);
+                // A layer may be anywhere already (a base's, one an earlier release
+                // pushed): asked about first. Configs and artifacts are this image's.
+                let ask_first = maybe_here || is_layer.contains(digest);
                 let outcome = upload_blob(
                     &blobs,
                     digest,
@@ -146,7 +151,7 @@ pub async fn push(
                         .blobs
                         .get(digest)
                         .unwrap_or_else(|| &artifacts[digest]),
-                    sources.for_blob(digest),
+                    (mount_from, ask_first),
                     &fetchers,
                     transport,
                 )
@@ -176,25 +181,22 @@ pub async fn push(
     Ok(report)
 }
 
-/// Children by digest (all at once) before the index that names them, tags last
-/// (until then, nothing a user pulls by tag has changed). A child is `PUT` without a
-/// `HEAD` first: the image is not there whole, so its children are most likely new,
-/// and putting one again changes nothing and costs what the `HEAD` would.
+/// Children by digest before the index that names them, tags last (until then,
+/// nothing a user pulls by tag has changed). A child is `PUT` without a `HEAD`
+/// first: the image is not there whole, so its children are most likely new, and
+/// putting one again changes nothing and costs what the `HEAD` would. (One after
+/// another: with many images pushed at once the requests in flight are bounded
+/// anyway, and the first final error stops the rest.)
 async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Result<()> {
-    futures_util::future::try_join_all(
-        image
-            .platforms
-            .iter()
-            .map(|platform| &platform.descriptor)
-            .filter(|descriptor| descriptor.digest != image.descriptor.digest)
-            .map(|descriptor| async move {
-                let bytes = document_bytes(image, &descriptor.digest)?;
-                blobs
-                    .put_manifest(descriptor.digest.as_str(), &descriptor.media_type, &bytes)
-                    .await
-            }),
-    )
-    .await?;
+    for platform in &image.platforms {
+        let descriptor = &platform.descriptor;
+        if descriptor.digest != image.descriptor.digest {
+            let bytes = document_bytes(image, &descriptor.digest)?;
+            blobs
+                .put_manifest(descriptor.digest.as_str(), &descriptor.media_type, &bytes)
+                .await?;
+        }
+    }
     let top = document_bytes(image, &image.descriptor.digest)?;
     let digest = &image.descriptor.digest;
     let media_type = &image.descriptor.media_type;
@@ -516,7 +518,7 @@ async fn put_blob(
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
-    let (mount_from, maybe_here) = sources;
+    let (mount_from, ask_first) = sources;
     // This command put it there already: no need to ask.
     if holders.contains(&blobs.name) {
         return Ok(Outcome::Skipped);
@@ -532,7 +534,7 @@ async fn put_blob(
             Mount::Declined(session) => opened = session,
         }
     }
-    if opened.is_none() && worth_a_head(blob, maybe_here) && blobs.blob_exists(digest).await? {
+    if opened.is_none() && worth_a_head(blob, ask_first) && blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
     // A 201 mounts the blob without moving a byte; any other answer means try the
@@ -580,16 +582,17 @@ async fn put_blob(
 }
 
 /// Blobs up to this size whose bytes are here are uploaded without asking first
-/// whether the registry has them (unless something says it may): a new image's
+/// whether the registry has them, unless the caller says to ask: a new image's
 /// configs and SBOM documents are new, and sending one again costs less than a round
 /// trip for every one of them.
 const ASK_FIRST_ABOVE: u64 = 1 << 20;
 
-/// Whether a `HEAD` before uploading `blob` is worth its round trip: when a record or
-/// the registry's own images say the repository may hold it (`maybe_here`), when its
-/// bytes would have to be fetched first (a registry base's layer), or when it is big.
-fn worth_a_head(blob: &Blob, maybe_here: bool) -> bool {
-    maybe_here || matches!(blob.source, BlobSource::OnDemand(_)) || blob.size > ASK_FIRST_ABOVE
+/// Whether a `HEAD` before uploading `blob` is worth its round trip: when the caller
+/// says (`ask_first`: a layer, or a blob a record says the repository received), when
+/// its bytes would have to be fetched first (a registry base's layer), or when it is
+/// big.
+fn worth_a_head(blob: &Blob, ask_first: bool) -> bool {
+    ask_first || matches!(blob.source, BlobSource::OnDemand(_)) || blob.size > ASK_FIRST_ABOVE
 }
 
 /// A manifest's or index's exact bytes (pushed as they are: their digest is their name).
