@@ -601,3 +601,71 @@ fn inspect_and_push_read_registry_references() {
     assert_eq!(digest_of(&registry.manifest("acme/copied", "2.0")), digest);
     assert_eq!(copied["manifests"].as_array().unwrap().len(), 2);
 }
+
+/// A cross-repository mount the registry declines answers `202 Accepted` with an upload
+/// session (OCI distribution spec; distribution does so when the source lacks the
+/// blob): the upload goes into that session, with no second `POST`. The cache's
+/// records are made to name a repository that holds nothing, so every mount of the
+/// second push is declined.
+#[test]
+fn a_declined_mount_carries_the_upload_in_its_session() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let first = build_and_push(&sandbox, &registry, "acme/first", &["1.0.0"]);
+    let digest = str_at(&first, "/digest");
+    let blobs = blobs_of(&registry, "acme/first", digest);
+    let records = sandbox
+        .cache()
+        .join("pushed")
+        .join(registry.host().replace(':', "_"));
+    for blob in blobs.keys() {
+        let record = records.join(blob.strip_prefix("sha256:").unwrap());
+        assert!(
+            record.is_file(),
+            "no record of {blob} in {}",
+            records.display()
+        );
+        fs::write(&record, "acme/ghost\n").unwrap();
+    }
+
+    let before = registry.requests().len();
+    let second = build_and_push(&sandbox, &registry, "acme/second", &["1.0.0"]);
+    let requests: Vec<Request> = registry.requests().split_off(before);
+    assert_eq!(str_at(&second, "/digest"), digest);
+    assert_eq!(
+        count(&second, "blobs_uploaded"),
+        EXAMPLE_BLOBS,
+        "{second:#}"
+    );
+    assert_eq!(count(&second, "blobs_mounted"), 0, "{second:#}");
+    let posts: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.route().contains("/blobs/uploads/"))
+        .collect();
+    // One POST per blob, each the declined mount (202), none a fresh session: every
+    // upload below went into a session a mount opened.
+    assert_eq!(posts.len(), blobs.len(), "{requests:#?}");
+    for post in &posts {
+        assert_eq!(post.status, 202, "{post:?}");
+        assert_eq!(
+            post.query("from").as_deref(),
+            Some("acme/ghost"),
+            "{post:?}"
+        );
+        assert!(
+            post.query("mount").is_some_and(|m| blobs.contains_key(&m)),
+            "{post:?}"
+        );
+    }
+    let uploaded: BTreeSet<String> = uploads(&requests).into_iter().collect();
+    assert_eq!(
+        uploaded,
+        blobs.keys().cloned().collect::<BTreeSet<_>>(),
+        "{requests:#?}"
+    );
+    assert_eq!(
+        skopeo_raw(&registry, "acme/second:1.0.0"),
+        registry.manifest("acme/first", digest),
+        "the second repository serves the same image"
+    );
+}
