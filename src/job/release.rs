@@ -96,19 +96,64 @@ pub fn release(
         note(tags::LATEST_LEFT_OUT.to_string());
     }
     let hint = resume_hint(request, &new);
-    let images = build_all(
-        request,
-        (
-            &project.workspace.members,
-            project.workspace.keeps_unchanged(),
-            project.workspace.is_workspace,
-        ),
-        &targets,
-        builder,
-        &env,
-        (&current, &new, &release_tags),
-        (&hint, note),
-    )?;
+    // --by-digest: one runner's part; the final job (--from) moves the tags.
+    let tags_moved: &[String] = if request.by_digest {
+        &[]
+    } else {
+        &release_tags
+    };
+    let rollout = Rollout {
+        new: &new,
+        release_tags: tags_moved,
+        force_tags: request.force_tags,
+        hint: &hint,
+        named: project.workspace.is_workspace,
+    };
+    let members = (
+        project.workspace.members.as_slice(),
+        project.workspace.keeps_unchanged(),
+        project.workspace.is_workspace,
+    );
+    let versions = (&current, &new, release_tags.as_slice());
+    let (images, early) = if request.build_only {
+        let images = build_all(
+            request,
+            members,
+            &targets,
+            (builder, None),
+            &env,
+            versions,
+            (&hint, note),
+        )?;
+        (images, Vec::new())
+    } else {
+        // Each image is pushed by digest as soon as it is built (and passed its
+        // budget), while the others build: no tag moves before every image is up.
+        std::thread::scope(|scope| {
+            let (sender, built) = tokio::sync::mpsc::unbounded_channel();
+            let pusher = scope.spawn(|| rollout.push_as_built(&targets, transport, built));
+            let hand_over = |i: usize, image: &Image| {
+                // The pusher gone (it never stops before the channel closes): `run`
+                // pushes what it lacks.
+                let _ = sender.send((i, image.clone()));
+            };
+            let images = build_all(
+                request,
+                members,
+                &targets,
+                (builder, Some(&hand_over)),
+                &env,
+                versions,
+                (&hint, note),
+            );
+            // Closed: the pusher finishes what it was handed, then answers.
+            drop(sender);
+            let early = pusher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            images.map(|images| (images, early))
+        })?
+    };
     if request.build_only {
         return Ok(Outcome::Built {
             version: new,
@@ -123,19 +168,6 @@ pub fn release(
                 .collect(),
         });
     }
-    // --by-digest: one runner's part; the final job (--from) moves the tags.
-    let tags_moved: &[String] = if request.by_digest {
-        &[]
-    } else {
-        &release_tags
-    };
-    let rollout = Rollout {
-        new: &new,
-        release_tags: tags_moved,
-        force_tags: request.force_tags,
-        hint: &hint,
-        named: project.workspace.is_workspace,
-    };
     // Signed (and their provenance attached) once every image is up, before any tag
     // moves: a tag never names an unsigned image.
     let sign = |i: usize, repository: &Reference| -> std::result::Result<(), ReleaseError> {
@@ -158,7 +190,7 @@ pub fn release(
         .iter()
         .zip(images.iter().map(|built| &built.image))
         .collect();
-    let released = rollout.run(&pairs, builder, transport, &sign, note)?;
+    let released = rollout.run(&pairs, early, (builder, transport), &sign, note)?;
     if request.by_digest {
         note(format!(
             "--by-digest: v{new} is pushed and signed, no tag moved; `hoist release {new} --no-git --from FILE…` with every part's --metadata-file moves them"
@@ -346,7 +378,7 @@ fn build_all<'p>(
     request: &Request,
     (members, keep, named): (&'p [Member], bool, bool),
     targets: &[ImageTargets],
-    builder: &Builder,
+    (builder, hand_over): (&Builder, Option<&(dyn Fn(usize, &Image) + Sync)>),
     env: &Env,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),
@@ -413,6 +445,9 @@ fn build_all<'p>(
             &mut |line| out.note(out.named(&line)),
         )
         .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
+        if let Some(hand_over) = hand_over {
+            hand_over(i, &image);
+        }
         Ok(Built {
             member,
             plan,
