@@ -20,7 +20,7 @@ use crate::registry::layer_source::{RegistryLayers, cache_references};
 use crate::release::ReleaseError;
 use crate::release::forward::probe;
 use crate::release::labels::{BUILD_NAMES, VERSION, name_as};
-use crate::release::rollout::{self, ImageTargets, Rollout};
+use crate::release::rollout::{self, EarlyPushes, ImageTargets, Rollout};
 use crate::release::split;
 use crate::release::steps::{future_commit, future_sha_tag};
 use crate::release::tags;
@@ -114,46 +114,14 @@ pub fn release(
         project.workspace.keeps_unchanged(),
         project.workspace.is_workspace,
     );
-    let versions = (&current, &new, release_tags.as_slice());
-    let (images, early) = if request.build_only {
-        let images = build_all(
-            request,
-            members,
-            &targets,
-            (builder, None),
-            &env,
-            versions,
-            (&hint, note),
-        )?;
-        (images, Vec::new())
-    } else {
-        // Each image is pushed by digest as soon as it is built (and passed its
-        // budget), while the others build: no tag moves before every image is up.
-        std::thread::scope(|scope| {
-            let (sender, built) = tokio::sync::mpsc::unbounded_channel();
-            let pusher = scope.spawn(|| rollout.push_as_built(&targets, transport, built));
-            let hand_over = |i: usize, image: &Image| {
-                // The pusher gone (it never stops before the channel closes): `run`
-                // pushes what it lacks.
-                let _ = sender.send((i, image.clone()));
-            };
-            let images = build_all(
-                request,
-                members,
-                &targets,
-                (builder, Some(&hand_over)),
-                &env,
-                versions,
-                (&hint, note),
-            );
-            // Closed: the pusher finishes what it was handed, then answers.
-            drop(sender);
-            let early = pusher
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            images.map(|images| (images, early))
-        })?
-    };
+    let (images, early) = build_and_push(
+        request,
+        (members, &targets),
+        (builder, &rollout),
+        &env,
+        (&current, &new, &release_tags),
+        (&hint, note),
+    )?;
     if request.build_only {
         return Ok(Outcome::Built {
             version: new,
@@ -370,6 +338,58 @@ fn member_plan(
     plan_for(&member.config, &member.file, &overrides, env)
 }
 
+/// What [`build_all`] hands each image to as soon as it is built (with its index).
+type HandOver<'a> = &'a (dyn Fn(usize, &Image) + Sync);
+
+/// [`build_all`], each image pushed by digest as soon as it is built (and passed its
+/// budget) while the others build ([`Rollout::push_as_built`]; no tag moves before
+/// every image is up); nothing pushed with `--build-only`.
+fn build_and_push<'p>(
+    request: &Request,
+    (members, targets): ((&'p [Member], bool, bool), &[ImageTargets]),
+    (builder, rollout): (&Builder, &Rollout),
+    env: &Env,
+    versions: (&Version, &Version, &[String]),
+    (hint, note): (&str, &mut dyn FnMut(String)),
+) -> Result<(Vec<Built<'p>>, EarlyPushes)> {
+    if request.build_only {
+        let images = build_all(
+            request,
+            members,
+            targets,
+            (builder, None),
+            env,
+            versions,
+            (hint, note),
+        )?;
+        return Ok((images, Vec::new()));
+    }
+    std::thread::scope(|scope| {
+        let (sender, built) = tokio::sync::mpsc::unbounded_channel();
+        let transport = builder.transport();
+        let pusher = scope.spawn(|| rollout.push_as_built(targets, transport, built));
+        let hand_over = |i: usize, image: &Image| {
+            // Sent while the pusher runs: it stops only once the channel closes.
+            let _ = sender.send((i, image.clone()));
+        };
+        let images = build_all(
+            request,
+            members,
+            targets,
+            (builder, Some(&hand_over)),
+            env,
+            versions,
+            (hint, note),
+        );
+        // Closed: the pusher finishes what it was handed, then answers.
+        drop(sender);
+        let early = pusher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        images.map(|images| (images, early))
+    })
+}
+
 /// Builds every image, labelled with the new version; each reuses the layers its
 /// first repository already holds (under the release's tags, or `latest`), as
 /// `hoist build --push` does. With `[workspace] keep_unchanged`, a member whose image
@@ -378,7 +398,7 @@ fn build_all<'p>(
     request: &Request,
     (members, keep, named): (&'p [Member], bool, bool),
     targets: &[ImageTargets],
-    (builder, hand_over): (&Builder, Option<&(dyn Fn(usize, &Image) + Sync)>),
+    (builder, hand_over): (&Builder, Option<HandOver>),
     env: &Env,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),

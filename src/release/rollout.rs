@@ -28,6 +28,10 @@ const SIGNING_THREADS: usize = 8;
 /// Moving tags left where they were, each with the version it names.
 pub type KeptTags = Vec<(String, Version)>;
 
+/// Per image, the pushes [`Rollout::push_as_built`] made (one result per repository),
+/// `None` for those it left to [`Rollout::run`].
+pub type EarlyPushes = Vec<Option<Vec<crate::Result<PushReport>>>>;
+
 /// Where one image of the release goes.
 #[derive(Clone, Debug)]
 pub struct ImageTargets {
@@ -164,7 +168,7 @@ impl Rollout<'_> {
     pub fn run(
         &self,
         images: &[(&ImageTargets, &Image)],
-        early: Vec<Option<Vec<crate::Result<PushReport>>>>,
+        early: EarlyPushes,
         (builder, transport): (&Builder, &Transport),
         sign: &(dyn Fn(usize, &Reference) -> Result<()> + Sync),
         note: &mut dyn FnMut(String),
@@ -302,7 +306,7 @@ impl Rollout<'_> {
         targets: &[ImageTargets],
         transport: &Transport,
         built: tokio::sync::mpsc::UnboundedReceiver<(usize, Image)>,
-    ) -> Vec<Option<Vec<crate::Result<PushReport>>>> {
+    ) -> EarlyPushes {
         use futures_util::StreamExt as _;
         // Every target first: each push's token may then pull (mount) from them all.
         for repository in targets.iter().flat_map(|t| &t.repositories) {
@@ -318,17 +322,14 @@ impl Rollout<'_> {
         let pushed = crate::registry::block_on(async {
             Ok(incoming
                 .map(|(i, image)| async move {
-                    let pushed = self
-                        .push_one(&targets[i], &image, transport, refused)
-                        .await;
+                    let pushed = self.push_one(&targets[i], &image, transport, refused).await;
                     (i, pushed)
                 })
                 .buffer_unordered(targets.len().max(1))
                 .collect::<Vec<_>>()
                 .await)
         });
-        let mut early: Vec<Option<Vec<crate::Result<PushReport>>>> =
-            targets.iter().map(|_| None).collect();
+        let mut early: EarlyPushes = targets.iter().map(|_| None).collect();
         // The runtime failing to start leaves every image to `run`.
         for (i, pushed) in pushed.unwrap_or_default() {
             early[i] = pushed;
@@ -364,9 +365,11 @@ impl Rollout<'_> {
             }
         }
         Some(
-            futures_util::future::join_all(target.repositories.iter().map(|repository| {
-                crate::registry::push::push(image, repository, &[], transport)
-            }))
+            futures_util::future::join_all(
+                target.repositories.iter().map(|repository| {
+                    crate::registry::push::push(image, repository, &[], transport)
+                }),
+            )
             .await,
         )
     }
