@@ -1,9 +1,10 @@
-//! Pushing an [`Image`] to a repository: each blob once (HEAD, then a streamed upload
-//! only when the registry lacks it), bounded concurrency, layers before configs,
-//! manifests by digest with children before the index, then the image's referrers
-//! (SBOMs), tags last. A manifest or tag
-//! the registry already holds at that digest is not PUT again (HEAD first), so an
-//! unchanged re-push PUTs nothing.
+//! Pushing an [`Image`] to a repository: each blob once (a layer `HEAD`ed, then
+//! mounted or uploaded only when the registry lacks it; a config or artifact blob,
+//! new with its image, uploaded straight away), bounded concurrency, layers and
+//! artifact blobs before configs, manifests by digest with children before the index,
+//! then the image's referrers (SBOMs), tags last. An image the registry holds whole
+//! (its index `HEAD`ed, its referrers listed) is not PUT again, nor is a tag naming it,
+//! so an unchanged re-push PUTs nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
