@@ -525,29 +525,16 @@ fn earlier_releases(
     ready: &(dyn Fn(usize, crate::Result<Option<Earlier>>) + Sync),
 ) {
     let (store, transport) = (builder.store(), builder.transport());
-    let ran = crate::registry::block_on(async {
-        futures_util::future::join_all(targets.iter().enumerate().map(|(i, target)| async move {
-            let read = match target.repositories.first().filter(|_| keep) {
+    crate::registry::read_each(
+        targets.len(),
+        |i| async move {
+            match targets[i].repositories.first().filter(|_| keep) {
                 Some(repository) => earlier_release(store, transport, repository, previous).await,
                 None => Ok(None),
-            };
-            ready(i, read);
-        }))
-        .await;
-        Ok(())
-    });
-    // Only the runtime failing to start gets here: every member fails with it.
-    if let Err(error) = ran {
-        for i in 0..targets.len() {
-            ready(
-                i,
-                Err(crate::Error::Registry {
-                    registry: String::new(),
-                    message: error.to_string(),
-                }),
-            );
-        }
-    }
+            }
+        },
+        ready,
+    );
 }
 
 /// The image `previous`'s tag names in `repository`, read (documents only), or `None`
