@@ -232,6 +232,18 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
     assert_eq!(posts, uploaded.len(), "one POST per upload: {requests:#?}");
     let heads = requests.iter().filter(|r| r.blob_head().is_some()).count();
     assert_eq!(heads, uploaded.len() - configs.len(), "{requests:#?}");
+    // Of the manifests by digest only the index is asked about (is the image there
+    // whole?); the platform manifests of an image the registry lacks are PUT straight.
+    let by_digest_heads: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.route().contains("/manifests/sha256:"))
+        .map(Request::route)
+        .collect();
+    assert_eq!(
+        by_digest_heads,
+        [format!("/v2/{repo}/manifests/{digest}")],
+        "{requests:#?}"
+    );
     assert_eq!(count(&first, "blobs_uploaded"), EXAMPLE_BLOBS, "{first:#}");
     assert_eq!(count(&first, "blobs_mounted"), 0, "{first:#}");
     assert_eq!(count(&first, "blobs_skipped"), 0, "{first:#}");
