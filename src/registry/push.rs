@@ -129,51 +129,54 @@ pub async fn push(
     .into_iter()
     .filter(|d| image.blobs.contains_key(d))
     .collect::<Vec<_>>();
-    // Layers first, then configs: a registry may check that a config's layers exist.
     let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
     let artifact_digests: Vec<&Digest> = artifacts
         .keys()
         .filter(|d| !image.blobs.contains_key(*d))
         .collect();
     let is_layer: BTreeSet<&Digest> = layers.iter().copied().collect();
-    // The artifacts' blobs (SBOM documents) need nothing else: they go with the layers.
-    let first: Vec<&Digest> = layers.into_iter().chain(artifact_digests).collect();
-    for phase in [first, configs] {
-        let outcomes: Vec<Outcome> = stream::iter(phase)
-            .map(|digest| async {
-                let (mount_from, maybe_here) = sources.for_blob(digest);
-                // A layer may be anywhere already (a base's, one an earlier release
-                // pushed): asked about first. Configs and artifacts are this image's.
-                let ask_first = maybe_here || is_layer.contains(digest);
-                let outcome = upload_blob(
-                    &blobs,
-                    digest,
-                    image
-                        .blobs
-                        .get(digest)
-                        .unwrap_or_else(|| &artifacts[digest]),
-                    (mount_from, ask_first),
-                    &fetchers,
-                    transport,
-                )
-                .await?;
-                if let Some(records) = &records {
-                    records.record(target.registry(), target.repository(), digest)?;
-                }
-                Ok::<_, Error>(outcome)
-            })
-            .buffer_unordered(options.jobs())
-            .try_collect()
+    // Every blob at once, layers first: a blob upload needs no other blob (the
+    // registry checks what a manifest names only when the manifest is put), and each
+    // wave waited for its slowest blob.
+    let all: Vec<&Digest> = layers
+        .into_iter()
+        .chain(configs)
+        .chain(artifact_digests)
+        .collect();
+    let outcomes: Vec<Outcome> = stream::iter(all)
+        .map(|digest| async {
+            let (mount_from, maybe_here) = sources.for_blob(digest);
+            // A layer may be anywhere already (a base's, one an earlier release
+            // pushed): asked about first. Configs and artifacts are this image's.
+            let ask_first = maybe_here || is_layer.contains(digest);
+            let outcome = upload_blob(
+                &blobs,
+                digest,
+                image
+                    .blobs
+                    .get(digest)
+                    .unwrap_or_else(|| &artifacts[digest]),
+                (mount_from, ask_first),
+                &fetchers,
+                transport,
+            )
             .await?;
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Skipped => report.blobs_skipped += 1,
-                Outcome::Mounted => report.blobs_mounted += 1,
-                Outcome::Uploaded { bytes, fetched } => {
-                    report.blobs_uploaded += 1;
-                    report.bytes_uploaded += bytes;
-                    report.base_blobs_fetched += u64::from(fetched);
-                }
+            if let Some(records) = &records {
+                records.record(target.registry(), target.repository(), digest)?;
+            }
+            Ok::<_, Error>(outcome)
+        })
+        .buffer_unordered(options.jobs())
+        .try_collect()
+        .await?;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Skipped => report.blobs_skipped += 1,
+            Outcome::Mounted => report.blobs_mounted += 1,
+            Outcome::Uploaded { bytes, fetched } => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += bytes;
+                report.base_blobs_fetched += u64::from(fetched);
             }
         }
     }
@@ -201,13 +204,11 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
     let top = document_bytes(image, &image.descriptor.digest)?;
     let digest = &image.descriptor.digest;
     let media_type = &image.descriptor.media_type;
-    let top_was_new = blobs
-        .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
-        .await?;
     // Artifacts about the image (its SBOMs) once their subjects are there, before the
     // tags: a tag names the image with everything attached to it. Those of one
     // subject one after another (each adds itself to the subject's referrers tag),
-    // the subjects at once.
+    // the subjects at once; those about the children alongside the index's PUT,
+    // those about the index after it.
     let mut by_subject: BTreeMap<&Digest, Vec<&crate::oci::artifact::Referrer>> = BTreeMap::new();
     for referrer in &image.referrers {
         by_subject
@@ -215,14 +216,30 @@ async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Re
             .or_default()
             .push(referrer);
     }
-    futures_util::future::try_join_all(by_subject.into_values().map(|referrers| async move {
+    let about_top = by_subject.remove(digest);
+    let (top_was_new, ()) = futures_util::future::try_join(
+        blobs.put_manifest_unless_there(digest.as_str(), digest, media_type, &top),
+        attach_all(blobs, by_subject.into_values()),
+    )
+    .await?;
+    attach_all(blobs, about_top).await?;
+    put_tags(blobs, image, &top, tags, top_was_new).await
+}
+
+/// Attaches each group's referrers, the groups at once, one after another within a
+/// group (they share a subject, and its referrers tag).
+async fn attach_all<'r>(
+    blobs: &Repository,
+    groups: impl IntoIterator<Item = Vec<&'r crate::oci::artifact::Referrer>>,
+) -> Result<()> {
+    futures_util::future::try_join_all(groups.into_iter().map(|referrers| async move {
         for referrer in referrers {
             super::referrers::attach_referrer_manifest(blobs, referrer).await?;
         }
         Ok::<_, Error>(())
     }))
     .await?;
-    put_tags(blobs, image, &top, tags, top_was_new).await
+    Ok(())
 }
 
 /// Points `tags` of `target`'s repository at `image`, which is there by digest already
@@ -242,11 +259,16 @@ pub async fn tag_pushed(
 }
 
 /// Points `tag` of `repository` at `image` (there by digest already) with one PUT,
-/// for a caller that read the tag just before.
-pub async fn put_tag(repository: &Repository, image: &Image, tag: &str) -> Result<()> {
+/// for a caller that read the tag just before; answers the PUT's own round trip
+/// ([`Repository::put_manifest_timed`]).
+pub async fn put_tag(
+    repository: &Repository,
+    image: &Image,
+    tag: &str,
+) -> Result<std::time::Duration> {
     let top = document_bytes(image, &image.descriptor.digest)?;
     repository
-        .put_manifest(tag, &image.descriptor.media_type, &top)
+        .put_manifest_timed(tag, &image.descriptor.media_type, &top)
         .await
 }
 

@@ -237,27 +237,42 @@ impl Repository {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<()> {
+        self.put_manifest_timed(reference, media_type, bytes)
+            .await
+            .map(drop)
+    }
+
+    /// [`Self::put_manifest`], answering how long the registry took to answer the
+    /// `PUT` that went in: from its sending (once it had its place among the requests
+    /// in flight, so time spent waiting for one is not counted) to its answer.
+    pub async fn put_manifest_timed(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<std::time::Duration> {
         let url = format!("{}/manifests/{reference}", self.url);
-        self.retrying(|| async {
-            let answered = self
-                .send_simple(|| {
-                    self.http()
-                        .put(&url)
-                        .header(header::CONTENT_TYPE, media_type)
-                        .body(bytes.to_vec())
-                })
-                .await?;
-            if answered.status() == StatusCode::CREATED {
-                Ok(())
-            } else {
-                Err(answered.failure().await)
-            }
-        })
-        .await
-        .map_err(|f| {
-            let subject = self.manifest_subject(reference);
-            self.error(subject, format!("putting manifest {reference}"), None, f)
-        })?;
+        let took = self
+            .retrying(|| async {
+                let answered = self
+                    .send_simple(|| {
+                        self.http()
+                            .put(&url)
+                            .header(header::CONTENT_TYPE, media_type)
+                            .body(bytes.to_vec())
+                    })
+                    .await?;
+                if answered.status() == StatusCode::CREATED {
+                    Ok(answered.started.elapsed())
+                } else {
+                    Err(answered.failure().await)
+                }
+            })
+            .await
+            .map_err(|f| {
+                let subject = self.manifest_subject(reference);
+                self.error(subject, format!("putting manifest {reference}"), None, f)
+            })?;
         // What we put is what the reference names now, and a document we hold.
         let digest = Digest::sha256_of(bytes);
         self.registry
@@ -267,7 +282,7 @@ impl Repository {
             .tags
             .record(&self.name, reference, Some(digest))
             .await;
-        Ok(())
+        Ok(took)
     }
 
     /// [`Self::put_manifest`] unless the registry already holds `digest` under
