@@ -126,34 +126,20 @@ impl<'a> Builder<'a> {
         ready: &(dyn Fn(usize, Result<Option<RegistryLayers>>) + Sync),
     ) {
         let (store, transport) = (self.store, self.transport);
-        let ran = crate::registry::block_on(async {
-            futures_util::future::join_all(lists.iter().enumerate().map(
-                |(i, references)| async move {
-                    let read = if references.is_empty() {
-                        Ok(None)
-                    } else {
-                        RegistryLayers::read(references, store, transport)
-                            .await
-                            .map(Some)
-                    };
-                    ready(i, read);
-                },
-            ))
-            .await;
-            Ok(())
-        });
-        // Only the runtime failing to start gets here: every list fails with it.
-        if let Err(error) = ran {
-            for i in 0..lists.len() {
-                ready(
-                    i,
-                    Err(Error::Registry {
-                        registry: String::new(),
-                        message: error.to_string(),
-                    }),
-                );
-            }
-        }
+        crate::registry::read_each(
+            lists.len(),
+            |i| async move {
+                let references = &lists[i];
+                if references.is_empty() {
+                    Ok(None)
+                } else {
+                    RegistryLayers::read(references, store, transport)
+                        .await
+                        .map(Some)
+                }
+            },
+            ready,
+        );
     }
 
     /// Builds the image `plan` describes into the cache. With `layers_on_demand`, a

@@ -277,27 +277,27 @@ fn built_in_order<T: Send>(
 }
 
 /// One value per member, filled by one thread, waited for by another.
-struct Slots<T> {
+pub(super) struct Slots<T> {
     values: Mutex<Vec<Option<T>>>,
     filled: Condvar,
 }
 
 impl<T> Slots<T> {
-    fn new(count: usize) -> Slots<T> {
+    pub(super) fn new(count: usize) -> Slots<T> {
         Slots {
             values: Mutex::new((0..count).map(|_| None).collect()),
             filled: Condvar::new(),
         }
     }
 
-    fn fill(&self, index: usize, value: T) {
+    pub(super) fn fill(&self, index: usize, value: T) {
         self.values.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value);
         self.filled.notify_all();
     }
 
     /// Waits for member `index`'s value (every slot is filled once: the reader hands
     /// each list its answer, errors included).
-    fn take(&self, index: usize) -> T {
+    pub(super) fn take(&self, index: usize) -> T {
         let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(value) = values[index].take() {

@@ -9,7 +9,7 @@
 use oci_spec::distribution::Reference;
 use semver::Version;
 
-use super::members::{Known, MemberOutput, build_members};
+use super::members::{Known, MemberOutput, Slots, build_members};
 use super::{Env, PlanOverrides, Result, attest, plan_for, step};
 use crate::assemble::Observer;
 use crate::oci::image::Image;
@@ -20,7 +20,7 @@ use crate::registry::layer_source::{RegistryLayers, cache_references};
 use crate::release::ReleaseError;
 use crate::release::forward::probe;
 use crate::release::labels::{BUILD_NAMES, VERSION, name_as};
-use crate::release::rollout::{self, ImageTargets, Rollout};
+use crate::release::rollout::{self, EarlyPushes, ImageTargets, Rollout};
 use crate::release::split;
 use crate::release::steps::{future_commit, future_sha_tag};
 use crate::release::tags;
@@ -96,15 +96,28 @@ pub fn release(
         note(tags::LATEST_LEFT_OUT.to_string());
     }
     let hint = resume_hint(request, &new);
-    let images = build_all(
+    // --by-digest: one runner's part; the final job (--from) moves the tags.
+    let tags_moved: &[String] = if request.by_digest {
+        &[]
+    } else {
+        &release_tags
+    };
+    let rollout = Rollout {
+        new: &new,
+        release_tags: tags_moved,
+        force_tags: request.force_tags,
+        hint: &hint,
+        named: project.workspace.is_workspace,
+    };
+    let members = (
+        project.workspace.members.as_slice(),
+        project.workspace.keeps_unchanged(),
+        project.workspace.is_workspace,
+    );
+    let (images, early) = build_and_push(
         request,
-        (
-            &project.workspace.members,
-            project.workspace.keeps_unchanged(),
-            project.workspace.is_workspace,
-        ),
-        &targets,
-        builder,
+        (members, &targets),
+        (builder, &rollout),
         &env,
         (&current, &new, &release_tags),
         (&hint, note),
@@ -123,19 +136,6 @@ pub fn release(
                 .collect(),
         });
     }
-    // --by-digest: one runner's part; the final job (--from) moves the tags.
-    let tags_moved: &[String] = if request.by_digest {
-        &[]
-    } else {
-        &release_tags
-    };
-    let rollout = Rollout {
-        new: &new,
-        release_tags: tags_moved,
-        force_tags: request.force_tags,
-        hint: &hint,
-        named: project.workspace.is_workspace,
-    };
     // Signed (and their provenance attached) once every image is up, before any tag
     // moves: a tag never names an unsigned image.
     let sign = |i: usize, repository: &Reference| -> std::result::Result<(), ReleaseError> {
@@ -158,7 +158,7 @@ pub fn release(
         .iter()
         .zip(images.iter().map(|built| &built.image))
         .collect();
-    let released = rollout.run(&pairs, builder, transport, &sign, note)?;
+    let released = rollout.run(&pairs, early, (builder, transport), &sign, note)?;
     if request.by_digest {
         note(format!(
             "--by-digest: v{new} is pushed and signed, no tag moved; `hoist release {new} --no-git --from FILE…` with every part's --metadata-file moves them"
@@ -338,6 +338,58 @@ fn member_plan(
     plan_for(&member.config, &member.file, &overrides, env)
 }
 
+/// What [`build_all`] hands each image to as soon as it is built (with its index).
+type HandOver<'a> = &'a (dyn Fn(usize, &Image) + Sync);
+
+/// [`build_all`], each image pushed by digest as soon as it is built (and passed its
+/// budget) while the others build ([`Rollout::push_as_built`]; no tag moves before
+/// every image is up); nothing pushed with `--build-only`.
+fn build_and_push<'p>(
+    request: &Request,
+    (members, targets): ((&'p [Member], bool, bool), &[ImageTargets]),
+    (builder, rollout): (&Builder, &Rollout),
+    env: &Env,
+    versions: (&Version, &Version, &[String]),
+    (hint, note): (&str, &mut dyn FnMut(String)),
+) -> Result<(Vec<Built<'p>>, EarlyPushes)> {
+    if request.build_only {
+        let images = build_all(
+            request,
+            members,
+            targets,
+            (builder, None),
+            env,
+            versions,
+            (hint, note),
+        )?;
+        return Ok((images, Vec::new()));
+    }
+    std::thread::scope(|scope| {
+        let (sender, built) = tokio::sync::mpsc::unbounded_channel();
+        let transport = builder.transport();
+        let pusher = scope.spawn(|| rollout.push_as_built(targets, transport, built));
+        let hand_over = |i: usize, image: &Image| {
+            // Sent while the pusher runs: it stops only once the channel closes.
+            let _ = sender.send((i, image.clone()));
+        };
+        let images = build_all(
+            request,
+            members,
+            targets,
+            (builder, Some(&hand_over)),
+            env,
+            versions,
+            (hint, note),
+        );
+        // Closed: the pusher finishes what it was handed, then answers.
+        drop(sender);
+        let early = pusher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        images.map(|images| (images, early))
+    })
+}
+
 /// Builds every image, labelled with the new version; each reuses the layers its
 /// first repository already holds (under the release's tags, or `latest`), as
 /// `hoist build --push` does. With `[workspace] keep_unchanged`, a member whose image
@@ -346,7 +398,7 @@ fn build_all<'p>(
     request: &Request,
     (members, keep, named): (&'p [Member], bool, bool),
     targets: &[ImageTargets],
-    builder: &Builder,
+    (builder, hand_over): (&Builder, Option<HandOver>),
     env: &Env,
     (previous, new, release_tags): (&Version, &Version, &[String]),
     (hint, note): (&str, &mut dyn FnMut(String)),
@@ -356,16 +408,9 @@ fn build_all<'p>(
         cache_references(first, &[])
     };
     let lists: Vec<_> = targets.iter().map(reuse).collect();
-    let mut earlier_all = Vec::new();
-    for (member, earlier) in members
-        .iter()
-        .zip(earlier_releases(builder, targets, keep, previous)?)
-    {
-        earlier_all.push(
-            earlier
-                .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?,
-        );
-    }
+    // Each member's previous release, read on a thread of its own while the members
+    // build (each waits for its own only), within the transport's bound.
+    let earlier_all: Slots<crate::Result<Option<Earlier>>> = Slots::new(members.len());
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let one = |i: usize, known: Known, out: &MemberOutput| -> Result<Built<'p>> {
         let (member, target) = (&members[i], &targets[i]);
@@ -381,7 +426,9 @@ fn build_all<'p>(
                 e,
             )
         })?;
-        let earlier = &earlier_all[i];
+        let earlier = earlier_all
+            .take(i)
+            .map_err(|e| step(format!("reading v{previous} of {}; {hint}", member.name), e))?;
         let on_demand = !target.repositories.is_empty();
         let (plan, image, kept) = build_member(
             request,
@@ -418,6 +465,9 @@ fn build_all<'p>(
             &mut |line| out.note(out.named(&line)),
         )
         .map_err(|e| step(format!("v{new} of {}: nothing pushed", member.name), e))?;
+        if let Some(hand_over) = hand_over {
+            hand_over(i, &image);
+        }
         Ok(Built {
             member,
             plan,
@@ -425,13 +475,20 @@ fn build_all<'p>(
             kept,
         })
     };
-    build_members(
-        builder,
-        (&names, named, &lists),
-        note,
-        |built: &mut Built| &mut built.image,
-        &one,
-    )
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            earlier_releases(builder, targets, keep, previous, &|i, read| {
+                earlier_all.fill(i, read);
+            });
+        });
+        build_members(
+            builder,
+            (&names, named, &lists),
+            note,
+            |built: &mut Built| &mut built.image,
+            &one,
+        )
+    })
 }
 
 /// One built image of a release.
@@ -456,30 +513,28 @@ struct Earlier {
 }
 
 /// Every member's previous release (`[workspace] keep_unchanged`; `None` for all
-/// without it, or for a member without a repository), read all at once before the
-/// builds (within the scheduler's per-registry bound): one after another, a 30-member
-/// workspace waited for ~30 × 5 round trips. In `targets`' order; each member's error
-/// is reported when its turn comes, as before.
+/// without it, or for a member without a repository), read all at once (within the
+/// scheduler's per-registry bound) and handed to `ready` with its index as soon as it
+/// is read; every index gets an answer. One after another, a 30-member workspace
+/// waited for ~30 × 5 round trips; before the builds, they waited for them all.
 fn earlier_releases(
     builder: &Builder,
     targets: &[ImageTargets],
     keep: bool,
     previous: &Version,
-) -> crate::Result<Vec<crate::Result<Option<Earlier>>>> {
+    ready: &(dyn Fn(usize, crate::Result<Option<Earlier>>) + Sync),
+) {
     let (store, transport) = (builder.store(), builder.transport());
-    crate::registry::block_on(async {
-        Ok(
-            futures_util::future::join_all(targets.iter().map(|target| async move {
-                match target.repositories.first().filter(|_| keep) {
-                    Some(repository) => {
-                        earlier_release(store, transport, repository, previous).await
-                    }
-                    None => Ok(None),
-                }
-            }))
-            .await,
-        )
-    })
+    crate::registry::read_each(
+        targets.len(),
+        |i| async move {
+            match targets[i].repositories.first().filter(|_| keep) {
+                Some(repository) => earlier_release(store, transport, repository, previous).await,
+                None => Ok(None),
+            }
+        },
+        ready,
+    );
 }
 
 /// The image `previous`'s tag names in `repository`, read (documents only), or `None`

@@ -276,7 +276,7 @@ async fn copy_manifest(repository: &Repository, entry: &Entry) -> Result<()> {
         if repository.blob_exists(&blob.digest).await? {
             continue;
         }
-        if let Mount::Declined = repository.mount(&blob.digest, from).await {
+        if let Mount::Declined(_) = repository.mount(&blob.digest, from).await {
             return Err(error(
                 &entry.source,
                 format!(

@@ -72,3 +72,33 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     };
     runtime.block_on(future)
 }
+
+/// Runs `read(i)` for every `i < count` at once on the I/O runtime (the transport
+/// bounds their requests) and hands each answer to `ready` with its index as soon as
+/// it comes, for a caller whose other threads wait for their own answer only. Every
+/// index gets one: the runtime's error for all when it cannot start.
+pub fn read_each<T, F, Fut>(count: usize, read: F, ready: &(dyn Fn(usize, Result<T>) + Sync))
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let ran = block_on(async {
+        futures_util::future::join_all((0..count).map(|i| {
+            let answer = read(i);
+            async move { ready(i, answer.await) }
+        }))
+        .await;
+        Ok(())
+    });
+    if let Err(error) = ran {
+        for i in 0..count {
+            ready(
+                i,
+                Err(Error::Registry {
+                    registry: String::new(),
+                    message: error.to_string(),
+                }),
+            );
+        }
+    }
+}

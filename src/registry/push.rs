@@ -1,9 +1,10 @@
-//! Pushing an [`Image`] to a repository: each blob once (HEAD, then a streamed upload
-//! only when the registry lacks it), bounded concurrency, layers before configs,
-//! manifests by digest with children before the index, then the image's referrers
-//! (SBOMs), tags last. A manifest or tag
-//! the registry already holds at that digest is not PUT again (HEAD first), so an
-//! unchanged re-push PUTs nothing.
+//! Pushing an [`Image`] to a repository: each blob once (a layer `HEAD`ed, then
+//! mounted or uploaded only when the registry lacks it; a config or artifact blob,
+//! new with its image, uploaded straight away), bounded concurrency, layers and
+//! artifact blobs before configs, manifests by digest with children before the index,
+//! then the image's referrers (SBOMs), tags last. An image the registry holds whole
+//! (its index `HEAD`ed, its referrers listed) is not PUT again, nor is a tag naming it,
+//! so an unchanged re-push PUTs nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -131,44 +132,54 @@ pub async fn push(
     .into_iter()
     .filter(|d| image.blobs.contains_key(d))
     .collect::<Vec<_>>();
-    // Layers first, then configs: a registry may check that a config's layers exist.
     let configs = unique(image.platforms.iter().map(|p| &p.manifest.config.digest));
     let artifact_digests: Vec<&Digest> = artifacts
         .keys()
         .filter(|d| !image.blobs.contains_key(*d))
         .collect();
-    for phase in [layers, configs, artifact_digests] {
-        let outcomes: Vec<Outcome> = stream::iter(phase)
-            .map(|digest| async {
-                let outcome = upload_blob(
-                    &blobs,
-                    digest,
-                    image
-                        .blobs
-                        .get(digest)
-                        .unwrap_or_else(|| &artifacts[digest]),
-                    sources.for_blob(digest),
-                    &fetchers,
-                    transport,
-                )
-                .await?;
-                if let Some(records) = &records {
-                    records.record(target.registry(), target.repository(), digest)?;
-                }
-                Ok::<_, Error>(outcome)
-            })
-            .buffer_unordered(options.jobs())
-            .try_collect()
+    let is_layer: BTreeSet<&Digest> = layers.iter().copied().collect();
+    // Every blob at once, layers first: a blob upload needs no other blob (the
+    // registry checks what a manifest names only when the manifest is put), and each
+    // wave waited for its slowest blob.
+    let all: Vec<&Digest> = layers
+        .into_iter()
+        .chain(configs)
+        .chain(artifact_digests)
+        .collect();
+    let outcomes: Vec<Outcome> = stream::iter(all)
+        .map(|digest| async {
+            let (mount_from, maybe_here) = sources.for_blob(digest);
+            // A layer may be anywhere already (a base's, one an earlier release
+            // pushed): asked about first. Configs and artifacts are this image's.
+            let ask_first = maybe_here || is_layer.contains(digest);
+            let outcome = upload_blob(
+                &blobs,
+                digest,
+                image
+                    .blobs
+                    .get(digest)
+                    .unwrap_or_else(|| &artifacts[digest]),
+                (mount_from, ask_first),
+                &fetchers,
+                transport,
+            )
             .await?;
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Skipped => report.blobs_skipped += 1,
-                Outcome::Mounted => report.blobs_mounted += 1,
-                Outcome::Uploaded { bytes, fetched } => {
-                    report.blobs_uploaded += 1;
-                    report.bytes_uploaded += bytes;
-                    report.base_blobs_fetched += u64::from(fetched);
-                }
+            if let Some(records) = &records {
+                records.record(target.registry(), target.repository(), digest)?;
+            }
+            Ok::<_, Error>(outcome)
+        })
+        .buffer_unordered(options.jobs())
+        .try_collect()
+        .await?;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Skipped => report.blobs_skipped += 1,
+            Outcome::Mounted => report.blobs_mounted += 1,
+            Outcome::Uploaded { bytes, fetched } => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += bytes;
+                report.base_blobs_fetched += u64::from(fetched);
             }
         }
     }
@@ -178,35 +189,60 @@ pub async fn push(
 }
 
 /// Children by digest before the index that names them, tags last (until then,
-/// nothing a user pulls by tag has changed); each unless the registry holds it at that
-/// digest already.
+/// nothing a user pulls by tag has changed). A child is `PUT` without a `HEAD`
+/// first: the image is not there whole, so its children are most likely new, and
+/// putting one again changes nothing and costs what the `HEAD` would. (One after
+/// another: with many images pushed at once the requests in flight are bounded
+/// anyway, and the first final error stops the rest.)
 async fn put_manifests(blobs: &Repository, image: &Image, tags: &[String]) -> Result<()> {
     for platform in &image.platforms {
         let descriptor = &platform.descriptor;
         if descriptor.digest != image.descriptor.digest {
             let bytes = document_bytes(image, &descriptor.digest)?;
             blobs
-                .put_manifest_unless_there(
-                    descriptor.digest.as_str(),
-                    &descriptor.digest,
-                    &descriptor.media_type,
-                    &bytes,
-                )
+                .put_manifest(descriptor.digest.as_str(), &descriptor.media_type, &bytes)
                 .await?;
         }
     }
     let top = document_bytes(image, &image.descriptor.digest)?;
     let digest = &image.descriptor.digest;
     let media_type = &image.descriptor.media_type;
-    let top_was_new = blobs
-        .put_manifest_unless_there(digest.as_str(), digest, media_type, &top)
-        .await?;
     // Artifacts about the image (its SBOMs) once their subjects are there, before the
-    // tags: a tag names the image with everything attached to it.
+    // tags: a tag names the image with everything attached to it. Those of one
+    // subject one after another (each adds itself to the subject's referrers tag),
+    // the subjects at once; those about the children alongside the index's PUT,
+    // those about the index after it.
+    let mut by_subject: BTreeMap<&Digest, Vec<&crate::oci::artifact::Referrer>> = BTreeMap::new();
     for referrer in &image.referrers {
-        super::referrers::attach_referrer_manifest(blobs, referrer).await?;
+        by_subject
+            .entry(&referrer.subject.digest)
+            .or_default()
+            .push(referrer);
     }
+    let about_top = by_subject.remove(digest);
+    let (top_was_new, ()) = futures_util::future::try_join(
+        blobs.put_manifest_unless_there(digest.as_str(), digest, media_type, &top),
+        attach_all(blobs, by_subject.into_values()),
+    )
+    .await?;
+    attach_all(blobs, about_top).await?;
     put_tags(blobs, image, &top, tags, top_was_new).await
+}
+
+/// Attaches each group's referrers, the groups at once, one after another within a
+/// group (they share a subject, and its referrers tag).
+async fn attach_all<'r>(
+    blobs: &Repository,
+    groups: impl IntoIterator<Item = Vec<&'r crate::oci::artifact::Referrer>>,
+) -> Result<()> {
+    futures_util::future::try_join_all(groups.into_iter().map(|referrers| async move {
+        for referrer in referrers {
+            super::referrers::attach_referrer_manifest(blobs, referrer).await?;
+        }
+        Ok::<_, Error>(())
+    }))
+    .await?;
+    Ok(())
 }
 
 /// Points `tags` of `target`'s repository at `image`, which is there by digest already
@@ -226,11 +262,16 @@ pub async fn tag_pushed(
 }
 
 /// Points `tag` of `repository` at `image` (there by digest already) with one PUT,
-/// for a caller that read the tag just before.
-pub async fn put_tag(repository: &Repository, image: &Image, tag: &str) -> Result<()> {
+/// for a caller that read the tag just before; answers the PUT's own round trip
+/// ([`Repository::put_manifest_timed`]).
+pub async fn put_tag(
+    repository: &Repository,
+    image: &Image,
+    tag: &str,
+) -> Result<std::time::Duration> {
     let top = document_bytes(image, &image.descriptor.digest)?;
     repository
-        .put_manifest(tag, &image.descriptor.media_type, &top)
+        .put_manifest_timed(tag, &image.descriptor.media_type, &top)
         .await
 }
 
@@ -308,22 +349,27 @@ fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<&'a Digest> {
 struct MountSources {
     /// Per blob, candidate repositories in order of preference.
     per_blob: BTreeMap<Digest, Vec<String>>,
+    /// Blobs the target repository itself may hold already: a record says it received
+    /// them, or they were reused from its own images.
+    maybe_here: BTreeSet<Digest>,
 }
 
 impl MountSources {
     fn new(image: &Image, target: &Reference, records: Option<&PushedRecords>) -> MountSources {
-        let same_registry = |source: &Reference| {
-            source.registry() == target.registry() && source.repository() != target.repository()
-        };
         let mut per_blob: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        let mut maybe_here = BTreeSet::new();
         let mut add = |digest: &Digest, repository: &str| {
+            if repository == target.repository() {
+                maybe_here.insert(digest.clone());
+                return;
+            }
             let list = per_blob.entry(digest.clone()).or_default();
-            if repository != target.repository() && !list.iter().any(|r| r == repository) {
+            if !list.iter().any(|r| r == repository) {
                 list.push(repository.to_string());
             }
         };
         for origin in image.base_origin.iter().chain(&image.layer_origins) {
-            if same_registry(&origin.repository) {
+            if origin.repository.registry() == target.registry() {
                 for digest in &origin.layers {
                     add(digest, origin.repository.repository());
                 }
@@ -337,7 +383,10 @@ impl MountSources {
             }
         }
         per_blob.retain(|_, list| !list.is_empty());
-        MountSources { per_blob }
+        MountSources {
+            per_blob,
+            maybe_here,
+        }
     }
 
     /// Every candidate repository (the push token's extra pull scopes).
@@ -351,8 +400,12 @@ impl MountSources {
         all.into_iter().collect()
     }
 
-    fn for_blob(&self, digest: &Digest) -> &[String] {
-        self.per_blob.get(digest).map_or(&[], Vec::as_slice)
+    /// The candidates to mount `digest` from, and whether the target may hold it.
+    fn for_blob(&self, digest: &Digest) -> (&[String], bool) {
+        (
+            self.per_blob.get(digest).map_or(&[], Vec::as_slice),
+            self.maybe_here.contains(digest),
+        )
     }
 }
 
@@ -420,16 +473,13 @@ async fn upload_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    mount_from: &[String],
+    sources: (&[String], bool),
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
     let slot = transport.ledger().slot(&blobs.registry.name, digest);
     let mut holders = slot.lock().await;
-    let outcome = put_blob(
-        blobs, digest, blob, mount_from, &holders, fetchers, transport,
-    )
-    .await?;
+    let outcome = put_blob(blobs, digest, blob, sources, &holders, fetchers, transport).await?;
     holders.insert(blobs.name.clone());
     blobs.registry.counts.blob(
         &blobs.display(),
@@ -474,12 +524,13 @@ pub async fn put_artifact_blob(
         size: bytes.len() as u64,
         source: BlobSource::Bytes(bytes.to_vec()),
     };
-    // No other source to try: where this command put it is in the ledger.
+    // No other source to try: where this command put it is in the ledger. Each is
+    // about one image (new ones are new), so it goes up without a HEAD first.
     upload_blob(
         repository,
         digest,
         &blob,
-        &[],
+        (&[], false),
         &Fetchers::default(),
         transport,
     )
@@ -491,30 +542,37 @@ async fn put_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    mount_from: &[String],
+    sources: (&[String], bool),
     holders: &super::scheduler::Holders,
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
+    let (mount_from, ask_first) = sources;
     // This command put it there already: no need to ask.
     if holders.contains(&blobs.name) {
         return Ok(Outcome::Skipped);
     }
+    // A declined mount's `202` opens an upload session: the upload goes there rather
+    // than through a second `POST`.
+    let mut opened = None;
     // Where this command put it: a mount that cannot be stale, tried first and
     // without a HEAD (a registry that lacks the blob here answers the mount 201).
-    if let Some(holder) = holders.iter().next()
-        && let Mount::Mounted = blobs.mount(digest, holder).await
-    {
-        return Ok(Outcome::Mounted);
+    if let Some(holder) = holders.iter().next() {
+        match blobs.mount(digest, holder).await {
+            Mount::Mounted => return Ok(Outcome::Mounted),
+            Mount::Declined(session) => opened = session,
+        }
     }
-    if blobs.blob_exists(digest).await? {
+    if opened.is_none() && worth_a_head(blob, ask_first) && blobs.blob_exists(digest).await? {
         return Ok(Outcome::Skipped);
     }
     // A 201 mounts the blob without moving a byte; any other answer means try the
     // next source, then upload it. At most two tries: records may be stale.
     for source in mount_from.iter().take(2) {
-        if let Mount::Mounted = blobs.mount(digest, source).await {
-            return Ok(Outcome::Mounted);
+        match blobs.mount(digest, source).await {
+            Mount::Mounted => return Ok(Outcome::Mounted),
+            Mount::Declined(Some(session)) => opened = Some(session),
+            Mount::Declined(None) => {}
         }
     }
     let progress = transport.upload_progress();
@@ -543,11 +601,27 @@ async fn put_blob(
         }
     };
     let progress = progress.blob_started(&blobs.display(), digest, blob.size);
-    blobs.upload(digest, blob.size, &body, &progress).await?;
+    blobs
+        .upload(digest, blob.size, &body, &progress, opened)
+        .await?;
     Ok(Outcome::Uploaded {
         bytes: blob.size,
         fetched,
     })
+}
+
+/// Blobs up to this size whose bytes are here are uploaded without asking first
+/// whether the registry has them, unless the caller says to ask: a new image's
+/// configs and SBOM documents are new, and sending one again costs less than a round
+/// trip for every one of them.
+const ASK_FIRST_ABOVE: u64 = 1 << 20;
+
+/// Whether a `HEAD` before uploading `blob` is worth its round trip: when the caller
+/// says (`ask_first`: a layer, or a blob a record says the repository received), when
+/// its bytes would have to be fetched first (a registry base's layer), or when it is
+/// big.
+fn worth_a_head(blob: &Blob, ask_first: bool) -> bool {
+    ask_first || matches!(blob.source, BlobSource::OnDemand(_)) || blob.size > ASK_FIRST_ABOVE
 }
 
 /// A manifest's or index's exact bytes (pushed as they are: their digest is their name).

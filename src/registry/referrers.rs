@@ -84,25 +84,19 @@ pub fn referrer_blobs(referrer: &Referrer) -> [(Digest, &[u8]); 2] {
 }
 
 /// [`attach_referrer`] once its blobs are there (a push put them up through its
-/// ledger, with the image's own blobs): its manifest, and its subject's index.
+/// ledger, with the image's own blobs): its manifest, and its subject's index. The
+/// manifest is `PUT` without a `HEAD` first: putting the same bytes again changes
+/// nothing, costs the round trip a `HEAD` would, and its answer says (`OCI-Subject`)
+/// whether the registry indexes referrers itself.
 pub async fn attach_referrer_manifest(
     repository: &Repository,
     referrer: &Referrer,
 ) -> Result<Recorded> {
     let digest = &referrer.descriptor.digest;
-    let indexed_by_registry =
-        if repository.manifest_digest(digest.as_str()).await?.as_ref() == Some(digest) {
-            // Pushed before: whether the registry indexes it, its referrers API says.
-            repository
-                .referrers_api(&referrer.subject.digest)
-                .await?
-                .is_some()
-        } else {
-            repository
-                .put_manifest_with_subject(digest.as_str(), &referrer.manifest)
-                .await?
-        };
-    if indexed_by_registry {
+    if repository
+        .put_manifest_with_subject(digest.as_str(), &referrer.manifest)
+        .await?
+    {
         return Ok(Recorded::ByRegistry);
     }
     update_tag(repository, &referrer.subject.digest, &referrer.descriptor).await

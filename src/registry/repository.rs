@@ -11,6 +11,7 @@ use reqwest::{StatusCode, header};
 use super::answer::Lookup;
 use super::pace::Transfer;
 use super::transport::{Answered, Failure, Repository, without_query};
+use super::upload::UploadSession;
 use crate::error::{Error, Result};
 use crate::oci::media;
 use crate::oci::model::Descriptor;
@@ -34,8 +35,9 @@ const TAG_PAGES: usize = 1000;
 pub enum Mount {
     /// The blob is in the repository now.
     Mounted,
-    /// The registry declined (or could not: no access to the source); upload it.
-    Declined,
+    /// The registry declined (or could not: no access to the source); upload it,
+    /// into the session its `202` opened when it named one.
+    Declined(Option<UploadSession>),
 }
 
 impl Repository {
@@ -90,13 +92,17 @@ impl Repository {
                 match answered.status() {
                     StatusCode::CREATED => Ok(Mount::Mounted),
                     // 202: it opened an upload session instead (no access to the
-                    // source, or mounting disabled); the session is left to expire.
-                    status if status.is_success() => Ok(Mount::Declined),
+                    // source, or mounting disabled): the upload may go there (OCI
+                    // distribution spec); without a usable Location it opens its own.
+                    StatusCode::ACCEPTED => Ok(Mount::Declined(
+                        UploadSession::opened_by(&answered.response).ok(),
+                    )),
+                    status if status.is_success() => Ok(Mount::Declined(None)),
                     _ => Err(answered.failure().await),
                 }
             })
             .await;
-        outcome.unwrap_or(Mount::Declined)
+        outcome.unwrap_or(Mount::Declined(None))
     }
 
     /// The digest the registry holds under a manifest reference (tag or digest), from
@@ -231,27 +237,42 @@ impl Repository {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<()> {
+        self.put_manifest_timed(reference, media_type, bytes)
+            .await
+            .map(drop)
+    }
+
+    /// [`Self::put_manifest`], answering how long the registry took to answer the
+    /// `PUT` that went in: from its sending (once it had its place among the requests
+    /// in flight, so time spent waiting for one is not counted) to its answer.
+    pub async fn put_manifest_timed(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<std::time::Duration> {
         let url = format!("{}/manifests/{reference}", self.url);
-        self.retrying(|| async {
-            let answered = self
-                .send_simple(|| {
-                    self.http()
-                        .put(&url)
-                        .header(header::CONTENT_TYPE, media_type)
-                        .body(bytes.to_vec())
-                })
-                .await?;
-            if answered.status() == StatusCode::CREATED {
-                Ok(())
-            } else {
-                Err(answered.failure().await)
-            }
-        })
-        .await
-        .map_err(|f| {
-            let subject = self.manifest_subject(reference);
-            self.error(subject, format!("putting manifest {reference}"), None, f)
-        })?;
+        let took = self
+            .retrying(|| async {
+                let answered = self
+                    .send_simple(|| {
+                        self.http()
+                            .put(&url)
+                            .header(header::CONTENT_TYPE, media_type)
+                            .body(bytes.to_vec())
+                    })
+                    .await?;
+                if answered.status() == StatusCode::CREATED {
+                    Ok(answered.started.elapsed())
+                } else {
+                    Err(answered.failure().await)
+                }
+            })
+            .await
+            .map_err(|f| {
+                let subject = self.manifest_subject(reference);
+                self.error(subject, format!("putting manifest {reference}"), None, f)
+            })?;
         // What we put is what the reference names now, and a document we hold.
         let digest = Digest::sha256_of(bytes);
         self.registry
@@ -261,7 +282,7 @@ impl Repository {
             .tags
             .record(&self.name, reference, Some(digest))
             .await;
-        Ok(())
+        Ok(took)
     }
 
     /// [`Self::put_manifest`] unless the registry already holds `digest` under

@@ -94,7 +94,8 @@ pub async fn retag(
                     continue;
                 }
                 // No bytes here to upload instead: the mount must succeed.
-                if let Mount::Declined = requests.mount(&blob.digest, source.repository()).await {
+                if let Mount::Declined(_) = requests.mount(&blob.digest, source.repository()).await
+                {
                     return Err(fail(format!(
                         "the registry would not mount blob {} from {} into {}",
                         blob.digest,

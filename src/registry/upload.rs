@@ -1,7 +1,9 @@
 //! Blob uploads of a [`Repository`] handle, one straight line per blob as
 //! go-containerregistry's `uploadOne` (the caller has HEADed and tried a mount):
-//! `POST …/uploads/` for a session and one streamed `PUT` with `Content-Length` and
-//! `?digest=` (the registry checks the digest). A registry that caps a request's size
+//! `POST …/uploads/` for a session (or the one a declined mount opened) and one
+//! streamed `PUT` with `Content-Length` and `?digest=` (the registry checks the
+//! digest). Distribution answers a monolithic `POST ?digest=` with a session and
+//! drops its body, so that shape is not used. A registry that caps a request's size
 //! (GHCR, or any that answers a whole blob with 413) gets `PATCH`es of 4 MiB (or its
 //! `OCI-Chunk-Min-Length`, if larger) and a closing `PUT`. Each retry of an upload
 //! opens a new session and reads the file again.
@@ -42,12 +44,33 @@ pub enum BlobBody<'a> {
     },
 }
 
-/// An open upload session.
-struct Session {
+/// An open upload session: one `POST …/uploads/` opened, or a mount the registry
+/// declined with `202 Accepted` (the OCI distribution spec lets the client go on
+/// uploading there, which spares a second `POST`).
+pub struct UploadSession {
     /// Where the next request of the upload goes.
     url: reqwest::Url,
     /// `OCI-Chunk-Min-Length`: the smallest chunk the registry takes (0: any).
     min_chunk: u64,
+}
+
+impl UploadSession {
+    /// The session a `202 Accepted` answer to a `POST …/uploads/` opened: its
+    /// `Location` and `OCI-Chunk-Min-Length`.
+    pub(super) fn opened_by(
+        response: &reqwest::Response,
+    ) -> std::result::Result<UploadSession, Failure> {
+        let min_chunk = response
+            .headers()
+            .get("OCI-Chunk-Min-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok(UploadSession {
+            url: next_location(response)?,
+            min_chunk,
+        })
+    }
 }
 
 /// The chunk size: 4 MiB (GHCR's cap on a request body), or the registry's minimum
@@ -101,16 +124,27 @@ impl Repository {
     /// Uploads the blob: a new session, then one streamed `PUT` (or, for a registry
     /// that needs it, `PATCH`es of a bounded size and a closing `PUT`).
     /// `progress` hears every byte handed to the connection.
+    /// `opened`: a session a declined mount opened, used by the first attempt (a retry
+    /// opens its own).
     pub async fn upload(
         &self,
         digest: &Digest,
         size: u64,
         body: &BlobBody<'_>,
         progress: &Arc<dyn BlobProgress>,
+        opened: Option<UploadSession>,
     ) -> Result<()> {
+        let opened = std::sync::Mutex::new(opened);
         self.retrying(|| async {
             progress.attempt();
-            let session = self.start_session().await?;
+            let given = opened
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let session = match given {
+                Some(session) => session,
+                None => self.start_session().await?,
+            };
             if self.registry.chunked.load(Ordering::Relaxed) {
                 self.put_chunks(digest, size, body, session, progress.as_ref())
                     .await
@@ -131,24 +165,14 @@ impl Repository {
     }
 
     /// `POST …/blobs/uploads/`: the session's URL and the registry's smallest chunk.
-    async fn start_session(&self) -> std::result::Result<Session, Failure> {
+    async fn start_session(&self) -> std::result::Result<UploadSession, Failure> {
         let start = format!("{}/blobs/uploads/", self.url);
         let answered = expect(
             self.send_simple(|| self.http().post(&start)).await?,
             StatusCode::ACCEPTED,
         )
         .await?;
-        let min_chunk = answered
-            .response
-            .headers()
-            .get("OCI-Chunk-Min-Length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        Ok(Session {
-            url: next_location(&answered.response)?,
-            min_chunk,
-        })
+        UploadSession::opened_by(&answered.response)
     }
 
     /// One `PUT ?digest=` with the whole blob, streamed.
@@ -157,7 +181,7 @@ impl Repository {
         digest: &Digest,
         size: u64,
         body: &BlobBody<'_>,
-        session: Session,
+        session: UploadSession,
         progress: Arc<dyn BlobProgress>,
     ) -> std::result::Result<(), Failure> {
         let mut url = session.url;
@@ -214,7 +238,7 @@ impl Repository {
         digest: &Digest,
         size: u64,
         body: &BlobBody<'_>,
-        session: Session,
+        session: UploadSession,
         progress: &dyn BlobProgress,
     ) -> std::result::Result<(), Failure> {
         let chunk = chunk_size(session.min_chunk);

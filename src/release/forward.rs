@@ -399,10 +399,12 @@ async fn move_one(
         Decision::There => Ok(None),
         Decision::Keep(version) => Ok(Some(version)),
         Decision::Put => {
-            let started = std::time::Instant::now();
-            // Read just now and not the image: a PUT, no second HEAD.
-            crate::registry::push::put_tag(&repository, image, tag).await?;
-            recheck(&repository, target, tag, digest, policy, started.elapsed()).await?;
+            // Read just now and not the image: a PUT, no second HEAD. Its settle is
+            // judged by the PUT's own round trip, not by its wait for a place among
+            // the requests in flight (a release moving 30 pinned tags at once waited
+            // seconds: each settle grew with the queue).
+            let took = crate::registry::push::put_tag(&repository, image, tag).await?;
+            recheck(&repository, target, tag, digest, policy, took).await?;
             Ok(None)
         }
     }

@@ -28,6 +28,10 @@ const SIGNING_THREADS: usize = 8;
 /// Moving tags left where they were, each with the version it names.
 pub type KeptTags = Vec<(String, Version)>;
 
+/// Per image, the pushes [`Rollout::push_as_built`] made (one result per repository),
+/// `None` for those it left to [`Rollout::run`].
+pub type EarlyPushes = Vec<Option<Vec<crate::Result<PushReport>>>>;
+
 /// Where one image of the release goes.
 #[derive(Clone, Debug)]
 pub struct ImageTargets {
@@ -159,11 +163,13 @@ pub struct Rollout<'a> {
 
 impl Rollout<'_> {
     /// Pushes every image everywhere by digest, then moves the tags.
+    /// `early`: per image, the pushes [`Self::push_as_built`] made already (one
+    /// result per repository), `None` for those left to push here.
     pub fn run(
         &self,
         images: &[(&ImageTargets, &Image)],
-        builder: &Builder,
-        transport: &Transport,
+        early: EarlyPushes,
+        (builder, transport): (&Builder, &Transport),
         sign: &(dyn Fn(usize, &Reference) -> Result<()> + Sync),
         note: &mut dyn FnMut(String),
     ) -> Result<Vec<ReleasedImage>> {
@@ -187,12 +193,27 @@ impl Rollout<'_> {
                 })
             })
             .collect();
+        // Those not pushed while the others built, all at once now.
         let pushes: Vec<(&Image, &PushTarget)> = untagged
             .iter()
+            .filter(|(i, _, _)| early.get(*i).is_none_or(Option::is_none))
             .map(|(i, _, push)| (images[*i].1, push))
             .collect();
+        let mut late = builder.push_all(&pushes).into_iter();
+        let mut early: Vec<_> = early
+            .into_iter()
+            .map(|pushed| pushed.map(Vec::into_iter))
+            .collect();
+        let results = untagged.iter().map(|(i, _, _)| {
+            match early.get_mut(*i).and_then(Option::as_mut) {
+                Some(pushed) => pushed.next(),
+                None => late.next(),
+            }
+            .expect("one push result per image and repository")
+        });
+        let results: Vec<crate::Result<PushReport>> = results.collect();
         let mut released: Vec<Vec<PushReport>> = images.iter().map(|_| Vec::new()).collect();
-        for ((i, repository, _), result) in untagged.iter().zip(builder.push_all(&pushes)) {
+        for ((i, repository, _), result) in untagged.iter().zip(results) {
             let report = result.map_err(|e| {
                 step(
                     format!(
@@ -272,6 +293,85 @@ impl Rollout<'_> {
             });
         }
         Ok(images_out)
+    }
+
+    /// Pushes each image by digest to its repositories as soon as `built` hands it over
+    /// (with its index), while the release's other members still build: registry work
+    /// overlaps the builds, within the transport's bound. Each image's tags are judged
+    /// first, as [`Self::run`] does before any upload; once one is refused nothing more
+    /// is pushed here (`run` then reports the refusal). Answers, per image, its pushes
+    /// (one result per repository), `None` for those not pushed here.
+    pub fn push_as_built(
+        &self,
+        targets: &[ImageTargets],
+        transport: &Transport,
+        built: tokio::sync::mpsc::UnboundedReceiver<(usize, Image)>,
+    ) -> EarlyPushes {
+        use futures_util::StreamExt as _;
+        // Every target first: each push's token may then pull (mount) from them all.
+        for repository in targets.iter().flat_map(|t| &t.repositories) {
+            transport
+                .ledger()
+                .announce(repository.registry(), repository.repository());
+        }
+        let refused = std::sync::atomic::AtomicBool::new(false);
+        let incoming = futures_util::stream::unfold(built, |mut built| async move {
+            built.recv().await.map(|next| (next, built))
+        });
+        let refused = &refused;
+        let pushed = crate::registry::block_on(async {
+            Ok(incoming
+                .map(|(i, image)| async move {
+                    let pushed = self.push_one(&targets[i], &image, transport, refused).await;
+                    (i, pushed)
+                })
+                .buffer_unordered(targets.len().max(1))
+                .collect::<Vec<_>>()
+                .await)
+        });
+        let mut early: EarlyPushes = targets.iter().map(|_| None).collect();
+        // The runtime failing to start leaves every image to `run`.
+        for (i, pushed) in pushed.unwrap_or_default() {
+            early[i] = pushed;
+        }
+        early
+    }
+
+    /// One image of [`Self::push_as_built`] to each of its repositories, unless its
+    /// tags are refused there (or another image's were): `None` then.
+    async fn push_one(
+        &self,
+        target: &ImageTargets,
+        image: &Image,
+        transport: &Transport,
+        refused: &std::sync::atomic::AtomicBool,
+    ) -> Option<Vec<crate::Result<PushReport>>> {
+        use std::sync::atomic::Ordering;
+        for repository in &target.repositories {
+            if refused.load(Ordering::SeqCst) {
+                return None;
+            }
+            // Answered from the command's tag memo: the preflight read them.
+            let fine = probe(repository, self.release_tags, transport)
+                .await
+                .is_ok_and(|existing| {
+                    self.force_tags
+                        || refuse_pinned_elsewhere(repository, &existing, &image.descriptor.digest)
+                            .is_ok()
+                });
+            if !fine {
+                refused.store(true, Ordering::SeqCst);
+                return None;
+            }
+        }
+        Some(
+            futures_util::future::join_all(
+                target.repositories.iter().map(|repository| {
+                    crate::registry::push::push(image, repository, &[], transport)
+                }),
+            )
+            .await,
+        )
     }
 
     /// Signs (and attests) each pushed image in each repository, several at once: the

@@ -83,6 +83,23 @@ fn blobs_of(registry: &Registry, repo: &str, index_digest: &str) -> BTreeMap<Str
     blobs
 }
 
+/// The config digests of the index `index_digest`'s platform manifests in `repo`.
+fn configs_of(registry: &Registry, repo: &str, index_digest: &str) -> BTreeSet<String> {
+    let index = parse_json(
+        std::str::from_utf8(&registry.manifest(repo, index_digest)).expect("UTF-8 index"),
+    );
+    index["manifests"]
+        .as_array()
+        .expect("index manifests")
+        .iter()
+        .map(|child| {
+            let bytes = registry.manifest(repo, str_at(child, "/digest"));
+            let manifest = parse_json(std::str::from_utf8(&bytes).expect("UTF-8 manifest"));
+            str_at(&manifest, "/config/digest").to_owned()
+        })
+        .collect()
+}
+
 /// The digests of the blob uploads the registry completed, in order.
 fn uploads(requests: &[Request]) -> Vec<String> {
     requests.iter().filter_map(Request::uploaded_blob).collect()
@@ -174,6 +191,7 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
     let digest = str_at(&first, "/digest");
     let blobs = blobs_of(&registry, repo, digest);
     assert_eq!(blobs.len() as u64, EXAMPLE_BLOBS, "{blobs:#?}");
+    let configs = configs_of(&registry, repo, digest);
 
     let requests = registry.requests();
     let uploaded = uploads(&requests);
@@ -188,7 +206,9 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
         blobs.keys().cloned().collect::<BTreeSet<_>>(),
         "the uploads are exactly the image's blobs"
     );
-    // HEAD first: every upload follows a HEAD of that blob.
+    // HEAD first for a layer (a base's, or one an earlier push put there, may be in
+    // the repository already); a config (new with its image) goes straight to its
+    // upload session: POST, then PUT.
     for digest in &uploaded {
         let head = requests
             .iter()
@@ -196,11 +216,34 @@ fn push_uploads_each_blob_once_and_skips_present_ones() {
         let put = requests
             .iter()
             .position(|r| r.uploaded_blob().as_deref() == Some(digest.as_str()));
-        assert!(
-            head.is_some() && head < put,
-            "no HEAD of {digest} before its upload: {requests:#?}"
-        );
+        if configs.contains(digest) {
+            assert_eq!(head, None, "a HEAD of the config {digest}: {requests:#?}");
+        } else {
+            assert!(
+                head.is_some() && head < put,
+                "no HEAD of the layer {digest} before its upload: {requests:#?}"
+            );
+        }
     }
+    let posts = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.route().contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(posts, uploaded.len(), "one POST per upload: {requests:#?}");
+    let heads = requests.iter().filter(|r| r.blob_head().is_some()).count();
+    assert_eq!(heads, uploaded.len() - configs.len(), "{requests:#?}");
+    // Of the manifests by digest only the index is asked about (is the image there
+    // whole?); the platform manifests of an image the registry lacks are PUT straight.
+    let by_digest_heads: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.route().contains("/manifests/sha256:"))
+        .map(Request::route)
+        .collect();
+    assert_eq!(
+        by_digest_heads,
+        [format!("/v2/{repo}/manifests/{digest}")],
+        "{requests:#?}"
+    );
     assert_eq!(count(&first, "blobs_uploaded"), EXAMPLE_BLOBS, "{first:#}");
     assert_eq!(count(&first, "blobs_mounted"), 0, "{first:#}");
     assert_eq!(count(&first, "blobs_skipped"), 0, "{first:#}");
@@ -569,4 +612,72 @@ fn inspect_and_push_read_registry_references() {
     let copied: Value = serde_json::from_slice(&registry.manifest("acme/copied", "2.0")).unwrap();
     assert_eq!(digest_of(&registry.manifest("acme/copied", "2.0")), digest);
     assert_eq!(copied["manifests"].as_array().unwrap().len(), 2);
+}
+
+/// A cross-repository mount the registry declines answers `202 Accepted` with an upload
+/// session (OCI distribution spec; distribution does so when the source lacks the
+/// blob): the upload goes into that session, with no second `POST`. The cache's
+/// records are made to name a repository that holds nothing, so every mount of the
+/// second push is declined.
+#[test]
+fn a_declined_mount_carries_the_upload_in_its_session() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let first = build_and_push(&sandbox, &registry, "acme/first", &["1.0.0"]);
+    let digest = str_at(&first, "/digest");
+    let blobs = blobs_of(&registry, "acme/first", digest);
+    let records = sandbox
+        .cache()
+        .join("pushed")
+        .join(registry.host().replace(':', "_"));
+    for blob in blobs.keys() {
+        let record = records.join(blob.strip_prefix("sha256:").unwrap());
+        assert!(
+            record.is_file(),
+            "no record of {blob} in {}",
+            records.display()
+        );
+        fs::write(&record, "acme/ghost\n").unwrap();
+    }
+
+    let before = registry.requests().len();
+    let second = build_and_push(&sandbox, &registry, "acme/second", &["1.0.0"]);
+    let requests: Vec<Request> = registry.requests().split_off(before);
+    assert_eq!(str_at(&second, "/digest"), digest);
+    assert_eq!(
+        count(&second, "blobs_uploaded"),
+        EXAMPLE_BLOBS,
+        "{second:#}"
+    );
+    assert_eq!(count(&second, "blobs_mounted"), 0, "{second:#}");
+    let posts: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.route().contains("/blobs/uploads/"))
+        .collect();
+    // One POST per blob, each the declined mount (202), none a fresh session: every
+    // upload below went into a session a mount opened.
+    assert_eq!(posts.len(), blobs.len(), "{requests:#?}");
+    for post in &posts {
+        assert_eq!(post.status, 202, "{post:?}");
+        assert_eq!(
+            post.query("from").as_deref(),
+            Some("acme/ghost"),
+            "{post:?}"
+        );
+        assert!(
+            post.query("mount").is_some_and(|m| blobs.contains_key(&m)),
+            "{post:?}"
+        );
+    }
+    let uploaded: BTreeSet<String> = uploads(&requests).into_iter().collect();
+    assert_eq!(
+        uploaded,
+        blobs.keys().cloned().collect::<BTreeSet<_>>(),
+        "{requests:#?}"
+    );
+    assert_eq!(
+        skopeo_raw(&registry, "acme/second:1.0.0"),
+        registry.manifest("acme/first", digest),
+        "the second repository serves the same image"
+    );
 }

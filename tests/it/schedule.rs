@@ -428,3 +428,53 @@ fn a_signed_release_uploads_each_artifact_blob_once() {
         "{blobs:#}"
     );
 }
+
+/// The images of a release are pushed by digest as they are built, each only once its
+/// own pinned tags are judged: a member whose version tag names another image already
+/// is refused before any of its bytes go up, a new member may be pushed by digest
+/// meanwhile, and no tag moves anywhere.
+#[test]
+fn a_refused_member_is_never_uploaded_and_no_tag_moves() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    shared_layer_workspace(&sandbox, &registry.host());
+    release(&sandbox, &registry, &[]);
+    let released = registry.manifest("acme/web", "1.0.0");
+
+    // web changes (1.0.0 is released: refused); a new member is not released yet.
+    sandbox.write("ws/services/web/app/main.py", "print('web, changed')\n");
+    sandbox.write("ws/services/extra/app/main.py", "print('extra')\n");
+    sandbox.write(
+        "ws/services/extra/hoist.toml",
+        &format!(
+            "[image]\nname = \"{}/acme/extra\"\n\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\n",
+            registry.host()
+        ),
+    );
+    let before = registry.requests().len();
+    let err = crate::registry::fails(
+        &mut release_command(&sandbox, &[]),
+        crate::registry::HOIST_LIMIT,
+    );
+    assert!(err.contains("acme/web:1.0.0"), "{err}");
+    let requests: Vec<Request> = registry.requests().split_off(before);
+    let web: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.repository() == Some("acme/web"))
+        .filter(|r| r.is_upload_traffic() || r.manifest_put().is_some())
+        .collect();
+    assert!(web.is_empty(), "the refused member went up: {web:#?}");
+    let tag_puts: Vec<&Request> = requests
+        .iter()
+        // Not a digest, nor a referrers tag (`sha256-<hex>`: an SBOM attached to an
+        // image pushed by digest): a release tag.
+        .filter(|r| r.manifest_put().is_some_and(|m| !m.starts_with("sha256")))
+        .collect();
+    assert!(tag_puts.is_empty(), "a tag moved: {tag_puts:#?}");
+    assert_eq!(registry.manifest("acme/web", "1.0.0"), released);
+    let extra_tag = registry
+        .http_get("/v2/acme/extra/manifests/1.0.0", &[])
+        .unwrap()
+        .status;
+    assert_eq!(extra_tag, 404, "the new member was tagged");
+}
