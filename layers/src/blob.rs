@@ -226,14 +226,13 @@ impl BlobStore {
         Ok(size)
     }
 
-    /// Renames the temp file `file` (which hashed to `digest`) to the blob's name.
+    /// Renames the temp file `file` (which hashed to `digest`) to the blob's name, unless
+    /// a file there already holds the same bytes (compared, not hashed: `file`'s bytes
+    /// are known).
     fn persist(&self, file: NamedTempFile, digest: &Digest, size: u64) -> Result<(), Error> {
         self.hold(digest)?;
         let target = self.path(digest);
-        if open_blob(&target, digest, size)
-            .and_then(blobfile::BlobFile::verify)
-            .is_ok()
-        {
+        if open_blob(&target, digest, size).is_ok_and(|there| there.matches(file.as_file())) {
             // The same bytes are there already: keep that file, so the layouts that
             // hard-link it keep sharing it. Dropping the temp file deletes it.
             return Ok(());
@@ -396,6 +395,22 @@ mod tests {
         }
         assert!(!store.contains(&claimed));
         assert!(!store.contains(&Digest::sha256_of(b"tampered")));
+        assert!(temp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn a_good_blob_another_run_wrote_is_kept_and_counts_as_verified() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, store) = temp_store();
+        let (digest, size) = store.put(b"earlier run").unwrap();
+        let path = store.path(&digest);
+        let inode = fs::metadata(&path).unwrap().ino();
+        // As if another process had written it: this one knows nothing about it.
+        blobfile::forget(&path);
+        assert!(!open_blob(&path, &digest, size).unwrap().is_verified());
+        store.put(b"earlier run").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "kept");
+        assert!(open_blob(&path, &digest, size).unwrap().is_verified());
         assert!(temp_files(&store).is_empty());
     }
 

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Seek};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -181,6 +181,24 @@ impl BlobFile {
         Ok(self.file)
     }
 
+    /// Whether the file holds the same bytes as `copy`, a file this process wrote and
+    /// hashed to the blob's digest on the way (so a match verifies this one, and is
+    /// remembered). Comparing reads both files but hashes neither, which is cheaper than
+    /// [`BlobFile::verify`] for a blob rebuilt over an existing one.
+    pub(crate) fn matches(&self, copy: &File) -> bool {
+        if self.verified {
+            return true;
+        }
+        let same = same_bytes(&self.file, copy, self.size).unwrap_or(false);
+        let unchanged = self.file.metadata().is_ok_and(|now| {
+            (now.mtime(), now.mtime_nsec()) == self.opened_mtime && now.len() == self.size
+        });
+        if same && unchanged {
+            remember(&self.file, &self.digest);
+        }
+        same && unchanged
+    }
+
     /// A reader of the blob's `size` bytes, hashing them as they pass unless this run
     /// already verified the file. Whatever it produced counts only once
     /// [`BlobReader::finish`] returns `Ok`.
@@ -216,6 +234,26 @@ impl BlobFile {
         }
         Ok(())
     }
+}
+
+/// Whether the first `size` bytes of `a` and `b` are equal and neither has more.
+fn same_bytes(a: &File, b: &File, size: u64) -> io::Result<bool> {
+    const CHUNK: usize = 256 * 1024;
+    if b.metadata()?.len() != size {
+        return Ok(false);
+    }
+    let (mut left, mut right) = (vec![0; CHUNK], vec![0; CHUNK]);
+    let mut offset = 0;
+    while offset < size {
+        let len = CHUNK.min(usize::try_from(size - offset).unwrap_or(CHUNK));
+        a.read_exact_at(&mut left[..len], offset)?;
+        b.read_exact_at(&mut right[..len], offset)?;
+        if left[..len] != right[..len] {
+            return Ok(false);
+        }
+        offset += len as u64;
+    }
+    Ok(true)
 }
 
 /// Reads a blob's bytes, hashing them; see [`BlobFile::reader`].
