@@ -415,6 +415,28 @@ mod tests {
     }
 
     #[test]
+    fn a_large_blob_is_compared_in_both_halves() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, store) = temp_store();
+        let good: Vec<u8> = (0..9u32 << 20).map(|i| (i % 253) as u8).collect();
+        let (digest, _) = store.put(&good).unwrap();
+        let path = store.path(&digest);
+        for flipped in [10, good.len() - 10] {
+            let mut bad = good.clone();
+            bad[flipped] ^= 1;
+            fs::write(&path, &bad).unwrap();
+            blobfile::forget(&path);
+            store.put(&good).unwrap();
+            assert!(fs::read(&path).unwrap() == good, "byte {flipped} undone");
+        }
+        let inode = fs::metadata(&path).unwrap().ino();
+        blobfile::forget(&path);
+        store.put(&good).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "kept");
+        assert!(temp_files(&store).is_empty());
+    }
+
+    #[test]
     fn writing_over_a_bad_blob_replaces_it_and_a_good_one_is_kept() {
         use std::os::unix::fs::MetadataExt;
         let (_dir, store) = temp_store();

@@ -21,7 +21,8 @@ use crate::spec::{
 };
 use crate::tar::{EntryType, Header, TarWriter};
 use crate::walk::{self, Inexact, Landing};
-/// How much file data is read (and handed to the tar) at a time.
+/// How much of an entry source's file is read at a time (files on disk are read
+/// straight into the tar stream's chunks, [`crate::sink::CHUNK`]).
 const READ_BUFFER: usize = 256 * 1024;
 
 /// Builds a layer from `spec` into `store`.

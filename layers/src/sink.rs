@@ -1,14 +1,15 @@
 //! The back half of the layer pipeline: the tar stream's sha256 (the diff_id), the
 //! compressor, and the blob writer (which hashes the compressed bytes: the digest).
 //!
-//! With more than one thread allowed, each hand-off is an [`Offload`]: the tar stream
-//! goes to a thread that hashes it and feeds the compressor, whose output goes to a
-//! thread that hashes and writes the blob. The calling thread keeps walking, reading
-//! and hashing file contents (the layer key) meanwhile. Measured on a 100 MiB tree with
-//! zstd -3 on 2 cores, the calling thread doing all three SHA-256 passes was the limit
-//! beside libzstd's workers (docs/performance.md). The bytes do not change: every stage
-//! sees the same sequence of bytes in the same order, and every compressor's output
-//! depends only on that sequence.
+//! With more than one thread allowed, the tar stream goes through an [`Offload`] to a
+//! thread that hashes it, feeds the compressor and hashes and writes the compressed
+//! blob, while the calling thread keeps walking, reading and hashing file contents
+//! (the layer key), reading straight into the hand-off's buffers. Measured on a 100 MiB
+//! tree with zstd -3 on 2 cores, the calling thread doing all three SHA-256 passes was
+//! the limit beside libzstd's workers (docs/performance.md); a third stage for the
+//! blob measured slower (one more copy and hand-off per chunk, on cores already busy).
+//! The bytes do not change: every stage sees the same sequence of bytes in the same
+//! order, and every compressor's output depends only on that sequence.
 
 use std::io::{self, Write};
 use std::mem;
@@ -20,9 +21,9 @@ use crate::compress::Encoder;
 use crate::hash::{Digest, HashingWriter};
 use crate::spec::Compression;
 
-/// Bytes handed over at a time: large enough that the queue costs nothing per byte,
-/// small enough that the buffers stay in cache. Also the most a file read takes at once.
-pub(crate) const CHUNK: usize = 256 << 10;
+/// Bytes handed over at a time, and the most a file read takes at once: each hand-off
+/// may wake a thread, and 1 MiB measured faster than 256 KiB.
+pub(crate) const CHUNK: usize = 1 << 20;
 
 /// Full chunks that may wait for the next stage.
 const QUEUED: usize = 4;
@@ -37,8 +38,8 @@ pub(crate) enum LayerSink {
     /// One thread allowed: everything on the calling thread; file content is read into
     /// the buffer and written from there.
     Inline(Box<HashingWriter<Encoder<BlobWriter>>>, Vec<u8>),
-    /// Hashing and compressing on one thread, hashing and writing the blob on another.
-    Threaded(Offload<HashingWriter<Encoder<Offload<BlobWriter>>>>),
+    /// Hashing, compressing and writing the blob on a thread of its own.
+    Threaded(Offload<HashingWriter<Encoder<BlobWriter>>>),
 }
 
 impl LayerSink {
@@ -48,18 +49,11 @@ impl LayerSink {
         compression: Compression,
         threads: usize,
     ) -> io::Result<LayerSink> {
+        let tar = HashingWriter::new(Encoder::new(blob, compression, threads)?);
         if threads <= 1 {
-            let encoder = Encoder::new(blob, compression, threads)?;
-            return Ok(LayerSink::Inline(
-                Box::new(HashingWriter::new(encoder)),
-                vec![0; CHUNK],
-            ));
+            return Ok(LayerSink::Inline(Box::new(tar), vec![0; CHUNK]));
         }
-        let encoder = Encoder::new(Offload::start(blob, "blob")?, compression, threads)?;
-        Ok(LayerSink::Threaded(Offload::start(
-            HashingWriter::new(encoder),
-            "tar",
-        )?))
+        Ok(LayerSink::Threaded(Offload::start(tar, "tar")?))
     }
 
     /// Ends the stream: the blob with every byte compressed into it, and the diff_id.
@@ -71,7 +65,7 @@ impl LayerSink {
             }
             LayerSink::Threaded(tar) => {
                 let (encoder, diff_id, _) = tar.finish()?.finish();
-                Ok((encoder.finish()?.finish()?, diff_id))
+                Ok((encoder.finish()?, diff_id))
             }
         }
     }
