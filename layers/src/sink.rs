@@ -264,6 +264,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::testutil::Broken;
 
     fn counting(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
@@ -299,17 +300,6 @@ mod tests {
             rest = tail;
         }
         assert!(offload.finish().unwrap() == data);
-    }
-
-    struct Broken;
-
-    impl Write for Broken {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::other("disk on fire"))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]
