@@ -227,22 +227,18 @@ impl BlobStore {
     }
 
     /// Renames the temp file `file` (which hashed to `digest`) to the blob's name, unless
-    /// the file there is worth keeping: one this run verified, or one that layouts
-    /// hard-link (so they keep sharing it) holding the same bytes (compared, not
-    /// hashed: `file`'s bytes are known). A file nothing else links is replaced
-    /// unread: the rename costs less than reading both.
+    /// a file there already holds the same bytes (compared, not hashed: `file`'s bytes
+    /// are known).
     fn persist(&self, file: NamedTempFile, digest: &Digest, size: u64) -> Result<(), Error> {
         self.hold(digest)?;
         let target = self.path(digest);
-        let keep = open_blob(&target, digest, size).is_ok_and(|there| {
-            there.is_verified() || (there.is_shared() && there.matches(file.as_file()))
-        });
-        if keep {
-            // Dropping the temp file deletes it.
+        if open_blob(&target, digest, size).is_ok_and(|there| there.matches(file.as_file())) {
+            // The same bytes are there already: keep that file, so the layouts that
+            // hard-link it keep sharing it. Dropping the temp file deletes it.
             return Ok(());
         }
-        // Missing, unshared, or bad (a flipped byte, a link, a directory in the way): our
-        // bytes replace it in one rename. A directory there makes the rename fail, named.
+        // Missing, or bad (a flipped byte, a link, a directory in the way): our bytes
+        // replace it in one rename. A directory there makes the rename fail, named.
         blobfile::forget(&target);
         let file = file
             .persist(&target)
@@ -403,23 +399,15 @@ mod tests {
     }
 
     #[test]
-    fn a_blob_another_run_wrote_is_kept_if_shared_and_replaced_if_not() {
+    fn a_good_blob_another_run_wrote_is_kept_and_counts_as_verified() {
         use std::os::unix::fs::MetadataExt;
-        let (dir, store) = temp_store();
+        let (_dir, store) = temp_store();
         let (digest, size) = store.put(b"earlier run").unwrap();
         let path = store.path(&digest);
         let inode = fs::metadata(&path).unwrap().ino();
         // As if another process had written it: this one knows nothing about it.
         blobfile::forget(&path);
         assert!(!open_blob(&path, &digest, size).unwrap().is_verified());
-        store.put(b"earlier run").unwrap();
-        assert_ne!(fs::metadata(&path).unwrap().ino(), inode, "replaced");
-        assert_eq!(fs::read(&path).unwrap(), b"earlier run");
-
-        // A layout hard-links it: compared, kept, and now known to be right.
-        let inode = fs::metadata(&path).unwrap().ino();
-        fs::hard_link(&path, dir.path().join("layout-blob")).unwrap();
-        blobfile::forget(&path);
         store.put(b"earlier run").unwrap();
         assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "kept");
         assert!(open_blob(&path, &digest, size).unwrap().is_verified());
@@ -429,27 +417,20 @@ mod tests {
     #[test]
     fn a_large_blob_is_compared_in_both_halves() {
         use std::os::unix::fs::MetadataExt;
-        let (dir, store) = temp_store();
+        let (_dir, store) = temp_store();
         let good: Vec<u8> = (0..9u32 << 20).map(|i| (i % 253) as u8).collect();
         let (digest, _) = store.put(&good).unwrap();
         let path = store.path(&digest);
-        // Shared with a layout, so it is compared rather than replaced unread.
-        let share = || {
-            let link = dir.path().join("layout-blob");
-            let _ = fs::remove_file(&link);
-            fs::hard_link(&path, &link).unwrap();
-            blobfile::forget(&path);
-        };
         for flipped in [10, good.len() - 10] {
             let mut bad = good.clone();
             bad[flipped] ^= 1;
             fs::write(&path, &bad).unwrap();
-            share();
+            blobfile::forget(&path);
             store.put(&good).unwrap();
             assert!(fs::read(&path).unwrap() == good, "byte {flipped} undone");
         }
-        share();
         let inode = fs::metadata(&path).unwrap().ino();
+        blobfile::forget(&path);
         store.put(&good).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "kept");
         assert!(temp_files(&store).is_empty());

@@ -181,11 +181,6 @@ impl BlobFile {
         Ok(self.file)
     }
 
-    /// Whether other paths name the same file (a layout hard-linked it).
-    pub(crate) fn is_shared(&self) -> bool {
-        self.file.metadata().is_ok_and(|meta| meta.nlink() > 1)
-    }
-
     /// Whether the file holds the same bytes as `copy`, a file this process wrote and
     /// hashed to the blob's digest on the way (so a match verifies this one, and is
     /// remembered). Comparing reads both files but hashes neither, which is cheaper than
