@@ -228,7 +228,9 @@ impl BlobStore {
 
     /// Renames the temp file `file` (which hashed to `digest`) to the blob's name, unless
     /// a file there already holds the same bytes (compared, not hashed: `file`'s bytes
-    /// are known).
+    /// are known). Comparing also beats replacing a good file unread: on ext4, a rename
+    /// over an existing file flushes the new file's data first (`auto_da_alloc`),
+    /// measured at 40 ms for a 54 MB blob, against ~10 ms to compare.
     fn persist(&self, file: NamedTempFile, digest: &Digest, size: u64) -> Result<(), Error> {
         self.hold(digest)?;
         let target = self.path(digest);
