@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Seek};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -181,6 +181,24 @@ impl BlobFile {
         Ok(self.file)
     }
 
+    /// Whether the file holds the same bytes as `copy`, a file this process wrote and
+    /// hashed to the blob's digest on the way (so a match verifies this one, and is
+    /// remembered). Comparing reads both files but hashes neither, which is cheaper than
+    /// [`BlobFile::verify`] for a blob rebuilt over an existing one.
+    pub(crate) fn matches(&self, copy: &File) -> bool {
+        if self.verified {
+            return true;
+        }
+        let same = same_bytes(&self.file, copy, self.size).unwrap_or(false);
+        let unchanged = self.file.metadata().is_ok_and(|now| {
+            (now.mtime(), now.mtime_nsec()) == self.opened_mtime && now.len() == self.size
+        });
+        if same && unchanged {
+            remember(&self.file, &self.digest);
+        }
+        same && unchanged
+    }
+
     /// A reader of the blob's `size` bytes, hashing them as they pass unless this run
     /// already verified the file. Whatever it produced counts only once
     /// [`BlobReader::finish`] returns `Ok`.
@@ -216,6 +234,45 @@ impl BlobFile {
         }
         Ok(())
     }
+}
+
+/// Whether the first `size` bytes of `a` and `b` are equal and `b` has no more.
+///
+/// A large blob is compared in two halves at once: this is the last step of a layer
+/// build, when its other threads are done.
+fn same_bytes(a: &File, b: &File, size: u64) -> io::Result<bool> {
+    const HALVES_FROM: u64 = 8 << 20;
+    if b.metadata()?.len() != size {
+        return Ok(false);
+    }
+    if size < HALVES_FROM {
+        return same_range(a, b, 0..size);
+    }
+    let half = size / 2;
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| same_range(a, b, half..size));
+        let first = same_range(a, b, 0..half);
+        let second = second
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("comparing blob bytes panicked")));
+        Ok(first? && second?)
+    })
+}
+
+fn same_range(a: &File, b: &File, range: std::ops::Range<u64>) -> io::Result<bool> {
+    const CHUNK: usize = 256 * 1024;
+    let (mut left, mut right) = (vec![0; CHUNK], vec![0; CHUNK]);
+    let mut offset = range.start;
+    while offset < range.end {
+        let len = CHUNK.min(usize::try_from(range.end - offset).unwrap_or(CHUNK));
+        a.read_exact_at(&mut left[..len], offset)?;
+        b.read_exact_at(&mut right[..len], offset)?;
+        if left[..len] != right[..len] {
+            return Ok(false);
+        }
+        offset += len as u64;
+    }
+    Ok(true)
 }
 
 /// Reads a blob's bytes, hashing them; see [`BlobFile::reader`].

@@ -42,10 +42,17 @@ pub(crate) fn content_hashes(entries: &[Entry]) -> Result<Vec<[u8; 32]>, Error> 
         }
         if let Kind::File(info) = &entry.kind {
             let mut hasher = Sha256::new();
-            walk::read_file(info, &mut buf, |chunk| {
+            let sink = |chunk: &[u8]| {
                 hasher.update(chunk);
                 Ok(())
-            })?;
+            };
+            walk::read_file(
+                info,
+                &mut walk::Buffered {
+                    buf: &mut buf,
+                    sink,
+                },
+            )?;
             hashes.push(hasher.finalize().into());
         }
     }

@@ -459,6 +459,7 @@ mod tests {
 
     use super::*;
     use crate::spec::Compression;
+    use crate::testutil::Broken;
 
     /// Text that deflates well, then xorshift noise that does not: both block kinds.
     fn mixed_data(len: usize) -> Vec<u8> {
@@ -670,15 +671,6 @@ mod tests {
 
     #[test]
     fn write_errors_surface_from_workers() {
-        struct Broken;
-        impl Write for Broken {
-            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-                Err(io::Error::other("disk on fire"))
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
         // The header write fails right away for gzip.
         assert!(Encoder::new(Broken, Compression::Gzip { level: 6 }, 2).is_err());
         let mut zstd = Encoder::new(Broken, Compression::Zstd { level: 3 }, 2).unwrap();

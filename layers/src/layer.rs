@@ -1,26 +1,28 @@
 //! Building one layer: the spec, the options and [`build_layer`].
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use sha2::Digest as _;
 use sha2::Sha256;
 
 use crate::blob::BlobStore;
 use crate::cache;
-use crate::compress::Encoder;
 use crate::entry::{Entry, Kind, Member, WHITEOUT_PREFIX};
 use crate::error::Error;
 use crate::files::{self, Origin};
-use crate::hash::{Digest, HashingWriter};
+use crate::hash::Digest;
 use crate::observe::{EntryObserver, NoObserver, ObservedEntry, ObservedKind};
+use crate::sink::LayerSink;
 use crate::source::SharedSource;
 use crate::spec::{
     BuildOptions, BuiltLayer, KnownLayers, LayerGate, LayerSpec, NoGate, NoKnownLayers,
     PARENT_DIR_MODE, Progress, WHITEOUT_MODE,
 };
 use crate::tar::{EntryType, Header, TarWriter};
-use crate::walk::{self, Inexact};
-/// How much file data is read (and handed to the tar) at a time.
+use crate::walk::{self, Inexact, Landing};
+/// How much of an entry source's file is read at a time (files on disk are read
+/// straight into the tar stream's chunks, [`crate::sink::CHUNK`]).
 const READ_BUFFER: usize = 256 * 1024;
 
 /// Builds a layer from `spec` into `store`.
@@ -279,8 +281,8 @@ fn write_layer(
     let blob = store.writer()?;
     let out_path = blob.temp_path().to_path_buf();
     let output_error = |e| Error::io(&out_path, e);
-    let encoder = Encoder::new(blob, spec.compression, threads).map_err(output_error)?;
-    let mut tar = TarWriter::new(HashingWriter::new(encoder));
+    let sink = LayerSink::new(blob, spec.compression, threads).map_err(output_error)?;
+    let mut tar = TarWriter::new(sink);
     let mut buf = vec![0u8; READ_BUFFER];
     let mut hashes = Vec::new();
 
@@ -321,18 +323,16 @@ fn write_layer(
         .map_err(output_error)?;
 
         if let Kind::File(info) = &entry.kind {
-            let mut hasher = Sha256::new();
-            walk::read_file(info, &mut buf, |chunk| {
-                tar.write_data(chunk).map_err(output_error)?;
-                hasher.update(chunk);
-                if watched {
-                    observer.content(chunk);
-                }
-                progress.advance(chunk.len() as u64);
-                Ok(())
-            })?;
+            let mut landing = IntoTar {
+                sink: tar.get_mut(),
+                hasher: Sha256::new(),
+                observer: watched.then_some(&mut *observer),
+                progress,
+                out_path: &out_path,
+            };
+            walk::read_file(info, &mut landing)?;
+            let sha256: [u8; 32] = landing.hasher.finalize().into();
             tar.end_data(info.size).map_err(output_error)?;
-            let sha256: [u8; 32] = hasher.finalize().into();
             if watched {
                 observer.content_end(&sha256);
             }
@@ -357,8 +357,10 @@ fn write_layer(
         }
     }
 
-    let (encoder, diff_id, _) = tar.finish().map_err(output_error)?.finish();
-    let blob = encoder.finish().map_err(output_error)?;
+    let (blob, diff_id) = tar
+        .finish()
+        .and_then(LayerSink::finish)
+        .map_err(output_error)?;
     let (digest, size) = blob.commit()?;
     let built = BuiltLayer {
         digest,
@@ -370,6 +372,34 @@ fn write_layer(
         known: false,
     };
     Ok(built)
+}
+
+/// Lands a file's content straight in the tar stream's buffers (no copy), hashing it
+/// for the layer key and showing it to the observer, if it asked, on the way.
+struct IntoTar<'a> {
+    sink: &'a mut LayerSink,
+    hasher: Sha256,
+    observer: Option<&'a mut dyn EntryObserver>,
+    progress: &'a dyn Progress,
+    out_path: &'a Path,
+}
+
+impl Landing for IntoTar<'_> {
+    fn space(&mut self, max: usize) -> &mut [u8] {
+        self.sink.space(max)
+    }
+
+    fn landed(&mut self, len: usize) -> Result<(), Error> {
+        let bytes = self.sink.landed(len);
+        self.hasher.update(bytes);
+        if let Some(observer) = self.observer.as_deref_mut() {
+            observer.content(bytes);
+        }
+        self.progress.advance(len as u64);
+        self.sink
+            .commit(len)
+            .map_err(|e| Error::io(self.out_path, e))
+    }
 }
 
 /// Streams one file of an entry source to `sink`: exactly its declared size, hashed
@@ -396,20 +426,22 @@ fn stream_member(
         hasher.update(chunk);
         sink(chunk)
     };
-    walk::copy_exact(&mut reader, member.size, buf, &mut hashed).map_err(
-        |inexact| match inexact {
-            Inexact::Short { remaining } => wrong(format!(
-                "its content ended {remaining} bytes short of its declared {} bytes",
-                member.size
-            )),
-            Inexact::Long => wrong(format!(
-                "its content runs past its declared {} bytes",
-                member.size
-            )),
-            Inexact::Read(e) => wrong(format!("reading its content failed: {e}")),
-            Inexact::Sink(e) => e,
-        },
-    )?;
+    let mut landing = walk::Buffered {
+        buf,
+        sink: &mut hashed,
+    };
+    walk::copy_exact(&mut reader, member.size, &mut landing).map_err(|inexact| match inexact {
+        Inexact::Short { remaining } => wrong(format!(
+            "its content ended {remaining} bytes short of its declared {} bytes",
+            member.size
+        )),
+        Inexact::Long => wrong(format!(
+            "its content runs past its declared {} bytes",
+            member.size
+        )),
+        Inexact::Read(e) => wrong(format!("reading its content failed: {e}")),
+        Inexact::Sink(e) => e,
+    })?;
     let found: [u8; 32] = hasher.finalize().into();
     if found != member.sha256 {
         return Err(wrong(format!(
@@ -1020,6 +1052,73 @@ mod tests {
             built.size,
             std::fs::metadata(store.path(&built.digest)).unwrap().len()
         );
+    }
+
+    /// Appends to `grow` when the entry `when` is written: a file that changes after
+    /// the walk.
+    struct Grower {
+        when: &'static str,
+        grow: std::path::PathBuf,
+    }
+
+    impl EntryObserver for Grower {
+        fn entry(&mut self, entry: &ObservedEntry<'_>) -> bool {
+            if entry.path == self.when {
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&self.grow)
+                    .unwrap();
+                std::io::Write::write_all(&mut file, b"more").unwrap();
+            }
+            false
+        }
+        fn content(&mut self, _chunk: &[u8]) {}
+        fn content_end(&mut self, _sha256: &[u8; 32]) {}
+        fn layer_written(&mut self, _layer: &BuiltLayer) {}
+    }
+
+    #[test]
+    fn a_file_changed_during_a_parallel_build_is_named_and_nothing_is_left() {
+        let tree = Tree::new();
+        tree.file("a", &vec![b'a'; 3 * crate::sink::CHUNK], 0o644);
+        let grown = tree.file("b", b"short", 0o644);
+        let (dir, store) = store();
+        for compression in [
+            Compression::Gzip { level: 1 },
+            Compression::Zstd { level: 1 },
+        ] {
+            let mut spec = LayerSpec::new(tree.root(), "/");
+            spec.compression = compression;
+            let mut grower = Grower {
+                when: "a",
+                grow: grown.clone(),
+            };
+            let options = BuildOptions {
+                threads: 2,
+                use_cache: false,
+            };
+            let err = build_layer_observed(
+                &spec,
+                &store,
+                &options,
+                &NoProgress,
+                (&NoKnownLayers, &NoGate),
+                &mut grower,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&err, Error::FileChanged { path, .. } if *path == grown),
+                "{err}"
+            );
+            std::fs::write(&grown, b"short").unwrap();
+            // No temp blob stays behind at the store's root.
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|name| name != "blobs")
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 
     #[test]

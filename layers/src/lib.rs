@@ -53,6 +53,7 @@ mod layer;
 mod layout;
 mod observe;
 pub mod prune;
+mod sink;
 mod source;
 mod spec;
 mod tar;

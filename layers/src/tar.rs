@@ -163,6 +163,12 @@ impl<W: Write> TarWriter<W> {
         Ok(())
     }
 
+    /// The writer, for entry data written to it directly (the caller keeps the count
+    /// promised by the header, as with [`TarWriter::write_data`]).
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Writes the end-of-archive marker and returns the writer.
     pub(crate) fn finish(mut self) -> io::Result<W> {
         self.out.write_all(&[0u8; 2 * BLOCK])?;

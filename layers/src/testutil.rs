@@ -128,3 +128,15 @@ pub(crate) fn read_layer(store: &BlobStore, built: &BuiltLayer) -> Vec<ReadEntry
     }
     entries
 }
+
+/// A writer whose every write fails with "disk on fire".
+pub(crate) struct Broken;
+
+impl std::io::Write for Broken {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("disk on fire"))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -160,16 +160,12 @@ pub(crate) fn walk_source(
     Ok((root_mode, entries))
 }
 
-/// Reads exactly the file the walk saw, passing its bytes to `sink` in chunks.
+/// Reads exactly the file the walk saw into `landing`.
 ///
 /// Fails with [`Error::FileChanged`] if the path now names another file or the size
 /// differs from the walk's or the content ends early or runs on: writing a tar header
 /// that promises N bytes and then supplying a different count would corrupt the archive.
-pub(crate) fn read_file(
-    info: &FileInfo,
-    buf: &mut [u8],
-    mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<(), Error> {
+pub(crate) fn read_file(info: &FileInfo, landing: &mut dyn Landing) -> Result<(), Error> {
     let path = &info.source;
     let changed = |reason: String| Error::FileChanged {
         path: path.clone(),
@@ -187,7 +183,7 @@ pub(crate) fn read_file(
             opened.len()
         )));
     }
-    copy_exact(&mut file, info.size, buf, &mut sink).map_err(|inexact| match inexact {
+    copy_exact(&mut file, info.size, landing).map_err(|inexact| match inexact {
         Inexact::Short { remaining } => changed(format!(
             "it ended {remaining} bytes short of its {} byte size",
             info.size
@@ -213,26 +209,52 @@ pub(crate) enum Inexact {
     Sink(Error),
 }
 
-/// Passes exactly `size` bytes of `reader` to `sink`, in chunks of at most `buf`'s
-/// length, and checks that nothing follows: a tar header already promised that count.
+/// Where [`copy_exact`] puts what it reads: space to read into, then told how much of
+/// it the read filled. The layer writer lands file content straight in the tar
+/// stream's buffers ([`crate::sink`]), saving a copy; [`Buffered`] lands it in one
+/// buffer and hands each read to a closure.
+pub(crate) trait Landing {
+    /// Space for the next read: at least 1 and at most `max` (≥ 1) bytes.
+    fn space(&mut self, max: usize) -> &mut [u8];
+
+    /// The first `len` bytes of the last space hold the next bytes of content.
+    fn landed(&mut self, len: usize) -> Result<(), Error>;
+}
+
+/// A [`Landing`] reading into `buf` and passing each read's bytes to `sink`.
+pub(crate) struct Buffered<'a, F> {
+    pub(crate) buf: &'a mut [u8],
+    pub(crate) sink: F,
+}
+
+impl<F: FnMut(&[u8]) -> Result<(), Error>> Landing for Buffered<'_, F> {
+    fn space(&mut self, max: usize) -> &mut [u8] {
+        let len = self.buf.len().min(max);
+        &mut self.buf[..len]
+    }
+
+    fn landed(&mut self, len: usize) -> Result<(), Error> {
+        (self.sink)(&self.buf[..len])
+    }
+}
+
+/// Lands exactly `size` bytes of `reader` in `landing` and checks that nothing
+/// follows: a tar header already promised that count.
 pub(crate) fn copy_exact(
     reader: &mut dyn Read,
     size: u64,
-    buf: &mut [u8],
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    landing: &mut dyn Landing,
 ) -> Result<(), Inexact> {
     let mut remaining = size;
     while remaining > 0 {
-        let want = buf
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let read = match reader.read(&mut buf[..want]) {
+        let space = landing.space(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let read = match reader.read(space) {
             Ok(0) => return Err(Inexact::Short { remaining }),
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Inexact::Read(e)),
         };
-        sink(&buf[..read]).map_err(Inexact::Sink)?;
+        landing.landed(read).map_err(Inexact::Sink)?;
         remaining -= read as u64;
     }
     let mut probe = [0u8; 1];
@@ -269,10 +291,17 @@ mod tests {
     fn read_all(info: &FileInfo) -> Result<Vec<u8>, Error> {
         let mut buf = [0u8; 3];
         let mut out = Vec::new();
-        read_file(info, &mut buf, |chunk| {
+        let sink = |chunk: &[u8]| {
             out.extend_from_slice(chunk);
             Ok(())
-        })?;
+        };
+        read_file(
+            info,
+            &mut Buffered {
+                buf: &mut buf,
+                sink,
+            },
+        )?;
         Ok(out)
     }
 
