@@ -389,8 +389,8 @@ if [ "$PEERS_ONLY" != 1 ]; then
         die "hoist build failed (output above)"
     fi
     rss[hoist]=$(rss_of "$tmp/rss.hoist")
-    # The layer blob: follow index.json to the (only) image manifest, take its
-    # last layer. Handles both a bare manifest and an index in index.json.
+    # The layer blob: follow index.json to the (only) image manifest (artifacts such
+    # as the SBOM skipped), take its last layer. Handles both a bare manifest and an index in index.json.
     size[hoist]=$(python3 - "$tmp/out" <<'PY'
 import json, os, sys
 root = sys.argv[1]
@@ -399,6 +399,8 @@ def blob(d):
     return os.path.join(root, "blobs", algo, hexd)
 node = json.load(open(os.path.join(root, "index.json")))
 while "manifests" in node:
+    # An SBOM (the default) sits beside the image as an artifact: skip artifacts.
+    node["manifests"] = [m for m in node["manifests"] if "artifactType" not in m]
     if len(node["manifests"]) != 1:
         sys.exit(f"expected one manifest in {root}, found {len(node['manifests'])}")
     node = json.load(open(blob(node["manifests"][0])))
