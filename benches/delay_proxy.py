@@ -10,7 +10,10 @@ upstream connection per client connection), so the connections it counts are the
 ones the client opened. `GET /__stats` (not forwarded) answers what it saw since the
 last such request and starts counting afresh: requests by method, the most client
 connections open at once and the most requests in flight at once, and the request
-body bytes of blob uploads (PUT/PATCH under /blobs/uploads/).
+body bytes of blob uploads (PUT/PATCH under /blobs/uploads/). With PROXY_TRACE=FILE in
+the environment, each request also appends a line to FILE: when it arrived and when it
+was answered (seconds since the proxy started), its method and path; to see where a
+client leaves its requests in flight idle.
 
 The `Host` header is forwarded as the client sent it, so the registry's upload
 `Location`s name the proxy, and uploads go through it too. Bodies are read whole
@@ -27,6 +30,8 @@ import time
 upstream_port, delay = int(sys.argv[1]), int(sys.argv[2]) / 1000.0
 port_file = sys.argv[3]
 lock = threading.Lock()
+started = time.monotonic()
+trace = open(os.environ["PROXY_TRACE"], "a") if os.environ.get("PROXY_TRACE") else None
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
 
@@ -93,6 +98,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.body()
             return self.answer_stats()
         body = self.body()
+        arrived = time.monotonic() - started
         bump("in_flight", 1)
         try:
             with lock:
@@ -110,6 +116,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = answer.read()
         finally:
             bump("in_flight", -1)
+            if trace is not None:
+                with lock:
+                    trace.write(f"{arrived:.4f} {time.monotonic() - started:.4f} {self.command} {self.path}\n")
+                    trace.flush()
         self.send_response_only(answer.status, answer.reason)
         for k, v in answer.getheaders():
             if k.lower() not in HOP and not (k.lower() == "content-length" and self.command != "HEAD"):
