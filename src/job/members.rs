@@ -235,7 +235,12 @@ pub fn build_members<T: Send>(
 ) -> super::Result<Vec<T>> {
     let read = Slots::new(names.len());
     let answers = std::thread::scope(|scope| {
-        scope.spawn(|| builder.read_registry_layers(lists, &|i, known| read.fill(i, known)));
+        scope.spawn(|| {
+            read.fill_by(
+                |ready| builder.read_registry_layers(lists, ready),
+                || reader_gone("the registry's layers"),
+            );
+        });
         built_in_order(builder, (names, named), note, &|i, out| {
             work(i, read.take(i), out)
         })
@@ -278,29 +283,63 @@ fn built_in_order<T: Send>(
 
 /// One value per member, filled by one thread, waited for by another.
 pub(super) struct Slots<T> {
-    values: Mutex<Vec<Option<T>>>,
+    values: Mutex<Vec<Slot<T>>>,
     filled: Condvar,
+}
+
+/// One member's place in [`Slots`].
+enum Slot<T> {
+    Waiting,
+    Ready(T),
+    Taken,
 }
 
 impl<T> Slots<T> {
     pub(super) fn new(count: usize) -> Slots<T> {
         Slots {
-            values: Mutex::new((0..count).map(|_| None).collect()),
+            values: Mutex::new((0..count).map(|_| Slot::Waiting).collect()),
             filled: Condvar::new(),
         }
     }
 
-    pub(super) fn fill(&self, index: usize, value: T) {
-        self.values.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value);
+    fn fill(&self, index: usize, value: T) {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)[index] = Slot::Ready(value);
         self.filled.notify_all();
     }
 
-    /// Waits for member `index`'s value (every slot is filled once: the reader hands
-    /// each list its answer, errors included).
+    /// Fills the slots with what `read` hands over; those it leaves empty (it
+    /// panicked, or skipped one) get `abandoned()`, so that no member waits forever
+    /// in [`Self::take`] for a reader that is gone. A panic then goes on.
+    pub(super) fn fill_by(
+        &self,
+        read: impl FnOnce(&(dyn Fn(usize, T) + Sync)),
+        abandoned: impl Fn() -> T,
+    ) where
+        T: Send,
+    {
+        /// Fills what is still waiting when dropped, unwinding included.
+        struct Rest<'s, T, F: Fn() -> T>(&'s Slots<T>, F);
+        impl<T, F: Fn() -> T> Drop for Rest<'_, T, F> {
+            fn drop(&mut self) {
+                let mut values = self.0.values.lock().unwrap_or_else(PoisonError::into_inner);
+                for slot in values.iter_mut().filter(|s| matches!(s, Slot::Waiting)) {
+                    *slot = Slot::Ready((self.1)());
+                }
+                self.0.filled.notify_all();
+            }
+        }
+        let _rest = Rest(self, abandoned);
+        read(&|i, value| self.fill(i, value));
+    }
+
+    /// Waits for member `index`'s value (every slot is filled once: [`Self::fill_by`]
+    /// hands each its answer, errors included).
     pub(super) fn take(&self, index: usize) -> T {
         let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(value) = values[index].take() {
+            if matches!(values[index], Slot::Ready(_))
+                && let Slot::Ready(value) = std::mem::replace(&mut values[index], Slot::Taken)
+            {
                 return value;
             }
             values = self
@@ -309,6 +348,16 @@ impl<T> Slots<T> {
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
+}
+
+/// What a member waiting on [`Slots`] gets when the thread reading for it is gone.
+pub(super) fn reader_gone<T>(what: &str) -> crate::Result<T> {
+    Err(crate::Error::Registry {
+        registry: String::new(),
+        message: format!(
+            "reading {what} stopped before this member's answer (a bug: see the panic above)"
+        ),
+    })
 }
 
 /// The members' reports passed on in member order.
@@ -472,5 +521,31 @@ mod tests {
             record.0.into_inner().unwrap(),
             ["layer of 0", "layer of 1", "layer of 2"]
         );
+    }
+
+    /// A reader that dies halfway leaves no member waiting: the slots it did not fill
+    /// answer an error naming what was read, and its panic still reaches the caller.
+    #[test]
+    fn a_reader_that_panics_leaves_no_member_waiting() {
+        let slots: Slots<crate::Result<u32>> = Slots::new(3);
+        let taken = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                slots.fill_by(
+                    |ready| {
+                        ready(1, Ok(7));
+                        panic!("reader failed");
+                    },
+                    || reader_gone("the test's values"),
+                );
+            });
+            let taken: Vec<_> = (0..3).map(|i| slots.take(i)).collect();
+            assert!(reader.join().is_err(), "the panic goes on");
+            taken
+        });
+        assert_eq!(*taken[1].as_ref().unwrap(), 7);
+        for i in [0, 2] {
+            let error = taken[i].as_ref().unwrap_err().to_string();
+            assert!(error.contains("the test's values"), "{error}");
+        }
     }
 }

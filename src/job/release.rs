@@ -477,9 +477,10 @@ fn build_all<'p>(
     };
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            earlier_releases(builder, targets, keep, previous, &|i, read| {
-                earlier_all.fill(i, read);
-            });
+            earlier_all.fill_by(
+                |ready| earlier_releases(builder, targets, keep, previous, ready),
+                || super::members::reader_gone("the previous releases"),
+            );
         });
         build_members(
             builder,
