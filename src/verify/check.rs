@@ -222,11 +222,12 @@ fn check_provenance(
             .map(|(d, _)| d.clone())
             .collect(),
         base_digest: outcome.inputs.base_digest.clone(),
-        // The bytes the rebuild parsed (one read): not the file as it is now.
+        // The bytes the rebuild parsed (one read), not the file as it is now; named
+        // as the user knows it (a revision's is read in a temporary worktree).
         config: outcome
             .config_digest
             .clone()
-            .map(|digest| (config_path.display().to_string(), digest)),
+            .map(|digest| (image.config.display().to_string(), digest)),
         locks: outcome.locks.clone(),
         revision: Git::discover(crate::fsutil::parent_dir(config_path))
             .ok()
