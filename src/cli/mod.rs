@@ -115,6 +115,10 @@ pub struct PullArgs {
     /// Concurrent blob downloads.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs, default_value_t = hoist::registry::client::DEFAULT_JOBS)]
     jobs: usize,
+    /// Print `{reference, digest, output, platforms, bytes_written, registry}` as JSON
+    /// instead of the digest.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -548,12 +552,15 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         &args.registry,
     )?;
     let image = &opened.image;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&hoist::inspect::to_json(&location, image))?
-        );
-    } else {
+    let mut document = hoist::inspect::to_json(&location, image);
+    // What was asked of the registry, when the image is in one (a layout or an
+    // archive is read from disk: no `registry`).
+    if matches!(location, hoist::oci::location::Location::Registry { .. }) {
+        args.registry
+            .report(&opened.transport, &mut document, &[])?;
+    }
+    emit_json(&document, args.json, None)?;
+    if !args.json {
         print!("{}", hoist::inspect::render(&location, image));
     }
     Ok(())

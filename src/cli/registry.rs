@@ -166,6 +166,8 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         platforms: platforms.as_deref(),
         fetch_layers: true,
     };
+    // Its documents and blobs are fetched as it is opened.
+    transport.phase("fetch");
     let base = open(&source_location, &open_options)?;
     let image = base.for_copy(&args.reference, true)?;
     // The tag in the output location (the sink adds it), else the source's tag.
@@ -187,6 +189,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
             .into_iter()
             .collect()
     };
+    transport.phase("write");
     let report = sink.write(&image, &tags)?;
     note!(
         "pulled {} ({} platform{}) into {} ({} new)",
@@ -196,7 +199,18 @@ pub fn pull(args: &PullArgs) -> Result<()> {
         report.target,
         human_bytes(report.bytes_written)
     );
-    println!("{}", image.descriptor.digest);
+    let mut document = serde_json::json!({
+        "reference": source.whole(),
+        "digest": image.descriptor.digest,
+        "output": report.target,
+        "platforms": image.platforms.iter().map(|p| p.platform.to_string()).collect::<Vec<_>>(),
+        "bytes_written": report.bytes_written,
+    });
+    args.registry.report(&transport, &mut document, &[])?;
+    super::emit_json(&document, args.json, None)?;
+    if !args.json {
+        println!("{}", image.descriptor.digest);
+    }
     Ok(())
 }
 

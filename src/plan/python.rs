@@ -109,9 +109,10 @@ impl PendingPython {
         &self.read.digest
     }
 
-    /// Its `[[layer]]` number, from 0.
-    pub fn number(&self) -> usize {
-        self.number
+    /// The lock's name among a provenance's inputs: `layer[N].python.lock`, N its
+    /// `[[layer]]` number from 0 (as the statement numbers every layer).
+    pub fn input_name(&self) -> String {
+        format!("layer[{}].python.lock", self.number)
     }
 
     fn field(&self, key: &str) -> String {

@@ -84,7 +84,7 @@ pub fn provenance_facts(
     // plan read it.
     for python in &plan.python {
         sources.push(LayerSource {
-            name: format!("layer[{}].python.lock", python.number()),
+            name: python.input_name(),
             path: relative(python.lock()),
             diff_id: python.lock_digest().clone(),
         });

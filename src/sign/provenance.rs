@@ -206,8 +206,12 @@ pub struct Expected {
     pub subjects: Vec<Digest>,
     /// The base digest the rebuild used, when it used one.
     pub base_digest: Option<String>,
-    /// The digest of the hoist.toml rebuilt from.
-    pub config_digest: Option<Digest>,
+    /// The hoist.toml rebuilt from: its path (as named to the verifier) and the sha256
+    /// of the bytes the rebuild parsed.
+    pub config: Option<(String, Digest)>,
+    /// Each Python layer's lock: its name in the statement (`layer[N].python.lock`)
+    /// and the sha256 of the bytes the rebuild installed.
+    pub locks: Vec<(String, Digest)>,
     /// The checkout's HEAD, when it is a git checkout.
     pub revision: Option<String>,
 }
@@ -274,12 +278,21 @@ pub fn mismatch(statement: &Value, expected: &Expected) -> Option<String> {
             expected.base_digest.as_deref().unwrap_or("none")
         ));
     }
-    if let Some(config) = &expected.config_digest {
-        let named = definition["externalParameters"]["config"]["digest"]["sha256"].as_str();
-        if named != Some(config.hex()) {
+    // Each input the rebuild read, as the statement names it: both digests said.
+    let config = expected.config.as_ref().map(|(path, digest)| {
+        let named = &definition["externalParameters"]["config"]["digest"];
+        (format!("config {path}"), named, digest)
+    });
+    let locks = expected.locks.iter().map(|(name, digest)| {
+        let named = dependency(name).map_or(&Value::Null, |d| &d["digest"]);
+        (name.clone(), named, digest)
+    });
+    for (input, named, read) in config.into_iter().chain(locks) {
+        let named = named["sha256"].as_str();
+        if named != Some(read.hex()) {
             return Some(format!(
-                "it names config digest sha256:{}, the rebuild's is {config}",
-                named.unwrap_or("none")
+                "{input}: it names {}, the rebuild read {read}",
+                named.map_or_else(|| "none".to_string(), |hex| format!("sha256:{hex}"))
             ));
         }
     }
@@ -397,7 +410,8 @@ mod tests {
         Expected {
             subjects: vec![Digest::sha256_of(b"index"), Digest::sha256_of(b"amd64")],
             base_digest: Some(Digest::sha256_of(b"base").to_string()),
-            config_digest: Some(Digest::sha256_of(b"toml")),
+            config: Some(("hoist.toml".into(), Digest::sha256_of(b"toml"))),
+            locks: vec![],
             revision: Some("abc123".into()),
         }
     }
@@ -443,7 +457,38 @@ mod tests {
                 .contains("revision abc123")
         );
         let mut other = expected();
-        other.config_digest = Some(Digest::sha256_of(b"edited"));
-        assert!(mismatch(&value, &other).unwrap().contains("config digest"));
+        let edited = Digest::sha256_of(b"edited");
+        other.config = Some(("app/hoist.toml".into(), edited.clone()));
+        assert_eq!(
+            mismatch(&value, &other).unwrap(),
+            format!(
+                "config app/hoist.toml: it names {}, the rebuild read {edited}",
+                Digest::sha256_of(b"toml")
+            )
+        );
+        // A lock the statement names with other bytes, or not at all.
+        let mut facts = facts();
+        facts.sources.push(LayerSource {
+            name: "layer[1].python.lock".into(),
+            path: "requirements.lock".into(),
+            diff_id: Digest::sha256_of(b"lock"),
+        });
+        let value: Value = serde_json::from_slice(&statement(&facts)).unwrap();
+        let mut other = expected();
+        other.locks = vec![("layer[1].python.lock".into(), Digest::sha256_of(b"lock"))];
+        assert_eq!(mismatch(&value, &other), None);
+        other.locks[0].1 = edited.clone();
+        assert_eq!(
+            mismatch(&value, &other).unwrap(),
+            format!(
+                "layer[1].python.lock: it names {}, the rebuild read {edited}",
+                Digest::sha256_of(b"lock")
+            )
+        );
+        other.locks[0].0 = "layer[2].python.lock".into();
+        assert_eq!(
+            mismatch(&value, &other).unwrap(),
+            format!("layer[2].python.lock: it names none, the rebuild read {edited}")
+        );
     }
 }

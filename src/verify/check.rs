@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hoist_layers::{BlobStore, BuildOptions, Digest};
+use hoist_layers::{BlobStore, BuildOptions};
 
 use super::{Outcome, Request, Result, VerifyError, verify};
 use crate::assemble::Observer;
@@ -215,11 +215,6 @@ fn check_provenance(
     };
     let public = PublicKey::read(key)?;
     let reference = crate::oci::reference::parse(&reference)?;
-    let config = crate::fsutil::read_bounded(
-        config_path,
-        crate::fsutil::PROJECT_FILE_LIMIT,
-        "a config file",
-    )?;
     let expected = Expected {
         subjects: signatures
             .manifests
@@ -227,7 +222,13 @@ fn check_provenance(
             .map(|(d, _)| d.clone())
             .collect(),
         base_digest: outcome.inputs.base_digest.clone(),
-        config_digest: Some(Digest::sha256_of(&config)),
+        // The bytes the rebuild parsed (one read), not the file as it is now; named
+        // as the user knows it (a revision's is read in a temporary worktree).
+        config: outcome
+            .config_digest
+            .clone()
+            .map(|digest| (image.config.display().to_string(), digest)),
+        locks: outcome.locks.clone(),
         revision: Git::discover(crate::fsutil::parent_dir(config_path))
             .ok()
             .and_then(|git| git.head_sha().ok()),

@@ -139,6 +139,14 @@ pub struct Outcome {
     /// layer 2)`), from [`differing_packages`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub python_packages: Vec<String>,
+    /// The sha256 of the config's bytes the rebuild parsed (what its provenance is
+    /// checked against: the file is not read again).
+    #[serde(skip)]
+    pub config_digest: Option<Digest>,
+    /// Each Python layer's lock the rebuild installed: its provenance name
+    /// (`layer[N].python.lock`) and the sha256 of the bytes read.
+    #[serde(skip)]
+    pub locks: Vec<(String, Digest)>,
 }
 
 /// The installed Python distributions a diff touches: a changed, added or removed
@@ -295,6 +303,12 @@ pub fn verify(request: &Request, note: &mut dyn FnMut(String)) -> Result<Outcome
         diff,
         sbom,
         python_packages,
+        config_digest: plan.config_digest.clone(),
+        locks: plan
+            .python
+            .iter()
+            .map(|p| (p.input_name(), p.lock_digest().clone()))
+            .collect(),
     })
 }
 

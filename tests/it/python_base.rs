@@ -492,11 +492,9 @@ fn referred(registry: &Registry, repo: &str, subject: &str, artifact_type: &str)
 /// layers were planned): the signed provenance of a pushed image with a Python layer
 /// names the lock (by its sha256) among its inputs and numbers the other layers as
 /// hoist.toml does; the SBOM attached to each platform lists the lock's packages.
-#[test]
-fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
-    use base64::Engine as _;
-    let registry = Registry::start();
-    let sandbox = Sandbox::new();
+/// A key pair (`cosign.key`, `cosign.pub`), a project with a Python layer (its lock
+/// first) and an `app` layer, pushed to `acme/py:1.0` signed: `build --json`'s report.
+fn push_signed_python(sandbox: &Sandbox, registry: &Registry) -> Value {
     let password = "correct horse battery staple";
     let mut generate = sandbox.hoist();
     generate
@@ -504,7 +502,7 @@ fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
         .env("HOIST_KEY_PASSWORD", password)
         .env_remove("COSIGN_PASSWORD");
     crate::common::success(&mut generate);
-    lock(&sandbox);
+    lock(sandbox);
     sandbox.write("app/main.py", "print('app')\n");
     sandbox.write(
         "hoist.toml",
@@ -517,8 +515,15 @@ fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
         .arg("--sign-key")
         .arg(sandbox.path("cosign.key"))
         .arg("--json");
-    let report: Value =
-        serde_json::from_str(&crate::common::stdout(&ok(&mut push, &registry))).unwrap();
+    serde_json::from_str(&crate::common::stdout(&ok(&mut push, registry))).unwrap()
+}
+
+#[test]
+fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
+    use base64::Engine as _;
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let report = push_signed_python(&sandbox, &registry);
     let index = report["digest"].as_str().unwrap();
 
     let envelopes = referred(&registry, "acme/py", index, "application/vnd.in-toto+json");
@@ -556,6 +561,59 @@ fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
         assert_eq!(sboms.len(), 1, "{digest}");
         let text = String::from_utf8_lossy(&sboms[0]);
         assert!(text.contains("pkg:pypi/demo@1.0"), "{text}");
+    }
+}
+
+/// `hoist verify --key` checks the provenance against the bytes its own rebuild read:
+/// a hoist.toml or a lock that differs from what the provenance names (a comment
+/// added: the same image) fails naming that input and both digests; unchanged, it
+/// verifies.
+#[test]
+fn verify_names_the_config_or_lock_that_differs_from_the_provenance() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    push_signed_python(&sandbox, &registry);
+    let config = sandbox.path("hoist.toml");
+    let verify = || {
+        let mut command = sandbox.hoist();
+        command
+            .args(["verify", &registry.reference("acme/py:1.0"), "--key"])
+            .arg(sandbox.path("cosign.pub"))
+            .arg("--cache-dir")
+            .arg(sandbox.cache())
+            .arg("--config")
+            .arg(&config);
+        crate::registry::run(&mut command, crate::registry::HOIST_LIMIT)
+    };
+    let verified = |output: &std::process::Output| {
+        let printed = printed(output);
+        assert_eq!(output.status.code(), Some(0), "{printed}");
+        assert!(printed.contains("provenance verified: "), "{printed}");
+    };
+    verified(&verify());
+    for (file, input) in [
+        ("hoist.toml", format!("config {}", config.display())),
+        ("requirements.lock", "layer[0].python.lock".to_string()),
+    ] {
+        let path = sandbox.path(file);
+        let original = fs::read(&path).unwrap();
+        let mut edited = original.clone();
+        edited.extend_from_slice(b"# a comment: the same image\n");
+        fs::write(&path, &edited).unwrap();
+        let output = verify();
+        let printed = printed(&output);
+        assert_eq!(output.status.code(), Some(1), "{printed}");
+        let reason = format!(
+            "{input}: it names {}, the rebuild read {}",
+            digest_of(&original),
+            digest_of(&edited)
+        );
+        assert!(
+            printed.contains("NOT verified") && printed.contains(&reason),
+            "no `{reason}` in:\n{printed}"
+        );
+        fs::write(&path, &original).unwrap();
+        verified(&verify());
     }
 }
 

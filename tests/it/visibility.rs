@@ -177,10 +177,17 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
         ),
         (
             "pull",
-            hoist(&["pull", &api, "--output", &format!("{layout}:1")]),
+            hoist(&[
+                "pull",
+                &api,
+                "--output",
+                &format!("{layout}:1"),
+                "--json",
+                "-v",
+            ]),
         ),
         ("tag", hoist(&["tag", &api, "stable", "--json"])),
-        ("inspect", hoist(&["inspect", &api])),
+        ("inspect", hoist(&["inspect", &api, "--json", "-v"])),
         ("diff", hoist(&["diff", &api, &copy])),
     ];
     let (_, mut from) = access_lines_since(&registry, 0);
@@ -195,8 +202,9 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
         for line in &lines {
             assert!(line.ends_with(&agent()), "{name}: no {} in {line}", agent());
         }
-        // The commands that write report all their requests in `--json`.
-        if matches!(name, "build --push" | "release" | "push" | "tag") {
+        // The commands that write, and those that read a registry image, report all
+        // their requests in `--json`.
+        if name != "diff" {
             let document = parse_json(&stdout(&output));
             let stats = match &document {
                 Value::Array(entries) => &entries[0]["registry"],
@@ -208,6 +216,24 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
                 "{name}: {document:#}"
             );
             assert!(!phase_names(stats).is_empty(), "{name}: {document:#}");
+            for (method, n) in stats["by_method"].as_object().unwrap() {
+                let logged = lines
+                    .iter()
+                    .filter(|l| l.contains(&format!("\"{method} /v2/")))
+                    .count();
+                assert_eq!(number(n), logged as u64, "{name} {method}: {document:#}");
+            }
+            match name {
+                "pull" => assert_eq!(phase_names(stats), ["prepare", "fetch", "write"]),
+                "inspect" => assert_eq!(phase_names(stats), ["prepare"]),
+                _ => {}
+            }
+            // -v: the same totals on stderr.
+            if matches!(name, "pull" | "inspect") {
+                let line = format!("registry: {} requests (", lines.len());
+                let notes = stderr(&output);
+                assert!(notes.contains(&line), "{name}: no `{line}` in:\n{notes}");
+            }
             // Each release image, workspace member and push destination: its part.
             let entries = match &document {
                 Value::Array(entries) => entries.as_slice(),
@@ -231,13 +257,18 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
                     "{name} {member}: {document:#}"
                 );
             }
-            if name != "tag" {
+            if !matches!(name, "tag" | "pull" | "inspect") {
                 let parts = if name == "push" { 2 } else { MEMBERS.len() };
                 assert_eq!(entries.len(), parts, "{name}: {document:#}");
                 assert!(entries.iter().all(|e| e["registry_share"].is_object()));
             }
         }
     }
+    // A layout is read from disk: its `inspect --json` has no `registry`.
+    let mut command = hoist(&["inspect", &format!("{layout}:1"), "--json"]);
+    let document = parse_json(&stdout(&ok(&mut command, &registry)));
+    assert!(document.get("registry").is_none(), "{document:#}");
+    assert!(document["manifests"].is_array(), "{document:#}");
 }
 
 /// Every line of progress of a workspace `build --push` and `release` (CI: plain
