@@ -79,8 +79,12 @@ pub fn build_layer_observed(
     let entries = plan_entries(spec)?;
     let total_bytes = entries.iter().map(|entry| entry.kind.content_size()).sum();
 
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
+    };
     if options.use_cache {
-        let hashes = cache::content_hashes(&entries)?;
+        let hashes = cache::content_hashes(&entries, threads)?;
         let key = cache::key(spec, &entries, &hashes);
         let _held = gate.hold(&key);
         if let Some(hit) = cache::lookup(store, &key, spec.compression, progress) {
@@ -104,10 +108,6 @@ pub fn build_layer_observed(
     }
 
     progress.start(total_bytes);
-    let threads = match options.threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        n => n,
-    };
     let built = write_layer(spec, &entries, store, threads, progress, observer)?;
     if options.use_cache {
         cache::record(store, &built.key, &built)?;
@@ -118,7 +118,7 @@ pub fn build_layer_observed(
 }
 
 /// Every entry of the layer, sorted, with hard links resolved.
-fn plan_entries(spec: &LayerSpec) -> Result<Vec<Entry>, Error> {
+pub(crate) fn plan_entries(spec: &LayerSpec) -> Result<Vec<Entry>, Error> {
     let dest = dest_components(&spec.dest)?;
     let removals = spec
         .remove
