@@ -337,10 +337,9 @@ impl<T> Slots<T> {
     pub(super) fn take(&self, index: usize) -> T {
         let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if matches!(values[index], Slot::Ready(_))
-                && let Slot::Ready(value) = std::mem::replace(&mut values[index], Slot::Taken)
-            {
-                return value;
+            match std::mem::replace(&mut values[index], Slot::Taken) {
+                Slot::Ready(value) => return value,
+                waiting => values[index] = waiting,
             }
             values = self
                 .filled
