@@ -12,8 +12,10 @@ last such request and starts counting afresh: requests by method, the most clien
 connections open at once and the most requests in flight at once, and the request
 body bytes of blob uploads (PUT/PATCH under /blobs/uploads/). With PROXY_TRACE=FILE in
 the environment, each request also appends a line to FILE: when it arrived and when it
-was answered (seconds since the proxy started), its method and path; to see where a
-client leaves its requests in flight idle.
+was answered (seconds since the proxy started), its method and path, the client
+connection it came on (numbered from 1 since the last `/__stats`) and the status; to see
+where a client leaves its requests in flight idle, and after which answers it drops a
+connection.
 
 The `Host` header is forwarded as the client sent it, so the registry's upload
 `Location`s name the proxy, and uploads go through it too. Bodies are read whole
@@ -58,6 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bump("connections", 1)
         with lock:
             stats["connections_total"] += 1
+            self.connection_id = stats["connections_total"]
 
     def finish(self):
         bump("connections", -1)
@@ -99,6 +102,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer_stats()
         body = self.body()
         arrived = time.monotonic() - started
+        status = "-"
         bump("in_flight", 1)
         try:
             with lock:
@@ -114,11 +118,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.upstream.request(self.command, self.path, body=body, headers=headers)
             answer = self.upstream.getresponse()
             data = answer.read()
+            status = answer.status
         finally:
             bump("in_flight", -1)
             if trace is not None:
                 with lock:
-                    trace.write(f"{arrived:.4f} {time.monotonic() - started:.4f} {self.command} {self.path}\n")
+                    trace.write(f"{arrived:.4f} {time.monotonic() - started:.4f} {self.command} {self.path} conn={self.connection_id} status={status}\n")
                     trace.flush()
         self.send_response_only(answer.status, answer.reason)
         for k, v in answer.getheaders():
