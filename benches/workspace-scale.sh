@@ -16,7 +16,8 @@
 # again (a no-op: every image and tag is there). Reported per run: wall time, requests
 # by method, the most connections open at once and requests in flight at once (counted
 # at the proxy: benches/delay_proxy.py), bytes uploaded and the distinct bytes the
-# registry stores.
+# registry stores, and connections opened in all (a connection dropped after an
+# answer is a new TLS handshake on a real network).
 #
 #   NO_BUILD=1 HOIST=target/debug/hoist benches/workspace-scale.sh
 #   EXTRA="--registry-jobs 8" …   (flags added to every release)
@@ -137,14 +138,14 @@ table=$RESULTS_DIR/workspace-scale.txt
 python3 - "$tmp/rows.jsonl" <<'PY' | tee "$table"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| run | wall s | requests (by method) | max conns | max in flight | MB uploaded | MB distinct | uploaded/distinct |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| run | wall s | requests (by method) | max conns | conns opened | max in flight | MB uploaded | MB distinct | uploaded/distinct |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for r in rows:
     p = r["proxy"]
     by = " ".join(f"{m} {n}" for m, n in sorted(p["requests"].items()))
     total = sum(p["requests"].values())
     up, distinct = p["upload_bytes"] / 1e6, r["distinct"] / 1e6
     ratio = f"{up / distinct:.2f}x" if up else "-"
-    print(f"| {r['run']} | {r['seconds']:.1f} | {total} ({by}) | {p['connections_max']} | {p['in_flight_max']} | {up:.1f} | {distinct:.1f} | {ratio} |")
+    print(f"| {r['run']} | {r['seconds']:.1f} | {total} ({by}) | {p['connections_max']} | {p['connections_total']} | {p['in_flight_max']} | {up:.1f} | {distinct:.1f} | {ratio} |")
 PY
 note "results: $table"

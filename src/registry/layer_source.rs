@@ -194,7 +194,7 @@ async fn tagged_digest(reference: &Reference, transport: &Transport) -> Result<O
     }
     let repository = transport.repository(reference, Access::Pull).await?;
     match repository
-        .manifest_digest(reference.tag().unwrap_or("latest"))
+        .moving_tag_digest(reference.tag().unwrap_or("latest"))
         .await
     {
         Ok(digest) => Ok(digest),

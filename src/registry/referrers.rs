@@ -6,7 +6,8 @@
 //! with an `OCI-Subject` header and indexes the artifact itself; for one without
 //! (CNCF distribution 2.8 and 3.x) the client keeps the **referrers tag schema**: the
 //! tag `sha256-<hex>` of the subject holds an image index listing every referrer,
-//! read (404: none yet), extended without duplicates and put back. Listing asks
+//! read (404: none yet; not asked when the repository's tag census shows it absent),
+//! extended without duplicates and put back. Listing asks
 //! `GET /v2/<name>/referrers/<digest>` and falls back to that tag on a 404.
 //!
 //! The tag update is a read-modify-write: two clients attaching to one subject at
@@ -109,10 +110,13 @@ async fn update_tag(
     entry: &Descriptor,
 ) -> Result<Recorded> {
     let tag = referrers_tag(subject);
-    let mut index = repository
-        .tag_index(&tag)
-        .await?
-        .unwrap_or_else(empty_referrers_index);
+    // A first attach to a new subject finds no tag: the census said so already.
+    let existing = if repository.known_absent(&tag).await {
+        None
+    } else {
+        repository.tag_index(&tag).await?
+    };
+    let mut index = existing.unwrap_or_else(empty_referrers_index);
     if !add_referrer(&mut index, entry) {
         return Ok(Recorded::AlreadyListed);
     }
@@ -271,7 +275,10 @@ impl Repository {
                     .await?;
                 match answered.status() {
                     StatusCode::OK => {}
-                    StatusCode::NOT_FOUND => return Ok(None),
+                    StatusCode::NOT_FOUND => {
+                        answered.drain().await;
+                        return Ok(None);
+                    }
                     _ => return Err(answered.failure().await),
                 }
                 let media_type = answered

@@ -2,10 +2,11 @@
 //! and downloads, manifest `HEAD`s, `GET`s and `PUT`s, and the tag list. Each goes
 //! through the transport's credentials and retry policy (`transport.rs`).
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 
 use hoist_layers::{BlobStore, Digest};
-use oci_spec::distribution::TagList;
+use oci_spec::distribution::{ErrorCode, TagList};
 use reqwest::{StatusCode, header};
 
 use super::answer::Lookup;
@@ -30,6 +31,9 @@ const MANIFEST_LIMIT: usize = crate::oci::limits::MANIFEST_LIMIT as usize;
 const REDIRECTS: usize = 5;
 /// Tag list pages followed (`Link: <…>; rel="next"`).
 const TAG_PAGES: usize = 1000;
+/// The tags one census asks for (`?n=`): a repository with more has no census, and
+/// its tags are looked up one by one.
+const CENSUS_TAGS: usize = 1000;
 
 /// What a mount request achieved.
 pub enum Mount {
@@ -111,6 +115,18 @@ impl Repository {
     /// reference per command ([`super::scheduler::TagMemo`]): later calls, and calls
     /// after this command put or read the reference, are answered from memory.
     pub async fn manifest_digest(&self, reference: &str) -> Result<Option<Digest>> {
+        self.lookup_manifest(reference, false).await
+    }
+
+    /// [`Self::manifest_digest`] of a tag that moves (a rolling tag, `latest`, a
+    /// referrers tag): absent without a `HEAD` when the repository's census lists its
+    /// tags without it ([`Self::take_tag_census`]). A pinned tag is always asked: a
+    /// census wrong about it could let a published version tag move.
+    pub async fn moving_tag_digest(&self, tag: &str) -> Result<Option<Digest>> {
+        self.lookup_manifest(tag, true).await
+    }
+
+    async fn lookup_manifest(&self, reference: &str, census: bool) -> Result<Option<Digest>> {
         if self.registry.documents.get(&self.name, reference).is_some() {
             // Read by digest this command: the registry holds it.
             return Ok(reference.parse().ok());
@@ -120,9 +136,30 @@ impl Repository {
         if let Some(answer) = known.as_ref() {
             return Ok(answer.clone());
         }
+        // Not recorded: a strict lookup of the same tag still asks.
+        if census && self.registry.census.absent(&self.name, reference) {
+            return Ok(None);
+        }
         let answer = self.head_manifest(reference).await?;
         *known = Some(answer.clone());
         Ok(answer)
+    }
+
+    /// Whether this command knows, without asking, that `tag` names nothing: its
+    /// lookup found nothing, or (never looked up nor put) the repository's census
+    /// does not list it.
+    pub(super) async fn known_absent(&self, tag: &str) -> bool {
+        match self
+            .registry
+            .tags
+            .slot(&self.name, tag)
+            .lock()
+            .await
+            .as_ref()
+        {
+            Some(answer) => answer.is_none(),
+            None => self.registry.census.absent(&self.name, tag),
+        }
     }
 
     /// What `tag` names now, asked of the registry even when this command knows an
@@ -449,6 +486,51 @@ impl Repository {
         Ok(tags)
     }
 
+    /// Lists the repository's tags once this command, as one page of at most
+    /// [`CENSUS_TAGS`], so that later lookups of tags it does not hold ask nothing
+    /// more ([`super::scheduler::TagCensus`]). The list counts only when it is
+    /// provably whole: under `n`, a registry answers fewer than `n` tags only when
+    /// there are no more or with a `Link` to the next page (distribution-spec,
+    /// "Listing Tags"); a repository it does not know (404 `NAME_UNKNOWN`) has none.
+    /// One request, not retried; any failure leaves the tags to their own lookups.
+    pub async fn take_tag_census(&self) {
+        let census = &self.registry.census;
+        if census.refused() {
+            return;
+        }
+        let cell = census.cell(&self.name);
+        cell.get_or_init(|| async {
+            let url = format!("{}/tags/list?n={CENSUS_TAGS}", self.url);
+            let answered = self.send_simple(|| self.http().get(&url)).await.ok()?;
+            match answered.status() {
+                StatusCode::OK => match tag_list(answered).await {
+                    Ok((tags, None)) if tags.len() < CENSUS_TAGS => {
+                        Some(tags.into_iter().collect())
+                    }
+                    _ => None,
+                },
+                StatusCode::NOT_FOUND => match answered.failure().await {
+                    Failure::Status { errors, .. }
+                        if errors
+                            .iter()
+                            .any(|e| e.code == Some(ErrorCode::NameUnknown)) =>
+                    {
+                        Some(BTreeSet::new())
+                    }
+                    _ => None,
+                },
+                status => {
+                    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                        census.refuse();
+                    }
+                    answered.drain().await;
+                    None
+                }
+            }
+        })
+        .await;
+    }
+
     /// One page of the tag list and the next page's URL; `None` for a repository the
     /// registry does not know (404, `NAME_UNKNOWN`).
     async fn tag_page(
@@ -457,39 +539,48 @@ impl Repository {
     ) -> std::result::Result<Option<(Vec<String>, Option<reqwest::Url>)>, Failure> {
         let answered = self.send_simple(|| self.http().get(url.clone())).await?;
         match answered.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(answered.failure().await),
+            StatusCode::OK => tag_list(answered).await.map(Some),
+            StatusCode::NOT_FOUND => {
+                answered.drain().await;
+                Ok(None)
+            }
+            _ => Err(answered.failure().await),
         }
-        let next = answered
-            .response
-            .headers()
-            .get(header::LINK)
-            .and_then(|v| v.to_str().ok())
-            .and_then(next_page)
-            .and_then(|link| answered.response.url().join(&link).ok());
-        let body = answered
-            .document(MANIFEST_LIMIT)
-            .await?
-            .ok_or_else(|| Failure::Transport("the tag list broke off or is too large".into()))?;
-        let tags = match serde_json::from_slice::<TagList>(&body) {
-            Ok(list) => list.tags().clone(),
-            // distribution answers `"tags": null` for a repository whose tags were all
-            // deleted.
-            Err(_)
-                if serde_json::from_slice::<serde_json::Value>(&body)
-                    .is_ok_and(|v| v.get("tags").is_some_and(serde_json::Value::is_null)) =>
-            {
-                Vec::new()
-            }
-            Err(e) => {
-                return Err(Failure::Transport(format!(
-                    "the tag list is malformed: {e}"
-                )));
-            }
-        };
-        Ok(Some((tags, next)))
     }
+}
+
+/// The tags of a `200` answer to a tag list request, and the next page's URL.
+async fn tag_list(
+    answered: Answered,
+) -> std::result::Result<(Vec<String>, Option<reqwest::Url>), Failure> {
+    let next = answered
+        .response
+        .headers()
+        .get(header::LINK)
+        .and_then(|v| v.to_str().ok())
+        .and_then(next_page)
+        .and_then(|link| answered.response.url().join(&link).ok());
+    let body = answered
+        .document(MANIFEST_LIMIT)
+        .await?
+        .ok_or_else(|| Failure::Transport("the tag list broke off or is too large".into()))?;
+    let tags = match serde_json::from_slice::<TagList>(&body) {
+        Ok(list) => list.tags().clone(),
+        // distribution answers `"tags": null` for a repository whose tags were all
+        // deleted.
+        Err(_)
+            if serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|v| v.get("tags").is_some_and(serde_json::Value::is_null)) =>
+        {
+            Vec::new()
+        }
+        Err(e) => {
+            return Err(Failure::Transport(format!(
+                "the tag list is malformed: {e}"
+            )));
+        }
+    };
+    Ok((tags, next))
 }
 
 /// Whether a manifest reference is a digest (`sha256:…`) rather than a tag (tags

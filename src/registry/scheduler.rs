@@ -361,6 +361,59 @@ impl TagMemo {
     }
 }
 
+/// One repository's census: unset until taken; `None` when no whole list came.
+pub(super) type CensusCell = Arc<tokio::sync::OnceCell<Option<BTreeSet<String>>>>;
+
+/// Each repository's tags as one `GET …/tags/list` answered them, taken once per
+/// repository and command before its tags are looked up one by one: a tag absent
+/// from a whole list is absent without a `HEAD` of its own (a first release asks one
+/// request per repository instead of one per tag and per referrers tag). Only a
+/// list the registry gave whole counts: a page with a next one, an error, or a
+/// registry that refuses listings leaves every tag to its own lookup. A tag this
+/// command puts or reads afterwards is answered by [`TagMemo`], asked first.
+#[derive(Debug, Default)]
+pub struct TagCensus {
+    lists: Mutex<BTreeMap<String, CensusCell>>,
+    /// Set once a listing was refused (401, 403: a token that may push but not list,
+    /// as some registries' scopes allow): the other repositories are not asked.
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl TagCensus {
+    /// The cell of `repository`'s list: filled by the first caller, awaited by the
+    /// others.
+    pub(super) fn cell(&self, repository: &str) -> CensusCell {
+        Arc::clone(
+            self.lists
+                .lock()
+                .expect("tag census")
+                .entry(repository.to_string())
+                .or_default(),
+        )
+    }
+
+    /// Whether `tag` was missing from `repository`'s whole list (`false` when no
+    /// whole list was taken).
+    pub(super) fn absent(&self, repository: &str, tag: &str) -> bool {
+        self.lists
+            .lock()
+            .expect("tag census")
+            .get(repository)
+            .and_then(|cell| cell.get().cloned())
+            .flatten()
+            .is_some_and(|tags| !tags.contains(tag))
+    }
+
+    pub(super) fn refused(&self) -> bool {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn refuse(&self) {
+        self.refused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,6 +193,8 @@ pub(super) struct Registry {
     pub(super) documents: super::scheduler::Documents,
     /// What each tag names, once looked up or put ([`super::scheduler::TagMemo`]).
     pub(super) tags: super::scheduler::TagMemo,
+    /// Each repository's tags as one listing answered them ([`super::scheduler::TagCensus`]).
+    pub(super) census: super::scheduler::TagCensus,
     /// Whether the registry has the referrers API, once its first answer told:
     /// 404 means it has none (one that has it must not answer 404, distribution-spec
     /// 1.1), so it is not asked again this command and the referrers tag is read
@@ -238,6 +240,7 @@ impl Registry {
             counts,
             documents: super::scheduler::Documents::default(),
             tags: super::scheduler::TagMemo::default(),
+            census: super::scheduler::TagCensus::default(),
             referrers_api: tokio::sync::Mutex::new(None),
         })
     }
@@ -437,6 +440,14 @@ impl Answered {
 }
 
 impl Answered {
+    /// Reads the rest of a small body (a 404's error document) so that the
+    /// connection goes back to the pool: an answer dropped unread closes it, and the
+    /// next request pays for a new connection (a TLS handshake on a real network).
+    /// Bounded like an error body; a longer one closes the connection after all.
+    pub(super) async fn drain(self) {
+        let _ = pace::document(self.response, self.started, ERROR_BODY_LIMIT).await;
+    }
+
     /// Up to `limit` bytes of the body, whole within the deadline ([`pace`]);
     /// `Ok(None)` when it is longer or breaks off.
     pub(super) async fn document(
@@ -746,6 +757,7 @@ mod tests {
             counts: Arc::default(),
             documents: crate::registry::scheduler::Documents::default(),
             tags: crate::registry::scheduler::TagMemo::default(),
+            census: crate::registry::scheduler::TagCensus::default(),
             referrers_api: tokio::sync::Mutex::new(None),
         }
     }

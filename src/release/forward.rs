@@ -11,6 +11,8 @@
 //! it there), else the highest SemVer tag of the repository naming the same digest.
 //! A tag whose version cannot be told is moved, with a warning in the result.
 
+use std::collections::BTreeMap;
+
 use hoist_layers::Digest;
 use oci_spec::distribution::Reference;
 use semver::Version;
@@ -431,7 +433,7 @@ async fn decide(
     note: &mut dyn FnMut(String),
 ) -> Result<Decision> {
     let name = format!("{}/{}", target.registry(), target.repository());
-    let Some(before) = repository.manifest_digest(tag).await? else {
+    let Some(before) = tag_digest(repository, tag).await? else {
         return Ok(Decision::Put);
     };
     if &before == digest {
@@ -621,19 +623,47 @@ pub async fn probe(
     let repository = transport
         .repository(target, Access::Push { mount_from: &[] })
         .await?;
+    let repository = &repository;
+    // One listing of the repository's tags, while the pinned tags are asked: the
+    // tags that move, and later the referrers tags, need no request of their own
+    // when it shows them absent (a first release).
+    let pinned = |tag: &&String| tag_kind(tag) == TagKind::Pinned;
+    let lookup = |tag: &String| {
+        let tag = tag.clone();
+        async move {
+            let digest = tag_digest(repository, &tag).await?;
+            Ok((tag, digest))
+        }
+    };
+    let ((), first) = futures_util::future::join(
+        repository.take_tag_census(),
+        futures_util::future::join_all(tags.iter().filter(pinned).map(lookup)),
+    )
+    .await;
     // A push without tags still proves reachability and credentials.
     if tags.is_empty() {
-        repository.manifest_digest("latest").await?;
+        tag_digest(repository, "latest").await?;
         return Ok(Vec::new());
     }
-    let repository = &repository;
-    futures_util::future::join_all(
-        tags.iter()
-            .map(|tag| async move { Ok((tag.clone(), repository.manifest_digest(tag).await?)) }),
-    )
-    .await
-    .into_iter()
-    .collect()
+    let then = futures_util::future::join_all(tags.iter().filter(|t| !pinned(t)).map(lookup)).await;
+    let found: BTreeMap<String, Option<Digest>> = first
+        .into_iter()
+        .chain(then)
+        .collect::<crate::Result<_>>()?;
+    Ok(tags
+        .iter()
+        .map(|tag| (tag.clone(), found[tag].clone()))
+        .collect())
+}
+
+/// What `tag` names in `repository` (`None`: nothing): a pinned tag is always asked
+/// of the registry; a tag that moves may be answered by the repository's census.
+async fn tag_digest(repository: &Repository, tag: &str) -> crate::Result<Option<Digest>> {
+    if tag_kind(tag) == TagKind::Pinned {
+        repository.manifest_digest(tag).await
+    } else {
+        repository.moving_tag_digest(tag).await
+    }
 }
 
 /// Refuses a push of `digest` to `target` when one of the pinned tags among

@@ -10,6 +10,7 @@
 mod bounds;
 mod build;
 mod cache;
+mod census;
 mod common;
 mod config_flags;
 mod credentials;

@@ -300,11 +300,26 @@ fn tag_lookups(requests: &[Request]) -> std::collections::BTreeMap<String, usize
     lookups
 }
 
-/// One lookup per tag per run: the release's tags are asked about by its preflight,
-/// its layer-cache lookup, its forward-only and immutability checks and its tag
-/// moves, and each is asked once; a tag the release puts is not asked about again
-/// (but for the pinned tags' one deliberate second look for a concurrent release,
-/// after their put).
+/// Tag list requests (`GET …/tags/list`), per repository.
+fn tag_listings(requests: &[Request]) -> std::collections::BTreeMap<String, usize> {
+    let mut listings = std::collections::BTreeMap::new();
+    for request in requests {
+        if request.method == "GET"
+            && let Some(repository) = request.route().strip_suffix("/tags/list")
+        {
+            *listings.entry(repository.to_string()).or_default() += 1;
+        }
+    }
+    listings
+}
+
+/// At most one lookup per tag per run: the release's tags are asked about by its
+/// preflight, its layer-cache lookup, its forward-only and immutability checks and
+/// its tag moves, and each is asked once; a tag the release puts is not asked about
+/// again (but for the pinned tags' one deliberate second look for a concurrent
+/// release, after their put). One tag listing per repository (its census) answers
+/// for the tags that move and the referrers tags it does not list: a first release
+/// asks about none of them, while the pinned version tag is always asked.
 #[test]
 fn every_tag_is_looked_up_once_per_release() {
     let sandbox = Sandbox::new();
@@ -313,12 +328,14 @@ fn every_tag_is_looked_up_once_per_release() {
     release(&sandbox, &registry, &[]);
     let cold = registry.requests();
     let first = tag_lookups(&cold);
+    let listed = tag_listings(&cold);
     for member in MEMBERS {
         let repository = format!("/v2/acme/{member}");
+        assert_eq!(listed.get(&repository), Some(&1), "{listed:#?}");
         for tag in ["1", "1.0", "latest"] {
             assert_eq!(
                 first.get(&format!("{repository}:{tag}")),
-                Some(&1),
+                None,
                 "{first:#?}"
             );
         }
@@ -329,14 +346,39 @@ fn every_tag_is_looked_up_once_per_release() {
             "{first:#?}"
         );
     }
-    // Unchanged: every tag once, nothing put.
+    assert!(
+        first.keys().all(|k| !k.contains(":sha256-")),
+        "a new subject's referrers tag was looked up: {first:#?}"
+    );
+    let put: std::collections::BTreeSet<String> = cold
+        .iter()
+        .filter_map(|r| {
+            let (repository, _) = r.route().rsplit_once("/manifests/")?;
+            r.manifest_put()
+                .filter(|reference| !reference.contains(':'))
+                .map(|tag| format!("{repository}:{tag}"))
+        })
+        .collect();
+    // Unchanged: every tag that is there asked once (the others are not listed),
+    // nothing put.
     release(&sandbox, &registry, &[]);
     let requests = registry.requests();
     let again = &requests[cold.len()..];
     let lookups = tag_lookups(again);
-    let release_tags = lookups.keys().filter(|k| !k.contains(":sha256-")).count();
-    assert_eq!(release_tags, MEMBERS.len() * 4, "{lookups:#?}");
+    let release_tags: std::collections::BTreeSet<String> = lookups
+        .keys()
+        .filter(|k| !k.contains(":sha256-"))
+        .cloned()
+        .collect();
+    let put_release_tags: std::collections::BTreeSet<String> = put
+        .iter()
+        .filter(|k| !k.contains(":sha256-"))
+        .cloned()
+        .collect();
+    assert_eq!(release_tags, put_release_tags, "{lookups:#?}");
+    assert_eq!(release_tags.len(), MEMBERS.len() * 3, "{lookups:#?}");
     assert!(lookups.values().all(|&n| n == 1), "{lookups:#?}");
+    assert!(tag_listings(again).values().all(|&n| n == 1), "{again:#?}");
     assert!(
         again.iter().all(|r| r.manifest_put().is_none()),
         "{again:#?}"

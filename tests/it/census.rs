@@ -1,0 +1,129 @@
+//! The tag census (`Repository::take_tag_census`): one `GET …/tags/list?n=1000` per
+//! repository answers for the tags that move and the referrers tags it does not list,
+//! but never for a pinned tag, and only when the list is provably whole. Here a
+//! [`FaultProxy`] in front of the real registry answers the listing with a lie: a
+//! published version tag still cannot move, and a list with a next page is not taken
+//! as whole.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+
+use crate::common::{Sandbox, digest_of, example_config, stderr, stdout};
+use crate::faults::upstream;
+use crate::proxy::{Exchange, Fault, FaultPlan, FaultProxy};
+use crate::registry::{HOIST_LIMIT, Registry, run};
+
+/// `hoist build` of the example pushed to `HOST/acme/app` with `tags`, and `label` set
+/// (another label value: another image).
+fn push(sandbox: &Sandbox, host: &str, tags: &[&str], label: &str) -> Output {
+    let mut command: Command = sandbox.build();
+    command
+        .arg("--config")
+        .arg(example_config())
+        .arg("--push-to")
+        .arg(format!("{host}/acme/app"))
+        .args(["--label", &format!("census.test={label}")]);
+    for tag in tags {
+        command.args(["--tag", tag]);
+    }
+    run(&mut command, HOIST_LIMIT)
+}
+
+/// A proxy whose tag listings answer `tags` (with `headers`), and forward all else.
+fn lying_proxy(registry: &Registry, tags: &[&str], headers: &[(&str, &str)]) -> FaultProxy {
+    let body = serde_json::json!({ "name": "acme/app", "tags": tags }).to_string();
+    let mut fault = Fault::Respond {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.into_bytes(),
+    };
+    for (name, value) in headers {
+        fault = fault.with_header(name, value);
+    }
+    FaultProxy::start(
+        upstream(registry),
+        FaultPlan::new().always("GET", "/tags/list", fault),
+    )
+}
+
+fn asked(log: &[Exchange], method: &str, route: &str) -> bool {
+    log.iter().any(|e| e.method == method && e.route() == route)
+}
+
+#[test]
+fn a_listing_that_omits_a_version_tag_cannot_move_it() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let first = push(&sandbox, &registry.host(), &["1.0.0"], "one");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let published = digest_of(&registry.manifest("acme/app", "1.0.0"));
+
+    // The listing says the repository has no tags at all.
+    let proxy = lying_proxy(&registry, &[], &[]);
+    let second = push(&sandbox, &proxy.host(), &["1.0.0"], "two");
+    let log = proxy.exchanges();
+    let why = format!("{}\n{}", stderr(&second), proxy.log_text());
+    assert_eq!(second.status.code(), Some(1), "{why}");
+    assert!(
+        stderr(&second).contains(":1.0.0 names") && stderr(&second).contains("never moves"),
+        "{why}"
+    );
+    assert!(asked(&log, "GET", "/v2/acme/app/tags/list"), "{why}");
+    assert!(asked(&log, "HEAD", "/v2/acme/app/manifests/1.0.0"), "{why}");
+    assert_eq!(
+        digest_of(&registry.manifest("acme/app", "1.0.0")),
+        published,
+        "{why}"
+    );
+}
+
+#[test]
+fn a_listing_with_a_next_page_is_not_taken_as_whole() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let first = push(&sandbox, &registry.host(), &["edge"], "one");
+    assert!(first.status.success(), "{}", stderr(&first));
+    // One page that lacks `edge`, and says more follow.
+    let link = r#"</v2/acme/app/tags/list?n=1000&last=a>; rel="next""#;
+    let proxy = lying_proxy(&registry, &["a"], &[("Link", link)]);
+    let second = push(&sandbox, &proxy.host(), &["edge"], "one");
+    let log = proxy.exchanges();
+    let why = format!("{}\n{}", stderr(&second), proxy.log_text());
+    assert!(second.status.success(), "{why}");
+    assert!(asked(&log, "GET", "/v2/acme/app/tags/list"), "{why}");
+    // Asked on its own, found naming the same image: not put again.
+    assert!(asked(&log, "HEAD", "/v2/acme/app/manifests/edge"), "{why}");
+    assert!(!asked(&log, "PUT", "/v2/acme/app/manifests/edge"), "{why}");
+    let _ = stdout(&second);
+}
+
+#[test]
+fn a_whole_listing_spares_the_lookups_of_absent_tags() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = lying_proxy(&registry, &[], &[]);
+    // A first push: the listing (truthful here: nothing is there) answers for the
+    // moving tag and the referrers tags of the SBOMs; the version tag is asked.
+    let output = push(&sandbox, &proxy.host(), &["1.0.0", "edge"], "one");
+    let log = proxy.exchanges();
+    let why = format!("{}\n{}", stderr(&output), proxy.log_text());
+    assert!(output.status.success(), "{why}");
+    let lookups: Vec<&Exchange> = log
+        .iter()
+        .filter(|e| {
+            matches!(e.method.as_str(), "HEAD" | "GET") && e.route().contains("/manifests/")
+        })
+        .filter(|e| !e.route().contains("sha256:"))
+        .collect();
+    let routes: Vec<&str> = lookups.iter().map(|e| e.route()).collect();
+    assert_eq!(
+        routes,
+        [
+            "/v2/acme/app/manifests/1.0.0",
+            "/v2/acme/app/manifests/1.0.0"
+        ],
+        "only the version tag, before its put and in the recheck after it: {why}"
+    );
+    assert!(asked(&log, "PUT", "/v2/acme/app/manifests/edge"), "{why}");
+}
