@@ -318,7 +318,8 @@ fn artifact_blobs(image: &Image) -> BTreeMap<Digest, Blob> {
 /// (all at once), for an image pushed before.
 async fn complete_there(blobs: &Repository, image: &Image) -> Result<bool> {
     let digest = &image.descriptor.digest;
-    if blobs.manifest_digest(digest.as_str()).await?.as_ref() != Some(digest) {
+    if blobs.was_unknown() || blobs.manifest_digest(digest.as_str()).await?.as_ref() != Some(digest)
+    {
         return Ok(false);
     }
     let mut by_subject: BTreeMap<&Digest, Vec<&Digest>> = BTreeMap::new();
@@ -563,7 +564,11 @@ async fn put_blob(
             Mount::Declined(session) => opened = session,
         }
     }
-    if opened.is_none() && worth_a_head(blob, ask_first) && blobs.blob_exists(digest).await? {
+    if opened.is_none()
+        && worth_a_head(blob, ask_first)
+        && !blobs.was_unknown()
+        && blobs.blob_exists(digest).await?
+    {
         return Ok(Outcome::Skipped);
     }
     // A 201 mounts the blob without moving a byte; any other answer means try the

@@ -2,7 +2,6 @@
 //! and downloads, manifest `HEAD`s, `GET`s and `PUT`s, and the tag list. Each goes
 //! through the transport's credentials and retry policy (`transport.rs`).
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 
 use hoist_layers::{BlobStore, Digest};
@@ -11,6 +10,7 @@ use reqwest::{StatusCode, header};
 
 use super::answer::Lookup;
 use super::pace::Transfer;
+use super::scheduler::Listing;
 use super::transport::{Answered, Failure, Repository, without_query};
 use super::upload::UploadSession;
 use crate::error::{Error, Result};
@@ -143,6 +143,13 @@ impl Repository {
         let answer = self.head_manifest(reference).await?;
         *known = Some(answer.clone());
         Ok(answer)
+    }
+
+    /// Whether the registry said, at this command's census, that the repository did
+    /// not exist ([`Self::take_tag_census`]): a manifest or blob this command did not
+    /// put there since is not there, and a `HEAD` would only say so.
+    pub fn was_unknown(&self) -> bool {
+        self.registry.census.no_repository(&self.name)
     }
 
     /// Whether this command knows, without asking, that `tag` names nothing: its
@@ -324,7 +331,8 @@ impl Repository {
 
     /// [`Self::put_manifest`] unless the registry already holds `digest` under
     /// `reference` (`HEAD` first): an unchanged re-push PUTs nothing. Answers whether
-    /// it PUT.
+    /// it PUT. In a repository the registry did not know at this command's census,
+    /// a digest is not asked about: it cannot be there but by this command's put.
     pub async fn put_manifest_unless_there(
         &self,
         reference: &str,
@@ -332,7 +340,8 @@ impl Repository {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<bool> {
-        if self.manifest_digest(reference).await?.as_ref() == Some(digest) {
+        let new = is_digest(reference) && self.was_unknown();
+        if !new && self.manifest_digest(reference).await?.as_ref() == Some(digest) {
             return Ok(false);
         }
         self.put_manifest(reference, media_type, bytes).await?;
@@ -491,7 +500,8 @@ impl Repository {
     /// more ([`super::scheduler::TagCensus`]). The list counts only when it is
     /// provably whole: under `n`, a registry answers fewer than `n` tags only when
     /// there are no more or with a `Link` to the next page (distribution-spec,
-    /// "Listing Tags"); a repository it does not know (404 `NAME_UNKNOWN`) has none.
+    /// "Listing Tags"); a repository it does not know (404 `NAME_UNKNOWN`) holds
+    /// nothing at all.
     /// One request, not retried; any failure leaves the tags to their own lookups.
     pub async fn take_tag_census(&self) {
         let census = &self.registry.census;
@@ -505,7 +515,7 @@ impl Repository {
             match answered.status() {
                 StatusCode::OK => match tag_list(answered).await {
                     Ok((tags, None)) if tags.len() < CENSUS_TAGS => {
-                        Some(tags.into_iter().collect())
+                        Some(Listing::Tags(tags.into_iter().collect()))
                     }
                     _ => None,
                 },
@@ -515,7 +525,7 @@ impl Repository {
                             .iter()
                             .any(|e| e.code == Some(ErrorCode::NameUnknown)) =>
                     {
-                        Some(BTreeSet::new())
+                        Some(Listing::NoRepository)
                     }
                     _ => None,
                 },

@@ -362,7 +362,17 @@ impl TagMemo {
 }
 
 /// One repository's census: unset until taken; `None` when no whole list came.
-pub(super) type CensusCell = Arc<tokio::sync::OnceCell<Option<BTreeSet<String>>>>;
+pub(super) type CensusCell = Arc<tokio::sync::OnceCell<Option<Listing>>>;
+
+/// A whole tag list, or the registry's word that the repository does not exist.
+#[derive(Debug, Clone)]
+pub(super) enum Listing {
+    /// Every tag the repository had.
+    Tags(BTreeSet<String>),
+    /// 404 `NAME_UNKNOWN`: no such repository, so no tag, manifest or blob in it
+    /// either (but what this command puts there since).
+    NoRepository,
+}
 
 /// Each repository's tags as one `GET …/tags/list` answered them, taken once per
 /// repository and command before its tags are looked up one by one: a tag absent
@@ -395,13 +405,26 @@ impl TagCensus {
     /// Whether `tag` was missing from `repository`'s whole list (`false` when no
     /// whole list was taken).
     pub(super) fn absent(&self, repository: &str, tag: &str) -> bool {
+        match self.listing(repository) {
+            Some(Listing::Tags(tags)) => !tags.contains(tag),
+            Some(Listing::NoRepository) => true,
+            None => false,
+        }
+    }
+
+    /// Whether the registry said, when the census was taken, that `repository` did
+    /// not exist: then nothing in it needs a `HEAD` to be known absent.
+    pub(super) fn no_repository(&self, repository: &str) -> bool {
+        matches!(self.listing(repository), Some(Listing::NoRepository))
+    }
+
+    fn listing(&self, repository: &str) -> Option<Listing> {
         self.lists
             .lock()
             .expect("tag census")
             .get(repository)
             .and_then(|cell| cell.get().cloned())
             .flatten()
-            .is_some_and(|tags| !tags.contains(tag))
     }
 
     pub(super) fn refused(&self) -> bool {

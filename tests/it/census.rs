@@ -127,3 +127,47 @@ fn a_whole_listing_spares_the_lookups_of_absent_tags() {
     );
     assert!(asked(&log, "PUT", "/v2/acme/app/manifests/edge"), "{why}");
 }
+
+#[test]
+fn a_repository_the_registry_does_not_know_gets_no_existence_checks() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let output = push(&sandbox, &registry.host(), &["1.0.0", "edge"], "one");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let requests = registry.requests();
+    let why = format!("{requests:#?}");
+    // The listing said 404 NAME_UNKNOWN: no blob or image HEADs, no referrers tag
+    // read; only the version tag is asked (before its put, and the recheck after).
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "GET" && r.route() == "/v2/acme/app/tags/list" && r.status == 404),
+        "{why}"
+    );
+    assert!(requests.iter().all(|r| r.blob_head().is_none()), "{why}");
+    let looked_up: Vec<&str> = requests
+        .iter()
+        .filter(|r| {
+            matches!(r.method.as_str(), "HEAD" | "GET") && r.route().contains("/manifests/")
+        })
+        .map(|r| r.route())
+        .collect();
+    assert_eq!(
+        looked_up,
+        [
+            "/v2/acme/app/manifests/1.0.0",
+            "/v2/acme/app/manifests/1.0.0"
+        ],
+        "{why}"
+    );
+    // And what went up is whole: the same push again finds everything there.
+    let again = push(&sandbox, &registry.host(), &["1.0.0", "edge"], "one");
+    assert!(again.status.success(), "{}", stderr(&again));
+    let second = &registry.requests()[requests.len()..];
+    assert!(
+        second
+            .iter()
+            .all(|r| r.manifest_put().is_none() && r.uploaded_blob().is_none()),
+        "{second:#?}"
+    );
+}
