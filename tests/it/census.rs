@@ -150,7 +150,7 @@ fn a_repository_the_registry_does_not_know_gets_no_existence_checks() {
         .filter(|r| {
             matches!(r.method.as_str(), "HEAD" | "GET") && r.route().contains("/manifests/")
         })
-        .map(|r| r.route())
+        .map(crate::registry::Request::route)
         .collect();
     assert_eq!(
         looked_up,
