@@ -56,6 +56,13 @@ pub fn run(args: &SbomArgs) -> Result<()> {
         &args.registry,
     )?;
     let (image, transport) = (&opened.image, &opened.transport);
+    // One document is printed: several platforms are refused before any is read.
+    anyhow::ensure!(
+        wanted.is_some() || image.platforms.len() < 2,
+        "{} has several platforms ({}); choose one with --platform",
+        args.location,
+        image.platform_names()
+    );
     // Opening read the image's documents; its referrers and their SBOMs come next.
     transport.phase("referrers");
     let found = find_sboms(image, &location, wanted.as_ref(), transport)?;

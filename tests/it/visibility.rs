@@ -269,6 +269,19 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
             }
         }
     }
+    // Several platforms and no --platform: `sbom` is refused, naming them, before it
+    // reads a referrer.
+    let mut command = hoist(&["sbom", &api, "--cache-dir"]);
+    let err = crate::common::failure(command.arg(sandbox.cache()));
+    assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
+    let (lines, _) = access_lines_since(&registry, from);
+    assert!(!lines.is_empty(), "the image was read");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("/referrers/") || l.contains("/manifests/sha256-")),
+        "{lines:#?}"
+    );
     // A layout is read from disk: its `inspect --json` has no `registry`.
     let mut command = hoist(&["inspect", &format!("{layout}:1"), "--json"]);
     let document = parse_json(&stdout(&ok(&mut command, &registry)));
