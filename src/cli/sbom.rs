@@ -54,6 +54,8 @@ pub fn run(args: &SbomArgs) -> Result<()> {
         "read an SBOM of",
         args.cache.cache_dir.as_ref(),
         &args.registry,
+        // The other platforms' manifests are not needed.
+        wanted.as_ref().map(std::slice::from_ref),
     )?;
     let (image, transport) = (&opened.image, &opened.transport);
     // One document is printed: several platforms are refused before any is read.

@@ -304,8 +304,8 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
 }
 
 /// `hoist sbom --json` of a registry image: the one platform's SPDX document, and the
-/// phases `prepare` (the image's documents) and `referrers` (its SBOM's), the first
-/// ending where the access log's first referrers request begins.
+/// phases `prepare` (the index and that platform's manifest) and `referrers` (its
+/// SBOM's), the first ending where the access log's first referrers request begins.
 fn sbom_requests(document: &Value, lines: &[String]) {
     let stats = &document["registry"];
     assert_eq!(phase_names(stats), ["prepare", "referrers"], "{document:#}");
@@ -316,6 +316,11 @@ fn sbom_requests(document: &Value, lines: &[String]) {
     let opening = opening.unwrap_or_else(|| panic!("no referrers request in {lines:#?}"));
     let phases = stats["phases"].as_array().unwrap();
     assert_eq!(number(&phases[0]["requests"]), opening as u64, "{lines:#?}");
+    // The index and the one platform's manifest: not the other platform's.
+    let manifests = lines[..opening]
+        .iter()
+        .filter(|l| l.contains("/manifests/"));
+    assert_eq!(manifests.count(), 2, "{lines:#?}");
     assert_eq!(
         number(&phases[1]["requests"]),
         (lines.len() - opening) as u64,
