@@ -58,6 +58,23 @@ fn all_verified(output: &Output, images: usize) {
     assert!(!printed.contains("NOT verified"), "{printed}");
 }
 
+/// Asserts that `output` is a refusal (exit 1) of a provenance naming `member`'s
+/// config with the `named` bytes where the rebuild `read` others; what it printed.
+fn config_refused(output: &Output, member: &str, (named, read): (&str, &str)) -> String {
+    let printed = printed(output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let reason = format!(
+        "config ./{member}: it names {}, the rebuild read {}",
+        digest_of(named.as_bytes()),
+        digest_of(read.as_bytes())
+    );
+    assert!(
+        printed.contains("NOT verified: provenance of ") && printed.contains(&reason),
+        "no `{reason}` in:\n{printed}"
+    );
+    printed
+}
+
 /// A member's own hoist.toml changed after the release (a comment: the same image):
 /// verify at the root names that member's config (as the workspace finds it from the
 /// working directory) and both digests and exits 1, while
@@ -73,15 +90,7 @@ fn verify_names_the_workspace_member_config_that_differs_from_the_provenance() {
     let original = repo.read(member);
     let edited = format!("{original}# a comment: the same image\n");
     repo.write(member, &edited);
-    let output = verify(&repo, &[]);
-    let printed = printed(&output);
-    assert_eq!(output.status.code(), Some(1), "{printed}");
-    let reason = format!(
-        "config ./{member}: it names {}, the rebuild read {}",
-        digest_of(original.as_bytes()),
-        digest_of(edited.as_bytes())
-    );
-    assert!(printed.contains(&reason), "no `{reason}` in:\n{printed}");
+    let printed = config_refused(&verify(&repo, &[]), member, (&original, &edited));
     let host = registry.host();
     assert!(
         printed.contains(&format!(
@@ -161,17 +170,7 @@ fn verify_revision_checks_the_provenance_against_the_config_of_that_revision() {
         assert_eq!(worktrees.matches("worktree ").count(), 1, "{worktrees}");
 
         let output = verify(&repo, &[&dirty, "-p", "web", "--revision", &released]);
-        let printed = printed(&output);
-        assert_eq!(output.status.code(), Some(1), "{printed}");
-        let reason = format!(
-            "config ./{member}: it names {}, the rebuild read {}",
-            digest_of(edited.as_bytes()),
-            digest_of(original.as_bytes())
-        );
-        assert!(
-            printed.contains("NOT verified: provenance of ") && printed.contains(&reason),
-            "no `{reason}` in:\n{printed}"
-        );
+        config_refused(&output, member, (&edited, &original));
         let untouched = fs::read_to_string(repo.dir().join(member)).unwrap();
         assert!(untouched.ends_with("# moved on\n"), "{untouched}");
     }
