@@ -326,11 +326,12 @@ fn rebuild_checkout(
     // A revision named with --revision is rebuilt as committed: the working tree
     // stands for it only when it holds no change (by default, HEAD being the recorded
     // revision, the working tree is what is verified, changes and all).
+    let at_head = resolve(&git, &wanted).ok().as_deref() == Some(head.as_str());
     let changed = match check.revision {
-        Some(_) => git.dirty_files()?,
-        None => Vec::new(),
+        Some(_) if at_head => git.dirty_files()?,
+        _ => Vec::new(),
     };
-    if resolve(&git, &wanted).ok().as_deref() == Some(head.as_str()) && changed.is_empty() {
+    if at_head && changed.is_empty() {
         return Ok(None);
     }
     let checkout = RevisionCheckout::create(&git, &target.config, &wanted)?;

@@ -161,10 +161,14 @@ fn verify_revision_checks_the_provenance_against_the_config_of_that_revision() {
         ] {
             assert!(said_all.contains(&said), "no `{said}` in:\n{said_all}");
         }
-        if !committed {
-            let why = "HEAD, whose working tree changes services/web/app/main.py and 1 other file";
-            assert!(said_all.contains(why), "no `{why}` in:\n{said_all}");
-        }
+        let why = if committed {
+            format!("revision {released} (HEAD is ")
+        } else {
+            format!(
+                "revision {released} (HEAD, whose working tree changes services/web/app/main.py and 1 other file)"
+            )
+        };
+        assert!(said_all.contains(&why), "no `{why}` in:\n{said_all}");
         // The worktree is gone.
         let worktrees = repo.git(&["worktree", "list", "--porcelain"]);
         assert_eq!(worktrees.matches("worktree ").count(), 1, "{worktrees}");
