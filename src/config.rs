@@ -509,8 +509,8 @@ fn in_item(item: &toml_edit::Item, offset: usize, path: &mut Vec<String>) -> boo
         toml_edit::Item::Table(table) => in_table(table, table.span(), offset, path),
         toml_edit::Item::ArrayOfTables(tables) => {
             for (i, table) in tables.iter().enumerate() {
-                // 1-based, as plan names layers (`layer[1].to`).
-                path.push(format!("[{}]", i + 1));
+                // From 0, as plan and the provenance name layers (`layer[0].to`).
+                path.push(format!("[{i}]"));
                 if in_table(table, table.span(), offset, path) {
                     return true;
                 }
@@ -682,7 +682,7 @@ mod tests {
             ),
             (
                 "[[layer]]\nfrom = \"a\"\n[[layer]]\nplatform = 3\n",
-                "`layer[2].platform`",
+                "`layer[1].platform`",
             ),
             (
                 "[config]\nhealthcheck = { test = [\"NONE\"], retries = -1 }\n",

@@ -458,12 +458,12 @@ fn check_layer_platforms(
         None => (selected, "is built for"),
         Some(base) => (base.platforms.as_slice(), "has"),
     };
-    for (i, layer) in plan.layers.iter().enumerate() {
+    for layer in &plan.layers {
         for wanted in layer.platforms.iter().flatten() {
             if !known.iter().any(|p| p.platform.satisfies(wanted)) {
                 let platforms: Vec<String> = known.iter().map(|p| p.platform.to_string()).collect();
                 return Err(Error::InvalidValue {
-                    field: format!("layer[{}].platform", i + 1),
+                    field: format!("layer[{}].platform", layer.number),
                     message: format!(
                         "the base {} has no platform {wanted} (it {what}: {})",
                         plan.base_name,

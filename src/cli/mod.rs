@@ -550,6 +550,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         "inspect",
         args.cache.cache_dir.as_ref(),
         &args.registry,
+        None,
     )?;
     let image = &opened.image;
     let mut document = hoist::inspect::to_json(&location, image);
@@ -577,12 +578,14 @@ pub struct OpenedDocuments {
 }
 
 /// Opens `location`'s documents for a command that reads them (`inspect`, `sbom`);
-/// scratch is refused (`what` says for which command).
+/// scratch is refused (`what` says for which command). Of a registry image, only the
+/// manifests of `platforms` are fetched (`None`: every platform's).
 pub fn open_documents(
     location: &hoist::oci::location::Location,
     what: &str,
     cache_dir: Option<&PathBuf>,
     registry: &RegistryArgs,
+    platforms: Option<&[hoist::oci::platform::Platform]>,
 ) -> Result<OpenedDocuments> {
     anyhow::ensure!(
         *location != hoist::oci::location::Location::Scratch,
@@ -595,7 +598,7 @@ pub fn open_documents(
         scratch_dir: scratch.path(),
         store: &store,
         transport: &transport,
-        platforms: None,
+        platforms,
         // Documents only: no layer is fetched.
         fetch_layers: false,
     };

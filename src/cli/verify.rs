@@ -45,9 +45,10 @@ pub struct VerifyArgs {
     /// Check the signatures only (with --key), without rebuilding.
     #[arg(long, requires = "key")]
     signature_only: bool,
-    /// Rebuild this git revision (in a temporary worktree); `HEAD` uses the working
-    /// tree as it is. Default: the revision the image records
-    /// (org.opencontainers.image.revision), when HEAD is another.
+    /// Rebuild this git revision as committed (in a temporary worktree, unless it is
+    /// HEAD's and the working tree has no change); `HEAD` uses the working tree as it
+    /// is. Default: the revision the image records (org.opencontainers.image.revision),
+    /// when HEAD is another.
     #[arg(long, value_name = "REV")]
     revision: Option<String>,
     #[command(flatten)]

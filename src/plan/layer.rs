@@ -40,7 +40,7 @@ pub(super) fn plan_layer(
     epoch: u64,
     compression: Compression,
 ) -> Result<PlannedLayer> {
-    let field = |key: &str| format!("layer[{}].{key}", i + 1);
+    let field = |key: &str| format!("layer[{i}].{key}");
     let from = match &layer.from {
         Some(from) => {
             Some(classify_from(config_dir, from).map_err(|m| invalid(&field("from"), &m))?)
@@ -86,7 +86,7 @@ pub(super) fn plan_layer(
                     mode,
                 },
                 from: written,
-                field: format!("layer[{}]", i + 1),
+                field: format!("layer[{i}]"),
             });
             None
         }
@@ -116,6 +116,7 @@ pub(super) fn plan_layer(
         .transpose()?;
     let names = Names::of(layer, source.is_some(), to, &listed);
     Ok(PlannedLayer {
+        number: i,
         label: names.label,
         summary: names.summary,
         created_by: names.created_by,
@@ -140,9 +141,7 @@ pub(super) fn plan_layer(
 pub(super) fn layer_owner(i: usize, layer: &LayerSection) -> Result<(u32, u32)> {
     match &layer.owner {
         None => Ok((0, 0)),
-        Some(owner) => {
-            parse_owner(owner).map_err(|m| invalid(&format!("layer[{}].owner", i + 1), &m))
-        }
+        Some(owner) => parse_owner(owner).map_err(|m| invalid(&format!("layer[{i}].owner"), &m)),
     }
 }
 
@@ -493,60 +492,60 @@ mod tests {
         let cases = [
             (
                 "[[layer]]\nfrom = \"app\"\nto = \"/app\"\n[[layer]]\nfiles = [{ from = \"start.sh\", to = \"/a\" }, { from = \"nope\", to = \"/b\" }]\n",
-                "layer[2].files[1].from",
+                "layer[1].files[1].from",
                 "does not exist",
             ),
             (
                 "[[layer]]\nfiles = [{ from = \"app\", to = \"/a\" }]\n",
-                "layer[1].files[0].from",
+                "layer[0].files[0].from",
                 "is a directory",
             ),
             (
                 "[[layer]]\nfiles = [{ from = \"start.sh\", to = \"bin/start\" }]\n",
-                "layer[1].files[0].to",
+                "layer[0].files[0].to",
                 "not an absolute path",
             ),
             (
                 "[[layer]]\nfiles = [{ from = \"start.sh\", to = \"/s\", mode = \"rwx\" }]\n",
-                "layer[1].files[0].mode",
+                "layer[0].files[0].mode",
                 "octal",
             ),
             (
                 "[[layer]]\nfiles = [{ from = \"start.sh\", to = \"/s\", mode = 755 }]\n",
-                "layer[1].files[0].mode",
+                "layer[0].files[0].mode",
                 "octal string",
             ),
             (
                 "[[layer]]\nfiles = [{ from = \"start.sh\", to = \"/etc/x\" }, { from = \"deploy/nginx.conf\", to = \"/etc//x\" }]\n",
-                "layer[1].files[1].to",
-                "also the destination of layer[1].files[0] (start.sh)",
+                "layer[0].files[1].to",
+                "also the destination of layer[0].files[0] (start.sh)",
             ),
             (
                 "[[layer]]\nfrom = \"start.sh\"\nto = \"/s\"\nfiles = [{ from = \"deploy/nginx.conf\", to = \"/s\" }]\n",
-                "layer[1].files[0].to",
-                "also the destination of layer[1] (start.sh)",
+                "layer[0].files[0].to",
+                "also the destination of layer[0] (start.sh)",
             ),
             (
                 "[[layer]]\nfrom = \"start.sh\"\nto = \"/s\"\nexclude = [\"*.pyc\"]\n",
-                "layer[1].exclude",
+                "layer[0].exclude",
                 "single file",
             ),
             (
                 "[[layer]]\nfrom = \"app\"\nto = \"/app\"\nmode = \"0755\"\n",
-                "layer[1].mode",
+                "layer[0].mode",
                 "single-file",
             ),
             (
                 "[[layer]]\nto = \"/x\"\nfiles = [{ from = \"start.sh\", to = \"/s\" }]\n",
-                "layer[1].to",
+                "layer[0].to",
                 "needs a `from`",
             ),
             (
                 "[[layer]]\nexclude = [\"x\"]\nfiles = [{ from = \"start.sh\", to = \"/s\" }]\n",
-                "layer[1].exclude",
+                "layer[0].exclude",
                 "lists exactly",
             ),
-            ("[[layer]]\nto = \"/x\"\n", "layer[1].from", "missing"),
+            ("[[layer]]\nto = \"/x\"\n", "layer[0].from", "missing"),
         ];
         for (toml, field, detail) in cases {
             let err = error(toml);
@@ -561,7 +560,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.contains("mdoe") && err.contains("layer[1].files[0]"),
+            err.contains("mdoe") && err.contains("layer[0].files[0]"),
             "{err}"
         );
     }

@@ -81,6 +81,9 @@ pub struct PlannedLayer {
     pub spec: LayerSpec,
     /// Only in these platforms' images; `None` = all.
     pub platforms: Option<Vec<Platform>>,
+    /// The number of the `[[layer]]` it comes from, from 0 (the several layers of a
+    /// Python `[[layer]]` share it): errors name it `layer[N]`, as the provenance does.
+    pub number: usize,
 }
 
 /// Everything a build needs to know, resolved.
@@ -562,27 +565,27 @@ mod tests {
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"srv\"\n",
-                "layer[1].to",
+                "layer[0].to",
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"/a/../b\"\n",
-                "layer[1].to",
+                "layer[0].to",
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"nope\"\nto = \"/a\"\n",
-                "layer[1].from",
+                "layer[0].from",
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"/a\"\nowner = \"app\"\n",
-                "layer[1].owner",
+                "layer[0].owner",
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nfrom = \"dist\"\nto = \"/a\"\nplatform = \"linux/z80\"\n",
-                "layer[1].platform",
+                "layer[0].platform",
             ),
             (
                 "[image]\nbase = \"scratch\"\n[[layer]]\nto = \"/a\"\nremove = [\"etc\"]\n",
-                "layer[1].remove[0]",
+                "layer[0].remove[0]",
             ),
             (
                 "[image]\nbase = \"scratch\"\ncompression = \"lz4\"\n",

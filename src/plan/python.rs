@@ -116,7 +116,7 @@ impl PendingPython {
     }
 
     fn field(&self, key: &str) -> String {
-        format!("layer[{}].python{key}", self.number + 1)
+        format!("layer[{}].python{key}", self.number)
     }
 
     /// The interpreter of `platform`'s image: each of version, path and C library as
@@ -237,6 +237,7 @@ impl PendingPython {
                 created_by: format!("hoist: {summary}"),
                 spec: spec(Vec::new()),
                 platforms: None,
+                number: self.number,
             }
         };
         let mut layers = Vec::new();
@@ -308,7 +309,7 @@ pub(super) fn resolve_python(
     compression: Compression,
     platforms: Option<&[Platform]>,
 ) -> Result<PendingPython> {
-    let field = |key: &str| format!("layer[{}].python{key}", i + 1);
+    let field = |key: &str| format!("layer[{i}].python{key}");
     let others = [
         ("from", layer.from.is_some()),
         ("to", layer.to.is_some()),
@@ -321,7 +322,7 @@ pub(super) fn resolve_python(
     ];
     if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
         return Err(invalid(
-            &format!("layer[{}].{key}", i + 1),
+            &format!("layer[{i}].{key}"),
             "a `python` layer takes only `python` and `owner`: put the project's own files in a [[layer]] of their own",
         ));
     }
@@ -490,15 +491,15 @@ mod tests {
         let two = "platforms = [\"linux/amd64\", \"linux/arm64\"]";
         let ok = "lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"3.11\"";
         let cases = [
-            ("", format!("python = {{ {ok} }}"), "layer[1].python", "platforms"),
-            (two, format!("python = {{ {ok} }}\nfrom = \"x\""), "layer[1].from", "only `python`"),
-            (two, format!("python = {{ {ok}, libc = \"glibc2.36\" }}"), "layer[1].python.libc", "glibc-2.N"),
-            (two, format!("python = {{ {ok}, venv = \"opt/venv\" }}"), "layer[1].python.venv", "absolute"),
-            (two, format!("python = {{ {ok}, venv = \"/v\", target = \"/t\" }}"), "layer[1].python.target", "not both"),
-            (two, "python = { lock = \"nope.lock\", version = \"3.11\" }".into(), "layer[1].python.lock", "not a file"),
-            (two, format!("python = {{ {ok}, index = \"ftp://x\" }}"), "layer[1].python.index", "http"),
-            (two, "python = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"2.7\" }".into(), "layer[1].python.version", "3.11"),
-            ("platforms = [\"linux/s390x\", \"windows/amd64\"]", format!("python = {{ {ok} }}"), "layer[1].python", "windows/amd64"),
+            ("", format!("python = {{ {ok} }}"), "layer[0].python", "platforms"),
+            (two, format!("python = {{ {ok} }}\nfrom = \"x\""), "layer[0].from", "only `python`"),
+            (two, format!("python = {{ {ok}, libc = \"glibc2.36\" }}"), "layer[0].python.libc", "glibc-2.N"),
+            (two, format!("python = {{ {ok}, venv = \"opt/venv\" }}"), "layer[0].python.venv", "absolute"),
+            (two, format!("python = {{ {ok}, venv = \"/v\", target = \"/t\" }}"), "layer[0].python.target", "not both"),
+            (two, "python = { lock = \"nope.lock\", version = \"3.11\" }".into(), "layer[0].python.lock", "not a file"),
+            (two, format!("python = {{ {ok}, index = \"ftp://x\" }}"), "layer[0].python.index", "http"),
+            (two, "python = { lock = \"requirements.lock\", wheelhouse = \"wheels\", version = \"2.7\" }".into(), "layer[0].python.version", "3.11"),
+            ("platforms = [\"linux/s390x\", \"windows/amd64\"]", format!("python = {{ {ok} }}"), "layer[0].python", "windows/amd64"),
         ];
         for (platforms, layer, field, detail) in cases {
             let err = error(platforms, &layer);
@@ -632,7 +633,7 @@ mod tests {
         assert_eq!(bare.python.len(), 1);
         let err = bare.expand_python(&context).unwrap_err().to_string();
         assert!(
-            err.contains("layer[1].python.version") && err.contains("PYTHON_VERSION"),
+            err.contains("layer[0].python.version") && err.contains("PYTHON_VERSION"),
             "{err}"
         );
         let base = |facts: [BaseFacts; 2]| PythonContext {
@@ -650,7 +651,7 @@ mod tests {
         let from_base = base([official.clone(), official.clone()]);
         let err = bare.expand_python(&from_base).unwrap_err().to_string();
         assert!(
-            err.contains("layer[1].python.libc") && err.contains("libc6"),
+            err.contains("layer[0].python.libc") && err.contains("libc6"),
             "{err}"
         );
         // Each platform's own facts: arm64's base says nothing of its C library.
@@ -663,7 +664,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("layer[1].python.libc") && err.contains("linux/arm64"),
+            err.contains("layer[0].python.libc") && err.contains("linux/arm64"),
             "{err}"
         );
         assert!(
@@ -676,7 +677,7 @@ mod tests {
         let venv = resolved(", venv = \"/opt/venv\", version = \"3.11\", libc = \"musl-1.2\"");
         let err = venv.expand_python(&context).unwrap_err().to_string();
         assert!(
-            err.contains("layer[1].python.interpreter") && err.contains("virtual environment"),
+            err.contains("layer[0].python.interpreter") && err.contains("virtual environment"),
             "{err}"
         );
         // The interpreter's name tells the version when nothing else does.

@@ -323,12 +323,29 @@ fn rebuild_checkout(
         },
     };
     let head = git.head_sha()?;
-    if resolve(&git, &wanted).ok().as_deref() == Some(head.as_str()) {
+    // A revision named with --revision is rebuilt as committed: the working tree
+    // stands for it only when it holds no change (by default, HEAD being the recorded
+    // revision, the working tree is what is verified, changes and all).
+    let at_head = resolve(&git, &wanted).ok().as_deref() == Some(head.as_str());
+    let changed = match check.revision {
+        Some(_) if at_head => git.dirty_files()?,
+        _ => Vec::new(),
+    };
+    if at_head && changed.is_empty() {
         return Ok(None);
     }
     let checkout = RevisionCheckout::create(&git, &target.config, &wanted)?;
+    let why = match changed.as_slice() {
+        [] => format!("HEAD is {head}"),
+        [one] => format!("HEAD, whose working tree changes {one}"),
+        [first, rest @ ..] => format!(
+            "HEAD, whose working tree changes {first} and {} other file{}",
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    };
     note(format!(
-        "note: rebuilding revision {} (HEAD is {head}) in a temporary worktree; --revision HEAD uses the working tree",
+        "note: rebuilding revision {} ({why}) in a temporary worktree; --revision HEAD uses the working tree",
         checkout.revision
     ));
     Ok(Some(checkout))

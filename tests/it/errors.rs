@@ -70,28 +70,29 @@ fn unknown_config_key() {
     assert_mentions(&err, &["entrypiont", "line"]);
 }
 
-// Layers are numbered from 1 in messages, as a person counts the [[layer]] tables.
+// Layers are numbered from 0 in messages (`layer[0]` is the first [[layer]] table), as
+// the provenance names them.
 
 #[test]
 fn layer_from_missing() {
     let (sandbox, config) = project("[[layer]]\nfrom = \"nowhere\"\nto = \"/x\"\n");
     let err = build_fails(&sandbox, &config, &[]);
     let missing = sandbox.path("nowhere");
-    assert_mentions(&err, &["layer[1].from", missing.to_str().unwrap()]);
+    assert_mentions(&err, &["layer[0].from", missing.to_str().unwrap()]);
 }
 
 #[test]
 fn layer_to_relative() {
     let (sandbox, config) = project("[[layer]]\nfrom = \"src\"\nto = \"srv\"\n");
     let err = build_fails(&sandbox, &config, &[]);
-    assert_mentions(&err, &["layer[1].to"]);
+    assert_mentions(&err, &["layer[0].to"]);
 }
 
 #[test]
 fn layer_to_with_dot_dot() {
     let (sandbox, config) = project("[[layer]]\nfrom = \"src\"\nto = \"/srv/../etc\"\n");
     let err = build_fails(&sandbox, &config, &[]);
-    assert_mentions(&err, &["layer[1].to", ".."]);
+    assert_mentions(&err, &["layer[0].to", ".."]);
 }
 
 #[test]
@@ -276,14 +277,14 @@ fn invalid_config_values_name_their_field() {
         ),
         (
             "[[layer]]\nfrom = \"src\"\nto = \"/srv\"\nowner = \"app\"\n",
-            "layer[1].owner",
+            "layer[0].owner",
         ),
         (
             "[[layer]]\nfrom = \"src\"\nto = \"/srv\"\nmodes = \"weird\"\n",
-            "layer[1].modes",
+            "layer[0].modes",
         ),
         // A layer with a source needs a destination (a whiteout-only layer does not).
-        ("[[layer]]\nfrom = \"src\"\n", "layer[1].to"),
+        ("[[layer]]\nfrom = \"src\"\n", "layer[0].to"),
     ];
     for (extra, field) in cases {
         let (sandbox, config) = project(extra);
@@ -372,7 +373,7 @@ fn layer_platform_the_base_lacks() {
     assert_mentions(
         &err,
         &[
-            "layer[1].platform",
+            "layer[0].platform",
             "linux/s390x",
             "linux/amd64",
             "linux/arm64",
@@ -409,7 +410,7 @@ fn layer_platform_not_built_on_scratch() {
         ),
     );
     let err = build_fails(&sandbox, &config, &[]);
-    assert_mentions(&err, &["layer[1].platform", "linux/arm64", "linux/amd64"]);
+    assert_mentions(&err, &["layer[0].platform", "linux/arm64", "linux/amd64"]);
 }
 
 /// Runs `command`, asserting it exits 1 or 2 (not a signal, not a panic's 101) with an

@@ -215,10 +215,10 @@ fn two_files_on_one_path_are_an_error_naming_both() {
     )
     .unwrap();
     let err = failure(sandbox.build().arg("--output").arg(sandbox.oci("out")));
-    assert!(err.contains("layer[2].files[2].to"), "{err}");
+    assert!(err.contains("layer[1].files[2].to"), "{err}");
     assert!(
         err.contains(
-            "/etc/nginx/nginx.conf is also the destination of layer[2].files[0] (deploy/nginx.conf)"
+            "/etc/nginx/nginx.conf is also the destination of layer[1].files[0] (deploy/nginx.conf)"
         ),
         "{err}"
     );
@@ -243,17 +243,17 @@ fn two_files_on_one_path_are_an_error_naming_both() {
     for (entry, key, detail) in [
         (
             "{ from = \"deploy\", to = \"/etc/x\" }",
-            "layer[1].files[0].from",
+            "layer[0].files[0].from",
             "is a directory",
         ),
         (
             "{ from = \"start.sh\", to = \"/s\", mode = \"75x\" }",
-            "layer[1].files[0].mode",
+            "layer[0].files[0].mode",
             "octal",
         ),
         (
             "{ from = \"start.sh\", to = \"s\" }",
-            "layer[1].files[0].to",
+            "layer[0].files[0].to",
             "absolute",
         ),
     ] {

@@ -54,6 +54,7 @@ mod tls;
 mod token_auth;
 mod transport;
 mod verify;
+mod verify_provenance;
 mod verify_revision;
 mod visibility;
 mod workspace;

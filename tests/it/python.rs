@@ -388,6 +388,29 @@ pub(crate) fn refused(sandbox: &Sandbox) -> String {
     err
 }
 
+/// A layer after a Python layer is named by its `[[layer]]` (`layer[1]`), not by its
+/// place among the built layers: the Python table became three (one shared, one per
+/// platform for orjson) before the platforms were checked, and the error said
+/// `layer[4].platform`.
+#[test]
+fn a_layer_after_a_python_layer_is_named_by_its_table() {
+    let sandbox = Sandbox::new();
+    project(&sandbox, &real_lock(), &all_real(), "");
+    sandbox.write("app/main.py", "print('app')\n");
+    let config = fs::read_to_string(sandbox.path("hoist.toml")).unwrap();
+    sandbox.write(
+        "hoist.toml",
+        &format!(
+            "{config}\n[[layer]]\nfrom = \"app\"\nto = \"/app\"\nplatform = \"linux/s390x\"\n"
+        ),
+    );
+    let err = refused(&sandbox);
+    assert!(
+        err.contains("layer[1].platform: the base scratch has no platform linux/s390x"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_locks_and_missing_wheels_are_refused_by_name_before_any_output() {
     let lock = real_lock();
@@ -1257,10 +1280,10 @@ fn version_and_libc_come_from_the_base_unless_set() {
     // A base that says nothing: the key to set is named.
     write(&bare, "");
     let err = refused(&sandbox);
-    assert!(err.contains("layer[1].python.version"), "{err}");
+    assert!(err.contains("layer[0].python.version"), "{err}");
     write(&bare, ", version = \"3.11\"");
     let err = refused(&sandbox);
-    assert!(err.contains("layer[1].python.libc"), "{err}");
+    assert!(err.contains("layer[0].python.libc"), "{err}");
 }
 
 #[test]

@@ -278,7 +278,7 @@ fn a_base_without_python_needs_version_and_interpreter_named() {
     write("");
     let err = refused(&sandbox);
     assert!(
-        err.contains("layer[1].python.version")
+        err.contains("layer[0].python.version")
             && err.contains("PYTHON_VERSION")
             && err.contains("interpreter"),
         "{err}"
@@ -286,7 +286,7 @@ fn a_base_without_python_needs_version_and_interpreter_named() {
     write(", version = \"3.11\"");
     let err = refused(&sandbox);
     assert!(
-        err.contains("layer[1].python.interpreter") && err.contains("virtual environment"),
+        err.contains("layer[0].python.interpreter") && err.contains("virtual environment"),
         "{err}"
     );
     write(", version = \"3.11\", interpreter = \"/opt/python/bin/python3.11\"");
@@ -309,7 +309,7 @@ fn a_base_without_python_needs_version_and_interpreter_named() {
             .arg(format!("{}:1", sandbox.oci("scripts"))),
     );
     assert!(
-        err.contains("layer[1].python.interpreter")
+        err.contains("layer[0].python.interpreter")
             && err.contains("console script demo of demo-1.0-py3-none-any.whl"),
         "{err}"
     );
@@ -518,15 +518,11 @@ fn push_signed_python(sandbox: &Sandbox, registry: &Registry) -> Value {
     serde_json::from_str(&crate::common::stdout(&ok(&mut push, registry))).unwrap()
 }
 
-#[test]
-fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
+/// The `resolvedDependencies` of the one provenance statement attached to `index` in
+/// `acme/py`.
+fn provenance_inputs(registry: &Registry, index: &str) -> Vec<Value> {
     use base64::Engine as _;
-    let registry = Registry::start();
-    let sandbox = Sandbox::new();
-    let report = push_signed_python(&sandbox, &registry);
-    let index = report["digest"].as_str().unwrap();
-
-    let envelopes = referred(&registry, "acme/py", index, "application/vnd.in-toto+json");
+    let envelopes = referred(registry, "acme/py", index, "application/vnd.in-toto+json");
     assert_eq!(envelopes.len(), 1);
     let envelope: Value = serde_json::from_slice(&envelopes[0]).unwrap();
     let statement: Value = serde_json::from_slice(
@@ -535,9 +531,20 @@ fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
             .unwrap(),
     )
     .unwrap();
-    let dependencies = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    statement["predicate"]["buildDefinition"]["resolvedDependencies"]
         .as_array()
-        .unwrap();
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let report = push_signed_python(&sandbox, &registry);
+    let index = report["digest"].as_str().unwrap();
+
+    let dependencies = provenance_inputs(&registry, index);
     let named = |name: &str| {
         dependencies
             .iter()
@@ -561,6 +568,46 @@ fn a_signed_push_of_a_python_image_names_the_lock_and_lists_its_packages() {
         assert_eq!(sboms.len(), 1, "{digest}");
         let text = String::from_utf8_lossy(&sboms[0]);
         assert!(text.contains("pkg:pypi/demo@1.0"), "{text}");
+    }
+}
+
+/// A config error and the provenance name a layer alike (`layer[N]`, N its
+/// `[[layer]]` from 0): the provenance of the pushed image names the lock
+/// `layer[0].python.lock` and the app `layer[1]`; a lock that is not there, then an
+/// app layer with a relative `to`, are errors naming those same layers.
+#[test]
+fn a_config_error_names_a_layer_as_the_provenance_does() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let report = push_signed_python(&sandbox, &registry);
+    let dependencies = provenance_inputs(&registry, report["digest"].as_str().unwrap());
+    let name_of = |uri: &str| {
+        let found = dependencies.iter().find(|d| d["uri"] == uri);
+        let name = found.and_then(|d| d["name"].as_str());
+        name.unwrap_or_else(|| panic!("{uri} in {dependencies:#?}"))
+            .to_string()
+    };
+    let lock = name_of("file:requirements.lock");
+    let app = name_of("file:app");
+    assert_eq!(
+        (lock.as_str(), app.as_str()),
+        ("layer[0].python.lock", "layer[1]")
+    );
+    let config = fs::read_to_string(sandbox.path("hoist.toml")).unwrap();
+    for (edited, key) in [
+        (
+            config.replace("lock = \"requirements.lock\"", "lock = \"gone.lock\""),
+            lock,
+        ),
+        (
+            config.replace("to = \"/app\"", "to = \"app\""),
+            format!("{app}.to"),
+        ),
+    ] {
+        assert_ne!(edited, config);
+        sandbox.write("hoist.toml", &edited);
+        let err = refused(&sandbox);
+        assert!(err.contains(&format!("{key}: ")), "no `{key}` in:\n{err}");
     }
 }
 

@@ -188,6 +188,10 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
         ),
         ("tag", hoist(&["tag", &api, "stable", "--json"])),
         ("inspect", hoist(&["inspect", &api, "--json", "-v"])),
+        (
+            "sbom",
+            hoist(&["sbom", &api, "--platform", "linux/amd64", "--json", "-v"]),
+        ),
         ("diff", hoist(&["diff", &api, &copy])),
     ];
     let (_, mut from) = access_lines_since(&registry, 0);
@@ -226,10 +230,11 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
             match name {
                 "pull" => assert_eq!(phase_names(stats), ["prepare", "fetch", "write"]),
                 "inspect" => assert_eq!(phase_names(stats), ["prepare"]),
+                "sbom" => sbom_requests(&document, &lines),
                 _ => {}
             }
             // -v: the same totals on stderr.
-            if matches!(name, "pull" | "inspect") {
+            if matches!(name, "pull" | "inspect" | "sbom") {
                 let line = format!("registry: {} requests (", lines.len());
                 let notes = stderr(&output);
                 assert!(notes.contains(&line), "{name}: no `{line}` in:\n{notes}");
@@ -257,18 +262,70 @@ fn every_request_of_every_command_says_hoist_and_its_version() {
                     "{name} {member}: {document:#}"
                 );
             }
-            if !matches!(name, "tag" | "pull" | "inspect") {
+            if !matches!(name, "tag" | "pull" | "inspect" | "sbom") {
                 let parts = if name == "push" { 2 } else { MEMBERS.len() };
                 assert_eq!(entries.len(), parts, "{name}: {document:#}");
                 assert!(entries.iter().all(|e| e["registry_share"].is_object()));
             }
         }
     }
+    // Several platforms and no --platform: `sbom` is refused, naming them, before it
+    // reads a referrer.
+    let mut command = hoist(&["sbom", &api, "--cache-dir"]);
+    let err = crate::common::failure(command.arg(sandbox.cache()));
+    assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
+    let (lines, _) = access_lines_since(&registry, from);
+    assert!(!lines.is_empty(), "the image was read");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("/referrers/") || l.contains("/manifests/sha256-")),
+        "{lines:#?}"
+    );
     // A layout is read from disk: its `inspect --json` has no `registry`.
     let mut command = hoist(&["inspect", &format!("{layout}:1"), "--json"]);
     let document = parse_json(&stdout(&ok(&mut command, &registry)));
     assert!(document.get("registry").is_none(), "{document:#}");
     assert!(document["manifests"].is_array(), "{document:#}");
+    // Nor does the `sbom --json` of a layout; its document is the one attached.
+    let mut build = sandbox.hoist();
+    build.current_dir(sandbox.path("ws")).arg("build");
+    build.args(["-p", "api", "--output", &format!("{layout}:built")]);
+    ok(build.arg("--cache-dir").arg(sandbox.cache()), &registry);
+    let mut command = hoist(&[
+        "sbom",
+        &format!("{layout}:built"),
+        "--platform",
+        "linux/amd64",
+    ]);
+    let document = parse_json(&stdout(&ok(command.arg("--json"), &registry)));
+    assert!(document.get("registry").is_none(), "{document:#}");
+    assert_eq!(document["sbom"]["spdxVersion"], "SPDX-2.3", "{document:#}");
+}
+
+/// `hoist sbom --json` of a registry image: the one platform's SPDX document, and the
+/// phases `prepare` (the index and that platform's manifest) and `referrers` (its
+/// SBOM's), the first ending where the access log's first referrers request begins.
+fn sbom_requests(document: &Value, lines: &[String]) {
+    let stats = &document["registry"];
+    assert_eq!(phase_names(stats), ["prepare", "referrers"], "{document:#}");
+    assert_eq!(document["platform"], "linux/amd64", "{document:#}");
+    assert_eq!(document["format"], "spdx", "{document:#}");
+    assert_eq!(document["sbom"]["spdxVersion"], "SPDX-2.3", "{document:#}");
+    let opening = lines.iter().position(|l| l.contains("/referrers/"));
+    let opening = opening.unwrap_or_else(|| panic!("no referrers request in {lines:#?}"));
+    let phases = stats["phases"].as_array().unwrap();
+    assert_eq!(number(&phases[0]["requests"]), opening as u64, "{lines:#?}");
+    // The index and the one platform's manifest: not the other platform's.
+    let manifests = lines[..opening]
+        .iter()
+        .filter(|l| l.contains("/manifests/"));
+    assert_eq!(manifests.count(), 2, "{lines:#?}");
+    assert_eq!(
+        number(&phases[1]["requests"]),
+        (lines.len() - opening) as u64,
+        "{lines:#?}"
+    );
 }
 
 /// Every line of progress of a workspace `build --push` and `release` (CI: plain

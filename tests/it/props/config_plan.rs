@@ -530,7 +530,7 @@ fn document() -> impl Strategy<Value = Document> {
                     add_section(&mut doc, "[image]", "image", body);
                 }
                 for (i, body) in layers.into_iter().enumerate() {
-                    add_section(&mut doc, "[[layer]]", &format!("layer[{}]", i + 1), body);
+                    add_section(&mut doc, "[[layer]]", &format!("layer[{i}]"), body);
                 }
                 if let Some(body) = config {
                     add_section(&mut doc, "[config]", "config", body);
