@@ -621,6 +621,9 @@ fn print_registry_work(stats: &RequestStats, parts: &[(String, RepositoryStats)]
             stats.blobs
         )
     );
+    for (registry, bound) in &stats.in_flight_cut_to {
+        note!("  {registry} answered 429: at most {bound} requests in flight to it since");
+    }
     for phase in &stats.phases {
         note!(
             "  {:<10} {:>8.2} s {:>6} requests",

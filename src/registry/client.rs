@@ -50,9 +50,12 @@ pub(crate) fn read_timeout() -> std::time::Duration {
 pub const DEFAULT_JOBS: usize = 4;
 
 /// Default requests in flight at once per registry: enough to hide a 20 ms round
-/// trip behind the others, few enough that a registry does not answer 429 (issue 19
-/// measured 114 connections at once without a bound).
-pub const DEFAULT_REGISTRY_JOBS: usize = 8;
+/// trip behind the others (issue 19's 30-image release: 8 left a cold release 1.5 to
+/// 1.75 times its loopback time, every slot busy even on loopback; 12 brought it to
+/// 1.2 to 1.4 with at most 14 connections), few enough to stay far from the 114
+/// connections issue 19 measured without a bound. A registry that answers 429 gets
+/// half as many from then on ([`super::window`]).
+pub const DEFAULT_REGISTRY_JOBS: usize = 12;
 
 impl RegistryOptions {
     /// Requests in flight at once per registry: [`DEFAULT_REGISTRY_JOBS`] for 0, at

@@ -30,6 +30,9 @@ pub struct RequestCounts {
     phases: Mutex<Vec<(String, Instant, u64)>>,
     /// The same counts per repository (`REGISTRY/REPO`), whose sum they are.
     by_repository: Mutex<BTreeMap<String, RepositoryStats>>,
+    /// Registries that answered 429, with the bound on requests in flight they were
+    /// cut to ([`super::window`]).
+    cuts: Mutex<BTreeMap<String, usize>>,
 }
 
 impl Default for RequestCounts {
@@ -40,6 +43,7 @@ impl Default for RequestCounts {
             blobs: Mutex::default(),
             phases: Mutex::new(vec![("prepare".to_string(), Instant::now(), 0)]),
             by_repository: Mutex::default(),
+            cuts: Mutex::default(),
         }
     }
 }
@@ -98,6 +102,11 @@ pub struct RequestStats {
     /// image's repositories ([`Self::share`]).
     #[serde(skip)]
     pub by_repository: BTreeMap<String, RepositoryStats>,
+    /// Registries that answered 429 (too many requests), each with the requests in
+    /// flight it was held to afterwards (`--registry-jobs` halved per crowd of
+    /// refusals); absent when none did.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_flight_cut_to: BTreeMap<String, usize>,
 }
 
 /// What one repository, or several (an image's), took of a command's registry work:
@@ -158,6 +167,14 @@ impl RequestCounts {
     }
 
     /// Counts one request to `repository` (`REGISTRY/REPO`).
+    /// `registry` answered 429 and its bound on requests in flight is now `bound`.
+    pub(super) fn cut(&self, registry: &str, bound: usize) {
+        self.cuts
+            .lock()
+            .expect("cuts")
+            .insert(registry.to_string(), bound);
+    }
+
     pub(super) fn count(&self, repository: &str, method: &str) {
         *self
             .by_method
@@ -220,6 +237,7 @@ impl RequestCounts {
                 .lock()
                 .expect("repository counts")
                 .clone(),
+            in_flight_cut_to: self.cuts.lock().expect("cuts").clone(),
             phases: phases
                 .iter()
                 .zip(ends)

@@ -23,7 +23,8 @@
 //!   rate for blob bodies.
 //! * at most `--registry-jobs` requests are in flight at once (the command's
 //!   members, platforms, artifacts and tags together): a request holds a permit
-//!   from before it is sent until its answer is dropped, body read; every request is
+//!   from before it is sent until its answer is dropped, body read; a 429 halves
+//!   the bound for the rest of the command ([`super::window`]); every request is
 //!   counted ([`super::scheduler`]).
 //!
 //! The requests themselves live in `repository.rs` (blobs, manifests, tags) and
@@ -185,8 +186,8 @@ pub(super) struct Registry {
     /// Upload in chunks rather than one `PUT`: GHCR from the start (it caps a request
     /// body), any registry once it has answered a whole blob with 413.
     pub(super) chunked: AtomicBool,
-    /// Permits for requests in flight (`--registry-jobs`).
-    permits: Arc<tokio::sync::Semaphore>,
+    /// The bound on requests in flight (`--registry-jobs`, cut by 429s).
+    window: super::window::Window,
     pub(super) counts: Arc<RequestCounts>,
     /// Documents read by digest this command, by repository and digest: immutable,
     /// so asked for once ([`super::scheduler::Documents`]).
@@ -236,7 +237,7 @@ impl Registry {
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
             chunked: AtomicBool::new(name == "ghcr.io"),
-            permits: Arc::new(tokio::sync::Semaphore::new(options.registry_jobs())),
+            window: super::window::Window::new(options.registry_jobs()),
             counts,
             documents: super::scheduler::Documents::default(),
             tags: super::scheduler::TagMemo::default(),
@@ -626,8 +627,10 @@ impl Repository {
             value.set_sensitive(true);
             request.headers_mut().insert(header::AUTHORIZATION, value);
         }
-        let permit = Arc::clone(&self.registry.permits)
-            .acquire_owned()
+        let permit = self
+            .registry
+            .window
+            .enter()
             .await
             .map_err(|_| Failure::Transport("the request limiter was closed".into()))?;
         self.registry
@@ -635,6 +638,11 @@ impl Repository {
             .count(&self.display(), request.method().as_str());
         let started = tokio::time::Instant::now();
         let response = pace::head(self.http(), request, sending).await?;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS
+            && let Some(bound) = self.registry.window.too_many(started)
+        {
+            self.registry.counts.cut(&self.registry.name, bound);
+        }
         Ok(Answered {
             response,
             authenticated: authorization.is_some() && self.registry.has_credentials(),
@@ -753,7 +761,7 @@ mod tests {
             challenge: RwLock::new(None),
             tokens: Mutex::new(BTreeMap::new()),
             chunked: AtomicBool::new(false),
-            permits: Arc::new(tokio::sync::Semaphore::new(1)),
+            window: crate::registry::window::Window::new(1),
             counts: Arc::default(),
             documents: crate::registry::scheduler::Documents::default(),
             tags: crate::registry::scheduler::TagMemo::default(),

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::common::{Sandbox, base_layout, parse_json, stdout};
-use crate::proxy::{Exchange, FaultPlan, FaultProxy};
+use crate::proxy::{Exchange, Fault, FaultPlan, FaultProxy};
 use crate::registry::{Registry, Request, ok};
 
 /// Members of the test workspace: each holds the shared layer and one of its own.
@@ -180,6 +180,70 @@ pub(crate) fn most_at_once(exchanges: &[Exchange]) -> usize {
         most = most.max(now);
     }
     usize::try_from(most).unwrap()
+}
+
+/// The last instant at which the proxy served more than `bound` requests at once
+/// (counted as [`most_at_once`]); `None` if it never did.
+fn last_over(exchanges: &[Exchange], bound: i32) -> Option<std::time::Instant> {
+    let mut events: Vec<(std::time::Instant, i32)> = Vec::new();
+    for exchange in exchanges {
+        events.push((exchange.at, 1));
+        // The proxy's own answers (the 429) have no upstream answer: their end.
+        let answered = exchange.answering.or(exchange.done);
+        events.push((answered.expect("every exchange answered"), -1));
+    }
+    events.sort_by_key(|&(at, delta)| (at, delta));
+    let (mut now, mut last) = (0, None);
+    for (at, delta) in events {
+        now += delta;
+        if now > bound {
+            last = Some(at);
+        }
+    }
+    last
+}
+
+/// A registry that answers 429 is asked less at once for the rest of the command:
+/// `--registry-jobs 4` halved to 2, and the tag moves (all put at once, the last
+/// phase) go out two at a time. The release completes, and `--json` says so.
+#[test]
+fn a_429_halves_the_requests_in_flight_for_the_rest_of_the_command() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        crate::faults::upstream(&registry),
+        FaultPlan::new().first(
+            1,
+            "POST",
+            "/blobs/uploads/",
+            Fault::envelope(429, "TOOMANYREQUESTS").with_header("Retry-After", "0"),
+        ),
+    );
+    shared_layer_workspace(&sandbox, &proxy.host());
+    let report = release(&sandbox, &registry, &["--registry-jobs", "4"]);
+    let exchanges = proxy.exchanges();
+    let why = format!("{report:#}\n{}", proxy.log_text());
+    assert_eq!(proxy.faults_injected(), 1, "{why}");
+    assert_eq!(
+        report["registry"]["in_flight_cut_to"][proxy.host()],
+        serde_json::json!(2),
+        "{why}"
+    );
+    let refused = exchanges.iter().find(|e| e.faulted()).expect("the 429");
+    let tag_puts: Vec<&Exchange> = exchanges
+        .iter()
+        .filter(|e| {
+            e.method == "PUT" && e.route().contains("/manifests/") && !e.route().contains("sha256")
+        })
+        .collect();
+    assert_eq!(tag_puts.len(), MEMBERS.len() * 3, "{why}");
+    // From some moment after the 429 on, never more than 2 at once: all the tag
+    // moves come after it (with 4 they would go out 4 at a time).
+    let last = last_over(&exchanges, 2).map_or(refused.at, |last| last.max(refused.at));
+    assert!(
+        tag_puts.iter().all(|e| e.at > last),
+        "the tag moves went out more than two at a time after the 429: {why}"
+    );
 }
 
 #[test]
