@@ -151,7 +151,13 @@ pub async fn push(
             let (mount_from, maybe_here) = sources.for_blob(digest);
             // A layer may be anywhere already (a base's, one an earlier release
             // pushed): asked about first. Configs and artifacts are this image's.
-            let ask_first = maybe_here || is_layer.contains(digest);
+            let ask = if maybe_here {
+                Ask::Recorded
+            } else if is_layer.contains(digest) {
+                Ask::Layer
+            } else {
+                Ask::New
+            };
             let outcome = upload_blob(
                 &blobs,
                 digest,
@@ -159,7 +165,7 @@ pub async fn push(
                     .blobs
                     .get(digest)
                     .unwrap_or_else(|| &artifacts[digest]),
-                (mount_from, ask_first),
+                (mount_from, ask),
                 &fetchers,
                 transport,
             )
@@ -474,7 +480,7 @@ async fn upload_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    sources: (&[String], bool),
+    sources: (&[String], Ask),
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
@@ -531,7 +537,7 @@ pub async fn put_artifact_blob(
         repository,
         digest,
         &blob,
-        (&[], false),
+        (&[], Ask::New),
         &Fetchers::default(),
         transport,
     )
@@ -543,12 +549,12 @@ async fn put_blob(
     blobs: &Repository,
     digest: &Digest,
     blob: &Blob,
-    sources: (&[String], bool),
+    sources: (&[String], Ask),
     holders: &super::scheduler::Holders,
     fetchers: &Fetchers,
     transport: &Transport,
 ) -> Result<Outcome> {
-    let (mount_from, ask_first) = sources;
+    let (mount_from, ask) = sources;
     // This command put it there already: no need to ask.
     if holders.contains(&blobs.name) {
         return Ok(Outcome::Skipped);
@@ -565,8 +571,7 @@ async fn put_blob(
         }
     }
     if opened.is_none()
-        && worth_a_head(blob, ask_first)
-        && !blobs.was_unknown()
+        && worth_a_head(blob, ask, blobs.was_unknown())
         && blobs.blob_exists(digest).await?
     {
         return Ok(Outcome::Skipped);
@@ -621,12 +626,30 @@ async fn put_blob(
 /// trip for every one of them.
 const ASK_FIRST_ABOVE: u64 = 1 << 20;
 
-/// Whether a `HEAD` before uploading `blob` is worth its round trip: when the caller
-/// says (`ask_first`: a layer, or a blob a record says the repository received), when
-/// its bytes would have to be fetched first (a registry base's layer), or when it is
-/// big.
-fn worth_a_head(blob: &Blob, ask_first: bool) -> bool {
-    ask_first || matches!(blob.source, BlobSource::OnDemand(_)) || blob.size > ASK_FIRST_ABOVE
+/// Why a blob might be in the repository already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ask {
+    /// A record says the repository received it ([`super::pushed`]).
+    Recorded,
+    /// A layer: a base's, or one an earlier push put there.
+    Layer,
+    /// A config or artifact blob: new with its image.
+    New,
+}
+
+/// Whether a `HEAD` before uploading `blob` is worth its round trip: when a record
+/// says the repository received it; else never in a repository the registry did not
+/// know at this command's census (`unknown`: 404 `NAME_UNKNOWN`, a first push;
+/// distribution answers so too for one holding only untagged images, where at worst a
+/// blob goes up again); else for a layer, a blob whose bytes would have to be fetched
+/// first (a registry base's layer), or a big one.
+fn worth_a_head(blob: &Blob, ask: Ask, unknown: bool) -> bool {
+    match ask {
+        Ask::Recorded => true,
+        _ if unknown => false,
+        Ask::Layer => true,
+        Ask::New => matches!(blob.source, BlobSource::OnDemand(_)) || blob.size > ASK_FIRST_ABOVE,
+    }
 }
 
 /// A manifest's or index's exact bytes (pushed as they are: their digest is their name).

@@ -145,9 +145,11 @@ impl Repository {
         Ok(answer)
     }
 
-    /// Whether the registry said, at this command's census, that the repository did
-    /// not exist ([`Self::take_tag_census`]): a manifest or blob this command did not
-    /// put there since is not there, and a `HEAD` would only say so.
+    /// Whether the registry said, at this command's census, that it did not know the
+    /// repository ([`Self::take_tag_census`]): a first push, where a manifest or blob
+    /// this command did not put there is not there, and a `HEAD` would only say so.
+    /// (Distribution answers so too for a repository holding only untagged images:
+    /// then at worst something goes up again, which the registry takes as the same.)
     pub fn was_unknown(&self) -> bool {
         self.registry.census.no_repository(&self.name)
     }

@@ -387,8 +387,9 @@ pub(super) type CensusCell = Arc<tokio::sync::OnceCell<Option<Listing>>>;
 pub(super) enum Listing {
     /// Every tag the repository had.
     Tags(BTreeSet<String>),
-    /// 404 `NAME_UNKNOWN`: no such repository, so no tag, manifest or blob in it
-    /// either (but what this command puts there since).
+    /// 404 `NAME_UNKNOWN`: no such repository, so no tag in it, and (but what this
+    /// command puts there since) most likely no manifest or blob: distribution also
+    /// answers so for a repository holding only untagged images.
     NoRepository,
 }
 

@@ -171,3 +171,38 @@ fn a_repository_the_registry_does_not_know_gets_no_existence_checks() {
         "{second:#?}"
     );
 }
+
+/// Distribution answers the listing of a repository holding only untagged images
+/// (a by-digest push without SBOMs: no referrers tag either) with 404 `NAME_UNKNOWN`
+/// too: a second such push (a CI job run again) still asks about the blobs its
+/// records say the repository received, and uploads none of them again.
+#[test]
+fn a_repository_of_untagged_images_is_asked_about_what_the_records_name() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let by_digest = || {
+        let mut command: Command = sandbox.build();
+        command
+            .arg("--config")
+            .arg(example_config())
+            .arg("--push-to")
+            .arg(format!("{}/acme/app", registry.host()))
+            .args(["--by-digest", "--no-sbom"]);
+        run(&mut command, HOIST_LIMIT)
+    };
+    let first = by_digest();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = registry.requests().len();
+    let again = by_digest();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let second = &registry.requests()[before..];
+    let why = format!("{second:#?}");
+    assert!(
+        second
+            .iter()
+            .any(|r| r.route() == "/v2/acme/app/tags/list" && r.status == 404),
+        "{why}"
+    );
+    assert!(second.iter().any(|r| r.blob_head().is_some()), "{why}");
+    assert!(second.iter().all(|r| r.uploaded_blob().is_none()), "{why}");
+}
