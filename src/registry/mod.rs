@@ -30,7 +30,7 @@ pub mod tag;
 mod token;
 pub mod transport;
 pub mod upload;
-mod window;
+pub mod window;
 
 use crate::error::{Error, Result};
 

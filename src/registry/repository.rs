@@ -498,7 +498,7 @@ impl Repository {
     }
 
     /// Lists the repository's tags once this command, as one page of at most
-    /// [`CENSUS_TAGS`], so that later lookups of tags it does not hold ask nothing
+    /// 1000 (`CENSUS_TAGS`), so that later lookups of tags it does not hold ask nothing
     /// more ([`super::scheduler::TagCensus`]). The list counts only when it is
     /// provably whole: under `n`, a registry answers fewer than `n` tags only when
     /// there are no more or with a `Link` to the next page (distribution-spec,
