@@ -5,8 +5,8 @@
 //! thread that feeds the compressor and hashes and writes the compressed blob, while
 //! the calling thread keeps walking, reading and hashing (file contents for the layer
 //! key and the whole stream for the diff_id, in one interleaved pass), reading
-//! straight into the hand-off's buffers. Measured on a 100 MiB
-//! tree with zstd -3 on 2 cores, the calling thread doing all three SHA-256 passes was
+//! straight into the hand-off's buffers. Measured on a 100 MiB tree with zstd -3 on
+//! 2 cores, the calling thread doing all three SHA-256 passes one after the other was
 //! the limit beside libzstd's workers (docs/performance.md); a third stage for the
 //! blob measured slower (one more copy and hand-off per chunk, on cores already busy).
 //! The bytes do not change: every stage sees the same sequence of bytes in the same
