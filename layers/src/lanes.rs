@@ -5,7 +5,8 @@
 //! bound by the latency of SHA-NI's round instruction (each round needs the previous
 //! one), which leaves the unit mostly idle: on this project's 2-core AMD EPYC (Zen 4)
 //! the sha2 crate hashes 1.78 GB/s, and two independent streams interleaved on one
-//! core 3.1 GB/s (1.75×, docs/design.md "Hashing"). sha2 hashes one stream at a time,
+//! core 2.8–3.2 GB/s together (1.6–1.8×, docs/design.md "Two SHA-256 streams at
+//! once"). sha2 hashes one stream at a time,
 //! so the interleaved compression is written here with `core::arch` intrinsics, used
 //! only where the CPU reports SHA-NI at run time; elsewhere (and for every block that
 //! has no partner) sha2's own compression function does the work. The results are
@@ -142,24 +143,77 @@ fn compress_pair(a: &mut [u32; 8], blocks_a: &[[u8; 64]], b: &mut [u32; 8], bloc
 #[allow(unsafe_code)]
 mod shani {
     use core::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_extract_epi32,
-        _mm_loadu_si128, _mm_set_epi32, _mm_set_epi64x, _mm_sha256msg1_epu32,
-        _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32, _mm_shuffle_epi8, _mm_shuffle_epi32,
+        __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_extract_epi32, _mm_loadu_si128, _mm_set_epi32,
+        _mm_set_epi64x, _mm_sha256msg1_epu32, _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32,
+        _mm_shuffle_epi8, _mm_shuffle_epi32,
     };
 
     /// SHA-256's round constants.
     const K: [u32; 64] = [
-        0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1,
-        0x923f_82a4, 0xab1c_5ed5, 0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3,
-        0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174, 0xe49b_69c1, 0xefbe_4786,
-        0x0fc1_9dc6, 0x240c_a1cc, 0x2de9_2c6f, 0x4a74_84aa, 0x5cb0_a9dc, 0x76f9_88da,
-        0x983e_5152, 0xa831_c66d, 0xb003_27c8, 0xbf59_7fc7, 0xc6e0_0bf3, 0xd5a7_9147,
-        0x06ca_6351, 0x1429_2967, 0x27b7_0a85, 0x2e1b_2138, 0x4d2c_6dfc, 0x5338_0d13,
-        0x650a_7354, 0x766a_0abb, 0x81c2_c92e, 0x9272_2c85, 0xa2bf_e8a1, 0xa81a_664b,
-        0xc24b_8b70, 0xc76c_51a3, 0xd192_e819, 0xd699_0624, 0xf40e_3585, 0x106a_a070,
-        0x19a4_c116, 0x1e37_6c08, 0x2748_774c, 0x34b0_bcb5, 0x391c_0cb3, 0x4ed8_aa4a,
-        0x5b9c_ca4f, 0x682e_6ff3, 0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208,
-        0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
+        0x428a_2f98,
+        0x7137_4491,
+        0xb5c0_fbcf,
+        0xe9b5_dba5,
+        0x3956_c25b,
+        0x59f1_11f1,
+        0x923f_82a4,
+        0xab1c_5ed5,
+        0xd807_aa98,
+        0x1283_5b01,
+        0x2431_85be,
+        0x550c_7dc3,
+        0x72be_5d74,
+        0x80de_b1fe,
+        0x9bdc_06a7,
+        0xc19b_f174,
+        0xe49b_69c1,
+        0xefbe_4786,
+        0x0fc1_9dc6,
+        0x240c_a1cc,
+        0x2de9_2c6f,
+        0x4a74_84aa,
+        0x5cb0_a9dc,
+        0x76f9_88da,
+        0x983e_5152,
+        0xa831_c66d,
+        0xb003_27c8,
+        0xbf59_7fc7,
+        0xc6e0_0bf3,
+        0xd5a7_9147,
+        0x06ca_6351,
+        0x1429_2967,
+        0x27b7_0a85,
+        0x2e1b_2138,
+        0x4d2c_6dfc,
+        0x5338_0d13,
+        0x650a_7354,
+        0x766a_0abb,
+        0x81c2_c92e,
+        0x9272_2c85,
+        0xa2bf_e8a1,
+        0xa81a_664b,
+        0xc24b_8b70,
+        0xc76c_51a3,
+        0xd192_e819,
+        0xd699_0624,
+        0xf40e_3585,
+        0x106a_a070,
+        0x19a4_c116,
+        0x1e37_6c08,
+        0x2748_774c,
+        0x34b0_bcb5,
+        0x391c_0cb3,
+        0x4ed8_aa4a,
+        0x5b9c_ca4f,
+        0x682e_6ff3,
+        0x748f_82ee,
+        0x78a5_636f,
+        0x84c8_7814,
+        0x8cc7_0208,
+        0x90be_fffa,
+        0xa450_6ceb,
+        0xbef9_a3f7,
+        0xc671_78f2,
     ];
 
     /// Compresses `blocks_a` into `a` and `blocks_b` into `b` (the same number of
@@ -388,8 +442,16 @@ mod tests {
             update_both(&mut a, &mut b, &[]);
             a.update(&suffix_a);
             b.update(&suffix_b);
-            assert_eq!(a.finalize(), sha256(&[&prefix_a, &shared, &suffix_a]), "round {round}, lane a");
-            assert_eq!(b.finalize(), sha256(&[&prefix_b, &shared, &suffix_b]), "round {round}, lane b");
+            assert_eq!(
+                a.finalize(),
+                sha256(&[&prefix_a, &shared, &suffix_a]),
+                "round {round}, lane a"
+            );
+            assert_eq!(
+                b.finalize(),
+                sha256(&[&prefix_b, &shared, &suffix_b]),
+                "round {round}, lane b"
+            );
         }
     }
 
@@ -398,7 +460,9 @@ mod tests {
         let mut rng = Rng(0xdead_beef_cafe_f00d);
         for count in [0, 1, 2, 3, 17, 100] {
             let blocks = |rng: &mut Rng| -> Vec<[u8; 64]> {
-                (0..count).map(|_| std::array::from_fn(|_| rng.next() as u8)).collect()
+                (0..count)
+                    .map(|_| std::array::from_fn(|_| rng.next() as u8))
+                    .collect()
             };
             let (blocks_a, blocks_b) = (blocks(&mut rng), blocks(&mut rng));
             let state_a: [u32; 8] = std::array::from_fn(|_| rng.next() as u32);

@@ -41,7 +41,7 @@ pub(crate) type Finished = (BlobWriter, Digest);
 /// The stream's sha256 (the diff_id) is taken here, on the calling thread, not by the
 /// stage: file content is then hashed into the diff_id and into the file's own hash
 /// (the layer key) in one interleaved pass ([`crate::lanes`]), which costs little
-/// more than one of the two (docs/design.md "Hashing").
+/// more than one of the two (docs/design.md "Two SHA-256 streams at once").
 pub(crate) struct LayerSink {
     diff_id: Lane,
     back: Back,
@@ -395,7 +395,10 @@ mod tests {
                     sink.commit(len, &mut content, |bytes| seen.extend_from_slice(bytes))
                         .unwrap();
                     assert!(seen == landed);
-                    assert_eq!(Digest::from_sha256_bytes(&content.finalize()), Digest::sha256_of(landed));
+                    assert_eq!(
+                        Digest::from_sha256_bytes(&content.finalize()),
+                        Digest::sha256_of(landed)
+                    );
                     sink.write_all(&data[CHUNK / 2 + len..]).unwrap();
                     let (blob, diff_id) = sink.finish().unwrap();
                     let (digest, size) = blob.commit().unwrap();
