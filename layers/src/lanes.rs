@@ -6,11 +6,11 @@
 //! one), which leaves the unit mostly idle: on this project's 2-core AMD EPYC (Zen 4)
 //! the sha2 crate hashes 1.78 GB/s, and two independent streams interleaved on one
 //! core 2.8–3.2 GB/s together (1.6–1.8×, docs/design.md "Two SHA-256 streams at
-//! once"). sha2 hashes one stream at a time,
-//! so the interleaved compression is written here with `core::arch` intrinsics, used
-//! only where the CPU reports SHA-NI at run time; elsewhere (and for every block that
-//! has no partner) sha2's own compression function does the work. The results are
-//! plain SHA-256, equal to sha2's for every input (tests).
+//! once"). sha2 hashes one stream at a time, so the interleaved compression is written
+//! here with `core::arch` intrinsics, used only where the CPU reports SHA-NI at run
+//! time; elsewhere (and for every block that has no partner) sha2's own compression
+//! function does the work. The results are plain SHA-256, equal to sha2's for every
+//! input (tests).
 
 use sha2::block_api::compress256;
 

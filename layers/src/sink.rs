@@ -40,8 +40,8 @@ pub(crate) type Finished = (BlobWriter, Digest);
 ///
 /// The stream's sha256 (the diff_id) is taken here, on the calling thread, not by the
 /// stage: file content is then hashed into the diff_id and into the file's own hash
-/// (the layer key) in one interleaved pass ([`crate::lanes`]), which costs little
-/// more than one of the two (docs/design.md "Two SHA-256 streams at once").
+/// (the layer key) in one interleaved pass ([`crate::lanes`]), which costs about 1.2
+/// times one of the two (docs/design.md "Two SHA-256 streams at once").
 pub(crate) struct LayerSink {
     diff_id: Lane,
     back: Back,
