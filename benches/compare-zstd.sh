@@ -8,18 +8,20 @@
 #
 # Reports mean wall time (hyperfine), peer_time/hoist_time (>1 means hoist is
 # faster; the target is >= 1.2), the compressed sizes (hoist's must be within 1% of
-# zstd's) and checks that hoist's layer digest is the same for --jobs 1, 2 and 4.
+# zstd's), the load average before and after the timing (the machine is shared: a
+# ratio means little above ~1) and checks that hoist's layer digest is the same for
+# --jobs 1, 2 and 4.
 #
 # Usage: benches/compare-zstd.sh            # build target/release/hoist, 100 MiB tree
-#   SIZE_MB=256 NO_BUILD=1 RUNS=10 WARMUP=2 benches/compare-zstd.sh
+#   SIZE_MB=256 NO_BUILD=1 RUNS=20 WARMUP=3 benches/compare-zstd.sh
 #   HOIST=/path/to/hoist NO_BUILD=1 benches/compare-zstd.sh   # time another binary
 # Results (hyperfine JSON, the table) go to RESULTS_DIR (default target/bench-zstd/).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZE_MB=${SIZE_MB:-100}
-RUNS=${RUNS:-5}
-WARMUP=${WARMUP:-1}
+RUNS=${RUNS:-10}
+WARMUP=${WARMUP:-2}
 NO_BUILD=${NO_BUILD:-0}
 RESULTS_DIR=${RESULTS_DIR:-$repo/target/bench-zstd}
 HOIST=${HOIST:-$repo/target/release/hoist}
@@ -78,12 +80,15 @@ read -r digest4 _ < <(layer_of 4)
 peer_size=$(bash -c "$tar_cmd | zstd -3 -T$cores -q -c | wc -c")
 
 note "timing (runs: $RUNS, warmup: $WARMUP, $cores cores)"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" \
     --export-json "$RESULTS_DIR/zstd.json" \
     -n hoist "$hoist_cmd" -n "hoist --no-sbom" "$hoist_cmd --no-sbom" \
     -n "tar|zstd -T$cores" "$peer_cmd" >&2
 
-python3 - "$RESULTS_DIR/zstd.json" "$hoist_size" "$peer_size" "$digest1" "$cores" <<'PY' | tee "$RESULTS_DIR/zstd.txt"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+python3 - "$RESULTS_DIR/zstd.json" "$hoist_size" "$peer_size" "$digest1" "$cores" "$load_before" "$load_after" <<'PY' | tee "$RESULTS_DIR/zstd.txt"
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 hoist_size, peer_size, digest, cores = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
@@ -97,4 +102,5 @@ print(f"{'tar|zstd -3 -T' + cores:<22} {peer['mean']:8.3f} {peer['stddev']:8.3f}
 print(f"ratio peer/hoist: {peer['mean'] / hoist['mean']:.2f}x (target >= 1.2; --no-sbom: {peer['mean'] / bare['mean']:.2f}x)")
 print(f"size hoist/zstd: {hoist_size / peer_size:.4f} (target within 1%)")
 print(f"layer digest, same for --jobs 1, 2, 4: {digest}")
+print(f"load average (1, 5, 15 min) before: {sys.argv[6]}, after: {sys.argv[7]}")
 PY

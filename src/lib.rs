@@ -26,6 +26,9 @@
 //!   tags (`latest`, `1`) from going backwards, and runs `hoist release`.
 
 #![deny(missing_docs)]
+// The workspace lint is `deny` only so that hoist-layers can allow its SHA-NI module;
+// this crate has none.
+#![forbid(unsafe_code)]
 
 pub mod assemble;
 pub mod budget;

@@ -2,6 +2,8 @@
 //! (0 success, 1 failure, 2 bad usage; `diff` and `verify`: 0 same, 1 different,
 //! 2 error; see docs/cli.md).
 
+#![forbid(unsafe_code)] // see src/lib.rs
+
 mod cli;
 
 use std::process::ExitCode;

@@ -12,6 +12,7 @@ use crate::entry::{Entry, Kind, Member, WHITEOUT_PREFIX};
 use crate::error::Error;
 use crate::files::{self, Origin};
 use crate::hash::Digest;
+use crate::lanes::Lane;
 use crate::observe::{EntryObserver, NoObserver, ObservedEntry, ObservedKind};
 use crate::sink::LayerSink;
 use crate::source::SharedSource;
@@ -325,13 +326,13 @@ fn write_layer(
         if let Kind::File(info) = &entry.kind {
             let mut landing = IntoTar {
                 sink: tar.get_mut(),
-                hasher: Sha256::new(),
+                hasher: Lane::default(),
                 observer: watched.then_some(&mut *observer),
                 progress,
                 out_path: &out_path,
             };
             walk::read_file(info, &mut landing)?;
-            let sha256: [u8; 32] = landing.hasher.finalize().into();
+            let sha256 = landing.hasher.finalize();
             tar.end_data(info.size).map_err(output_error)?;
             if watched {
                 observer.content_end(&sha256);
@@ -375,10 +376,11 @@ fn write_layer(
 }
 
 /// Lands a file's content straight in the tar stream's buffers (no copy), hashing it
-/// for the layer key and showing it to the observer, if it asked, on the way.
+/// for the layer key (with the diff_id, at once) and showing it to the observer, if it
+/// asked, on the way.
 struct IntoTar<'a> {
     sink: &'a mut LayerSink,
-    hasher: Sha256,
+    hasher: Lane,
     observer: Option<&'a mut dyn EntryObserver>,
     progress: &'a dyn Progress,
     out_path: &'a Path,
@@ -390,14 +392,15 @@ impl Landing for IntoTar<'_> {
     }
 
     fn landed(&mut self, len: usize) -> Result<(), Error> {
-        let bytes = self.sink.landed(len);
-        self.hasher.update(bytes);
-        if let Some(observer) = self.observer.as_deref_mut() {
-            observer.content(bytes);
-        }
+        let observer = self.observer.as_deref_mut();
+        let seen = |bytes: &[u8]| {
+            if let Some(observer) = observer {
+                observer.content(bytes);
+            }
+        };
         self.progress.advance(len as u64);
         self.sink
-            .commit(len)
+            .commit(len, &mut self.hasher, seen)
             .map_err(|e| Error::io(self.out_path, e))
     }
 }

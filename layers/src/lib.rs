@@ -49,6 +49,7 @@ mod entry;
 mod error;
 mod files;
 mod hash;
+mod lanes;
 mod layer;
 mod layout;
 mod observe;

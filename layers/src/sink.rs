@@ -2,10 +2,11 @@
 //! compressor, and the blob writer (which hashes the compressed bytes: the digest).
 //!
 //! With more than one thread allowed, the tar stream goes through an [`Offload`] to a
-//! thread that hashes it, feeds the compressor and hashes and writes the compressed
-//! blob, while the calling thread keeps walking, reading and hashing file contents
-//! (the layer key), reading straight into the hand-off's buffers. Measured on a 100 MiB
-//! tree with zstd -3 on 2 cores, the calling thread doing all three SHA-256 passes was
+//! thread that feeds the compressor and hashes and writes the compressed blob, while
+//! the calling thread keeps walking, reading and hashing (file contents for the layer
+//! key and the whole stream for the diff_id, in one interleaved pass), reading
+//! straight into the hand-off's buffers. Measured on a 100 MiB tree with zstd -3 on
+//! 2 cores, the calling thread doing all three SHA-256 passes one after the other was
 //! the limit beside libzstd's workers (docs/performance.md); a third stage for the
 //! blob measured slower (one more copy and hand-off per chunk, on cores already busy).
 //! The bytes do not change: every stage sees the same sequence of bytes in the same
@@ -18,7 +19,8 @@ use std::thread::{self, JoinHandle};
 
 use crate::blob::BlobWriter;
 use crate::compress::Encoder;
-use crate::hash::{Digest, HashingWriter};
+use crate::hash::Digest;
+use crate::lanes::{self, Lane};
 use crate::spec::Compression;
 
 /// Bytes handed over at a time, and the most a file read takes at once: each hand-off
@@ -32,14 +34,26 @@ const QUEUED: usize = 4;
 /// diff_id.
 pub(crate) type Finished = (BlobWriter, Digest);
 
-/// Where the layer's tar stream goes. `Write` takes the stream; [`LayerSink::finish`]
-/// ends it.
-pub(crate) enum LayerSink {
+/// Where the layer's tar stream goes. `Write` takes the stream (headers, padding);
+/// file content is read into [`LayerSink::space`] and added with
+/// [`LayerSink::commit`]; [`LayerSink::finish`] ends it.
+///
+/// The stream's sha256 (the diff_id) is taken here, on the calling thread, not by the
+/// stage: file content is then hashed into the diff_id and into the file's own hash
+/// (the layer key) in one interleaved pass ([`crate::lanes`]), which costs about 1.2
+/// times one of the two (docs/design.md "Two SHA-256 streams at once").
+pub(crate) struct LayerSink {
+    diff_id: Lane,
+    back: Back,
+}
+
+/// What the stream is handed to once hashed.
+enum Back {
     /// One thread allowed: everything on the calling thread; file content is read into
     /// the buffer and written from there.
-    Inline(Box<HashingWriter<Encoder<BlobWriter>>>, Vec<u8>),
-    /// Hashing, compressing and writing the blob on a thread of its own.
-    Threaded(Offload<HashingWriter<Encoder<BlobWriter>>>),
+    Inline(Box<Encoder<BlobWriter>>, Vec<u8>),
+    /// Compressing and writing (and hashing) the blob on a thread of its own.
+    Threaded(Offload<Encoder<BlobWriter>>),
 }
 
 impl LayerSink {
@@ -49,62 +63,71 @@ impl LayerSink {
         compression: Compression,
         threads: usize,
     ) -> io::Result<LayerSink> {
-        let tar = HashingWriter::new(Encoder::new(blob, compression, threads)?);
-        if threads <= 1 {
-            return Ok(LayerSink::Inline(Box::new(tar), vec![0; CHUNK]));
-        }
-        Ok(LayerSink::Threaded(Offload::start(tar, "tar")?))
+        let encoder = Encoder::new(blob, compression, threads)?;
+        let back = if threads <= 1 {
+            Back::Inline(Box::new(encoder), vec![0; CHUNK])
+        } else {
+            Back::Threaded(Offload::start(encoder, "tar")?)
+        };
+        Ok(LayerSink {
+            diff_id: Lane::default(),
+            back,
+        })
     }
 
     /// Ends the stream: the blob with every byte compressed into it, and the diff_id.
     pub(crate) fn finish(self) -> io::Result<Finished> {
-        match self {
-            LayerSink::Inline(tar, _) => {
-                let (encoder, diff_id, _) = (*tar).finish();
-                Ok((encoder.finish()?, diff_id))
-            }
-            LayerSink::Threaded(tar) => {
-                let (encoder, diff_id, _) = tar.finish()?.finish();
-                Ok((encoder.finish()?, diff_id))
-            }
-        }
+        let encoder = match self.back {
+            Back::Inline(encoder, _) => *encoder,
+            Back::Threaded(offload) => offload.finish()?,
+        };
+        let diff_id = Digest::from_sha256_bytes(&self.diff_id.finalize());
+        Ok((encoder.finish()?, diff_id))
     }
 
     /// Space for up to `max` (≥ 1) bytes of the stream, to read into; then
-    /// [`LayerSink::landed`] and [`LayerSink::commit`] with the count read.
+    /// [`LayerSink::commit`] with the count read.
     pub(crate) fn space(&mut self, max: usize) -> &mut [u8] {
-        match self {
-            LayerSink::Inline(_, buf) => {
+        match &mut self.back {
+            Back::Inline(_, buf) => {
                 let len = buf.len().min(max);
                 &mut buf[..len]
             }
-            LayerSink::Threaded(tar) => tar.space(max),
+            Back::Threaded(offload) => offload.space(max),
         }
     }
 
-    /// The first `len` bytes of the last [`LayerSink::space`].
-    pub(crate) fn landed(&self, len: usize) -> &[u8] {
-        match self {
-            LayerSink::Inline(_, buf) => &buf[..len],
-            LayerSink::Threaded(tar) => &tar.chunk[tar.filled..tar.filled + len],
-        }
-    }
-
-    /// Adds the first `len` bytes of the last [`LayerSink::space`] to the stream.
-    pub(crate) fn commit(&mut self, len: usize) -> io::Result<()> {
-        match self {
-            LayerSink::Inline(tar, buf) => tar.write_all(&buf[..len]),
-            LayerSink::Threaded(tar) => tar.commit(len),
+    /// Adds the first `len` bytes of the last [`LayerSink::space`] to the stream:
+    /// shows them to `seen`, then hashes them into the diff_id and into `content` at
+    /// once.
+    pub(crate) fn commit(
+        &mut self,
+        len: usize,
+        content: &mut Lane,
+        seen: impl FnOnce(&[u8]),
+    ) -> io::Result<()> {
+        let landed = match &self.back {
+            Back::Inline(_, buf) => &buf[..len],
+            Back::Threaded(offload) => &offload.chunk[offload.filled..offload.filled + len],
+        };
+        seen(landed);
+        lanes::update_both(&mut self.diff_id, content, landed);
+        match &mut self.back {
+            Back::Inline(encoder, buf) => encoder.write_all(&buf[..len]),
+            Back::Threaded(offload) => offload.commit(len),
         }
     }
 }
 
 impl Write for LayerSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            LayerSink::Inline(tar, _) => tar.write(buf),
-            LayerSink::Threaded(tar) => tar.write(buf),
-        }
+        let written = match &mut self.back {
+            Back::Inline(encoder, _) => encoder.write(buf)?,
+            Back::Threaded(offload) => offload.write(buf)?,
+        };
+        // Only what was taken is hashed, so short writes stay correct.
+        self.diff_id.update(&buf[..written]);
+        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -365,9 +388,17 @@ mod tests {
                     sink.write_all(&data[..CHUNK / 2]).unwrap();
                     let space = sink.space(CHUNK);
                     let len = space.len();
-                    space.copy_from_slice(&data[CHUNK / 2..CHUNK / 2 + len]);
-                    assert!(sink.landed(len) == &data[CHUNK / 2..CHUNK / 2 + len]);
-                    sink.commit(len).unwrap();
+                    let landed = &data[CHUNK / 2..CHUNK / 2 + len];
+                    space.copy_from_slice(landed);
+                    let mut content = Lane::default();
+                    let mut seen = Vec::new();
+                    sink.commit(len, &mut content, |bytes| seen.extend_from_slice(bytes))
+                        .unwrap();
+                    assert!(seen == landed);
+                    assert_eq!(
+                        Digest::from_sha256_bytes(&content.finalize()),
+                        Digest::sha256_of(landed)
+                    );
                     sink.write_all(&data[CHUNK / 2 + len..]).unwrap();
                     let (blob, diff_id) = sink.finish().unwrap();
                     let (digest, size) = blob.commit().unwrap();
