@@ -624,9 +624,12 @@ pub async fn probe(
         .repository(target, Access::Push { mount_from: &[] })
         .await?;
     let repository = &repository;
-    // One listing of the repository's tags, while the pinned tags are asked: the
-    // tags that move, and later the referrers tags, need no request of their own
-    // when it shows them absent (a first release).
+    // The pinned tags first, each asked on its own. Unless one of them is there (a
+    // re-release, whose repository lists its tags: a census would save nothing),
+    // one listing of the repository's tags then answers for the tags that move, the
+    // registry-cache lookup and later the referrers tags, where it shows them absent
+    // (a first release, a new version), and tells a repository the registry does not
+    // know (no existence checks in it).
     let pinned = |tag: &&String| tag_kind(tag) == TagKind::Pinned;
     let lookup = |tag: &String| {
         let tag = tag.clone();
@@ -635,11 +638,12 @@ pub async fn probe(
             Ok((tag, digest))
         }
     };
-    let ((), first) = futures_util::future::join(
-        repository.take_tag_census(),
-        futures_util::future::join_all(tags.iter().filter(pinned).map(lookup)),
-    )
-    .await;
+    let first: Vec<crate::Result<(String, Option<Digest>)>> =
+        futures_util::future::join_all(tags.iter().filter(pinned).map(lookup)).await;
+    let rerelease = first.iter().any(|found| matches!(found, Ok((_, Some(_)))));
+    if !rerelease {
+        repository.take_tag_census().await;
+    }
     // A push without tags still proves reachability and credentials.
     if tags.is_empty() {
         tag_digest(repository, "latest").await?;

@@ -381,9 +381,10 @@ fn tag_listings(requests: &[Request]) -> std::collections::BTreeMap<String, usiz
 /// preflight, its layer-cache lookup, its forward-only and immutability checks and
 /// its tag moves, and each is asked once; a tag the release puts is not asked about
 /// again (but for the pinned tags' one deliberate second look for a concurrent
-/// release, after their put). One tag listing per repository (its census) answers
-/// for the tags that move and the referrers tags it does not list: a first release
-/// asks about none of them, while the pinned version tag is always asked.
+/// release, after their put). Where the version tag is not there yet, one tag
+/// listing per repository (its census) answers for the tags that move and the
+/// referrers tags it does not list: a first release asks about none of them, while
+/// the pinned version tag is always asked.
 #[test]
 fn every_tag_is_looked_up_once_per_release() {
     let sandbox = Sandbox::new();
@@ -423,8 +424,8 @@ fn every_tag_is_looked_up_once_per_release() {
                 .map(|tag| format!("{repository}:{tag}"))
         })
         .collect();
-    // Unchanged: every tag that is there asked once (the others are not listed),
-    // nothing put.
+    // Unchanged: the version tag is there (a re-release: no census), so every tag
+    // of the release and `latest` asked once, nothing put.
     release(&sandbox, &registry, &[]);
     let requests = registry.requests();
     let again = &requests[cold.len()..];
@@ -439,10 +440,11 @@ fn every_tag_is_looked_up_once_per_release() {
         .filter(|k| !k.contains(":sha256-"))
         .cloned()
         .collect();
-    assert_eq!(release_tags, put_release_tags, "{lookups:#?}");
-    assert_eq!(release_tags.len(), MEMBERS.len() * 3, "{lookups:#?}");
+    assert!(release_tags.is_superset(&put_release_tags), "{lookups:#?}");
+    assert_eq!(put_release_tags.len(), MEMBERS.len() * 3, "{put:#?}");
+    assert_eq!(release_tags.len(), MEMBERS.len() * 4, "{lookups:#?}");
     assert!(lookups.values().all(|&n| n == 1), "{lookups:#?}");
-    assert!(tag_listings(again).values().all(|&n| n == 1), "{again:#?}");
+    assert!(tag_listings(again).is_empty(), "{again:#?}");
     assert!(
         again.iter().all(|r| r.manifest_put().is_none()),
         "{again:#?}"
