@@ -638,9 +638,13 @@ pub async fn probe(
             Ok((tag, digest))
         }
     };
-    let first: Vec<crate::Result<(String, Option<Digest>)>> =
-        futures_util::future::join_all(tags.iter().filter(pinned).map(lookup)).await;
-    let rerelease = first.iter().any(|found| matches!(found, Ok((_, Some(_)))));
+    // A failed lookup ends the probe here: the registry has answered (or not).
+    let first: Vec<(String, Option<Digest>)> =
+        futures_util::future::join_all(tags.iter().filter(pinned).map(lookup))
+            .await
+            .into_iter()
+            .collect::<crate::Result<_>>()?;
+    let rerelease = first.iter().any(|(_, digest)| digest.is_some());
     if !rerelease {
         repository.take_tag_census().await;
     }
@@ -652,6 +656,7 @@ pub async fn probe(
     let then = futures_util::future::join_all(tags.iter().filter(|t| !pinned(t)).map(lookup)).await;
     let found: BTreeMap<String, Option<Digest>> = first
         .into_iter()
+        .map(Ok)
         .chain(then)
         .collect::<crate::Result<_>>()?;
     Ok(tags

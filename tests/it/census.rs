@@ -208,3 +208,23 @@ fn a_repository_of_untagged_images_is_asked_about_what_the_records_name() {
     assert!(second.iter().any(|r| r.blob_head().is_some()), "{why}");
     assert!(second.iter().all(|r| r.uploaded_blob().is_none()), "{why}");
 }
+
+/// A version tag's lookup that fails ends the preflight there: no listing is asked
+/// for after it, and the push fails naming the refusal.
+#[test]
+fn a_failed_version_tag_lookup_asks_for_no_listing() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        upstream(&registry),
+        FaultPlan::new().always("HEAD", "/manifests/1.0.0", Fault::envelope(403, "DENIED")),
+    );
+    let output = push(&sandbox, &proxy.host(), &["1.0.0", "edge"], "one");
+    let log = proxy.exchanges();
+    let why = format!("{}\n{}", stderr(&output), proxy.log_text());
+    assert_eq!(output.status.code(), Some(1), "{why}");
+    assert!(stderr(&output).contains("1.0.0"), "{why}");
+    assert!(asked(&log, "HEAD", "/v2/acme/app/manifests/1.0.0"), "{why}");
+    assert!(!asked(&log, "GET", "/v2/acme/app/tags/list"), "{why}");
+    assert!(log.iter().all(|e| e.method != "PUT"), "{why}");
+}
