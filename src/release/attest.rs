@@ -61,11 +61,11 @@ pub fn provenance_facts(
             .and_then(|a| a.get(key))
             .cloned()
     };
-    // The plan as resolved: Python layers are still pending (the build plans them once
-    // the base is open), so a layer's `[[layer]]` number counts those before it.
+    // The plan as resolved (its Python layers still pending: the build plans them once
+    // the base is open); each layer named by its `[[layer]]` number.
     let mut sources = Vec::new();
-    for (n, layer) in plan.layers.iter().enumerate() {
-        let number = n + plan.python.iter().filter(|p| p.at <= n).count();
+    for layer in &plan.layers {
+        let number = layer.number;
         let built = image
             .platforms
             .iter()
