@@ -162,45 +162,47 @@ pub(crate) fn phase_names(stats: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The most requests the proxy served at once (one request per connection): each
-/// from its head's arrival until the proxy began to write its answer (the client
-/// cannot end a request sooner, so this never counts more than it had at once).
-pub(crate) fn most_at_once(exchanges: &[Exchange]) -> usize {
+/// How many requests the proxy was serving (one request per connection) after each
+/// start or end, in time order: each from its head's arrival until the proxy began to
+/// write its answer (the client cannot end a request sooner, so this never counts
+/// more than it had at once); the proxy's own answers (an injected 429) end when done.
+fn in_flight(exchanges: &[Exchange]) -> Vec<(std::time::Instant, i32)> {
     let mut events: Vec<(std::time::Instant, i32)> = Vec::new();
     for exchange in exchanges {
-        let done = exchange.answering.expect("every exchange answered");
+        let answered = exchange.answering.or(exchange.done);
         events.push((exchange.at, 1));
-        events.push((done, -1));
+        events.push((answered.expect("every exchange answered"), -1));
     }
     // Ends before starts at the same instant: back to back is not at once.
     events.sort_by_key(|&(at, delta)| (at, delta));
-    let (mut now, mut most) = (0, 0);
-    for (_, delta) in events {
-        now += delta;
-        most = most.max(now);
-    }
+    let mut now = 0;
+    events
+        .into_iter()
+        .map(|(at, delta)| {
+            now += delta;
+            (at, now)
+        })
+        .collect()
+}
+
+/// The most requests the proxy served at once ([`in_flight`]).
+pub(crate) fn most_at_once(exchanges: &[Exchange]) -> usize {
+    let most = in_flight(exchanges)
+        .iter()
+        .map(|&(_, n)| n)
+        .max()
+        .unwrap_or(0);
     usize::try_from(most).unwrap()
 }
 
 /// The last instant at which the proxy served more than `bound` requests at once
-/// (counted as [`most_at_once`]); `None` if it never did.
+/// ([`in_flight`]); `None` if it never did.
 fn last_over(exchanges: &[Exchange], bound: i32) -> Option<std::time::Instant> {
-    let mut events: Vec<(std::time::Instant, i32)> = Vec::new();
-    for exchange in exchanges {
-        events.push((exchange.at, 1));
-        // The proxy's own answers (the 429) have no upstream answer: their end.
-        let answered = exchange.answering.or(exchange.done);
-        events.push((answered.expect("every exchange answered"), -1));
-    }
-    events.sort_by_key(|&(at, delta)| (at, delta));
-    let (mut now, mut last) = (0, None);
-    for (at, delta) in events {
-        now += delta;
-        if now > bound {
-            last = Some(at);
-        }
-    }
-    last
+    in_flight(exchanges)
+        .into_iter()
+        .rev()
+        .find(|&(_, n)| n > bound)
+        .map(|(at, _)| at)
 }
 
 /// A registry that answers 429 is asked less at once for the rest of the command:
